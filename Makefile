@@ -1,0 +1,32 @@
+# The two entry points: `make demo` and `make test`. Both install what is missing (apt-get),
+# configure and build with CMake, then run.
+BUILD ?= build
+JOBS  ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-asan bench-cpu clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@scripts/demo $(BUILD)
+
+test: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSATTN_SANITIZE=ON"
+
+bench-cpu: build
+	@$(BUILD)/bin/sattn_bench_cpu --out bench/results/cpu.md
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,44 @@
+// The command-line layer shared by every executable: one tool table, CLI11 parsing, error
+// mapping to exit codes (DESIGN §7), stdout flush checks.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace sattn {
+
+struct Tool {
+  const char* name;     // "run", later "select", "emit", ...
+  const char* summary;  // one line for `sattn --help`
+  // Adds the tool's options to `app` and returns the action run after parsing. The action
+  // returns the exit code; it may throw sattn::Error.
+  std::function<std::function<int()>(CLI::App& app)> configure;
+};
+
+// Every tool, in the order `sattn --help` lists them.
+const std::vector<Tool>& tool_table();
+const Tool* find_tool(const std::string& name);
+
+// Runs one tool as a process would: parses argv (argv[0] is the program name used in
+// messages), runs the action, maps exceptions and CLI11's own codes to sattn's exit codes,
+// flushes and checks stdout. `prog` prefixes diagnostics ("sattn run").
+int run_tool(const Tool&, const std::string& prog, int argc, const char* const* argv);
+// The umbrella: `sattn TOOL ...`, `sattn help [TOOL]`, `sattn --version`.
+int umbrella_main(int argc, const char* const* argv);
+
+// The tools' option definitions (each returns the action to run after parsing).
+std::function<int()> configure_run(CLI::App& app);
+
+// `sattn completions SHELL`: a completion script generated from every tool's options.
+std::string completion_script(const std::string& shell);
+std::function<int()> configure_completions(CLI::App& app);
+
+// Diagnostics: "PROG: error: LOC: message" on stderr (stdout flushed first).
+void print_diagnostic(const std::string& prog, const char* kind, const std::string& message);
+
+}  // namespace sattn

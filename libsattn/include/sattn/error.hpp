@@ -1,0 +1,44 @@
+// Errors and exit codes shared by every sattn tool (DESIGN §7).
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace sattn {
+
+// Process exit codes. Documented in every man page; tests check them.
+enum class ExitCode : int {
+  ok = 0,
+  runtime = 1,        // runtime or I/O failure
+  usage = 2,          // bad command line
+  invalid_input = 3,  // parse, schema or range error in an input file or value
+  external_tool = 4,  // qemu, verilator, compiler failed
+  check_failed = 5,   // output outside the tolerance of the reference
+};
+
+// A position in an input file. line/col are 1-based; 0 means "unknown".
+struct SourceLoc {
+  std::string file;
+  int line = 0;
+  int col = 0;
+  // "file:line:col", "file:line", "file" or "" depending on what is known.
+  std::string str() const;
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, std::string message, SourceLoc loc = {});
+  ExitCode code() const { return code_; }
+  const SourceLoc& loc() const { return loc_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  ExitCode code_;
+  std::string message_;
+  SourceLoc loc_;
+};
+
+// Shorthands for the two most common kinds.
+[[noreturn]] void throw_input_error(const SourceLoc& loc, const std::string& message);
+[[noreturn]] void throw_runtime_error(const std::string& message);
+
+}  // namespace sattn

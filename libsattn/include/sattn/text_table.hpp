@@ -1,0 +1,22 @@
+// Plain-text tables with aligned columns (for --format text and benchmarks).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace sattn {
+
+class TextTable {
+ public:
+  explicit TextTable(std::vector<std::string> header) : header_(std::move(header)) {}
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  // Columns padded to their widest cell; a dashed rule under the header.
+  std::string str() const;
+  // The same as a GitHub-flavoured markdown table.
+  std::string markdown() const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+}  // namespace sattn

@@ -1,0 +1,98 @@
+// Shared pieces of the fast CPU kernel (kernel_fast.cpp drives, kernel_fast_block.cpp runs BSR
+// layouts, kernel_fast_row.cpp runs CSR layouts and the integer datapath).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "sattn/layout.hpp"
+#include "sattn/op.hpp"
+
+namespace sattn::fast {
+
+// Keys per FlashAttention step of the GEMM paths: S (rows x keys) stays in L1/L2 and the
+// GEMMs are still large enough to run near peak.
+inline constexpr int64_t kMaxChunkKeys = 256;
+// Default query rows per CSR tile (op.attrs.tile_rows overrides).
+inline constexpr int64_t kDefaultTileRows = 32;
+
+// Everything a task reads: raw views of the (precision-adjusted) tensors and the shape.
+struct Problem {
+  const Layout* layout = nullptr;
+  int64_t batch = 0, heads = 0, kv_heads = 0, group = 1;
+  int64_t seq_len = 0, kv_len = 0, dim = 0;
+  int64_t tile_rows = kDefaultTileRows;  // CSR tile height; BSR uses the block size
+  float score_scale = 1;                 // softmax scale * log2(e): scores live in the exp2 domain
+  const float* q = nullptr;              // [batch, heads, seq_len, dim]
+  const float* k = nullptr;              // [batch, kv_heads, kv_len, dim]
+  const float* v = nullptr;              // fp32 values (dequantized for i8/i4)
+  float* out = nullptr;                  // [batch, heads, seq_len, dim]
+  // Integer datapath (i8/i4): quantized Q and K, and scale_q * scale_k * softmax scale * log2(e).
+  bool integer = false;
+  const int8_t* q_int = nullptr;
+  const int8_t* k_int = nullptr;
+  float int_score_scale = 1;
+
+  const float* q_row(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * seq_len + i) * dim; }
+  float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * heads + h) * seq_len + i) * dim; }
+  int64_t kv_offset(int64_t b, int64_t kvh) const { return (b * kv_heads + kvh) * kv_len * dim; }
+};
+
+// Per-thread scratch, grown on demand and reused across tasks (nothing allocated per element).
+struct Scratch {
+  std::vector<float> scores;    // tile rows x kMaxChunkKeys (or per-row key batch)
+  std::vector<float> acc;       // tile rows x dim: unnormalized output
+  std::vector<float> row_max;   // running max per row (exp2 domain)
+  std::vector<float> row_sum;   // running sum per row
+  std::vector<float> k_gather;  // gathered K rows of a non-contiguous key chunk
+  std::vector<float> v_gather;
+  std::vector<uint8_t> allowed; // per-chunk element mask of a CSR tile
+  std::vector<int32_t> keys;    // union of a tile's keys / one row's expanded keys
+  std::vector<int32_t> key_stamp;    // kv_len: tile id that last saw the key (union building)
+  std::vector<int32_t> key_position; // kv_len: position of a key in the tile's union
+  std::vector<int64_t> cursor;  // per row: next unread entry of its CSR list
+  int32_t stamp = 0;
+};
+
+// The online-softmax state of a tile of `rows` query rows, held in Scratch.
+struct TileState {
+  float* acc;
+  float* row_max;
+  float* row_sum;
+  int64_t rows;
+  int64_t dim;
+};
+TileState begin_tile(Scratch&, int64_t rows, int64_t dim);
+// One FlashAttention step with keys stored contiguously (n rows of K and V, `dim` floats each):
+// scores = score_scale * Q K^T, then `mask_scores` (if given) sets disallowed entries to -inf,
+// then the online softmax update and acc += P V.
+struct ScoreMask {
+  virtual void apply(float* scores, int64_t ld, int64_t rows, int64_t n) const = 0;
+  virtual ~ScoreMask() = default;
+};
+void tile_step(TileState&, Scratch&, const float* q_tile, const float* k_chunk, const float* v_chunk, int64_t n,
+               float score_scale, const ScoreMask* mask);
+// acc / row_sum into `out` (rows x dim); a row that saw no allowed key is written as 0.
+void finish_tile(const TileState&, float* out);
+
+// One task: block row `tile` of (b, h) for BSR layouts.
+void run_block_row(const Problem&, Scratch&, int64_t b, int64_t h, int64_t block_row);
+// One task: rows [tile*tile_rows, ...) of (b, h) for CSR layouts (fp32 path).
+void run_csr_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+// One task of the integer datapath (either layout kind); `tile` indexes block rows (BSR) or
+// tile_rows-row tiles (CSR).
+void run_integer_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+
+// Calls cblas_sgemm with OpenBLAS pinned to one thread while the kernel runs (we thread
+// ourselves); restores the caller's setting afterwards.
+class BlasSingleThreaded {
+ public:
+  BlasSingleThreaded();
+  ~BlasSingleThreaded();
+  BlasSingleThreaded(const BlasSingleThreaded&) = delete;
+  BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
+
+ private:
+  int saved_threads_;
+};
+
+}  // namespace sattn::fast

@@ -1,0 +1,214 @@
+// SIMD building blocks of the fast CPU kernel (kernel_fast_*.cpp only: those files are built with
+// -march=native when SATTN_NATIVE is on). Each helper has an AVX2+FMA body and a scalar twin with
+// the same arithmetic, used when the target has no AVX2.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define SATTN_FAST_AVX2 1
+#else
+#define SATTN_FAST_AVX2 0
+#endif
+
+namespace sattn::fast {
+
+inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+inline constexpr float kLog2e = 1.4426950408889634f;
+
+// 2^x for x <= 0 (scores minus their running max). Range reduction x = n + f, |f| <= 1/2, then a
+// degree-6 Taylor polynomial of 2^f (truncation error < 1.3e-7 relative) and exponent-field
+// scaling. x < -126 (including -inf, a masked score) gives exactly 0.
+inline float exp2_scalar(float x) {
+  if (!(x >= -126.0f)) return 0.0f;
+  x = std::min(x, 126.0f);
+  // Round to nearest with the 1.5*2^23 trick (exact for |x| < 2^22, default rounding mode).
+  const float n = (x + 12582912.0f) - 12582912.0f;
+  const float f = x - n;
+  float p = 1.5403530393381606e-4f;
+  p = p * f + 1.3333558146428443e-3f;
+  p = p * f + 9.6181291076284772e-3f;
+  p = p * f + 5.5504108664821580e-2f;
+  p = p * f + 2.4022650695910071e-1f;
+  p = p * f + 6.9314718055994531e-1f;
+  p = p * f + 1.0f;
+  const auto exponent = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float two_n;
+  static_assert(sizeof(two_n) == sizeof(exponent));
+  __builtin_memcpy(&two_n, &exponent, sizeof two_n);
+  return p * two_n;
+}
+
+#if SATTN_FAST_AVX2
+inline __m256 exp2_avx2(__m256 x) {
+  const __m256 too_small = _mm256_cmp_ps(x, _mm256_set1_ps(-126.0f), _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-126.0f)), _mm256_set1_ps(126.0f));
+  const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(x, n);
+  __m256 p = _mm256_set1_ps(1.5403530393381606e-4f);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558146428443e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291076284772e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504108664821580e-2f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994531e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i exponent =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
+  return _mm256_andnot_ps(too_small, result);  // masked / underflowing lanes: exactly 0
+}
+
+inline float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float horizontal_max(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+// max(x[0..n)); -inf for n == 0 or an all-masked row.
+inline float row_max(const float* x, int64_t n) {
+  float m = kNegInf;
+  int64_t c = 0;
+#if SATTN_FAST_AVX2
+  __m256 mv = _mm256_set1_ps(kNegInf);
+  for (; c + 8 <= n; c += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + c));
+  m = horizontal_max(mv);
+#endif
+  for (; c < n; ++c) m = std::max(m, x[c]);
+  return m;
+}
+
+// x[c] = 2^(x[c] - m) in place; returns the sum. Masked entries (-inf) become 0.
+inline float exp2_shift_sum(float* x, int64_t n, float m) {
+  int64_t c = 0;
+  float sum = 0.0f;
+#if SATTN_FAST_AVX2
+  const __m256 mv = _mm256_set1_ps(m);
+  __m256 sv = _mm256_setzero_ps();
+  for (; c + 8 <= n; c += 8) {
+    const __m256 e = exp2_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + c), mv));
+    _mm256_storeu_ps(x + c, e);
+    sv = _mm256_add_ps(sv, e);
+  }
+  sum = horizontal_sum(sv);
+#endif
+  for (; c < n; ++c) sum += (x[c] = exp2_scalar(x[c] - m));
+  return sum;
+}
+
+inline void scale_inplace(float* x, int64_t n, float a) {
+  int64_t c = 0;
+#if SATTN_FAST_AVX2
+  const __m256 av = _mm256_set1_ps(a);
+  for (; c + 8 <= n; c += 8) _mm256_storeu_ps(x + c, _mm256_mul_ps(av, _mm256_loadu_ps(x + c)));
+#endif
+  for (; c < n; ++c) x[c] *= a;
+}
+
+// scores[t] = scale * dot(q, K[keys[t]]) for t < n; K rows are `dim` floats, contiguous.
+inline void gathered_scores(const float* q, const float* k_base, const int32_t* keys, int64_t n, int64_t dim,
+                            float scale, float* scores) {
+  int64_t t = 0;
+#if SATTN_FAST_AVX2
+  const int64_t vec_dim = dim & ~int64_t{7};
+  // Four keys at a time: the query vector is loaded once per four FMAs and the four horizontal
+  // sums share one hadd tree.
+  for (; t + 4 <= n; t += 4) {
+    const float* k0 = k_base + int64_t(keys[t]) * dim;
+    const float* k1 = k_base + int64_t(keys[t + 1]) * dim;
+    const float* k2 = k_base + int64_t(keys[t + 2]) * dim;
+    const float* k3 = k_base + int64_t(keys[t + 3]) * dim;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int64_t c = 0; c < vec_dim; c += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + c);
+      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + c), a0);
+      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + c), a1);
+      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + c), a2);
+      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + c), a3);
+    }
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    alignas(16) float s[4];
+    _mm_store_ps(s, sums);
+    for (int64_t c = vec_dim; c < dim; ++c) {
+      s[0] += q[c] * k0[c];
+      s[1] += q[c] * k1[c];
+      s[2] += q[c] * k2[c];
+      s[3] += q[c] * k3[c];
+    }
+    for (int u = 0; u < 4; ++u) scores[t + u] = s[u] * scale;
+  }
+#endif
+  for (; t < n; ++t) {
+    const float* kr = k_base + int64_t(keys[t]) * dim;
+    float s = 0.0f;
+    for (int64_t c = 0; c < dim; ++c) s += q[c] * kr[c];
+    scores[t] = s * scale;
+  }
+}
+
+// acc[0..dim) += sum_t p[t] * V[keys[t]]. The accumulator block stays in registers across keys.
+inline void gathered_accumulate(float* acc, const float* p, const float* v_base, const int32_t* keys, int64_t n,
+                                int64_t dim) {
+  int64_t c = 0;
+#if SATTN_FAST_AVX2
+  for (; c + 32 <= dim; c += 32) {
+    __m256 a0 = _mm256_loadu_ps(acc + c), a1 = _mm256_loadu_ps(acc + c + 8);
+    __m256 a2 = _mm256_loadu_ps(acc + c + 16), a3 = _mm256_loadu_ps(acc + c + 24);
+    for (int64_t t = 0; t < n; ++t) {
+      const float* vr = v_base + int64_t(keys[t]) * dim + c;
+      const __m256 pv = _mm256_broadcast_ss(p + t);
+      a0 = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr), a0);
+      a1 = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + 8), a1);
+      a2 = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + 16), a2);
+      a3 = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + 24), a3);
+    }
+    _mm256_storeu_ps(acc + c, a0);
+    _mm256_storeu_ps(acc + c + 8, a1);
+    _mm256_storeu_ps(acc + c + 16, a2);
+    _mm256_storeu_ps(acc + c + 24, a3);
+  }
+  for (; c + 8 <= dim; c += 8) {
+    __m256 a0 = _mm256_loadu_ps(acc + c);
+    for (int64_t t = 0; t < n; ++t)
+      a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + t), _mm256_loadu_ps(v_base + int64_t(keys[t]) * dim + c), a0);
+    _mm256_storeu_ps(acc + c, a0);
+  }
+#endif
+  for (; c < dim; ++c) {
+    float a = acc[c];
+    for (int64_t t = 0; t < n; ++t) a += p[t] * v_base[int64_t(keys[t]) * dim + c];
+    acc[c] = a;
+  }
+}
+
+// The FlashAttention update of one query row against a batch of n scores (exp2 domain; masked
+// entries -inf): rescales the row's accumulator and sum to the new running max and turns the
+// scores into probabilities in place. Returns false (scores zeroed) when no entry is allowed.
+inline bool online_softmax_row(float* scores, int64_t n, float& running_max, float& running_sum, float* acc,
+                               int64_t dim) {
+  const float batch_max = row_max(scores, n);
+  if (batch_max == kNegInf) {
+    std::fill(scores, scores + n, 0.0f);
+    return false;
+  }
+  const float new_max = std::max(running_max, batch_max);
+  const float rescale = exp2_scalar(running_max - new_max);  // 0 on the first allowed batch
+  const float batch_sum = exp2_shift_sum(scores, n, new_max);
+  running_sum = running_sum * rescale + batch_sum;
+  if (rescale != 1.0f) scale_inplace(acc, dim, rescale);
+  running_max = new_max;
+  return true;
+}
+
+}  // namespace sattn::fast

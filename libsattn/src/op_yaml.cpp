@@ -1,0 +1,107 @@
+// YAML ops: a mapping, a sequence of mappings, or several documents separated by `---`. The
+// keys are those of the JSON form; locations come from yaml-cpp's marks (0-based there).
+#include <yaml-cpp/yaml.h>
+
+#include "op_attributes.hpp"
+#include "sattn/op_io.hpp"
+
+namespace sattn {
+
+namespace {
+
+using detail::AttrValue;
+
+// YAML 1.2 core-schema booleans.
+std::optional<bool> yaml_bool(const std::string& s) {
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  return std::nullopt;
+}
+
+class YamlOpReader {
+ public:
+  YamlOpReader(const std::string& file, std::vector<std::string>* warnings) : file_(file), warnings_(warnings) {}
+
+  std::vector<Op> read(std::string_view text) {
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(std::string(text));
+    } catch (const YAML::Exception& e) {
+      throw_input_error(loc(e.mark), "invalid YAML: " + e.msg);
+    }
+    for (const YAML::Node& doc : documents) {
+      if (doc.IsNull()) continue;  // an empty document, e.g. after a trailing `---`
+      if (doc.IsMap()) {
+        read_op(doc);
+      } else if (doc.IsSequence()) {
+        for (const YAML::Node& item : doc) {
+          if (!item.IsMap()) throw_input_error(loc(item.Mark()), "expected a mapping of op attributes");
+          read_op(item);
+        }
+      } else {
+        throw_input_error(loc(doc.Mark()), "expected a mapping of op attributes, or a sequence of them");
+      }
+    }
+    if (ops_.empty()) throw_input_error(SourceLoc{file_}, "no op found");
+    return std::move(ops_);
+  }
+
+ private:
+  SourceLoc loc(const YAML::Mark& m) const {
+    if (m.is_null()) return SourceLoc{file_};
+    return SourceLoc{file_, m.line + 1, m.column + 1};
+  }
+
+  void read_op(const YAML::Node& map) {
+    if (const YAML::Node schema = map["schema"]) {
+      if (!schema.IsScalar()) throw_input_error(loc(schema.Mark()), "'schema' must be a string like \"sattn.op/v1\"");
+      if (detail::check_schema(schema.Scalar(), loc(schema.Mark())) == detail::DocumentKind::plan) {
+        const YAML::Node op = map["op"];
+        if (!op) throw_input_error(loc(map.Mark()), "plan has no 'op' member");
+        if (!op.IsMap()) throw_input_error(loc(op.Mark()), "the plan's 'op' must be a mapping");
+        return read_op(op);
+      }
+    }
+    detail::OpBuilder builder(loc(map.Mark()), ops_.size(), warnings_);
+    for (const auto& entry : map) {
+      const YAML::Node& key = entry.first;
+      const YAML::Node& value = entry.second;
+      if (!key.IsScalar()) throw_input_error(loc(key.Mark()), "expected an attribute name");
+      const std::string& name = key.Scalar();
+      if (name == "schema" || name == "producer") continue;
+      // A key with nothing after the colon has no mark of its own: point at the key.
+      SourceLoc value_loc = value.IsNull() ? loc(key.Mark()) : loc(value.Mark());
+      builder.set(name, to_attr_value(name, value, value_loc), loc(key.Mark()), value_loc);
+    }
+    ops_.push_back(builder.finish());
+  }
+
+  // Quoted scalars are strings; plain ones are booleans, numbers, or else strings.
+  AttrValue to_attr_value(const std::string& name, const YAML::Node& value, const SourceLoc& value_loc) {
+    if (value.IsNull()) throw_input_error(value_loc, "attribute '" + name + "': missing value");
+    if (!value.IsScalar()) {
+      YAML::Emitter out;
+      out << YAML::Flow << value;
+      return AttrValue::other(out.c_str());
+    }
+    const std::string& s = value.Scalar();
+    if (value.Tag() == "!") return AttrValue::string(s);
+    if (auto b = yaml_bool(s)) return AttrValue::boolean(*b);
+    // Anything else ("12abc") stays a string; the attribute's type check then names it.
+    if (auto number = detail::parse_number(s, nullptr)) return *number;
+    return AttrValue::string(s);
+  }
+
+  const std::string& file_;
+  std::vector<std::string>* warnings_;
+  std::vector<Op> ops_;
+};
+
+}  // namespace
+
+std::vector<Op> parse_yaml_ops(std::string_view text, const std::string& filename,
+                               std::vector<std::string>* warnings) {
+  return YamlOpReader(filename, warnings).read(text);
+}
+
+}  // namespace sattn

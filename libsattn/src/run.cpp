@@ -1,0 +1,116 @@
+#include "sattn/run.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "sattn/npy.hpp"
+#include "sattn/op_io.hpp"
+
+namespace sattn {
+
+namespace {
+
+void check_shape(const Tensor& t, std::array<int64_t, 4> want, const std::string& file, const char* what) {
+  if (t.shape == want) return;
+  auto str = [](std::array<int64_t, 4> s) {
+    return "[" + std::to_string(s[0]) + ", " + std::to_string(s[1]) + ", " + std::to_string(s[2]) + ", " +
+           std::to_string(s[3]) + "]";
+  };
+  throw_input_error({file}, std::string("shape ") + str(t.shape) + " does not match the op: " + what + " must be " +
+                                str(want));
+}
+
+void check_finite(const Tensor& t, const std::string& file) {
+  for (size_t n = 0; n < t.data.size(); ++n)
+    if (!std::isfinite(t.data[n]))
+      throw_input_error({file}, "element " + std::to_string(n) + " is " + (std::isnan(t.data[n]) ? "NaN" : "Inf") +
+                                    "; inputs must be finite");
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+nlohmann::json envelope(const std::string& kind, const std::string& tool) {
+  return {{"schema", "sattn." + kind + "/v1"}, {"producer", {{"tool", tool}, {"version", SATTN_VERSION}}}};
+}
+
+QKV load_qkv(const Op& op, const DataSource& src) {
+  const Shape& s = op.shape;
+  if (!src.dir) return synthetic_qkv(s, src.seed);
+  QKV t;
+  const std::array<int64_t, 4> qshape{s.batch, s.heads, s.seq_len, s.head_dim};
+  const std::array<int64_t, 4> kvshape{s.batch, s.kv_heads, s.kv_len, s.head_dim};
+  struct Item {
+    const char* name;
+    Tensor* tensor;
+    std::array<int64_t, 4> shape;
+    const char* what;
+  } items[] = {{"q.npy", &t.q, qshape, "q [batch, heads, seq_len, head_dim]"},
+               {"k.npy", &t.k, kvshape, "k [batch, kv_heads, kv_len, head_dim]"},
+               {"v.npy", &t.v, kvshape, "v [batch, kv_heads, kv_len, head_dim]"}};
+  for (auto& it : items) {
+    const std::string path = (std::filesystem::path(*src.dir) / it.name).string();
+    *it.tensor = npy_to_tensor(read_npy(path), path);
+    check_shape(*it.tensor, it.shape, path, it.what);
+    check_finite(*it.tensor, path);
+  }
+  return t;
+}
+
+CpuRun run_cpu(const Op& op, std::optional<Spec> spec, const DataSource& src, const FastOptions& fast,
+               const std::string& tool) {
+  CpuRun r;
+  r.spec = spec ? *spec : default_spec(op);
+  r.params = resolve_params(op, r.spec);
+  const QKV data = load_qkv(op, src);
+
+  auto t0 = std::chrono::steady_clock::now();
+  const Layout layout = build_layout(op, r.spec, r.params, &data.q, &data.k);
+  const double layout_ms = ms_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  r.out = fast_attention(op, layout, data.q, data.k, data.v, fast);
+  const double kernel_ms = ms_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  const Tensor ref = reference_attention(op, layout, data.q, data.k, data.v);
+  const double reference_ms = ms_since(t0);
+
+  r.error = compare(r.out, ref);
+  r.tolerance = tolerance(op.precision);
+  r.passed = r.error.finite && r.error.max_rel <= r.tolerance;
+
+  int64_t nnz = 0, pairs = 0;
+  for (const HeadLayout& h : layout.heads) nnz += int64_t(h.idx.size());
+  for (int64_t b = 0; b < layout.batch; ++b)
+    for (int64_t h = 0; h < layout.kv_heads; ++h) pairs += layout.allowed_pairs(b, h);
+
+  nlohmann::json j = envelope("result", tool);
+  j["op"] = op_to_json(op);
+  j["spec"] = std::string(to_string(r.spec));
+  j["params"] = params_to_json(r.params);
+  j["backend"] = "cpu";
+  j["precision"] = std::string(to_string(op.precision));
+  j["data"] = src.dir ? nlohmann::json{{"source", "npy"}, {"dir", *src.dir}}
+                      : nlohmann::json{{"source", "synthetic"}, {"seed", src.seed}};
+  j["layout"] = {{"granularity", layout.block ? "block" : "row"},
+                 {"block_size", layout.block_size},
+                 {"shared_across_heads", layout.shared},
+                 {"nnz", nnz},
+                 {"allowed_pairs", pairs * op.shape.group_size()},
+                 {"density", layout.density()}};
+  j["check"] = {{"reference", "cpu reference: fp32 inputs, double accumulation"},
+                {"max_abs_error", r.error.finite ? nlohmann::json(r.error.max_abs) : nlohmann::json("inf")},
+                {"max_rel_error", r.error.finite ? nlohmann::json(r.error.max_rel) : nlohmann::json("inf")},
+                {"tolerance", r.tolerance},
+                {"passed", r.passed}};
+  j["timing_ms"] = {{"layout", layout_ms}, {"kernel", kernel_ms}, {"reference", reference_ms}};
+  r.result = std::move(j);
+  return r;
+}
+
+}  // namespace sattn

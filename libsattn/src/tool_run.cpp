@@ -1,0 +1,131 @@
+// `sattn run`: run ops on a backend, check against the reference, report (sattn.result/v1).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "sattn/cli.hpp"
+#include "sattn/io.hpp"
+#include "sattn/npy.hpp"
+#include "sattn/op_io.hpp"
+#include "sattn/run.hpp"
+#include "sattn/text_table.hpp"
+
+namespace sattn {
+
+namespace {
+
+struct RunOptions {
+  std::vector<std::string> inputs{"-"};
+  std::string backend = "cpu";
+  std::string spec;
+  std::string data_dir;
+  uint64_t seed = kDefaultSeed;
+  std::string out_dir;
+  std::string output = "-";
+  std::string format = "json";
+  int threads = 0;
+  bool quiet = false;
+};
+
+std::string fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+std::string sci(double v) {
+  std::ostringstream s;
+  s << std::scientific << std::setprecision(1) << v;
+  return s.str();
+}
+
+// A directory name for one op of a multi-op run: "<file stem>.<op name>".
+std::string op_dir_name(const std::string& input, const Op& op) {
+  std::string stem = input == "-" ? "stdin" : std::filesystem::path(input).stem().string();
+  return stem + "." + op.name;
+}
+
+int run_action(const RunOptions& o) {
+  if (o.backend != "cpu")
+    throw Error(ExitCode::usage, "backend '" + o.backend + "' is not available yet; this build runs --backend cpu");
+  std::optional<Spec> spec;
+  if (!o.spec.empty()) {
+    spec = parse_spec(o.spec);
+    if (!spec) throw Error(ExitCode::usage, "unknown spec '" + o.spec + "'");
+  }
+  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+
+  // Parse every input first: a malformed file fails before any work or output.
+  std::vector<std::pair<std::string, Op>> ops;
+  for (const std::string& in : o.inputs)
+    for (Op& op : read_ops(in)) ops.emplace_back(in, std::move(op));
+
+  DataSource src;
+  if (!o.data_dir.empty()) src.dir = o.data_dir;
+  src.seed = o.seed;
+  FastOptions fast;
+  fast.threads = o.threads;
+
+  const bool progress = !o.quiet && stderr_is_tty() && ops.size() > 1;
+  std::string json_lines;
+  TextTable table({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms", "speedup", "check"});
+  bool all_passed = true;
+  for (size_t n = 0; n < ops.size(); ++n) {
+    const auto& [input, op] = ops[n];
+    if (progress) std::cerr << "\r[" << n + 1 << "/" << ops.size() << "] " << input << " " << op.name << "\x1b[K" << std::flush;
+    CpuRun r = run_cpu(op, spec, src, fast, "sattn run");
+    if (!o.out_dir.empty()) {
+      const std::string dir = ops.size() == 1 ? o.out_dir : (std::filesystem::path(o.out_dir) / op_dir_name(input, op)).string();
+      make_dirs(dir);
+      write_npy((std::filesystem::path(dir) / "o.npy").string(), tensor_to_npy(r.out));
+      r.result["outputs"] = {{"o", "o.npy"}};
+      write_atomic((std::filesystem::path(dir) / "result.json").string(), r.result.dump(2) + "\n");
+    }
+    all_passed = all_passed && r.passed;
+    json_lines += r.result.dump() + "\n";
+    const auto& t = r.result["timing_ms"];
+    const double ref_ms = t["reference"], fast_ms = t["kernel"];
+    table.add({(ops.size() > 1 ? std::filesystem::path(input).stem().string() + "." : std::string()) + op.name,
+               std::string(to_string(r.spec)), std::string(to_string(op.precision)),
+               fixed(r.result["layout"]["density"], 4), r.error.finite ? sci(r.error.max_rel) : "inf", sci(r.tolerance),
+               fixed(ref_ms, 1), fixed(fast_ms, 2), fixed(ref_ms / std::max(fast_ms, 1e-6), 1) + "x",
+               r.passed ? "ok" : "FAIL"});
+    if (!r.passed && !o.quiet)
+      print_diagnostic("sattn run", "error",
+                       op.loc.str() + ": output differs from the reference: max relative error " + sci(r.error.max_rel) +
+                           " > tolerance " + sci(r.tolerance));
+  }
+  if (progress) std::cerr << "\r\x1b[K" << std::flush;
+  write_atomic(o.output, o.format == "json" ? json_lines : table.str());
+  return all_passed ? 0 : int(ExitCode::check_failed);
+}
+
+}  // namespace
+
+std::function<int()> configure_run(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  app.add_option("ops", o->inputs, "Op files (MLIR generic form, JSON or YAML; '-' = stdin)")->capture_default_str();
+  app.add_option("--backend", o->backend, "Backend to run on: cpu (rvv, sim and imc arrive with their tools)")
+      ->capture_default_str();
+  app.add_option("--spec,--force-spec", o->spec,
+                 "Force a spec (dense, sliding_window, bsr, block_local_global, nm_structured, topk_per_query, lsh, "
+                 "landmark); default: the op's spec attribute, else its pattern attributes");
+  auto* data = app.add_option("--data", o->data_dir, "Read q.npy, k.npy, v.npy from DIR (float32, C order)");
+  app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
+      ->capture_default_str()
+      ->excludes(data);
+  app.add_option("--out-dir", o->out_dir, "Write o.npy and result.json here (one subdirectory per op when several)");
+  app.add_option("-o,--output", o->output, "Write the result (JSON Lines or table) to FILE, atomically")
+      ->capture_default_str();
+  app.add_option("--format", o->format, "json (sattn.result/v1 JSON Lines) or text (a table)")->capture_default_str();
+  app.add_option("--threads", o->threads, "Kernel threads (0 = all cores)")->capture_default_str();
+  app.add_flag("-q,--quiet", o->quiet, "No progress or check-failure messages on stderr");
+  return [o] { return run_action(*o); };
+}
+
+}  // namespace sattn

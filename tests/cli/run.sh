@@ -1,0 +1,119 @@
+# `sattn run --backend cpu`: results, outputs, data, and every error path with its exit code.
+source "$(dirname "$0")/lib.sh"
+
+cat >"$T/sw.mlir" <<'M'
+module {
+  // a causal, dilated sliding window with GQA
+  "sattn.sparse_attention"() { seq_len = 200 : i64, heads = 4 : i64, kv_heads = 2 : i64,
+     head_dim = 16 : i64, causal = true, window_size = 8 : i64, dilation = 2 : i64 } : () -> ()
+}
+M
+
+run "$SATTN" run "$T/sw.mlir"
+expect_rc 0 "run sliding window"
+expect_out '"schema":"sattn.result/v1"' "result schema"
+expect_out '"spec":"sliding_window"' "spec from window_size"
+expect_out '"passed":true' "check passed"
+[[ $(wc -l <<<"$out") -eq 1 ]] && ok || fail "one JSON line per op"
+
+run "$SATTN" run --format text "$T/sw.mlir"
+expect_rc 0 "text format"
+expect_out '^op +spec +prec +density' "table header"
+expect_out 'sliding_window +fp32 .* ok$' "table row"
+
+# The spec can be forced; the result echoes resolved parameters.
+run "$SATTN" run --spec bsr "$T/sw.mlir"
+expect_rc 0 "forced bsr"
+expect_out '"spec":"bsr"' "forced spec"
+expect_out '"keep_ratio":0.125' "defaults filled in params"
+
+# Stdin, JSON and every precision.
+for p in fp32 bf16 i8 i4; do
+  run bash -c "echo '{\"schema\":\"sattn.op/v1\",\"seq_len\":96,\"heads\":2,\"head_dim\":32,\"topk_k\":16,\"precision\":\"$p\"}' | \"$SATTN\" run -"
+  expect_rc 0 "stdin json precision $p"
+  expect_out "\"precision\":\"$p\"" "precision $p echoed"
+done
+
+# --out-dir: o.npy readable by numpy with the op's shape; result.json beside it.
+run "$SATTN" run "$T/sw.mlir" --out-dir "$T/o1"
+expect_rc 0 "out-dir"
+expect_file "$T/o1/o.npy" "o.npy written"
+expect_file "$T/o1/result.json" "result.json written"
+run "$PY" -c "import numpy as np; a=np.load('$T/o1/o.npy'); print(a.shape, a.dtype, bool(np.isfinite(a).all()))"
+expect_out '^\(1, 4, 200, 16\) float32 True$' "numpy reads o.npy"
+
+# Several ops: one subdirectory each.
+cat >"$T/two.mlir" <<'M'
+"sattn.sparse_attention"() { name = "a", seq_len = 64 : i64, heads = 2 : i64, head_dim = 8 : i64 } : () -> ()
+"sattn.sparse_attention"() { name = "b", seq_len = 64 : i64, heads = 2 : i64, head_dim = 8 : i64, keep_ratio = 0.5 : f64, block_size = 16 : i64 } : () -> ()
+M
+run "$SATTN" run "$T/two.mlir" --out-dir "$T/o2"
+expect_rc 0 "two ops"
+[[ $(wc -l <<<"$out") -eq 2 ]] && ok || fail "two JSON lines"
+expect_file "$T/o2/two.a/o.npy" "first op's output"
+expect_file "$T/o2/two.b/o.npy" "second op's output"
+
+# --data: arrays written by numpy; the output matches numpy's own attention.
+"$PY" - "$T/data" <<'P'
+import numpy as np, os, sys
+d = sys.argv[1]; os.makedirs(d)
+rng = np.random.default_rng(7)
+for n, h in (("q", 4), ("k", 2), ("v", 2)):
+    np.save(os.path.join(d, n + ".npy"), rng.standard_normal((1, h, 200, 16)).astype(np.float32))
+P
+run "$SATTN" run "$T/sw.mlir" --spec dense --data "$T/data" --out-dir "$T/o3"
+expect_rc 0 "run with --data"
+run "$PY" - "$T/data" "$T/o3/o.npy" <<'P'
+import numpy as np, sys
+d, o = sys.argv[1], np.load(sys.argv[2])
+q, k, v = (np.load(f"{d}/{n}.npy").astype(np.float64) for n in "qkv")
+k = np.repeat(k, 2, axis=1); v = np.repeat(v, 2, axis=1)
+s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(16)
+s = np.where(np.tril(np.ones((200, 200), bool)), s, -np.inf)
+p = np.exp(s - s.max(-1, keepdims=True)); p /= p.sum(-1, keepdims=True)
+print("maxerr", float(np.abs(p @ v - o).max()))
+P
+"$PY" -c "import sys; e=float('$out'.split()[1]); sys.exit(0 if e < 1e-4 else 1)" && ok || fail "dense causal GQA output matches numpy"
+
+# Errors: each gets its exit code and a message naming the file (and position).
+cp -r "$T/data" "$T/bad_shape" && "$PY" -c "import numpy as np; np.save('$T/bad_shape/k.npy', np.zeros((1,2,100,16), np.float32))"
+run "$SATTN" run "$T/sw.mlir" --data "$T/bad_shape" -o "$T/r.json"
+expect_rc 3 "shape mismatch"
+expect_err "k\.npy: shape \[1, 2, 100, 16\] does not match the op" "shape mismatch message"
+expect_no_file "$T/r.json" "no output on failure"
+
+cp -r "$T/data" "$T/nan" && "$PY" -c "
+import numpy as np; a=np.load('$T/nan/v.npy'); a[0,1,3,2]=np.nan; np.save('$T/nan/v.npy', a)"
+run "$SATTN" run "$T/sw.mlir" --data "$T/nan"
+expect_rc 3 "NaN input"
+expect_err "v\.npy: element [0-9]+ is NaN" "NaN message"
+
+printf '"sattn.sparse_attention"() { seq_len = 64 : i64,\n  keep_ratio = 1.5 : f64 } : () -> ()\n' >"$T/range.mlir"
+run "$SATTN" run "$T/range.mlir" -o "$T/r2.json"
+expect_rc 3 "keep_ratio out of range"
+expect_err "range\.mlir:2:3: .*keep_ratio.*\(0, 1\]" "range error names file:line:col and attribute"
+expect_no_file "$T/r2.json" "no output for bad input"
+
+printf '"sattn.sparse_attention"() { seq_len = 64 : i64, window_size = 8 : i64 \n' >"$T/trunc.mlir"
+run "$SATTN" run "$T/trunc.mlir"
+expect_rc 3 "truncated MLIR"
+expect_err "trunc\.mlir:[0-9]+:[0-9]+: " "truncated MLIR position"
+
+printf '"sattn.sparse_attention"() { heads = 6 : i64, kv_heads = 4 : i64 } : () -> ()\n' >"$T/gqa.mlir"
+run "$SATTN" run "$T/gqa.mlir"
+expect_rc 3 "heads not divisible by kv_heads"
+expect_err "divisible" "GQA message"
+
+run "$SATTN" run "$T/sw.mlir" --spec nonsense
+expect_rc 2 "unknown spec"
+run "$SATTN" run "$T/sw.mlir" --backend rvv
+expect_rc 2 "backend not yet available"
+run "$SATTN" run "$T/does-not-exist.mlir"
+expect_rc 1 "missing input file"
+expect_err "does-not-exist\.mlir: cannot open" "missing file message"
+run "$SATTN" run "$T/sw.mlir" -o "$T/no/such/dir/r.json"
+expect_rc 1 "unwritable output"
+run "$SATTN" run "$T/sw.mlir" --data "$T/data" --seed 3
+expect_rc 2 "--data excludes --seed"
+
+finish

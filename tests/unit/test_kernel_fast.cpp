@@ -1,0 +1,424 @@
+// The fast CPU kernel against the reference oracle, and the reduced-precision helpers it uses.
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "sattn/attention.hpp"
+#include "sattn/layout.hpp"
+#include "sattn/quant.hpp"
+#include "sattn/synthetic.hpp"
+
+using namespace sattn;
+
+namespace {
+
+// ---- hand-built layouts (independent of layout.cpp) ----
+
+Layout empty_layout(const Op& op, bool block, int64_t block_size) {
+  Layout l;
+  l.spec = block ? Spec::bsr : Spec::topk_per_query;
+  l.block = block;
+  l.rows = op.shape.seq_len;
+  l.cols = op.shape.kv_len;
+  l.block_size = block_size;
+  l.causal = op.causal;
+  l.causal_offset = op.shape.kv_len - op.shape.seq_len;
+  l.batch = op.shape.batch;
+  l.kv_heads = op.shape.kv_heads;
+  l.shared = false;
+  return l;
+}
+
+// CSR from an element predicate; the causal rule is applied so lists hold exactly the allowed keys.
+using ElementPredicate = std::function<bool(int64_t b, int64_t kvh, int64_t i, int64_t j)>;
+Layout csr_from(const Op& op, const ElementPredicate& keep) {
+  Layout l = empty_layout(op, false, 1);
+  for (int64_t b = 0; b < op.shape.batch; ++b)
+    for (int64_t kvh = 0; kvh < op.shape.kv_heads; ++kvh) {
+      HeadLayout hl;
+      hl.ptr.push_back(0);
+      for (int64_t i = 0; i < l.rows; ++i) {
+        for (int64_t j = 0; j < l.cols; ++j)
+          if (l.causal_ok(i, j) && keep(b, kvh, i, j)) hl.idx.push_back(int32_t(j));
+        hl.ptr.push_back(int64_t(hl.idx.size()));
+      }
+      l.heads.push_back(std::move(hl));
+    }
+  return l;
+}
+
+// BSR from a block predicate (block row, block column); causal is applied per element by the kernel.
+using BlockPredicate = std::function<bool(int64_t b, int64_t kvh, int64_t br, int64_t bc)>;
+Layout bsr_from(const Op& op, int64_t block_size, const BlockPredicate& keep) {
+  Layout l = empty_layout(op, true, block_size);
+  for (int64_t b = 0; b < op.shape.batch; ++b)
+    for (int64_t kvh = 0; kvh < op.shape.kv_heads; ++kvh) {
+      HeadLayout hl;
+      hl.ptr.push_back(0);
+      for (int64_t br = 0; br < l.block_rows(); ++br) {
+        for (int64_t bc = 0; bc < l.block_cols(); ++bc)
+          if (keep(b, kvh, br, bc)) hl.idx.push_back(int32_t(bc));
+        hl.ptr.push_back(int64_t(hl.idx.size()));
+      }
+      l.heads.push_back(std::move(hl));
+    }
+  return l;
+}
+
+// Whether query row i of (b, query head h) has at least one allowed key, from the layout arrays.
+bool row_has_keys(const Layout& l, int64_t group, int64_t b, int64_t h, int64_t i) {
+  const HeadLayout& hl = l.head(b, h / group);
+  if (!l.block) return hl.ptr[i + 1] > hl.ptr[i];
+  const int64_t br = i / l.block_size;
+  for (int64_t t = hl.ptr[br]; t < hl.ptr[br + 1]; ++t)
+    for (int64_t j = int64_t(hl.idx[t]) * l.block_size; j < (int64_t(hl.idx[t]) + 1) * l.block_size; ++j)
+      if (l.causal_ok(i, j)) return true;
+  return false;
+}
+
+Tensor random_tensor(Rng& rng, int64_t b, int64_t h, int64_t len, int64_t d, bool uniform) {
+  Tensor t(b, h, len, d);
+  for (float& x : t.data) x = uniform ? 2.0f * rng.uniform() - 1.0f : rng.normal();
+  return t;
+}
+
+struct Case {
+  Op op;
+  Tensor q, k, v;
+};
+
+Case random_case(Rng& rng, bool uniform_data) {
+  Case c;
+  Shape& s = c.op.shape;
+  s.batch = 1 + int64_t(rng.below(2));
+  const int64_t groups[] = {1, 2, 4};
+  s.kv_heads = 1 + int64_t(rng.below(2));
+  s.heads = s.kv_heads * groups[rng.below(3)];
+  s.seq_len = 1 + int64_t(rng.below(300));
+  s.kv_len = rng.below(3) == 0 ? s.seq_len : 1 + int64_t(rng.below(300));
+  // Mostly small head dims (cheap oracle), with tails around the 8-wide SIMD and up to 80.
+  const int64_t dims[] = {1, 3, 7, 8, 9, 16, 24, 31, 33, 64, 80};
+  s.head_dim = dims[rng.below(11)];
+  c.op.causal = rng.below(2) == 1;
+  c.q = random_tensor(rng, s.batch, s.heads, s.seq_len, s.head_dim, uniform_data);
+  c.k = random_tensor(rng, s.batch, s.kv_heads, s.kv_len, s.head_dim, uniform_data);
+  c.v = random_tensor(rng, s.batch, s.kv_heads, s.kv_len, s.head_dim, uniform_data);
+  return c;
+}
+
+// A layout kind chosen at random; covers full and partial blocks, adjacent-block runs, windows
+// (the CSR union path), scattered keys (the CSR gather path) and empty rows.
+Layout random_layout(Rng& rng, const Op& op, std::string& kind) {
+  const uint64_t pick = rng.below(6);
+  const uint64_t salt = rng.next_u64();
+  auto hash01 = [salt](int64_t a, int64_t b, int64_t c, int64_t d) {  // deterministic per element
+    Rng r(salt ^ uint64_t(a) * 0x9E3779B97F4A7C15ull ^ uint64_t(b) * 0xC2B2AE3D27D4EB4Full ^
+          uint64_t(c) * 0x165667B19E3779F9ull ^ uint64_t(d) * 0x27D4EB2F165667C5ull);
+    return r.uniform();
+  };
+  const int64_t block_sizes[] = {1, 4, 16, 32, 64, 100};
+  switch (pick) {
+    case 0: {
+      const int64_t bs = block_sizes[rng.below(6)];
+      kind = "bsr-full bs=" + std::to_string(bs);
+      return bsr_from(op, bs, [](int64_t, int64_t, int64_t, int64_t) { return true; });
+    }
+    case 1: {
+      const int64_t bs = block_sizes[rng.below(6)];
+      const float keep = 0.2f + 0.6f * rng.uniform();
+      kind = "bsr-random bs=" + std::to_string(bs);
+      return bsr_from(op, bs, [=](int64_t b, int64_t kvh, int64_t br, int64_t bc) {
+        return hash01(b, kvh, br, bc) < keep;
+      });
+    }
+    case 2: {
+      const int64_t w = 1 + int64_t(rng.below(40));
+      const int64_t off = op.shape.kv_len - op.shape.seq_len;
+      kind = "csr-window w=" + std::to_string(w);
+      return csr_from(op, [=](int64_t, int64_t, int64_t i, int64_t j) { return std::abs(j - (i + off)) <= w; });
+    }
+    case 3: {
+      const float keep = 0.02f + 0.2f * rng.uniform();
+      kind = "csr-scattered";
+      return csr_from(op, [=](int64_t b, int64_t kvh, int64_t i, int64_t j) { return hash01(b, kvh, i, j) < keep; });
+    }
+    case 4: {
+      kind = "csr-dense-with-empty-rows";
+      return csr_from(op, [](int64_t, int64_t, int64_t i, int64_t) { return i % 5 != 2; });
+    }
+    default: {
+      const float keep = 0.5f * rng.uniform();
+      kind = "csr-mixed-rows";  // each row either scattered, dense or empty
+      return csr_from(op, [=](int64_t b, int64_t kvh, int64_t i, int64_t j) {
+        const float row_kind = hash01(b, kvh, i, -1);
+        if (row_kind < 0.15f) return false;
+        if (row_kind < 0.5f) return true;
+        return hash01(b, kvh, i, j) < keep;
+      });
+    }
+  }
+}
+
+void check_empty_rows_are_zero(const Op& op, const Layout& l, const Tensor& out) {
+  for (int64_t b = 0; b < op.shape.batch; ++b)
+    for (int64_t h = 0; h < op.shape.heads; ++h)
+      for (int64_t i = 0; i < op.shape.seq_len; ++i) {
+        if (row_has_keys(l, op.shape.group_size(), b, h, i)) continue;
+        const float* row = out.row(b, h, i);
+        for (int64_t c = 0; c < op.shape.head_dim; ++c) REQUIRE(row[c] == 0.0f);
+      }
+}
+
+std::string describe(const Op& op, const std::string& kind) {
+  const Shape& s = op.shape;
+  return kind + " b=" + std::to_string(s.batch) + " h=" + std::to_string(s.heads) + " kvh=" +
+         std::to_string(s.kv_heads) + " S=" + std::to_string(s.seq_len) + " L=" + std::to_string(s.kv_len) +
+         " D=" + std::to_string(s.head_dim) + (op.causal ? " causal" : "");
+}
+
+}  // namespace
+
+// ---- bf16 ----
+
+TEST_CASE("float_to_bf16 rounds to nearest even and keeps NaN quiet") {
+  auto bf = [](uint32_t bits) { return float_to_bf16(std::bit_cast<float>(bits)); };
+  CHECK(float_to_bf16(1.0f) == 0x3F80);
+  CHECK(float_to_bf16(-2.0f) == 0xC000);
+  CHECK(bf(0x3F808000u) == 0x3F80);  // exactly halfway, 0x3F80 is even: down
+  CHECK(bf(0x3F818000u) == 0x3F82);  // exactly halfway, 0x3F81 is odd: up to even
+  CHECK(bf(0x3F808001u) == 0x3F81);  // just above halfway: up
+  CHECK(bf(0x3F807FFFu) == 0x3F80);  // just below halfway: down
+  CHECK(bf(0xBF808000u) == 0xBF80);  // negative tie: magnitude rounds like the positive one
+  CHECK(bf(0x3FFF8000u) == 0x4000);  // mantissa carry into the exponent
+  CHECK(bf(0x7F800000u) == 0x7F80);  // +Inf
+  CHECK(bf(0xFF800000u) == 0xFF80);  // -Inf
+  CHECK(bf(0x7F7FFFFFu) == 0x7F80);  // max finite float rounds up to Inf
+  CHECK(bf(0x7F7F7FFFu) == 0x7F7F);  // largest value that stays finite
+  CHECK(bf(0x7FC00000u) == 0x7FC0);  // quiet NaN
+  CHECK(bf(0x7F800001u) == 0x7FC0);  // signalling NaN whose payload is all truncated: still NaN, quiet
+  CHECK(bf(0xFF800001u) == 0xFFC0);
+  CHECK(bf(0x00000001u) == 0x0000);  // smallest denormal rounds to +0
+  CHECK(bf16_to_float(0x3F80) == 1.0f);
+  CHECK(bf16_to_float(0x4049) == 3.140625f);
+  CHECK(std::isnan(bf16_to_float(bf(0x7F800001u))));
+}
+
+// ---- integer quantization ----
+
+TEST_CASE("quantize rounds half to even and clamps to the symmetric range") {
+  CHECK(quant_max(Precision::i8) == 127);
+  CHECK(quant_max(Precision::i4) == 7);
+  const Precision i8 = Precision::i8, i4 = Precision::i4;
+  CHECK(quantize(0.5f, 1.0f, i8) == 0);
+  CHECK(quantize(1.5f, 1.0f, i8) == 2);
+  CHECK(quantize(2.5f, 1.0f, i8) == 2);
+  CHECK(quantize(-0.5f, 1.0f, i8) == 0);
+  CHECK(quantize(-1.5f, 1.0f, i8) == -2);
+  CHECK(quantize(-2.5f, 1.0f, i8) == -2);
+  CHECK(quantize(0.49999997f, 1.0f, i8) == 0);
+  CHECK(quantize(2.5000002f, 1.0f, i8) == 3);
+  CHECK(quantize(126.5f, 1.0f, i8) == 126);
+  CHECK(quantize(127.5f, 1.0f, i8) == 127);
+  CHECK(quantize(1000.0f, 1.0f, i8) == 127);
+  CHECK(quantize(-1000.0f, 1.0f, i8) == -127);  // symmetric: never -128
+  CHECK(quantize(0.75f, 0.5f, i8) == 2);         // 1.5 -> 2
+  CHECK(quantize(0.25f, 0.5f, i8) == 0);         // 0.5 -> 0
+  CHECK(quantize(3.5f, 1.0f, i4) == 4);
+  CHECK(quantize(6.5f, 1.0f, i4) == 6);
+  CHECK(quantize(7.5f, 1.0f, i4) == 7);
+  CHECK(quantize(-8.0f, 1.0f, i4) == -7);
+  CHECK(quantize(std::numeric_limits<float>::infinity(), 1.0f, i4) == 7);
+  CHECK(quantize(std::numeric_limits<float>::quiet_NaN(), 1.0f, i8) == 0);
+}
+
+TEST_CASE("absmax_scale and resolve_scales") {
+  const std::vector<float> data{0.0f, -2.54f, 1.0f};
+  CHECK(absmax_scale(data, Precision::i8) == doctest::Approx(0.02).epsilon(1e-6));
+  CHECK(absmax_scale(data, Precision::i4) == doctest::Approx(2.54 / 7).epsilon(1e-6));
+  const std::vector<float> zeros(5, 0.0f);
+  CHECK(absmax_scale(zeros, Precision::i8) == 1.0f);
+
+  Op op;
+  op.precision = Precision::i8;
+  op.shape = Shape{1, 1, 1, 2, 2, 2};
+  Tensor q(1, 1, 2, 2), k(1, 1, 2, 2), v(1, 1, 2, 2);
+  q.data = {1, 2, 3, 4};
+  k.data = {-6.35f, 0, 0, 0};
+  v.data = {0, 0, 0, 0};
+  op.scale_q = 0.5;
+  const Scales s = resolve_scales(op, q, k, v);
+  CHECK(s.q == 0.5f);                                        // given
+  CHECK(s.k == doctest::Approx(0.05).epsilon(1e-6));         // 6.35 / 127
+  CHECK(s.v == 1.0f);                                        // all zeros
+}
+
+TEST_CASE("pack_i4 / unpack_i4: low nibble first, sign-extended") {
+  const std::vector<int8_t> values{1, -1, 7, -8, 0};
+  const std::vector<uint8_t> packed = pack_i4(values);
+  CHECK(packed == std::vector<uint8_t>{0xF1, 0x87, 0x00});  // odd count: last high nibble 0
+  CHECK(unpack_i4(packed, values.size()) == values);
+  CHECK(pack_i4(std::vector<int8_t>{-3}) == std::vector<uint8_t>{0x0D});
+  CHECK(unpack_i4(std::vector<uint8_t>{0xD0}, 2) == std::vector<int8_t>{0, -3});
+  CHECK(unpack_i4(std::vector<uint8_t>{0x7F, 0x92}, 4) == std::vector<int8_t>{-1, 7, 2, -7});
+  CHECK(pack_i4(std::vector<int8_t>{}).empty());
+  // Round trip of every i4 value, even count.
+  std::vector<int8_t> all;
+  for (int x = -8; x <= 7; ++x) all.push_back(int8_t(x));
+  CHECK(unpack_i4(pack_i4(all), all.size()) == all);
+}
+
+TEST_CASE("apply_precision") {
+  Tensor t(1, 1, 1, 4);
+  t.data = {0.8f, -0.375f, 100.0f, std::bit_cast<float>(0x3F818000u)};
+  const Tensor i8 = apply_precision(t, Precision::i8, 0.25f);
+  CHECK(i8.data[0] == 0.75f);    // 3.2 -> 3
+  CHECK(i8.data[1] == -0.5f);    // -1.5 -> -2 (tie to even)
+  CHECK(i8.data[2] == 31.75f);   // clamped to 127
+  const Tensor i4 = apply_precision(t, Precision::i4, 0.25f);
+  CHECK(i4.data[2] == 1.75f);    // clamped to 7
+  const Tensor bf = apply_precision(t, Precision::bf16, 1.0f);
+  CHECK(std::bit_cast<uint32_t>(bf.data[3]) == 0x3F820000u);
+  CHECK(apply_precision(t, Precision::fp32, 1.0f).data == t.data);
+}
+
+// ---- fast kernel vs the oracle ----
+
+TEST_CASE("fast_attention fp32 matches the reference on random shapes and layouts") {
+  Rng rng(20240611);
+  for (int iteration = 0; iteration < 80; ++iteration) {
+    Case c = random_case(rng, false);
+    std::string kind;
+    const Layout layout = random_layout(rng, c.op, kind);
+    CAPTURE(iteration);
+    INFO(describe(c.op, kind));
+    const Tensor ref = reference_attention(c.op, layout, c.q, c.k, c.v);
+    for (int threads : {1, 2}) {
+      CAPTURE(threads);
+      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{threads});
+      const ErrorStats e = compare(out, ref);
+      REQUIRE(e.finite);
+      CHECK(e.max_rel <= tolerance(Precision::fp32));
+      check_empty_rows_are_zero(c.op, layout, out);
+    }
+  }
+}
+
+TEST_CASE("fast_attention: tile_rows attribute, all-empty layouts, seq_len > kv_len under causal") {
+  Rng rng(7);
+  Op op;
+  op.shape = Shape{1, 2, 1, 70, 40, 12};
+  op.causal = true;  // the first 30 rows see no key at all
+  const Tensor q = random_tensor(rng, 1, 2, 70, 12, false), k = random_tensor(rng, 1, 1, 40, 12, false),
+               v = random_tensor(rng, 1, 1, 40, 12, false);
+  for (int64_t tile_rows : {1, 3, 32, 200}) {
+    op.attrs.tile_rows = tile_rows;
+    const Layout dense_csr = csr_from(op, [](int64_t, int64_t, int64_t, int64_t) { return true; });
+    const Tensor out = fast_attention(op, dense_csr, q, k, v);
+    CHECK(compare(out, reference_attention_dense(op, q, k, v)).max_rel <= tolerance(Precision::fp32));
+    check_empty_rows_are_zero(op, dense_csr, out);
+  }
+  const Layout none = csr_from(op, [](int64_t, int64_t, int64_t, int64_t) { return false; });
+  const Tensor zero = fast_attention(op, none, q, k, v);
+  for (float x : zero.data) REQUIRE(x == 0.0f);
+  const Layout no_blocks = bsr_from(op, 16, [](int64_t, int64_t, int64_t, int64_t) { return false; });
+  for (float x : fast_attention(op, no_blocks, q, k, v).data) REQUIRE(x == 0.0f);
+}
+
+TEST_CASE("fast_attention rejects inconsistent inputs") {
+  Op op;
+  op.shape = Shape{1, 2, 2, 8, 8, 4};
+  const Tensor q(1, 2, 8, 4), k(1, 2, 8, 4), v(1, 2, 8, 4), wrong(1, 2, 8, 5);
+  const Layout l = bsr_from(op, 4, [](int64_t, int64_t, int64_t, int64_t) { return true; });
+  CHECK_THROWS_AS(fast_attention(op, l, wrong, k, v), Error);
+  Op other = op;
+  other.shape.seq_len = 9;
+  const Tensor q9(1, 2, 9, 4);
+  CHECK_THROWS_AS(fast_attention(other, l, q9, k, v), Error);
+}
+
+TEST_CASE("fast_attention bf16/i8/i4: tight vs the same-precision reference, loose vs fp32") {
+  Rng rng(99);
+  for (Precision precision : {Precision::bf16, Precision::i8, Precision::i4}) {
+    for (int iteration = 0; iteration < 24; ++iteration) {
+      // Uniform data: no outliers, so per-tensor absmax scales use the integer range well.
+      Case c = random_case(rng, true);
+      c.op.precision = precision;
+      std::string kind;
+      const Layout layout = random_layout(rng, c.op, kind);
+      CAPTURE(iteration);
+      INFO(std::string(to_string(precision)) + " " + describe(c.op, kind));
+      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{1 + iteration % 2});
+      REQUIRE(compare(out, out).finite);
+      check_empty_rows_are_zero(c.op, layout, out);
+      // (a) Same inputs the kernel sees: only accumulation order and the exp differ.
+      const Scales s = resolve_scales(c.op, c.q, c.k, c.v);
+      const bool integer = precision != Precision::bf16;
+      const Tensor ref_same = reference_attention(c.op, layout, apply_precision(c.q, precision, s.q),
+                                                  apply_precision(c.k, precision, s.k),
+                                                  apply_precision(c.v, precision, s.v));
+      CHECK(compare(out, ref_same).max_rel <= (integer ? 1e-4 : 1e-5));
+      // (b) Against the fp32 oracle at the documented tolerance.
+      const Tensor ref_fp32 = reference_attention(c.op, layout, c.q, c.k, c.v);
+      CHECK(compare(out, ref_fp32).max_rel <= tolerance(precision));
+    }
+  }
+}
+
+TEST_CASE("fast_attention i8 uses the op's explicit scales") {
+  Rng rng(5);
+  Op op;
+  op.shape = Shape{1, 2, 1, 33, 47, 16};
+  op.precision = Precision::i8;
+  op.scale_q = 0.02;
+  op.scale_k = 0.03;
+  op.scale_v = 0.025;
+  const Tensor q = random_tensor(rng, 1, 2, 33, 16, true), k = random_tensor(rng, 1, 1, 47, 16, true),
+               v = random_tensor(rng, 1, 1, 47, 16, true);
+  const Layout l = bsr_from(op, 8, [](int64_t, int64_t, int64_t br, int64_t bc) { return (br + bc) % 3 != 1; });
+  const Tensor out = fast_attention(op, l, q, k, v);
+  const Tensor ref = reference_attention(op, l, apply_precision(q, Precision::i8, 0.02f),
+                                         apply_precision(k, Precision::i8, 0.03f),
+                                         apply_precision(v, Precision::i8, 0.025f));
+  CHECK(compare(out, ref).max_rel <= 1e-4);
+}
+
+TEST_CASE("fast_attention on every spec's layout (build_layout)") {
+  struct Config {
+    int64_t batch, heads, kv_heads, seq_len, kv_len, head_dim;
+  };
+  const Config configs[] = {{1, 2, 2, 200, 200, 32}, {2, 4, 2, 130, 190, 24}, {1, 4, 1, 97, 61, 40}};
+  for (const Config& cfg : configs)
+    for (bool causal : {false, true})
+      for (Spec spec : kAllSpecs) {
+        Op op;
+        op.shape = Shape{cfg.batch, cfg.heads, cfg.kv_heads, cfg.seq_len, cfg.kv_len, cfg.head_dim};
+        op.causal = causal;
+        // Small parameters so every spec is genuinely sparse at these lengths.
+        op.attrs.window_size = 9;
+        op.attrs.block_size = 16;
+        op.attrs.keep_ratio = 0.3;
+        op.attrs.window_blocks = 1;
+        op.attrs.global_tokens = 8;
+        op.attrs.nm_n = 2;
+        op.attrs.nm_m = 8;
+        op.attrs.topk_k = 12;
+        op.attrs.lsh_buckets = 4;
+        op.attrs.num_landmarks = 10;
+        op.attrs.landmark_iters = 1;
+        const SpecParams params = resolve_params(op, spec);
+        const QKV data = synthetic_qkv(op.shape, 11);
+        const Layout layout = build_layout(op, spec, params, &data.q, &data.k);
+        INFO(std::string(to_string(spec)) + " " + describe(op, ""));
+        const Tensor ref = reference_attention(op, layout, data.q, data.k, data.v);
+        for (int threads : {1, 2}) {
+          const Tensor out = fast_attention(op, layout, data.q, data.k, data.v, FastOptions{threads});
+          CHECK(compare(out, ref).max_rel <= tolerance(Precision::fp32));
+          check_empty_rows_are_zero(op, layout, out);
+        }
+      }
+}
