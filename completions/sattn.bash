@@ -3,11 +3,11 @@ _sattn() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'run completions help --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'run select emit completions help --help --version' -- "$cur"))
     return
   fi
   case ${COMP_WORDS[1]} in
-    help) COMPREPLY=($(compgen -W 'run completions ' -- "$cur")) ;;
+    help) COMPREPLY=($(compgen -W 'run select emit completions ' -- "$cur")) ;;
     run)
       case $prev in
         --backend) COMPREPLY=($(compgen -W 'cpu' -- "$cur")); return ;;
@@ -21,6 +21,38 @@ _sattn() {
       esac
       if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '--help -h --backend --spec --force-spec --data --seed --out-dir --output -o --format --threads --quiet -q ' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    select)
+      case $prev in
+        --backend) COMPREPLY=($(compgen -W 'cpu rvv rocc imc' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --l1-bytes) :; return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --use-hw-probe --explain --output -o --format --quiet -q ' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    emit)
+      case $prev in
+        --out-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --out-stem) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --seed) :; return ;;
+        --backend) COMPREPLY=($(compgen -W 'cpu' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --l1-bytes) :; return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --out-dir --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --output -o --format ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

@@ -27,16 +27,18 @@ struct ToolInfo {
   bool takes_files = false;  // has a positional argument (op files)
 };
 
-// Value choices of options whose names mean the same thing in every tool.
-std::string choices_for(const std::string& long_name) {
-  if (long_name == "spec" || long_name == "force-spec") {
+// Value choices of options whose names mean the same thing in every tool, except where `tool`
+// takes other values (select's cost model targets every backend; run only has cpu so far).
+std::string choices_for(const std::string& long_name, const std::string& tool = "") {
+  if (tool == "select" && long_name == "backend") return "cpu rvv rocc imc";
+  if (long_name == "spec" || long_name == "force-spec" || long_name == "disable") {
     std::string s;
     for (Spec sp : kAllSpecs) s += (s.empty() ? "" : " ") + std::string(to_string(sp));
     return s;
   }
   static const std::map<std::string, std::string> fixed = {
       {"backend", "cpu"},        {"format", "json text"}, {"precision", "fp32 bf16 i8 i4"},
-      {"data", "@dir"},          {"out-dir", "@dir"},     {"output", "@file"},
+      {"data", "@dir"},          {"out-dir", "@dir"},     {"output", "@file"}, {"out-stem", "@file"},
       {"shell", "bash zsh fish"},
   };
   auto it = fixed.find(long_name);
@@ -60,7 +62,7 @@ std::vector<ToolInfo> collect_tools() {
       for (const auto& s : opt->get_snames()) o.names.push_back("-" + s);
       o.description = opt->get_description();
       o.takes_value = opt->get_items_expected_max() > 0 && opt->get_type_size() != 0;
-      if (!opt->get_lnames().empty()) o.values = choices_for(opt->get_lnames().front());
+      if (!opt->get_lnames().empty()) o.values = choices_for(opt->get_lnames().front(), t.name);
       info.options.push_back(std::move(o));
     }
     tools.push_back(std::move(info));

@@ -6,6 +6,7 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "kernel_fast_internal.hpp"
@@ -112,11 +113,18 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
   }
 
   if (s.kv_len == 0) return out;  // no keys at all: every row is empty, output 0
-  const int64_t tiles =
-      layout.block ? layout.block_rows() : (s.seq_len + p.tile_rows - 1) / p.tile_rows;
-  const int64_t tasks = s.batch * s.heads * tiles;
   int64_t threads = options.threads > 0 ? options.threads : int64_t(std::thread::hardware_concurrency());
-  threads = std::clamp<int64_t>(threads, 1, std::max<int64_t>(1, tasks));
+  threads = std::max<int64_t>(threads, 1);
+  // CSR tasks: large, so gathered rows share cache lines, but at least ~4 tasks per thread; a
+  // whole number of tiles.
+  const int64_t rows_per_thread = (s.batch * s.heads * s.seq_len + 4 * threads - 1) / (4 * threads);
+  p.task_rows = std::clamp<int64_t>(rows_per_thread, p.tile_rows, std::max(fast::kCsrTaskRows, p.tile_rows));
+  p.task_rows = (p.task_rows + p.tile_rows - 1) / p.tile_rows * p.tile_rows;
+  // Task rows: a block row (BSR), a tile (integer datapath on CSR) or a CSR task of tiles.
+  const int64_t task_height = layout.block ? layout.block_size : p.integer ? p.tile_rows : p.task_rows;
+  const int64_t tasks_per_head = (s.seq_len + task_height - 1) / task_height;
+  const int64_t tasks = s.batch * s.heads * tasks_per_head;
+  threads = std::min(threads, tasks);
 
   const fast::BlasSingleThreaded blas_guard;
   std::atomic<int64_t> next_task{0};
@@ -126,16 +134,16 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
     fast::Scratch scratch;
     try {
       for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1)) {
-        // Tile-major within a head, so consecutive tasks share the head's K/V in cache.
-        const int64_t tile = t % tiles;
-        const int64_t h = (t / tiles) % s.heads;
-        const int64_t b = t / (tiles * s.heads);
+        // Row-major within a head, so consecutive tasks share the head's K/V in cache.
+        const int64_t row_task = t % tasks_per_head;
+        const int64_t h = (t / tasks_per_head) % s.heads;
+        const int64_t b = t / (tasks_per_head * s.heads);
         if (p.integer)
-          fast::run_integer_tile(p, scratch, b, h, tile);
+          fast::run_integer_tile(p, scratch, b, h, row_task);
         else if (layout.block)
-          fast::run_block_row(p, scratch, b, h, tile);
+          fast::run_block_row(p, scratch, b, h, row_task);
         else
-          fast::run_csr_tile(p, scratch, b, h, tile);
+          fast::run_csr_task(p, scratch, b, h, row_task);
       }
     } catch (...) {
       const std::lock_guard lock(failure_mutex);
@@ -145,7 +153,13 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
   };
   std::vector<std::thread> pool;
   pool.reserve(threads - 1);
-  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  for (int64_t t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back(worker);
+    } catch (const std::system_error&) {
+      break;  // no more threads available: the ones we have share the tasks
+    }
+  }
   worker();
   for (std::thread& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);

@@ -54,39 +54,56 @@ void tile_step(TileState& state, Scratch& scratch, const float* q_tile, const fl
               int(dim), 1.0f, state.acc, int(dim));
 }
 
-void finish_tile(const TileState& state, float* out) {
-  for (int64_t r = 0; r < state.rows; ++r) {
-    float* dst = out + r * state.dim;
-    const float* src = state.acc + r * state.dim;
-    if (state.row_sum[r] == 0.0f) {  // no allowed key (log-sum-exp -inf): output exactly 0
-      std::fill(dst, dst + state.dim, 0.0f);
-      continue;
-    }
-    const float inv = 1.0f / state.row_sum[r];
-    for (int64_t c = 0; c < state.dim; ++c) dst[c] = src[c] * inv;
+void finish_row(const TileState& state, int64_t row, float* out) {
+  const float* src = state.acc + row * state.dim;
+  if (state.row_sum[row] == 0.0f) {  // no allowed key (log-sum-exp -inf): output exactly 0
+    std::fill(out, out + state.dim, 0.0f);
+    return;
   }
+  const float inv = 1.0f / state.row_sum[row];
+  for (int64_t c = 0; c < state.dim; ++c) out[c] = src[c] * inv;
+}
+
+void finish_tile(const TileState& state, float* out) {
+  for (int64_t r = 0; r < state.rows; ++r) finish_row(state, r, out + r * state.dim);
 }
 
 namespace {
 
-// Causal rule inside a chunk: row r (query first_query + r) may see keys up to
-// first_query + r + causal_offset; the chunk starts at key first_key.
+// Causal rule inside a chunk whose columns hold the ascending keys column_keys[0..n): row r
+// (query first_query + r) may see keys up to first_query + r + causal_offset, a prefix of the
+// columns.
 struct CausalMask final : ScoreMask {
-  int64_t first_query, first_key, causal_offset;
-  CausalMask(int64_t fq, int64_t fk, int64_t off) : first_query(fq), first_key(fk), causal_offset(off) {}
+  const int32_t* column_keys;
+  int64_t first_query, causal_offset;
+  CausalMask(const int32_t* keys, int64_t fq, int64_t off) : column_keys(keys), first_query(fq), causal_offset(off) {}
   void apply(float* scores, int64_t ld, int64_t rows, int64_t n) const override {
+    int64_t allowed = 0;  // grows with r: later queries see more keys
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t allowed = std::clamp<int64_t>(first_query + r + causal_offset + 1 - first_key, 0, n);
+      const int64_t last_key = first_query + r + causal_offset;
+      while (allowed < n && column_keys[allowed] <= last_key) ++allowed;
       std::fill(scores + r * ld + allowed, scores + r * ld + n, kNegInf);
     }
   }
+};
+
+// Builds the chunks of one block row: pieces of runs of adjacent kept blocks (each piece
+// contiguous in K and V) are appended until kMaxChunkKeys keys; a chunk of one piece is used in
+// place, a chunk of several is gathered so that the GEMMs stay large when kept blocks are apart.
+struct ChunkBuilder {
+  struct Piece {
+    int64_t first_key, count;
+  };
+  Piece pieces[kMaxChunkKeys];
+  int64_t piece_count = 0;
+  int64_t keys = 0;
 };
 
 }  // namespace
 
 void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t block_row) {
   const Layout& layout = *p.layout;
-  const int64_t bs = layout.block_size;
+  const int64_t bs = layout.block_size, dim = p.dim;
   const int64_t first_query = block_row * bs;
   const int64_t rows = std::min(bs, p.seq_len - first_query);
   const int64_t kvh = h / p.group;
@@ -94,28 +111,58 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
   const float* q_tile = p.q_row(b, h, first_query);
   const float* k_head = p.k + p.kv_offset(b, kvh);
   const float* v_head = p.v + p.kv_offset(b, kvh);
-  // Under causal, no row of this block row may see a key past this one.
+  // Bounds and causal: no row of this block row may see a key past this one. Keys past it are
+  // cut from the chunks (the partial last block, future blocks); the rest is masked per element.
   const int64_t last_visible_key =
       layout.causal ? std::min(p.kv_len - 1, first_query + rows - 1 + layout.causal_offset) : p.kv_len - 1;
 
-  TileState state = begin_tile(scratch, rows, p.dim);
+  TileState state = begin_tile(scratch, rows, dim);
+  if (scratch.keys.size() < static_cast<size_t>(kMaxChunkKeys)) scratch.keys.resize(kMaxChunkKeys);
+  int32_t* column_keys = scratch.keys.data();
+  ChunkBuilder chunk;
+  auto flush = [&] {
+    if (chunk.keys == 0) return;
+    const float* k_chunk = k_head + chunk.pieces[0].first_key * dim;
+    const float* v_chunk = v_head + chunk.pieces[0].first_key * dim;
+    if (chunk.piece_count > 1) {
+      if (scratch.k_gather.size() < static_cast<size_t>(chunk.keys * dim)) {
+        scratch.k_gather.resize(kMaxChunkKeys * dim);
+        scratch.v_gather.resize(kMaxChunkKeys * dim);
+      }
+      int64_t offset = 0;
+      for (int64_t piece = 0; piece < chunk.piece_count; ++piece) {
+        const auto [first_key, count] = chunk.pieces[piece];
+        std::copy_n(k_head + first_key * dim, count * dim, scratch.k_gather.data() + offset * dim);
+        std::copy_n(v_head + first_key * dim, count * dim, scratch.v_gather.data() + offset * dim);
+        offset += count;
+      }
+      k_chunk = scratch.k_gather.data();
+      v_chunk = scratch.v_gather.data();
+    }
+    const bool needs_mask = layout.causal && column_keys[chunk.keys - 1] > first_query + layout.causal_offset;
+    const CausalMask causal(column_keys, first_query, layout.causal_offset);
+    tile_step(state, scratch, q_tile, k_chunk, v_chunk, chunk.keys, p.score_scale, needs_mask ? &causal : nullptr);
+    chunk.piece_count = 0;
+    chunk.keys = 0;
+  };
+
   const int64_t end = head.ptr[block_row + 1];
   for (int64_t t = head.ptr[block_row]; t < end;) {
-    // A run of adjacent kept block columns is contiguous in K and V: one GEMM per chunk of it.
     int64_t u = t + 1;
     while (u < end && head.idx[u] == head.idx[u - 1] + 1) ++u;
-    const int64_t run_begin = int64_t(head.idx[t]) * bs;
+    int64_t run_begin = int64_t(head.idx[t]) * bs;
     const int64_t run_end = std::min(int64_t(head.idx[u - 1] + 1) * bs, last_visible_key + 1);
     t = u;
-    for (int64_t j0 = run_begin; j0 < run_end; j0 += kMaxChunkKeys) {
-      const int64_t j1 = std::min(run_end, j0 + kMaxChunkKeys);
-      // The partial last block is cut by run_end (<= kv_len); causal cuts per row by the mask.
-      const bool needs_mask = layout.causal && j1 - 1 > first_query + layout.causal_offset;
-      const CausalMask causal(first_query, j0, layout.causal_offset);
-      tile_step(state, scratch, q_tile, k_head + j0 * p.dim, v_head + j0 * p.dim, j1 - j0, p.score_scale,
-                needs_mask ? &causal : nullptr);
+    while (run_begin < run_end) {  // empty when the run starts past the last visible key
+      const int64_t take = std::min(run_end - run_begin, kMaxChunkKeys - chunk.keys);
+      chunk.pieces[chunk.piece_count++] = {run_begin, take};
+      for (int64_t c = 0; c < take; ++c) column_keys[chunk.keys + c] = int32_t(run_begin + c);
+      chunk.keys += take;
+      run_begin += take;
+      if (chunk.keys == kMaxChunkKeys) flush();
     }
   }
+  flush();
   finish_tile(state, p.out_row(b, h, first_query));
 }
 

@@ -12,8 +12,11 @@ namespace sattn::fast {
 // Keys per FlashAttention step of the GEMM paths: S (rows x keys) stays in L1/L2 and the
 // GEMMs are still large enough to run near peak.
 inline constexpr int64_t kMaxChunkKeys = 256;
-// Default query rows per CSR tile (op.attrs.tile_rows overrides).
+// Default query rows per CSR tile (op.attrs.tile_rows overrides): the unit that chooses between
+// GEMM tiles and the gather path.
 inline constexpr int64_t kDefaultTileRows = 32;
+// Query rows per CSR task: gathered rows of a task share the K/V cache lines of each key window.
+inline constexpr int64_t kCsrTaskRows = 1024;
 
 // Everything a task reads: raw views of the (precision-adjusted) tensors and the shape.
 struct Problem {
@@ -21,6 +24,7 @@ struct Problem {
   int64_t batch = 0, heads = 0, kv_heads = 0, group = 1;
   int64_t seq_len = 0, kv_len = 0, dim = 0;
   int64_t tile_rows = kDefaultTileRows;  // CSR tile height; BSR uses the block size
+  int64_t task_rows = kCsrTaskRows;      // CSR task height (a multiple of tile_rows)
   float score_scale = 1;                 // softmax scale * log2(e): scores live in the exp2 domain
   const float* q = nullptr;              // [batch, heads, seq_len, dim]
   const float* k = nullptr;              // [batch, kv_heads, kv_len, dim]
@@ -39,17 +43,20 @@ struct Problem {
 
 // Per-thread scratch, grown on demand and reused across tasks (nothing allocated per element).
 struct Scratch {
-  std::vector<float> scores;    // tile rows x kMaxChunkKeys (or per-row key batch)
-  std::vector<float> acc;       // tile rows x dim: unnormalized output
-  std::vector<float> row_max;   // running max per row (exp2 domain)
-  std::vector<float> row_sum;   // running sum per row
-  std::vector<float> k_gather;  // gathered K rows of a non-contiguous key chunk
-  std::vector<float> v_gather;
-  std::vector<uint8_t> allowed; // per-chunk element mask of a CSR tile
-  std::vector<int32_t> keys;    // union of a tile's keys / one row's expanded keys
-  std::vector<int32_t> key_stamp;    // kv_len: tile id that last saw the key (union building)
-  std::vector<int32_t> key_position; // kv_len: position of a key in the tile's union
-  std::vector<int64_t> cursor;  // per row: next unread entry of its CSR list
+  std::vector<float> scores;          // tile rows x chunk keys (GEMM paths) or one row's key batch
+  std::vector<float> acc;             // tile rows x dim: unnormalized output
+  std::vector<float> row_max;         // running max per row (exp2 domain)
+  std::vector<float> row_sum;         // running sum per row
+  std::vector<float> k_gather;        // K rows of a chunk whose keys are not contiguous
+  std::vector<float> v_gather;        // V rows of that chunk
+  std::vector<float> q_gather;        // Q rows of a CSR tile of non-consecutive rows
+  std::vector<int32_t> keys;          // a chunk's column keys (BSR), a tile's key union (CSR),
+                                      // one row's expanded keys (integer path)
+  std::vector<int32_t> key_stamp;     // kv_len: last union build that saw the key
+  std::vector<int32_t> key_position;  // kv_len: column of a key in the current union
+  std::vector<int64_t> cursor;        // per row: position in its CSR list
+  std::vector<int64_t> gather_rows;   // rows of a CSR task that no contiguous tile took
+  std::vector<int64_t> tile_rows;     // rows of the current CSR tile, then of the gather path
   int32_t stamp = 0;
 };
 
@@ -62,28 +69,31 @@ struct TileState {
   int64_t dim;
 };
 TileState begin_tile(Scratch&, int64_t rows, int64_t dim);
-// One FlashAttention step with keys stored contiguously (n rows of K and V, `dim` floats each):
-// scores = score_scale * Q K^T, then `mask_scores` (if given) sets disallowed entries to -inf,
-// then the online softmax update and acc += P V.
+// Sets the disallowed entries of a rows x n score block (leading dimension ld) to -inf.
 struct ScoreMask {
   virtual void apply(float* scores, int64_t ld, int64_t rows, int64_t n) const = 0;
   virtual ~ScoreMask() = default;
 };
+// One FlashAttention step with keys stored contiguously (n rows of K and V, `dim` floats each):
+// scores = score_scale * Q K^T, then `mask` (if given), then the online softmax update and
+// acc += P V.
 void tile_step(TileState&, Scratch&, const float* q_tile, const float* k_chunk, const float* v_chunk, int64_t n,
                float score_scale, const ScoreMask* mask);
 // acc / row_sum into `out` (rows x dim); a row that saw no allowed key is written as 0.
 void finish_tile(const TileState&, float* out);
+void finish_row(const TileState&, int64_t row, float* out);
 
-// One task: block row `tile` of (b, h) for BSR layouts.
+// One task: block row `block_row` of (b, h) for BSR layouts.
 void run_block_row(const Problem&, Scratch&, int64_t b, int64_t h, int64_t block_row);
-// One task: rows [tile*tile_rows, ...) of (b, h) for CSR layouts (fp32 path).
-void run_csr_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+// One task: rows [task*task_rows, ...) of (b, h) for CSR layouts (fp32 path).
+void run_csr_task(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task of the integer datapath (either layout kind); `tile` indexes block rows (BSR) or
 // tile_rows-row tiles (CSR).
 void run_integer_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
 
-// Calls cblas_sgemm with OpenBLAS pinned to one thread while the kernel runs (we thread
-// ourselves); restores the caller's setting afterwards.
+// Pins OpenBLAS to one thread while the kernel runs (the kernel threads itself) and restores the
+// caller's setting afterwards, so a caller that uses OpenBLAS threads elsewhere keeps them.
+// OpenBLAS's thread count is process-wide: concurrent fast_attention calls share the setting.
 class BlasSingleThreaded {
  public:
   BlasSingleThreaded();

@@ -1,11 +1,17 @@
 // Fast kernel, CSR layouts (each query row has its own key list) and the integer datapath.
 //
-// A tile of rows whose keys overlap a lot (sliding windows, dense) runs as GEMM tiles over the
-// union of its keys, with an element mask; a tile with scattered keys (top-k, N:M, LSH, ...)
-// runs row by row: gathered SIMD dot products, online softmax, gathered accumulate. Either way the
-// work is proportional to the allowed pairs (the union path does at most 2x the tile's pairs).
+// A CSR task is task_rows rows of one (batch, head), cut into tiles of tile_rows rows:
+// - a tile whose rows overlap (sliding windows, dense, shared landmarks) runs as GEMM tiles over
+//   the key range or the union of its keys, each row masking the keys it lacks;
+// - the other rows are grouped by their first keys, so rows with equal key sets from different
+//   tiles (LSH buckets) still meet in a GEMM tile;
+// - what is left (top-k, N:M, ...) runs row by row: gathered SIMD dot products, online softmax,
+//   gathered accumulate, over key windows that stay in L2 while all the rows read them.
+// Work is proportional to the allowed pairs: GEMM tiles are taken only when their column space
+// is at most kUnionSlack x the tile's pairs.
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "kernel_fast_internal.hpp"
 #include "kernel_fast_simd.hpp"
@@ -14,22 +20,45 @@ namespace sattn::fast {
 
 namespace {
 
-// The union path is used when union_size * rows <= kUnionSlack * allowed pairs of the tile.
+// GEMM tiles are used when columns * rows <= kUnionSlack * allowed pairs of the tile.
 constexpr int64_t kUnionSlack = 2;
+// Rows a regrouped GEMM tile needs at least: its K/V columns are gathered, a cost that only
+// pays off when enough rows share them.
+constexpr int64_t kMinGroupRows = 8;
+// A regrouped tile takes up to this many tiles' worth of rows, to share its gathered columns.
+constexpr int64_t kGroupRowsPerTile = 4;
 // Keys scored per batch on the row-by-row paths (bounds the score buffer).
 constexpr int64_t kRowBatchKeys = 256;
-// Bytes of K+V rows a row-by-row tile touches per key window: small enough to stay in L2 while
-// every row of the tile reads them, so neighbouring rows reuse each other's keys.
-constexpr int64_t kKeyWindowBytes = 384 * 1024;
+// Bytes of K+V rows per key window of the row-by-row path: the window stays in L2 (512 KiB on the
+// benchmark machine, shared with the rows' Q and accumulators) while every row reads its keys.
+constexpr int64_t kKeyWindowBytes = 128 * 1024;
 
-// allowed[r * n + c] says whether union column c0 + c is in row r's list.
-struct AllowedMask final : ScoreMask {
-  const uint8_t* allowed;
-  explicit AllowedMask(const uint8_t* a) : allowed(a) {}
+// Masks a chunk of a tile's column space: row r may use the keys of its list entries
+// [first[r], last[r]); everything else is -inf. Columns are either a contiguous key range
+// (column = key - key_base) or positions in a union (column = key_position[key] - key_base).
+struct ListMask final : ScoreMask {
+  const int32_t* idx;
+  const int64_t* first;
+  const int64_t* last;
+  const int32_t* key_position;  // null: contiguous columns
+  int64_t key_base;
   void apply(float* scores, int64_t ld, int64_t rows, int64_t n) const override {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < n; ++c)
-        if (!allowed[r * n + c]) scores[r * ld + c] = kNegInf;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = scores + r * ld;
+      if (first[r] < last[r] && !key_position && idx[last[r] - 1] - idx[first[r]] == last[r] - first[r] - 1) {
+        // The row's keys are one contiguous range here (windows): mask both sides of it.
+        std::fill(row, row + (idx[first[r]] - key_base), kNegInf);
+        std::fill(row + (idx[last[r] - 1] - key_base + 1), row + n, kNegInf);
+        continue;
+      }
+      int64_t next_free = 0;  // columns before this one are already decided
+      for (int64_t e = first[r]; e < last[r]; ++e) {
+        const int64_t col = (key_position ? key_position[idx[e]] : idx[e]) - key_base;
+        std::fill(row + next_free, row + col, kNegInf);
+        next_free = col + 1;
+      }
+      std::fill(row + next_free, row + n, kNegInf);
+    }
   }
 };
 
@@ -38,120 +67,156 @@ void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-// Collects the distinct keys of rows [row0, row0 + rows) into scratch.keys (unsorted); returns
-// the smallest and largest key.
-std::pair<int32_t, int32_t> collect_union(const HeadLayout& head, int64_t row0, int64_t rows, int64_t kv_len,
-                                          Scratch& scratch) {
+// Where one (batch, head) lives, for the tile functions.
+struct HeadView {
+  const HeadLayout* layout;
+  const float* q;  // row 0 of the query head
+  const float* k;  // row 0 of the KV head
+  const float* v;
+  float* out;      // row 0 of the output head
+};
+
+int64_t pairs_of(const HeadLayout& head, const int64_t* rows, int64_t count) {
+  int64_t pairs = 0;
+  for (int64_t r = 0; r < count; ++r) pairs += head.ptr[rows[r] + 1] - head.ptr[rows[r]];
+  return pairs;
+}
+
+// Collects the distinct keys of `rows` into scratch.keys, sorted, giving up (false) as soon as
+// there are more than max_keys of them.
+bool collect_union(const HeadLayout& head, const int64_t* rows, int64_t count, int64_t kv_len, int64_t max_keys,
+                   Scratch& scratch) {
   if (scratch.key_stamp.size() < static_cast<size_t>(kv_len) || scratch.stamp == INT32_MAX) {
     scratch.key_stamp.assign(kv_len, -1);
     scratch.stamp = 0;
   }
   const int32_t stamp = ++scratch.stamp;
-  scratch.keys.clear();
-  int32_t lo = INT32_MAX, hi = -1;
-  for (int64_t e = head.ptr[row0]; e < head.ptr[row0 + rows]; ++e) {
-    const int32_t key = head.idx[e];
-    if (scratch.key_stamp[key] == stamp) continue;
-    scratch.key_stamp[key] = stamp;
-    scratch.keys.push_back(key);
-    lo = std::min(lo, key);
-    hi = std::max(hi, key);
+  int32_t* key_stamp = scratch.key_stamp.data();
+  std::vector<int32_t>& keys = scratch.keys;
+  keys.clear();
+  const int32_t* idx = head.idx.data();
+  size_t sorted_prefix = 0;  // the first row's keys arrive sorted
+  for (int64_t r = 0; r < count; ++r) {
+    for (int64_t e = head.ptr[rows[r]], end = head.ptr[rows[r] + 1]; e < end; ++e) {
+      const int32_t key = idx[e];
+      if (key_stamp[key] == stamp) continue;
+      key_stamp[key] = stamp;
+      keys.push_back(key);
+      if (int64_t(keys.size()) > max_keys) return false;
+    }
+    if (r == 0) sorted_prefix = keys.size();
   }
-  return {lo, hi};
+  // Rows that share most keys add few: sort those and merge, instead of sorting everything.
+  std::sort(keys.begin() + sorted_prefix, keys.end());
+  std::inplace_merge(keys.begin(), keys.begin() + sorted_prefix, keys.end());
+  return true;
 }
 
-void run_union_tile(const Problem& p, Scratch& scratch, const HeadLayout& head, const float* q_tile,
-                    const float* k_head, const float* v_head, int64_t row0, int64_t rows, int32_t lo, int32_t hi,
-                    float* out) {
+// GEMM tiles for `rows` over a column space of `columns` keys: the contiguous range
+// [key_lo, key_lo + columns) when union_keys is null, else the sorted union_keys.
+void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, const int64_t* rows, int64_t count,
+                      const int32_t* union_keys, int64_t key_lo, int64_t columns) {
   const int64_t dim = p.dim;
-  // Sort the union: a scan of the stamped range is linear when the union is dense in it.
-  std::vector<int32_t>& keys = scratch.keys;
-  const int64_t union_size = int64_t(keys.size());
-  if (int64_t(hi) - lo + 1 <= 4 * union_size) {
-    keys.clear();
-    for (int32_t key = lo; key <= hi; ++key)
-      if (scratch.key_stamp[key] == scratch.stamp) keys.push_back(key);
-  } else {
-    std::sort(keys.begin(), keys.end());
+  const HeadLayout& head = *hv.layout;
+  int32_t* key_position = nullptr;
+  if (union_keys) {
+    grow(scratch.key_position, p.kv_len);
+    key_position = scratch.key_position.data();
+    for (int64_t c = 0; c < columns; ++c) key_position[union_keys[c]] = int32_t(c);
   }
-  grow(scratch.key_position, p.kv_len);
-  for (int64_t c = 0; c < union_size; ++c) scratch.key_position[keys[c]] = int32_t(c);
-  grow(scratch.cursor, rows);
-  for (int64_t r = 0; r < rows; ++r) scratch.cursor[r] = head.ptr[row0 + r];
+  // Q rows: in place when consecutive, else gathered.
+  const float* q_tile = hv.q + rows[0] * dim;
+  if (rows[count - 1] - rows[0] != count - 1) {
+    grow(scratch.q_gather, count * dim);
+    for (int64_t r = 0; r < count; ++r) std::copy_n(hv.q + rows[r] * dim, dim, scratch.q_gather.data() + r * dim);
+    q_tile = scratch.q_gather.data();
+  }
+  grow(scratch.cursor, 2 * count);
+  int64_t* first = scratch.cursor.data();  // per row: first entry of the current chunk
+  int64_t* last = first + count;           // per row: one past its last entry in the chunk
+  for (int64_t r = 0; r < count; ++r) last[r] = head.ptr[rows[r]];
+  const int32_t* idx = head.idx.data();
 
-  TileState state = begin_tile(scratch, rows, dim);
-  for (int64_t c0 = 0; c0 < union_size; c0 += kMaxChunkKeys) {
-    const int64_t c1 = std::min(union_size, c0 + kMaxChunkKeys);
-    const int64_t n = c1 - c0;
-    const int32_t last_key = keys[c1 - 1];
-    // Mark each row's keys of this chunk; rows read their sorted lists with a cursor.
-    grow(scratch.allowed, rows * n);
-    std::memset(scratch.allowed.data(), 0, rows * n);
-    int64_t allowed_count = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t e = scratch.cursor[r];
-      const int64_t end = head.ptr[row0 + r + 1];
-      for (; e < end && head.idx[e] <= last_key; ++e) scratch.allowed[r * n + scratch.key_position[head.idx[e]] - c0] = 1;
-      allowed_count += e - scratch.cursor[r];
-      scratch.cursor[r] = e;
+  TileState state = begin_tile(scratch, count, dim);
+  // Equal chunks of at most kMaxChunkKeys columns (288 columns: 144 + 144, not 256 + 32).
+  const int64_t chunks = std::max<int64_t>(1, (columns + kMaxChunkKeys - 1) / kMaxChunkKeys);  // rows may be empty
+  const int64_t chunk_columns = (columns + chunks - 1) / chunks;
+  for (int64_t c0 = 0; c0 < columns; c0 += chunk_columns) {
+    const int64_t n = std::min(columns, c0 + chunk_columns) - c0;
+    const int64_t first_key = union_keys ? union_keys[c0] : key_lo + c0;
+    const int64_t last_key = union_keys ? union_keys[c0 + n - 1] : key_lo + c0 + n - 1;
+    int64_t allowed = 0;
+    for (int64_t r = 0; r < count; ++r) {  // rows read their sorted lists with a cursor
+      first[r] = last[r];
+      int64_t e = first[r];
+      for (const int64_t end = head.ptr[rows[r] + 1]; e < end && idx[e] <= last_key;) ++e;
+      last[r] = e;
+      allowed += e - first[r];
     }
-    if (allowed_count == 0) continue;
-    const float* k_chunk;
-    const float* v_chunk;
-    if (last_key - keys[c0] == n - 1) {  // contiguous keys: use K and V in place
-      k_chunk = k_head + int64_t(keys[c0]) * dim;
-      v_chunk = v_head + int64_t(keys[c0]) * dim;
-    } else {
+    if (allowed == 0) continue;
+    const float* k_chunk = hv.k + first_key * dim;
+    const float* v_chunk = hv.v + first_key * dim;
+    if (last_key - first_key != n - 1) {  // scattered union keys: gather them contiguous
       grow(scratch.k_gather, n * dim);
       grow(scratch.v_gather, n * dim);
       for (int64_t c = 0; c < n; ++c) {
-        std::memcpy(scratch.k_gather.data() + c * dim, k_head + int64_t(keys[c0 + c]) * dim, dim * sizeof(float));
-        std::memcpy(scratch.v_gather.data() + c * dim, v_head + int64_t(keys[c0 + c]) * dim, dim * sizeof(float));
+        std::copy_n(hv.k + int64_t(union_keys[c0 + c]) * dim, dim, scratch.k_gather.data() + c * dim);
+        std::copy_n(hv.v + int64_t(union_keys[c0 + c]) * dim, dim, scratch.v_gather.data() + c * dim);
       }
       k_chunk = scratch.k_gather.data();
       v_chunk = scratch.v_gather.data();
     }
-    const AllowedMask mask(scratch.allowed.data());
-    tile_step(state, scratch, q_tile, k_chunk, v_chunk, n, p.score_scale, allowed_count == rows * n ? nullptr : &mask);
+    ListMask mask;
+    mask.idx = idx;
+    mask.first = first;
+    mask.last = last;
+    mask.key_position = key_position;
+    mask.key_base = union_keys ? c0 : first_key;
+    tile_step(state, scratch, q_tile, k_chunk, v_chunk, n, p.score_scale, allowed == count * n ? nullptr : &mask);
   }
-  finish_tile(state, out);
+  for (int64_t r = 0; r < count; ++r) finish_row(state, r, hv.out + rows[r] * dim);
 }
 
-void run_gather_tile(const Problem& p, Scratch& scratch, const HeadLayout& head, const float* q_tile,
-                     const float* k_head, const float* v_head, int64_t row0, int64_t rows, float* out) {
+// Row by row for scattered keys. Keys are visited in windows of ascending key index whose K and V
+// rows fit in L2, and every row reads its keys of a window before the next window, so the rows
+// share the window's cache lines.
+void run_gather_rows(const Problem& p, Scratch& scratch, const HeadView& hv, const int64_t* rows, int64_t count) {
   const int64_t dim = p.dim;
   const int64_t window_keys = std::max<int64_t>(64, kKeyWindowBytes / (2 * dim * int64_t(sizeof(float))));
-  grow(scratch.cursor, rows);
-  for (int64_t r = 0; r < rows; ++r) scratch.cursor[r] = head.ptr[row0 + r];
+  grow(scratch.cursor, count);
+  int64_t* cursor = scratch.cursor.data();
+  const int64_t* ptr = hv.layout->ptr.data();
+  const int32_t* idx = hv.layout->idx.data();
+  for (int64_t r = 0; r < count; ++r) cursor[r] = ptr[rows[r]];
   grow(scratch.scores, kRowBatchKeys);
   float* scores = scratch.scores.data();
-  TileState state = begin_tile(scratch, rows, dim);
+  TileState state = begin_tile(scratch, count, dim);
   for (;;) {
     // Next key window: starts at the smallest unread key of any row.
     int64_t window_begin = INT64_MAX;
-    for (int64_t r = 0; r < rows; ++r)
-      if (scratch.cursor[r] < head.ptr[row0 + r + 1])
-        window_begin = std::min<int64_t>(window_begin, head.idx[scratch.cursor[r]]);
+    for (int64_t r = 0; r < count; ++r)
+      if (cursor[r] < ptr[rows[r] + 1]) window_begin = std::min<int64_t>(window_begin, idx[cursor[r]]);
     if (window_begin == INT64_MAX) break;
     const int64_t window_end = window_begin + window_keys;
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t e = scratch.cursor[r];
-      const int64_t row_end = head.ptr[row0 + r + 1];
-      while (e < row_end && head.idx[e] < window_end) {
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t row_end = ptr[rows[r] + 1];
+      const float* q_row = hv.q + rows[r] * dim;
+      float* acc = state.acc + r * dim;
+      int64_t e = cursor[r];
+      while (e < row_end && idx[e] < window_end) {
+        const int64_t batch_limit = std::min(row_end, e + kRowBatchKeys);
         int64_t batch_end = e;
-        while (batch_end < row_end && batch_end - e < kRowBatchKeys && head.idx[batch_end] < window_end) ++batch_end;
-        const int32_t* keys = head.idx.data() + e;
+        while (batch_end < batch_limit && idx[batch_end] < window_end) ++batch_end;
         const int64_t n = batch_end - e;
-        float* acc = state.acc + r * dim;
-        gathered_scores(q_tile + r * dim, k_head, keys, n, dim, p.score_scale, scores);
+        gathered_scores(q_row, hv.k, idx + e, n, dim, p.score_scale, scores);
         if (online_softmax_row(scores, n, state.row_max[r], state.row_sum[r], acc, dim))
-          gathered_accumulate(acc, scores, v_head, keys, n, dim);
+          gathered_accumulate(acc, scores, hv.v, idx + e, n, dim);
         e = batch_end;
       }
-      scratch.cursor[r] = e;
+      cursor[r] = e;
     }
   }
-  finish_tile(state, out);
+  for (int64_t r = 0; r < count; ++r) finish_row(state, r, hv.out + rows[r] * dim);
 }
 
 inline int32_t dot_int8(const int8_t* a, const int8_t* b, int64_t n) {
@@ -162,25 +227,70 @@ inline int32_t dot_int8(const int8_t* a, const int8_t* b, int64_t n) {
 
 }  // namespace
 
-void run_csr_tile(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t tile) {
-  const int64_t row0 = tile * p.tile_rows;
-  const int64_t rows = std::min(p.tile_rows, p.seq_len - row0);
+void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t task) {
+  const int64_t task_begin = task * p.task_rows;
+  const int64_t task_end = std::min(p.seq_len, task_begin + p.task_rows);
   const int64_t kvh = h / p.group;
   const HeadLayout& head = p.layout->head(b, kvh);
-  const float* q_tile = p.q_row(b, h, row0);
-  const float* k_head = p.k + p.kv_offset(b, kvh);
-  const float* v_head = p.v + p.kv_offset(b, kvh);
-  float* out = p.out_row(b, h, row0);
-  const int64_t pairs = head.ptr[row0 + rows] - head.ptr[row0];
-  if (pairs == 0) {
-    std::fill(out, out + rows * p.dim, 0.0f);
-    return;
+  const HeadView hv{&head, p.q_row(b, h, 0), p.k + p.kv_offset(b, kvh), p.v + p.kv_offset(b, kvh), p.out_row(b, h, 0)};
+  const int64_t* ptr = head.ptr.data();
+  const int32_t* idx = head.idx.data();
+  std::vector<int64_t>& pending = scratch.gather_rows;  // rows no tile took
+  pending.clear();
+  std::vector<int64_t>& tile = scratch.tile_rows;
+  for (int64_t row0 = task_begin; row0 < task_end; row0 += p.tile_rows) {
+    const int64_t count = std::min(p.tile_rows, task_end - row0);
+    tile.resize(count);
+    std::iota(tile.begin(), tile.end(), row0);
+    const int64_t pairs = ptr[row0 + count] - ptr[row0];
+    if (pairs == 0) {
+      std::fill(hv.out + row0 * p.dim, hv.out + (row0 + count) * p.dim, 0.0f);
+      continue;
+    }
+    // Sorted lists: the first and last entries of the rows bound the tile's keys.
+    int64_t key_lo = INT64_MAX, key_hi = -1;
+    for (int64_t r = row0; r < row0 + count; ++r) {
+      if (ptr[r] == ptr[r + 1]) continue;
+      key_lo = std::min<int64_t>(key_lo, idx[ptr[r]]);
+      key_hi = std::max<int64_t>(key_hi, idx[ptr[r + 1] - 1]);
+    }
+    const int64_t max_columns = kUnionSlack * pairs / count;
+    if (key_hi - key_lo + 1 <= max_columns)
+      run_columns_tile(p, scratch, hv, tile.data(), count, nullptr, key_lo, key_hi - key_lo + 1);
+    else if (collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
+      run_columns_tile(p, scratch, hv, tile.data(), count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
+    else
+      pending.insert(pending.end(), tile.begin(), tile.end());
   }
-  const auto [lo, hi] = collect_union(head, row0, rows, p.kv_len, scratch);
-  if (int64_t(scratch.keys.size()) * rows <= kUnionSlack * pairs)
-    run_union_tile(p, scratch, head, q_tile, k_head, v_head, row0, rows, lo, hi, out);
-  else
-    run_gather_tile(p, scratch, head, q_tile, k_head, v_head, row0, rows, out);
+  if (pending.empty()) return;
+
+  // Second chance: rows with equal key sets need not be neighbours (LSH buckets). Sorted by their
+  // first two keys, such rows become neighbours; each run of rows that agree on them (at most
+  // kGroupRowsPerTile * tile_rows) runs as a GEMM tile when its union is small.
+  auto first_keys = [&](int64_t row) {
+    const int64_t n = ptr[row + 1] - ptr[row];
+    return std::pair<int64_t, int64_t>(n > 0 ? idx[ptr[row]] : -1, n > 1 ? idx[ptr[row] + 1] : -1);
+  };
+  std::sort(pending.begin(), pending.end(), [&](int64_t a, int64_t c) {
+    return std::pair(first_keys(a), a) < std::pair(first_keys(c), c);
+  });
+  std::vector<int64_t>& gather = scratch.tile_rows;  // reused: the rows left to the gather path
+  gather.clear();
+  for (size_t g0 = 0; g0 < pending.size();) {
+    size_t g1 = g0 + 1;
+    while (g1 < pending.size() && g1 - g0 < size_t(kGroupRowsPerTile * p.tile_rows) &&
+           first_keys(pending[g1]) == first_keys(pending[g0]))
+      ++g1;
+    const int64_t* group = pending.data() + g0;
+    const auto count = int64_t(g1 - g0);
+    g0 = g1;
+    if (count >= kMinGroupRows && collect_union(head, group, count, p.kv_len, kUnionSlack * pairs_of(head, group, count) / count,
+                                   scratch))
+      run_columns_tile(p, scratch, hv, group, count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
+    else
+      gather.insert(gather.end(), group, group + count);
+  }
+  if (!gather.empty()) run_gather_rows(p, scratch, hv, gather.data(), int64_t(gather.size()));
 }
 
 void run_integer_tile(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t tile) {

@@ -115,38 +115,61 @@ inline void scale_inplace(float* x, int64_t n, float a) {
   for (; c < n; ++c) x[c] *= a;
 }
 
+#if SATTN_FAST_AVX2
+// Lane mask for the last, partial 8-float chunk of a row of `dim` floats.
+inline __m256i tail_mask(int64_t dim) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(dim & 7)), lane);
+}
+
+// Eight horizontal sums packed into one vector: lane u = sum of the lanes of a[u].
+inline __m256 horizontal_sums8(const __m256 a[8]) {
+  const __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+  // s0123 = [a0 a1 a2 a3 | a0 a1 a2 a3] partial halves (low lane: elements 0-3, high: 4-7).
+  const __m256 low = _mm256_permute2f128_ps(s0123, s4567, 0x20);
+  const __m256 high = _mm256_permute2f128_ps(s0123, s4567, 0x31);
+  return _mm256_add_ps(low, high);
+}
+#endif
+
 // scores[t] = scale * dot(q, K[keys[t]]) for t < n; K rows are `dim` floats, contiguous.
 inline void gathered_scores(const float* q, const float* k_base, const int32_t* keys, int64_t n, int64_t dim,
                             float scale, float* scores) {
   int64_t t = 0;
 #if SATTN_FAST_AVX2
-  const int64_t vec_dim = dim & ~int64_t{7};
-  // Four keys at a time: the query vector is loaded once per four FMAs and the four horizontal
-  // sums share one hadd tree.
-  for (; t + 4 <= n; t += 4) {
-    const float* k0 = k_base + int64_t(keys[t]) * dim;
-    const float* k1 = k_base + int64_t(keys[t + 1]) * dim;
-    const float* k2 = k_base + int64_t(keys[t + 2]) * dim;
-    const float* k3 = k_base + int64_t(keys[t + 3]) * dim;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (int64_t c = 0; c < vec_dim; c += 8) {
+  const int64_t full = dim & ~int64_t{7};
+  const __m256i mask = tail_mask(dim);
+  const __m256 scale_v = _mm256_set1_ps(scale);
+  // Eight keys at a time: eight independent FMA chains hide the FMA latency, and the eight
+  // horizontal sums share one hadd tree. A last partial group repeats its last key.
+  for (; t < n; t += 8) {
+    const float* k_row[8];
+    __m256 acc[8];
+    for (int u = 0; u < 8; ++u) {
+      k_row[u] = k_base + int64_t(keys[std::min(t + u, n - 1)]) * dim;
+      acc[u] = _mm256_setzero_ps();
+    }
+    int64_t c = 0;
+    for (; c < full; c += 8) {
       const __m256 qv = _mm256_loadu_ps(q + c);
-      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + c), a0);
-      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + c), a1);
-      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + c), a2);
-      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + c), a3);
+      for (int u = 0; u < 8; ++u) acc[u] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k_row[u] + c), acc[u]);
     }
-    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    alignas(16) float s[4];
-    _mm_store_ps(s, sums);
-    for (int64_t c = vec_dim; c < dim; ++c) {
-      s[0] += q[c] * k0[c];
-      s[1] += q[c] * k1[c];
-      s[2] += q[c] * k2[c];
-      s[3] += q[c] * k3[c];
+    if (c < dim) {
+      const __m256 qv = _mm256_maskload_ps(q + c, mask);
+      for (int u = 0; u < 8; ++u) acc[u] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k_row[u] + c, mask), acc[u]);
     }
-    for (int u = 0; u < 4; ++u) scores[t + u] = s[u] * scale;
+    const __m256 result = _mm256_mul_ps(horizontal_sums8(acc), scale_v);
+    if (t + 8 <= n) {
+      _mm256_storeu_ps(scores + t, result);
+    } else {
+      alignas(32) float last[8];
+      _mm256_store_ps(last, result);
+      std::copy(last, last + (n - t), scores + t);
+      t = n;
+      break;
+    }
   }
 #endif
   for (; t < n; ++t) {
@@ -157,32 +180,36 @@ inline void gathered_scores(const float* q, const float* k_base, const int32_t* 
   }
 }
 
-// acc[0..dim) += sum_t p[t] * V[keys[t]]. The accumulator block stays in registers across keys.
+// acc[0..dim) += sum_t p[t] * V[keys[t]]. Accumulator blocks stay in registers across keys.
 inline void gathered_accumulate(float* acc, const float* p, const float* v_base, const int32_t* keys, int64_t n,
                                 int64_t dim) {
   int64_t c = 0;
 #if SATTN_FAST_AVX2
-  for (; c + 32 <= dim; c += 32) {
-    __m256 a0 = _mm256_loadu_ps(acc + c), a1 = _mm256_loadu_ps(acc + c + 8);
-    __m256 a2 = _mm256_loadu_ps(acc + c + 16), a3 = _mm256_loadu_ps(acc + c + 24);
+  // 64 floats = 8 independent FMA chains per key: enough to keep both FMA pipes busy.
+  for (; c + 64 <= dim; c += 64) {
+    __m256 a[8];
+    for (int u = 0; u < 8; ++u) a[u] = _mm256_loadu_ps(acc + c + 8 * u);
     for (int64_t t = 0; t < n; ++t) {
       const float* vr = v_base + int64_t(keys[t]) * dim + c;
       const __m256 pv = _mm256_broadcast_ss(p + t);
-      a0 = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr), a0);
-      a1 = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + 8), a1);
-      a2 = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + 16), a2);
-      a3 = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + 24), a3);
+      for (int u = 0; u < 8; ++u) a[u] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vr + 8 * u), a[u]);
     }
-    _mm256_storeu_ps(acc + c, a0);
-    _mm256_storeu_ps(acc + c + 8, a1);
-    _mm256_storeu_ps(acc + c + 16, a2);
-    _mm256_storeu_ps(acc + c + 24, a3);
+    for (int u = 0; u < 8; ++u) _mm256_storeu_ps(acc + c + 8 * u, a[u]);
   }
   for (; c + 8 <= dim; c += 8) {
     __m256 a0 = _mm256_loadu_ps(acc + c);
     for (int64_t t = 0; t < n; ++t)
       a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + t), _mm256_loadu_ps(v_base + int64_t(keys[t]) * dim + c), a0);
     _mm256_storeu_ps(acc + c, a0);
+  }
+  if (c < dim) {
+    const __m256i mask = tail_mask(dim);
+    __m256 a0 = _mm256_maskload_ps(acc + c, mask);
+    for (int64_t t = 0; t < n; ++t)
+      a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + t), _mm256_maskload_ps(v_base + int64_t(keys[t]) * dim + c, mask),
+                           a0);
+    _mm256_maskstore_ps(acc + c, mask, a0);
+    c = dim;
   }
 #endif
   for (; c < dim; ++c) {

@@ -79,8 +79,9 @@
 // centroid with no key stays); finally each landmark is the key nearest its centroid (ties to
 // the lower key), deduplicated. Every query attends the landmark keys the causal rule allows.
 //
-// Data-dependent specs (bsr, nm_structured, topk_per_query, lsh; landmark with iterations)
-// need Q/K shaped like the op and finite; otherwise Error(invalid_input).
+// Data-dependent specs (bsr, nm_structured, topk_per_query, lsh: Q and K; landmark with
+// iterations: K only) need tensors shaped like the op and finite; otherwise
+// Error(invalid_input), e.g. "spec topk_per_query needs Q/K data".
 #include "sattn/layout.hpp"
 
 #include <algorithm>
@@ -200,11 +201,11 @@ void check_tensor(const Op& op, Spec spec, const Tensor* t, const char* name, in
   if (!t) throw Error(ExitCode::invalid_input, who + " needs Q/K data");
   const Shape& s = op.shape;
   if (t->shape != std::array<int64_t, 4>{s.batch, heads, len, s.head_dim})
-    throw Error(ExitCode::invalid_input,
-                who + ": " + name + " has shape [" + std::to_string(t->batch()) + ", " + std::to_string(t->heads()) +
-                    ", " + std::to_string(t->len()) + ", " + std::to_string(t->dim()) + "], expected [" +
-                    std::to_string(s.batch) + ", " + std::to_string(heads) + ", " + std::to_string(len) + ", " +
-                    std::to_string(s.head_dim) + "]");
+    throw Error(ExitCode::invalid_input, who + ": " + name + " has shape [" + std::to_string(t->batch()) + ", " +
+                                             std::to_string(t->heads()) + ", " + std::to_string(t->len()) + ", " +
+                                             std::to_string(t->dim()) + "], expected [" + std::to_string(s.batch) +
+                                             ", " + std::to_string(heads) + ", " + std::to_string(len) + ", " +
+                                             std::to_string(s.head_dim) + "]");
   for (float x : t->data)
     if (!std::isfinite(x)) throw Error(ExitCode::invalid_input, who + ": " + name + " contains NaN or Inf");
 }

@@ -127,9 +127,8 @@ Layout build_bsr_layout(const Op& op, const BsrParams& p, const Tensor& q, const
         const int64_t fill = std::max<int64_t>(0, keep - int64_t(kept.size()));
         if (fill > 0) {
           // Highest scores first, ties to the lower column.
-          std::partial_sort(order.begin(), order.begin() + fill, order.end(), [&](int64_t x, int64_t y) {
-            return score[x] != score[y] ? score[x] > score[y] : x < y;
-          });
+          std::partial_sort(order.begin(), order.begin() + fill, order.end(),
+                            [&](int64_t x, int64_t y) { return score[x] != score[y] ? score[x] > score[y] : x < y; });
           kept.insert(kept.end(), order.begin(), order.begin() + fill);
         }
         std::sort(kept.begin(), kept.end());

@@ -2,7 +2,11 @@
 // small pieces of geometry they share. The semantics are documented at the top of layout.cpp.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "sattn/layout.hpp"
@@ -70,6 +74,34 @@ Layout build_topk_layout(const Op& op, const TopkParams& p, const Tensor& q, con
 Layout build_lsh_layout(const Op& op, const LshParams& p, const Tensor& q, const Tensor& k);
 // k is null when landmark_iters == 0 (evenly spaced landmarks need no data).
 Layout build_landmark_layout(const Op& op, const LandmarkParams& p, const Tensor* k);
+
+// Threads for `items` independent pieces of work: the hardware's, at most one per item.
+inline int64_t worker_threads(int64_t items) {
+  return std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, std::max<int64_t>(items, 1));
+}
+
+// Runs work(worker, item) for item in [0, items) on `threads` threads (the caller included),
+// handing out items in order; rethrows the first exception after all threads stop.
+template <class Work>
+void parallel_items(int64_t items, int64_t threads, Work work) {
+  std::atomic<int64_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto worker = [&](int64_t id) {
+    try {
+      for (int64_t item; (item = next.fetch_add(1)) < items;) work(id, item);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = items;  // stop handing out work
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (std::thread& th : pool) th.join();
+  if (failure) std::rethrow_exception(failure);
+}
 
 // Sum over the query heads of KV head `kvh`'s GQA group of query row i, in double: the query
 // that the group's shared selection scores with (scores are linear in q).

@@ -15,8 +15,11 @@ namespace {
 class AngularHash {
  public:
   AngularHash(uint64_t seed, int64_t round, int64_t dim, int64_t buckets)
-      : dim_(dim), mirrored_(buckets % 2 == 0), proj_cols_(mirrored_ ? buckets / 2 : buckets),
-        proj_(static_cast<size_t>(dim * proj_cols_)), xr_(static_cast<size_t>(proj_cols_)) {
+      : dim_(dim),
+        mirrored_(buckets % 2 == 0),
+        proj_cols_(mirrored_ ? buckets / 2 : buckets),
+        proj_(static_cast<size_t>(dim * proj_cols_)),
+        xr_(static_cast<size_t>(proj_cols_)) {
     // Rounds get unrelated streams; the golden-ratio multiple spreads consecutive rounds apart.
     Rng rng(seed ^ ((uint64_t(round) + 1) * 0x9E3779B97F4A7C15ull));
     for (double& x : proj_) x = rng.normal();  // row-major: dim rows, proj_cols_ columns
@@ -125,42 +128,51 @@ void fill_landmark_rows(const Alignment& a, const std::vector<int64_t>& landmark
 Layout build_lsh_layout(const Op& op, const LshParams& p, const Tensor& q, const Tensor& k) {
   const Shape& s = op.shape;
   const Alignment a = alignment_of(op);
-  const int64_t d = s.head_dim, group = s.group_size();
-  std::vector<AngularHash> hashes;
-  for (int64_t r = 0; r < p.lsh_rounds; ++r) hashes.emplace_back(p.seed, r, d, p.lsh_buckets);
+  const int64_t d = s.head_dim, group = s.group_size(), heads = s.batch * s.kv_heads;
+  const int64_t threads = worker_threads(heads);
+  // Per worker: the hashes (they hold scratch) and the bucket lists.
+  struct Worker {
+    std::vector<AngularHash> hashes;
+    std::vector<std::vector<std::vector<int32_t>>> bucket_keys;  // [round][bucket]: keys, ascending
+    std::vector<double> x;
+    std::vector<int32_t> keys;
+  };
+  std::vector<Worker> workers(threads);
+  for (Worker& w : workers) {
+    for (int64_t r = 0; r < p.lsh_rounds; ++r) w.hashes.emplace_back(p.seed, r, d, p.lsh_buckets);
+    w.bucket_keys.resize(p.lsh_rounds);
+    w.x.resize(d);
+  }
 
   Layout l = make_layout(op, Spec::lsh, false, 1, false);
-  // bucket_keys[r][bucket]: the keys hashed there in round r, ascending.
-  std::vector<std::vector<std::vector<int32_t>>> bucket_keys(p.lsh_rounds);
-  std::vector<double> x(d);
-  std::vector<int32_t> keys;
-  for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t kvh = 0; kvh < s.kv_heads; ++kvh) {
-      for (int64_t r = 0; r < p.lsh_rounds; ++r) {
-        bucket_keys[r].assign(p.lsh_buckets, {});
-        for (int64_t j = 0; j < a.cols; ++j) {
-          key_as_double(k, b, kvh, j, x.data());
-          bucket_keys[r][hashes[r].bucket(x.data())].push_back(static_cast<int32_t>(j));
-        }
-      }
-      HeadLayout& hl = l.heads[b * s.kv_heads + kvh];
-      hl.ptr.assign(1, 0);
-      for (int64_t i = 0; i < a.rows; ++i) {
-        const int64_t end = a.key_end(i), diagonal = a.aligned(i);
-        keys.clear();
-        group_query_sum(q, b, kvh, group, i, x.data());
-        for (int64_t r = 0; r < p.lsh_rounds; ++r) {
-          const std::vector<int32_t>& same = bucket_keys[r][hashes[r].bucket(x.data())];
-          keys.insert(keys.end(), same.begin(), std::lower_bound(same.begin(), same.end(), end));
-        }
-        // The row's own position, so no row loses its diagonal to the hash.
-        if (diagonal >= 0 && diagonal < end) keys.push_back(static_cast<int32_t>(diagonal));
-        std::sort(keys.begin(), keys.end());
-        keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-        hl.idx.insert(hl.idx.end(), keys.begin(), keys.end());
-        hl.ptr.push_back(int64_t(hl.idx.size()));
+  parallel_items(heads, threads, [&](int64_t worker, int64_t head) {
+    Worker& w = workers[worker];
+    const int64_t b = head / s.kv_heads, kvh = head % s.kv_heads;
+    for (int64_t r = 0; r < p.lsh_rounds; ++r) {
+      w.bucket_keys[r].assign(p.lsh_buckets, {});
+      for (int64_t j = 0; j < a.cols; ++j) {
+        key_as_double(k, b, kvh, j, w.x.data());
+        w.bucket_keys[r][w.hashes[r].bucket(w.x.data())].push_back(static_cast<int32_t>(j));
       }
     }
+    HeadLayout& hl = l.heads[head];
+    hl.ptr.assign(1, 0);
+    for (int64_t i = 0; i < a.rows; ++i) {
+      const int64_t end = a.key_end(i), diagonal = a.aligned(i);
+      w.keys.clear();
+      group_query_sum(q, b, kvh, group, i, w.x.data());
+      for (int64_t r = 0; r < p.lsh_rounds; ++r) {
+        const std::vector<int32_t>& same = w.bucket_keys[r][w.hashes[r].bucket(w.x.data())];
+        w.keys.insert(w.keys.end(), same.begin(), std::lower_bound(same.begin(), same.end(), end));
+      }
+      // The row's own position, so no row loses its diagonal to the hash.
+      if (diagonal >= 0 && diagonal < end) w.keys.push_back(static_cast<int32_t>(diagonal));
+      std::sort(w.keys.begin(), w.keys.end());
+      w.keys.erase(std::unique(w.keys.begin(), w.keys.end()), w.keys.end());
+      hl.idx.insert(hl.idx.end(), w.keys.begin(), w.keys.end());
+      hl.ptr.push_back(int64_t(hl.idx.size()));
+    }
+  });
   return l;
 }
 
@@ -174,9 +186,12 @@ Layout build_landmark_layout(const Op& op, const LandmarkParams& p, const Tensor
     fill_landmark_rows(a, initial, l.heads[0]);
     return l;
   }
-  for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t kvh = 0; kvh < s.kv_heads; ++kvh)
-      fill_landmark_rows(a, refine_landmarks(*k, b, kvh, initial, p.landmark_iters), l.heads[b * s.kv_heads + kvh]);
+  const int64_t heads = s.batch * s.kv_heads;
+  parallel_items(heads, worker_threads(heads), [&](int64_t, int64_t head) {
+    const std::vector<int64_t> landmarks =
+        refine_landmarks(*k, head / s.kv_heads, head % s.kv_heads, initial, p.landmark_iters);
+    fill_landmark_rows(a, landmarks, l.heads[head]);
+  });
   return l;
 }
 

@@ -26,9 +26,15 @@ struct Token {
   size_t offset = 0;
 };
 
-bool is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '$'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_ident_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_ident_char(char c) {
+  return is_ident_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '$';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 std::string describe(const Token& t) {
   switch (t.kind) {
@@ -139,7 +145,10 @@ class Lexer {
       if (done() || at(0) == '\n') unterminated();
       char e = at(0);
       auto hex_value = [](char h) {
-        return is_digit(h) ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10 : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+        return is_digit(h)              ? h - '0'
+               : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+               : (h >= 'A' && h <= 'F') ? h - 'A' + 10
+                                        : -1;
       };
       if (e == '"' || e == '\\') {
         s += e;
@@ -186,7 +195,9 @@ bool is_integer_type(std::string_view t) {
   return t == "index" || t == "i1" || t == "i8" || t == "i16" || t == "i32" || t == "i64" || t == "si32" ||
          t == "si64" || t == "ui32" || t == "ui64";
 }
-bool is_float_type(std::string_view t) { return t == "f16" || t == "bf16" || t == "f32" || t == "f64"; }
+bool is_float_type(std::string_view t) {
+  return t == "f16" || t == "bf16" || t == "f32" || t == "f64";
+}
 
 class MlirParser {
  public:
@@ -195,7 +206,8 @@ class MlirParser {
 
   std::vector<Op> parse() {
     parse_items(nullptr);
-    if (ops_.empty()) throw_input_error(first_module_ ? *first_module_ : SourceLoc{file_}, "no sattn.sparse_attention op found");
+    if (ops_.empty())
+      throw_input_error(first_module_ ? *first_module_ : SourceLoc{file_}, "no sattn.sparse_attention op found");
     return std::move(ops_);
   }
 
@@ -326,7 +338,11 @@ class MlirParser {
       case TokenKind::end: fail_attribute(t, attr, "missing value (unexpected end of input)");
       case TokenKind::string: return AttrValue::string(t.text);
       case TokenKind::identifier:
-        if (t.text == "true" || t.text == "false") return AttrValue::boolean(t.text == "true");
+        if (t.text == "true" || t.text == "false") {
+          if (next_is(":") && lexer_.peek(1).kind == TokenKind::identifier && lexer_.peek(1).text == "i1")
+            lexer_.next(), lexer_.next();  // `true : i1`, as some printers write it
+          return AttrValue::boolean(t.text == "true");
+        }
         fail_attribute(t, attr, "unsupported value '" + t.text + "'");
       case TokenKind::number: {
         std::string why;
@@ -386,8 +402,7 @@ class MlirParser {
 
 }  // namespace
 
-std::vector<Op> parse_mlir_ops(std::string_view text, const std::string& filename,
-                               std::vector<std::string>* warnings) {
+std::vector<Op> parse_mlir_ops(std::string_view text, const std::string& filename, std::vector<std::string>* warnings) {
   return MlirParser(text, filename, warnings).parse();
 }
 

@@ -51,7 +51,8 @@ class HeaderParser {
       std::string key = parse_string();
       expect(':');
       if (key == "descr") {
-        if (peek_is('[')) fail("unsupported dtype: structured arrays are not supported (supported: " + dtype_list() + ")");
+        if (peek_is('['))
+          fail("unsupported dtype: structured arrays are not supported (supported: " + dtype_list() + ")");
         h.descr = parse_string();
       } else if (key == "fortran_order") {
         h.fortran_order = parse_bool();
@@ -70,9 +71,7 @@ class HeaderParser {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) {
-    throw_input_error(SourceLoc{file_}, "bad .npy header: " + what);
-  }
+  [[noreturn]] void fail(const std::string& what) { throw_input_error(SourceLoc{file_}, "bad .npy header: " + what); }
   void skip_space() {
     while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\t')) ++pos_;
   }
@@ -96,7 +95,8 @@ class HeaderParser {
   }
   bool parse_bool() {
     skip_space();
-    for (auto [word, value] : {std::pair{std::string_view("True"), true}, std::pair{std::string_view("False"), false}}) {
+    for (auto [word, value] :
+         {std::pair{std::string_view("True"), true}, std::pair{std::string_view("False"), false}}) {
       if (text_.substr(pos_, word.size()) == word) {
         pos_ += word.size();
         return value;
@@ -216,7 +216,9 @@ size_t dtype_size(DType t) {
   return 1;
 }
 
-int64_t NpyArray::size() const { return checked_product(shape).value_or(-1); }
+int64_t NpyArray::size() const {
+  return checked_product(shape).value_or(-1);
+}
 
 NpyArray parse_npy(std::span<const uint8_t> bytes, const std::string& filename) {
   const SourceLoc loc{filename};
@@ -270,8 +272,8 @@ std::vector<uint8_t> serialize_npy(const NpyArray& a) {
   if (!count || static_cast<uint64_t>(*count) * dtype_size(a.dtype) != a.bytes.size())
     throw_runtime_error("serialize_npy: shape " + shape_text(a.shape) + " does not match " +
                         std::to_string(a.bytes.size()) + " bytes of data");
-  std::string dict = "{'descr': '" + std::string(npy_descr(a.dtype)) + "', 'fortran_order': False, 'shape': " +
-                     shape_text(a.shape) + ", }";
+  std::string dict = "{'descr': '" + std::string(npy_descr(a.dtype)) +
+                     "', 'fortran_order': False, 'shape': " + shape_text(a.shape) + ", }";
   // Pad with spaces and end with '\n' so that the data starts on a 64-byte boundary.
   const size_t length_size = dict.size() + 1 + kMagicSize + 4 > 65535 ? 4 : 2;
   const size_t prefix = kMagicSize + 2 + length_size;
@@ -310,8 +312,7 @@ NpyArray tensor_to_npy(const Tensor& t) {
 Tensor npy_to_tensor(const NpyArray& a, const std::string& filename) {
   if (a.shape.size() != 4 || (a.dtype != DType::f32 && a.dtype != DType::u16))
     throw_input_error(SourceLoc{filename}, "expected a 4-D float32 (or uint16 bfloat16) array, got " +
-                                               std::string(dtype_name(a.dtype)) + " with shape " +
-                                               shape_text(a.shape));
+                                               std::string(dtype_name(a.dtype)) + " with shape " + shape_text(a.shape));
   auto count = checked_product(a.shape);
   if (!count || static_cast<uint64_t>(*count) * dtype_size(a.dtype) != a.bytes.size())
     throw_input_error(SourceLoc{filename}, "array data does not match its shape " + shape_text(a.shape));

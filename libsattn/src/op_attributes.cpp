@@ -3,7 +3,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <iostream>
 #include <limits>
 
@@ -45,9 +44,12 @@ std::string AttrValue::describe() const {
   switch (kind) {
     case Kind::integer: return "integer " + std::string(negative ? "-" : "") + std::to_string(magnitude);
     case Kind::floating: {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%g", number);
-      return std::string("float ") + buf;
+      // Shortest round-trip form, with ".0" so that 8.0 does not read as an integer.
+      char buf[64];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, number);
+      std::string s(buf, ec == std::errc() ? end : buf);
+      if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+      return "float " + s;
     }
     case Kind::string: return "string \"" + text + "\"";
     case Kind::boolean: return flag ? "boolean true" : "boolean false";
@@ -58,8 +60,12 @@ std::string AttrValue::describe() const {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_hex_digit(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_hex_digit(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 // digits [. digits] [e [+-] digits], at least one mantissa digit, and a '.' or an exponent.
 bool is_float_literal(std::string_view s) {
@@ -157,8 +163,8 @@ DocumentKind check_schema(std::string_view schema, const SourceLoc& loc) {
     throw_input_error(loc, "expected an op (schema \"sattn.op/v1\") or a plan (\"sattn.plan/v1\"), got '" +
                                std::string(schema) + "'");
   if (major != 1)
-    throw_input_error(loc, "unsupported schema major version " + std::to_string(major) + " in '" +
-                               std::string(schema) + "' (this reader supports sattn." + std::string(kind) + "/v1)");
+    throw_input_error(loc, "unsupported schema major version " + std::to_string(major) + " in '" + std::string(schema) +
+                               "' (this reader supports sattn." + std::string(kind) + "/v1)");
   return kind == "op" ? DocumentKind::op : DocumentKind::plan;
 }
 

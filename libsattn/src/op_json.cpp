@@ -15,7 +15,9 @@ namespace {
 using detail::AttrValue;
 using nlohmann::json;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 size_t skip_space(std::string_view text, size_t pos) {
   while (pos < text.size() && is_space(text[pos])) ++pos;
@@ -245,8 +247,7 @@ void put_if(json& j, const char* key, const std::optional<T>& v) {
 
 }  // namespace
 
-std::vector<Op> parse_json_ops(std::string_view text, const std::string& filename,
-                               std::vector<std::string>* warnings) {
+std::vector<Op> parse_json_ops(std::string_view text, const std::string& filename, std::vector<std::string>* warnings) {
   return JsonOpReader(text, filename, warnings).read();
 }
 
@@ -324,6 +325,8 @@ struct ParamsToJson {
 
 }  // namespace
 
-json params_to_json(const SpecParams& params) { return std::visit(ParamsToJson{}, params); }
+json params_to_json(const SpecParams& params) {
+  return std::visit(ParamsToJson{}, params);
+}
 
 }  // namespace sattn

@@ -23,14 +23,21 @@ class YamlOpReader {
   YamlOpReader(const std::string& file, std::vector<std::string>* warnings) : file_(file), warnings_(warnings) {}
 
   std::vector<Op> read(std::string_view text) {
-    std::vector<YAML::Node> documents;
-    try {
-      documents = YAML::LoadAll(std::string(text));
-    } catch (const YAML::Exception& e) {
-      throw_input_error(loc(e.mark), "invalid YAML: " + e.msg);
-    }
-    for (const YAML::Node& doc : documents) {
-      if (doc.IsNull()) continue;  // an empty document, e.g. after a trailing `---`
+    for (const Chunk& chunk : split_documents(text)) {
+      line_offset_ = chunk.first_line;
+      YAML::Node doc;
+      try {
+        doc = YAML::Load(std::string(chunk.text));
+      } catch (const YAML::Exception& e) {
+        throw_input_error(loc(e.mark), "invalid YAML: " + e.msg);
+      }
+      if (doc.IsNull()) {
+        // yaml-cpp gives up silently on some junk (a leading ','): only an empty document is fine.
+        if (chunk.first_content_line >= 0)
+          throw_input_error(SourceLoc{file_, chunk.first_content_line + 1, 1},
+                            "invalid YAML: expected a mapping of op attributes");
+        continue;
+      }
       if (doc.IsMap()) {
         read_op(doc);
       } else if (doc.IsSequence()) {
@@ -47,9 +54,54 @@ class YamlOpReader {
   }
 
  private:
+  // One YAML document of the input and where it starts (0-based lines).
+  struct Chunk {
+    std::string_view text;
+    int first_line = 0;
+    int first_content_line = -1;  // first line that is not blank, a comment, a directive or a marker
+  };
+
+  // yaml-cpp 0.7's LoadAll() can loop forever, allocating, on malformed input (a leading ',':
+  // jbeder/yaml-cpp#1040, fixed upstream in #1319), so documents are split here and loaded one at
+  // a time. A `---` or `...` line at column 0 always delimits documents in YAML.
+  static std::vector<Chunk> split_documents(std::string_view text) {
+    auto is_marker = [](std::string_view line, std::string_view marker) {
+      return line.substr(0, 3) == marker && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+    };
+    std::vector<Chunk> chunks(1);
+    size_t chunk_start = 0;
+    int line_number = 0;
+    for (size_t pos = 0; pos < text.size(); ++line_number) {
+      size_t end = std::min(text.find('\n', pos), text.size());
+      std::string_view line = text.substr(pos, end - pos);
+      const bool starts_document = is_marker(line, "---") && chunks.back().first_content_line >= 0;
+      if (starts_document) {
+        chunks.back().text = text.substr(chunk_start, pos - chunk_start);
+        chunks.push_back(Chunk{{}, line_number, -1});
+        chunk_start = pos;
+      }
+      size_t first = line.find_first_not_of(" \t\r");
+      bool content = first != std::string_view::npos && line[first] != '#' && line[0] != '%' &&
+                     !is_marker(line, "---") && !is_marker(line, "...");
+      // `--- {a: 1}`: content on the marker line itself.
+      if (is_marker(line, "---") && line.find_first_not_of(" \t\r", 3) != std::string_view::npos &&
+          line[line.find_first_not_of(" \t\r", 3)] != '#')
+        content = true;
+      if (content && chunks.back().first_content_line < 0) chunks.back().first_content_line = line_number;
+      pos = end + 1;
+      if (is_marker(line, "...")) {  // document end: what follows is a new document
+        chunks.back().text = text.substr(chunk_start, std::min(pos, text.size()) - chunk_start);
+        chunks.push_back(Chunk{{}, line_number + 1, -1});
+        chunk_start = std::min(pos, text.size());
+      }
+    }
+    chunks.back().text = text.substr(chunk_start);
+    return chunks;
+  }
+
   SourceLoc loc(const YAML::Mark& m) const {
     if (m.is_null()) return SourceLoc{file_};
-    return SourceLoc{file_, m.line + 1, m.column + 1};
+    return SourceLoc{file_, line_offset_ + m.line + 1, m.column + 1};
   }
 
   void read_op(const YAML::Node& map) {
@@ -95,12 +147,12 @@ class YamlOpReader {
   const std::string& file_;
   std::vector<std::string>* warnings_;
   std::vector<Op> ops_;
+  int line_offset_ = 0;  // first line of the document being read
 };
 
 }  // namespace
 
-std::vector<Op> parse_yaml_ops(std::string_view text, const std::string& filename,
-                               std::vector<std::string>* warnings) {
+std::vector<Op> parse_yaml_ops(std::string_view text, const std::string& filename, std::vector<std::string>* warnings) {
   return YamlOpReader(filename, warnings).read(text);
 }
 

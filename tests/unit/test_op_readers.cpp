@@ -28,7 +28,9 @@ Failure mlir_failure(std::string_view text) {
   return {};
 }
 
-bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
 
 constexpr int kInvalidInput = int(ExitCode::invalid_input);
 const std::string kBadDir = std::string(SATTN_FIXTURES_DIR) + "/../bad/";
@@ -67,8 +69,9 @@ TEST_CASE("mlir reader: ops without a module, and a module with a name and attri
 }
 
 TEST_CASE("mlir reader: attribute order and newlines inside the dictionary do not matter") {
-  Op a = parse_mlir_ops(R"("sattn.sparse_attention"() { block_size = 32 : i64, keep_ratio = 0.5 : f64, seq_len = 512 : i64 } : () -> ())",
-                        "t")[0];
+  Op a = parse_mlir_ops(
+      R"("sattn.sparse_attention"() { block_size = 32 : i64, keep_ratio = 0.5 : f64, seq_len = 512 : i64 } : () -> ())",
+      "t")[0];
   Op b = parse_mlir_ops(R"("sattn.sparse_attention"() {
       seq_len = 512 : i64,
       keep_ratio = 0.5 : f64,
@@ -129,9 +132,14 @@ TEST_CASE("mlir reader: every kind of value") {
 }
 
 TEST_CASE("mlir reader: a unit attribute and 0/1 integers are booleans") {
-  Op op = parse_mlir_ops(R"("sattn.sparse_attention"() { causal, window_size = 4, wrap = 1 : i64 } : () -> ())", "t")[0];
+  Op op =
+      parse_mlir_ops(R"("sattn.sparse_attention"() { causal, window_size = 4, wrap = 1 : i64 } : () -> ())", "t")[0];
   CHECK(op.causal);
   CHECK(op.attrs.wrap == true);
+  Op typed = parse_mlir_ops(
+      R"("sattn.sparse_attention"() { causal = false : i1, wrap = true : i1, window_size = 2 } : () -> ())", "t")[0];
+  CHECK_FALSE(typed.causal);
+  CHECK(typed.attrs.wrap == true);
   Failure f = mlir_failure(R"("sattn.sparse_attention"() { causal = 2 } : () -> ())");
   CHECK(f.code == kInvalidInput);
   CHECK(contains(f.message, "attribute 'causal': expected a boolean"));
@@ -149,7 +157,8 @@ TEST_CASE("mlir reader: defaults: kv_len = seq_len, kv_heads = heads, fp32, not 
 }
 
 TEST_CASE("mlir reader: records where each attribute is written, under its canonical name") {
-  const char* text = "\"sattn.sparse_attention\"() {\n  window_size = 8,\n    num_heads = 4, force_spec = \"bsr\"\n} : () -> ()";
+  const char* text =
+      "\"sattn.sparse_attention\"() {\n  window_size = 8,\n    num_heads = 4, force_spec = \"bsr\"\n} : () -> ()";
   Op op = parse_mlir_ops(text, "f.mlir")[0];
   CHECK(op.loc_of("window_size").str() == "f.mlir:2:3");
   CHECK(op.loc_of("heads").str() == "f.mlir:3:5");
@@ -160,8 +169,8 @@ TEST_CASE("mlir reader: records where each attribute is written, under its canon
 }
 
 TEST_CASE("mlir reader: aliases num_heads, num_kv_heads, force_spec") {
-  Op op = parse_mlir_ops(R"("sattn.sparse_attention"() { num_heads = 8, num_kv_heads = 2, force_spec = "lsh" } : () -> ())",
-                         "t")[0];
+  Op op = parse_mlir_ops(
+      R"("sattn.sparse_attention"() { num_heads = 8, num_kv_heads = 2, force_spec = "lsh" } : () -> ())", "t")[0];
   CHECK(op.shape.heads == 8);
   CHECK(op.shape.kv_heads == 2);
   CHECK(op.forced_spec == Spec::lsh);
@@ -172,11 +181,12 @@ TEST_CASE("mlir reader: gqa_group_size derives kv_heads, or must agree with it")
   CHECK(op.shape.kv_heads == 2);
   CHECK(op.attr_loc.count("gqa_group_size") == 1);
 
-  Op agreeing = parse_mlir_ops(R"("sattn.sparse_attention"() { heads = 8, kv_heads = 4, gqa_group_size = 2 } : () -> ())",
-                               "t")[0];
+  Op agreeing = parse_mlir_ops(
+      R"("sattn.sparse_attention"() { heads = 8, kv_heads = 4, gqa_group_size = 2 } : () -> ())", "t")[0];
   CHECK(agreeing.shape.kv_heads == 4);
 
-  Failure disagree = mlir_failure(R"("sattn.sparse_attention"() { heads = 8, kv_heads = 4, gqa_group_size = 4 } : () -> ())");
+  Failure disagree =
+      mlir_failure(R"("sattn.sparse_attention"() { heads = 8, kv_heads = 4, gqa_group_size = 4 } : () -> ())");
   CHECK(disagree.code == kInvalidInput);
   CHECK(disagree.col == 55);
   CHECK(contains(disagree.message, "attribute 'gqa_group_size'"));
@@ -189,7 +199,8 @@ TEST_CASE("mlir reader: gqa_group_size derives kv_heads, or must agree with it")
 
 TEST_CASE("mlir reader: unknown attributes are warnings with their location") {
   std::vector<std::string> warnings;
-  const char* text = "\"sattn.sparse_attention\"() {\n  windowsize = 8, other = [1, {a = 2}], window_size = 4\n} : () -> ()";
+  const char* text =
+      "\"sattn.sparse_attention\"() {\n  windowsize = 8, other = [1, {a = 2}], window_size = 4\n} : () -> ()";
   std::vector<Op> ops = parse_mlir_ops(text, "w.mlir", &warnings);
   REQUIRE(ops.size() == 1);
   CHECK(ops[0].attrs.window_size == 4);
@@ -224,7 +235,8 @@ TEST_CASE("mlir reader: missing '}' of the module") {
 }
 
 TEST_CASE("mlir reader: missing ': () -> ()'") {
-  Failure f = mlir_failure("\"sattn.sparse_attention\"() { window_size = 8 }\n\"sattn.sparse_attention\"() {} : () -> ()");
+  Failure f =
+      mlir_failure("\"sattn.sparse_attention\"() { window_size = 8 }\n\"sattn.sparse_attention\"() {} : () -> ()");
   CHECK(f.code == kInvalidInput);
   CHECK(f.line == 2);
   CHECK(f.col == 1);
@@ -259,7 +271,7 @@ TEST_CASE("mlir reader: wrong type for an attribute points at the value") {
   CHECK(contains(mlir_failure(R"("sattn.sparse_attention"() { seed = -1 } : () -> ())").message,
                  "attribute 'seed': expected a non-negative integer"));
   CHECK(contains(mlir_failure(R"("sattn.sparse_attention"() { topk_k = 8.0 } : () -> ())").message,
-                 "attribute 'topk_k': expected an integer, got float 8"));
+                 "attribute 'topk_k': expected an integer, got float 8.0"));
 }
 
 TEST_CASE("mlir reader: duplicate attribute, also through an alias") {

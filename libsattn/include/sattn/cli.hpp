@@ -33,6 +33,8 @@ int umbrella_main(int argc, const char* const* argv);
 
 // The tools' option definitions (each returns the action to run after parsing).
 std::function<int()> configure_run(CLI::App& app);
+std::function<int()> configure_emit(CLI::App& app);
+std::function<int()> configure_select(CLI::App& app);
 
 // `sattn completions SHELL`: a completion script generated from every tool's options.
 std::string completion_script(const std::string& shell);

@@ -1,6 +1,9 @@
 // File helpers: whole-file reads ("-" = stdin) and atomic writes ("-" = stdout).
 #pragma once
+#include <cstddef>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace sattn {
 
@@ -11,6 +14,57 @@ std::string read_text(const std::string& path);
 void write_atomic(const std::string& path, const std::string& contents);
 // Creates a directory (and parents); throws Error(runtime) if it cannot.
 void make_dirs(const std::string& path);
+
+// A file written in pieces (streamed) that appears under its name only when commit() succeeds:
+// the bytes go to a temporary file beside `path`, renamed into place by commit(). Destroyed
+// without commit() (an exception on the way), the temporary is removed, so a failure never
+// leaves a partial file. Small writes are buffered; large ones go straight to the file.
+// Throws Error(runtime) naming `path` on any I/O failure.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, size_t size);
+  void write(std::string_view text) { write(text.data(), text.size()); }
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  void flush_buffer();
+  void write_through(const char* data, size_t size);
+  std::string path_, temp_path_;
+  int fd_ = -1;
+  std::vector<char> buffer_;
+  size_t used_ = 0;
+};
+
+// A directory built under a temporary name and moved to `path` by commit(), so a failed run
+// leaves nothing there. The temporary is created in the nearest existing ancestor of `path`
+// (the same file system, so the final rename is atomic); missing parents are created only on
+// commit. If `path` already exists, commit() moves each staged entry into it (replacing files
+// of the same name one by one, each atomically, and merging subdirectories) and leaves other
+// files alone. Destroyed without commit(), the staged tree is removed.
+class StagedDirectory {
+ public:
+  explicit StagedDirectory(std::string path);
+  ~StagedDirectory();
+  StagedDirectory(const StagedDirectory&) = delete;
+  StagedDirectory& operator=(const StagedDirectory&) = delete;
+
+  // Where to write the directory's contents until commit().
+  const std::string& staging_path() const { return staging_; }
+  const std::string& path() const { return path_; }
+  // `last`: an entry (such as an envelope naming the other files) moved into an existing
+  // directory after all the others, so a reader that sees it finds what it names.
+  void commit(const std::string& last = "");
+
+ private:
+  std::string path_, staging_;
+  bool committed_ = false;
+};
 
 // True if stderr is a terminal (progress output goes there only then).
 bool stderr_is_tty();

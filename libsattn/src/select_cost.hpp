@@ -1,0 +1,44 @@
+// Internal to libsattn: the selector's cost model (select_cost.cpp), used by select.cpp. The
+// formulas and constants are documented at the top of select_cost.cpp and in sattn-select(1).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "sattn/select.hpp"
+
+namespace sattn::select_detail {
+
+// Per-backend constants of the cost model, in modelled cycles.
+struct BackendCosts {
+  double mac;          // per multiply-accumulate of QK^T and PV
+  double stream_byte;  // per K/V byte brought into L1 / the scratchpad by contiguous loads or DMA
+  double gather_row;   // per K or V row fetched through an index (row layouts)
+  double score_mac;    // per multiply-add of bsr block scoring (pooling and score dot products)
+  int64_t l1_bytes;    // L1 / scratchpad size when neither --l1-bytes nor SATTN_HW_L1_BYTES says
+};
+const BackendCosts& backend_costs(Backend);
+
+// What the model needs beyond the op and the candidate's parameters.
+struct CostContext {
+  Backend backend = Backend::cpu;
+  int64_t l1_bytes = 0;
+  bool prefer_bsr = false;
+  bool prefer_sw = false;
+};
+
+// The cost-model candidates: `cost` and `terms` filled, `feasible` left true.
+Candidate cost_sliding_window(const Op&, const SlidingWindowParams&, const CostContext&);
+Candidate cost_bsr(const Op&, const BsrParams&, const CostContext&);
+Candidate cost_dense(const Op&, const CostContext&);
+
+// Bytes per element of a precision (i4 packs two values per byte: 0.5).
+double element_bytes(Precision);
+
+// Key blocks of bsr with the resolved block size: ceil(kv_len / block_size).
+int64_t key_blocks(const Op&, int64_t block_size);
+
+// Why `spec` cannot run on `op` with resolved `params`, beyond what resolve_params() checks
+// (bsr needs at least 2 key blocks); "" when it can.
+std::string why_infeasible(const Op&, Spec, const SpecParams&);
+
+}  // namespace sattn::select_detail

@@ -1,0 +1,192 @@
+// `sattn emit` / sattn-emit: plans (or bare ops, selected in-process) to artifacts on disk
+// (DESIGN §2, §4), with the sattn.artifacts/v1 envelope of each op on stdout.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "sattn/cli.hpp"
+#include "sattn/emit.hpp"
+#include "sattn/io.hpp"
+#include "sattn/op_io.hpp"
+#include "sattn/select.hpp"
+#include "sattn/text_table.hpp"
+
+namespace sattn {
+
+namespace {
+
+struct EmitCliOptions {
+  std::vector<std::string> inputs{"-"};
+  std::string out_dir;
+  std::string out_stem;
+  std::string data_dir;
+  uint64_t seed = kDefaultSeed;
+  // Selection of bare ops, as in sattn-select (plans are taken as they are).
+  std::string backend = "cpu";
+  std::string force_spec;
+  std::vector<std::string> disable;
+  bool prefer_bsr = false, prefer_sw = false;
+  int64_t l1_bytes = 0;
+  CLI::Option *force_opt = nullptr, *disable_opt = nullptr, *prefer_bsr_opt = nullptr, *prefer_sw_opt = nullptr,
+              *l1_opt = nullptr;
+  std::string output = "-";
+  std::string format = "json";
+};
+
+std::string fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+Spec spec_option(const std::string& option, const std::string& value) {
+  auto spec = parse_spec(value);
+  if (!spec)
+    throw Error(ExitCode::usage, option + ": unknown spec '" + value +
+                                     "' (dense, sliding_window, bsr, block_local_global, nm_structured, "
+                                     "topk_per_query, lsh, landmark)");
+  return *spec;
+}
+
+// The selector's hints from the command line, merged with the environment as sattn-select does,
+// so `sattn-emit op.mlir` and `sattn-select op.mlir | sattn-emit` choose alike.
+SelectOptions select_options(const EmitCliOptions& o) {
+  SelectOptions flags;
+  std::set<std::string> given;
+  const auto backend = parse_backend(o.backend);
+  if (!backend) throw Error(ExitCode::usage, "--backend must be cpu, rvv, rocc or imc (got '" + o.backend + "')");
+  flags.backend = *backend;
+  if (o.force_opt->count()) {
+    flags.force = spec_option("--force-spec", o.force_spec);
+    given.insert("force");
+  }
+  if (o.disable_opt->count()) {
+    for (const std::string& s : o.disable) flags.disabled.insert(spec_option("--disable", s));
+    given.insert("disabled");
+  }
+  if (o.prefer_bsr_opt->count() || o.prefer_sw_opt->count()) {
+    flags.prefer_bsr = o.prefer_bsr;
+    flags.prefer_sw = o.prefer_sw;
+    given.insert(o.prefer_bsr ? "prefer_bsr" : "prefer_sw");
+  }
+  if (o.l1_opt->count()) {
+    flags.l1_bytes = o.l1_bytes;
+    given.insert("l1_bytes");
+  }
+  return resolve_select_options(flags, given);
+}
+
+// Subdirectory names for several ops: the op's name, made unique with ".2", ".3", ... so that
+// the same plans give the same names however they arrive (file or pipe).
+std::vector<std::string> op_dir_names(const std::vector<Plan>& plans) {
+  std::vector<std::string> names;
+  std::map<std::string, int> seen;
+  for (const Plan& p : plans) {
+    std::string name = p.op.name.empty() ? "op" : p.op.name;
+    for (char& c : name)
+      if (c == '/' || c == '\0') c = '_';
+    if (name == "." || name == "..") name = "op";
+    const int n = ++seen[name];
+    names.push_back(n == 1 ? name : name + "." + std::to_string(n));
+  }
+  return names;
+}
+
+int emit_action(const EmitCliOptions& o) {
+  if (o.out_dir.empty() == o.out_stem.empty())
+    throw Error(ExitCode::usage, "give exactly one of --out-dir DIR and --out-stem DIR/NAME");
+  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  const SelectOptions selection = select_options(o);
+
+  EmitOptions emit;
+  if (!o.out_stem.empty()) {
+    const std::filesystem::path stem(o.out_stem);
+    emit.out_dir = stem.has_parent_path() ? stem.parent_path().string() : ".";
+    emit.stem = stem.filename().string();
+  } else {
+    emit.out_dir = o.out_dir;
+  }
+  if (!o.data_dir.empty()) emit.data.dir = o.data_dir;
+  emit.data.seed = o.seed;
+
+  // Every input is read before anything is written: a malformed file leaves no output.
+  std::vector<Plan> plans;
+  for (const std::string& input : o.inputs)
+    for (Plan& p : read_plans(input, selection)) plans.push_back(std::move(p));
+  std::vector<nlohmann::json> envelopes;
+  if (plans.size() == 1) {
+    envelopes.push_back(emit_artifacts(plans.front(), emit));
+  } else {
+    // One subdirectory per op, all staged together: either every op's artifacts appear or none.
+    StagedDirectory stage(emit.out_dir);
+    const std::vector<std::string> names = op_dir_names(plans);
+    for (size_t n = 0; n < plans.size(); ++n) {
+      EmitOptions one = emit;
+      one.out_dir = (std::filesystem::path(stage.staging_path()) / names[n]).string();
+      envelopes.push_back(emit_artifacts(plans[n], one));
+      envelopes.back()["dir"] = (std::filesystem::path(emit.out_dir) / names[n]).string();
+    }
+    stage.commit("artifacts.json");  // in each op's subdirectory, the envelope moves last
+  }
+
+  std::string text;
+  if (o.format == "json") {
+    for (const auto& env : envelopes) text += env.dump() + "\n";
+  } else {
+    TextTable table({"op", "spec", "format", "layouts", "nnz", "density", "row_nnz min/mean/max", "dir"});
+    for (const auto& env : envelopes) {
+      const auto& row = env["stats"]["row_nnz"];
+      table.add({env["op"]["name"].get<std::string>(), env["spec"].get<std::string>(),
+                 env["layout"]["format"].get<std::string>(), std::to_string(env["layout"]["layouts"].get<int64_t>()),
+                 std::to_string(env["nnz"].get<int64_t>()), fixed(env["density"].get<double>(), 4),
+                 std::to_string(row["min"].get<int64_t>()) + "/" + fixed(row["mean"].get<double>(), 1) + "/" +
+                     std::to_string(row["max"].get<int64_t>()),
+                 env["dir"].get<std::string>()});
+    }
+    text = table.str();
+  }
+  write_atomic(o.output, text);
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> configure_emit(CLI::App& app) {
+  auto o = std::make_shared<EmitCliOptions>();
+  app.add_option("plans", o->inputs,
+                 "Plans (sattn.plan/v1 JSON Lines) or bare ops (MLIR generic form, JSON or YAML); '-' = stdin")
+      ->capture_default_str();
+  auto* dir = app.add_option("--out-dir", o->out_dir,
+                             "Write the artifacts into DIR (one subdirectory per op when there are several)");
+  app.add_option("--out-stem", o->out_stem,
+                 "Write into DIR and name indices.txt/indices.desc NAME.txt/NAME.desc (DIR/NAME)")
+      ->excludes(dir);
+  auto* data = app.add_option("--data", o->data_dir,
+                              "Read q.npy, k.npy, v.npy from DIR (float32, shapes checked against the op)");
+  app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
+      ->capture_default_str()
+      ->excludes(data);
+  app.add_option("--backend", o->backend, "Target backend when selecting for bare ops: cpu, rvv, rocc or imc")
+      ->capture_default_str();
+  o->force_opt = app.add_option("--force-spec,--spec", o->force_spec,
+                                "Use this spec for bare ops (outranks SATTN_FORCE_SPEC and the op's spec attribute)");
+  o->disable_opt =
+      app.add_option("--disable", o->disable, "Never select SPEC for bare ops (repeatable, or comma-separated)")
+          ->delimiter(',');
+  o->prefer_bsr_opt =
+      app.add_flag("--prefer-bsr", o->prefer_bsr, "Selection of bare ops: favour bsr (as sattn-select)");
+  o->prefer_sw_opt = app.add_flag("--prefer-sw", o->prefer_sw, "Selection of bare ops: favour sliding_window")
+                         ->excludes(o->prefer_bsr_opt);
+  o->l1_opt = app.add_option("--l1-bytes", o->l1_bytes, "Selection of bare ops: L1 / scratchpad bytes of the target");
+  app.add_option("-o,--output", o->output, "Write the envelopes (JSON Lines or table) to FILE, atomically")
+      ->capture_default_str();
+  app.add_option("--format", o->format, "json (sattn.artifacts/v1 JSON Lines) or text (a table)")
+      ->capture_default_str();
+  return [o] { return emit_action(*o); };
+}
+
+}  // namespace sattn

@@ -1,0 +1,553 @@
+// sattn-select: rules, the cost model (expected values worked out from the formulas in
+// select_cost.cpp / sattn-select(1), not read from the code's output), overrides and their
+// precedence, environment parsing, plans.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sattn/op_io.hpp"
+#include "sattn/select.hpp"
+
+using namespace sattn;
+
+namespace {
+
+// Every variable the selector reads.
+const char* const kSelectorVariables[] = {
+    "SATTN_FORCE_SPEC",   "SATTN_DISABLE_SW",  "SATTN_DISABLE_BSR", "SATTN_DISABLE_NM",
+    "SATTN_DISABLE_TOPK", "SATTN_DISABLE_LSH", "SATTN_DISABLE_BLG", "SATTN_DISABLE_LANDMARK",
+    "SATTN_PREFER_BSR",   "SATTN_PREFER_SW",   "SATTN_HW_L1_BYTES",
+};
+
+// Clears the selector's variables, sets the given ones, and puts everything back afterwards.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> set = {}) {
+    for (const char* name : kSelectorVariables) {
+      const char* v = std::getenv(name);
+      saved_.emplace_back(name, v ? std::optional<std::string>(v) : std::nullopt);
+      unsetenv(name);
+    }
+    for (const auto& [name, value] : set) setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value)
+        setenv(name.c_str(), value->c_str(), 1);
+      else
+        unsetenv(name.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+Op op_from(const std::string& mlir_attributes) {
+  auto ops = parse_mlir_ops("\"sattn.sparse_attention\"() { " + mlir_attributes + " } : () -> ()", "t.mlir");
+  REQUIRE(ops.size() == 1);
+  return ops[0];
+}
+
+// Options as the command line would give them (no flags unless `given` names them), with the
+// environment applied.
+SelectOptions resolved(SelectOptions flags = {}, std::set<std::string> given = {}) {
+  return resolve_select_options(flags, given);
+}
+
+const Candidate& candidate(const Plan& p, Spec s) {
+  for (const Candidate& c : p.selection.candidates)
+    if (c.spec == s) return c;
+  FAIL("no candidate " << to_string(s));
+  return p.selection.candidates.front();
+}
+
+double term(const Plan& p, Spec s, const char* key) {
+  return candidate(p, s).terms.at(key).get<double>();
+}
+
+bool contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
+
+struct Failure {
+  int code = -1;
+  std::string message;
+};
+
+template <class F>
+Failure failure_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return {int(e.code()), e.what()};
+  }
+  return {};
+}
+
+constexpr int kUsage = int(ExitCode::usage);
+constexpr int kInvalid = int(ExitCode::invalid_input);
+
+// heads 4, 1024 x 1024, head_dim 64, fp32, non-causal, bsr block 64: the base of the flip tests.
+const std::string kBase = "heads = 4 : i64, seq_len = 1024 : i64, head_dim = 64 : i64, block_size = 64 : i64";
+
+}  // namespace
+
+TEST_CASE("select: cost terms of a small op follow the documented formulas") {
+  ScopedEnv env;
+  // B 1, H 2, L 256, d 32, fp32 (e 4), cpu (mac 1/16, stream_byte 1/16, gather_row 2, L1 32768).
+  const Op op = op_from(
+      "heads = 2 : i64, seq_len = 256 : i64, head_dim = 32 : i64, window_size = 8 : i64, "
+      "block_size = 32 : i64, keep_ratio = 0.25");
+  const Plan p = select_spec(op, resolved());
+  // sliding_window: n = 17 = span; pairs = 256*17 = 4352; macs = 2*4352*64 = 557056;
+  // tile_keys = 17 + 15 = 32, working set 2*32*32*4 = 8192 fits: kv_bytes = 2 * 16 tiles * 32 *
+  // (2*32*4) = 262144; gathers = 2*4352*2 = 17408.
+  // cycles 557056/16 + 262144/16 + 17408*2 = 34816 + 16384 + 34816 = 86016.
+  CHECK(term(p, Spec::sliding_window, "pairs") == 4352);
+  CHECK(term(p, Spec::sliding_window, "macs") == 557056);
+  CHECK(term(p, Spec::sliding_window, "tile_keys") == 32);
+  CHECK(term(p, Spec::sliding_window, "working_set_bytes") == 8192);
+  CHECK(term(p, Spec::sliding_window, "kv_bytes") == 262144);
+  CHECK(term(p, Spec::sliding_window, "gathers") == 17408);
+  CHECK(candidate(p, Spec::sliding_window).cost == 86016);
+  // bsr: 8x8 blocks of 32, keep ceil(0.25*8) = 2 per row -> 16 blocks; pairs 16*1024 = 16384;
+  // macs 2*16384*64 = 2097152 (131072 cycles); working set 2*32*32*4 = 8192 fits: kv_bytes =
+  // 2 kv heads * 16 * 32 * 256 = 262144 (16384); score_macs = 2*((256+256)*32 + 64*32) = 36864
+  // (2304). Total 149760.
+  CHECK(term(p, Spec::bsr, "kept_blocks") == 16);
+  CHECK(term(p, Spec::bsr, "pairs") == 16384);
+  CHECK(term(p, Spec::bsr, "kv_bytes") == 262144);
+  CHECK(term(p, Spec::bsr, "score_macs") == 36864);
+  CHECK(candidate(p, Spec::bsr).cost == 149760);
+  // dense: block 64, 4x4 = 16 blocks, pairs 65536, macs 8388608 (524288), kv_bytes 2*16*64*256
+  // = 524288 (32768). Total 557056.
+  CHECK(term(p, Spec::dense, "pairs") == 65536);
+  CHECK(candidate(p, Spec::dense).cost == 557056);
+  CHECK(p.spec == Spec::sliding_window);
+  CHECK(p.selection.kind == "cost");
+  CHECK(contains(p.selection.reason, "cheapest on cpu: sliding_window"));
+  CHECK(std::get<SlidingWindowParams>(p.params).window_size == 8);
+}
+
+TEST_CASE("select: causal candidates and precision enter the terms") {
+  ScopedEnv env;
+  // Causal, 256 x 256, block 64: block row br has br+1 candidates (1+2+3+4 = 10); keep 0.5 keeps
+  // 1, 1, 2, 2 = 6 blocks. bf16 (e 2): kv_bytes = 1 head * 6 blocks * 64 keys * (2*32*2) = 49152.
+  const Op op = op_from(
+      "heads = 1 : i64, seq_len = 256 : i64, head_dim = 32 : i64, causal = true, "
+      "precision = \"bf16\", keep_ratio = 0.5, block_size = 64 : i64");
+  const Plan p = select_spec(op, resolved());
+  CHECK(term(p, Spec::bsr, "candidate_blocks") == 10);
+  CHECK(term(p, Spec::bsr, "kept_blocks") == 6);
+  CHECK(term(p, Spec::bsr, "kv_bytes") == 49152);
+  // dense keeps all 10 candidate blocks: 10 * 4096 pairs.
+  CHECK(term(p, Spec::dense, "pairs") == 40960);
+}
+
+TEST_CASE("select: window span vs block fit flips the choice") {
+  ScopedEnv env;
+  // bsr (keep 0.125: 2 of 16 blocks per row) costs 4493312 in both. window 16: n = 33,
+  // tile_keys 48, working set 2*48*64*4 = 24576 fits L1: 2015232, sliding_window wins. window 32:
+  // tile_keys 80, working set 40960 > 32768, every row re-gathers from memory: 11714560, bsr wins.
+  const Plan narrow = select_spec(op_from(kBase + ", keep_ratio = 0.125, window_size = 16 : i64"), resolved());
+  const Plan wide = select_spec(op_from(kBase + ", keep_ratio = 0.125, window_size = 32 : i64"), resolved());
+  CHECK(narrow.spec == Spec::sliding_window);
+  CHECK(candidate(narrow, Spec::sliding_window).cost == 2015232);
+  CHECK(wide.spec == Spec::bsr);
+  CHECK(candidate(wide, Spec::sliding_window).terms.at("l1_fit") == false);
+  CHECK(candidate(wide, Spec::sliding_window).cost == 11714560);
+  CHECK(candidate(wide, Spec::bsr).cost == 4493312);
+}
+
+TEST_CASE("select: keep_ratio flips the choice") {
+  ScopedEnv env;
+  // window 32 costs 11714560 (above). bsr keeps ceil(r*16) blocks per row: r 0.25 -> 4 blocks,
+  // 8949760 < 11714560; r 0.5 -> 8 blocks, 17862656 > 11714560.
+  const Plan sparse = select_spec(op_from(kBase + ", keep_ratio = 0.25, window_size = 32 : i64"), resolved());
+  const Plan dense_ish = select_spec(op_from(kBase + ", keep_ratio = 0.5, window_size = 32 : i64"), resolved());
+  CHECK(sparse.spec == Spec::bsr);
+  CHECK(candidate(sparse, Spec::bsr).cost == 8949760);
+  CHECK(dense_ish.spec == Spec::sliding_window);
+  CHECK(candidate(dense_ish, Spec::bsr).cost == 17862656);
+}
+
+TEST_CASE("select: the L1 size flips the choice, from flags and from the environment") {
+  const Op op = op_from(kBase + ", keep_ratio = 0.25, window_size = 32 : i64");
+  {
+    ScopedEnv env;
+    CHECK(select_spec(op, resolved()).spec == Spec::bsr);  // window's 40960-byte working set spills
+    SelectOptions flags;
+    flags.l1_bytes = 65536;
+    const Plan p = select_spec(op, resolved(flags, {"l1_bytes"}));
+    // Fits now: kv_bytes 4*64*80*512 = 10485760 -> 3850240 total, below bsr's 8949760.
+    CHECK(p.spec == Spec::sliding_window);
+    CHECK(candidate(p, Spec::sliding_window).cost == 3850240);
+    CHECK(term(p, Spec::sliding_window, "l1_bytes") == 65536);
+    CHECK(contains(p.selection.reason, "--l1-bytes 65536"));
+  }
+  {
+    ScopedEnv env({{"SATTN_HW_L1_BYTES", "65536"}});
+    const Plan p = select_spec(op, resolved());
+    CHECK(p.spec == Spec::sliding_window);
+    CHECK(contains(p.selection.reason, "SATTN_HW_L1_BYTES=65536"));
+    // The flag outranks the environment.
+    SelectOptions flags;
+    flags.l1_bytes = 32768;
+    CHECK(select_spec(op, resolved(flags, {"l1_bytes"})).spec == Spec::bsr);
+  }
+}
+
+TEST_CASE("select: a block that does not fit L1 is re-streamed per query tile and head") {
+  ScopedEnv env;
+  // imc (mac 1/64, stream_byte 1/2, gather_row 64), block 128: working set 2*128*64*4 = 65536.
+  // window 4: n = 9, tile_keys 24, sliding_window = 4*1024*9*128/64 + 4*64*24*512/2 +
+  // 4*1024*9*2*64 = 73728 + 1572864 + 4718592 = 6365184.
+  // bsr, 8 of 8x8 blocks kept (1 per row), score_macs 4*(2048*64 + 64*64) = 540672 (67584):
+  //   L1 65536 fits:  kv_bytes 4*8*128*512 = 2097152 -> 4*8*16384*128/64 + 1048576 + 67584 = 2164736;
+  //   L1 32768 spills: kv_bytes x ceil(128/16) = 8 -> 8388608 cycles, total 9504768.
+  const Op op = op_from(
+      "heads = 4 : i64, seq_len = 1024 : i64, head_dim = 64 : i64, block_size = 128 : i64, "
+      "keep_ratio = 0.125, window_size = 4 : i64");
+  SelectOptions flags;
+  flags.backend = Backend::imc;
+  const Plan small = select_spec(op, resolved(flags));
+  CHECK(small.spec == Spec::sliding_window);
+  CHECK(candidate(small, Spec::bsr).terms.at("l1_fit") == false);
+  CHECK(term(small, Spec::bsr, "kv_bytes") == 16777216);
+  CHECK(candidate(small, Spec::bsr).cost == 9504768);
+  CHECK(candidate(small, Spec::sliding_window).cost == 6365184);
+  flags.l1_bytes = 65536;
+  const Plan large = select_spec(op, resolved(flags, {"l1_bytes"}));
+  CHECK(large.spec == Spec::bsr);
+  CHECK(candidate(large, Spec::bsr).cost == 2164736);
+}
+
+TEST_CASE("select: GQA favours block layouts, which share K/V loads across the group") {
+  ScopedEnv env;
+  // heads 8, keep 1/16 (1 block of 16 per row), window 18 (n = 37): sliding_window =
+  // 2424832 + 851968 + 1212416 = 4489216 whatever the grouping (it works per query head).
+  // bsr, 8 KV heads: 4194304 + 262144 + 73728 = 4530176 -> sliding_window.
+  // bsr, 2 KV heads (G 4): kv_bytes /4 -> 65536; score_macs 2*((4*1024+1024)*64 + 256*64) =
+  // 688128 -> 43008; total 4302848 -> bsr.
+  const std::string attrs =
+      "heads = 8 : i64, seq_len = 1024 : i64, head_dim = 64 : i64, block_size = 64 : i64, keep_ratio = 0.0625, "
+      "window_size = 18 : i64";
+  const Plan mha = select_spec(op_from(attrs), resolved());
+  const Plan gqa = select_spec(op_from(attrs + ", gqa_group_size = 4 : i64"), resolved());
+  CHECK(mha.spec == Spec::sliding_window);
+  CHECK(candidate(mha, Spec::bsr).cost == 4530176);
+  CHECK(gqa.spec == Spec::bsr);
+  CHECK(candidate(gqa, Spec::bsr).cost == 4302848);
+  CHECK(candidate(gqa, Spec::sliding_window).cost == 4489216);
+  CHECK(term(gqa, Spec::bsr, "kv_reuse") == 64 * 4);
+}
+
+TEST_CASE("select: prefer hints flip a close call") {
+  const std::string attrs =
+      "heads = 8 : i64, seq_len = 1024 : i64, head_dim = 64 : i64, block_size = 64 : i64, keep_ratio = 0.0625, "
+      "window_size = 18 : i64";
+  const Op op = op_from(attrs);  // sliding_window 4489216 < bsr 4530176
+  {
+    ScopedEnv env;
+    SelectOptions flags;
+    flags.prefer_bsr = true;
+    const Plan p = select_spec(op, resolved(flags, {"prefer_bsr"}));
+    // bsr 4530176 * 0.75 = 3397632 < sliding_window 4489216 * 1.1.
+    CHECK(p.spec == Spec::bsr);
+    CHECK(candidate(p, Spec::bsr).cost == 3397632);
+    CHECK(term(p, Spec::sliding_window, "prefer_factor") == doctest::Approx(1.1));
+    CHECK(contains(p.selection.reason, "--prefer-bsr"));
+  }
+  {
+    ScopedEnv env({{"SATTN_PREFER_BSR", "yes"}});
+    CHECK(select_spec(op, resolved()).spec == Spec::bsr);
+    // A preference flag replaces the environment's.
+    SelectOptions flags;
+    flags.prefer_sw = true;
+    const Plan p = select_spec(op, resolved(flags, {"prefer_sw"}));
+    CHECK(p.spec == Spec::sliding_window);
+    CHECK(contains(p.selection.reason, "--prefer-sw"));
+  }
+  {
+    ScopedEnv env({{"SATTN_PREFER_SW", "1"}});
+    // GQA case where bsr wins by 4302848 vs 4489216: preferring sliding_window flips it back.
+    CHECK(select_spec(op_from(attrs + ", gqa_group_size = 4 : i64"), resolved()).spec == Spec::sliding_window);
+  }
+}
+
+TEST_CASE("select: compression blocks make bsr scoring dearer") {
+  ScopedEnv env;
+  // heads 4, block 32 (32x32 blocks, keep 2 per row: 64), window 20 (n = 41):
+  // sliding_window 1343488 + 458752 + 671744 = 2473984.
+  // bsr without compression: 2097152 + 262144 + score 4*(2048*64 + 1024*64)/16 = 49152 -> 2408448.
+  // comp_block_size 4: 8 sub-blocks per block: score 4*(2048*64 + 1024*64*8)/16 = 163840 -> 2523136.
+  const std::string attrs =
+      "heads = 4 : i64, seq_len = 1024 : i64, head_dim = 64 : i64, block_size = 32 : i64, keep_ratio = 0.0625, "
+      "window_size = 20 : i64";
+  const Plan plain = select_spec(op_from(attrs), resolved());
+  const Plan compressed = select_spec(op_from(attrs + ", comp_block_size = 4 : i64"), resolved());
+  CHECK(plain.spec == Spec::bsr);
+  CHECK(candidate(plain, Spec::bsr).cost == 2408448);
+  CHECK(compressed.spec == Spec::sliding_window);
+  CHECK(term(compressed, Spec::bsr, "score_sub_blocks") == 8);
+  CHECK(candidate(compressed, Spec::bsr).cost == 2523136);
+  CHECK(candidate(compressed, Spec::sliding_window).cost == 2473984);
+}
+
+TEST_CASE("select: a gather-expensive backend turns a window into blocks") {
+  ScopedEnv env;
+  // The first case of the window-span test (window 16; bsr keeps 2 of 16 blocks per row): cpu
+  // picks the window. rocc charges 32 cycles per gathered row, and 270336 gathers cost 8650752:
+  // sliding_window 17301504/16 + 6291456/32 + 8650752 = 9928704 against bsr 67108864/16 +
+  // 4194304/32 + 589824/8 = 4399104.
+  const Op op = op_from(kBase + ", keep_ratio = 0.125, window_size = 16 : i64");
+  SelectOptions flags;
+  flags.backend = Backend::rocc;
+  const Plan p = select_spec(op, resolved(flags));
+  CHECK(p.spec == Spec::bsr);
+  CHECK(p.backend == Backend::rocc);
+  CHECK(candidate(p, Spec::sliding_window).terms.at("cycles").at("gather") == 8650752);
+  CHECK(candidate(p, Spec::sliding_window).cost == 9928704);
+  CHECK(candidate(p, Spec::bsr).cost == 4399104);
+  CHECK(contains(p.selection.reason, "cheapest on rocc"));
+}
+
+TEST_CASE("select: rules apply in order, and a disabled rule falls through") {
+  ScopedEnv env;
+  const Op op = op_from(
+      "seq_len = 512 : i64, global_tokens = 8 : i64, nm_n = 2 : i64, nm_m = 8 : i64, "
+      "topk_k = 16 : i64, lsh_buckets = 4 : i64, num_landmarks = 16 : i64");
+  SelectOptions o = resolved();
+  const Spec order[] = {Spec::block_local_global, Spec::nm_structured, Spec::topk_per_query, Spec::lsh, Spec::landmark};
+  for (Spec expected : order) {
+    const Plan p = select_spec(op, o);
+    CHECK(p.spec == expected);
+    CHECK(p.selection.kind == "rule");
+    o.disabled.insert(expected);
+  }
+  // All rules disabled: the cost model, global_tokens describing bsr (which keeps the global
+  // block: 1 + 7*2 = 15 of 64 blocks, against dense's 64).
+  const Plan p = select_spec(op, o);
+  CHECK(p.selection.kind == "cost");
+  CHECK(contains(p.selection.reason, "num_landmarks = 16 would select landmark, but it is disabled"));
+  CHECK(candidate(p, Spec::nm_structured).feasible == false);
+  REQUIRE(p.spec == Spec::bsr);
+  CHECK(std::get<BsrParams>(p.params).global_tokens == 8);
+  CHECK(term(p, Spec::bsr, "kept_blocks") == 15);
+}
+
+TEST_CASE("select: SATTN_DISABLE_* and --disable feed the same fall-through") {
+  const Op op = op_from("seq_len = 512 : i64, nm_n = 2 : i64, nm_m = 8 : i64, window_size = 8 : i64");
+  {
+    ScopedEnv env({{"SATTN_DISABLE_NM", "true"}});
+    const Plan p = select_spec(op, resolved());
+    CHECK(p.spec == Spec::sliding_window);  // the cost model: only the window is described
+    CHECK(contains(p.selection.reason, "disabled by SATTN_DISABLE_NM=true"));
+    CHECK(candidate(p, Spec::nm_structured).why_not == "disabled by SATTN_DISABLE_NM=true");
+  }
+  {
+    ScopedEnv env;
+    SelectOptions flags;
+    flags.disabled = {Spec::nm_structured, Spec::sliding_window};
+    const Plan p = select_spec(op, resolved(flags, {"disabled"}));
+    // Nothing described is usable: every remaining candidate with defaults (bsr, dense).
+    CHECK(p.spec != Spec::sliding_window);
+    CHECK(contains(p.selection.reason, "--disable nm_structured"));
+    CHECK(candidate(p, Spec::sliding_window).why_not == "disabled by --disable sliding_window");
+  }
+  {
+    ScopedEnv env({{"SATTN_DISABLE_NM", "0"}, {"SATTN_DISABLE_SW", ""}});  // explicit no, and empty
+    CHECK(select_spec(op, resolved()).spec == Spec::nm_structured);
+  }
+}
+
+TEST_CASE("select: nothing to cost defaults to bsr") {
+  ScopedEnv env;
+  const Op op = op_from("seq_len = 512 : i64");
+  const Plan p = select_spec(op, resolved());
+  CHECK(p.spec == Spec::bsr);
+  CHECK(p.selection.kind == "default");
+  CHECK(std::get<BsrParams>(p.params).keep_ratio == 0.125);
+  SelectOptions o = resolved();
+  o.disabled.insert(Spec::bsr);
+  const Plan q = select_spec(op, o);
+  CHECK(q.spec != Spec::bsr);
+  CHECK(contains(q.selection.reason, "bsr is unusable"));
+  o.disabled = {Spec::bsr, Spec::sliding_window, Spec::dense};
+  CHECK(failure_of([&] { select_spec(op, o); }).code == kUsage);
+}
+
+TEST_CASE("select: overrides rank flag > environment > attribute") {
+  const Op op = op_from("seq_len = 512 : i64, window_size = 8 : i64, spec = \"dense\"");
+  {
+    ScopedEnv env;
+    const Plan p = select_spec(op, resolved());
+    CHECK(p.spec == Spec::dense);
+    CHECK(p.selection.kind == "override");
+    CHECK(contains(p.selection.reason, "the op's spec attribute (dense, t.mlir:1:"));
+  }
+  {
+    ScopedEnv env({{"SATTN_FORCE_SPEC", "bsr"}});
+    const Plan p = select_spec(op, resolved());
+    CHECK(p.spec == Spec::bsr);
+    CHECK(contains(p.selection.reason, "SATTN_FORCE_SPEC=bsr, which overrides the op's spec attribute (dense)"));
+    SelectOptions flags;
+    flags.force = Spec::sliding_window;
+    const Plan q = select_spec(op, resolved(flags, {"force"}));
+    CHECK(q.spec == Spec::sliding_window);
+    CHECK(contains(q.selection.reason, "--force-spec sliding_window, which overrides the op's spec attribute"));
+  }
+  {
+    // A disabled spec attribute is ignored (the environment outranks the op).
+    ScopedEnv env;
+    SelectOptions flags;
+    flags.disabled = {Spec::dense};
+    const Plan p = select_spec(op, resolved(flags, {"disabled"}));
+    CHECK(p.spec == Spec::sliding_window);
+    CHECK(contains(p.selection.reason, "the op's spec attribute (dense"));
+    CHECK(contains(p.selection.reason, "is disabled by --disable dense"));
+  }
+}
+
+TEST_CASE("select: a spec both forced and disabled follows the layers") {
+  const Op op = op_from("seq_len = 512 : i64, window_size = 8 : i64");
+  {
+    ScopedEnv env({{"SATTN_DISABLE_BSR", "1"}});
+    SelectOptions flags;
+    flags.force = Spec::bsr;
+    const Plan p = select_spec(op, resolved(flags, {"force"}));  // flag force beats env disable
+    CHECK(p.spec == Spec::bsr);
+    CHECK(contains(p.selection.reason, "which overrides SATTN_DISABLE_BSR=1"));
+  }
+  {
+    ScopedEnv env({{"SATTN_FORCE_SPEC", "bsr"}});
+    SelectOptions flags;
+    flags.disabled = {Spec::bsr};
+    const Plan p = select_spec(op, resolved(flags, {"disabled"}));  // flag disable beats env force
+    CHECK(p.spec == Spec::sliding_window);
+    CHECK(contains(p.selection.reason, "SATTN_FORCE_SPEC=bsr (overridden by --disable bsr)"));
+  }
+  {
+    ScopedEnv env({{"SATTN_FORCE_SPEC", "bsr"}, {"SATTN_DISABLE_BSR", "1"}});
+    const Failure f = failure_of([] { resolved(); });
+    CHECK(f.code == kUsage);
+    CHECK(contains(f.message, "bsr is both forced (SATTN_FORCE_SPEC=bsr) and disabled (SATTN_DISABLE_BSR=1)"));
+  }
+}
+
+TEST_CASE("select: invalid environment values are usage errors naming the variable") {
+  const std::pair<const char*, const char*> bad[] = {
+      {"SATTN_HW_L1_BYTES", "abc"},   {"SATTN_HW_L1_BYTES", "0"}, {"SATTN_HW_L1_BYTES", "12k"},
+      {"SATTN_DISABLE_BSR", "maybe"}, {"SATTN_PREFER_SW", "2"},   {"SATTN_FORCE_SPEC", "sparse"},
+  };
+  for (const auto& [name, value] : bad) {
+    ScopedEnv env({{name, value}});
+    const Failure f = failure_of([] { resolved(); });
+    CHECK_MESSAGE(f.code == kUsage, name << "=" << value);
+    CHECK(contains(f.message, std::string(name) + ": expected"));
+    CHECK(contains(f.message, std::string("'") + value + "'"));
+  }
+  ScopedEnv both({{"SATTN_PREFER_BSR", "1"}, {"SATTN_PREFER_SW", "YES"}});
+  CHECK(failure_of([] { resolved(); }).code == kUsage);
+}
+
+TEST_CASE("select: valid environment values") {
+  ScopedEnv env({{"SATTN_HW_L1_BYTES", "4096"}, {"SATTN_DISABLE_LANDMARK", "On"}, {"SATTN_FORCE_SPEC", "sw"}});
+  const SelectOptions o = resolved();
+  CHECK(o.l1_bytes == 4096);
+  CHECK(o.disabled == std::set<Spec>{Spec::landmark});
+  CHECK(o.force == Spec::sliding_window);  // the prototype's alias
+}
+
+TEST_CASE("select: --use-hw-probe is a usage error until the accelerator exists") {
+  ScopedEnv env;
+  SelectOptions flags;
+  flags.use_hw_probe = true;
+  const Failure f = failure_of([&] { resolved(flags, {"use_hw_probe"}); });
+  CHECK(f.code == kUsage);
+  CHECK(contains(f.message, "sattn-sim"));
+}
+
+TEST_CASE("select: a forced spec the op cannot support is an input error naming why") {
+  ScopedEnv env;
+  SelectOptions flags;
+  flags.force = Spec::bsr;
+  const Failure one_token = failure_of([&] { select_spec(op_from("seq_len = 1 : i64"), resolved(flags, {"force"})); });
+  CHECK(one_token.code == kInvalid);
+  CHECK(contains(one_token.message, "cannot use bsr (--force-spec bsr): bsr needs at least 2 key blocks"));
+  // The attribute's location is kept in the message.
+  const Failure window = failure_of(
+      [] { select_spec(op_from("seq_len = 64 : i64, window_size = 100 : i64, spec = \"sw\""), resolved()); });
+  CHECK(window.code == kInvalid);
+  CHECK(contains(window.message, "t.mlir:1:"));
+  CHECK(contains(window.message, "window_size"));
+  // Unforced, the same bsr is merely infeasible.
+  const Plan p = select_spec(op_from("seq_len = 1 : i64, keep_ratio = 0.5"), resolved());
+  CHECK(p.spec == Spec::dense);
+  CHECK(contains(candidate(p, Spec::bsr).why_not, "2 key blocks"));
+}
+
+TEST_CASE("select: plans round-trip, and bare ops are selected in-process") {
+  ScopedEnv env;
+  const Op op = op_from("name = \"a\", seq_len = 512 : i64, heads = 2 : i64, keep_ratio = 0.25, block_size = 32 : i64");
+  SelectOptions flags;
+  flags.backend = Backend::rocc;
+  const Plan plan = select_spec(op, resolved(flags));
+  const std::string line = plan_to_json(plan).dump();
+  const std::string bare = R"({"schema": "sattn.op/v1", "name": "b", "seq_len": 64, "window_size": 4})";
+  const std::vector<Plan> read = parse_plans(line + "\n" + bare + "\n", "p.jsonl", resolved());
+  REQUIRE(read.size() == 2);
+  CHECK(read[0].spec == plan.spec);
+  CHECK(read[0].backend == Backend::rocc);
+  CHECK(read[0].op.name == "a");
+  CHECK(params_to_json(read[0].params) == params_to_json(plan.params));
+  CHECK(plan_to_json(read[0]) == plan_to_json(plan));
+  CHECK(read[1].op.name == "b");
+  CHECK(read[1].spec == Spec::sliding_window);
+  CHECK(read[1].selection.kind == "cost");
+}
+
+TEST_CASE("select: plan reader errors") {
+  ScopedEnv env;
+  const Plan plan = select_spec(op_from("seq_len = 512 : i64, keep_ratio = 0.25"), resolved());
+  nlohmann::json j = plan_to_json(plan);
+  {
+    nlohmann::json v2 = j;
+    v2["schema"] = "sattn.plan/v2";
+    const Failure f = failure_of([&] { parse_plans(v2.dump(), "p.json", resolved()); });
+    CHECK(f.code == kInvalid);
+    CHECK(contains(f.message, "unsupported schema major version"));
+  }
+  {
+    nlohmann::json edited = j;
+    edited["params"]["keep_ratio"] = 0.5;
+    const Failure f = failure_of([&] { parse_plans("\n" + edited.dump(), "p.jsonl", resolved()); });
+    CHECK(f.code == kInvalid);
+    CHECK(contains(f.message, "p.jsonl:2:1: plan's params.keep_ratio (0.5) disagrees with its op (0.25)"));
+  }
+  {
+    nlohmann::json unknown = j;
+    unknown["spec"] = "striped";
+    CHECK(failure_of([&] { parse_plans(unknown.dump(), "p.json", resolved()); }).code == kInvalid);
+    unknown = j;
+    unknown["backend"] = "gpu";
+    CHECK(failure_of([&] { parse_plans(unknown.dump(), "p.json", resolved()); }).code == kInvalid);
+  }
+  {
+    nlohmann::json tiny = j;
+    tiny["op"]["seq_len"] = 1;
+    tiny["op"]["kv_len"] = 1;
+    tiny.erase("params");
+    const Failure f = failure_of([&] { parse_plans(tiny.dump(), "p.json", resolved()); });
+    CHECK(f.code == kInvalid);
+    CHECK(contains(f.message, "2 key blocks"));
+  }
+}
