@@ -11,7 +11,9 @@ _sattn() {
     run)
       case $prev in
         --backend) COMPREPLY=($(compgen -W 'cpu' -- "$cur")); return ;;
-        --spec|--force-spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --l1-bytes) :; return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --seed) :; return ;;
         --out-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -20,7 +22,7 @@ _sattn() {
         --threads) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --spec --force-spec --data --seed --out-dir --output -o --format --threads --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --data --seed --out-dir --output -o --format --threads --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

@@ -50,6 +50,10 @@ struct Scratch {
   std::vector<float> k_gather;        // K rows of a chunk whose keys are not contiguous
   std::vector<float> v_gather;        // V rows of that chunk
   std::vector<float> q_gather;        // Q rows of a CSR tile of non-consecutive rows
+  std::vector<float> union_k;         // K rows of the last gathered CSR union
+  std::vector<float> union_v;         // V rows of the last gathered CSR union
+  std::vector<int32_t> union_cached_keys;  // its keys
+  const float* union_head = nullptr;       // its K head (identifies batch and KV head)
   std::vector<int32_t> keys;          // a chunk's column keys (BSR), a tile's key union (CSR),
                                       // one row's expanded keys (integer path)
   std::vector<int32_t> key_stamp;     // kv_len: last union build that saw the key

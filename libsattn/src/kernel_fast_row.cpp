@@ -27,6 +27,8 @@ constexpr int64_t kUnionSlack = 2;
 constexpr int64_t kMinGroupRows = 8;
 // A regrouped tile takes up to this many tiles' worth of rows, to share its gathered columns.
 constexpr int64_t kGroupRowsPerTile = 4;
+// Largest union whose gathered K and V rows are kept for the next tile.
+constexpr int64_t kUnionCacheBytes = 4 << 20;
 // Keys scored per batch on the row-by-row paths (bounds the score buffer).
 constexpr int64_t kRowBatchKeys = 256;
 // Bytes of K+V rows per key window of the row-by-row path: the window stays in L2 (512 KiB on the
@@ -119,10 +121,27 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
   const int64_t dim = p.dim;
   const HeadLayout& head = *hv.layout;
   int32_t* key_position = nullptr;
+  bool gathered_union = false;  // K/V of the whole union gathered in scratch.union_k/v
   if (union_keys) {
     grow(scratch.key_position, p.kv_len);
     key_position = scratch.key_position.data();
     for (int64_t c = 0; c < columns; ++c) key_position[union_keys[c]] = int32_t(c);
+    // Consecutive tiles often share one union (landmarks: every row has the same keys); keep
+    // the last gathered union and gather again only when it changes.
+    const bool cacheable = columns * dim * int64_t(2 * sizeof(float)) <= kUnionCacheBytes;
+    gathered_union = cacheable && scratch.union_head == hv.k && scratch.union_cached_keys.size() == size_t(columns) &&
+                     std::equal(union_keys, union_keys + columns, scratch.union_cached_keys.begin());
+    if (cacheable && !gathered_union) {
+      grow(scratch.union_k, columns * dim);
+      grow(scratch.union_v, columns * dim);
+      for (int64_t c = 0; c < columns; ++c) {
+        std::copy_n(hv.k + int64_t(union_keys[c]) * dim, dim, scratch.union_k.data() + c * dim);
+        std::copy_n(hv.v + int64_t(union_keys[c]) * dim, dim, scratch.union_v.data() + c * dim);
+      }
+      scratch.union_cached_keys.assign(union_keys, union_keys + columns);
+      scratch.union_head = hv.k;
+      gathered_union = true;
+    }
   }
   // Q rows: in place when consecutive, else gathered.
   const float* q_tile = hv.q + rows[0] * dim;
@@ -156,15 +175,20 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
     if (allowed == 0) continue;
     const float* k_chunk = hv.k + first_key * dim;
     const float* v_chunk = hv.v + first_key * dim;
-    if (last_key - first_key != n - 1) {  // scattered union keys: gather them contiguous
-      grow(scratch.k_gather, n * dim);
-      grow(scratch.v_gather, n * dim);
-      for (int64_t c = 0; c < n; ++c) {
-        std::copy_n(hv.k + int64_t(union_keys[c0 + c]) * dim, dim, scratch.k_gather.data() + c * dim);
-        std::copy_n(hv.v + int64_t(union_keys[c0 + c]) * dim, dim, scratch.v_gather.data() + c * dim);
+    if (last_key - first_key != n - 1) {  // scattered union keys: gathered contiguous
+      if (gathered_union) {
+        k_chunk = scratch.union_k.data() + c0 * dim;
+        v_chunk = scratch.union_v.data() + c0 * dim;
+      } else {
+        grow(scratch.k_gather, n * dim);
+        grow(scratch.v_gather, n * dim);
+        for (int64_t c = 0; c < n; ++c) {
+          std::copy_n(hv.k + int64_t(union_keys[c0 + c]) * dim, dim, scratch.k_gather.data() + c * dim);
+          std::copy_n(hv.v + int64_t(union_keys[c0 + c]) * dim, dim, scratch.v_gather.data() + c * dim);
+        }
+        k_chunk = scratch.k_gather.data();
+        v_chunk = scratch.v_gather.data();
       }
-      k_chunk = scratch.k_gather.data();
-      v_chunk = scratch.v_gather.data();
     }
     ListMask mask;
     mask.idx = idx;
@@ -255,9 +279,14 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
       key_hi = std::max<int64_t>(key_hi, idx[ptr[r + 1] - 1]);
     }
     const int64_t max_columns = kUnionSlack * pairs / count;
+    // A small union needs rows that share keys; when fewer than half the rows start with the
+    // first row's first key, skip building it (LSH, top-k: the tile goes to the later paths).
+    int64_t same_start = 0;
+    for (int64_t r = row0; r < row0 + count; ++r)
+      same_start += ptr[r] < ptr[r + 1] && ptr[row0] < ptr[row0 + 1] && idx[ptr[r]] == idx[ptr[row0]];
     if (key_hi - key_lo + 1 <= max_columns)
       run_columns_tile(p, scratch, hv, tile.data(), count, nullptr, key_lo, key_hi - key_lo + 1);
-    else if (collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
+    else if (2 * same_start >= count && collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
       run_columns_tile(p, scratch, hv, tile.data(), count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
     else
       pending.insert(pending.end(), tile.begin(), tile.end());

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "sattn/npy.hpp"
 #include "sattn/op_io.hpp"
@@ -61,16 +62,23 @@ QKV load_qkv(const Op& op, const DataSource& src) {
   return t;
 }
 
-CpuRun run_cpu(const Op& op, std::optional<Spec> spec, const DataSource& src, const FastOptions& fast,
-               const std::string& tool) {
+nlohmann::json describe(const DataSource& src) {
+  return src.dir ? nlohmann::json{{"source", "npy"}, {"dir", *src.dir}}
+                 : nlohmann::json{{"source", "synthetic"}, {"seed", src.seed}};
+}
+
+CpuRun run_cpu(const Plan& plan, const Layout* given_layout, const QKV& data, const nlohmann::json& data_desc,
+               const FastOptions& fast, const std::string& tool) {
+  const Op& op = plan.op;
   CpuRun r;
-  r.spec = spec ? *spec : default_spec(op);
-  r.params = resolve_params(op, r.spec);
-  const QKV data = load_qkv(op, src);
+  r.spec = plan.spec;
+  r.params = plan.params;
 
   auto t0 = std::chrono::steady_clock::now();
-  const Layout layout = build_layout(op, r.spec, r.params, &data.q, &data.k);
-  const double layout_ms = ms_since(t0);
+  std::optional<Layout> built;
+  if (!given_layout) built = build_layout(op, r.spec, r.params, &data.q, &data.k);
+  const Layout& layout = given_layout ? *given_layout : *built;
+  const double layout_ms = given_layout ? 0.0 : ms_since(t0);
 
   t0 = std::chrono::steady_clock::now();
   r.out = fast_attention(op, layout, data.q, data.k, data.v, fast);
@@ -95,8 +103,8 @@ CpuRun run_cpu(const Op& op, std::optional<Spec> spec, const DataSource& src, co
   j["params"] = params_to_json(r.params);
   j["backend"] = "cpu";
   j["precision"] = std::string(to_string(op.precision));
-  j["data"] = src.dir ? nlohmann::json{{"source", "npy"}, {"dir", *src.dir}}
-                      : nlohmann::json{{"source", "synthetic"}, {"seed", src.seed}};
+  j["data"] = data_desc;
+  j["selection"] = {{"kind", plan.selection.kind}, {"reason", plan.selection.reason}};
   j["layout"] = {{"granularity", layout.block ? "block" : "row"},
                  {"block_size", layout.block_size},
                  {"shared_across_heads", layout.shared},

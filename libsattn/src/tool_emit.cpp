@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "sattn/cli.hpp"
+#include "select_flags.hpp"
 #include "sattn/emit.hpp"
 #include "sattn/io.hpp"
 #include "sattn/op_io.hpp"
@@ -25,14 +26,7 @@ struct EmitCliOptions {
   std::string out_stem;
   std::string data_dir;
   uint64_t seed = kDefaultSeed;
-  // Selection of bare ops, as in sattn-select (plans are taken as they are).
-  std::string backend = "cpu";
-  std::string force_spec;
-  std::vector<std::string> disable;
-  bool prefer_bsr = false, prefer_sw = false;
-  int64_t l1_bytes = 0;
-  CLI::Option *force_opt = nullptr, *disable_opt = nullptr, *prefer_bsr_opt = nullptr, *prefer_sw_opt = nullptr,
-              *l1_opt = nullptr;
+  SelectFlags selection;  // for bare ops, as in sattn-select
   std::string output = "-";
   std::string format = "json";
 };
@@ -41,43 +35,6 @@ std::string fixed(double v, int digits) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(digits) << v;
   return s.str();
-}
-
-Spec spec_option(const std::string& option, const std::string& value) {
-  auto spec = parse_spec(value);
-  if (!spec)
-    throw Error(ExitCode::usage, option + ": unknown spec '" + value +
-                                     "' (dense, sliding_window, bsr, block_local_global, nm_structured, "
-                                     "topk_per_query, lsh, landmark)");
-  return *spec;
-}
-
-// The selector's hints from the command line, merged with the environment as sattn-select does,
-// so `sattn-emit op.mlir` and `sattn-select op.mlir | sattn-emit` choose alike.
-SelectOptions select_options(const EmitCliOptions& o) {
-  SelectOptions flags;
-  std::set<std::string> given;
-  const auto backend = parse_backend(o.backend);
-  if (!backend) throw Error(ExitCode::usage, "--backend must be cpu, rvv, rocc or imc (got '" + o.backend + "')");
-  flags.backend = *backend;
-  if (o.force_opt->count()) {
-    flags.force = spec_option("--force-spec", o.force_spec);
-    given.insert("force");
-  }
-  if (o.disable_opt->count()) {
-    for (const std::string& s : o.disable) flags.disabled.insert(spec_option("--disable", s));
-    given.insert("disabled");
-  }
-  if (o.prefer_bsr_opt->count() || o.prefer_sw_opt->count()) {
-    flags.prefer_bsr = o.prefer_bsr;
-    flags.prefer_sw = o.prefer_sw;
-    given.insert(o.prefer_bsr ? "prefer_bsr" : "prefer_sw");
-  }
-  if (o.l1_opt->count()) {
-    flags.l1_bytes = o.l1_bytes;
-    given.insert("l1_bytes");
-  }
-  return resolve_select_options(flags, given);
 }
 
 // Subdirectory names for several ops: the op's name, made unique with ".2", ".3", ... so that
@@ -100,7 +57,7 @@ int emit_action(const EmitCliOptions& o) {
   if (o.out_dir.empty() == o.out_stem.empty())
     throw Error(ExitCode::usage, "give exactly one of --out-dir DIR and --out-stem DIR/NAME");
   if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
-  const SelectOptions selection = select_options(o);
+  const SelectOptions selection = o.selection.resolve();
 
   EmitOptions emit;
   if (!o.out_stem.empty()) {
@@ -170,18 +127,7 @@ std::function<int()> configure_emit(CLI::App& app) {
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);
-  app.add_option("--backend", o->backend, "Target backend when selecting for bare ops: cpu, rvv, rocc or imc")
-      ->capture_default_str();
-  o->force_opt = app.add_option("--force-spec,--spec", o->force_spec,
-                                "Use this spec for bare ops (outranks SATTN_FORCE_SPEC and the op's spec attribute)");
-  o->disable_opt =
-      app.add_option("--disable", o->disable, "Never select SPEC for bare ops (repeatable, or comma-separated)")
-          ->delimiter(',');
-  o->prefer_bsr_opt =
-      app.add_flag("--prefer-bsr", o->prefer_bsr, "Selection of bare ops: favour bsr (as sattn-select)");
-  o->prefer_sw_opt = app.add_flag("--prefer-sw", o->prefer_sw, "Selection of bare ops: favour sliding_window")
-                         ->excludes(o->prefer_bsr_opt);
-  o->l1_opt = app.add_option("--l1-bytes", o->l1_bytes, "Selection of bare ops: L1 / scratchpad bytes of the target");
+  o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/true, /*with_probe=*/false);
   app.add_option("-o,--output", o->output, "Write the envelopes (JSON Lines or table) to FILE, atomically")
       ->capture_default_str();
   app.add_option("--format", o->format, "json (sattn.artifacts/v1 JSON Lines) or text (a table)")

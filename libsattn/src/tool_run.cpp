@@ -9,6 +9,8 @@
 #include <CLI/CLI.hpp>
 
 #include "sattn/cli.hpp"
+#include "sattn/emit.hpp"
+#include "select_flags.hpp"
 #include "sattn/io.hpp"
 #include "sattn/npy.hpp"
 #include "sattn/op_io.hpp"
@@ -22,7 +24,7 @@ namespace {
 struct RunOptions {
   std::vector<std::string> inputs{"-"};
   std::string backend = "cpu";
-  std::string spec;
+  SelectFlags selection;  // for bare ops, as in sattn-select
   std::string data_dir;
   uint64_t seed = kDefaultSeed;
   std::string out_dir;
@@ -50,20 +52,64 @@ std::string op_dir_name(const std::string& input, const Op& op) {
   return stem + "." + op.name;
 }
 
+// One op to run: a plan, and from artifacts also its layout and data.
+struct RunItem {
+  std::string input;
+  Plan plan;
+  std::optional<Layout> layout;
+  std::optional<QKV> data;
+};
+
+// The artifacts envelope a JSON text names, if it is one: a whole artifacts.json, or an
+// envelope line of sattn-emit's stdout (which carries its directory).
+std::vector<std::string> artifact_envelopes(const std::string& text, const std::string& input) {
+  std::vector<std::string> paths;
+  auto is_artifacts = [](const nlohmann::json& j) {
+    return j.is_object() && j.value("schema", std::string()).rfind("sattn.artifacts/", 0) == 0;
+  };
+  auto whole = nlohmann::json::parse(text, nullptr, false);
+  if (!whole.is_discarded()) {
+    if (is_artifacts(whole))
+      paths.push_back(whole.contains("dir") ? (std::filesystem::path(whole.value("dir", "")) / "artifacts.json").string()
+                                            : input);
+    return paths;
+  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !is_artifacts(j)) return {};  // not (only) envelopes: read as plans/ops
+    if (!j.contains("dir")) return {};
+    paths.push_back((std::filesystem::path(j.value("dir", "")) / "artifacts.json").string());
+  }
+  return paths;
+}
+
+std::vector<RunItem> read_run_inputs(const std::string& input, const SelectOptions& selection) {
+  const std::string text = read_text(input);
+  const std::string filename = input == "-" ? "<stdin>" : input;
+  std::vector<RunItem> items;
+  const auto envelopes = artifact_envelopes(text, input);
+  if (!envelopes.empty()) {
+    for (const std::string& path : envelopes) {
+      Artifacts a = read_artifacts(path);
+      items.push_back({input, std::move(a.plan), std::move(a.layout), std::move(a.data)});
+    }
+    return items;
+  }
+  for (Plan& p : parse_plans(text, filename, selection)) items.push_back({input, std::move(p), std::nullopt, std::nullopt});
+  return items;
+}
+
 int run_action(const RunOptions& o) {
   if (o.backend != "cpu")
     throw Error(ExitCode::usage, "backend '" + o.backend + "' is not available yet; this build runs --backend cpu");
-  std::optional<Spec> spec;
-  if (!o.spec.empty()) {
-    spec = parse_spec(o.spec);
-    if (!spec) throw Error(ExitCode::usage, "unknown spec '" + o.spec + "'");
-  }
   if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  const SelectOptions selection = o.selection.resolve();
 
-  // Parse every input first: a malformed file fails before any work or output.
-  std::vector<std::pair<std::string, Op>> ops;
+  // Read (and select) every input first: a malformed file fails before any work or output.
+  std::vector<RunItem> items;
   for (const std::string& in : o.inputs)
-    for (Op& op : read_ops(in)) ops.emplace_back(in, std::move(op));
+    for (RunItem& item : read_run_inputs(in, selection)) items.push_back(std::move(item));
 
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
@@ -71,16 +117,22 @@ int run_action(const RunOptions& o) {
   FastOptions fast;
   fast.threads = o.threads;
 
-  const bool progress = !o.quiet && stderr_is_tty() && ops.size() > 1;
+  const bool progress = !o.quiet && stderr_is_tty() && items.size() > 1;
   std::string json_lines;
   TextTable table({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms", "speedup", "check"});
   bool all_passed = true;
-  for (size_t n = 0; n < ops.size(); ++n) {
-    const auto& [input, op] = ops[n];
-    if (progress) std::cerr << "\r[" << n + 1 << "/" << ops.size() << "] " << input << " " << op.name << "\x1b[K" << std::flush;
-    CpuRun r = run_cpu(op, spec, src, fast, "sattn run");
+  for (size_t n = 0; n < items.size(); ++n) {
+    const RunItem& item = items[n];
+    const std::string& input = item.input;
+    const Op& op = item.plan.op;
+    if (progress) std::cerr << "\r[" << n + 1 << "/" << items.size() << "] " << input << " " << op.name << "\x1b[K" << std::flush;
+    // Data: --data wins; else what the artifacts carry; else synthetic.
+    const bool carried = item.data && !src.dir;
+    const QKV data = carried ? *item.data : load_qkv(op, src);
+    const nlohmann::json data_desc = carried ? nlohmann::json{{"source", "artifacts"}} : describe(src);
+    CpuRun r = run_cpu(item.plan, item.layout ? &*item.layout : nullptr, data, data_desc, fast, "sattn run");
     if (!o.out_dir.empty()) {
-      const std::string dir = ops.size() == 1 ? o.out_dir : (std::filesystem::path(o.out_dir) / op_dir_name(input, op)).string();
+      const std::string dir = items.size() == 1 ? o.out_dir : (std::filesystem::path(o.out_dir) / op_dir_name(input, op)).string();
       make_dirs(dir);
       write_npy((std::filesystem::path(dir) / "o.npy").string(), tensor_to_npy(r.out));
       r.result["outputs"] = {{"o", "o.npy"}};
@@ -90,7 +142,7 @@ int run_action(const RunOptions& o) {
     json_lines += r.result.dump() + "\n";
     const auto& t = r.result["timing_ms"];
     const double ref_ms = t["reference"], fast_ms = t["kernel"];
-    table.add({(ops.size() > 1 ? std::filesystem::path(input).stem().string() + "." : std::string()) + op.name,
+    table.add({(items.size() > 1 ? std::filesystem::path(input).stem().string() + "." : std::string()) + op.name,
                std::string(to_string(r.spec)), std::string(to_string(op.precision)),
                fixed(r.result["layout"]["density"], 4), r.error.finite ? sci(r.error.max_rel) : "inf", sci(r.tolerance),
                fixed(ref_ms, 1), fixed(fast_ms, 2), fixed(ref_ms / std::max(fast_ms, 1e-6), 1) + "x",
@@ -109,12 +161,10 @@ int run_action(const RunOptions& o) {
 
 std::function<int()> configure_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  app.add_option("ops", o->inputs, "Op files (MLIR generic form, JSON or YAML; '-' = stdin)")->capture_default_str();
+  app.add_option("ops", o->inputs, "Ops (MLIR generic form, JSON or YAML), plans (sattn.plan/v1) or artifacts (sattn.artifacts/v1: artifacts.json or sattn-emit's output); '-' = stdin")->capture_default_str();
   app.add_option("--backend", o->backend, "Backend to run on: cpu (rvv, sim and imc arrive with their tools)")
       ->capture_default_str();
-  app.add_option("--spec,--force-spec", o->spec,
-                 "Force a spec (dense, sliding_window, bsr, block_local_global, nm_structured, topk_per_query, lsh, "
-                 "landmark); default: the op's spec attribute, else its pattern attributes");
+  o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
   auto* data = app.add_option("--data", o->data_dir, "Read q.npy, k.npy, v.npy from DIR (float32, C order)");
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "sattn/cli.hpp"
+#include "select_flags.hpp"
 #include "sattn/io.hpp"
 #include "sattn/op_io.hpp"
 #include "sattn/select.hpp"
@@ -17,19 +18,11 @@ namespace {
 
 struct SelectCli {
   std::vector<std::string> inputs{"-"};
-  std::string backend = "cpu";
-  std::string force;
-  std::vector<std::string> disable;
-  bool prefer_bsr = false, prefer_sw = false;
-  int64_t l1_bytes = 0;
-  bool use_hw_probe = false;
+  SelectFlags selection;
   bool explain = false;
   std::string output = "-";
   std::string format = "json";
   bool quiet = false;
-  // Which options the command line gave (flags outrank the environment only where given).
-  CLI::Option *force_opt = nullptr, *disable_opt = nullptr, *prefer_bsr_opt = nullptr, *prefer_sw_opt = nullptr,
-              *l1_opt = nullptr, *probe_opt = nullptr;
 };
 
 std::string short_number(double v) {
@@ -77,44 +70,9 @@ std::string explain(const Plan& plan) {
   return out + notes;
 }
 
-std::optional<Spec> spec_option(const std::string& option, const std::string& value) {
-  auto spec = parse_spec(value);
-  if (!spec)
-    throw Error(ExitCode::usage, option + ": unknown spec '" + value +
-                                     "' (dense, sliding_window, bsr, block_local_global, nm_structured, "
-                                     "topk_per_query, lsh, landmark)");
-  return spec;
-}
-
 int select_action(const SelectCli& o, const std::string& prog) {
   if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
-  SelectOptions flags;
-  std::set<std::string> given;
-  auto backend = parse_backend(o.backend);
-  if (!backend) throw Error(ExitCode::usage, "--backend must be cpu, rvv, rocc or imc (got '" + o.backend + "')");
-  flags.backend = *backend;
-  if (o.force_opt->count()) {
-    flags.force = spec_option("--force-spec", o.force);
-    given.insert("force");
-  }
-  if (o.disable_opt->count()) {
-    for (const std::string& s : o.disable) flags.disabled.insert(*spec_option("--disable", s));
-    given.insert("disabled");
-  }
-  if (o.prefer_bsr_opt->count() || o.prefer_sw_opt->count()) {
-    flags.prefer_bsr = o.prefer_bsr;
-    flags.prefer_sw = o.prefer_sw;
-    given.insert(o.prefer_bsr ? "prefer_bsr" : "prefer_sw");
-  }
-  if (o.l1_opt->count()) {
-    flags.l1_bytes = o.l1_bytes;
-    given.insert("l1_bytes");
-  }
-  if (o.probe_opt->count()) {
-    flags.use_hw_probe = true;
-    given.insert("use_hw_probe");
-  }
-  const SelectOptions options = resolve_select_options(flags, given);
+  const SelectOptions options = o.selection.resolve();
 
   // Read and select everything before writing: a bad op anywhere leaves no output file.
   std::string json_lines, text;
@@ -141,21 +99,7 @@ int select_action(const SelectCli& o, const std::string& prog) {
 std::function<int()> configure_select(CLI::App& app) {
   auto o = std::make_shared<SelectCli>();
   app.add_option("ops", o->inputs, "Op files (MLIR generic form, JSON or YAML; '-' = stdin)")->capture_default_str();
-  app.add_option("--backend", o->backend, "Target backend of the cost model: cpu, rvv, rocc or imc")
-      ->capture_default_str();
-  o->force_opt = app.add_option("--force-spec,--spec", o->force,
-                                "Use this spec for every op (outranks SATTN_FORCE_SPEC and the op's spec attribute)");
-  o->disable_opt = app.add_option("--disable", o->disable,
-                                  "Never select SPEC (repeatable, or comma-separated); adds to SATTN_DISABLE_*")
-                       ->delimiter(',')
-                       ->allow_extra_args(false);  // one value per --disable: the op files follow
-  o->prefer_bsr_opt = app.add_flag("--prefer-bsr", o->prefer_bsr, "Scale bsr's cost by 0.75, sliding_window's by 1.1");
-  o->prefer_sw_opt = app.add_flag("--prefer-sw", o->prefer_sw, "Scale sliding_window's cost by 0.75, bsr's by 1.1")
-                         ->excludes(o->prefer_bsr_opt);
-  o->l1_opt =
-      app.add_option("--l1-bytes", o->l1_bytes, "L1 / scratchpad bytes of the target (outranks SATTN_HW_L1_BYTES)");
-  o->probe_opt = app.add_flag("--use-hw-probe", o->use_hw_probe,
-                              "Disable what the accelerator's PROBE says it cannot do (needs sattn-sim)");
+  o->selection.add_to(app, "", /*with_backend=*/true, /*with_probe=*/true);
   app.add_flag("--explain", o->explain, "Also print each op's candidates and cost terms as a table on stderr");
   app.add_option("-o,--output", o->output, "Write the plans (JSON Lines or tables) to FILE, atomically")
       ->capture_default_str();

@@ -82,6 +82,31 @@ print("maxerr", float(np.abs(p @ v - o).max()))
 P
 "$PY" -c "import sys; e=float('$out'.split()[1]); sys.exit(0 if e < 1e-4 else 1)" && ok || fail "dense causal GQA output matches numpy"
 
+# The pipeline: op, plan and artifacts give the same result (same spec, same output bits).
+strip() { sed -E 's/"(timing_ms|producer|data|selection)":\{[^}]*\},?//g'; }
+run "$SATTN" run "$T/sw.mlir" --out-dir "$T/p1"
+expect_rc 0 "run the bare op"
+run bash -c "\"$SATTN\" select \"$T/sw.mlir\" | \"$SATTN\" run - --out-dir \"$T/p2\""
+expect_rc 0 "select | run"
+run bash -c "\"$SATTN\" select \"$T/sw.mlir\" | \"$SATTN\" emit --out-dir \"$T/a\" >/dev/null && \"$SATTN\" run \"$T/a/artifacts.json\" --out-dir \"$T/p3\""
+expect_rc 0 "select | emit, then run the artifacts"
+expect_out '"spec":"sliding_window"' "artifacts keep the spec"
+run bash -c "\"$SATTN\" emit \"$T/sw.mlir\" --out-dir \"$T/a2\" | \"$SATTN\" run - --out-dir \"$T/p4\""
+expect_rc 0 "emit | run (envelope lines on stdin)"
+for d in p2 p3 p4; do
+  cmp -s "$T/p1/o.npy" "$T/$d/o.npy" && ok || fail "o.npy from $d differs from the bare-op run"
+done
+# Data-dependent spec: the artifacts carry the Q/K/V the layout was built from.
+run bash -c "\"$SATTN\" emit \"$SRC/examples/topk_per_query.mlir\" --out-dir \"$T/a3\" | \"$SATTN\" run - --format text"
+expect_rc 0 "topk artifacts run"
+expect_out 'topk_per_query .* ok$' "topk from artifacts checks"
+# Selection flags reach bare ops; the environment too.
+run "$SATTN" run "$T/sw.mlir" --disable sliding_window
+expect_rc 0 "--disable sliding_window"
+expect_out '"spec":"(bsr|dense)"' "a disabled spec is not chosen"
+run env SATTN_FORCE_SPEC=dense "$SATTN" run "$T/sw.mlir"
+expect_out '"spec":"dense"' "SATTN_FORCE_SPEC reaches run"
+
 # Errors: each gets its exit code and a message naming the file (and position).
 cp -r "$T/data" "$T/bad_shape" && "$PY" -c "import numpy as np; np.save('$T/bad_shape/k.npy', np.zeros((1,2,100,16), np.float32))"
 run "$SATTN" run "$T/sw.mlir" --data "$T/bad_shape" -o "$T/r.json"

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sattn/attention.hpp"
+#include "sattn/select.hpp"
 #include "sattn/synthetic.hpp"
 
 namespace sattn {
@@ -31,9 +32,13 @@ struct CpuRun {
   nlohmann::json result;  // sattn.result/v1
 };
 
-// Runs `op` with `spec` (default: default_spec(op)) on the fast CPU kernel and checks it against
-// the reference. `tool` names the producer in the result.
-CpuRun run_cpu(const Op&, std::optional<Spec> spec, const DataSource&, const FastOptions&, const std::string& tool);
+// Runs a plan on the fast CPU kernel and checks it against the reference on the same layout.
+// `layout` is the plan's layout when it came from artifacts (else it is built here); `data_desc`
+// describes where `data` came from, for the result. `tool` names the producer.
+CpuRun run_cpu(const Plan&, const Layout* layout, const QKV& data, const nlohmann::json& data_desc,
+               const FastOptions&, const std::string& tool);
+// Describes a DataSource for results and envelopes.
+nlohmann::json describe(const DataSource&);
 
 // sattn.* documents carry {"schema", "producer": {"tool", "version"}}.
 nlohmann::json envelope(const std::string& kind, const std::string& tool);

@@ -1,0 +1,39 @@
+// The selector's command-line flags, shared by every tool that selects (sattn-select, and
+// sattn-emit / sattn run for bare ops), so they all choose alike and document alike.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sattn/select.hpp"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace sattn {
+
+struct SelectFlags {
+  std::string backend = "cpu";
+  std::string force;
+  std::vector<std::string> disable;
+  bool prefer_bsr = false, prefer_sw = false;
+  int64_t l1_bytes = 0;
+  bool use_hw_probe = false;
+  // Which options the command line gave: flags outrank the environment only where given.
+  CLI::Option *backend_opt = nullptr, *force_opt = nullptr, *disable_opt = nullptr, *prefer_bsr_opt = nullptr,
+              *prefer_sw_opt = nullptr, *l1_opt = nullptr, *probe_opt = nullptr;
+
+  // Adds --force-spec/--spec, --disable, --prefer-bsr, --prefer-sw, --l1-bytes, and optionally
+  // --backend (the cost model's target) and --use-hw-probe. `context` prefixes the help texts
+  // ("" in sattn-select, "Selection of bare ops: " elsewhere).
+  void add_to(CLI::App&, const std::string& context, bool with_backend, bool with_probe);
+  // The flags merged with the environment (resolve_select_options). Bad values: Error(usage).
+  SelectOptions resolve() const;
+};
+
+// parse_spec for an option value; an unknown name is Error(usage) listing the specs.
+Spec spec_option(const std::string& option, const std::string& value);
+
+}  // namespace sattn
