@@ -218,17 +218,4 @@ SpecParams resolve_params(const Op& op, Spec spec) {
   return DenseParams{};
 }
 
-Spec default_spec(const Op& op) {
-  const PatternAttrs& a = op.attrs;
-  if (op.forced_spec) return *op.forced_spec;
-  if (a.global_tokens && *a.global_tokens > 0) return Spec::block_local_global;
-  if (a.nm_n && a.nm_m) return Spec::nm_structured;
-  if (a.topk_k) return Spec::topk_per_query;
-  if (a.lsh_buckets) return Spec::lsh;
-  if (a.num_landmarks) return Spec::landmark;
-  if (a.window_size) return Spec::sliding_window;
-  if (a.keep_ratio || a.block_size) return Spec::bsr;
-  return Spec::dense;
-}
-
 }  // namespace sattn

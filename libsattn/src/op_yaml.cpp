@@ -80,13 +80,11 @@ class YamlOpReader {
         chunks.push_back(Chunk{{}, line_number, -1});
         chunk_start = pos;
       }
-      size_t first = line.find_first_not_of(" \t\r");
-      bool content = first != std::string_view::npos && line[first] != '#' && line[0] != '%' &&
-                     !is_marker(line, "---") && !is_marker(line, "...");
-      // `--- {a: 1}`: content on the marker line itself.
-      if (is_marker(line, "---") && line.find_first_not_of(" \t\r", 3) != std::string_view::npos &&
-          line[line.find_first_not_of(" \t\r", 3)] != '#')
-        content = true;
+      // Content may follow a `---` on its line: `--- {a: 1}`.
+      std::string_view body = is_marker(line, "---") ? line.substr(3) : line;
+      size_t first = body.find_first_not_of(" \t\r");
+      const bool content =
+          first != std::string_view::npos && body[first] != '#' && line[0] != '%' && !is_marker(line, "...");
       if (content && chunks.back().first_content_line < 0) chunks.back().first_content_line = line_number;
       pos = end + 1;
       if (is_marker(line, "...")) {  // document end: what follows is a new document

@@ -40,13 +40,28 @@ struct TempDir {
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
-// A plan built by hand (no selector): the op's spec, or `spec`, with resolved parameters.
+// The spec an op's own attributes describe (no cost model): these tests build plans by hand so
+// that their expected files do not depend on the selector's tuning.
+Spec described_spec(const Op& op) {
+  const PatternAttrs& a = op.attrs;
+  if (op.forced_spec) return *op.forced_spec;
+  if (a.global_tokens && *a.global_tokens > 0) return Spec::block_local_global;
+  if (a.nm_n && a.nm_m) return Spec::nm_structured;
+  if (a.topk_k) return Spec::topk_per_query;
+  if (a.lsh_buckets) return Spec::lsh;
+  if (a.num_landmarks) return Spec::landmark;
+  if (a.window_size) return Spec::sliding_window;
+  if (a.keep_ratio || a.block_size) return Spec::bsr;
+  return Spec::dense;
+}
+
+// A plan built by hand (no selector): `spec`, or the one the op's attributes describe.
 Plan plan_for(const std::string& mlir, std::optional<Spec> spec = std::nullopt) {
   std::vector<Op> ops = parse_ops(mlir, "test.mlir");
   REQUIRE(ops.size() == 1);
   Plan p;
   p.op = ops.front();
-  p.spec = spec ? *spec : default_spec(p.op);
+  p.spec = spec ? *spec : described_spec(p.op);
   p.params = resolve_params(p.op, p.spec);
   return p;
 }

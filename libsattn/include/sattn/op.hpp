@@ -120,9 +120,5 @@ void validate(const Op&);
 // Error(invalid_input) when the spec cannot run on this op (e.g. window_size > kv_len).
 SpecParams resolve_params(const Op&, Spec);
 
-// Until the selector exists: the `spec` attribute, then the rules of DESIGN §6
-// (global_tokens -> block_local_global, nm -> nm_structured, topk_k, lsh_buckets,
-// num_landmarks), then window_size -> sliding_window, keep_ratio/block_size -> bsr, else dense.
-Spec default_spec(const Op&);
 
 }  // namespace sattn
