@@ -18,6 +18,7 @@
 #include <functional>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,8 @@
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
 #include "sattn/synthetic.hpp"
+// The fast kernel's own vector exp, so the baseline differs only in its attention schedule.
+#include "../../libsattn/src/kernel_fast_simd.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -189,22 +192,10 @@ size_t layout_bytes(const Layout& layout) {
 // about the attention schedule, not about libm.
 void exp_inplace(float* x, int64_t n) {
   int64_t c = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if SATTN_FAST_AVX2
   const __m256 log2e = _mm256_set1_ps(1.4426950408889634f);
-  for (; c + 8 <= n; c += 8) {
-    __m256 t = _mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c), log2e), _mm256_set1_ps(-126.0f));
-    const __m256 k = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256 f = _mm256_sub_ps(t, k);
-    __m256 p = _mm256_set1_ps(1.5403530393381606e-4f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558146428443e-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291076284772e-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504108664821580e-2f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994531e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-    _mm256_storeu_ps(x + c, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-  }
+  for (; c + 8 <= n; c += 8)
+    _mm256_storeu_ps(x + c, fast::exp2_avx2(_mm256_mul_ps(_mm256_loadu_ps(x + c), log2e)));
 #endif
   for (; c < n; ++c) x[c] = std::exp(x[c]);
 }
@@ -397,6 +388,18 @@ int main(int argc, char** argv) try {
     const Op dense_op = make_op(seq, Spec::dense);
     const QKV data = synthetic_qkv(dense_op.shape);
     const bool with_reference = seq <= opt.reference_max_seq;
+
+    // The baseline must compute attention, not just take time: check it against the fast dense
+    // kernel (itself tested against the reference) where that is quick.
+    if (with_reference) {
+      const Layout full = build_layout(dense_op, Spec::dense, DenseParams{}, nullptr, nullptr);
+      const ErrorStats e = compare(blas_dense_attention(dense_op, data.q, data.k, data.v, threads),
+                                   fast_attention(dense_op, full, data.q, data.k, data.v, FastOptions{threads}));
+      if (!e.finite || e.max_rel > tolerance(Precision::fp32))
+        throw std::runtime_error("the OpenBLAS baseline differs from the fast dense kernel: max relative error " +
+                                 std::to_string(e.max_rel));
+      std::cerr << "seq " << seq << " OpenBLAS baseline vs fast dense: max relative error " << e.max_rel << "\n";
+    }
 
     // (b) Dense attention from OpenBLAS sgemm.
     {
