@@ -309,24 +309,6 @@ LayoutStats StatsBuilder::finish() {
   return std::move(st_);
 }
 
-std::string npy_header(DType dtype, const std::vector<int64_t>& shape) {
-  std::string dims = "(";
-  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
-  dims += shape.size() == 1 ? ",)" : ")";
-  std::string dict =
-      "{'descr': '" + std::string(npy_descr(dtype)) + "', 'fortran_order': False, 'shape': " + dims + ", }";
-  // Format 1.0 (2-byte header length); padded with spaces and '\n' so the data starts on a
-  // 64-byte boundary, as numpy writes it.
-  const size_t prefix = 6 + 2 + 2;
-  const size_t total = (prefix + dict.size() + 1 + 63) / 64 * 64;
-  dict.append(total - prefix - dict.size() - 1, ' ');
-  dict += '\n';
-  std::string header("\x93NUMPY\x01\x00", 8);
-  header += char(dict.size() & 0xFF);
-  header += char((dict.size() >> 8) & 0xFF);
-  return header + dict;
-}
-
 void write_npy_chunks(const std::string& path, DType dtype, const std::vector<int64_t>& shape,
                       const std::vector<std::span<const uint8_t>>& chunks) {
   uint64_t elements = 1, bytes = 0;

@@ -117,9 +117,6 @@ struct StreamedLayout {
 };
 StreamedLayout stream_layout(const Plan&, const ArtifactFiles&, const std::string& dir);
 
-// The .npy header (magic, version, dict, padding to 64 bytes) for an array whose data is
-// written separately, so large arrays can be streamed from memory without a copy.
-std::string npy_header(DType, const std::vector<int64_t>& shape);
 // Writes header + the chunks' bytes (their total must match the shape) atomically.
 void write_npy_chunks(const std::string& path, DType, const std::vector<int64_t>& shape,
                       const std::vector<std::span<const uint8_t>>& chunks);

@@ -1,6 +1,6 @@
 // Streamed emission (artifacts_format.hpp) of sliding_window layouts, whose nnz grows as
 // seq_len * window (10^8 indices at seq_len 131072, window 512): the rows are generated one at
-// a time from the definition in layout.cpp's header comment and written straight to
+// a time by layout_detail::SlidingWindowRows (the generator build_layout uses) and written straight to
 // row_ptr.npy, col_idx.npy and indices.txt, so the layout never exists in memory. Tests check
 // that the arrays equal build_layout()'s for random shapes, dilations, rings and causal masks.
 #include <algorithm>
@@ -12,42 +12,6 @@
 
 namespace sattn::artifacts_detail {
 
-namespace {
-
-// Keys of query row i: aligned position p plus t * dilation for t in [-window_size,
-// window_size] ([-window_size, 0] when causal); out-of-range positions dropped, or taken modulo
-// kv_len with wrap; then the causal rule. Ascending and unique.
-class SlidingWindowRows {
- public:
-  SlidingWindowRows(const Op& op, const SlidingWindowParams& p)
-      : align_(layout_detail::alignment_of(op)), p_(p), last_t_(op.causal ? 0 : p.window_size) {
-    if (p.window_size < 0 || p.dilation < 1)
-      throw_input_error(op.loc, "sliding_window needs window_size >= 0 and dilation >= 1");
-  }
-
-  void row(int64_t i, std::vector<int32_t>& keys) const {
-    keys.clear();
-    const int64_t pos = align_.aligned(i), end = align_.key_end(i), cols = align_.cols;
-    for (int64_t t = -p_.window_size; t <= last_t_; ++t) {
-      int64_t j = pos + t * p_.dilation;
-      if (p_.wrap) j = ((j % cols) + cols) % cols;
-      if (j >= 0 && j < end) keys.push_back(static_cast<int32_t>(j));
-    }
-    // Without wrap the positions already grow with t; wrapped ones come out of order and repeat
-    // when the ring is shorter than the window.
-    if (p_.wrap) {
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    }
-  }
-
- private:
-  layout_detail::Alignment align_;
-  SlidingWindowParams p_;
-  int64_t last_t_;
-};
-
-}  // namespace
 
 bool can_stream_layout(const Plan& plan) {
   return plan.spec == Spec::sliding_window && std::holds_alternative<SlidingWindowParams>(plan.params);
@@ -55,7 +19,7 @@ bool can_stream_layout(const Plan& plan) {
 
 StreamedLayout stream_layout(const Plan& plan, const ArtifactFiles& files, const std::string& dir) {
   const Op& op = plan.op;
-  const SlidingWindowRows generator(op, std::get<SlidingWindowParams>(plan.params));
+  const layout_detail::SlidingWindowRows generator(op, std::get<SlidingWindowParams>(plan.params));
   const int64_t rows = op.shape.seq_len;
 
   // Pass 1: the row pointers, so that nnz (the .npy shape, the listing's header) is known

@@ -128,22 +128,13 @@ void group_query_sum(const Tensor& q, int64_t b, int64_t kvh, int64_t group, int
 }
 
 Layout build_sliding_window_layout(const Op& op, const SlidingWindowParams& p) {
-  const Alignment a = alignment_of(op);
+  const SlidingWindowRows rows(op, p);
   Layout l = make_layout(op, Spec::sliding_window, false, 1, true);
   HeadLayout& hl = l.heads[0];
   hl.ptr.assign(1, 0);
-  const int64_t last_t = op.causal ? 0 : p.window_size;
-  std::vector<int64_t> keys;
-  for (int64_t i = 0; i < a.rows; ++i) {
-    keys.clear();
-    const int64_t pos = a.aligned(i);
-    for (int64_t t = -p.window_size; t <= last_t; ++t) {
-      int64_t j = pos + t * p.dilation;
-      if (p.wrap) j = ((j % a.cols) + a.cols) % a.cols;
-      if (j >= 0 && j < a.key_end(i)) keys.push_back(j);
-    }
-    std::sort(keys.begin(), keys.end());  // wrapped positions come out of order
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<int32_t> keys;
+  for (int64_t i = 0; i < l.rows; ++i) {
+    rows.row(i, keys);
     hl.idx.insert(hl.idx.end(), keys.begin(), keys.end());
     hl.ptr.push_back(int64_t(hl.idx.size()));
   }

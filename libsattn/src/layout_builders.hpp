@@ -63,6 +63,38 @@ int64_t bsr_keep_count(double keep_ratio, int64_t candidates);
 
 // Data-independent builders (layout.cpp, layout_block.cpp).
 Layout build_dense_layout(const Op& op);
+// Keys of query row i for sliding_window: aligned position p plus t * dilation for t in
+// [-window_size, window_size] ([-window_size, 0] when causal); out-of-range positions dropped,
+// or taken modulo kv_len with wrap; then the causal rule. Ascending and unique. Shared by
+// build_layout and sattn-emit's streamed writer, so the two cannot disagree.
+class SlidingWindowRows {
+ public:
+  SlidingWindowRows(const Op& op, const SlidingWindowParams& p)
+      : align_(alignment_of(op)), p_(p), last_t_(op.causal ? 0 : p.window_size) {}
+
+  template <class Index>
+  void row(int64_t i, std::vector<Index>& keys) const {
+    keys.clear();
+    const int64_t pos = align_.aligned(i), end = align_.key_end(i), cols = align_.cols;
+    for (int64_t t = -p_.window_size; t <= last_t_; ++t) {
+      int64_t j = pos + t * p_.dilation;
+      if (p_.wrap) j = ((j % cols) + cols) % cols;
+      if (j >= 0 && j < end) keys.push_back(static_cast<Index>(j));
+    }
+    // Without wrap the positions already grow with t; wrapped ones come out of order and repeat
+    // when the ring is shorter than the window.
+    if (p_.wrap) {
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    }
+  }
+
+ private:
+  Alignment align_;
+  SlidingWindowParams p_;
+  int64_t last_t_;
+};
+
 Layout build_sliding_window_layout(const Op& op, const SlidingWindowParams& p);
 Layout build_block_local_global_layout(const Op& op, const BlockLocalGlobalParams& p);
 

@@ -267,13 +267,9 @@ NpyArray read_npy(const std::string& path) {
   return parse_npy(bytes, path == "-" ? "<stdin>" : path);
 }
 
-std::vector<uint8_t> serialize_npy(const NpyArray& a) {
-  auto count = checked_product(a.shape);
-  if (!count || static_cast<uint64_t>(*count) * dtype_size(a.dtype) != a.bytes.size())
-    throw_runtime_error("serialize_npy: shape " + shape_text(a.shape) + " does not match " +
-                        std::to_string(a.bytes.size()) + " bytes of data");
-  std::string dict = "{'descr': '" + std::string(npy_descr(a.dtype)) +
-                     "', 'fortran_order': False, 'shape': " + shape_text(a.shape) + ", }";
+std::string npy_header(DType dtype, const std::vector<int64_t>& shape) {
+  std::string dict = "{'descr': '" + std::string(npy_descr(dtype)) +
+                     "', 'fortran_order': False, 'shape': " + shape_text(shape) + ", }";
   // Pad with spaces and end with '\n' so that the data starts on a 64-byte boundary.
   const size_t length_size = dict.size() + 1 + kMagicSize + 4 > 65535 ? 4 : 2;
   const size_t prefix = kMagicSize + 2 + length_size;
@@ -281,11 +277,20 @@ std::vector<uint8_t> serialize_npy(const NpyArray& a) {
   dict.append(total - prefix - dict.size() - 1, ' ');
   dict += '\n';
 
-  std::vector<uint8_t> out(kMagic, kMagic + kMagicSize);
-  out.push_back(length_size == 2 ? 1 : 2);  // version 1.0, or 2.0 for a huge header
-  out.push_back(0);
-  for (size_t i = 0; i < length_size; ++i) out.push_back(static_cast<uint8_t>((dict.size() >> (8 * i)) & 0xFF));
-  out.insert(out.end(), dict.begin(), dict.end());
+  std::string out(kMagic, kMagicSize);
+  out += char(length_size == 2 ? 1 : 2);  // version 1.0, or 2.0 for a huge header
+  out += char(0);
+  for (size_t i = 0; i < length_size; ++i) out += static_cast<char>((dict.size() >> (8 * i)) & 0xFF);
+  return out + dict;
+}
+
+std::vector<uint8_t> serialize_npy(const NpyArray& a) {
+  auto count = checked_product(a.shape);
+  if (!count || static_cast<uint64_t>(*count) * dtype_size(a.dtype) != a.bytes.size())
+    throw_runtime_error("serialize_npy: shape " + shape_text(a.shape) + " does not match " +
+                        std::to_string(a.bytes.size()) + " bytes of data");
+  const std::string header = npy_header(a.dtype, a.shape);
+  std::vector<uint8_t> out(header.begin(), header.end());
   out.insert(out.end(), a.bytes.begin(), a.bytes.end());
   return out;
 }

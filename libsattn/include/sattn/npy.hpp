@@ -32,6 +32,9 @@ struct NpyArray {
 NpyArray read_npy(const std::string& path);
 NpyArray parse_npy(std::span<const uint8_t> bytes, const std::string& filename);
 std::vector<uint8_t> serialize_npy(const NpyArray&);
+// The header alone (magic, version, dict, padding so data starts on a 64-byte boundary), for
+// writers that stream the data after it.
+std::string npy_header(DType, const std::vector<int64_t>& shape);
 // Written atomically (temporary file + rename).
 void write_npy(const std::string& path, const NpyArray&);
 
