@@ -52,54 +52,6 @@ std::string op_dir_name(const std::string& input, const Op& op) {
   return stem + "." + op.name;
 }
 
-// One op to run: a plan, and from artifacts also its layout and data.
-struct RunItem {
-  std::string input;
-  Plan plan;
-  std::optional<Layout> layout;
-  std::optional<QKV> data;
-};
-
-// The artifacts envelope a JSON text names, if it is one: a whole artifacts.json, or an
-// envelope line of sattn-emit's stdout (which carries its directory).
-std::vector<std::string> artifact_envelopes(const std::string& text, const std::string& input) {
-  std::vector<std::string> paths;
-  auto is_artifacts = [](const nlohmann::json& j) {
-    return j.is_object() && j.value("schema", std::string()).rfind("sattn.artifacts/", 0) == 0;
-  };
-  auto whole = nlohmann::json::parse(text, nullptr, false);
-  if (!whole.is_discarded()) {
-    if (is_artifacts(whole))
-      paths.push_back(whole.contains("dir") ? (std::filesystem::path(whole.value("dir", "")) / "artifacts.json").string()
-                                            : input);
-    return paths;
-  }
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !is_artifacts(j)) return {};  // not (only) envelopes: read as plans/ops
-    if (!j.contains("dir")) return {};
-    paths.push_back((std::filesystem::path(j.value("dir", "")) / "artifacts.json").string());
-  }
-  return paths;
-}
-
-std::vector<RunItem> read_run_inputs(const std::string& input, const SelectOptions& selection) {
-  const std::string text = read_text(input);
-  const std::string filename = input == "-" ? "<stdin>" : input;
-  std::vector<RunItem> items;
-  const auto envelopes = artifact_envelopes(text, input);
-  if (!envelopes.empty()) {
-    for (const std::string& path : envelopes) {
-      Artifacts a = read_artifacts(path);
-      items.push_back({input, std::move(a.plan), std::move(a.layout), std::move(a.data)});
-    }
-    return items;
-  }
-  for (Plan& p : parse_plans(text, filename, selection)) items.push_back({input, std::move(p), std::nullopt, std::nullopt});
-  return items;
-}
-
 int run_action(const RunOptions& o) {
   if (o.backend != "cpu")
     throw Error(ExitCode::usage, "backend '" + o.backend + "' is not available yet; this build runs --backend cpu");
@@ -107,9 +59,9 @@ int run_action(const RunOptions& o) {
   const SelectOptions selection = o.selection.resolve();
 
   // Read (and select) every input first: a malformed file fails before any work or output.
-  std::vector<RunItem> items;
+  std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
-    for (RunItem& item : read_run_inputs(in, selection)) items.push_back(std::move(item));
+    for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
 
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
@@ -122,7 +74,7 @@ int run_action(const RunOptions& o) {
   TextTable table({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms", "speedup", "check"});
   bool all_passed = true;
   for (size_t n = 0; n < items.size(); ++n) {
-    const RunItem& item = items[n];
+    const BackendInput& item = items[n];
     const std::string& input = item.input;
     const Op& op = item.plan.op;
     if (progress) std::cerr << "\r[" << n + 1 << "/" << items.size() << "] " << input << " " << op.name << "\x1b[K" << std::flush;

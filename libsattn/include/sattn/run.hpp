@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +40,18 @@ CpuRun run_cpu(const Plan&, const Layout* layout, const QKV& data, const nlohman
                const FastOptions&, const std::string& tool);
 // Describes a DataSource for results and envelopes.
 nlohmann::json describe(const DataSource&);
+
+// One op for a backend: its plan and, when it came from artifacts, their layout and data.
+struct BackendInput {
+  std::string input;  // the file it was read from ("-" = stdin)
+  Plan plan;
+  std::optional<Layout> layout;
+  std::optional<QKV> data;
+};
+// Reads one input file the way every backend tool does: artifacts (an artifacts.json, or the
+// envelope lines sattn-emit prints), plans (sattn.plan/v1 JSON Lines) or bare ops (MLIR, JSON,
+// YAML: selected in-process with `selection`). Errors name the file, line and column.
+std::vector<BackendInput> read_backend_inputs(const std::string& input, const SelectOptions& selection);
 
 // sattn.* documents carry {"schema", "producer": {"tool", "version"}}.
 nlohmann::json envelope(const std::string& kind, const std::string& tool);
