@@ -103,7 +103,7 @@ double tolerance(Precision p) {
     case Precision::fp32: return 1e-4;
     case Precision::bf16: return 1e-2;
     case Precision::i8: return 5e-2;
-    case Precision::i4: return 1e-1;
+    case Precision::i4: return 2.5e-1;
   }
   return 0;
 }

@@ -33,13 +33,27 @@ for p in fp32 bf16 i8; do
   expect_rc 0 "stdin json precision $p"
   expect_out "\"precision\":\"$p\"" "precision $p echoed"
 done
-# i4 with absmax scales on this (deterministic) data is 1.16e-1 from the fp32 reference, past
-# the 1e-1 tolerance: the check fails honestly with exit 5, the result is still written, and
-# stderr says why. (Clipped scales were tried and are worse in max-norm.)
+# i4 with absmax scales on this (deterministic) data is 1.2e-1 from the fp32 reference, inside
+# the 2.5e-1 tolerance (docs/decisions.md).
 run bash -c "echo '{\"seq_len\":96,\"heads\":2,\"head_dim\":32,\"topk_k\":16,\"precision\":\"i4\"}' | \"$SATTN\" run -"
+expect_rc 0 "i4 with absmax scales is inside its tolerance"
+# One outlier in Q makes its absmax scale so coarse that every other query quantizes to 0 at
+# i4: the check fails honestly with exit 5, the result is still written, and stderr says why.
+mkdir -p "$T/outlier"
+$PY - "$T/outlier" <<'PYEOF'
+import sys, numpy as np
+r = np.random.default_rng(1)
+q = (r.standard_normal((1, 2, 96, 32)) * 2).astype(np.float32)
+k = (r.standard_normal((1, 2, 96, 32)) * 2).astype(np.float32)
+v = r.standard_normal((1, 2, 96, 32)).astype(np.float32)
+q[0, 0, 0, 0] = 1e4
+for name, a in (("q", q), ("k", k), ("v", v)):
+    np.save(f"{sys.argv[1]}/{name}.npy", a)
+PYEOF
+run bash -c "echo '{\"seq_len\":96,\"heads\":2,\"head_dim\":32,\"topk_k\":16,\"precision\":\"i4\"}' | \"$SATTN\" run - --data \"$T/outlier\""
 expect_rc 5 "i4 outside tolerance is a check failure"
 expect_out '"passed":false' "failed result still written"
-expect_err "output differs from the reference: max relative error 1\.[0-9]e-01 > tolerance 1\.0e-01" "check failure message"
+expect_err "output differs from the reference: max relative error [0-9]\.[0-9]e-01 > tolerance 2\.5e-01" "check failure message"
 
 # --out-dir: o.npy readable by numpy with the op's shape; result.json beside it.
 run "$SATTN" run "$T/sw.mlir" --out-dir "$T/o1"

@@ -392,7 +392,7 @@ TEST_CASE("fast_attention bf16/i8/i4 match the reference on the same rounded/qua
                                                   apply_precision(c.v, precision, s.v));
       CHECK(compare(out, ref_same).max_rel <= (integer ? 1e-4 : 1e-5));
       // (b), against the fp32 oracle, runs on the spec layouts below: rows of 1-4 keys with
-      // head_dim 1 are not data on which i4 can promise 1e-1.
+      // head_dim 1 are not data on which i4 can promise its tolerance.
     }
   }
 }
