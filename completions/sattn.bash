@@ -3,17 +3,18 @@ _sattn() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'run select emit completions help --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc bench profile doctor completions help --help --version' -- "$cur"))
     return
   fi
   case ${COMP_WORDS[1]} in
-    help) COMPREPLY=($(compgen -W 'run select emit completions ' -- "$cur")) ;;
+    help) COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc bench profile doctor completions ' -- "$cur")) ;;
     run)
       case $prev in
         --backend) COMPREPLY=($(compgen -W 'cpu' -- "$cur")); return ;;
         --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
+        --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --seed) :; return ;;
         --out-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -22,7 +23,7 @@ _sattn() {
         --threads) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --data --seed --out-dir --output -o --format --threads --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --output -o --format --threads --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -32,11 +33,12 @@ _sattn() {
         --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
+        --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --use-hw-probe --explain --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --use-hw-probe --explain --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -50,19 +52,168 @@ _sattn() {
         --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
+        --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --out-dir --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --output -o --format ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --out-dir --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    run-rvv)
+      case $prev in
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --l1-bytes) :; return ;;
+        --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
+        --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --seed) :; return ;;
+        --vlen) COMPREPLY=($(compgen -W '128 256 512 1024' -- "$cur")); return ;;
+        --precision) COMPREPLY=($(compgen -W 'fp32 bf16 i8 i4' -- "$cur")); return ;;
+        --tile-rows) :; return ;;
+        --tile_rows) :; return ;;
+        --lmul) :; return ;;
+        --kernel) COMPREPLY=($(compgen -W 'rvv scalar autovec' -- "$cur")); return ;;
+        --qemu) :; return ;;
+        --core-model) :; return ;;
+        --timeout) :; return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --vlen --precision --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q ' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    sim)
+      case $prev in
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --l1-bytes) :; return ;;
+        --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
+        --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --seed) :; return ;;
+        --lanes) COMPREPLY=($(compgen -W '8 16 32' -- "$cur")); return ;;
+        --precision) COMPREPLY=($(compgen -W 'fp32 bf16 i8 i4' -- "$cur")); return ;;
+        --dram-latency) :; return ;;
+        --dram-bandwidth) :; return ;;
+        --clock-mhz) :; return ;;
+        --max-cycles) :; return ;;
+        --trace) :; return ;;
+        --energy) :; return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --model-only --probe --keep-workdir --output -o --format --quiet -q ' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    calibrate)
+      case $prev in
+        --precision) COMPREPLY=($(compgen -W 'fp32 bf16 i8 i4' -- "$cur")); return ;;
+        --method) :; return ;;
+        --percentile) :; return ;;
+        --granularity) :; return ;;
+        --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --seed) :; return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+        --threads) :; return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --seed --output -o --format --threads --quiet -q ' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    imc)
+      case $prev in
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --l1-bytes) :; return ;;
+        --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
+        --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --seed) :; return ;;
+        --config) :; return ;;
+        --tech) :; return ;;
+        --cell) :; return ;;
+        --subarray) :; return ;;
+        --cell-bits) :; return ;;
+        --adc-bits) :; return ;;
+        --cols-per-adc) :; return ;;
+        --parallel-rows) :; return ;;
+        --clock-mhz) :; return ;;
+        --kv-placement) :; return ;;
+        --input-bits) :; return ;;
+        --weight-bits) :; return ;;
+        --gemm) :; return ;;
+        --sweep) :; return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --config --tech --cell --subarray --cell-bits --adc-bits --cols-per-adc --parallel-rows --clock-mhz --kv-placement --input-bits --weight-bits --gemm --sweep --output -o --format --quiet -q ' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    bench)
+      case $prev in
+        --backend|--backends) COMPREPLY=($(compgen -W 'cpu' -- "$cur")); return ;;
+        --specs) :; return ;;
+        --seq-lens) :; return ;;
+        --precisions) :; return ;;
+        --vlens) :; return ;;
+        --kernels) :; return ;;
+        --lanes) COMPREPLY=($(compgen -W '8 16 32' -- "$cur")); return ;;
+        --head-dim) :; return ;;
+        --heads) :; return ;;
+        --batch) :; return ;;
+        --param) :; return ;;
+        --threads) :; return ;;
+        --reps) :; return ;;
+        --seed) :; return ;;
+        --timeout) :; return ;;
+        --jobs|-j) :; return ;;
+        --sattn) :; return ;;
+        --out-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --emit-jobs) :; return ;;
+        --results-dir) :; return ;;
+        --collect) :; return ;;
+        --only) :; return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --backend --backends --specs --seq-lens --precisions --vlens --kernels --lanes --head-dim --heads --batch --causal --param --no-dense-baseline --model-only --threads --reps --seed --timeout --jobs -j --sattn --out-dir --output -o --plot --emit-jobs --results-dir --collect --only --list --quiet -q ' -- "$cur"))
+      fi ;;
+    profile)
+      case $prev in
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --output -o --format --quiet -q ' -- "$cur"))
+      elif [[ $COMP_CWORD -eq 2 ]]; then
+        COMPREPLY=($(compgen -W 'list show validate' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur"))
+      fi ;;
+    doctor)
+      case $prev in
+        --qemu) :; return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --qemu --format --output -o --quiet -q ' -- "$cur"))
       fi ;;
     completions)
       case $prev in
       esac
       if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '--help -h ' -- "$cur"))
+      elif [[ $COMP_CWORD -eq 2 ]]; then
+        COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur"))
       fi ;;
   esac
 }

@@ -82,7 +82,7 @@ void print_umbrella_help() {
   std::cout << "sattn " SATTN_VERSION " - multi-spec sparse attention toolkit for RISC-V\n\n"
                "Usage: sattn TOOL [OPTIONS] [ARGS]\n"
                "       sattn help TOOL\n"
-               "       sattn --version\n\n"
+               "       sattn version | --version\n\n"
                "Tools:\n";
   for (const Tool& t : tool_table()) {
     std::string name = t.name;
@@ -106,8 +106,12 @@ int umbrella_main(int argc, const char* const* argv) {
     print_umbrella_help();
     return check_stdout("sattn", 0);
   }
-  if (first == "--version" || first == "version") {
+  if (first == "--version") {
     std::cout << "sattn " SATTN_VERSION "\n";
+    return check_stdout("sattn", 0);
+  }
+  if (first == "version") {
+    std::cout << version_report();
     return check_stdout("sattn", 0);
   }
   if (first == "help") {

@@ -25,12 +25,18 @@ struct ToolInfo {
   std::string name, summary;
   std::vector<OptionInfo> options;
   bool takes_files = false;  // has a positional argument (op files)
+  // Choices of the first positional argument (`profile list|show|validate`, `completions bash`),
+  // and what later positionals are: "@file" (files) or "@profile" (profile names).
+  std::string first_positional;
+  std::string rest = "@file";
 };
 
 // Value choices of options whose names mean the same thing in every tool, except where `tool`
 // takes other values (select's cost model targets every backend; run only has cpu so far).
 std::string choices_for(const std::string& long_name, const std::string& tool = "") {
   if (tool == "select" && long_name == "backend") return "cpu rvv rocc imc";
+  if (tool == "profile" && long_name == "action") return "list show validate";
+  if (tool == "profile" && long_name == "names") return "@profile";
   if (long_name == "spec" || long_name == "force-spec" || long_name == "disable") {
     std::string s;
     for (Spec sp : kAllSpecs) s += (s.empty() ? "" : " ") + std::string(to_string(sp));
@@ -39,7 +45,8 @@ std::string choices_for(const std::string& long_name, const std::string& tool = 
   static const std::map<std::string, std::string> fixed = {
       {"backend", "cpu"},        {"format", "json text"}, {"precision", "fp32 bf16 i8 i4"},
       {"data", "@dir"},          {"out-dir", "@dir"},     {"output", "@file"}, {"out-stem", "@file"},
-      {"shell", "bash zsh fish"},
+      {"shell", "bash zsh fish"},       {"profile", "@profile"},  {"kernel", "rvv scalar autovec"},
+      {"vlen", "128 256 512 1024"},     {"lanes", "8 16 32"},
   };
   auto it = fixed.find(long_name);
   return it == fixed.end() ? "" : it->second;
@@ -51,10 +58,17 @@ std::vector<ToolInfo> collect_tools() {
     CLI::App app(t.summary, t.name);
     app.set_help_flag("-h,--help", "Show this help and exit");
     t.configure(app);
-    ToolInfo info{t.name, t.summary, {}, false};
+    ToolInfo info{t.name, t.summary, {}, false, "", "@file"};
     for (const CLI::Option* opt : app.get_options()) {
       if (!opt->nonpositional()) {
-        info.takes_files = info.takes_files || choices_for(opt->get_name()).empty();
+        const std::string values = choices_for(opt->get_name(), t.name);
+        if (values == "@profile") {
+          info.rest = values;
+        } else if (!values.empty()) {
+          info.first_positional = values;
+        } else {
+          info.takes_files = true;
+        }
         continue;
       }
       OptionInfo o;
@@ -102,13 +116,21 @@ std::string bash_script(const std::vector<ToolInfo>& tools) {
       if (!o.takes_value) continue;
       std::string action = o.values == "@dir"    ? "COMPREPLY=($(compgen -d -- \"$cur\"))"
                            : o.values == "@file" ? "COMPREPLY=($(compgen -f -- \"$cur\"))"
+                           : o.values == "@profile"
+                               ? "COMPREPLY=($(compgen -W \"$(sattn profile list -q 2>/dev/null)\" -- \"$cur\"))"
                            : o.values.empty()    ? ":"
                                                  : "COMPREPLY=($(compgen -W '" + o.values + "' -- \"$cur\"))";
       s += "        " + pattern + ") " + action + "; return ;;\n";
     }
     s += "      esac\n";
     s += "      if [[ $cur == -* ]]; then\n        COMPREPLY=($(compgen -W '" + flags + "' -- \"$cur\"))\n";
-    s += t.takes_files ? "      else\n        COMPREPLY=($(compgen -f -- \"$cur\"))\n" : "";
+    if (!t.first_positional.empty())
+      s += "      elif [[ $COMP_CWORD -eq 2 ]]; then\n        COMPREPLY=($(compgen -W '" + t.first_positional +
+           "' -- \"$cur\"))\n";
+    if (t.rest == "@profile")
+      s += "      else\n        COMPREPLY=($(compgen -W \"$(sattn profile list -q 2>/dev/null)\" -- \"$cur\"))\n";
+    else if (t.takes_files)
+      s += "      else\n        COMPREPLY=($(compgen -f -- \"$cur\"))\n";
     s += "      fi ;;\n";
   }
   s += "  esac\n}\ncomplete -o filenames -F _sattn sattn\n";
@@ -147,8 +169,9 @@ std::string zsh_script(const std::vector<ToolInfo>& tools) {
     for (const auto& o : t.options) {
       std::string action;
       if (o.takes_value)
-        action = o.values == "@dir"    ? ":dir:_directories"
-                 : o.values == "@file" ? ":file:_files"
+        action = o.values == "@dir"       ? ":dir:_directories"
+                 : o.values == "@file"    ? ":file:_files"
+                 : o.values == "@profile" ? ":profile:(${(f)\"$(sattn profile list -q 2>/dev/null)\"})"
                  : o.values.empty()    ? ":value: "
                                        : ":value:(" + o.values + ")";
       std::string names;
@@ -156,7 +179,11 @@ std::string zsh_script(const std::vector<ToolInfo>& tools) {
       std::string spec = o.names.size() > 1 ? "{" + names + "}" : names;
       s += "        " + spec + "'[" + zsh_escape(o.description) + "]" + action + "' \\\n";
     }
-    s += t.takes_files ? "        '*:op file:_files'\n" : "        \n";
+    if (!t.first_positional.empty()) s += "        '1:action:(" + t.first_positional + ")' \\\n";
+    if (t.rest == "@profile")
+      s += "        '*:profile:(${(f)\"$(sattn profile list -q 2>/dev/null)\"})'\n";
+    else
+      s += t.takes_files ? "        '*:op file:_files'\n" : "        \n";
     s += "      ;;\n";
   }
   s += "  esac\n}\n_sattn \"$@\"\n";
@@ -175,12 +202,15 @@ std::string fish_script(const std::vector<ToolInfo>& tools) {
   for (const auto& t : tools) {
     const std::string cond = "'__fish_seen_subcommand_from " + t.name + "'";
     s += "complete -c sattn -n __fish_use_subcommand -a " + t.name + " -d " + single_quoted(t.summary) + "\n";
-    if (t.takes_files) s += "complete -c sattn -n " + cond + " -F\n";
+    if (!t.first_positional.empty()) s += "complete -c sattn -n " + cond + " -a " + single_quoted(t.first_positional) + "\n";
+    if (t.rest == "@profile") s += "complete -c sattn -n " + cond + " -a '(sattn profile list -q 2>/dev/null)'\n";
+    else if (t.takes_files) s += "complete -c sattn -n " + cond + " -F\n";
     for (const auto& o : t.options) {
       std::string line = "complete -c sattn -n " + cond;
       for (const auto& n : o.names) line += n.rfind("--", 0) == 0 ? " -l " + n.substr(2) : " -s " + n.substr(1);
       if (o.takes_value) {
         if (o.values == "@dir") line += " -x -a '(__fish_complete_directories)'";
+        else if (o.values == "@profile") line += " -x -a '(sattn profile list -q 2>/dev/null)'";
         else if (o.values == "@file") line += " -r -F";
         else if (o.values.empty()) line += " -x";
         else line += " -x -a " + single_quoted(o.values);

@@ -24,7 +24,9 @@
 #include <limits>
 #include <sstream>
 
+#include "sattn/profile.hpp"
 #include "select_cost.hpp"
+#include "sim_probe.hpp"
 
 namespace sattn {
 
@@ -107,7 +109,7 @@ std::string disable_key(Spec s) {
 }
 
 // Which layer set a hint: the higher one wins a contradiction.
-enum class Layer { none = 0, environment = 1, flag = 2 };
+enum class Layer { none = 0, profile = 1, environment = 2, flag = 3 };
 
 std::string source_of(const SelectOptions& o, const std::string& key, const std::string& fallback) {
   auto it = o.source.find(key);
@@ -116,17 +118,35 @@ std::string source_of(const SelectOptions& o, const std::string& key, const std:
 
 }  // namespace
 
-SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<std::string>& flag_set) {
+SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<std::string>& flag_set,
+                                     const ProfileSelect* profile, const std::string& profile_name) {
   SelectOptions out;
   out.backend = flags.backend;
   auto from_flags = [&](const std::string& field) { return flag_set.count(field) > 0; };
   auto flag_source = [&](const std::string& key, const std::string& fallback) {
     return source_of(flags, key, fallback);
   };
-  // Layers, lowest first: defaults (the struct's initializers), profile hints (sattn-profile(5)
-  // will slot in here once profiles exist), the environment, the command line.
+  // Layers, lowest first: defaults (the struct's initializers), the profile's select section
+  // (sattn-profile(5)), the environment, the command line.
   Layer force_layer = Layer::none;
   std::map<Spec, Layer> disable_layer;
+  if (profile) {
+    const std::string from = "profile " + profile_name + ": select.";
+    for (Spec s : profile->disable) {
+      out.disabled.insert(s);
+      out.source[disable_key(s)] = from + "disable: " + spec_name(s);
+      disable_layer[s] = Layer::profile;
+    }
+    if (profile->prefer && *profile->prefer != "none") {
+      out.prefer_bsr = *profile->prefer == "bsr";
+      out.prefer_sw = *profile->prefer == "sw";
+      out.source["prefer"] = from + "prefer: " + *profile->prefer;
+    }
+    if (profile->l1_bytes) {
+      out.l1_bytes = profile->l1_bytes;
+      out.source["l1_bytes"] = from + "l1_bytes: " + std::to_string(*profile->l1_bytes);
+    }
+  }
 
   if (auto v = getenv_value("SATTN_FORCE_SPEC")) {
     auto spec = parse_spec(*v);
@@ -145,8 +165,10 @@ SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<
   const bool env_prefer_sw = env_bool("SATTN_PREFER_SW").value_or(false);
   if (env_prefer_bsr && env_prefer_sw)
     throw Error(ExitCode::usage, "SATTN_PREFER_BSR and SATTN_PREFER_SW are both set; they contradict each other");
-  out.prefer_bsr = env_prefer_bsr;
-  out.prefer_sw = env_prefer_sw;
+  if (env_prefer_bsr || env_prefer_sw) {  // replaces the profile's preference, whichever it names
+    out.prefer_bsr = env_prefer_bsr;
+    out.prefer_sw = env_prefer_sw;
+  }
   if (env_prefer_bsr || env_prefer_sw)
     out.source["prefer"] = env_prefer_bsr ? "SATTN_PREFER_BSR=" + *getenv_value("SATTN_PREFER_BSR")
                                           : "SATTN_PREFER_SW=" + *getenv_value("SATTN_PREFER_SW");
@@ -187,9 +209,6 @@ SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<
     out.source["l1_bytes"] = flag_source("l1_bytes", "--l1-bytes " + std::to_string(*flags.l1_bytes));
   }
   out.use_hw_probe = from_flags("use_hw_probe") && flags.use_hw_probe;
-  if (out.use_hw_probe)
-    throw Error(ExitCode::usage,
-                "--use-hw-probe needs the accelerator (sattn-sim), which this build does not have yet");
 
   // A spec both forced and disabled: the higher layer wins; the same layer is a contradiction.
   if (out.force && out.disabled.count(*out.force)) {
@@ -209,6 +228,9 @@ SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<
       out.source.erase("force");
     }
   }
+  // The accelerator's PROBE ranks below the flags, the environment and the profile for
+  // l1_bytes; a spec it lacks is disabled whatever asked for it (sim_probe.cpp).
+  if (out.use_hw_probe) fold_hw_probe(out);
   return out;
 }
 
@@ -224,6 +246,7 @@ std::string fmt_cost(double v) {
 }
 
 std::string disabled_by(const SelectOptions& o, Spec s) {
+  if (auto it = o.source.find("unsupported:" + spec_name(s)); it != o.source.end()) return it->second;
   return "disabled by " + source_of(o, disable_key(s), "the disabled-spec hints");
 }
 
@@ -321,10 +344,10 @@ SpecParams resolve_required(const Op& op, Spec spec, const std::string& decided_
 
 }  // namespace
 
-Plan select_spec(const Op& op, const SelectOptions& options) {
-  if (options.use_hw_probe)
-    throw Error(ExitCode::usage,
-                "--use-hw-probe needs the accelerator (sattn-sim), which this build does not have yet");
+Plan select_spec(const Op& given_op, const SelectOptions& options) {
+  Op op = given_op;  // with the profile's defaults for attributes the op leaves unset
+  if (options.default_precision && !op.attr_loc.count("precision")) op.precision = *options.default_precision;
+  if (options.default_tile_rows && !op.attrs.tile_rows) op.attrs.tile_rows = options.default_tile_rows;
   CostContext ctx;
   ctx.backend = options.backend;
   ctx.l1_bytes = options.l1_bytes.value_or(select_detail::backend_costs(options.backend).l1_bytes);
@@ -342,6 +365,7 @@ Plan select_spec(const Op& op, const SelectOptions& options) {
     plan.params = std::move(params);
     plan.selection.kind = std::move(kind);
     plan.selection.reason = notes + reason;
+    if (auto it = options.source.find("probe"); it != options.source.end()) plan.selection.reason += "; " + it->second;
     plan.selection.candidates = std::move(front);
     for (auto& cc : costed) plan.selection.candidates.push_back(std::move(cc.candidate));
     return plan;

@@ -29,16 +29,28 @@ void SelectFlags::add_to(CLI::App& app, const std::string& context, bool with_ba
                       ->excludes(prefer_bsr_opt);
   l1_opt = app.add_option("--l1-bytes", l1_bytes,
                           context + "L1 / scratchpad bytes of the target (outranks SATTN_HW_L1_BYTES)");
+  profile_opt = app.add_option("--profile", profile,
+                               context + "Profile NAME or PATH: selector hints, backend parameters, defaults "
+                                         "(flags > environment > profile; see sattn-profile(5))");
   if (with_probe)
     probe_opt = app.add_flag("--use-hw-probe", use_hw_probe,
-                             context + "Disable what the accelerator's PROBE says it cannot do (needs sattn-sim)");
+                             context + "Run the accelerator's PROBE (its RTL harness): disable the specs it lacks, use its scratchpad size as the L1 hint");
+}
+
+std::optional<Profile> SelectFlags::load_profile_if_given() const {
+  if (!profile_opt || !profile_opt->count()) return std::nullopt;
+  return load_profile(profile);
 }
 
 SelectOptions SelectFlags::resolve() const {
   SelectOptions flags;
   std::set<std::string> given;
-  const auto parsed = parse_backend(backend);
-  if (!parsed) throw Error(ExitCode::usage, "--backend must be cpu, rvv, rocc or imc (got '" + backend + "')");
+  const std::optional<Profile> prof = load_profile_if_given();
+  const std::optional<ProfileSelect> prof_select = prof ? std::optional(profile_select(*prof)) : std::nullopt;
+  std::string target = backend;
+  if (prof_select && prof_select->backend && !(backend_opt && backend_opt->count())) target = *prof_select->backend;
+  const auto parsed = parse_backend(target);
+  if (!parsed) throw Error(ExitCode::usage, "--backend must be cpu, rvv, rocc or imc (got '" + target + "')");
   flags.backend = *parsed;
   if (force_opt->count()) {
     flags.force = spec_option("--force-spec", force);
@@ -61,7 +73,13 @@ SelectOptions SelectFlags::resolve() const {
     flags.use_hw_probe = true;
     given.insert("use_hw_probe");
   }
-  return resolve_select_options(flags, given);
+  SelectOptions out = resolve_select_options(flags, given, prof_select ? &*prof_select : nullptr, profile);
+  if (prof) {
+    const ProfileDefaults d = profile_defaults(*prof);
+    out.default_precision = d.precision;
+    out.default_tile_rows = d.tile_rows;
+  }
+  return out;
 }
 
 }  // namespace sattn

@@ -26,4 +26,33 @@ for tool in $("$SATTN" --help | awk '/^Tools:/{t=1;next} t && /^  [a-z]/{print $
   done
 done
 
+# Real bash completion: source the committed script, set COMP_WORDS/COMP_CWORD as bash would
+# for a partial command line, call the function, and read COMPREPLY. `sattn` must be in PATH
+# (profile names come from `sattn profile list -q`); run from the source tree so ./profiles exist.
+complete_line() {  # complete_line WORD... : completes the last word; prints COMPREPLY, one per line
+  (cd "$SRC" && PATH="$(dirname "$SATTN"):$PATH" bash -c '
+    source "$0"
+    COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+    _sattn
+    printf "%s\n" "${COMPREPLY[@]}"' "$SRC/completions/sattn.bash" "$@")
+}
+got=$(complete_line sattn se)
+[[ $got == *select* ]] && ok || fail "sattn se<TAB> offers select (got: $got)"
+got=$(complete_line sattn select --forc)
+[[ $got == --force-spec ]] && ok || fail "sattn select --forc<TAB> is --force-spec (got: $got)"
+got=$(complete_line sattn select --force-spec top)
+[[ $got == topk_per_query ]] && ok || fail "spec names complete (got: $got)"
+got=$(complete_line sattn run --format "")
+[[ $got == $'json\ntext' ]] && ok || fail "--format values (got: $got)"
+got=$(complete_line sattn select --profile low)
+[[ $got == lowpower ]] && ok || fail "profile names complete (got: $got)"
+got=$(complete_line sattn profile sh)
+[[ $got == show ]] && ok || fail "profile actions complete (got: $got)"
+got=$(complete_line sattn profile show hi)
+[[ $got == highperf ]] && ok || fail "profile show completes names (got: $got)"
+got=$(complete_line sattn completions z)
+[[ $got == zsh ]] && ok || fail "shell names complete (got: $got)"
+got=$(complete_line sattn run examples/bs)
+[[ $got == examples/bsr.mlir ]] && ok || fail "op files complete (got: $got)"
+
 finish

@@ -19,9 +19,10 @@ run() {
 
 fail() {
   echo "FAIL: $*"
-  echo "  command rc=$rc"
-  echo "  stdout: ${out:0:2000}"
-  echo "  stderr: ${err:0:2000}"
+  local o=${out-} e=${err-}
+  echo "  command rc=${rc-none}"
+  echo "  stdout: ${o:0:2000}"
+  echo "  stderr: ${e:0:2000}"
   failures=$((failures + 1))
 }
 ok() { passes=$((passes + 1)); }

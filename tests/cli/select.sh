@@ -242,10 +242,7 @@ run "$SATTN" select --prefer-bsr --prefer-sw "$EX/bsr.mlir"
 expect_rc 2 "both prefer flags"
 run "$SATTN" select --l1-bytes 0 "$EX/bsr.mlir"
 expect_rc 2 "zero L1"
-run "$SATTN" select --use-hw-probe "$EX/bsr.mlir" -o "$T/e3.jsonl"
-expect_rc 2 "--use-hw-probe"
-expect_err 'error: --use-hw-probe needs the accelerator \(sattn-sim\)' "hw probe message"
-expect_no_file "$T/e3.jsonl" "no output for --use-hw-probe"
+# --use-hw-probe: tests/cli/select_probe.sh.
 for bad in SATTN_HW_L1_BYTES=abc SATTN_HW_L1_BYTES=-5 SATTN_DISABLE_SW=maybe SATTN_PREFER_BSR=2 SATTN_FORCE_SPEC=diagonal; do
   run env "$bad" "$SATTN" select "$EX/bsr.mlir"
   expect_rc 2 "invalid $bad"

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -467,13 +468,17 @@ TEST_CASE("select: valid environment values") {
   CHECK(o.force == Spec::sliding_window);  // the prototype's alias
 }
 
-TEST_CASE("select: --use-hw-probe is a usage error until the accelerator exists") {
+TEST_CASE("select: --use-hw-probe without the accelerator harness is an external-tool error") {
   ScopedEnv env;
+  const std::string empty = "/tmp/sattn-test-empty-libexec";
+  std::filesystem::create_directories(empty);
+  setenv("SATTN_LIBEXEC_DIR", empty.c_str(), 1);
   SelectOptions flags;
   flags.use_hw_probe = true;
   const Failure f = failure_of([&] { resolved(flags, {"use_hw_probe"}); });
-  CHECK(f.code == kUsage);
-  CHECK(contains(f.message, "sattn-sim"));
+  unsetenv("SATTN_LIBEXEC_DIR");
+  CHECK(f.code == 4);
+  CHECK(contains(f.message, "verilator"));
 }
 
 TEST_CASE("select: a forced spec the op cannot support is an input error naming why") {

@@ -35,6 +35,15 @@ int umbrella_main(int argc, const char* const* argv);
 std::function<int()> configure_run(CLI::App& app);
 std::function<int()> configure_emit(CLI::App& app);
 std::function<int()> configure_select(CLI::App& app);
+std::function<int()> configure_run_rvv(CLI::App& app);
+std::function<int()> configure_sim(CLI::App& app);
+std::function<int()> configure_calibrate(CLI::App& app);
+std::function<int()> configure_imc(CLI::App& app);
+std::function<int()> configure_profile(CLI::App& app);
+std::function<int()> configure_bench(CLI::App& app);
+std::function<int()> configure_doctor(CLI::App& app);
+// `sattn version`: this build and the versions of the external tools found.
+std::string version_report();
 
 // `sattn completions SHELL`: a completion script generated from every tool's options.
 std::string completion_script(const std::string& shell);

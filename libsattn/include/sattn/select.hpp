@@ -27,6 +27,9 @@ struct SelectOptions {
   bool prefer_sw = false;           // --prefer-sw / SATTN_PREFER_SW
   std::optional<int64_t> l1_bytes;  // --l1-bytes / SATTN_HW_L1_BYTES (default per backend)
   bool use_hw_probe = false;        // --use-hw-probe
+  // A profile's defaults for ops that do not set these attributes themselves.
+  std::optional<Precision> default_precision;
+  std::optional<int64_t> default_tile_rows;
   // Where each hint came from, quoted in the selection reason: "force" -> "--force-spec bsr" or
   // "SATTN_FORCE_SPEC=bsr"; "disable:<spec>" -> "--disable bsr" or "SATTN_DISABLE_BSR=1";
   // "prefer", "l1_bytes" likewise. Filled by resolve_select_options(); a missing key reads as
@@ -34,9 +37,12 @@ struct SelectOptions {
   std::map<std::string, std::string> source;
 };
 
-// Fills every field the flags left unset from the environment (SATTN_*). `flags` holds what
-// the command line said; `flag_set` names the fields the command line set explicitly.
-SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<std::string>& flag_set);
+struct ProfileSelect;  // profile.hpp
+// Fills every field the flags left unset from the environment (SATTN_*), then from the profile's
+// select section when one is given (precedence: flags > environment > profile > defaults).
+// `flags` holds what the command line said; `flag_set` names the fields it set explicitly.
+SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<std::string>& flag_set,
+                                     const ProfileSelect* profile = nullptr, const std::string& profile_name = "");
 
 struct Candidate {
   Spec spec = Spec::dense;

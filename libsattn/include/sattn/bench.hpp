@@ -1,0 +1,102 @@
+// `sattn bench`: sweeps of backends x specs x sizes, run as subprocesses of the sattn executable
+// (one point = one `sattn run|run-rvv|sim|imc` process), collected into sattn.bench/v1 JSON,
+// CSV and gnuplot plots; or written out as a job list for GNU parallel / Slurm.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sattn {
+
+// Everything that defines a sweep. Recorded whole in the output's provenance.
+struct BenchConfig {
+  std::vector<std::string> backends{"cpu"};        // cpu, rvv, sim, imc
+  std::vector<std::string> specs{"sliding_window", "bsr"};
+  std::vector<int64_t> seq_lens{256};
+  std::vector<std::string> precisions{"fp32"};
+  std::vector<int> vlens{128, 256, 512};            // rvv
+  std::vector<std::string> kernels{"scalar", "autovec", "rvv"};  // rvv
+  std::vector<int> lanes{16};                       // sim
+  int64_t head_dim = 64, heads = 2, batch = 1;
+  bool causal = false;
+  // Op attributes set on every point; a comma-separated value sweeps that attribute.
+  std::vector<std::pair<std::string, std::vector<std::string>>> params;
+  bool dense_baseline = true;  // cpu: add a dense point per size, the speedup's baseline
+  bool sim_model_only = false;
+  int threads = 0;             // cpu kernel threads (sattn run --threads)
+  int reps = 1;                // cpu: runs per point; the median kernel time is kept
+  uint64_t seed = 23159;
+  double timeout_s = 600;      // per point
+};
+
+// One point of a sweep: a backend tool run on one synthetic op.
+struct BenchPoint {
+  std::string id;       // stable, file-name safe: "cpu-bsr-n256-fp32", "rvv-bsr-n64-fp32-rvv-v128"
+  std::string backend;  // cpu, rvv, sim, imc
+  std::string spec;
+  int64_t seq_len = 0;
+  std::string precision;
+  std::string kernel;   // rvv only
+  int vlen = 0;         // rvv only
+  int lanes = 0;        // sim only
+  std::map<std::string, std::string> params;  // the swept/forced op attributes of this point
+  bool baseline = false;                      // added as the cpu dense baseline
+  nlohmann::json op;                          // the sattn.op/v1 document it runs
+  // The point's parameters as JSON (everything above but the op).
+  nlohmann::json describe() const;
+};
+
+// Expands a sweep into its points, in a stable order. Throws Error(usage) on values no backend
+// accepts (unknown backend, spec, precision, kernel, VLEN, lanes; non-positive sizes).
+std::vector<BenchPoint> expand_sweep(const BenchConfig&);
+
+// The backend tool's argument vector after the executable: {"run", OPFILE, ...}.
+std::vector<std::string> backend_args(const BenchPoint&, const BenchConfig&, const std::string& op_file);
+
+// What one point's run gave.
+struct PointOutcome {
+  int exit_code = 0;      // the tool's exit status (4 when it could not start, timed out or died)
+  std::string error;      // how it failed, with the tail of its stderr
+  nlohmann::json result;  // the tool's first JSON line (null when there is none)
+  double wall_s = 0;
+};
+
+// The record of one point: its parameters, status and the backend's key figures.
+nlohmann::json make_record(const BenchPoint&, const PointOutcome&);
+// Fills figures that need other records (cpu speedup against the dense point of the same size).
+void add_derived_figures(std::vector<nlohmann::json>& records);
+// The sweep's exit status from its records: 0 if every point passed, else the most severe
+// point status (4 external tool > 3 invalid input > 2 usage > 1 runtime > 5 check failed).
+int sweep_exit_status(const std::vector<nlohmann::json>& records);
+
+// sattn.bench/v1 document: provenance + records.
+nlohmann::json provenance(const BenchConfig&, const std::string& sattn_path);
+nlohmann::json config_to_json(const BenchConfig&);
+nlohmann::json bench_document(const nlohmann::json& provenance, const std::vector<nlohmann::json>& records);
+// CSV with a header row: one line per record, fixed columns (empty where a figure does not apply).
+std::string records_csv(const std::vector<nlohmann::json>& records);
+
+// Runs points as subprocesses, `jobs` at a time. Stops launching on SIGINT, kills the running
+// children and throws Interrupted. Progress on stderr when `progress`.
+struct Interrupted {};
+std::vector<PointOutcome> run_points(const std::vector<BenchPoint>&, const BenchConfig&, const std::string& sattn,
+                                     int jobs, bool progress);
+
+// Job lists: one shell command per line, each writing one point's sattn.bench/v1 file.
+std::string emit_jobs(const std::vector<BenchPoint>&, const BenchConfig&, const std::string& sattn,
+                      const std::string& results_dir);
+// Reads every sattn.bench/v1 *.json file in `dir` and returns their records (sorted by id).
+std::vector<nlohmann::json> collect_records(const std::string& dir, nlohmann::json& sources);
+
+// Writes gnuplot scripts and data into `dir` and renders them to SVG and PNG. Returns the files
+// written (relative to dir). Throws Error(external_tool) if gnuplot fails.
+std::vector<std::string> write_plots(const std::string& dir, const std::vector<nlohmann::json>& records,
+                                     const std::string& gnuplot = "gnuplot");
+
+// Quotes a word for a POSIX shell.
+std::string shell_quote(const std::string&);
+
+}  // namespace sattn

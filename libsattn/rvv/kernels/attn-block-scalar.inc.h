@@ -1,0 +1,41 @@
+/* Block (BSR) attention, scalar: every query row of a block row visits the keys of each kept
+ * block column, cut at kv_len and, when causal, at key i + causal_offset. Included by
+ * PREC-attn-block-scalar.c with SATTN_PREC and SATTN_KERNEL_NAME defined. */
+#include "prec-scalar.h"
+#include "attn-scalar.inc.h"
+
+void SATTN_KERNEL_NAME(const sattn_job *job) {
+  const int64_t hd = job->head_dim, rows = job->seq_len, group = job->heads / job->kv_heads;
+  const int64_t bs = job->block_size, block_rows = (rows + bs - 1) / bs;
+  const int64_t row_bytes = sattn_row_bytes(SATTN_PREC, hd);
+  const float scale = sattn_score_scale(job), v_scale = sattn_v_scale(job);
+  sattn_row_state st;
+  sattn_qc *q;
+  sattn_scalar_setup(job, &st, &q);
+  for (int64_t b = 0; b < job->batch; ++b)
+    for (int64_t h = 0; h < job->heads; ++h) {
+      const int64_t kvh = h / group;
+      const int64_t *ptr = job->ptr + sattn_layout_index(job, b, kvh) * (block_rows + 1);
+      const uint8_t *kbase = (const uint8_t *)job->k + (b * job->kv_heads + kvh) * job->kv_len * row_bytes;
+      const uint8_t *vbase = (const uint8_t *)job->v + (b * job->kv_heads + kvh) * job->kv_len * row_bytes;
+      const uint8_t *qbase = (const uint8_t *)job->q + (b * job->heads + h) * rows * row_bytes;
+      float *obase = job->o + (b * job->heads + h) * rows * hd;
+      for (int64_t br = 0; br < block_rows; ++br) {
+        const int64_t i1 = (br + 1) * bs < rows ? (br + 1) * bs : rows;
+        for (int64_t i = br * bs; i < i1; ++i) {
+          sattn_q_prepare(qbase + i * row_bytes, hd, q);
+          sattn_row_begin(&st, hd);
+          for (int64_t e = ptr[br]; e < ptr[br + 1]; ++e) {
+            const int64_t j0 = (int64_t)job->idx[e] * bs;
+            int64_t j1 = j0 + bs < job->kv_len ? j0 + bs : job->kv_len;
+            if (job->causal && j1 > i + job->causal_offset + 1) j1 = i + job->causal_offset + 1;
+            for (int64_t c = j0; c < j1; c += SATTN_SCALAR_CHUNK) {
+              const int64_t n = j1 - c < SATTN_SCALAR_CHUNK ? j1 - c : SATTN_SCALAR_CHUNK;
+              sattn_row_chunk(&st, q, 0, c, n, kbase, vbase, row_bytes, hd, scale);
+            }
+          }
+          sattn_row_end(&st, obase + i * hd, hd, v_scale);
+        }
+      }
+    }
+}

@@ -1,0 +1,183 @@
+/* Shared part of the RVV attention kernels: the per-tile state, the tile functions for every
+ * (rows, LMUL) the register budget allows (attn-rvv-tile.inc.h), and the row begin / end steps.
+ * Included by attn-{row,block}-rvv.inc.h with SATTN_PREC and SATTN_GATHER set. */
+#include <math.h>
+#include <riscv_vector.h>
+#include <stdint.h>
+
+#include "attn.h"
+#include "exp-scalar-rr2-p6.h"
+#include "i4-unpack-rvv.h"
+#include "tiling.h"
+#include "vexp-rvv-rr2-p6.h"
+
+typedef struct sattn_tile_ctx {
+  const uint8_t *kbase, *vbase; /* K and V of this (batch, kv head) */
+  int64_t row_bytes, hd;
+  float scale;                  /* raw score -> softmax argument */
+  const void *q[SATTN_MAX_TILE];  /* Q rows in compute form: float (fp32, bf16) or int8 (i8, i4) */
+  float *acc[SATTN_MAX_TILE];     /* running P.V, head_dim floats */
+  float m[SATTN_MAX_TILE], l[SATTN_MAX_TILE], corr[SATTN_MAX_TILE];
+  int64_t lim[SATTN_MAX_TILE];    /* keys >= lim are masked (causal); INT64_MAX when none */
+  float *p;                       /* SATTN_MAX_TILE x SATTN_MAX_CHUNK probabilities */
+  uint32_t *off;                  /* gather byte offsets of the chunk's keys (row kernels) */
+  float *qbuf[SATTN_MAX_TILE];    /* room for converted Q rows */
+} sattn_tile_ctx;
+
+typedef void (*sattn_tile_fn)(sattn_tile_ctx *, int64_t, const int32_t *, size_t);
+
+#define SATTN_INT_PREC (SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4)
+
+/* Instantiations: R = 1, 2, 4, 8 rows; score LMUL up to sattn_max_lmul(precision, R). */
+#define SATTN_R 1
+#define SATTN_LP 8
+#define SATTN_L 1
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#define SATTN_L 2
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#define SATTN_L 4
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#define SATTN_L 8
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#undef SATTN_LP
+#undef SATTN_R
+
+#define SATTN_R 2
+#define SATTN_LP 4
+#define SATTN_L 1
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#define SATTN_L 2
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#define SATTN_L 4
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#if !SATTN_INT_PREC
+#define SATTN_L 8
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#endif
+#undef SATTN_LP
+#undef SATTN_R
+
+#define SATTN_R 4
+#define SATTN_LP 4
+#define SATTN_L 1
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#define SATTN_L 2
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#define SATTN_L 4
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#undef SATTN_LP
+#undef SATTN_R
+
+#define SATTN_R 8
+#define SATTN_LP 2
+#define SATTN_L 1
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#define SATTN_L 2
+#include "attn-rvv-tile.inc.h"
+#undef SATTN_L
+#undef SATTN_LP
+#undef SATTN_R
+
+/* [log2 rows][log2 lmul]; NULL where the register budget does not allow it. */
+static const sattn_tile_fn sattn_tiles[4][4] = {
+    {sattn_tile_r1_l1, sattn_tile_r1_l2, sattn_tile_r1_l4, sattn_tile_r1_l8},
+#if SATTN_INT_PREC
+    {sattn_tile_r2_l1, sattn_tile_r2_l2, sattn_tile_r2_l4, 0},
+#else
+    {sattn_tile_r2_l1, sattn_tile_r2_l2, sattn_tile_r2_l4, sattn_tile_r2_l8},
+#endif
+    {sattn_tile_r4_l1, sattn_tile_r4_l2, sattn_tile_r4_l4, 0},
+    {sattn_tile_r8_l1, sattn_tile_r8_l2, 0, 0},
+};
+
+static inline int sattn_log2(int x) { return x >= 8 ? 3 : x >= 4 ? 2 : x >= 2 ? 1 : 0; }
+
+/* Keys per chunk: vsetvl for e32 at the score LMUL. */
+static inline size_t sattn_chunk_vl(int lmul, size_t n) {
+  switch (lmul) {
+    case 1: return __riscv_vsetvl_e32m1(n);
+    case 2: return __riscv_vsetvl_e32m2(n);
+    case 4: return __riscv_vsetvl_e32m4(n);
+    default: return __riscv_vsetvl_e32m8(n);
+  }
+}
+
+static void sattn_ctx_init(sattn_tile_ctx *c, const sattn_job *job) {
+  const int64_t hd = job->head_dim, stride = (hd + 15) & ~(int64_t)15;
+  float *base = (float *)job->scratch;
+  for (int r = 0; r < SATTN_MAX_TILE; ++r) {
+    c->acc[r] = base + r * stride;
+    c->qbuf[r] = base + (SATTN_MAX_TILE + r) * stride;
+  }
+  c->p = base + 2 * SATTN_MAX_TILE * stride;
+  c->off = (uint32_t *)(c->p + SATTN_MAX_TILE * SATTN_MAX_CHUNK);
+  c->hd = hd;
+  c->row_bytes = sattn_row_bytes(SATTN_PREC, hd);
+#if SATTN_INT_PREC
+  c->scale = job->scale_q * job->scale_k * job->softmax_scale;
+#else
+  c->scale = job->softmax_scale;
+#endif
+}
+
+/* Row r of the tile: Q row into compute form, fresh softmax state. */
+static void sattn_row_begin(sattn_tile_ctx *c, int r, const uint8_t *qrow, int64_t lim) {
+  const int64_t hd = c->hd;
+#if SATTN_PREC == SATTN_FP32 || SATTN_PREC == SATTN_I8
+  c->q[r] = qrow;
+#elif SATTN_PREC == SATTN_BF16
+  float *qf = c->qbuf[r];
+  for (size_t d = 0, vl; d < (size_t)hd; d += vl) {
+    vl = __riscv_vsetvl_e32m8((size_t)hd - d);
+    const vuint32m8_t w = __riscv_vsll_vx_u32m8(__riscv_vzext_vf2_u32m8(__riscv_vle16_v_u16m4((const uint16_t *)qrow + d, vl), vl), 16, vl);
+    __riscv_vse32_v_f32m8(qf + d, __riscv_vreinterpret_v_u32m8_f32m8(w), vl);
+  }
+  c->q[r] = qf;
+#else /* i4: unpack to int8 */
+  int8_t *qi = (int8_t *)c->qbuf[r];
+  for (size_t d = 0, vl; d < (size_t)hd; d += vl) {
+    vl = __riscv_vsetvl_e32m8((size_t)hd - d); /* even except at the end, so d / 2 is exact */
+    __riscv_vse8_v_i8m2(qi + d, sattn_i4_row_i8_m2(qrow + d / 2, vl), vl);
+  }
+  c->q[r] = qi;
+#endif
+  float *acc = c->acc[r];
+  for (size_t d = 0, vl; d < (size_t)hd; d += vl) {
+    vl = __riscv_vsetvl_e32m8((size_t)hd - d);
+    __riscv_vse32_v_f32m8(acc + d, __riscv_vfmv_v_f_f32m8(0.0f, vl), vl);
+  }
+  c->m[r] = -INFINITY;
+  c->l[r] = 0.0f;
+  c->lim[r] = lim;
+}
+
+/* out = acc * v_scale / l, or 0 for a row that saw no key. */
+static void sattn_row_end(const sattn_tile_ctx *c, int r, float *out, float v_scale) {
+  const float f = c->l[r] > 0.0f ? v_scale / c->l[r] : 0.0f;
+  const float *acc = c->acc[r];
+  for (size_t d = 0, vl; d < (size_t)c->hd; d += vl) {
+    vl = __riscv_vsetvl_e32m8((size_t)c->hd - d);
+    __riscv_vse32_v_f32m8(out + d, __riscv_vfmul_vf_f32m8(__riscv_vle32_v_f32m8(acc + d, vl), f, vl), vl);
+  }
+}
+
+static inline float sattn_v_scale_of(const sattn_job *job) {
+#if SATTN_INT_PREC
+  return job->scale_v;
+#else
+  (void)job;
+  return 1.0f;
+#endif
+}

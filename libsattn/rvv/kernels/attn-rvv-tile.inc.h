@@ -1,0 +1,268 @@
+/* One key chunk for a tile of SATTN_R query rows, RVV intrinsics; included once per
+ * (SATTN_R, SATTN_L) by attn-rvv-common.inc.h with SATTN_PREC and SATTN_GATHER set.
+ *
+ * 1. Scores, vectorized across the chunk's vl keys (vl = VLMAX(e32, m{L}) except at the tail):
+ *    for each d, one K column load (indexed gather of the listed keys, or strided over
+ *    contiguous keys) feeds one multiply-accumulate per tile row with the scalar q[r][d]. The
+ *    column is loaded once for all R rows. fp32/bf16 accumulate in fp32 (vfmacc.vf); i8/i4
+ *    widen K to e16 and accumulate exact int32 dot products (vwmacc.vx).
+ * 2. Online softmax per row: vfredmax, one scalar exp for the correction when the max grows,
+ *    the vector exp of the chunk, vfredusum; p is stored for step 3. Keys past a row's causal
+ *    limit (block kernels) get p = 0.
+ * 3. P.V, vectorized across head_dim (LMUL SATTN_LP): each V row is loaded (and converted) once
+ *    and multiply-accumulated into the R accumulators, which are rescaled by the correction
+ *    as they are loaded. */
+#include "rvv-lmul.h"
+
+#define VF SATTN_CAT3(vfloat32, M32, _t)
+#define VI32 SATTN_CAT3(vint32, M32, _t)
+#define VU32 SATTN_CAT3(vuint32, M32, _t)
+#define PF SATTN_CAT3(vfloat32, P32, _t)
+#define F32(op) SATTN_CAT(__riscv_##op##_f32, M32)
+#define PF32(op) SATTN_CAT(__riscv_##op##_f32, P32)
+
+#if SATTN_R == 1
+#define SATTN_ROWS(X) X(0)
+#elif SATTN_R == 2
+#define SATTN_ROWS(X) X(0) X(1)
+#elif SATTN_R == 4
+#define SATTN_ROWS(X) X(0) X(1) X(2) X(3)
+#else
+#define SATTN_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#endif
+
+#if SATTN_PREC == SATTN_FP32 || SATTN_PREC == SATTN_BF16
+#define VACC VF
+#define QT float
+#else
+#define VACC VI32
+#define QT int8_t
+#endif
+
+/* The K column of head_dim element d (or packed byte d for i4) for the chunk's keys. */
+#if SATTN_GATHER
+#define SATTN_COL(bits, tsfx, ctype, lm, base) SATTN_CAT(__riscv_vluxei32_v_##tsfx, lm)((const ctype *)(base), off, vl)
+#else
+#define SATTN_COL(bits, tsfx, ctype, lm, base) SATTN_CAT(__riscv_vlse##bits##_v_##tsfx, lm)((const ctype *)(base), row_bytes, vl)
+#endif
+
+static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile_ctx *c, int64_t j0, const int32_t *keys, size_t vl) {
+  const int64_t hd = c->hd, row_bytes = c->row_bytes;
+  const float scale = c->scale;
+#define SATTN_Q(r) const QT *q##r = (const QT *)c->q[r];
+  SATTN_ROWS(SATTN_Q)
+#if SATTN_GATHER
+  const VU32 off = SATTN_CAT(__riscv_vmul_vx_u32, M32)(SATTN_CAT(__riscv_vle32_v_u32, M32)((const uint32_t *)keys, vl),
+                                                         (uint32_t)row_bytes, vl);
+  SATTN_CAT(__riscv_vse32_v_u32, M32)(c->off, off, vl);
+  const uint8_t *kp = c->kbase;
+  const uint8_t *vp = c->vbase;
+#else
+  (void)keys;
+  const uint8_t *kp = c->kbase + j0 * row_bytes;
+  const uint8_t *vp = c->vbase + j0 * row_bytes;
+#endif
+
+  /* ---- 1. scores ---- */
+#if SATTN_PREC == SATTN_FP32 || SATTN_PREC == SATTN_BF16
+#define SATTN_ZERO(r) VACC s##r = F32(vfmv_v_f)(0.0f, vl);
+#else
+#define SATTN_ZERO(r) VACC s##r = SATTN_CAT(__riscv_vmv_v_x_i32, M32)(0, vl);
+#endif
+  SATTN_ROWS(SATTN_ZERO)
+  /* One step per head_dim element d (i4: per packed byte, two elements); unrolled by 4 so the
+   * loop overhead is paid once per four K columns. */
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_MACC(r) s##r = F32(vfmacc_vf)(s##r, q##r[dd], col, vl);
+#define SATTN_QK_STEP(darg)                                       \
+  {                                                               \
+    const int64_t dd = (darg);                                    \
+    const VF col = SATTN_COL(32, f32, float, M32, kp + dd * 4); \
+    SATTN_ROWS(SATTN_MACC)                                        \
+  }
+#elif SATTN_PREC == SATTN_BF16
+#define SATTN_MACC(r) s##r = F32(vfmacc_vf)(s##r, q##r[dd], col, vl);
+#define SATTN_QK_STEP(darg)                                                                                      \
+  {                                                                                                              \
+    const int64_t dd = (darg);                                                                                   \
+    const SATTN_CAT3(vuint16, M16, _t) h = SATTN_COL(16, u16, uint16_t, M16, kp + dd * 2);                     \
+    const VU32 w = SATTN_CAT(__riscv_vsll_vx_u32, M32)(SATTN_CAT(__riscv_vzext_vf2_u32, M32)(h, vl), 16, vl);    \
+    const VF col = SATTN_CAT3(__riscv_vreinterpret_v_u32, M32, SATTN_CAT(_f32, M32))(w);                         \
+    SATTN_ROWS(SATTN_MACC)                                                                                       \
+  }
+#elif SATTN_PREC == SATTN_I8
+#define SATTN_MACC(r) s##r = SATTN_CAT(__riscv_vwmacc_vx_i32, M32)(s##r, (int16_t)q##r[dd], col, vl);
+#define SATTN_QK_STEP(darg)                                                                                    \
+  {                                                                                                            \
+    const int64_t dd = (darg);                                                                                 \
+    const SATTN_CAT3(vint16, M16, _t) col = SATTN_CAT(__riscv_vsext_vf2_i16, M16)(SATTN_COL(8, i8, int8_t, M8, kp + dd), vl); \
+    SATTN_ROWS(SATTN_MACC)                                                                                     \
+  }
+#else /* i4: packed byte e holds dims 2e (low nibble) and 2e + 1 (high nibble) */
+#define SATTN_MACC_LO(r) s##r = SATTN_CAT(__riscv_vwmacc_vx_i32, M32)(s##r, (int16_t)q##r[2 * (ee)], lo, vl);
+#define SATTN_MACC_HI(r) s##r = SATTN_CAT(__riscv_vwmacc_vx_i32, M32)(s##r, (int16_t)q##r[2 * (ee) + 1], hi, vl);
+#define SATTN_I4_NIBBLES(ee)                                                                                           \
+  const SATTN_CAT3(vint8, M8, _t) b = SATTN_COL(8, i8, int8_t, M8, kp + (ee));                                         \
+  const SATTN_CAT3(vint16, M16, _t) lo = SATTN_CAT(__riscv_vsext_vf2_i16, M16)(                                        \
+      SATTN_CAT(__riscv_vsra_vx_i8, M8)(SATTN_CAT(__riscv_vsll_vx_i8, M8)(b, 4, vl), 4, vl), vl);
+#define SATTN_QK_STEP(earg)                                                                                            \
+  {                                                                                                                    \
+    const int64_t ee = (earg);                                                                                         \
+    SATTN_I4_NIBBLES(ee)                                                                                               \
+    const SATTN_CAT3(vint16, M16, _t) hi = SATTN_CAT(__riscv_vsext_vf2_i16, M16)(SATTN_CAT(__riscv_vsra_vx_i8, M8)(b, 4, vl), vl); \
+    SATTN_ROWS(SATTN_MACC_LO)                                                                                          \
+    SATTN_ROWS(SATTN_MACC_HI)                                                                                          \
+  }
+#endif
+#if SATTN_PREC == SATTN_I4
+  const int64_t steps = hd / 2; /* full bytes; an odd head_dim leaves a last low nibble */
+#else
+  const int64_t steps = hd;
+#endif
+  /* Unrolled as far as the registers allow: clang hoists the unrolled column loads above the
+   * multiply-adds, so each unrolled step needs its own column group (two for the converting
+   * precisions) beside the R accumulators and the gather offsets; more would spill. */
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_FREE_GROUPS (32 / SATTN_L - SATTN_R - SATTN_GATHER)
+#else
+#define SATTN_FREE_GROUPS ((32 / SATTN_L - SATTN_R - SATTN_GATHER) / 2)
+#endif
+  int64_t d = 0;
+#if SATTN_FREE_GROUPS >= 4
+  for (const int64_t end4 = steps & ~(int64_t)3; d < end4; d += 4) {
+    SATTN_QK_STEP(d)
+    SATTN_QK_STEP(d + 1)
+    SATTN_QK_STEP(d + 2)
+    SATTN_QK_STEP(d + 3)
+  }
+#elif SATTN_FREE_GROUPS >= 2
+  for (const int64_t end2 = steps & ~(int64_t)1; d < end2; d += 2) {
+    SATTN_QK_STEP(d)
+    SATTN_QK_STEP(d + 1)
+  }
+#endif
+#undef SATTN_FREE_GROUPS
+  for (; d < steps; ++d) SATTN_QK_STEP(d)
+#if SATTN_PREC == SATTN_I4
+  if (hd & 1) {
+    const int64_t ee = steps;
+    SATTN_I4_NIBBLES(ee)
+    SATTN_ROWS(SATTN_MACC_LO)
+  }
+#undef SATTN_MACC_LO
+#undef SATTN_MACC_HI
+#undef SATTN_I4_NIBBLES
+#else
+#undef SATTN_MACC
+#endif
+#undef SATTN_QK_STEP
+
+  /* ---- 2. online softmax, per row ---- */
+  const vfloat32m1_t neg_inf = __riscv_vfmv_v_f_f32m1(sattn_opaque_f32(-INFINITY), 1);
+  const vfloat32m1_t zero1 = __riscv_vfmv_v_f_f32m1(0.0f, 1);
+  const VF zero = F32(vfmv_v_f)(0.0f, vl);
+#if SATTN_PREC == SATTN_FP32 || SATTN_PREC == SATTN_BF16
+#define SATTN_TO_F32(x) (x)
+#else
+#define SATTN_TO_F32(x) SATTN_CAT(__riscv_vfcvt_f_x_v_f32, M32)(x, vl)
+#endif
+#define SATTN_SOFTMAX(r)                                                                                      \
+  {                                                                                                           \
+    size_t vr = vl;                                                                                           \
+    if (c->lim[r] - j0 < (int64_t)vl) vr = c->lim[r] > j0 ? (size_t)(c->lim[r] - j0) : 0;                     \
+    float *pr = c->p + (r) * SATTN_MAX_CHUNK;                                                                 \
+    c->corr[r] = 1.0f;                                                                                        \
+    if (vr == 0) {                                                                                            \
+      F32(vse32_v)(pr, zero, vl);                                                                             \
+    } else {                                                                                                  \
+      const VF sf = SATTN_TO_F32(s##r);                                                                       \
+      const float mx = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredmax_vs_f32, M32, _f32m1)(sf, neg_inf, vr)); \
+      if (mx > c->m[r]) {                                                                                     \
+        c->corr[r] = sattn_exp_rr2_p6(scale * (c->m[r] - mx));                                                \
+        c->m[r] = mx;                                                                                         \
+      }                                                                                                       \
+      const VF pv = SATTN_CAT(sattn_vexp_, M32)(F32(vfsub_vf)(sf, c->m[r], vr), scale, vr);                    \
+      const float sum = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredusum_vs_f32, M32, _f32m1)(pv, zero1, vr)); \
+      c->l[r] = c->l[r] * c->corr[r] + sum;                                                                   \
+      F32(vse32_v)(pr, pv, vr);                                                                               \
+      if (vr < vl) F32(vse32_v)(pr + vr, zero, vl - vr);                                                      \
+    }                                                                                                         \
+  }
+  SATTN_ROWS(SATTN_SOFTMAX)
+
+  /* ---- 3. P.V ---- */
+#define SATTN_P(r) const float *p##r = c->p + (r) * SATTN_MAX_CHUNK;
+  SATTN_ROWS(SATTN_P)
+  size_t vlp;
+  for (int64_t d0 = 0; d0 < hd; d0 += (int64_t)vlp) {
+    vlp = SATTN_CAT(__riscv_vsetvl_e32, P32)((size_t)(hd - d0));
+#define SATTN_ACC_LOAD(r) PF a##r = PF32(vfmul_vf)(PF32(vle32_v)(c->acc[r] + d0, vlp), c->corr[r], vlp);
+    SATTN_ROWS(SATTN_ACC_LOAD)
+    /* One V row per key, loaded (and converted) once for the R rows; unrolled by 2. */
+    /* vpd: the V rows' columns d0.. (i4: packed byte d0 / 2; d0 is a multiple of VLMAX, so even). */
+#if SATTN_PREC == SATTN_FP32
+    const uint8_t *vpd = vp + d0 * 4;
+#elif SATTN_PREC == SATTN_BF16
+    const uint8_t *vpd = vp + d0 * 2;
+#elif SATTN_PREC == SATTN_I8
+    const uint8_t *vpd = vp + d0;
+#else
+    const uint8_t *vpd = vp + d0 / 2;
+#endif
+#if SATTN_GATHER
+#define SATTN_VROW(j) (vpd + c->off[j])
+#else
+#define SATTN_VROW(j) (vpd + (int64_t)(j) * row_bytes)
+#endif
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_VLOAD(j) PF32(vle32_v)((const float *)SATTN_VROW(j), vlp)
+#elif SATTN_PREC == SATTN_BF16
+#define SATTN_VLOAD(j)                                                                                           \
+  SATTN_CAT3(__riscv_vreinterpret_v_u32, P32, SATTN_CAT(_f32, P32))(SATTN_CAT(__riscv_vsll_vx_u32, P32)(         \
+      SATTN_CAT(__riscv_vzext_vf2_u32, P32)(SATTN_CAT(__riscv_vle16_v_u16, P16)((const uint16_t *)SATTN_VROW(j), vlp), vlp), 16, vlp))
+#elif SATTN_PREC == SATTN_I8
+#define SATTN_VLOAD(j)                                 \
+  SATTN_CAT(__riscv_vfcvt_f_x_v_f32, P32)(             \
+      SATTN_CAT(__riscv_vsext_vf4_i32, P32)(SATTN_CAT(__riscv_vle8_v_i8, P8)((const int8_t *)SATTN_VROW(j), vlp), vlp), vlp)
+#else
+#define SATTN_VLOAD(j) SATTN_CAT(sattn_i4_row_f32_, P32)(SATTN_VROW(j), vlp)
+#endif
+#define SATTN_PV(r) a##r = PF32(vfmacc_vf)(a##r, p##r[jj], vv, vlp);
+#define SATTN_PV_STEP(j)               \
+  {                                    \
+    const size_t jj = (j);             \
+    const PF vv = SATTN_VLOAD(jj);     \
+    SATTN_ROWS(SATTN_PV)               \
+  }
+    size_t j = 0;
+    for (const size_t end2 = vl & ~(size_t)1; j < end2; j += 2) {
+      SATTN_PV_STEP(j)
+      SATTN_PV_STEP(j + 1)
+    }
+    if (j < vl) SATTN_PV_STEP(j)
+#undef SATTN_PV_STEP
+#undef SATTN_PV
+#undef SATTN_VLOAD
+#undef SATTN_VROW
+#define SATTN_ACC_STORE(r) PF32(vse32_v)(c->acc[r] + d0, a##r, vlp);
+    SATTN_ROWS(SATTN_ACC_STORE)
+  }
+#undef SATTN_Q
+#undef SATTN_ZERO
+#undef SATTN_TO_F32
+#undef SATTN_SOFTMAX
+#undef SATTN_P
+#undef SATTN_ACC_LOAD
+#undef SATTN_ACC_STORE
+}
+
+#undef SATTN_ROWS
+#undef SATTN_COL
+#undef VACC
+#undef QT
+#undef VF
+#undef VI32
+#undef VU32
+#undef PF
+#undef F32
+#undef PF32

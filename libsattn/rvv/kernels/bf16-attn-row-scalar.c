@@ -1,0 +1,4 @@
+/* bf16 row attention, scalar twin (riscv64 GCC -O2; also the autovec baseline under clang -O3 -march=rv64gcv). */
+#define SATTN_PREC SATTN_BF16
+#define SATTN_KERNEL_NAME sattn_bf16_attn_row_scalar
+#include "attn-row-scalar.inc.h"

@@ -1,0 +1,4 @@
+/* i4 row attention, scalar twin (riscv64 GCC -O2; also the autovec baseline under clang -O3 -march=rv64gcv). */
+#define SATTN_PREC SATTN_I4
+#define SATTN_KERNEL_NAME sattn_i4_attn_row_scalar
+#include "attn-row-scalar.inc.h"

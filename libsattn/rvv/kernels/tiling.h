@@ -1,0 +1,58 @@
+/* Tiling decisions shared by the RVV kernels and the runner's exact element counts (which
+ * replay them outside the measured region): how many query rows share one pass over a key
+ * chunk, which LMUL the scores and the P.V accumulators use. */
+#ifndef SATTN_TILING_H
+#define SATTN_TILING_H
+#include <stdint.h>
+
+#include "attn.h"
+
+#define SATTN_DEFAULT_TILE_ROWS 4
+/* lmul = 0 asks for the largest score LMUL each call's row count allows. */
+#define SATTN_DEFAULT_LMUL 8
+
+/* Largest score LMUL that keeps R score groups, the K column and its conversion temporaries in
+ * the 32 vector registers without spilling. Integer paths need e8/e16 temporaries beside the
+ * int32 accumulators. */
+static inline int sattn_max_lmul(int precision, int rows) {
+  const int integer = precision == SATTN_I8 || precision == SATTN_I4;
+  if (rows <= 1) return 8;
+  if (rows == 2) return integer ? 4 : 8;
+  if (rows <= 4) return 4;
+  return 2;
+}
+
+/* The score LMUL of a call of `rows` rows: the requested one, lowered to the register budget.
+ * More keys per chunk means fewer passes over head_dim, so larger is better for the
+ * instruction count as long as the registers hold. */
+static inline int sattn_call_lmul(int precision, int rows, int requested) {
+  const int max = sattn_max_lmul(precision, rows);
+  return requested < max ? requested : max;
+}
+
+/* LMUL of the head_dim accumulators in P.V: R accumulators plus one V row in registers. */
+static inline int sattn_pv_lmul(int rows) { return rows <= 1 ? 8 : rows <= 4 ? 4 : 2; }
+
+/* A group of n rows (n <= R) is run as calls of the largest power of two <= the rest. */
+static inline int sattn_call_rows(int64_t rest, int max_rows) {
+  int t = 1;
+  while (t * 2 <= max_rows && t * 2 <= rest) t *= 2;
+  return t;
+}
+
+/* Row kernels: consecutive rows (up to R) with identical key lists form one group and share the
+ * K gathers of every chunk. Returns the group size starting at row i (ptr is the layout's CSR). */
+static inline int64_t sattn_row_group_scalar(const int64_t *ptr, const int32_t *idx, int64_t i, int64_t rows, int max_rows) {
+  const int64_t n = ptr[i + 1] - ptr[i];
+  int64_t g = 1;
+  while (g < max_rows && i + g < rows && ptr[i + g + 1] - ptr[i + g] == n) {
+    const int32_t *a = idx + ptr[i], *b = idx + ptr[i + g];
+    int64_t c = 0;
+    while (c < n && a[c] == b[c]) ++c;
+    if (c != n) break;
+    ++g;
+  }
+  return g;
+}
+
+#endif

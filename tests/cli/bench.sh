@@ -1,0 +1,122 @@
+# sattn bench: sweeps, bench.json against its schema, CSV, job lists run by bash and by
+# xargs -P2 (a stand-in for GNU parallel) then --collect, plots, failing points, SIGINT.
+source "$(dirname "$0")/lib.sh"
+SCHEMA="$SRC/schemas/bench.schema.json"
+SMALL=(--head-dim 16 --heads 2 -q)
+
+validate() {  # FILE: validates against the schema
+  $PY - "$SCHEMA" "$1" <<'EOF'
+import json, sys, jsonschema
+jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))
+EOF
+}
+
+# The comparable content of records: id, status, and the deterministic figures (not timings).
+summary() {
+  $PY - "$1" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in sorted(d["records"], key=lambda r: r["id"]):
+    f = r["figures"]
+    print(r["id"], r["status"], f.get("density"), f.get("allowed_pairs"), f.get("passed"))
+EOF
+}
+
+# --- a tiny cpu sweep: 2 specs x 2 seq_lens (+ the dense baseline of each size) ---
+run "$SATTN" bench --backend cpu --specs sliding_window,bsr --seq-lens 32,64 "${SMALL[@]}" --out-dir "$T/sweep"
+expect_rc 0 "cpu sweep"
+expect_file "$T/sweep/bench.json" "bench.json"
+validate "$T/sweep/bench.json" && ok || fail "bench.json validates against schemas/bench.schema.json"
+# Header and one row per point: 3 specs (dense baseline added) x 2 sizes.
+head -1 "$T/sweep/bench.csv" | grep -q '^id,backend,spec,seq_len,precision,kernel,vlen,lanes,params,baseline,status,exit_code,wall_s,' &&
+  ok || fail "bench.csv header"
+[[ $(tail -n +2 "$T/sweep/bench.csv" | wc -l) -eq 6 ]] && ok || fail "bench.csv has 6 rows"
+# Densities from the definitions (not from the code): sliding_window n=32, window 32/16=2,
+# non-causal: rows 0,31 see 3 keys, rows 1,30 see 4, the other 28 see 5 -> 154/1024.
+# bsr n=64: block 64/16=4, 16 block columns, keep ceil(0.25*16)=4 of each row -> 1/4.
+$PY - "$T/sweep/bench.json" <<'EOF' && ok || fail "cpu densities and speedups"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = {x["id"]: x for x in d["records"]}
+assert abs(r["cpu-sliding_window-n32-fp32"]["figures"]["density"] - 154 / 1024) < 1e-12
+assert abs(r["cpu-bsr-n64-fp32"]["figures"]["density"] - 0.25) < 1e-12
+assert r["cpu-dense-n64-fp32"]["point"]["baseline"] is True
+for x in r.values():
+    f = x["figures"]
+    assert x["status"] == "passed" and f["passed"] is True
+    # speedup = dense kernel time / this kernel time, from the two records' own times
+    dense = r["cpu-dense-n%d-fp32" % x["point"]["seq_len"]]["figures"]["kernel_ms"]
+    assert abs(f["speedup_vs_dense"] - dense / f["kernel_ms"]) < 1e-9 * f["speedup_vs_dense"]
+    assert abs(f["gflops"] - 4 * 16 * f["allowed_pairs"] / (f["kernel_ms"] * 1e6)) < 1e-9 * f["gflops"]
+p = d["provenance"]
+assert p["parameters"]["seq_lens"] == [32, 64] and p["machine"]["cores"] >= 1 and p["git"]["revision"]
+assert d["summary"] == {"points": 6, "passed": 6, "check_failed": 0, "failed": 0, "exit_status": 0}
+EOF
+
+# --- job lists: run by plain bash, and by xargs -P2, then --collect: the same records ---
+run "$SATTN" bench --backend cpu --specs sliding_window,bsr --seq-lens 32,64 "${SMALL[@]}" \
+  --emit-jobs "$T/jobs.txt" --results-dir "$T/res1"
+expect_rc 0 "--emit-jobs"
+[[ $(wc -l <"$T/jobs.txt") -eq 6 ]] && ok || fail "6 job lines"
+while IFS= read -r line; do bash -c "$line" || fail "job line: $line"; done <"$T/jobs.txt"
+run "$SATTN" bench --collect "$T/res1" --out-dir "$T/coll1" -q
+expect_rc 0 "--collect (bash)"
+validate "$T/coll1/bench.json" && ok || fail "collected bench.json validates"
+[[ "$(summary "$T/coll1/bench.json")" == "$(summary "$T/sweep/bench.json")" ]] && ok || fail "collected records = direct sweep"
+sed "s|$T/res1|$T/res2|" "$T/jobs.txt" | xargs -P2 -d '\n' -n1 bash -c && ok || fail "jobs under xargs -P2"
+run "$SATTN" bench --collect "$T/res2" -o "$T/coll2.json" -q
+expect_rc 0 "--collect (xargs)"
+[[ "$(summary "$T/coll2.json")" == "$(summary "$T/sweep/bench.json")" ]] && ok || fail "xargs-collected records = direct sweep"
+
+# --- plots: non-empty SVG and PNG ---
+run "$SATTN" bench --backend cpu --specs bsr --seq-lens 64 "${SMALL[@]}" --out-dir "$T/plot" --plot
+expect_rc 0 "--plot"
+[[ -s "$T/plot/plots/cpu_speedup.svg" && -s "$T/plot/plots/cpu_speedup.png" ]] && ok || fail "cpu_speedup.svg/png"
+grep -q '<svg' "$T/plot/plots/cpu_speedup.svg" && ok || fail "an SVG document"
+[[ $(head -c 4 "$T/plot/plots/cpu_speedup.png" | od -An -c | tr -d ' ') == '211PNG' ]] && ok || fail "a PNG file"
+
+# --- a failing point is recorded, the sweep goes on, the exit status says so ---
+run "$SATTN" bench --backend cpu --specs sliding_window --seq-lens 32 --param window_size=-1 "${SMALL[@]}" -o "$T/fail.json"
+expect_rc 3 "a point with an impossible parameter: exit 3"
+$PY - "$T/fail.json" <<'EOF' && ok || fail "failure recorded, dense point still ran"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = {x["id"]: x for x in d["records"]}
+bad = r["cpu-sliding_window-n32-fp32"]
+assert bad["status"] == "failed" and bad["exit_code"] == 3 and "window_size" in bad["error"], bad
+assert r["cpu-dense-n32-fp32"]["status"] == "passed"
+assert d["summary"]["failed"] == 1 and d["summary"]["exit_status"] == 3
+EOF
+run "$SATTN" bench --backend gpu
+expect_rc 2 "unknown backend: usage"
+expect_err "unknown backend 'gpu'" "names the backend"
+
+# --- one rvv point and one sim point (the real tools: QEMU and the Verilator harness) ---
+run "$SATTN" bench --backend rvv --vlens 128 --kernels rvv --specs sliding_window --seq-lens 64 "${SMALL[@]}" -o "$T/rvv.json"
+expect_rc 0 "rvv point"
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["records"][0]["figures"]; assert r["instructions"] > r["vector_instructions"] > 0 and r["modelled_cycles"] > 0' "$T/rvv.json" &&
+  ok || fail "rvv figures"
+run "$SATTN" bench --backend sim --lanes 16 --specs bsr --seq-lens 64 "${SMALL[@]}" -o "$T/sim.json"
+expect_rc 0 "sim point"
+# Roofline figures from the counters: bound = max(compute, memory); ratio = cycles / bound.
+$PY -c '
+import json,sys
+f=json.load(open(sys.argv[1]))["records"][0]["figures"]
+assert f["bound_cycles"] == max(f["compute_cycles"], f["memory_cycles"]) and f["cycles"] >= f["bound_cycles"]
+assert abs(f["roofline_ratio"] - f["cycles"] / f["bound_cycles"]) < 1e-9 and abs(f["macs_per_cycle"] - f["macs_issued"] / f["cycles"]) < 1e-9' "$T/sim.json" &&
+  ok || fail "sim roofline figures"
+
+# --- SIGINT during a sweep: exit 130, no output files, nothing staged left behind ---
+mkdir -p "$T/intr"
+"$SATTN" bench --backend cpu --specs sliding_window,bsr,nm_structured,topk_per_query --seq-lens 512,1024 --head-dim 64 --heads 8 \
+  --reps 3 -q --out-dir "$T/intr/out" -o "$T/intr/b.json" 2>"$T/intr/err" &
+pid=$!
+sleep 1.5
+kill -INT $pid
+wait $pid
+rc=$?
+expect_rc 130 "SIGINT: exit 130"
+[[ -z $(ls -A "$T/intr") || $(ls -A "$T/intr") == err ]] && ok || fail "SIGINT left files: $(ls -A "$T/intr")"
+grep -q interrupted "$T/intr/err" && ok || fail "SIGINT message"
+
+finish

@@ -1,0 +1,25 @@
+# Every EXAMPLES pipeline of every man page runs and succeeds: each page's examples run in order
+# (later lines may use files earlier lines wrote) in a fresh directory holding examples/ and
+# profiles/, with the built tools first in PATH.
+source "$(dirname "$0")/lib.sh"
+BIN="$(dirname "$SATTN")"
+for page in "$SRC"/man/*.scd; do
+  name=$(basename "$page" .scd)
+  dir="$T/$name"
+  mkdir -p "$dir"
+  ln -s "$SRC/examples" "$dir/examples"
+  ln -s "$SRC/profiles" "$dir/profiles"
+  # The lines inside ``` blocks of the EXAMPLES section, with scdoc's \\ escape undone (the
+  # command as the rendered page shows it).
+  awk '/^# EXAMPLES/{e=1;next} /^# /{e=0} e' "$page" | awk '/^```/{c=!c;next} c' | sed 's/\\\\/\\/g' >"$dir/examples.sh"
+  [[ -s $dir/examples.sh ]] || continue
+  n=0
+  while IFS= read -r line; do
+    [[ -z $line || $line == \#* ]] && continue
+    n=$((n + 1))
+    printf '%s\n' "$line" >"$dir/line.sh"
+    run env HOME="$dir" XDG_CONFIG_HOME= PATH="$BIN:/usr/bin:$PATH" bash -o pipefail -c "cd '$dir' && source ./line.sh"
+    expect_rc 0 "$name example $n: $line"
+  done <"$dir/examples.sh"
+done
+finish

@@ -1,0 +1,108 @@
+// The accelerator's RTL (Verilator harness) against the bit-exact model: every spec x {i8, i4} x
+// LANES {8, 16}, output bits and all 13 counters; PROBE; the watchdog; a missing harness. These
+// tests need the harness built (ninja sattn_accel_harness): they fail, never skip, without it.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "accel_test_support.hpp"
+#include "sattn/error.hpp"
+
+using namespace sattn;
+using namespace sattn::accel_test;
+
+namespace {
+void check_counters_equal(const accel::Counters& rtl, const accel::Counters& model) {
+  for (int e = 0; e < accel::kEventCount; ++e) {
+    CAPTURE(accel::event_name(accel::Event(e)));
+    CHECK(rtl.get(accel::Event(e)) == model.get(accel::Event(e)));
+  }
+}
+}  // namespace
+
+TEST_CASE("accel rtl: bit-exact with the model for every spec, i8 and i4, LANES 8 and 16") {
+  for (int lanes : {8, 16})
+    for (Spec spec : kAllSpecs)
+      for (Precision prec : {Precision::i8, Precision::i4}) {
+        CAPTURE(lanes);
+        CAPTURE(to_string(spec));
+        CAPTURE(to_string(prec));
+        const bool causal = (int(spec) + int(prec)) % 2 == 0;
+        const Case c = make_case(spec, prec, causal, 40, 40, 32, 2, 1);
+        accel::Config cfg;
+        cfg.lanes = lanes;
+        cfg.dram_latency_cycles = 7;
+        cfg.dram_bytes_per_cycle = lanes == 8 ? 5 : 16;  // also a fractional-beat bandwidth
+        const accel::Program p = program_of(c, cfg);
+        const accel::RunResult model = accel::run_model(p, cfg);
+        const accel::RunResult rtl = accel::run_rtl(p, cfg);
+        CHECK(rtl.out_bits == model.out_bits);
+        check_counters_equal(rtl.counters, model.counters);
+        CHECK(rtl.sim_cycles == model.sim_cycles);
+        const Tensor out = accel::decode_output(p, rtl);
+        CHECK(compare(out, reference_attention(c.op, c.layout, c.data.q, c.data.k, c.data.v)).max_rel <= tolerance(prec));
+      }
+}
+
+TEST_CASE("accel rtl: single buffering, causal GQA with empty rows") {
+  const Case c = make_case(Spec::block_local_global, Precision::i8, true, 48, 32, 64, 4, 2);
+  accel::Config cfg;
+  cfg.double_buffer = false;
+  const accel::Program p = program_of(c, cfg);
+  const accel::RunResult model = accel::run_model(p, cfg);
+  const accel::RunResult rtl = accel::run_rtl(p, cfg);
+  CHECK(rtl.out_bits == model.out_bits);
+  check_counters_equal(rtl.counters, model.counters);
+  CHECK(rtl.counters.macs_issued == 2 * allowed_pairs(c) * 64);
+}
+
+TEST_CASE("accel rtl: PROBE reports the capability bits") {
+  for (int lanes : {8, 16}) {
+    accel::Config cfg;
+    cfg.lanes = lanes;
+    const accel::Capabilities caps = accel::probe_rtl(cfg);
+    CHECK(caps.version == 1);
+    CHECK(caps.lanes == lanes);
+    for (Spec s : kAllSpecs) CHECK(caps.supports(s));
+    CHECK(caps.supports(Precision::i8));
+    CHECK(caps.supports(Precision::i4));
+    CHECK_FALSE(caps.supports(Precision::fp32));
+    CHECK_FALSE(caps.supports(Precision::bf16));
+    CHECK(caps.q_rows == 64);
+    CHECK(caps.k_slots == 64);
+    CHECK(caps.max_head_dim == 128);
+    CHECK(caps.double_buffer);
+    CHECK(caps.scratchpad_bytes == 3 * 2 * 64 * 128 + 2 * 64 * 8 + 2 * 64 * 8);
+  }
+}
+
+TEST_CASE("accel rtl: the watchdog fires on a DRAM that delivers nothing") {
+  const Case c = make_case(Spec::dense, Precision::i8, false, 16, 16, 16, 1, 1);
+  accel::Config cfg;
+  const accel::Program p = program_of(c, cfg);
+  cfg.dram_bytes_per_cycle = 0;  // impossible: no read ever completes
+  cfg.max_cycles = 20000;
+  try {
+    accel::run_rtl(p, cfg);
+    FAIL("the RTL finished without DRAM data");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::runtime);
+    const std::string msg = e.what();
+    CHECK(msg.find("watchdog") != std::string::npos);
+    CHECK(msg.find("dma=data") != std::string::npos);
+  }
+}
+
+TEST_CASE("accel rtl: a missing harness is an external-tool error with the install command") {
+  const Case c = make_case(Spec::dense, Precision::i8, false, 16, 16, 16, 1, 1);
+  accel::Config cfg;
+  accel::RtlOptions opt;
+  opt.harness = "/nonexistent/sattn-accel-sim-lanes16";
+  try {
+    accel::run_rtl(program_of(c, cfg), cfg, opt);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::external_tool);
+    CHECK(std::string(e.what()).find("apt-get install verilator") != std::string::npos);
+  }
+}
