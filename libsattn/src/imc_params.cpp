@@ -269,17 +269,12 @@ nlohmann::json to_json(const ImcParams& p) {
   return j;
 }
 
-namespace {
-
 // Profiles validate their `imc:` section with the same loader the tool applies.
-const bool kRegistered = [] {
+void register_imc_profile_section() {
   register_profile_section("imc", [](const YAML::Node& node, const std::string& file) {
     ImcParams scratch;
     apply_yaml(scratch, node, file);
   });
-  return true;
-}();
-
-}  // namespace
+}
 
 }  // namespace sattn

@@ -10,7 +10,11 @@
 
 #include "sattn/error.hpp"
 #include "sattn/io.hpp"
+#include "sattn/accel.hpp"
+#include "sattn/energy.hpp"
+#include "sattn/imc.hpp"
 #include "sattn/process.hpp"
+#include "sattn/rvv_model.hpp"
 
 namespace fs = std::filesystem;
 
@@ -129,6 +133,19 @@ std::string search_path_text() {
 std::map<std::string, SectionChecker>& section_checkers() {
   static std::map<std::string, SectionChecker> checkers;
   return checkers;
+}
+
+// Every backend section is checked by the loader its backend applies, whichever tool reads the
+// profile.
+void register_backend_sections() {
+  static const bool done = [] {
+    rvv::register_rvv_profile_section();
+    accel::register_accel_profile_section();
+    register_energy_profile_section();
+    register_imc_profile_section();
+    return true;
+  }();
+  (void)done;
 }
 
 // Core sections, checked here; backend sections by their registered loaders.
@@ -287,6 +304,7 @@ std::string find_profile(const std::string& name_or_path) {
 }
 
 Profile load_profile(const std::string& name_or_path) {
+  register_backend_sections();
   Profile p;
   p.name = name_or_path;
   std::vector<ProfileFile> chain;

@@ -223,4 +223,7 @@ std::vector<ImcParams> parse_sweep(const std::string& spec, const ImcParams& bas
 std::string imc_sweep_header();
 std::string imc_sweep_row(const std::string& op, const ImcParams&, const ImcCost& sparse, const ImcCost* dense);
 
+// Registers the `imc:` section checker of profiles (load_profile calls it).
+void register_imc_profile_section();
+
 }  // namespace sattn
