@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan bench-cpu clean
+.PHONY: all deps build demo test test-asan bench-cpu bench-rvv bench-sim clean
 
 all: build
 
@@ -27,6 +27,16 @@ test-asan: deps
 
 bench-cpu: build
 	@$(BUILD)/bin/sattn_bench_cpu --out bench/results/cpu.md
+
+# RVV: scalar / autovec / rvv x VLEN x precision (minutes; qemu); writes bench/results/rvv.md and
+# the instruction-count baseline bench/rvv/baseline.json.
+bench-rvv: build
+	@bench/rvv/run.sh $(BUILD)
+
+# The accelerator RTL: cycles, utilization, roofline, energy; bench/results/sim.md and the
+# cycle-count baseline bench/sim/baseline.json.
+bench-sim: build
+	@bench/sim/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -10,7 +10,7 @@ _sattn() {
     help) COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc bench profile doctor completions ' -- "$cur")) ;;
     run)
       case $prev in
-        --backend) COMPREPLY=($(compgen -W 'cpu' -- "$cur")); return ;;
+        --backend) COMPREPLY=($(compgen -W 'cpu rvv sim imc all' -- "$cur")); return ;;
         --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
@@ -48,7 +48,7 @@ _sattn() {
         --out-stem) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --seed) :; return ;;
-        --backend) COMPREPLY=($(compgen -W 'cpu' -- "$cur")); return ;;
+        --backend) COMPREPLY=($(compgen -W 'cpu rvv rocc imc' -- "$cur")); return ;;
         --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
@@ -159,7 +159,7 @@ _sattn() {
       fi ;;
     bench)
       case $prev in
-        --backend|--backends) COMPREPLY=($(compgen -W 'cpu' -- "$cur")); return ;;
+        --backend|--backends) COMPREPLY=($(compgen -W 'cpu rvv rocc imc' -- "$cur")); return ;;
         --specs) :; return ;;
         --seq-lens) :; return ;;
         --precisions) :; return ;;

@@ -1,6 +1,6 @@
 // Running a sweep's points as subprocesses, `jobs` at a time, with clean interruption: on SIGINT
 // or SIGTERM no new point starts, the running ones get SIGINT (SIGKILL after a grace period),
-// and the caller sees Interrupted before anything has been written.
+// and the caller sees SweepInterrupted before anything has been written.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -198,7 +198,7 @@ std::vector<PointOutcome> run_points(const std::vector<BenchPoint>& points, cons
     if (g_interrupted) {
       stop_all(running);
       if (progress) std::cerr << "\r\x1b[K" << std::flush;
-      throw Interrupted{};
+      throw SweepInterrupted{};
     }
     while (next < points.size() && int(running.size()) < jobs) {
       const BenchPoint& p = points[next];

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "sattn/error.hpp"
+#include "sattn/process.hpp"
 
 namespace sattn {
 
@@ -55,8 +56,12 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
     return int(e.code());
   }
   int code = 0;
+  install_interrupt_handlers();
   try {
     code = action();
+  } catch (const Interrupted&) {
+    print_diagnostic(prog, "error", "interrupted; no output written");
+    code = 130;
   } catch (const Error& e) {
     print_diagnostic(prog, "error", e.what());
     code = int(e.code());

@@ -34,7 +34,7 @@ struct ToolInfo {
 // Value choices of options whose names mean the same thing in every tool, except where `tool`
 // takes other values (select's cost model targets every backend; run only has cpu so far).
 std::string choices_for(const std::string& long_name, const std::string& tool = "") {
-  if (tool == "select" && long_name == "backend") return "cpu rvv rocc imc";
+  if (tool == "run" && long_name == "backend") return "cpu rvv sim imc all";
   if (tool == "profile" && long_name == "action") return "list show validate";
   if (tool == "profile" && long_name == "names") return "@profile";
   if (long_name == "spec" || long_name == "force-spec" || long_name == "disable") {
@@ -43,7 +43,7 @@ std::string choices_for(const std::string& long_name, const std::string& tool = 
     return s;
   }
   static const std::map<std::string, std::string> fixed = {
-      {"backend", "cpu"},        {"format", "json text"}, {"precision", "fp32 bf16 i8 i4"},
+      {"backend", "cpu rvv rocc imc"}, {"format", "json text"}, {"precision", "fp32 bf16 i8 i4"},
       {"data", "@dir"},          {"out-dir", "@dir"},     {"output", "@file"}, {"out-stem", "@file"},
       {"shell", "bash zsh fish"},       {"profile", "@profile"},  {"kernel", "rvv scalar autovec"},
       {"vlen", "128 256 512 1024"},     {"lanes", "8 16 32"},

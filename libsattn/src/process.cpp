@@ -65,6 +65,32 @@ std::string libexec_dir() {
 
 namespace {
 
+volatile sig_atomic_t g_interrupted = 0;
+
+void on_interrupt(int) {
+  if (g_interrupted) _exit(130);  // a second Ctrl-C: stop now
+  g_interrupted = 1;
+}
+
+}  // namespace
+
+void install_interrupt_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking poll() returns EINTR and sees the flag
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool interrupted() { return g_interrupted != 0; }
+
+void throw_if_interrupted() {
+  if (g_interrupted) throw Interrupted();
+}
+
+namespace {
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -107,6 +133,14 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
   int open_fds = 2;
   char buf[65536];
   while (open_fds > 0) {
+    if (g_interrupted) {
+      kill(pid, SIGKILL);
+      for (auto& f : fds)
+        if (f.fd >= 0) close(f.fd);
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      throw Interrupted();
+    }
     int wait_ms = -1;
     if (timeout_s > 0) {
       const double left = timeout_s - seconds_since(t0);
@@ -137,6 +171,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  throw_if_interrupted();  // the child died of the same Ctrl-C: report the interruption, not it
   if (WIFEXITED(status)) {
     r.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {

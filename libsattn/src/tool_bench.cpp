@@ -177,7 +177,7 @@ int bench_action(BenchOptions& o) {
   std::vector<PointOutcome> outcomes;
   try {
     outcomes = run_points(runs, o.config, sattn, o.jobs, progress);
-  } catch (const Interrupted&) {
+  } catch (const SweepInterrupted&) {
     print_diagnostic("sattn bench", "error", "interrupted; stopped every point and wrote nothing");
     return 130;
   }

@@ -10,8 +10,10 @@
 
 #include "sattn/cli.hpp"
 #include "sattn/emit.hpp"
+#include "run_backends.hpp"
 #include "select_flags.hpp"
 #include "sattn/io.hpp"
+#include "sattn/process.hpp"
 #include "sattn/npy.hpp"
 #include "sattn/op_io.hpp"
 #include "sattn/run.hpp"
@@ -24,6 +26,7 @@ namespace {
 struct RunOptions {
   std::vector<std::string> inputs{"-"};
   std::string backend = "cpu";
+  CLI::Option* backend_opt = nullptr;
   SelectFlags selection;  // for bare ops, as in sattn-select
   std::string data_dir;
   uint64_t seed = kDefaultSeed;
@@ -52,10 +55,49 @@ std::string op_dir_name(const std::string& input, const Op& op) {
   return stem + "." + op.name;
 }
 
+// The options every backend tool shares with `sattn run`, as they were given.
+std::vector<std::string> forwarded_options(const RunOptions& o) {
+  const SelectFlags& f = o.selection;
+  std::vector<std::string> args;
+  if (f.force_opt->count()) args.insert(args.end(), {"--force-spec", f.force});
+  if (f.disable_opt->count())
+    for (const std::string& s : f.disable) args.insert(args.end(), {"--disable", s});
+  if (f.prefer_bsr_opt->count() && f.prefer_bsr) args.push_back("--prefer-bsr");
+  if (f.prefer_sw_opt->count() && f.prefer_sw) args.push_back("--prefer-sw");
+  if (f.l1_opt->count()) args.insert(args.end(), {"--l1-bytes", std::to_string(f.l1_bytes)});
+  if (f.profile_opt->count()) args.insert(args.end(), {"--profile", f.profile});
+  if (!o.data_dir.empty())
+    args.insert(args.end(), {"--data", o.data_dir});
+  else
+    args.insert(args.end(), {"--seed", std::to_string(o.seed)});
+  return args;
+}
+
 int run_action(const RunOptions& o) {
-  if (o.backend != "cpu")
-    throw Error(ExitCode::usage, "backend '" + o.backend + "' is not available yet; this build runs --backend cpu");
   if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  // The backend: --backend, else the profile's defaults.backend, else cpu.
+  std::string backend = o.backend;
+  if (!o.backend_opt->count())
+    if (const std::optional<Profile> p = o.selection.load_profile_if_given())
+      if (const auto d = profile_defaults(*p); d.backend) backend = *d.backend;
+  if (backend != "cpu") {
+    std::vector<std::string> backends;
+    if (backend == "all")
+      backends = backend_names();
+    else if (const auto names = backend_names(); std::find(names.begin(), names.end(), backend) != names.end())
+      backends = {backend};
+    else
+      throw Error(ExitCode::usage, "--backend must be cpu, rvv, sim, imc or all (got '" + backend + "')");
+    MultiRunOptions m;
+    m.inputs = o.inputs;
+    m.forwarded = forwarded_options(o);
+    if (o.threads) m.cpu_only.insert(m.cpu_only.end(), {"--threads", std::to_string(o.threads)});
+    if (!o.out_dir.empty()) m.cpu_only.insert(m.cpu_only.end(), {"--out-dir", o.out_dir});
+    m.output = o.output;
+    m.format = o.format;
+    m.quiet = o.quiet;
+    return run_backends(backends, m);
+  }
   const SelectOptions selection = o.selection.resolve();
 
   // Read (and select) every input first: a malformed file fails before any work or output.
@@ -74,6 +116,7 @@ int run_action(const RunOptions& o) {
   TextTable table({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms", "speedup", "check"});
   bool all_passed = true;
   for (size_t n = 0; n < items.size(); ++n) {
+    throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
     const BackendInput& item = items[n];
     const std::string& input = item.input;
     const Op& op = item.plan.op;
@@ -114,14 +157,17 @@ int run_action(const RunOptions& o) {
 std::function<int()> configure_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   app.add_option("ops", o->inputs, "Ops (MLIR generic form, JSON or YAML), plans (sattn.plan/v1) or artifacts (sattn.artifacts/v1: artifacts.json or sattn-emit's output); '-' = stdin")->capture_default_str();
-  app.add_option("--backend", o->backend, "Backend to run on: cpu (rvv, sim and imc arrive with their tools)")
-      ->capture_default_str();
+  o->backend_opt = app.add_option("--backend", o->backend,
+                                  "cpu (host kernels), rvv (sattn run-rvv), sim (sattn sim), imc (sattn imc), or all of "
+                                  "them with a summary table; default: the profile's defaults.backend, else cpu")
+                       ->capture_default_str();
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
   auto* data = app.add_option("--data", o->data_dir, "Read q.npy, k.npy, v.npy from DIR (float32, C order)");
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);
-  app.add_option("--out-dir", o->out_dir, "Write o.npy and result.json here (one subdirectory per op when several)");
+  app.add_option("--out-dir", o->out_dir,
+                 "Write the cpu backend's o.npy and result.json here (one subdirectory per op when several)");
   app.add_option("-o,--output", o->output, "Write the result (JSON Lines or table) to FILE, atomically")
       ->capture_default_str();
   app.add_option("--format", o->format, "json (sattn.result/v1 JSON Lines) or text (a table)")->capture_default_str();

@@ -239,6 +239,7 @@ int run_rvv_action(RvvOptions& o) {
                    "max_rel_err", "tol", "check"});
   bool all_passed = true;
   for (size_t n = 0; n < items.size(); ++n) {
+    throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
     const BackendInput& item = items[n];
     Op op = item.plan.op;
     if (precision) op.precision = *precision;

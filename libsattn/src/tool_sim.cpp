@@ -14,6 +14,7 @@
 #include "sattn/cli.hpp"
 #include "sattn/energy.hpp"
 #include "sattn/io.hpp"
+#include "sattn/process.hpp"
 #include "sattn/run.hpp"
 #include "sattn/text_table.hpp"
 #include "select_flags.hpp"
@@ -135,6 +136,7 @@ int sim_action(const SimCli& o, const std::string& prog) {
                    "Mcyc/s", "rtl=model", "max_rel_err", "tol", "check"});
   bool all_passed = true;
   for (size_t n = 0; n < items.size(); ++n) {
+    throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
     const BackendInput& item = items[n];
     const Op& op = item.plan.op;
     const std::string label =

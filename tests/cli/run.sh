@@ -152,8 +152,6 @@ expect_err "divisible" "GQA message"
 
 run "$SATTN" run "$T/sw.mlir" --spec nonsense
 expect_rc 2 "unknown spec"
-run "$SATTN" run "$T/sw.mlir" --backend rvv
-expect_rc 2 "backend not yet available"
 run "$SATTN" run "$T/does-not-exist.mlir"
 expect_rc 1 "missing input file"
 expect_err "does-not-exist\.mlir: cannot open" "missing file message"
@@ -161,5 +159,33 @@ run "$SATTN" run "$T/sw.mlir" -o "$T/no/such/dir/r.json"
 expect_rc 1 "unwritable output"
 run "$SATTN" run "$T/sw.mlir" --data "$T/data" --seed 3
 expect_rc 2 "--data excludes --seed"
+
+# --backend rvv|sim|imc|all: each backend's tool runs in-process on the same op (stdin kept for
+# all of them) and the summary has one row per backend; the JSON stream carries every result.
+SMALL='{"name":"small","seq_len":64,"heads":2,"kv_heads":1,"head_dim":16,"window_size":4,"causal":true,"precision":"i8"}'
+run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend all --format text"
+expect_rc 0 "--backend all"
+# Bare ops are selected for each backend's own cost model, so the spec may differ per row.
+for b in cpu rvv sim imc; do expect_out "^small +$b +[a-z_]+ +i8 " "summary row for $b"; done
+expect_out "instr, .* cycles +ok" "rvv row: instructions and modelled cycles"
+expect_out "cycles, .* nJ +ok" "sim row: cycles and energy"
+run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend all"
+expect_rc 0 "--backend all, JSON"
+[[ $(grep -c '"schema":"sattn.result/v1"' <<<"$out") -eq 3 && $(grep -c '"schema":"sattn.imc/v1"' <<<"$out") -eq 1 ]] && ok ||
+  fail "three results and one imc estimate"
+expect_out '"backend":"rvv"' "the rvv result"
+expect_out '"backend":"sim"' "the sim result"
+run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend rvv --force-spec dense --format text"
+expect_rc 0 "--backend rvv with a forwarded selection flag"
+expect_out "^small +rvv +dense " "the flag reached the rvv tool"
+# The profile's defaults.backend applies when --backend is not given (imc profile: imc).
+run bash -c "echo '$SMALL' | \"$SATTN\" run - --profile imc"
+expect_rc 0 "profile chooses the backend"
+expect_out '"schema":"sattn.imc/v1"' "imc profile ran the imc backend"
+run "$SATTN" run "$T/sw.mlir" --backend gpu
+expect_rc 2 "unknown backend"
+expect_err "--backend must be cpu, rvv, sim, imc or all" "unknown backend message"
+run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend sim -o '$T/nope/x.jsonl'"
+expect_rc 1 "unwritable output with another backend"
 
 finish

@@ -80,8 +80,8 @@ nlohmann::json bench_document(const nlohmann::json& provenance, const std::vecto
 std::string records_csv(const std::vector<nlohmann::json>& records);
 
 // Runs points as subprocesses, `jobs` at a time. Stops launching on SIGINT, kills the running
-// children and throws Interrupted. Progress on stderr when `progress`.
-struct Interrupted {};
+// children and throws SweepInterrupted. Progress on stderr when `progress`.
+struct SweepInterrupted {};
 std::vector<PointOutcome> run_points(const std::vector<BenchPoint>&, const BenchConfig&, const std::string& sattn,
                                      int jobs, bool progress);
 

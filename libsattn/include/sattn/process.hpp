@@ -36,6 +36,19 @@ std::optional<std::string> find_executable(const std::string& name);
 // install: PREFIX/bin -> PREFIX/libexec/sattn).
 std::string libexec_dir();
 
+// Ctrl-C (SIGINT) and SIGTERM: the first one sets a flag that long-running code checks, so the
+// tool stops at the next check, unwinds (temporary directories removed, no partial output
+// committed) and exits 130; a second one exits at once. run_tool() installs the handlers;
+// run_process() checks the flag while it waits (the child, in the same process group, got the
+// Ctrl-C too; it is killed if still running).
+class Interrupted : public std::exception {
+ public:
+  const char* what() const noexcept override { return "interrupted"; }
+};
+void install_interrupt_handlers();
+bool interrupted();
+void throw_if_interrupted();  // throws Interrupted when a signal came
+
 // A fresh private directory under $TMPDIR (or /tmp), removed with everything in it by the
 // destructor unless keep() was called. For the scratch files of one backend run.
 class TempDir {
