@@ -39,6 +39,33 @@ nlohmann::json envelope(const std::string& kind, const std::string& tool) {
   return {{"schema", "sattn." + kind + "/v1"}, {"producer", {{"tool", tool}, {"version", SATTN_VERSION}}}};
 }
 
+nlohmann::json layout_summary(const Op& op, const Layout& layout) {
+  int64_t nnz = 0, pairs = 0;
+  for (const HeadLayout& h : layout.heads) nnz += int64_t(h.idx.size());
+  for (int64_t b = 0; b < layout.batch; ++b)
+    for (int64_t h = 0; h < layout.kv_heads; ++h) pairs += layout.allowed_pairs(b, h);
+  return {{"granularity", layout.block ? "block" : "row"},
+          {"block_size", layout.block_size},
+          {"shared_across_heads", layout.shared},
+          {"nnz", nnz},
+          {"allowed_pairs", pairs * op.shape.group_size()},
+          {"density", layout.density()}};
+}
+
+nlohmann::json result_header(const Plan& plan, const Op& op, Precision precision, const std::string& backend,
+                             const nlohmann::json& data_desc, const Layout& layout, const std::string& tool) {
+  nlohmann::json j = envelope("result", tool);
+  j["op"] = op_to_json(op);
+  j["spec"] = std::string(to_string(plan.spec));
+  j["params"] = params_to_json(plan.params);
+  j["backend"] = backend;
+  j["precision"] = std::string(to_string(precision));
+  j["data"] = data_desc;
+  j["selection"] = {{"kind", plan.selection.kind}, {"reason", plan.selection.reason}};
+  j["layout"] = layout_summary(op, layout);
+  return j;
+}
+
 QKV load_qkv(const Op& op, const DataSource& src) {
   const Shape& s = op.shape;
   if (!src.dir) return synthetic_qkv(s, src.seed);
@@ -92,25 +119,7 @@ CpuRun run_cpu(const Plan& plan, const Layout* given_layout, const QKV& data, co
   r.tolerance = tolerance(op.precision);
   r.passed = r.error.finite && r.error.max_rel <= r.tolerance;
 
-  int64_t nnz = 0, pairs = 0;
-  for (const HeadLayout& h : layout.heads) nnz += int64_t(h.idx.size());
-  for (int64_t b = 0; b < layout.batch; ++b)
-    for (int64_t h = 0; h < layout.kv_heads; ++h) pairs += layout.allowed_pairs(b, h);
-
-  nlohmann::json j = envelope("result", tool);
-  j["op"] = op_to_json(op);
-  j["spec"] = std::string(to_string(r.spec));
-  j["params"] = params_to_json(r.params);
-  j["backend"] = "cpu";
-  j["precision"] = std::string(to_string(op.precision));
-  j["data"] = data_desc;
-  j["selection"] = {{"kind", plan.selection.kind}, {"reason", plan.selection.reason}};
-  j["layout"] = {{"granularity", layout.block ? "block" : "row"},
-                 {"block_size", layout.block_size},
-                 {"shared_across_heads", layout.shared},
-                 {"nnz", nnz},
-                 {"allowed_pairs", pairs * op.shape.group_size()},
-                 {"density", layout.density()}};
+  nlohmann::json j = result_header(plan, op, op.precision, "cpu", data_desc, layout, tool);
   j["check"] = {{"reference", "cpu reference: fp32 inputs, double accumulation"},
                 {"max_abs_error", r.error.finite ? nlohmann::json(r.error.max_abs) : nlohmann::json("inf")},
                 {"max_rel_error", r.error.finite ? nlohmann::json(r.error.max_rel) : nlohmann::json("inf")},

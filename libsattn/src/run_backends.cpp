@@ -47,12 +47,6 @@ std::string num(double v, int digits = 3) {
   return s.str();
 }
 
-std::string sci(double v) {
-  std::ostringstream s;
-  s << std::scientific << std::setprecision(1) << v;
-  return s.str();
-}
-
 const nlohmann::json* at(const nlohmann::json& j, std::initializer_list<const char*> path) {
   const nlohmann::json* p = &j;
   for (const char* key : path) {
@@ -110,6 +104,16 @@ std::vector<std::string> backend_names() {
   return names;
 }
 
+void write_run_output(const std::string& output, const std::string& format, const std::string& json_lines,
+                      const std::string& table) {
+  if (output != "-" && format == "text") {  // the table for the reader, the results for the record
+    write_atomic(output, json_lines);
+    write_atomic("-", table);
+    return;
+  }
+  write_atomic(output, format == "json" ? json_lines : table);
+}
+
 int run_backends(const std::vector<std::string>& backends, const MultiRunOptions& o) {
   TempDir tmp("sattn-run");
   // Standard input can be read once: keep it in a file every backend reads.
@@ -160,11 +164,11 @@ int run_backends(const std::vector<std::string>& backends, const MultiRunOptions
                                                            : std::string("-");
       table.add({op_name, backend, r.value("spec", std::string("-")),
                  r.value("precision", std::string("-")), density(r),
-                 err && err->is_number() ? sci(err->get<double>()) : (err && err->is_string() ? err->get<std::string>() : "-"),
+                 err && err->is_number() ? format_sci(err->get<double>()) : (err && err->is_string() ? err->get<std::string>() : "-"),
                  figure(backend, r), passed ? (passed->get<bool>() ? "ok" : "FAIL") : "(model)"});
     }
   }
-  write_atomic(o.output, o.format == "json" ? json_lines : table.str());
+  write_run_output(o.output, o.format, json_lines, table.str());
   return code;
 }
 

@@ -18,6 +18,11 @@ struct MultiRunOptions {
 // cpu, rvv, sim, imc: the order of `--backend all`.
 std::vector<std::string> backend_names();
 
+// `sattn run`'s output rule: -o FILE gets the JSON Lines; standard output gets the table with
+// --format text (also when -o is given), else the JSON Lines when there is no -o.
+void write_run_output(const std::string& output, const std::string& format, const std::string& json_lines,
+                      const std::string& table);
+
 // Runs the backends in order and writes every result (JSON Lines) or a summary table (one row
 // per op and backend: spec, density, error against the reference, the backend's figure, check).
 // Returns the most severe exit status of the backends.

@@ -1,5 +1,7 @@
 #include "sim_run.hpp"
 
+#include "sattn/text_table.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,12 +18,6 @@ namespace {
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string sci(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1e", v);
-  return buf;
 }
 
 nlohmann::json error_json(const ErrorStats& e, double tol) {
@@ -151,15 +147,10 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   r.within_tolerance = ok_ref && ok_q;
   if (!ok_ref)
     r.failures.push_back("output differs from the fp32 reference: max relative error " +
-                         (err.finite ? sci(err.max_rel) : std::string("inf")) + " > tolerance " + sci(tol));
+                         (err.finite ? format_sci(err.max_rel) : std::string("inf")) + " > tolerance " + format_sci(tol));
   if (!ok_q)
     r.failures.push_back("output differs from the reference on the same quantized inputs: max relative error " +
-                         (err_q.finite ? sci(err_q.max_rel) : std::string("inf")) + " > tolerance " + sci(tol_q));
-
-  int64_t nnz = 0, pairs = 0;
-  for (const HeadLayout& h : layout.heads) nnz += int64_t(h.idx.size());
-  for (int64_t b = 0; b < layout.batch; ++b)
-    for (int64_t h = 0; h < layout.kv_heads; ++h) pairs += layout.allowed_pairs(b, h);
+                         (err_q.finite ? format_sci(err_q.max_rel) : std::string("inf")) + " > tolerance " + format_sci(tol_q));
 
   const int64_t dram_bytes = c.dma_bytes_in + c.dma_bytes_out;
   RooflineInputs rin;
@@ -178,20 +169,7 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   ev.cycles = c.cycles;
   const EnergyBreakdown energy = estimate_energy(s.energy, ev);
 
-  nlohmann::json j = envelope("result", tool);
-  j["op"] = op_to_json(item.plan.op);
-  j["spec"] = std::string(to_string(item.plan.spec));
-  j["params"] = params_to_json(item.plan.params);
-  j["backend"] = "sim";
-  j["precision"] = std::string(to_string(op.precision));
-  j["data"] = data_desc;
-  j["selection"] = {{"kind", item.plan.selection.kind}, {"reason", item.plan.selection.reason}};
-  j["layout"] = {{"granularity", layout.block ? "block" : "row"},
-                 {"block_size", layout.block_size},
-                 {"shared_across_heads", layout.shared},
-                 {"nnz", nnz},
-                 {"allowed_pairs", pairs * op.shape.group_size()},
-                 {"density", layout.density()}};
+  nlohmann::json j = result_header(item.plan, item.plan.op, op.precision, "sim", data_desc, layout, tool);
   nlohmann::json check = error_json(err, tol);
   check["reference"] = "cpu reference: fp32 inputs, double accumulation";
   check["passed"] = r.passed();

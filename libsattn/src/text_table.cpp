@@ -1,6 +1,8 @@
 #include "sattn/text_table.hpp"
 
 #include <algorithm>
+#include <iomanip>
+#include <sstream>
 
 namespace sattn {
 
@@ -38,6 +40,18 @@ std::string TextTable::markdown() const {
   out += "\n";
   for (const auto& r : rows_) out += line(r);
   return out;
+}
+
+std::string format_fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+std::string format_sci(double v) {
+  std::ostringstream s;
+  s << std::scientific << std::setprecision(1) << v;
+  return s.str();
 }
 
 }  // namespace sattn

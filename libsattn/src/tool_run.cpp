@@ -37,17 +37,6 @@ struct RunOptions {
   bool quiet = false;
 };
 
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
-std::string sci(double v) {
-  std::ostringstream s;
-  s << std::scientific << std::setprecision(1) << v;
-  return s.str();
-}
 
 // A directory name for one op of a multi-op run: "<file stem>.<op name>".
 std::string op_dir_name(const std::string& input, const Op& op) {
@@ -139,16 +128,16 @@ int run_action(const RunOptions& o) {
     const double ref_ms = t["reference"], fast_ms = t["kernel"];
     table.add({(items.size() > 1 ? std::filesystem::path(input).stem().string() + "." : std::string()) + op.name,
                std::string(to_string(r.spec)), std::string(to_string(op.precision)),
-               fixed(r.result["layout"]["density"], 4), r.error.finite ? sci(r.error.max_rel) : "inf", sci(r.tolerance),
-               fixed(ref_ms, 1), fixed(fast_ms, 2), fixed(ref_ms / std::max(fast_ms, 1e-6), 1) + "x",
+               format_fixed(r.result["layout"]["density"], 4), r.error.finite ? format_sci(r.error.max_rel) : "inf", format_sci(r.tolerance),
+               format_fixed(ref_ms, 1), format_fixed(fast_ms, 2), format_fixed(ref_ms / std::max(fast_ms, 1e-6), 1) + "x",
                r.passed ? "ok" : "FAIL"});
     if (!r.passed && !o.quiet)
       print_diagnostic("sattn run", "error",
-                       op.loc.str() + ": output differs from the reference: max relative error " + sci(r.error.max_rel) +
-                           " > tolerance " + sci(r.tolerance));
+                       op.loc.str() + ": output differs from the reference: max relative error " + format_sci(r.error.max_rel) +
+                           " > tolerance " + format_sci(r.tolerance));
   }
   if (progress) std::cerr << "\r\x1b[K" << std::flush;
-  write_atomic(o.output, o.format == "json" ? json_lines : table.str());
+  write_run_output(o.output, o.format, json_lines, table.str());
   return all_passed ? 0 : int(ExitCode::check_failed);
 }
 
@@ -168,9 +157,11 @@ std::function<int()> configure_run(CLI::App& app) {
       ->excludes(data);
   app.add_option("--out-dir", o->out_dir,
                  "Write the cpu backend's o.npy and result.json here (one subdirectory per op when several)");
-  app.add_option("-o,--output", o->output, "Write the result (JSON Lines or table) to FILE, atomically")
+  app.add_option("-o,--output", o->output,
+                 "Write the results (sattn.result/v1 JSON Lines) to FILE, atomically; with --format text the table "
+                 "still goes to standard output")
       ->capture_default_str();
-  app.add_option("--format", o->format, "json (sattn.result/v1 JSON Lines) or text (a table)")->capture_default_str();
+  app.add_option("--format", o->format, "json (JSON Lines) or text (a summary table)")->capture_default_str();
   app.add_option("--threads", o->threads, "Kernel threads (0 = all cores)")->capture_default_str();
   app.add_flag("-q,--quiet", o->quiet, "No progress or check-failure messages on stderr");
   return [o] { return run_action(*o); };

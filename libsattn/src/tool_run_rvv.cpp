@@ -48,17 +48,6 @@ struct RvvOptions {
   bool tile_rows_given() const { return tile_rows_opt->count() || tile_rows_alias_opt->count(); }
 };
 
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
-std::string sci(double v) {
-  std::ostringstream s;
-  s << std::scientific << std::setprecision(1) << v;
-  return s.str();
-}
 
 std::string plugin_path() {
   const std::string path = libexec_dir() + "/libsattn-insn-count.so";
@@ -172,19 +161,6 @@ Sweep autotune(const OpContext& c, const rvv::RunnerJob& base, const rvv::CoreMo
   return s;
 }
 
-nlohmann::json layout_summary(const Op& op, const Layout& layout) {
-  int64_t nnz = 0, pairs = 0;
-  for (const HeadLayout& h : layout.heads) nnz += int64_t(h.idx.size());
-  for (int64_t b = 0; b < layout.batch; ++b)
-    for (int64_t h = 0; h < layout.kv_heads; ++h) pairs += layout.allowed_pairs(b, h);
-  return {{"granularity", layout.block ? "block" : "row"},
-          {"block_size", layout.block_size},
-          {"shared_across_heads", layout.shared},
-          {"nnz", nnz},
-          {"allowed_pairs", pairs * op.shape.group_size()},
-          {"density", layout.density()}};
-}
-
 nlohmann::json error_json(const ErrorStats& e, bool abs) {
   if (!e.finite) return "inf";
   return abs ? e.max_abs : e.max_rel;
@@ -284,15 +260,7 @@ int run_rvv_action(RvvOptions& o) {
                    {"max_rel_error", error_json(e, false)}};
     }
 
-    nlohmann::json j = envelope("result", kProg);
-    j["op"] = op_to_json(op);
-    j["spec"] = std::string(to_string(item.plan.spec));
-    j["params"] = params_to_json(item.plan.params);
-    j["backend"] = "rvv";
-    j["precision"] = std::string(to_string(op.precision));
-    j["data"] = data_desc;
-    j["selection"] = {{"kind", item.plan.selection.kind}, {"reason", item.plan.selection.reason}};
-    j["layout"] = layout_summary(op, layout);
+    nlohmann::json j = result_header(item.plan, op, op.precision, "rvv", data_desc, layout, kProg);
     j["check"] = {{"reference", "cpu reference: fp32 inputs, double accumulation"},
                   {"max_abs_error", error_json(t.error, true)},
                   {"max_rel_error", error_json(t.error, false)},
@@ -317,14 +285,14 @@ int run_rvv_action(RvvOptions& o) {
     table.add({(items.size() > 1 ? std::filesystem::path(item.input).stem().string() + "." : std::string()) + op.name,
                std::string(to_string(item.plan.spec)), std::string(to_string(op.precision)), rvv::to_string(*kernel),
                std::to_string(vlen), std::to_string(t.tile_rows), std::to_string(t.lmul),
-               std::to_string(t.mix.total()), fixed(100 * vector_share, 1) + "%",
-               std::to_string(std::llround(t.cycles.total)), t.error.finite ? sci(t.error.max_rel) : "inf",
-               sci(c.tolerance), t.passed ? "ok" : "FAIL"});
+               std::to_string(t.mix.total()), format_fixed(100 * vector_share, 1) + "%",
+               std::to_string(std::llround(t.cycles.total)), t.error.finite ? format_sci(t.error.max_rel) : "inf",
+               format_sci(c.tolerance), t.passed ? "ok" : "FAIL"});
     if (!t.passed && !o.quiet)
       print_diagnostic(kProg, "error",
                        op.loc.str() + ": output differs from the reference: max relative error " +
-                           (t.error.finite ? sci(t.error.max_rel) : std::string("inf")) + " > tolerance " +
-                           sci(c.tolerance));
+                           (t.error.finite ? format_sci(t.error.max_rel) : std::string("inf")) + " > tolerance " +
+                           format_sci(c.tolerance));
   }
   if (progress) std::cerr << "\r\x1b[K" << std::flush;
   write_atomic(o.output, o.format == "json" ? json_lines : table.str());

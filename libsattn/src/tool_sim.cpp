@@ -44,17 +44,6 @@ struct SimCli {
   CLI::Option *lanes_opt = nullptr, *latency_opt = nullptr, *bandwidth_opt = nullptr, *clock_opt = nullptr, *max_cycles_opt = nullptr;
 };
 
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
-std::string sci(double v) {
-  std::ostringstream s;
-  s << std::scientific << std::setprecision(1) << v;
-  return s.str();
-}
 
 // The run's parameters: the defaults, then the profile's accel: and energy: sections (base
 // profile first), then the command line.
@@ -83,7 +72,7 @@ SimSettings settings_of(const SimCli& o) {
   }
   if (o.clock_opt->count()) {
     if (!(o.clock_mhz > 0) || o.clock_mhz > 1e5)
-      throw Error(ExitCode::usage, "--clock-mhz must be positive (got " + fixed(o.clock_mhz, 3) + ")");
+      throw Error(ExitCode::usage, "--clock-mhz must be positive (got " + format_fixed(o.clock_mhz, 3) + ")");
     s.config.clock_mhz = o.clock_mhz;
   }
   if (o.max_cycles_opt->count()) {
@@ -157,12 +146,12 @@ int sim_action(const SimCli& o, const std::string& prog) {
     const nlohmann::json& check = r.result["check"];
     const auto rel = check["max_rel_error"];
     table.add({label, r.result["spec"], r.result["precision"], std::to_string(settings.config.lanes),
-               std::to_string(sim["cycles"].get<int64_t>()), fixed(100 * sim["utilization"].get<double>(), 1) + "%",
-               sim["roofline"]["bound_by"], fixed(sim["roofline"]["ratio"].get<double>(), 3),
-               fixed(sim["energy_pj"]["total"].get<double>() / 1000, 1),
-               settings.model_only ? "-" : fixed(sim["sim_speed_cycles_per_s"].get<double>() / 1e6, 2),
+               std::to_string(sim["cycles"].get<int64_t>()), format_fixed(100 * sim["utilization"].get<double>(), 1) + "%",
+               sim["roofline"]["bound_by"], format_fixed(sim["roofline"]["ratio"].get<double>(), 3),
+               format_fixed(sim["energy_pj"]["total"].get<double>() / 1000, 1),
+               settings.model_only ? "-" : format_fixed(sim["sim_speed_cycles_per_s"].get<double>() / 1e6, 2),
                settings.model_only ? "n/a" : (r.model_match ? "yes" : "NO"),
-               rel.is_number() ? sci(rel.get<double>()) : "inf", sci(check["tolerance"].get<double>()),
+               rel.is_number() ? format_sci(rel.get<double>()) : "inf", format_sci(check["tolerance"].get<double>()),
                r.passed() ? "ok" : "FAIL"});
     if (!o.quiet)
       for (const std::string& f : r.failures) print_diagnostic(prog, "error", op.loc.str() + ": " + f);

@@ -32,6 +32,21 @@ expect_rc 0 "list from elsewhere"
 expect_out "share/sattn/profiles/highperf.yaml" "the installed (share/) profiles are found outside the source tree"
 run "$SATTN" profile validate highperf lowpower imc
 expect_rc 0 "shipped profiles validate"
+# ... and against schemas/profile.schema.json, which rejects what sattn rejects.
+run "$PY" - "$SRC/schemas/profile.schema.json" "$SRC"/profiles/*.yaml <<'P'
+import json, sys, yaml
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+Draft202012Validator.check_schema(schema)
+v = Draft202012Validator(schema)
+for f in sys.argv[2:]:
+    for e in v.iter_errors(yaml.safe_load(open(f))):
+        print(f"{f}: {e.message}")
+        sys.exit(1)
+bad = {"schema": "sattn.profile/v1", "select": {"prefr": "bsr"}}
+sys.exit(0 if list(v.iter_errors(bad)) else 2)
+P
+expect_rc 0 "shipped profiles match the schema; a typo does not"
 
 # Inheritance: imc has base lowpower; show merges child over base.
 run "$SATTN" profile show imc --format json

@@ -188,4 +188,10 @@ expect_err "--backend must be cpu, rvv, sim, imc or all" "unknown backend messag
 run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend sim -o '$T/nope/x.jsonl'"
 expect_rc 1 "unwritable output with another backend"
 
+# -o with --format text: the table on stdout, the JSON results in the file.
+run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend all --format text -o '$T/all.jsonl'"
+expect_rc 0 "--backend all -o"
+expect_out "^small +sim " "table on stdout"
+[[ $(grep -c '"schema"' "$T/all.jsonl") -eq 4 ]] && ok || fail "four JSON results in the -o file"
+
 finish

@@ -53,6 +53,14 @@ struct BackendInput {
 // YAML: selected in-process with `selection`). Errors name the file, line and column.
 std::vector<BackendInput> read_backend_inputs(const std::string& input, const SelectOptions& selection);
 
+// What a result says about a layout: granularity, block size, sharing, nnz, allowed (query, key)
+// pairs over every query head, density.
+nlohmann::json layout_summary(const Op&, const Layout&);
+// The members every sattn.result/v1 starts with: schema and producer, op (as run), spec, params,
+// backend, precision (the one the backend ran at), data, selection, layout.
+nlohmann::json result_header(const Plan&, const Op& op_as_run, Precision, const std::string& backend,
+                             const nlohmann::json& data_desc, const Layout&, const std::string& tool);
+
 // sattn.* documents carry {"schema", "producer": {"tool", "version"}}.
 nlohmann::json envelope(const std::string& kind, const std::string& tool);
 

@@ -19,4 +19,9 @@ class TextTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
+// Cell formats shared by the tools' tables: fixed-point with `digits` decimals ("12.35") and
+// one-decimal scientific ("1.2e-03").
+std::string format_fixed(double v, int digits);
+std::string format_sci(double v);
+
 }  // namespace sattn
