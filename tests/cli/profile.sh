@@ -139,4 +139,14 @@ run "$SATTN" select "$OP" --profile "$T/typo.yaml"
 expect_rc 3 "a bad profile fails selection with its position"
 expect_err "typo.yaml:3:3:" "position of the bad key"
 
+# Backend sections: the profile sets the accelerator and its energies; a flag outranks it.
+echo '{"seq_len":64,"heads":1,"head_dim":16,"block_size":16,"keep_ratio":0.5,"precision":"i8"}' >"$T/tiny.json"
+"$SATTN" sim "$T/tiny.json" --model-only --profile lowpower >"$T/s1" 2>/dev/null
+[[ $(field "$T/s1" 'd["sim"]["lanes"]') == 8 ]] && ok || fail "profile accel.lanes"
+[[ $(field "$T/s1" 'd["sim"]["energy_model"]["mac_i8_pj"]') == 0.15 ]] && ok || fail "profile energy.mac_i8_pj"
+"$SATTN" sim "$T/tiny.json" --model-only --profile lowpower --lanes 16 >"$T/s2" 2>/dev/null
+[[ $(field "$T/s2" 'd["sim"]["lanes"]') == 16 ]] && ok || fail "--lanes over the profile"
+"$SATTN" sim "$T/tiny.json" --model-only --profile highperf >"$T/s3" 2>/dev/null
+[[ $(field "$T/s3" 'd["sim"]["lanes"]') == 32 ]] && ok || fail "highperf accel.lanes"
+
 finish
