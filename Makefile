@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan bench-cpu bench-rvv bench-sim clean
+.PHONY: all deps build demo test test-asan bench-cpu bench-rvv bench-sim bench-check clean
 
 all: build
 
@@ -37,6 +37,12 @@ bench-rvv: build
 # cycle-count baseline bench/sim/baseline.json.
 bench-sim: build
 	@bench/sim/run.sh $(BUILD)
+
+# The performance regression check (also a CTest test, so `make test` runs it): 12 canonical
+# workloads' RVV instruction counts and accelerator cycle counts against bench/baseline.json
+# (fails above +5%). After an intentional change: bench/check.sh --update, and say why in the commit.
+bench-check: build
+	@bench/check.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan
