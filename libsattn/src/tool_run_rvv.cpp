@@ -302,7 +302,6 @@ int run_rvv_action(RvvOptions& o) {
 }  // namespace
 
 std::function<int()> configure_run_rvv(CLI::App& app) {
-  rvv::register_rvv_profile_section();  // --profile checks its rvv: section with the core model's loader
   auto o = std::make_shared<RvvOptions>();
   app.add_option("ops", o->inputs, "Ops (MLIR generic form, JSON or YAML), plans (sattn.plan/v1) or artifacts (sattn.artifacts/v1: artifacts.json or sattn-emit's output); '-' = stdin")->capture_default_str();
   o->selection.backend = "rvv";  // bare ops are selected for this backend's cost model

@@ -164,8 +164,6 @@ int sim_action(const SimCli& o, const std::string& prog) {
 
 std::function<int()> configure_sim(CLI::App& app) {
   auto o = std::make_shared<SimCli>();
-  register_energy_profile_section();
-  accel::register_accel_profile_section();
   app.add_option("ops", o->inputs,
                  "Ops (MLIR generic form, JSON or YAML), plans (sattn.plan/v1) or artifacts (sattn.artifacts/v1); '-' = stdin")
       ->capture_default_str();
