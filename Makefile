@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan bench-cpu bench-rvv bench-sim bench-check clean
+.PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check clean
 
 all: build
 
@@ -24,6 +24,11 @@ test: build
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan: deps
 	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSATTN_SANITIZE=ON"
+
+# libFuzzer targets for the readers (clang-16, ASan+UBSan, build-fuzz): each runs FUZZ_SECONDS
+# (default 20) on its committed corpus fuzz/corpus/NAME; a finding fails. Long runs: fuzz/run.sh 600.
+fuzz: deps
+	@fuzz/run.sh $(or $(FUZZ_SECONDS),20)
 
 bench-cpu: build
 	@$(BUILD)/bin/sattn_bench_cpu --out bench/results/cpu.md

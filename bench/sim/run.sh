@@ -49,4 +49,7 @@ done < <(workloads)
 if [[ $mode == check ]]; then
   exec "$py" "$here/report.py" check "$work/results.jsonl" "$here/baseline.json"
 fi
-"$py" "$here/report.py" report "$work/results.jsonl" "$here/baseline.json" "$src/bench/results/sim.md" "$sim"
+# The raw results are kept beside the report, so that sim.md can be regenerated from them
+# (bench/sim/report.py report bench/results/sim.jsonl ...), not typed by hand.
+cp "$work/results.jsonl" "$src/bench/results/sim.jsonl.tmp" && mv "$src/bench/results/sim.jsonl.tmp" "$src/bench/results/sim.jsonl"
+"$py" "$here/report.py" report "$src/bench/results/sim.jsonl" "$here/baseline.json" "$src/bench/results/sim.md" "$sim"

@@ -93,7 +93,8 @@ RunResult run_harness(const Program& p, const Config& cfg, const RtlOptions& opt
     throw Error(ExitCode::invalid_input, "the accelerator rejected the program: " + pr.err_tail(3));
   if (!pr.ok())
     throw Error(ExitCode::external_tool,
-                harness + " failed (" + pr.describe(opt.timeout_s) + "): " + pr.err_tail(10));
+                harness + " failed (" + pr.describe(opt.timeout_s) + "): " + pr.err_tail(10) +
+                    "\n(run 'sattn doctor' to check Verilator and the harness; --model-only skips the RTL)");
   RunResult r = parse_harness_output(pr.out, harness);
   std::ifstream in(out_file, std::ios::binary);
   r.out_bits.resize(p.out_bytes / 2);

@@ -174,7 +174,7 @@ Artifacts read_artifacts(const std::string& envelope_path) {
   json env;
   try {
     env = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number overflow
     bad(envelope_path, std::string("invalid JSON: ") + e.what());
   }
   if (!env.is_object()) bad(envelope_path, "expected a JSON object (a sattn.artifacts/v1 envelope)");

@@ -188,6 +188,9 @@ class JsonOpReader {
       if (size_t colon = what.find(": ", what.find("parse error")); colon != std::string::npos)
         what = what.substr(colon + 2);
       throw_input_error(loc(std::min(offset, end)), "invalid JSON: " + what);
+    } catch (const json::exception& e) {
+      // A syntactically valid value nlohmann cannot hold, e.g. a number overflow (out_of_range.406).
+      throw_input_error(loc(begin), std::string("invalid JSON: ") + e.what());
     }
   }
 

@@ -81,6 +81,9 @@ void install_interrupt_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: a blocking poll() returns EINTR and sees the flag
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A file size limit (ulimit -f) reached: write() fails with EFBIG and the tool reports it
+  // (exit 1, no output file) instead of dying of SIGXFSZ with a core dump.
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 bool interrupted() { return g_interrupted != 0; }

@@ -310,8 +310,20 @@ Profile load_profile(const std::string& name_or_path) {
   std::vector<ProfileFile> chain;
   std::set<std::string> seen;
   std::string next = name_or_path;
+  std::optional<SourceLoc> base_loc;  // where the `base:` that named `next` is (none for the first)
   while (true) {
-    const std::string path = find_profile(next);
+    std::string found;
+    try {
+      found = find_profile(next);
+    } catch (const Error& e) {
+      // An unknown `base:` is an error in that file (exit 3 at the key), not a usage error.
+      if (!base_loc) throw;
+      throw Error(ExitCode::invalid_input, "base: " + e.message(), *base_loc);
+    } catch (const std::filesystem::filesystem_error& e) {  // e.g. a name too long for a path
+      if (!base_loc) throw Error(ExitCode::usage, std::string("profile '") + next + "': " + e.code().message());
+      throw Error(ExitCode::invalid_input, "base: cannot look up '" + next + "': " + e.code().message(), *base_loc);
+    }
+    const std::string path = found;
     const std::string canonical = fs::weakly_canonical(path).string();
     if (seen.count(canonical)) {
       std::string cycle;
@@ -323,6 +335,7 @@ Profile load_profile(const std::string& name_or_path) {
     const YAML::Node base = file.root["base"];
     chain.push_back(std::move(file));
     if (!base) break;
+    base_loc = yaml_loc(path, base);
     next = base.Scalar();
     if (chain.size() > 16) throw Error(ExitCode::invalid_input, "profile inheritance deeper than 16 levels", SourceLoc{path, 1, 1});
   }

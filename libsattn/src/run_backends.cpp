@@ -145,6 +145,8 @@ int run_backends(const std::vector<std::string>& backends, const MultiRunOptions
     std::vector<const char*> argv;
     for (const std::string& a : args) argv.push_back(a.c_str());
     const int c = run_tool(*find_tool(it->tool), "sattn run --backend " + backend, int(argv.size()), argv.data());
+    // Invalid input or usage is the same for every backend: say it once and write nothing.
+    if (c == int(ExitCode::invalid_input) || c == int(ExitCode::usage)) return c;
     code = worse(code, c);
     if (!fs::exists(out)) {
       table.add({"-", backend, "-", "-", "-", "-", "no result (exit " + std::to_string(c) + ")", "FAIL"});

@@ -173,7 +173,8 @@ RunnerOutput run_runner(const std::string& dir, const Op& op, const RunnerJob& j
   if (!r.ok()) {
     const std::string tail = r.err_tail(10);
     throw Error(ExitCode::external_tool, what + " failed (" + r.describe(job.timeout_s) + ")" +
-                                             (tail.empty() ? std::string() : ":\n" + tail));
+                                             (tail.empty() ? std::string() : ":\n" + tail) +
+                                             "\n(run 'sattn doctor' to check qemu-riscv64 and the runners)");
   }
 
   RunnerOutput out;

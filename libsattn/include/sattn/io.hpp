@@ -9,15 +9,16 @@ namespace sattn {
 
 // Throws Error(runtime) naming the file on failure.
 std::string read_text(const std::string& path);
-// Writes to a temporary file beside `path`, then renames it into place, so a failed run never
-// leaves a partial file. "-" writes to stdout (and checks the write).
+// Writes `path` atomically: the bytes go to an unnamed file (Linux O_TMPFILE; elsewhere a hidden
+// temporary beside `path`) that is linked or renamed into place only once complete, so a failed
+// or killed run (even by SIGKILL) never leaves a partial file, nor a temporary one on Linux. "-" writes to stdout (and checks the write).
 void write_atomic(const std::string& path, const std::string& contents);
 // Creates a directory (and parents); throws Error(runtime) if it cannot.
 void make_dirs(const std::string& path);
 
 // A file written in pieces (streamed) that appears under its name only when commit() succeeds:
-// the bytes go to a temporary file beside `path`, renamed into place by commit(). Destroyed
-// without commit() (an exception on the way), the temporary is removed, so a failure never
+// the bytes go to an unnamed file (as write_atomic), linked or renamed into place by commit().
+// Destroyed without commit() (an exception on the way), the file is discarded, so a failure never
 // leaves a partial file. Small writes are buffered; large ones go straight to the file.
 // Throws Error(runtime) naming `path` on any I/O failure.
 class AtomicFile {
@@ -46,7 +47,9 @@ class AtomicFile {
 // (the same file system, so the final rename is atomic); missing parents are created only on
 // commit. If `path` already exists, commit() moves each staged entry into it (replacing files
 // of the same name one by one, each atomically, and merging subdirectories) and leaves other
-// files alone. Destroyed without commit(), the staged tree is removed.
+// files alone. Destroyed without commit(), the staged tree is removed. The staging directory is
+// hidden (".sattn-stage-XXXXXX") and locked while this object lives; one left behind by a run
+// killed with SIGKILL is removed by the next StagedDirectory created beside it.
 class StagedDirectory {
  public:
   explicit StagedDirectory(std::string path);
@@ -63,6 +66,7 @@ class StagedDirectory {
 
  private:
   std::string path_, staging_;
+  int lock_fd_ = -1;  // an flock held on the staging directory: a run that finds it unlocked removes it
   bool committed_ = false;
 };
 

@@ -41,6 +41,7 @@ std::string libexec_dir();
 // committed) and exits 130; a second one exits at once. run_tool() installs the handlers;
 // run_process() checks the flag while it waits (the child, in the same process group, got the
 // Ctrl-C too; it is killed if still running).
+// install_interrupt_handlers() also ignores SIGXFSZ, so a file size limit is an I/O error (exit 1).
 class Interrupted : public std::exception {
  public:
   const char* what() const noexcept override { return "interrupted"; }

@@ -1,0 +1,3 @@
+// Bad: the module holds no sattn.sparse_attention op (error at 2:1).
+module {
+}

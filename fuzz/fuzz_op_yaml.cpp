@@ -1,0 +1,13 @@
+// libFuzzer target: the YAML op reader (parse_yaml_ops).
+#include <cstdint>
+#include <string_view>
+
+#include "common.hpp"
+#include "sattn/op_io.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  std::vector<std::string> warnings;
+  SATTN_FUZZ_GUARD("fuzz.yaml", sattn::parse_yaml_ops(text, "fuzz.yaml", &warnings));
+  return 0;
+}

@@ -1,0 +1,38 @@
+// C API of the sattn CUDA kernels (libsattn/cuda/kernels.cu). Plain C types so that the sattn
+// backend (C++) and the benchmark (Python ctypes) call the same entry point.
+#pragma once
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum SattnCudaMode { SATTN_CUDA_DENSE = 0, SATTN_CUDA_CSR = 1, SATTN_CUDA_BSR = 2, SATTN_CUDA_WINDOW = 3 };
+
+typedef struct {
+  int mode;          // SattnCudaMode
+  int bf16;          // 1: q/k/v are bf16 (uint16 bits), output fp32; 0: fp32
+  int64_t batch, heads, kv_heads, seq_len, kv_len, head_dim;  // head_dim <= 256
+  int causal;
+  int64_t causal_offset;  // kv_len - seq_len
+  float scale;
+  // CSR: ptr has n_layouts * (seq_len + 1) entries (absolute offsets into idx);
+  // BSR: n_layouts * (block_rows + 1). n_layouts == 1 when shared, else batch * kv_heads.
+  const int64_t* ptr;
+  const int32_t* idx;
+  int shared;
+  int64_t block_size;
+  int64_t window, dilation;  // WINDOW (no wrap: wrapped windows go through CSR)
+  const void* q;  // [batch, heads, seq_len, head_dim] device
+  const void* k;  // [batch, kv_heads, kv_len, head_dim] device
+  const void* v;
+  float* o;       // [batch, heads, seq_len, head_dim] device
+} SattnCudaArgs;
+
+// Number of CUDA devices (0 when none or no driver); msg (may be null, 256 bytes) gets the reason.
+int sattn_cuda_device_count(char* msg);
+// Launches the forward kernel on the default stream. Returns 0, else a CUDA error code (msg set).
+int sattn_cuda_forward(const SattnCudaArgs* args, char* msg);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,67 @@
+# Determinism (issue 9): the same inputs and seed give byte-identical plans, artifacts and
+# results across runs and across thread counts; only wall-time fields differ (timing_ms, and
+# sattn-sim's sim_wall_seconds / sim_speed_cycles_per_s), which are dropped before comparing.
+source "$(dirname "$0")/lib.sh"
+BIN="$(dirname "$SATTN")"
+strip_timing() {  # strip_timing FILE: JSON lines without their wall-time fields
+  "$PY" - "$1" <<'PYEOF'
+import json, sys
+WALL = {"timing_ms", "sim_wall_seconds", "sim_speed_cycles_per_s"}
+def strip(x):
+    if isinstance(x, dict):
+        return {k: strip(v) for k, v in x.items() if k not in WALL}
+    if isinstance(x, list):
+        return [strip(v) for v in x]
+    return x
+text = open(sys.argv[1]).read()
+try:
+    docs = [json.loads(text)]
+except ValueError:
+    docs = [json.loads(l) for l in text.splitlines() if l.strip()]
+for d in docs:
+    print(json.dumps(strip(d), sort_keys=True))
+PYEOF
+}
+same() {  # same NAME A B: byte-identical files
+  cmp -s "$2" "$3" && ok || { out=""; err=$(diff <(head -c 3000 "$2") <(head -c 3000 "$3") | head -20); rc=1; fail "$1: differs"; }
+}
+
+# select and emit: identical bytes, every file of the out-dir (data-dependent specs included).
+for ex in gqa_causal bsr topk_per_query lsh landmark multi; do
+  "$BIN/sattn-select" "$SRC/examples/$ex.mlir" >"$T/$ex.plan1" 2>/dev/null
+  "$BIN/sattn-select" "$SRC/examples/$ex.mlir" >"$T/$ex.plan2" 2>/dev/null
+  same "select $ex" "$T/$ex.plan1" "$T/$ex.plan2"
+  "$BIN/sattn-emit" "$T/$ex.plan1" --out-dir "$T/$ex.a1" >/dev/null 2>&1
+  "$BIN/sattn-emit" "$T/$ex.plan1" --out-dir "$T/$ex.a2" >/dev/null 2>&1
+  while IFS= read -r f; do
+    same "emit $ex ${f#"$T/$ex.a1/"}" "$f" "$T/$ex.a2/${f#"$T/$ex.a1/"}"
+  done < <(find "$T/$ex.a1" -type f | sort)
+  [[ $(cd "$T/$ex.a1" && find . | sort) == $(cd "$T/$ex.a2" && find . | sort) ]] && ok || fail "emit $ex: different file sets"
+done
+
+# run on the CPU: the same output array and result across thread counts (1, 2, default).
+for th in 1 2 0; do
+  "$SATTN" run "$SRC/examples/gqa_causal.mlir" --threads "$th" --out-dir "$T/run$th" >/dev/null 2>&1
+  strip_timing "$T/run$th/result.json" >"$T/run$th.json"
+done
+for th in 2 0; do
+  same "run o.npy threads 1 vs $th" "$T/run1/o.npy" "$T/run$th/o.npy"
+  same "run result threads 1 vs $th" "$T/run1.json" "$T/run$th.json"
+done
+
+# run-rvv, sim (the cycle-exact model), calibrate, imc: twice each, results equal.
+twice() {  # twice NAME CMD...: runs CMD twice (stdout JSON), compares without wall-time fields
+  local name=$1
+  shift
+  "$@" >"$T/$name.1" 2>/dev/null
+  "$@" >"$T/$name.2" 2>/dev/null
+  [[ -s $T/$name.1 ]] && ok || { out=""; err=""; rc=1; fail "$name: no output"; }
+  strip_timing "$T/$name.1" >"$T/$name.1s"
+  strip_timing "$T/$name.2" >"$T/$name.2s"
+  same "$name twice" "$T/$name.1s" "$T/$name.2s"
+}
+twice rvv "$BIN/sattn-run-rvv" "$SRC/examples/bsr.mlir" --vlen 256
+twice sim "$BIN/sattn-sim" "$SRC/examples/bsr.mlir" --precision i8 --model-only
+twice imc "$BIN/sattn-imc" "$SRC/examples/bsr.mlir"
+twice calibrate "$BIN/sattn-calibrate" "$SRC/examples/bsr.mlir"
+finish
