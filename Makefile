@@ -4,7 +4,8 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check clean
+.PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check bench-emit bench-scaling \
+	bench-roofline bench-reports clean
 
 all: build
 
@@ -30,8 +31,42 @@ test-asan: deps
 fuzz: deps
 	@fuzz/run.sh $(or $(FUZZ_SECONDS),20)
 
+# Each bench-* target below re-measures (minutes; run under nice on a shared machine), writes its
+# committed JSON under bench/results/ and regenerates the matching .md from it. `make bench-reports`
+# regenerates every bench/results/*.md (and the roofline plots) from the committed JSON alone.
+
+# CPU: GFLOP/s and speedup against density, against the fast dense kernel and the OpenBLAS dense
+# attention in the same `sattn bench` sweeps; bench/results/cpu.{json,md}.
 bench-cpu: build
-	@$(BUILD)/bin/sattn_bench_cpu --out bench/results/cpu.md
+	@bench/cpu/run.sh $(BUILD)
+
+# sattn-emit at seq_len 131072 (window, causal, landmark; 3 runs each): bench/results/emit.{json,md}.
+bench-emit: build
+	@bench/emit/run.sh $(BUILD)
+
+# Cost growth up to seq_len 131072: the CPU kernel (bench/results/scaling-cpu.json) and sattn-emit
+# (bench/results/scaling.json), fitted in bench/results/scaling.md (ns per allowed pair, R²).
+bench-scaling: build
+	@bench/scaling/cpu.sh $(BUILD)
+	@bench/scaling/emit.sh $(BUILD) >bench/results/scaling-emit.jsonl.tmp
+	@bench/scaling/report.py pack-emit bench/results/scaling-emit.jsonl.tmp >bench/results/scaling.json.tmp
+	@mv bench/results/scaling.json.tmp bench/results/scaling.json && rm -f bench/results/scaling-emit.jsonl.tmp
+	@bench/scaling/report.py report
+
+# Every accelerator workload under every profile (highperf, lowpower, imc) on that profile's
+# roofline: bench/results/roofline.{json,md}, bench/results/roofline-PROFILE.{svg,png}.
+bench-roofline: build
+	@bench/sim/roofline.sh $(BUILD)
+
+bench-reports:
+	@bench/cpu/report.py
+	@bench/emit/report.py
+	@bench/scaling/report.py report
+	@bench/sim/roofline.py
+	@bench/sim/report.py report bench/results/sim.jsonl bench/sim/baseline.json bench/results/sim.md -
+	@if [ -f bench/results/rvv.json ]; then bench/rvv/report.py report-json bench/results/rvv.json bench/results/rvv.md bench/rvv/baseline.json; \
+	else echo "bench/results/rvv.json not committed yet: make bench-rvv writes it (rvv.md left as is)"; fi
+	@bench/gpu/report.py
 
 # RVV: scalar / autovec / rvv x VLEN x precision (minutes; qemu); writes bench/results/rvv.md and
 # the instruction-count baseline bench/rvv/baseline.json.

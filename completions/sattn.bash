@@ -10,7 +10,7 @@ _sattn() {
     help) COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc bench profile doctor completions ' -- "$cur")) ;;
     run)
       case $prev in
-        --backend) COMPREPLY=($(compgen -W 'cpu rvv sim imc all' -- "$cur")); return ;;
+        --backend) COMPREPLY=($(compgen -W 'cpu cuda rvv sim imc all' -- "$cur")); return ;;
         --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
@@ -21,9 +21,10 @@ _sattn() {
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
         --threads) :; return ;;
+        --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --output -o --format --threads --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --output -o --format --threads --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -54,10 +55,11 @@ _sattn() {
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --max-memory) :; return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --out-dir --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --out-dir --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --max-memory --format ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -80,9 +82,10 @@ _sattn() {
         --timeout) :; return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+        --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --vlen --precision --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --vlen --precision --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -104,9 +107,10 @@ _sattn() {
         --energy) :; return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+        --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --model-only --probe --keep-workdir --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --model-only --probe --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -151,9 +155,10 @@ _sattn() {
         --sweep) :; return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+        --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --config --tech --cell --subarray --cell-bits --adc-bits --cols-per-adc --parallel-rows --clock-mhz --kv-placement --input-bits --weight-bits --gemm --sweep --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --config --tech --cell --subarray --cell-bits --adc-bits --cols-per-adc --parallel-rows --clock-mhz --kv-placement --input-bits --weight-bits --gemm --sweep --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -170,6 +175,8 @@ _sattn() {
         --heads) :; return ;;
         --batch) :; return ;;
         --param) :; return ;;
+        --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
+        --blas-dense) :; return ;;
         --threads) :; return ;;
         --reps) :; return ;;
         --seed) :; return ;;
@@ -184,7 +191,7 @@ _sattn() {
         --only) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --backends --specs --seq-lens --precisions --vlens --kernels --lanes --head-dim --heads --batch --causal --param --no-dense-baseline --model-only --threads --reps --seed --timeout --jobs -j --sattn --out-dir --output -o --plot --emit-jobs --results-dir --collect --only --list --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --backends --specs --seq-lens --precisions --vlens --kernels --lanes --head-dim --heads --batch --causal --param --no-dense-baseline --no-blas-baseline --profile --blas-dense --model-only --threads --reps --seed --timeout --jobs -j --sattn --out-dir --output -o --plot --emit-jobs --results-dir --collect --only --list --quiet -q ' -- "$cur"))
       fi ;;
     profile)
       case $prev in
@@ -218,3 +225,17 @@ _sattn() {
   esac
 }
 complete -o filenames -F _sattn sattn
+# sattn-opt (built with MLIR): its passes, pipelines and main mlir-opt options.
+_sattn_opt() {
+  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+  COMPREPLY=()
+  if [[ $prev == = && ${COMP_WORDS[COMP_CWORD-2]} == -sattn-* ]]; then
+    COMPREPLY=($(compgen -W 'backend= prefer-bsr prefer-sw l1-bytes= force-spec= disable= profile=' -- "$cur")); compopt -o nospace; return
+  elif [[ $prev == -o ]]; then
+    COMPREPLY=($(compgen -f -- "$cur")); return
+  elif [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W '-sattn-select-spec -sattn-lower-rvv -sattn-lower-rocc -sattn-to-rvv -sattn-to-rocc -pass-pipeline -mlir-print-op-generic -split-input-file -verify-diagnostics -verify-each -o --help --version ' -- "$cur")); return
+  fi
+  COMPREPLY=($(compgen -f -- "$cur"))
+}
+complete -o filenames -F _sattn_opt sattn-opt

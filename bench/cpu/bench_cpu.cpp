@@ -24,17 +24,12 @@
 #include <vector>
 
 #include "sattn/attention.hpp"
+#include "sattn/bench.hpp"
 #include "sattn/error.hpp"
 #include "sattn/io.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
 #include "sattn/synthetic.hpp"
-// The fast kernel's own vector exp, so the baseline differs only in its attention schedule.
-#include "../../libsattn/src/kernel_fast_simd.hpp"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 using namespace sattn;
 
@@ -186,65 +181,8 @@ size_t layout_bytes(const Layout& layout) {
   return bytes;
 }
 
-// ---- dense attention from OpenBLAS sgemm ----
-
-// e^x for the baseline's softmax, vectorized like the fast kernel's exp so the comparison is
-// about the attention schedule, not about libm.
-void exp_inplace(float* x, int64_t n) {
-  int64_t c = 0;
-#if SATTN_FAST_AVX2
-  const __m256 log2e = _mm256_set1_ps(1.4426950408889634f);
-  for (; c + 8 <= n; c += 8)
-    _mm256_storeu_ps(x + c, fast::exp2_avx2(_mm256_mul_ps(_mm256_loadu_ps(x + c), log2e)));
-#endif
-  for (; c < n; ++c) x[c] = std::exp(x[c]);
-}
-
-// Row softmax of rows [r0, r1) of S (ld = cols), in place.
-void softmax_rows(float* s, int64_t r0, int64_t r1, int64_t cols) {
-  for (int64_t r = r0; r < r1; ++r) {
-    float* row = s + r * cols;
-    const float m = *std::max_element(row, row + cols);
-    for (int64_t c = 0; c < cols; ++c) row[c] -= m;
-    exp_inplace(row, cols);
-    float sum = 0;
-    for (int64_t c = 0; c < cols; ++c) sum += row[c];
-    const float inv = 1.0f / sum;
-    for (int64_t c = 0; c < cols; ++c) row[c] *= inv;
-  }
-}
-
-// Dense attention: per head, per chunk of rows, S = scale Q K^T (sgemm), row softmax, O = P V
-// (sgemm). Memory stays at chunk_rows x kv_len floats per thread. `threads` std::threads take
-// the (batch, head) pairs in turn, each calling OpenBLAS single-threaded: with OpenBLAS's own
-// pool instead, its spinning threads compete with the softmax for the cores (measured 2-3x
-// slower on 2 cores), which would make the baseline look worse than it is.
-Tensor blas_dense_attention(const Op& op, const Tensor& q, const Tensor& k, const Tensor& v, int threads) {
-  const Shape& s = op.shape;
-  const int64_t chunk_rows = 256, L = s.kv_len, D = s.head_dim;
-  Tensor out(s.batch, s.heads, s.seq_len, D);
-  openblas_set_num_threads(1);
-  std::atomic<int64_t> next_head{0};
-  auto worker = [&] {
-    std::vector<float> scores(size_t(std::min(chunk_rows, s.seq_len) * L));
-    for (int64_t bh = next_head++; bh < s.batch * s.heads; bh = next_head++) {
-      const int64_t b = bh / s.heads, h = bh % s.heads, kvh = h / s.group_size();
-      for (int64_t r0 = 0; r0 < s.seq_len; r0 += chunk_rows) {
-        const int64_t m = std::min(chunk_rows, s.seq_len - r0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(L), int(D), float(op.softmax_scale()),
-                    q.row(b, h, r0), int(D), k.row(b, kvh, 0), int(D), 0.0f, scores.data(), int(L));
-        softmax_rows(scores.data(), 0, m, L);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(D), int(L), 1.0f, scores.data(), int(L),
-                    v.row(b, kvh, 0), int(D), 0.0f, out.row(b, h, r0), int(D));
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& th : pool) th.join();
-  return out;
-}
+// ---- dense attention from OpenBLAS sgemm: libsattn's blas_dense_attention (sattn/bench.hpp),
+// the same baseline `sattn bench` measures against ----
 
 // ---- measurement ----
 

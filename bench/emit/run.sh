@@ -1,52 +1,73 @@
 #!/usr/bin/env bash
-# Emit at scale: the sattn-emit figure recorded in bench/results/emit.md.
-#
-#   bench/emit/run.sh [BUILD_DIR] [window|causal|landmark]    (defaults: build, window)
-#
-# Emits one op with seq_len = kv_len = 131072, 8 heads, head_dim 64 under /usr/bin/time -v and
-# prints a markdown block: the machine, the exact command, wall/user/system time, peak RSS and
-# the size of every file. The ops:
+# Emit at scale: sattn-emit on one op with seq_len = kv_len = 131072, 8 heads, head_dim 64,
+# REPS times per case (default 3), under nice. Writes bench/results/emit.json (the machine, the
+# exact ops and command, per run wall / user / system time, peak RSS, the load average before it,
+# nnz and the size of every file) and regenerates bench/results/emit.md from it
+# (bench/emit/report.py). The cases:
 #   window    sliding_window, window_size 512 (1025 keys per row; streamed, never built)
 #   causal    the same, causal (513 keys per row)
 #   landmark  landmark, 512 landmarks, no refinement (a shared layout built in memory)
 # The goal (issue 3): under 5 s, peak memory proportional to nnz (4 bytes per index), never to
-# seq_len^2.
+# seq_len^2. Each run's arrays are checked with numpy against the envelope.
+#
+#   bench/emit/run.sh [BUILD_DIR] [REPS] [CASE...]      (about a minute; make bench-emit)
 set -euo pipefail
-BUILD=${1:-build}
-CASE=${2:-window}
-case $CASE in
-  window) ATTRS='causal = false, window_size = 512 : i64, spec = "sliding_window"' ;;
-  causal) ATTRS='causal = true, window_size = 512 : i64, spec = "sliding_window"' ;;
-  landmark) ATTRS='num_landmarks = 512 : i64, spec = "landmark"' ;;
-  *) echo "run.sh: unknown case '$CASE' (window, causal, landmark)" >&2; exit 2 ;;
-esac
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$(cd "${1:-$SRC/build}" && pwd)
+REPS=${2:-3}
+shift $(( $# > 2 ? 2 : $# ))
+cases=("$@")
+[[ ${#cases[@]} -gt 0 ]] || cases=(window causal landmark)
 EMIT="$BUILD/bin/sattn-emit"
-[[ -x $EMIT ]] || { echo "run.sh: $EMIT not found; build first (ninja -C $BUILD)" >&2; exit 1; }
-
+[[ -x $EMIT ]] || { echo "bench/emit: $EMIT not found; build first" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat >"$work/$CASE.mlir" <<M
-"sattn.sparse_attention"() { name = "$CASE", batch = 1 : i64, heads = 8 : i64, seq_len = 131072 : i64,
-  head_dim = 64 : i64, $ATTRS } : () -> ()
-M
-cmd=("$EMIT" "$work/$CASE.mlir" --out-dir "$work/out")
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-/usr/bin/time -v "${cmd[@]}" >"$work/envelope.json" 2>"$work/time.txt"
-field() { grep -F "$1" "$work/time.txt" | sed 's/.*: //'; }
-# The arrays are what the envelope says: numpy reads them and row_ptr ends at nnz.
-/usr/bin/python3 - "$work/out" <<'P'
-import json, sys, numpy as np
-d = sys.argv[1]; env = json.load(open(f"{d}/artifacts.json"))
-ptr = np.load(f"{d}/row_ptr.npy", mmap_mode="r"); idx = np.load(f"{d}/col_idx.npy", mmap_mode="r")
+: >"$work/runs.jsonl"
+for case in "${cases[@]}"; do
+  case $case in
+    window) attrs='causal = false, window_size = 512 : i64, spec = "sliding_window"' ;;
+    causal) attrs='causal = true, window_size = 512 : i64, spec = "sliding_window"' ;;
+    landmark) attrs='num_landmarks = 512 : i64, spec = "landmark"' ;;
+    *) echo "bench/emit: unknown case '$case' (window, causal, landmark)" >&2; exit 2 ;;
+  esac
+  printf '"sattn.sparse_attention"() { name = "%s", batch = 1 : i64, heads = 8 : i64, seq_len = 131072 : i64, head_dim = 64 : i64, %s } : () -> ()\n' \
+    "$case" "$attrs" >"$work/$case.mlir"
+  for rep in $(seq 1 "$REPS"); do
+    echo "bench/emit: $case, run $rep of $REPS" >&2
+    rm -rf "$work/out"
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    nice /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$EMIT" "$work/$case.mlir" --out-dir "$work/out" >"$work/envelope.json"
+    /usr/bin/python3 - "$work" "$case" "$rep" "$load" <<'P' >>"$work/runs.jsonl"
+import json, os, sys
+import numpy as np
+work, case, rep, load = sys.argv[1:5]
+d = f"{work}/out"
+env = json.load(open(f"{d}/artifacts.json"))
+ptr = np.load(f"{d}/row_ptr.npy", mmap_mode="r")
+idx = np.load(f"{d}/col_idx.npy", mmap_mode="r")
 assert ptr[-1, -1] == len(idx) == env["nnz"], "arrays disagree with the envelope"
+wall, user, system, rss = open(f"{work}/time").read().split()
+print(json.dumps({"case": case, "rep": int(rep), "op": open(f"{work}/{case}.mlir").read().strip(),
+                  "nnz": env["nnz"], "wall_s": float(wall), "user_s": float(user), "system_s": float(system),
+                  "max_rss_kib": int(rss), "load_before": [float(x) for x in load.split()],
+                  "files": {f: os.path.getsize(f"{d}/{f}") for f in sorted(os.listdir(d))}}))
 P
-nnz=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['nnz'])" "$work/envelope.json")
-
-echo "- machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB;" \
-     "load average before the run: $load_before"
-echo "- op ($CASE.mlir): \`$(tr -s ' \n' ' ' <"$work/$CASE.mlir")\`"
-echo "- command: \`/usr/bin/time -v sattn-emit $CASE.mlir --out-dir out\`"
-echo "- wall $(field 'Elapsed (wall clock)'), user $(field 'User time') s, system $(field 'System time') s," \
-     "max RSS $(( $(field 'Maximum resident set size') / 1024 )) MiB; nnz $nnz ($(( nnz * 4 / 1048576 )) MiB of int32)"
-echo "- files:"
-(cd "$work/out" && ls -l --block-size=1 | awk 'NR > 1 {printf "  - %s: %d bytes\n", $9, $5}')
+  done
+done
+/usr/bin/python3 - "$work/runs.jsonl" "$SRC" "$EMIT" <<'P' >"$work/emit.json"
+import datetime, json, os, platform, subprocess, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+src, emit = sys.argv[2], sys.argv[3]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+rev = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+sattn = os.path.join(os.path.dirname(emit), "sattn")
+ver = subprocess.run([sattn, "--version"], capture_output=True, text=True).stdout.strip().splitlines()[0]
+print(json.dumps({"schema": "sattn.bench-emit/v1", "provenance": {
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "git_revision": rev,
+    "machine": f"{cpu}, {os.cpu_count()} cores, {mem / 1048576:.0f} GiB, {platform.system()} {platform.release()}, host {platform.node()}",
+    "sattn_emit": ver, "command": "nice /usr/bin/time sattn-emit CASE.mlir --out-dir out (bench/emit/run.sh, make bench-emit)"},
+    "runs": runs}, indent=1))
+P
+mv "$work/emit.json" "$SRC/bench/results/emit.json"
+/usr/bin/python3 "$SRC/bench/emit/report.py"

@@ -3,18 +3,26 @@
 write results.json.
 
   regret.py measure BUILD_DIR [--jobs 2]   measure missing candidates into cache.json
+  regret.py measure BUILD_DIR --cache F --min-seq N   ... a part of the sweep into another cache
+  regret.py merge   FILE...                merge such caches into cache.json
   regret.py select  BUILD_DIR [--check]    run sattn-select over the sweep, write results.json
-                                           (--check: only verify the target, exit 5 if missed)
+                                           (--check: only verify the target and that results.json
+                                           is what this selector picks; exit 5 if not)
 
 Measurements: sattn-sim --model-only (the C++ model, cycle-identical to the RTL) -> sim.cycles;
 sattn-run-rvv (qemu, VLEN 256) -> rvv.cycles.total (modelled cycles). The sim runs fp32/bf16 ops
 at i8, so rocc configurations are selected and measured at i8 for those.
 """
-import argparse, concurrent.futures as cf, hashlib, json, os, random, subprocess, sys, tempfile
+import argparse, concurrent.futures as cf, hashlib, json, os, random, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPECS = ["sliding_window", "bsr", "dense"]
 TARGET_FRAC, TARGET_REGRET, MAX_REGRET = 0.90, 0.10, 0.50
+# Lower bounds of the dense candidate's cycles, as MACs (2 * allowed pairs * head_dim) per cycle:
+# rocc: the MAC array issues at most LANES (16) per cycle, so cycles >= busy >= MACs / 16;
+# rvv: the block kernel loads every K element of a kept block once per 4-row tile with a strided
+# load, 1 cycle per element in the core model, so cycles >= pairs * d / 4 = MACs / 8.
+BOUND_MACS_PER_CYCLE = {"rocc": 16, "rvv": 8}
 
 
 def load_sweep(path=os.path.join(HERE, "sweep.yaml")):
@@ -28,11 +36,13 @@ def configs(sw):
     out = []
     for i in range(sw["configs"]):
         seq = sw["seq_len"][i % len(sw["seq_len"])]  # every seq_len equally often
-        g = rng.choice(sw["group"])
+        # Long sequences draw from smaller head_dim / group lists (measurement time under qemu).
+        big = seq >= sw.get("long_seq", 1 << 62)
+        g = rng.choice(sw["long_group"] if big else sw["group"])
         c = {
             "name": f"c{i:02d}",
             "seq_len": seq,
-            "head_dim": rng.choice(sw["head_dim"]),
+            "head_dim": rng.choice(sw["long_head_dim"] if big else sw["head_dim"]),
             "window_size": rng.choice([w for w in sw["window_size"] if w < seq]),  # window < kv_len
             "block_size": rng.choice(sw["block_size"]),
             "keep_ratio": rng.choice(sw["keep_ratio"]),
@@ -55,33 +65,31 @@ def op_of(c, backend):
 
 
 def backends_of(c, sw):
-    b = []
-    if c["seq_len"] <= sw["sim_max_seq"]:
-        b.append("rocc")
-    if c["seq_len"] <= sw["rvv_max_seq"]:
-        b.append("rvv")
-    return b
+    return ["rocc", "rvv"]
 
 
 def key_of(op, backend, spec):
     return hashlib.sha1(json.dumps([op, backend, spec], sort_keys=True).encode()).hexdigest()[:16]
 
 
-def measure_one(build, op, backend, spec):
+def measure_one(build, op, backend, spec, timeout=3600):
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(op, f)
         path = f.name
     try:
         if backend == "rocc":
-            cmd = [f"{build}/bin/sattn-sim", "--model-only", "-q", path, "--force-spec", spec]
+            cmd = [f"{build}/bin/sattn-sim", "--model-only", "--max-cycles", str(1 << 40), "-q", path, "--force-spec", spec]
         else:
-            cmd = [f"{build}/bin/sattn-run-rvv", "-q", path, "--force-spec", spec]
+            cmd = [f"{build}/bin/sattn-run-rvv", "-q", "--timeout", str(timeout), path, "--force-spec", spec]
+        t0 = time.monotonic()
         p = subprocess.run(["nice"] + cmd, capture_output=True, text=True)
+        wall = round(time.monotonic() - t0, 2)
         if p.returncode not in (0, 5):
-            return {"error": p.stderr.strip()[-300:], "rc": p.returncode}
+            return {"error": p.stderr.strip()[-300:], "rc": p.returncode, "timing": {"wall_s": wall}}
         d = json.loads(p.stdout.splitlines()[0])
         cyc = d["sim"]["cycles"] if backend == "rocc" else d["rvv"]["cycles"]["total"]
-        return {"cycles": cyc, "allowed_pairs": d["layout"]["allowed_pairs"], "passed": d["check"]["passed"]}
+        return {"cycles": cyc, "allowed_pairs": d["layout"]["allowed_pairs"], "passed": d["check"]["passed"],
+                "timing": {"wall_s": wall}}
     finally:
         os.unlink(path)
 
@@ -90,42 +98,79 @@ def cache_path():
     return os.path.join(HERE, "cache.json")
 
 
-def load_cache():
+def load_cache(path=None):
     try:
-        with open(cache_path()) as f:
+        with open(path or cache_path()) as f:
             return json.load(f)
     except FileNotFoundError:
         return {}
 
 
-def save_cache(cache):
-    tmp = cache_path() + ".tmp"
+def save_cache(cache, path=None):
+    path = path or cache_path()
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(cache, f, indent=1, sort_keys=True)
-    os.replace(tmp, cache_path())
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def todo_list(sw, cache, a):
+    todo = []
+    for c in configs(sw):
+        if not (a.min_seq <= c["seq_len"] <= a.max_seq):
+            continue
+        for b in backends_of(c, sw):
+            if a.backend and b != a.backend:
+                continue
+            op = op_of(c, b)
+            for s in SPECS:
+                if s == "dense" and c["seq_len"] >= sw.get("dense_bound_from_seq", 1 << 62):
+                    continue  # bounded, not run (see cmd_select)
+                if s == "dense" and c["seq_len"] > a.max_dense_seq:
+                    continue
+                k = key_of(op, b, s)
+                if k not in cache or (a.retry_errors and "error" in cache[k]):
+                    # most expensive first, so that a parallel run ends evenly
+                    todo.append((c["seq_len"] ** 2 * c["group"] * c["head_dim"], k, op, b, s))
+    if a.cheap_first:  # whole configurations, cheapest first (an interrupted run completes the most)
+        group = {}
+        for cost, k, op, b, s in todo:
+            group[(op["name"], b)] = group.get((op["name"], b), 0) + cost * (5 if b == "rvv" else 1)
+        todo.sort(key=lambda t: (group[(t[2]["name"], t[3])], t[2]["name"], t[3], t[0]))
+    else:
+        todo.sort(key=lambda t: -t[0])
+    return [t[1:] for t in todo]
 
 
 def cmd_measure(a):
     sw = load_sweep()
-    cache = load_cache()
-    todo = []
-    for c in configs(sw):
-        for b in backends_of(c, sw):
-            op = op_of(c, b)
-            for s in SPECS:
-                k = key_of(op, b, s)
-                if k not in cache:
-                    todo.append((k, op, b, s))
+    cache = load_cache(a.cache)
+    todo = todo_list(sw, cache, a)
     print(f"{len(todo)} measurements to run", file=sys.stderr)
+    if a.list:
+        for k, op, b, s in todo:
+            print(k, op["name"], b, s, op["seq_len"], op["heads"], op["head_dim"])
+        return
     with cf.ThreadPoolExecutor(a.jobs) as ex:
-        futs = {ex.submit(measure_one, a.build, op, b, s): (k, op, b, s) for k, op, b, s in todo}
+        futs = {ex.submit(measure_one, a.build, op, b, s, a.timeout): (k, op, b, s) for k, op, b, s in todo}
         for n, fu in enumerate(cf.as_completed(futs)):
             k, op, b, s = futs[fu]
             cache[k] = dict(fu.result(), backend=b, spec=s, config=op["name"])
-            print(f"[{n+1}/{len(todo)}] {op['name']} {b} {s}: {cache[k].get('cycles', cache[k].get('error'))}",
-                  file=sys.stderr)
-            if n % 10 == 0:
-                save_cache(cache)
+            print(f"[{n+1}/{len(todo)}] {op['name']} seq {op['seq_len']} {b} {s}: "
+                  f"{cache[k].get('cycles', cache[k].get('error'))} ({cache[k]['timing']['wall_s']} s)",
+                  file=sys.stderr, flush=True)
+            save_cache(cache, a.cache)
+    save_cache(cache, a.cache)
+
+
+def cmd_merge(a):
+    """Merge measurement caches (e.g. written on another machine) into cache.json."""
+    cache = load_cache()
+    for path in a.files:
+        for k, v in load_cache(path).items():
+            if "error" not in v or k not in cache:
+                cache[k] = v
     save_cache(cache)
 
 
@@ -156,33 +201,40 @@ def summarize(rows):
 
 def cmd_select(a):
     sw = load_sweep()
-    cache = load_cache() if not a.measurements else {}
-    if a.measurements or not cache:  # rebuild the cache view from committed results
-        with open(a.measurements or os.path.join(HERE, "results.json")) as f:
-            res = json.load(f)
-        meas = {(r["config"], r["backend"]): r["measured"] for r in res["rows"]}
+    cache = load_cache(a.cache)
     cfgs = configs(sw)
-    rows, skipped = [], []
+    rows, skipped, ratios = [], [], {}
     for b in ("rocc", "rvv"):
         sel_cfgs = [c for c in cfgs if b in backends_of(c, sw)]
         plans = select(a.build, [op_of(c, b) for c in sel_cfgs], b)
         for c, plan in zip(sel_cfgs, plans):
             op = op_of(c, b)
-            if cache:
-                m = {s: cache.get(key_of(op, b, s), {}).get("cycles") for s in SPECS}
-            else:
-                m = meas[(c["name"], b)]
+            m = {s: cache.get(key_of(op, b, s), {}).get("cycles") for s in SPECS}
             m = {s: v for s, v in m.items() if v is not None}
+            cand = {x["spec"]: x for x in plan["selection"]["candidates"]}
+            if m.get("dense"):
+                ratios.setdefault(b, []).append(cand["dense"]["terms"]["macs"] / BOUND_MACS_PER_CYCLE[b] / m["dense"])
+            bound = None
+            if "dense" not in m and c["seq_len"] >= sw.get("dense_bound_from_seq", 1 << 62):
+                # Dense is not run here: a proven lower bound of its cycles stands in (BOUNDS in
+                # bench/results/regret.md); it only counts when it exceeds a measured candidate.
+                bound = cand["dense"]["terms"]["macs"] / BOUND_MACS_PER_CYCLE[b]
+                others = [v for s, v in m.items() if s != "dense"]
+                if len(others) == len(SPECS) - 1 and bound > min(others):
+                    m["dense"] = None
             if len(m) < len(SPECS):  # not (yet) measured: left out of the statistics, listed as such
                 skipped.append(f"{c['name']}/{b}")
                 continue
-            oracle = min(m, key=m.get)
+            meas = {s: v for s, v in m.items() if v is not None}
+            oracle = min(meas, key=meas.get)
             chosen = plan["spec"]
-            cost = {x["spec"]: x.get("cost") for x in plan["selection"]["candidates"]}
+            if chosen in meas:
+                regret = meas[chosen] / meas[oracle] - 1
+            else:  # chose the bounded dense: its regret is at least this
+                regret = bound / meas[oracle] - 1
             rows.append({"config": c["name"], "backend": b, "heldout": c["heldout"], "op": op,
-                         "measured": m, "modelled": {s: cost.get(s) for s in SPECS},
-                         "oracle": oracle, "chosen": chosen,
-                         "regret": m[chosen] / m[oracle] - 1 if chosen in m else None})
+                         "measured": m, "modelled": {s: cand[s].get("cost") for s in SPECS},
+                         "dense_lower_bound": bound, "oracle": oracle, "chosen": chosen, "regret": regret})
     summary = {}
     for b in ("rocc", "rvv"):
         for part, pred in (("tuning", lambda r: not r["heldout"]), ("heldout", lambda r: r["heldout"]),
@@ -193,6 +245,20 @@ def cmd_select(a):
         print(f"{k:14s} n={v['n']:3d} within10%={v.get('frac_within_10pct', 0):.0%} "
               f"median={v.get('median', 0):.3f} max={v.get('max', 0):.3f}", file=sys.stderr)
     if a.check:
+        # The committed results must be what this selector gives on this cache.
+        try:
+            with open(os.path.join(HERE, "results.json")) as f:
+                committed = {(r["config"], r["backend"]): r["chosen"] for r in json.load(f)["rows"]}
+        except FileNotFoundError:
+            committed = {}
+        stale = [f"{r['config']} {r['backend']}: results.json says {committed.get((r['config'], r['backend']))}, "
+                 f"sattn-select now picks {r['chosen']}" for r in rows
+                 if committed.get((r["config"], r["backend"])) != r["chosen"]]
+        if stale and not a.cache:
+            print("regret: error: bench/regret/results.json is stale (rerun bench/regret/run.sh):", file=sys.stderr)
+            for x in stale:
+                print("  " + x, file=sys.stderr)
+            sys.exit(5)
         if not ok:
             print("regret: error: target missed (>=90% of configs within 10% regret and none above 50%, "
                   "per backend)", file=sys.stderr)
@@ -203,7 +269,8 @@ def cmd_select(a):
             sys.exit(5)
         return
     out = {"schema": "sattn.regret/v1", "sweep": sw, "target": {"frac_within": TARGET_FRAC,
-           "regret_within": TARGET_REGRET, "max_regret": MAX_REGRET}, "summary": summary, "rows": rows, "unmeasured": skipped}
+           "regret_within": TARGET_REGRET, "max_regret": MAX_REGRET}, "summary": summary, "rows": rows, "unmeasured": skipped,
+           "bound_check": {b: f"{min(r):.3f} to {max(r):.3f} over {len(r)} runs" for b, r in ratios.items()}}
     if a.before:
         out["before_tuning"] = json.load(open(a.before))["summary"]
     elif os.path.exists(os.path.join(HERE, "results.json")):
@@ -222,12 +289,21 @@ def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("measure"); m.add_argument("build"); m.add_argument("--jobs", type=int, default=2)
+    m.add_argument("--cache", help="read and write this cache instead of cache.json")
+    m.add_argument("--min-seq", type=int, default=0); m.add_argument("--max-seq", type=int, default=1 << 30)
+    m.add_argument("--backend", choices=["rocc", "rvv"]); m.add_argument("--timeout", type=float, default=3600)
+    m.add_argument("--retry-errors", action="store_true"); m.add_argument("--list", action="store_true")
+    m.add_argument("--max-dense-seq", type=int, default=1 << 30, help="leave dense out above this seq_len")
+    m.add_argument("--cheap-first", action="store_true",
+                   help="whole configurations, cheapest first (default: the most expensive measurement first)")
+    g = sub.add_parser("merge"); g.add_argument("files", nargs="+")
     s = sub.add_parser("select"); s.add_argument("build"); s.add_argument("--check", action="store_true")
-    s.add_argument("--measurements", help="take measurements from this results.json instead of cache.json")
+    s.add_argument("--cache", help="take measurements from this cache instead of cache.json (--check then skips "
+                   "the comparison with results.json)")
     s.add_argument("--before", help="record this results.json's summary as before_tuning")
     s.add_argument("-o", "--output")
     a = ap.parse_args()
-    {"measure": cmd_measure, "select": cmd_select}[a.cmd](a)
+    {"measure": cmd_measure, "select": cmd_select, "merge": cmd_merge}[a.cmd](a)
 
 
 if __name__ == "__main__":

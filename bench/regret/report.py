@@ -24,8 +24,29 @@ def main():
          "Measured cost: rocc = `sattn-sim --model-only` cycles (the C++ model, cycle-identical to the RTL); "
          "rvv = `sattn-run-rvv` modelled cycles (qemu, VLEN 256). Candidates: sliding_window, bsr, dense.",
          "Shapes are per-head minimal (batch 1, heads = GQA group, kv_heads 1). "
-         f"rocc configs up to seq {d['sweep']['sim_max_seq']}, rvv up to seq {d['sweep']['rvv_max_seq']}. "
-         "fp32/bf16 configs run on the sim at i8 and are selected at i8 for rocc.", ""]
+         f"seq_len {min(d['sweep']['seq_len'])} to {max(d['sweep']['seq_len'])}, {d['sweep']['configs']} configurations, "
+         f"every {d['sweep']['holdout_every']}th held out of tuning; from seq_len {d['sweep'].get('long_seq', '-')} on, "
+         f"head_dim {d['sweep'].get('long_head_dim')} and group {d['sweep'].get('long_group')} (qemu time). "
+         "fp32/bf16 configs run on the sim at i8 and are selected at i8 for rocc.", "",
+         "Both counts are deterministic (the same on every machine: the accelerator model's cycles, qemu's exact "
+         "instruction counts); part of the seq_len >= 4096 measurements ran on a 16-core machine with the same "
+         "binaries. The cost model is libsattn/src/select_cost.cpp; its tuning is described in docs/decisions.md "
+         "(\"Selector cost model tuning\"): rocc and rvv constants fitted on the tuning configurations only.", "",
+         "Reproduce: `bench/regret/run.sh BUILD` (measures what cache.json lacks, selects, writes results.json "
+         "and this file); `bench/regret/regret.py select BUILD --check` (the CTest `cli.regret`) checks the "
+         "target on the committed cache in seconds.", ""]
+    sw_def = d["sweep"]
+    if "dense_bound_from_seq" in sw_def:
+        nb = sum(1 for x in d["rows"] if x.get("dense_lower_bound") is not None and x["measured"].get("dense") is None)
+        L += ["## Bounds instead of runs", "",
+              f"From seq_len {sw_def['dense_bound_from_seq']} on, the dense candidate is not run (one qemu run takes "
+              "hours at that size). A lower bound of its cycles stands in: rocc cycles >= MACs / 16 (the MAC array "
+              "issues at most LANES = 16 MACs per busy cycle); rvv cycles >= MACs / 8 (the block kernel loads every K "
+              "element of a block once per 4-row tile with a strided load, 1 cycle per element in the core model). "
+              "On every dense run that was measured, bound / measured is "
+              f"{d.get('bound_check', {}).get('rocc', '?')} (rocc) and {d.get('bound_check', {}).get('rvv', '?')} (rvv). "
+              "A configuration counts only when the bound exceeds a measured candidate, so dense cannot be the "
+              f"oracle ({nb} rows; shown as `>bound`); otherwise it is listed as unmeasured.", ""]
     L += ["## Summary", "", "| backend / set | configs | within 10% | median | p90 | max | target met |",
           "|---|---|---|---|---|---|---|"]
     for k, v in d["summary"].items():
@@ -41,6 +62,15 @@ def main():
                 continue
             L.append(f"| {k} | {v['n']} | {v['within_10pct']} ({pct(v['frac_within_10pct'])}) | {pct(v['median'])} | "
                      f"{pct(v['max'])} | {'yes' if v['target_met'] else 'NO'} |")
+    L += ["", "## Model accuracy", "",
+          "modelled / measured cycles of every measured candidate (the tuned constants are absolute cycles):", "",
+          "| backend / set | candidates | min | median | max |", "|---|---|---|---|---|"]
+    for b in ("rocc", "rvv"):
+        for part, pred in (("tuning", lambda x: not x["heldout"]), ("heldout", lambda x: x["heldout"])):
+            r = sorted(x["modelled"][sp] / x["measured"][sp] for x in d["rows"] if x["backend"] == b and pred(x)
+                       for sp in x["measured"] if x["measured"][sp] and x["modelled"].get(sp))
+            if r:
+                L.append(f"| {b}/{part} | {len(r)} | {r[0]:.2f} | {r[len(r) // 2]:.2f} | {r[-1]:.2f} |")
     L += ["", "## Regret histogram", "", "| backend | 0 | (0,5%] | (5,10%] | (10,25%] | (25,50%] | >50% |",
           "|---|---|---|---|---|---|---|"]
     for b in ("rocc", "rvv"):
@@ -48,6 +78,10 @@ def main():
         bins = [sum(1 for x in r if x == 0), sum(1 for x in r if 0 < x <= .05), sum(1 for x in r if .05 < x <= .1),
                 sum(1 for x in r if .1 < x <= .25), sum(1 for x in r if .25 < x <= .5), sum(1 for x in r if x > .5)]
         L.append(f"| {b} | " + " | ".join(map(str, bins)) + " |")
+    if d.get("unmeasured"):
+        L += ["", "## Unmeasured", "",
+              "Configurations left out of the statistics because a candidate's measurement did not finish in the "
+              "time this sweep had (and no bound settles it): " + ", ".join(d["unmeasured"]) + "."]
     L += ["", "## Per configuration", "",
           "| config | set | backend | seq | d | window | block | keep | G | causal | prec | sw | bsr | dense | oracle | chosen | regret |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -56,7 +90,9 @@ def main():
         L.append(f"| {x['config']} | {'held-out' if x['heldout'] else 'tuning'} | {x['backend']} | {o['seq_len']} | "
                  f"{o['head_dim']} | {o['window_size']} | {o['block_size']} | {o['keep_ratio']} | {o['heads']} | "
                  f"{'y' if o['causal'] else 'n'} | {o['precision']} | "
-                 + " | ".join(f"{m[s]:.3g}" if s in m else "-" for s in ("sliding_window", "bsr", "dense"))
+                 + " | ".join(f"{m[s]:.3g}" if m.get(s) is not None else
+                              (f">{x['dense_lower_bound']:.3g}" if s == "dense" and x.get("dense_lower_bound") else "-")
+                              for s in ("sliding_window", "bsr", "dense"))
                  + f" | {x['oracle']} | {x['chosen']} | {pct(x['regret'])} |")
     text = "\n".join(L) + "\n"
     tmp = out + ".tmp"

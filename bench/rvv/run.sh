@@ -36,6 +36,7 @@ done
 total=$(( ${#specs[@]} * ${#precisions[@]} * ${#kernels[@]} * ${#vlens[@]} ))
 n=0
 start=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for spec in "${specs[@]}"; do
   for p in "${precisions[@]}"; do
     for k in "${kernels[@]}"; do
@@ -66,6 +67,8 @@ if [[ $check -eq 1 ]]; then
   exec "$PY" "$SRC/bench/rvv/report.py" check "$WORK/results.jsonl" "$SRC/bench/rvv/baseline.json" \
     --autotune "$WORK/autotune.jsonl"
 fi
-machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $(uname -sr); $(qemu-riscv64 --version | head -1)"
-"$PY" "$SRC/bench/rvv/report.py" report "$WORK/results.jsonl" "$SRC/bench/results/rvv.md" "$SRC/bench/rvv/baseline.json" \
-  --machine "$machine" --elapsed "$elapsed" --autotune "$WORK/autotune.jsonl"
+machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $(uname -sr), host $(uname -n); $(qemu-riscv64 --version | head -1)"
+# The raw results go to bench/results/rvv.json (committed); rvv.md is generated from it.
+"$PY" "$SRC/bench/rvv/report.py" pack "$WORK/results.jsonl" "$SRC/bench/results/rvv.json" --autotune "$WORK/autotune.jsonl" \
+  --machine "$machine" --elapsed "$elapsed" --load "$load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
+"$PY" "$SRC/bench/rvv/report.py" report-json "$SRC/bench/results/rvv.json" "$SRC/bench/results/rvv.md" "$SRC/bench/rvv/baseline.json"

@@ -36,13 +36,23 @@ while IFS='|' read -r name op; do
     [[ $buffering == single ]] && flags+=(--single-buffer)
     [[ $mode == check ]] && flags+=(--model-only)
     echo "bench/sim: $name ($buffering buffer)" >&2
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
     start=$(date +%s.%N)
     rc=0
     nice "$sim" "$work/$name.json" "${flags[@]}" -o "$work/r.jsonl" || rc=$?
     end=$(date +%s.%N)
     [[ $rc -eq 0 ]] || { echo "bench/sim: $name ($buffering) failed with exit $rc" >&2; exit 1; }
-    "$py" -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); r["bench"]={"workload":sys.argv[2],"buffering":sys.argv[3],"process_seconds":float(sys.argv[5])-float(sys.argv[4])}; print(json.dumps(r))' \
-      "$work/r.jsonl" "$name" "$buffering" "$start" "$end" >>"$work/results.jsonl"
+    # The run's provenance travels with it, so sim.md can be regenerated from sim.jsonl alone.
+    "$py" -c 'import json,sys,os,platform,subprocess,datetime
+r=json.loads(open(sys.argv[1]).readline())
+cpu=next((l.split(":",1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),"unknown")
+ver=subprocess.run(["verilator","--version"],capture_output=True,text=True).stdout.strip()
+r["bench"]={"workload":sys.argv[2],"buffering":sys.argv[3],"process_seconds":float(sys.argv[5])-float(sys.argv[4]),
+ "date":datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),"load_before":sys.argv[6],
+ "machine":{"cpu":cpu,"cores":os.cpu_count(),"system":platform.system()+" "+platform.release(),"host":platform.node()},
+ "verilator":ver}
+print(json.dumps(r))' \
+      "$work/r.jsonl" "$name" "$buffering" "$start" "$end" "$load" >>"$work/results.jsonl"
   done
 done < <(workloads)
 

@@ -8,6 +8,11 @@
 #include <math.h>
 #include <stdio.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "kernels_internal.h"
 #include "sattn_cuda.h"
 
 namespace {
@@ -194,4 +199,189 @@ extern "C" int sattn_cuda_forward(const SattnCudaArgs* a, char* msg) {
   }
   if (e != cudaSuccess) set_msg(msg, cudaGetErrorString(e));
   return int(e);
+}
+
+// ---- Plans ------------------------------------------------------------------------------------
+
+struct SattnCudaPlan {
+  SattnCudaArgs a{};  // ptr/idx: device copies (SIMT)
+  bool tc = false;
+  sattn_cuda::TcArgs t{};
+  std::vector<void*> owned;  // device buffers
+};
+
+namespace {
+
+template <class T>
+cudaError_t upload(SattnCudaPlan* p, const std::vector<T>& host, const T** dev) {
+  void* d = nullptr;
+  const cudaError_t e = cudaMalloc(&d, std::max<size_t>(1, host.size()) * sizeof(T));
+  if (e != cudaSuccess) return e;
+  p->owned.push_back(d);
+  *dev = static_cast<const T*>(d);
+  return host.empty() ? cudaSuccess : cudaMemcpy(d, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
+}
+
+// BSR (block size a multiple of 16) -> per 128-row query tile, the 64-key tiles it touches with
+// an 8 x 4 mask of the 16 x 16 sub-blocks the layout allows.
+void bsr_to_tiles(const SattnCudaArgs& a, int64_t n_layouts, std::vector<int64_t>& tptr, std::vector<int32_t>& tcol,
+                  std::vector<uint32_t>& tmask) {
+  using sattn_cuda::kTcSub;
+  using sattn_cuda::kTcKTile;
+  using sattn_cuda::kTcQTile;
+  const int64_t bs = a.block_size, brows = (a.seq_len + bs - 1) / bs;
+  const int64_t n_qt = (a.seq_len + kTcQTile - 1) / kTcQTile;
+  constexpr int kSubPerKTile = kTcKTile / kTcSub;
+  const int64_t sub_per_block = bs / kTcSub;
+  std::vector<std::pair<int32_t, uint32_t>> items;
+  for (int64_t l = 0; l < n_layouts; ++l) {
+    const int64_t* ptr = a.ptr + l * (brows + 1);
+    for (int64_t qt = 0; qt < n_qt; ++qt) {
+      tptr.push_back(int64_t(tcol.size()));
+      items.clear();
+      for (int r = 0; r < kTcQTile / kTcSub; ++r) {
+        const int64_t row = qt * kTcQTile + r * kTcSub;
+        if (row >= a.seq_len) break;
+        const int64_t br = row / bs;
+        for (int64_t t = ptr[br]; t < ptr[br + 1]; ++t)
+          for (int64_t s = 0; s < sub_per_block; ++s) {
+            const int64_t sub = int64_t(a.idx[t]) * sub_per_block + s;  // 16-key sub-block
+            if (sub * kTcSub >= a.kv_len) break;
+            if (a.causal && sub * kTcSub > row + kTcSub - 1 + a.causal_offset) break;  // all in the future
+            items.emplace_back(int32_t(sub / kSubPerKTile), 1u << (r * kSubPerKTile + sub % kSubPerKTile));
+          }
+      }
+      std::sort(items.begin(), items.end());
+      for (size_t x = 0; x < items.size();) {
+        uint32_t m = 0;
+        size_t y = x;
+        for (; y < items.size() && items[y].first == items[x].first; ++y) m |= items[y].second;
+        tcol.push_back(items[x].first);
+        tmask.push_back(m);
+        x = y;
+      }
+    }
+    tptr.push_back(int64_t(tcol.size()));
+  }
+}
+
+}  // namespace
+
+extern "C" int sattn_cuda_device_name(char* name) {
+  cudaDeviceProp prop;
+  const cudaError_t e = cudaGetDeviceProperties(&prop, 0);
+  if (e != cudaSuccess) {
+    set_msg(name, cudaGetErrorString(e));
+    return int(e);
+  }
+  set_msg(name, prop.name);
+  return 0;
+}
+
+extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, SattnCudaPlan** out, char* msg) {
+  *out = nullptr;
+  const SattnCudaArgs& a = *in;
+  if (a.head_dim > kMaxDimPerLane * 32 || a.head_dim < 1) {
+    set_msg(msg, "head_dim must be 1..256 on the cuda backend");
+    return int(cudaErrorInvalidValue);
+  }
+  if (a.kv_heads < 1 || a.heads % a.kv_heads != 0) {
+    set_msg(msg, "heads must be a multiple of kv_heads");
+    return int(cudaErrorInvalidValue);
+  }
+  auto* p = new SattnCudaPlan;
+  p->a = a;
+  p->a.q = p->a.k = p->a.v = nullptr;
+  p->a.o = nullptr;
+  const bool block = a.mode == SATTN_CUDA_BSR, rows = a.mode == SATTN_CUDA_CSR;
+  const int64_t n_layouts = (block || rows) ? (a.shared ? 1 : a.batch * a.kv_heads) : 0;
+  p->tc = allow_tc && a.bf16 && (a.head_dim == 64 || a.head_dim == 128) &&
+          (a.mode == SATTN_CUDA_DENSE || a.mode == SATTN_CUDA_WINDOW ||
+           (block && a.block_size % sattn_cuda::kTcSub == 0));
+  cudaError_t e = cudaSuccess;
+  if (p->tc) {
+    sattn_cuda::TcArgs& t = p->t;
+    t.batch = a.batch;
+    t.heads = a.heads;
+    t.kv_heads = a.kv_heads;
+    t.seq_len = a.seq_len;
+    t.kv_len = a.kv_len;
+    t.head_dim = int(a.head_dim);
+    t.causal = a.causal;
+    t.causal_offset = a.causal_offset;
+    t.scale_log2 = a.scale * 1.4426950408889634f;
+    t.shared = a.shared;
+    t.n_qtiles = (a.seq_len + sattn_cuda::kTcQTile - 1) / sattn_cuda::kTcQTile;
+    t.window = a.window;
+    t.dilation = a.dilation;
+    t.mode = a.mode == SATTN_CUDA_DENSE ? sattn_cuda::kTcDense
+             : a.mode == SATTN_CUDA_WINDOW ? sattn_cuda::kTcWindow
+                                          : sattn_cuda::kTcTiles;
+    if (block) {
+      std::vector<int64_t> tptr;
+      std::vector<int32_t> tcol;
+      std::vector<uint32_t> tmask;
+      bsr_to_tiles(a, n_layouts, tptr, tcol, tmask);
+      if (e == cudaSuccess) e = upload(p, tptr, &t.tile_ptr);
+      if (e == cudaSuccess) e = upload(p, tcol, &t.tile_col);
+      if (e == cudaSuccess) e = upload(p, tmask, &t.tile_mask);
+    }
+  } else if (block || rows) {
+    const int64_t lrows = block ? (a.seq_len + a.block_size - 1) / a.block_size : a.seq_len;
+    const std::vector<int64_t> ptr(a.ptr, a.ptr + n_layouts * (lrows + 1));
+    const int64_t nnz = ptr.empty() ? 0 : ptr.back();
+    const std::vector<int32_t> idx(a.idx, a.idx + nnz);
+    e = upload(p, ptr, &p->a.ptr);
+    if (e == cudaSuccess) e = upload(p, idx, &p->a.idx);
+  }
+  if (e != cudaSuccess) {
+    set_msg(msg, cudaGetErrorString(e));
+    sattn_cuda_plan_destroy(p);
+    return int(e);
+  }
+  *out = p;
+  return 0;
+}
+
+extern "C" int sattn_cuda_plan_run(const SattnCudaPlan* p, const void* q, const void* k, const void* v, float* o,
+                                   char* msg) {
+  cudaError_t e;
+  const bool aligned = ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) |
+                         reinterpret_cast<uintptr_t>(v) | reinterpret_cast<uintptr_t>(o)) & 15) == 0;
+  if (p->tc && !aligned) {
+    set_msg(msg, "the tensor-core kernel needs 16-byte aligned q, k, v and o");
+    return int(cudaErrorMisalignedAddress);
+  }
+  if (p->tc) {
+    sattn_cuda::TcArgs t = p->t;
+    t.q = q;
+    t.k = k;
+    t.v = v;
+    t.o = o;
+    e = sattn_cuda::tc_launch(t);
+  } else {
+    SattnCudaArgs a = p->a;
+    a.q = q;
+    a.k = k;
+    a.v = v;
+    a.o = o;
+    if (a.batch * a.heads * a.seq_len == 0) return 0;
+    switch (a.mode) {
+      case SATTN_CUDA_DENSE: e = launch<SATTN_CUDA_DENSE>(a); break;
+      case SATTN_CUDA_CSR: e = launch<SATTN_CUDA_CSR>(a); break;
+      case SATTN_CUDA_BSR: e = launch<SATTN_CUDA_BSR>(a); break;
+      case SATTN_CUDA_WINDOW: e = launch<SATTN_CUDA_WINDOW>(a); break;
+      default: set_msg(msg, "unknown mode"); return int(cudaErrorInvalidValue);
+    }
+  }
+  if (e != cudaSuccess) set_msg(msg, cudaGetErrorString(e));
+  return int(e);
+}
+
+extern "C" const char* sattn_cuda_plan_kernel(const SattnCudaPlan* p) { return p->tc ? "tensor-core" : "simt"; }
+
+extern "C" void sattn_cuda_plan_destroy(SattnCudaPlan* p) {
+  if (!p) return;
+  for (void* d : p->owned) cudaFree(d);
+  delete p;
 }

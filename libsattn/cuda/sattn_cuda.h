@@ -28,6 +28,22 @@ typedef struct {
   float* o;       // [batch, heads, seq_len, head_dim] device
 } SattnCudaArgs;
 
+// A forward pass prepared once and run many times: the layout (a->ptr, a->idx given as HOST
+// pointers here; a->q/k/v/o ignored) is copied to the device, converted for the tensor-core
+// kernel when that kernel applies: bf16, head_dim 64 or 128, and dense, window, or BSR with a
+// block size that is a multiple of 16. Everything else (fp32, CSR, other shapes) runs on the
+// SIMT kernel. allow_tensor_cores = 0 forces the SIMT kernel.
+typedef struct SattnCudaPlan SattnCudaPlan;
+int sattn_cuda_plan_create(const SattnCudaArgs* a, int allow_tensor_cores, SattnCudaPlan** plan, char* msg);
+// Launches the plan on the default stream with device tensors (q/k/v 16-byte aligned for the
+// tensor-core kernel). Returns 0, else a CUDA error code (msg set).
+int sattn_cuda_plan_run(const SattnCudaPlan* plan, const void* q, const void* k, const void* v, float* o, char* msg);
+// "tensor-core" or "simt".
+const char* sattn_cuda_plan_kernel(const SattnCudaPlan* plan);
+void sattn_cuda_plan_destroy(SattnCudaPlan* plan);
+// The name of device 0 (256 bytes); 0 on success.
+int sattn_cuda_device_name(char* name);
+
 // Number of CUDA devices (0 when none or no driver); msg (may be null, 256 bytes) gets the reason.
 int sattn_cuda_device_count(char* msg);
 // Launches the forward kernel on the default stream. Returns 0, else a CUDA error code (msg set).

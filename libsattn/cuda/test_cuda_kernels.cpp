@@ -1,5 +1,6 @@
 // GPU test of the sattn CUDA kernels against a double-precision CPU reference over randomized
-// shapes (tails, causal, GQA, empty rows, every mode, fp32 and bf16). Exit 77 (CTest: skipped)
+// shapes (tails, causal, GQA, empty rows, every mode, fp32 and bf16), on the SIMT kernel and on the
+// tensor-core kernel. Usage: test_cuda_kernels [SIMT_CASES [SEED [TC_CASES]]]. Exit 77 (CTest: skipped)
 // when no CUDA device is present; 0 when every case passes; 1 otherwise.
 #include <cuda_runtime.h>
 
@@ -55,7 +56,9 @@ std::vector<int64_t> keys_of(const Case& c, const std::vector<int64_t>& ptr, con
   return ks;
 }
 
-bool run_case(const Case& c, std::mt19937_64& rng, int n) {
+// tc = false: sattn_cuda_forward (SIMT, device layout); true: a plan that must pick the
+// tensor-core kernel (host layout).
+bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
   std::normal_distribution<float> nd;
   const int64_t nq = c.B * c.H * c.S * c.D, nkv = c.B * c.KVH * c.KV * c.D;
   std::vector<float> q(nq), k(nkv), v(nkv);
@@ -140,7 +143,22 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n) {
   a.ptr = dptr; a.idx = didx; a.shared = 0; a.block_size = c.bs; a.window = c.w; a.dilation = c.dil;
   a.q = dq; a.k = dk; a.v = dv; a.o = dout;
   char msg[256] = "";
-  if (sattn_cuda_forward(&a, msg) != 0) { std::printf("launch failed: %s\n", msg); return false; }
+  if (!tc) {
+    if (sattn_cuda_forward(&a, msg) != 0) { std::printf("launch failed: %s\n", msg); return false; }
+  } else {
+    a.ptr = ptr.empty() ? nullptr : ptr.data();
+    a.idx = idx.empty() ? nullptr : idx.data();
+    SattnCudaPlan* plan = nullptr;
+    if (sattn_cuda_plan_create(&a, 1, &plan, msg) != 0) { std::printf("plan failed: %s\n", msg); return false; }
+    if (std::strcmp(sattn_cuda_plan_kernel(plan), "tensor-core") != 0) {
+      std::printf("%-3d expected the tensor-core kernel, got %s\n", n, sattn_cuda_plan_kernel(plan));
+      sattn_cuda_plan_destroy(plan);
+      return false;
+    }
+    const int rc = sattn_cuda_plan_run(plan, dq, dk, dv, dout, msg);
+    sattn_cuda_plan_destroy(plan);
+    if (rc != 0) { std::printf("launch failed: %s\n", msg); return false; }
+  }
   CK(cudaDeviceSynchronize());
   std::vector<float> out(nq);
   CK(cudaMemcpy(out.data(), dout, nq * 4, cudaMemcpyDeviceToHost));
@@ -156,8 +174,8 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n) {
   const double tol = c.bf16 ? 1e-2 : 1e-4;
   const bool ok = finite && rel <= tol;
   static const char* names[] = {"dense", "csr", "bsr", "window"};
-  std::printf("%-3d %-6s %-4s causal=%d B=%lld H=%lld KVH=%lld S=%lld KV=%lld D=%lld bs=%lld w=%lld dil=%lld  rel=%.2e %s\n", n,
-              names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H, (long long)c.KVH,
+  std::printf("%-3d %-4s %-6s %-4s causal=%d B=%lld H=%lld KVH=%lld S=%lld KV=%lld D=%lld bs=%lld w=%lld dil=%lld  rel=%.2e %s\n", n,
+              tc ? "tc" : "simt", names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H, (long long)c.KVH,
               (long long)c.S, (long long)c.KV, (long long)c.D, (long long)c.bs, (long long)c.w, (long long)c.dil, rel,
               ok ? "ok" : (finite ? "FAIL" : "FAIL (non-finite)"));
   return ok;
@@ -190,8 +208,31 @@ int main(int argc, char** argv) {
     c.bs = int64_t(1) << (2 + rng() % 4);
     c.w = 1 + rng() % 20;
     c.dil = 1 + rng() % 3;
-    if (!run_case(c, rng, n)) ++failed;
+    if (!run_case(c, rng, n, false)) ++failed;
   }
-  std::printf("%d of %d cases failed\n", failed, n_cases);
+  // The tensor-core kernel: bf16, head_dim 64/128, dense, window (any dilation) and BSR with
+  // block sizes that are multiples of 16; sequence tails, causal with kv_len > seq_len, GQA,
+  // empty block rows, multi-tile rows.
+  const int n_tc = argc > 3 ? std::atoi(argv[3]) : n_cases;
+  const int64_t tc_bs[] = {16, 32, 48, 64, 128};
+  for (int n = 0; n < n_tc; ++n) {
+    std::uniform_int_distribution<int64_t> r(1, 400);
+    Case c{};
+    const int modes[] = {SATTN_CUDA_DENSE, SATTN_CUDA_BSR, SATTN_CUDA_WINDOW};
+    c.mode = modes[n % 3];
+    c.bf16 = 1;
+    c.causal = (n / 3) % 2;
+    c.KVH = 1 + rng() % 2;
+    c.H = c.KVH * (1 + rng() % 3);
+    c.B = 1 + rng() % 2;
+    c.S = r(rng);
+    c.KV = c.causal ? c.S + rng() % 70 : r(rng);
+    c.D = (n / 6) % 2 ? 128 : 64;
+    c.bs = tc_bs[rng() % 5];
+    c.w = 1 + rng() % 90;
+    c.dil = 1 + rng() % 3;
+    if (!run_case(c, rng, n_cases + n, true)) ++failed;
+  }
+  std::printf("%d of %d cases failed\n", failed, n_cases + n_tc);
   return failed ? 1 : 0;
 }

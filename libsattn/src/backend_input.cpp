@@ -53,4 +53,13 @@ std::vector<BackendInput> read_backend_inputs(const std::string& input, const Se
   return items;
 }
 
+void guard_memory(const std::vector<BackendInput>& items, const MemoryUse& use) {
+  for (const BackendInput& item : items) {
+    MemoryUse u = use;
+    u.data = u.data && !item.data;
+    u.layout = u.layout && !item.layout;
+    guard_memory(item.plan.op, item.plan.spec, item.plan.params, u);
+  }
+}
+
 }  // namespace sattn

@@ -35,6 +35,8 @@ std::vector<std::string> sweep_options(const BenchConfig& c) {
   for (const auto& [k, values] : c.params) a.insert(a.end(), {"--param", k + "=" + join(values)});
   if (c.causal) a.push_back("--causal");
   if (!c.dense_baseline) a.push_back("--no-dense-baseline");
+  if (!c.blas_baseline) a.push_back("--no-blas-baseline");
+  if (!c.profile.empty()) a.insert(a.end(), {"--profile", c.profile});
   if (c.sim_model_only) a.push_back("--model-only");
   if (c.threads > 0) a.insert(a.end(), {"--threads", std::to_string(c.threads)});
   if (c.reps > 1) a.insert(a.end(), {"--reps", std::to_string(c.reps)});
@@ -104,7 +106,8 @@ std::vector<nlohmann::json> collect_records(const std::string& dir, nlohmann::js
                        {"date", prov.value("date", "")},
                        {"hostname", prov.contains("machine") ? prov["machine"].value("hostname", "") : ""},
                        {"git", prov.value("git", nlohmann::json())},
-                       {"parameters", prov.value("parameters", nlohmann::json())}});
+                       {"parameters", prov.value("parameters", nlohmann::json())},
+                       {"load_average", prov.value("load_average", nlohmann::json())}});
   }
   std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a["id"] < b["id"]; });
   return records;

@@ -111,6 +111,15 @@ std::string cpu_speedup(const std::vector<Series>& series) {
   return s + script_tail("cpu_speedup");
 }
 
+std::string cpu_gflops(const std::vector<Series>& series) {
+  std::string s = script_head("cpu_gflops", series);
+  s += "set title 'CPU: GFLOP/s (4 x head_dim x allowed pairs / kernel time) against density'\n"
+       "set xlabel 'density (allowed pairs / all pairs)'\nset ylabel 'GFLOP/s'\nset logscale x\nset xrange [*:1.5]\n"
+       "set yrange [0:*]\n";
+  s += "plot " + series_plot(series, "points pt 7 ps 1.2", true) + "\n";
+  return s + script_tail("cpu_gflops");
+}
+
 std::string rvv_vs_vlen(const std::string& name, const std::string& what, const std::vector<Series>& series) {
   std::string s = script_head(name, series);
   s += "set title 'RVV under QEMU: " + what + " against VLEN'\nset xlabel 'VLEN (bits)'\nset ylabel '" + what +
@@ -153,6 +162,11 @@ std::string size_title(const json& r) {
          params_text(r["point"]);
 }
 std::string spec_label(const json& r) { return r["point"]["spec"].get<std::string>(); }
+// A sim point's lanes: the run's own (under a profile the point leaves them to the profile).
+double sim_lanes(const json& r) {
+  if (has(r, "sim_lanes")) return fig(r, "sim_lanes");
+  return r["point"]["lanes"].is_number() ? r["point"]["lanes"].get<double>() : 0.0;
+}
 
 }  // namespace
 
@@ -168,6 +182,13 @@ std::vector<std::string> write_plots(const std::string& dir, const std::vector<j
                    [](const json& r) { return std::vector<double>{fig(r, "density"), fig(r, "speedup_vs_dense")}; },
                    spec_label);
   if (!cpu.empty()) scripts.push_back({"cpu_speedup", cpu_speedup(cpu)});
+  // GFLOP/s of every cpu point, the OpenBLAS dense attention included (labelled "openblas").
+  auto gflops = group(records, "cpu", {"density", "gflops"}, size_title,
+                      [](const json& r) { return std::vector<double>{fig(r, "density"), fig(r, "gflops")}; },
+                      [](const json& r) {
+                        return r["point"].value("kernel", json()) == "openblas" ? std::string("openblas") : spec_label(r);
+                      });
+  if (!gflops.empty()) scripts.push_back({"cpu_gflops", cpu_gflops(gflops)});
 
   auto rvv_title = [](const json& r) {
     return r["point"]["kernel"].get<std::string>() + " " + r["point"]["spec"].get<std::string>() + " " + size_title(r);
@@ -181,7 +202,7 @@ std::vector<std::string> write_plots(const std::string& dir, const std::vector<j
                       spec_label);
   if (!cycles.empty()) scripts.push_back({"rvv_cycles", rvv_vs_vlen("rvv_cycles", "modelled cycles", cycles)});
 
-  auto lanes_title = [](const json& r) { return "lanes " + std::to_string(r["point"]["lanes"].get<int>()) + " " + size_title(r); };
+  auto lanes_title = [](const json& r) { return "lanes " + std::to_string(int(sim_lanes(r))) + " " + size_title(r); };
   auto roof = group(records, "sim", {"op_intensity", "macs_per_cycle"}, lanes_title,
                     [](const json& r) { return std::vector<double>{fig(r, "op_intensity"), fig(r, "macs_per_cycle")}; },
                     spec_label);
@@ -189,7 +210,7 @@ std::vector<std::string> write_plots(const std::string& dir, const std::vector<j
     std::vector<std::pair<double, double>> roofs;
     for (const json& r : records)
       if (r["point"]["backend"] == "sim" && has(r, "dram_bytes_per_cycle")) {
-        const std::pair<double, double> rf{double(r["point"]["lanes"].get<int>()), fig(r, "dram_bytes_per_cycle")};
+        const std::pair<double, double> rf{sim_lanes(r), fig(r, "dram_bytes_per_cycle")};
         if (std::find(roofs.begin(), roofs.end(), rf) == roofs.end()) roofs.push_back(rf);
       }
     scripts.push_back({"sim_roofline", sim_roofline(roof, roofs)});

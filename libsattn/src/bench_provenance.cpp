@@ -23,9 +23,14 @@ std::string trim(std::string s) {
   return s;
 }
 
-// The source tree this file was compiled from (…/libsattn/src/bench_provenance.cpp).
+// The source tree this file was compiled from: CMake's source directory (__FILE__ is relative
+// when ccache rewrites paths under CCACHE_BASEDIR, so it cannot be used from another directory).
 std::string source_root() {
+#ifdef SATTN_SOURCE_DIR
+  return SATTN_SOURCE_DIR;
+#else
   return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
+#endif
 }
 
 json git_revision() {
@@ -75,6 +80,13 @@ std::string utc_now() {
 
 }  // namespace
 
+json load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one = 0, five = 0, fifteen = 0;
+  if (!(in >> one >> five >> fifteen)) return nullptr;
+  return json::array({one, five, fifteen});
+}
+
 json config_to_json(const BenchConfig& c) {
   json params = json::object();
   for (const auto& [k, values] : c.params) params[k] = values;
@@ -82,7 +94,8 @@ json config_to_json(const BenchConfig& c) {
           {"precisions", c.precisions}, {"vlens", c.vlens},       {"kernels", c.kernels},
           {"lanes", c.lanes},         {"head_dim", c.head_dim},   {"heads", c.heads},
           {"batch", c.batch},         {"causal", c.causal},       {"params", params},
-          {"dense_baseline", c.dense_baseline}, {"sim_model_only", c.sim_model_only},
+          {"dense_baseline", c.dense_baseline}, {"blas_baseline", c.blas_baseline},
+          {"profile", c.profile.empty() ? json() : json(c.profile)}, {"sim_model_only", c.sim_model_only},
           {"threads", c.threads},     {"reps", c.reps},     {"seed", c.seed},           {"timeout_s", c.timeout_s}};
 }
 

@@ -36,8 +36,10 @@ void figures_common(const json& r, json& f) {
 }
 
 void figures_cpu(const BenchPoint& p, const json& r, json& f) {
-  f["kernel_ms"] = dig(r, {"timing_ms", "kernel"});
-  f["reference_ms"] = dig(r, {"timing_ms", "reference"});
+  f["kernel_ms"] = dig(r, {"timing", "kernel_ms"});
+  // The OpenBLAS point has no reference run (it is checked against the fast dense kernel).
+  if (const json ref = dig(r, {"timing", "reference_ms"}); ref.is_number()) f["reference_ms"] = ref;
+  f["kernel_reps_ms"] = dig(r, {"timing", "kernel_reps_ms"});  // every repetition (--reps), when more than one
   const double ms = number(f["kernel_ms"]), pairs = number(f["allowed_pairs"]);
   const double head_dim = number(dig(p.op, {"head_dim"}));
   // Two GEMM-like products (Q·Kᵀ and P·V), a multiply and an add each per pair and dimension.
@@ -65,6 +67,8 @@ void figures_sim(const json& r, json& f) {
   f["macs_issued"] = dig(s, {"macs_issued"});
   f["energy_pj"] = dig(s, {"energy_pj", "total"});
   f["dram_bytes_per_cycle"] = dig(s, {"config", "dram_bytes_per_cycle"});
+  f["sim_lanes"] = dig(s, {"config", "lanes"});
+  f["clock_mhz"] = dig(s, {"config", "clock_mhz"});
   const double in = number(dig(s, {"dma_bytes_in"})), out = number(dig(s, {"dma_bytes_out"}));
   if (!std::isnan(in) && !std::isnan(out)) f["dram_bytes"] = in + out;
   const double macs = number(f["macs_issued"]), cycles = number(f["cycles"]);
@@ -92,10 +96,10 @@ void figures_imc(const json& r, json& f) {
 const std::vector<std::string> kFigureColumns = {
     "spec_used",      "precision_used", "passed",           "max_rel_error",   "tolerance",
     "density",        "allowed_pairs",  "kernel_ms",        "reference_ms",    "gflops",
-    "dense_kernel_ms", "speedup_vs_dense", "instructions",  "vector_instructions", "modelled_cycles",
+    "dense_kernel_ms", "speedup_vs_dense", "blas_dense_ms", "speedup_vs_blas", "instructions",  "vector_instructions", "modelled_cycles",
     "tile_rows",      "lmul",           "sim_engine",       "cycles",          "utilization",
     "compute_cycles", "memory_cycles",  "bound_cycles",     "bound_by",        "roofline_ratio",
-    "macs_issued",    "dram_bytes",     "dram_bytes_per_cycle", "op_intensity", "macs_per_cycle",
+    "macs_issued",    "dram_bytes",     "dram_bytes_per_cycle", "sim_lanes", "clock_mhz", "op_intensity", "macs_per_cycle",
     "energy_pj",      "imc_energy_pj",  "imc_dense_energy_pj", "imc_energy_ratio", "imc_latency_ns",
     "imc_dense_latency_ns", "imc_area_mm2", "imc_dense_area_mm2", "imc_tops_per_w"};
 
@@ -149,18 +153,36 @@ void add_derived_figures(std::vector<json>& records) {
               r["op"].value("head_dim", 0), r["op"].value("batch", 0), r["op"].value("causal", false)};
     return k.dump();
   };
-  std::map<std::string, double> dense_ms;
-  for (const json& r : records)
-    if (r["point"]["backend"] == "cpu" && r["point"]["spec"] == "dense" && r["exit_code"] == 0 &&
-        r["figures"].contains("kernel_ms"))
+  auto is_blas = [](const json& r) { return r["point"].value("kernel", json()) == "openblas"; };
+  // The OpenBLAS baseline runs fp32 with no --param values: one per shape.
+  auto blas_key = [](const json& r) {
+    const json& pt = r["point"];
+    return json({pt["seq_len"], r["op"].value("heads", 0), r["op"].value("head_dim", 0), r["op"].value("batch", 0),
+                 r["op"].value("causal", false)})
+        .dump();
+  };
+  std::map<std::string, double> dense_ms, blas_ms;
+  for (const json& r : records) {
+    if (r["point"]["backend"] != "cpu" || r["point"]["spec"] != "dense" || r["exit_code"] != 0 ||
+        !r["figures"].value("kernel_ms", json()).is_number())
+      continue;
+    if (is_blas(r))
+      blas_ms[blas_key(r)] = r["figures"]["kernel_ms"].get<double>();
+    else
       dense_ms[key(r, true)] = r["figures"]["kernel_ms"].get<double>();
+  }
   for (json& r : records) {
-    if (r["point"]["backend"] != "cpu" || !r["figures"].contains("kernel_ms")) continue;
+    if (r["point"]["backend"] != "cpu" || !r["figures"].value("kernel_ms", json()).is_number()) continue;
+    const double ms = r["figures"]["kernel_ms"].get<double>();
+    if (const auto b = blas_ms.find(blas_key(r)); b != blas_ms.end()) {
+      r["figures"]["blas_dense_ms"] = b->second;
+      if (ms > 0) r["figures"]["speedup_vs_blas"] = b->second / ms;
+    }
+    if (is_blas(r)) continue;
     // A dense point with the same --param values, else the added baseline (which has none).
     auto it = dense_ms.find(key(r, true));
     if (it == dense_ms.end()) it = dense_ms.find(key(r, false));
     if (it == dense_ms.end()) continue;
-    const double ms = r["figures"]["kernel_ms"].get<double>();
     r["figures"]["dense_kernel_ms"] = it->second;
     if (ms > 0) r["figures"]["speedup_vs_dense"] = it->second / ms;
   }

@@ -1,6 +1,7 @@
 // Expanding a sweep into points, and each point into an op document and a backend command line.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "sattn/bench.hpp"
@@ -76,7 +77,10 @@ bool swept(const BenchConfig& c, const std::string& key) {
 void finish_point(BenchPoint& p, const BenchConfig& c) {
   p.id = p.backend + "-" + p.spec + "-n" + std::to_string(p.seq_len) + "-" + p.precision;
   if (p.backend == "rvv") p.id += "-" + p.kernel + "-v" + std::to_string(p.vlen);
-  if (p.backend == "sim") p.id += "-l" + std::to_string(p.lanes);
+  if (p.backend == "cpu" && !p.kernel.empty()) p.id += "-" + p.kernel;
+  if (p.backend == "sim" && p.lanes > 0) p.id += "-l" + std::to_string(p.lanes);
+  p.profile = c.profile;
+  if (!c.profile.empty()) p.id += "-" + safe_id_part(std::filesystem::path(c.profile).stem().string());
   for (const auto& [k, v] : p.params)
     if (swept(c, k)) p.id += "-" + safe_id_part(k + "=" + v);
   nlohmann::json op = {{"schema", "sattn.op/v1"}, {"name", p.id},        {"batch", c.batch},
@@ -92,9 +96,10 @@ void finish_point(BenchPoint& p, const BenchConfig& c) {
 nlohmann::json BenchPoint::describe() const {
   nlohmann::json j = {{"id", id},           {"backend", backend},     {"spec", spec}, {"seq_len", seq_len},
                       {"precision", precision}, {"params", params}, {"baseline", baseline}};
-  j["kernel"] = backend == "rvv" ? nlohmann::json(kernel) : nlohmann::json();
+  j["kernel"] = kernel.empty() ? nlohmann::json() : nlohmann::json(kernel);
   j["vlen"] = backend == "rvv" ? nlohmann::json(vlen) : nlohmann::json();
-  j["lanes"] = backend == "sim" ? nlohmann::json(lanes) : nlohmann::json();
+  j["lanes"] = backend == "sim" && lanes > 0 ? nlohmann::json(lanes) : nlohmann::json();
+  j["profile"] = profile.empty() ? nlohmann::json() : nlohmann::json(profile);
   return j;
 }
 
@@ -117,7 +122,8 @@ std::vector<BenchPoint> expand_sweep(const BenchConfig& c) {
   for (int v : c.vlens)
     if (!kVlens.count(v)) usage("--vlens: " + std::to_string(v) + " is not one of 128, 256, 512, 1024");
   for (int l : c.lanes)
-    if (!kLanes.count(l)) usage("--lanes: " + std::to_string(l) + " is not one of 8, 16, 32");
+    if (!kLanes.count(l) && !(l == 0 && c.lanes.size() == 1 && !c.profile.empty()))  // 0: the profile's
+      usage("--lanes: " + std::to_string(l) + " is not one of 8, 16, 32");
   if (c.head_dim <= 0 || c.heads <= 0 || c.batch <= 0) usage("--head-dim, --heads and --batch must be positive");
 
   std::vector<BenchPoint> points;
@@ -145,6 +151,13 @@ std::vector<BenchPoint> expand_sweep(const BenchConfig& c) {
             // The added baseline is plain dense attention: --param attributes belong to the
             // sweep's own specs (one baseline per size; the duplicates have the same id).
             if (!p.baseline) p.params = combo;
+            if (p.baseline && c.blas_baseline) {
+              // The OpenBLAS dense attention of this size (fp32 whatever the sweep's precision).
+              BenchPoint blas = p;
+              blas.kernel = "openblas";
+              blas.precision = "fp32";
+              add(blas);
+            }
             if (backend == "rvv") {
               for (const std::string& k : c.kernels)
                 for (int v : c.vlens) {
@@ -168,6 +181,10 @@ std::vector<BenchPoint> expand_sweep(const BenchConfig& c) {
 std::vector<std::string> backend_args(const BenchPoint& p, const BenchConfig& c, const std::string& op_file) {
   std::vector<std::string> a;
   const std::string seed = std::to_string(c.seed);
+  if (p.backend == "cpu" && p.kernel == "openblas") {
+    a = {"bench", "--blas-dense", op_file, "--seed", seed, "--threads", std::to_string(c.threads)};
+    return a;  // not a selecting tool: no --profile, no --force-spec (it is dense by definition)
+  }
   if (p.backend == "cpu") {
     a = {"run", op_file, "--seed", seed};
     if (c.threads > 0) a.insert(a.end(), {"--threads", std::to_string(c.threads)});
@@ -175,11 +192,13 @@ std::vector<std::string> backend_args(const BenchPoint& p, const BenchConfig& c,
     a = {"run-rvv", op_file, "--seed", seed, "--kernel", p.kernel, "--vlen", std::to_string(p.vlen)};
     a.insert(a.end(), {"--timeout", std::to_string(int(std::ceil(c.timeout_s)))});
   } else if (p.backend == "sim") {
-    a = {"sim", op_file, "--seed", seed, "--lanes", std::to_string(p.lanes)};
+    a = {"sim", op_file, "--seed", seed};
+    if (p.lanes > 0) a.insert(a.end(), {"--lanes", std::to_string(p.lanes)});
     if (c.sim_model_only) a.push_back("--model-only");
   } else {
     a = {"imc", op_file, "--seed", seed};
   }
+  if (!c.profile.empty()) a.insert(a.end(), {"--profile", c.profile_path.empty() ? c.profile : c.profile_path});
   // The op carries the spec too; the flag outranks SATTN_FORCE_SPEC in the environment.
   a.insert(a.end(), {"--force-spec", p.spec});
   return a;

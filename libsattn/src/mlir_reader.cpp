@@ -1,11 +1,16 @@
-// Reader of `"sattn.sparse_attention"` ops written in MLIR's generic form:
+// Reader of the `sattn` dialect's ops in MLIR's generic form, and in the custom form that
+// sattn-opt prints (the ops' assembly format is their attribute dictionary):
 //
 //   module {            // optional; also `module @name attributes {...} {`
 //     "sattn.sparse_attention"() { window_size = 8 : i64, precision = "bf16" } : () -> ()
+//     sattn.rvv_call {spec = "sliding_window", window_size = 8 : i64, ...}
 //   }
 //
-// A small hand-written lexer and recursive-descent parser, so that every error carries the
-// line:col where it happened (1-based; columns count bytes).
+// sattn.rvv_call / sattn.rocc_call are ops lowered by sattn-opt: read like the op, with their
+// spec forced (DialectOpBuilder). No MLIR library is needed: a small hand-written lexer and
+// recursive-descent parser, so that every error carries the line:col where it happened
+// (1-based; columns count bytes).
+#include <algorithm>
 #include <deque>
 
 #include "op_attributes.hpp"
@@ -16,6 +21,8 @@ namespace sattn {
 namespace {
 
 using detail::AttrValue;
+using detail::DialectOp;
+using detail::parse_dialect_op;
 
 enum class TokenKind { end, identifier, string, number, punct, sigil };
 
@@ -237,12 +244,18 @@ class MlirParser {
         lexer_.next();
         return;
       }
+      const std::optional<DialectOp> op = parse_dialect_op(t.text);
       if (t.kind == TokenKind::identifier && (t.text == "module" || t.text == "builtin.module")) {
         parse_module();
-      } else if (t.kind == TokenKind::string && t.text == "sattn.sparse_attention") {
-        parse_op();
+      } else if (t.kind == TokenKind::string && t.text == "builtin.module") {
+        parse_generic_module();
+      } else if (op && t.kind == TokenKind::string) {
+        parse_op(*op, /*generic=*/true);
+      } else if (op && t.kind == TokenKind::identifier) {
+        parse_op(*op, /*generic=*/false);
       } else {
-        fail(t, "expected \"sattn.sparse_attention\" op, found " + describe(t));
+        fail(t, "expected \"sattn.sparse_attention\" op, found " + describe(t) +
+                    " (the sattn ops are sparse_attention, rvv_call and rocc_call)");
       }
     }
   }
@@ -259,6 +272,20 @@ class MlirParser {
     if (!next_is("{")) fail(lexer_.peek(), "expected '{' after 'module', found " + describe(lexer_.peek()));
     Token open = lexer_.next();
     parse_items(&open);
+  }
+
+  // The generic form that `sattn-opt -mlir-print-op-generic` prints:
+  //   "builtin.module"() ({ OPS }) [{attributes}] : () -> ()
+  void parse_generic_module() {
+    Token name = lexer_.next();
+    if (!first_module_) first_module_ = lexer_.loc(name);
+    expect_sequence({"(", ")", "("}, "'() (' after \"builtin.module\"");
+    if (!next_is("{")) fail(lexer_.peek(), "expected '{' (the module's region), found " + describe(lexer_.peek()));
+    Token open = lexer_.next();
+    parse_items(&open);
+    expect_sequence({")"}, "')' after the module's region");
+    if (next_is("{")) skip_balanced_braces();
+    expect_sequence({":", "(", ")", "->", "(", ")"}, "': () -> ()' after the module");
   }
 
   // The module's own attribute dictionary can hold any MLIR attribute: skip it whole.
@@ -282,16 +309,18 @@ class MlirParser {
     }
   }
 
-  void parse_op() {
+  // Generic form: "NAME"() {attrs} : () -> (). Custom form: NAME {attrs} (both dictionaries
+  // may be absent).
+  void parse_op(DialectOp kind, bool generic) {
     Token name = lexer_.next();
-    detail::OpBuilder builder(lexer_.loc(name), ops_.size(), warnings_);
-    expect_sequence({"(", ")"}, "'()' after the op name (the op takes no operands)");
+    detail::DialectOpBuilder builder(kind, lexer_.loc(name), ops_.size(), warnings_);
+    if (generic) expect_sequence({"(", ")"}, "'()' after the op name (the op takes no operands)");
     if (next_is("{")) parse_attr_dict(builder);
-    expect_sequence({":", "(", ")", "->", "(", ")"}, "': () -> ()' after the op's attributes");
+    if (generic) expect_sequence({":", "(", ")", "->", "(", ")"}, "': () -> ()' after the op's attributes");
     ops_.push_back(builder.finish());
   }
 
-  void parse_attr_dict(detail::OpBuilder& builder) {
+  void parse_attr_dict(detail::DialectOpBuilder& builder) {
     Token open = lexer_.next();
     if (next_is("}")) {
       lexer_.next();
@@ -401,6 +430,74 @@ class MlirParser {
 };
 
 }  // namespace
+
+namespace detail {
+
+std::optional<DialectOp> parse_dialect_op(std::string_view name) {
+  if (name == "sattn.sparse_attention") return DialectOp::sparse_attention;
+  if (name == "sattn.rvv_call") return DialectOp::rvv_call;
+  if (name == "sattn.rocc_call") return DialectOp::rocc_call;
+  return std::nullopt;
+}
+
+namespace {
+
+// The per-spec flags of a backend call and the spec each one stands for.
+constexpr std::pair<std::string_view, Spec> kCallFlags[] = {{"blg_enabled", Spec::block_local_global},
+                                                            {"nm_enabled", Spec::nm_structured},
+                                                            {"topk_enabled", Spec::topk_per_query},
+                                                            {"lsh_enabled", Spec::lsh}};
+
+std::string_view op_name(DialectOp kind) {
+  switch (kind) {
+    case DialectOp::rvv_call: return "sattn.rvv_call";
+    case DialectOp::rocc_call: return "sattn.rocc_call";
+    case DialectOp::sparse_attention: break;
+  }
+  return "sattn.sparse_attention";
+}
+
+}  // namespace
+
+DialectOpBuilder::DialectOpBuilder(DialectOp kind, SourceLoc op_loc, size_t index, std::vector<std::string>* warnings)
+    : kind_(kind), op_loc_(op_loc), builder_(std::move(op_loc), index, warnings) {}
+
+void DialectOpBuilder::set(const std::string& name, const AttrValue& value, const SourceLoc& key_loc,
+                           const SourceLoc& value_loc) {
+  auto mismatch = [&](const char* expected) {
+    throw_input_error(value_loc, "attribute '" + name + "': expected " + expected + ", got " + value.describe());
+  };
+  if (name == "selection") {
+    if (value.kind != AttrValue::Kind::string) mismatch("a string");
+    return;
+  }
+  const bool is_flag = std::any_of(std::begin(kCallFlags), std::end(kCallFlags), [&](auto& f) { return f.first == name; });
+  if (!is_flag || kind_ == DialectOp::sparse_attention) return builder_.set(name, value, key_loc, value_loc);
+  if (flags_.count(name)) throw_input_error(key_loc, "duplicate attribute '" + name + "'");
+  bool flag = value.flag;
+  if (value.kind == AttrValue::Kind::integer && !value.negative && value.magnitude <= 1)
+    flag = value.magnitude == 1;
+  else if (value.kind != AttrValue::Kind::boolean)
+    mismatch("a boolean (true/false or 0/1)");
+  flags_[name] = {flag, key_loc};
+}
+
+Op DialectOpBuilder::finish() {
+  Op op = builder_.finish();
+  if (kind_ == DialectOp::sparse_attention) return op;
+  if (!op.forced_spec)
+    throw_input_error(op_loc_, std::string(op_name(kind_)) + " needs a 'spec' attribute (the lowering passes write it)");
+  for (const auto& [name, spec] : kCallFlags) {
+    auto it = flags_.find(std::string(name));
+    if (it == flags_.end() || it->second.first == (*op.forced_spec == spec)) continue;
+    throw_input_error(it->second.second, "attribute '" + std::string(name) + "': " +
+                                             (it->second.first ? "true" : "false") + " disagrees with spec '" +
+                                             std::string(to_string(*op.forced_spec)) + "'");
+  }
+  return op;
+}
+
+}  // namespace detail
 
 std::vector<Op> parse_mlir_ops(std::string_view text, const std::string& filename, std::vector<std::string>* warnings) {
   return MlirParser(text, filename, warnings).parse();

@@ -36,7 +36,9 @@ std::string dtype_list() {
 // Tokenizer for the header's dict literal: strings, True/False, integers, punctuation.
 class HeaderParser {
  public:
-  HeaderParser(std::string_view text, const std::string& file) : text_(text), file_(file) {}
+  // `offset`: where the header text starts in the file, so errors give the byte they stopped at.
+  HeaderParser(std::string_view text, const std::string& file, size_t offset)
+      : text_(text), file_(file), offset_(offset) {}
 
   struct Header {
     std::optional<std::string> descr;
@@ -71,7 +73,9 @@ class HeaderParser {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) { throw_input_error(SourceLoc{file_}, "bad .npy header: " + what); }
+  [[noreturn]] void fail(const std::string& what) {
+    throw_input_error(SourceLoc{file_}, "bad .npy header at byte " + std::to_string(offset_ + pos_) + ": " + what);
+  }
   void skip_space() {
     while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\t')) ++pos_;
   }
@@ -128,6 +132,7 @@ class HeaderParser {
 
   std::string_view text_;
   const std::string& file_;
+  size_t offset_ = 0;
   size_t pos_ = 0;
 };
 
@@ -223,19 +228,22 @@ int64_t NpyArray::size() const {
 NpyArray parse_npy(std::span<const uint8_t> bytes, const std::string& filename) {
   const SourceLoc loc{filename};
   if (bytes.size() < kMagicSize + 2 || std::memcmp(bytes.data(), kMagic, kMagicSize) != 0)
-    throw_input_error(loc, "not a .npy file (bad magic)");
+    throw_input_error(loc, "not a .npy file (bad magic in bytes 0-7)");
   const unsigned major = bytes[6], minor = bytes[7];
   if (major < 1 || major > 3 || minor != 0)
     throw_input_error(loc, "unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor));
   const size_t length_size = major == 1 ? 2 : 4;
   const size_t prefix = kMagicSize + 2 + length_size;
-  if (bytes.size() < prefix) throw_input_error(loc, "truncated .npy header");
+  if (bytes.size() < prefix)
+    throw_input_error(loc, "truncated .npy header: the file ends at byte " + std::to_string(bytes.size()) +
+                               ", before the header length (bytes 8-" + std::to_string(prefix - 1) + ")");
   const size_t header_len = read_le(bytes.data() + kMagicSize + 2, length_size);
   if (bytes.size() - prefix < header_len)
     throw_input_error(loc, "truncated .npy header (declares " + std::to_string(header_len) + " bytes, " +
-                               std::to_string(bytes.size() - prefix) + " present)");
+                               std::to_string(bytes.size() - prefix) + " present): the file ends at byte " +
+                               std::to_string(bytes.size()));
   std::string_view header(reinterpret_cast<const char*>(bytes.data() + prefix), header_len);
-  HeaderParser::Header h = HeaderParser(header, filename).parse();
+  HeaderParser::Header h = HeaderParser(header, filename, prefix).parse();
   if (!h.descr || !h.fortran_order || !h.shape)
     throw_input_error(loc, "bad .npy header: 'descr', 'fortran_order' and 'shape' are all required");
   if (*h.fortran_order)
@@ -253,10 +261,12 @@ NpyArray parse_npy(std::span<const uint8_t> bytes, const std::string& filename) 
   if (expected > data_size)
     throw_input_error(loc, "truncated data: shape " + shape_text(a.shape) + " of " + std::string(npy_descr(a.dtype)) +
                                " needs " + std::to_string(expected) + " bytes, " + std::to_string(data_size) +
-                               " present");
+                               " present (the data starts at byte " + std::to_string(prefix + header_len) +
+                               ", the file ends at byte " + std::to_string(bytes.size()) + ")");
   if (expected < data_size)
     throw_input_error(loc, "data size does not match shape " + shape_text(a.shape) + ": " +
-                               std::to_string(data_size - expected) + " extra bytes");
+                               std::to_string(data_size - expected) + " extra bytes from byte " +
+                               std::to_string(prefix + header_len + expected));
   a.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(prefix + header_len), bytes.end());
   return a;
 }

@@ -74,4 +74,28 @@ class OpBuilder {
   std::map<std::string, std::string> written_as_;  // canonical name -> name as written
 };
 
+// The ops of the `sattn` MLIR dialect (sattn-opt(1)): the op itself and the backend calls the
+// lowering passes write. The MLIR reader and sattn-opt's verifier both read them through
+// DialectOpBuilder, so a lowered module means the same thing, with the same messages, to both.
+enum class DialectOp { sparse_attention, rvv_call, rocc_call };
+// "sattn.sparse_attention" -> sparse_attention, ...; nullopt for any other name.
+std::optional<DialectOp> parse_dialect_op(std::string_view name);
+
+// An OpBuilder that also knows the attributes only the dialect's ops carry: `selection` (the
+// selector's summary that sattn-select-spec writes; a string, otherwise ignored) on every op,
+// and on backend calls the per-spec flags blg_enabled, nm_enabled, topk_enabled, lsh_enabled.
+// finish() checks that a backend call has a `spec` and that each flag given agrees with it.
+class DialectOpBuilder {
+ public:
+  DialectOpBuilder(DialectOp, SourceLoc op_loc, size_t index, std::vector<std::string>* warnings);
+  void set(const std::string& name, const AttrValue&, const SourceLoc& key_loc, const SourceLoc& value_loc);
+  Op finish();
+
+ private:
+  DialectOp kind_;
+  SourceLoc op_loc_;
+  OpBuilder builder_;
+  std::map<std::string, std::pair<bool, SourceLoc>> flags_;  // flag name -> (value, where written)
+};
+
 }  // namespace sattn::detail

@@ -11,8 +11,9 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// The first thing that is neither whitespace nor a comment decides: MLIR starts with `module`
-// or a quoted op name (or a `//` comment), JSON with `{` or `[`; anything else is YAML.
+// The first thing that is neither whitespace nor a comment decides: MLIR starts with `module`,
+// a quoted op name, a custom-form `sattn.` op (or a `//` comment), JSON with `{` or `[`;
+// anything else is YAML.
 OpFormat sniff_format(std::string_view text) {
   size_t pos = 0;
   while (pos < text.size()) {
@@ -23,7 +24,7 @@ OpFormat sniff_format(std::string_view text) {
     }
     std::string_view rest = text.substr(pos);
     if (rest.starts_with("//") || rest.starts_with("\"") || rest.starts_with("module") ||
-        rest.starts_with("builtin.module"))
+        rest.starts_with("builtin.module") || rest.starts_with("sattn."))
       return OpFormat::mlir;
     if (c == '{' || c == '[') return OpFormat::json;
     return OpFormat::yaml;

@@ -1,5 +1,7 @@
 // YAML ops: a mapping, a sequence of mappings, or several documents separated by `---`. The
 // keys are those of the JSON form; locations come from yaml-cpp's marks (0-based there).
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
 
 #include "op_attributes.hpp"
@@ -25,6 +27,7 @@ class YamlOpReader {
   std::vector<Op> read(std::string_view text) {
     for (const Chunk& chunk : split_documents(text)) {
       line_offset_ = chunk.first_line;
+      chunk_text_ = chunk.text;
       YAML::Node doc;
       try {
         doc = YAML::Load(std::string(chunk.text));
@@ -135,14 +138,40 @@ class YamlOpReader {
       return AttrValue::other(out.c_str());
     }
     const std::string& s = value.Scalar();
-    if (value.Tag() == "!") return AttrValue::string(s);
+    if (value.Tag() == "!") {
+      check_closing_quote(name, value, value_loc);
+      return AttrValue::string(s);
+    }
     if (auto b = yaml_bool(s)) return AttrValue::boolean(*b);
     // Anything else ("12abc") stays a string; the attribute's type check then names it.
     if (auto number = detail::parse_number(s, nullptr)) return *number;
     return AttrValue::string(s);
   }
 
+  // yaml-cpp reads a quoted scalar with no closing quote up to the end of the document
+  // (`precision: "bf16` gives "bf16 "): say so instead of reporting the value it made up.
+  void check_closing_quote(const std::string& name, const YAML::Node& value, const SourceLoc& value_loc) const {
+    const size_t pos = size_t(std::max(0, value.Mark().pos));
+    if (pos >= chunk_text_.size()) return;
+    const char quote = chunk_text_[pos];
+    if (quote != '"' && quote != '\'') return;
+    for (size_t i = pos + 1; i < chunk_text_.size(); ++i) {
+      if (quote == '"' && chunk_text_[i] == '\\') {
+        ++i;  // an escape: \" does not close
+      } else if (chunk_text_[i] == quote) {
+        if (quote == '\'' && i + 1 < chunk_text_.size() && chunk_text_[i + 1] == '\'') {
+          ++i;  // '' inside single quotes is a quote
+          continue;
+        }
+        return;
+      }
+    }
+    throw_input_error(value_loc, "attribute '" + name + "': unterminated string (no closing " + std::string(1, quote) +
+                                     " before the end of the document)");
+  }
+
   const std::string& file_;
+  std::string_view chunk_text_;
   std::vector<std::string>* warnings_;
   std::vector<Op> ops_;
   int line_offset_ = 0;  // first line of the document being read

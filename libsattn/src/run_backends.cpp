@@ -14,6 +14,7 @@
 #include "sattn/cli.hpp"
 #include "sattn/error.hpp"
 #include "sattn/io.hpp"
+#include "sattn/resources.hpp"
 #include "sattn/process.hpp"
 #include "sattn/text_table.hpp"
 
@@ -63,7 +64,7 @@ double number(const nlohmann::json& j, std::initializer_list<const char*> path) 
 
 // The backend's headline figure: what it measures (time, instructions, cycles, energy).
 std::string figure(const std::string& backend, const nlohmann::json& r) {
-  if (backend == "cpu") return num(number(r, {"timing_ms", "kernel"})) + " ms";
+  if (backend == "cpu") return num(number(r, {"timing", "kernel_ms"})) + " ms";
   if (backend == "rvv")
     return num(number(r, {"rvv", "instructions", "total"})) + " instr, " + num(number(r, {"rvv", "modelled_cycles"})) +
            " cycles";
@@ -146,7 +147,8 @@ int run_backends(const std::vector<std::string>& backends, const MultiRunOptions
     for (const std::string& a : args) argv.push_back(a.c_str());
     const int c = run_tool(*find_tool(it->tool), "sattn run --backend " + backend, int(argv.size()), argv.data());
     // Invalid input or usage is the same for every backend: say it once and write nothing.
-    if (c == int(ExitCode::invalid_input) || c == int(ExitCode::usage)) return c;
+    // So is an op refused by the memory guard (--max-memory): stop before the next backend tries.
+    if (c == int(ExitCode::invalid_input) || c == int(ExitCode::usage) || memory_refused()) return c;
     code = worse(code, c);
     if (!fs::exists(out)) {
       table.add({"-", backend, "-", "-", "-", "-", "no result (exit " + std::to_string(c) + ")", "FAIL"});

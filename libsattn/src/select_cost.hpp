@@ -1,6 +1,7 @@
 // Internal to libsattn: the selector's cost model (select_cost.cpp), used by select.cpp. The
 // formulas and constants are documented at the top of select_cost.cpp and in sattn-select(1).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -15,6 +16,13 @@ struct BackendCosts {
   double gather_row;   // per K or V row fetched through an index (row layouts)
   double score_mac;    // per multiply-add of bsr block scoring (pooling and score dot products)
   int64_t l1_bytes;    // L1 / scratchpad size when neither --l1-bytes nor SATTN_HW_L1_BYTES says
+  // Per precision (indexed fp32, bf16, i8, i4: conversions and widening cost differently):
+  std::array<double, 4> gather_elem{};  // per K element fetched through an index (row layouts: pairs * d)
+  std::array<double, 4> chunk_d{};      // per chunk visit and head_dim element (vector work at full width)
+  double pair = 0;               // per (query, key) pair, whatever d (softmax, P.V issue)
+  double chunk = 0;              // per visit of one query row to one key chunk (row start, max, exp)
+  int64_t row_chunk_keys = 64;   // keys per chunk of the row (CSR) kernel
+  int64_t block_chunk_keys = 64; // keys per chunk of the block (BSR) kernel
 };
 const BackendCosts& backend_costs(Backend);
 

@@ -12,6 +12,7 @@
 #include "sattn/error.hpp"
 #include "sattn/io.hpp"
 #include "sattn/process.hpp"
+#include "sattn/profile.hpp"
 
 namespace sattn {
 
@@ -28,6 +29,8 @@ struct BenchOptions {
   std::string results_dir = "results";
   std::string collect_dir;
   std::vector<std::string> only;
+  std::string blas_dense_op;  // internal: run the OpenBLAS baseline point on this op file
+  CLI::Option* lanes_opt = nullptr;
   bool plot = false;
   bool list = false;
   bool quiet = false;
@@ -69,8 +72,8 @@ void parse_params(BenchOptions& o) {
 }
 
 double kernel_ms(const PointOutcome& o) {
-  const nlohmann::json& t = o.result.is_object() ? o.result.value("timing_ms", nlohmann::json()) : nlohmann::json();
-  return t.is_object() && t.contains("kernel") && t["kernel"].is_number() ? t["kernel"].get<double>() : 0.0;
+  const nlohmann::json& t = o.result.is_object() ? o.result.value("timing", nlohmann::json()) : nlohmann::json();
+  return t.is_object() && t.contains("kernel_ms") && t["kernel_ms"].is_number() ? t["kernel_ms"].get<double>() : 0.0;
 }
 
 // Of the repetitions of one point: the first failure if any, else the run with the median
@@ -83,7 +86,7 @@ PointOutcome median_outcome(std::vector<PointOutcome> reps) {
   PointOutcome median = reps[reps.size() / 2];
   nlohmann::json all = nlohmann::json::array();
   for (const PointOutcome& o : reps) all.push_back(kernel_ms(o));
-  median.result["timing_ms"]["kernel_reps"] = all;
+  median.result["timing"]["kernel_reps_ms"] = all;
   return median;
 }
 
@@ -115,7 +118,19 @@ void write_outputs(const BenchOptions& o, const nlohmann::json& doc, const std::
 }
 
 int bench_action(BenchOptions& o) {
+  if (!o.blas_dense_op.empty()) {
+    // One point of a sweep (what backend_args() runs for the cpu OpenBLAS baseline).
+    const nlohmann::json r = run_blas_point(o.blas_dense_op, o.config.seed, o.config.threads);
+    std::cout << r.dump() << "\n";
+    std::cout.flush();
+    return r["check"]["passed"].get<bool>() ? 0 : int(ExitCode::check_failed);
+  }
   parse_params(o);
+  // The profile is looked up here, once: the points run elsewhere (and job lines on other hosts
+  // may too), so they get its absolute path. An unknown name is a usage error now, not per point.
+  if (!o.config.profile.empty()) o.config.profile_path = std::filesystem::absolute(find_profile(o.config.profile)).string();
+  // Under a profile, sim points take the profile's lanes unless --lanes says otherwise.
+  if (!o.config.profile.empty() && o.lanes_opt && o.lanes_opt->count() == 0) o.config.lanes = {0};
   if (o.jobs < 1) throw Error(ExitCode::usage, "-j/--jobs must be at least 1");
   if (o.config.reps < 1) throw Error(ExitCode::usage, "--reps must be at least 1");
   if (o.config.timeout_s < 0) throw Error(ExitCode::usage, "--timeout must be >= 0");
@@ -174,6 +189,7 @@ int bench_action(BenchOptions& o) {
       runs.push_back(points[i]);
       run_of.push_back(i);
     }
+  const nlohmann::json load_start = load_average();
   std::vector<PointOutcome> outcomes;
   try {
     outcomes = run_points(runs, o.config, sattn, o.jobs, progress);
@@ -186,7 +202,10 @@ int bench_action(BenchOptions& o) {
   std::vector<nlohmann::json> records;
   for (size_t i = 0; i < points.size(); ++i) records.push_back(make_record(points[i], median_outcome(by_point[i])));
   add_derived_figures(records);
-  const nlohmann::json doc = bench_document(provenance(o.config, sattn), records);
+  nlohmann::json prov = provenance(o.config, sattn);
+  // The machine is often shared: what else ran is part of the numbers.
+  if (!load_start.is_null()) prov["provenance"]["load_average"] = {{"start", load_start}, {"end", load_average()}};
+  const nlohmann::json doc = bench_document(prov, records);
   BenchOptions outputs = o;
   if (o.output.empty() && o.out_dir.empty()) outputs.output = "-";
   write_outputs(outputs, doc, records);
@@ -215,7 +234,9 @@ std::function<int()> configure_bench(CLI::App& app) {
   app.add_option("--kernels", c.kernels, "rvv: kernels, of scalar, autovec, rvv (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();
-  app.add_option("--lanes", c.lanes, "sim: MAC lanes, of 8, 16, 32 (comma-separated)")->delimiter(',')->capture_default_str();
+  o->lanes_opt = app.add_option("--lanes", c.lanes, "sim: MAC lanes, of 8, 16, 32 (comma-separated; under --profile: the profile's)")
+                     ->delimiter(',')
+                     ->capture_default_str();
   app.add_option("--head-dim", c.head_dim, "head_dim of every op")->capture_default_str();
   app.add_option("--heads", c.heads, "Query heads (= KV heads) of every op")->capture_default_str();
   app.add_option("--batch", c.batch, "Batch of every op")->capture_default_str();
@@ -224,6 +245,11 @@ std::function<int()> configure_bench(CLI::App& app) {
                  "Set an op attribute on every point, KEY=VALUE; KEY=V1,V2,... sweeps it (repeatable)");
   app.add_flag_function("--no-dense-baseline", [o](int64_t) { o->config.dense_baseline = false; },
                "cpu: do not add the dense point of each size that speedups are measured against");
+  app.add_flag_function("--no-blas-baseline", [o](int64_t) { o->config.blas_baseline = false; },
+                        "cpu: do not add the OpenBLAS dense attention of each size (speedup_vs_blas)");
+  app.add_option("--profile", c.profile, "Run every point under this profile (NAME or PATH; passed to each tool)");
+  app.add_option("--blas-dense", o->blas_dense_op, "Internal: run one OpenBLAS dense baseline point on OP")
+      ->group("");
   app.add_flag("--model-only", c.sim_model_only, "sim: skip the RTL, use the cycle-exact model (sattn sim --model-only)");
   app.add_option("--threads", c.threads, "cpu: kernel threads per point (0 = all cores)")->capture_default_str();
   app.add_option("--reps", c.reps, "cpu: runs per point (separate processes); the median kernel time is kept")

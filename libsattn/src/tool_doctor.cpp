@@ -12,6 +12,7 @@
 #include "sattn/process.hpp"
 #include "sattn/run.hpp"
 #include "sattn/text_table.hpp"
+#include "../cuda/run_cuda.hpp"
 
 namespace fs = std::filesystem;
 
@@ -155,6 +156,34 @@ Check check_scdoc(const fs::path& dir) {
   return c;
 }
 
+// sattn-opt (optional: built when MLIR 16 was found): the one next to this sattn, else the one in
+// PATH, asked to lower a tiny op to sattn.rvv_call.
+Check check_sattn_opt(const fs::path& dir) {
+  Check c{"sattn-opt (MLIR dialect)", false, "", "ok", "",
+          "apt-get install libmlir-16-dev mlir-16-tools llvm-16-dev, then reconfigure and rebuild sattn "
+          "(SATTN_MLIR=AUTO)"};
+  std::error_code ec;
+  const fs::path beside = fs::read_symlink("/proc/self/exe", ec).parent_path() / "sattn-opt";
+  std::optional<std::string> opt;
+  if (!ec && fs::exists(beside)) opt = beside.string();
+  else opt = find_executable("sattn-opt");
+  if (!opt) return c.status = "missing", c.detail = "not built (MLIR 16 was not found when sattn was configured)", c;
+  // `--version` is LLVM's: "LLVM (http://llvm.org/):\n  LLVM version 16.0.6\n ...".
+  const ProcessResult v = run_process({*opt, "--version"}, 20);
+  if (const size_t at = v.out.find("version "); at != std::string::npos)
+    c.version = "MLIR " + first_line(v.out.substr(at + 8));
+  write_file(dir / "op.mlir", "sattn.sparse_attention {seq_len = 64 : i64, window_size = 4 : i64}\n");
+  const ProcessResult r = run_process({*opt, "op.mlir", "-sattn-lower-rvv"}, 60, dir.string());
+  if (failed(c, r, "lowering a tiny op with -sattn-lower-rvv", 60)) return c;
+  if (r.out.find("sattn.rvv_call") == std::string::npos || r.out.find("spec = \"sliding_window\"") == std::string::npos) {
+    c.status = "broken";
+    c.detail = *opt + " did not lower a sliding-window op to sattn.rvv_call";
+    return c;
+  }
+  c.detail = *opt + ": lowered a tiny op to sattn.rvv_call";
+  return c;
+}
+
 // The files the build puts in libexec: present or not (they are built with the project).
 Check check_built(const std::string& name, const std::string& file, const std::string& needs) {
   const fs::path p = fs::path(libexec_dir()) / file;
@@ -192,11 +221,17 @@ int doctor_action(const DoctorCli& o) {
   checks.push_back(check_verilator(dir.path()));
   step("scdoc");
   checks.push_back(check_scdoc(dir.path()));
+  step("sattn-opt");
+  checks.push_back(check_sattn_opt(dir.path()));
   checks.push_back(check_built("RVV runner (rvv)", "sattn-rvv-runner-rvv", "clang-16 and gcc-riscv64-linux-gnu"));
   checks.push_back(check_built("RVV runner (scalar)", "sattn-rvv-runner-scalar", "gcc-riscv64-linux-gnu"));
   checks.push_back(check_built("RVV runner (autovec)", "sattn-rvv-runner-autovec", "clang-16"));
   checks.push_back(check_built("QEMU counting plugin", "libsattn-insn-count.so", "a host C compiler"));
   checks.push_back(check_built("accelerator harness", "sattn-accel-sim-lanes16", "verilator"));
+  step("CUDA GPU");
+  const CudaProbe gpu = probe_cuda();  // optional: only --backend cuda needs it
+  checks.push_back({"CUDA GPU (--backend cuda)", false, gpu.version, gpu.status, gpu.detail,
+                    "a machine with an NVIDIA GPU and its driver; nvcc when sattn is configured (SATTN_CUDA)"});
   if (progress) std::cerr << "\r\x1b[K" << std::flush;
 
   bool required_ok = true;

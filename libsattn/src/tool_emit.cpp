@@ -13,6 +13,7 @@
 #include "sattn/emit.hpp"
 #include "sattn/io.hpp"
 #include "sattn/op_io.hpp"
+#include "sattn/resources.hpp"
 #include "sattn/select.hpp"
 #include "sattn/text_table.hpp"
 
@@ -74,6 +75,10 @@ int emit_action(const EmitCliOptions& o) {
   std::vector<Plan> plans;
   for (const std::string& input : o.inputs)
     for (Plan& p : read_plans(input, selection)) plans.push_back(std::move(p));
+  // The memory guard, before any data or layout exists (sliding_window rows are streamed).
+  for (const Plan& p : plans)
+    guard_memory(p.op, p.spec, p.params,
+                 {.data = is_data_dependent(p.spec) || !o.data_dir.empty(), .outputs = false, .layout_streamed = true});
   std::vector<nlohmann::json> envelopes;
   if (plans.size() == 1) {
     envelopes.push_back(emit_artifacts(plans.front(), emit));
@@ -130,6 +135,7 @@ std::function<int()> configure_emit(CLI::App& app) {
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/true, /*with_probe=*/false);
   app.add_option("-o,--output", o->output, "Write the envelopes (JSON Lines or table) to FILE, atomically")
       ->capture_default_str();
+  add_max_memory_option(app);
   app.add_option("--format", o->format, "json (sattn.artifacts/v1 JSON Lines) or text (a table)")
       ->capture_default_str();
   return [o] { return emit_action(*o); };

@@ -163,6 +163,17 @@ std::vector<PreparedOp> prepare_ops(const ImcOptions& o) {
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  // The memory guard, before any layout exists: the spec's layout (and data, when it needs
+  // them) plus the dense layout it is compared with.
+  for (const BackendInput& item : items) {
+    const Op& op = item.plan.op;
+    const MemoryUse sparse{.data = is_data_dependent(item.plan.spec) && !item.data, .outputs = false, .layout = !item.layout};
+    MemoryEstimate e = estimate_memory(op, item.plan.spec, item.plan.params, sparse);
+    const int64_t dense = estimate_memory(op, Spec::dense, DenseParams{}, {.data = false, .outputs = false}).bytes;
+    e.parts.emplace_back("dense layout", dense);
+    e.bytes += dense;
+    check_memory(op, item.plan.spec, e);
+  }
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
   src.seed = o.seed;
@@ -350,6 +361,7 @@ std::function<int()> configure_imc(CLI::App& app) {
   app.add_option("-o,--output", o->output, "Write the report to FILE, atomically")->capture_default_str();
   app.add_option("--format", o->format, "json (sattn.imc/v1 JSON Lines) or text (breakdown tables)")->capture_default_str();
   app.add_flag("-q,--quiet", o->quiet, "No progress on stderr");
+  add_max_memory_option(app);
   return [o] { return imc_action(*o); };
 }
 

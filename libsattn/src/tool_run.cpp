@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,7 @@
 #include "sattn/op_io.hpp"
 #include "sattn/run.hpp"
 #include "sattn/text_table.hpp"
+#include "../cuda/run_cuda.hpp"
 
 namespace sattn {
 
@@ -69,14 +71,14 @@ int run_action(const RunOptions& o) {
   if (!o.backend_opt->count())
     if (const std::optional<Profile> p = o.selection.load_profile_if_given())
       if (const auto d = profile_defaults(*p); d.backend) backend = *d.backend;
-  if (backend != "cpu") {
+  if (backend != "cpu" && backend != "cuda") {
     std::vector<std::string> backends;
     if (backend == "all")
       backends = backend_names();
     else if (const auto names = backend_names(); std::find(names.begin(), names.end(), backend) != names.end())
       backends = {backend};
     else
-      throw Error(ExitCode::usage, "--backend must be cpu, rvv, sim, imc or all (got '" + backend + "')");
+      throw Error(ExitCode::usage, "--backend must be cpu, cuda, rvv, sim, imc or all (got '" + backend + "')");
     MultiRunOptions m;
     m.inputs = o.inputs;
     m.forwarded = forwarded_options(o);
@@ -93,6 +95,9 @@ int run_action(const RunOptions& o) {
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  if (backend == "cuda") require_cuda_device();  // exit 4 before any work when there is no GPU
+
+  guard_memory(items, MemoryUse{});  // fail fast, before any data, layout or output exists
 
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
@@ -101,6 +106,10 @@ int run_action(const RunOptions& o) {
   fast.threads = o.threads;
 
   const bool progress = !o.quiet && stderr_is_tty() && items.size() > 1;
+  // --out-dir is staged and moved into place whole after the last op (result.json last), so a
+  // killed or failed run leaves no o.npy without its result.json.
+  std::optional<StagedDirectory> stage;
+  if (!o.out_dir.empty()) stage.emplace(o.out_dir);
   std::string json_lines;
   TextTable table({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms", "speedup", "check"});
   bool all_passed = true;
@@ -114,9 +123,11 @@ int run_action(const RunOptions& o) {
     const bool carried = item.data && !src.dir;
     const QKV data = carried ? *item.data : load_qkv(op, src);
     const nlohmann::json data_desc = carried ? nlohmann::json{{"source", "artifacts"}} : describe(src);
-    CpuRun r = run_cpu(item.plan, item.layout ? &*item.layout : nullptr, data, data_desc, fast, "sattn run");
-    if (!o.out_dir.empty()) {
-      const std::string dir = items.size() == 1 ? o.out_dir : (std::filesystem::path(o.out_dir) / op_dir_name(input, op)).string();
+    CpuRun r = backend == "cuda" ? run_cuda(item.plan, item.layout ? &*item.layout : nullptr, data, data_desc, "sattn run")
+                                 : run_cpu(item.plan, item.layout ? &*item.layout : nullptr, data, data_desc, fast, "sattn run");
+    if (stage) {
+      const std::string dir = items.size() == 1 ? stage->staging_path()
+                                                : (std::filesystem::path(stage->staging_path()) / op_dir_name(input, op)).string();
       make_dirs(dir);
       write_npy((std::filesystem::path(dir) / "o.npy").string(), tensor_to_npy(r.out));
       r.result["outputs"] = {{"o", "o.npy"}};
@@ -124,8 +135,8 @@ int run_action(const RunOptions& o) {
     }
     all_passed = all_passed && r.passed;
     json_lines += r.result.dump() + "\n";
-    const auto& t = r.result["timing_ms"];
-    const double ref_ms = t["reference"], fast_ms = t["kernel"];
+    const auto& t = r.result["timing"];
+    const double ref_ms = t["reference_ms"], fast_ms = t["kernel_ms"];
     table.add({(items.size() > 1 ? std::filesystem::path(input).stem().string() + "." : std::string()) + op.name,
                std::string(to_string(r.spec)), std::string(to_string(op.precision)),
                format_fixed(r.result["layout"]["density"], 4), r.error.finite ? format_sci(r.error.max_rel) : "inf", format_sci(r.tolerance),
@@ -137,6 +148,7 @@ int run_action(const RunOptions& o) {
                            " > tolerance " + format_sci(r.tolerance));
   }
   if (progress) std::cerr << "\r\x1b[K" << std::flush;
+  if (stage) stage->commit("result.json");
   write_run_output(o.output, o.format, json_lines, table.str());
   return all_passed ? 0 : int(ExitCode::check_failed);
 }
@@ -147,8 +159,9 @@ std::function<int()> configure_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   app.add_option("ops", o->inputs, "Ops (MLIR generic form, JSON or YAML), plans (sattn.plan/v1) or artifacts (sattn.artifacts/v1: artifacts.json or sattn-emit's output); '-' = stdin")->capture_default_str();
   o->backend_opt = app.add_option("--backend", o->backend,
-                                  "cpu (host kernels), rvv (sattn run-rvv), sim (sattn sim), imc (sattn imc), or all of "
-                                  "them with a summary table; default: the profile's defaults.backend, else cpu")
+                                  "cpu (host kernels), cuda (GPU kernels, checked against the cpu reference), rvv (sattn "
+                                  "run-rvv), sim (sattn sim), imc (sattn imc), or all but cuda with a summary table; "
+                                  "default: the profile's defaults.backend, else cpu")
                        ->capture_default_str();
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
   auto* data = app.add_option("--data", o->data_dir, "Read q.npy, k.npy, v.npy from DIR (float32, C order)");
@@ -164,6 +177,7 @@ std::function<int()> configure_run(CLI::App& app) {
   app.add_option("--format", o->format, "json (JSON Lines) or text (a summary table)")->capture_default_str();
   app.add_option("--threads", o->threads, "Kernel threads (0 = all cores)")->capture_default_str();
   app.add_flag("-q,--quiet", o->quiet, "No progress or check-failure messages on stderr");
+  add_max_memory_option(app);
   return [o] { return run_action(*o); };
 }
 

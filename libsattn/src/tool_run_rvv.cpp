@@ -199,6 +199,7 @@ int run_rvv_action(RvvOptions& o) {
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  guard_memory(items, MemoryUse{});  // before any data or layout exists
 
   // Fail fast, before any data or layout work, when qemu or the plugin is missing.
   if (!find_executable(o.qemu))
@@ -329,6 +330,7 @@ std::function<int()> configure_run_rvv(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--format", o->format, "json (sattn.result/v1 JSON Lines) or text (a table)")->capture_default_str();
   app.add_flag("-q,--quiet", o->quiet, "No progress or check-failure messages on stderr");
+  add_max_memory_option(app);
   return [o] { return run_rvv_action(*o); };
 }
 

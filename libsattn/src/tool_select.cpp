@@ -53,14 +53,15 @@ std::string explain(const Plan& plan) {
                     ": " + std::string(to_string(plan.spec)) + " [" + plan.selection.kind + "]\n";
   out += "reason: " + plan.selection.reason + "\n";
   TextTable table({"", "candidate", "feasible", "pairs", "macs", "kv_bytes", "gathers", "score_macs", "working_set",
-                   "l1_fit", "compute", "memory", "gather", "scoring", "prefer", "total"});
+                   "l1_fit", "compute", "memory", "gather", "chunks", "scoring", "prefer", "total"});
   std::string notes;
   for (const Candidate& c : plan.selection.candidates) {
     const std::string name(to_string(c.spec));
     const nlohmann::json& t = c.terms;
     table.add({c.spec == plan.spec ? "*" : "", name, c.feasible ? "yes" : "no", term(t, "pairs"), term(t, "macs"),
                term(t, "kv_bytes"), term(t, "gathers"), term(t, "score_macs"), term(t, "working_set_bytes"),
-               term(t, "l1_fit"), cycles(t, "compute"), cycles(t, "memory"), cycles(t, "gather"), cycles(t, "scoring"),
+               term(t, "l1_fit"), cycles(t, "compute"), cycles(t, "memory"), cycles(t, "gather"), cycles(t, "chunks"),
+               cycles(t, "scoring"),
                term(t, "prefer_factor"), short_number(c.cost)});
     if (!c.why_not.empty()) notes += "  " + name + ": " + c.why_not + "\n";
     if (auto rule = t.find("rule"); rule != t.end() && rule->is_string())

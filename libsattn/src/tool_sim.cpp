@@ -112,6 +112,7 @@ int sim_action(const SimCli& o, const std::string& prog) {
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  guard_memory(items, MemoryUse{});  // before any data, layout or simulation
   if (!o.trace.empty() && items.size() > 1)
     throw Error(ExitCode::usage, "--trace records one op; these inputs hold " + std::to_string(items.size()));
 
@@ -149,7 +150,7 @@ int sim_action(const SimCli& o, const std::string& prog) {
                std::to_string(sim["cycles"].get<int64_t>()), format_fixed(100 * sim["utilization"].get<double>(), 1) + "%",
                sim["roofline"]["bound_by"], format_fixed(sim["roofline"]["ratio"].get<double>(), 3),
                format_fixed(sim["energy_pj"]["total"].get<double>() / 1000, 1),
-               settings.model_only ? "-" : format_fixed(sim["sim_speed_cycles_per_s"].get<double>() / 1e6, 2),
+               settings.model_only ? "-" : format_fixed(r.result["timing"]["sim_speed_cycles_per_s"].get<double>() / 1e6, 2),
                settings.model_only ? "n/a" : (r.model_match ? "yes" : "NO"),
                rel.is_number() ? format_sci(rel.get<double>()) : "inf", format_sci(check["tolerance"].get<double>()),
                r.passed() ? "ok" : "FAIL"});
@@ -189,6 +190,7 @@ std::function<int()> configure_sim(CLI::App& app) {
   app.add_option("-o,--output", o->output, "Write the results (JSON Lines or table) to FILE, atomically")->capture_default_str();
   app.add_option("--format", o->format, "json (sattn.result/v1 JSON Lines) or text (a table)")->capture_default_str();
   app.add_flag("-q,--quiet", o->quiet, "No progress, notes or check-failure messages on stderr");
+  add_max_memory_option(app);
   const std::string prog = app.get_name();
   return [o, prog] { return sim_action(*o, prog); };
 }

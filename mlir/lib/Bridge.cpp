@@ -1,4 +1,4 @@
-// Compiled like libsattn (exceptions, RTTI): every libsattn call of sattn-opt goes through here.
+// Compiled like libsattn (with exceptions): every libsattn call of sattn-opt goes through here.
 #include "Bridge.h"
 
 #include <CLI/CLI.hpp>
@@ -27,16 +27,35 @@ AttrValue to_value(const Attr& a) {
   return AttrValue::other(a.text);
 }
 
-bool is_call_only(const std::string& name) {
-  return name == "selection" || name == "blg_enabled" || name == "nm_enabled" || name == "topk_enabled" ||
-         name == "lsh_enabled";
+sattn::detail::DialectOp dialect_op(OpKind kind) {
+  switch (kind) {
+    case OpKind::rvv_call: return sattn::detail::DialectOp::rvv_call;
+    case OpKind::rocc_call: return sattn::detail::DialectOp::rocc_call;
+    case OpKind::sparse_attention: break;
+  }
+  return sattn::detail::DialectOp::sparse_attention;
 }
 
-sattn::Op build(const std::vector<Attr>& attrs, std::vector<std::string>* warnings) {
-  sattn::detail::OpBuilder builder(sattn::SourceLoc{}, 0, warnings);
-  for (const Attr& a : attrs)
-    if (!is_call_only(a.name)) builder.set(a.name, to_value(a), {}, {});
-  return builder.finish();
+// The op as libsattn's MLIR reader builds it: same vocabulary, checks and messages.
+// Every attribute is placed at the op (MLIR keeps no attribute locations). Warnings lose that
+// location again: MLIR's diagnostic adds it.
+sattn::Op build(OpKind kind, const OpDesc& desc, std::vector<std::string>* warnings, size_t index = 0) {
+  const sattn::SourceLoc loc{desc.file, desc.line, desc.col};
+  std::vector<std::string> raw;
+  sattn::detail::DialectOpBuilder builder(dialect_op(kind), loc, index, &raw);
+  for (const Attr& a : desc.attrs) builder.set(a.name, to_value(a), loc, loc);
+  sattn::Op op = builder.finish();
+  const std::string prefix = loc.str().empty() ? "" : loc.str() + ": ";
+  for (std::string& w : raw) warnings->push_back(w.rfind(prefix, 0) == 0 ? w.substr(prefix.size()) : w);
+  return op;
+}
+
+// The spec an op names must be able to run on it (as sattn-select checks a forced spec).
+sattn::SpecParams resolve_feasible(const sattn::Op& op, sattn::Spec spec) {
+  sattn::SpecParams params = sattn::resolve_params(op, spec);
+  if (std::string why = sattn::select_detail::why_infeasible(op, spec, params); !why.empty())
+    throw sattn::Error(sattn::ExitCode::invalid_input, "spec " + std::string(sattn::to_string(spec)) + ": " + why);
+  return params;
 }
 
 Attr from_json(const std::string& name, const nlohmann::json& v) {
@@ -106,38 +125,18 @@ void fill_resolved(Result& r, const sattn::Op& op, sattn::Spec spec, const sattn
   add("lsh_enabled", spec == sattn::Spec::lsh);
 }
 
-const Attr* find(const std::vector<Attr>& attrs, const std::string& name) {
-  for (const Attr& a : attrs)
-    if (a.name == name) return &a;
-  return nullptr;
-}
-
 }  // namespace
 
-Result verify(const std::vector<Attr>& attrs, bool is_call) noexcept {
+Result verify(OpKind kind, const OpDesc& desc) noexcept {
   return guarded([&](Result& r) {
-    sattn::Op op = build(attrs, &r.warnings);
-    if (!is_call) return;
-    if (!op.forced_spec) throw sattn::Error(sattn::ExitCode::invalid_input, "a backend call needs a 'spec' attribute");
-    sattn::SpecParams params = sattn::resolve_params(op, *op.forced_spec);
-    if (std::string why = sattn::select_detail::why_infeasible(op, *op.forced_spec, params); !why.empty())
-      throw sattn::Error(sattn::ExitCode::invalid_input, "spec " + std::string(sattn::to_string(*op.forced_spec)) + ": " + why);
-    // The per-spec flags must say what the spec is.
-    const std::pair<const char*, sattn::Spec> flags[] = {{"blg_enabled", sattn::Spec::block_local_global},
-                                                         {"nm_enabled", sattn::Spec::nm_structured},
-                                                         {"topk_enabled", sattn::Spec::topk_per_query},
-                                                         {"lsh_enabled", sattn::Spec::lsh}};
-    for (auto [name, spec] : flags)
-      if (const Attr* a = find(attrs, name); a && a->flag != (*op.forced_spec == spec))
-        throw sattn::Error(sattn::ExitCode::invalid_input,
-                           std::string("attribute '") + name + "': " + (a->flag ? "true" : "false") +
-                               " disagrees with spec '" + std::string(sattn::to_string(*op.forced_spec)) + "'");
+    sattn::Op op = build(kind, desc, &r.warnings);
+    if (kind != OpKind::sparse_attention) resolve_feasible(op, *op.forced_spec);
   });
 }
 
-Result select(const std::vector<Attr>& attrs, const Options& o) noexcept {
+Result select(const OpDesc& desc, const Options& o) noexcept {
   return guarded([&](Result& r) {
-    sattn::Op op = build(attrs, &r.warnings);
+    sattn::Op op = build(OpKind::sparse_attention, desc, &r.warnings);
     // The pass options as sattn-select's command line: same parsing, merging and messages.
     CLI::App app;
     sattn::SelectFlags flags;
@@ -163,15 +162,11 @@ Result select(const std::vector<Attr>& attrs, const Options& o) noexcept {
   });
 }
 
-Result resolve(const std::vector<Attr>& attrs, const std::string& backend) noexcept {
-  (void)backend;
+Result resolve(const OpDesc& desc, size_t index) noexcept {
   return guarded([&](Result& r) {
-    sattn::Op op = build(attrs, &r.warnings);
+    sattn::Op op = build(OpKind::sparse_attention, desc, &r.warnings, index);
     if (!op.forced_spec) throw sattn::Error(sattn::ExitCode::invalid_input, "no 'spec' to lower");
-    sattn::SpecParams params = sattn::resolve_params(op, *op.forced_spec);
-    if (std::string why = sattn::select_detail::why_infeasible(op, *op.forced_spec, params); !why.empty())
-      throw sattn::Error(sattn::ExitCode::invalid_input, "spec " + std::string(sattn::to_string(*op.forced_spec)) + ": " + why);
-    fill_resolved(r, op, *op.forced_spec, params);
+    fill_resolved(r, op, *op.forced_spec, resolve_feasible(op, *op.forced_spec));
   });
 }
 

@@ -1,5 +1,5 @@
-// The only door between the MLIR code (built as MLIR is: -fno-rtti -fno-exceptions) and libsattn
-// (exceptions + RTTI). Plain structs in, plain structs out; nothing throws across it.
+// The only door between the MLIR code (built as MLIR is: without exceptions) and libsattn
+// (exceptions). Plain structs in, plain structs out; nothing throws across it.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -18,6 +18,14 @@ struct Attr {
   std::string text;
 };
 
+// One sattn op as MLIR holds it: its attributes and where it is (a FileLineColLoc), so that
+// libsattn's messages and selection reasons name the same places as sattn-select's.
+struct OpDesc {
+  std::vector<Attr> attrs;
+  std::string file;
+  int line = 0, col = 0;
+};
+
 struct Options {  // the pass options: sattn-select's flags, given or not
   std::string backend = "cpu";
   bool backend_set = false, prefer_bsr = false, prefer_sw = false, l1_set = false;
@@ -30,17 +38,21 @@ struct Result {
   bool ok = true;
   int exit_code = 0;
   std::string error;                  // libsattn's message, verbatim
-  std::vector<std::string> warnings;  // unknown attributes, ...
+  std::vector<std::string> warnings;  // unknown attributes, ... (without the op's location)
   // select():
   std::string spec, selection;        // selection: "KIND: REASON"
   std::vector<Attr> resolved;         // shape, numerics and the spec's parameters, resolved
 };
 
-// libsattn's OpBuilder + validate() over the attributes (call ops: + resolve_params of `spec`).
-Result verify(const std::vector<Attr>& attrs, bool is_call) noexcept;
+enum class OpKind { sparse_attention, rvv_call, rocc_call };
+
+// libsattn's DialectOpBuilder (the MLIR reader's) + validate() over the attributes; a backend
+// call's spec must also be able to run on the op.
+Result verify(OpKind, const OpDesc&) noexcept;
 // select_spec() with the options merged as sattn-select merges its flags (SATTN_* env honoured).
-Result select(const std::vector<Attr>& attrs, const Options& options) noexcept;
-// resolve_params of the op's `spec`: the attributes a backend call carries.
-Result resolve(const std::vector<Attr>& attrs, const std::string& backend) noexcept;
+Result select(const OpDesc&, const Options& options) noexcept;
+// resolve_params of the op's `spec`: the attributes a backend call carries. `index`: the op's
+// position among the module's sattn ops (an unnamed op is named "op<index>", as the reader does).
+Result resolve(const OpDesc&, size_t index) noexcept;
 
 }  // namespace sattn_bridge

@@ -1,15 +1,24 @@
 // MLIR attributes <-> the bridge's plain attributes.
 #pragma once
+#include <charconv>
+
 #include "Bridge.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Location.h"
 #include "mlir/IR/Operation.h"
 
 namespace sattn_mlir {
 
-inline std::vector<sattn_bridge::Attr> toBridgeAttrs(mlir::Operation* op) {
-  std::vector<sattn_bridge::Attr> out;
+inline sattn_bridge::OpDesc toBridgeOp(mlir::Operation* op) {
+  sattn_bridge::OpDesc desc;
+  if (auto loc = op->getLoc().dyn_cast<mlir::FileLineColLoc>()) {
+    desc.file = loc.getFilename().str();
+    desc.line = int(loc.getLine());
+    desc.col = int(loc.getColumn());
+  }
+  std::vector<sattn_bridge::Attr>& out = desc.attrs;
   for (mlir::NamedAttribute na : op->getAttrs()) {
     sattn_bridge::Attr a;
     a.name = na.getName().str();
@@ -26,6 +35,13 @@ inline std::vector<sattn_bridge::Attr> toBridgeAttrs(mlir::Operation* op) {
       a.magnitude = a.negative ? (-x).getZExtValue() : x.getZExtValue();
     } else if (auto f = llvm::dyn_cast<mlir::FloatAttr>(v)) {
       a.kind = sattn_bridge::Attr::floating, a.number = f.getValueAsDouble();
+      // libsattn's reader takes `0.05 : f32` as the double 0.05; MLIR rounds it to a float.
+      // The float's shortest decimal form is the literal again.
+      if (!f.getType().isF64()) {
+        char buf[64];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, float(a.number));
+        if (ec == std::errc()) std::from_chars(buf, end, a.number);
+      }
     } else if (auto s = llvm::dyn_cast<mlir::StringAttr>(v)) {
       a.kind = sattn_bridge::Attr::string, a.text = s.str();
     } else {
@@ -36,7 +52,7 @@ inline std::vector<sattn_bridge::Attr> toBridgeAttrs(mlir::Operation* op) {
     }
     out.push_back(std::move(a));
   }
-  return out;
+  return desc;
 }
 
 inline mlir::Attribute toMlirAttr(mlir::Builder& b, const sattn_bridge::Attr& a) {

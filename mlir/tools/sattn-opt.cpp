@@ -7,5 +7,6 @@ int main(int argc, char** argv) {
   mlir::DialectRegistry registry;
   registry.insert<sattn_mlir::SattnDialect>();
   sattn_mlir::registerSattnPasses();
+  sattn_mlir::registerSattnPipelines();
   return mlir::asMainReturnCode(mlir::MlirOptMain(argc, argv, "sattn-opt: the sattn MLIR dialect and passes\n", registry));
 }

@@ -1,4 +1,4 @@
-// Bad: only sattn.sparse_attention ops are read (error at 3:3).
+// Bad: only the sattn dialect's ops are read (error at 3:3).
 module {
-  "sattn.rvv_call"() { spec = "bsr" } : () -> ()
+  "sattn.softmax"() { spec = "bsr" } : () -> ()
 }

@@ -22,15 +22,15 @@ for r in sorted(d["records"], key=lambda r: r["id"]):
 EOF
 }
 
-# --- a tiny cpu sweep: 2 specs x 2 seq_lens (+ the dense baseline of each size) ---
+# --- a tiny cpu sweep: 2 specs x 2 seq_lens (+ the dense and the OpenBLAS baseline of each size) ---
 run "$SATTN" bench --backend cpu --specs sliding_window,bsr --seq-lens 32,64 "${SMALL[@]}" --out-dir "$T/sweep"
 expect_rc 0 "cpu sweep"
 expect_file "$T/sweep/bench.json" "bench.json"
 validate "$T/sweep/bench.json" && ok || fail "bench.json validates against schemas/bench.schema.json"
-# Header and one row per point: 3 specs (dense baseline added) x 2 sizes.
+# Header and one row per point: 3 specs (dense baseline added) + OpenBLAS dense, x 2 sizes.
 head -1 "$T/sweep/bench.csv" | grep -q '^id,backend,spec,seq_len,precision,kernel,vlen,lanes,params,baseline,status,exit_code,wall_s,' &&
   ok || fail "bench.csv header"
-[[ $(tail -n +2 "$T/sweep/bench.csv" | wc -l) -eq 6 ]] && ok || fail "bench.csv has 6 rows"
+[[ $(tail -n +2 "$T/sweep/bench.csv" | wc -l) -eq 8 ]] && ok || fail "bench.csv has 8 rows"
 # Densities from the definitions (not from the code): sliding_window n=32, window 32/16=2,
 # non-causal: rows 0,31 see 3 keys, rows 1,30 see 4, the other 28 see 5 -> 154/1024.
 # bsr n=64: block 64/16=4, 16 block columns, keep ceil(0.25*16)=4 of each row -> 1/4.
@@ -43,21 +43,30 @@ assert abs(r["cpu-bsr-n64-fp32"]["figures"]["density"] - 0.25) < 1e-12
 assert r["cpu-dense-n64-fp32"]["point"]["baseline"] is True
 for x in r.values():
     f = x["figures"]
+    n = x["point"]["seq_len"]
     assert x["status"] == "passed" and f["passed"] is True
-    # speedup = dense kernel time / this kernel time, from the two records' own times
-    dense = r["cpu-dense-n%d-fp32" % x["point"]["seq_len"]]["figures"]["kernel_ms"]
-    assert abs(f["speedup_vs_dense"] - dense / f["kernel_ms"]) < 1e-9 * f["speedup_vs_dense"]
+    # speedups = the baseline's kernel time / this kernel time, from the records' own times
+    blas = r["cpu-dense-n%d-fp32-openblas" % n]["figures"]["kernel_ms"]
+    assert abs(f["speedup_vs_blas"] - blas / f["kernel_ms"]) < 1e-9 * f["speedup_vs_blas"]
     assert abs(f["gflops"] - 4 * 16 * f["allowed_pairs"] / (f["kernel_ms"] * 1e6)) < 1e-9 * f["gflops"]
+    if x["point"]["kernel"] == "openblas":
+        # dense attention by OpenBLAS: every pair, checked against the fast dense kernel
+        assert x["point"]["baseline"] and f["density"] == 1 and f["allowed_pairs"] == 2 * n * n, x
+        assert f["max_rel_error"] <= f["tolerance"] == 1e-4 and "speedup_vs_dense" not in f
+        continue
+    dense = r["cpu-dense-n%d-fp32" % n]["figures"]["kernel_ms"]
+    assert abs(f["speedup_vs_dense"] - dense / f["kernel_ms"]) < 1e-9 * f["speedup_vs_dense"]
 p = d["provenance"]
 assert p["parameters"]["seq_lens"] == [32, 64] and p["machine"]["cores"] >= 1 and p["git"]["revision"]
-assert d["summary"] == {"points": 6, "passed": 6, "check_failed": 0, "failed": 0, "exit_status": 0}
+assert len(p["load_average"]["start"]) == 3 and len(p["load_average"]["end"]) == 3
+assert d["summary"] == {"points": 8, "passed": 8, "check_failed": 0, "failed": 0, "exit_status": 0}
 EOF
 
 # --- job lists: run by plain bash, and by xargs -P2, then --collect: the same records ---
 run "$SATTN" bench --backend cpu --specs sliding_window,bsr --seq-lens 32,64 "${SMALL[@]}" \
   --emit-jobs "$T/jobs.txt" --results-dir "$T/res1"
 expect_rc 0 "--emit-jobs"
-[[ $(wc -l <"$T/jobs.txt") -eq 6 ]] && ok || fail "6 job lines"
+[[ $(wc -l <"$T/jobs.txt") -eq 8 ]] && ok || fail "8 job lines"
 while IFS= read -r line; do bash -c "$line" || fail "job line: $line"; done <"$T/jobs.txt"
 run "$SATTN" bench --collect "$T/res1" --out-dir "$T/coll1" -q
 expect_rc 0 "--collect (bash)"
@@ -72,6 +81,23 @@ expect_rc 0 "--collect (xargs)"
 run "$SATTN" bench --backend cpu --specs bsr --seq-lens 64 "${SMALL[@]}" --out-dir "$T/plot" --plot
 expect_rc 0 "--plot"
 [[ -s "$T/plot/plots/cpu_speedup.svg" && -s "$T/plot/plots/cpu_speedup.png" ]] && ok || fail "cpu_speedup.svg/png"
+[[ -s "$T/plot/plots/cpu_gflops.svg" && -s "$T/plot/plots/cpu_gflops.png" ]] && ok || fail "cpu_gflops.svg/png"
+grep -q '"openblas"' "$T/plot/plots/cpu_gflops.gp" && ok || fail "cpu_gflops has the OpenBLAS point"
+
+# --- the OpenBLAS baseline: causal masking checked (against the fast dense kernel), and dropped on request ---
+run "$SATTN" bench --backend cpu --specs sliding_window --seq-lens 48 --causal "${SMALL[@]}" -o "$T/causal.json"
+expect_rc 0 "causal sweep"
+$PY - "$T/causal.json" <<'EOF' && ok || fail "causal OpenBLAS point: half the pairs, within tolerance"
+import json, sys
+r = {x["id"]: x for x in json.load(open(sys.argv[1]))["records"]}
+f = r["cpu-dense-n48-fp32-openblas"]["figures"]
+assert f["passed"] is True and f["allowed_pairs"] == 2 * 48 * 49 // 2 and f["max_rel_error"] <= 1e-4, f
+EOF
+run "$SATTN" bench --backend cpu --specs bsr --seq-lens 32 --no-blas-baseline "${SMALL[@]}" --list
+expect_rc 0 "--no-blas-baseline --list"
+[[ "$out" == $'cpu-dense-n32-fp32\ncpu-bsr-n32-fp32' ]] && ok || fail "--no-blas-baseline: no openblas point ($out)"
+run "$SATTN" bench --blas-dense "$T/missing.json"
+[[ $rc -ne 0 ]] && ok || fail "--blas-dense on a missing op fails"
 grep -q '<svg' "$T/plot/plots/cpu_speedup.svg" && ok || fail "an SVG document"
 [[ $(head -c 4 "$T/plot/plots/cpu_speedup.png" | od -An -c | tr -d ' ') == '211PNG' ]] && ok || fail "a PNG file"
 
@@ -105,6 +131,16 @@ f=json.load(open(sys.argv[1]))["records"][0]["figures"]
 assert f["bound_cycles"] == max(f["compute_cycles"], f["memory_cycles"]) and f["cycles"] >= f["bound_cycles"]
 assert abs(f["roofline_ratio"] - f["cycles"] / f["bound_cycles"]) < 1e-9 and abs(f["macs_per_cycle"] - f["macs_issued"] / f["cycles"]) < 1e-9' "$T/sim.json" &&
   ok || fail "sim roofline figures"
+# Under a profile: the point takes the profile's lanes and DRAM figures (lowpower: 8 lanes, 4 B/cycle).
+run "$SATTN" bench --backend sim --model-only --profile lowpower --specs bsr --seq-lens 64 "${SMALL[@]}" -o "$T/simp.json"
+expect_rc 0 "sim point under --profile lowpower"
+$PY -c '
+import json,sys
+r=json.load(open(sys.argv[1]))["records"][0]
+f=r["figures"]
+assert r["id"] == "sim-bsr-n64-fp32-lowpower" and r["point"]["profile"] == "lowpower" and r["point"]["lanes"] is None, r["id"]
+assert f["sim_lanes"] == 8 and f["dram_bytes_per_cycle"] == 4 and f["compute_cycles"] == f["macs_issued"] / 8, f' "$T/simp.json" &&
+  ok || fail "sim figures under lowpower"
 
 # --- SIGINT during a sweep: exit 130, no output files, nothing staged left behind ---
 mkdir -p "$T/intr"

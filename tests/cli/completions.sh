@@ -55,4 +55,31 @@ got=$(complete_line sattn completions z)
 got=$(complete_line sattn run examples/bs)
 [[ $got == examples/bsr.mlir ]] && ok || fail "op files complete (got: $got)"
 
+# sattn-opt (built with MLIR): its passes, pipelines and pass options, in every script; where it
+# is built, every sattn pass and pipeline its --help lists.
+opt_flags="-sattn-select-spec -sattn-lower-rvv -sattn-lower-rocc -sattn-to-rvv -sattn-to-rocc -pass-pipeline -mlir-print-op-generic"
+if [[ -x $(dirname "$SATTN")/sattn-opt ]]; then
+  opt_flags+=" $("$(dirname "$SATTN")"/sattn-opt --help | grep -oE -- '--sattn-[a-z-]+' | sed 's/^-//' | sort -u | tr '\n' ' ')"
+  [[ $opt_flags == *"-sattn-to-rocc "*"-sattn-select-spec"* ]] && ok || fail "sattn-opt --help lists its passes: $opt_flags"
+fi
+for f in $opt_flags; do
+  grep -q -- "$f" "$SRC/completions/sattn.bash" && ok || fail "bash completion lacks sattn-opt $f"
+  grep -q -- "'$f" "$SRC/completions/_sattn" && ok || fail "zsh completion lacks sattn-opt $f"
+  grep -q -- "-c sattn-opt -o ${f#-}" "$SRC/completions/sattn.fish" && ok || fail "fish completion lacks sattn-opt $f"
+done
+grep -q '^#compdef sattn sattn-opt$' "$SRC/completions/_sattn" && ok || fail "zsh script completes sattn-opt"
+complete_opt() {  # as complete_line, for sattn-opt
+  (cd "$SRC" && bash -c '
+    source "$0"
+    COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+    _sattn_opt 2>/dev/null
+    printf "%s\n" "${COMPREPLY[@]}"' "$SRC/completions/sattn.bash" "$@")
+}
+got=$(complete_opt sattn-opt -sattn-lo)
+[[ $got == $'-sattn-lower-rvv\n-sattn-lower-rocc' ]] && ok || fail "sattn-opt -sattn-lo<TAB> (got: $got)"
+got=$(complete_opt sattn-opt -sattn-select-spec = pre)
+[[ $got == $'prefer-bsr\nprefer-sw' ]] && ok || fail "sattn-opt pass options complete (got: $got)"
+got=$(complete_opt sattn-opt examples/rin)
+[[ $got == examples/ring.mlir ]] && ok || fail "sattn-opt input files complete (got: $got)"
+
 finish

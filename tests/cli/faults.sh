@@ -62,6 +62,26 @@ for delay in 0.3 0.8; do
   [[ -z $(ls -A "$T" | grep -E '^\.?r\.json\.') ]] && ok || fail "run -o killed at ${delay}s: temp file left"
 done
 
+# SIGKILL of `sattn run --out-dir DIR` over several ops (one subdirectory each, staged and moved
+# into place whole): DIR is absent, or every op has both o.npy and result.json.
+for delay in 0.2 0.5 1.0 1.6; do
+  rm -rf "$T/ro"
+  "$SATTN" run "$SRC/examples/multi.mlir" "$SRC/examples/bsr.mlir" --out-dir "$T/ro" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if [[ -e $T/ro ]]; then
+    n_npy=$(find "$T/ro" -name o.npy | wc -l) n_res=$(find "$T/ro" -name result.json | wc -l)
+    [[ $n_npy -ge 2 && $n_npy -eq $n_res ]] && ok || fail "run --out-dir killed at ${delay}s: $n_npy o.npy, $n_res result.json"
+  else
+    ok
+  fi
+  "$SATTN" run "$SRC/examples/dense.mlir" --out-dir "$T/ro2" >/dev/null 2>&1  # sweeps the dead run's staging
+  rm -rf "$T/ro2"
+  [[ -z $(ls -A "$T" | grep '^\.sattn-') ]] && ok || fail "run --out-dir killed at ${delay}s: staging left: $(ls -A "$T")"
+done
+
 # A file-size limit (a full disk, as far as the tool can tell): exit 1, clear message, input intact.
 rm -rf "$T/f"
 run bash -c "ulimit -f 10240; exec '$BIN/sattn-emit' '$T/w.mlir' --out-dir '$T/f'"

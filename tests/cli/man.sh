@@ -11,6 +11,23 @@ for tool in $("$SATTN" --help | awk '/^Tools:/{t=1;next} t && /^  [a-z]/{print $
   done
 done
 
+# sattn-opt (built with MLIR): every sattn pass and pipeline its --help lists, and each of their
+# options (the lines indented under them), is in sattn-opt(1).
+OPT="$(dirname "$SATTN")/sattn-opt"
+if [[ -x $OPT ]]; then
+  help=$("$OPT" --help)
+  opt_passes=$(grep -oE -- '^ +--sattn-[a-z-]+' <<<"$help" | tr -d ' ' | sort -u)
+  opt_options=$(awk '/^ +--sattn-/{n=match($0,/[^ ]/); p=1; next} p && match($0,/[^ ]/)>n && /^ +--/{print $1; next} {p=0}' <<<"$help" |
+    sed -E 's/^--//; s/=.*//' | sort -u)
+  [[ $(wc -w <<<"$opt_passes") -ge 5 && $(wc -w <<<"$opt_options") -ge 7 ]] && ok || fail "sattn-opt --help: passes [$opt_passes] options [$opt_options]"
+  for p in $opt_passes; do
+    grep -q -- "\*${p#-}" "$SRC/man/sattn-opt.1.scd" && ok || fail "sattn-opt.1 does not document ${p#-}"
+  done
+  for o in $opt_options; do
+    grep -q -- "\*$o\*" "$SRC/man/sattn-opt.1.scd" && ok || fail "sattn-opt.1 does not document the pass option $o"
+  done
+fi
+
 # The pages build (scdoc is installed by scripts/install-deps).
 for page in "$SRC"/man/*.scd; do
   run scdoc <"$page"

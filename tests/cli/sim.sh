@@ -97,7 +97,8 @@ for line in open(path):
     assert abs(e["mac"] - s["macs_issued"] * mac_pj) < 1e-6 * max(1, e["mac"]), name
     assert abs(e["dram"] - dram * 162.5) < 1e-6 * e["dram"], name
     assert abs(e["total"] - (e["mac"] + e["sram"] + e["dram"] + e["static"])) < 1e-6 * e["total"], name
-    assert s["sim_speed_cycles_per_s"] > 0, name
+    assert r["timing"]["sim_speed_cycles_per_s"] > 0 and r["timing"]["sim_wall_seconds"] > 0, name
+    assert "sim_speed_cycles_per_s" not in s and "timing_ms" not in r, name
     n += 1
 assert n == 8, n
 print("checked", n)

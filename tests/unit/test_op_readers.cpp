@@ -304,12 +304,13 @@ TEST_CASE("mlir reader: truncated file") {
   CHECK(contains(after_equals.message, "attribute 'window_size': missing value"));
 }
 
-TEST_CASE("mlir reader: anything but modules and sattn.sparse_attention ops is an error") {
-  Failure other = mlir_failure("module {\n  \"sattn.rvv_call\"() {} : () -> ()\n}");
+TEST_CASE("mlir reader: anything but modules and sattn ops is an error") {
+  Failure other = mlir_failure("module {\n  \"sattn.softmax\"() {} : () -> ()\n}");
   CHECK(other.code == kInvalidInput);
   CHECK(other.line == 2);
   CHECK(other.col == 3);
-  CHECK(contains(other.message, "expected \"sattn.sparse_attention\" op, found \"sattn.rvv_call\""));
+  CHECK(contains(other.message, "expected \"sattn.sparse_attention\" op, found \"sattn.softmax\""));
+  CHECK(contains(other.message, "(the sattn ops are sparse_attention, rvv_call and rocc_call)"));
   Failure func = mlir_failure("func.func @f() {\n}");
   CHECK(func.col == 1);
   CHECK(contains(func.message, "expected \"sattn.sparse_attention\" op, found 'func.func'"));
@@ -317,6 +318,64 @@ TEST_CASE("mlir reader: anything but modules and sattn.sparse_attention ops is a
 })");
   CHECK(stray.line == 2);
   CHECK(contains(stray.message, "unexpected '}'"));
+}
+
+TEST_CASE("mlir reader: sattn-opt's custom form and lowered backend calls") {
+  // What `sattn-opt -sattn-lower-rvv` prints (custom form), and the generic form of a rocc call.
+  const char* text = R"(module {
+  sattn.sparse_attention {name = "plain", seq_len = 64 : i64, selection = "default: bsr", window_size = 4 : i64}
+  sattn.rvv_call {batch = 1 : i64, blg_enabled = false, causal = true, comp_block_size = 0 : i64, dilation = 2 : i64, gqa_group_size = 2 : i64, head_dim = 16 : i64, heads = 4 : i64, kv_heads = 2 : i64, kv_len = 128 : i64, lsh_enabled = false, name = "sw", nm_enabled = false, precision = "bf16", scale = 2.500000e-01 : f64, selection = "cost: cheapest", seq_len = 128 : i64, spec = "sliding_window", topk_enabled = false, window_size = 8 : i64, wrap = false}
+  "sattn.rocc_call"() {lsh_enabled = true, lsh_buckets = 4 : i64, lsh_rounds = 1 : i64, seed = 7 : ui64, seq_len = 64 : i64, spec = "lsh"} : () -> ()
+  sattn.sparse_attention
+}
+)";
+  std::vector<std::string> warnings;
+  std::vector<Op> ops = parse_mlir_ops(text, "t.mlir", &warnings);
+  CHECK(warnings.empty());  // selection and the flags are known attributes
+  REQUIRE(ops.size() == 4);
+  CHECK(ops[0].name == "plain");
+  CHECK_FALSE(ops[0].forced_spec.has_value());
+  CHECK(ops[1].forced_spec == Spec::sliding_window);
+  CHECK(ops[1].shape.kv_heads == 2);
+  CHECK(ops[1].attrs.dilation == 2);
+  CHECK(ops[1].precision == Precision::bf16);
+  CHECK(ops[1].loc.line == 3);
+  CHECK(ops[1].loc.col == 3);
+  CHECK(ops[2].forced_spec == Spec::lsh);
+  CHECK(ops[2].attrs.seed == 7u);
+  CHECK(ops[3].name == "op3");  // no attributes at all: the custom form prints no dictionary
+  CHECK(parse_ops(" sattn.rvv_call {spec = \"dense\"}", "t").size() == 1);  // sniffed as MLIR
+  // The module in generic form (`sattn-opt -mlir-print-op-generic`), with attributes.
+  std::vector<Op> generic = parse_mlir_ops(R"("builtin.module"() ({
+  "sattn.rvv_call"() {spec = "dense", seq_len = 32 : i64} : () -> ()
+}) {sym_name = "m"} : () -> ())", "t.mlir");
+  REQUIRE(generic.size() == 1);
+  CHECK(generic[0].forced_spec == Spec::dense);
+  Failure unclosed = mlir_failure("\"builtin.module\"() ({\n\"sattn.rvv_call\"() {spec = \"dense\"} : () -> ()\n})");
+  CHECK(unclosed.line == 3);
+  CHECK(contains(unclosed.message, "expected ': () -> ()' after the module"));
+}
+
+TEST_CASE("mlir reader: a backend call needs a spec its flags agree with") {
+  Failure no_spec = mlir_failure("\"sattn.rvv_call\"() {seq_len = 64 : i64} : () -> ()");
+  CHECK(no_spec.code == kInvalidInput);
+  CHECK(no_spec.col == 1);
+  CHECK(contains(no_spec.message, "sattn.rvv_call needs a 'spec' attribute"));
+  Failure flag = mlir_failure("sattn.rocc_call {spec = \"bsr\",\n  blg_enabled = true}");
+  CHECK(flag.line == 2);
+  CHECK(flag.col == 3);
+  CHECK(contains(flag.message, "attribute 'blg_enabled': true disagrees with spec 'bsr'"));
+  Failure off = mlir_failure("sattn.rvv_call {spec = \"nm_structured\", nm_enabled = false}");
+  CHECK(contains(off.message, "attribute 'nm_enabled': false disagrees with spec 'nm_structured'"));
+  Failure type = mlir_failure("sattn.rvv_call {spec = \"dense\", topk_enabled = \"no\"}");
+  CHECK(contains(type.message, "attribute 'topk_enabled': expected a boolean (true/false or 0/1), got string \"no\""));
+  Failure selection = mlir_failure("sattn.sparse_attention {selection = 3}");
+  CHECK(contains(selection.message, "attribute 'selection': expected a string, got integer 3"));
+  // On the op itself the flags mean nothing: unknown attributes, as anywhere.
+  std::vector<std::string> warnings;
+  parse_mlir_ops("sattn.sparse_attention {nm_enabled = true}", "t.mlir", &warnings);
+  REQUIRE(warnings.size() == 1);
+  CHECK(contains(warnings[0], "t.mlir:1:25: unknown attribute 'nm_enabled' ignored"));
 }
 
 TEST_CASE("mlir reader: range errors from validate() point at the attribute") {

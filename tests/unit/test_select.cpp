@@ -108,17 +108,18 @@ TEST_CASE("select: cost terms of a small op follow the documented formulas") {
       "heads = 2 : i64, seq_len = 256 : i64, head_dim = 32 : i64, window_size = 8 : i64, "
       "block_size = 32 : i64, keep_ratio = 0.25");
   const Plan p = select_spec(op, resolved());
-  // sliding_window: n = 17 = span; pairs = 256*17 = 4352; macs = 2*4352*64 = 557056;
+  // sliding_window: n = 17 = span; pairs = 256*17 less the 2*(1+...+8) = 72 positions the edge
+  // rows lose = 4280; macs = 2*4280*64 = 547840;
   // tile_keys = 17 + 15 = 32, working set 2*32*32*4 = 8192 fits: kv_bytes = 2 * 16 tiles * 32 *
-  // (2*32*4) = 262144; gathers = 2*4352*2 = 17408.
-  // cycles 557056/16 + 262144/16 + 17408*2 = 34816 + 16384 + 34816 = 86016.
-  CHECK(term(p, Spec::sliding_window, "pairs") == 4352);
-  CHECK(term(p, Spec::sliding_window, "macs") == 557056);
+  // (2*32*4) = 262144; gathers = 2*4280*2 = 17120.
+  // cycles 547840/16 + 262144/16 + 17120*2 = 34240 + 16384 + 34240 = 84864.
+  CHECK(term(p, Spec::sliding_window, "pairs") == 4280);
+  CHECK(term(p, Spec::sliding_window, "macs") == 547840);
   CHECK(term(p, Spec::sliding_window, "tile_keys") == 32);
   CHECK(term(p, Spec::sliding_window, "working_set_bytes") == 8192);
   CHECK(term(p, Spec::sliding_window, "kv_bytes") == 262144);
-  CHECK(term(p, Spec::sliding_window, "gathers") == 17408);
-  CHECK(candidate(p, Spec::sliding_window).cost == 86016);
+  CHECK(term(p, Spec::sliding_window, "gathers") == 17120);
+  CHECK(candidate(p, Spec::sliding_window).cost == 84864);
   // bsr: 8x8 blocks of 32, keep ceil(0.25*8) = 2 per row -> 16 blocks; pairs 16*1024 = 16384;
   // macs 2*16384*64 = 2097152 (131072 cycles); working set 2*32*32*4 = 8192 fits: kv_bytes =
   // 2 kv heads * 16 * 32 * 256 = 262144 (16384); score_macs = 2*((256+256)*32 + 64*32) = 36864
@@ -149,29 +150,30 @@ TEST_CASE("select: causal candidates and precision enter the terms") {
   CHECK(term(p, Spec::bsr, "candidate_blocks") == 10);
   CHECK(term(p, Spec::bsr, "kept_blocks") == 6);
   CHECK(term(p, Spec::bsr, "kv_bytes") == 49152);
-  // dense keeps all 10 candidate blocks: 10 * 4096 pairs.
-  CHECK(term(p, Spec::dense, "pairs") == 40960);
+  // dense keeps all 10 candidate blocks; the kernels skip the masked half of the 4 diagonal
+  // blocks: 6 * 4096 + 4 * (64*65/2) = 32896 = 256*257/2 pairs.
+  CHECK(term(p, Spec::dense, "pairs") == 32896);
 }
 
 TEST_CASE("select: window span vs block fit flips the choice") {
   ScopedEnv env;
   // bsr (keep 0.125: 2 of 16 blocks per row) costs 4493312 in both. window 16: n = 33,
-  // tile_keys 48, working set 2*48*64*4 = 24576 fits L1: 2015232, sliding_window wins. window 32:
-  // tile_keys 80, working set 40960 > 32768, every row re-gathers from memory: 11714560, bsr wins.
+  // tile_keys 48, working set 2*48*64*4 = 24576 fits L1: 2002176, sliding_window wins. window 32:
+  // tile_keys 80, working set 40960 > 32768, every row re-gathers from memory: 11528704, bsr wins.
   const Plan narrow = select_spec(op_from(kBase + ", keep_ratio = 0.125, window_size = 16 : i64"), resolved());
   const Plan wide = select_spec(op_from(kBase + ", keep_ratio = 0.125, window_size = 32 : i64"), resolved());
   CHECK(narrow.spec == Spec::sliding_window);
-  CHECK(candidate(narrow, Spec::sliding_window).cost == 2015232);
+  CHECK(candidate(narrow, Spec::sliding_window).cost == 2002176);
   CHECK(wide.spec == Spec::bsr);
   CHECK(candidate(wide, Spec::sliding_window).terms.at("l1_fit") == false);
-  CHECK(candidate(wide, Spec::sliding_window).cost == 11714560);
+  CHECK(candidate(wide, Spec::sliding_window).cost == 11528704);
   CHECK(candidate(wide, Spec::bsr).cost == 4493312);
 }
 
 TEST_CASE("select: keep_ratio flips the choice") {
   ScopedEnv env;
-  // window 32 costs 11714560 (above). bsr keeps ceil(r*16) blocks per row: r 0.25 -> 4 blocks,
-  // 8949760 < 11714560; r 0.5 -> 8 blocks, 17862656 > 11714560.
+  // window 32 costs 11528704 (above). bsr keeps ceil(r*16) blocks per row: r 0.25 -> 4 blocks,
+  // 8949760 < 11528704; r 0.5 -> 8 blocks, 17862656 > 11528704.
   const Plan sparse = select_spec(op_from(kBase + ", keep_ratio = 0.25, window_size = 32 : i64"), resolved());
   const Plan dense_ish = select_spec(op_from(kBase + ", keep_ratio = 0.5, window_size = 32 : i64"), resolved());
   CHECK(sparse.spec == Spec::bsr);
@@ -188,9 +190,9 @@ TEST_CASE("select: the L1 size flips the choice, from flags and from the environ
     SelectOptions flags;
     flags.l1_bytes = 65536;
     const Plan p = select_spec(op, resolved(flags, {"l1_bytes"}));
-    // Fits now: kv_bytes 4*64*80*512 = 10485760 -> 3850240 total, below bsr's 8949760.
+    // Fits now: kv_bytes 4*64*80*512 = 10485760 -> 3799552 total, below bsr's 8949760.
     CHECK(p.spec == Spec::sliding_window);
-    CHECK(candidate(p, Spec::sliding_window).cost == 3850240);
+    CHECK(candidate(p, Spec::sliding_window).cost == 3799552);
     CHECK(term(p, Spec::sliding_window, "l1_bytes") == 65536);
     CHECK(contains(p.selection.reason, "--l1-bytes 65536"));
   }
@@ -209,8 +211,8 @@ TEST_CASE("select: the L1 size flips the choice, from flags and from the environ
 TEST_CASE("select: a block that does not fit L1 is re-streamed per query tile and head") {
   ScopedEnv env;
   // imc (mac 1/64, stream_byte 1/2, gather_row 64), block 128: working set 2*128*64*4 = 65536.
-  // window 4: n = 9, tile_keys 24, sliding_window = 4*1024*9*128/64 + 4*64*24*512/2 +
-  // 4*1024*9*2*64 = 73728 + 1572864 + 4718592 = 6365184.
+  // window 4: n = 9, pairs 1024*9 - 2*(1+2+3+4) = 9196, tile_keys 24, sliding_window =
+  // 4*9196*128/64 + 4*64*24*512/2 + 4*9196*2*64 = 73568 + 1572864 + 4708352 = 6354784.
   // bsr, 8 of 8x8 blocks kept (1 per row), score_macs 4*(2048*64 + 64*64) = 540672 (67584):
   //   L1 65536 fits:  kv_bytes 4*8*128*512 = 2097152 -> 4*8*16384*128/64 + 1048576 + 67584 = 2164736;
   //   L1 32768 spills: kv_bytes x ceil(128/16) = 8 -> 8388608 cycles, total 9504768.
@@ -224,7 +226,7 @@ TEST_CASE("select: a block that does not fit L1 is re-streamed per query tile an
   CHECK(candidate(small, Spec::bsr).terms.at("l1_fit") == false);
   CHECK(term(small, Spec::bsr, "kv_bytes") == 16777216);
   CHECK(candidate(small, Spec::bsr).cost == 9504768);
-  CHECK(candidate(small, Spec::sliding_window).cost == 6365184);
+  CHECK(candidate(small, Spec::sliding_window).cost == 6354784);
   flags.l1_bytes = 65536;
   const Plan large = select_spec(op, resolved(flags, {"l1_bytes"}));
   CHECK(large.spec == Spec::bsr);
@@ -233,8 +235,9 @@ TEST_CASE("select: a block that does not fit L1 is re-streamed per query tile an
 
 TEST_CASE("select: GQA favours block layouts, which share K/V loads across the group") {
   ScopedEnv env;
-  // heads 8, keep 1/16 (1 block of 16 per row), window 18 (n = 37): sliding_window =
-  // 2424832 + 851968 + 1212416 = 4489216 whatever the grouping (it works per query head).
+  // heads 8, keep 1/16 (1 block of 16 per row), window 18 (n = 37, 37546 pairs a head after the
+  // edges): sliding_window = 2402944 + 851968 + 1201472 = 4456384 whatever the grouping (it works
+  // per query head).
   // bsr, 8 KV heads: 4194304 + 262144 + 73728 = 4530176 -> sliding_window.
   // bsr, 2 KV heads (G 4): kv_bytes /4 -> 65536; score_macs 2*((4*1024+1024)*64 + 256*64) =
   // 688128 -> 43008; total 4302848 -> bsr.
@@ -247,7 +250,7 @@ TEST_CASE("select: GQA favours block layouts, which share K/V loads across the g
   CHECK(candidate(mha, Spec::bsr).cost == 4530176);
   CHECK(gqa.spec == Spec::bsr);
   CHECK(candidate(gqa, Spec::bsr).cost == 4302848);
-  CHECK(candidate(gqa, Spec::sliding_window).cost == 4489216);
+  CHECK(candidate(gqa, Spec::sliding_window).cost == 4456384);
   CHECK(term(gqa, Spec::bsr, "kv_reuse") == 64 * 4);
 }
 
@@ -255,13 +258,13 @@ TEST_CASE("select: prefer hints flip a close call") {
   const std::string attrs =
       "heads = 8 : i64, seq_len = 1024 : i64, head_dim = 64 : i64, block_size = 64 : i64, keep_ratio = 0.0625, "
       "window_size = 18 : i64";
-  const Op op = op_from(attrs);  // sliding_window 4489216 < bsr 4530176
+  const Op op = op_from(attrs);  // sliding_window 4456384 < bsr 4530176
   {
     ScopedEnv env;
     SelectOptions flags;
     flags.prefer_bsr = true;
     const Plan p = select_spec(op, resolved(flags, {"prefer_bsr"}));
-    // bsr 4530176 * 0.75 = 3397632 < sliding_window 4489216 * 1.1.
+    // bsr 4530176 * 0.75 = 3397632 < sliding_window 4456384 * 1.1.
     CHECK(p.spec == Spec::bsr);
     CHECK(candidate(p, Spec::bsr).cost == 3397632);
     CHECK(term(p, Spec::sliding_window, "prefer_factor") == doctest::Approx(1.1));
@@ -279,15 +282,15 @@ TEST_CASE("select: prefer hints flip a close call") {
   }
   {
     ScopedEnv env({{"SATTN_PREFER_SW", "1"}});
-    // GQA case where bsr wins by 4302848 vs 4489216: preferring sliding_window flips it back.
+    // GQA case where bsr wins by 4302848 vs 4456384: preferring sliding_window flips it back.
     CHECK(select_spec(op_from(attrs + ", gqa_group_size = 4 : i64"), resolved()).spec == Spec::sliding_window);
   }
 }
 
 TEST_CASE("select: compression blocks make bsr scoring dearer") {
   ScopedEnv env;
-  // heads 4, block 32 (32x32 blocks, keep 2 per row: 64), window 20 (n = 41):
-  // sliding_window 1343488 + 458752 + 671744 = 2473984.
+  // heads 4, block 32 (32x32 blocks, keep 2 per row: 64), window 20 (n = 41, 41564 pairs a head
+  // after the edges): sliding_window 1330048 + 458752 + 665024 = 2453824.
   // bsr without compression: 2097152 + 262144 + score 4*(2048*64 + 1024*64)/16 = 49152 -> 2408448.
   // comp_block_size 4: 8 sub-blocks per block: score 4*(2048*64 + 1024*64*8)/16 = 163840 -> 2523136.
   const std::string attrs =
@@ -300,25 +303,33 @@ TEST_CASE("select: compression blocks make bsr scoring dearer") {
   CHECK(compressed.spec == Spec::sliding_window);
   CHECK(term(compressed, Spec::bsr, "score_sub_blocks") == 8);
   CHECK(candidate(compressed, Spec::bsr).cost == 2523136);
-  CHECK(candidate(compressed, Spec::sliding_window).cost == 2473984);
+  CHECK(candidate(compressed, Spec::sliding_window).cost == 2453824);
 }
 
 TEST_CASE("select: a gather-expensive backend turns a window into blocks") {
   ScopedEnv env;
-  // The first case of the window-span test (window 16; bsr keeps 2 of 16 blocks per row): cpu
-  // picks the window. rocc charges 32 cycles per gathered row, and 270336 gathers cost 8650752:
-  // sliding_window 17301504/16 + 6291456/32 + 8650752 = 9928704 against bsr 67108864/16 +
-  // 4194304/32 + 589824/8 = 4399104.
-  const Op op = op_from(kBase + ", keep_ratio = 0.125, window_size = 16 : i64");
+  // window 32 (65 keys a row) against bsr keeping 2 of 16 blocks of 64 (128 keys a row), L1
+  // 65536 so that the window's keys fit: cpu takes the window (3799552 < 4493312). RVV gathers
+  // every K element of a row layout (vluxei32, 1.15 cycles each at fp32) and every K/V row
+  // (27.9), which costs the window 524032*27.9 + 16769024*1.15 = 33904870.4 cycles of gather
+  // alone: bsr wins. The accelerator computes only allowed pairs and fetches gathered keys in
+  // bursts, so rocc keeps the window (its cost follows the pairs: 65504 against 131072).
+  const Op op = op_from(kBase + ", keep_ratio = 0.125, window_size = 32 : i64");
   SelectOptions flags;
+  flags.l1_bytes = 65536;
+  CHECK(select_spec(op, resolved(flags, {"l1_bytes"})).spec == Spec::sliding_window);
+  flags.backend = Backend::rvv;
+  const Plan rvv = select_spec(op, resolved(flags, {"l1_bytes"}));
+  CHECK(rvv.spec == Spec::bsr);
+  CHECK(rvv.backend == Backend::rvv);
+  CHECK(term(rvv, Spec::sliding_window, "gathered_elements") == 16769024);
+  CHECK(candidate(rvv, Spec::sliding_window).terms.at("cycles").at("gather").get<double>() ==
+        doctest::Approx(33904870.4));
+  CHECK(contains(rvv.selection.reason, "cheapest on rvv"));
   flags.backend = Backend::rocc;
-  const Plan p = select_spec(op, resolved(flags));
-  CHECK(p.spec == Spec::bsr);
-  CHECK(p.backend == Backend::rocc);
-  CHECK(candidate(p, Spec::sliding_window).terms.at("cycles").at("gather") == 8650752);
-  CHECK(candidate(p, Spec::sliding_window).cost == 9928704);
-  CHECK(candidate(p, Spec::bsr).cost == 4399104);
-  CHECK(contains(p.selection.reason, "cheapest on rocc"));
+  const Plan rocc = select_spec(op, resolved(flags, {"l1_bytes"}));
+  CHECK(rocc.spec == Spec::sliding_window);
+  CHECK(term(rocc, Spec::bsr, "pairs") == 131072);
 }
 
 TEST_CASE("select: rules apply in order, and a disabled rule falls through") {

@@ -25,6 +25,9 @@ struct BenchConfig {
   // Op attributes set on every point; a comma-separated value sweeps that attribute.
   std::vector<std::pair<std::string, std::vector<std::string>>> params;
   bool dense_baseline = true;  // cpu: add a dense point per size, the speedup's baseline
+  bool blas_baseline = true;   // cpu: also the OpenBLAS dense attention per size (with dense_baseline)
+  std::string profile;         // --profile NAME|PATH as given ("" = none); recorded and in the ids
+  std::string profile_path;    // the file it names, found once by sattn bench: what the points get
   bool sim_model_only = false;
   int threads = 0;             // cpu kernel threads (sattn run --threads)
   int reps = 1;                // cpu: runs per point; the median kernel time is kept
@@ -39,11 +42,12 @@ struct BenchPoint {
   std::string spec;
   int64_t seq_len = 0;
   std::string precision;
-  std::string kernel;   // rvv only
+  std::string kernel;   // rvv: scalar/autovec/rvv; cpu: "openblas" for the OpenBLAS dense baseline, else ""
   int vlen = 0;         // rvv only
-  int lanes = 0;        // sim only
+  int lanes = 0;        // sim only (0: the profile's or the tool's default)
   std::map<std::string, std::string> params;  // the swept/forced op attributes of this point
   bool baseline = false;                      // added as the cpu dense baseline
+  std::string profile;                        // the sweep's --profile ("" = none)
   nlohmann::json op;                          // the sattn.op/v1 document it runs
   // The point's parameters as JSON (everything above but the op).
   nlohmann::json describe() const;
@@ -75,6 +79,8 @@ int sweep_exit_status(const std::vector<nlohmann::json>& records);
 // sattn.bench/v1 document: provenance + records.
 nlohmann::json provenance(const BenchConfig&, const std::string& sattn_path);
 nlohmann::json config_to_json(const BenchConfig&);
+// /proc/loadavg's 1, 5 and 15 minute load averages (null where there is none).
+nlohmann::json load_average();
 nlohmann::json bench_document(const nlohmann::json& provenance, const std::vector<nlohmann::json>& records);
 // CSV with a header row: one line per record, fixed columns (empty where a figure does not apply).
 std::string records_csv(const std::vector<nlohmann::json>& records);
@@ -95,6 +101,16 @@ std::vector<nlohmann::json> collect_records(const std::string& dir, nlohmann::js
 // written (relative to dir). Throws Error(external_tool) if gnuplot fails.
 std::vector<std::string> write_plots(const std::string& dir, const std::vector<nlohmann::json>& records,
                                      const std::string& gnuplot = "gnuplot");
+
+// Dense attention from OpenBLAS sgemm (fp32; causal and GQA as the op says): per (batch, head),
+// 256-row chunks of S = scale Q K^T, row softmax, O = P V. `threads` (0 = all cores) std::threads
+// take the heads in turn, each calling OpenBLAS single-threaded.
+struct Op;
+struct Tensor;
+Tensor blas_dense_attention(const Op&, const Tensor& q, const Tensor& k, const Tensor& v, int threads);
+// The OpenBLAS baseline point (`sattn bench --blas-dense OP`): times blas_dense_attention on the
+// op's synthetic data and checks it against the fast dense kernel; a sattn.result/v1 document.
+nlohmann::json run_blas_point(const std::string& op_file, uint64_t seed, int threads);
 
 // Quotes a word for a POSIX shell.
 std::string shell_quote(const std::string&);

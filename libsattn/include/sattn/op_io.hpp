@@ -13,7 +13,9 @@ namespace sattn {
 enum class OpFormat { automatic, mlir, json, yaml };
 
 // Parse every op in `text`. `filename` is used in error locations only. With `automatic`, the
-// format is guessed from the content: a `"sattn.sparse_attention"` op or `module` -> MLIR,
+// format is guessed from the content: a `"sattn.sparse_attention"` op (or any op of the sattn
+// dialect, generic or custom form: sattn-opt's lowered sattn.rvv_call / sattn.rocc_call are
+// read as ops with their spec forced) or `module` -> MLIR,
 // a leading `{` or `[` -> JSON, otherwise YAML. Each op is validated. Errors throw
 // Error(invalid_input) with file:line:col and, where it applies, the attribute's name.
 //

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sattn/attention.hpp"
+#include "sattn/resources.hpp"
 #include "sattn/select.hpp"
 #include "sattn/synthetic.hpp"
 
@@ -52,6 +53,9 @@ struct BackendInput {
 // envelope lines sattn-emit prints), plans (sattn.plan/v1 JSON Lines) or bare ops (MLIR, JSON,
 // YAML: selected in-process with `selection`). Errors name the file, line and column.
 std::vector<BackendInput> read_backend_inputs(const std::string& input, const SelectOptions& selection);
+// The memory guard over every input, before any data or layout is made (sattn/resources.hpp):
+// what an input already carries (artifacts' layout and data) is not counted again.
+void guard_memory(const std::vector<BackendInput>& items, const MemoryUse& use);
 
 // What a result says about a layout: granularity, block size, sharing, nnz, allowed (query, key)
 // pairs over every query head, density.

@@ -14,4 +14,7 @@ namespace sattn_mlir {
 #include "sattn-mlir/Passes.h.inc"
 #define GEN_PASS_REGISTRATION
 #include "sattn-mlir/Passes.h.inc"
+
+// sattn-to-rvv and sattn-to-rocc: sattn-select-spec for the target, then its lowering.
+void registerSattnPipelines();
 }  // namespace sattn_mlir

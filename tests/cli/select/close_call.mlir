@@ -1,4 +1,4 @@
-// A close call on cpu (sattn-select(1), COST MODEL): sliding_window 4489216 cycles against bsr
+// A close call on cpu (sattn-select(1), COST MODEL): sliding_window 4456384 cycles against bsr
 // 4530176. The prefer hints flip it; so does GQA (gqa.mlir).
 module {
   "sattn.sparse_attention"() {

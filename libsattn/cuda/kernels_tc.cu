@@ -1,0 +1,361 @@
+// Tensor-core forward kernel (bf16 inputs, fp32 accumulation and output), FlashAttention-2
+// style: one CTA of 4 warps per (128 query rows, head, batch); each warp owns 32 query rows (two
+// m16 tiles, so that every K/V fragment read from shared memory feeds two MMAs).
+// Key/value tiles of 64 keys are staged in shared memory with cp.async (two stages: the next
+// tile loads while the current one is computed), fragments come from ldmatrix, S = Q K^T and
+// O += P V run on mma.sync m16n8k16 bf16, and the online softmax (running max and sum, rescaled
+// accumulator) stays in registers. The key tiles of a query tile come from the layout (block
+// sparse: a tile list with 16 x 16 sub-block masks built on the host), from the sliding window
+// (computed here, any dilation) or from the whole causal/non-causal range (dense). Causal,
+// sequence tails and the sub-block masks are applied at element granularity; a row with no
+// allowed key gives 0.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "kernels_internal.h"
+
+namespace sattn_cuda {
+
+namespace {
+
+constexpr int kThreads = 128;  // 4 warps x 16 query rows
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared; bytes = 0 writes zeros (rows past the end of the sequence).
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// d += a (16x16, row) * b (16x8, col); bf16 inputs, fp32 accumulators.
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// 2^x on the special-function unit (flush-to-zero; 2^-inf = +0).
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
+  return *reinterpret_cast<const uint32_t*>(&p);
+}
+
+// Shared-memory tile of 64 rows x D bf16, in 16-byte chunks; chunk c of row r is stored at
+// chunk c ^ (r & 7) so that the 8 rows an ldmatrix reads fall in 8 different bank groups.
+template <int D>
+__device__ __forceinline__ uint32_t chunk_addr(uint32_t base, int row, int chunk) {
+  return base + uint32_t((row * (D / 8) + (chunk ^ (row & 7))) * 16);
+}
+
+// The ldmatrix address of one lane for 16-column step kk (chunks 2 kk and 2 kk + 1) at row
+// `row + r`: the lane's part (row, which of the two chunks, the row's swizzle) is folded into a
+// base and four offsets once, so the unrolled loops hold a few registers instead of one address
+// per (row, step). (2 kk + c) ^ x = 2 kk ^ (x ^ c) since 2 kk and c share no bits.
+template <int D>
+struct Frag {
+  uint32_t base, swz[4];
+  __device__ __forceinline__ Frag(uint32_t tile, int row, int c) {
+    base = tile + uint32_t(row * D * 2);
+    const int x = (row & 7) ^ c;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) swz[j] = uint32_t(((2 * j) ^ x) << 4);
+  }
+  __device__ __forceinline__ uint32_t at(int r, int kk, uint32_t extra = 0) const {
+    return base + extra + uint32_t(r * D * 2 + (kk / 4) * 128) + swz[kk % 4];
+  }
+};
+
+// Rows row0.. of a [len, D] matrix into a tile of R rows; rows at or past len are zero-filled.
+template <int D, int R>
+__device__ __forceinline__ void load_tile(uint32_t base, const __nv_bfloat16* g, int64_t row0, int64_t len) {
+  constexpr int C = D / 8;
+#pragma unroll
+  for (int x = threadIdx.x; x < R * C; x += kThreads) {
+    const int r = x / C, c = x % C;
+    const int64_t gr = row0 + r;
+    const bool ok = gr < len;
+    cp_async16(chunk_addr<D>(base, r, c), g + (ok ? gr : 0) * D + c * 8, ok ? 16 : 0);
+  }
+}
+
+template <int D, int Mode>
+__global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
+  constexpr int kQBytes = kTcQTile * D * 2, kTileBytes = kTcKTile * D * 2;
+  constexpr int KD = D / 16;  // k-steps over head_dim
+  constexpr int ND = D / 8;   // n-tiles of the output
+  constexpr int MT = kTcQTile / 16 / (kThreads / 32);  // m-tiles (16 rows) per warp
+  constexpr int KS = D > 64 ? 32 : kTcKTile;            // keys per softmax step
+  constexpr int NS = KS / 8;                            // n-tiles of S per step
+  extern __shared__ __align__(128) unsigned char smem[];
+  const uint32_t sQ = smem_addr(smem), sK = sQ + kQBytes, sV = sK + 2 * kTileBytes;
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, cq = lane & 3;
+  const int64_t qt = int64_t(gridDim.x) - 1 - blockIdx.x;  // the longest (causal) rows first
+  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const int64_t kvh = h / (a.heads / a.kv_heads);
+  const int64_t q0 = qt * kTcQTile;
+  const __nv_bfloat16* qg = static_cast<const __nv_bfloat16*>(a.q) + (b * a.heads + h) * a.seq_len * D;
+  const __nv_bfloat16* kg = static_cast<const __nv_bfloat16*>(a.k) + (b * a.kv_heads + kvh) * a.kv_len * D;
+  const __nv_bfloat16* vg = static_cast<const __nv_bfloat16*>(a.v) + (b * a.kv_heads + kvh) * a.kv_len * D;
+  const int64_t off = a.causal_offset;
+  const int64_t qlast = q0 + kTcQTile - 1 + off;  // the last query's aligned key position
+
+  // The key tiles of this query tile: [t_begin, t_end) of the tile list, or of all key tiles.
+  int64_t t_begin = 0, t_end = 0;
+  if (Mode == kTcTiles) {
+    const int64_t* p = a.tile_ptr + (a.shared ? 0 : (b * a.kv_heads + kvh) * (a.n_qtiles + 1));
+    t_begin = p[qt];
+    t_end = p[qt + 1];
+  } else {
+    int64_t lo = 0, hi = a.causal ? min(a.kv_len, qlast + 1) : a.kv_len;
+    if (Mode == kTcWindow) {
+      const int64_t span = a.window * a.dilation;
+      lo = max(int64_t(0), q0 + off - span);
+      hi = min(a.kv_len, qlast + (a.causal ? 0 : span) + 1);
+    }
+    if (hi > lo) {
+      t_begin = lo / kTcKTile;
+      t_end = (hi - 1) / kTcKTile + 1;
+    }
+  }
+  auto key0_of = [&](int64_t t) -> int64_t {
+    return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kTcKTile : t * kTcKTile;
+  };
+
+  load_tile<D, kTcQTile>(sQ, qg, q0, a.seq_len);
+  cp_async_commit();
+  if (t_begin < t_end) {
+    load_tile<D, kTcKTile>(sK, kg, key0_of(t_begin), a.kv_len);
+    load_tile<D, kTcKTile>(sV, vg, key0_of(t_begin), a.kv_len);
+    cp_async_commit();
+  }
+
+  float o[MT][ND][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int n = 0; n < ND; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+  float m[MT][2], l[MT][2];  // log2 units; l: this thread's part of the row sum
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.f;
+  const int64_t row0 = q0 + warp * 16 * MT + g;  // row of (mt, r): row0 + 16 mt + 8 r
+  // ldmatrix addresses of the three operands (lane rows and swizzles computed once).
+  const Frag<D> fq(sQ, warp * 16 * MT + (lane & 7) + 8 * ((lane >> 3) & 1), lane >> 4);
+  const Frag<D> fk(sK, (lane & 7) + 8 * (lane >> 4), (lane >> 3) & 1);
+  const Frag<D> fv(sV, (lane & 7) + 8 * ((lane >> 3) & 1), lane >> 4);
+
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const int stage = int((t - t_begin) & 1);
+    if (t + 1 < t_end) {  // prefetch the next tile into the other stage
+      const int64_t nk = key0_of(t + 1);
+      load_tile<D, kTcKTile>(sK + (stage ^ 1) * kTileBytes, kg, nk, a.kv_len);
+      load_tile<D, kTcKTile>(sV + (stage ^ 1) * kTileBytes, vg, nk, a.kv_len);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const int64_t k0 = key0_of(t);
+    // Per m-tile: which 16-key sub-blocks the layout allows its 16 rows.
+    unsigned rowmask[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+      rowmask[mt] = Mode == kTcTiles ? (a.tile_mask[t] >> ((warp * MT + mt) * 4)) & 0xFu : 0xFu;
+    unsigned any = 0;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) any |= rowmask[mt];
+
+    // The tile in steps of KS keys (KS = 32 for head_dim 128: S then needs half the registers).
+#pragma unroll 1
+    for (int ks = 0; ks < kTcKTile / KS && any; ++ks) {
+      const int64_t kb = k0 + ks * KS;  // first key of this step
+      // S = Q K^T: 16 MT rows x KS keys per warp; Q fragments re-read from shared memory.
+      float s[MT][NS][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int n = 0; n < NS; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < KD; ++kk) {
+        uint32_t qf[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+          ldsm_x4(qf[mt], fq.at(mt * 16, kk));
+#pragma unroll
+        for (int np = 0; np < NS / 2; ++np) {
+          uint32_t kf[4];
+          ldsm_x4(kf, fk.at(ks * KS + np * 16, kk, stage * kTileBytes));
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma_bf16(s[mt][2 * np], qf[mt], kf[0], kf[1]);
+            mma_bf16(s[mt][2 * np + 1], qf[mt], kf[2], kf[3]);
+          }
+        }
+      }
+
+      // Scale to log2 units, then mask at element granularity where anything may be masked.
+      bool full = kb + KS <= a.kv_len && (!a.causal || kb + KS - 1 <= q0 + off);
+      if (Mode == kTcTiles) full = full && a.tile_mask[t] == 0xFFFFFFFFu;
+      if (Mode == kTcWindow) {
+        const int64_t span = a.window * a.dilation;
+        full = full && a.dilation == 1 && kb >= qlast - span && kb + KS - 1 <= q0 + off + (a.causal ? 0 : span);
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int n = 0; n < NS; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            float x = s[mt][n][e] * a.scale_log2;
+            if (!full) {  // 32-bit positions (sequences < 2^31) keep register pressure down
+              const int p = int(row0 + off) + 16 * mt + 8 * (e >> 1), j = int(kb) + n * 8 + 2 * cq + (e & 1);
+              bool ok = j < int(a.kv_len) && (!a.causal || j <= p);
+              if (Mode == kTcTiles) ok = ok && ((rowmask[mt] >> ((ks * KS) / 16 + (n >> 1))) & 1);
+              if (Mode == kTcWindow) {
+                const int dlt = j - p, span = int(a.window * a.dilation);
+                ok = ok && dlt >= -span && dlt <= span && dlt % int(a.dilation) == 0;
+              }
+              if (!ok) x = -INFINITY;
+            }
+            s[mt][n][e] = x;
+          }
+
+      // Online softmax for the thread's 2 MT rows (each row is spread over 4 lanes).
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          float mx = -INFINITY;
+#pragma unroll
+          for (int n = 0; n < NS; ++n) mx = fmaxf(mx, fmaxf(s[mt][n][2 * r], s[mt][n][2 * r + 1]));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          const float mn = fmaxf(m[mt][r], mx);
+          const float base = mn == -INFINITY ? 0.f : mn;  // nothing allowed yet: keep zeros
+          const float alpha = ex2(m[mt][r] - base);
+          m[mt][r] = mn;
+          float sum = 0.f;
+#pragma unroll
+          for (int n = 0; n < NS; ++n) {
+            s[mt][n][2 * r] = ex2(s[mt][n][2 * r] - base);
+            s[mt][n][2 * r + 1] = ex2(s[mt][n][2 * r + 1] - base);
+            sum += s[mt][n][2 * r] + s[mt][n][2 * r + 1];
+          }
+          l[mt][r] = l[mt][r] * alpha + sum;
+#pragma unroll
+          for (int n = 0; n < ND; ++n) {
+            o[mt][n][2 * r] *= alpha;
+            o[mt][n][2 * r + 1] *= alpha;
+          }
+        }
+
+      // O += P V: P (bf16) is the A operand straight from the S accumulators.
+#pragma unroll
+      for (int kc = 0; kc < NS / 2; ++kc) {
+        uint32_t pa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          pa[mt][0] = pack_bf16(s[mt][2 * kc][0], s[mt][2 * kc][1]);
+          pa[mt][1] = pack_bf16(s[mt][2 * kc][2], s[mt][2 * kc][3]);
+          pa[mt][2] = pack_bf16(s[mt][2 * kc + 1][0], s[mt][2 * kc + 1][1]);
+          pa[mt][3] = pack_bf16(s[mt][2 * kc + 1][2], s[mt][2 * kc + 1][3]);
+        }
+#pragma unroll
+        for (int dp = 0; dp < ND / 2; ++dp) {
+          uint32_t vf[4];
+          ldsm_x4_trans(vf, fv.at(ks * KS + kc * 16, dp, stage * kTileBytes));
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma_bf16(o[mt][2 * dp], pa[mt], vf[0], vf[1]);
+            mma_bf16(o[mt][2 * dp + 1], pa[mt], vf[2], vf[3]);
+          }
+        }
+      }
+    }
+    __syncthreads();  // this stage is reloaded two tiles from now
+  }
+  cp_async_wait<0>();  // no tiles at all: the Q load is still outstanding
+
+  float* og = a.o + (b * a.heads + h) * a.seq_len * D;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[mt][r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const float inv = sum > 0.f ? 1.f / sum : 0.f;  // empty row: 0
+      const int64_t i = row0 + 16 * mt + 8 * r;
+      if (i >= a.seq_len) continue;
+      float* orow = og + i * D;
+#pragma unroll
+      for (int n = 0; n < ND; ++n)
+        *reinterpret_cast<float2*>(orow + n * 8 + 2 * cq) = make_float2(o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv);
+    }
+}
+
+template <int D, int Mode>
+cudaError_t launch_tc(const TcArgs& a) {
+  constexpr int smem = (kTcQTile + 4 * kTcKTile) * D * 2;  // Q + 2 stages of K and V
+  static bool configured = false;  // per instantiation; the attribute is per device function
+  if (!configured) {
+    const cudaError_t e = cudaFuncSetAttribute(attention_tc<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    configured = true;
+  }
+  const dim3 grid(unsigned((a.seq_len + kTcQTile - 1) / kTcQTile), unsigned(a.heads), unsigned(a.batch));
+  attention_tc<D, Mode><<<grid, kThreads, smem>>>(a);
+  return cudaGetLastError();
+}
+
+template <int D>
+cudaError_t launch_tc_dim(const TcArgs& a) {
+  switch (a.mode) {
+    case kTcDense: return launch_tc<D, kTcDense>(a);
+    case kTcTiles: return launch_tc<D, kTcTiles>(a);
+    case kTcWindow: return launch_tc<D, kTcWindow>(a);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+
+cudaError_t tc_launch(const TcArgs& a) {
+  if (a.seq_len == 0 || a.heads == 0 || a.batch == 0) return cudaSuccess;
+  switch (a.head_dim) {
+    case 64: return launch_tc_dim<64>(a);
+    case 128: return launch_tc_dim<128>(a);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace sattn_cuda
