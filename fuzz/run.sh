@@ -39,8 +39,8 @@ done
 wait
 for t in "${targets[@]}"; do
   [[ $(cat "$build/fuzz/log/$t.rc") == 0 ]] || { status=1; echo "fuzz: $t: FINDING (see $build/fuzz/log/$t.log, $build/fuzz/crash/)" >&2; }
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/fuzz/log/$t.log" | grep -o '[0-9]*$' || echo '?')
-  cov=$(grep -o 'cov: [0-9]*' "$build/fuzz/log/$t.log" | tail -1 || true)
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$build/fuzz/log/$t.log" | grep -o '[0-9]*$' || echo '?')
+  cov=$(grep -ao 'cov: [0-9]*' "$build/fuzz/log/$t.log" | tail -1 || true)
   printf 'fuzz: %-10s %10s execs in %ss  %s\n' "$t" "$execs" "$secs" "$cov"
 done
 exit $status
