@@ -280,22 +280,12 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
   r.out = Tensor(s.batch, s.heads, s.seq_len, s.head_dim);
   ck(cudaMemcpy(r.out.data.data(), dout.p, n_out * 4, cudaMemcpyDeviceToHost), "cudaMemcpy");
 
-  t0 = std::chrono::steady_clock::now();
-  const Tensor ref = reference_attention(op, layout, data.q, data.k, data.v);
-  const double reference_ms = ms_since(t0);
-
-  r.error = compare(r.out, ref);
-  r.tolerance = tolerance(op.precision);
-  r.passed = r.error.finite && r.error.max_rel <= r.tolerance;
-
+  double reference_ms = 0;
+  nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms);
   char device[256] = "";
   sattn_cuda_device_name(device);
   nlohmann::json j = result_header(plan, op, op.precision, "cuda", data_desc, layout, tool);
-  j["check"] = {{"reference", "cpu reference: fp32 inputs, double accumulation"},
-                {"max_abs_error", r.error.finite ? nlohmann::json(r.error.max_abs) : nlohmann::json("inf")},
-                {"max_rel_error", r.error.finite ? nlohmann::json(r.error.max_rel) : nlohmann::json("inf")},
-                {"tolerance", r.tolerance},
-                {"passed", r.passed}};
+  j["check"] = std::move(check);
   j["cuda"] = {{"device", device}, {"kernel", sattn_cuda_plan_kernel(ph.p)}, {"mode", mode_name(a.mode)}};
   // Wall time only here; kernel_ms is the CUDA-event median of kernel_runs launches.
   j["timing"] = {{"layout_ms", layout_ms},       {"transfer_ms", transfer_ms}, {"kernel_ms", kernel_ms},

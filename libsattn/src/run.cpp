@@ -94,6 +94,21 @@ nlohmann::json describe(const DataSource& src) {
                  : nlohmann::json{{"source", "synthetic"}, {"seed", src.seed}};
 }
 
+nlohmann::json check_against_reference(const Op& op, const Layout& layout, const QKV& data, CpuRun& r,
+                                       double& reference_ms) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tensor ref = reference_attention(op, layout, data.q, data.k, data.v);
+  reference_ms = ms_since(t0);
+  r.error = compare(r.out, ref);
+  r.tolerance = tolerance(op.precision);
+  r.passed = r.error.finite && r.error.max_rel <= r.tolerance;
+  return {{"reference", "cpu reference: fp32 inputs, double accumulation"},
+          {"max_abs_error", r.error.finite ? nlohmann::json(r.error.max_abs) : nlohmann::json("inf")},
+          {"max_rel_error", r.error.finite ? nlohmann::json(r.error.max_rel) : nlohmann::json("inf")},
+          {"tolerance", r.tolerance},
+          {"passed", r.passed}};
+}
+
 CpuRun run_cpu(const Plan& plan, const Layout* given_layout, const QKV& data, const nlohmann::json& data_desc,
                const FastOptions& fast, const std::string& tool) {
   const Op& op = plan.op;
@@ -111,20 +126,10 @@ CpuRun run_cpu(const Plan& plan, const Layout* given_layout, const QKV& data, co
   r.out = fast_attention(op, layout, data.q, data.k, data.v, fast);
   const double kernel_ms = ms_since(t0);
 
-  t0 = std::chrono::steady_clock::now();
-  const Tensor ref = reference_attention(op, layout, data.q, data.k, data.v);
-  const double reference_ms = ms_since(t0);
-
-  r.error = compare(r.out, ref);
-  r.tolerance = tolerance(op.precision);
-  r.passed = r.error.finite && r.error.max_rel <= r.tolerance;
-
+  double reference_ms = 0;
+  nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms);
   nlohmann::json j = result_header(plan, op, op.precision, "cpu", data_desc, layout, tool);
-  j["check"] = {{"reference", "cpu reference: fp32 inputs, double accumulation"},
-                {"max_abs_error", r.error.finite ? nlohmann::json(r.error.max_abs) : nlohmann::json("inf")},
-                {"max_rel_error", r.error.finite ? nlohmann::json(r.error.max_rel) : nlohmann::json("inf")},
-                {"tolerance", r.tolerance},
-                {"passed", r.passed}};
+  j["check"] = std::move(check);
   // Wall time only here, so results diff byte for byte once "timing" is dropped (docs/robustness.md).
   j["timing"] = {{"layout_ms", layout_ms}, {"kernel_ms", kernel_ms}, {"reference_ms", reference_ms}};
   r.result = std::move(j);

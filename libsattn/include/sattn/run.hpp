@@ -34,6 +34,12 @@ struct CpuRun {
   nlohmann::json result;  // sattn.result/v1
 };
 
+// The check every backend run on the host makes: `r.out` against the CPU reference on the same
+// layout at the precision's tolerance. Fills r.error, r.tolerance, r.passed; returns the result's
+// "check" object and the reference's wall time in `reference_ms`.
+nlohmann::json check_against_reference(const Op& op, const Layout& layout, const QKV& data, CpuRun& r,
+                                       double& reference_ms);
+
 // Runs a plan on the fast CPU kernel and checks it against the reference on the same layout.
 // `layout` is the plan's layout when it came from artifacts (else it is built here); `data_desc`
 // describes where `data` came from, for the result. `tool` names the producer.
