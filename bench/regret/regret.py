@@ -115,8 +115,30 @@ def save_cache(cache, path=None):
     os.replace(tmp, path)
 
 
+def undecided_dense(sw, cache, build):
+    """(config, backend) pairs from dense_bound_from_seq on whose other candidates are all measured
+    but whose dense lower bound does not exceed the best of them: the bound cannot rule dense out,
+    so dense is measured after all."""
+    out = set()
+    long = [c for c in configs(sw) if c["seq_len"] >= sw.get("dense_bound_from_seq", 1 << 62)]
+    if not long or not os.path.exists(f"{build}/bin/sattn-select"):
+        return out
+    for b in ("rocc", "rvv"):
+        cs = [c for c in long if b in backends_of(c, sw)]
+        for c, plan in zip(cs, select(build, [op_of(c, b) for c in cs], b)):
+            op = op_of(c, b)
+            others = [cache.get(key_of(op, b, s), {}).get("cycles") for s in SPECS if s != "dense"]
+            if None in others:
+                continue  # measure the others first; the bound may settle it
+            cand = {x["spec"]: x for x in plan["selection"]["candidates"]}
+            if cand["dense"]["terms"]["macs"] / BOUND_MACS_PER_CYCLE[b] <= min(others):
+                out.add((c["name"], b))
+    return out
+
+
 def todo_list(sw, cache, a):
     todo = []
+    undecided = undecided_dense(sw, cache, a.build)
     for c in configs(sw):
         if not (a.min_seq <= c["seq_len"] <= a.max_seq):
             continue
@@ -125,7 +147,8 @@ def todo_list(sw, cache, a):
                 continue
             op = op_of(c, b)
             for s in SPECS:
-                if s == "dense" and c["seq_len"] >= sw.get("dense_bound_from_seq", 1 << 62):
+                if (s == "dense" and c["seq_len"] >= sw.get("dense_bound_from_seq", 1 << 62)
+                        and (c["name"], b) not in undecided):
                     continue  # bounded, not run (see cmd_select)
                 if s == "dense" and c["seq_len"] > a.max_dense_seq:
                     continue

@@ -40,13 +40,14 @@ def main():
         nb = sum(1 for x in d["rows"] if x.get("dense_lower_bound") is not None and x["measured"].get("dense") is None)
         L += ["## Bounds instead of runs", "",
               f"From seq_len {sw_def['dense_bound_from_seq']} on, the dense candidate is not run (one qemu run takes "
-              "hours at that size). A lower bound of its cycles stands in: rocc cycles >= MACs / 16 (the MAC array "
+              "10-20 minutes each at that size under qemu). A lower bound of its cycles stands in: rocc cycles >= MACs / 16 (the MAC array "
               "issues at most LANES = 16 MACs per busy cycle); rvv cycles >= MACs / 8 (the block kernel loads every K "
               "element of a block once per 4-row tile with a strided load, 1 cycle per element in the core model). "
               "On every dense run that was measured, bound / measured is "
               f"{d.get('bound_check', {}).get('rocc', '?')} (rocc) and {d.get('bound_check', {}).get('rvv', '?')} (rvv). "
               "A configuration counts only when the bound exceeds a measured candidate, so dense cannot be the "
-              f"oracle ({nb} rows; shown as `>bound`); otherwise it is listed as unmeasured.", ""]
+              f"oracle ({nb} rows; shown as `>bound`); where it does not, dense is measured after all "
+              "(`regret.py measure` adds those runs once the other candidates are measured).", ""]
     L += ["## Summary", "", "| backend / set | configs | within 10% | median | p90 | max | target met |",
           "|---|---|---|---|---|---|---|"]
     for k, v in d["summary"].items():

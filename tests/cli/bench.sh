@@ -144,10 +144,16 @@ assert f["sim_lanes"] == 8 and f["dram_bytes_per_cycle"] == 4 and f["compute_cyc
 
 # --- SIGINT during a sweep: exit 130, no output files, nothing staged left behind ---
 mkdir -p "$T/intr"
-"$SATTN" bench --backend cpu --specs sliding_window,bsr,nm_structured,topk_per_query --seq-lens 512,1024 --head-dim 64 --heads 8 \
-  --reps 3 -q --out-dir "$T/intr/out" -o "$T/intr/b.json" 2>"$T/intr/err" &
+# Sizes up to 8192 so that no machine finishes the sweep before the signal; it is sent once the
+# first point's subprocess is running (and at most ~20 s in).
+"$SATTN" bench --backend cpu --specs sliding_window,bsr,nm_structured,topk_per_query --seq-lens 512,1024,4096,8192 \
+  --head-dim 64 --heads 8 --reps 3 -q --out-dir "$T/intr/out" -o "$T/intr/b.json" 2>"$T/intr/err" &
 pid=$!
-sleep 1.5
+for ((i = 0; i < 200; i++)); do
+  [[ -n $(cat /proc/$pid/task/*/children 2>/dev/null) ]] && break
+  sleep 0.1
+done
+sleep 0.5
 kill -INT $pid
 wait $pid
 rc=$?

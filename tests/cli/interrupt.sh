@@ -3,14 +3,22 @@
 # file and exits 130.
 source "$(dirname "$0")/lib.sh"
 BIN="$(dirname "$SATTN")"
-# interrupt NAME CMD...: starts CMD with TMPDIR=$T/tmp.NAME, sends SIGINT after 1.5 s, checks.
+# interrupt NAME CMD...: starts CMD with TMPDIR=$T/tmp.NAME, waits until it has started a child
+# process (qemu or the Verilator harness: the long part is under way), sends SIGINT, checks.
+# Waiting for the child rather than a fixed delay keeps the test meaningful on a fast machine,
+# where a short run could finish before the signal arrives.
 interrupt() {
   local name=$1
   shift
   mkdir -p "$T/tmp.$name"
   TMPDIR="$T/tmp.$name" "$@" -o "$T/$name.out" 2>"$T/$name.err" &
-  local pid=$!
-  sleep 1.5
+  local pid=$! i
+  for ((i = 0; i < 600; i++)); do
+    [[ -n $(cat /proc/"$pid"/task/*/children 2>/dev/null) ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep 0.3
   kill -INT "$pid"
   wait "$pid"
   rc=$?
@@ -21,7 +29,10 @@ interrupt() {
   expect_no_file "$T/$name.out" "$name: no output file"
   [[ -z $(ls -A "$T/tmp.$name") ]] && ok || fail "$name: temporary files left: $(ls -A "$T/tmp.$name")"
 }
-interrupt sim "$BIN/sattn-sim" "$SRC/examples/bsr.mlir" --precision i8
-interrupt autotune "$BIN/sattn-run-rvv" "$SRC/examples/topk_per_query.mlir" --autotune
-interrupt all "$SATTN" run --backend all "$SRC/examples/bsr.mlir"
+# Workloads long enough (tens of seconds) that none can finish before the signal.
+sed -e 's/seq_len = 1024/seq_len = 4096/' "$SRC/examples/bsr.mlir" >"$T/bsr4096.mlir"
+sed -e 's/seq_len = 512/seq_len = 2048/' "$SRC/examples/topk_per_query.mlir" >"$T/topk2048.mlir"
+interrupt sim "$BIN/sattn-sim" "$T/bsr4096.mlir" --precision i8
+interrupt autotune "$BIN/sattn-run-rvv" "$T/topk2048.mlir" --autotune
+interrupt all "$SATTN" run --backend all "$T/bsr4096.mlir"
 finish
