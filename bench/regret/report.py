@@ -39,8 +39,8 @@ def main():
     if "dense_bound_from_seq" in sw_def:
         nb = sum(1 for x in d["rows"] if x.get("dense_lower_bound") is not None and x["measured"].get("dense") is None)
         L += ["## Bounds instead of runs", "",
-              f"From seq_len {sw_def['dense_bound_from_seq']} on, the dense candidate is not run (one qemu run takes "
-              "10-20 minutes each at that size under qemu). A lower bound of its cycles stands in: rocc cycles >= MACs / 16 (the MAC array "
+              f"From seq_len {sw_def['dense_bound_from_seq']} on, the dense candidate is not run by default (one qemu "
+              "run takes 15-30 minutes at that size). A lower bound of its cycles stands in: rocc cycles >= MACs / 16 (the MAC array "
               "issues at most LANES = 16 MACs per busy cycle); rvv cycles >= MACs / 8 (the block kernel loads every K "
               "element of a block once per 4-row tile with a strided load, 1 cycle per element in the core model). "
               "On every dense run that was measured, bound / measured is "
