@@ -25,6 +25,13 @@ TARGET_FRAC, TARGET_REGRET, MAX_REGRET = 0.90, 0.10, 0.50
 BOUND_MACS_PER_CYCLE = {"rocc": 16, "rvv": 8}
 
 
+def dense_bound(plan, backend):
+    """The proven lower bound of the dense candidate's cycles: its MACs (from sattn-select's plan)
+    over BOUND_MACS_PER_CYCLE."""
+    dense = next(x for x in plan["selection"]["candidates"] if x["spec"] == "dense")
+    return dense["terms"]["macs"] / BOUND_MACS_PER_CYCLE[backend]
+
+
 def load_sweep(path=os.path.join(HERE, "sweep.yaml")):
     import yaml
     with open(path) as f:
@@ -130,8 +137,7 @@ def undecided_dense(sw, cache, build):
             others = [cache.get(key_of(op, b, s), {}).get("cycles") for s in SPECS if s != "dense"]
             if None in others:
                 continue  # measure the others first; the bound may settle it
-            cand = {x["spec"]: x for x in plan["selection"]["candidates"]}
-            if cand["dense"]["terms"]["macs"] / BOUND_MACS_PER_CYCLE[b] <= min(others):
+            if dense_bound(plan, b) <= min(others):
                 out.add((c["name"], b))
     return out
 
@@ -236,12 +242,12 @@ def cmd_select(a):
             m = {s: v for s, v in m.items() if v is not None}
             cand = {x["spec"]: x for x in plan["selection"]["candidates"]}
             if m.get("dense"):
-                ratios.setdefault(b, []).append(cand["dense"]["terms"]["macs"] / BOUND_MACS_PER_CYCLE[b] / m["dense"])
+                ratios.setdefault(b, []).append(dense_bound(plan, b) / m["dense"])
             bound = None
             if "dense" not in m and c["seq_len"] >= sw.get("dense_bound_from_seq", 1 << 62):
                 # Dense is not run here: a proven lower bound of its cycles stands in (BOUNDS in
                 # bench/results/regret.md); it only counts when it exceeds a measured candidate.
-                bound = cand["dense"]["terms"]["macs"] / BOUND_MACS_PER_CYCLE[b]
+                bound = dense_bound(plan, b)
                 others = [v for s, v in m.items() if s != "dense"]
                 if len(others) == len(SPECS) - 1 and bound > min(others):
                     m["dense"] = None

@@ -12,6 +12,9 @@ import datetime, json, math, os, platform, subprocess, sys
 import numpy as np
 
 src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(src, "bench"))
+from linfit import linear_fit  # noqa: E402
+
 RES = os.path.join(src, "bench/results")
 
 
@@ -31,15 +34,6 @@ def pack(path):
     print(json.dumps(doc, indent=1))
 
 
-def fit(x, y):
-    """y = a*x + b by least squares; R^2; residuals."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    a, b = np.polyfit(x, y, 1)
-    pred = a * x + b
-    ss_res, ss_tot = float(((y - pred) ** 2).sum()), float(((y - y.mean()) ** 2).sum())
-    return a, b, 1 - ss_res / ss_tot if ss_tot > 0 else 1.0, y - pred
-
-
 def slope(x, y):
     """The exponent k of y ~ x^k (least squares in log-log)."""
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
@@ -53,7 +47,8 @@ def fit_rows(groups, xkey, ykey, nkey):
         if len(rs) < 3:
             continue
         x, y, n = [r[xkey] for r in rs], [r[ykey] for r in rs], [r[nkey] for r in rs]
-        a, b, r2, res = fit(x, y)
+        a, b, r2, pred = linear_fit(x, y)
+        res = np.asarray(y, float) - pred
         out[name] = (a, b, r2)
         rows.append(f"| {name} | {len(rs)} | {a * 1e6:.3f} | {b:.1f} | {r2:.4f} | {slope(n, y):.2f} | {slope(n, x):.2f} | "
                     f"{', '.join(f'{v:+.0f}' for v in res)} |")

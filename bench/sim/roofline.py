@@ -14,6 +14,9 @@ import json, os, subprocess, sys, tempfile
 import numpy as np
 
 src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(src, "bench"))
+from linfit import linear_fit  # noqa: E402
+
 jpath = sys.argv[1] if len(sys.argv) > 1 else os.path.join(src, "bench/results/roofline.json")
 out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(src, "bench/results")
 PROFILES = ["highperf", "lowpower", "imc"]
@@ -36,14 +39,6 @@ def family(r):
             float(p["params"]["keep_ratio"]) != 0.125:
         return "bsr density"
     return p["spec"]
-
-
-def fit(x, y):
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    a, b = np.polyfit(x, y, 1)
-    pred = a * x + b
-    ss_res, ss_tot = float(((y - pred) ** 2).sum()), float(((y - y.mean()) ** 2).sum())
-    return a, b, (1 - ss_res / ss_tot if ss_tot > 0 else 1.0), (y - pred) / y
 
 
 m = prov["machine"]
@@ -93,7 +88,9 @@ for prof in PROFILES:
     for name, g in groups.items():
         if len(g) < 3:
             continue
-        a, b, r2, res = fit([r["figures"]["allowed_pairs"] for r in g], [r["figures"]["cycles"] for r in g])
+        cycles = np.asarray([r["figures"]["cycles"] for r in g], float)
+        a, b, r2, pred = linear_fit([r["figures"]["allowed_pairs"] for r in g], cycles)
+        res = (cycles - pred) / cycles
         fits[(prof, name)] = (a, b, r2)
         md.append(f"| {name}: {len(g)} | {a:.3f} | {b:.0f} | {r2:.5f} | {max(abs(res)):.3f} |")
     md.append("")

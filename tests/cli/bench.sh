@@ -149,10 +149,7 @@ mkdir -p "$T/intr"
 "$SATTN" bench --backend cpu --specs sliding_window,bsr,nm_structured,topk_per_query --seq-lens 512,1024,4096,8192 \
   --head-dim 64 --heads 8 --reps 3 -q --out-dir "$T/intr/out" -o "$T/intr/b.json" 2>"$T/intr/err" &
 pid=$!
-for ((i = 0; i < 200; i++)); do
-  [[ -n $(cat /proc/$pid/task/*/children 2>/dev/null) ]] && break
-  sleep 0.1
-done
+wait_for_child "$pid" 200
 sleep 0.5
 kill -INT $pid
 wait $pid

@@ -4,20 +4,14 @@
 source "$(dirname "$0")/lib.sh"
 BIN="$(dirname "$SATTN")"
 # interrupt NAME CMD...: starts CMD with TMPDIR=$T/tmp.NAME, waits until it has started a child
-# process (qemu or the Verilator harness: the long part is under way), sends SIGINT, checks.
-# Waiting for the child rather than a fixed delay keeps the test meaningful on a fast machine,
-# where a short run could finish before the signal arrives.
+# process (qemu or the Verilator harness), sends SIGINT, checks.
 interrupt() {
   local name=$1
   shift
   mkdir -p "$T/tmp.$name"
   TMPDIR="$T/tmp.$name" "$@" -o "$T/$name.out" 2>"$T/$name.err" &
-  local pid=$! i
-  for ((i = 0; i < 600; i++)); do
-    [[ -n $(cat /proc/"$pid"/task/*/children 2>/dev/null) ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  local pid=$!
+  wait_for_child "$pid"
   sleep 0.3
   kill -INT "$pid"
   wait "$pid"

@@ -34,6 +34,19 @@ expect_no_out() { [[ -z $out ]] && ok || fail "$1: stdout should be empty"; }
 expect_file() { [[ -f $1 ]] && ok || fail "$2: $1 should exist"; }
 expect_no_file() { [[ ! -e $1 ]] && ok || fail "$2: $1 should not exist"; }
 
+# wait_for_child PID [TENTHS]: returns once process PID has started a child process (qemu, the
+# Verilator harness, a bench point: the long part of a run is under way), once it has exited, or
+# after TENTHS tenths of a second (default 600). Signal tests wait on this, not on a fixed delay,
+# so that a fast machine cannot finish the run before the signal.
+wait_for_child() {
+  local i
+  for ((i = 0; i < ${2:-600}; i++)); do
+    [[ -n $(cat /proc/"$1"/task/*/children 2>/dev/null) ]] && return 0
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+}
+
 finish() {
   echo "$passes passed, $failures failed"
   [[ $failures -eq 0 ]]
