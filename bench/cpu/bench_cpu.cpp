@@ -175,12 +175,6 @@ int64_t total_allowed_pairs(const Op& op, const Layout& layout) {
   return pairs;
 }
 
-size_t layout_bytes(const Layout& layout) {
-  size_t bytes = 0;
-  for (const HeadLayout& hl : layout.heads) bytes += hl.ptr.size() * sizeof(int64_t) + hl.idx.size() * sizeof(int32_t);
-  return bytes;
-}
-
 // ---- dense attention from OpenBLAS sgemm: libsattn's blas_dense_attention (sattn/bench.hpp),
 // the same baseline `sattn bench` measures against ----
 
@@ -373,7 +367,7 @@ int main(int argc, char** argv) try {
         out.build_seconds = seconds_of([&] { layout = build_layout(op, spec, params, &data.q, &data.k); });
         out.density = layout.density();
         out.pairs = total_allowed_pairs(op, layout);
-        out.layout_mib = double(layout_bytes(layout)) / (1024.0 * 1024.0);
+        out.layout_mib = double(layout.index_bytes()) / (1024.0 * 1024.0);
         const FastOptions fast{threads};
         time_runs(out, opt.reps, [&] { fast_attention(op, layout, data.q, data.k, data.v, fast); }, hwm);
         if (with_reference)  // one run: it takes seconds to minutes

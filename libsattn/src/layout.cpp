@@ -292,4 +292,10 @@ double Layout::density() const {
   return sum / double(batch * kv_heads);
 }
 
+size_t Layout::index_bytes() const {
+  size_t bytes = 0;
+  for (const HeadLayout& h : heads) bytes += h.ptr.size() * sizeof(int64_t) + h.idx.size() * sizeof(int32_t);
+  return bytes;
+}
+
 }  // namespace sattn

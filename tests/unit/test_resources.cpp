@@ -15,12 +15,6 @@ using namespace sattn::layout_test;
 
 namespace {
 
-double layout_bytes(const Layout& l) {
-  double b = 0;
-  for (const HeadLayout& h : l.heads) b += double(h.idx.size()) * 4 + double(h.ptr.size()) * 8;
-  return b;
-}
-
 double estimated_layout(const Op& op, Spec spec, const SpecParams& prm) {
   const MemoryEstimate e = estimate_memory(op, spec, prm, {.data = false, .outputs = false});
   REQUIRE(e.parts.size() == 1);
@@ -56,7 +50,7 @@ TEST_CASE("resources: the layout estimate bounds every spec's real layout") {
       } catch (const Error&) {
         continue;  // parameters this shape cannot take (validated elsewhere)
       }
-      const double real = layout_bytes(l), est = estimated_layout(p.op, spec, prm);
+      const double real = double(l.index_bytes()), est = estimated_layout(p.op, spec, prm);
       if (spec == Spec::lsh) {
         CHECK(real <= 3 * est + 64);  // an expectation, not a bound: buckets are uneven
       } else {
@@ -67,6 +61,15 @@ TEST_CASE("resources: the layout estimate bounds every spec's real layout") {
       }
     }
   }
+}
+
+TEST_CASE("resources: index_bytes counts the stored index arrays") {
+  // Window 1 over 8 tokens, not causal: rows keep 2, 3, 3, 3, 3, 3, 3, 2 keys = 22 int32 indices
+  // and 9 int64 row pointers, in one layout shared by the heads.
+  Op op = make_op(1, 4, 1, 8, 8, 16, false);
+  const Layout l = build_layout(op, Spec::sliding_window, SlidingWindowParams{1}, nullptr, nullptr);
+  CHECK(l.heads.size() == 1);
+  CHECK(l.index_bytes() == 22 * 4 + 9 * 8);
 }
 
 TEST_CASE("resources: data and outputs are the fp32 tensors") {

@@ -6,6 +6,7 @@
 // j < kv_len and, when causal, j <= i + causal_offset); CSR lists hold exactly the allowed keys.
 // Index lists are sorted ascending and unique.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -43,6 +44,8 @@ struct Layout {
   int64_t allowed_pairs(int64_t b, int64_t kvh) const;
   // Mean over (batch, kv head) of allowed_pairs / (rows * cols).
   double density() const;
+  // Bytes of the index arrays held (ptr int64, idx int32, over every stored layout).
+  size_t index_bytes() const;
 };
 
 // Builds the layout of `spec` for `op` with resolved `params`. Data-dependent specs read q
