@@ -10,8 +10,8 @@
 #include <string>
 
 #include "common.hpp"
-#include "sattn/emit.hpp"
-#include "sattn/op_io.hpp"
+#include "formats/emit.hpp"
+#include "formats/op_io.hpp"
 #include "sattn/select.hpp"
 
 namespace {

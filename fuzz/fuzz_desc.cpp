@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "../libsattn/src/artifacts_format.hpp"
+#include "formats/artifacts_format.hpp"
 #include "common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -3,7 +3,7 @@
 #include <span>
 
 #include "common.hpp"
-#include "sattn/npy.hpp"
+#include "formats/npy.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   SATTN_FUZZ_GUARD("fuzz.npy", {

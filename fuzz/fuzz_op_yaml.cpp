@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "common.hpp"
-#include "sattn/op_io.hpp"
+#include "formats/op_io.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

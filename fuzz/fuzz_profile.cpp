@@ -8,7 +8,7 @@
 #include <string>
 
 #include "common.hpp"
-#include "sattn/profile.hpp"
+#include "formats/profile.hpp"
 
 namespace {
 std::string temp_path() {

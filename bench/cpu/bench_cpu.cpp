@@ -24,12 +24,12 @@
 #include <vector>
 
 #include "sattn/attention.hpp"
-#include "sattn/bench.hpp"
+#include "bench.hpp"
 #include "sattn/error.hpp"
-#include "sattn/io.hpp"
+#include "support/io.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
-#include "sattn/synthetic.hpp"
+#include "core/synthetic.hpp"
 
 using namespace sattn;
 

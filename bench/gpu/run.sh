@@ -14,10 +14,10 @@ flags="-O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; $NVCC --version | tail -2;
   python3 -c 'import torch, triton; print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)'; } | tee "$out/gpu-env.txt"
 for f in kernels kernels_tc; do
-  $NVCC $flags -Xcompiler -fPIC -c libsattn/cuda/$f.cu -o "$b/$f.o" &
+  $NVCC $flags -Xcompiler -fPIC -c libsattn/backends/cuda/$f.cu -o "$b/$f.o" &
 done
 wait
 $NVCC $flags -shared "$b/kernels.o" "$b/kernels_tc.o" -o "$b/libsattn_cuda.so"
-$NVCC $flags libsattn/cuda/test_cuda_kernels.cpp "$b/kernels.o" "$b/kernels_tc.o" -Ilibsattn/cuda -o "$b/test_cuda_kernels"
+$NVCC $flags libsattn/backends/cuda/test_cuda_kernels.cpp "$b/kernels.o" "$b/kernels_tc.o" -Ilibsattn/backends/cuda -o "$b/test_cuda_kernels"
 "$b/test_cuda_kernels" "${CASES:-64}" 20261202 "${TC_CASES:-96}" | tee "$out/gpu-tests.txt"
 PYTHONUNBUFFERED=1 python3 bench/gpu/bench.py "$b/libsattn_cuda.so" "$out/gpu.json" ${SEQS:-} | tee "$out/gpu-bench.txt"

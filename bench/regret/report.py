@@ -30,7 +30,7 @@ def main():
          "fp32/bf16 configs run on the sim at i8 and are selected at i8 for rocc.", "",
          "Both counts are deterministic (the same on every machine: the accelerator model's cycles, qemu's exact "
          "instruction counts); part of the seq_len >= 4096 measurements ran on a 16-core machine with the same "
-         "binaries. The cost model is libsattn/src/select_cost.cpp; its tuning is described in docs/decisions.md "
+         "binaries. The cost model is libsattn/select/select_cost.cpp; its tuning is described in docs/decisions.md "
          "(\"Selector cost model tuning\"): rocc and rvv constants fitted on the tuning configurations only.", "",
          "Reproduce: `bench/regret/run.sh BUILD` (measures what cache.json lacks, selects, writes results.json "
          "and this file); `bench/regret/regret.py select BUILD --check` (the CTest `cli.regret`) checks the "

@@ -1,14 +1,12 @@
 // Compiled like libsattn (with exceptions): every libsattn call of sattn-opt goes through here.
 #include "Bridge.h"
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "op_attributes.hpp"
-#include "sattn/op_io.hpp"
+#include "core/op_attributes.hpp"
+#include "formats/op_io.hpp"
 #include "sattn/select.hpp"
-#include "select_cost.hpp"
-#include "select_flags.hpp"
+#include "select/select_cost.hpp"
 
 namespace sattn_bridge {
 
@@ -137,25 +135,20 @@ Result verify(OpKind kind, const OpDesc& desc) noexcept {
 Result select(const OpDesc& desc, const Options& o) noexcept {
   return guarded([&](Result& r) {
     sattn::Op op = build(OpKind::sparse_attention, desc, &r.warnings);
-    // The pass options as sattn-select's command line: same parsing, merging and messages.
-    CLI::App app;
-    sattn::SelectFlags flags;
-    flags.add_to(app, "", true, false);
-    std::vector<std::string> argv;
-    if (o.backend_set) argv.insert(argv.end(), {"--backend", o.backend});
-    if (o.prefer_bsr) argv.push_back("--prefer-bsr");
-    if (o.prefer_sw) argv.push_back("--prefer-sw");
-    if (o.l1_set) argv.insert(argv.end(), {"--l1-bytes", std::to_string(o.l1_bytes)});
-    if (!o.force.empty()) argv.insert(argv.end(), {"--force-spec", o.force});
-    for (const std::string& d : o.disable) argv.insert(argv.end(), {"--disable", d});
-    if (!o.profile.empty()) argv.insert(argv.end(), {"--profile", o.profile});
-    std::reverse(argv.begin(), argv.end());
-    try {
-      app.parse(argv);
-    } catch (const CLI::ParseError& e) {
-      throw sattn::Error(sattn::ExitCode::usage, e.what());
+    // The pass options as sattn-select's flags: the same merge (flags > environment > profile) and messages.
+    sattn::SelectRequest req;
+    if (o.backend_set) req.backend = o.backend;
+    if (o.prefer_bsr) req.prefer_bsr = true;
+    if (o.prefer_sw) req.prefer_sw = true;
+    if (o.prefer_bsr && o.prefer_sw) throw sattn::Error(sattn::ExitCode::usage, "--prefer-sw excludes --prefer-bsr");
+    if (o.l1_set) req.l1_bytes = o.l1_bytes;
+    if (!o.force.empty()) req.force = sattn::spec_option("--force-spec", o.force);
+    if (!o.disable.empty()) {
+      req.disable.emplace();
+      for (const std::string& d : o.disable) req.disable->push_back(sattn::spec_option("--disable", d));
     }
-    sattn::SelectOptions options = flags.resolve();
+    if (!o.profile.empty()) req.profile = o.profile;
+    sattn::SelectOptions options = sattn::resolve_select_request(req);
     sattn::Plan plan = sattn::select_spec(op, options);
     r.spec = std::string(sattn::to_string(plan.spec));
     r.selection = plan.selection.kind + ": " + plan.selection.reason;

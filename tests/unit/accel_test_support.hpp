@@ -7,11 +7,11 @@
 #include <set>
 #include <string>
 
-#include "sattn/accel.hpp"
+#include "backends/rocc/accel.hpp"
 #include "sattn/attention.hpp"
 #include "sattn/layout.hpp"
-#include "sattn/quant.hpp"
-#include "sattn/synthetic.hpp"
+#include "core/quant.hpp"
+#include "core/synthetic.hpp"
 
 namespace sattn::accel_test {
 

@@ -14,7 +14,7 @@
 #include "sattn/attention.hpp"
 #include "sattn/error.hpp"
 #include "sattn/layout.hpp"
-#include "sattn/synthetic.hpp"
+#include "core/synthetic.hpp"
 
 namespace sattn::layout_test {
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <string>
 
-#include "../../libsattn/src/accel_exp2_table.hpp"
+#include "backends/rocc/accel_exp2_table.hpp"
 #include "accel_test_support.hpp"
 #include "sattn/error.hpp"
 

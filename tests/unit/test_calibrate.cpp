@@ -14,9 +14,9 @@
 #include <random>
 #include <vector>
 
-#include "sattn/calibrate.hpp"
+#include "calibrate/calibrate.hpp"
 #include "sattn/layout.hpp"
-#include "sattn/quant.hpp"
+#include "core/quant.hpp"
 #include "sattn/select.hpp"
 
 using namespace sattn;

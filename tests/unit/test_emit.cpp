@@ -14,12 +14,12 @@
 #include <sstream>
 #include <string>
 
-#include "sattn/emit.hpp"
+#include "formats/emit.hpp"
 #include "sattn/error.hpp"
-#include "sattn/io.hpp"
-#include "sattn/npy.hpp"
-#include "sattn/op_io.hpp"
-#include "sattn/synthetic.hpp"
+#include "support/io.hpp"
+#include "formats/npy.hpp"
+#include "formats/op_io.hpp"
+#include "core/synthetic.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "sattn/energy.hpp"
+#include "backends/rocc/energy.hpp"
 #include "sattn/error.hpp"
 
 using namespace sattn;

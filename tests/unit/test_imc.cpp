@@ -5,9 +5,9 @@
 #include <cmath>
 
 #include "sattn/error.hpp"
-#include "sattn/imc.hpp"
+#include "backends/imc/imc.hpp"
 #include "sattn/layout.hpp"
-#include "sattn/synthetic.hpp"
+#include "core/synthetic.hpp"
 
 using namespace sattn;
 

@@ -10,8 +10,8 @@
 
 #include "sattn/attention.hpp"
 #include "sattn/layout.hpp"
-#include "sattn/quant.hpp"
-#include "sattn/synthetic.hpp"
+#include "core/quant.hpp"
+#include "core/synthetic.hpp"
 
 using namespace sattn;
 

@@ -1,6 +1,8 @@
 // .npy reading and writing. Fixtures come from tests/fixtures/npy/make_fixtures.py (numpy);
 // the expected values below recompute that script's formulas.
 #include <doctest/doctest.h>
+
+#include <cmath>
 #include <unistd.h>
 
 #include <cstring>
@@ -8,7 +10,7 @@
 #include <string>
 
 #include "sattn/error.hpp"
-#include "sattn/npy.hpp"
+#include "formats/npy.hpp"
 
 using namespace sattn;
 
@@ -109,6 +111,19 @@ TEST_CASE("npy: uint16 bfloat16 bits widen to their float values") {
   CHECK(t.shape == std::array<int64_t, 4>{1, 2, 2, 4});
   REQUIRE(t.data.size() == 16);
   for (size_t i = 0; i < 16; ++i) CHECK(t.data[i] == (float(i) - 8.0f) * 0.25f);
+}
+
+TEST_CASE("npy: float16 widens exactly, subnormals and signed zero included") {
+  NpyArray a = read_npy(kNpyDir + "f16_1x2x2x4.npy");
+  CHECK(a.dtype == DType::f16);
+  Tensor t = npy_to_tensor(a, "f16_1x2x2x4.npy");
+  CHECK(t.shape == std::array<int64_t, 4>{1, 2, 2, 4});
+  const float want[16] = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, std::ldexp(1.0f, -14), std::ldexp(1.0f, -24),
+                          std::ldexp(1.0f, -20), 0.333251953125f, -1000.0f, 0.5f, 3.140625f,
+                          std::ldexp(1.0f, -15), -65504.0f, 1.5f, 100.0f};
+  REQUIRE(t.data.size() == 16);
+  for (size_t i = 0; i < 16; ++i) CHECK(t.data[i] == want[i]);
+  CHECK(std::signbit(t.data[1]));
 }
 
 TEST_CASE("npy: 0-d and empty arrays") {

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-#include "sattn/op_io.hpp"
+#include "formats/op_io.hpp"
 
 using namespace sattn;
 

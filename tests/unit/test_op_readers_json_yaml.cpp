@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "sattn/op_io.hpp"
+#include "formats/op_io.hpp"
 
 using namespace sattn;
 

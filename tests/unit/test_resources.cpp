@@ -8,7 +8,7 @@
 
 #include "layout_test_support.hpp"
 #include "sattn/error.hpp"
-#include "sattn/resources.hpp"
+#include "core/resources.hpp"
 
 using namespace sattn;
 using namespace sattn::layout_test;
@@ -86,9 +86,8 @@ TEST_CASE("resources: dense at seq_len 1,000,000 is estimated without overflow a
   const MemoryEstimate e = estimate_memory(op, Spec::dense, DenseParams{}, {});
   CHECK(double(e.bytes) > 1.0e9);
   CHECK(e.pairs == doctest::Approx(1e12));
-  set_memory_limit("512M");
   try {
-    check_memory(op, Spec::dense, e);
+    check_memory(op, Spec::dense, e, memory_limit(std::string("512M")));
     FAIL("not refused");
   } catch (const Error& err) {
     CHECK(err.code() == ExitCode::runtime);
@@ -97,8 +96,7 @@ TEST_CASE("resources: dense at seq_len 1,000,000 is estimated without overflow a
     CHECK(m.find("--max-memory 512M") != std::string::npos);
     CHECK(m.find("1e+12 query-key pairs") != std::string::npos);
   }
-  set_memory_limit("0");  // no limit
-  CHECK_NOTHROW(check_memory(op, Spec::dense, e));
+  CHECK_NOTHROW(check_memory(op, Spec::dense, e, memory_limit(std::string("0"))));  // 0: no limit
 }
 
 TEST_CASE("resources: sizes") {

@@ -15,15 +15,15 @@
 #include "sattn/attention.hpp"
 #include "sattn/error.hpp"
 #include "sattn/layout.hpp"
-#include "sattn/npy.hpp"
-#include "sattn/process.hpp"
-#include "sattn/quant.hpp"
-#include "sattn/rvv.hpp"
-#include "sattn/synthetic.hpp"
+#include "formats/npy.hpp"
+#include "support/process.hpp"
+#include "core/quant.hpp"
+#include "backends/rvv/rvv.hpp"
+#include "core/synthetic.hpp"
 
 // The kernels' exp (plain C, shared by the scalar twins and, constant for constant, the RVV
 // version), checked here against the host's exp.
-#include "../../libsattn/rvv/kernels/exp-scalar-rr2-p6.h"
+#include "exp-scalar-rr2-p6.h"
 
 using namespace sattn;
 using rvv::Kernel;

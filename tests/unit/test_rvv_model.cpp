@@ -8,8 +8,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "sattn/error.hpp"
-#include "sattn/process.hpp"
-#include "sattn/rvv_model.hpp"
+#include "support/process.hpp"
+#include "backends/rvv/rvv_model.hpp"
 
 using namespace sattn;
 using namespace sattn::rvv;

@@ -6,14 +6,14 @@
 #include <string>
 
 #include "sattn/layout.hpp"
-#include "sattn/process.hpp"
-#include "sattn/rvv.hpp"
-#include "sattn/rvv_model.hpp"
-#include "sattn/synthetic.hpp"
+#include "support/process.hpp"
+#include "backends/rvv/rvv.hpp"
+#include "backends/rvv/rvv_model.hpp"
+#include "core/synthetic.hpp"
 
 // The plugin's decoder is C that also compiles as C++; test it directly.
 extern "C" {
-#include "../../libsattn/qemu-plugin/riscv_classify.c"
+#include "riscv_classify.c"
 }
 
 namespace fs = std::filesystem;

@@ -11,7 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "sattn/op_io.hpp"
+#include "formats/op_io.hpp"
+#include "select/plan_json.hpp"
+#include "backends/rocc/sim_probe.hpp"
 #include "sattn/select.hpp"
 
 using namespace sattn;
@@ -71,7 +73,7 @@ const Candidate& candidate(const Plan& p, Spec s) {
 }
 
 double term(const Plan& p, Spec s, const char* key) {
-  return candidate(p, s).terms.at(key).get<double>();
+  return nlohmann::json::parse(candidate(p, s).terms).at(key).get<double>();
 }
 
 bool contains(const std::string& s, std::string_view part) {
@@ -165,7 +167,7 @@ TEST_CASE("select: window span vs block fit flips the choice") {
   CHECK(narrow.spec == Spec::sliding_window);
   CHECK(candidate(narrow, Spec::sliding_window).cost == 2002176);
   CHECK(wide.spec == Spec::bsr);
-  CHECK(candidate(wide, Spec::sliding_window).terms.at("l1_fit") == false);
+  CHECK(nlohmann::json::parse(candidate(wide, Spec::sliding_window).terms).at("l1_fit") == false);
   CHECK(candidate(wide, Spec::sliding_window).cost == 11528704);
   CHECK(candidate(wide, Spec::bsr).cost == 4493312);
 }
@@ -223,7 +225,7 @@ TEST_CASE("select: a block that does not fit L1 is re-streamed per query tile an
   flags.backend = Backend::imc;
   const Plan small = select_spec(op, resolved(flags));
   CHECK(small.spec == Spec::sliding_window);
-  CHECK(candidate(small, Spec::bsr).terms.at("l1_fit") == false);
+  CHECK(nlohmann::json::parse(candidate(small, Spec::bsr).terms).at("l1_fit") == false);
   CHECK(term(small, Spec::bsr, "kv_bytes") == 16777216);
   CHECK(candidate(small, Spec::bsr).cost == 9504768);
   CHECK(candidate(small, Spec::sliding_window).cost == 6354784);
@@ -323,7 +325,7 @@ TEST_CASE("select: a gather-expensive backend turns a window into blocks") {
   CHECK(rvv.spec == Spec::bsr);
   CHECK(rvv.backend == Backend::rvv);
   CHECK(term(rvv, Spec::sliding_window, "gathered_elements") == 16769024);
-  CHECK(candidate(rvv, Spec::sliding_window).terms.at("cycles").at("gather").get<double>() ==
+  CHECK(nlohmann::json::parse(candidate(rvv, Spec::sliding_window).terms).at("cycles").at("gather").get<double>() ==
         doctest::Approx(33904870.4));
   CHECK(contains(rvv.selection.reason, "cheapest on rvv"));
   flags.backend = Backend::rocc;
@@ -479,17 +481,38 @@ TEST_CASE("select: valid environment values") {
   CHECK(o.force == Spec::sliding_window);  // the prototype's alias
 }
 
-TEST_CASE("select: --use-hw-probe without the accelerator harness is an external-tool error") {
+TEST_CASE("select: the accelerator probe without its harness is an external-tool error") {
+  // --use-hw-probe: the tool probes (backends/rocc), the selector only folds the answer.
   ScopedEnv env;
-  const std::string empty = "/tmp/sattn-test-empty-libexec";
-  std::filesystem::create_directories(empty);
+  char tmpl[] = "/tmp/sattn-test-libexec-XXXXXX";
+  const std::string empty = ::mkdtemp(tmpl);
   setenv("SATTN_LIBEXEC_DIR", empty.c_str(), 1);
-  SelectOptions flags;
-  flags.use_hw_probe = true;
-  const Failure f = failure_of([&] { resolved(flags, {"use_hw_probe"}); });
+  const Failure f = failure_of([&] { probe_hw_capabilities(); });
   unsetenv("SATTN_LIBEXEC_DIR");
+  std::filesystem::remove(empty);
   CHECK(f.code == 4);
   CHECK(contains(f.message, "verilator"));
+}
+
+TEST_CASE("select: capabilities fold into the options as data") {
+  ScopedEnv env;
+  HwCapabilities hw;
+  hw.specs = {Spec::dense, Spec::bsr};
+  hw.scratchpad_bytes = 4096;
+  hw.description = "LANES 8, spec mask 0x05";
+  hw.where = "spec mask 0x05, test";
+  SelectOptions flags;
+  flags.use_hw_probe = true;
+  flags.hw = hw;
+  const SelectOptions o = resolved(flags, {"use_hw_probe"});
+  CHECK(o.disabled.count(Spec::sliding_window) == 1);
+  CHECK(o.disabled.count(Spec::bsr) == 0);
+  CHECK(o.l1_bytes == 4096);
+  CHECK(contains(o.source.at("probe"), "--use-hw-probe: LANES 8, spec mask 0x05 (unsupported: sliding_window"));
+  flags.force = Spec::lsh;
+  const Failure forced = failure_of([&] { resolved(flags, {"use_hw_probe", "force"}); });
+  CHECK(forced.code == 2);
+  CHECK(contains(forced.message, "not supported by the accelerator (probe: spec mask 0x05, test)"));
 }
 
 TEST_CASE("select: a forced spec the op cannot support is an input error naming why") {

@@ -1,5 +1,0 @@
-#include "sattn/cli.hpp"
-
-int main(int argc, char** argv) {
-  return sattn::run_tool(*sattn::find_tool("select"), "sattn-select", argc, argv);
-}

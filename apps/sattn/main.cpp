@@ -1,4 +1,0 @@
-// sattn: the umbrella. Every tool runs in-process through libsattn's tool table.
-#include "sattn/cli.hpp"
-
-int main(int argc, char** argv) { return sattn::umbrella_main(argc, argv); }

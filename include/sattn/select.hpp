@@ -1,0 +1,110 @@
+// Spec selection (DESIGN §6): rules, then a cost model, then overrides; plans (sattn.plan/v1).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sattn/op.hpp"
+
+namespace sattn {
+
+enum class Backend { cpu, rvv, rocc, imc };
+std::string_view to_string(Backend);
+std::optional<Backend> parse_backend(std::string_view);
+
+// Selector hints. Precedence: flags > environment > profile > defaults; see
+// resolve_select_options().
+// What a piece of hardware says it can run (the accelerator's PROBE), handed to the selector as
+// plain data: the selector knows no backend (ARCHITECTURE.md, R3).
+struct HwCapabilities {
+  std::set<Spec> specs;          // the specs it runs
+  int64_t scratchpad_bytes = 0;  // becomes the l1_bytes hint unless a flag, SATTN_* or the profile set one
+  std::string description;       // for messages: "LANES 16, spec mask 0xff"
+  std::string where;             // for messages: "spec mask 0x7f, build/libexec/sattn/sattn-accel-sim-lanes16"
+};
+
+struct SelectOptions {
+  Backend backend = Backend::cpu;
+  std::optional<Spec> force;        // --force-spec / SATTN_FORCE_SPEC (the op's spec attribute ranks below)
+  std::set<Spec> disabled;          // --disable / SATTN_DISABLE_{SW,BSR,NM,TOPK,LSH}
+  bool prefer_bsr = false;          // --prefer-bsr / SATTN_PREFER_BSR
+  bool prefer_sw = false;           // --prefer-sw / SATTN_PREFER_SW
+  std::optional<int64_t> l1_bytes;  // --l1-bytes / SATTN_HW_L1_BYTES (default per backend)
+  bool use_hw_probe = false;        // --use-hw-probe
+  std::optional<HwCapabilities> hw; // the probe's answer (the caller probes; resolve_select_options folds it)
+  // A profile's defaults for ops that do not set these attributes themselves.
+  std::optional<Precision> default_precision;
+  std::optional<int64_t> default_tile_rows;
+  // Where each hint came from, quoted in the selection reason: "force" -> "--force-spec bsr" or
+  // "SATTN_FORCE_SPEC=bsr"; "disable:<spec>" -> "--disable bsr" or "SATTN_DISABLE_BSR=1";
+  // "prefer", "l1_bytes" likewise. Filled by resolve_select_options(); a missing key reads as
+  // the option's name.
+  std::map<std::string, std::string> source;
+};
+
+struct ProfileSelect;  // profile.hpp
+// Fills every field the flags left unset from the environment (SATTN_*), then from the profile's
+// select section when one is given (precedence: flags > environment > profile > defaults).
+// `flags` holds what the command line said; `flag_set` names the fields it set explicitly.
+SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<std::string>& flag_set,
+                                     const ProfileSelect* profile = nullptr, const std::string& profile_name = "");
+
+// --use-hw-probe: specs the hardware does not run become disabled with the reason "not supported
+// by the accelerator (probe)" (a forced one is Error(usage)), and its scratchpad size becomes the
+// l1_bytes hint unless a flag, the environment or the profile set one. Each decision is recorded
+// in options.source ("probe", "unsupported:<spec>", "l1_bytes").
+void fold_capabilities(SelectOptions& options, const HwCapabilities&);
+
+// What a caller asks of the selector: a tool's flags, an MLIR pass's options, the C API. Fields
+// left unset fall through to the environment (SATTN_*), then to the profile, then to the defaults.
+struct SelectRequest {
+  std::optional<std::string> backend;          // the cost model's target: cpu, rvv, rocc, imc
+  std::optional<Spec> force;                   // --force-spec
+  std::optional<std::vector<Spec>> disable;    // --disable (given, even empty, replaces SATTN_DISABLE_*)
+  std::optional<bool> prefer_bsr, prefer_sw;   // --prefer-bsr / --prefer-sw
+  std::optional<int64_t> l1_bytes;             // --l1-bytes
+  bool use_hw_probe = false;                   // --use-hw-probe: `hw` holds the probe's answer
+  std::optional<HwCapabilities> hw;
+  std::optional<std::string> profile;          // a profile NAME or PATH (sattn-profile(5))
+};
+// parse_spec for an option value; an unknown name is Error(usage) naming the option and listing the specs.
+Spec spec_option(const std::string& option, const std::string& value);
+// The merge of flags > environment > profile > defaults: loads the profile when one is named,
+// applies its select and defaults sections. Bad values: Error(usage); a bad profile:
+// Error(invalid_input) with file:line:col.
+SelectOptions resolve_select_request(const SelectRequest&);
+
+struct Candidate {
+  Spec spec = Spec::dense;
+  bool feasible = true;
+  std::string why_not;     // when infeasible or disabled
+  std::string terms = "{}";  // cost terms as a JSON object: macs, kv_bytes, l1_fit, cycles {...}, ...
+  double cost = 0;         // total modelled cost (lower is better)
+};
+
+struct Selection {
+  std::string kind;    // "override", "rule", "cost", "default"
+  std::string reason;  // human-readable: "global_tokens = 16 > 0", "SATTN_FORCE_SPEC=bsr", ...
+  std::vector<Candidate> candidates;
+};
+
+struct Plan {
+  Op op;
+  Spec spec = Spec::dense;
+  SpecParams params;
+  Backend backend = Backend::cpu;
+  Selection selection;
+};
+
+// Selects a spec for `op`. A forced spec the op cannot support is Error(invalid_input) naming why.
+Plan select_spec(const Op&, const SelectOptions&);
+
+// Reads plans (sattn.plan/v1 JSON Lines) or bare ops in any op format, selecting in-process
+// with `options` for bare ops. Errors carry file:line:col.
+std::vector<Plan> read_plans(const std::string& path, const SelectOptions& options);
+std::vector<Plan> parse_plans(std::string_view text, const std::string& filename, const SelectOptions& options);
+
+}  // namespace sattn

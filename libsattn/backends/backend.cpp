@@ -1,0 +1,22 @@
+#include "backends/backend.hpp"
+
+#include <chrono>
+
+namespace sattn {
+
+nlohmann::json check_against_reference(const Op& op, const Layout& layout, const QKV& data, CpuRun& r,
+                                       double& reference_ms) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tensor ref = reference_attention(op, layout, data.q, data.k, data.v);
+  reference_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  r.error = compare(r.out, ref);
+  r.tolerance = tolerance(op.precision);
+  r.passed = r.error.finite && r.error.max_rel <= r.tolerance;
+  return {{"reference", "cpu reference: fp32 inputs, double accumulation"},
+          {"max_abs_error", r.error.finite ? nlohmann::json(r.error.max_abs) : nlohmann::json("inf")},
+          {"max_rel_error", r.error.finite ? nlohmann::json(r.error.max_rel) : nlohmann::json("inf")},
+          {"tolerance", r.tolerance},
+          {"passed", r.passed}};
+}
+
+}  // namespace sattn

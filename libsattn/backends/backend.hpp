@@ -1,0 +1,32 @@
+// What every backend takes (one op: its plan and, from artifacts, its layout and data) and what it
+// does with its output: compare it with the double-precision reference on the
+// same layout, at the tolerance of the precision it ran at.
+#pragma once
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "sattn/attention.hpp"
+#include "sattn/backend.hpp"
+#include "sattn/select.hpp"
+
+namespace sattn {
+
+struct CpuRun {
+  Spec spec = Spec::dense;
+  SpecParams params;
+  Tensor out;
+  ErrorStats error;
+  double tolerance = 0;
+  bool passed = false;
+  nlohmann::json result;  // sattn.result/v1
+};
+
+// The check every backend run on the host makes: `r.out` against the CPU reference on the same
+// layout at the precision's tolerance. Fills r.error, r.tolerance, r.passed; returns the result's
+// "check" object and the reference's wall time in `reference_ms`.
+nlohmann::json check_against_reference(const Op& op, const Layout& layout, const QKV& data, CpuRun& r,
+                                       double& reference_ms);
+
+}  // namespace sattn

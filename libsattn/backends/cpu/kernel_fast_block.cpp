@@ -1,0 +1,169 @@
+// Fast kernel, GEMM tiles: the FlashAttention step of a tile of query rows against a contiguous
+// chunk of keys (cblas_sgemm for Q K^T and P V), and the BSR driver that feeds it runs of
+// adjacent kept blocks.
+#include <cblas.h>
+
+#include <algorithm>
+
+#include "backends/cpu/kernel_fast_internal.hpp"
+#include "backends/cpu/kernel_fast_simd.hpp"
+
+namespace sattn::fast {
+
+BlasSingleThreaded::BlasSingleThreaded() {
+#ifdef OPENBLAS_VERSION
+  saved_threads_ = openblas_get_num_threads();
+  if (saved_threads_ != 1) openblas_set_num_threads(1);
+#else
+  saved_threads_ = 1;
+#endif
+}
+
+BlasSingleThreaded::~BlasSingleThreaded() {
+#ifdef OPENBLAS_VERSION
+  if (saved_threads_ != 1) openblas_set_num_threads(saved_threads_);
+#endif
+}
+
+TileState begin_tile(Scratch& scratch, int64_t rows, int64_t dim) {
+  const auto need_acc = static_cast<size_t>(rows * dim);
+  if (scratch.acc.size() < need_acc) scratch.acc.resize(need_acc);
+  if (scratch.row_max.size() < static_cast<size_t>(rows)) {
+    scratch.row_max.resize(rows);
+    scratch.row_sum.resize(rows);
+  }
+  std::fill_n(scratch.acc.begin(), need_acc, 0.0f);
+  std::fill_n(scratch.row_max.begin(), rows, kNegInf);
+  std::fill_n(scratch.row_sum.begin(), rows, 0.0f);
+  return TileState{scratch.acc.data(), scratch.row_max.data(), scratch.row_sum.data(), rows, dim};
+}
+
+void tile_step(TileState& state, Scratch& scratch, const float* q_tile, const float* k_chunk, const float* v_chunk,
+               int64_t n, float score_scale, const ScoreMask* mask) {
+  const int64_t rows = state.rows, dim = state.dim;
+  if (scratch.scores.size() < static_cast<size_t>(rows * n)) scratch.scores.resize(rows * n);
+  float* scores = scratch.scores.data();
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(n), int(dim), score_scale, q_tile, int(dim),
+              k_chunk, int(dim), 0.0f, scores, int(n));
+  if (mask) mask->apply(scores, n, rows, n);
+  bool any_allowed = false;
+  for (int64_t r = 0; r < rows; ++r)
+    any_allowed |= online_softmax_row(scores + r * n, n, state.row_max[r], state.row_sum[r], state.acc + r * dim, dim);
+  if (!any_allowed) return;  // every row masked: P is all zeros
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dim), int(n), 1.0f, scores, int(n), v_chunk,
+              int(dim), 1.0f, state.acc, int(dim));
+}
+
+void finish_row(const TileState& state, int64_t row, float* out) {
+  const float* src = state.acc + row * state.dim;
+  if (state.row_sum[row] == 0.0f) {  // no allowed key (log-sum-exp -inf): output exactly 0
+    std::fill(out, out + state.dim, 0.0f);
+    return;
+  }
+  const float inv = 1.0f / state.row_sum[row];
+  for (int64_t c = 0; c < state.dim; ++c) out[c] = src[c] * inv;
+}
+
+void finish_tile(const TileState& state, float* out) {
+  for (int64_t r = 0; r < state.rows; ++r) finish_row(state, r, out + r * state.dim);
+}
+
+namespace {
+
+// Causal rule inside a chunk whose columns hold the ascending keys column_keys[0..n): row r
+// (query first_query + r) may see keys up to first_query + r + causal_offset, a prefix of the
+// columns.
+struct CausalMask final : ScoreMask {
+  const int32_t* column_keys;
+  int64_t first_query, causal_offset;
+  CausalMask(const int32_t* keys, int64_t fq, int64_t off) : column_keys(keys), first_query(fq), causal_offset(off) {}
+  void apply(float* scores, int64_t ld, int64_t rows, int64_t n) const override {
+    int64_t allowed = 0;  // grows with r: later queries see more keys
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t last_key = first_query + r + causal_offset;
+      while (allowed < n && column_keys[allowed] <= last_key) ++allowed;
+      std::fill(scores + r * ld + allowed, scores + r * ld + n, kNegInf);
+    }
+  }
+};
+
+// Builds the chunks of one block row: pieces of runs of adjacent kept blocks (each piece
+// contiguous in K and V) are appended until kMaxChunkKeys keys; a chunk of one piece is used in
+// place, a chunk of several is gathered so that the GEMMs stay large when kept blocks are apart.
+struct ChunkBuilder {
+  struct Piece {
+    int64_t first_key, count;
+  };
+  Piece pieces[kMaxChunkKeys];
+  int64_t piece_count = 0;
+  int64_t keys = 0;
+};
+
+}  // namespace
+
+void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t block_row) {
+  const Layout& layout = *p.layout;
+  const int64_t bs = layout.block_size, dim = p.dim;
+  const int64_t first_query = block_row * bs;
+  const int64_t rows = std::min(bs, p.seq_len - first_query);
+  const int64_t kvh = h / p.group;
+  const HeadLayout& head = layout.head(b, kvh);
+  const float* q_tile = p.q_row(b, h, first_query);
+  const float* k_head = p.k + p.kv_offset(b, kvh);
+  const float* v_head = p.v + p.kv_offset(b, kvh);
+  // Bounds and causal: no row of this block row may see a key past this one. Keys past it are
+  // cut from the chunks (the partial last block, future blocks); the rest is masked per element.
+  const int64_t last_visible_key =
+      layout.causal ? std::min(p.kv_len - 1, first_query + rows - 1 + layout.causal_offset) : p.kv_len - 1;
+
+  TileState state = begin_tile(scratch, rows, dim);
+  if (scratch.keys.size() < static_cast<size_t>(kMaxChunkKeys)) scratch.keys.resize(kMaxChunkKeys);
+  int32_t* column_keys = scratch.keys.data();
+  ChunkBuilder chunk;
+  auto flush = [&] {
+    if (chunk.keys == 0) return;
+    const float* k_chunk = k_head + chunk.pieces[0].first_key * dim;
+    const float* v_chunk = v_head + chunk.pieces[0].first_key * dim;
+    if (chunk.piece_count > 1) {
+      if (scratch.k_gather.size() < static_cast<size_t>(chunk.keys * dim)) {
+        scratch.k_gather.resize(kMaxChunkKeys * dim);
+        scratch.v_gather.resize(kMaxChunkKeys * dim);
+      }
+      int64_t offset = 0;
+      for (int64_t piece = 0; piece < chunk.piece_count; ++piece) {
+        const auto [first_key, count] = chunk.pieces[piece];
+        std::copy_n(k_head + first_key * dim, count * dim, scratch.k_gather.data() + offset * dim);
+        std::copy_n(v_head + first_key * dim, count * dim, scratch.v_gather.data() + offset * dim);
+        offset += count;
+      }
+      k_chunk = scratch.k_gather.data();
+      v_chunk = scratch.v_gather.data();
+    }
+    const bool needs_mask = layout.causal && column_keys[chunk.keys - 1] > first_query + layout.causal_offset;
+    const CausalMask causal(column_keys, first_query, layout.causal_offset);
+    tile_step(state, scratch, q_tile, k_chunk, v_chunk, chunk.keys, p.score_scale, needs_mask ? &causal : nullptr);
+    chunk.piece_count = 0;
+    chunk.keys = 0;
+  };
+
+  const int64_t end = head.ptr[block_row + 1];
+  for (int64_t t = head.ptr[block_row]; t < end;) {
+    int64_t u = t + 1;
+    while (u < end && head.idx[u] == head.idx[u - 1] + 1) ++u;
+    int64_t run_begin = int64_t(head.idx[t]) * bs;
+    const int64_t run_end = std::min(int64_t(head.idx[u - 1] + 1) * bs, last_visible_key + 1);
+    t = u;
+    while (run_begin < run_end) {  // empty when the run starts past the last visible key
+      const int64_t take = std::min(run_end - run_begin, kMaxChunkKeys - chunk.keys);
+      chunk.pieces[chunk.piece_count++] = {run_begin, take};
+      for (int64_t c = 0; c < take; ++c) column_keys[chunk.keys + c] = int32_t(run_begin + c);
+      chunk.keys += take;
+      run_begin += take;
+      if (chunk.keys == kMaxChunkKeys) flush();
+    }
+  }
+  flush();
+  finish_tile(state, p.out_row(b, h, first_query));
+}
+
+}  // namespace sattn::fast

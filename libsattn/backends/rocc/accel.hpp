@@ -1,0 +1,203 @@
+// The RoCC sparse-attention accelerator's host side (DESIGN §5 "RoCC"): the driver that turns an
+// op + layout + data into a command stream and a DRAM image, the bit-exact C++ model of the
+// datapath, and the runner of the Verilator harness. hw/README.md is the ISA and the exact
+// integer arithmetic; this file follows it literally.
+//
+//   Program p = build_program(op, layout, data, scales, cfg);   // quantize, DRAM image, commands
+//   RunResult m = run_model(p, cfg);                             // bit-exact model
+//   RunResult r = run_rtl(p, cfg, {});                           // the RTL under Verilator
+//   m.out_bits == r.out_bits;  Tensor o = decode_output(p, r);  // float, vs the fp32 reference
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "sattn/layout.hpp"
+#include "sattn/op.hpp"
+#include "core/quant.hpp"
+#include "core/synthetic.hpp"
+#include "sattn/tensor.hpp"
+
+namespace sattn::accel {
+
+// ---------------------------------------------------------------------------------------------
+// ISA constants (hw/README.md "Commands"). One encoding for the model, the harness and the RTL.
+enum class Funct : uint8_t {
+  config = 0,
+  load_idx = 1,
+  load_q = 2,
+  load_k = 3,
+  load_v = 4,
+  run = 5,
+  store = 6,
+  counter = 7,
+  probe = 8,
+};
+enum class ConfigOp : uint8_t { shape = 0, spec = 1, scale = 2, addr = 3 };
+enum class AddrBase : uint8_t { q = 0, k = 1, v = 2, idx = 3, out = 4 };
+
+// Hardware limits (the same for every LANES; PROBE reports them).
+inline constexpr int kQRows = 64;     // query rows per tile (Q scratchpad rows per buffer)
+inline constexpr int kKSlots = 64;    // key slots per chunk (K/V scratchpad rows per buffer)
+inline constexpr int kMaxHeadDim = 128;
+inline constexpr int kBeatBytes = 16;  // DMA bus width
+
+// Counter events, in COUNTER event-id order (hw/README.md "Counters").
+enum class Event : uint8_t {
+  cycles = 0,
+  busy = 1,
+  stall_dma = 2,
+  stall_index = 3,
+  stall_softmax = 4,
+  stall_bank = 5,
+  stall_other = 6,
+  macs_issued = 7,
+  macs_skipped = 8,
+  dma_bytes_in = 9,
+  dma_bytes_out = 10,
+  gathers = 11,
+  commands = 12,
+};
+inline constexpr int kEventCount = 13;
+const char* event_name(Event);
+
+struct Counters {
+  int64_t cycles = 0;         // cycles the accelerator was active (= busy + all stalls)
+  int64_t busy = 0;           // cycles the MAC array issued MACs
+  int64_t stall_dma = 0;      // waiting on DRAM (Q/K/V loads, output writes)
+  int64_t stall_index = 0;    // waiting on an index (LOAD_IDX) load
+  int64_t stall_softmax = 0;  // max/exp/rescale steps and output normalization
+  int64_t stall_bank = 0;     // scratchpad bank conflicts (none in this design: always 0)
+  int64_t stall_other = 0;    // command issue and configuration
+  int64_t macs_issued = 0;    // = 2 x allowed pairs x head_dim
+  int64_t macs_skipped = 0;   // masked pairs inside loaded tiles x 2 x head_dim
+  int64_t dma_bytes_in = 0;
+  int64_t dma_bytes_out = 0;
+  int64_t gathers = 0;        // indexed DMA bursts (one per run of consecutive gathered keys)
+  int64_t commands = 0;       // commands dispatched
+
+  int64_t get(Event) const;
+  void set(Event, int64_t);
+  nlohmann::json to_json() const;  // {"cycles": .., "busy": .., ...} in event order
+  bool operator==(const Counters&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parameters of a run. A profile's `accel:` section sets them (apply_yaml).
+struct Config {
+  int lanes = 16;                 // MAC lanes: 8, 16 or 32 (a harness per value)
+  bool double_buffer = true;      // false: the single-buffer ablation (loads and compute serialize)
+  int dram_latency_cycles = 40;   // first beat of a read burst arrives this many cycles after the request
+  int dram_bytes_per_cycle = 16;  // read and write bandwidth, 1..16 (the bus is 16 bytes wide)
+  int64_t max_cycles = 2'000'000'000;  // watchdog
+  double clock_mhz = 1000;        // for seconds and energy-per-second figures only
+  int q_tile_rows = 64;           // query rows per tile, 1..64 (driver)
+
+  // Replaces the fields `node` names (lanes, double_buffer, dram_latency_cycles,
+  // dram_bytes_per_cycle, max_cycles, clock_mhz, q_tile_rows). Unknown keys, wrong types and
+  // out-of-range values are Error(invalid_input) with file:line:col. All or nothing.
+  void apply_yaml(const YAML::Node& node, const std::string& file);
+  // Range checks (Error(invalid_input) naming the field); build_program and run_model call it.
+  void validate() const;
+  nlohmann::json to_json() const;
+};
+// Registers the strict checker of the profile section `accel` (idempotent).
+void register_accel_profile_section();
+
+// One RoCC command: funct7 and the two source registers.
+struct Command {
+  Funct funct = Funct::config;
+  uint64_t rs1 = 0, rs2 = 0;
+  bool operator==(const Command&) const = default;
+};
+
+// Everything the accelerator needs, as the model and the harness both read it.
+struct Program {
+  std::vector<uint8_t> dram;       // the DRAM image (inputs, index records, output area zeroed)
+  std::vector<Command> commands;   // ends with a COUNTER snapshot and one read per event
+  uint64_t out_offset = 0, out_bytes = 0;  // the output area: int16 [batch, heads, seq_len, head_dim]
+  int counter_reads_begin = 0;     // index of the first COUNTER read among the responses
+  // What decode_output and the checks need.
+  Shape shape;
+  Precision precision = Precision::i8;
+  Scales scales;          // the quantization scales used
+  uint32_t score_mult = 0;  // CONFIG SCALE: t = (s * score_mult) >> score_shift (hw/README.md)
+  int score_shift = 0;
+  int64_t allowed_pairs = 0;  // over batch and query heads
+  int64_t tiles = 0, chunks = 0;
+};
+
+// Quantizes q/k/v exactly like quant.hpp's quantize() with `scales` (i8 or i4; other
+// precisions are Error(invalid_input)), lays out the DRAM image and emits the command stream.
+// Shape limits (head_dim <= 128, a multiple of 16, of 32 for i4) are Error(invalid_input).
+Program build_program(const Op&, const Layout&, const QKV& fp32_data, const Scales&, const Config&);
+
+// The score multiplier: (mult, shift) with mult < 2^31 such that s * mult / 2^shift ~
+// s * scale_q * scale_k * softmax_scale * log2(e) * 256 (hw/README.md "Scores").
+std::pair<uint32_t, int> score_multiplier(double scale_q, double scale_k, double softmax_scale);
+
+struct RunResult {
+  std::vector<int16_t> out_bits;  // the output area: int16 Q8.8 in units of scale_v
+  Counters counters;
+  std::vector<uint64_t> responses;  // rd of every COUNTER/PROBE command, in order
+  int64_t sim_cycles = 0;           // cycles simulated (harness: reset to last response)
+  double wall_seconds = 0;          // harness wall time of the simulation loop
+  double cycles_per_second = 0;     // sim_cycles / wall_seconds (0 for the model)
+  std::string source;               // "model" or the harness path
+};
+
+// The bit-exact model: replays the command stream over the DRAM image. Output bits and every
+// counter match the RTL (hw/README.md "Model"). Throws Error(invalid_input) on a command the
+// hardware would reject (its message names the command index).
+RunResult run_model(const Program&, const Config&);
+
+struct RtlOptions {
+  std::string harness;     // empty: harness_path(cfg.lanes)
+  std::string trace_file;  // FST waveform when not empty
+  double timeout_s = 0;    // wall-clock limit of the harness process (0 = none; the watchdog is max_cycles)
+  bool keep_workdir = false;
+};
+// libexec_dir()/sattn-accel-sim-lanes<N>.
+std::string harness_path(int lanes);
+// Runs the program on the Verilator harness. Errors: harness missing or crashed ->
+// Error(external_tool) (missing: "apt-get install verilator" and how to rebuild); watchdog
+// (max_cycles passed) -> Error(runtime) with the unit states it reported; a command the RTL
+// rejected -> Error(invalid_input).
+RunResult run_rtl(const Program&, const Config&, const RtlOptions& = {});
+
+// The output as float [batch, heads, seq_len, head_dim]: out_bits / 256 * scale_v.
+Tensor decode_output(const Program&, const RunResult&);
+
+// The tensors the datapath sees, dequantized (for the tight check against the reference).
+QKV dequantized_inputs(const Program&, const QKV& fp32_data);
+
+// ---------------------------------------------------------------------------------------------
+// PROBE (hw/README.md "PROBE"): word 0 = capabilities, word 1 = scratchpad bytes.
+struct Capabilities {
+  int version = 0;
+  int lanes = 0;
+  uint8_t spec_mask = 0;       // bit = spec code (sattn-artifacts(7)): 0xff = every spec
+  uint8_t precision_mask = 0;  // bit = precision code: bit 2 i8, bit 3 i4
+  int q_rows = 0, k_slots = 0, max_head_dim = 0;
+  bool double_buffer = false, causal = false, gather = false;
+  int64_t scratchpad_bytes = 0;  // Q + K + V + index + mask RAM, both buffers
+  bool supports(Spec) const;
+  bool supports(Precision) const;
+  nlohmann::json to_json() const;
+};
+Capabilities decode_capabilities(uint64_t word0, uint64_t word1);
+// What the RTL of `lanes` should answer (for tests and for the model's PROBE).
+std::pair<uint64_t, uint64_t> capability_words(int lanes);
+// Runs a PROBE program on the RTL harness of cfg.lanes.
+Capabilities probe_rtl(const Config&, const RtlOptions& = {});
+
+// ---------------------------------------------------------------------------------------------
+// Program files (hw/README.md "Program file"): DIR/program.txt + DIR/dram.bin.
+void write_program(const Program&, const std::string& dir);
+
+}  // namespace sattn::accel

@@ -1,0 +1,132 @@
+// sattn::accel: counters, run configuration (profile section `accel`) and PROBE capabilities.
+#include <mutex>
+
+#include "backends/rocc/accel.hpp"
+#include "sattn/error.hpp"
+#include "formats/profile.hpp"
+
+namespace sattn::accel {
+
+namespace {
+constexpr const char* kEventNames[kEventCount] = {
+    "cycles",       "busy",         "stall_dma",     "stall_index",   "stall_softmax", "stall_bank", "stall_other",
+    "macs_issued",  "macs_skipped", "dma_bytes_in",  "dma_bytes_out", "gathers",       "commands"};
+
+int64_t Counters::* const kEventFields[kEventCount] = {
+    &Counters::cycles,        &Counters::busy,          &Counters::stall_dma,   &Counters::stall_index,
+    &Counters::stall_softmax, &Counters::stall_bank,    &Counters::stall_other, &Counters::macs_issued,
+    &Counters::macs_skipped,  &Counters::dma_bytes_in,  &Counters::dma_bytes_out, &Counters::gathers,
+    &Counters::commands};
+}  // namespace
+
+const char* event_name(Event e) { return kEventNames[int(e)]; }
+int64_t Counters::get(Event e) const { return this->*kEventFields[int(e)]; }
+void Counters::set(Event e, int64_t v) { this->*kEventFields[int(e)] = v; }
+
+nlohmann::json Counters::to_json() const {
+  nlohmann::ordered_json j;
+  for (int i = 0; i < kEventCount; ++i) j[kEventNames[i]] = get(Event(i));
+  return nlohmann::json(j);
+}
+
+void Config::validate() const {
+  auto bad = [](const std::string& m) { throw Error(ExitCode::invalid_input, "accel configuration: " + m); };
+  if (lanes != 8 && lanes != 16 && lanes != 32) bad("lanes must be 8, 16 or 32, not " + std::to_string(lanes));
+  if (dram_latency_cycles < 0 || dram_latency_cycles > 100000) bad("dram_latency_cycles must be in 0..100000");
+  if (dram_bytes_per_cycle < 1 || dram_bytes_per_cycle > kBeatBytes)
+    bad("dram_bytes_per_cycle must be in 1..16 (the DMA bus is 16 bytes wide)");
+  if (max_cycles < 1) bad("max_cycles must be >= 1");
+  if (!(clock_mhz > 0)) bad("clock_mhz must be > 0");
+  if (q_tile_rows < 1 || q_tile_rows > kQRows) bad("q_tile_rows must be in 1..64");
+}
+
+void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
+  yaml_require_map(file, node, "accel");
+  yaml_check_keys(file, node, "accel",
+                  {"lanes", "double_buffer", "dram_latency_cycles", "dram_bytes_per_cycle", "max_cycles", "clock_mhz",
+                   "q_tile_rows"});
+  Config next = *this;
+  if (const YAML::Node v = node["lanes"]) {
+    next.lanes = int(yaml_int(file, v, "accel.lanes", 8, 32));
+    if (next.lanes != 8 && next.lanes != 16 && next.lanes != 32) yaml_fail(file, v, "accel.lanes must be 8, 16 or 32");
+  }
+  if (const YAML::Node v = node["double_buffer"]) next.double_buffer = yaml_bool(file, v, "accel.double_buffer");
+  if (const YAML::Node v = node["dram_latency_cycles"])
+    next.dram_latency_cycles = int(yaml_int(file, v, "accel.dram_latency_cycles", 0, 100000));
+  if (const YAML::Node v = node["dram_bytes_per_cycle"])
+    next.dram_bytes_per_cycle = int(yaml_int(file, v, "accel.dram_bytes_per_cycle", 1, kBeatBytes));
+  if (const YAML::Node v = node["max_cycles"]) next.max_cycles = yaml_int(file, v, "accel.max_cycles", 1, INT64_MAX);
+  if (const YAML::Node v = node["clock_mhz"]) next.clock_mhz = yaml_real(file, v, "accel.clock_mhz", 1e-3, 1e6);
+  if (const YAML::Node v = node["q_tile_rows"]) next.q_tile_rows = int(yaml_int(file, v, "accel.q_tile_rows", 1, kQRows));
+  *this = next;
+}
+
+nlohmann::json Config::to_json() const {
+  return {{"lanes", lanes},
+          {"double_buffer", double_buffer},
+          {"dram_latency_cycles", dram_latency_cycles},
+          {"dram_bytes_per_cycle", dram_bytes_per_cycle},
+          {"max_cycles", max_cycles},
+          {"clock_mhz", clock_mhz},
+          {"q_tile_rows", q_tile_rows}};
+}
+
+void register_accel_profile_section() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_profile_section("accel", [](const YAML::Node& node, const std::string& file) {
+      Config scratch;
+      scratch.apply_yaml(node, file);
+    });
+  });
+}
+
+// ------------------------------------------------------------------------------------- PROBE
+std::pair<uint64_t, uint64_t> capability_words(int lanes) {
+  const uint64_t w0 = 1ull | uint64_t(lanes & 0xff) << 8 | 0xffull << 16 | 0x0cull << 24 | uint64_t(kQRows) << 32 |
+                      uint64_t(kKSlots) << 40 | uint64_t(kMaxHeadDim) << 48 | 0x7ull << 56;
+  const uint64_t w1 = 3ull * 2 * kQRows * kMaxHeadDim + 2ull * kKSlots * 8 + 2ull * kQRows * 8;
+  return {w0, w1};
+}
+
+Capabilities decode_capabilities(uint64_t w0, uint64_t w1) {
+  Capabilities c;
+  c.version = int(w0 & 0xff);
+  c.lanes = int(w0 >> 8 & 0xff);
+  c.spec_mask = uint8_t(w0 >> 16);
+  c.precision_mask = uint8_t(w0 >> 24);
+  c.q_rows = int(w0 >> 32 & 0xff);
+  c.k_slots = int(w0 >> 40 & 0xff);
+  c.max_head_dim = int(w0 >> 48 & 0xff);
+  c.double_buffer = (w0 >> 56 & 1) != 0;
+  c.causal = (w0 >> 57 & 1) != 0;
+  c.gather = (w0 >> 58 & 1) != 0;
+  c.scratchpad_bytes = int64_t(w1);
+  return c;
+}
+
+bool Capabilities::supports(Spec s) const { return (spec_mask >> int(s) & 1) != 0; }
+bool Capabilities::supports(Precision p) const { return (precision_mask >> int(p) & 1) != 0; }
+
+nlohmann::json Capabilities::to_json() const {
+  nlohmann::json specs = nlohmann::json::array(), precisions = nlohmann::json::array();
+  for (Spec s : kAllSpecs)
+    if (supports(s)) specs.push_back(std::string(to_string(s)));
+  for (Precision p : {Precision::fp32, Precision::bf16, Precision::i8, Precision::i4})
+    if (supports(p)) precisions.push_back(std::string(to_string(p)));
+  return {{"version", version},
+          {"lanes", lanes},
+          {"specs", specs},
+          {"precisions", precisions},
+          {"spec_mask", spec_mask},
+          {"precision_mask", precision_mask},
+          {"q_rows", q_rows},
+          {"k_slots", k_slots},
+          {"max_head_dim", max_head_dim},
+          {"double_buffer", double_buffer},
+          {"causal", causal},
+          {"gather", gather},
+          {"scratchpad_bytes", scratchpad_bytes}};
+}
+
+}  // namespace sattn::accel

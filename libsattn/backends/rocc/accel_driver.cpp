@@ -1,0 +1,222 @@
+// sattn::accel driver: quantizes the inputs, lays out the DRAM image and lowers a layout to the
+// accelerator's command stream (hw/README.md). Block layouts become contiguous key blocks; row
+// layouts become gathered key chunks with per-row masks (the index records of LOAD_IDX).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "backends/rocc/accel.hpp"
+#include "sattn/error.hpp"
+#include "support/io.hpp"
+
+namespace sattn::accel {
+
+namespace {
+
+uint64_t align16(uint64_t x) { return (x + 15) & ~uint64_t(15); }
+
+// int8 values of a tensor, then packed for i4 (two per byte, low nibble first).
+std::vector<uint8_t> quantized_bytes(const Tensor& t, float scale, Precision p) {
+  std::vector<int8_t> q(t.data.size());
+  for (size_t i = 0; i < q.size(); ++i) q[i] = quantize(t.data[i], scale, p);
+  if (p == Precision::i4) return pack_i4(q);
+  return std::vector<uint8_t>(q.begin(), q.end());
+}
+
+struct Emitter {
+  std::vector<Command> cmds;
+  std::vector<uint8_t> idx_region;
+  void cmd(Funct f, uint64_t rs1, uint64_t rs2) { cmds.push_back({f, rs1, rs2}); }
+  // An index record (hw/README.md "LOAD_IDX"); returns its offset in the IDX region.
+  uint64_t record(const std::vector<int32_t>& keys, const std::vector<uint64_t>& masks) {
+    const uint64_t off = idx_region.size();
+    const size_t n2 = keys.size() + (keys.size() & 1), m2 = masks.size() + (masks.size() & 1);
+    idx_region.resize(off + 8 * (n2 + m2), 0);
+    uint8_t* p = idx_region.data() + off;
+    for (size_t s = 0; s < keys.size(); ++s) {
+      int32_t run = 0;
+      if (s == 0 || keys[s] != keys[s - 1] + 1)
+        for (size_t e = s; e < keys.size() && keys[e] == keys[s] + int32_t(e - s); ++e) ++run;
+      std::memcpy(p + 8 * s, &keys[s], 4);
+      std::memcpy(p + 8 * s + 4, &run, 4);
+    }
+    for (size_t r = 0; r < masks.size(); ++r) std::memcpy(p + 8 * (n2 + r), &masks[r], 8);
+    return off;
+  }
+};
+
+uint64_t rs2_count_buf(uint64_t n, bool buf) { return n | uint64_t(buf) << 32; }
+
+}  // namespace
+
+std::pair<uint32_t, int> score_multiplier(double scale_q, double scale_k, double softmax_scale) {
+  const double c = scale_q * scale_k * softmax_scale * 1.4426950408889634 * 256.0;
+  if (!(c > 0) || !std::isfinite(c)) throw Error(ExitCode::invalid_input, "accel: the score scale must be a positive number");
+  for (int sh = 47; sh >= 0; --sh) {
+    const double m = std::nearbyint(std::ldexp(c, sh));
+    if (m < 2147483648.0) return {uint32_t(std::max(1.0, m)), sh};
+  }
+  return {0x7fffffffu, 0};  // logits beyond 2^23 per unit score: saturate the multiplier
+}
+
+Program build_program(const Op& op, const Layout& layout, const QKV& data, const Scales& scales, const Config& cfg) {
+  cfg.validate();
+  const Shape& sh = op.shape;
+  auto bad = [&](const std::string& m) { throw Error(ExitCode::invalid_input, "accel: " + m, op.loc); };
+  if (op.precision != Precision::i8 && op.precision != Precision::i4)
+    bad("the accelerator computes in i8 or i4, not " + std::string(to_string(op.precision)) +
+        " (set precision = \"i8\" or \"i4\")");
+  const bool i4 = op.precision == Precision::i4;
+  if (sh.head_dim > kMaxHeadDim || sh.head_dim % 16 != 0 || (i4 && sh.head_dim % 32 != 0))
+    bad("head_dim " + std::to_string(sh.head_dim) + " is not supported: it must be a multiple of " +
+        (i4 ? std::string("32 (i4)") : std::string("16")) + " and at most 128");
+  if (layout.rows != sh.seq_len || layout.cols != sh.kv_len) bad("the layout does not match the op's shape");
+  if (sh.seq_len > INT32_MAX / 2 || sh.kv_len > INT32_MAX / 2) bad("sequence too long for 32-bit positions");
+
+  const int64_t D = sh.head_dim, g = sh.group_size();
+  const uint64_t rowbytes = uint64_t(i4 ? D / 2 : D);
+  Program p;
+  p.shape = sh;
+  p.precision = op.precision;
+  p.scales = scales;
+  std::tie(p.score_mult, p.score_shift) = score_multiplier(scales.q, scales.k, op.softmax_scale());
+
+  const std::vector<uint8_t> qb = quantized_bytes(data.q, scales.q, op.precision);
+  const std::vector<uint8_t> kb = quantized_bytes(data.k, scales.k, op.precision);
+  const std::vector<uint8_t> vb = quantized_bytes(data.v, scales.v, op.precision);
+
+  Emitter em;
+  const int64_t off = layout.causal_offset;
+  const uint64_t shape_rs2 = uint64_t(D) | uint64_t(i4) << 16 | uint64_t(layout.causal) << 17 |
+                             uint64_t(cfg.double_buffer) << 18 | uint64_t(uint32_t(int32_t(off))) << 32;
+  em.cmd(Funct::config, uint64_t(ConfigOp::shape), shape_rs2);
+  em.cmd(Funct::config, uint64_t(ConfigOp::spec), uint64_t(int(layout.spec)) | uint64_t(layout.block) << 8);
+  em.cmd(Funct::config, uint64_t(ConfigOp::scale), uint64_t(p.score_mult) | uint64_t(p.score_shift) << 32);
+  const size_t addr_cmds = em.cmds.size();
+  for (int base = 0; base < 5; ++base) em.cmd(Funct::config, uint64_t(ConfigOp::addr) | uint64_t(base) << 4, 0);
+
+  bool qbuf = false, kvbuf = false;
+  const int64_t tile = cfg.q_tile_rows;
+  for (int64_t b = 0; b < sh.batch; ++b) {
+    for (int64_t h = 0; h < sh.heads; ++h) {
+      const int64_t kvh = h / g;
+      const HeadLayout& hl = layout.head(b, kvh);
+      p.allowed_pairs += layout.allowed_pairs(b, kvh);
+      const uint64_t q_off = uint64_t((b * sh.heads + h) * sh.seq_len) * rowbytes;
+      const uint64_t kv_off = uint64_t((b * sh.kv_heads + kvh) * sh.kv_len) * rowbytes;
+      const uint64_t o_off = uint64_t((b * sh.heads + h) * sh.seq_len) * uint64_t(D) * 2;
+      // Query tiles: within a block row for BSR (so every row of a tile shares its block list).
+      const int64_t span = layout.block ? layout.block_size : sh.seq_len;
+      for (int64_t r_begin = 0; r_begin < sh.seq_len; r_begin += span) {
+        const int64_t r_end = std::min(sh.seq_len, r_begin + span);
+        for (int64_t r0 = r_begin; r0 < r_end; r0 += tile) {
+          const int64_t nq = std::min(tile, r_end - r0);
+          qbuf = cfg.double_buffer ? !qbuf : false;
+          em.cmd(Funct::load_q, q_off + uint64_t(r0) * rowbytes, rs2_count_buf(uint64_t(nq), qbuf));
+          ++p.tiles;
+          auto run_rs1 = [&](int64_t k0) { return uint64_t(uint32_t(int32_t(r0))) | uint64_t(uint32_t(int32_t(k0))) << 32; };
+          if (layout.block) {
+            const int64_t br = r0 / layout.block_size;
+            for (int64_t e = hl.ptr[size_t(br)]; e < hl.ptr[size_t(br) + 1]; ++e) {
+              const int64_t c = hl.idx[size_t(e)];
+              const int64_t c_end = std::min(sh.kv_len, (c + 1) * layout.block_size);
+              for (int64_t k0 = c * layout.block_size; k0 < c_end; k0 += kKSlots) {
+                const int64_t nk = std::min<int64_t>(kKSlots, c_end - k0);
+                if (layout.causal && k0 > r0 + nq - 1 + off) continue;  // no allowed pair in this chunk
+                kvbuf = cfg.double_buffer ? !kvbuf : false;
+                em.cmd(Funct::load_k, kv_off + uint64_t(k0) * rowbytes, rs2_count_buf(uint64_t(nk), kvbuf));
+                em.cmd(Funct::load_v, kv_off + uint64_t(k0) * rowbytes, rs2_count_buf(uint64_t(nk), kvbuf));
+                em.cmd(Funct::run, run_rs1(k0), uint64_t(nq) | uint64_t(nk) << 16 | uint64_t(kvbuf) << 32 | uint64_t(qbuf) << 33);
+                ++p.chunks;
+              }
+            }
+          } else {
+            // The union of the tile rows' keys, in chunks of up to 64 gathered keys.
+            std::vector<int32_t> keys;
+            for (int64_t r = r0; r < r0 + nq; ++r)
+              keys.insert(keys.end(), hl.idx.begin() + hl.ptr[size_t(r)], hl.idx.begin() + hl.ptr[size_t(r) + 1]);
+            std::sort(keys.begin(), keys.end());
+            keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+            for (size_t c0 = 0; c0 < keys.size(); c0 += kKSlots) {
+              const size_t nk = std::min<size_t>(kKSlots, keys.size() - c0);
+              const std::vector<int32_t> chunk(keys.begin() + long(c0), keys.begin() + long(c0 + nk));
+              std::vector<uint64_t> masks(size_t(nq), 0);
+              for (int64_t r = r0; r < r0 + nq; ++r) {
+                const auto first = hl.idx.begin() + hl.ptr[size_t(r)], last = hl.idx.begin() + hl.ptr[size_t(r) + 1];
+                for (size_t s = 0; s < nk; ++s)
+                  if (std::binary_search(first, last, chunk[s])) masks[size_t(r - r0)] |= uint64_t(1) << s;
+              }
+              const uint64_t rec = em.record(chunk, masks);
+              kvbuf = cfg.double_buffer ? !kvbuf : false;
+              const uint64_t gather = uint64_t(1) << 33;
+              em.cmd(Funct::load_idx, rec, uint64_t(nk) | uint64_t(nq) << 16 | uint64_t(kvbuf) << 32);
+              em.cmd(Funct::load_k, kv_off, rs2_count_buf(nk, kvbuf) | gather);
+              em.cmd(Funct::load_v, kv_off, rs2_count_buf(nk, kvbuf) | gather);
+              em.cmd(Funct::run, run_rs1(0),
+                     uint64_t(nq) | uint64_t(nk) << 16 | uint64_t(kvbuf) << 32 | uint64_t(qbuf) << 33 |
+                         uint64_t(1) << 34 | uint64_t(1) << 35);
+              ++p.chunks;
+            }
+          }
+          em.cmd(Funct::store, o_off + uint64_t(r0) * uint64_t(D) * 2, uint64_t(nq));
+        }
+      }
+    }
+  }
+  // Counter read-out: one snapshot, then one snapshot read per event.
+  int responses = 0;
+  for (const Command& c : em.cmds) responses += (c.funct == Funct::counter || c.funct == Funct::probe);
+  em.cmd(Funct::counter, uint64_t(1) << 9, 0);
+  p.counter_reads_begin = responses + 1;
+  for (int e = 0; e < kEventCount; ++e) em.cmd(Funct::counter, uint64_t(1) << 8 | uint64_t(e), 0);
+
+  // DRAM image: Q, K, V, index records, output; each region 16-byte aligned.
+  const uint64_t base_q = 0, base_k = align16(base_q + qb.size()), base_v = align16(base_k + kb.size()),
+                 base_idx = align16(base_v + vb.size()), base_out = align16(base_idx + em.idx_region.size());
+  p.out_offset = base_out;
+  p.out_bytes = uint64_t(sh.batch * sh.heads * sh.seq_len * D) * 2;
+  p.dram.assign(align16(base_out + p.out_bytes), 0);
+  std::memcpy(p.dram.data() + base_q, qb.data(), qb.size());
+  std::memcpy(p.dram.data() + base_k, kb.data(), kb.size());
+  std::memcpy(p.dram.data() + base_v, vb.data(), vb.size());
+  if (!em.idx_region.empty()) std::memcpy(p.dram.data() + base_idx, em.idx_region.data(), em.idx_region.size());
+  const uint64_t bases[5] = {base_q, base_k, base_v, base_idx, base_out};
+  for (int i = 0; i < 5; ++i) em.cmds[addr_cmds + size_t(i)].rs2 = bases[i];
+  p.commands = std::move(em.cmds);
+  return p;
+}
+
+void write_program(const Program& p, const std::string& dir) {
+  std::string text = "sattn-accel-program v1\n";
+  text += "dram_bytes " + std::to_string(p.dram.size()) + "\n";
+  text += "out_offset " + std::to_string(p.out_offset) + "\n";
+  text += "out_bytes " + std::to_string(p.out_bytes) + "\n";
+  text += "commands " + std::to_string(p.commands.size()) + "\n";
+  char line[64];
+  for (const Command& c : p.commands) {
+    std::snprintf(line, sizeof line, "%u %016llx %016llx\n", unsigned(c.funct), (unsigned long long)c.rs1,
+                  (unsigned long long)c.rs2);
+    text += line;
+  }
+  const std::filesystem::path d(dir);
+  write_atomic((d / "program.txt").string(), text);
+  write_atomic((d / "dram.bin").string(), std::string(reinterpret_cast<const char*>(p.dram.data()), p.dram.size()));
+}
+
+Tensor decode_output(const Program& p, const RunResult& r) {
+  const Shape& s = p.shape;
+  Tensor out(s.batch, s.heads, s.seq_len, s.head_dim);
+  if (r.out_bits.size() != out.data.size())
+    throw Error(ExitCode::runtime, "accel: the output has " + std::to_string(r.out_bits.size()) + " values, expected " +
+                                       std::to_string(out.data.size()));
+  for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = float(double(r.out_bits[i]) / 256.0 * double(p.scales.v));
+  return out;
+}
+
+QKV dequantized_inputs(const Program& p, const QKV& d) {
+  return {apply_precision(d.q, p.precision, p.scales.q), apply_precision(d.k, p.precision, p.scales.k),
+          apply_precision(d.v, p.precision, p.scales.v)};
+}
+
+}  // namespace sattn::accel

@@ -1,0 +1,87 @@
+#include "backends/rocc/sim_probe.hpp"
+
+#include <cstdio>
+
+#include "formats/data.hpp"
+
+namespace sattn {
+
+namespace {
+
+std::string hex2(unsigned v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02x", v & 0xffu);
+  return buf;
+}
+
+std::string list_text(const nlohmann::json& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n.get<std::string>();
+  return s.empty() ? "none" : s;
+}
+
+}  // namespace
+
+nlohmann::json probe_json(const accel::Capabilities& c, const std::string& harness, const std::string& tool) {
+  nlohmann::json j = envelope("probe", tool);
+  nlohmann::json specs = nlohmann::json::array(), precisions = nlohmann::json::array();
+  for (Spec s : kAllSpecs)
+    if (c.supports(s)) specs.push_back(std::string(to_string(s)));
+  for (Precision p : {Precision::fp32, Precision::bf16, Precision::i8, Precision::i4})
+    if (c.supports(p)) precisions.push_back(std::string(to_string(p)));
+  j["version"] = c.version;
+  j["lanes"] = c.lanes;
+  j["specs"] = specs;
+  j["spec_mask"] = c.spec_mask;
+  j["precisions"] = precisions;
+  j["precision_mask"] = c.precision_mask;
+  j["q_rows"] = c.q_rows;
+  j["k_slots"] = c.k_slots;
+  j["max_head_dim"] = c.max_head_dim;
+  j["double_buffer"] = c.double_buffer;
+  j["causal"] = c.causal;
+  j["gather"] = c.gather;
+  j["scratchpad_bytes"] = c.scratchpad_bytes;
+  j["harness"] = harness;
+  return j;
+}
+
+ProbeReport probe_accelerator(const accel::Config& config, const accel::RtlOptions& rtl, const std::string& tool) {
+  ProbeReport r;
+  r.harness = rtl.harness.empty() ? accel::harness_path(config.lanes) : rtl.harness;
+  r.caps = accel::probe_rtl(config, rtl);
+  r.json = probe_json(r.caps, r.harness, tool);
+  const auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
+  const accel::Capabilities& c = r.caps;
+  r.text = "version           " + std::to_string(c.version) + "\n" +
+           "lanes             " + std::to_string(c.lanes) + "\n" +
+           "specs             " + list_text(r.json["specs"]) + " (mask " + hex2(c.spec_mask) + ")\n" +
+           "precisions        " + list_text(r.json["precisions"]) + " (mask " + hex2(c.precision_mask) + ")\n" +
+           "q_rows            " + std::to_string(c.q_rows) + "\n" +
+           "k_slots           " + std::to_string(c.k_slots) + "\n" +
+           "max_head_dim      " + std::to_string(c.max_head_dim) + "\n" +
+           "double_buffer     " + yes(c.double_buffer) + "\n" +
+           "causal            " + yes(c.causal) + "\n" +
+           "gather            " + yes(c.gather) + "\n" +
+           "scratchpad_bytes  " + std::to_string(c.scratchpad_bytes) + "\n" +
+           "harness           " + r.harness + "\n";
+  return r;
+}
+
+HwCapabilities hw_capabilities(const accel::Capabilities& c, const std::string& harness) {
+  HwCapabilities hw;
+  for (Spec s : kAllSpecs)
+    if (c.supports(s)) hw.specs.insert(s);
+  hw.scratchpad_bytes = c.scratchpad_bytes;
+  hw.description = "LANES " + std::to_string(c.lanes) + ", spec mask " + hex2(c.spec_mask);
+  hw.where = "spec mask " + hex2(c.spec_mask) + ", " + harness;
+  return hw;
+}
+
+HwCapabilities probe_hw_capabilities() {
+  const accel::Config config;
+  const accel::RtlOptions rtl;
+  return hw_capabilities(accel::probe_rtl(config, rtl), accel::harness_path(config.lanes));
+}
+
+}  // namespace sattn

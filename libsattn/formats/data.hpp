@@ -1,0 +1,39 @@
+// Where an op's Q/K/V come from (a .npy directory or the seeded generator), and the JSON pieces
+// every sattn.* document and result is made of: the envelope, the layout summary, the result header.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/synthetic.hpp"
+#include "sattn/layout.hpp"
+#include "sattn/select.hpp"
+
+namespace sattn {
+
+struct DataSource {
+  std::optional<std::string> dir;  // q.npy, k.npy, v.npy; else synthetic
+  uint64_t seed = kDefaultSeed;
+};
+
+// Reads DIR/{q,k,v}.npy or generates synthetic data. Shapes must match the op
+// (q: [batch, heads, seq_len, head_dim]; k, v: [batch, kv_heads, kv_len, head_dim]); NaN or Inf
+// values are input errors naming the file and element.
+QKV load_qkv(const Op&, const DataSource&);
+// Describes a DataSource for results and envelopes.
+nlohmann::json describe(const DataSource&);
+
+// What a result says about a layout: granularity, block size, sharing, nnz, allowed (query, key)
+// pairs over every query head, density.
+nlohmann::json layout_summary(const Op&, const Layout&);
+// The members every sattn.result/v1 starts with: schema and producer, op (as run), spec, params,
+// backend, precision (the one the backend ran at), data, selection, layout.
+nlohmann::json result_header(const Plan&, const Op& op_as_run, Precision, const std::string& backend,
+                             const nlohmann::json& data_desc, const Layout&, const std::string& tool);
+
+// sattn.* documents carry {"schema", "producer": {"tool", "version"}}.
+nlohmann::json envelope(const std::string& kind, const std::string& tool);
+
+}  // namespace sattn

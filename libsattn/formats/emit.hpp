@@ -1,0 +1,35 @@
+// Artifacts (DESIGN §4): the layout arrays, indices.txt, indices.desc and, for data-dependent
+// specs, the Q/K/V used; described by a sattn.artifacts/v1 envelope.
+#pragma once
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "sattn/layout.hpp"
+#include "formats/data.hpp"
+#include "sattn/select.hpp"
+
+namespace sattn {
+
+struct EmitOptions {
+  std::string out_dir;              // receives every file
+  std::string stem = "indices";     // indices.txt / indices.desc (--out-stem)
+  DataSource data;                  // --data DIR or --seed N
+};
+
+// Builds the plan's layout (streaming where the spec allows: memory proportional to nnz) and
+// writes the artifact files atomically into options.out_dir. Returns the envelope, whose paths
+// are relative to out_dir.
+nlohmann::json emit_artifacts(const Plan&, const EmitOptions&);
+
+// What a backend needs, read back from an envelope file (paths resolved against its directory).
+struct Artifacts {
+  Plan plan;
+  Layout layout;
+  std::optional<QKV> data;  // present when the artifacts carry q/k/v
+  std::string dir;
+};
+Artifacts read_artifacts(const std::string& envelope_path);
+
+}  // namespace sattn

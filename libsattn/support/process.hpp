@@ -1,0 +1,70 @@
+// Running external programs (qemu-riscv64, the Verilator harness, compilers) and finding the
+// helper files the build installs beside the tools.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sattn {
+
+struct ProcessResult {
+  int exit_code = -1;      // the program's exit status; -1 when it was killed by a signal
+  int signal = 0;          // the signal that killed it, else 0
+  bool timed_out = false;  // killed because it ran past the timeout
+  std::string out;         // everything it wrote to stdout
+  std::string err;         // everything it wrote to stderr
+  bool ok() const { return exit_code == 0 && signal == 0 && !timed_out; }
+  // One line for messages: "exit status 3", "killed by signal 11 (Segmentation fault)", "timed out after 60 s".
+  std::string describe(double timeout_s) const;
+  // The last `lines` lines of stderr, for error messages.
+  std::string err_tail(int lines = 10) const;
+};
+
+// Runs argv[0] (searched in PATH when it has no '/') with stdin from /dev/null, capturing stdout
+// and stderr. A program still running after `timeout_s` seconds (0 = no limit) is killed with
+// SIGKILL. `cwd` (if not empty) is its working directory. A program that cannot be started at
+// all is reported as exit status 127 with the reason in `err`, like a shell does.
+ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s = 0, const std::string& cwd = "");
+
+// The full path of an executable: `name` itself when it contains '/', else the first match in
+// PATH; nullopt when none is executable.
+std::optional<std::string> find_executable(const std::string& name);
+
+// Where the build puts (and `cmake --install` installs) the helper programs the tools run: the
+// riscv64 runners, the QEMU plugin, the Verilator harness. $SATTN_LIBEXEC_DIR when set, else
+// <directory of this executable>/../libexec/sattn (build: build/bin -> build/libexec/sattn;
+// install: PREFIX/bin -> PREFIX/libexec/sattn).
+std::string libexec_dir();
+
+// Ctrl-C (SIGINT) and SIGTERM: the first one sets a flag that long-running code checks, so the
+// tool stops at the next check, unwinds (temporary directories removed, no partial output
+// committed) and exits 130; a second one exits at once. the tools' run_tool() installs the handlers (request_cancel());
+// run_process() checks the flag while it waits (the child, in the same process group, got the
+// Ctrl-C too; it is killed if still running).
+class Interrupted : public std::exception {
+ public:
+  const char* what() const noexcept override { return "interrupted"; }
+};
+// The caller's cancellation (the tools' SIGINT/SIGTERM handler, tools/cli): async-signal-safe;
+// returns whether a cancellation had already been requested. The library installs no handler.
+bool request_cancel() noexcept;
+bool interrupted();
+void throw_if_interrupted();  // throws Interrupted when a signal came
+
+// A fresh private directory under $TMPDIR (or /tmp), removed with everything in it by the
+// destructor unless keep() was called. For the scratch files of one backend run.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "sattn");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  void keep() { keep_ = true; }
+
+ private:
+  std::string path_;
+  bool keep_ = false;
+};
+
+}  // namespace sattn

@@ -1,0 +1,188 @@
+// CLI11 front end shared by every tool: parse, run, map errors to exit codes (DESIGN §7).
+#include "cli/cli.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <optional>
+
+#include <unistd.h>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "core/resources.hpp"
+#include "sattn/error.hpp"
+#include "support/process.hpp"
+
+namespace sattn {
+
+void print_diagnostic(const std::string& prog, const char* kind, const std::string& message) {
+  std::fflush(stdout);
+  std::cout.flush();
+  std::cerr << prog << ": " << kind << ": " << message << "\n";
+}
+
+namespace {
+
+void on_interrupt(int) {
+  if (request_cancel()) _exit(130);  // a second Ctrl-C: stop now
+}
+
+// SIGINT/SIGTERM request the library's cancellation; the tool unwinds and exits 130. SIGXFSZ is
+// ignored, so a file size limit (ulimit -f) is an I/O error (exit 1, no output file) instead of a
+// core dump.
+void install_interrupt_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking poll() returns EINTR and sees the flag
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGXFSZ, SIG_IGN);
+}
+
+std::optional<std::string> g_max_memory;  // --max-memory, as given
+bool g_memory_refused = false;            // an op was refused in this process
+
+// stdout must have reached its destination: a full disk or closed pipe is an I/O error.
+int check_stdout(const std::string& prog, int code) {
+  std::cout.flush();
+  if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    print_diagnostic(prog, "error", "error writing to standard output");
+    return code == 0 ? int(ExitCode::runtime) : code;
+  }
+  return code;
+}
+
+}  // namespace
+
+int run_tool(const Tool& tool, const std::string& prog, int argc, const char* const* argv) {
+  CLI::App app(tool.summary, prog);
+  app.set_help_flag("-h,--help", "Show this help and exit");
+  app.footer("Exit status: 0 ok, 1 runtime/I-O failure, 2 usage, 3 invalid input, 4 external tool failed,\n"
+             "5 check failed (output outside the reference tolerance). See man sattn-" + std::string(tool.name) + ".");
+  std::function<int()> action;
+  try {
+    action = tool.configure(app);
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return check_stdout(prog, 0);
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return check_stdout(prog, 0);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own exit codes start at 100; every parse failure is a usage error here.
+    print_diagnostic(prog, "error", e.what());
+    std::cerr << "Try '" << prog << " --help' for more information.\n";
+    return int(ExitCode::usage);
+  } catch (const Error& e) {
+    print_diagnostic(prog, "error", e.what());
+    return int(e.code());
+  }
+  int code = 0;
+  install_interrupt_handlers();
+  try {
+    code = action();
+  } catch (const Interrupted&) {
+    print_diagnostic(prog, "error", "interrupted; no output written");
+    code = 130;
+  } catch (const MemoryRefused& e) {
+    g_memory_refused = true;
+    print_diagnostic(prog, "error", e.what());
+    code = int(e.code());
+  } catch (const Error& e) {
+    print_diagnostic(prog, "error", e.what());
+    code = int(e.code());
+  } catch (const std::bad_alloc&) {
+    print_diagnostic(prog, "error", "out of memory");
+    code = int(ExitCode::runtime);
+  } catch (const std::exception& e) {
+    print_diagnostic(prog, "error", e.what());
+    code = int(ExitCode::runtime);
+  }
+  return check_stdout(prog, code);
+}
+
+void add_max_memory_option(CLI::App& app) {
+  app.add_option_function<std::string>("--max-memory",
+                                       [](const std::string& v) {
+                                         parse_memory_size(v, "--max-memory");  // usage error now, not at the first op
+                                         g_max_memory = v;
+                                       },
+                                       "Fail fast (exit 1, with the estimate) when an op's estimated peak memory "
+                                       "exceeds SIZE (bytes, K/M/G/T, or N% of physical memory; 0 = no limit). "
+                                       "Default: SATTN_MAX_MEMORY, else 80%")
+      ->type_name("SIZE");
+}
+
+MemoryLimit tool_memory_limit() { return memory_limit(g_max_memory); }
+
+bool memory_refused() { return g_memory_refused; }
+
+const Tool* find_tool(const std::string& name) {
+  for (const Tool& t : tool_table())
+    if (name == t.name) return &t;
+  return nullptr;
+}
+
+namespace {
+
+void print_umbrella_help() {
+  std::cout << "sattn " SATTN_VERSION " - multi-spec sparse attention toolkit for RISC-V\n\n"
+               "Usage: sattn TOOL [OPTIONS] [ARGS]\n"
+               "       sattn help TOOL\n"
+               "       sattn version | --version\n\n"
+               "Tools:\n";
+  for (const Tool& t : tool_table()) {
+    std::string name = t.name;
+    name.resize(std::max<size_t>(name.size() + 2, 12), ' ');
+    std::cout << "  " << name << t.summary << "\n";
+  }
+  std::cout << "\nRun 'sattn help TOOL' or 'sattn TOOL --help' for a tool's options; 'man sattn' for more.\n"
+               "Exit status: 0 ok, 1 runtime/I-O failure, 2 usage, 3 invalid input, 4 external tool failed,\n"
+               "5 check failed.\n";
+}
+
+}  // namespace
+
+int umbrella_main(int argc, const char* const* argv) {
+  if (argc < 2) {
+    print_umbrella_help();
+    return check_stdout("sattn", int(ExitCode::usage));
+  }
+  const std::string first = argv[1];
+  if (first == "-h" || first == "--help") {
+    print_umbrella_help();
+    return check_stdout("sattn", 0);
+  }
+  if (first == "--version") {
+    std::cout << "sattn " SATTN_VERSION "\n";
+    return check_stdout("sattn", 0);
+  }
+  if (first == "version") {
+    std::cout << version_report();
+    return check_stdout("sattn", 0);
+  }
+  if (first == "help") {
+    if (argc < 3) {
+      print_umbrella_help();
+      return check_stdout("sattn", 0);
+    }
+    const Tool* t = find_tool(argv[2]);
+    if (!t) {
+      print_diagnostic("sattn", "error", std::string("unknown tool '") + argv[2] + "'; run 'sattn --help' for the list");
+      return int(ExitCode::usage);
+    }
+    const char* args[] = {argv[2], "--help"};
+    return run_tool(*t, std::string("sattn ") + t->name, 2, args);
+  }
+  const Tool* t = find_tool(first);
+  if (!t) {
+    print_diagnostic("sattn", "error", "unknown tool '" + first + "'; run 'sattn --help' for the list");
+    return int(ExitCode::usage);
+  }
+  return run_tool(*t, std::string("sattn ") + t->name, argc - 1, argv + 1);
+}
+
+}  // namespace sattn

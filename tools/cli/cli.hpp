@@ -1,0 +1,64 @@
+// The command-line layer shared by every executable: one tool table, CLI11 parsing, error
+// mapping to exit codes (DESIGN §7), stdout flush checks.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace sattn {
+
+struct Tool {
+  const char* name;     // "run", later "select", "emit", ...
+  const char* summary;  // one line for `sattn --help`
+  // Adds the tool's options to `app` and returns the action run after parsing. The action
+  // returns the exit code; it may throw sattn::Error.
+  std::function<std::function<int()>(CLI::App& app)> configure;
+};
+
+// Every tool, in the order `sattn --help` lists them.
+const std::vector<Tool>& tool_table();
+const Tool* find_tool(const std::string& name);
+
+// Runs one tool as a process would: parses argv (argv[0] is the program name used in
+// messages), runs the action, maps exceptions and CLI11's own codes to sattn's exit codes,
+// flushes and checks stdout. `prog` prefixes diagnostics ("sattn run").
+int run_tool(const Tool&, const std::string& prog, int argc, const char* const* argv);
+// The umbrella: `sattn TOOL ...`, `sattn help [TOOL]`, `sattn --version`.
+int umbrella_main(int argc, const char* const* argv);
+
+// The tools' option definitions (each returns the action to run after parsing).
+std::function<int()> configure_run(CLI::App& app);
+std::function<int()> configure_emit(CLI::App& app);
+std::function<int()> configure_select(CLI::App& app);
+std::function<int()> configure_run_rvv(CLI::App& app);
+std::function<int()> configure_sim(CLI::App& app);
+std::function<int()> configure_calibrate(CLI::App& app);
+std::function<int()> configure_imc(CLI::App& app);
+std::function<int()> configure_profile(CLI::App& app);
+std::function<int()> configure_bench(CLI::App& app);
+std::function<int()> configure_doctor(CLI::App& app);
+// `sattn version`: this build and the versions of the external tools found.
+std::string version_report();
+
+// `sattn completions SHELL`: a completion script generated from every tool's options.
+std::string completion_script(const std::string& shell);
+std::function<int()> configure_completions(CLI::App& app);
+
+// --max-memory SIZE (every tool that builds layouts or data has it) and the limit it gives, merged
+// with SATTN_MAX_MEMORY and the default (core/resources.hpp memory_limit).
+void add_max_memory_option(CLI::App& app);
+struct MemoryLimit;
+MemoryLimit tool_memory_limit();
+// Whether an op was refused for memory in this process (sattn run --backend all stops there:
+// every backend would refuse or thrash the same way).
+bool memory_refused();
+
+// Diagnostics: "PROG: error: LOC: message" on stderr (stdout flushed first).
+void print_diagnostic(const std::string& prog, const char* kind, const std::string& message);
+
+}  // namespace sattn

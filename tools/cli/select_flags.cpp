@@ -1,0 +1,61 @@
+#include "cli/select_flags.hpp"
+
+#include <CLI/CLI.hpp>
+#include <set>
+
+#include "backends/rocc/sim_probe.hpp"
+
+namespace sattn {
+
+void SelectFlags::add_to(CLI::App& app, const std::string& context, bool with_backend, bool with_probe) {
+  if (with_backend)
+    backend_opt = app.add_option("--backend", backend, context + "Target backend of the cost model: cpu, rvv, rocc or imc")
+                      ->capture_default_str();
+  force_opt = app.add_option("--force-spec,--spec", force,
+                             context + "Use this spec for every op (outranks SATTN_FORCE_SPEC and the op's spec attribute)");
+  disable_opt = app.add_option("--disable", disable,
+                               context + "Never select SPEC (repeatable, or comma-separated); adds to SATTN_DISABLE_*")
+                    ->delimiter(',')
+                    ->allow_extra_args(false);  // one value per --disable: the op files follow
+  prefer_bsr_opt = app.add_flag("--prefer-bsr", prefer_bsr, context + "Scale bsr's cost by 0.75, sliding_window's by 1.1");
+  prefer_sw_opt = app.add_flag("--prefer-sw", prefer_sw, context + "Scale sliding_window's cost by 0.75, bsr's by 1.1")
+                      ->excludes(prefer_bsr_opt);
+  l1_opt = app.add_option("--l1-bytes", l1_bytes,
+                          context + "L1 / scratchpad bytes of the target (outranks SATTN_HW_L1_BYTES)");
+  profile_opt = app.add_option("--profile", profile,
+                               context + "Profile NAME or PATH: selector hints, backend parameters, defaults "
+                                         "(flags > environment > profile; see sattn-profile(5))");
+  if (with_probe)
+    probe_opt = app.add_flag("--use-hw-probe", use_hw_probe,
+                             context + "Run the accelerator's PROBE (its RTL harness): disable the specs it lacks, use its scratchpad size as the L1 hint");
+}
+
+std::optional<Profile> SelectFlags::load_profile_if_given() const {
+  if (!profile_opt || !profile_opt->count()) return std::nullopt;
+  return load_profile(profile);
+}
+
+SelectRequest SelectFlags::request() const {
+  SelectRequest req;
+  if (backend_opt && backend_opt->count()) req.backend = backend;
+  if (force_opt->count()) req.force = spec_option("--force-spec", force);
+  if (disable_opt->count()) {
+    req.disable.emplace();
+    for (const std::string& s : disable) req.disable->push_back(spec_option("--disable", s));
+  }
+  if (prefer_bsr_opt->count() || prefer_sw_opt->count()) {
+    req.prefer_bsr = prefer_bsr;
+    req.prefer_sw = prefer_sw;
+  }
+  if (l1_opt->count()) req.l1_bytes = l1_bytes;
+  if (profile_opt && profile_opt->count()) req.profile = profile;
+  if (probe_opt && probe_opt->count()) {
+    req.use_hw_probe = true;
+    req.hw = probe_hw_capabilities();  // the tool asks the accelerator; the selector gets data
+  }
+  return req;
+}
+
+SelectOptions SelectFlags::resolve() const { return resolve_select_request(request()); }
+
+}  // namespace sattn

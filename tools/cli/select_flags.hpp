@@ -1,0 +1,46 @@
+// The selector's command-line flags, shared by every tool that selects (sattn-select, and
+// sattn-emit / sattn run for bare ops), so they all choose alike and document alike.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "formats/profile.hpp"
+#include "sattn/select.hpp"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace sattn {
+
+struct SelectFlags {
+  std::string backend = "cpu";
+  std::string force;
+  std::vector<std::string> disable;
+  bool prefer_bsr = false, prefer_sw = false;
+  int64_t l1_bytes = 0;
+  bool use_hw_probe = false;
+  std::string profile;  // --profile NAME|PATH (sattn-profile(5))
+  // Which options the command line gave: flags outrank the environment only where given.
+  CLI::Option *backend_opt = nullptr, *force_opt = nullptr, *disable_opt = nullptr, *prefer_bsr_opt = nullptr,
+              *prefer_sw_opt = nullptr, *l1_opt = nullptr, *probe_opt = nullptr,
+              *profile_opt = nullptr;
+
+  // Adds --force-spec/--spec, --disable, --prefer-bsr, --prefer-sw, --l1-bytes, and optionally
+  // --backend (the cost model's target) and --use-hw-probe. `context` prefixes the help texts
+  // ("" in sattn-select, "Selection of bare ops: " elsewhere).
+  void add_to(CLI::App&, const std::string& context, bool with_backend, bool with_probe);
+  // What the command line asked (unset flags stay unset); --use-hw-probe runs the probe here.
+  SelectRequest request() const;
+  // The flags merged with the environment and the profile (resolve_select_request). Bad
+  // values: Error(usage); a bad profile: Error(invalid_input) with file:line:col.
+  SelectOptions resolve() const;
+  // The --profile given, loaded (nullopt without --profile). Backends apply its sections.
+  std::optional<Profile> load_profile_if_given() const;
+};
+
+
+}  // namespace sattn

@@ -1,0 +1,170 @@
+// `sattn-calibrate`: derive symmetric i8/i4 scales from data, report them
+// (sattn.calibration/v1), or write them into plans (--apply).
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "calibrate/calibrate.hpp"
+#include "select/plan_json.hpp"
+#include "cli/cli.hpp"
+#include "support/io.hpp"
+#include "backends/cpu/run.hpp"
+#include "support/text_table.hpp"
+
+namespace sattn {
+
+namespace {
+
+struct CalibrateFlags {
+  std::vector<std::string> inputs{"-"};
+  std::string precision;  // default: the op's when integer, else i8
+  std::string method;
+  double percentile = 99.99;
+  std::string granularity = "tensor";
+  bool compare = false;
+  bool apply = false;
+  std::vector<std::string> data;
+  uint64_t seed = kDefaultSeed;
+  std::string output = "-";
+  std::string format = "json";
+  int threads = 0;
+  bool quiet = false;
+};
+
+std::string sci(double v) {
+  if (!std::isfinite(v)) return "inf";
+  std::ostringstream s;
+  s << std::scientific << std::setprecision(2) << v;
+  return s.str();
+}
+
+std::string db(double v) {
+  if (!std::isfinite(v)) return "inf";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(1) << v;
+  return s.str();
+}
+
+// A scale, or the range of per-head scales.
+std::string scale_cell(const TensorCalibration& t) {
+  auto [lo, hi] = std::minmax_element(t.scales.begin(), t.scales.end());
+  return t.scales.size() == 1 ? sci(*lo) : sci(*lo) + ".." + sci(*hi);
+}
+
+Precision precision_for(const CalibrateFlags& f, const Op& op) {
+  if (!f.precision.empty()) {
+    auto p = parse_precision(f.precision);
+    if (!p || (*p != Precision::i8 && *p != Precision::i4))
+      throw Error(ExitCode::usage, "--precision must be i8 or i4, not '" + f.precision + "'");
+    return *p;
+  }
+  return op.precision == Precision::i4 ? Precision::i4 : Precision::i8;
+}
+
+int calibrate_action(const CalibrateFlags& f) {
+  if (f.format != "json" && f.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  if (f.apply && f.format == "text")
+    throw Error(ExitCode::usage, "--apply writes plans (sattn.plan/v1 JSON Lines); --format text does not apply");
+  if (!f.precision.empty()) precision_for(f, Op{});  // reject a bad value before reading anything
+  const auto granularity = parse_granularity(f.granularity);
+  if (!granularity) throw Error(ExitCode::usage, "--granularity must be tensor or head, not '" + f.granularity + "'");
+  if (f.apply && *granularity == Granularity::head)
+    throw Error(ExitCode::usage,
+                "--apply needs per-tensor scales (--granularity tensor): ops carry one scale_q, scale_k and scale_v, "
+                "which every backend uses; per-head scales are reported only");
+  if (!(f.percentile > 0 && f.percentile <= 100))
+    throw Error(ExitCode::usage, "--percentile must be in (0, 100], not " + std::to_string(f.percentile));
+  if (f.compare && !f.method.empty()) throw Error(ExitCode::usage, "--compare runs every method; drop --method");
+  // --method M: only M. Otherwise every method runs and the recommended one is used; --compare
+  // also reports the others (no method wins everywhere: see sattn-calibrate(1), MEASUREMENTS).
+  std::vector<CalibrationMethod> methods(std::begin(kAllCalibrationMethods), std::end(kAllCalibrationMethods));
+  if (!f.method.empty()) {
+    auto m = parse_calibration_method(f.method);
+    if (!m) throw Error(ExitCode::usage, "--method must be absmax, percentile, mse or kl, not '" + f.method + "'");
+    methods = {*m};
+  }
+  const bool report_all = f.compare;
+  const std::vector<std::string> dirs = expand_data_dirs(f.data);
+
+  // Read every input first: a malformed file fails before any work or output.
+  const SelectOptions selection = resolve_select_options(SelectOptions{}, {});
+  std::vector<Plan> plans;
+  for (const std::string& in : f.inputs)
+    for (Plan& p : read_plans(in, selection)) plans.push_back(std::move(p));
+
+  nlohmann::json data_desc;
+  if (dirs.empty()) {
+    data_desc = {{"source", "synthetic"}, {"seed", f.seed}};
+  } else {
+    data_desc = {{"source", "npy"}, {"dirs", dirs}};
+  }
+
+  const bool progress = !f.quiet && stderr_is_tty();
+  std::string lines;
+  TextTable table({"op", "prec", "gran", "method", "scale_q", "scale_k", "scale_v", "sqnr_q", "sqnr_k", "sqnr_v",
+                   "max_rel_err", "best"});
+  for (size_t n = 0; n < plans.size(); ++n) {
+    const Plan& plan = plans[n];
+    if (progress) std::cerr << "\r[" << n + 1 << "/" << plans.size() << "] " << plan.op.name << "\x1b[K" << std::flush;
+    CalibrateOptions o;
+    o.precision = precision_for(f, plan.op);
+    o.granularity = *granularity;
+    o.methods = methods;
+    o.method_options.percentile = f.percentile;
+    o.fast.threads = f.threads;
+    const std::vector<QKV> samples = load_calibration_samples(plan.op, dirs, f.seed);
+    CalibrationReport report = calibrate(plan, samples, o);
+    if (f.apply) {
+      nlohmann::json j = plan_to_json(apply_calibration(plan, report.methods[report.best], o.precision, o.granularity));
+      j["producer"]["tool"] = "sattn-calibrate";
+      lines += j.dump() + "\n";
+      continue;
+    }
+    if (!report_all) {  // only the method used
+      report.methods = {report.methods[report.best]};
+      report.best = 0;
+    }
+    lines += calibration_to_json(report, data_desc, "sattn-calibrate").dump() + "\n";
+    for (const MethodResult& m : report.methods)
+      table.add({plan.op.name, std::string(to_string(o.precision)), std::string(to_string(o.granularity)),
+                 std::string(to_string(m.method)), scale_cell(m.q), scale_cell(m.k), scale_cell(m.v), db(m.q.sqnr_db),
+                 db(m.k.sqnr_db), db(m.v.sqnr_db), sci(m.max_rel_error), m.best ? "*" : ""});
+  }
+  if (progress) std::cerr << "\r\x1b[K" << std::flush;
+  write_atomic(f.output, f.format == "text" ? table.str() : lines);
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> configure_calibrate(CLI::App& app) {
+  auto f = std::make_shared<CalibrateFlags>();
+  app.add_option("ops", f->inputs,
+                 "Ops (MLIR generic form, JSON or YAML) or plans (sattn.plan/v1) giving shapes and layouts; '-' = stdin")
+      ->capture_default_str();
+  app.add_option("--precision", f->precision, "i8 or i4 (default: the op's precision when integer, else i8)");
+  app.add_option("--method", f->method, "absmax, percentile, mse or kl (default: every method, the recommended one is used)");
+  app.add_option("--percentile", f->percentile, "Percentile of |x| used as the clip by --method percentile")
+      ->capture_default_str();
+  app.add_option("--granularity", f->granularity, "tensor (one scale per tensor) or head (one per head)")
+      ->capture_default_str();
+  app.add_flag("--compare", f->compare, "Report every method, marking the recommended one (lowest end-to-end error)");
+  app.add_flag("--apply", f->apply,
+               "Write the plans back with precision and scale_q/k/v set (from --method, else the recommended method)");
+  auto* data = app.add_option("--data", f->data,
+                              "Calibrate on DIR/{q,k,v}.npy; several DIRs (repeat, list or glob) pool their values");
+  app.add_option("--seed", f->seed, "Seed of the synthetic data when --data is not given")
+      ->capture_default_str()
+      ->excludes(data);
+  app.add_option("-o,--output", f->output, "Write the report (or the plans) to FILE, atomically")->capture_default_str();
+  app.add_option("--format", f->format, "json (sattn.calibration/v1 JSON Lines) or text (a table)")
+      ->capture_default_str();
+  app.add_option("--threads", f->threads, "Kernel threads for the end-to-end check (0 = all cores)")
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", f->quiet, "No progress on stderr");
+  return [f] { return calibrate_action(*f); };
+}
+
+}  // namespace sattn

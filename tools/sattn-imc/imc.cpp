@@ -1,0 +1,369 @@
+// sattn-imc: attention ops (or plain GEMMs) on an in-memory-compute crossbar cost model
+// (sattn.imc/v1): energy, latency and area breakdowns, sparse against dense.
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/select_flags.hpp"
+#include "cli/cli.hpp"
+#include "backends/imc/imc.hpp"
+#include "support/io.hpp"
+#include "formats/op_io.hpp"
+#include "backends/cpu/run.hpp"
+#include "select/inputs.hpp"
+#include "support/text_table.hpp"
+
+namespace sattn {
+
+namespace {
+
+constexpr const char* kTool = "sattn-imc";
+
+struct ImcOptions {
+  std::vector<std::string> inputs;
+  SelectFlags selection;
+  std::string data_dir;
+  uint64_t seed = kDefaultSeed;
+  std::string config;
+  int tech = 0;
+  std::string cell, subarray, kv_placement;
+  int cell_bits = 0, adc_bits = 0, input_bits = -1, weight_bits = -1;
+  int64_t cols_per_adc = 0, parallel_rows = -1;
+  double clock_mhz = 0;
+  std::vector<std::string> gemm;
+  std::string sweep;
+  std::string output = "-";
+  std::string format = "json";
+  bool quiet = false;
+  CLI::Option *tech_opt = nullptr, *cell_bits_opt = nullptr, *adc_bits_opt = nullptr, *cols_per_adc_opt = nullptr,
+              *parallel_opt = nullptr, *clock_opt = nullptr, *input_bits_opt = nullptr, *weight_bits_opt = nullptr;
+};
+
+std::string num(double v, int digits = 4) {
+  std::ostringstream s;
+  s << std::setprecision(digits) << v;
+  return s.str();
+}
+
+[[noreturn]] void range_error(const std::string& flag, const std::string& value, const std::string& range) {
+  throw Error(ExitCode::invalid_input, flag + " " + value + " is out of range " + range);
+}
+
+// Defaults, then the profile's imc: sections, then --config, then the individual flags.
+ImcParams resolve_params(const ImcOptions& o) {
+  ImcParams p;
+  if (const auto profile = o.selection.load_profile_if_given())
+    for (const auto& [file, node] : profile->sections("imc")) apply_yaml(p, node, file);
+  if (!o.config.empty()) load_imc_config(p, o.config);
+  if (o.tech_opt->count()) {
+    const auto nodes = imc_tech_nodes();
+    if (std::find(nodes.begin(), nodes.end(), o.tech) == nodes.end())
+      range_error("--tech", std::to_string(o.tech), "(presets: 22, 28, 40, 65)");
+    p.tech_nm = o.tech;
+  }
+  if (!o.cell.empty()) {
+    if (o.cell != "sram" && o.cell != "rram") throw Error(ExitCode::usage, "--cell must be sram or rram (got '" + o.cell + "')");
+    p.cell = o.cell == "sram" ? ImcCell::sram : ImcCell::rram;
+  }
+  if (!o.subarray.empty()) {
+    const size_t x = o.subarray.find_first_of("xX");
+    int64_t r = 0, c = 0;
+    try {
+      size_t u1 = 0, u2 = 0;
+      if (x == std::string::npos) throw std::invalid_argument("no x");
+      r = std::stoll(o.subarray.substr(0, x), &u1);
+      c = std::stoll(o.subarray.substr(x + 1), &u2);
+      if (u1 != x || u2 != o.subarray.size() - x - 1) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      throw Error(ExitCode::usage, "--subarray must be ROWSxCOLS, e.g. 128x128 (got '" + o.subarray + "')");
+    }
+    if (r < 8 || r > 4096 || c < 8 || c > 4096) range_error("--subarray", o.subarray, "[8, 4096] in each dimension");
+    p.rows = r;
+    p.cols = c;
+  }
+  if (o.cell_bits_opt->count()) {
+    if (o.cell_bits < 1 || o.cell_bits > 4) range_error("--cell-bits", std::to_string(o.cell_bits), "[1, 4]");
+    p.cell_bits = o.cell_bits;
+  }
+  if (o.adc_bits_opt->count()) {
+    if (o.adc_bits < 1 || o.adc_bits > 12) range_error("--adc-bits", std::to_string(o.adc_bits), "[1, 12]");
+    p.adc_bits = o.adc_bits;
+  }
+  if (o.cols_per_adc_opt->count()) {
+    if (o.cols_per_adc < 1 || o.cols_per_adc > p.cols)
+      range_error("--cols-per-adc", std::to_string(o.cols_per_adc), "[1, " + std::to_string(p.cols) + "] (the sub-array's columns)");
+    p.cols_per_adc = o.cols_per_adc;
+  }
+  if (o.parallel_opt->count()) {
+    if (o.parallel_rows < 0 || o.parallel_rows > p.rows)
+      range_error("--parallel-rows", std::to_string(o.parallel_rows), "[0 (all), " + std::to_string(p.rows) + "] (the sub-array's rows)");
+    p.parallel_rows = o.parallel_rows;
+  }
+  if (o.clock_opt->count()) {
+    if (!(o.clock_mhz >= 1 && o.clock_mhz <= 10000)) range_error("--clock-mhz", num(o.clock_mhz), "[1, 10000]");
+    p.clock_mhz = o.clock_mhz;
+  }
+  if (!o.kv_placement.empty()) {
+    if (o.kv_placement != "write" && o.kv_placement != "sram")
+      throw Error(ExitCode::usage, "--kv-placement must be write or sram (got '" + o.kv_placement + "')");
+    p.kv_placement = o.kv_placement == "sram" ? KvPlacement::sram : KvPlacement::write;
+  }
+  if (o.input_bits_opt->count()) {
+    if (o.input_bits < 0 || o.input_bits > 16) range_error("--input-bits", std::to_string(o.input_bits), "[0 (from the op), 16]");
+    p.input_bits = o.input_bits;
+  }
+  if (o.weight_bits_opt->count()) {
+    if (o.weight_bits < 0 || o.weight_bits > 16) range_error("--weight-bits", std::to_string(o.weight_bits), "[0 (from the op), 16]");
+    p.weight_bits = o.weight_bits;
+  }
+  return p;
+}
+
+struct GemmShape {
+  int64_t m, k, n;
+};
+
+GemmShape parse_gemm(const std::string& s) {
+  GemmShape g{};
+  std::istringstream in(s);
+  std::string part;
+  std::vector<int64_t> v;
+  while (std::getline(in, part, ',')) {
+    size_t used = 0;
+    long long x = 0;
+    try {
+      x = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size()) throw Error(ExitCode::usage, "--gemm must be M,K,N (got '" + s + "')");
+    v.push_back(x);
+  }
+  if (v.size() != 3) throw Error(ExitCode::usage, "--gemm must be M,K,N (got '" + s + "')");
+  if (v[0] < 1 || v[1] < 1 || v[2] < 1 || v[0] > (int64_t(1) << 40) || v[1] > (int64_t(1) << 24) || v[2] > (int64_t(1) << 24))
+    range_error("--gemm", s, "(M in [1, 2^40], K and N in [1, 2^24])");
+  g.m = v[0];
+  g.k = v[1];
+  g.n = v[2];
+  return g;
+}
+
+// One attention op, ready to cost under any parameters: its layouts are built once.
+struct PreparedOp {
+  std::string input;
+  Op op;
+  Spec spec;
+  Layout sparse, dense;
+};
+
+std::vector<PreparedOp> prepare_ops(const ImcOptions& o) {
+  const SelectOptions selection = o.selection.resolve();
+  std::vector<BackendInput> items;
+  for (const std::string& in : o.inputs)
+    for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  // The memory guard, before any layout exists: the spec's layout (and data, when it needs
+  // them) plus the dense layout it is compared with.
+  for (const BackendInput& item : items) {
+    const Op& op = item.plan.op;
+    const MemoryUse sparse{.data = is_data_dependent(item.plan.spec) && !item.data, .outputs = false, .layout = !item.layout};
+    MemoryEstimate e = estimate_memory(op, item.plan.spec, item.plan.params, sparse);
+    const int64_t dense = estimate_memory(op, Spec::dense, DenseParams{}, {.data = false, .outputs = false}).bytes;
+    e.parts.emplace_back("dense layout", dense);
+    e.bytes += dense;
+    check_memory(op, item.plan.spec, e, tool_memory_limit());
+  }
+  DataSource src;
+  if (!o.data_dir.empty()) src.dir = o.data_dir;
+  src.seed = o.seed;
+  std::vector<PreparedOp> ops;
+  for (BackendInput& item : items) {
+    const Op& op = item.plan.op;
+    PreparedOp p{item.input, op, item.plan.spec, {}, {}};
+    if (item.layout && !src.dir) {
+      p.sparse = std::move(*item.layout);
+    } else if (is_data_dependent(item.plan.spec)) {
+      const QKV data = item.data && !src.dir ? *item.data : load_qkv(op, src);
+      p.sparse = build_layout(op, item.plan.spec, item.plan.params, &data.q, &data.k);
+    } else {
+      p.sparse = build_layout(op, item.plan.spec, item.plan.params, nullptr, nullptr);
+    }
+    p.dense = build_layout(op, Spec::dense, resolve_params(op, Spec::dense), nullptr, nullptr);
+    ops.push_back(std::move(p));
+  }
+  return ops;
+}
+
+nlohmann::json attention_json(const PreparedOp& po, const ImcOpReport& r, const ImcParams& p) {
+  nlohmann::json j = envelope("imc", kTool);
+  j["mode"] = "attention";
+  j["input"] = po.input;
+  j["op"] = po.op.name;
+  j["spec"] = std::string(to_string(po.spec));
+  j["precision"] = std::string(to_string(po.op.precision));
+  j["params"] = to_json(p);
+  const int cpw = (r.weight_bits + (r.kv_cell == ImcCell::sram ? 1 : p.cell_bits) - 1) /
+                  (r.kv_cell == ImcCell::sram ? 1 : p.cell_bits);
+  j["mapping"] = {{"input_bits", r.input_bits},
+                  {"weight_bits", r.weight_bits},
+                  {"cells_per_weight", cpw},
+                  {"kv_cell", std::string(to_string(r.kv_cell))},
+                  {"density", r.density},
+                  {"dense_density", r.dense_density}};
+  j["notes"] = r.notes;
+  j["sparse"] = to_json(r.sparse, p, r.kv_cell);
+  j["dense"] = to_json(r.dense, p, r.kv_cell);
+  auto ratio = [](double a, double b) { return b > 0 ? nlohmann::json(a / b) : nlohmann::json(nullptr); };
+  j["ratio"] = {{"energy", ratio(r.dense.energy_pj.total(), r.sparse.energy_pj.total())},
+                {"latency", ratio(r.dense.latency_ns.total(), r.sparse.latency_ns.total())},
+                {"area", ratio(r.dense.area_mm2.total(), r.sparse.area_mm2.total())},
+                {"tops_per_w", ratio(r.sparse.tops_per_w(), r.dense.tops_per_w())},
+                {"effective_tops_per_w", ratio(r.dense.ops, r.sparse.energy_pj.total())}};
+  return j;
+}
+
+nlohmann::json gemm_json(const ImcGemmReport& g, const ImcParams& p) {
+  nlohmann::json j = envelope("imc", kTool);
+  j["mode"] = "gemm";
+  j["gemm"] = {{"m", g.m}, {"k", g.k}, {"n", g.n}};
+  j["params"] = to_json(p);
+  j["mapping"] = {{"input_bits", g.input_bits},
+                  {"weight_bits", g.weight_bits},
+                  {"cells_per_weight", (g.weight_bits + p.cell_bits - 1) / p.cell_bits}};
+  j["notes"] = nlohmann::json::array({"weights are programmed once before inference: no writes are charged"});
+  j["dense"] = to_json(g.cost, p, p.cell);
+  return j;
+}
+
+const char* kComponents[] = {"array", "adc", "accumulation", "buffer", "interconnect", "writes", "total"};
+
+double component(const ImcBreakdown& b, int i) {
+  const double v[] = {b.array, b.adc, b.accumulation, b.buffer, b.interconnect, b.writes, b.total()};
+  return v[i];
+}
+
+std::string breakdown_text(const std::string& title, const ImcCost& s, const ImcCost* d) {
+  std::vector<std::string> header{"component", "energy_pj", "latency_ns", "area_mm2"};
+  if (d) header = {"component", "energy_pj", "dense_energy_pj", "latency_ns", "dense_latency_ns", "area_mm2", "dense_area_mm2"};
+  TextTable t(header);
+  for (int i = 0; i < 7; ++i) {
+    if (d)
+      t.add({kComponents[i], num(component(s.energy_pj, i)), num(component(d->energy_pj, i)), num(component(s.latency_ns, i)),
+             num(component(d->latency_ns, i)), num(component(s.area_mm2, i)), num(component(d->area_mm2, i))});
+    else
+      t.add({kComponents[i], num(component(s.energy_pj, i)), num(component(s.latency_ns, i)), num(component(s.area_mm2, i))});
+  }
+  TextTable m(d ? std::vector<std::string>{"metric", "sparse", "dense", "dense/sparse"}
+                : std::vector<std::string>{"metric", "value"});
+  auto row = [&](const std::string& name, double a, double b) {
+    if (d)
+      m.add({name, num(a), num(b), a > 0 ? num(b / a) : "-"});
+    else
+      m.add({name, num(a)});
+  };
+  row("ops", s.ops, d ? d->ops : 0);
+  row("arrays", double(s.counts.arrays_allocated), d ? double(d->counts.arrays_allocated) : 0);
+  row("adc_conversions", s.counts.adc_conversions, d ? d->counts.adc_conversions : 0);
+  row("TOPS", s.tops(), d ? d->tops() : 0);
+  row("TOPS/W", s.tops_per_w(), d ? d->tops_per_w() : 0);
+  row("TOPS/mm2", s.tops_per_mm2(), d ? d->tops_per_mm2() : 0);
+  return title + "\n" + t.str() + "\n" + m.str() + "\n";
+}
+
+std::string params_line(const ImcParams& p) {
+  std::ostringstream s;
+  s << "tech " << p.tech_nm << " nm, " << to_string(p.cell) << ", sub-array " << p.rows << "x" << p.cols << ", cell_bits "
+    << p.cell_bits << ", adc_bits " << p.adc_bits << ", cols_per_adc " << p.cols_per_adc << ", parallel_rows "
+    << p.parallel() << ", clock " << p.clock() << " MHz, kv_placement " << to_string(p.kv_placement);
+  return s.str();
+}
+
+int imc_action(ImcOptions& o) {
+  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  const ImcParams base = resolve_params(o);
+  std::vector<GemmShape> gemms;
+  for (const std::string& g : o.gemm) gemms.push_back(parse_gemm(g));
+  if (o.inputs.empty() && gemms.empty()) o.inputs.push_back("-");
+  const std::vector<ImcParams> points = o.sweep.empty() ? std::vector<ImcParams>{base} : parse_sweep(o.sweep, base);
+
+  // Read and lay out every op first: a malformed file fails before any work or output.
+  const std::vector<PreparedOp> ops = prepare_ops(o);
+  const bool progress = !o.quiet && stderr_is_tty() && points.size() * (ops.size() + gemms.size()) > 1;
+  std::string out = o.sweep.empty() ? "" : imc_sweep_header();
+  size_t done = 0;
+  const size_t todo = points.size() * (ops.size() + gemms.size());
+  for (const ImcParams& p : points) {
+    for (const PreparedOp& po : ops) {
+      if (progress) std::fprintf(stderr, "\r[%zu/%zu] %s\x1b[K", ++done, todo, po.op.name.c_str());
+      const ImcOpReport r = imc_attention(po.op, po.sparse, po.dense, p);
+      if (!o.sweep.empty()) {
+        out += imc_sweep_row(po.op.name, p, r.sparse, &r.dense);
+      } else if (o.format == "json") {
+        out += attention_json(po, r, p).dump() + "\n";
+      } else {
+        std::string title = po.op.name + ": " + std::string(to_string(po.spec)) + ", " +
+                            std::string(to_string(po.op.precision)) + " (" + std::to_string(r.input_bits) + "-bit inputs, " +
+                            std::to_string(r.weight_bits) + "-bit weights), density " + num(r.density) + "\n" + params_line(p);
+        for (const std::string& n : r.notes) title += "\nnote: " + n;
+        out += breakdown_text(title, r.sparse, &r.dense);
+      }
+    }
+    for (const GemmShape& g : gemms) {
+      if (progress) std::fprintf(stderr, "\r[%zu/%zu] gemm\x1b[K", ++done, todo);
+      const ImcGemmReport r = imc_gemm(g.m, g.k, g.n, p);
+      const std::string name = "gemm_" + std::to_string(g.m) + "x" + std::to_string(g.k) + "x" + std::to_string(g.n);
+      if (!o.sweep.empty())
+        out += imc_sweep_row(name, p, r.cost, nullptr);
+      else if (o.format == "json")
+        out += gemm_json(r, p).dump() + "\n";
+      else
+        out += breakdown_text(name + " (" + std::to_string(r.input_bits) + "-bit inputs, " + std::to_string(r.weight_bits) +
+                                  "-bit weights)\n" + params_line(p),
+                              r.cost, nullptr);
+    }
+  }
+  if (progress) std::fprintf(stderr, "\r\x1b[K");
+  write_atomic(o.output, out);
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> configure_imc(CLI::App& app) {
+  auto o = std::make_shared<ImcOptions>();
+  o->selection.backend = "imc";
+  app.add_option("ops", o->inputs,
+                 "Ops (MLIR generic form, JSON or YAML), plans (sattn.plan/v1) or artifacts (sattn.artifacts/v1); "
+                 "'-' = stdin (the default unless --gemm is given)");
+  o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
+  auto* data = app.add_option("--data", o->data_dir, "Q/K for data-dependent specs from DIR/{q,k,v}.npy");
+  app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")->capture_default_str()->excludes(data);
+  app.add_option("--config", o->config, "IMC parameters from a YAML file (the format of a profile's imc: section)");
+  o->tech_opt = app.add_option("--tech", o->tech, "Technology node preset: 22, 28, 40 or 65 (nm; default 22)");
+  app.add_option("--cell", o->cell, "Cell type: sram or rram (1T1R; default rram)");
+  app.add_option("--subarray", o->subarray, "Sub-array size ROWSxCOLS (default 128x128)");
+  o->cell_bits_opt = app.add_option("--cell-bits", o->cell_bits, "Bits per cell, 1-4 (SRAM: 1; default 1)");
+  o->adc_bits_opt = app.add_option("--adc-bits", o->adc_bits, "ADC precision in bits, 1-12 (default 4)");
+  o->cols_per_adc_opt = app.add_option("--cols-per-adc", o->cols_per_adc, "Columns sharing one ADC (default 8)");
+  o->parallel_opt = app.add_option("--parallel-rows", o->parallel_rows, "Rows driven at once; 0 = all rows (default)");
+  o->clock_opt = app.add_option("--clock-mhz", o->clock_mhz, "Digital clock in MHz (default per node)");
+  app.add_option("--kv-placement", o->kv_placement,
+                 "write: program K and V into the cells each op (energy, latency, endurance); sram: keep them in "
+                 "SRAM-IMC arrays (default write)");
+  o->input_bits_opt = app.add_option("--input-bits", o->input_bits, "Bits per input, 0 = from the op's precision");
+  o->weight_bits_opt = app.add_option("--weight-bits", o->weight_bits, "Bits per stored weight, 0 = from the op's precision");
+  app.add_option("--gemm", o->gemm, "Map a weight-stationary M,K,N matrix product instead of (or besides) ops; repeatable")
+      ->allow_extra_args(false);
+  app.add_option("--sweep", o->sweep,
+                 "Sweep parameters and write CSV: \"subarray=64x64,128x128;adc_bits=3..8;cell_bits=1,2\" "
+                 "(axes: subarray, adc_bits, cell_bits, cols_per_adc, parallel_rows, tech)");
+  app.add_option("-o,--output", o->output, "Write the report to FILE, atomically")->capture_default_str();
+  app.add_option("--format", o->format, "json (sattn.imc/v1 JSON Lines) or text (breakdown tables)")->capture_default_str();
+  app.add_flag("-q,--quiet", o->quiet, "No progress on stderr");
+  add_max_memory_option(app);
+  return [o] { return imc_action(*o); };
+}
+
+}  // namespace sattn

@@ -1,0 +1,115 @@
+// `sattn select` / sattn-select: pick a spec per op and write plans (sattn.plan/v1 JSON Lines).
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "cli/cli.hpp"
+#include "cli/select_flags.hpp"
+#include "support/io.hpp"
+#include "formats/op_io.hpp"
+#include "select/plan_json.hpp"
+#include "sattn/select.hpp"
+#include "support/text_table.hpp"
+
+namespace sattn {
+
+namespace {
+
+struct SelectCli {
+  std::vector<std::string> inputs{"-"};
+  SelectFlags selection;
+  bool explain = false;
+  std::string output = "-";
+  std::string format = "json";
+  bool quiet = false;
+};
+
+std::string short_number(double v) {
+  if (!std::isfinite(v)) return "-";
+  std::ostringstream s;
+  s.precision(3);
+  s << v;
+  return s.str();
+}
+
+std::string term(const nlohmann::json& terms, const char* key) {
+  auto it = terms.find(key);
+  if (it == terms.end()) return "-";
+  if (it->is_boolean()) return it->get<bool>() ? "yes" : "no";
+  if (it->is_number()) return short_number(it->get<double>());
+  return it->dump();
+}
+
+std::string cycles(const nlohmann::json& terms, const char* key) {
+  auto it = terms.find("cycles");
+  return it == terms.end() || !it->is_object() ? "-" : term(*it, key);
+}
+
+// The readable form of one plan: a header line, the reason, a table of candidates with their
+// cost terms (the chosen one marked with *), and why each unused candidate was not chosen.
+std::string explain(const Plan& plan) {
+  std::string out = "op " + plan.op.name + " (" + plan.op.loc.str() + ") on " + std::string(to_string(plan.backend)) +
+                    ": " + std::string(to_string(plan.spec)) + " [" + plan.selection.kind + "]\n";
+  out += "reason: " + plan.selection.reason + "\n";
+  TextTable table({"", "candidate", "feasible", "pairs", "macs", "kv_bytes", "gathers", "score_macs", "working_set",
+                   "l1_fit", "compute", "memory", "gather", "chunks", "scoring", "prefer", "total"});
+  std::string notes;
+  for (const Candidate& c : plan.selection.candidates) {
+    const std::string name(to_string(c.spec));
+    const nlohmann::json t = nlohmann::json::parse(c.terms, nullptr, false);
+    table.add({c.spec == plan.spec ? "*" : "", name, c.feasible ? "yes" : "no", term(t, "pairs"), term(t, "macs"),
+               term(t, "kv_bytes"), term(t, "gathers"), term(t, "score_macs"), term(t, "working_set_bytes"),
+               term(t, "l1_fit"), cycles(t, "compute"), cycles(t, "memory"), cycles(t, "gather"), cycles(t, "chunks"),
+               cycles(t, "scoring"),
+               term(t, "prefer_factor"), short_number(c.cost)});
+    if (!c.why_not.empty()) notes += "  " + name + ": " + c.why_not + "\n";
+    if (auto rule = t.find("rule"); rule != t.end() && rule->is_string())
+      notes += "  " + name + ": rule " + rule->get<std::string>() + "\n";
+  }
+  out += table.str();
+  return out + notes;
+}
+
+int select_action(const SelectCli& o, const std::string& prog) {
+  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  const SelectOptions options = o.selection.resolve();
+
+  // Read and select everything before writing: a bad op anywhere leaves no output file.
+  std::string json_lines, text;
+  int explained = 0;
+  for (const std::string& input : o.inputs) {
+    std::vector<std::string> warnings;
+    std::vector<Op> ops = read_ops(input, OpFormat::automatic, &warnings);
+    if (!o.quiet)
+      for (const std::string& w : warnings) print_diagnostic(prog, "warning", w);
+    for (const Op& op : ops) {
+      const Plan plan = select_spec(op, options);
+      json_lines += plan_to_json(plan).dump() + "\n";
+      const std::string table = explain(plan);
+      text += (text.empty() ? "" : "\n") + table;
+      if (o.explain && o.format == "json") std::cerr << (explained++ ? "\n" : "") << table;
+    }
+  }
+  write_atomic(o.output, o.format == "json" ? json_lines : text);
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> configure_select(CLI::App& app) {
+  auto o = std::make_shared<SelectCli>();
+  app.add_option("ops", o->inputs, "Op files (MLIR generic form, JSON or YAML; '-' = stdin)")->capture_default_str();
+  o->selection.add_to(app, "", /*with_backend=*/true, /*with_probe=*/true);
+  app.add_flag("--explain", o->explain, "Also print each op's candidates and cost terms as a table on stderr");
+  app.add_option("-o,--output", o->output, "Write the plans (JSON Lines or tables) to FILE, atomically")
+      ->capture_default_str();
+  app.add_option("--format", o->format, "json (sattn.plan/v1 JSON Lines) or text (the explain tables)")
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", o->quiet, "No warnings on stderr");
+  const std::string prog = app.get_name();
+  return [o, prog] { return select_action(*o, prog); };
+}
+
+}  // namespace sattn
