@@ -16,7 +16,7 @@ complete -c sattn -n '__fish_seen_subcommand_from run' -l l1-bytes -x -d 'Select
 complete -c sattn -n '__fish_seen_subcommand_from run' -l profile -x -a '(sattn profile list -q 2>/dev/null)' -d 'Selection of bare ops: Profile NAME or PATH: selector hints, backend parameters, defaults (flags > environment > profile; see sattn-profile(5))'
 complete -c sattn -n '__fish_seen_subcommand_from run' -l data -x -a '(__fish_complete_directories)' -d 'Read q.npy, k.npy, v.npy from DIR (float32, C order)'
 complete -c sattn -n '__fish_seen_subcommand_from run' -l seed -x -d 'Seed of the synthetic data when --data is not given'
-complete -c sattn -n '__fish_seen_subcommand_from run' -l out-dir -x -a '(__fish_complete_directories)' -d 'Write the cpu backend'\''s o.npy and result.json here (one subdirectory per op when several)'
+complete -c sattn -n '__fish_seen_subcommand_from run' -l out-dir -x -a '(__fish_complete_directories)' -d 'Write each op'\''s o.npy and result.json here (one subdirectory per op when several, per backend with --backend all)'
 complete -c sattn -n '__fish_seen_subcommand_from run' -l output -s o -r -F -d 'Write the results (sattn.result/v1 JSON Lines) to FILE, atomically; with --format text the table still goes to standard output'
 complete -c sattn -n '__fish_seen_subcommand_from run' -l format -x -a 'json text' -d 'json (JSON Lines) or text (a summary table)'
 complete -c sattn -n '__fish_seen_subcommand_from run' -l threads -x -d 'Kernel threads (0 = all cores)'

@@ -39,6 +39,14 @@ std::vector<Op> parse_ops(std::string_view text, const std::string& filename, Op
 std::vector<Op> read_ops(const std::string& path, OpFormat = OpFormat::automatic,
                          std::vector<std::string>* warnings = nullptr);
 
+// Where an op's Q/K/V come from: DIR/{q,k,v}.npy, else the seeded synthetic generator; or the
+// artifacts the op was read from (from_artifacts: the data came with them).
+struct DataSource {
+  std::optional<std::string> dir;
+  uint64_t seed = 0x5A77;  // kDefaultSeed, the embedded default data set
+  bool from_artifacts = false;
+};
+
 // Q, K and V for `op`: DIR/q.npy, k.npy and v.npy (float32, bfloat16 as uint16, int8), or, with
 // no directory, the deterministic synthetic generator seeded with `seed` (the same bits on every
 // machine). Shapes must match the op; NaN or Inf is Error(invalid_input) naming the file.

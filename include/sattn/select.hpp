@@ -11,9 +11,9 @@
 
 namespace sattn {
 
-enum class Backend { cpu, rvv, rocc, imc };
-std::string_view to_string(Backend);
-std::optional<Backend> parse_backend(std::string_view);
+enum class Target { cpu, rvv, rocc, imc };
+std::string_view to_string(Target);
+std::optional<Target> parse_backend(std::string_view);
 
 // Selector hints. Precedence: flags > environment > profile > defaults; see
 // resolve_select_options().
@@ -27,7 +27,7 @@ struct HwCapabilities {
 };
 
 struct SelectOptions {
-  Backend backend = Backend::cpu;
+  Target backend = Target::cpu;
   std::optional<Spec> force;        // --force-spec / SATTN_FORCE_SPEC (the op's spec attribute ranks below)
   std::set<Spec> disabled;          // --disable / SATTN_DISABLE_{SW,BSR,NM,TOPK,LSH}
   bool prefer_bsr = false;          // --prefer-bsr / SATTN_PREFER_BSR
@@ -95,7 +95,7 @@ struct Plan {
   Op op;
   Spec spec = Spec::dense;
   SpecParams params;
-  Backend backend = Backend::cpu;
+  Target backend = Target::cpu;
   Selection selection;
 };
 

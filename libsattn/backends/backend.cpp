@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "support/text_table.hpp"
+
 namespace sattn {
 
 nlohmann::json check_against_reference(const Op& op, const Layout& layout, const QKV& data, CpuRun& r,
@@ -17,6 +19,20 @@ nlohmann::json check_against_reference(const Op& op, const Layout& layout, const
           {"max_rel_error", r.error.finite ? nlohmann::json(r.error.max_rel) : nlohmann::json("inf")},
           {"tolerance", r.tolerance},
           {"passed", r.passed}};
+}
+
+std::string check_failure(const ErrorStats& e, double tolerance) {
+  return "output differs from the reference: max relative error " + (e.finite ? format_sci(e.max_rel) : std::string("inf")) +
+         " > tolerance " + format_sci(tolerance);
+}
+
+BackendResult backend_result(const CpuRun& r) {
+  BackendResult b;
+  b.json = r.result.dump();
+  b.passed = r.passed;
+  if (!r.passed) b.failures.push_back(check_failure(r.error, r.tolerance));
+  b.out = r.out;
+  return b;
 }
 
 }  // namespace sattn

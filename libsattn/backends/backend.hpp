@@ -29,4 +29,10 @@ struct CpuRun {
 nlohmann::json check_against_reference(const Op& op, const Layout& layout, const QKV& data, CpuRun& r,
                                        double& reference_ms);
 
+// The line a failed check prints (located at the op by the caller): "output differs from the
+// reference: max relative error 3.1e-02 > tolerance 1.0e-02".
+std::string check_failure(const ErrorStats&, double tolerance);
+// A host-checked run (cpu, cuda) as the registry's result.
+BackendResult backend_result(const CpuRun&);
+
 }  // namespace sattn

@@ -219,18 +219,18 @@ SpecParams resolve_params(const Op& op, Spec spec) {
   return DenseParams{};
 }
 
-std::string_view to_string(Backend b) {
+std::string_view to_string(Target b) {
   switch (b) {
-    case Backend::cpu: return "cpu";
-    case Backend::rvv: return "rvv";
-    case Backend::rocc: return "rocc";
-    case Backend::imc: return "imc";
+    case Target::cpu: return "cpu";
+    case Target::rvv: return "rvv";
+    case Target::rocc: return "rocc";
+    case Target::imc: return "imc";
   }
   return "?";
 }
 
-std::optional<Backend> parse_backend(std::string_view s) {
-  for (Backend b : {Backend::cpu, Backend::rvv, Backend::rocc, Backend::imc})
+std::optional<Target> parse_backend(std::string_view s) {
+  for (Target b : {Target::cpu, Target::rvv, Target::rocc, Target::imc})
     if (to_string(b) == s) return b;
   return std::nullopt;
 }

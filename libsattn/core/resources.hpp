@@ -45,7 +45,7 @@ struct MemoryLimit {
 MemoryLimit memory_limit(const std::optional<std::string>& flag = std::nullopt);
 
 // What check_memory() throws: an Error(runtime) that says the op was refused before anything was
-// allocated (sattn run --backend all stops there: every backend would refuse the same way).
+// allocated (sattn run --backend all stops at it: every backend would refuse the same way).
 struct MemoryRefused : Error {
   MemoryRefused(const std::string& message, SourceLoc loc) : Error(ExitCode::runtime, message, std::move(loc)) {}
 };

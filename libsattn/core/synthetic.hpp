@@ -26,7 +26,7 @@ class Rng {
   uint64_t s_[4];
 };
 
-inline constexpr uint64_t kDefaultSeed = 0x5A77;  // the embedded default data set
+inline constexpr uint64_t kDefaultSeed = 0x5A77;  // the embedded default data set (DataSource::seed)
 
 // Synthetic attention inputs for an op. Keys have mild locality (neighbouring positions are
 // correlated) so data-dependent specs have structure to find.

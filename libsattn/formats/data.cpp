@@ -89,6 +89,7 @@ QKV read_qkv(const Op& op, const std::optional<std::string>& dir, uint64_t seed)
 }
 
 nlohmann::json describe(const DataSource& src) {
+  if (src.from_artifacts) return {{"source", "artifacts"}};
   return src.dir ? nlohmann::json{{"source", "npy"}, {"dir", *src.dir}}
                  : nlohmann::json{{"source", "synthetic"}, {"seed", src.seed}};
 }

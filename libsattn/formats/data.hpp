@@ -8,21 +8,18 @@
 #include <nlohmann/json.hpp>
 
 #include "core/synthetic.hpp"
+#include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/select.hpp"
 
 namespace sattn {
 
-struct DataSource {
-  std::optional<std::string> dir;  // q.npy, k.npy, v.npy; else synthetic
-  uint64_t seed = kDefaultSeed;
-};
-
 // Reads DIR/{q,k,v}.npy or generates synthetic data. Shapes must match the op
 // (q: [batch, heads, seq_len, head_dim]; k, v: [batch, kv_heads, kv_len, head_dim]); NaN or Inf
 // values are input errors naming the file and element.
 QKV load_qkv(const Op&, const DataSource&);
-// Describes a DataSource for results and envelopes.
+// Describes a DataSource for results and envelopes: {"source": "npy", "dir"}, {"source":
+// "synthetic", "seed"} or {"source": "artifacts"}.
 nlohmann::json describe(const DataSource&);
 
 // What a result says about a layout: granularity, block size, sharing, nnz, allowed (query, key)

@@ -1,13 +1,20 @@
-// The built-in backends' registrations that the parts below them cannot make themselves: each
-// backend's profile sections are checked by that backend's own loader (ARCHITECTURE.md, R2), and
-// load_profile() (formats) knows no backend. This object file is part of libsattn, so the
+// The built-in backends: the one place that knows them all (ARCHITECTURE.md). It registers each
+// backend's profile sections with that backend's own loader, so load_profile() (formats, which
+// knows no backend) checks every section; this object file is part of libsattn, so the
 // registrations happen when the library is loaded, before any profile can be read.
+#include <algorithm>
+
+#include "backends/cpu/run.hpp"
+#include "backends/cuda/run_cuda.hpp"
 #include "backends/imc/imc.hpp"
 #include "backends/rocc/accel.hpp"
 #include "backends/rocc/energy.hpp"
+#include "backends/rocc/sim_run.hpp"
+#include "backends/rvv/run_rvv.hpp"
 #include "backends/rvv/rvv_model.hpp"
 
 namespace sattn {
+
 namespace {
 
 const bool registered = [] {
@@ -19,4 +26,17 @@ const bool registered = [] {
 }();
 
 }  // namespace
+
+const std::vector<const Backend*>& backend_registry() {
+  static const std::vector<const Backend*> backends = {&cpu_backend(), &cuda_backend(), &rvv_backend(), &sim_backend(),
+                                                       &imc_backend()};
+  return backends;
+}
+
+const Backend* find_backend(std::string_view name) {
+  const auto& all = backend_registry();
+  const auto it = std::find_if(all.begin(), all.end(), [&](const Backend* b) { return b->name() == name; });
+  return it == all.end() ? nullptr : *it;
+}
+
 }  // namespace sattn

@@ -219,7 +219,7 @@ void block_memory(Draft& c, const Common& k, double block, double kept, const Co
 
 }  // namespace
 
-const BackendCosts& backend_costs(Backend b) {
+const BackendCosts& backend_costs(Target b) {
   // cpu and imc: initial constants, not yet calibrated against measured runs.
   static const BackendCosts cpu{1.0 / 16, 1.0 / 16, 2, 1.0 / 16, 32768};   // 2x 8-wide FMA, 16 B/cycle
   static const BackendCosts imc{1.0 / 64, 1.0 / 2, 64, 1.0 / 8, 32768};    // K/V written into cells
@@ -243,10 +243,10 @@ const BackendCosts& backend_costs(Backend b) {
                                  .pair = 0, .chunk = 14.8,                 // row start, max/exp per RUN
                                  .row_chunk_keys = 64, .block_chunk_keys = 64};  // KSLOTS
   switch (b) {
-    case Backend::cpu: return cpu;
-    case Backend::rvv: return rvv;
-    case Backend::rocc: return rocc;
-    case Backend::imc: return imc;
+    case Target::cpu: return cpu;
+    case Target::rvv: return rvv;
+    case Target::rocc: return rocc;
+    case Target::imc: return imc;
   }
   return cpu;
 }

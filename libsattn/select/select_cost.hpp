@@ -24,11 +24,11 @@ struct BackendCosts {
   int64_t row_chunk_keys = 64;   // keys per chunk of the row (CSR) kernel
   int64_t block_chunk_keys = 64; // keys per chunk of the block (BSR) kernel
 };
-const BackendCosts& backend_costs(Backend);
+const BackendCosts& backend_costs(Target);
 
 // What the model needs beyond the op and the candidate's parameters.
 struct CostContext {
-  Backend backend = Backend::cpu;
+  Target backend = Target::cpu;
   int64_t l1_bytes = 0;
   bool prefer_bsr = false;
   bool prefer_sw = false;

@@ -122,7 +122,7 @@ Plan plan_from_document(const json& doc, Op op, const SourceLoc& loc, const Sele
   if (!spec) throw_input_error(loc, "plan: unknown spec '" + spec_it->get<std::string>() + "'");
   plan.backend = options.backend;
   if (auto b = doc.find("backend"); b != doc.end()) {
-    std::optional<Backend> backend = b->is_string() ? parse_backend(b->get<std::string>()) : std::nullopt;
+    std::optional<Target> backend = b->is_string() ? parse_backend(b->get<std::string>()) : std::nullopt;
     if (!backend) throw_input_error(loc, "plan: unknown backend " + b->dump() + " (cpu, rvv, rocc or imc)");
     plan.backend = *backend;
   }

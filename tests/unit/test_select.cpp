@@ -222,7 +222,7 @@ TEST_CASE("select: a block that does not fit L1 is re-streamed per query tile an
       "heads = 4 : i64, seq_len = 1024 : i64, head_dim = 64 : i64, block_size = 128 : i64, "
       "keep_ratio = 0.125, window_size = 4 : i64");
   SelectOptions flags;
-  flags.backend = Backend::imc;
+  flags.backend = Target::imc;
   const Plan small = select_spec(op, resolved(flags));
   CHECK(small.spec == Spec::sliding_window);
   CHECK(nlohmann::json::parse(candidate(small, Spec::bsr).terms).at("l1_fit") == false);
@@ -320,15 +320,15 @@ TEST_CASE("select: a gather-expensive backend turns a window into blocks") {
   SelectOptions flags;
   flags.l1_bytes = 65536;
   CHECK(select_spec(op, resolved(flags, {"l1_bytes"})).spec == Spec::sliding_window);
-  flags.backend = Backend::rvv;
+  flags.backend = Target::rvv;
   const Plan rvv = select_spec(op, resolved(flags, {"l1_bytes"}));
   CHECK(rvv.spec == Spec::bsr);
-  CHECK(rvv.backend == Backend::rvv);
+  CHECK(rvv.backend == Target::rvv);
   CHECK(term(rvv, Spec::sliding_window, "gathered_elements") == 16769024);
   CHECK(nlohmann::json::parse(candidate(rvv, Spec::sliding_window).terms).at("cycles").at("gather").get<double>() ==
         doctest::Approx(33904870.4));
   CHECK(contains(rvv.selection.reason, "cheapest on rvv"));
-  flags.backend = Backend::rocc;
+  flags.backend = Target::rocc;
   const Plan rocc = select_spec(op, resolved(flags, {"l1_bytes"}));
   CHECK(rocc.spec == Spec::sliding_window);
   CHECK(term(rocc, Spec::bsr, "pairs") == 131072);
@@ -538,14 +538,14 @@ TEST_CASE("select: plans round-trip, and bare ops are selected in-process") {
   ScopedEnv env;
   const Op op = op_from("name = \"a\", seq_len = 512 : i64, heads = 2 : i64, keep_ratio = 0.25, block_size = 32 : i64");
   SelectOptions flags;
-  flags.backend = Backend::rocc;
+  flags.backend = Target::rocc;
   const Plan plan = select_spec(op, resolved(flags));
   const std::string line = plan_to_json(plan).dump();
   const std::string bare = R"({"schema": "sattn.op/v1", "name": "b", "seq_len": 64, "window_size": 4})";
   const std::vector<Plan> read = parse_plans(line + "\n" + bare + "\n", "p.jsonl", resolved());
   REQUIRE(read.size() == 2);
   CHECK(read[0].spec == plan.spec);
-  CHECK(read[0].backend == Backend::rocc);
+  CHECK(read[0].backend == Target::rocc);
   CHECK(read[0].op.name == "a");
   CHECK(params_to_json(read[0].params) == params_to_json(plan.params));
   CHECK(plan_to_json(read[0]) == plan_to_json(plan));

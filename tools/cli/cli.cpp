@@ -42,7 +42,6 @@ void install_interrupt_handlers() {
 }
 
 std::optional<std::string> g_max_memory;  // --max-memory, as given
-bool g_memory_refused = false;            // an op was refused in this process
 
 // stdout must have reached its destination: a full disk or closed pipe is an I/O error.
 int check_stdout(const std::string& prog, int code) {
@@ -87,10 +86,6 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
   } catch (const Interrupted&) {
     print_diagnostic(prog, "error", "interrupted; no output written");
     code = 130;
-  } catch (const MemoryRefused& e) {
-    g_memory_refused = true;
-    print_diagnostic(prog, "error", e.what());
-    code = int(e.code());
   } catch (const Error& e) {
     print_diagnostic(prog, "error", e.what());
     code = int(e.code());
@@ -118,7 +113,6 @@ void add_max_memory_option(CLI::App& app) {
 
 MemoryLimit tool_memory_limit() { return memory_limit(g_max_memory); }
 
-bool memory_refused() { return g_memory_refused; }
 
 const Tool* find_tool(const std::string& name) {
   for (const Tool& t : tool_table())

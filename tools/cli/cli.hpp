@@ -54,9 +54,6 @@ std::function<int()> configure_completions(CLI::App& app);
 void add_max_memory_option(CLI::App& app);
 struct MemoryLimit;
 MemoryLimit tool_memory_limit();
-// Whether an op was refused for memory in this process (sattn run --backend all stops there:
-// every backend would refuse or thrash the same way).
-bool memory_refused();
 
 // Diagnostics: "PROG: error: LOC: message" on stderr (stdout flushed first).
 void print_diagnostic(const std::string& prog, const char* kind, const std::string& message);

@@ -1,7 +1,7 @@
-// `sattn run --backend rvv|sim|imc|all`: the whole pipeline in one command. Each backend runs
-// in-process through the same tool table as its own tool (sattn run-rvv, sattn sim, sattn imc;
-// cpu is `sattn run` itself), with the same inputs, selection flags, profile and data; their
-// results are gathered into one JSON Lines stream and a summary table.
+// `sattn run --backend NAME|all`: the whole pipeline in one command, over the backend registry
+// (sattn/backend.hpp): every backend reads the same inputs, selects bare ops with its own cost
+// model, and runs each op in-process; the results are gathered into one JSON Lines stream and a
+// table.
 #include "cli/run_backends.hpp"
 
 #include <algorithm>
@@ -12,6 +12,9 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "formats/data.hpp"
+#include "formats/npy.hpp"
+#include "select/inputs.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
 #include "core/resources.hpp"
@@ -25,22 +28,6 @@ namespace fs = std::filesystem;
 namespace sattn {
 
 namespace {
-
-struct BackendTool {
-  const char* backend;
-  const char* tool;  // tool-table name
-  std::vector<std::string> extra;  // arguments that select the backend
-};
-
-const std::vector<BackendTool>& backend_tools() {
-  static const std::vector<BackendTool> tools = {
-      {"cpu", "run", {"--backend", "cpu"}},
-      {"rvv", "run-rvv", {}},
-      {"sim", "sim", {}},
-      {"imc", "imc", {}},
-  };
-  return tools;
-}
 
 std::string num(double v, int digits = 3) {
   std::ostringstream s;
@@ -97,12 +84,99 @@ int worse(int a, int b) {
   return rank(b) > rank(a) ? b : a;
 }
 
+// A directory name for one op of a multi-op run: "<file stem>.<op name>".
+std::string op_dir_name(const std::string& input, const Op& op) {
+  std::string stem = input == "-" ? "stdin" : fs::path(input).stem().string();
+  return stem + "." + op.name;
+}
+
+std::string op_label(const BackendInput& item, size_t count) {
+  return (count > 1 ? fs::path(item.input).stem().string() + "." : std::string()) + item.plan.op.name;
+}
+
+// One backend over every input: its results (JSON Lines) and table rows, committed only when the
+// backend finished (a failing backend leaves no partial results, as its own tool would).
+struct BackendRun {
+  std::string json_lines;
+  std::vector<std::vector<std::string>> rows;
+  bool passed = true;
+};
+
+BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, const MultiRunOptions& o,
+                   const std::string& prog, bool host_table, StagedDirectory* stage, const std::string& stage_dir) {
+  SelectRequest req = o.selection;
+  req.backend = std::string(to_string(b.cost_target()));
+  const SelectOptions selection = resolve_select_request(req);
+  BackendRunOptions opts;
+  opts.tool = prog;
+  opts.profile = o.selection.profile;
+  opts.threads = o.threads;
+  // Read (and select) every input first: a malformed file fails before any work or output.
+  std::vector<BackendInput> items;
+  for (const std::string& in : inputs)
+    for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  b.require_available(opts);                             // exit 4 before any work
+  guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data, layout or output exists
+  const bool progress = !o.quiet && stderr_is_tty() && items.size() > 1;
+  BackendRun run;
+  for (size_t n = 0; n < items.size(); ++n) {
+    throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
+    const BackendInput& item = items[n];
+    const Op& op = item.plan.op;
+    if (progress) std::cerr << "\r[" << n + 1 << "/" << items.size() << "] " << item.input << " " << op.name << "\x1b[K" << std::flush;
+    // Data: --data wins; else what the artifacts carry; else synthetic.
+    DataSource src = o.data;
+    src.from_artifacts = item.data && !o.data.dir;
+    const QKV data = src.from_artifacts ? *item.data : load_qkv(op, o.data);
+    BackendResult r = b.run(item, data, src, opts);
+    if (progress) std::cerr << "\r\x1b[K" << std::flush;
+    nlohmann::json result = nlohmann::json::parse(r.json);
+    if (stage && r.out) {
+      const std::string dir = items.size() == 1 ? stage_dir : (fs::path(stage_dir) / op_dir_name(item.input, op)).string();
+      make_dirs(dir);
+      write_npy((fs::path(dir) / "o.npy").string(), tensor_to_npy(*r.out));
+      result["outputs"] = {{"o", "o.npy"}};
+      write_atomic((fs::path(dir) / "result.json").string(), result.dump(2) + "\n");
+    }
+    if (!o.quiet)
+      for (const std::string& note : r.notes) print_diagnostic(prog, "note", op.loc.str() + ": " + note);
+    run.passed = run.passed && r.passed;
+    run.json_lines += result.dump() + "\n";
+    const nlohmann::json* passed = at(result, {"check", "passed"});
+    const nlohmann::json* err = at(result, {"check", "max_rel_error"});
+    const std::string rel = err && err->is_number() ? format_sci(err->get<double>())
+                            : err && err->is_string() ? err->get<std::string>()
+                                                      : "-";
+    const std::string check = passed ? (passed->get<bool>() ? "ok" : "FAIL") : "(model)";
+    if (host_table) {
+      const double ref_ms = number(result, {"timing", "reference_ms"}), fast_ms = number(result, {"timing", "kernel_ms"});
+      run.rows.push_back({op_label(item, items.size()), result.value("spec", std::string("-")),
+                          result.value("precision", std::string("-")), format_fixed(number(result, {"layout", "density"}), 4),
+                          rel, format_sci(number(result, {"check", "tolerance"})), format_fixed(ref_ms, 1),
+                          format_fixed(fast_ms, 2), format_fixed(ref_ms / std::max(fast_ms, 1e-6), 1) + "x", check});
+    } else {
+      run.rows.push_back({std::string(op.name), std::string(b.name()), result.value("spec", std::string("-")),
+                          result.value("precision", std::string("-")), density(result), rel,
+                          figure(std::string(b.name()), result), check});
+    }
+    if (!o.quiet)
+      for (const std::string& f : r.failures) print_diagnostic(prog, "error", op.loc.str() + ": " + f);
+  }
+  return run;
+}
+
 }  // namespace
 
-std::vector<std::string> backend_names() {
-  std::vector<std::string> names;
-  for (const BackendTool& t : backend_tools()) names.push_back(t.backend);
-  return names;
+std::vector<const Backend*> backends_named(const std::string& name) {
+  std::vector<const Backend*> out;
+  std::string names;
+  for (const Backend* b : backend_registry()) {
+    if (name == "all" ? b->capabilities().in_all : b->name() == name) out.push_back(b);
+    names += std::string(b->name()) + ", ";
+  }
+  names.resize(names.size() - 2);
+  if (out.empty()) throw Error(ExitCode::usage, "--backend must be " + names + " or all (got '" + name + "')");
+  return out;
 }
 
 void write_run_output(const std::string& output, const std::string& format, const std::string& json_lines,
@@ -115,7 +189,7 @@ void write_run_output(const std::string& output, const std::string& format, cons
   write_atomic(output, format == "json" ? json_lines : table);
 }
 
-int run_backends(const std::vector<std::string>& backends, const MultiRunOptions& o) {
+int run_backends(const std::vector<const Backend*>& backends, const MultiRunOptions& o) {
   TempDir tmp("sattn-run");
   // Standard input can be read once: keep it in a file every backend reads.
   std::vector<std::string> inputs = o.inputs;
@@ -125,53 +199,45 @@ int run_backends(const std::vector<std::string>& backends, const MultiRunOptions
       write_atomic(path, read_text("-"));
       in = path;
     }
-
+  // One host backend alone (`sattn run`, `sattn run --backend cuda`) keeps its timing table and
+  // names itself "sattn run"; several, or a modelled one, get the summary table.
+  const bool host_table = backends.size() == 1 && (backends[0]->name() == "cpu" || backends[0]->name() == "cuda");
+  // --out-dir is staged and moved into place whole after the last backend (result.json last), so
+  // a killed or failed run leaves no o.npy without its result.json.
+  std::optional<StagedDirectory> stage;
+  if (!o.out_dir.empty()) stage.emplace(o.out_dir);
   std::string json_lines;
-  TextTable table({"op", "backend", "spec", "prec", "density", "max_rel_err", "result", "check"});
+  TextTable table = host_table ? TextTable({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms",
+                                            "speedup", "check"})
+                               : TextTable({"op", "backend", "spec", "prec", "density", "max_rel_err", "result", "check"});
   int code = 0;
-  for (const std::string& backend : backends) {
+  for (const Backend* b : backends) {
     throw_if_interrupted();
-    const auto it = std::find_if(backend_tools().begin(), backend_tools().end(),
-                                 [&](const BackendTool& t) { return backend == t.backend; });
-    if (it == backend_tools().end()) throw Error(ExitCode::usage, "unknown backend '" + backend + "'");
-    const std::string out = (fs::path(tmp.path()) / (backend + ".jsonl")).string();
-    std::vector<std::string> args{std::string("sattn ") + it->tool};
-    args.insert(args.end(), inputs.begin(), inputs.end());
-    args.insert(args.end(), it->extra.begin(), it->extra.end());
-    args.insert(args.end(), o.forwarded.begin(), o.forwarded.end());
-    if (backend == "cpu") args.insert(args.end(), o.cpu_only.begin(), o.cpu_only.end());
-    args.insert(args.end(), {"--format", "json", "-o", out});
-    if (o.quiet) args.push_back("-q");
-    if (!o.quiet && stderr_is_tty()) std::cerr << "sattn run: " << backend << "...\n";
-    std::vector<const char*> argv;
-    for (const std::string& a : args) argv.push_back(a.c_str());
-    const int c = run_tool(*find_tool(it->tool), "sattn run --backend " + backend, int(argv.size()), argv.data());
-    // Invalid input or usage is the same for every backend: say it once and write nothing.
-    // So is an op refused by the memory guard (--max-memory): stop before the next backend tries.
-    if (c == int(ExitCode::invalid_input) || c == int(ExitCode::usage) || memory_refused()) return c;
-    code = worse(code, c);
-    if (!fs::exists(out)) {
-      table.add({"-", backend, "-", "-", "-", "-", "no result (exit " + std::to_string(c) + ")", "FAIL"});
-      continue;
-    }
-    std::istringstream lines(read_text(out));
-    for (std::string line; std::getline(lines, line);) {
-      if (line.empty()) continue;
-      const nlohmann::json r = nlohmann::json::parse(line);
-      json_lines += line + "\n";
-      const nlohmann::json* passed = at(r, {"check", "passed"});
-      const nlohmann::json* err = at(r, {"check", "max_rel_error"});
-      // Results name their op as {"op": {"name": ...}}; sattn.imc/v1 as {"op": "name"}.
-      const nlohmann::json* op = at(r, {"op"});
-      const std::string op_name = op && op->is_string() ? op->get<std::string>()
-                                  : op && op->is_object()  ? op->value("name", std::string("-"))
-                                                           : std::string("-");
-      table.add({op_name, backend, r.value("spec", std::string("-")),
-                 r.value("precision", std::string("-")), density(r),
-                 err && err->is_number() ? format_sci(err->get<double>()) : (err && err->is_string() ? err->get<std::string>() : "-"),
-                 figure(backend, r), passed ? (passed->get<bool>() ? "ok" : "FAIL") : "(model)"});
+    const std::string prog = host_table && b->name() == "cpu" ? "sattn run" : "sattn run --backend " + std::string(b->name());
+    if (!o.quiet && stderr_is_tty() && backends.size() > 1) std::cerr << "sattn run: " << b->name() << "...\n";
+    const std::string stage_dir = !stage ? std::string()
+                                  : backends.size() == 1 ? stage->staging_path()
+                                                         : (fs::path(stage->staging_path()) / std::string(b->name())).string();
+    try {
+      BackendRun run = run_one(*b, inputs, o, prog, host_table, stage ? &*stage : nullptr, stage_dir);
+      json_lines += run.json_lines;
+      for (auto& row : run.rows) table.add(std::move(row));
+      if (!run.passed) code = worse(code, int(ExitCode::check_failed));
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const Error& e) {
+      if (host_table) throw;  // `sattn run` alone reports as itself
+      print_diagnostic(prog, "error", e.what());
+      // Invalid input or usage is the same for every backend: say it once and write nothing. So is
+      // an op refused by the memory guard: every backend would refuse (or thrash) the same way.
+      if (e.code() == ExitCode::invalid_input || e.code() == ExitCode::usage || dynamic_cast<const MemoryRefused*>(&e))
+        return int(e.code());
+      code = worse(code, int(e.code()));
+      table.add({"-", std::string(b->name()), "-", "-", "-", "-", "no result (exit " + std::to_string(int(e.code())) + ")",
+                 "FAIL"});
     }
   }
+  if (stage) stage->commit("result.json");
   write_run_output(o.output, o.format, json_lines, table.str());
   return code;
 }

@@ -1,31 +1,38 @@
-// `sattn run --backend rvv|sim|imc|all`: runs each backend's tool in-process (same tool table,
-// same inputs, selection flags, profile and data) and gathers the results (run_backends.cpp).
+// `sattn run --backend NAME|all`: ops on one or several backends of the registry (sattn/backend.hpp),
+// in-process, with the same inputs, selection, profile and data; their results are gathered into
+// one JSON Lines stream and a summary table (run_backends.cpp).
 #pragma once
 #include <string>
 #include <vector>
+
+#include "sattn/backend.hpp"
+#include "sattn/select.hpp"
 
 namespace sattn {
 
 struct MultiRunOptions {
   std::vector<std::string> inputs;
-  std::vector<std::string> forwarded;  // options every backend tool takes (selection, profile, data)
-  std::vector<std::string> cpu_only;   // options only `sattn run --backend cpu` takes
+  SelectRequest selection;  // as the command line gave it; each backend selects with its own cost model
+  DataSource data;          // --data DIR or --seed N
+  int threads = 0;          // host threads (cpu)
+  std::string out_dir;      // each backend's outputs and results (one subdirectory per backend when several)
   std::string output = "-";
   std::string format = "json";
   bool quiet = false;
 };
 
-// cpu, rvv, sim, imc: the order of `--backend all`.
-std::vector<std::string> backend_names();
+// The backends `--backend NAME` means: one by name, or `all` (every backend with in_all, in
+// registry order). An unknown name is Error(usage) listing them.
+std::vector<const Backend*> backends_named(const std::string& name);
 
 // `sattn run`'s output rule: -o FILE gets the JSON Lines; standard output gets the table with
 // --format text (also when -o is given), else the JSON Lines when there is no -o.
 void write_run_output(const std::string& output, const std::string& format, const std::string& json_lines,
                       const std::string& table);
 
-// Runs the backends in order and writes every result (JSON Lines) or a summary table (one row
-// per op and backend: spec, density, error against the reference, the backend's figure, check).
-// Returns the most severe exit status of the backends.
-int run_backends(const std::vector<std::string>& backends, const MultiRunOptions&);
+// Runs the backends in order and writes every result (JSON Lines) or a table: with one host
+// backend (cpu, cuda) its timings, else one row per op and backend (spec, density, error against
+// the reference, the backend's figure, check). Returns the most severe exit status.
+int run_backends(const std::vector<const Backend*>& backends, const MultiRunOptions&);
 
 }  // namespace sattn

@@ -54,9 +54,7 @@ std::string num(double v, int digits = 4) {
 
 // Defaults, then the profile's imc: sections, then --config, then the individual flags.
 ImcParams resolve_params(const ImcOptions& o) {
-  ImcParams p;
-  if (const auto profile = o.selection.load_profile_if_given())
-    for (const auto& [file, node] : profile->sections("imc")) apply_yaml(p, node, file);
+  ImcParams p = imc_params(o.selection.request().profile);
   if (!o.config.empty()) load_imc_config(p, o.config);
   if (o.tech_opt->count()) {
     const auto nodes = imc_tech_nodes();
@@ -151,77 +149,25 @@ GemmShape parse_gemm(const std::string& s) {
   return g;
 }
 
-// One attention op, ready to cost under any parameters: its layouts are built once.
-struct PreparedOp {
-  std::string input;
-  Op op;
-  Spec spec;
-  Layout sparse, dense;
-};
-
-std::vector<PreparedOp> prepare_ops(const ImcOptions& o) {
+std::vector<ImcPrepared> prepare_ops(const ImcOptions& o) {
   const SelectOptions selection = o.selection.resolve();
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
-  // The memory guard, before any layout exists: the spec's layout (and data, when it needs
-  // them) plus the dense layout it is compared with.
-  for (const BackendInput& item : items) {
-    const Op& op = item.plan.op;
-    const MemoryUse sparse{.data = is_data_dependent(item.plan.spec) && !item.data, .outputs = false, .layout = !item.layout};
-    MemoryEstimate e = estimate_memory(op, item.plan.spec, item.plan.params, sparse);
-    const int64_t dense = estimate_memory(op, Spec::dense, DenseParams{}, {.data = false, .outputs = false}).bytes;
-    e.parts.emplace_back("dense layout", dense);
-    e.bytes += dense;
-    check_memory(op, item.plan.spec, e, tool_memory_limit());
-  }
+  // The memory guard, before any layout exists.
+  for (const BackendInput& item : items) check_memory(item.plan.op, item.plan.spec, imc_memory(item), tool_memory_limit());
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
   src.seed = o.seed;
-  std::vector<PreparedOp> ops;
+  std::vector<ImcPrepared> ops;
   for (BackendInput& item : items) {
-    const Op& op = item.plan.op;
-    PreparedOp p{item.input, op, item.plan.spec, {}, {}};
-    if (item.layout && !src.dir) {
-      p.sparse = std::move(*item.layout);
-    } else if (is_data_dependent(item.plan.spec)) {
-      const QKV data = item.data && !src.dir ? *item.data : load_qkv(op, src);
-      p.sparse = build_layout(op, item.plan.spec, item.plan.params, &data.q, &data.k);
-    } else {
-      p.sparse = build_layout(op, item.plan.spec, item.plan.params, nullptr, nullptr);
-    }
-    p.dense = build_layout(op, Spec::dense, resolve_params(op, Spec::dense), nullptr, nullptr);
-    ops.push_back(std::move(p));
+    std::optional<QKV> data;
+    if (is_data_dependent(item.plan.spec) && !(item.layout && !src.dir))
+      data = item.data && !src.dir ? *item.data : load_qkv(item.plan.op, src);
+    if (src.dir) item.layout.reset();  // --data: the layout follows the data given
+    ops.push_back(prepare_imc(item, data ? &*data : nullptr));
   }
   return ops;
-}
-
-nlohmann::json attention_json(const PreparedOp& po, const ImcOpReport& r, const ImcParams& p) {
-  nlohmann::json j = envelope("imc", kTool);
-  j["mode"] = "attention";
-  j["input"] = po.input;
-  j["op"] = po.op.name;
-  j["spec"] = std::string(to_string(po.spec));
-  j["precision"] = std::string(to_string(po.op.precision));
-  j["params"] = to_json(p);
-  const int cpw = (r.weight_bits + (r.kv_cell == ImcCell::sram ? 1 : p.cell_bits) - 1) /
-                  (r.kv_cell == ImcCell::sram ? 1 : p.cell_bits);
-  j["mapping"] = {{"input_bits", r.input_bits},
-                  {"weight_bits", r.weight_bits},
-                  {"cells_per_weight", cpw},
-                  {"kv_cell", std::string(to_string(r.kv_cell))},
-                  {"density", r.density},
-                  {"dense_density", r.dense_density}};
-  j["notes"] = r.notes;
-  j["sparse"] = to_json(r.sparse, p, r.kv_cell);
-  j["dense"] = to_json(r.dense, p, r.kv_cell);
-  auto ratio = [](double a, double b) { return b > 0 ? nlohmann::json(a / b) : nlohmann::json(nullptr); };
-  j["ratio"] = {{"energy", ratio(r.dense.energy_pj.total(), r.sparse.energy_pj.total())},
-                {"latency", ratio(r.dense.latency_ns.total(), r.sparse.latency_ns.total())},
-                {"area", ratio(r.dense.area_mm2.total(), r.sparse.area_mm2.total())},
-                {"tops_per_w", ratio(r.sparse.tops_per_w(), r.dense.tops_per_w())},
-                {"effective_tops_per_w", ratio(r.dense.ops, r.sparse.energy_pj.total())}};
-  return j;
 }
 
 nlohmann::json gemm_json(const ImcGemmReport& g, const ImcParams& p) {
@@ -289,19 +235,19 @@ int imc_action(ImcOptions& o) {
   const std::vector<ImcParams> points = o.sweep.empty() ? std::vector<ImcParams>{base} : parse_sweep(o.sweep, base);
 
   // Read and lay out every op first: a malformed file fails before any work or output.
-  const std::vector<PreparedOp> ops = prepare_ops(o);
+  const std::vector<ImcPrepared> ops = prepare_ops(o);
   const bool progress = !o.quiet && stderr_is_tty() && points.size() * (ops.size() + gemms.size()) > 1;
   std::string out = o.sweep.empty() ? "" : imc_sweep_header();
   size_t done = 0;
   const size_t todo = points.size() * (ops.size() + gemms.size());
   for (const ImcParams& p : points) {
-    for (const PreparedOp& po : ops) {
+    for (const ImcPrepared& po : ops) {
       if (progress) std::fprintf(stderr, "\r[%zu/%zu] %s\x1b[K", ++done, todo, po.op.name.c_str());
       const ImcOpReport r = imc_attention(po.op, po.sparse, po.dense, p);
       if (!o.sweep.empty()) {
         out += imc_sweep_row(po.op.name, p, r.sparse, &r.dense);
       } else if (o.format == "json") {
-        out += attention_json(po, r, p).dump() + "\n";
+        out += imc_attention_json(po, r, p, kTool).dump() + "\n";
       } else {
         std::string title = po.op.name + ": " + std::string(to_string(po.spec)) + ", " +
                             std::string(to_string(po.op.precision)) + " (" + std::to_string(r.input_bits) + "-bit inputs, " +

@@ -19,6 +19,7 @@
 #include "select/inputs.hpp"
 #include "backends/rvv/rvv.hpp"
 #include "backends/rvv/rvv_model.hpp"
+#include "backends/rvv/run_rvv.hpp"
 #include "support/text_table.hpp"
 #include "cli/select_flags.hpp"
 
@@ -50,123 +51,6 @@ struct RvvOptions {
 };
 
 
-std::string plugin_path() {
-  const std::string path = libexec_dir() + "/libsattn-insn-count.so";
-  if (access(path.c_str(), R_OK) != 0)
-    throw Error(ExitCode::external_tool,
-                "the QEMU plugin " + path + " is missing: it is built with the project by the host C compiler "
-                "(ninja sattn-insn-count), or set SATTN_LIBEXEC_DIR to where it lies");
-  return path;
-}
-
-// Everything about one run of one runner configuration.
-struct Trial {
-  int tile_rows = 0, lmul = 0;  // as resolved by the runner (runner.json)
-  rvv::RunnerOutput out;
-  rvv::InstructionMix mix;
-  rvv::CycleEstimate cycles;
-  ErrorStats error;
-  bool passed = false;
-};
-
-// What every trial of one op shares.
-struct OpContext {
-  const Op* op;
-  const Layout* layout;
-  const QKV* data;
-  Scales scales;
-  Tensor reference;  // fp32 inputs, double accumulation
-  double tolerance;
-};
-
-Trial run_trial(const OpContext& c, rvv::RunnerJob job, const rvv::CoreModel& core, const std::string& plugin,
-                bool keep) {
-  TempDir dir("sattn-rvv");
-  if (dir.path().find(',') != std::string::npos)
-    throw Error(ExitCode::runtime, "the work directory " + dir.path() +
-                                       " contains a comma, which qemu's -plugin option cannot pass: set TMPDIR");
-  const std::string counts = dir.path() + "/insn-count.json";
-  job.qemu_args = {"-plugin", plugin + ",out=" + counts};
-  if (keep) {
-    dir.keep();
-    print_diagnostic(kProg, "note", "work directory kept: " + dir.path());
-  }
-  rvv::write_workdir(dir.path(), *c.op, *c.layout, *c.data, c.scales, job);
-  Trial t;
-  t.out = rvv::run_runner(dir.path(), *c.op, job);
-  t.mix = rvv::read_instruction_mix(counts);
-  if (t.mix.regions != 1)
-    throw Error(ExitCode::external_tool, "the runner executed " + std::to_string(t.mix.regions) +
-                                             " kernel regions, expected 1 (see libsattn/rvv/README.md)",
-                SourceLoc{counts});
-  const nlohmann::json& r = t.out.runner;
-  if (r.value("vlenb", 0) != job.vlen / 8)
-    throw Error(ExitCode::external_tool, job.qemu + " ran with vlenb " + std::to_string(r.value("vlenb", 0)) +
-                                             ", expected " + std::to_string(job.vlen / 8) + " (VLEN " +
-                                             std::to_string(job.vlen) + "): does it support vlen=N?");
-  t.tile_rows = r.value("tile_rows", job.tile_rows);
-  t.lmul = r.value("lmul", job.lmul);
-  t.cycles = rvv::model_cycles(core, t.mix, rvv::RegionShape{job.vlen, std::max(t.lmul, 1)});
-  t.error = compare(t.out.out, c.reference);
-  t.passed = t.error.finite && t.error.max_rel <= c.tolerance;
-  return t;
-}
-
-struct Sweep {
-  std::vector<Trial> trials;
-  size_t best = 0;
-  nlohmann::json table = nlohmann::json::array();
-};
-
-// --autotune: tile_rows x LMUL (each fixed when given), best by modelled cycles among the
-// configurations that pass the check. Every pair runs: the runner clamps LMUL to what a tile
-// fits and picks the LMUL of partial tiles itself, so two requests that resolve to the same
-// reported values can still differ.
-Sweep autotune(const OpContext& c, const rvv::RunnerJob& base, const rvv::CoreModel& core, const std::string& plugin,
-               const RvvOptions& o, const std::string& progress_label) {
-  const bool vector = base.kernel == rvv::Kernel::rvv;
-  const std::vector<int> tiles = o.tile_rows_given() || !vector ? std::vector<int>{base.tile_rows}
-                                                                     : std::vector<int>{1, 2, 4, 8};
-  const std::vector<int> lmuls = o.lmul_opt->count() || !vector ? std::vector<int>{base.lmul}
-                                                                : std::vector<int>{1, 2, 4, 8};
-  const bool progress = !o.quiet && stderr_is_tty();
-  Sweep s;
-  for (int tile : tiles) {
-    for (int lmul : lmuls) {
-      if (progress)
-        std::cerr << "\r" << progress_label << "autotune " << s.trials.size() + 1 << "/" << tiles.size() * lmuls.size()
-                  << ": tile_rows " << tile << ", lmul " << lmul << "\x1b[K" << std::flush;
-      rvv::RunnerJob job = base;
-      job.tile_rows = tile;
-      job.lmul = lmul;
-      Trial t = run_trial(c, job, core, plugin, o.keep_workdir);
-      s.table.push_back({{"tile_rows", tile},
-                         {"lmul", lmul},
-                         {"resolved", {{"tile_rows", t.tile_rows}, {"lmul", t.lmul}}},
-                         {"instructions", t.mix.total()},
-                         {"modelled_cycles", std::llround(t.cycles.total)},
-                         {"max_rel_error", t.error.finite ? nlohmann::json(t.error.max_rel) : nlohmann::json("inf")},
-                         {"passed", t.passed}});
-      s.trials.push_back(std::move(t));
-    }
-  }
-  if (progress) std::cerr << "\r\x1b[K" << std::flush;
-  // Lowest modelled cycles among passing runs; if none passes, the lowest overall (reported as
-  // failing, exit 5).
-  auto better = [](const Trial& a, const Trial& b) {
-    if (a.passed != b.passed) return a.passed;
-    return a.cycles.total < b.cycles.total;
-  };
-  for (size_t n = 1; n < s.trials.size(); ++n)
-    if (better(s.trials[n], s.trials[s.best])) s.best = n;
-  return s;
-}
-
-nlohmann::json error_json(const ErrorStats& e, bool abs) {
-  if (!e.finite) return "inf";
-  return abs ? e.max_abs : e.max_rel;
-}
-
 int run_rvv_action(RvvOptions& o) {
   if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
   const std::optional<rvv::Kernel> kernel = rvv::parse_kernel(o.kernel);
@@ -183,17 +67,22 @@ int run_rvv_action(RvvOptions& o) {
   if (o.timeout_s <= 0) throw Error(ExitCode::usage, "--timeout must be positive");
 
   // The core model: built-in defaults < the profile's rvv section < --core-model FILE.
-  rvv::CoreModel core;
-  if (const std::optional<Profile> profile = o.selection.load_profile_if_given()) {
-    for (const auto& [file, node] : profile->sections("rvv")) {
-      core.apply_yaml(node, file);
-      core.source = core.source == "built-in" ? file : core.source + ", " + file;
-    }
-  }
-  if (!o.core_model.empty()) core.apply_file(o.core_model);
-  const int vlen = o.vlen ? o.vlen : core.vlen;
-  if (vlen != 128 && vlen != 256 && vlen != 512 && vlen != 1024)
-    throw Error(ExitCode::usage, "--vlen must be 128, 256, 512 or 1024 (got " + std::to_string(vlen) + ")");
+  RvvSettings settings = rvv_settings(o.selection.request().profile);
+  if (!o.core_model.empty()) settings.core.apply_file(o.core_model);
+  settings.kernel = *kernel;
+  settings.vlen = o.vlen ? o.vlen : settings.core.vlen;
+  if (settings.vlen != 128 && settings.vlen != 256 && settings.vlen != 512 && settings.vlen != 1024)
+    throw Error(ExitCode::usage, "--vlen must be 128, 256, 512 or 1024 (got " + std::to_string(settings.vlen) + ")");
+  settings.precision = precision;
+  if (o.tile_rows_given()) settings.tile_rows = o.tile_rows;
+  if (o.lmul_opt->count()) settings.lmul = o.lmul;
+  settings.autotune = o.autotune;
+  settings.qemu = o.qemu;
+  settings.timeout_s = o.timeout_s;
+  settings.keep_workdir = o.keep_workdir;
+  settings.note = [](const std::string& m) { print_diagnostic(kProg, "note", m); };
+  if (!o.quiet && stderr_is_tty())
+    settings.progress = [](const std::string& m) { std::cerr << "\r" << m << "\x1b[K" << std::flush; };
   const SelectOptions selection = o.selection.resolve();
 
   // Read (and select) every input first: a malformed file fails before any work or output.
@@ -203,9 +92,7 @@ int run_rvv_action(RvvOptions& o) {
   guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data or layout exists
 
   // Fail fast, before any data or layout work, when qemu or the plugin is missing.
-  if (!find_executable(o.qemu))
-    throw Error(ExitCode::external_tool, o.qemu + " not found: install it (apt-get install qemu-user), or name it with --qemu PATH");
-  const std::string plugin = plugin_path();
+  require_rvv_tools(settings);
 
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
@@ -219,82 +106,24 @@ int run_rvv_action(RvvOptions& o) {
   for (size_t n = 0; n < items.size(); ++n) {
     throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
     const BackendInput& item = items[n];
-    Op op = item.plan.op;
-    if (precision) op.precision = *precision;
     const std::string label = items.size() > 1 ? "[" + std::to_string(n + 1) + "/" + std::to_string(items.size()) + "] " : "";
-    if (progress && !o.autotune) std::cerr << "\r" << label << item.input << " " << op.name << "\x1b[K" << std::flush;
-
+    if (progress && !o.autotune) std::cerr << "\r" << label << item.input << " " << item.plan.op.name << "\x1b[K" << std::flush;
     // Data: --data wins; else what the artifacts carry; else synthetic.
-    const bool carried = item.data && !src.dir;
-    const QKV data = carried ? *item.data : load_qkv(op, src);
-    const nlohmann::json data_desc = carried ? nlohmann::json{{"source", "artifacts"}} : describe(src);
-    const Layout layout = item.layout ? *item.layout
-                                      : build_layout(op, item.plan.spec, item.plan.params, &data.q, &data.k);
-    OpContext c{&op, &layout, &data, resolve_scales(op, data.q, data.k, data.v),
-                reference_attention(op, layout, data.q, data.k, data.v), tolerance(op.precision)};
-
-    rvv::RunnerJob job;
-    job.kernel = *kernel;
-    job.vlen = vlen;
-    job.tile_rows = o.tile_rows_given() ? o.tile_rows : int(op.attrs.tile_rows.value_or(0));
-    job.lmul = o.lmul_opt->count() ? o.lmul : 0;
-    job.qemu = o.qemu;
-    job.timeout_s = o.timeout_s;
-
-    Sweep sweep;
-    if (o.autotune) {
-      sweep = autotune(c, job, core, plugin, o, label);
-    } else {
-      sweep.trials.push_back(run_trial(c, job, core, plugin, o.keep_workdir));
-    }
-    const Trial& t = sweep.trials[sweep.best];
-
-    // Integer and bf16 paths: also the error against a reference fed the same rounded or
-    // quantized values, which isolates kernel error from quantization error.
-    nlohmann::json quantized = nullptr;
-    if (op.precision != Precision::fp32) {
-      const Tensor ref_q = reference_attention(op, layout, apply_precision(data.q, op.precision, c.scales.q),
-                                               apply_precision(data.k, op.precision, c.scales.k),
-                                               apply_precision(data.v, op.precision, c.scales.v));
-      const ErrorStats e = compare(t.out.out, ref_q);
-      quantized = {{"reference", "cpu reference on the inputs rounded/quantized as the kernel sees them"},
-                   {"max_abs_error", error_json(e, true)},
-                   {"max_rel_error", error_json(e, false)}};
-    }
-
-    nlohmann::json j = result_header(item.plan, op, op.precision, "rvv", data_desc, layout, kProg);
-    j["check"] = {{"reference", "cpu reference: fp32 inputs, double accumulation"},
-                  {"max_abs_error", error_json(t.error, true)},
-                  {"max_rel_error", error_json(t.error, false)},
-                  {"tolerance", c.tolerance},
-                  {"passed", t.passed},
-                  {"quantized_reference", quantized}};
-    nlohmann::json instructions = rvv::to_json(t.mix);
-    j["rvv"] = {{"kernel", rvv::to_string(*kernel)},
-                {"vlen", vlen},
-                {"tile_rows", t.tile_rows},
-                {"lmul", t.lmul},
-                {"instructions", instructions},
-                {"modelled_cycles", std::llround(t.cycles.total)},
-                {"cycles", t.cycles.to_json()},
-                {"core_model", core.to_json()},
-                {"runner", t.out.runner}};
-    if (o.autotune) j["rvv"]["autotune"] = {{"objective", "modelled_cycles"}, {"sweep", sweep.table}};
-    json_lines += j.dump() + "\n";
-
-    all_passed = all_passed && t.passed;
-    const double vector_share = t.mix.total() ? double(t.mix.vector()) / double(t.mix.total()) : 0.0;
-    table.add({(items.size() > 1 ? std::filesystem::path(item.input).stem().string() + "." : std::string()) + op.name,
-               std::string(to_string(item.plan.spec)), std::string(to_string(op.precision)), rvv::to_string(*kernel),
-               std::to_string(vlen), std::to_string(t.tile_rows), std::to_string(t.lmul),
-               std::to_string(t.mix.total()), format_fixed(100 * vector_share, 1) + "%",
-               std::to_string(std::llround(t.cycles.total)), t.error.finite ? format_sci(t.error.max_rel) : "inf",
-               format_sci(c.tolerance), t.passed ? "ok" : "FAIL"});
-    if (!t.passed && !o.quiet)
-      print_diagnostic(kProg, "error",
-                       op.loc.str() + ": output differs from the reference: max relative error " +
-                           (t.error.finite ? format_sci(t.error.max_rel) : std::string("inf")) + " > tolerance " +
-                           format_sci(c.tolerance));
+    DataSource from = src;
+    from.from_artifacts = item.data && !src.dir;
+    const QKV data = from.from_artifacts ? *item.data : load_qkv(item.plan.op, src);
+    const RvvRun r = run_rvv(item, data, from, settings, kProg, label);
+    if (settings.progress && o.autotune) std::cerr << "\r\x1b[K" << std::flush;
+    json_lines += r.result.dump() + "\n";
+    all_passed = all_passed && r.passed;
+    const double vector_share = r.instructions ? double(r.vector_instructions) / double(r.instructions) : 0.0;
+    table.add({(items.size() > 1 ? std::filesystem::path(item.input).stem().string() + "." : std::string()) + r.op.name,
+               std::string(to_string(item.plan.spec)), std::string(to_string(r.op.precision)), rvv::to_string(*kernel),
+               std::to_string(r.vlen), std::to_string(r.tile_rows), std::to_string(r.lmul),
+               std::to_string(r.instructions), format_fixed(100 * vector_share, 1) + "%",
+               std::to_string(std::llround(r.cycles)), r.error.finite ? format_sci(r.error.max_rel) : "inf",
+               format_sci(r.tolerance), r.passed ? "ok" : "FAIL"});
+    if (!r.passed && !o.quiet) print_diagnostic(kProg, "error", r.op.loc.str() + ": " + check_failure(r.error, r.tolerance));
   }
   if (progress) std::cerr << "\r\x1b[K" << std::flush;
   write_atomic(o.output, o.format == "json" ? json_lines : table.str());

@@ -49,11 +49,7 @@ struct SimCli {
 // The run's parameters: the defaults, then the profile's accel: and energy: sections (base
 // profile first), then the command line.
 SimSettings settings_of(const SimCli& o) {
-  SimSettings s;
-  if (const std::optional<Profile> profile = o.selection.load_profile_if_given()) {
-    for (const auto& [file, node] : profile->sections("accel")) s.config.apply_yaml(node, file);
-    for (const auto& [file, node] : profile->sections("energy")) s.energy.apply_yaml(node, file);
-  }
+  SimSettings s = sim_settings(o.selection.request().profile);
   if (o.lanes_opt->count()) {
     if (o.lanes != 8 && o.lanes != 16 && o.lanes != 32)
       throw Error(ExitCode::usage, "--lanes must be 8, 16 or 32 (got " + std::to_string(o.lanes) + ")");

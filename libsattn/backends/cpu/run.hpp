@@ -16,3 +16,7 @@ CpuRun run_cpu(const Plan&, const Layout* layout, const QKV& data, const nlohman
                const FastOptions&, const std::string& tool);
 
 }  // namespace sattn
+
+namespace sattn {
+const Backend& cpu_backend();
+}  // namespace sattn

@@ -29,3 +29,7 @@ CpuRun run_cuda(const Plan&, const Layout* layout, const QKV& data, const nlohma
                 const std::string& tool);
 
 }  // namespace sattn
+
+namespace sattn {
+const Backend& cuda_backend();
+}  // namespace sattn

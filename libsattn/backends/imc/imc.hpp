@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "core/resources.hpp"
+#include "sattn/backend.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
 
@@ -225,5 +227,27 @@ std::string imc_sweep_row(const std::string& op, const ImcParams&, const ImcCost
 
 // Registers the `imc:` section checker of profiles (load_profile calls it).
 void register_imc_profile_section();
+
+// ---- the backend: one attention op, costed ---------------------------------------------------
+
+// The parameters a profile gives: the defaults, then its imc: sections (base first).
+ImcParams imc_params(const std::optional<std::string>& profile);
+// The memory an op needs here: its spec's layout (and data, when the layout needs them and the
+// input does not carry it) plus the dense layout it is compared with.
+MemoryEstimate imc_memory(const BackendInput&);
+
+// One attention op, ready to cost under any parameters: its layouts are built once.
+struct ImcPrepared {
+  std::string input;
+  Op op;
+  Spec spec;
+  Layout sparse, dense;
+};
+// The input's layout when it carries one, else built (from `data` for data-dependent specs).
+ImcPrepared prepare_imc(const BackendInput&, const QKV* data);
+// The sattn.imc/v1 document of one op ("mode": "attention").
+nlohmann::json imc_attention_json(const ImcPrepared&, const ImcOpReport&, const ImcParams&, const std::string& tool);
+
+const Backend& imc_backend();
 
 }  // namespace sattn

@@ -1,5 +1,7 @@
 #include "backends/rocc/sim_run.hpp"
 
+#include "formats/profile.hpp"
+
 #include "support/text_table.hpp"
 
 #include <chrono>
@@ -87,6 +89,16 @@ double quantized_reference_tolerance(Precision p) {
   // 2^-9 * ln 2 ~ 1.4e-3 in each weight), the 15-bit exp table, and the Q8.8 output (half a
   // step, 1/512 of scale_v, relative to max|o|, which for i4 can be as small as a few scale_v).
   return p == Precision::i4 ? 2e-2 : 1e-2;
+}
+
+SimSettings sim_settings(const std::optional<std::string>& profile) {
+  SimSettings s;
+  if (profile) {
+    const Profile p = load_profile(*profile);
+    for (const auto& [file, node] : p.sections("accel")) s.config.apply_yaml(node, file);
+    for (const auto& [file, node] : p.sections("energy")) s.energy.apply_yaml(node, file);
+  }
+  return s;
 }
 
 SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& data_desc, const SimSettings& s,
@@ -221,6 +233,39 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
                  {"sim_speed_cycles_per_s", s.model_only ? nlohmann::json(nullptr) : nlohmann::json(ran.cycles_per_second)}};
   r.result = std::move(j);
   return r;
+}
+
+namespace {
+
+// The accelerator in the registry: the bit-exact model and the RTL under Verilator.
+class SimBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "sim"; }
+  std::string_view summary() const override {
+    return "the RoCC accelerator: RTL under Verilator, bit-exact with its C++ model; cycles, counters, energy";
+  }
+  Target cost_target() const override { return Target::rocc; }
+  BackendCapabilities capabilities() const override {
+    return {{Precision::i8, Precision::i4}, true, true, "the Verilator harness built with the project (apt-get install verilator)"};
+  }
+  BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
+                    const BackendRunOptions& o) const override {
+    const SimRun r = run_sim(item, data, describe(src), sim_settings(o.profile), o.tool);
+    BackendResult b;
+    b.json = r.result.dump();
+    b.passed = r.passed();
+    b.notes = r.notes;
+    b.failures = r.failures;
+    b.out = r.out;
+    return b;
+  }
+};
+
+}  // namespace
+
+const Backend& sim_backend() {
+  static const SimBackend backend;
+  return backend;
 }
 
 }  // namespace sattn

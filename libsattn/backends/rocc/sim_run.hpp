@@ -34,6 +34,9 @@ struct SimRun {
   bool passed() const { return model_match && within_tolerance; }
 };
 
+// The settings a profile gives: the defaults, then its accel: and energy: sections (base first).
+SimSettings sim_settings(const std::optional<std::string>& profile);
+
 // The precision the accelerator runs `op` at: --precision, else the op's i8/i4, else i8 (the
 // datapath is integer-only; `note` then says so).
 Precision sim_precision(const Op&, const std::optional<Precision>& forced, std::string* note);
@@ -51,5 +54,7 @@ std::string counter_difference(const accel::Counters& rtl, const accel::Counters
 // Tolerance of the check against a reference fed the same quantized inputs: what is left is the
 // datapath's fixed-point softmax and its Q8.8 output (hw/README.md "Accuracy").
 double quantized_reference_tolerance(Precision);
+
+const Backend& sim_backend();
 
 }  // namespace sattn

@@ -1,0 +1,32 @@
+// The cpu backend in the registry: the fast fused kernel, checked against the reference.
+#include "backends/cpu/run.hpp"
+
+namespace sattn {
+
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "cpu"; }
+  std::string_view summary() const override { return "host kernels: fused online softmax, SIMD, threads"; }
+  Target cost_target() const override { return Target::cpu; }
+  BackendCapabilities capabilities() const override {
+    return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, true, true, ""};
+  }
+  BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
+                    const BackendRunOptions& o) const override {
+    FastOptions fast;
+    fast.threads = o.threads;
+    return backend_result(
+        run_cpu(item.plan, item.layout ? &*item.layout : nullptr, data, describe(src), fast, o.tool));
+  }
+};
+
+}  // namespace
+
+const Backend& cpu_backend() {
+  static const CpuBackend backend;
+  return backend;
+}
+
+}  // namespace sattn
