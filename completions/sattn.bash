@@ -24,7 +24,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --output -o --format --threads --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -55,11 +55,11 @@ _sattn() {
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        --max-memory) :; return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+        --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --out-dir --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --max-memory --format ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --out-dir --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -127,7 +127,7 @@ _sattn() {
         --threads) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --seed --output -o --format --threads --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --seed --output -o --format --quiet -q --threads ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -208,11 +208,11 @@ _sattn() {
     doctor)
       case $prev in
         --qemu) :; return ;;
-        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --qemu --format --output -o --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --qemu --output -o --format --quiet -q ' -- "$cur"))
       fi ;;
     completions)
       case $prev in

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "support/text_table.hpp"
 #include "bench.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
@@ -27,12 +28,7 @@ bool has(const json& r, const char* figure) {
 }
 double fig(const json& r, const char* figure) { return r["figures"][figure].get<double>(); }
 
-std::string num(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
+std::string num(double v) { return format_sig(v, 10); }
 
 std::string gp_string(const std::string& s) {
   std::string q = "\"";

@@ -48,9 +48,17 @@ std::string format_fixed(double v, int digits) {
   return s.str();
 }
 
-std::string format_sci(double v) {
+std::string format_sci(double v) { return format_sci(v, 1); }
+
+std::string format_sci(double v, int digits) {
   std::ostringstream s;
-  s << std::scientific << std::setprecision(1) << v;
+  s << std::scientific << std::setprecision(digits) << v;
+  return s.str();
+}
+
+std::string format_sig(double v, int digits) {
+  std::ostringstream s;
+  s << std::setprecision(digits) << v;
   return s.str();
 }
 

@@ -23,5 +23,9 @@ class TextTable {
 // one-decimal scientific ("1.2e-03").
 std::string format_fixed(double v, int digits);
 std::string format_sci(double v);
+// `digits` significant digits, the shortest form ("0.25", "1.71e+07"): std::setprecision.
+std::string format_sig(double v, int digits);
+// Scientific with `digits` decimals ("1.23e-03").
+std::string format_sci(double v, int digits);
 
 }  // namespace sattn

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "formats/data.hpp"
 #include "formats/npy.hpp"
 #include "select/inputs.hpp"
@@ -29,11 +30,7 @@ namespace sattn {
 
 namespace {
 
-std::string num(double v, int digits = 3) {
-  std::ostringstream s;
-  s << std::setprecision(digits) << v;
-  return s.str();
-}
+std::string num(double v, int digits = 3) { return format_sig(v, digits); }
 
 const nlohmann::json* at(const nlohmann::json& j, std::initializer_list<const char*> path) {
   const nlohmann::json* p = &j;
@@ -117,19 +114,19 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
   b.require_available(opts);                             // exit 4 before any work
   guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data, layout or output exists
-  const bool progress = !o.quiet && stderr_is_tty() && items.size() > 1;
+  ProgressLine progress(!o.quiet && stderr_is_tty() && items.size() > 1);
   BackendRun run;
   for (size_t n = 0; n < items.size(); ++n) {
     throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
     const BackendInput& item = items[n];
     const Op& op = item.plan.op;
-    if (progress) std::cerr << "\r[" << n + 1 << "/" << items.size() << "] " << item.input << " " << op.name << "\x1b[K" << std::flush;
+    progress.show("[" + std::to_string(n + 1) + "/" + std::to_string(items.size()) + "] " + item.input + " " + op.name);
     // Data: --data wins; else what the artifacts carry; else synthetic.
     DataSource src = o.data;
     src.from_artifacts = item.data && !o.data.dir;
     const QKV data = src.from_artifacts ? *item.data : load_qkv(op, o.data);
     BackendResult r = b.run(item, data, src, opts);
-    if (progress) std::cerr << "\r\x1b[K" << std::flush;
+    progress.clear();
     nlohmann::json result = nlohmann::json::parse(r.json);
     if (stage && r.out) {
       const std::string dir = items.size() == 1 ? stage_dir : (fs::path(stage_dir) / op_dir_name(item.input, op)).string();

@@ -9,6 +9,7 @@
 #include "calibrate/calibrate.hpp"
 #include "select/plan_json.hpp"
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "support/io.hpp"
 #include "backends/cpu/run.hpp"
 #include "support/text_table.hpp"
@@ -18,6 +19,7 @@ namespace sattn {
 namespace {
 
 struct CalibrateFlags {
+  OutputFlags out;  // -o, --format, -q
   std::vector<std::string> inputs{"-"};
   std::string precision;  // default: the op's when integer, else i8
   std::string method;
@@ -27,24 +29,15 @@ struct CalibrateFlags {
   bool apply = false;
   std::vector<std::string> data;
   uint64_t seed = kDefaultSeed;
-  std::string output = "-";
-  std::string format = "json";
   int threads = 0;
-  bool quiet = false;
 };
 
 std::string sci(double v) {
-  if (!std::isfinite(v)) return "inf";
-  std::ostringstream s;
-  s << std::scientific << std::setprecision(2) << v;
-  return s.str();
+  return std::isfinite(v) ? format_sci(v, 2) : "inf";
 }
 
 std::string db(double v) {
-  if (!std::isfinite(v)) return "inf";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(1) << v;
-  return s.str();
+  return std::isfinite(v) ? format_fixed(v, 1) : "inf";
 }
 
 // A scale, or the range of per-head scales.
@@ -64,8 +57,8 @@ Precision precision_for(const CalibrateFlags& f, const Op& op) {
 }
 
 int calibrate_action(const CalibrateFlags& f) {
-  if (f.format != "json" && f.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
-  if (f.apply && f.format == "text")
+  f.out.check();
+  if (f.apply && f.out.format == "text")
     throw Error(ExitCode::usage, "--apply writes plans (sattn.plan/v1 JSON Lines); --format text does not apply");
   if (!f.precision.empty()) precision_for(f, Op{});  // reject a bad value before reading anything
   const auto granularity = parse_granularity(f.granularity);
@@ -101,13 +94,13 @@ int calibrate_action(const CalibrateFlags& f) {
     data_desc = {{"source", "npy"}, {"dirs", dirs}};
   }
 
-  const bool progress = !f.quiet && stderr_is_tty();
+  ProgressLine progress(f.out.progress());
   std::string lines;
   TextTable table({"op", "prec", "gran", "method", "scale_q", "scale_k", "scale_v", "sqnr_q", "sqnr_k", "sqnr_v",
                    "max_rel_err", "best"});
   for (size_t n = 0; n < plans.size(); ++n) {
     const Plan& plan = plans[n];
-    if (progress) std::cerr << "\r[" << n + 1 << "/" << plans.size() << "] " << plan.op.name << "\x1b[K" << std::flush;
+    progress.show("[" + std::to_string(n + 1) + "/" + std::to_string(plans.size()) + "] " + plan.op.name);
     CalibrateOptions o;
     o.precision = precision_for(f, plan.op);
     o.granularity = *granularity;
@@ -132,8 +125,8 @@ int calibrate_action(const CalibrateFlags& f) {
                  std::string(to_string(m.method)), scale_cell(m.q), scale_cell(m.k), scale_cell(m.v), db(m.q.sqnr_db),
                  db(m.k.sqnr_db), db(m.v.sqnr_db), sci(m.max_rel_error), m.best ? "*" : ""});
   }
-  if (progress) std::cerr << "\r\x1b[K" << std::flush;
-  write_atomic(f.output, f.format == "text" ? table.str() : lines);
+  progress.clear();
+  write_atomic(f.out.output, f.out.format == "text" ? table.str() : lines);
   return 0;
 }
 
@@ -158,12 +151,11 @@ std::function<int()> configure_calibrate(CLI::App& app) {
   app.add_option("--seed", f->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);
-  app.add_option("-o,--output", f->output, "Write the report (or the plans) to FILE, atomically")->capture_default_str();
-  app.add_option("--format", f->format, "json (sattn.calibration/v1 JSON Lines) or text (a table)")
-      ->capture_default_str();
+  f->out.add_to(app, "Write the report (or the plans) to FILE, atomically",
+                "json (sattn.calibration/v1 JSON Lines) or text (a table)",
+                "No progress on stderr");
   app.add_option("--threads", f->threads, "Kernel threads for the end-to-end check (0 = all cores)")
       ->capture_default_str();
-  app.add_flag("-q,--quiet", f->quiet, "No progress on stderr");
   return [f] { return calibrate_action(*f); };
 }
 

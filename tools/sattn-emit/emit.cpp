@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "cli/select_flags.hpp"
 #include "formats/emit.hpp"
 #include "support/io.hpp"
@@ -22,21 +23,14 @@ namespace sattn {
 namespace {
 
 struct EmitCliOptions {
+  OutputFlags out;  // -o, --format, -q
   std::vector<std::string> inputs{"-"};
   std::string out_dir;
   std::string out_stem;
   std::string data_dir;
   uint64_t seed = kDefaultSeed;
   SelectFlags selection;  // for bare ops, as in sattn-select
-  std::string output = "-";
-  std::string format = "json";
 };
-
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
 
 // Subdirectory names for several ops: the op's name, made unique with ".2", ".3", ... so that
 // the same plans give the same names however they arrive (file or pipe).
@@ -57,7 +51,7 @@ std::vector<std::string> op_dir_names(const std::vector<Plan>& plans) {
 int emit_action(const EmitCliOptions& o) {
   if (o.out_dir.empty() == o.out_stem.empty())
     throw Error(ExitCode::usage, "give exactly one of --out-dir DIR and --out-stem DIR/NAME");
-  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  o.out.check();
   const SelectOptions selection = o.selection.resolve();
 
   EmitOptions emit;
@@ -97,7 +91,7 @@ int emit_action(const EmitCliOptions& o) {
   }
 
   std::string text;
-  if (o.format == "json") {
+  if (o.out.json()) {
     for (const auto& env : envelopes) text += env.dump() + "\n";
   } else {
     TextTable table({"op", "spec", "format", "layouts", "nnz", "density", "row_nnz min/mean/max", "dir"});
@@ -105,14 +99,14 @@ int emit_action(const EmitCliOptions& o) {
       const auto& row = env["stats"]["row_nnz"];
       table.add({env["op"]["name"].get<std::string>(), env["spec"].get<std::string>(),
                  env["layout"]["format"].get<std::string>(), std::to_string(env["layout"]["layouts"].get<int64_t>()),
-                 std::to_string(env["nnz"].get<int64_t>()), fixed(env["density"].get<double>(), 4),
-                 std::to_string(row["min"].get<int64_t>()) + "/" + fixed(row["mean"].get<double>(), 1) + "/" +
+                 std::to_string(env["nnz"].get<int64_t>()), format_fixed(env["density"].get<double>(), 4),
+                 std::to_string(row["min"].get<int64_t>()) + "/" + format_fixed(row["mean"].get<double>(), 1) + "/" +
                      std::to_string(row["max"].get<int64_t>()),
                  env["dir"].get<std::string>()});
     }
     text = table.str();
   }
-  write_atomic(o.output, text);
+  write_atomic(o.out.output, text);
   return 0;
 }
 
@@ -134,11 +128,10 @@ std::function<int()> configure_emit(CLI::App& app) {
       ->capture_default_str()
       ->excludes(data);
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/true, /*with_probe=*/false);
-  app.add_option("-o,--output", o->output, "Write the envelopes (JSON Lines or table) to FILE, atomically")
-      ->capture_default_str();
+  o->out.add_to(app, "Write the envelopes (JSON Lines or table) to FILE, atomically",
+                "json (sattn.artifacts/v1 JSON Lines) or text (a table)",
+                "");
   add_max_memory_option(app);
-  app.add_option("--format", o->format, "json (sattn.artifacts/v1 JSON Lines) or text (a table)")
-      ->capture_default_str();
   return [o] { return emit_action(*o); };
 }
 

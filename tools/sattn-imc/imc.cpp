@@ -9,6 +9,7 @@
 
 #include "cli/select_flags.hpp"
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "backends/imc/imc.hpp"
 #include "support/io.hpp"
 #include "formats/op_io.hpp"
@@ -23,6 +24,7 @@ namespace {
 constexpr const char* kTool = "sattn-imc";
 
 struct ImcOptions {
+  OutputFlags out;  // -o, --format, -q
   std::vector<std::string> inputs;
   SelectFlags selection;
   std::string data_dir;
@@ -35,18 +37,11 @@ struct ImcOptions {
   double clock_mhz = 0;
   std::vector<std::string> gemm;
   std::string sweep;
-  std::string output = "-";
-  std::string format = "json";
-  bool quiet = false;
   CLI::Option *tech_opt = nullptr, *cell_bits_opt = nullptr, *adc_bits_opt = nullptr, *cols_per_adc_opt = nullptr,
               *parallel_opt = nullptr, *clock_opt = nullptr, *input_bits_opt = nullptr, *weight_bits_opt = nullptr;
 };
 
-std::string num(double v, int digits = 4) {
-  std::ostringstream s;
-  s << std::setprecision(digits) << v;
-  return s.str();
-}
+std::string num(double v) { return format_sig(v, 4); }
 
 [[noreturn]] void range_error(const std::string& flag, const std::string& value, const std::string& range) {
   throw Error(ExitCode::invalid_input, flag + " " + value + " is out of range " + range);
@@ -227,7 +222,7 @@ std::string params_line(const ImcParams& p) {
 }
 
 int imc_action(ImcOptions& o) {
-  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  o.out.check();
   const ImcParams base = resolve_params(o);
   std::vector<GemmShape> gemms;
   for (const std::string& g : o.gemm) gemms.push_back(parse_gemm(g));
@@ -236,17 +231,17 @@ int imc_action(ImcOptions& o) {
 
   // Read and lay out every op first: a malformed file fails before any work or output.
   const std::vector<ImcPrepared> ops = prepare_ops(o);
-  const bool progress = !o.quiet && stderr_is_tty() && points.size() * (ops.size() + gemms.size()) > 1;
+  ProgressLine progress(o.out.progress() && points.size() * (ops.size() + gemms.size()) > 1);
   std::string out = o.sweep.empty() ? "" : imc_sweep_header();
   size_t done = 0;
   const size_t todo = points.size() * (ops.size() + gemms.size());
   for (const ImcParams& p : points) {
     for (const ImcPrepared& po : ops) {
-      if (progress) std::fprintf(stderr, "\r[%zu/%zu] %s\x1b[K", ++done, todo, po.op.name.c_str());
+      progress.show("[" + std::to_string(++done) + "/" + std::to_string(todo) + "] " + po.op.name);
       const ImcOpReport r = imc_attention(po.op, po.sparse, po.dense, p);
       if (!o.sweep.empty()) {
         out += imc_sweep_row(po.op.name, p, r.sparse, &r.dense);
-      } else if (o.format == "json") {
+      } else if (o.out.json()) {
         out += imc_attention_json(po, r, p, kTool).dump() + "\n";
       } else {
         std::string title = po.op.name + ": " + std::string(to_string(po.spec)) + ", " +
@@ -257,12 +252,12 @@ int imc_action(ImcOptions& o) {
       }
     }
     for (const GemmShape& g : gemms) {
-      if (progress) std::fprintf(stderr, "\r[%zu/%zu] gemm\x1b[K", ++done, todo);
+      progress.show("[" + std::to_string(++done) + "/" + std::to_string(todo) + "] gemm");
       const ImcGemmReport r = imc_gemm(g.m, g.k, g.n, p);
       const std::string name = "gemm_" + std::to_string(g.m) + "x" + std::to_string(g.k) + "x" + std::to_string(g.n);
       if (!o.sweep.empty())
         out += imc_sweep_row(name, p, r.cost, nullptr);
-      else if (o.format == "json")
+      else if (o.out.json())
         out += gemm_json(r, p).dump() + "\n";
       else
         out += breakdown_text(name + " (" + std::to_string(r.input_bits) + "-bit inputs, " + std::to_string(r.weight_bits) +
@@ -270,8 +265,8 @@ int imc_action(ImcOptions& o) {
                               r.cost, nullptr);
     }
   }
-  if (progress) std::fprintf(stderr, "\r\x1b[K");
-  write_atomic(o.output, out);
+  progress.clear();
+  write_atomic(o.out.output, out);
   return 0;
 }
 
@@ -305,9 +300,9 @@ std::function<int()> configure_imc(CLI::App& app) {
   app.add_option("--sweep", o->sweep,
                  "Sweep parameters and write CSV: \"subarray=64x64,128x128;adc_bits=3..8;cell_bits=1,2\" "
                  "(axes: subarray, adc_bits, cell_bits, cols_per_adc, parallel_rows, tech)");
-  app.add_option("-o,--output", o->output, "Write the report to FILE, atomically")->capture_default_str();
-  app.add_option("--format", o->format, "json (sattn.imc/v1 JSON Lines) or text (breakdown tables)")->capture_default_str();
-  app.add_flag("-q,--quiet", o->quiet, "No progress on stderr");
+  o->out.add_to(app, "Write the report to FILE, atomically",
+                "json (sattn.imc/v1 JSON Lines) or text (breakdown tables)",
+                "No progress on stderr");
   add_max_memory_option(app);
   return [o] { return imc_action(*o); };
 }

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "support/io.hpp"
 #include "formats/op_io.hpp"
 #include "support/process.hpp"
@@ -30,13 +31,11 @@ namespace {
 constexpr const char* kProg = "sattn-run-rvv";
 
 struct RvvOptions {
+  OutputFlags out;  // -o, --format, -q
   std::vector<std::string> inputs{"-"};
   SelectFlags selection;  // for bare ops, as in sattn-select
   std::string data_dir;
   uint64_t seed = kDefaultSeed;
-  std::string output = "-";
-  std::string format = "json";
-  bool quiet = false;
   int vlen = 0;  // 0: the core model's
   std::string precision;
   int tile_rows = 0, lmul = 0;
@@ -52,7 +51,7 @@ struct RvvOptions {
 
 
 int run_rvv_action(RvvOptions& o) {
-  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  o.out.check();
   const std::optional<rvv::Kernel> kernel = rvv::parse_kernel(o.kernel);
   if (!kernel) throw Error(ExitCode::usage, "--kernel must be rvv, scalar or autovec (got '" + o.kernel + "')");
   std::optional<Precision> precision;
@@ -81,8 +80,8 @@ int run_rvv_action(RvvOptions& o) {
   settings.timeout_s = o.timeout_s;
   settings.keep_workdir = o.keep_workdir;
   settings.note = [](const std::string& m) { print_diagnostic(kProg, "note", m); };
-  if (!o.quiet && stderr_is_tty())
-    settings.progress = [](const std::string& m) { std::cerr << "\r" << m << "\x1b[K" << std::flush; };
+  ProgressLine autotune_line(o.out.progress() && o.autotune);
+  if (autotune_line.enabled()) settings.progress = [&](const std::string& m) { autotune_line.show(m); };
   const SelectOptions selection = o.selection.resolve();
 
   // Read (and select) every input first: a malformed file fails before any work or output.
@@ -98,7 +97,7 @@ int run_rvv_action(RvvOptions& o) {
   if (!o.data_dir.empty()) src.dir = o.data_dir;
   src.seed = o.seed;
 
-  const bool progress = !o.quiet && stderr_is_tty() && items.size() > 1;
+  ProgressLine progress(o.out.progress() && items.size() > 1 && !o.autotune);
   std::string json_lines;
   TextTable table({"op", "spec", "prec", "kernel", "vlen", "tile", "lmul", "instructions", "vector", "cycles",
                    "max_rel_err", "tol", "check"});
@@ -107,13 +106,13 @@ int run_rvv_action(RvvOptions& o) {
     throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
     const BackendInput& item = items[n];
     const std::string label = items.size() > 1 ? "[" + std::to_string(n + 1) + "/" + std::to_string(items.size()) + "] " : "";
-    if (progress && !o.autotune) std::cerr << "\r" << label << item.input << " " << item.plan.op.name << "\x1b[K" << std::flush;
+    progress.show(label + item.input + " " + item.plan.op.name);
     // Data: --data wins; else what the artifacts carry; else synthetic.
     DataSource from = src;
     from.from_artifacts = item.data && !src.dir;
     const QKV data = from.from_artifacts ? *item.data : load_qkv(item.plan.op, src);
     const RvvRun r = run_rvv(item, data, from, settings, kProg, label);
-    if (settings.progress && o.autotune) std::cerr << "\r\x1b[K" << std::flush;
+    autotune_line.clear();
     json_lines += r.result.dump() + "\n";
     all_passed = all_passed && r.passed;
     const double vector_share = r.instructions ? double(r.vector_instructions) / double(r.instructions) : 0.0;
@@ -123,10 +122,10 @@ int run_rvv_action(RvvOptions& o) {
                std::to_string(r.instructions), format_fixed(100 * vector_share, 1) + "%",
                std::to_string(std::llround(r.cycles)), r.error.finite ? format_sci(r.error.max_rel) : "inf",
                format_sci(r.tolerance), r.passed ? "ok" : "FAIL"});
-    if (!r.passed && !o.quiet) print_diagnostic(kProg, "error", r.op.loc.str() + ": " + check_failure(r.error, r.tolerance));
+    if (!r.passed && !o.out.quiet) print_diagnostic(kProg, "error", r.op.loc.str() + ": " + check_failure(r.error, r.tolerance));
   }
-  if (progress) std::cerr << "\r\x1b[K" << std::flush;
-  write_atomic(o.output, o.format == "json" ? json_lines : table.str());
+  progress.clear();
+  o.out.write(json_lines, table.str());
   return all_passed ? 0 : int(ExitCode::check_failed);
 }
 
@@ -156,10 +155,9 @@ std::function<int()> configure_run_rvv(CLI::App& app) {
   app.add_option("--core-model", o->core_model, "YAML file of core model parameters (see CORE MODEL in the man page)");
   app.add_option("--timeout", o->timeout_s, "Seconds one qemu run may take before it is killed")->capture_default_str();
   app.add_flag("--keep-workdir", o->keep_workdir, "Keep each run's work directory and print its path on stderr");
-  app.add_option("-o,--output", o->output, "Write the result (JSON Lines or table) to FILE, atomically")
-      ->capture_default_str();
-  app.add_option("--format", o->format, "json (sattn.result/v1 JSON Lines) or text (a table)")->capture_default_str();
-  app.add_flag("-q,--quiet", o->quiet, "No progress or check-failure messages on stderr");
+  o->out.add_to(app, "Write the result (JSON Lines or table) to FILE, atomically",
+                "json (sattn.result/v1 JSON Lines) or text (a table)",
+                "No progress or check-failure messages on stderr");
   add_max_memory_option(app);
   return [o] { return run_rvv_action(*o); };
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "cli/select_flags.hpp"
 #include "support/io.hpp"
 #include "formats/op_io.hpp"
@@ -18,20 +19,14 @@ namespace sattn {
 namespace {
 
 struct SelectCli {
+  OutputFlags out;  // -o, --format, -q
   std::vector<std::string> inputs{"-"};
   SelectFlags selection;
   bool explain = false;
-  std::string output = "-";
-  std::string format = "json";
-  bool quiet = false;
 };
 
 std::string short_number(double v) {
-  if (!std::isfinite(v)) return "-";
-  std::ostringstream s;
-  s.precision(3);
-  s << v;
-  return s.str();
+  return std::isfinite(v) ? format_sig(v, 3) : "-";
 }
 
 std::string term(const nlohmann::json& terms, const char* key) {
@@ -73,7 +68,7 @@ std::string explain(const Plan& plan) {
 }
 
 int select_action(const SelectCli& o, const std::string& prog) {
-  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  o.out.check();
   const SelectOptions options = o.selection.resolve();
 
   // Read and select everything before writing: a bad op anywhere leaves no output file.
@@ -82,17 +77,17 @@ int select_action(const SelectCli& o, const std::string& prog) {
   for (const std::string& input : o.inputs) {
     std::vector<std::string> warnings;
     std::vector<Op> ops = read_ops(input, OpFormat::automatic, &warnings);
-    if (!o.quiet)
+    if (!o.out.quiet)
       for (const std::string& w : warnings) print_diagnostic(prog, "warning", w);
     for (const Op& op : ops) {
       const Plan plan = select_spec(op, options);
       json_lines += plan_to_json(plan).dump() + "\n";
       const std::string table = explain(plan);
       text += (text.empty() ? "" : "\n") + table;
-      if (o.explain && o.format == "json") std::cerr << (explained++ ? "\n" : "") << table;
+      if (o.explain && o.out.json()) std::cerr << (explained++ ? "\n" : "") << table;
     }
   }
-  write_atomic(o.output, o.format == "json" ? json_lines : text);
+  o.out.write(json_lines, text);
   return 0;
 }
 
@@ -103,11 +98,9 @@ std::function<int()> configure_select(CLI::App& app) {
   app.add_option("ops", o->inputs, "Op files (MLIR generic form, JSON or YAML; '-' = stdin)")->capture_default_str();
   o->selection.add_to(app, "", /*with_backend=*/true, /*with_probe=*/true);
   app.add_flag("--explain", o->explain, "Also print each op's candidates and cost terms as a table on stderr");
-  app.add_option("-o,--output", o->output, "Write the plans (JSON Lines or tables) to FILE, atomically")
-      ->capture_default_str();
-  app.add_option("--format", o->format, "json (sattn.plan/v1 JSON Lines) or text (the explain tables)")
-      ->capture_default_str();
-  app.add_flag("-q,--quiet", o->quiet, "No warnings on stderr");
+  o->out.add_to(app, "Write the plans (JSON Lines or tables) to FILE, atomically",
+                "json (sattn.plan/v1 JSON Lines) or text (the explain tables)",
+                "No warnings on stderr");
   const std::string prog = app.get_name();
   return [o, prog] { return select_action(*o, prog); };
 }

@@ -12,6 +12,7 @@
 
 #include "backends/rocc/accel.hpp"
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "backends/rocc/energy.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
@@ -27,6 +28,7 @@ namespace sattn {
 namespace {
 
 struct SimCli {
+  OutputFlags out;  // -o, --format, -q
   std::vector<std::string> inputs{"-"};
   SelectFlags selection;
   std::string data_dir;
@@ -39,9 +41,6 @@ struct SimCli {
   std::string precision;
   std::string trace, energy_file;
   bool model_only = false, probe = false, keep_workdir = false;
-  std::string output = "-";
-  std::string format = "json";
-  bool quiet = false;
   CLI::Option *lanes_opt = nullptr, *latency_opt = nullptr, *bandwidth_opt = nullptr, *clock_opt = nullptr, *max_cycles_opt = nullptr;
 };
 
@@ -94,12 +93,12 @@ int probe_action(const SimCli& o, const SimSettings& s, const std::string& prog)
     throw Error(ExitCode::usage, "--probe takes no op files");
   if (o.model_only) throw Error(ExitCode::usage, "--probe asks the RTL; it cannot be combined with --model-only");
   const ProbeReport report = probe_accelerator(s.config, s.rtl, prog);
-  write_atomic(o.output, o.format == "json" ? report.json.dump() + "\n" : report.text);
+  o.out.write(report.json.dump() + "\n", report.text);
   return 0;
 }
 
 int sim_action(const SimCli& o, const std::string& prog) {
-  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  o.out.check();
   const SimSettings settings = settings_of(o);
   if (o.probe) return probe_action(o, settings, prog);
   if (!o.trace.empty() && o.model_only) throw Error(ExitCode::usage, "--trace records the RTL; drop --model-only");
@@ -117,7 +116,7 @@ int sim_action(const SimCli& o, const std::string& prog) {
   if (!o.data_dir.empty()) src.dir = o.data_dir;
   src.seed = o.seed;
 
-  const bool progress = !o.quiet && stderr_is_tty();
+  ProgressLine progress(o.out.progress());
   std::string json_lines;
   TextTable table({"op", "spec", "prec", "lanes", "cycles", "util", "bound", "actual/bound", "energy_nJ",
                    "Mcyc/s", "rtl=model", "max_rel_err", "tol", "check"});
@@ -128,15 +127,14 @@ int sim_action(const SimCli& o, const std::string& prog) {
     const Op& op = item.plan.op;
     const std::string label =
         (items.size() > 1 && o.inputs.size() > 1 ? std::filesystem::path(item.input).stem().string() + "." : std::string()) + op.name;
-    if (progress)
-      std::cerr << "\r[" << n + 1 << "/" << items.size() << "] " << label << ": "
-                << (settings.model_only ? "model" : "model + RTL") << "\x1b[K" << std::flush;
+    progress.show("[" + std::to_string(n + 1) + "/" + std::to_string(items.size()) + "] " + label + ": " +
+                  (settings.model_only ? "model" : "model + RTL"));
     const bool carried = item.data && !src.dir;
     const QKV data = carried ? *item.data : load_qkv(op, src);
     const nlohmann::json data_desc = carried ? nlohmann::json{{"source", "artifacts"}} : describe(src);
     SimRun r = run_sim(item, data, data_desc, settings, prog);
-    if (progress) std::cerr << "\r\x1b[K" << std::flush;
-    if (!o.quiet)
+    progress.clear();
+    if (!o.out.quiet)
       for (const std::string& note : r.notes) print_diagnostic(prog, "note", op.loc.str() + ": " + note);
     all_passed = all_passed && r.passed();
     json_lines += r.result.dump() + "\n";
@@ -151,10 +149,10 @@ int sim_action(const SimCli& o, const std::string& prog) {
                settings.model_only ? "n/a" : (r.model_match ? "yes" : "NO"),
                rel.is_number() ? format_sci(rel.get<double>()) : "inf", format_sci(check["tolerance"].get<double>()),
                r.passed() ? "ok" : "FAIL"});
-    if (!o.quiet)
+    if (!o.out.quiet)
       for (const std::string& f : r.failures) print_diagnostic(prog, "error", op.loc.str() + ": " + f);
   }
-  write_atomic(o.output, o.format == "json" ? json_lines : table.str());
+  o.out.write(json_lines, table.str());
   return all_passed ? 0 : int(ExitCode::check_failed);
 }
 
@@ -184,9 +182,9 @@ std::function<int()> configure_sim(CLI::App& app) {
   app.add_flag("--model-only", o->model_only, "Skip the RTL: cycles and counters from the bit-exact model only");
   app.add_flag("--probe", o->probe, "Print the accelerator's capabilities (sattn.probe/v1) from the RTL's PROBE command");
   app.add_flag("--keep-workdir", o->keep_workdir, "Keep the harness's work directory under $TMPDIR (program.txt, dram.bin, the output image) instead of deleting it");
-  app.add_option("-o,--output", o->output, "Write the results (JSON Lines or table) to FILE, atomically")->capture_default_str();
-  app.add_option("--format", o->format, "json (sattn.result/v1 JSON Lines) or text (a table)")->capture_default_str();
-  app.add_flag("-q,--quiet", o->quiet, "No progress, notes or check-failure messages on stderr");
+  o->out.add_to(app, "Write the results (JSON Lines or table) to FILE, atomically",
+                "json (sattn.result/v1 JSON Lines) or text (a table)",
+                "No progress, notes or check-failure messages on stderr");
   add_max_memory_option(app);
   const std::string prog = app.get_name();
   return [o, prog] { return sim_action(*o, prog); };

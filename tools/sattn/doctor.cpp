@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
@@ -196,20 +197,18 @@ Check check_built(const std::string& name, const std::string& file, const std::s
 }
 
 struct DoctorCli {
+  OutputFlags out{"-", "text"};  // -o, --format, -q
   std::string qemu = "qemu-riscv64";
-  std::string format = "text";
-  std::string output = "-";
-  bool quiet = false;
 };
 
 int doctor_action(const DoctorCli& o) {
-  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  o.out.check();
   TempDir dir("sattn-doctor");
-  const bool progress = !o.quiet && stderr_is_tty();
+  ProgressLine progress(o.out.progress());
   std::vector<Check> checks;
   bool rvv_built = false;
   auto step = [&](const char* what) {
-    if (progress) std::cerr << "\rchecking " << what << "...\x1b[K" << std::flush;
+    progress.show("checking " + std::string(what) + "...");
   };
   step("clang-16");
   checks.push_back(check_clang(dir.path(), rvv_built));
@@ -232,18 +231,18 @@ int doctor_action(const DoctorCli& o) {
   const CudaProbe gpu = probe_cuda();  // optional: only --backend cuda needs it
   checks.push_back({"CUDA GPU (--backend cuda)", false, gpu.version, gpu.status, gpu.detail,
                     "a machine with an NVIDIA GPU and its driver; nvcc when sattn is configured (SATTN_CUDA)"});
-  if (progress) std::cerr << "\r\x1b[K" << std::flush;
+  progress.clear();
 
   bool required_ok = true;
   for (const Check& c : checks) required_ok = required_ok && (c.status == "ok" || !c.required);
-  if (o.format == "json") {
+  if (o.out.json()) {
     nlohmann::json j = envelope("doctor", "sattn doctor");
     j["ok"] = required_ok;
     j["libexec_dir"] = libexec_dir();
     for (const Check& c : checks)
       j["checks"].push_back({{"name", c.name}, {"required", c.required}, {"version", c.version}, {"status", c.status},
                              {"detail", c.detail}, {"fix", c.status == "ok" ? "" : c.fix}});
-    write_atomic(o.output, j.dump(2) + "\n");
+    write_atomic(o.out.output, j.dump(2) + "\n");
   } else {
     TextTable t({"component", "status", "version", "detail"});
     std::string fixes;
@@ -254,7 +253,7 @@ int doctor_action(const DoctorCli& o) {
     std::string text = t.str();
     text += fixes.empty() ? "\nEverything sattn needs is installed and works.\n"
                           : "\nTo fix (or run scripts/install-deps from the source tree):\n" + fixes;
-    write_atomic(o.output, text);
+    write_atomic(o.out.output, text);
   }
   return required_ok ? 0 : int(ExitCode::external_tool);
 }
@@ -264,9 +263,9 @@ int doctor_action(const DoctorCli& o) {
 std::function<int()> configure_doctor(CLI::App& app) {
   auto o = std::make_shared<DoctorCli>();
   app.add_option("--qemu", o->qemu, "The qemu-riscv64 to check")->capture_default_str();
-  app.add_option("--format", o->format, "text (a table and the fix commands) or json")->capture_default_str();
-  app.add_option("-o,--output", o->output, "Write the report to FILE, atomically")->capture_default_str();
-  app.add_flag("-q,--quiet", o->quiet, "No progress on stderr");
+  o->out.add_to(app, "Write the report to FILE, atomically",
+                "text (a table and the fix commands) or json",
+                "No progress on stderr");
   app.footer("Exit status: 0 everything required works, 4 something required is missing or broken. See man sattn.");
   return [o] { return doctor_action(*o); };
 }

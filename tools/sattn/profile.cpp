@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
 #include "formats/profile.hpp"
@@ -13,32 +14,30 @@ namespace sattn {
 namespace {
 
 struct ProfileCli {
+  OutputFlags out{"-", "text"};  // -o, --format, -q
   std::string action;
   std::vector<std::string> names;
-  std::string output = "-";
-  std::string format = "text";
-  bool quiet = false;
 };
 
 int profile_action(const ProfileCli& o) {
-  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  o.out.check();
   if (o.action == "list") {
     if (!o.names.empty()) throw Error(ExitCode::usage, "profile list takes no arguments");
     const auto entries = list_profiles();
-    if (o.quiet) {  // names only, for shell completion
+    if (o.out.quiet) {  // names only, for shell completion
       std::string names;
       for (const auto& e : entries)
         if (!e.shadowed) names += e.name + "\n";
-      write_atomic(o.output, names);
-    } else if (o.format == "json") {
+      write_atomic(o.out.output, names);
+    } else if (o.out.json()) {
       nlohmann::json j = nlohmann::json::array();
       for (const auto& e : entries)
         j.push_back({{"name", e.name}, {"path", e.path}, {"description", e.description}, {"shadowed", e.shadowed}});
-      write_atomic(o.output, j.dump(2) + "\n");
+      write_atomic(o.out.output, j.dump(2) + "\n");
     } else {
       TextTable t({"name", "description", "path"});
       for (const auto& e : entries) t.add({e.name + (e.shadowed ? " (shadowed)" : ""), e.description, e.path});
-      write_atomic(o.output, t.str());
+      write_atomic(o.out.output, t.str());
     }
     return 0;
   }
@@ -46,14 +45,14 @@ int profile_action(const ProfileCli& o) {
     if (o.names.size() != 1) throw Error(ExitCode::usage, "profile show takes one NAME or PATH");
     const Profile p = load_profile(o.names[0]);
     const nlohmann::json merged = p.merged();
-    if (o.format == "json") {
-      write_atomic(o.output, merged.dump(2) + "\n");
+    if (o.out.json()) {
+      write_atomic(o.out.output, merged.dump(2) + "\n");
     } else {
       // YAML-ish text: the merged profile, readable and diffable.
       std::string text = "# profile " + o.names[0] + " (" + p.chain.back().path + ")\n";
       for (const ProfileFile& f : p.chain) text += "# from " + f.path + "\n";
       text += json_to_yaml_text(merged);
-      write_atomic(o.output, text);
+      write_atomic(o.out.output, text);
     }
     return 0;
   }
@@ -66,7 +65,7 @@ int profile_action(const ProfileCli& o) {
       if (p.chain.size() > 1) text += ", inherits " + std::to_string(p.chain.size() - 1) + " level(s)";
       text += ")\n";
     }
-    if (!o.quiet) write_atomic(o.output, text);
+    if (!o.out.quiet) write_atomic(o.out.output, text);
     return 0;
   }
   throw Error(ExitCode::usage, "unknown action '" + o.action + "' (list, show NAME, validate FILE...)");
@@ -78,9 +77,9 @@ std::function<int()> configure_profile(CLI::App& app) {
   auto o = std::make_shared<ProfileCli>();
   app.add_option("action", o->action, "list, show NAME|PATH, or validate FILE...")->required();
   app.add_option("names", o->names, "Profile names or paths (show: one; validate: one or more)");
-  app.add_option("-o,--output", o->output, "Write to FILE, atomically")->capture_default_str();
-  app.add_option("--format", o->format, "text or json")->capture_default_str();
-  app.add_flag("-q,--quiet", o->quiet, "list: names only (for completion); validate: print nothing, only the exit status");
+  o->out.add_to(app, "Write to FILE, atomically",
+                "text or json",
+                "list: names only (for completion); validate: print nothing, only the exit status");
   app.footer("Profiles are looked up as NAME.yaml in ./profiles, $XDG_CONFIG_HOME/sattn/profiles, then the installed\n"
              "share/sattn/profiles. Exit status: 0 ok, 2 usage or unknown profile, 3 invalid profile. See man sattn-profile.");
   return [o] { return profile_action(*o); };

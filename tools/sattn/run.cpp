@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.hpp"
+#include "cli/output.hpp"
 #include "formats/emit.hpp"
 #include "cli/run_backends.hpp"
 #include "cli/select_flags.hpp"
@@ -27,6 +28,7 @@ namespace sattn {
 namespace {
 
 struct RunOptions {
+  OutputFlags out;  // -o, --format, -q
   std::vector<std::string> inputs{"-"};
   std::string backend = "cpu";
   CLI::Option* backend_opt = nullptr;
@@ -34,15 +36,12 @@ struct RunOptions {
   std::string data_dir;
   uint64_t seed = kDefaultSeed;
   std::string out_dir;
-  std::string output = "-";
-  std::string format = "json";
   int threads = 0;
-  bool quiet = false;
 };
 
 
 int run_action(const RunOptions& o) {
-  if (o.format != "json" && o.format != "text") throw Error(ExitCode::usage, "--format must be json or text");
+  o.out.check();
   MultiRunOptions m;
   m.selection = o.selection.request();
   // The backend: --backend, else the profile's defaults.backend, else cpu.
@@ -55,9 +54,9 @@ int run_action(const RunOptions& o) {
   m.data.seed = o.seed;
   m.threads = o.threads;
   m.out_dir = o.out_dir;
-  m.output = o.output;
-  m.format = o.format;
-  m.quiet = o.quiet;
+  m.output = o.out.output;
+  m.format = o.out.format;
+  m.quiet = o.out.quiet;
   const int code = run_backends(backends, m);
   return code;
 }
@@ -80,13 +79,11 @@ std::function<int()> configure_run(CLI::App& app) {
   app.add_option("--out-dir", o->out_dir,
                  "Write each op's o.npy and result.json here (one subdirectory per op when several, per backend "
                  "with --backend all)");
-  app.add_option("-o,--output", o->output,
-                 "Write the results (sattn.result/v1 JSON Lines) to FILE, atomically; with --format text the table "
-                 "still goes to standard output")
-      ->capture_default_str();
-  app.add_option("--format", o->format, "json (JSON Lines) or text (a summary table)")->capture_default_str();
+  o->out.add_to(app, "Write the results (sattn.result/v1 JSON Lines) to FILE, atomically; with --format text the table "
+                 "still goes to standard output",
+                "json (JSON Lines) or text (a summary table)",
+                "No progress or check-failure messages on stderr");
   app.add_option("--threads", o->threads, "Kernel threads (0 = all cores)")->capture_default_str();
-  app.add_flag("-q,--quiet", o->quiet, "No progress or check-failure messages on stderr");
   add_max_memory_option(app);
   return [o] { return run_action(*o); };
 }

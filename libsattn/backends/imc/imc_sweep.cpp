@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "support/text_table.hpp"
 #include "sattn/error.hpp"
 #include "backends/imc/imc.hpp"
 
@@ -74,11 +75,7 @@ void set_axis(ImcParams& p, const std::string& name, const std::vector<int64_t>&
   }
 }
 
-std::string num(double v) {
-  std::ostringstream s;
-  s << std::setprecision(6) << v;
-  return s.str();
-}
+std::string num(double v) { return format_sig(v, 6); }
 
 }  // namespace
 
