@@ -5,8 +5,11 @@
 
 namespace sattn {
 
-// Process exit codes. Documented in every man page; tests check them.
-enum class ExitCode : int {
+// What went wrong: the kind of an Error. The library throws kinds; the tools alone turn them into
+// process exit codes, through one table (tools/cli/exit_codes.cpp). The enumerators carry the exit
+// codes of DESIGN §7 as their values so that the table is the identity and the codes documented in
+// every man page can be read here too.
+enum class ErrorKind : int {
   ok = 0,
   runtime = 1,        // runtime or I/O failure
   usage = 2,          // bad command line
@@ -14,6 +17,7 @@ enum class ExitCode : int {
   external_tool = 4,  // qemu, verilator, compiler failed
   check_failed = 5,   // output outside the tolerance of the reference
 };
+using ExitCode = ErrorKind;  // the earlier name, still used across the code
 
 // A position in an input file. line/col are 1-based; 0 means "unknown".
 struct SourceLoc {
@@ -26,13 +30,14 @@ struct SourceLoc {
 
 class Error : public std::runtime_error {
  public:
-  Error(ExitCode code, std::string message, SourceLoc loc = {});
-  ExitCode code() const { return code_; }
+  Error(ErrorKind kind, std::string message, SourceLoc loc = {});
+  ErrorKind kind() const { return code_; }
+  ErrorKind code() const { return code_; }  // = kind()
   const SourceLoc& loc() const { return loc_; }
   const std::string& message() const { return message_; }
 
  private:
-  ExitCode code_;
+  ErrorKind code_;
   std::string message_;
   SourceLoc loc_;
 };

@@ -12,6 +12,7 @@
 #include <limits>
 #include <utility>
 
+#include "layout/blas_threads.hpp"
 #include "layout/layout_builders.hpp"
 
 namespace sattn::layout_detail {
@@ -169,29 +170,6 @@ void select_top(const RowScores& rs, int64_t first, int64_t last, int64_t count,
   for (int64_t t = 0; t < kept; ++t) out.push_back(static_cast<int32_t>(chosen[t]));
 }
 
-// Lowers OpenBLAS to one thread while our own worker threads each call sgemm, so the two
-// kinds of threads do not oversubscribe the cores; restores the previous count.
-class BlasSingleThreadedScope {
- public:
-  explicit BlasSingleThreadedScope(bool active) {
-#ifdef OPENBLAS_VERSION
-    saved_ = active ? openblas_get_num_threads() : 1;
-    if (saved_ != 1) openblas_set_num_threads(1);
-#else
-    (void)active;
-#endif
-  }
-  ~BlasSingleThreadedScope() {
-#ifdef OPENBLAS_VERSION
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-#endif
-  }
-  BlasSingleThreadedScope(const BlasSingleThreadedScope&) = delete;
-  BlasSingleThreadedScope& operator=(const BlasSingleThreadedScope&) = delete;
-
- private:
-  int saved_ = 1;
-};
 
 // Buffers of one worker thread.
 struct TileWorker {
@@ -226,7 +204,7 @@ Layout build_scored_layout(const Op& op, Spec spec, const Tensor& q, const Tenso
   constexpr double kFloatSafe = 1e37;
 
   Layout l = make_layout(op, spec, false, 1, false);
-  const BlasSingleThreadedScope blas_scope(threads > 1);
+  const BlasSingleThreaded blas_scope(threads > 1);
   std::vector<TileWorker> workers(threads);
   std::vector<TileOutput> outputs(tiles);
 

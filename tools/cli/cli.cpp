@@ -1,5 +1,6 @@
 // CLI11 front end shared by every tool: parse, run, map errors to exit codes (DESIGN §7).
 #include "cli/cli.hpp"
+#include "cli/exit_codes.hpp"
 
 #include <csignal>
 #include <cstdio>
@@ -25,7 +26,7 @@ void print_diagnostic(const std::string& prog, const char* kind, const std::stri
 namespace {
 
 void on_interrupt(int) {
-  if (request_cancel()) _exit(130);  // a second Ctrl-C: stop now
+  if (request_cancel()) _exit(kExitInterrupted);  // a second Ctrl-C: stop now
 }
 
 // SIGINT/SIGTERM request the library's cancellation; the tool unwinds and exits 130. SIGXFSZ is
@@ -48,7 +49,7 @@ int check_stdout(const std::string& prog, int code) {
   std::cout.flush();
   if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
     print_diagnostic(prog, "error", "error writing to standard output");
-    return code == 0 ? int(ExitCode::runtime) : code;
+    return code == 0 ? exit_code(ErrorKind::runtime) : code;
   }
   return code;
 }
@@ -74,10 +75,10 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
     // CLI11's own exit codes start at 100; every parse failure is a usage error here.
     print_diagnostic(prog, "error", e.what());
     std::cerr << "Try '" << prog << " --help' for more information.\n";
-    return int(ExitCode::usage);
+    return exit_code(ErrorKind::usage);
   } catch (const Error& e) {
     print_diagnostic(prog, "error", e.what());
-    return int(e.code());
+    return exit_code(e.kind());
   }
   int code = 0;
   install_interrupt_handlers();
@@ -85,16 +86,16 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
     code = action();
   } catch (const Interrupted&) {
     print_diagnostic(prog, "error", "interrupted; no output written");
-    code = 130;
+    code = kExitInterrupted;
   } catch (const Error& e) {
     print_diagnostic(prog, "error", e.what());
-    code = int(e.code());
+    code = exit_code(e.kind());
   } catch (const std::bad_alloc&) {
     print_diagnostic(prog, "error", "out of memory");
-    code = int(ExitCode::runtime);
+    code = exit_code(ErrorKind::runtime);
   } catch (const std::exception& e) {
     print_diagnostic(prog, "error", e.what());
-    code = int(ExitCode::runtime);
+    code = exit_code(ErrorKind::runtime);
   }
   return check_stdout(prog, code);
 }
@@ -143,7 +144,7 @@ void print_umbrella_help() {
 int umbrella_main(int argc, const char* const* argv) {
   if (argc < 2) {
     print_umbrella_help();
-    return check_stdout("sattn", int(ExitCode::usage));
+    return check_stdout("sattn", exit_code(ErrorKind::usage));
   }
   const std::string first = argv[1];
   if (first == "-h" || first == "--help") {
@@ -166,7 +167,7 @@ int umbrella_main(int argc, const char* const* argv) {
     const Tool* t = find_tool(argv[2]);
     if (!t) {
       print_diagnostic("sattn", "error", std::string("unknown tool '") + argv[2] + "'; run 'sattn --help' for the list");
-      return int(ExitCode::usage);
+      return exit_code(ErrorKind::usage);
     }
     const char* args[] = {argv[2], "--help"};
     return run_tool(*t, std::string("sattn ") + t->name, 2, args);
@@ -174,7 +175,7 @@ int umbrella_main(int argc, const char* const* argv) {
   const Tool* t = find_tool(first);
   if (!t) {
     print_diagnostic("sattn", "error", "unknown tool '" + first + "'; run 'sattn --help' for the list");
-    return int(ExitCode::usage);
+    return exit_code(ErrorKind::usage);
   }
   return run_tool(*t, std::string("sattn ") + t->name, argc - 1, argv + 1);
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
 #include "formats/data.hpp"
 #include "formats/npy.hpp"
@@ -66,20 +67,6 @@ std::string density(const nlohmann::json& r) {
   return "-";
 }
 
-// Exit codes ranked by severity for a run over several backends: the most telling one wins.
-int worse(int a, int b) {
-  auto rank = [](int c) {
-    switch (c) {
-      case 0: return 0;
-      case 5: return 1;  // a check failed: the run itself worked
-      case 3: return 3;
-      case 4: return 4;
-      case 2: return 5;
-      default: return 2;
-    }
-  };
-  return rank(b) > rank(a) ? b : a;
-}
 
 // A directory name for one op of a multi-op run: "<file stem>.<op name>".
 std::string op_dir_name(const std::string& input, const Op& op) {
@@ -219,7 +206,7 @@ int run_backends(const std::vector<const Backend*>& backends, const MultiRunOpti
       BackendRun run = run_one(*b, inputs, o, prog, host_table, stage ? &*stage : nullptr, stage_dir);
       json_lines += run.json_lines;
       for (auto& row : run.rows) table.add(std::move(row));
-      if (!run.passed) code = worse(code, int(ExitCode::check_failed));
+      if (!run.passed) code = more_severe(code, exit_code(ErrorKind::check_failed));
     } catch (const Interrupted&) {
       throw;
     } catch (const Error& e) {
@@ -228,9 +215,9 @@ int run_backends(const std::vector<const Backend*>& backends, const MultiRunOpti
       // Invalid input or usage is the same for every backend: say it once and write nothing. So is
       // an op refused by the memory guard: every backend would refuse (or thrash) the same way.
       if (e.code() == ExitCode::invalid_input || e.code() == ExitCode::usage || dynamic_cast<const MemoryRefused*>(&e))
-        return int(e.code());
-      code = worse(code, int(e.code()));
-      table.add({"-", std::string(b->name()), "-", "-", "-", "-", "no result (exit " + std::to_string(int(e.code())) + ")",
+        return exit_code(e.kind());
+      code = more_severe(code, exit_code(e.kind()));
+      table.add({"-", std::string(b->name()), "-", "-", "-", "-", "no result (exit " + std::to_string(exit_code(e.kind())) + ")",
                  "FAIL"});
     }
   }

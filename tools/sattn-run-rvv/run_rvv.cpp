@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
 #include "support/io.hpp"
 #include "formats/op_io.hpp"
@@ -126,7 +127,7 @@ int run_rvv_action(RvvOptions& o) {
   }
   progress.clear();
   o.out.write(json_lines, table.str());
-  return all_passed ? 0 : int(ExitCode::check_failed);
+  return all_passed ? 0 : exit_code(ErrorKind::check_failed);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "backends/rocc/accel.hpp"
 #include "cli/cli.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
 #include "backends/rocc/energy.hpp"
 #include "support/io.hpp"
@@ -153,7 +154,7 @@ int sim_action(const SimCli& o, const std::string& prog) {
       for (const std::string& f : r.failures) print_diagnostic(prog, "error", op.loc.str() + ": " + f);
   }
   o.out.write(json_lines, table.str());
-  return all_passed ? 0 : int(ExitCode::check_failed);
+  return all_passed ? 0 : exit_code(ErrorKind::check_failed);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "bench.hpp"
 #include "cli/cli.hpp"
+#include "cli/exit_codes.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
@@ -123,7 +124,7 @@ int bench_action(BenchOptions& o) {
     const nlohmann::json r = run_blas_point(o.blas_dense_op, o.config.seed, o.config.threads);
     std::cout << r.dump() << "\n";
     std::cout.flush();
-    return r["check"]["passed"].get<bool>() ? 0 : int(ExitCode::check_failed);
+    return r["check"]["passed"].get<bool>() ? 0 : exit_code(ErrorKind::check_failed);
   }
   parse_params(o);
   // The profile is looked up here, once: the points run elsewhere (and job lines on other hosts

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/cli.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
@@ -255,7 +256,7 @@ int doctor_action(const DoctorCli& o) {
                           : "\nTo fix (or run scripts/install-deps from the source tree):\n" + fixes;
     write_atomic(o.out.output, text);
   }
-  return required_ok ? 0 : int(ExitCode::external_tool);
+  return required_ok ? 0 : exit_code(ErrorKind::external_tool);
 }
 
 }  // namespace

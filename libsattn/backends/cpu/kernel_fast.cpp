@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "backends/cpu/kernel_fast_internal.hpp"
+#include "layout/blas_threads.hpp"
 #include "sattn/attention.hpp"
 #include "sattn/error.hpp"
 #include "core/quant.hpp"
@@ -126,7 +127,7 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
   const int64_t tasks = s.batch * s.heads * tasks_per_head;
   threads = std::min(threads, tasks);
 
-  const fast::BlasSingleThreaded blas_guard;
+  const BlasSingleThreaded blas_guard;
   std::atomic<int64_t> next_task{0};
   std::exception_ptr failure;
   std::mutex failure_mutex;

@@ -10,21 +10,6 @@
 
 namespace sattn::fast {
 
-BlasSingleThreaded::BlasSingleThreaded() {
-#ifdef OPENBLAS_VERSION
-  saved_threads_ = openblas_get_num_threads();
-  if (saved_threads_ != 1) openblas_set_num_threads(1);
-#else
-  saved_threads_ = 1;
-#endif
-}
-
-BlasSingleThreaded::~BlasSingleThreaded() {
-#ifdef OPENBLAS_VERSION
-  if (saved_threads_ != 1) openblas_set_num_threads(saved_threads_);
-#endif
-}
-
 TileState begin_tile(Scratch& scratch, int64_t rows, int64_t dim) {
   const auto need_acc = static_cast<size_t>(rows * dim);
   if (scratch.acc.size() < need_acc) scratch.acc.resize(need_acc);

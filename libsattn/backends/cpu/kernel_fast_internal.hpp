@@ -95,18 +95,4 @@ void run_csr_task(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // tile_rows-row tiles (CSR).
 void run_integer_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
 
-// Pins OpenBLAS to one thread while the kernel runs (the kernel threads itself) and restores the
-// caller's setting afterwards, so a caller that uses OpenBLAS threads elsewhere keeps them.
-// OpenBLAS's thread count is process-wide: concurrent fast_attention calls share the setting.
-class BlasSingleThreaded {
- public:
-  BlasSingleThreaded();
-  ~BlasSingleThreaded();
-  BlasSingleThreaded(const BlasSingleThreaded&) = delete;
-  BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
-
- private:
-  int saved_threads_;
-};
-
 }  // namespace sattn::fast

@@ -1,0 +1,38 @@
+#include "layout/blas_threads.hpp"
+
+#include <cblas.h>
+
+#include <mutex>
+
+namespace sattn {
+
+namespace {
+
+std::mutex g_mutex;
+int g_open = 0;   // scopes alive, on every thread
+int g_saved = 1;  // the caller's OpenBLAS thread count, restored when the last scope closes
+
+}  // namespace
+
+BlasSingleThreaded::BlasSingleThreaded(bool active) : active_(active) {
+  if (!active_) return;
+  const std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_open++ == 0) {
+#ifdef OPENBLAS_VERSION
+    g_saved = openblas_get_num_threads();
+    if (g_saved != 1) openblas_set_num_threads(1);
+#endif
+  }
+}
+
+BlasSingleThreaded::~BlasSingleThreaded() {
+  if (!active_) return;
+  const std::lock_guard<std::mutex> lock(g_mutex);
+  if (--g_open == 0) {
+#ifdef OPENBLAS_VERSION
+    if (g_saved != 1) openblas_set_num_threads(g_saved);
+#endif
+  }
+}
+
+}  // namespace sattn
