@@ -72,7 +72,37 @@ TEST_CASE("accel rtl: PROBE reports the capability bits") {
     CHECK(caps.k_slots == 64);
     CHECK(caps.max_head_dim == 128);
     CHECK(caps.double_buffer);
+    CHECK(caps.causal);
+    CHECK(caps.gather);
     CHECK(caps.scratchpad_bytes == 3 * 2 * 64 * 128 + 2 * 64 * 8 + 2 * 64 * 8);
+  }
+}
+
+TEST_CASE("accel rtl: the generated C++ ISA header states what the RTL reports") {
+  // The RTL gets its values from the generated SystemVerilog package, the C++ side from the
+  // generated header (hw/isa): PROBE's words of the RTL must be the header's, bit for bit.
+  for (int lanes : {8, 16, 32}) {
+    CAPTURE(lanes);
+    accel::Config cfg;
+    cfg.lanes = lanes;
+    accel::Program p;
+    p.dram.assign(16, 0);
+    // Both PROBE words, then the counter read-out run_rtl expects (a snapshot, one read per event).
+    p.commands = {{accel::Funct::probe, 0, 0}, {accel::Funct::probe, 1, 0}, {accel::Funct::counter, 1 << 9, 0}};
+    for (uint64_t e = 0; e < 13; ++e) p.commands.push_back({accel::Funct::counter, 1 << 8 | e, 0});
+    p.counter_reads_begin = 3;
+    const accel::RunResult r = accel::run_rtl(p, cfg);
+    REQUIRE(r.responses.size() == 16);
+    CHECK(r.responses[0] == accel::isa::capability_word0(lanes));
+    CHECK(r.responses[1] == accel::isa::kScratchpadBytes);
+    const accel::Capabilities caps = accel::decode_capabilities(r.responses[0], r.responses[1]);
+    CHECK(caps.version == accel::isa::kVersion);
+    CHECK(caps.q_rows == accel::isa::kQRows);
+    CHECK(caps.k_slots == accel::isa::kKSlots);
+    CHECK(caps.max_head_dim == accel::isa::kMaxHeadDim);
+    // The model answers PROBE with the same words.
+    const accel::RunResult m = accel::run_model(p, cfg);
+    CHECK(m.responses == r.responses);
   }
 }
 

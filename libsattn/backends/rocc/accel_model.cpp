@@ -9,7 +9,6 @@
 #include <deque>
 
 #include "dram_model.hpp"
-#include "backends/rocc/accel_exp2_table.hpp"
 #include "backends/rocc/accel.hpp"
 #include "sattn/error.hpp"
 
@@ -25,7 +24,7 @@ uint64_t mask40(uint64_t x) { return x & ((uint64_t(1) << 40) - 1); }
 
 uint16_t exp2_fixed(int64_t u) {
   if (uint64_t(u) >= 4096) return 0;
-  return uint16_t(kExp2Table[size_t(u & 255)] >> (u >> 8));
+  return uint16_t(isa::kExp2Table[size_t(u & 255)] >> (u >> 8));
 }
 
 int32_t scale_score(int32_t s, uint32_t mult, int shift) {
