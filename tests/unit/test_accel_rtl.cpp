@@ -3,7 +3,11 @@
 // tests need the harness built (ninja sattn_accel_harness): they fail, never skip, without it.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <fstream>
+#include <regex>
 #include <string>
+#include <vector>
 
 #include "accel_test_support.hpp"
 #include "sattn/error.hpp"
@@ -103,6 +107,25 @@ TEST_CASE("accel rtl: the generated C++ ISA header states what the RTL reports")
     // The model answers PROBE with the same words.
     const accel::RunResult m = accel::run_model(p, cfg);
     CHECK(m.responses == r.responses);
+  }
+}
+
+TEST_CASE("accel rtl: the RTL's exp2 table (generated package) is round(2^15 * 2^(-f/256))") {
+  // Read the table the RTL compiles (sattn_isa_pkg.sv: "8'dF: exp2_table = 16'dV;", the last
+  // entry as the default) and recompute every entry from the formula.
+  std::ifstream in(SATTN_ISA_SV_PACKAGE);
+  REQUIRE(in);
+  std::vector<int> table(256, -1);
+  std::string line;
+  const std::regex entry(R"(^\s*8'd(\d+): exp2_table = 16'd(\d+);)"), last(R"(^\s*default: exp2_table = 16'd(\d+);)");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_search(line, m, entry)) table.at(size_t(std::stoi(m[1]))) = std::stoi(m[2]);
+    else if (std::regex_search(line, m, last)) table[255] = std::stoi(m[1]);
+  }
+  for (int f = 0; f < 256; ++f) {
+    CAPTURE(f);
+    CHECK(table[size_t(f)] == int(std::floor(32768.0 * std::exp2(-f / 256.0) + 0.5)));
   }
 }
 
