@@ -1,6 +1,9 @@
 // Top of the RoCC sparse-attention accelerator (hw/README.md): command FIFO, in-order
 // dispatcher with buffer hazards, CONFIG registers, event counters with snapshot/reset, PROBE.
-module sattn_accel #(
+// Command codes, fields and limits come from the generated package sattn_isa_pkg (hw/isa).
+module sattn_accel
+  import sattn_isa_pkg::*;
+#(
     parameter int LANES = 16
 ) (
     input logic clk,
@@ -35,16 +38,18 @@ module sattn_accel #(
     output logic [4:0] dbg_fifo_count,
     output logic [3:0] dbg_head_funct
 );
-  localparam int DEPTH = 16;
-  localparam int NEV = 13;
+  localparam int DEPTH = FIFO_DEPTH;  // a power of 2
+  localparam int AW = $clog2(DEPTH);
+  localparam int NEV = EVENT_COUNT;
 
   // ---------------------------------------------------------------- command FIFO
+  // funct7 is kept as 4 bits: codes above 15 (none is defined) become 15, an unknown command.
   logic [3:0] fifo_funct[DEPTH];
   logic [63:0] fifo_rs1[DEPTH];
   logic [63:0] fifo_rs2[DEPTH];
-  logic [3:0] head, tail;
-  logic [4:0] count;
-  assign cmd_ready = count != 5'(DEPTH);
+  logic [AW-1:0] head, tail;
+  logic [AW:0] count;
+  assign cmd_ready = count != (AW + 1)'(DEPTH);
   logic push, pop;
   assign push = cmd_valid && cmd_ready;
 
@@ -54,7 +59,7 @@ module sattn_accel #(
   assign a = fifo_rs1[head];
   assign b = fifo_rs2[head];
   logic have;
-  assign have = count != 5'd0;
+  assign have = count != '0;
 
   // ---------------------------------------------------------------- configuration
   logic [7:0] cfg_d;
@@ -64,7 +69,7 @@ module sattn_accel #(
   logic [5:0] cfg_shift;
   logic [7:0] cfg_spec;
   logic cfg_format;
-  logic [63:0] base[5];
+  logic [63:0] base[BASE_COUNT];
   logic [5:0] cfg_chunks;
   logic [15:0] cfg_rowbytes;
   assign cfg_chunks = 6'((32'(cfg_d) + LANES - 1) / LANES);
@@ -91,9 +96,9 @@ module sattn_accel #(
 
   // Buffer select: buffer 0 only in single-buffer mode.
   logic sel_buf, run_kvb, run_qb;
-  assign sel_buf = cfg_dbuf & b[32];
-  assign run_kvb = cfg_dbuf & b[32];
-  assign run_qb = cfg_dbuf & b[33];
+  assign sel_buf = cfg_dbuf & load_buffer(b);
+  assign run_kvb = cfg_dbuf & run_kv_buffer(b);
+  assign run_qb = cfg_dbuf & run_q_buffer(b);
 
   // ---------------------------------------------------------------- dispatcher
   logic can_issue, bad;
@@ -102,54 +107,66 @@ module sattn_accel #(
     bad = 1'b0;
     if (have) begin
       case (f)
-        4'd0: can_issue = !dma_busy && !core_busy;
-        4'd1, 4'd3, 4'd4: can_issue = !dma_busy && !(core_in_run && core_kvb == sel_buf);
-        4'd2: can_issue = !dma_busy && !(core_in_run && core_qb == sel_buf);
-        4'd5:
+        FUNCT_CONFIG: can_issue = !dma_busy && !core_busy;
+        FUNCT_LOAD_IDX, FUNCT_LOAD_K, FUNCT_LOAD_V: can_issue = !dma_busy && !(core_in_run && core_kvb == sel_buf);
+        FUNCT_LOAD_Q: can_issue = !dma_busy && !(core_in_run && core_qb == sel_buf);
+        FUNCT_RUN:
         can_issue = !core_busy && !(dma_busy && ((dma_kind == 2'd1 && dma_buf == run_qb) ||
                                                  (dma_kind != 2'd1 && dma_buf == run_kvb)));
-        4'd6: can_issue = !core_busy;
-        4'd7, 4'd8: can_issue = 1'b1;
+        FUNCT_STORE: can_issue = !core_busy;
+        FUNCT_COUNTER, FUNCT_PROBE: can_issue = 1'b1;
         default: can_issue = 1'b1;
       endcase
       // Commands the hardware cannot execute are dropped and flagged.
       case (f)
-        4'd0: bad = a[3:0] > 4'd3 || (a[3:0] == 4'd0 && (b[15:0] == 16'd0 || b[15:0] > 16'd128 ||
-                                                        b[3:0] != 4'd0 || (b[16] && b[4] != 1'b0))) ||
-                    (a[3:0] == 4'd3 && a[7:4] > 4'd4);
-        4'd1: bad = b[15:0] > 16'd64 || b[31:16] > 16'd64;
-        4'd2, 4'd3, 4'd4, 4'd6: bad = b[15:0] > 16'd64;
-        4'd5: bad = b[15:0] > 16'd64 || b[31:16] > 16'd64;
-        4'd7, 4'd8: bad = 1'b0;
+        // (the head_dim multiples are powers of 2)
+        FUNCT_CONFIG:
+        bad = config_subop(a) >= 4'(CONFIG_OP_COUNT) ||
+              (config_subop(a) == CONFIG_SHAPE &&
+               (shape_head_dim(b) == 16'd0 || shape_head_dim(b) > 16'(DMAX) ||
+                (shape_head_dim(b) & 16'(HEAD_DIM_MULTIPLE - 1)) != 16'd0 ||
+                (shape_i4(b) && (shape_head_dim(b) & 16'(HEAD_DIM_MULTIPLE_I4 - 1)) != 16'd0))) ||
+              (config_subop(a) == CONFIG_ADDR && config_base(a) >= 4'(BASE_COUNT));
+        FUNCT_LOAD_IDX: bad = load_count(b) > 16'(KSLOTS) || load_mask_rows(b) > 16'(QROWS);
+        FUNCT_LOAD_Q: bad = load_count(b) > 16'(QROWS);
+        FUNCT_LOAD_K, FUNCT_LOAD_V: bad = load_count(b) > 16'(KSLOTS);
+        FUNCT_RUN: bad = run_nq(b) > 16'(QROWS) || run_nk(b) > 16'(KSLOTS);
+        FUNCT_STORE: bad = store_rows(b) > 16'(QROWS);
+        FUNCT_COUNTER, FUNCT_PROBE: bad = 1'b0;
         default: bad = 1'b1;
       endcase
     end
   end
   assign pop = have && can_issue;
-  assign dma_start = pop && !bad && (f == 4'd1 || f == 4'd2 || f == 4'd3 || f == 4'd4);
-  assign run_start = pop && !bad && f == 4'd5;
-  assign store_start = pop && !bad && f == 4'd6;
+  assign dma_start = pop && !bad && (f == FUNCT_LOAD_IDX || f == FUNCT_LOAD_Q || f == FUNCT_LOAD_K ||
+                                     f == FUNCT_LOAD_V);
+  assign run_start = pop && !bad && f == FUNCT_RUN;
+  assign store_start = pop && !bad && f == FUNCT_STORE;
 
+  // The DMA's load kinds: 0 IDX, 1 Q, 2 K, 3 V (sattn_dma.sv start_kind).
   logic [1:0] start_kind;
-  assign start_kind = f == 4'd1 ? 2'd0 : f == 4'd2 ? 2'd1 : f == 4'd3 ? 2'd2 : 2'd3;
+  assign start_kind = f == FUNCT_LOAD_IDX ? 2'd0 : f == FUNCT_LOAD_Q ? 2'd1 : f == FUNCT_LOAD_K ? 2'd2 : 2'd3;
   logic [63:0] start_addr;
-  assign start_addr = (f == 4'd1 ? base[3] : f == 4'd2 ? base[0] : f == 4'd3 ? base[1] : base[2]) + a;
+  assign start_addr = (f == FUNCT_LOAD_IDX ? base[BASE_IDX] : f == FUNCT_LOAD_Q ? base[BASE_Q] :
+                       f == FUNCT_LOAD_K ? base[BASE_K] : base[BASE_V]) + a;
 
   // ---------------------------------------------------------------- counters
   logic [63:0] cnt[NEV];
   logic [63:0] snap[NEV];
   logic active;
-  assign active = dma_busy || core_busy || (have && f != 4'd7 && f != 4'd8);
+  assign active = dma_busy || core_busy || (have && f != FUNCT_COUNTER && f != FUNCT_PROBE);
   assign busy = dma_busy || core_busy || have;
 
-  `include "sattn_probe.svh"
+  // PROBE word 0: the generated fixed fields with this build's LANES.
+  logic [63:0] probe_word0;
+  assign probe_word0 = PROBE_WORD0_FIXED | ({56'd0, 8'(LANES)} << PROBE_LANES_LSB);
 
   always_ff @(posedge clk) begin
     resp_valid <= 1'b0;
     if (rst) begin
-      head <= 4'd0;
-      tail <= 4'd0;
-      count <= 5'd0;
+      head <= '0;
+      tail <= '0;
+      count <= '0;
       illegal <= 1'b0;
       illegal_index <= 32'd0;
       dispatched <= 32'd0;
@@ -162,7 +179,7 @@ module sattn_accel #(
       cfg_shift <= 6'd0;
       cfg_spec <= 8'd0;
       cfg_format <= 1'b0;
-      for (int i = 0; i < 5; i++) base[i] <= 64'd0;
+      for (int i = 0; i < BASE_COUNT; i++) base[i] <= 64'd0;
       for (int i = 0; i < NEV; i++) begin
         cnt[i] <= 64'd0;
         snap[i] <= 64'd0;
@@ -172,64 +189,65 @@ module sattn_accel #(
         fifo_funct[tail] <= cmd_funct > 7'd15 ? 4'd15 : cmd_funct[3:0];
         fifo_rs1[tail] <= cmd_rs1;
         fifo_rs2[tail] <= cmd_rs2;
-        tail <= tail + 4'd1;
+        tail <= tail + 1'b1;
       end
-      if (pop) head <= head + 4'd1;
-      count <= count + 5'(push) - 5'(pop);
+      if (pop) head <= head + 1'b1;
+      count <= count + (AW + 1)'(push) - (AW + 1)'(pop);
 
       // Events of this cycle; exactly one of busy/stall_* per active cycle.
       if (active) begin
-        cnt[0] <= cnt[0] + 64'd1;
-        if (core_mac) cnt[1] <= cnt[1] + 64'd1;
-        else if (core_softmax) cnt[4] <= cnt[4] + 64'd1;
-        else if (core_write) cnt[2] <= cnt[2] + 64'd1;
-        else if (dma_busy && dma_kind == 2'd0) cnt[3] <= cnt[3] + 64'd1;
-        else if (dma_busy) cnt[2] <= cnt[2] + 64'd1;
-        else cnt[6] <= cnt[6] + 64'd1;
+        cnt[EV_CYCLES] <= cnt[EV_CYCLES] + 64'd1;
+        if (core_mac) cnt[EV_BUSY] <= cnt[EV_BUSY] + 64'd1;
+        else if (core_softmax) cnt[EV_STALL_SOFTMAX] <= cnt[EV_STALL_SOFTMAX] + 64'd1;
+        else if (core_write) cnt[EV_STALL_DMA] <= cnt[EV_STALL_DMA] + 64'd1;
+        else if (dma_busy && dma_kind == 2'd0) cnt[EV_STALL_INDEX] <= cnt[EV_STALL_INDEX] + 64'd1;
+        else if (dma_busy) cnt[EV_STALL_DMA] <= cnt[EV_STALL_DMA] + 64'd1;
+        else cnt[EV_STALL_OTHER] <= cnt[EV_STALL_OTHER] + 64'd1;
       end
-      if (core_mac) cnt[7] <= cnt[7] + 64'(core_lanes);
-      cnt[8] <= cnt[8] + 64'(core_skipped);
-      if (dma_beat) cnt[9] <= cnt[9] + 64'd16;
-      if (wr_valid && wr_ready) cnt[10] <= cnt[10] + 64'd16;
-      if (dma_gather) cnt[11] <= cnt[11] + 64'd1;
+      if (core_mac) cnt[EV_MACS_ISSUED] <= cnt[EV_MACS_ISSUED] + 64'(core_lanes);
+      cnt[EV_MACS_SKIPPED] <= cnt[EV_MACS_SKIPPED] + 64'(core_skipped);
+      if (dma_beat) cnt[EV_DMA_BYTES_IN] <= cnt[EV_DMA_BYTES_IN] + 64'(BEAT_BYTES);
+      if (wr_valid && wr_ready) cnt[EV_DMA_BYTES_OUT] <= cnt[EV_DMA_BYTES_OUT] + 64'(BEAT_BYTES);
+      if (dma_gather) cnt[EV_GATHERS] <= cnt[EV_GATHERS] + 64'd1;
 
       if (pop) begin
         dispatched <= dispatched + 32'd1;
-        cnt[12] <= cnt[12] + 64'd1;
+        cnt[EV_COMMANDS] <= cnt[EV_COMMANDS] + 64'd1;
         if (bad) begin
           if (!illegal) illegal_index <= dispatched;
           illegal <= 1'b1;
         end else begin
           case (f)
-            4'd0: begin
-              case (a[3:0])
-                4'd0: begin
-                  cfg_d <= b[7:0];
-                  cfg_i4 <= b[16];
-                  cfg_causal <= b[17];
-                  cfg_dbuf <= b[18];
-                  cfg_off <= b[63:32];
+            FUNCT_CONFIG: begin
+              case (config_subop(a))
+                CONFIG_SHAPE: begin
+                  cfg_d <= 8'(shape_head_dim(b));  // <= DMAX
+                  cfg_i4 <= shape_i4(b);
+                  cfg_causal <= shape_causal(b);
+                  cfg_dbuf <= shape_double_buffer(b);
+                  cfg_off <= shape_causal_offset(b);
                 end
-                4'd1: begin
-                  cfg_spec <= b[7:0];
-                  cfg_format <= b[8];
+                CONFIG_SPEC: begin
+                  cfg_spec <= spec_code(b);
+                  cfg_format <= spec_format(b);
                 end
-                4'd2: begin
-                  cfg_mult <= b[30:0];
-                  cfg_shift <= b[37:32];
+                CONFIG_SCALE: begin
+                  cfg_mult <= scale_mult(b);
+                  cfg_shift <= scale_shift(b);
                 end
-                default: base[a[6:4]] <= b;
+                default: base[3'(config_base(a))] <= b;  // CONFIG_ADDR
               endcase
             end
-            4'd7: begin
+            FUNCT_COUNTER: begin
               resp_valid <= 1'b1;
-              resp_data <= a[7:0] < 8'(NEV) ? (a[8] ? snap[a[3:0]] : cnt[a[3:0]]) : 64'd0;
-              if (a[9]) for (int i = 0; i < NEV; i++) snap[i] <= cnt[i];
-              if (a[10]) for (int i = 0; i < NEV; i++) cnt[i] <= 64'd0;
+              resp_data <= counter_event(a) < 8'(NEV) ?
+                  (counter_read_snapshot(a) ? snap[4'(counter_event(a))] : cnt[4'(counter_event(a))]) : 64'd0;
+              if (counter_take_snapshot(a)) for (int i = 0; i < NEV; i++) snap[i] <= cnt[i];
+              if (counter_reset(a)) for (int i = 0; i < NEV; i++) cnt[i] <= 64'd0;
             end
-            4'd8: begin
+            FUNCT_PROBE: begin
               resp_valid <= 1'b1;
-              resp_data <= a[0] ? PROBE_WORD1 : probe_word0;
+              resp_data <= probe_word(a) ? PROBE_WORD1 : probe_word0;
             end
             default: ;
           endcase
@@ -241,8 +259,9 @@ module sattn_accel #(
   // ---------------------------------------------------------------- units
   sattn_dma dma (
       .clk, .rst, .cfg_i4, .cfg_rowbytes,
-      .start(dma_start), .start_kind, .start_buf(sel_buf), .start_gather(b[33] && (f == 4'd3 || f == 4'd4)),
-      .start_n(b[15:0]), .start_mrows(f == 4'd1 ? b[31:16] : 16'd0), .start_addr,
+      .start(dma_start), .start_kind, .start_buf(sel_buf),
+      .start_gather(load_gather(b) && (f == FUNCT_LOAD_K || f == FUNCT_LOAD_V)),
+      .start_n(load_count(b)), .start_mrows(f == FUNCT_LOAD_IDX ? load_mask_rows(b) : 16'd0), .start_addr,
       .idx_rd_buf, .idx_rd_slot, .idx_rd_value, .idx_rd_run,
       .rd_req, .rd_addr, .rd_len, .rd_ready, .rd_beat_valid, .rd_beat_data,
       .sp_we, .sp_kind, .sp_buf, .sp_row, .sp_col, .sp_n, .sp_data,
@@ -251,9 +270,10 @@ module sattn_accel #(
 
   sattn_core #(.LANES(LANES)) core (
       .clk, .rst, .cfg_d, .cfg_chunks, .cfg_causal, .cfg_causal_offset(cfg_off), .cfg_mult, .cfg_shift,
-      .run_start, .store_start, .issue_nq(b[15:0]), .issue_nk(b[31:16]), .issue_kvb(run_kvb), .issue_qb(run_qb),
-      .issue_use_mask(b[34]), .issue_use_idx(b[35]), .issue_qpos0(a[31:0]), .issue_kpos0(a[63:32]),
-      .issue_addr(base[4] + a),
+      // RUN's nq and STORE's rows are the same bits.
+      .run_start, .store_start, .issue_nq(run_nq(b)), .issue_nk(run_nk(b)), .issue_kvb(run_kvb), .issue_qb(run_qb),
+      .issue_use_mask(run_use_mask(b)), .issue_use_idx(run_use_index(b)), .issue_qpos0(run_qpos0(a)),
+      .issue_kpos0(run_kpos0(a)), .issue_addr(base[BASE_OUT] + a),
       .sp_we, .sp_kind, .sp_buf, .sp_row, .sp_col, .sp_n, .sp_data,
       .idx_rd_buf, .idx_rd_slot, .idx_rd_value, .idx_rd_run,
       .wr_valid, .wr_addr, .wr_data, .wr_ready,
@@ -263,7 +283,7 @@ module sattn_accel #(
 
   assign dbg_dma_state = dma_state;
   assign dbg_core_state = core_state;
-  assign dbg_fifo_count = count;
+  assign dbg_fifo_count = 5'(count);
   assign dbg_head_funct = f;
 
   // Unused fields of the CONFIG SPEC register are kept for software; reference them for lint.

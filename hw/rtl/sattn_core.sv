@@ -3,8 +3,11 @@
 // query row: row start (mask = layout & causal & bounds), QK (LANES int8 MACs per cycle into an
 // int32 score), one max/exp step, an optional rescale, and P*V (LANES p*v MACs per cycle into
 // int40 accumulators). STORE normalizes each row with a reciprocal and streams int16 beats out.
-// The arithmetic is hw/README.md "Arithmetic", literally.
-module sattn_core #(
+// The arithmetic is hw/README.md "Arithmetic", literally. Limits and the exp2 table come from
+// the generated package sattn_isa_pkg (hw/isa).
+module sattn_core
+  import sattn_isa_pkg::*;
+#(
     parameter int LANES = 16
 ) (
     input logic clk,
@@ -58,12 +61,6 @@ module sattn_core #(
     output logic [31:0] skipped_inc,
     output logic [3:0] state_code
 );
-  localparam int QROWS = 64;
-  localparam int KSLOTS = 64;
-  localparam int DMAX = 128;
-
-  `include "sattn_exp2_table.svh"
-
   typedef enum logic [3:0] {
     S_IDLE = 4'd0,
     S_ROW = 4'd1,
@@ -79,12 +76,12 @@ module sattn_core #(
   state_t state;
 
   // Scratchpads: [buffer][row][column], int8 after unpacking.
-  logic signed [7:0] qmem[2][QROWS][DMAX];
-  logic signed [7:0] kmem[2][KSLOTS][DMAX];
-  logic signed [7:0] vmem[2][KSLOTS][DMAX];
-  logic [31:0] idxmem[2][KSLOTS];
-  logic [31:0] runmem[2][KSLOTS];
-  logic [63:0] maskmem[2][QROWS];
+  logic signed [7:0] qmem[BUFFERS][QROWS][DMAX];
+  logic signed [7:0] kmem[BUFFERS][KSLOTS][DMAX];
+  logic signed [7:0] vmem[BUFFERS][KSLOTS][DMAX];
+  logic [31:0] idxmem[BUFFERS][KSLOTS];
+  logic [31:0] runmem[BUFFERS][KSLOTS];
+  logic [63:0] maskmem[BUFFERS][QROWS];
   // Row state.
   logic signed [39:0] acc[QROWS][DMAX];
   logic signed [31:0] mrow[QROWS];
@@ -139,9 +136,10 @@ module sattn_core #(
     for (int i = 0; i < 8; i++) wr_data[16*i+:16] = obuf[{beat[3:0], 3'(i)}];
   end
 
+  // E(u) (hw/README.md "exp2"): the table entry of u's fraction shifted by its integer part.
   function automatic logic [15:0] exp2_fixed(input longint u);
-    if (u >= 64'd4096) return 16'd0;
-    return exp2_table(u[7:0]) >> u[11:8];
+    if ($unsigned(u) >= (64'(EXP2_ZERO_SHIFT) << EXP2_FRAC_BITS)) return 16'd0;
+    return exp2_table(u[EXP2_FRAC_BITS-1:0]) >> u[EXP2_FRAC_BITS+:$clog2(EXP2_ZERO_SHIFT)];
   endfunction
 
   function automatic logic [5:0] lowest(input logic [63:0] m);

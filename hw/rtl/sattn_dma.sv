@@ -2,8 +2,10 @@
 // are a single burst; gather loads (LOAD_K/LOAD_V with rs2[33]) issue one burst per run of
 // consecutive key indices from the index RAM. Beats (16 bytes) are written straight into the
 // scratchpad row they belong to; i4 bytes are unpacked to two sign-extended int8 (low nibble
-// first) on the way.
-module sattn_dma (
+// first) on the way. Beat and record sizes come from the generated package sattn_isa_pkg (hw/isa).
+module sattn_dma
+  import sattn_isa_pkg::*;
+(
     input logic clk,
     input logic rst,
     input logic cfg_i4,
@@ -78,7 +80,8 @@ module sattn_dma (
       rd_len = run_len * 32'(cfg_rowbytes);
     end else if (kind == 2'd0) begin
       rd_addr = base;
-      rd_len = (32'(n + 7'(n[0])) + 32'(mrows + 16'(mrows[0]))) * 32'd8;
+      // The record: n entries, then mrows mask rows, each padded to whole beats.
+      rd_len = 32'(n + 7'(n[0])) * 32'(INDEX_ENTRY_BYTES) + 32'(mrows + 16'(mrows[0])) * 32'(MASK_ROW_BYTES);
     end else begin
       rd_addr = base;
       rd_len = 32'(n) * 32'(cfg_rowbytes);
@@ -149,14 +152,14 @@ module sattn_dma (
         D_DATA: begin
           if (rd_beat_valid) begin
             idx_beat <= idx_beat + 7'd1;
-            if (col_beat + 16'd1 == (cfg_rowbytes >> 4)) begin
+            if (col_beat + 16'd1 == (cfg_rowbytes >> $clog2(BEAT_BYTES))) begin
               col_beat <= 16'd0;
               row <= row + 7'd1;
             end else begin
               col_beat <= col_beat + 16'd1;
             end
-            left <= left - 32'd16;
-            if (left <= 32'd16) begin
+            left <= left - 32'(BEAT_BYTES);
+            if (left <= 32'(BEAT_BYTES)) begin
               if (gather && slot + 7'(run_len) < n) begin
                 slot <= slot + 7'(run_len);
                 state <= D_REQ;

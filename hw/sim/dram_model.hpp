@@ -1,6 +1,6 @@
 // The DRAM timing model of the accelerator's two ports (hw/README.md "Timing"), shared by the
-// Verilator harness and the C++ model (libsattn/src/accel_model.cpp) so both see the same
-// beats in the same cycles. Header-only, no dependencies.
+// Verilator harness and the C++ model (libsattn/backends/rocc/accel_model.cpp) so both see the
+// same beats in the same cycles. Header-only, no dependencies.
 //
 // Per cycle: call the *_now() queries to get this cycle's port inputs, then, after the clock
 // edge, advance() with what fired.

@@ -15,10 +15,13 @@
 
 #include "Vsattn_accel.h"
 #include "dram_model.hpp"
+#include "sattn_isa.hpp"
 #include "verilated.h"
 #include "verilated_fst_c.h"
 
 namespace {
+
+namespace isa = sattn::accel::isa;
 
 struct Cmd {
   unsigned funct;
@@ -68,12 +71,17 @@ Program read_program(const std::string& path) {
     ++line_no;
     if (!std::getline(in, line)) bad("expected " + std::to_string(count) + " commands");
     Cmd c{};
-    if (std::sscanf(line.c_str(), "%u %lx %lx", &c.funct, &c.rs1, &c.rs2) != 3 || c.funct > 127)
+    if (std::sscanf(line.c_str(), "%u %lx %lx", &c.funct, &c.rs1, &c.rs2) != 3 || c.funct > 127)  // funct7
       bad("expected 'FUNCT RS1 RS2'");
     p.cmds.push_back(c);
   }
   if (p.out_offset + p.out_bytes > p.dram_bytes) bad("output area outside DRAM");
   return p;
+}
+
+// COUNTER and PROBE: fenced (issued only when the accelerator is idle), answered in rd.
+bool is_query(unsigned funct) {
+  return funct == unsigned(isa::Funct::counter) || funct == unsigned(isa::Funct::probe);
 }
 
 const char* dma_state_name(unsigned s) {
@@ -90,7 +98,7 @@ const char* core_state_name(unsigned s) {
 
 int main(int argc, char** argv) {
   std::string program_path, dram_path, out_path, trace_path;
-  int latency = 40, bw = 16;
+  int latency = 40, bw = isa::kBeatBytes;
   uint64_t max_cycles = 2'000'000'000ull;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -110,7 +118,8 @@ int main(int argc, char** argv) {
   if (program_path.empty() || dram_path.empty() || out_path.empty())
     die(2, "usage: sattn-accel-sim-lanesN --program FILE --dram FILE --out FILE [--dram-latency N] "
            "[--dram-bytes-per-cycle N] [--max-cycles N] [--trace FILE.fst]");
-  if (latency < 0 || bw < 0 || bw > 16) die(2, "--dram-latency must be >= 0 and --dram-bytes-per-cycle in 0..16");
+  if (latency < 0 || bw < 0 || bw > isa::kBeatBytes)
+    die(2, "--dram-latency must be >= 0 and --dram-bytes-per-cycle in 0.." + std::to_string(isa::kBeatBytes));
 
   const Program prog = read_program(program_path);
   std::vector<uint8_t> dram = read_file(dram_path);
@@ -148,14 +157,14 @@ int main(int argc, char** argv) {
   sattn::accel_sim::ReadPort rp(latency, bw);
   sattn::accel_sim::WritePort wp(bw);
   size_t expected_resp = 0;
-  for (const Cmd& c : prog.cmds) expected_resp += (c.funct == 7 || c.funct == 8);
+  for (const Cmd& c : prog.cmds) expected_resp += is_query(c.funct);
   std::vector<uint64_t> responses;
   size_t next = 0;
   uint64_t cycle = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (;;) {
     // Port inputs of this cycle (outputs are functions of registers: stable since the last edge).
-    const bool fence = next < prog.cmds.size() && (prog.cmds[next].funct == 7 || prog.cmds[next].funct == 8);
+    const bool fence = next < prog.cmds.size() && is_query(prog.cmds[next].funct);
     const bool offer = next < prog.cmds.size() && (!fence || !top->busy);
     top->cmd_valid = offer;
     if (offer) {
@@ -168,8 +177,8 @@ int main(int argc, char** argv) {
     top->rd_beat_valid = beat;
     if (beat) {
       const uint64_t addr = rp.beat_addr();
-      if (addr + 16 > dram.size()) die(3, "DMA read outside DRAM at address " + std::to_string(addr));
-      std::memcpy(top->rd_beat_data.data(), dram.data() + addr, 16);
+      if (addr + isa::kBeatBytes > dram.size()) die(3, "DMA read outside DRAM at address " + std::to_string(addr));
+      std::memcpy(top->rd_beat_data.data(), dram.data() + addr, isa::kBeatBytes);
     }
     top->wr_ready = wp.ready_now();
     edge(0);  // settle combinational paths of the new inputs
@@ -179,8 +188,8 @@ int main(int argc, char** argv) {
     const bool fire_wr = top->wr_valid && top->wr_ready;
     if (fire_wr) {
       const uint64_t addr = top->wr_addr;
-      if (addr + 16 > dram.size()) die(3, "DMA write outside DRAM at address " + std::to_string(addr));
-      std::memcpy(dram.data() + addr, top->wr_data.data(), 16);
+      if (addr + isa::kBeatBytes > dram.size()) die(3, "DMA write outside DRAM at address " + std::to_string(addr));
+      std::memcpy(dram.data() + addr, top->wr_data.data(), isa::kBeatBytes);
     }
     if (fire_rd && rd_addr + rd_len > dram.size())
       die(3, "DMA read burst outside DRAM at address " + std::to_string(rd_addr));

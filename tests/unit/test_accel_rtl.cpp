@@ -3,7 +3,11 @@
 // tests need the harness built (ninja sattn_accel_harness): they fail, never skip, without it.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <fstream>
+#include <regex>
 #include <string>
+#include <vector>
 
 #include "accel_test_support.hpp"
 #include "sattn/error.hpp"
@@ -72,7 +76,56 @@ TEST_CASE("accel rtl: PROBE reports the capability bits") {
     CHECK(caps.k_slots == 64);
     CHECK(caps.max_head_dim == 128);
     CHECK(caps.double_buffer);
+    CHECK(caps.causal);
+    CHECK(caps.gather);
     CHECK(caps.scratchpad_bytes == 3 * 2 * 64 * 128 + 2 * 64 * 8 + 2 * 64 * 8);
+  }
+}
+
+TEST_CASE("accel rtl: the generated C++ ISA header states what the RTL reports") {
+  // The RTL gets its values from the generated SystemVerilog package, the C++ side from the
+  // generated header (hw/isa): PROBE's words of the RTL must be the header's, bit for bit.
+  for (int lanes : {8, 16, 32}) {
+    CAPTURE(lanes);
+    accel::Config cfg;
+    cfg.lanes = lanes;
+    accel::Program p;
+    p.dram.assign(16, 0);
+    // Both PROBE words, then the counter read-out run_rtl expects (a snapshot, one read per event).
+    p.commands = {{accel::Funct::probe, 0, 0}, {accel::Funct::probe, 1, 0}, {accel::Funct::counter, 1 << 9, 0}};
+    for (uint64_t e = 0; e < 13; ++e) p.commands.push_back({accel::Funct::counter, 1 << 8 | e, 0});
+    p.counter_reads_begin = 3;
+    const accel::RunResult r = accel::run_rtl(p, cfg);
+    REQUIRE(r.responses.size() == 16);
+    CHECK(r.responses[0] == accel::isa::capability_word0(lanes));
+    CHECK(r.responses[1] == accel::isa::kScratchpadBytes);
+    const accel::Capabilities caps = accel::decode_capabilities(r.responses[0], r.responses[1]);
+    CHECK(caps.version == accel::isa::kVersion);
+    CHECK(caps.q_rows == accel::isa::kQRows);
+    CHECK(caps.k_slots == accel::isa::kKSlots);
+    CHECK(caps.max_head_dim == accel::isa::kMaxHeadDim);
+    // The model answers PROBE with the same words.
+    const accel::RunResult m = accel::run_model(p, cfg);
+    CHECK(m.responses == r.responses);
+  }
+}
+
+TEST_CASE("accel rtl: the RTL's exp2 table (generated package) is round(2^15 * 2^(-f/256))") {
+  // Read the table the RTL compiles (sattn_isa_pkg.sv: "8'dF: exp2_table = 16'dV;", the last
+  // entry as the default) and recompute every entry from the formula.
+  std::ifstream in(SATTN_ISA_SV_PACKAGE);
+  REQUIRE(in);
+  std::vector<int> table(256, -1);
+  std::string line;
+  const std::regex entry(R"(^\s*8'd(\d+): exp2_table = 16'd(\d+);)"), last(R"(^\s*default: exp2_table = 16'd(\d+);)");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_search(line, m, entry)) table.at(size_t(std::stoi(m[1]))) = std::stoi(m[2]);
+    else if (std::regex_search(line, m, last)) table[255] = std::stoi(m[1]);
+  }
+  for (int f = 0; f < 256; ++f) {
+    CAPTURE(f);
+    CHECK(table[size_t(f)] == int(std::floor(32768.0 * std::exp2(-f / 256.0) + 0.5)));
   }
 }
 

@@ -22,48 +22,28 @@
 #include "core/quant.hpp"
 #include "core/synthetic.hpp"
 #include "sattn/tensor.hpp"
+#include "sattn_isa.hpp"  // generated from hw/isa/isa.toml at build time (target sattn_isa)
 
 namespace sattn::accel {
 
 // ---------------------------------------------------------------------------------------------
-// ISA constants (hw/README.md "Commands"). One encoding for the model, the harness and the RTL.
-enum class Funct : uint8_t {
-  config = 0,
-  load_idx = 1,
-  load_q = 2,
-  load_k = 3,
-  load_v = 4,
-  run = 5,
-  store = 6,
-  counter = 7,
-  probe = 8,
-};
-enum class ConfigOp : uint8_t { shape = 0, spec = 1, scale = 2, addr = 3 };
-enum class AddrBase : uint8_t { q = 0, k = 1, v = 2, idx = 3, out = 4 };
+// ISA constants (hw/README.md "Commands"): the generated sattn::accel::isa, the one encoding of
+// the driver, the model, the harness and the RTL. Funct (funct7), ConfigOp (CONFIG sub-ops),
+// AddrBase (CONFIG ADDR bases) and Event (COUNTER event ids) are its enums; the operand fields
+// are isa::k<Command><Field>.
+using isa::AddrBase;
+using isa::ConfigOp;
+using isa::Event;
+using isa::Funct;
 
 // Hardware limits (the same for every LANES; PROBE reports them).
-inline constexpr int kQRows = 64;     // query rows per tile (Q scratchpad rows per buffer)
-inline constexpr int kKSlots = 64;    // key slots per chunk (K/V scratchpad rows per buffer)
-inline constexpr int kMaxHeadDim = 128;
-inline constexpr int kBeatBytes = 16;  // DMA bus width
+inline constexpr int kQRows = isa::kQRows;     // query rows per tile (Q scratchpad rows per buffer)
+inline constexpr int kKSlots = isa::kKSlots;   // key slots per chunk (K/V scratchpad rows per buffer)
+inline constexpr int kMaxHeadDim = isa::kMaxHeadDim;
+inline constexpr int kBeatBytes = isa::kBeatBytes;  // DMA bus width
 
 // Counter events, in COUNTER event-id order (hw/README.md "Counters").
-enum class Event : uint8_t {
-  cycles = 0,
-  busy = 1,
-  stall_dma = 2,
-  stall_index = 3,
-  stall_softmax = 4,
-  stall_bank = 5,
-  stall_other = 6,
-  macs_issued = 7,
-  macs_skipped = 8,
-  dma_bytes_in = 9,
-  dma_bytes_out = 10,
-  gathers = 11,
-  commands = 12,
-};
-inline constexpr int kEventCount = 13;
+inline constexpr int kEventCount = isa::kEventCount;
 const char* event_name(Event);
 
 struct Counters {

@@ -8,9 +8,7 @@
 namespace sattn::accel {
 
 namespace {
-constexpr const char* kEventNames[kEventCount] = {
-    "cycles",       "busy",         "stall_dma",     "stall_index",   "stall_softmax", "stall_bank", "stall_other",
-    "macs_issued",  "macs_skipped", "dma_bytes_in",  "dma_bytes_out", "gathers",       "commands"};
+constexpr const auto& kEventNames = isa::kEventNames;
 
 int64_t Counters::* const kEventFields[kEventCount] = {
     &Counters::cycles,        &Counters::busy,          &Counters::stall_dma,   &Counters::stall_index,
@@ -34,10 +32,11 @@ void Config::validate() const {
   if (lanes != 8 && lanes != 16 && lanes != 32) bad("lanes must be 8, 16 or 32, not " + std::to_string(lanes));
   if (dram_latency_cycles < 0 || dram_latency_cycles > 100000) bad("dram_latency_cycles must be in 0..100000");
   if (dram_bytes_per_cycle < 1 || dram_bytes_per_cycle > kBeatBytes)
-    bad("dram_bytes_per_cycle must be in 1..16 (the DMA bus is 16 bytes wide)");
+    bad("dram_bytes_per_cycle must be in 1.." + std::to_string(kBeatBytes) + " (the DMA bus is " +
+        std::to_string(kBeatBytes) + " bytes wide)");
   if (max_cycles < 1) bad("max_cycles must be >= 1");
   if (!(clock_mhz > 0)) bad("clock_mhz must be > 0");
-  if (q_tile_rows < 1 || q_tile_rows > kQRows) bad("q_tile_rows must be in 1..64");
+  if (q_tile_rows < 1 || q_tile_rows > kQRows) bad("q_tile_rows must be in 1.." + std::to_string(kQRows));
 }
 
 void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
@@ -83,24 +82,21 @@ void register_accel_profile_section() {
 
 // ------------------------------------------------------------------------------------- PROBE
 std::pair<uint64_t, uint64_t> capability_words(int lanes) {
-  const uint64_t w0 = 1ull | uint64_t(lanes & 0xff) << 8 | 0xffull << 16 | 0x0cull << 24 | uint64_t(kQRows) << 32 |
-                      uint64_t(kKSlots) << 40 | uint64_t(kMaxHeadDim) << 48 | 0x7ull << 56;
-  const uint64_t w1 = 3ull * 2 * kQRows * kMaxHeadDim + 2ull * kKSlots * 8 + 2ull * kQRows * 8;
-  return {w0, w1};
+  return {isa::capability_word0(lanes), isa::kScratchpadBytes};
 }
 
 Capabilities decode_capabilities(uint64_t w0, uint64_t w1) {
   Capabilities c;
-  c.version = int(w0 & 0xff);
-  c.lanes = int(w0 >> 8 & 0xff);
-  c.spec_mask = uint8_t(w0 >> 16);
-  c.precision_mask = uint8_t(w0 >> 24);
-  c.q_rows = int(w0 >> 32 & 0xff);
-  c.k_slots = int(w0 >> 40 & 0xff);
-  c.max_head_dim = int(w0 >> 48 & 0xff);
-  c.double_buffer = (w0 >> 56 & 1) != 0;
-  c.causal = (w0 >> 57 & 1) != 0;
-  c.gather = (w0 >> 58 & 1) != 0;
+  c.version = int(isa::kCapVersion.get(w0));
+  c.lanes = int(isa::kCapLanes.get(w0));
+  c.spec_mask = uint8_t(isa::kCapSpecMask.get(w0));
+  c.precision_mask = uint8_t(isa::kCapPrecisionMask.get(w0));
+  c.q_rows = int(isa::kCapQRows.get(w0));
+  c.k_slots = int(isa::kCapKSlots.get(w0));
+  c.max_head_dim = int(isa::kCapMaxHeadDim.get(w0));
+  c.double_buffer = isa::kCapDoubleBuffer.get(w0) != 0;
+  c.causal = isa::kCapCausal.get(w0) != 0;
+  c.gather = isa::kCapGather.get(w0) != 0;
   c.scratchpad_bytes = int64_t(w1);
   return c;
 }

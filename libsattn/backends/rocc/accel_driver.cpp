@@ -31,22 +31,25 @@ struct Emitter {
   // An index record (hw/README.md "LOAD_IDX"); returns its offset in the IDX region.
   uint64_t record(const std::vector<int32_t>& keys, const std::vector<uint64_t>& masks) {
     const uint64_t off = idx_region.size();
+    constexpr size_t E = isa::kIndexEntryBytes, M = isa::kMaskRowBytes;
+    static_assert(E == 8 && M == 8, "an entry is {int32 key index, int32 run length}; a mask row is 64 bits");
     const size_t n2 = keys.size() + (keys.size() & 1), m2 = masks.size() + (masks.size() & 1);
-    idx_region.resize(off + 8 * (n2 + m2), 0);
+    idx_region.resize(off + E * n2 + M * m2, 0);
     uint8_t* p = idx_region.data() + off;
     for (size_t s = 0; s < keys.size(); ++s) {
       int32_t run = 0;
       if (s == 0 || keys[s] != keys[s - 1] + 1)
         for (size_t e = s; e < keys.size() && keys[e] == keys[s] + int32_t(e - s); ++e) ++run;
-      std::memcpy(p + 8 * s, &keys[s], 4);
-      std::memcpy(p + 8 * s + 4, &run, 4);
+      std::memcpy(p + E * s, &keys[s], 4);
+      std::memcpy(p + E * s + 4, &run, 4);
     }
-    for (size_t r = 0; r < masks.size(); ++r) std::memcpy(p + 8 * (n2 + r), &masks[r], 8);
+    for (size_t r = 0; r < masks.size(); ++r) std::memcpy(p + E * n2 + M * r, &masks[r], M);
     return off;
   }
 };
 
-uint64_t rs2_count_buf(uint64_t n, bool buf) { return n | uint64_t(buf) << 32; }
+// rs2 of a load: the row count and the buffer.
+uint64_t rs2_count_buf(uint64_t n, bool buf) { return isa::kLoadCount.put(n) | isa::kLoadBuffer.put(buf); }
 
 }  // namespace
 
@@ -68,9 +71,11 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
     bad("the accelerator computes in i8 or i4, not " + std::string(to_string(op.precision)) +
         " (set precision = \"i8\" or \"i4\")");
   const bool i4 = op.precision == Precision::i4;
-  if (sh.head_dim > kMaxHeadDim || sh.head_dim % 16 != 0 || (i4 && sh.head_dim % 32 != 0))
+  if (sh.head_dim > kMaxHeadDim || sh.head_dim % isa::kHeadDimMultiple != 0 ||
+      (i4 && sh.head_dim % isa::kHeadDimMultipleI4 != 0))
     bad("head_dim " + std::to_string(sh.head_dim) + " is not supported: it must be a multiple of " +
-        (i4 ? std::string("32 (i4)") : std::string("16")) + " and at most 128");
+        (i4 ? std::to_string(isa::kHeadDimMultipleI4) + " (i4)" : std::to_string(isa::kHeadDimMultiple)) +
+        " and at most " + std::to_string(kMaxHeadDim));
   if (layout.rows != sh.seq_len || layout.cols != sh.kv_len) bad("the layout does not match the op's shape");
   if (sh.seq_len > INT32_MAX / 2 || sh.kv_len > INT32_MAX / 2) bad("sequence too long for 32-bit positions");
 
@@ -88,13 +93,18 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
 
   Emitter em;
   const int64_t off = layout.causal_offset;
-  const uint64_t shape_rs2 = uint64_t(D) | uint64_t(i4) << 16 | uint64_t(layout.causal) << 17 |
-                             uint64_t(cfg.double_buffer) << 18 | uint64_t(uint32_t(int32_t(off))) << 32;
-  em.cmd(Funct::config, uint64_t(ConfigOp::shape), shape_rs2);
-  em.cmd(Funct::config, uint64_t(ConfigOp::spec), uint64_t(int(layout.spec)) | uint64_t(layout.block) << 8);
-  em.cmd(Funct::config, uint64_t(ConfigOp::scale), uint64_t(p.score_mult) | uint64_t(p.score_shift) << 32);
+  const uint64_t shape_rs2 = isa::kShapeHeadDim.put(uint64_t(D)) | isa::kShapeI4.put(i4) |
+                             isa::kShapeCausal.put(layout.causal) | isa::kShapeDoubleBuffer.put(cfg.double_buffer) |
+                             isa::kShapeCausalOffset.put(uint32_t(int32_t(off)));
+  const auto config_rs1 = [](ConfigOp op) { return isa::kConfigSubop.put(uint64_t(op)); };
+  em.cmd(Funct::config, config_rs1(ConfigOp::shape), shape_rs2);
+  em.cmd(Funct::config, config_rs1(ConfigOp::spec),
+         isa::kSpecCode.put(uint64_t(int(layout.spec))) | isa::kSpecFormat.put(layout.block));
+  em.cmd(Funct::config, config_rs1(ConfigOp::scale),
+         isa::kScaleMult.put(p.score_mult) | isa::kScaleShift.put(uint64_t(p.score_shift)));
   const size_t addr_cmds = em.cmds.size();
-  for (int base = 0; base < 5; ++base) em.cmd(Funct::config, uint64_t(ConfigOp::addr) | uint64_t(base) << 4, 0);
+  for (int base = 0; base < isa::kAddrBaseCount; ++base)
+    em.cmd(Funct::config, config_rs1(ConfigOp::addr) | isa::kConfigBase.put(uint64_t(base)), 0);
 
   bool qbuf = false, kvbuf = false;
   const int64_t tile = cfg.q_tile_rows;
@@ -115,7 +125,14 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
           qbuf = cfg.double_buffer ? !qbuf : false;
           em.cmd(Funct::load_q, q_off + uint64_t(r0) * rowbytes, rs2_count_buf(uint64_t(nq), qbuf));
           ++p.tiles;
-          auto run_rs1 = [&](int64_t k0) { return uint64_t(uint32_t(int32_t(r0))) | uint64_t(uint32_t(int32_t(k0))) << 32; };
+          auto run_rs1 = [&](int64_t k0) {
+            return isa::kRunQpos0.put(uint32_t(int32_t(r0))) | isa::kRunKpos0.put(uint32_t(int32_t(k0)));
+          };
+          // rs2 of a RUN over nk keys of buffer kvbuf (and the tile's Q buffer).
+          auto run_rs2 = [&](uint64_t nk, bool kvbuf) {
+            return isa::kRunNq.put(uint64_t(nq)) | isa::kRunNk.put(nk) | isa::kRunKvBuffer.put(kvbuf) |
+                   isa::kRunQBuffer.put(qbuf);
+          };
           if (layout.block) {
             const int64_t br = r0 / layout.block_size;
             for (int64_t e = hl.ptr[size_t(br)]; e < hl.ptr[size_t(br) + 1]; ++e) {
@@ -127,7 +144,7 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
                 kvbuf = cfg.double_buffer ? !kvbuf : false;
                 em.cmd(Funct::load_k, kv_off + uint64_t(k0) * rowbytes, rs2_count_buf(uint64_t(nk), kvbuf));
                 em.cmd(Funct::load_v, kv_off + uint64_t(k0) * rowbytes, rs2_count_buf(uint64_t(nk), kvbuf));
-                em.cmd(Funct::run, run_rs1(k0), uint64_t(nq) | uint64_t(nk) << 16 | uint64_t(kvbuf) << 32 | uint64_t(qbuf) << 33);
+                em.cmd(Funct::run, run_rs1(k0), run_rs2(uint64_t(nk), kvbuf));
                 ++p.chunks;
               }
             }
@@ -149,17 +166,15 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
               }
               const uint64_t rec = em.record(chunk, masks);
               kvbuf = cfg.double_buffer ? !kvbuf : false;
-              const uint64_t gather = uint64_t(1) << 33;
-              em.cmd(Funct::load_idx, rec, uint64_t(nk) | uint64_t(nq) << 16 | uint64_t(kvbuf) << 32);
+              const uint64_t gather = isa::kLoadGather.put(1);
+              em.cmd(Funct::load_idx, rec, rs2_count_buf(nk, kvbuf) | isa::kLoadMaskRows.put(uint64_t(nq)));
               em.cmd(Funct::load_k, kv_off, rs2_count_buf(nk, kvbuf) | gather);
               em.cmd(Funct::load_v, kv_off, rs2_count_buf(nk, kvbuf) | gather);
-              em.cmd(Funct::run, run_rs1(0),
-                     uint64_t(nq) | uint64_t(nk) << 16 | uint64_t(kvbuf) << 32 | uint64_t(qbuf) << 33 |
-                         uint64_t(1) << 34 | uint64_t(1) << 35);
+              em.cmd(Funct::run, run_rs1(0), run_rs2(nk, kvbuf) | isa::kRunUseMask.put(1) | isa::kRunUseIndex.put(1));
               ++p.chunks;
             }
           }
-          em.cmd(Funct::store, o_off + uint64_t(r0) * uint64_t(D) * 2, uint64_t(nq));
+          em.cmd(Funct::store, o_off + uint64_t(r0) * uint64_t(D) * 2, isa::kStoreRows.put(uint64_t(nq)));
         }
       }
     }
@@ -167,9 +182,10 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
   // Counter read-out: one snapshot, then one snapshot read per event.
   int responses = 0;
   for (const Command& c : em.cmds) responses += (c.funct == Funct::counter || c.funct == Funct::probe);
-  em.cmd(Funct::counter, uint64_t(1) << 9, 0);
+  em.cmd(Funct::counter, isa::kCounterTakeSnapshot.put(1), 0);
   p.counter_reads_begin = responses + 1;
-  for (int e = 0; e < kEventCount; ++e) em.cmd(Funct::counter, uint64_t(1) << 8 | uint64_t(e), 0);
+  for (int e = 0; e < kEventCount; ++e)
+    em.cmd(Funct::counter, isa::kCounterReadSnapshot.put(1) | isa::kCounterEvent.put(uint64_t(e)), 0);
 
   // DRAM image: Q, K, V, index records, output; each region 16-byte aligned.
   const uint64_t base_q = 0, base_k = align16(base_q + qb.size()), base_v = align16(base_k + kb.size()),
@@ -181,8 +197,13 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
   std::memcpy(p.dram.data() + base_k, kb.data(), kb.size());
   std::memcpy(p.dram.data() + base_v, vb.data(), vb.size());
   if (!em.idx_region.empty()) std::memcpy(p.dram.data() + base_idx, em.idx_region.data(), em.idx_region.size());
-  const uint64_t bases[5] = {base_q, base_k, base_v, base_idx, base_out};
-  for (int i = 0; i < 5; ++i) em.cmds[addr_cmds + size_t(i)].rs2 = bases[i];
+  uint64_t bases[isa::kAddrBaseCount] = {};
+  bases[int(AddrBase::q)] = base_q;
+  bases[int(AddrBase::k)] = base_k;
+  bases[int(AddrBase::v)] = base_v;
+  bases[int(AddrBase::idx)] = base_idx;
+  bases[int(AddrBase::out)] = base_out;
+  for (int i = 0; i < isa::kAddrBaseCount; ++i) em.cmds[addr_cmds + size_t(i)].rs2 = bases[i];
   p.commands = std::move(em.cmds);
   return p;
 }

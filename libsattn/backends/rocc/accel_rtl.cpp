@@ -123,8 +123,8 @@ RunResult run_rtl(const Program& p, const Config& cfg, const RtlOptions& opt) {
 
 Capabilities probe_rtl(const Config& cfg, const RtlOptions& opt) {
   Program p;
-  p.dram.assign(16, 0);
-  p.commands = {{Funct::probe, 0, 0}, {Funct::probe, 1, 0}};
+  p.dram.assign(kBeatBytes, 0);
+  p.commands = {{Funct::probe, isa::kProbeWord.put(0), 0}, {Funct::probe, isa::kProbeWord.put(1), 0}};
   const RunResult r = run_harness(p, cfg, opt);
   if (r.responses.size() != 2) throw Error(ExitCode::external_tool, r.source + ": PROBE gave no answer");
   return decode_capabilities(r.responses[0], r.responses[1]);
