@@ -101,48 +101,51 @@ std::string source_of(const SelectOptions& o, const std::string& key, const std:
 
 }  // namespace
 
-SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<std::string>& flag_set,
-                                     const ProfileSelect* profile, const std::string& profile_name) {
+namespace {
+
+// The merge in progress: the options so far and, for force and disable, the layer that set them
+// (a spec both forced and disabled: the higher layer wins; the same layer is a contradiction).
+struct Merge {
   SelectOptions out;
-  out.backend = flags.backend;
-  auto from_flags = [&](const std::string& field) { return flag_set.count(field) > 0; };
-  auto flag_source = [&](const std::string& key, const std::string& fallback) {
-    return source_of(flags, key, fallback);
-  };
-  // Layers, lowest first: defaults (the struct's initializers), the profile's select section
-  // (sattn-profile(5)), the environment, the command line.
   Layer force_layer = Layer::none;
   std::map<Spec, Layer> disable_layer;
-  if (profile) {
-    const std::string from = "profile " + profile_name + ": select.";
-    for (Spec s : profile->disable) {
-      out.disabled.insert(s);
-      out.source[disable_key(s)] = from + "disable: " + spec_name(s);
-      disable_layer[s] = Layer::profile;
-    }
-    if (profile->prefer && *profile->prefer != "none") {
-      out.prefer_bsr = *profile->prefer == "bsr";
-      out.prefer_sw = *profile->prefer == "sw";
-      out.source["prefer"] = from + "prefer: " + *profile->prefer;
-    }
-    if (profile->l1_bytes) {
-      out.l1_bytes = profile->l1_bytes;
-      out.source["l1_bytes"] = from + "l1_bytes: " + std::to_string(*profile->l1_bytes);
-    }
-  }
+};
 
+// The profile's select section (sattn-profile(5)): above the defaults (the struct's initializers).
+void apply_profile_layer(Merge& m, const ProfileSelect& profile, const std::string& profile_name) {
+  SelectOptions& out = m.out;
+  const std::string from = "profile " + profile_name + ": select.";
+  for (Spec s : profile.disable) {
+    out.disabled.insert(s);
+    out.source[disable_key(s)] = from + "disable: " + spec_name(s);
+    m.disable_layer[s] = Layer::profile;
+  }
+  if (profile.prefer && *profile.prefer != "none") {
+    out.prefer_bsr = *profile.prefer == "bsr";
+    out.prefer_sw = *profile.prefer == "sw";
+    out.source["prefer"] = from + "prefer: " + *profile.prefer;
+  }
+  if (profile.l1_bytes) {
+    out.l1_bytes = profile.l1_bytes;
+    out.source["l1_bytes"] = from + "l1_bytes: " + std::to_string(*profile.l1_bytes);
+  }
+}
+
+// SATTN_FORCE_SPEC, SATTN_DISABLE_*, SATTN_PREFER_{BSR,SW}, SATTN_HW_L1_BYTES: above the profile.
+void apply_environment_layer(Merge& m) {
+  SelectOptions& out = m.out;
   if (auto v = getenv_value("SATTN_FORCE_SPEC")) {
     auto spec = parse_spec(*v);
     if (!spec) bad_env("SATTN_FORCE_SPEC", *v, "a spec (" + spec_list() + ")");
     out.force = spec;
     out.source["force"] = "SATTN_FORCE_SPEC=" + *v;
-    force_layer = Layer::environment;
+    m.force_layer = Layer::environment;
   }
   for (const auto& var : kDisableVariables)
     if (env_bool(var.name).value_or(false)) {
       out.disabled.insert(var.spec);
       out.source[disable_key(var.spec)] = std::string(var.name) + "=" + *getenv_value(var.name);
-      disable_layer[var.spec] = Layer::environment;
+      m.disable_layer[var.spec] = Layer::environment;
     }
   const bool env_prefer_bsr = env_bool("SATTN_PREFER_BSR").value_or(false);
   const bool env_prefer_sw = env_bool("SATTN_PREFER_SW").value_or(false);
@@ -151,10 +154,9 @@ SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<
   if (env_prefer_bsr || env_prefer_sw) {  // replaces the profile's preference, whichever it names
     out.prefer_bsr = env_prefer_bsr;
     out.prefer_sw = env_prefer_sw;
-  }
-  if (env_prefer_bsr || env_prefer_sw)
     out.source["prefer"] = env_prefer_bsr ? "SATTN_PREFER_BSR=" + *getenv_value("SATTN_PREFER_BSR")
                                           : "SATTN_PREFER_SW=" + *getenv_value("SATTN_PREFER_SW");
+  }
   if (auto v = getenv_value("SATTN_HW_L1_BYTES")) {
     int64_t bytes = 0;
     auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
@@ -163,17 +165,25 @@ SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<
     out.l1_bytes = bytes;
     out.source["l1_bytes"] = "SATTN_HW_L1_BYTES=" + *v;
   }
+}
 
+// What the caller's flags set (named in `flag_set`): the top layer.
+void apply_flag_layer(Merge& m, const SelectOptions& flags, const std::set<std::string>& flag_set) {
+  SelectOptions& out = m.out;
+  auto from_flags = [&](const std::string& field) { return flag_set.count(field) > 0; };
+  auto flag_source = [&](const std::string& key, const std::string& fallback) {
+    return source_of(flags, key, fallback);
+  };
   if (from_flags("force") && flags.force) {
     out.force = flags.force;
     out.source["force"] = flag_source("force", "--force-spec " + spec_name(*flags.force));
-    force_layer = Layer::flag;
+    m.force_layer = Layer::flag;
   }
   if (from_flags("disabled"))
     for (Spec s : flags.disabled) {
       out.disabled.insert(s);
       out.source[disable_key(s)] = flag_source(disable_key(s), "--disable " + spec_name(s));
-      disable_layer[s] = Layer::flag;
+      m.disable_layer[s] = Layer::flag;
     }
   if (from_flags("prefer_bsr") || from_flags("prefer_sw")) {
     // A preference on the command line replaces the environment's, whichever spec it names.
@@ -192,29 +202,43 @@ SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<
     out.source["l1_bytes"] = flag_source("l1_bytes", "--l1-bytes " + std::to_string(*flags.l1_bytes));
   }
   out.use_hw_probe = from_flags("use_hw_probe") && flags.use_hw_probe;
+}
 
-  // A spec both forced and disabled: the higher layer wins; the same layer is a contradiction.
-  if (out.force && out.disabled.count(*out.force)) {
-    const Spec s = *out.force;
-    const Layer d = disable_layer[s];
-    const std::string forced_by = out.source["force"], disabled_by = out.source[disable_key(s)];
-    if (force_layer == d)
-      throw Error(ExitCode::usage,
-                  spec_name(s) + " is both forced (" + forced_by + ") and disabled (" + disabled_by + ")");
-    if (force_layer > d) {
-      out.disabled.erase(s);
-      out.source.erase(disable_key(s));
-      out.source["force"] = forced_by + ", which overrides " + disabled_by;
-    } else {
-      out.force.reset();
-      out.source["force_dropped"] = forced_by + " (overridden by " + disabled_by + ")";
-      out.source.erase("force");
-    }
+// A spec both forced and disabled: the higher layer wins; the same layer is a contradiction.
+void settle_force_against_disable(Merge& m) {
+  SelectOptions& out = m.out;
+  if (!out.force || !out.disabled.count(*out.force)) return;
+  const Spec s = *out.force;
+  const Layer d = m.disable_layer[s];
+  const std::string forced_by = out.source["force"], disabled_by = out.source[disable_key(s)];
+  if (m.force_layer == d)
+    throw Error(ExitCode::usage,
+                spec_name(s) + " is both forced (" + forced_by + ") and disabled (" + disabled_by + ")");
+  if (m.force_layer > d) {
+    out.disabled.erase(s);
+    out.source.erase(disable_key(s));
+    out.source["force"] = forced_by + ", which overrides " + disabled_by;
+  } else {
+    out.force.reset();
+    out.source["force_dropped"] = forced_by + " (overridden by " + disabled_by + ")";
+    out.source.erase("force");
   }
+}
+
+}  // namespace
+
+SelectOptions resolve_select_options(const SelectOptions& flags, const std::set<std::string>& flag_set,
+                                     const ProfileSelect* profile, const std::string& profile_name) {
+  Merge m;
+  m.out.backend = flags.backend;
+  if (profile) apply_profile_layer(m, *profile, profile_name);
+  apply_environment_layer(m);
+  apply_flag_layer(m, flags, flag_set);
+  settle_force_against_disable(m);
   // The accelerator's PROBE ranks below the flags, the environment and the profile for
-  // l1_bytes; a spec it lacks is disabled whatever asked for it (sim_probe.cpp).
-  if (out.use_hw_probe && flags.hw) fold_capabilities(out, *flags.hw);
-  return out;
+  // l1_bytes; a spec it lacks is disabled whatever asked for it.
+  if (m.out.use_hw_probe && flags.hw) fold_capabilities(m.out, *flags.hw);
+  return m.out;
 }
 
 void fold_capabilities(SelectOptions& o, const HwCapabilities& c) {
@@ -235,7 +259,8 @@ void fold_capabilities(SelectOptions& o, const HwCapabilities& c) {
                         ", scratchpad " + std::to_string(c.scratchpad_bytes) + " bytes";
   if (!o.l1_bytes && c.scratchpad_bytes > 0) {
     o.l1_bytes = c.scratchpad_bytes;
-    o.source["l1_bytes"] = "l1_bytes " + std::to_string(c.scratchpad_bytes) + " from the accelerator's scratchpad (probe)";
+    o.source["l1_bytes"] =
+        "l1_bytes " + std::to_string(c.scratchpad_bytes) + " from the accelerator's scratchpad (probe)";
   }
   o.source["probe"] = summary;
 }
@@ -350,23 +375,133 @@ SpecParams resolve_required(const Op& op, Spec spec, const std::string& decided_
 
 }  // namespace
 
-Plan select_spec(const Op& given_op, const SelectOptions& options) {
-  Op op = given_op;  // with the profile's defaults for attributes the op leaves unset
-  if (options.default_precision && !op.attr_loc.count("precision")) op.precision = *options.default_precision;
-  if (options.default_tile_rows && !op.attrs.tile_rows) op.attrs.tile_rows = options.default_tile_rows;
-  CostContext ctx;
-  ctx.backend = options.backend;
-  ctx.l1_bytes = options.l1_bytes.value_or(select_detail::backend_costs(options.backend).l1_bytes);
-  ctx.prefer_bsr = options.prefer_bsr;
-  ctx.prefer_sw = options.prefer_sw;
+namespace {
 
-  Plan plan;
-  plan.op = op;
-  plan.backend = options.backend;
-  std::vector<Candidate> front;  // rule and forced candidates, listed before the cost model's
-  std::string notes;             // decisions passed over, prefixed to the reason
-  std::vector<CostedCandidate> costed = cost_candidates(op, options, ctx);
-  auto finish = [&](Spec spec, SpecParams params, std::string kind, std::string reason) {
+// One selection (DESIGN §6): overrides, then rules, then the cost model. Each step either decides
+// (a Plan) or passes, leaving candidates and notes for the next; finish() assembles the plan.
+class Selector {
+ public:
+  Selector(const Op& given_op, const SelectOptions& options) : options(options), op(given_op) {
+    // The profile's defaults for attributes the op leaves unset.
+    if (options.default_precision && !op.attr_loc.count("precision")) op.precision = *options.default_precision;
+    if (options.default_tile_rows && !op.attrs.tile_rows) op.attrs.tile_rows = options.default_tile_rows;
+    ctx.backend = options.backend;
+    ctx.l1_bytes = options.l1_bytes.value_or(select_detail::backend_costs(options.backend).l1_bytes);
+    ctx.prefer_bsr = options.prefer_bsr;
+    ctx.prefer_sw = options.prefer_sw;
+    plan.op = op;
+    plan.backend = options.backend;
+    costed = cost_candidates(op, options, ctx);
+    if (auto it = options.source.find("force_dropped"); it != options.source.end()) notes += it->second + "; ";
+  }
+
+  // 1. A spec forced by the caller (flags, SATTN_FORCE_SPEC) or by the op's spec attribute.
+  std::optional<Plan> by_override() {
+    std::optional<Spec> forced;
+    std::string forced_by;
+    SourceLoc forced_loc = op.loc;
+    if (options.force) {
+      forced = options.force;
+      forced_by = source_of(options, "force", "forced spec " + spec_name(*forced));
+      if (op.forced_spec && *op.forced_spec != *forced)
+        forced_by += ", which overrides the op's spec attribute (" + spec_name(*op.forced_spec) + ")";
+    } else if (op.forced_spec) {
+      forced_loc = op.loc_of("spec");
+      const std::string attr = "the op's spec attribute (" + spec_name(*op.forced_spec) + ", " + forced_loc.str() + ")";
+      if (options.disabled.count(*op.forced_spec)) {
+        notes += attr + " is " + disabled_by(options, *op.forced_spec) + "; ";
+        add_front(uncosted(*op.forced_spec, false, disabled_by(options, *op.forced_spec)));
+      } else {
+        forced = op.forced_spec;
+        forced_by = attr;
+      }
+    }
+    if (forced) {
+      SpecParams params = resolve_required(op, *forced, forced_by, forced_loc);
+      add_front(uncosted(*forced, true, ""));
+      return finish(*forced, std::move(params), "override", "forced by " + forced_by);
+    }
+    return std::nullopt;
+  }
+
+  // 2. The first rule the op's attributes match (global_tokens, nm_n/nm_m, topk_k, lsh_buckets).
+  std::optional<Plan> by_rule() {
+    for (const RuleMatch& rule : matching_rules(op)) {
+      if (options.disabled.count(rule.spec)) {
+        add_front(uncosted(rule.spec, false, disabled_by(options, rule.spec), {{"rule", rule.why}}));
+        notes += rule.why + " would select " + spec_name(rule.spec) + ", but it is " + disabled_by(options, rule.spec) +
+                 "; ";
+        continue;
+      }
+      SpecParams params = resolve_required(op, rule.spec, "rule " + rule.why, op.loc);
+      add_front(uncosted(rule.spec, true, "", {{"rule", rule.why}}));
+      return finish(rule.spec, std::move(params), "rule", rule.why + " selects " + spec_name(rule.spec));
+    }
+    return std::nullopt;
+  }
+
+  // 3./4. The cheapest usable candidate under the backend's cost model.
+  Plan by_cost() {
+    // An invalid attribute of a described, enabled spec is the op's error.
+    bool any_described = false, described_usable = false;
+    for (auto& cc : costed) {
+      if (!cc.described) continue;
+      any_described = true;
+      if (cc.error && !options.disabled.count(cc.candidate.spec)) throw *cc.error;
+      described_usable = described_usable || cc.candidate.feasible;
+    }
+    auto usable = [&](const CostedCandidate& cc) {
+      if (!cc.candidate.feasible) return false;
+      if (cc.candidate.spec == Spec::dense || !described_usable) return true;
+      return cc.described;
+    };
+    std::string kind = "cost";
+    if (!any_described) {
+      // Nothing to cost: bsr with its defaults, as the prior prototype did (costed[1] is bsr).
+      auto& bsr = costed[1];
+      if (bsr.candidate.feasible) {
+        for (auto& cc : costed)
+          if (&cc != &bsr && cc.candidate.feasible)
+            cc.candidate.why_not = "not compared: nothing to cost, bsr is the default";
+        return finish(
+            Spec::bsr, *bsr.params, "default",
+            "no window_size, dilation, wrap, keep_ratio, block_size or comp_block_size to cost: bsr by default");
+      }
+      notes += "nothing to cost and bsr is unusable (" + bsr.candidate.why_not + "); ";
+      kind = "default";
+    } else if (!described_usable) {
+      notes += "no spec the op describes is usable; comparing the rest with default parameters; ";
+    }
+    std::vector<CostedCandidate*> compared;
+    for (auto& cc : costed) {
+      if (usable(cc)) {
+        compared.push_back(&cc);
+      } else if (cc.candidate.feasible) {
+        cc.candidate.why_not =
+            std::string("not compared: the op describes no ") + spec_name(cc.candidate.spec) +
+            (cc.candidate.spec == Spec::sliding_window ? " (window_size, dilation, wrap)"
+                                                       : " (keep_ratio, block_size, comp_block_size)");
+      }
+    }
+    if (compared.empty())
+      throw Error(ExitCode::usage, "no spec is left to select for op '" + op.name + "': " + notes +
+                                       "every candidate is disabled or infeasible");
+    std::stable_sort(compared.begin(), compared.end(), [](const CostedCandidate* a, const CostedCandidate* b) {
+      return a->candidate.cost < b->candidate.cost;
+    });
+    std::string ranking;
+    for (const CostedCandidate* cc : compared)
+      ranking += (ranking.empty() ? "" : " < ") + spec_name(cc->candidate.spec) + " " + fmt_cost(cc->candidate.cost);
+    const CostedCandidate& best = *compared.front();
+    std::string reason = "cheapest on " + std::string(to_string(options.backend)) + ": " + ranking + " cycles";
+    if (compared.size() == 1) reason += " (the only candidate)";
+    if (auto it = options.source.find("prefer"); it != options.source.end()) reason += "; " + it->second;
+    if (auto it = options.source.find("l1_bytes"); it != options.source.end()) reason += "; " + it->second;
+    return finish(best.candidate.spec, *best.params, kind, reason);
+  }
+
+ private:
+  Plan finish(Spec spec, SpecParams params, std::string kind, std::string reason) {
     plan.spec = spec;
     plan.params = std::move(params);
     plan.selection.kind = std::move(kind);
@@ -375,110 +510,32 @@ Plan select_spec(const Op& given_op, const SelectOptions& options) {
     plan.selection.candidates = std::move(front);
     for (auto& cc : costed) plan.selection.candidates.push_back(std::move(cc.candidate));
     return plan;
-  };
-  auto add_front = [&](Candidate c) {
+  }
+  // A rule's or forced candidate, listed before the cost model's (once per spec).
+  void add_front(Candidate c) {
     for (const auto& cc : costed)
       if (cc.candidate.spec == c.spec) return;
     for (const auto& f : front)
       if (f.spec == c.spec) return;
     front.push_back(std::move(c));
-  };
-  if (auto it = options.source.find("force_dropped"); it != options.source.end()) notes += it->second + "; ";
-
-  // 1. Overrides.
-  std::optional<Spec> forced;
-  std::string forced_by;
-  SourceLoc forced_loc = op.loc;
-  if (options.force) {
-    forced = options.force;
-    forced_by = source_of(options, "force", "forced spec " + spec_name(*forced));
-    if (op.forced_spec && *op.forced_spec != *forced)
-      forced_by += ", which overrides the op's spec attribute (" + spec_name(*op.forced_spec) + ")";
-  } else if (op.forced_spec) {
-    forced_loc = op.loc_of("spec");
-    const std::string attr = "the op's spec attribute (" + spec_name(*op.forced_spec) + ", " + forced_loc.str() + ")";
-    if (options.disabled.count(*op.forced_spec)) {
-      notes += attr + " is " + disabled_by(options, *op.forced_spec) + "; ";
-      add_front(uncosted(*op.forced_spec, false, disabled_by(options, *op.forced_spec)));
-    } else {
-      forced = op.forced_spec;
-      forced_by = attr;
-    }
-  }
-  if (forced) {
-    SpecParams params = resolve_required(op, *forced, forced_by, forced_loc);
-    add_front(uncosted(*forced, true, ""));
-    return finish(*forced, std::move(params), "override", "forced by " + forced_by);
   }
 
-  // 2. Rules.
-  for (const RuleMatch& rule : matching_rules(op)) {
-    if (options.disabled.count(rule.spec)) {
-      add_front(uncosted(rule.spec, false, disabled_by(options, rule.spec), {{"rule", rule.why}}));
-      notes +=
-          rule.why + " would select " + spec_name(rule.spec) + ", but it is " + disabled_by(options, rule.spec) + "; ";
-      continue;
-    }
-    SpecParams params = resolve_required(op, rule.spec, "rule " + rule.why, op.loc);
-    add_front(uncosted(rule.spec, true, "", {{"rule", rule.why}}));
-    return finish(rule.spec, std::move(params), "rule", rule.why + " selects " + spec_name(rule.spec));
-  }
+  const SelectOptions& options;
+  Op op;
+  CostContext ctx;
+  Plan plan;
+  std::vector<Candidate> front;  // rule and forced candidates, listed before the cost model's
+  std::string notes;             // decisions passed over, prefixed to the reason
+  std::vector<CostedCandidate> costed;
+};
 
-  // 3./4. The cost model. An invalid attribute of a described, enabled spec is the op's error.
-  bool any_described = false, described_usable = false;
-  for (auto& cc : costed) {
-    if (!cc.described) continue;
-    any_described = true;
-    if (cc.error && !options.disabled.count(cc.candidate.spec)) throw *cc.error;
-    described_usable = described_usable || cc.candidate.feasible;
-  }
-  auto usable = [&](const CostedCandidate& cc) {
-    if (!cc.candidate.feasible) return false;
-    if (cc.candidate.spec == Spec::dense || !described_usable) return true;
-    return cc.described;
-  };
-  std::string kind = "cost";
-  if (!any_described) {
-    // Nothing to cost: bsr with its defaults, as the prior prototype did (costed[1] is bsr).
-    auto& bsr = costed[1];
-    if (bsr.candidate.feasible) {
-      for (auto& cc : costed)
-        if (&cc != &bsr && cc.candidate.feasible)
-          cc.candidate.why_not = "not compared: nothing to cost, bsr is the default";
-      return finish(
-          Spec::bsr, *bsr.params, "default",
-          "no window_size, dilation, wrap, keep_ratio, block_size or comp_block_size to cost: bsr by default");
-    }
-    notes += "nothing to cost and bsr is unusable (" + bsr.candidate.why_not + "); ";
-    kind = "default";
-  } else if (!described_usable) {
-    notes += "no spec the op describes is usable; comparing the rest with default parameters; ";
-  }
-  std::vector<CostedCandidate*> compared;
-  for (auto& cc : costed) {
-    if (usable(cc)) {
-      compared.push_back(&cc);
-    } else if (cc.candidate.feasible) {
-      cc.candidate.why_not = std::string("not compared: the op describes no ") + spec_name(cc.candidate.spec) +
-                             (cc.candidate.spec == Spec::sliding_window ? " (window_size, dilation, wrap)"
-                                                                        : " (keep_ratio, block_size, comp_block_size)");
-    }
-  }
-  if (compared.empty())
-    throw Error(ExitCode::usage, "no spec is left to select for op '" + op.name + "': " + notes +
-                                     "every candidate is disabled or infeasible");
-  std::stable_sort(compared.begin(), compared.end(), [](const CostedCandidate* a, const CostedCandidate* b) {
-    return a->candidate.cost < b->candidate.cost;
-  });
-  std::string ranking;
-  for (const CostedCandidate* cc : compared)
-    ranking += (ranking.empty() ? "" : " < ") + spec_name(cc->candidate.spec) + " " + fmt_cost(cc->candidate.cost);
-  const CostedCandidate& best = *compared.front();
-  std::string reason = "cheapest on " + std::string(to_string(options.backend)) + ": " + ranking + " cycles";
-  if (compared.size() == 1) reason += " (the only candidate)";
-  if (auto it = options.source.find("prefer"); it != options.source.end()) reason += "; " + it->second;
-  if (auto it = options.source.find("l1_bytes"); it != options.source.end()) reason += "; " + it->second;
-  return finish(best.candidate.spec, *best.params, kind, reason);
+}  // namespace
+
+Plan select_spec(const Op& op, const SelectOptions& options) {
+  Selector s(op, options);
+  if (std::optional<Plan> p = s.by_override()) return std::move(*p);
+  if (std::optional<Plan> p = s.by_rule()) return std::move(*p);
+  return s.by_cost();
 }
 
 }  // namespace sattn
