@@ -63,8 +63,10 @@ std::pair<uint32_t, int> score_multiplier(double scale_q, double scale_k, double
   return {0x7fffffffu, 0};  // logits beyond 2^23 per unit score: saturate the multiplier
 }
 
-Program build_program(const Op& op, const Layout& layout, const QKV& data, const Scales& scales, const Config& cfg) {
-  cfg.validate();
+namespace {
+
+// What the accelerator cannot run is the op's input error (exit 3), named before any work.
+void check_supported(const Op& op, const Layout& layout) {
   const Shape& sh = op.shape;
   auto bad = [&](const std::string& m) { throw Error(ExitCode::invalid_input, "accel: " + m, op.loc); };
   if (op.precision != Precision::i8 && op.precision != Precision::i4)
@@ -78,25 +80,17 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
         " and at most " + std::to_string(kMaxHeadDim));
   if (layout.rows != sh.seq_len || layout.cols != sh.kv_len) bad("the layout does not match the op's shape");
   if (sh.seq_len > INT32_MAX / 2 || sh.kv_len > INT32_MAX / 2) bad("sequence too long for 32-bit positions");
+}
 
-  const int64_t D = sh.head_dim, g = sh.group_size();
-  const uint64_t rowbytes = uint64_t(i4 ? D / 2 : D);
-  Program p;
-  p.shape = sh;
-  p.precision = op.precision;
-  p.scales = scales;
-  std::tie(p.score_mult, p.score_shift) = score_multiplier(scales.q, scales.k, op.softmax_scale());
+uint64_t config_rs1(ConfigOp op) { return isa::kConfigSubop.put(uint64_t(op)); }
 
-  const std::vector<uint8_t> qb = quantized_bytes(data.q, scales.q, op.precision);
-  const std::vector<uint8_t> kb = quantized_bytes(data.k, scales.k, op.precision);
-  const std::vector<uint8_t> vb = quantized_bytes(data.v, scales.v, op.precision);
-
-  Emitter em;
-  const int64_t off = layout.causal_offset;
-  const uint64_t shape_rs2 = isa::kShapeHeadDim.put(uint64_t(D)) | isa::kShapeI4.put(i4) |
+// CONFIG shape, spec, scale, then one ADDR per base (their addresses are patched in once the DRAM
+// image is laid out). Returns the index of the first ADDR command.
+size_t emit_config(Emitter& em, const Op& op, const Layout& layout, const Config& cfg, const Program& p) {
+  const bool i4 = op.precision == Precision::i4;
+  const uint64_t shape_rs2 = isa::kShapeHeadDim.put(uint64_t(op.shape.head_dim)) | isa::kShapeI4.put(i4) |
                              isa::kShapeCausal.put(layout.causal) | isa::kShapeDoubleBuffer.put(cfg.double_buffer) |
-                             isa::kShapeCausalOffset.put(uint32_t(int32_t(off)));
-  const auto config_rs1 = [](ConfigOp op) { return isa::kConfigSubop.put(uint64_t(op)); };
+                             isa::kShapeCausalOffset.put(uint32_t(int32_t(layout.causal_offset)));
   em.cmd(Funct::config, config_rs1(ConfigOp::shape), shape_rs2);
   em.cmd(Funct::config, config_rs1(ConfigOp::spec),
          isa::kSpecCode.put(uint64_t(int(layout.spec))) | isa::kSpecFormat.put(layout.block));
@@ -105,7 +99,78 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
   const size_t addr_cmds = em.cmds.size();
   for (int base = 0; base < isa::kAddrBaseCount; ++base)
     em.cmd(Funct::config, config_rs1(ConfigOp::addr) | isa::kConfigBase.put(uint64_t(base)), 0);
+  return addr_cmds;
+}
 
+// One query tile [r0, r0 + nq) of one head against its keys: what every chunk command shares.
+struct Tile {
+  int64_t r0 = 0, nq = 0;
+  uint64_t kv_off = 0, rowbytes = 0;
+  bool qbuf = false;
+  uint64_t run_rs1(int64_t k0) const {
+    return isa::kRunQpos0.put(uint32_t(int32_t(r0))) | isa::kRunKpos0.put(uint32_t(int32_t(k0)));
+  }
+  // rs2 of a RUN over nk keys of buffer kvbuf (and the tile's Q buffer).
+  uint64_t run_rs2(uint64_t nk, bool kvbuf) const {
+    return isa::kRunNq.put(uint64_t(nq)) | isa::kRunNk.put(nk) | isa::kRunKvBuffer.put(kvbuf) | isa::kRunQBuffer.put(qbuf);
+  }
+};
+
+// BSR: the tile's kept key blocks in chunks of up to kKSlots contiguous keys (chunks with no
+// allowed pair under causal are skipped).
+void emit_block_chunks(Emitter& em, Program& p, const Layout& layout, const HeadLayout& hl, const Tile& t,
+                       const Config& cfg, bool& kvbuf) {
+  const int64_t kv_len = layout.cols, off = layout.causal_offset;
+  const int64_t br = t.r0 / layout.block_size;
+  for (int64_t e = hl.ptr[size_t(br)]; e < hl.ptr[size_t(br) + 1]; ++e) {
+    const int64_t c = hl.idx[size_t(e)];
+    const int64_t c_end = std::min(kv_len, (c + 1) * layout.block_size);
+    for (int64_t k0 = c * layout.block_size; k0 < c_end; k0 += kKSlots) {
+      const int64_t nk = std::min<int64_t>(kKSlots, c_end - k0);
+      if (layout.causal && k0 > t.r0 + t.nq - 1 + off) continue;  // no allowed pair in this chunk
+      kvbuf = cfg.double_buffer ? !kvbuf : false;
+      em.cmd(Funct::load_k, t.kv_off + uint64_t(k0) * t.rowbytes, rs2_count_buf(uint64_t(nk), kvbuf));
+      em.cmd(Funct::load_v, t.kv_off + uint64_t(k0) * t.rowbytes, rs2_count_buf(uint64_t(nk), kvbuf));
+      em.cmd(Funct::run, t.run_rs1(k0), t.run_rs2(uint64_t(nk), kvbuf));
+      ++p.chunks;
+    }
+  }
+}
+
+// CSR: the union of the tile rows' keys, in chunks of up to kKSlots gathered keys, each with an
+// index record and one mask per row.
+void emit_gather_chunks(Emitter& em, Program& p, const HeadLayout& hl, const Tile& t, const Config& cfg, bool& kvbuf) {
+  std::vector<int32_t> keys;
+  for (int64_t r = t.r0; r < t.r0 + t.nq; ++r)
+    keys.insert(keys.end(), hl.idx.begin() + hl.ptr[size_t(r)], hl.idx.begin() + hl.ptr[size_t(r) + 1]);
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  for (size_t c0 = 0; c0 < keys.size(); c0 += kKSlots) {
+    const size_t nk = std::min<size_t>(kKSlots, keys.size() - c0);
+    const std::vector<int32_t> chunk(keys.begin() + long(c0), keys.begin() + long(c0 + nk));
+    std::vector<uint64_t> masks(size_t(t.nq), 0);
+    for (int64_t r = t.r0; r < t.r0 + t.nq; ++r) {
+      const auto first = hl.idx.begin() + hl.ptr[size_t(r)], last = hl.idx.begin() + hl.ptr[size_t(r) + 1];
+      for (size_t s = 0; s < nk; ++s)
+        if (std::binary_search(first, last, chunk[s])) masks[size_t(r - t.r0)] |= uint64_t(1) << s;
+    }
+    const uint64_t rec = em.record(chunk, masks);
+    kvbuf = cfg.double_buffer ? !kvbuf : false;
+    const uint64_t gather = isa::kLoadGather.put(1);
+    em.cmd(Funct::load_idx, rec, rs2_count_buf(nk, kvbuf) | isa::kLoadMaskRows.put(uint64_t(t.nq)));
+    em.cmd(Funct::load_k, t.kv_off, rs2_count_buf(nk, kvbuf) | gather);
+    em.cmd(Funct::load_v, t.kv_off, rs2_count_buf(nk, kvbuf) | gather);
+    em.cmd(Funct::run, t.run_rs1(0), t.run_rs2(nk, kvbuf) | isa::kRunUseMask.put(1) | isa::kRunUseIndex.put(1));
+    ++p.chunks;
+  }
+}
+
+// Every (batch, head): its query tiles (within a block row for BSR, so every row of a tile shares
+// its block list), each loaded, run against its chunks, and stored.
+void emit_heads(Emitter& em, Program& p, const Op& op, const Layout& layout, const Config& cfg) {
+  const Shape& sh = op.shape;
+  const int64_t D = sh.head_dim, g = sh.group_size();
+  const uint64_t rowbytes = uint64_t(op.precision == Precision::i4 ? D / 2 : D);
   bool qbuf = false, kvbuf = false;
   const int64_t tile = cfg.q_tile_rows;
   for (int64_t b = 0; b < sh.batch; ++b) {
@@ -114,84 +179,50 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
       const HeadLayout& hl = layout.head(b, kvh);
       p.allowed_pairs += layout.allowed_pairs(b, kvh);
       const uint64_t q_off = uint64_t((b * sh.heads + h) * sh.seq_len) * rowbytes;
-      const uint64_t kv_off = uint64_t((b * sh.kv_heads + kvh) * sh.kv_len) * rowbytes;
       const uint64_t o_off = uint64_t((b * sh.heads + h) * sh.seq_len) * uint64_t(D) * 2;
-      // Query tiles: within a block row for BSR (so every row of a tile shares its block list).
       const int64_t span = layout.block ? layout.block_size : sh.seq_len;
       for (int64_t r_begin = 0; r_begin < sh.seq_len; r_begin += span) {
         const int64_t r_end = std::min(sh.seq_len, r_begin + span);
         for (int64_t r0 = r_begin; r0 < r_end; r0 += tile) {
-          const int64_t nq = std::min(tile, r_end - r0);
+          Tile t;
+          t.r0 = r0;
+          t.nq = std::min(tile, r_end - r0);
+          t.kv_off = uint64_t((b * sh.kv_heads + kvh) * sh.kv_len) * rowbytes;
+          t.rowbytes = rowbytes;
           qbuf = cfg.double_buffer ? !qbuf : false;
-          em.cmd(Funct::load_q, q_off + uint64_t(r0) * rowbytes, rs2_count_buf(uint64_t(nq), qbuf));
+          t.qbuf = qbuf;
+          em.cmd(Funct::load_q, q_off + uint64_t(r0) * rowbytes, rs2_count_buf(uint64_t(t.nq), qbuf));
           ++p.tiles;
-          auto run_rs1 = [&](int64_t k0) {
-            return isa::kRunQpos0.put(uint32_t(int32_t(r0))) | isa::kRunKpos0.put(uint32_t(int32_t(k0)));
-          };
-          // rs2 of a RUN over nk keys of buffer kvbuf (and the tile's Q buffer).
-          auto run_rs2 = [&](uint64_t nk, bool kvbuf) {
-            return isa::kRunNq.put(uint64_t(nq)) | isa::kRunNk.put(nk) | isa::kRunKvBuffer.put(kvbuf) |
-                   isa::kRunQBuffer.put(qbuf);
-          };
-          if (layout.block) {
-            const int64_t br = r0 / layout.block_size;
-            for (int64_t e = hl.ptr[size_t(br)]; e < hl.ptr[size_t(br) + 1]; ++e) {
-              const int64_t c = hl.idx[size_t(e)];
-              const int64_t c_end = std::min(sh.kv_len, (c + 1) * layout.block_size);
-              for (int64_t k0 = c * layout.block_size; k0 < c_end; k0 += kKSlots) {
-                const int64_t nk = std::min<int64_t>(kKSlots, c_end - k0);
-                if (layout.causal && k0 > r0 + nq - 1 + off) continue;  // no allowed pair in this chunk
-                kvbuf = cfg.double_buffer ? !kvbuf : false;
-                em.cmd(Funct::load_k, kv_off + uint64_t(k0) * rowbytes, rs2_count_buf(uint64_t(nk), kvbuf));
-                em.cmd(Funct::load_v, kv_off + uint64_t(k0) * rowbytes, rs2_count_buf(uint64_t(nk), kvbuf));
-                em.cmd(Funct::run, run_rs1(k0), run_rs2(uint64_t(nk), kvbuf));
-                ++p.chunks;
-              }
-            }
-          } else {
-            // The union of the tile rows' keys, in chunks of up to 64 gathered keys.
-            std::vector<int32_t> keys;
-            for (int64_t r = r0; r < r0 + nq; ++r)
-              keys.insert(keys.end(), hl.idx.begin() + hl.ptr[size_t(r)], hl.idx.begin() + hl.ptr[size_t(r) + 1]);
-            std::sort(keys.begin(), keys.end());
-            keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-            for (size_t c0 = 0; c0 < keys.size(); c0 += kKSlots) {
-              const size_t nk = std::min<size_t>(kKSlots, keys.size() - c0);
-              const std::vector<int32_t> chunk(keys.begin() + long(c0), keys.begin() + long(c0 + nk));
-              std::vector<uint64_t> masks(size_t(nq), 0);
-              for (int64_t r = r0; r < r0 + nq; ++r) {
-                const auto first = hl.idx.begin() + hl.ptr[size_t(r)], last = hl.idx.begin() + hl.ptr[size_t(r) + 1];
-                for (size_t s = 0; s < nk; ++s)
-                  if (std::binary_search(first, last, chunk[s])) masks[size_t(r - r0)] |= uint64_t(1) << s;
-              }
-              const uint64_t rec = em.record(chunk, masks);
-              kvbuf = cfg.double_buffer ? !kvbuf : false;
-              const uint64_t gather = isa::kLoadGather.put(1);
-              em.cmd(Funct::load_idx, rec, rs2_count_buf(nk, kvbuf) | isa::kLoadMaskRows.put(uint64_t(nq)));
-              em.cmd(Funct::load_k, kv_off, rs2_count_buf(nk, kvbuf) | gather);
-              em.cmd(Funct::load_v, kv_off, rs2_count_buf(nk, kvbuf) | gather);
-              em.cmd(Funct::run, run_rs1(0), run_rs2(nk, kvbuf) | isa::kRunUseMask.put(1) | isa::kRunUseIndex.put(1));
-              ++p.chunks;
-            }
-          }
-          em.cmd(Funct::store, o_off + uint64_t(r0) * uint64_t(D) * 2, isa::kStoreRows.put(uint64_t(nq)));
+          if (layout.block)
+            emit_block_chunks(em, p, layout, hl, t, cfg, kvbuf);
+          else
+            emit_gather_chunks(em, p, hl, t, cfg, kvbuf);
+          em.cmd(Funct::store, o_off + uint64_t(r0) * uint64_t(D) * 2, isa::kStoreRows.put(uint64_t(t.nq)));
         }
       }
     }
   }
-  // Counter read-out: one snapshot, then one snapshot read per event.
+}
+
+// Counter read-out: one snapshot, then one snapshot read per event.
+void emit_counter_readout(Emitter& em, Program& p) {
   int responses = 0;
   for (const Command& c : em.cmds) responses += (c.funct == Funct::counter || c.funct == Funct::probe);
   em.cmd(Funct::counter, isa::kCounterTakeSnapshot.put(1), 0);
   p.counter_reads_begin = responses + 1;
   for (int e = 0; e < kEventCount; ++e)
     em.cmd(Funct::counter, isa::kCounterReadSnapshot.put(1) | isa::kCounterEvent.put(uint64_t(e)), 0);
+}
 
-  // DRAM image: Q, K, V, index records, output; each region 16-byte aligned.
+// The DRAM image: Q, K, V, index records, output; each region 16-byte aligned. Patches the ADDR
+// commands (from `addr_cmds` on) with the regions' bases.
+void lay_out_dram(Program& p, Emitter& em, size_t addr_cmds, const std::vector<uint8_t>& qb,
+                  const std::vector<uint8_t>& kb, const std::vector<uint8_t>& vb) {
+  const Shape& sh = p.shape;
   const uint64_t base_q = 0, base_k = align16(base_q + qb.size()), base_v = align16(base_k + kb.size()),
                  base_idx = align16(base_v + vb.size()), base_out = align16(base_idx + em.idx_region.size());
   p.out_offset = base_out;
-  p.out_bytes = uint64_t(sh.batch * sh.heads * sh.seq_len * D) * 2;
+  p.out_bytes = uint64_t(sh.batch * sh.heads * sh.seq_len * sh.head_dim) * 2;
   p.dram.assign(align16(base_out + p.out_bytes), 0);
   std::memcpy(p.dram.data() + base_q, qb.data(), qb.size());
   std::memcpy(p.dram.data() + base_k, kb.data(), kb.size());
@@ -204,6 +235,26 @@ Program build_program(const Op& op, const Layout& layout, const QKV& data, const
   bases[int(AddrBase::idx)] = base_idx;
   bases[int(AddrBase::out)] = base_out;
   for (int i = 0; i < isa::kAddrBaseCount; ++i) em.cmds[addr_cmds + size_t(i)].rs2 = bases[i];
+}
+
+}  // namespace
+
+Program build_program(const Op& op, const Layout& layout, const QKV& data, const Scales& scales, const Config& cfg) {
+  cfg.validate();
+  check_supported(op, layout);
+  Program p;
+  p.shape = op.shape;
+  p.precision = op.precision;
+  p.scales = scales;
+  std::tie(p.score_mult, p.score_shift) = score_multiplier(scales.q, scales.k, op.softmax_scale());
+  const std::vector<uint8_t> qb = quantized_bytes(data.q, scales.q, op.precision);
+  const std::vector<uint8_t> kb = quantized_bytes(data.k, scales.k, op.precision);
+  const std::vector<uint8_t> vb = quantized_bytes(data.v, scales.v, op.precision);
+  Emitter em;
+  const size_t addr_cmds = emit_config(em, op, layout, cfg, p);
+  emit_heads(em, p, op, layout, cfg);
+  emit_counter_readout(em, p);
+  lay_out_dram(p, em, addr_cmds, qb, kb, vb);
   p.commands = std::move(em.cmds);
   return p;
 }
