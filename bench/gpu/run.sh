@@ -18,6 +18,6 @@ for f in kernels kernels_tc; do
 done
 wait
 $NVCC $flags -shared "$b/kernels.o" "$b/kernels_tc.o" -o "$b/libsattn_cuda.so"
-$NVCC $flags libsattn/backends/cuda/test_cuda_kernels.cpp "$b/kernels.o" "$b/kernels_tc.o" -Ilibsattn/backends/cuda -o "$b/test_cuda_kernels"
+$NVCC $flags tests/integration/cuda/test_cuda_kernels.cpp "$b/kernels.o" "$b/kernels_tc.o" -Ilibsattn/backends/cuda -o "$b/test_cuda_kernels"
 "$b/test_cuda_kernels" "${CASES:-64}" 20261202 "${TC_CASES:-96}" | tee "$out/gpu-tests.txt"
 PYTHONUNBUFFERED=1 python3 bench/gpu/bench.py "$b/libsattn_cuda.so" "$out/gpu.json" ${SEQS:-} | tee "$out/gpu-bench.txt"
