@@ -20,8 +20,17 @@
 #include <system_error>
 
 #include "sattn/error.hpp"
+#include "support/process.hpp"
 
 namespace sattn {
+
+namespace {
+
+[[noreturn]] void throw_errno(const std::string& what, const std::string& path, int err) {
+  throw Error(ExitCode::runtime, what + ": " + std::strerror(err), {path});
+}
+
+}  // namespace
 
 std::string read_text(const std::string& path) {
   if (path == "-") {
@@ -37,10 +46,6 @@ std::string read_text(const std::string& path) {
 }
 
 namespace {
-
-[[noreturn]] void throw_errno(const std::string& what, const std::string& path, int err) {
-  throw Error(ExitCode::runtime, what + ": " + std::strerror(err), {path});
-}
 
 std::filesystem::path dir_of(const std::string& path) {
   const std::filesystem::path target(path);
@@ -126,7 +131,10 @@ void write_all(int fd, const char* p, size_t left, const std::string& path) {
   while (left > 0) {
     const ssize_t n = ::write(fd, p, left);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {  // Ctrl-C while a FIFO's reader is slow: stop; else retry
+        throw_if_interrupted();
+        continue;
+      }
       throw_errno("write failed", path, errno);
     }
     p += n;
@@ -134,25 +142,105 @@ void write_all(int fd, const char* p, size_t left, const std::string& path) {
   }
 }
 
+// /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N name a descriptor this process holds:
+// it is written as it is (a pipe, a terminal or a file the shell opened), never reopened or
+// replaced. Returns the descriptor, or -1.
+int named_descriptor(const std::string& p) {
+  if (p == "-" || p == "/dev/stdout") return STDOUT_FILENO;
+  if (p == "/dev/stderr") return STDERR_FILENO;
+  for (const std::string prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (p.size() <= prefix.size() || p.size() > prefix.size() + 6 || p.compare(0, prefix.size(), prefix) != 0) continue;
+    int fd = 0;
+    for (size_t i = prefix.size(); i < p.size(); ++i) {
+      if (p[i] < '0' || p[i] > '9') return -1;
+      fd = fd * 10 + (p[i] - '0');
+    }
+    return fd;
+  }
+  return -1;
+}
+
+// Opens a character device or FIFO for writing, in place. Opening a FIFO blocks until a reader
+// comes; Ctrl-C interrupts the wait (the tools' handler has no SA_RESTART).
+int open_direct(const std::string& path) {
+  for (;;) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    if (errno != EINTR) throw_errno("cannot open", path, errno);
+    throw_if_interrupted();
+  }
+}
+
 }  // namespace
 
+OutputTarget classify_output(const std::string& path) {
+  if (path.empty()) throw Error(ExitCode::usage, "empty output file name");
+  std::string p = path;
+  for (int hops = 0;; ++hops) {
+    if (const int fd = named_descriptor(p); fd >= 0)
+      return {fd == STDOUT_FILENO ? OutputKind::standard_output : OutputKind::descriptor, p, fd};
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) return {OutputKind::atomic, p, -1};  // a new name; the writer reports other errors
+    if (S_ISLNK(st.st_mode)) {
+      if (hops >= 40) throw Error(ExitCode::runtime, "cannot write: too many levels of symbolic links", {path});
+      std::error_code ec;
+      const std::filesystem::path target = std::filesystem::read_symlink(p, ec);
+      if (ec) throw Error(ExitCode::runtime, "cannot read the symbolic link: " + ec.message(), {path});
+      p = target.is_absolute() ? target.string() : (dir_of(p) / target).string();
+      continue;
+    }
+    if (S_ISREG(st.st_mode)) return {OutputKind::atomic, p, -1};
+    if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return {OutputKind::direct, p, -1};
+    if (S_ISDIR(st.st_mode)) throw Error(ExitCode::runtime, "cannot write: is a directory (give a file name)", {path});
+    if (S_ISBLK(st.st_mode)) throw Error(ExitCode::runtime, "refusing to write to a block device", {path});
+    throw Error(ExitCode::runtime, "cannot write: not a regular file, FIFO or character device", {path});
+  }
+}
+
 void write_atomic(const std::string& path, const std::string& contents) {
-  if (path == "-") {
+  if (classify_output(path).kind == OutputKind::standard_output) {
     std::cout << contents;
     std::cout.flush();
     if (!std::cout) throw_runtime_error("error writing to stdout");
     return;
   }
-  std::string temp_path;
-  const int fd = open_temp(path, temp_path);
+  AtomicFile file(path);
+  file.write(contents);
+  file.commit();
+}
+
+void check_output_path(const std::string& path) {
+  const OutputTarget target = classify_output(path);
+  if (target.kind != OutputKind::atomic) return;
+  struct stat st {};
+  const std::string dir = dir_of(target.path).string();
+  if (::stat(dir.c_str(), &st) != 0) throw_errno("cannot write", path, errno);
+  if (!S_ISDIR(st.st_mode)) throw Error(ExitCode::runtime, "cannot write: " + dir + " is not a directory", {path});
+  if (::access(dir.c_str(), W_OK) != 0) throw_errno("cannot write", path, errno);
+}
+
+void copy_to_output(const std::string& from, const std::string& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) throw_errno("cannot open", from, errno);
   try {
-    write_all(fd, contents.data(), contents.size(), path);
+    AtomicFile out(to);
+    std::vector<char> chunk(size_t(1) << 20);
+    for (;;) {
+      const ssize_t n = ::read(in, chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) {
+        throw_if_interrupted();
+        continue;
+      }
+      if (n < 0) throw_errno("read failed", from, errno);
+      if (n == 0) break;
+      out.write(chunk.data(), size_t(n));
+    }
+    out.commit();
   } catch (...) {
-    ::close(fd);
-    if (!temp_path.empty()) ::unlink(temp_path.c_str());
+    ::close(in);
     throw;
   }
-  publish(fd, temp_path, path);
+  ::close(in);
 }
 
 void make_dirs(const std::string& path) {
@@ -167,15 +255,25 @@ constexpr size_t kAtomicFileBuffer = size_t(1) << 20;
 
 }  // namespace
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  fd_ = open_temp(path_, temp_path_);
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), target_(classify_output(path_)) {
+  switch (target_.kind) {
+    case OutputKind::atomic: fd_ = open_temp(target_.path, temp_path_); break;
+    case OutputKind::direct: fd_ = open_direct(target_.path); break;
+    case OutputKind::standard_output:
+      std::cout.flush();  // what the tool already printed goes first
+      [[fallthrough]];
+    case OutputKind::descriptor: fd_ = target_.fd; break;
+  }
   buffer_.resize(kAtomicFileBuffer);
 }
 
 AtomicFile::~AtomicFile() {
-  if (fd_ >= 0) {
+  if (fd_ < 0) return;
+  if (target_.kind == OutputKind::atomic) {
     ::close(fd_);
     if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  } else if (target_.kind == OutputKind::direct) {
+    ::close(fd_);
   }
 }
 
@@ -207,7 +305,14 @@ void AtomicFile::commit() {
   flush_buffer();
   const int fd = fd_;
   fd_ = -1;
-  publish(fd, temp_path_, path_);
+  switch (target_.kind) {
+    case OutputKind::atomic: publish(fd, temp_path_, target_.path); break;
+    case OutputKind::direct:
+      if (::close(fd) != 0) throw_errno("write failed", path_, errno);
+      break;
+    case OutputKind::standard_output:
+    case OutputKind::descriptor: break;  // not ours to close
+  }
 }
 
 namespace {

@@ -9,17 +9,46 @@ namespace sattn {
 
 // Throws Error(runtime) naming the file on failure.
 std::string read_text(const std::string& path);
-// Writes `path` atomically: the bytes go to an unnamed file (Linux O_TMPFILE; elsewhere a hidden
-// temporary beside `path`) that is linked or renamed into place only once complete, so a failed
-// or killed run (even by SIGKILL) never leaves a partial file, nor a temporary one on Linux. "-" writes to stdout (and checks the write).
+
+// What an output path (-o FILE, --trace FILE, ...) names, and so how it is written. Decided from
+// the path alone (lstat/readlink; nothing is opened or written), as LLVM's ToolOutputFile and the
+// GNU tools do:
+enum class OutputKind {
+  standard_output,  // "-" or /dev/stdout: the process's stdout
+  descriptor,       // /dev/stderr, /dev/fd/N, /proc/self/fd/N: that open descriptor, written in place
+  direct,           // a character device (/dev/null) or a FIFO: opened and written, never renamed over
+  atomic,           // a regular file or a new name: a temporary renamed over it once complete
+};
+struct OutputTarget {
+  OutputKind kind = OutputKind::atomic;
+  std::string path;  // what is written: symlinks resolved (their target is written, not replaced)
+  int fd = -1;       // the descriptor, for standard_output and descriptor
+};
+// Symlinks are followed (up to 40) at every step, so a link to a regular file writes the file it
+// names (atomically, in that file's directory) and a link to /dev/null writes /dev/null. Throws
+// Error(runtime) naming `path` for a directory, a block device, a socket or a symlink loop.
+OutputTarget classify_output(const std::string& path);
+
+// Writes `path` as classify_output says: a regular file or new name atomically (the bytes go to
+// an unnamed file, Linux O_TMPFILE, elsewhere a hidden temporary beside it, linked or renamed into
+// place only once complete, so a failed or killed run, even by SIGKILL, never leaves a partial
+// file, nor a temporary one on Linux); "-" and /dev/std* to that stream; a character device or
+// FIFO directly, without rename. Every write is checked.
 void write_atomic(const std::string& path, const std::string& contents);
+// Checks, before a long run, that `path` can be written as classify_output says: its directory
+// exists (for a new or regular file). Throws Error(runtime) naming `path` otherwise.
+void check_output_path(const std::string& path);
+// Writes the file `from` to the output `to` (as write_atomic does: atomically, or directly for
+// stdout, a FIFO or a device), streaming it.
+void copy_to_output(const std::string& from, const std::string& to);
 // Creates a directory (and parents); throws Error(runtime) if it cannot.
 void make_dirs(const std::string& path);
 
 // A file written in pieces (streamed) that appears under its name only when commit() succeeds:
 // the bytes go to an unnamed file (as write_atomic), linked or renamed into place by commit().
 // Destroyed without commit() (an exception on the way), the file is discarded, so a failure never
-// leaves a partial file. Small writes are buffered; large ones go straight to the file.
+// leaves a partial file. Small writes are buffered; large ones go straight to the file. A path
+// that classify_output does not call `atomic` (stdout, a FIFO, a device) is written directly.
 // Throws Error(runtime) naming `path` on any I/O failure.
 class AtomicFile {
  public:
@@ -37,6 +66,7 @@ class AtomicFile {
   void flush_buffer();
   void write_through(const char* data, size_t size);
   std::string path_, temp_path_;
+  OutputTarget target_;
   int fd_ = -1;
   std::vector<char> buffer_;
   size_t used_ = 0;
