@@ -37,6 +37,7 @@ struct RvvOptions {
   std::string format = "json";
   bool quiet = false;
   int vlen = 0;  // 0: the core model's
+  CLI::Option* vlen_opt = nullptr;
   std::string precision;
   int tile_rows = 0, lmul = 0;
   std::string kernel = "rvv";
@@ -191,7 +192,8 @@ int run_rvv_action(RvvOptions& o) {
     }
   }
   if (!o.core_model.empty()) core.apply_file(o.core_model);
-  const int vlen = o.vlen ? o.vlen : core.vlen;
+  // --vlen 0 is not "the default": only 128..1024 may be given (--help).
+  const int vlen = o.vlen_opt && o.vlen_opt->count() ? o.vlen : core.vlen;
   if (vlen != 128 && vlen != 256 && vlen != 512 && vlen != 1024)
     throw Error(ExitCode::usage, "--vlen must be 128, 256, 512 or 1024 (got " + std::to_string(vlen) + ")");
   const SelectOptions selection = o.selection.resolve();
@@ -312,7 +314,7 @@ std::function<int()> configure_run_rvv(CLI::App& app) {
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);
-  app.add_option("--vlen", o->vlen, "Vector register bits: 128, 256, 512 or 1024 (default: the core model's, 256)");
+  o->vlen_opt = app.add_option("--vlen", o->vlen, "Vector register bits: 128, 256, 512 or 1024 (default: the core model's, 256)");
   app.add_option("--precision", o->precision, "Run at this precision (fp32, bf16, i8, i4) instead of the op's");
   o->tile_rows_opt = app.add_option("--tile-rows", o->tile_rows,
                                     "Query rows per kernel tile: 1, 2, 4 or 8 (default: the op's tile_rows, else the kernel's)");

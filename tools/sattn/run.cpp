@@ -38,13 +38,17 @@ struct RunOptions {
   std::string format = "json";
   int threads = 0;
   bool quiet = false;
+  bool force = false;
 };
 
 
-// A directory name for one op of a multi-op run: "<file stem>.<op name>".
-std::string op_dir_name(const std::string& input, const Op& op) {
-  std::string stem = input == "-" ? "stdin" : std::filesystem::path(input).stem().string();
-  return stem + "." + op.name;
+// Directory names for the ops of a multi-op run: "<file stem>.<op name>", cleaned and made unique
+// (support/io.hpp unique_file_names: an op name never leads out of --out-dir).
+std::vector<std::string> op_dir_names(const std::vector<BackendInput>& items) {
+  std::vector<std::string> names;
+  for (const BackendInput& item : items)
+    names.push_back((item.input == "-" ? "stdin" : std::filesystem::path(item.input).stem().string()) + "." + item.plan.op.name);
+  return unique_file_names(names);
 }
 
 // The options every backend tool shares with `sattn run`, as they were given.
@@ -85,6 +89,7 @@ int run_action(const RunOptions& o) {
     m.forwarded = forwarded_options(o);
     if (o.threads) m.cpu_only.insert(m.cpu_only.end(), {"--threads", std::to_string(o.threads)});
     if (!o.out_dir.empty()) m.cpu_only.insert(m.cpu_only.end(), {"--out-dir", o.out_dir});
+    if (o.force) m.cpu_only.push_back("--force");
     m.output = o.output;
     m.format = o.format;
     m.quiet = o.quiet;
@@ -110,7 +115,8 @@ int run_action(const RunOptions& o) {
   // --out-dir is staged and moved into place whole after the last op (result.json last), so a
   // killed or failed run leaves no o.npy without its result.json.
   std::optional<StagedDirectory> stage;
-  if (!o.out_dir.empty()) stage.emplace(o.out_dir);
+  if (!o.out_dir.empty()) stage.emplace(o.out_dir, StageOptions{.force = o.force});
+  const std::vector<std::string> dir_names = op_dir_names(items);
   std::string json_lines;
   TextTable table({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms", "speedup", "check"});
   bool all_passed = true;
@@ -128,7 +134,7 @@ int run_action(const RunOptions& o) {
                                  : run_cpu(item.plan, item.layout ? &*item.layout : nullptr, data, data_desc, fast, "sattn run");
     if (stage) {
       const std::string dir = items.size() == 1 ? stage->staging_path()
-                                                : (std::filesystem::path(stage->staging_path()) / op_dir_name(input, op)).string();
+                                                : (std::filesystem::path(stage->staging_path()) / dir_names[n]).string();
       make_dirs(dir);
       write_npy((std::filesystem::path(dir) / "o.npy").string(), tensor_to_npy(r.out));
       r.result["outputs"] = {{"o", "o.npy"}};
@@ -170,7 +176,9 @@ std::function<int()> configure_run(CLI::App& app) {
       ->capture_default_str()
       ->excludes(data);
   app.add_option("--out-dir", o->out_dir,
-                 "Write the cpu backend's o.npy and result.json here (one subdirectory per op when several)");
+                 "Write the cpu backend's o.npy and result.json here (one subdirectory per op when several); an "
+                 "existing directory is replaced whole");
+  app.add_flag("--force", o->force, "Replace --out-dir even when it is a non-empty directory that holds no sattn output");
   app.add_option("-o,--output", o->output,
                  "Write the results (sattn.result/v1 JSON Lines) to FILE, atomically; with --format text the table "
                  "still goes to standard output")
