@@ -190,3 +190,20 @@ TEST_CASE("select cost: sliding-window pairs equal the built layout's, over rand
     CHECK(nlohmann::json::parse(c.terms).at("pairs").get<double>() == double(l.allowed_pairs(0, 0)));
   }
 }
+
+TEST_CASE("limits: window_blocks is bounded by the block columns once the block size is known") {
+  // kv_len 64 in blocks of 16: 4 block columns; window_blocks 4 is the most that means anything.
+  auto op = [](const std::string& wb) {
+    return parse_mlir_ops("\"sattn.sparse_attention\"() { seq_len = 64 : i64, block_size = 16 : i64, window_blocks = " + wb +
+                              " : i64 } : () -> ()",
+                          "t.mlir")[0];
+  };
+  CHECK_NOTHROW(resolve_params(op("4"), Spec::block_local_global));
+  try {
+    resolve_params(op("5"), Spec::block_local_global);
+    FAIL("window_blocks 5 over 4 block columns accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::invalid_input);
+    CHECK(std::string(e.what()).find("5 exceeds the number of block columns (4)") != std::string::npos);
+  }
+}
