@@ -24,7 +24,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --force --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -59,7 +59,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --out-dir --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --out-dir --force --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -125,9 +125,10 @@ _sattn() {
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
         --threads) :; return ;;
+        --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --seed --output -o --format --quiet -q --threads ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -191,7 +192,7 @@ _sattn() {
         --only) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --backends --specs --seq-lens --precisions --vlens --kernels --lanes --head-dim --heads --batch --causal --param --no-dense-baseline --no-blas-baseline --profile --blas-dense --model-only --threads --reps --seed --timeout --jobs -j --sattn --out-dir --output -o --plot --emit-jobs --results-dir --collect --only --list --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --backends --specs --seq-lens --precisions --vlens --kernels --lanes --head-dim --heads --batch --causal --param --no-dense-baseline --no-blas-baseline --profile --blas-dense --model-only --threads --reps --seed --timeout --jobs -j --sattn --out-dir --force --output -o --plot --emit-jobs --results-dir --collect --only --list --quiet -q ' -- "$cur"))
       fi ;;
     profile)
       case $prev in

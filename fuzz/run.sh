@@ -2,7 +2,9 @@
 # Builds the libFuzzer targets (clang-16, -fsanitize=fuzzer,address,undefined) in BUILD
 # (default build-fuzz) and runs each for SECONDS (default 20) on its committed corpus
 # fuzz/corpus/NAME. New inputs go to BUILD/fuzz/new/NAME (not the committed corpus); a finding
-# is written to BUILD/fuzz/crash/NAME-* and fails the script.
+# is written to BUILD/fuzz/crash/NAME-* and fails the script. Each target gets its dictionary
+# fuzz/NAME.dict (-dict): the format's tokens plus nesting-depth, size, number-range, encoding and
+# path tokens (issue 18), so that deep and huge inputs are reached within -max_len.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]
 #   env: FUZZ_BUILD=DIR  FUZZ_JOBS=N (targets in parallel, default 1)  FUZZ_NICE=19
@@ -27,8 +29,10 @@ status=0
 run_one() {
   local t=$1
   mkdir -p "$build/fuzz/new/$t"
+  local dict=()
+  [[ -f fuzz/$t.dict ]] && dict=(-dict="fuzz/$t.dict")
   nice -n "${FUZZ_NICE:-19}" "$build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 \
-    -max_len=8192 -print_final_stats=1 -artifact_prefix="$build/fuzz/crash/$t-" \
+    -max_len=8192 -print_final_stats=1 -artifact_prefix="$build/fuzz/crash/$t-" "${dict[@]}" \
     "$build/fuzz/new/$t" "fuzz/corpus/$t" >"$build/fuzz/log/$t.log" 2>&1 && rc=0 || rc=$?
   echo "$rc" >"$build/fuzz/log/$t.rc"
 }

@@ -7,6 +7,7 @@
 
 #include "calibrate/calibrate.hpp"
 #include "core/quant.hpp"
+#include "support/process.hpp"
 
 namespace sattn {
 
@@ -134,6 +135,7 @@ double mse_clip(const MagnitudeDistribution& d, Precision p) {
   int best_k = 0;
   double clip = top;
   for (int k = 1; k < kGrid; ++k) {
+    poll_interrupt(k);
     clip *= ratio;
     const double err = d.quantization_mse(clip, p);
     if (err < best_err) best_err = err, best_clip = clip, best_k = k;

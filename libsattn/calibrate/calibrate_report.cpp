@@ -9,6 +9,7 @@
 #include "formats/op_io.hpp"
 #include "core/quant.hpp"
 #include "formats/data.hpp"
+#include "support/process.hpp"
 
 namespace sattn {
 
@@ -140,6 +141,7 @@ CalibrationReport calibrate(const Plan& plan, std::span<const QKV> samples, cons
   for (Which w : kAll) dists[int(w)] = distributions(samples, w, o.granularity);
 
   for (CalibrationMethod m : o.methods) {
+    throw_if_interrupted();  // between methods; the kernel and reference poll inside
     MethodResult r;
     r.method = m;
     r.q = calibrate_tensor(dists[0], samples, Which::q, m, o);

@@ -3,6 +3,7 @@
 #include "sattn/select.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 namespace sattn {
@@ -49,6 +50,15 @@ void require_positive_scale(const Op& op, const std::string& attr, std::optional
 constexpr int64_t kMaxLen = int64_t(1) << 30;
 constexpr int64_t kMaxHeadDim = 4096;
 constexpr int64_t kMaxHeads = 4096;
+constexpr int64_t kMaxTile = 65536;
+
+// "0.5", "1e+300", "inf": a double as the user would write it (std::to_string prints 1e-300 as
+// 0.000000).
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
 
 }  // namespace
 
@@ -130,7 +140,7 @@ void validate(const Op& op) {
   require_non_negative(op, "window_blocks", a.window_blocks);
   require_non_negative(op, "global_tokens", a.global_tokens);
   if (a.keep_ratio && !(*a.keep_ratio > 0 && *a.keep_ratio <= 1))
-    range_error(op, "keep_ratio", "must be in (0, 1] (got " + std::to_string(*a.keep_ratio) + ")");
+    range_error(op, "keep_ratio", "must be in (0, 1] (got " + number_text(*a.keep_ratio) + ")");
   require_positive(op, "nm_n", a.nm_n);
   require_positive(op, "nm_m", a.nm_m);
   if (a.nm_n && a.nm_m && *a.nm_n > *a.nm_m)
@@ -145,6 +155,22 @@ void validate(const Op& op) {
   require_positive(op, "tile_D", a.tile_D);
   require_positive(op, "tile_rows", a.tile_rows);
   if (a.lsh_buckets && *a.lsh_buckets < 2) range_error(op, "lsh_buckets", "must be >= 2");
+  // Upper bounds from the shape (sattn-select(1) ATTRIBUTES), so that no product the layouts
+  // form (position + window * dilation, block +- window_blocks, group * nm_m, ...) can overflow
+  // int64: every one of these is <= kv_len <= 2^30 (tiles: <= 65536).
+  auto at_most_kv = [&](const char* attr, const std::optional<int64_t>& v, const char* what) {
+    if (v && *v > s.kv_len)
+      range_error(op, attr, "must be <= kv_len (" + std::to_string(s.kv_len) + ")" + what + " (got " + std::to_string(*v) + ")");
+  };
+  at_most_kv("dilation", a.dilation, ": a larger step leaves only the aligned key");
+  at_most_kv("window_blocks", a.window_blocks, "");
+  at_most_kv("nm_m", a.nm_m, ": one group already covers every key");
+  if (a.lsh_buckets && *a.lsh_buckets > std::max<int64_t>(2, s.kv_len))
+    range_error(op, "lsh_buckets", "must be <= kv_len (" + std::to_string(s.kv_len) + "): more buckets than keys leaves them empty (got " +
+                                       std::to_string(*a.lsh_buckets) + ")");
+  for (const auto& [attr, v] : {std::pair{"tile_M", a.tile_M}, {"tile_S", a.tile_S}, {"tile_D", a.tile_D}})
+    if (v && *v > kMaxTile) range_error(op, attr, "must be <= " + std::to_string(kMaxTile) + " (got " + std::to_string(*v) + ")");
+  if (a.tile_rows && *a.tile_rows > 4096) range_error(op, "tile_rows", "must be <= 4096 (got " + std::to_string(*a.tile_rows) + ")");
   if (a.lsh_rounds && *a.lsh_rounds > 64) range_error(op, "lsh_rounds", "must be <= 64");
   if (a.landmark_iters && *a.landmark_iters > 100) range_error(op, "landmark_iters", "must be <= 100");
 }
@@ -185,6 +211,8 @@ SpecParams resolve_params(const Op& op, Spec spec) {
       p.block_size = at_most("block_size", a.block_size.value_or(p.block_size), a.block_size.has_value(),
                              std::max(s.seq_len, s.kv_len), "the sequence length");
       p.window_blocks = a.window_blocks.value_or(p.window_blocks);
+      if (a.window_blocks) at_most("window_blocks", p.window_blocks, true, (s.kv_len + p.block_size - 1) / p.block_size,
+                                   "the number of block columns");
       p.global_tokens = at_most("global_tokens", a.global_tokens.value_or(0), true, s.kv_len, "kv_len");
       return p;
     }

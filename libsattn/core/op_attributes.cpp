@@ -2,9 +2,12 @@
 #include "core/op_attributes.hpp"
 
 #include <charconv>
+#include <cstdlib>
 #include <cmath>
 #include <iostream>
 #include <limits>
+
+#include "support/process.hpp"
 
 namespace sattn::detail {
 
@@ -120,6 +123,8 @@ std::optional<AttrValue> parse_number(std::string_view text, std::string* why) {
   if (base == 10 && is_float_literal(body)) {
     double x = 0;
     auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), x);
+    // from_chars leaves x alone when out of range: strtod says which way (HUGE_VAL or ~0).
+    if (ec == std::errc::result_out_of_range) x = std::strtod(std::string(body).c_str(), nullptr);
     if (ec == std::errc::result_out_of_range && std::abs(x) > 1)
       return bad("number '" + std::string(text) + "' out of range");
     // Underflow to zero or a denormal is still the number the user meant, near enough.
@@ -144,7 +149,7 @@ void emit_warning(std::vector<std::string>* sink, const SourceLoc& loc, const st
   if (sink)
     sink->push_back(std::move(line));
   else
-    std::cerr << "warning: " << line << "\n";
+    report_warning(line);
 }
 
 DocumentKind check_schema(std::string_view schema, const SourceLoc& loc) {
@@ -169,6 +174,37 @@ DocumentKind check_schema(std::string_view schema, const SourceLoc& loc) {
 }
 
 namespace {
+
+// The offset of the first byte that is not part of well-formed UTF-8 (no overlongs, no
+// surrogates, nothing past U+10FFFF), or npos.
+size_t invalid_utf8_offset(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    uint32_t min = 0, cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, min = 0x80, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, min = 0x800, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
 
 // One attribute's value checked against the type the attribute needs. Errors name the
 // attribute and point at the value.
@@ -208,6 +244,9 @@ class TypedValue {
   }
   const std::string& string() const {
     if (value_.kind != AttrValue::Kind::string) mismatch("a string");
+    // Strings end up in JSON (plans, envelopes, results), which holds only UTF-8.
+    if (const size_t bad = invalid_utf8_offset(value_.text); bad != std::string_view::npos)
+      fail("not valid UTF-8 (byte " + std::to_string(bad) + " of the string)");
     return value_.text;
   }
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <variant>
 
 
@@ -147,6 +148,14 @@ MemoryEstimate estimate_memory(const Op& op, Spec spec, const SpecParams& params
   if (use.layout) {
     const bool streamed = use.layout_streamed && spec == Spec::sliding_window;
     add("layout", layouts * ((streamed ? 0.0 : ls.entries * 4) + ls.pointers * 8));
+    if (spec == Spec::lsh) {
+      // Every builder thread holds each round's projection (head_dim x buckets/2 doubles, or x
+      // buckets when odd), its product row and its bucket lists (layout_cluster.cpp).
+      const auto p = get<LshParams>(params);
+      const double cols = p.lsh_buckets % 2 == 0 ? double(p.lsh_buckets) / 2 : double(p.lsh_buckets);
+      const double threads = std::clamp<double>(std::thread::hardware_concurrency(), 1, std::max(layouts, 1.0));
+      add("lsh hashing", threads * double(p.lsh_rounds) * (double(sh.head_dim) * cols * 8 + cols * 8 + double(p.lsh_buckets) * 24));
+    }
   }
   e.bytes = clamp_bytes(total);
   e.index_entries = clamp_bytes(layouts * ls.entries);

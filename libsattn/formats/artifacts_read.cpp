@@ -8,7 +8,9 @@
 
 #include "formats/artifacts_format.hpp"
 #include "formats/emit.hpp"
+#include "formats/nesting.hpp"
 #include "formats/op_io.hpp"
+#include "support/io.hpp"
 
 namespace sattn {
 
@@ -20,6 +22,15 @@ namespace fs = std::filesystem;
 
 [[noreturn]] void bad(const std::string& file, const std::string& what) {
   throw_input_error(SourceLoc{file}, what);
+}
+
+// A path the envelope names, resolved against its directory: it must stay inside it
+// (sattn-artifacts(7)); an absolute path or a ".." is refused, not followed.
+const std::string& contained(const std::string& rel, const std::string& member, const std::string& env_file) {
+  if (!is_contained_path(rel))
+    bad(env_file, member + " '" + rel +
+                      "' must be a relative path inside the artifacts directory (no absolute path, no '..')");
+  return rel;
 }
 
 void check_schema(const json& env, const std::string& file) {
@@ -83,6 +94,7 @@ NpyArray read_array(const json& arrays, const char* name, DType dtype, const std
   const json& a = arrays[name];
   const std::string rel = a.value("path", std::string());
   if (rel.empty()) bad(env_file, std::string("\"arrays\".") + name + " has no path");
+  contained(rel, std::string("\"arrays\".") + name + ".path", env_file);
   const std::string path = (fs::path(dir) / rel).string();
   if (a.value("dtype", std::string()) != (dtype == DType::i64 ? "int64" : dtype == DType::i32 ? "int32" : "float32"))
     bad(env_file, std::string("\"arrays\".") + name + ".dtype is not what a " + name + " array holds");
@@ -171,6 +183,7 @@ void check_desc(const std::string& path, const DescEntries& expected) {
 
 Artifacts read_artifacts(const std::string& envelope_path) {
   const std::string text = read_text(envelope_path);
+  check_json_nesting(text, envelope_path);
   json env;
   try {
     env = json::parse(text);
@@ -243,11 +256,13 @@ Artifacts read_artifacts(const std::string& envelope_path) {
       data.k = read_tensor(arrays, "k", {s.batch, s.kv_heads, s.kv_len, s.head_dim}, out.dir, envelope_path);
       data.v = read_tensor(arrays, "v", {s.batch, s.kv_heads, s.kv_len, s.head_dim}, out.dir, envelope_path);
       files.q = arrays["q"]["path"], files.k = arrays["k"]["path"], files.v = arrays["v"]["path"];
+      check_data_range(op, data, (fs::path(out.dir) / files.q).string(), (fs::path(out.dir) / files.k).string(),
+                       (fs::path(out.dir) / files.v).string());
       out.data = std::move(data);
     }
     const json& named = env.at("files");
-    files.indices_txt = named.at("indices").get<std::string>();
-    files.desc = named.at("desc").get<std::string>();
+    files.indices_txt = contained(named.at("indices").get<std::string>(), "\"files\".indices", envelope_path);
+    files.desc = contained(named.at("desc").get<std::string>(), "\"files\".desc", envelope_path);
     files.envelope = fs::path(envelope_path).filename().string();
     check_desc((fs::path(out.dir) / files.desc).string(), desc_entries(plan, layout_info(layout), files));
   } catch (const json::exception& e) {

@@ -1,6 +1,8 @@
 #include "formats/data.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "formats/npy.hpp"
@@ -19,6 +21,12 @@ void check_shape(const Tensor& t, std::array<int64_t, 4> want, const std::string
   };
   throw_input_error({file}, std::string("shape ") + str(t.shape) + " does not match the op: " + what + " must be " +
                                 str(want));
+}
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
 }
 
 void check_finite(const Tensor& t, const std::string& file) {
@@ -61,6 +69,25 @@ nlohmann::json result_header(const Plan& plan, const Op& op, Precision precision
   return j;
 }
 
+void check_data_range(const Op& op, const QKV& data, const std::string& q_file, const std::string& k_file,
+                      const std::string& v_file) {
+  constexpr double kLimit = 1e38;
+  auto max_abs = [](const Tensor& t) {
+    double m = 0;
+    for (float x : t.data) m = std::max(m, double(std::fabs(x)));
+    return m;
+  };
+  const double q = max_abs(data.q), k = max_abs(data.k), v = max_abs(data.v);
+  const double score = q * k * double(op.shape.head_dim) * op.softmax_scale();
+  if (score > kLimit)
+    throw_input_error({k == 0 || q / k > 1 ? q_file : k_file},
+                      "max |q| (" + number_text(q) + ") x max |k| (" + number_text(k) + ") x head_dim x scale = " +
+                          number_text(score) + ": scores can overflow fp32 (limit 1e38)");
+  if (v * double(op.shape.kv_len) > kLimit)
+    throw_input_error({v_file}, "max |v| (" + number_text(v) + ") x kv_len (" + std::to_string(op.shape.kv_len) +
+                                    ") can overflow the fp32 sum of P V (limit 1e38)");
+}
+
 QKV load_qkv(const Op& op, const DataSource& src) {
   const Shape& s = op.shape;
   if (!src.dir) return synthetic_qkv(s, src.seed);
@@ -81,6 +108,8 @@ QKV load_qkv(const Op& op, const DataSource& src) {
     check_shape(*it.tensor, it.shape, path, it.what);
     check_finite(*it.tensor, path);
   }
+  const auto path = [&](const char* name) { return (std::filesystem::path(*src.dir) / name).string(); };
+  check_data_range(op, t, path("q.npy"), path("k.npy"), path("v.npy"));
   return t;
 }
 

@@ -18,6 +18,12 @@ namespace sattn {
 // (q: [batch, heads, seq_len, head_dim]; k, v: [batch, kv_heads, kv_len, head_dim]); NaN or Inf
 // values are input errors naming the file and element.
 QKV load_qkv(const Op&, const DataSource&);
+// Finite data whose fp32 arithmetic would still overflow is refused (an input error naming the
+// file): scores |q . k| * scale up to max|q| * max|k| * head_dim * scale must stay below 1e38 (an
+// overflowed row would read as "no allowed key", 0, where the double reference gives the mean of
+// V), and the P V sum up to max|v| * kv_len below 1e38 (the fast kernel would give inf).
+void check_data_range(const Op&, const QKV&, const std::string& q_file, const std::string& k_file,
+                      const std::string& v_file);
 // Describes a DataSource for results and envelopes: {"source": "npy", "dir"}, {"source":
 // "synthetic", "seed"} or {"source": "artifacts"}.
 nlohmann::json describe(const DataSource&);

@@ -105,7 +105,7 @@ json emit_artifacts(const Plan& plan, const EmitOptions& options) {
   const ArtifactFiles files = artifact_files(options.stem, is_block_spec(plan.spec), with_data);
 
   // Everything goes to a staging directory first: a failure leaves no file at out_dir.
-  StagedDirectory stage(options.out_dir);
+  StagedDirectory stage(options.out_dir, options.stage);
   const std::string& dir = stage.staging_path();
   const StreamedLayout emitted =
       can_stream_layout(plan)

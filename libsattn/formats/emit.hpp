@@ -8,6 +8,7 @@
 
 #include "sattn/layout.hpp"
 #include "formats/data.hpp"
+#include "support/io.hpp"
 #include "sattn/select.hpp"
 
 namespace sattn {
@@ -16,6 +17,7 @@ struct EmitOptions {
   std::string out_dir;              // receives every file
   std::string stem = "indices";     // indices.txt / indices.desc (--out-stem)
   DataSource data;                  // --data DIR or --seed N
+  StageOptions stage;               // replace (--force) or add to (--out-stem) an existing out_dir
 };
 
 // Builds the plan's layout (streaming where the spec allows: memory proportional to nnz) and

@@ -9,6 +9,7 @@
 #include "formats/artifacts_format.hpp"
 #include "layout/layout_builders.hpp"
 #include "sattn/error.hpp"
+#include "support/process.hpp"
 
 namespace sattn::artifacts_detail {
 
@@ -27,6 +28,7 @@ StreamedLayout stream_layout(const Plan& plan, const ArtifactFiles& files, const
   std::vector<int64_t> ptr(size_t(rows + 1), 0);
   std::vector<int32_t> keys;
   for (int64_t i = 0; i < rows; ++i) {
+    poll_interrupt(i);
     generator.row(i, keys);
     ptr[size_t(i + 1)] = ptr[size_t(i)] + int64_t(keys.size());
   }
@@ -56,6 +58,7 @@ StreamedLayout stream_layout(const Plan& plan, const ArtifactFiles& files, const
   text.begin_layout(0);
   int64_t written = 0;
   for (int64_t i = 0; i < rows; ++i) {
+    poll_interrupt(i);
     generator.row(i, keys);
     idx.write(keys.data(), keys.size() * sizeof(int32_t));
     text.row(i, keys.data(), keys.data() + keys.size());

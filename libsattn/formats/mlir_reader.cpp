@@ -14,6 +14,7 @@
 #include <deque>
 
 #include "core/op_attributes.hpp"
+#include "formats/nesting.hpp"
 #include "formats/op_io.hpp"
 
 namespace sattn {
@@ -202,6 +203,20 @@ bool is_integer_type(std::string_view t) {
   return t == "index" || t == "i1" || t == "i8" || t == "i16" || t == "i32" || t == "i64" || t == "si32" ||
          t == "si64" || t == "ui32" || t == "ui64";
 }
+// Whether an integer literal fits the integer type it is annotated with, as MLIR checks it:
+// iN (signless) holds -2^(N-1) .. 2^N - 1, siN the signed range, uiN 0 .. 2^N - 1, index 64 bits.
+bool fits_integer_type(const AttrValue& v, std::string_view t) {
+  if (t == "index") t = "i64";
+  const size_t digits = t.find_first_of("0123456789");
+  const int bits = std::stoi(std::string(t.substr(digits)));
+  const std::string_view kind = t.substr(0, digits);
+  if (bits >= 64) return kind != "ui" || !v.negative || v.magnitude == 0;
+  const uint64_t half = uint64_t(1) << (bits - 1), full = (uint64_t(1) << bits) - 1;
+  if (kind == "ui") return (!v.negative && v.magnitude <= full) || v.magnitude == 0;
+  if (v.negative) return v.magnitude <= half;
+  return v.magnitude <= (kind == "si" ? half - 1 : full);
+}
+
 bool is_float_type(std::string_view t) {
   return t == "f16" || t == "bf16" || t == "f32" || t == "f64";
 }
@@ -231,6 +246,9 @@ class MlirParser {
 
   // Module bodies and the top level: modules and ops, nothing else.
   void parse_items(const Token* open_brace) {
+    // Modules nest by recursion here: bound it as every reader bounds nesting.
+    if (open_brace && ++module_depth_ > kMaxNesting)
+      fail(*open_brace, "modules nested deeper than " + std::to_string(kMaxNesting) + " levels");
     while (true) {
       const Token& t = lexer_.peek();
       if (t.kind == TokenKind::end) {
@@ -242,6 +260,7 @@ class MlirParser {
       if (next_is("}")) {
         if (!open_brace) fail(t, "unexpected '}' (no module is open)");
         lexer_.next();
+        --module_depth_;
         return;
       }
       const std::optional<DialectOp> op = parse_dialect_op(t.text);
@@ -297,7 +316,8 @@ class MlirParser {
       if (t.kind == TokenKind::end)
         fail(t, "missing '}' to close the attribute dictionary opened at " + std::to_string(open.line) + ":" +
                     std::to_string(open.col));
-      if (t.kind == TokenKind::punct && t.text == "{") ++depth;
+      if (t.kind == TokenKind::punct && t.text == "{" && ++depth > kMaxNesting)
+        fail(t, "attribute dictionary nested deeper than " + std::to_string(kMaxNesting) + " levels");
       if (t.kind == TokenKind::punct && t.text == "}") --depth;
     }
   }
@@ -387,6 +407,8 @@ class MlirParser {
           } else if (is_integer_type(type.text)) {
             if (value->kind != AttrValue::Kind::integer)
               fail_attr(t, "float literal '" + t.text + "' with integer type '" + type.text + "'");
+            if (!fits_integer_type(*value, type.text))
+              fail_attr(t, "integer " + t.text + " does not fit type '" + type.text + "'");
           } else {
             fail_attr(type, "unsupported type '" + type.text + "' (use i64, i32, index, f32 or f64)");
           }
@@ -416,6 +438,9 @@ class MlirParser {
         closers.pop_back();
         end = t.offset + 1;
       } else if (t.text == "[" || t.text == "{" || t.text == "<" || t.text == "(") {
+        // The same bound as JSON and YAML: what is kept here is later printed and re-read.
+        if (closers.size() >= size_t(kMaxNesting))
+          fail(t, "attribute value nested deeper than " + std::to_string(kMaxNesting) + " levels");
         closers.push_back(closer_of(t.text));
       }
     }
@@ -423,6 +448,7 @@ class MlirParser {
   }
 
   Lexer lexer_;
+  int module_depth_ = 0;
   const std::string& file_;
   std::vector<std::string>* warnings_;
   std::vector<Op> ops_;

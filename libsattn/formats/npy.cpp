@@ -298,7 +298,10 @@ NpyArray parse_npy(std::span<const uint8_t> bytes, const std::string& filename) 
 }
 
 NpyArray read_npy(const std::string& path) {
-  std::string contents = read_text(path);
+  // A regular file is bounded by its size (and its shape by the memory estimate); a pipe by the
+  // input limit. Devices are refused by InputFile.
+  InputFile in(path);
+  std::string contents = in.read_all(in.regular() ? 0 : input_limit());
   std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(contents.data()), contents.size());
   return parse_npy(bytes, path == "-" ? "<stdin>" : path);
 }

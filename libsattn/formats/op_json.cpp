@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/op_attributes.hpp"
+#include "formats/nesting.hpp"
 #include "formats/op_io.hpp"
 
 namespace sattn {
@@ -146,6 +147,7 @@ class JsonOpReader {
   std::vector<Op> read() {
     size_t start = skip_space(text_, 0);
     if (start == text_.size()) throw_input_error(SourceLoc{file_}, "empty input: no op found");
+    check_json_nesting(text_, file_);  // before nlohmann (and the scanner below) recurse into it
     if (text_[start] == '[') {
       json doc = parse_document(0, text_.size());
       for (size_t offset : scan_elements(text_, start)) {
@@ -208,6 +210,9 @@ class JsonOpReader {
         if (inner.contains("schema")) return read_op(inner, op.value_offset);
         return read_attributes(inner, op.value_offset, scan_members(text_, op.value_offset));
       }
+    } else if (value.contains("op") && value.at("op").is_object()) {
+      // A plan that lost its schema would otherwise run as a bare op with every default.
+      throw_input_error(loc(offset), "an 'op' member but no 'schema': a plan needs \"schema\": \"sattn.plan/v1\"");
     }
     read_attributes(value, offset, members);
   }

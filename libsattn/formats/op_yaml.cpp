@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/op_attributes.hpp"
+#include "formats/nesting.hpp"
 #include "formats/op_io.hpp"
 
 namespace sattn {
@@ -25,6 +26,7 @@ class YamlOpReader {
   YamlOpReader(const std::string& file, std::vector<std::string>* warnings) : file_(file), warnings_(warnings) {}
 
   std::vector<Op> read(std::string_view text) {
+    check_yaml_nesting(text, file_);  // yaml-cpp recurses once per level
     for (const Chunk& chunk : split_documents(text)) {
       line_offset_ = chunk.first_line;
       chunk_text_ = chunk.text;
@@ -34,6 +36,7 @@ class YamlOpReader {
       } catch (const YAML::Exception& e) {
         throw_input_error(loc(e.mark), "invalid YAML: " + e.msg);
       }
+      check_yaml_document(doc, [this](const YAML::Mark& m) { return loc(m); });
       if (doc.IsNull()) {
         // yaml-cpp gives up silently on some junk (a leading ','): only an empty document is fine.
         if (chunk.first_content_line >= 0)

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "formats/nesting.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
@@ -180,6 +181,7 @@ void read_defaults(const std::string& file, const YAML::Node& d, ProfileDefaults
 
 ProfileFile read_profile_file(const std::string& name, const std::string& path) {
   const std::string text = read_text(path);
+  check_yaml_nesting(text, path);
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -187,6 +189,9 @@ ProfileFile read_profile_file(const std::string& name, const std::string& path) 
     throw Error(ExitCode::invalid_input, e.msg, SourceLoc{path, e.mark.line + 1, e.mark.column + 1});
   }
   if (!root.IsMap()) throw Error(ExitCode::invalid_input, "a profile must be a YAML mapping (sattn-profile(5))", SourceLoc{path, 1, 1});
+  check_yaml_document(root, [&path](const YAML::Mark& m) {
+    return m.line < 0 ? SourceLoc{path} : SourceLoc{path, m.line + 1, m.column + 1};
+  });
   yaml_check_keys(path, root, "the profile", kTopKeys);
   const YAML::Node schema = root["schema"];
   if (!schema) throw Error(ExitCode::invalid_input, "missing 'schema: sattn.profile/v1'", SourceLoc{path, 1, 1});
@@ -314,12 +319,23 @@ Profile load_profile(const std::string& name_or_path) {
       throw Error(ExitCode::invalid_input, "profile inheritance cycle: " + cycle + next, SourceLoc{path, 1, 1});
     }
     seen.insert(canonical);
-    ProfileFile file = read_profile_file(next, path);
+    // (Constructed in place: YAML::Node's assignment would write through to another tree.)
+    ProfileFile file = [&]() -> ProfileFile {
+      try {
+        return read_profile_file(next, path);
+      } catch (const Error& e) {
+        // A base that cannot be read (a device, a directory) is an error of the `base:` key.
+        if (!base_loc || e.code() != ExitCode::runtime) throw;
+        throw Error(ExitCode::invalid_input, "base: " + e.loc().str() + ": " + e.message(), *base_loc);
+      }
+    }();
     const YAML::Node base = file.root["base"];
     chain.push_back(std::move(file));
     if (!base) break;
     base_loc = yaml_loc(path, base);
     next = base.Scalar();
+    // A relative path is relative to the profile that names it, not to the current directory.
+    if (looks_like_path(next) && !fs::path(next).is_absolute()) next = (fs::path(path).parent_path() / next).string();
     if (chain.size() > 16) throw Error(ExitCode::invalid_input, "profile inheritance deeper than 16 levels", SourceLoc{path, 1, 1});
   }
   // Copy-construct in reverse: YAML::Node's assignment writes through to the node it refers

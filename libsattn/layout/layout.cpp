@@ -134,6 +134,7 @@ Layout build_sliding_window_layout(const Op& op, const SlidingWindowParams& p) {
   hl.ptr.assign(1, 0);
   std::vector<int32_t> keys;
   for (int64_t i = 0; i < l.rows; ++i) {
+    poll_interrupt(i);
     rows.row(i, keys);
     hl.idx.insert(hl.idx.end(), keys.begin(), keys.end());
     hl.ptr.push_back(int64_t(hl.idx.size()));

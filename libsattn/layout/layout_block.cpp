@@ -43,6 +43,7 @@ Layout build_dense_layout(const Op& op) {
   hl.ptr.assign(1, 0);
   std::vector<int64_t> kept;
   for (int64_t br = 0; br < grid.block_rows(); ++br) {
+    poll_interrupt(br);
     kept.resize(grid.candidate_end(br));
     std::iota(kept.begin(), kept.end(), 0);
     push_block_row(hl, kept);
@@ -59,6 +60,7 @@ Layout build_block_local_global_layout(const Op& op, const BlockLocalGlobalParam
   hl.ptr.assign(1, 0);
   std::vector<int64_t> kept;
   for (int64_t br = 0; br < grid.block_rows(); ++br) {
+    poll_interrupt(br);
     kept.clear();
     const int64_t candidates = grid.candidate_end(br);
     const int64_t local = grid.local_block(br);

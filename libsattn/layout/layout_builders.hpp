@@ -12,6 +12,7 @@
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
 #include "sattn/tensor.hpp"
+#include "support/process.hpp"
 
 namespace sattn::layout_detail {
 
@@ -121,7 +122,10 @@ void parallel_items(int64_t items, int64_t threads, Work work) {
   std::mutex failure_mutex;
   auto worker = [&](int64_t id) {
     try {
-      for (int64_t item; (item = next.fetch_add(1)) < items;) work(id, item);
+      for (int64_t item; (item = next.fetch_add(1)) < items;) {
+        throw_if_interrupted();  // Ctrl-C: every worker stops at its next item
+        work(id, item);
+      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(failure_mutex);
       if (!failure) failure = std::current_exception();

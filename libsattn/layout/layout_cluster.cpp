@@ -158,6 +158,7 @@ Layout build_lsh_layout(const Op& op, const LshParams& p, const Tensor& q, const
     HeadLayout& hl = l.heads[head];
     hl.ptr.assign(1, 0);
     for (int64_t i = 0; i < a.rows; ++i) {
+      poll_interrupt(i);
       const int64_t end = a.key_end(i), diagonal = a.aligned(i);
       w.keys.clear();
       group_query_sum(q, b, kvh, group, i, w.x.data());

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "sattn/attention.hpp"
+#include "support/process.hpp"
 
 namespace sattn {
 
@@ -43,6 +44,7 @@ Tensor run_reference(const Op& op, const Tensor& q, const Tensor& k, const Tenso
   for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t h = 0; h < s.heads; ++h)
       for (int64_t i = 0; i < s.seq_len; ++i) {
+        throw_if_interrupted();  // a row is O(kv_len * head_dim): checked every row
         keys.clear();
         keys_of(b, h, i, keys);
         reference_row(q.row(b, h, i), k, v, b, h / s.group_size(), keys, op.softmax_scale(), o.row(b, h, i));

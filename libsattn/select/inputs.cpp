@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "formats/emit.hpp"
+#include "formats/nesting.hpp"
 #include "support/io.hpp"
 #include "select/inputs.hpp"
 
@@ -18,6 +19,7 @@ std::vector<std::string> artifact_envelopes(const std::string& text, const std::
   auto is_artifacts = [](const nlohmann::json& j) {
     return j.is_object() && j.value("schema", std::string()).rfind("sattn.artifacts/", 0) == 0;
   };
+  if (json_nesting_violation(text) != std::string::npos) return paths;  // the op reader reports it
   auto whole = nlohmann::json::parse(text, nullptr, false);
   if (!whole.is_discarded()) {
     if (is_artifacts(whole))

@@ -296,15 +296,29 @@ Candidate cost_sliding_window(const Op& op, const SlidingWindowParams& p, const 
     const auto a = layout_detail::alignment_of(op);
     const int64_t w = p.window_size, dil = p.dilation, last_t = op.causal ? 0 : w;
     auto floor_div = [](int64_t x, int64_t y) { return x >= 0 ? x / y : -((-x + y - 1) / y); };
-    for (int64_t i = 0; i < a.rows; ++i) {
-      const int64_t pos = a.aligned(i), end = a.key_end(i);
-      if (end <= 0) continue;
-      const int64_t lo = std::max(-w, -floor_div(pos, dil));      // pos + t*dil >= 0
-      const int64_t hi = std::min(last_t, floor_div(end - 1 - pos, dil));  // pos + t*dil < end
-      if (hi < lo) continue;
-      pairs += double(hi - lo + 1);
-      row_visits += ceil_div(double(hi - lo + 1), chunk_keys);
-    }
+    auto add_rows = [&](int64_t first, int64_t last) {  // rows [first, last), one by one
+      for (int64_t i = first; i < last; ++i) {
+        const int64_t pos = a.aligned(i), end = a.key_end(i);
+        if (end <= 0) continue;
+        const int64_t lo = std::max(-w, -floor_div(pos, dil));      // pos + t*dil >= 0
+        const int64_t hi = std::min(last_t, floor_div(end - 1 - pos, dil));  // pos + t*dil < end
+        if (hi < lo) continue;
+        pairs += double(hi - lo + 1);
+        row_visits += ceil_div(double(hi - lo + 1), chunk_keys);
+      }
+    };
+    // Rows whose whole window fits (pos >= w*dil, and pos + last_t*dil < kv_len) all keep
+    // last_t + w + 1 keys: counted at once, so that the cost of a huge op (and the memory guard's
+    // refusal behind it) does not take a loop over seq_len. Only the edge rows are walked.
+    const int64_t reach = w * dil, off = a.offset;  // both < 2^61: dilation <= kv_len
+    const int64_t full_begin = std::clamp<int64_t>(reach - off, 0, a.rows);
+    const int64_t full_end =
+        std::max(full_begin, op.causal ? a.rows : std::clamp<int64_t>(a.cols - off - last_t * dil, 0, a.rows));
+    add_rows(0, full_begin);
+    const double full = double(last_t + w + 1);
+    pairs += double(full_end - full_begin) * full;
+    row_visits += double(full_end - full_begin) * ceil_div(full, chunk_keys);
+    add_rows(full_end, a.rows);
   }
   const double visits = k.batch * k.heads * row_visits * chunk_keys / kVisitKeys;
   const double extent = std::min(k.k_len, (positions - 1) * double(p.dilation) + 1);

@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
@@ -76,6 +78,28 @@ bool request_cancel() noexcept {
 }
 
 bool interrupted() { return g_interrupted != 0; }
+
+namespace {
+std::atomic<int> g_cleanups{0};
+static_assert(std::atomic<int>::is_always_lock_free, "read from a signal handler");
+}  // namespace
+
+namespace {
+void (*g_warning_handler)(const std::string&) = nullptr;
+}  // namespace
+
+void set_warning_handler(void (*handler)(const std::string&)) { g_warning_handler = handler; }
+
+void report_warning(const std::string& message) {
+  if (g_warning_handler)
+    g_warning_handler(message);
+  else
+    std::fprintf(stderr, "warning: %s\n", message.c_str());
+}
+
+void cleanup_begin() noexcept { g_cleanups.fetch_add(1); }
+void cleanup_end() noexcept { g_cleanups.fetch_sub(1); }
+bool cleanup_pending() noexcept { return g_cleanups.load() > 0; }
 
 void throw_if_interrupted() {
   if (g_interrupted) throw Interrupted();
@@ -180,12 +204,15 @@ TempDir::TempDir(const std::string& prefix) {
     throw Error(ExitCode::runtime, "cannot create a temporary directory in " + std::string(tmp && *tmp ? tmp : "/tmp") +
                                        ": " + std::strerror(errno));
   path_ = templ;
+  cleanup_begin();
 }
 
 TempDir::~TempDir() {
-  if (keep_) return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  if (!keep_) {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  cleanup_end();
 }
 
 }  // namespace sattn

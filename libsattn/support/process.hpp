@@ -1,6 +1,7 @@
 // Running external programs (qemu-riscv64, the Verilator harness, compilers) and finding the
 // helper files the build installs beside the tools.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,8 +49,23 @@ class Interrupted : public std::exception {
 // The caller's cancellation (the tools' SIGINT/SIGTERM handler, tools/cli): async-signal-safe;
 // returns whether a cancellation had already been requested. The library installs no handler.
 bool request_cancel() noexcept;
+// Warnings the library cannot hand back to its caller (an op reader given no sink): passed to
+// the caller's handler (the tools print "TOOL: warning: ..."), else printed as "warning: ...".
+void set_warning_handler(void (*handler)(const std::string& message));
+void report_warning(const std::string& message);
 bool interrupted();
 void throw_if_interrupted();  // throws Interrupted when a signal came
+// For long loops (kernels, layout builders, emit, calibrate, imc): throw_if_interrupted() every
+// 1024th iteration, so a Ctrl-C stops one large op within a fraction of a second.
+inline void poll_interrupt(int64_t iteration) {
+  if ((iteration & 1023) == 0) throw_if_interrupted();
+}
+// Objects that must clean up when unwinding (staged directories, temporary directories) count
+// themselves here while they live: the tools' second Ctrl-C exits at once only when none does
+// (a third always does), so an interrupted run leaves no hidden staging directory behind.
+void cleanup_begin() noexcept;
+void cleanup_end() noexcept;
+bool cleanup_pending() noexcept;  // async-signal-safe
 
 // A fresh private directory under $TMPDIR (or /tmp), removed with everything in it by the
 // destructor unless keep() was called. For the scratch files of one backend run.

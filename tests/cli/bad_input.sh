@@ -91,6 +91,25 @@ bad $OPS "$BAD/unknown_spec.mlir" "$E/unknown_spec\.mlir:3:39: attribute 'spec':
 bad $OPS "$BAD/schema_v2.json" "$E/schema_v2\.json:1:12: unsupported schema major version 2"
 bad $OPS "$BAD/plan_v7.json" "$E/plan_v7\.json:1:12: unsupported schema major version 7"
 
+# --- Issue 18: nesting, encodings, types, ranges from the shape, YAML tags and keys -----------
+bad $OPS "$BAD/deep.json" "$E/deep\.json:1:105: nested deeper than 64 levels"
+bad $OPS "$BAD/deep.yaml" "$E/deep\.yaml:3:72: nested deeper than 64 levels"
+bad $SYNTAX "$BAD/deep_indent.yaml" "$E/deep_indent\.yaml:4:301: indented 300 columns"
+bad $OPS "$BAD/deep.mlir" "$E/deep\.mlir:2:139: attribute value nested deeper than 64 levels"
+bad $SYNTAX "$BAD/deep_modules.mlir" "$E/deep_modules\.mlir:65:8: modules nested deeper than 64 levels"
+bad $OPS "$BAD/name_not_utf8.mlir" "$E/name_not_utf8\.mlir:2:39: attribute 'name': not valid UTF-8 \(byte 3"
+bad $SYNTAX "$BAD/name_not_utf8.yaml" "$E/name_not_utf8\.yaml:1:7: attribute 'name': not valid UTF-8"
+bad $SYNTAX "$BAD/int_type_range.mlir" "$E/int_type_range\.mlir:2:42: attribute 'seq_len': integer 1000 does not fit type 'i8'"
+bad $SYNTAX "$BAD/keep_ratio_overflow.mlir" "$E/keep_ratio_overflow\.mlir:2:79: attribute 'keep_ratio': number '1e999' out of range"
+bad $OPS "$BAD/dilation_huge.mlir" "$E/dilation_huge\.mlir:2:75: attribute 'dilation': must be <= kv_len \(64\)"
+bad $OPS "$BAD/window_blocks_huge.mlir" "$E/window_blocks_huge\.mlir:2:104: attribute 'window_blocks': must be <= kv_len \(64\)"
+bad $OPS "$BAD/lsh_buckets_huge.mlir" "$E/lsh_buckets_huge\.mlir:2:52: attribute 'lsh_buckets': must be <= kv_len \(64\)"
+bad $OPS "$BAD/nm_m_huge.mlir" "$E/nm_m_huge\.mlir:2:68: attribute 'nm_m': must be <= kv_len \(64\)"
+bad $SYNTAX "$BAD/tile_huge.mlir" "$E/tile_huge\.mlir:2:52: attribute 'tile_M': must be <= 65536"
+bad $OPS "$BAD/plan_no_schema.json" "$E/plan_no_schema\.json:1:1: an 'op' member but no 'schema'"
+bad $SYNTAX "$BAD/yaml_tag.yaml" "$E/yaml_tag\.yaml:2:10: YAML tags are not part of sattn's formats"
+bad $SYNTAX "$BAD/duplicate_key.yaml" "$E/duplicate_key\.yaml:3:1: duplicate key 'seq_len'"
+
 # --- Bad .npy data and NaN/Inf given with --data DIR: the file, and the element ---------------
 DATA_TOOLS=emit,run,run-rvv,sim,calibrate,imc  # every tool that takes --data
 D=$E/data
@@ -108,6 +127,8 @@ data wrong_shape q.npy "shape \[1, 1, 8, 16\] does not match the op"
 data nan_q q.npy "element 37 is NaN"
 data inf_k k.npy "element 5 is Inf"
 data neg_inf_v v.npy "element 127 is Inf"
+data overflow_k k.npy "max \|q\| \([0-9.e+]+\) x max \|k\| \(3e\+38\) x head_dim x scale = [0-9.e+]+: scores can overflow fp32"
+data overflow_v v.npy "max \|v\| \(1e\+37\) x kv_len \(16\) can overflow the fp32 sum of P V"
 # `sattn run --backend all`: invalid input is the same for every backend, so the first backend's
 # error is reported once, nothing is written (-o or --out-dir) and the exit is 3.
 O=$T/o.all && mkdir -p "$O"

@@ -39,14 +39,25 @@ for ex in gqa_causal bsr topk_per_query lsh landmark multi; do
   [[ $(cd "$T/$ex.a1" && find . | sort) == $(cd "$T/$ex.a2" && find . | sort) ]] && ok || fail "emit $ex: different file sets"
 done
 
-# run on the CPU: the same output array and result across thread counts (1, 2, default).
-for th in 1 2 0; do
-  "$SATTN" run "$SRC/examples/gqa_causal.mlir" --threads "$th" --out-dir "$T/run$th" >/dev/null 2>&1
-  strip_timing "$T/run$th/result.json" >"$T/run$th.json"
-done
-for th in 2 0; do
-  same "run o.npy threads 1 vs $th" "$T/run1/o.npy" "$T/run$th/o.npy"
-  same "run result threads 1 vs $th" "$T/run1.json" "$T/run$th.json"
+# run on the CPU: the same output array and result across thread counts (1, 2, 3, 5, 7 and the
+# default), for every spec (issue 18: lsh's row regrouping once followed the thread count). Each
+# example as written (some are causal, GQA, with tails) and at fp32 and i8 (the integer path).
+for ex in dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark gqa_causal; do
+  for prec in as-written i8; do
+    op=$SRC/examples/$ex.mlir
+    if [[ $prec == i8 ]]; then
+      sed -e 's/precision = "[a-z0-9]*"/precision = "i8"/; t; s/seq_len =/precision = "i8", seq_len =/' "$op" >"$T/$ex.i8.mlir"
+      op=$T/$ex.i8.mlir
+    fi
+    for th in 1 2 3 5 7 0; do
+      "$SATTN" run "$op" --threads "$th" --out-dir "$T/run.$ex.$prec.$th" >/dev/null 2>&1
+      strip_timing "$T/run.$ex.$prec.$th/result.json" >"$T/run.$ex.$prec.$th.json"
+    done
+    for th in 2 3 5 7 0; do
+      same "run $ex ($prec) o.npy threads 1 vs $th" "$T/run.$ex.$prec.1/o.npy" "$T/run.$ex.$prec.$th/o.npy"
+      same "run $ex ($prec) result threads 1 vs $th" "$T/run.$ex.$prec.1.json" "$T/run.$ex.$prec.$th.json"
+    done
+  done
 done
 
 # run-rvv, sim (the cycle-exact model), calibrate, imc: twice each, results equal.

@@ -149,4 +149,21 @@ echo '{"seq_len":64,"heads":1,"head_dim":16,"block_size":16,"keep_ratio":0.5,"pr
 "$SATTN" sim "$T/tiny.json" --model-only --profile highperf >"$T/s3" 2>/dev/null
 [[ $(field "$T/s3" 'd["sim"]["lanes"]') == 32 ]] && ok || fail "highperf accel.lanes"
 
+# Issue 18: a key given twice and a YAML tag are errors at their position (as in op files); a
+# relative base: is relative to the profile that names it, wherever the command runs.
+printf 'schema: sattn.profile/v1\nselect:\n  l1_bytes: 1024\n  l1_bytes: 2048\n' >"$T/dup.yaml"
+run "$SATTN" profile validate "$T/dup.yaml"
+expect_rc 3 "duplicate key in a profile"
+expect_err "dup\.yaml:4:3: duplicate key 'l1_bytes'" "duplicate key position"
+printf 'schema: sattn.profile/v1\nselect:\n  l1_bytes: !!str 1024\n' >"$T/tag.yaml"
+run "$SATTN" profile validate "$T/tag.yaml"
+expect_rc 3 "a YAML tag in a profile"
+expect_err "tag\.yaml:3:13: YAML tags are not part of sattn's formats" "tag position"
+mkdir -p "$T/rel/sub" "$T/elsewhere"
+printf 'schema: sattn.profile/v1\nselect:\n  l1_bytes: 4321\n' >"$T/rel/sub/parent.yaml"
+printf 'schema: sattn.profile/v1\nbase: sub/parent.yaml\n' >"$T/rel/child.yaml"
+run bash -c "cd '$T/elsewhere' && '$SATTN' profile show '$T/rel/child.yaml' --format json"
+expect_rc 0 "relative base: from another directory"
+expect_out '"l1_bytes": 4321' "relative base: resolved against the profile's folder"
+
 finish

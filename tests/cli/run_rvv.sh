@@ -230,4 +230,14 @@ expect_rc 3 "bad op"
 expect_err "bad\.mlir:1:" "bad op location"
 expect_tmp_empty "bad op"
 
+# Issue 18: --vlen 0 is not a silent "default" (--help says 128-1024); a "qemu" that exits 0
+# without running the runner (/bin/true) is an external-tool failure, exit 4, not exit 1.
+run "$RVV" "$SRC/examples/sliding_window.mlir" --vlen 0
+expect_rc 2 "--vlen 0"
+expect_err "--vlen must be 128, 256, 512 or 1024 \(got 0\)" "--vlen 0 message"
+run "$RVV" "$SRC/examples/sliding_window.mlir" --qemu /bin/true -o "$T/true.json"
+expect_rc 4 "--qemu /bin/true"
+expect_err "under /bin/true exited 0 but wrote no output" "--qemu /bin/true message"
+expect_no_file "$T/true.json" "--qemu /bin/true: no output"
+
 finish

@@ -16,7 +16,7 @@
 // RUN: not sattn-opt %t/ok.mlir -sattn-select-spec=force-spec=diagonal 2>&1 | FileCheck %s --check-prefix=SPEC
 // RUN: not sattn-select %t/ok.mlir --force-spec diagonal 2>&1 | FileCheck %s --check-prefix=SPEC
 
-// RANGE: error: {{.*}}attribute 'keep_ratio': must be in (0, 1] (got 1.500000)
+// RANGE: error: {{.*}}attribute 'keep_ratio': must be in (0, 1] (got 1.5)
 // GQA: error: {{.*}}attribute 'gqa_group_size': 2 disagrees with heads / kv_heads = 8 / 2
 // CALL: error: {{.*}}attribute 'topk_enabled': false disagrees with spec 'topk_per_query'
 // FORCED: error: {{.*}}cannot use bsr (the op's spec attribute (bsr, {{.*}}forced.mlir:1:{{[0-9]+}})): bsr needs at least 2 key blocks to select among; kv_len 64 with block_size 64 gives 1

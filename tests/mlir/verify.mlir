@@ -12,7 +12,7 @@ sattn.sparse_attention {seq_len = 64, heads = 6, kv_heads = 4}
 // expected-error @+1 {{attribute 'gqa_group_size': heads (8) is not divisible by gqa_group_size (3)}}
 sattn.sparse_attention {seq_len = 64, heads = 8, gqa_group_size = 3}
 // -----
-// expected-error @+1 {{attribute 'keep_ratio': must be in (0, 1] (got 1.500000)}}
+// expected-error @+1 {{attribute 'keep_ratio': must be in (0, 1] (got 1.5)}}
 sattn.sparse_attention {seq_len = 64, keep_ratio = 1.5}
 // -----
 // expected-error @+1 {{attribute 'window_size': must be >= 1 (got 0)}}

@@ -26,7 +26,14 @@ void print_diagnostic(const std::string& prog, const char* kind, const std::stri
 namespace {
 
 void on_interrupt(int) {
-  if (request_cancel()) _exit(kExitInterrupted);  // a second Ctrl-C: stop now
+  static volatile sig_atomic_t count = 0;
+  ++count;
+  if (!request_cancel()) return;  // the first: every long loop stops at its next check
+  // A second one stops at once, unless a staged or temporary directory is being removed (the
+  // unwind takes well under a second): then only a third does, leaving it to the next run.
+  if (!cleanup_pending() || count >= 3) _exit(kExitInterrupted);
+  static const char note[] = "\nremoving temporary files; Ctrl-C again to stop at once\n";
+  (void)!write(STDERR_FILENO, note, sizeof note - 1);
 }
 
 // SIGINT/SIGTERM request the library's cancellation; the tool unwinds and exits 130. SIGXFSZ is
@@ -41,6 +48,10 @@ void install_interrupt_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGXFSZ, SIG_IGN);
 }
+
+std::string g_prog;  // the running tool's name, for the library's warnings
+
+void print_library_warning(const std::string& message) { print_diagnostic(g_prog, "warning", message); }
 
 std::optional<std::string> g_max_memory;  // --max-memory, as given
 
@@ -82,6 +93,8 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
   }
   int code = 0;
   install_interrupt_handlers();
+  g_prog = prog;
+  set_warning_handler(print_library_warning);
   try {
     code = action();
   } catch (const Interrupted&) {

@@ -68,10 +68,13 @@ std::string density(const nlohmann::json& r) {
 }
 
 
-// A directory name for one op of a multi-op run: "<file stem>.<op name>".
-std::string op_dir_name(const std::string& input, const Op& op) {
-  std::string stem = input == "-" ? "stdin" : fs::path(input).stem().string();
-  return stem + "." + op.name;
+// Directory names for the ops of a multi-op run: "<file stem>.<op name>", cleaned and made unique
+// (support/io.hpp unique_file_names: an op name never leads out of --out-dir).
+std::vector<std::string> op_dir_names(const std::vector<BackendInput>& items) {
+  std::vector<std::string> names;
+  for (const BackendInput& item : items)
+    names.push_back((item.input == "-" ? "stdin" : fs::path(item.input).stem().string()) + "." + item.plan.op.name);
+  return unique_file_names(names);
 }
 
 std::string op_label(const BackendInput& item, size_t count) {
@@ -102,6 +105,7 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   b.require_available(opts);                             // exit 4 before any work
   guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data, layout or output exists
   ProgressLine progress(!o.quiet && stderr_is_tty() && items.size() > 1);
+  const std::vector<std::string> dir_names = op_dir_names(items);
   BackendRun run;
   for (size_t n = 0; n < items.size(); ++n) {
     throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
@@ -116,7 +120,7 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
     progress.clear();
     nlohmann::json result = nlohmann::json::parse(r.json);
     if (stage && r.out) {
-      const std::string dir = items.size() == 1 ? stage_dir : (fs::path(stage_dir) / op_dir_name(item.input, op)).string();
+      const std::string dir = items.size() == 1 ? stage_dir : (fs::path(stage_dir) / dir_names[n]).string();
       make_dirs(dir);
       write_npy((fs::path(dir) / "o.npy").string(), tensor_to_npy(*r.out));
       result["outputs"] = {{"o", "o.npy"}};
@@ -189,7 +193,7 @@ int run_backends(const std::vector<const Backend*>& backends, const MultiRunOpti
   // --out-dir is staged and moved into place whole after the last backend (result.json last), so
   // a killed or failed run leaves no o.npy without its result.json.
   std::optional<StagedDirectory> stage;
-  if (!o.out_dir.empty()) stage.emplace(o.out_dir);
+  if (!o.out_dir.empty()) stage.emplace(o.out_dir, StageOptions{.force = o.force});
   std::string json_lines;
   TextTable table = host_table ? TextTable({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms",
                                             "speedup", "check"})

@@ -16,6 +16,7 @@ struct MultiRunOptions {
   DataSource data;          // --data DIR or --seed N
   int threads = 0;          // host threads (cpu)
   std::string out_dir;      // each backend's outputs and results (one subdirectory per backend when several)
+  bool force = false;       // --force: replace a non-empty out_dir that holds no sattn output
   std::string output = "-";
   std::string format = "json";
   bool quiet = false;

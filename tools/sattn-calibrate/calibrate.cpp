@@ -13,6 +13,7 @@
 #include "support/io.hpp"
 #include "backends/cpu/run.hpp"
 #include "support/text_table.hpp"
+#include "core/resources.hpp"
 
 namespace sattn {
 
@@ -87,6 +88,20 @@ int calibrate_action(const CalibrateFlags& f) {
   for (const std::string& in : f.inputs)
     for (Plan& p : read_plans(in, selection)) plans.push_back(std::move(p));
 
+  // The memory guard, before any data exists: every sample's Q/K/V (and a quantized copy the
+  // methods compare with), the layout and both outputs of the end-to-end check.
+  for (const Plan& p : plans) {
+    MemoryEstimate e = estimate_memory(p.op, p.spec, p.params, MemoryUse{});
+    const double samples = double(std::max<size_t>(dirs.size(), 1));
+    for (auto& [name, bytes] : e.parts)
+      if (name == "q, k, v") {
+        const double extra = double(bytes) * samples;  // samples + the quantized copy, minus the one counted
+        e.bytes += int64_t(std::min(extra, 9.0e18 - double(e.bytes)));
+        bytes = int64_t(std::min(double(bytes) * (samples + 1), 9.0e18));
+        name = "q, k, v (" + std::to_string(int64_t(samples)) + " sample" + (samples > 1 ? "s" : "") + " and a quantized copy)";
+      }
+    check_memory(p.op, p.spec, e, tool_memory_limit());
+  }
   nlohmann::json data_desc;
   if (dirs.empty()) {
     data_desc = {{"source", "synthetic"}, {"seed", f.seed}};
@@ -156,6 +171,7 @@ std::function<int()> configure_calibrate(CLI::App& app) {
                 "No progress on stderr");
   app.add_option("--threads", f->threads, "Kernel threads for the end-to-end check (0 = all cores)")
       ->capture_default_str();
+  add_max_memory_option(app);
   return [f] { return calibrate_action(*f); };
 }
 

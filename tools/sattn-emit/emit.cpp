@@ -30,22 +30,16 @@ struct EmitCliOptions {
   std::string data_dir;
   uint64_t seed = kDefaultSeed;
   SelectFlags selection;  // for bare ops, as in sattn-select
+  bool force = false;
 };
 
-// Subdirectory names for several ops: the op's name, made unique with ".2", ".3", ... so that
-// the same plans give the same names however they arrive (file or pipe).
+// Subdirectory names for several ops: the op's name, cleaned and made unique with ".2", ".3", ...
+// (support/io.hpp unique_file_names) so that the same plans give the same names however they
+// arrive (file or pipe).
 std::vector<std::string> op_dir_names(const std::vector<Plan>& plans) {
   std::vector<std::string> names;
-  std::map<std::string, int> seen;
-  for (const Plan& p : plans) {
-    std::string name = p.op.name.empty() ? "op" : p.op.name;
-    for (char& c : name)
-      if (c == '/' || c == '\0') c = '_';
-    if (name == "." || name == "..") name = "op";
-    const int n = ++seen[name];
-    names.push_back(n == 1 ? name : name + "." + std::to_string(n));
-  }
-  return names;
+  for (const Plan& p : plans) names.push_back(p.op.name);
+  return unique_file_names(names);
 }
 
 int emit_action(const EmitCliOptions& o) {
@@ -59,9 +53,11 @@ int emit_action(const EmitCliOptions& o) {
     const std::filesystem::path stem(o.out_stem);
     emit.out_dir = stem.has_parent_path() ? stem.parent_path().string() : ".";
     emit.stem = stem.filename().string();
+    emit.stage.merge = true;  // DIR is the user's: the files are added to it
   } else {
     emit.out_dir = o.out_dir;
   }
+  emit.stage.force = o.force;
   if (!o.data_dir.empty()) emit.data.dir = o.data_dir;
   emit.data.seed = o.seed;
 
@@ -79,10 +75,11 @@ int emit_action(const EmitCliOptions& o) {
     envelopes.push_back(emit_artifacts(plans.front(), emit));
   } else {
     // One subdirectory per op, all staged together: either every op's artifacts appear or none.
-    StagedDirectory stage(emit.out_dir);
+    StagedDirectory stage(emit.out_dir, emit.stage);
     const std::vector<std::string> names = op_dir_names(plans);
     for (size_t n = 0; n < plans.size(); ++n) {
       EmitOptions one = emit;
+      one.stage = {};  // a fresh subdirectory of the staged tree
       one.out_dir = (std::filesystem::path(stage.staging_path()) / names[n]).string();
       envelopes.push_back(emit_artifacts(plans[n], one));
       envelopes.back()["dir"] = (std::filesystem::path(emit.out_dir) / names[n]).string();
@@ -119,6 +116,9 @@ std::function<int()> configure_emit(CLI::App& app) {
       ->capture_default_str();
   auto* dir = app.add_option("--out-dir", o->out_dir,
                              "Write the artifacts into DIR (one subdirectory per op when there are several)");
+  app.add_flag("--force", o->force,
+               "Replace --out-dir even when it is a non-empty directory that holds no sattn output (it is always "
+               "replaced whole)");
   app.add_option("--out-stem", o->out_stem,
                  "Write into DIR and name indices.txt/indices.desc NAME.txt/NAME.desc (DIR/NAME)")
       ->excludes(dir);

@@ -38,6 +38,7 @@ struct RvvOptions {
   std::string data_dir;
   uint64_t seed = kDefaultSeed;
   int vlen = 0;  // 0: the core model's
+  CLI::Option* vlen_opt = nullptr;
   std::string precision;
   int tile_rows = 0, lmul = 0;
   std::string kernel = "rvv";
@@ -70,7 +71,8 @@ int run_rvv_action(RvvOptions& o) {
   RvvSettings settings = rvv_settings(o.selection.request().profile);
   if (!o.core_model.empty()) settings.core.apply_file(o.core_model);
   settings.kernel = *kernel;
-  settings.vlen = o.vlen ? o.vlen : settings.core.vlen;
+  // --vlen 0 is not "the default": only 128..1024 may be given (--help).
+  settings.vlen = o.vlen_opt && o.vlen_opt->count() ? o.vlen : settings.core.vlen;
   if (settings.vlen != 128 && settings.vlen != 256 && settings.vlen != 512 && settings.vlen != 1024)
     throw Error(ExitCode::usage, "--vlen must be 128, 256, 512 or 1024 (got " + std::to_string(settings.vlen) + ")");
   settings.precision = precision;
@@ -141,7 +143,7 @@ std::function<int()> configure_run_rvv(CLI::App& app) {
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);
-  app.add_option("--vlen", o->vlen, "Vector register bits: 128, 256, 512 or 1024 (default: the core model's, 256)");
+  o->vlen_opt = app.add_option("--vlen", o->vlen, "Vector register bits: 128, 256, 512 or 1024 (default: the core model's, 256)");
   app.add_option("--precision", o->precision, "Run at this precision (fp32, bf16, i8, i4) instead of the op's");
   o->tile_rows_opt = app.add_option("--tile-rows", o->tile_rows,
                                     "Query rows per kernel tile: 1, 2, 4 or 8 (default: the op's tile_rows, else the kernel's)");

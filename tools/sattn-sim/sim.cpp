@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iomanip>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -100,9 +101,17 @@ int probe_action(const SimCli& o, const SimSettings& s, const std::string& prog)
 
 int sim_action(const SimCli& o, const std::string& prog) {
   o.out.check();
-  const SimSettings settings = settings_of(o);
+  SimSettings settings = settings_of(o);
   if (o.probe) return probe_action(o, settings, prog);
   if (!o.trace.empty() && o.model_only) throw Error(ExitCode::usage, "--trace records the RTL; drop --model-only");
+  // The harness writes the waveform into a private directory; it is then written to --trace like
+  // any output (atomically, or directly to a FIFO or device), and only if the run succeeds.
+  std::optional<TempDir> trace_dir;
+  if (!o.trace.empty()) {
+    check_output_path(o.trace);  // a missing directory fails now, not after the simulation
+    trace_dir.emplace("sattn-trace");
+    settings.rtl.trace_file = (std::filesystem::path(trace_dir->path()) / "trace.fst").string();
+  }
   const SelectOptions selection = o.selection.resolve();
 
   // Read (and select) every input first: a malformed file fails before any simulation or output.
@@ -152,6 +161,11 @@ int sim_action(const SimCli& o, const std::string& prog) {
                r.passed() ? "ok" : "FAIL"});
     if (!o.out.quiet)
       for (const std::string& f : r.failures) print_diagnostic(prog, "error", op.loc.str() + ": " + f);
+  }
+  if (trace_dir) {
+    if (!std::filesystem::exists(settings.rtl.trace_file))
+      throw Error(ExitCode::external_tool, "the RTL harness wrote no waveform for --trace", {o.trace});
+    copy_to_output(settings.rtl.trace_file, o.trace);
   }
   o.out.write(json_lines, table.str());
   return all_passed ? 0 : exit_code(ErrorKind::check_failed);

@@ -33,6 +33,7 @@ struct BenchOptions {
   std::string blas_dense_op;  // internal: run the OpenBLAS baseline point on this op file
   CLI::Option* lanes_opt = nullptr;
   bool plot = false;
+  bool force = false;
   bool list = false;
   bool quiet = false;
 };
@@ -102,7 +103,7 @@ void report_failures(const std::vector<nlohmann::json>& records) {
 void write_outputs(const BenchOptions& o, const nlohmann::json& doc, const std::vector<nlohmann::json>& records) {
   const std::string json_text = doc.dump(2) + "\n";
   if (!o.out_dir.empty()) {
-    StagedDirectory staged(o.out_dir);
+    StagedDirectory staged(o.out_dir, StageOptions{.force = o.force});
     const std::filesystem::path dir = staged.staging_path();
     write_atomic((dir / "bench.csv").string(), records_csv(records));
     if (o.plot) write_plots((dir / "plots").string(), records);
@@ -259,7 +260,8 @@ std::function<int()> configure_bench(CLI::App& app) {
   app.add_option("--timeout", c.timeout_s, "Seconds before a point is killed (0 = no limit)")->capture_default_str();
   app.add_option("-j,--jobs", o->jobs, "Points run in parallel")->capture_default_str();
   app.add_option("--sattn", o->sattn, "The sattn executable the points run (default: this one)");
-  app.add_option("--out-dir", o->out_dir, "Write bench.json, bench.csv (and plots/) into DIR, atomically");
+  app.add_option("--out-dir", o->out_dir, "Write bench.json, bench.csv (and plots/) into DIR, atomically (an existing DIR is replaced whole)");
+  app.add_flag("--force", o->force, "Replace --out-dir even when it is a non-empty directory that holds no sattn output");
   app.add_option("-o,--output", o->output, "Write the sattn.bench/v1 JSON to FILE ('-' = stdout; the default without --out-dir)");
   app.add_flag("--plot", o->plot, "Also draw plots (gnuplot: SVG and PNG) into DIR/plots");
   app.add_option("--emit-jobs", o->emit_jobs_file, "Write one shell command per point to FILE instead of running");

@@ -37,6 +37,7 @@ struct RunOptions {
   uint64_t seed = kDefaultSeed;
   std::string out_dir;
   int threads = 0;
+  bool force = false;
 };
 
 
@@ -54,6 +55,7 @@ int run_action(const RunOptions& o) {
   m.data.seed = o.seed;
   m.threads = o.threads;
   m.out_dir = o.out_dir;
+  m.force = o.force;
   m.output = o.out.output;
   m.format = o.out.format;
   m.quiet = o.out.quiet;
@@ -78,7 +80,8 @@ std::function<int()> configure_run(CLI::App& app) {
       ->excludes(data);
   app.add_option("--out-dir", o->out_dir,
                  "Write each op's o.npy and result.json here (one subdirectory per op when several, per backend "
-                 "with --backend all)");
+                 "with --backend all); an existing directory is replaced whole");
+  app.add_flag("--force", o->force, "Replace --out-dir even when it is a non-empty directory that holds no sattn output");
   o->out.add_to(app, "Write the results (sattn.result/v1 JSON Lines) to FILE, atomically; with --format text the table "
                  "still goes to standard output",
                 "json (JSON Lines) or text (a summary table)",

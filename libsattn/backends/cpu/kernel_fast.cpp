@@ -14,6 +14,7 @@
 #include "sattn/attention.hpp"
 #include "sattn/error.hpp"
 #include "core/quant.hpp"
+#include "support/process.hpp"
 
 namespace sattn {
 
@@ -117,8 +118,11 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
   int64_t threads = options.threads > 0 ? options.threads : int64_t(std::thread::hardware_concurrency());
   threads = std::max<int64_t>(threads, 1);
   // CSR tasks: large, so gathered rows share cache lines, but at least ~4 tasks per thread; a
-  // whole number of tiles.
-  const int64_t rows_per_thread = (s.batch * s.heads * s.seq_len + 4 * threads - 1) / (4 * threads);
+  // whole number of tiles. The task height decides which rows the task regroups (LSH buckets),
+  // and so the order of the sums: it is sized for a fixed kTaskThreads, never for the threads
+  // actually running, so the output is the same bits whatever --threads is.
+  constexpr int64_t kTaskThreads = 16;
+  const int64_t rows_per_thread = (s.batch * s.heads * s.seq_len + 4 * kTaskThreads - 1) / (4 * kTaskThreads);
   p.task_rows = std::clamp<int64_t>(rows_per_thread, p.tile_rows, std::max(fast::kCsrTaskRows, p.tile_rows));
   p.task_rows = (p.task_rows + p.tile_rows - 1) / p.tile_rows * p.tile_rows;
   // Task rows: a block row (BSR), a tile (integer datapath on CSR) or a CSR task of tiles.
@@ -135,6 +139,7 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
     fast::Scratch scratch;
     try {
       for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1)) {
+        throw_if_interrupted();  // Ctrl-C: stop at the next row block
         // Row-major within a head, so consecutive tasks share the head's K/V in cache.
         const int64_t row_task = t % tasks_per_head;
         const int64_t h = (t / tasks_per_head) % s.heads;

@@ -10,6 +10,7 @@
 
 #include "sattn/error.hpp"
 #include "backends/imc/imc.hpp"
+#include "support/process.hpp"
 
 namespace sattn {
 
@@ -212,6 +213,7 @@ void map_head(const Layout& l, const HeadLayout& hl, const ImcParams& p, const I
   std::vector<uint8_t> used(size_t(l.cols), 0);
   std::vector<IndexRange> keys;
   for (int64_t i = 0; i < l.rows; ++i) {
+    poll_interrupt(i);  // Ctrl-C stops a large mapping within a fraction of a second
     allowed_ranges(l, hl, i, keys);
     for (const IndexRange& r : keys) std::fill(used.begin() + r.lo, used.begin() + r.hi, uint8_t(1));
   }
@@ -227,6 +229,7 @@ void map_head(const Layout& l, const HeadLayout& hl, const ImcParams& p, const I
   k_map.store(all_dims, used_keys, true);
   v_map.store(used_keys, all_dims, true);
   for (int64_t i = 0; i < l.rows; ++i) {
+    poll_interrupt(i);
     allowed_ranges(l, hl, i, keys);
     if (keys.empty()) continue;  // an empty row outputs 0 without touching the arrays
     k_map.apply(all_dims, keys, group);

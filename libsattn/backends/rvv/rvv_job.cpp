@@ -180,6 +180,9 @@ RunnerOutput run_runner(const std::string& dir, const Op& op, const RunnerJob& j
   RunnerOutput out;
   out.workdir = dir;
   const std::string o_path = dir + "/o.npy";
+  if (!std::filesystem::exists(o_path))  // e.g. --qemu /bin/true: "succeeded" without running anything
+    throw Error(ExitCode::external_tool, what + " exited 0 but wrote no output (o.npy)" +
+                                             "\n(run 'sattn doctor' to check qemu-riscv64 and the runners)");
   out.out = npy_to_tensor(read_npy(o_path), o_path);
   const Shape& s = op.shape;
   const std::array<int64_t, 4> want{s.batch, s.heads, s.seq_len, s.head_dim};

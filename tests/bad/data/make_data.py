@@ -55,4 +55,9 @@ bad = good['k'].copy(); bad.reshape(-1)[5] = np.inf
 case('inf_k', 'k', npy_bytes(bad))
 bad = good['v'].copy(); bad.reshape(-1)[127] = -np.inf
 case('neg_inf_v', 'v', npy_bytes(bad))
+# Finite but overflowing fp32 (issue 18): k = -3e38 makes every score -inf in fp32 (the kernel
+# would see empty rows, the double reference the mean of V); |v| = 1e37 over 16 keys can reach
+# 1.6e38 in the P V sum.
+case('overflow_k', 'k', npy_bytes(np.full(shape, -3e38, '<f4')))
+case('overflow_v', 'v', npy_bytes(np.full(shape, 1e37, '<f4')))
 case('good', None, b'')

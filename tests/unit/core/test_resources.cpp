@@ -17,8 +17,9 @@ namespace {
 
 double estimated_layout(const Op& op, Spec spec, const SpecParams& prm) {
   const MemoryEstimate e = estimate_memory(op, spec, prm, {.data = false, .outputs = false});
-  REQUIRE(e.parts.size() == 1);
-  return double(e.bytes);
+  REQUIRE(!e.parts.empty());
+  REQUIRE(e.parts[0].first == "layout");
+  return double(e.parts[0].second);
 }
 
 }  // namespace
@@ -110,4 +111,15 @@ TEST_CASE("resources: sizes") {
     CAPTURE(bad);
     CHECK_THROWS_AS(parse_memory_size(bad, "--max-memory"), Error);
   }
+}
+
+TEST_CASE("resources: lsh's hashing matrices are in the estimate (issue 18)") {
+  // One layout (batch 1, one KV head), so one builder thread: 2 rounds of a 64 x 500 double
+  // projection (1000 buckets, mirrored), its 500-double product row and 1000 bucket lists of
+  // 24 bytes: 2 * (64*500*8 + 500*8 + 1000*24) = 2 * (256000 + 4000 + 24000) = 568000 bytes.
+  Op op = make_op(1, 2, 1, 4096, 4096, 64, false);
+  const MemoryEstimate e = estimate_memory(op, Spec::lsh, LshParams{1000, 2, 1}, {.data = false, .outputs = false});
+  REQUIRE(e.parts.size() == 2);
+  CHECK(e.parts[1].first == "lsh hashing");
+  CHECK(e.parts[1].second == 568000);
 }

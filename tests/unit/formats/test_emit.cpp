@@ -177,7 +177,7 @@ TEST_CASE("emit: streamed sliding windows equal build_layout over random shapes,
     op.shape.heads = op.shape.kv_heads * pick(1, 2);
     op.causal = rng.below(2) == 1;
     op.attrs.window_size = pick(1, std::min<int64_t>(op.shape.kv_len, 40));
-    op.attrs.dilation = pick(1, 4);
+    op.attrs.dilation = pick(1, std::min<int64_t>(op.shape.kv_len, 4));  // validate(): dilation <= kv_len
     op.attrs.wrap = rng.below(3) == 0;
     Plan plan;
     plan.op = op;
@@ -470,18 +470,37 @@ TEST_CASE("emit: a failure leaves no output and no staging directory") {
   }
 }
 
-TEST_CASE("emit: into an existing directory, artifacts are replaced and other files kept") {
+TEST_CASE("emit: an existing directory is replaced whole; a user's only with force; --out-stem adds") {
+  // Issue 18: old and new files are never mixed (this test once asserted the merge).
   TempDir dir;
-  fs::create_directories(dir.path / "d");
-  spit(dir / "d/notes.txt", "mine");
-  spit(dir / "d/indices.txt", "stale");
   EmitOptions opts;
   opts.out_dir = dir / "d";
   emit_artifacts(plan_for(kTinyWindow), opts);
-  CHECK(slurp(dir / "d/notes.txt") == "mine");
-  CHECK(slurp(dir / "d/indices.txt").rfind("# sattn indices v1", 0) == 0);
+  spit(dir / "d/notes.txt", "mine");
+  emit_artifacts(plan_for(kTinyWindow), opts);  // a previous output: replaced whole
+  CHECK(!fs::exists(dir / "d/notes.txt"));
   CHECK_NOTHROW(read_artifacts(dir / "d/artifacts.json"));
-  for (const auto& e : fs::directory_iterator(dir.path)) CHECK(e.path().filename() == "d");
+
+  fs::create_directories(dir.path / "u");  // the user's directory: refused, untouched
+  spit(dir / "u/notes.txt", "mine");
+  opts.out_dir = dir / "u";
+  try {
+    emit_artifacts(plan_for(kTinyWindow), opts);
+    FAIL("a user's non-empty directory was replaced");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::runtime);
+    CHECK(std::string(e.what()).find("--force") != std::string::npos);
+  }
+  CHECK(slurp(dir / "u/notes.txt") == "mine");
+  CHECK(!fs::exists(dir / "u/artifacts.json"));
+  opts.stage.merge = true;  // --out-stem: the files are added, others kept
+  emit_artifacts(plan_for(kTinyWindow), opts);
+  CHECK(slurp(dir / "u/notes.txt") == "mine");
+  CHECK_NOTHROW(read_artifacts(dir / "u/artifacts.json"));
+  opts.stage = {.force = true};  // --force: replaced whole
+  emit_artifacts(plan_for(kTinyWindow), opts);
+  CHECK(!fs::exists(dir / "u/notes.txt"));
+  for (const auto& e : fs::directory_iterator(dir.path)) CHECK((e.path().filename() == "d" || e.path().filename() == "u"));
 }
 
 TEST_CASE("io: AtomicFile and StagedDirectory appear only on commit") {
