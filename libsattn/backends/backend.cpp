@@ -26,13 +26,16 @@ std::string check_failure(const ErrorStats& e, double tolerance) {
          " > tolerance " + format_sci(tolerance);
 }
 
-BackendResult backend_result(const CpuRun& r) {
+BackendResult checked_result(const nlohmann::json& result, const Tensor& out, const ErrorStats& error, double tolerance,
+                             bool passed) {
   BackendResult b;
-  b.json = r.result.dump();
-  b.passed = r.passed;
-  if (!r.passed) b.failures.push_back(check_failure(r.error, r.tolerance));
-  b.out = r.out;
+  b.json = result.dump();
+  b.passed = passed;
+  if (!passed) b.failures.push_back(check_failure(error, tolerance));
+  b.out = out;
   return b;
 }
+
+BackendResult backend_result(const CpuRun& r) { return checked_result(r.result, r.out, r.error, r.tolerance, r.passed); }
 
 }  // namespace sattn

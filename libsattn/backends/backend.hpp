@@ -32,7 +32,10 @@ nlohmann::json check_against_reference(const Op& op, const Layout& layout, const
 // The line a failed check prints (located at the op by the caller): "output differs from the
 // reference: max relative error 3.1e-02 > tolerance 1.0e-02".
 std::string check_failure(const ErrorStats&, double tolerance);
-// A host-checked run (cpu, cuda) as the registry's result.
+// A run checked against the reference, as the registry's result (the failure line when it failed).
+BackendResult checked_result(const nlohmann::json& result, const Tensor& out, const ErrorStats&, double tolerance,
+                             bool passed);
+// The same for a host-checked run (cpu, cuda).
 BackendResult backend_result(const CpuRun&);
 
 }  // namespace sattn

@@ -248,12 +248,7 @@ class RvvBackend final : public Backend {
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {
     const RvvRun r = run_rvv(item, data, src, rvv_settings(o.profile), o.tool);
-    BackendResult b;
-    b.json = r.result.dump();
-    b.passed = r.passed;
-    if (!r.passed) b.failures.push_back(check_failure(r.error, r.tolerance));
-    b.out = r.out;
-    return b;
+    return checked_result(r.result, r.out, r.error, r.tolerance, r.passed);
   }
 };
 
