@@ -87,13 +87,14 @@ expect_rc 3 "a profile base: that is a device"
 expect_err "child\.yaml:2:7: base: .*character device" "base: device refused at the key"
 
 # --- Memory (item 4) ------------------------------------------------------------------------
-# Dense at seq_len 2^30 is refused at once (it took 6.5 s: the selector walked every row).
+# Dense at seq_len 2^30 is refused before anything is allocated (it took 6.5 s: the selector
+# walked every row; now 0.3-0.5 s in a release build). How fast is a benchmark's business, not a
+# test's (a sanitized build takes seconds): `timeout` only catches a hang.
 printf '"sattn.sparse_attention"() { seq_len = 1073741824 : i64, spec = "dense" } : () -> ()\n' >"$T/dense30.mlir"
-start=$(date +%s%N)
-run "$SATTN" run "$T/dense30.mlir" -o "$T/o/out"
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
+run timeout 120 "$SATTN" run "$T/dense30.mlir" -o "$T/o/out"
 expect_rc 1 "dense at 2^30"
-[[ $ms -lt 2000 ]] && ok || fail "dense at 2^30 took $ms ms to refuse"
+expect_err "estimated peak memory .* nothing was allocated" "dense at 2^30: refused with the estimate"
+expect_no_file "$T/o/out" "dense at 2^30: no output"
 # lsh's hashing matrices are in the estimate: 4096 buckets of head_dim 128 over 4 rounds.
 printf '"sattn.sparse_attention"() { seq_len = 4096 : i64, head_dim = 128 : i64, spec = "lsh", lsh_buckets = 4096 : i64, lsh_rounds = 4 : i64 } : () -> ()\n' >"$T/lsh.mlir"
 run "$SATTN" run "$T/lsh.mlir" --max-memory 8M -o "$T/o/out"
