@@ -21,7 +21,11 @@ cat >"$tmp/op.json" <<'OP'
 {"schema": "sattn.op/v1", "name": "api", "heads": 4, "kv_heads": 2, "seq_len": 300, "head_dim": 32,
  "causal": true, "window_size": 40}
 OP
-cmake -S "$SRC/examples/cpp-api" -B "$tmp/b" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+# A sanitized libsattn (make test-asan) needs its users built with the same runtime.
+san=()
+if grep -q '^SATTN_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then san=(-fsanitize=address,undefined); fi
+cmake -S "$SRC/examples/cpp-api" -B "$tmp/b" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+  -DCMAKE_CXX_FLAGS="${san[*]}" >/dev/null
 cmake --build "$tmp/b" >/dev/null
 out=$("$tmp/b/sattn-api-example" "$tmp/op.json")
 echo "$out"
@@ -29,6 +33,6 @@ grep -q '^api: spec sliding_window, density .* ok$' <<<"$out"
 # pkg-config, no CMake
 pcdir=$(dirname "$(find "$tmp/prefix" -name sattn.pc | head -n 1)")
 flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --define-variable=prefix="$tmp/prefix" --cflags --libs sattn)
-c++ "$SRC/examples/cpp-api/main.cpp" $flags -Wl,-rpath,"$(dirname "$lib")" -o "$tmp/pc-example"
+c++ "${san[@]}" "$SRC/examples/cpp-api/main.cpp" $flags -Wl,-rpath,"$(dirname "$lib")" -o "$tmp/pc-example"
 "$tmp/pc-example" "$tmp/op.json" | grep -q ' ok$'
 echo "installed API: ok"
