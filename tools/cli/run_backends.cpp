@@ -156,10 +156,12 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
 }  // namespace
 
 std::vector<const Backend*> backends_named(const std::string& name) {
+  if (name != "all")
+    if (const Backend* b = find_backend(name)) return {b};
   std::vector<const Backend*> out;
   std::string names;
   for (const Backend* b : backend_registry()) {
-    if (name == "all" ? b->capabilities().in_all : b->name() == name) out.push_back(b);
+    if (name == "all" && b->capabilities().in_all) out.push_back(b);
     names += std::string(b->name()) + ", ";
   }
   names.resize(names.size() - 2);

@@ -30,11 +30,6 @@ void SelectFlags::add_to(CLI::App& app, const std::string& context, bool with_ba
                              context + "Run the accelerator's PROBE (its RTL harness): disable the specs it lacks, use its scratchpad size as the L1 hint");
 }
 
-std::optional<Profile> SelectFlags::load_profile_if_given() const {
-  if (!profile_opt || !profile_opt->count()) return std::nullopt;
-  return load_profile(profile);
-}
-
 SelectRequest SelectFlags::request() const {
   SelectRequest req;
   if (backend_opt && backend_opt->count()) req.backend = backend;

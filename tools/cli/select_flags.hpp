@@ -38,8 +38,6 @@ struct SelectFlags {
   // The flags merged with the environment and the profile (resolve_select_request). Bad
   // values: Error(usage); a bad profile: Error(invalid_input) with file:line:col.
   SelectOptions resolve() const;
-  // The --profile given, loaded (nullopt without --profile). Backends apply its sections.
-  std::optional<Profile> load_profile_if_given() const;
 };
 
 
