@@ -97,8 +97,8 @@ typedef struct sattn_select_options {
   const char* force_spec; /* --force-spec NAME; NULL: unset */
   const char* disable;    /* --disable: comma-separated spec names; "" disables none and overrides
                              SATTN_DISABLE_*; NULL: unset */
-  int prefer_bsr;         /* --prefer-bsr: 1 / 0; -1: unset */
-  int prefer_sw;          /* --prefer-sw: 1 / 0; -1: unset */
+  int prefer_bsr;         /* 1: --prefer-bsr; 0 or -1: not given */
+  int prefer_sw;          /* 1: --prefer-sw; 0 or -1: not given */
   int64_t l1_bytes;       /* --l1-bytes; -1: unset */
   const char* profile;    /* --profile NAME or PATH (sattn-profile(5)); NULL: unset */
 } sattn_select_options;

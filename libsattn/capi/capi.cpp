@@ -1,6 +1,7 @@
 // The C API (sattn.h): versions, errors, ops and plans. Layouts and the attention calls are in
 // capi_run.cpp. Every entry point is noexcept in effect: exceptions stop at guarded().
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -65,31 +66,37 @@ const T& pick(const std::vector<T>& items, size_t index, const char* fn) {
   return items[index];
 }
 
+// Whether the caller's struct (struct_size bytes, from its header's *_init) holds `field`: fields
+// appended by a later header are read as unset (docs/c-api.md, ABI policy).
+#define SATTN_HAS_FIELD(o, type, field) (offsetof(type, field) + sizeof((o)->field) <= (o)->struct_size)
+
 // The C options as a SelectRequest (resolve_select_request merges environment and profile).
 SelectRequest request_of(const sattn_select_options* o) {
   SelectRequest req;
   if (!o) return req;
   if (o->struct_size < sizeof(size_t))
     throw Error(ErrorKind::usage, "sattn_select_options: struct_size is not set (call sattn_select_options_init)");
-  if (o->backend) req.backend = o->backend;
-  if (o->force_spec) req.force = spec_option("--force-spec", o->force_spec);
-  if (o->disable) {
+  using T = sattn_select_options;
+  if (SATTN_HAS_FIELD(o, T, backend) && o->backend) req.backend = o->backend;
+  if (SATTN_HAS_FIELD(o, T, force_spec) && o->force_spec) req.force = spec_option("--force-spec", o->force_spec);
+  if (SATTN_HAS_FIELD(o, T, disable) && o->disable) {
     std::vector<Spec> specs;
     std::stringstream list(o->disable);
     for (std::string name; std::getline(list, name, ',');)
       if (!name.empty()) specs.push_back(spec_option("--disable", name));
     req.disable = specs;
   }
-  if (o->prefer_bsr > 0) req.prefer_bsr = true;
-  if (o->prefer_sw > 0) req.prefer_sw = true;
-  if (o->prefer_bsr > 0 && o->prefer_sw > 0)
-    throw Error(ErrorKind::usage, "--prefer-bsr and --prefer-sw contradict each other");
-  if (o->l1_bytes >= 0) {
+  const bool prefer_bsr = SATTN_HAS_FIELD(o, T, prefer_bsr) && o->prefer_bsr > 0;
+  const bool prefer_sw = SATTN_HAS_FIELD(o, T, prefer_sw) && o->prefer_sw > 0;
+  if (prefer_bsr && prefer_sw) throw Error(ErrorKind::usage, "--prefer-bsr and --prefer-sw contradict each other");
+  if (prefer_bsr) req.prefer_bsr = true;
+  if (prefer_sw) req.prefer_sw = true;
+  if (SATTN_HAS_FIELD(o, T, l1_bytes) && o->l1_bytes >= 0) {
     if (o->l1_bytes < 1 || o->l1_bytes > (int64_t(1) << 40))
       throw Error(ErrorKind::usage, "--l1-bytes must be a whole number of bytes from 1 to 2^40");
     req.l1_bytes = o->l1_bytes;
   }
-  if (o->profile) req.profile = o->profile;
+  if (SATTN_HAS_FIELD(o, T, profile) && o->profile) req.profile = o->profile;
   return req;
 }
 

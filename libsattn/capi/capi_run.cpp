@@ -1,4 +1,5 @@
 // The C API (sattn.h): DLPack tensors, layouts, artifacts, forward and backward.
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -78,6 +79,7 @@ FastOptions fast_options(const sattn_run_options* o) {
   if (!o) return f;
   if (o->struct_size < sizeof(size_t))
     throw Error(ErrorKind::usage, "sattn_run_options: struct_size is not set (call sattn_run_options_init)");
+  if (offsetof(sattn_run_options, threads) + sizeof(o->threads) > o->struct_size) return f;  // an older header
   if (o->threads < 0) throw Error(ErrorKind::usage, "sattn_run_options: threads must be >= 0");
   f.threads = o->threads;
   return f;
@@ -197,11 +199,12 @@ sattn_status sattn_forward(const sattn_plan* plan, const sattn_layout* layout, c
   return guarded(fn, [&] {
     require(plan, fn, "plan");
     require(layout, fn, "layout");
-    Device dq, dk, dv, dout, dlse = Device::cpu;
+    Device dq, dk, dv, dout, dlse;
     const TensorView qv = capi::view_of(q, fn, "q", 4, &dq), kv = capi::view_of(k, fn, "k", 4, &dk),
                      vv = capi::view_of(v, fn, "v", 4, &dv);
     const MutableTensorView ov = capi::mutable_view_of(out, fn, "out", 4, &dout);
     float* lse_data = lse ? const_cast<float*>(capi::lse_of(lse, plan->plan.op, fn, &dlse)) : nullptr;
+    if (!lse) dlse = dq;  // no lse: nothing to agree with
     const Device device = capi::same_device(fn, {dq, dk, dv, dout, dlse});
     const FastOptions fo = capi::fast_options(options);
     if (device == Device::cpu) {
