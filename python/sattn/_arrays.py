@@ -127,6 +127,11 @@ def prepare(q, k, v, names=("q", "k", "v")):
     if kind == "numpy":
         arrays, copied = zip(*(_contiguous_numpy(x, n) for n, x in zip(names, (q, k, v))))
         return Inputs("numpy", "cpu", q.dtype, arrays, arrays, any(copied))
+    torch = _torch()
+    for n, x in zip(names, (q, k, v)):
+        if x.dtype not in (torch.float32, torch.bfloat16):
+            raise InvalidInput(f"{n}: dtype {x.dtype}, expected torch.float32 or torch.bfloat16 "
+                               f"(convert with {n}.float())")
     dtypes = {x.dtype for x in (q, k, v)}
     if len(dtypes) != 1:
         raise InvalidInput(f"{names[0]}, {names[1]}, {names[2]} differ in dtype ({', '.join(str(x.dtype) for x in (q, k, v))})")
@@ -135,7 +140,7 @@ def prepare(q, k, v, names=("q", "k", "v")):
         raise InvalidInput(f"{names[0]}, {names[1]}, {names[2]} are on different devices ({', '.join(sorted(devices))})")
     device = devices.pop()
     tensors, copied = zip(*(_contiguous_torch(x, n) for n, x in zip(names, (q, k, v))))
-    if q.dtype == _torch().bfloat16:
+    if q.dtype == torch.bfloat16:
         warnings.warn("sattn: bfloat16 tensors are converted to float32 (a copy) and run at precision bf16",
                       CopyWarning, stacklevel=3)
     arrays = None

@@ -131,8 +131,10 @@ def _lse_view(lse, shape):
 
 
 def reference_attention(q, k, v, layout, *, return_lse=False):
-    """The double-precision reference forward over ``layout`` (what every kernel is checked
-    against): float32 out, or ``(out, lse)``. fp32 semantics: the op's precision is not applied."""
+    """The double-precision reference forward over ``layout``: what every sattn kernel is checked
+    against. Returns the float32 output, or ``(out, lse)`` with ``return_lse=True`` (lse as in
+    attention_forward). Plain softmax over each row's allowed keys with double accumulation and
+    fp32 semantics: the op's precision (bf16, i8, i4) is not applied. Slow; for checks."""
     if not isinstance(layout, Layout):
         raise Usage(f"layout must be a sattn.Layout, got {type(layout).__name__}")
     inputs = _arrays.prepare(q, k, v)

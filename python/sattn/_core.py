@@ -418,6 +418,10 @@ def calibrate(op_or_plan, samples=None, *, data=None, seed=0x5A77, precision="i8
         inp = _arrays.prepare(*s)
         if inp.arrays is None:
             raise Usage("calibrate: samples must be on the CPU")
+        for name, a in zip("qkv", inp.arrays):
+            if not np.any(a):
+                raise InvalidInput(f"calibrate: sample {len(arrays)}: {name} is all zeros: no scale can be "
+                                   f"derived from it")
         arrays.append(tuple(inp.arrays))
     if isinstance(data, str):
         data = [data]

@@ -131,7 +131,10 @@ Op op_from_json(const std::string& text) {
     throw Error(ErrorKind::invalid_input, at == std::string::npos ? w : w.substr(at + 2));
   }
   if (ops.size() != 1) throw Error(ErrorKind::invalid_input, "expected one op");
-  return ops.front();
+  Op op = std::move(ops.front());
+  op.loc = {};  // positions in text the user never saw: later messages name no location
+  op.attr_loc.clear();
+  return op;
 }
 
 Plan select_plan(const Op& op, const std::optional<std::string>& backend, const std::optional<std::string>& force,
