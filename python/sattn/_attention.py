@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 
 from . import _arrays, _sattn
+from . import capture as _capture
 from ._core import Layout, plan_for_shapes
 from ._errors import ExternalToolFailed, InvalidInput, Usage
 
@@ -76,6 +77,7 @@ def attention_forward(q, k, v, pattern="auto", params=None, precision=None, caus
     ``layout`` is the sattn.Layout used (pass it to attention_backward, and to later calls to
     reuse it). Arguments as for sparse_attention(); inputs on the CPU; float32 in and out.
     """
+    _capture._record_call(q, k, v, causal, scale)
     inputs, plan, lay = _resolve(q, k, v, pattern, params, precision, causal, scale, layout)
     _check_backend(None, inputs)
     qa, ka, va = inputs.arrays
@@ -202,6 +204,7 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
         return sattn_torch.sparse_attention(q, k, v, pattern=pattern, params=params, precision=precision,
                                             causal=causal, scale=scale, layout=layout, threads=threads,
                                             backend=backend)
+    _capture._record_call(q, k, v, causal, scale)
     if kind == "torch":
         import torch
         if torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v)):

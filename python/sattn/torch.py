@@ -33,6 +33,7 @@ import warnings
 import torch
 
 from . import _arrays, _sattn
+from . import capture as _capture
 from ._core import Layout, plan_for_shapes
 from ._errors import CopyWarning, ExternalToolFailed, InvalidInput, Usage
 
@@ -158,6 +159,7 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
     """Sparse attention with autograd: arguments as sattn.sparse_attention(); returns a tensor
     (bfloat16 for bfloat16 inputs) whose backward runs libsattn's fast backward kernel.
     ``layout`` reuses a sattn.Layout (a constant of the gradient)."""
+    _capture._record_call(q, k, v, causal, scale)
     if backend not in (None, "cpu"):
         if backend == "cuda":
             raise ExternalToolFailed("backward not built for cuda: sattn's backward pass runs on the CPU")
