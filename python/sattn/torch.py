@@ -139,6 +139,9 @@ def _prepare(q, k, v, pattern, params, precision, causal, scale, layout, what):
     if {x.dtype for x in (q, k, v)} != {q.dtype}:
         raise InvalidInput(f"q, k, v differ in dtype ({q.dtype}, {k.dtype}, {v.dtype})")
     _arrays.check_shapes(tuple(q.shape), tuple(k.shape), tuple(v.shape))
+    if bf16:
+        warnings.warn("sattn: bfloat16 tensors are converted to float32 (a copy) and run at precision bf16",
+                      CopyWarning, stacklevel=3)
     q32, k32, v32 = (_float32_contiguous(x, n) for x, n in ((q, "q"), (k, "k"), (v, "v")))
     prec = precision or ("bf16" if bf16 else "fp32")
     if layout is not None:

@@ -10,7 +10,6 @@
 #include <string>
 
 #include "sattn/sattn.hpp"
-#include "compat.hpp"
 
 namespace sattn::python {
 
