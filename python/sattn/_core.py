@@ -2,6 +2,7 @@
 import functools
 import json
 import math
+import os
 import sys
 import warnings
 
@@ -230,7 +231,8 @@ def select(op, *, backend="cpu", force=None, disable=None, prefer=None, l1_bytes
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_plan(op_json, spec):
+def _cached_plan(op_json, spec, environment):
+    # `environment` (the SATTN_* variables) is part of the key: the selector reads them.
     op = _sattn.op_from_json(op_json)
     if spec is None:
         return _sattn.select(op, "cpu", None, None, None, None, None, None)
@@ -276,7 +278,8 @@ def plan_for_shapes(qshape, kshape, pattern="auto", params=None, precision="fp32
         text = json.dumps(doc, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise InvalidInput(f"params: {e}") from None
-    return _cached_plan(text, spec)
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SATTN_"))) if spec is None else ()
+    return _cached_plan(text, spec, env)
 
 
 class Layout:

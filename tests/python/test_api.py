@@ -97,6 +97,12 @@ def test_calibrate_arrays_dirs_and_synthetic(tmp_path):
     absmax = next(m for m in cal.report["methods"] if m["method"] == "absmax")
     assert absmax["tensors"]["q"]["scale"] == pytest.approx(np.abs(q).max() / 127, rel=1e-6)
     assert cal.plan.op.precision == "i8" and cal.plan.op.to_dict()["scale_q"] == pytest.approx(cal.scales["q"])
+    # Running with the calibrated plan: i8 with those scales, within i8's tolerance of fp32.
+    lay = sattn.layout(q, k, plan=cal.plan)
+    out_i8 = sattn.sparse_attention(q, k, v, layout=lay)
+    ref = sattn.reference_attention(q, k, v, lay)
+    err = np.abs(out_i8 - ref).max() / np.abs(ref).max()
+    assert 0 < err <= sattn.tolerance("i8")
     # The same data from a directory of .npy files gives the same report.
     d = tmp_path / "s0"
     d.mkdir()

@@ -133,3 +133,11 @@ def test_exceptions_mirror_exit_codes():
     assert "kv_heads" in e.value.message and str(e.value).startswith("op.json:1:")
     with pytest.raises(sattn.RuntimeFailure):
         sattn.Op.read("/nonexistent/op.json")
+
+
+def test_nan_in_data_dependent_specs_is_refused(qkv):
+    q, k, v = (x.copy() for x in qkv)
+    q[0, 1, 5, 3] = np.nan
+    for spec in ("bsr", "topk_per_query", "nm_structured", "lsh"):
+        with pytest.raises(sattn.InvalidInput, match="NaN or Inf"):
+            sattn.sparse_attention(q, k, v, pattern=spec, causal=True)
