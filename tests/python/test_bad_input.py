@@ -141,3 +141,18 @@ def test_nan_in_data_dependent_specs_is_refused(qkv):
     for spec in ("bsr", "topk_per_query", "nm_structured", "lsh"):
         with pytest.raises(sattn.InvalidInput, match="NaN or Inf"):
             sattn.sparse_attention(q, k, v, pattern=spec, causal=True)
+
+
+def test_cuda_unavailable_is_a_clear_external_tool_error():
+    # What a CUDA tensor meets first: the cuda backend's own check, which names what is missing
+    # (this machine has no GPU, or libsattn was built without the kernels).
+    if torch.cuda.is_available():  # a GPU machine: CUDA tensors still have no path (docs/python.md)
+        x = torch.zeros(1, 1, 8, 4, device="cuda")
+        with pytest.raises(sattn.ExternalToolFailed, match="CUDA") as e:
+            sattn.sparse_attention(x, x, x)
+    else:
+        with pytest.raises(sattn.ExternalToolFailed, match="CUDA|cuda") as e:
+            sattn._sattn.require_backend("cuda")
+    assert e.value.exit_code == 4
+    with pytest.raises(sattn.Usage, match="no backend named 'gpu'"):
+        sattn._sattn.require_backend("gpu")
