@@ -32,10 +32,31 @@ def _check_backend(backend, inputs):
     if backend == "cuda":
         if not inputs.is_cuda:
             raise Usage("backend='cuda' needs CUDA tensors (tensor.cuda())")
-        _sattn.require_backend("cuda")  # ExternalToolFailed: not built, or no GPU
-        raise ExternalToolFailed("the sattn Python package runs CUDA tensors only when libsattn exposes "
-                                 "its CUDA kernels on device memory, which this build does not")
     return backend
+
+
+def _forward_cuda(inputs, plan, lay):
+    """The forward of CUDA tensors through libsattn's C API (sattn_forward on DLPack tensors):
+    fp32 ops; the layout is built on the host (from CPU copies of q and k for the data-dependent
+    specs). libsattn without the CUDA kernels, or no GPU: ExternalToolFailed naming which."""
+    import torch
+    if lay is not None:
+        raise Usage("layout= is not supported for CUDA tensors: the layout is built for the GPU call")
+    q, k, v = inputs.tensors
+    op = plan.op
+    host_q = host_k = None
+    if _sattn.is_data_dependent(plan.spec):
+        host_q, host_k = q.detach().cpu().numpy(), k.detach().cpu().numpy()
+    doc = dict(op.to_dict(), spec=plan.spec)
+    doc["schema"] = "sattn.op/v1"
+    import json
+    out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
+    with torch.cuda.device(q.device):
+        torch.cuda.synchronize()
+        _sattn.forward_cuda(json.dumps(doc), plan.spec, q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
+                            list(q.shape), list(k.shape), q.device.index or 0, host_q, host_k)
+        torch.cuda.synchronize()
+    return out
 
 
 def _resolve(q, k, v, pattern, params, precision, causal, scale, layout):
@@ -79,7 +100,9 @@ def attention_forward(q, k, v, pattern="auto", params=None, precision=None, caus
     """
     _capture._record_call(q, k, v, causal, scale)
     inputs, plan, lay = _resolve(q, k, v, pattern, params, precision, causal, scale, layout)
-    _check_backend(None, inputs)
+    if _check_backend(None, inputs) == "cuda":
+        raise ExternalToolFailed("attention_forward: backward not built for cuda (the CUDA kernels keep no lse); "
+                                 "sparse_attention(training=False) runs CUDA tensors forward")
     qa, ka, va = inputs.arrays
     if lay is None:
         lay = Layout(_sattn.build_layout(plan, qa, ka), plan)
@@ -212,7 +235,9 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
                           "not part of the autograd graph; pass training=True to train through it",
                           UserWarning, stacklevel=2)
     inputs, plan, lay = _resolve(q, k, v, pattern, params, precision, causal, scale, layout)
-    _check_backend(backend, inputs)
+    if _check_backend(backend, inputs) == "cuda":
+        out = _forward_cuda(inputs, plan, lay)
+        return out.to(_arrays._torch().bfloat16) if inputs.is_bf16 else out
     qa, ka, va = inputs.arrays
     if lay is None:
         lay = Layout(_sattn.build_layout(plan, qa, ka), plan)

@@ -27,5 +27,6 @@ float* lse_pointer(const py::object& a, int64_t count, const char* what);
 void bind_ops(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_calibrate(py::module_& m);
+void bind_cuda(py::module_& m);
 
 }  // namespace sattn::python

@@ -81,4 +81,5 @@ PYBIND11_MODULE(_sattn, m) {
   python::bind_ops(m);
   python::bind_attention(m);
   python::bind_calibrate(m);
+  python::bind_cuda(m);
 }

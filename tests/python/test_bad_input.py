@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import sattn
+import sattn.torch
 from conftest import SHAPES, make_qkv
 
 
@@ -143,16 +144,32 @@ def test_nan_in_data_dependent_specs_is_refused(qkv):
             sattn.sparse_attention(q, k, v, pattern=spec, causal=True)
 
 
-def test_cuda_unavailable_is_a_clear_external_tool_error():
-    # What a CUDA tensor meets first: the cuda backend's own check, which names what is missing
-    # (this machine has no GPU, or libsattn was built without the kernels).
-    if torch.cuda.is_available():  # a GPU machine: CUDA tensors still have no path (docs/python.md)
-        x = torch.zeros(1, 1, 8, 4, device="cuda")
-        with pytest.raises(sattn.ExternalToolFailed, match="CUDA") as e:
-            sattn.sparse_attention(x, x, x)
-    else:
-        with pytest.raises(sattn.ExternalToolFailed, match="CUDA|cuda") as e:
-            sattn._sattn.require_backend("cuda")
-    assert e.value.exit_code == 4
+def test_cuda_path():
+    """CUDA tensors go through libsattn's C API (sattn_forward on DLPack tensors). With a GPU and a
+    CUDA torch they must match the CPU kernel; without a GPU the call reaches libsattn's device
+    check, which names what is missing (no tensor is read before it)."""
+    try:
+        sattn._sattn.require_backend("cuda")
+        has_gpu = True
+    except sattn.ExternalToolFailed as e:
+        has_gpu = False
+        assert e.exit_code == 4 and "CUDA" in str(e)
+    q, k, v = make_qkv(SHAPES["gqa_causal"], seed=3)
+    params = {"window_size": 9}
+    if has_gpu and torch.cuda.is_available():
+        tq, tk, tv = (torch.from_numpy(x).cuda() for x in (q, k, v))
+        out = sattn.sparse_attention(tq, tk, tv, pattern="sliding_window", params=params, causal=True)
+        assert out.is_cuda
+        ref = sattn.sparse_attention(q, k, v, pattern="sliding_window", params=params, causal=True)
+        assert np.abs(out.cpu().numpy() - ref).max() <= 1e-3 * np.abs(ref).max()
+        with pytest.raises(sattn.ExternalToolFailed, match="backward not built for cuda"):
+            sattn.torch.sparse_attention(tq, tk, tv, pattern="sliding_window", params=params)
+    elif not has_gpu:
+        import json
+        op = sattn.Op(heads=6, kv_heads=2, seq_len=80, head_dim=32, causal=True, window_size=9)
+        doc = json.dumps(dict(op.to_dict(), spec="sliding_window", schema="sattn.op/v1"))
+        with pytest.raises(sattn.ExternalToolFailed, match="CUDA"):
+            sattn._sattn.forward_cuda(doc, "sliding_window", 4096, 4096, 4096, 4096, [1, 6, 80, 32], [1, 2, 80, 32],
+                                      0, None, None)
     with pytest.raises(sattn.Usage, match="no backend named 'gpu'"):
         sattn._sattn.require_backend("gpu")
