@@ -35,7 +35,7 @@ constexpr float kLn2 = 0.6931471805599453f;
 // Keys per step of the row path and per GEMM chunk of the tile path.
 constexpr int64_t kBackwardChunk = 256;
 // Row ranges per (batch, kv head) aim at this many tasks in all (fixed: see the header comment).
-constexpr int64_t kBackwardTasks = 32;
+constexpr int64_t kBackwardTasks = 16;
 // Cap on the partial dK/dV buffers (floats) of the row ranges.
 constexpr int64_t kMaxPartialFloats = int64_t(64) << 20;
 
@@ -341,9 +341,10 @@ void fast_attention_backward(const Op& op, const Layout& layout, TensorView q, T
   const int64_t groups = layout.block ? layout.block_rows() : s.seq_len;
   const int64_t kv_floats = s.kv_len * s.head_dim;
   int64_t ranges = std::clamp<int64_t>((kBackwardTasks + units - 1) / units, 1, std::max<int64_t>(1, groups / 4));
-  ranges = std::min(ranges, std::max<int64_t>(1, kMaxPartialFloats / std::max<int64_t>(1, 2 * units * kv_floats)));
-  std::vector<float> partial;  // [unit][range][dk | dv] when ranges > 1
-  if (ranges > 1) partial.assign(static_cast<size_t>(units * ranges * 2 * kv_floats), 0.0f);
+  ranges = std::min(ranges, 1 + kMaxPartialFloats / std::max<int64_t>(1, 2 * units * kv_floats));
+  // Range 0 of each KV head writes dk/dv in place; ranges 1.. write [unit][range - 1][dk | dv].
+  std::vector<float> partial;
+  if (ranges > 1) partial.assign(static_cast<size_t>(units * (ranges - 1) * 2 * kv_floats), 0.0f);
 
   const BlasSingleThreaded blas_guard;
   const int64_t tasks = units * ranges;
@@ -354,8 +355,8 @@ void fast_attention_backward(const Op& op, const Layout& layout, TensorView q, T
     const int64_t g0 = groups * range / ranges, g1 = groups * (range + 1) / ranges;
     float* dk_head = dk.data + p.kv_offset(b, kvh);
     float* dv_head = dv.data + p.kv_offset(b, kvh);
-    if (ranges > 1) {
-      dk_head = partial.data() + (unit * ranges + range) * 2 * kv_floats;
+    if (range > 0) {
+      dk_head = partial.data() + (unit * (ranges - 1) + range - 1) * 2 * kv_floats;
       dv_head = dk_head + kv_floats;
     }
     for (int64_t h = kvh * p.group; h < (kvh + 1) * p.group; ++h) {
@@ -379,8 +380,8 @@ void fast_attention_backward(const Op& op, const Layout& layout, TensorView q, T
     const int64_t unit = task / slices, e0 = (task % slices) * slice, e1 = std::min(kv_floats, e0 + slice);
     float* dk_out = dk.data + unit * kv_floats;
     float* dv_out = dv.data + unit * kv_floats;
-    for (int64_t r = 0; r < ranges; ++r) {
-      const float* src = partial.data() + (unit * ranges + r) * 2 * kv_floats;
+    for (int64_t r = 1; r < ranges; ++r) {
+      const float* src = partial.data() + (unit * (ranges - 1) + r - 1) * 2 * kv_floats;
       for (int64_t e = e0; e < e1; ++e) {
         dk_out[e] += src[e];
         dv_out[e] += src[kv_floats + e];
