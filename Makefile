@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check bench-emit bench-scaling \
-	bench-roofline bench-reports clean
+	bench-roofline bench-reports bench-python clean
 
 all: build
 
@@ -67,11 +67,17 @@ bench-reports:
 	@if [ -f bench/results/rvv.json ]; then bench/rvv/report.py report-json bench/results/rvv.json bench/results/rvv.md bench/rvv/baseline.json; \
 	else echo "bench/results/rvv.json not committed yet: make bench-rvv writes it (rvv.md left as is)"; fi
 	@bench/gpu/report.py
+	@if [ -f bench/results/python.json ]; then bench/python/bench.py report; fi
 
 # RVV: scalar / autovec / rvv x VLEN x precision (minutes; qemu); writes bench/results/rvv.md and
 # the instruction-count baseline bench/rvv/baseline.json.
 bench-rvv: build
 	@bench/rvv/run.sh $(BUILD)
+
+# Python: sattn fwd+bwd against torch's masked attention, the Python-call overhead against the C++
+# API, peak memory against allowed pairs (minutes); bench/results/python.{json,md}.
+bench-python: build
+	@nice bench/python/bench.py run $(BUILD)
 
 # The accelerator RTL: cycles, utilization, roofline, energy; bench/results/sim.md and the
 # cycle-count baseline bench/sim/baseline.json.

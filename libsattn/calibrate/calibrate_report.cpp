@@ -165,6 +165,13 @@ CalibrationReport calibrate(const Plan& plan, std::span<const QKV> samples, cons
   return report;
 }
 
+std::string calibration_report_json(const CalibrationReport& r, std::string_view data_json, const std::string& tool) {
+  nlohmann::json data = nlohmann::json::parse(data_json, nullptr, false);
+  if (data.is_discarded() || !data.is_object())
+    throw Error(ErrorKind::usage, "calibration_report_json: the data description is not a JSON object");
+  return calibration_to_json(r, data, tool).dump();
+}
+
 nlohmann::json calibration_to_json(const CalibrationReport& r, const nlohmann::json& data, const std::string& tool) {
   nlohmann::json j = envelope("calibration", tool);
   j["op"] = op_to_json(r.plan.op);

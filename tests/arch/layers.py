@@ -65,13 +65,16 @@ def main():
             if known not in parts[owner]:
                 problems.append(f'libsattn/{rel}: includes "{inc}": part {owner or "registry"} does not '
                                 f'declare {known} (libsattn/CMakeLists.txt)')
-    for top in ('libsattn', 'tools', 'mlir', 'fuzz', 'tests', 'bench', 'hw', 'target', 'include'):
+    for top in ('libsattn', 'tools', 'mlir', 'fuzz', 'tests', 'bench', 'hw', 'target', 'include', 'python'):
         for path in sources(os.path.join(src, top)):
             text = open(path, encoding='utf-8', errors='replace').read()
             for inc in INCLUDE.findall(text):
                 target = os.path.normpath(os.path.join(os.path.dirname(path), inc))
                 if inc.startswith('..') and not target.startswith(os.path.join(src, top) + os.sep):
                     problems.append(f'{os.path.relpath(path, src)}: includes "{inc}" across top-level folders (R6)')
+                if top == 'python' and '/' in inc and not inc.startswith('sattn/'):
+                    problems.append(f'{os.path.relpath(path, src)}: includes "{inc}": python/ sees the public '
+                                    f'headers (include/sattn) only (R6)')
                 if top in ('mlir', 'fuzz', 'tests') and inc.startswith('cli/'):
                     problems.append(f'{os.path.relpath(path, src)}: includes the tools\' header "{inc}" (R6)')
     if so:

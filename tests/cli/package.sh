@@ -39,4 +39,11 @@ expect_out "bsr .* ok" "the run checked out"
 run bash -c "MANPATH='$P/share/man' man -w sattn-profile"
 [[ $rc -ne 0 ]] || expect_out "man5/sattn-profile.5" "man finds the installed page"
 
+# The Python package (docs/python.md), importable from the unpacked tree alone.
+expect_file "$P/lib/python3/dist-packages/sattn/__init__.py" "installed Python package"
+run env PYTHONPATH="$P/lib/python3/dist-packages" /usr/bin/python3 -c \
+  'import numpy as np, sattn; q = np.ones((1, 1, 8, 4), np.float32); print(sattn.__file__, sattn.sparse_attention(q, q, q).sum())'
+expect_rc 0 "import sattn from the .deb"
+expect_out "$P/lib/python3/dist-packages/sattn/__init__.py 32.0" "the installed package runs"
+
 finish

@@ -1,0 +1,84 @@
+// CUDA tensors: the forward through libsattn's C API (include/sattn/sattn.h), whose sattn_forward
+// runs DLPack tensors on the GPU when libsattn was built with the CUDA kernels (and fails with
+// SATTN_EXTERNAL_TOOL, naming what is missing, otherwise). The C++ API has no device entry point;
+// the C API is public too (R6).
+#include <pybind11/stl.h>
+
+#include <memory>
+
+#include "common.hpp"
+#include "sattn/sattn.h"
+
+namespace sattn::python {
+
+namespace {
+
+void check(sattn_status s) {
+  if (s == SATTN_OK) return;
+  const ErrorKind kind = static_cast<ErrorKind>(static_cast<int>(s));
+  throw Error(kind, sattn_last_error());
+}
+
+template <typename T, void (*Free)(T*)>
+struct Handle {
+  T* p = nullptr;
+  ~Handle() { Free(p); }
+};
+
+DLTensor tensor(uintptr_t data, const std::array<int64_t, 4>& shape, int64_t* shape_store, DLDeviceType type,
+                int device_id) {
+  for (int i = 0; i < 4; ++i) shape_store[i] = shape[i];
+  DLTensor t{};
+  t.data = reinterpret_cast<void*>(data);
+  t.device = DLDevice{type, device_id};
+  t.ndim = 4;
+  t.dtype = DLDataType{kDLFloat, 32, 1};
+  t.shape = shape_store;
+  t.strides = nullptr;
+  t.byte_offset = 0;
+  return t;
+}
+
+// op_json: the op (sattn.op/v1) with its `spec`; q/k/v/out: device addresses of contiguous float32
+// tensors on CUDA device `device`; host_q/host_k: CPU copies for the data-dependent specs'
+// layout (None for the others).
+void forward_cuda(const std::string& op_json, const std::string& spec, uintptr_t q, uintptr_t k, uintptr_t v,
+                  uintptr_t out, std::array<int64_t, 4> q_shape, std::array<int64_t, 4> k_shape, int device,
+                  const py::object& host_q, const py::object& host_k) {
+  if (!q || !k || !v || !out) throw Error(ErrorKind::invalid_input, "forward_cuda: null tensor address");
+  Handle<sattn_op, sattn_op_free> op;
+  check(sattn_op_parse(op_json.data(), op_json.size(), "<python>", SATTN_FORMAT_JSON, 0, &op.p, nullptr));
+  sattn_select_options so;
+  sattn_select_options_init(&so);
+  so.force_spec = spec.c_str();
+  Handle<sattn_plan, sattn_plan_free> plan;
+  check(sattn_select(op.p, &so, &plan.p));
+  int64_t hq_shape[4], hk_shape[4], dq_shape[4], dk_shape[4], dv_shape[4], do_shape[4];
+  Handle<sattn_layout, sattn_layout_free> layout;
+  if (!host_q.is_none() && !host_k.is_none()) {
+    const TensorView hq = input_view(host_q.cast<py::array>(), "q (host copy)");
+    const TensorView hk = input_view(host_k.cast<py::array>(), "k (host copy)");
+    DLTensor tq = tensor(reinterpret_cast<uintptr_t>(hq.data), hq.shape, hq_shape, kDLCPU, 0);
+    DLTensor tk = tensor(reinterpret_cast<uintptr_t>(hk.data), hk.shape, hk_shape, kDLCPU, 0);
+    py::gil_scoped_release nogil;
+    check(sattn_layout_build(plan.p, &tq, &tk, &layout.p));
+  } else {
+    check(sattn_layout_build(plan.p, nullptr, nullptr, &layout.p));
+  }
+  DLTensor tq = tensor(q, q_shape, dq_shape, kDLCUDA, device);
+  DLTensor tk = tensor(k, k_shape, dk_shape, kDLCUDA, device);
+  DLTensor tv = tensor(v, k_shape, dv_shape, kDLCUDA, device);
+  DLTensor to = tensor(out, q_shape, do_shape, kDLCUDA, device);
+  py::gil_scoped_release nogil;
+  check(sattn_forward(plan.p, layout.p, &tq, &tk, &tv, &to, nullptr, nullptr));
+}
+
+}  // namespace
+
+void bind_cuda(py::module_& m) {
+  m.def("forward_cuda", &forward_cuda, py::arg("op_json"), py::arg("spec"), py::arg("q"), py::arg("k"),
+        py::arg("v"), py::arg("out"), py::arg("q_shape"), py::arg("k_shape"), py::arg("device"), py::arg("host_q"),
+        py::arg("host_k"));
+}
+
+}  // namespace sattn::python

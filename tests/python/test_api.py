@@ -1,0 +1,155 @@
+"""The rest of the package: Op, select (with explain), layout arrays, calibrate, help(sattn),
+and the installed package (cmake --install)."""
+import json
+import os
+import pydoc
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sattn
+from conftest import BUILD, SRC, make_qkv
+
+
+def test_op_from_attributes_and_files(tmp_path):
+    op = sattn.Op(name="l0", heads=8, kv_heads=2, seq_len=512, head_dim=64, causal=True, window_size=32)
+    assert (op.heads, op.kv_heads, op.seq_len, op.kv_len, op.head_dim) == (8, 2, 512, 512, 64)
+    assert op.causal and op.precision == "fp32" and op.softmax_scale == pytest.approx(1 / 8)
+    d = op.to_dict()
+    assert d["window_size"] == 32 and d["name"] == "l0"
+    # The prototype's attribute names are accepted.
+    assert sattn.Op(num_heads=6, gqa_group_size=3, seq_len=64).kv_heads == 2
+    # Round trip through a file every tool reads.
+    f = tmp_path / "op.json"
+    f.write_text(op.to_json() + "\n")
+    back = sattn.Op.read(f)
+    assert len(back) == 1 and back[0].to_dict() == d
+    assert back[0].location.startswith(str(f))
+    mlir = sattn.Op.parse('"sattn.sparse_attention"() { window_size = 8 : i64, seq_len = 128 : i64 } : () -> ()')
+    assert mlir[0].seq_len == 128 and mlir[0].to_dict()["window_size"] == 8
+    assert op.replace(window_size=None, keep_ratio=0.2).to_dict().get("window_size") is None
+    assert op.params("sliding_window") == {"window_size": 32, "dilation": 1, "wrap": False}
+
+
+def test_unknown_attribute_warns_in_files_and_fails_in_kwargs():
+    with pytest.warns(UserWarning, match="unknown attribute 'windowsize'"):
+        sattn.Op.parse('{"seq_len": 64, "windowsize": 4}')
+    with pytest.raises(sattn.InvalidInput, match="windowsize"):
+        sattn.Op(seq_len=64, windowsize=4)
+
+
+def test_select_with_explain(capsys, monkeypatch):
+    monkeypatch.delenv("SATTN_FORCE_SPEC", raising=False)
+    op = sattn.Op(heads=8, seq_len=4096, head_dim=64, causal=True, keep_ratio=0.1)
+    plan = sattn.select(op, explain=True)
+    err = capsys.readouterr().err
+    assert plan.spec == "bsr" and plan.kind in ("cost", "rule")
+    assert "reason: " + plan.reason in err and "candidate" in err
+    assert any(line.startswith("*") and " bsr " in line for line in err.splitlines())
+    assert {c.spec for c in plan.candidates} >= {"bsr", "dense"}
+    assert all(isinstance(c.terms, dict) for c in plan.candidates)
+    assert plan.params["keep_ratio"] == 0.1
+    forced = sattn.select(op, force="dense")
+    assert forced.spec == "dense" and forced.kind == "override"
+    assert sattn.select(op, disable=["bsr"]).spec != "bsr"
+    # The environment ranks below arguments, as on the command line.
+    monkeypatch.setenv("SATTN_FORCE_SPEC", "sliding_window")
+    assert sattn.select(op.replace(window_size=64)).spec == "sliding_window"
+    assert sattn.select(op.replace(window_size=64), force="dense").spec == "dense"
+    with pytest.raises(sattn.Usage, match="unknown spec 'dens'"):
+        sattn.select(op, force="dens")
+
+
+def test_layout_arrays():
+    q, k, _ = make_qkv((1, 4, 2, 100, 100, 16, True))
+    lay = sattn.layout(q, k, pattern="sliding_window", params={"window_size": 3}, causal=True)
+    assert not lay.block and lay.shared and lay.kv_heads == 2
+    ptr, idx = lay.ptr(), lay.idx()
+    assert ptr.dtype == np.int64 and idx.dtype == np.int32 and len(ptr) == 101
+    assert not ptr.flags.writeable  # views of the layout, read-only
+    # causal window 3: row i sees max(0, i-3) .. i
+    assert list(idx[ptr[10]:ptr[11]]) == [7, 8, 9, 10]
+    assert lay.allowed_pairs() == sum(min(i, 3) + 1 for i in range(100))
+    assert lay.density == pytest.approx(lay.allowed_pairs() / 100 / 100)
+    blk = sattn.layout(q, k, pattern="bsr", params={"block_size": 32, "keep_ratio": 0.5})
+    assert blk.block and blk.block_size == 32 and blk.block_rows == 4 and not blk.shared
+    assert len(blk.ptr(0, 1)) == 5
+    with pytest.raises(sattn.Usage, match="out of range"):
+        blk.ptr(0, 2)
+    # From an Op alone (a data-independent spec needs no data); from a plan.
+    op = sattn.Op(heads=2, seq_len=64, head_dim=8, window_size=2, spec="sliding_window")
+    assert sattn.layout(op=op).allowed_pairs() == sum(min(i, 2) + 1 + min(63 - i, 2) for i in range(64))
+    plan = sattn.select(op)
+    assert sattn.layout(plan=plan).spec == "sliding_window"
+    with pytest.raises(sattn.InvalidInput, match="no data|needs"):
+        sattn.layout(op=op.replace(spec="bsr", window_size=None, seq_len=128, block_size=32))
+
+
+def test_calibrate_arrays_dirs_and_synthetic(tmp_path):
+    op = sattn.Op(heads=2, seq_len=64, head_dim=16, window_size=8, spec="sliding_window")
+    q, k, v = make_qkv((1, 2, 2, 64, 64, 16, False), seed=3)
+    cal = sattn.calibrate(op, [(q, k, v)], methods=["absmax", "mse"])
+    assert cal.recommended in ("absmax", "mse")
+    assert cal.report["schema"] == "sattn.calibration/v1" and len(cal.report["methods"]) == 2
+    # absmax: the scale is max|x| / 127, computed here independently.
+    absmax = next(m for m in cal.report["methods"] if m["method"] == "absmax")
+    assert absmax["tensors"]["q"]["scale"] == pytest.approx(np.abs(q).max() / 127, rel=1e-6)
+    assert cal.plan.op.precision == "i8" and cal.plan.op.to_dict()["scale_q"] == pytest.approx(cal.scales["q"])
+    # Running with the calibrated plan: i8 with those scales, within i8's tolerance of fp32.
+    lay = sattn.layout(q, k, plan=cal.plan)
+    out_i8 = sattn.sparse_attention(q, k, v, layout=lay)
+    ref = sattn.reference_attention(q, k, v, lay)
+    err = np.abs(out_i8 - ref).max() / np.abs(ref).max()
+    assert 0 < err <= sattn.tolerance("i8")
+    # The same data from a directory of .npy files gives the same report.
+    d = tmp_path / "s0"
+    d.mkdir()
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        np.save(d / f"{name}.npy", x)
+    from_dir = sattn.calibrate(op, data=str(d), methods=["absmax", "mse"])
+    assert from_dir.scales == cal.scales and from_dir.report["data"]["source"] == "npy"
+    syn = sattn.calibrate(op, precision="i4")
+    assert syn.report["precision"] == "i4" and syn.report["data"]["source"] == "synthetic"
+    with pytest.raises(sattn.Usage, match="precision must be i8 or i4"):
+        sattn.calibrate(op, precision="bf16")
+    with pytest.raises(sattn.InvalidInput, match="all-zero|zero"):
+        sattn.calibrate(op, [(np.zeros_like(q), k, v)])
+
+
+def test_help_teaches():
+    text = pydoc.render_doc(sattn, renderer=pydoc.plaintext)
+    for needle in ("Quickstart", "sparse_attention(q, k, v", "block_topk -> bsr", "sattn.torch",
+                   "InvalidInput (3", "CopyWarning", "select(", "layout(", "calibrate("):
+        assert needle in text, needle
+    for fn in (sattn.sparse_attention, sattn.select, sattn.layout, sattn.calibrate, sattn.attention_forward,
+               sattn.attention_backward, sattn.reference_attention):
+        assert fn.__doc__ and len(fn.__doc__) > 200, fn.__name__
+    assert sattn.__version__.count(".") == 2
+
+
+def test_type_stubs_cover_the_extension():
+    import sattn._sattn as ext
+    stub = open(os.path.join(os.path.dirname(sattn.__file__), "_sattn.pyi")).read()
+    public = [n for n in dir(ext) if not n.startswith("_")]
+    missing = [n for n in public if f"def {n}(" not in stub and f"class {n}" not in stub]
+    assert not missing, missing
+    assert os.path.exists(os.path.join(os.path.dirname(sattn.__file__), "py.typed"))
+
+
+def test_cmake_install_gives_an_importable_package(tmp_path):
+    prefix = tmp_path / "prefix"
+    r = subprocess.run(["cmake", "--install", BUILD, "--prefix", str(prefix)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    pkg = prefix / "lib" / "python3" / "dist-packages"
+    assert (pkg / "sattn" / "__init__.py").exists() and (pkg / "sattn" / "torch.py").exists()
+    code = ("import sattn, numpy as np; q = np.ones((1, 1, 8, 4), np.float32); "
+            "print(sattn.__file__); print(sattn.sparse_attention(q, q, q, pattern='dense').sum())")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_LIBRARY_PATH")}
+    env["PYTHONPATH"] = str(pkg)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    where, total = r.stdout.split()
+    assert where.startswith(str(pkg)) and float(total) == pytest.approx(32.0)
