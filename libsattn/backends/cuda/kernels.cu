@@ -166,14 +166,14 @@ cudaError_t upload(SattnCudaPlan* p, const std::vector<T>& host, const T** dev) 
   return host.empty() ? cudaSuccess : cudaMemcpy(d, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
 }
 
-// BSR (block size a multiple of 16) -> per 128-row query tile, the 64-key tiles it touches with
-// an 8 x 4 mask of the 16 x 16 sub-blocks the layout allows.
+// BSR (block size a multiple of 16) -> per query tile (tc_qtile rows), the 64-key tiles it touches with
+// a (tc_qtile / 16) x 4 mask of the 16 x 16 sub-blocks the layout allows.
 void bsr_to_tiles(const SattnCudaArgs& a, int64_t n_layouts, std::vector<int64_t>& tptr, std::vector<int32_t>& tcol,
                   std::vector<uint32_t>& tmask) {
   using sattn_cuda::kTcSub;
   using sattn_cuda::kTcKTile;
-  using sattn_cuda::kTcQTile;
   const int64_t bs = a.block_size, brows = (a.seq_len + bs - 1) / bs;
+  const int64_t kTcQTile = sattn_cuda::tc_qtile(int(a.head_dim));
   const int64_t n_qt = (a.seq_len + kTcQTile - 1) / kTcQTile;
   constexpr int kSubPerKTile = kTcKTile / kTcSub;
   const int64_t sub_per_block = bs / kTcSub;
@@ -313,7 +313,7 @@ extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, Sat
     t.causal_offset = a.causal_offset;
     t.scale_log2 = a.scale * 1.4426950408889634f;
     t.shared = a.shared;
-    t.n_qtiles = (a.seq_len + sattn_cuda::kTcQTile - 1) / sattn_cuda::kTcQTile;
+    t.n_qtiles = (a.seq_len + sattn_cuda::tc_qtile(int(a.head_dim)) - 1) / sattn_cuda::tc_qtile(int(a.head_dim));
     t.window = a.window;
     t.dilation = a.dilation;
     t.mode = a.mode == SATTN_CUDA_DENSE ? sattn_cuda::kTcDense

@@ -25,10 +25,11 @@ using namespace tc;
 
 template <int D, int Mode>
 __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
-  constexpr int kQBytes = kTcQTile * D * 2, kTileBytes = kTcKTile * D * 2;
+  constexpr int QT = tc_qtile(D);
+  constexpr int kQBytes = QT * D * 2, kTileBytes = kTcKTile * D * 2;
   constexpr int KD = D / 16;  // k-steps over head_dim
   constexpr int ND = D / 8;   // n-tiles of the output
-  constexpr int MT = kTcQTile / 16 / (kThreads / 32);  // m-tiles (16 rows) per warp
+  constexpr int MT = QT / 16 / (kThreads / 32);  // m-tiles (16 rows) per warp
   constexpr int KS = D > 64 ? 32 : kTcKTile;            // keys per softmax step
   constexpr int NS = KS / 8;                            // n-tiles of S per step
   extern __shared__ __align__(128) unsigned char smem[];
@@ -38,12 +39,12 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
   const int64_t qt = int64_t(gridDim.x) - 1 - blockIdx.x;  // the longest (causal) rows first
   const int64_t h = blockIdx.y, b = blockIdx.z;
   const int64_t kvh = h / (a.heads / a.kv_heads);
-  const int64_t q0 = qt * kTcQTile;
+  const int64_t q0 = qt * QT;
   const __nv_bfloat16* qg = static_cast<const __nv_bfloat16*>(a.q) + (b * a.heads + h) * a.seq_len * D;
   const __nv_bfloat16* kg = static_cast<const __nv_bfloat16*>(a.k) + (b * a.kv_heads + kvh) * a.kv_len * D;
   const __nv_bfloat16* vg = static_cast<const __nv_bfloat16*>(a.v) + (b * a.kv_heads + kvh) * a.kv_len * D;
   const int64_t off = a.causal_offset;
-  const int64_t qlast = q0 + kTcQTile - 1 + off;  // the last query's aligned key position
+  const int64_t qlast = q0 + QT - 1 + off;  // the last query's aligned key position
 
   // The key tiles of this query tile: [t_begin, t_end) of the tile list, or of all key tiles.
   int64_t t_begin = 0, t_end = 0;
@@ -67,7 +68,7 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
     return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kTcKTile : t * kTcKTile;
   };
 
-  load_tile<D, kTcQTile>(sQ, qg, q0, a.seq_len);
+  load_tile<D, QT>(sQ, qg, q0, a.seq_len);
   cp_async_commit();
   if (t_begin < t_end) {
     load_tile<D, kTcKTile>(sK, kg, key0_of(t_begin), a.kv_len);
@@ -141,7 +142,7 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
 
       // Scale to log2 units, then mask at element granularity where anything may be masked.
       bool full = kb + KS <= a.kv_len && (!a.causal || kb + KS - 1 <= q0 + off);
-      if (Mode == kTcTiles) full = full && a.tile_mask[t] == 0xFFFFFFFFu;
+      if (Mode == kTcTiles) full = full && a.tile_mask[t] == (QT == 128 ? 0xFFFFFFFFu : 0xFFFFu);
       if (Mode == kTcWindow) {
         const int64_t span = a.window * a.dilation;
         full = full && a.dilation == 1 && kb >= qlast - span && kb + KS - 1 <= q0 + off + (a.causal ? 0 : span);
@@ -244,14 +245,14 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
 
 template <int D, int Mode>
 cudaError_t launch_tc(const TcArgs& a) {
-  constexpr int smem = (kTcQTile + 4 * kTcKTile) * D * 2;  // Q + 2 stages of K and V
+  constexpr int smem = (tc_qtile(D) + 4 * kTcKTile) * D * 2;  // Q + 2 stages of K and V
   static bool configured = false;  // per instantiation; the attribute is per device function
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(attention_tc<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  const dim3 grid(unsigned((a.seq_len + kTcQTile - 1) / kTcQTile), unsigned(a.heads), unsigned(a.batch));
+  const dim3 grid(unsigned((a.seq_len + tc_qtile(D) - 1) / tc_qtile(D)), unsigned(a.heads), unsigned(a.batch));
   attention_tc<D, Mode><<<grid, kThreads, smem>>>(a);
   return cudaGetLastError();
 }
