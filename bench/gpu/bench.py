@@ -8,6 +8,10 @@ and causal (the same draw restricted to the past, element-causal inside diagonal
 baseline is causal flash). Every configuration runs all kernels in the same process: ours on the
 block mask (tensor-core kernel), Flex on the same BlockMask, SDPA flash dense, our dense kernel.
 Times are CUDA-event medians after a warm-up. Outputs are compared with Flex's.
+Backward (seq_len <= BWD_MAX_SEQ, env, default 16384): ours (forward with lse, then the backward
+kernels; fp32 gradients) against Flex's compiled backward on the same BlockMask: the forward+backward
+time of each, the backward alone (forward+backward minus forward), and the gradients compared with
+Flex's (max-norm relative).
 """
 import ctypes, json, sys
 import torch
@@ -30,6 +34,7 @@ class Args(ctypes.Structure):
 
 
 lib.sattn_cuda_plan_kernel.restype = ctypes.c_char_p
+BWD_MAX_SEQ = int(__import__("os").environ.get("BWD_MAX_SEQ", "16384"))
 DENSE, BSR = 0, 2
 
 
@@ -48,6 +53,17 @@ class Plan:
         msg = ctypes.create_string_buffer(256)
         rc = lib.sattn_cuda_plan_run(self.p, ctypes.c_void_p(q.data_ptr()), ctypes.c_void_p(k.data_ptr()),
                                      ctypes.c_void_p(v.data_ptr()), ctypes.c_void_p(o.data_ptr()), msg)
+        assert rc == 0, msg.value
+
+    def fwd_lse(self, q, k, v, o, lse):
+        msg = ctypes.create_string_buffer(256)
+        rc = lib.sattn_cuda_plan_run_lse(self.p, *(ctypes.c_void_p(t.data_ptr()) for t in (q, k, v, o, lse)), msg)
+        assert rc == 0, msg.value
+
+    def bwd(self, q, k, v, o, do, lse, dq, dk, dv):
+        msg = ctypes.create_string_buffer(256)
+        rc = lib.sattn_cuda_plan_backward(self.p, *(ctypes.c_void_p(t.data_ptr()) for t in (q, k, v, o, do, lse, dq, dk, dv)),
+                                          msg)
         assert rc == 0, msg.value
 
     def __del__(self):
@@ -131,6 +147,35 @@ for S in seqs:
             dense_pairs = S * (S + 1) / 2 if causal else S * S
             r["density_vs_dense_baseline"] = pairs / dense_pairs
             r["target_speedup"] = 0.7 / r["density_vs_dense_baseline"]
+            if S <= BWD_MAX_SEQ:
+                breps = 5 if S <= 4096 else 3
+                do = torch.randn(1, H, S, D, device="cuda", generator=g)
+                lse = torch.empty(1, H, S, device="cuda")
+                dq, dk, dv = (torch.empty(1, H, S, D, device="cuda") for _ in range(3))
+
+                def ours_fb():
+                    sparse.fwd_lse(q, k, v, o_s, lse)
+                    sparse.bwd(q, k, v, o_s, do, lse, dq, dk, dv)
+                r["ours_fwd_lse_ms"] = timeit(lambda: sparse.fwd_lse(q, k, v, o_s, lse), breps)
+                r["ours_fwdbwd_ms"] = timeit(ours_fb, breps)
+                r["ours_bwd_ms"] = r["ours_fwdbwd_ms"] - r["ours_fwd_lse_ms"]
+                qg, kg, vg = (t.detach().clone().requires_grad_(True) for t in (q, k, v))
+                dob = do.to(torch.bfloat16)
+
+                def flex_fb():
+                    qg.grad = kg.grad = vg.grad = None
+                    flex(qg, kg, vg, block_mask=bm).backward(dob)
+                r["flex_fwdbwd_ms"] = timeit(flex_fb, breps)
+                r["flex_bwd_ms"] = r["flex_fwdbwd_ms"] - r["flex_ms"]
+                r["ours_over_flex_bwd"] = r["flex_bwd_ms"] / r["ours_bwd_ms"]
+                r["ours_over_flex_fwdbwd"] = r["flex_fwdbwd_ms"] / r["ours_fwdbwd_ms"]
+                flex_fb()
+                ours_fb()
+                torch.cuda.synchronize()
+                for name, mine, theirs in (("dq", dq, qg.grad), ("dk", dk, kg.grad), ("dv", dv, vg.grad)):
+                    t = theirs.float()
+                    r[f"ours_{name}_vs_flex_max_rel"] = float((mine - t).abs().max() / t.abs().max())
+                del do, lse, dq, dk, dv, qg, kg, vg, dob
             rows.append(r)
             print(json.dumps(r), flush=True)
             del sparse, dense, o_s, o_d, ref, ref_d, bm

@@ -23,7 +23,12 @@ for l in tests:
     m = re.match(r"\d+\s+(\w+)\s+.*rel=([0-9.e+-]+)", l)
     if m:
         worst[m.group(1)] = max(worst.get(m.group(1), 0.0), float(m.group(2)))
-n_cases = {k: sum(1 for l in tests if re.match(r"\d+\s+%s\s" % k, l)) for k in ("simt", "tc")}
+n_cases = {k: sum(1 for l in tests if re.match(r"\d+\s+%s\s" % k, l)) for k in ("simt", "tc", "bwd")}
+bwd_worst = {}  # gradient name -> worst relative error over the backward cases
+for l in tests:
+    if re.match(r"\d+\s+bwd\s", l):
+        for name, val in re.findall(r"(lse|dq|dk|dv)=([0-9.e+-]+)", l):
+            bwd_worst[name] = max(bwd_worst.get(name, 0.0), float(val))
 
 
 def f(x, d=3):
@@ -81,6 +86,26 @@ for r in rows:
              f"{r['ours_bsr_ms']:.3f} | {r['ours_dense_ms']:.3f} | {r['ours_bsr_tflops']:.0f} | {r['flex_tflops']:.0f} | "
              f"{r['ours_over_flex_throughput']:.2f} | {r['ours_dense_over_flash']:.2f} | "
              f"{r['ours_speedup_over_flash']:.2f} | {r['flex_speedup_over_flash']:.2f} | {r['target_speedup']:.2f} |")
+brows = [r for r in rows if "ours_bwd_ms" in r]
+if brows:
+    bwd_ok = [r["ours_over_flex_bwd"] >= 0.9 for r in brows]
+    L.append("")
+    L.append("## Backward (median ms; ours: forward with lse + the SIMT backward kernels, fp32 gradients; "
+             "Flex: its compiled backward on the same BlockMask; backward alone = forward+backward − forward)")
+    L.append("")
+    L.append(f"**Target ≥ 0.9× FlexAttention's backward: {'met' if all(bwd_ok) else 'NOT met'}** "
+             f"(met in {sum(bwd_ok)} of {len(brows)} configurations; ours / Flex from "
+             f"{min(r['ours_over_flex_bwd'] for r in brows):.2f} to {max(r['ours_over_flex_bwd'] for r in brows):.2f}).")
+    L.append("")
+    L.append("| seq | D | mask | density | Flex fwd+bwd | ours fwd+bwd | Flex bwd | ours bwd | ours / Flex (bwd) | "
+             "ours / Flex (fwd+bwd) | dq vs Flex | dk vs Flex | dv vs Flex |")
+    L.append("|---:|---:|:--|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in brows:
+        L.append(f"| {r['seq_len']} | {r['head_dim']} | {'causal' if r['causal'] else 'full'} | "
+                 f"{r['density_vs_dense_baseline']:.4f} | {r['flex_fwdbwd_ms']:.3f} | {r['ours_fwdbwd_ms']:.3f} | "
+                 f"{r['flex_bwd_ms']:.3f} | {r['ours_bwd_ms']:.3f} | {r['ours_over_flex_bwd']:.2f} | "
+                 f"{r['ours_over_flex_fwdbwd']:.2f} | {r['ours_dq_vs_flex_max_rel']:.1e} | "
+                 f"{r['ours_dk_vs_flex_max_rel']:.1e} | {r['ours_dv_vs_flex_max_rel']:.1e} |")
 L.append("")
 L.append("## Correctness")
 L.append("")
@@ -89,6 +114,10 @@ L.append(f"- `test_cuda_kernels` (GPU, against a double-precision CPU reference)
          f"and {n_cases['tc']} tensor-core cases (bf16, head_dim 64/128, dense, BSR with blocks 16–128, "
          "window with dilation 1–3; causal with kv_len > seq_len, tails, GQA, empty rows). Worst relative error: "
          + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())) + ".")
+if n_cases["bwd"]:
+    L.append(f"- Backward: {n_cases['bwd']} cases (every mode × fp32, bf16; after a SIMT or a tensor-core forward; "
+             "GQA, causal with kv_len > seq_len, tails, empty rows) against the double reference; worst relative "
+             "error: " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(bwd_worst.items())) + ".")
 errs = [r["ours_vs_flex_max_rel"] for r in rows]
 L.append(f"- Our BSR output against FlexAttention's (bf16 output): max relative error "
          f"{min(errs):.1e}–{max(errs):.1e}.")

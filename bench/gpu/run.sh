@@ -3,7 +3,8 @@
 # kernel tests against the CPU reference (SIMT and tensor-core kernels), run the benchmark
 # against FlexAttention and SDPA flash. Writes to ${OUT:-bench/results}/gpu/ and gpu-*.txt;
 # bench/gpu/report.py turns gpu/gpu.json into bench/results/gpu.md.
-# Environment: NVCC, BUILD (scratch dir), CASES / TC_CASES (test cases), SEQS (benchmark seq_lens).
+# Environment: NVCC, BUILD (scratch dir), CASES / TC_CASES / BWD_CASES (test cases), SEQS (benchmark
+# seq_lens), BWD_MAX_SEQ (the longest seq_len with backward rows).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-bench/results}/gpu
@@ -13,11 +14,13 @@ NVCC=${NVCC:-nvcc}
 flags="-O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; $NVCC --version | tail -2;
   python3 -c 'import torch, triton; print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)'; } | tee "$out/gpu-env.txt"
-for f in kernels kernels_tc; do
+objs=()
+for f in kernels kernels_tc kernels_bwd kernels_tc_bwd; do
+  objs+=("$b/$f.o")
   $NVCC $flags -Xcompiler -fPIC -c libsattn/backends/cuda/$f.cu -o "$b/$f.o" &
 done
 wait
-$NVCC $flags -shared "$b/kernels.o" "$b/kernels_tc.o" -o "$b/libsattn_cuda.so"
-$NVCC $flags tests/integration/cuda/test_cuda_kernels.cpp "$b/kernels.o" "$b/kernels_tc.o" -Ilibsattn/backends/cuda -o "$b/test_cuda_kernels"
-"$b/test_cuda_kernels" "${CASES:-64}" 20261202 "${TC_CASES:-96}" | tee "$out/gpu-tests.txt"
+$NVCC $flags -shared "${objs[@]}" -o "$b/libsattn_cuda.so"
+$NVCC $flags tests/integration/cuda/test_cuda_kernels.cpp "${objs[@]}" -Ilibsattn/backends/cuda -o "$b/test_cuda_kernels"
+"$b/test_cuda_kernels" "${CASES:-64}" 20261202 "${TC_CASES:-96}" "${BWD_CASES:-96}" | tee "$out/gpu-tests.txt"
 PYTHONUNBUFFERED=1 python3 bench/gpu/bench.py "$b/libsattn_cuda.so" "$out/gpu.json" ${SEQS:-} | tee "$out/gpu-bench.txt"

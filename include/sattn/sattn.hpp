@@ -11,6 +11,7 @@
 #pragma once
 #include "sattn/attention.hpp"
 #include "sattn/backend.hpp"
+#include "sattn/cuda.hpp"
 #include "sattn/error.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"

@@ -26,7 +26,8 @@ endif()
 if(SATTN_HAVE_CUDA)
   # sm_90 machine code (Hopper) plus compute_80 PTX that newer GPUs JIT-compile.
   set(SATTN_CUDA_FLAGS -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_80,code=compute_80)
-  add_library(sattn_cuda_kernels STATIC ${CMAKE_CURRENT_LIST_DIR}/kernels.cu ${CMAKE_CURRENT_LIST_DIR}/kernels_tc.cu)
+  add_library(sattn_cuda_kernels STATIC ${CMAKE_CURRENT_LIST_DIR}/kernels.cu ${CMAKE_CURRENT_LIST_DIR}/kernels_tc.cu
+              ${CMAKE_CURRENT_LIST_DIR}/kernels_bwd.cu ${CMAKE_CURRENT_LIST_DIR}/kernels_tc_bwd.cu)
   target_compile_options(sattn_cuda_kernels PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:${SATTN_CUDA_FLAGS} -O3>)
   set_target_properties(sattn_cuda_kernels PROPERTIES CUDA_ARCHITECTURES OFF CUDA_STANDARD 17
                         POSITION_INDEPENDENT_CODE ON)

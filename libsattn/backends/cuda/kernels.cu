@@ -13,78 +13,15 @@
 #include <vector>
 
 #include "kernels_internal.h"
+#include "keys.cuh"
 #include "sattn_cuda.h"
 
 namespace {
 
-constexpr int kMaxDimPerLane = 8;  // head_dim <= 256
-constexpr int kWarps = 4;
-
-template <class T> __device__ __forceinline__ float ld(const T* p, int64_t n);
-template <> __device__ __forceinline__ float ld<float>(const float* p, int64_t n) { return __ldg(p + n); }
-template <> __device__ __forceinline__ float ld<__nv_bfloat16>(const __nv_bfloat16* p, int64_t n) {
-  return __bfloat162float(p[n]);
-}
-
-// Virtual key list of one row: count() entries, key(t) gives the key or -1 when not allowed.
-template <int Mode> struct Keys;
-template <> struct Keys<SATTN_CUDA_DENSE> {
-  int64_t n, kv;
-  __device__ Keys(const SattnCudaArgs& a, const int64_t*, int64_t i) {
-    kv = a.kv_len;
-    n = a.causal ? min(a.kv_len, i + a.causal_offset + 1) : a.kv_len;
-    if (n < 0) n = 0;
-  }
-  __device__ int64_t count() const { return n; }
-  __device__ int64_t key(int64_t t) const { return t; }
-};
-template <> struct Keys<SATTN_CUDA_CSR> {
-  const int32_t* idx;
-  int64_t n;
-  __device__ Keys(const SattnCudaArgs& a, const int64_t* ptr, int64_t i) {
-    idx = a.idx + ptr[i];
-    n = ptr[i + 1] - ptr[i];
-  }
-  __device__ int64_t count() const { return n; }
-  __device__ int64_t key(int64_t t) const { return idx[t]; }
-};
-template <> struct Keys<SATTN_CUDA_BSR> {
-  const int32_t* idx;
-  int64_t n, bs, i, kv, lim;
-  __device__ Keys(const SattnCudaArgs& a, const int64_t* ptr, int64_t row) {
-    const int64_t br = row / a.block_size;
-    idx = a.idx + ptr[br];
-    bs = a.block_size;
-    n = (ptr[br + 1] - ptr[br]) * bs;
-    i = row;
-    kv = a.kv_len;
-    lim = a.causal ? row + a.causal_offset : INT64_MAX;
-  }
-  __device__ int64_t count() const { return n; }
-  __device__ int64_t key(int64_t t) const {
-    const int64_t j = int64_t(idx[t / bs]) * bs + t % bs;
-    return (j < kv && j <= lim) ? j : -1;
-  }
-};
-template <> struct Keys<SATTN_CUDA_WINDOW> {
-  int64_t n, p, w, d, kv, lim;
-  __device__ Keys(const SattnCudaArgs& a, const int64_t*, int64_t i) {
-    w = a.window;
-    d = a.dilation;
-    p = i + a.causal_offset;
-    n = a.causal ? w + 1 : 2 * w + 1;
-    kv = a.kv_len;
-    lim = a.causal ? p : INT64_MAX;
-  }
-  __device__ int64_t count() const { return n; }
-  __device__ int64_t key(int64_t t) const {
-    const int64_t j = p + (t - w) * d;
-    return (j >= 0 && j < kv && j <= lim) ? j : -1;
-  }
-};
+using namespace sattn_cuda;
 
 template <int Mode, class T>
-__global__ void __launch_bounds__(kWarps * 32) attention_rows(SattnCudaArgs a) {
+__global__ void __launch_bounds__(kWarps * 32) attention_rows(SattnCudaArgs a, float* lse) {
   const int lane = threadIdx.x & 31;
   const int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);  // over batch*heads*seq_len
   if (row >= a.batch * a.heads * a.seq_len) return;
@@ -148,6 +85,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_rows(SattnCudaArgs a) {
   }
   float* o = a.o + row * D;
   const float inv = l > 0.f ? 1.f / l : 0.f;  // empty row: 0
+  if (lse && lane == 0) lse[row] = l > 0.f ? m + logf(l) : -INFINITY;
 #pragma unroll
   for (int r = 0; r < kMaxDimPerLane; ++r) {
     const int64_t c = lane + 32 * r;
@@ -156,13 +94,13 @@ __global__ void __launch_bounds__(kWarps * 32) attention_rows(SattnCudaArgs a) {
 }
 
 template <int Mode>
-cudaError_t launch(const SattnCudaArgs& a) {
+cudaError_t launch(const SattnCudaArgs& a, float* lse = nullptr) {
   const int64_t rows = a.batch * a.heads * a.seq_len;
   const dim3 grid(unsigned((rows + kWarps - 1) / kWarps));
   if (a.bf16)
-    attention_rows<Mode, __nv_bfloat16><<<grid, kWarps * 32>>>(a);
+    attention_rows<Mode, __nv_bfloat16><<<grid, kWarps * 32>>>(a, lse);
   else
-    attention_rows<Mode, float><<<grid, kWarps * 32>>>(a);
+    attention_rows<Mode, float><<<grid, kWarps * 32>>>(a, lse);
   return cudaGetLastError();
 }
 
@@ -207,6 +145,12 @@ struct SattnCudaPlan {
   SattnCudaArgs a{};  // ptr/idx: device copies (SIMT)
   bool tc = false;
   sattn_cuda::TcArgs t{};
+  const int64_t* tptr = nullptr;  // the transposed layout for the backward (CSR/BSR), device
+  const int32_t* tidx = nullptr;
+  // The tensor-core backward's BSR tiles (64 x 64, per query tile and per key tile), device.
+  const int64_t *bq_ptr = nullptr, *bk_ptr = nullptr;
+  const int32_t *bq_col = nullptr, *bk_col = nullptr;
+  const uint32_t *bq_mask = nullptr, *bk_mask = nullptr;
   std::vector<void*> owned;  // device buffers
 };
 
@@ -222,14 +166,14 @@ cudaError_t upload(SattnCudaPlan* p, const std::vector<T>& host, const T** dev) 
   return host.empty() ? cudaSuccess : cudaMemcpy(d, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
 }
 
-// BSR (block size a multiple of 16) -> per 128-row query tile, the 64-key tiles it touches with
-// an 8 x 4 mask of the 16 x 16 sub-blocks the layout allows.
+// BSR (block size a multiple of 16) -> per query tile (tc_qtile rows), the 64-key tiles it touches with
+// a (tc_qtile / 16) x 4 mask of the 16 x 16 sub-blocks the layout allows.
 void bsr_to_tiles(const SattnCudaArgs& a, int64_t n_layouts, std::vector<int64_t>& tptr, std::vector<int32_t>& tcol,
                   std::vector<uint32_t>& tmask) {
   using sattn_cuda::kTcSub;
   using sattn_cuda::kTcKTile;
-  using sattn_cuda::kTcQTile;
   const int64_t bs = a.block_size, brows = (a.seq_len + bs - 1) / bs;
+  const int64_t kTcQTile = sattn_cuda::tc_qtile(int(a.head_dim));
   const int64_t n_qt = (a.seq_len + kTcQTile - 1) / kTcQTile;
   constexpr int kSubPerKTile = kTcKTile / kTcSub;
   const int64_t sub_per_block = bs / kTcSub;
@@ -262,6 +206,64 @@ void bsr_to_tiles(const SattnCudaArgs& a, int64_t n_layouts, std::vector<int64_t
       }
     }
     tptr.push_back(int64_t(tcol.size()));
+  }
+}
+
+// BSR (block size a multiple of 16) -> 64 x 64 tiles with 4 x 4 masks of 16 x 16 sub-blocks for
+// the tensor-core backward: listed per query tile (by_key false; bit q_sub * 4 + k_sub) or per key
+// tile (by_key true; bit k_sub * 4 + q_sub); per layout n_outer + 1 absolute offsets.
+void bsr_tiles64(const SattnCudaArgs& a, int64_t n_layouts, bool by_key, std::vector<int64_t>& tptr,
+                 std::vector<int32_t>& tcol, std::vector<uint32_t>& tmask) {
+  constexpr int64_t kT = 64, kSub = 16;
+  const int64_t bs = a.block_size, brows = (a.seq_len + bs - 1) / bs, spb = bs / kSub;
+  const int64_t n_outer = by_key ? (a.kv_len + kT - 1) / kT : (a.seq_len + kT - 1) / kT;
+  std::vector<std::vector<std::pair<int32_t, uint32_t>>> items(static_cast<size_t>(n_outer));
+  for (int64_t l = 0; l < n_layouts; ++l) {
+    const int64_t* ptr = a.ptr + l * (brows + 1);
+    for (auto& it : items) it.clear();
+    for (int64_t br = 0; br < brows; ++br)
+      for (int64_t t = ptr[br]; t < ptr[br + 1]; ++t)
+        for (int64_t qs = br * spb; qs < (br + 1) * spb && qs * kSub < a.seq_len; ++qs)
+          for (int64_t ks = int64_t(a.idx[t]) * spb; ks < (int64_t(a.idx[t]) + 1) * spb && ks * kSub < a.kv_len; ++ks) {
+            if (a.causal && ks * kSub > qs * kSub + kSub - 1 + a.causal_offset) break;  // all in the future
+            if (by_key)
+              items[size_t(ks / 4)].emplace_back(int32_t(qs / 4), 1u << ((ks % 4) * 4 + qs % 4));
+            else
+              items[size_t(qs / 4)].emplace_back(int32_t(ks / 4), 1u << ((qs % 4) * 4 + ks % 4));
+          }
+    for (auto& it : items) {
+      tptr.push_back(int64_t(tcol.size()));
+      std::sort(it.begin(), it.end());
+      for (size_t x = 0; x < it.size();) {
+        uint32_t m = 0;
+        size_t y = x;
+        for (; y < it.size() && it[y].first == it[x].first; ++y) m |= it[y].second;
+        tcol.push_back(it[x].first);
+        tmask.push_back(m);
+        x = y;
+      }
+    }
+    tptr.push_back(int64_t(tcol.size()));
+  }
+}
+
+// The transposed layout of n_layouts CSR (rows -> keys) or BSR (block rows -> block columns)
+// layouts: per layout, cols + 1 absolute offsets and the rows in ascending order.
+void transpose_layout(const int64_t* ptr, const int32_t* idx, int64_t n_layouts, int64_t rows, int64_t cols,
+                      std::vector<int64_t>& tptr, std::vector<int32_t>& tidx) {
+  tptr.assign(size_t(n_layouts * (cols + 1)), 0);
+  tidx.resize(n_layouts ? size_t(ptr[n_layouts * (rows + 1) - 1]) : 0);
+  int64_t base = 0;
+  for (int64_t l = 0; l < n_layouts; ++l) {
+    const int64_t* p = ptr + l * (rows + 1);
+    int64_t* tp = tptr.data() + l * (cols + 1);
+    for (int64_t t = p[0]; t < p[rows]; ++t) ++tp[idx[t] + 1];
+    tp[0] = base;
+    for (int64_t c = 0; c < cols; ++c) tp[c + 1] += tp[c];
+    std::vector<int64_t> fill(tp, tp + cols);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t t = p[r]; t < p[r + 1]; ++t) tidx[size_t(fill[idx[t]]++)] = int32_t(r);
+    base = tp[cols];
   }
 }
 
@@ -311,7 +313,7 @@ extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, Sat
     t.causal_offset = a.causal_offset;
     t.scale_log2 = a.scale * 1.4426950408889634f;
     t.shared = a.shared;
-    t.n_qtiles = (a.seq_len + sattn_cuda::kTcQTile - 1) / sattn_cuda::kTcQTile;
+    t.n_qtiles = (a.seq_len + sattn_cuda::tc_qtile(int(a.head_dim)) - 1) / sattn_cuda::tc_qtile(int(a.head_dim));
     t.window = a.window;
     t.dilation = a.dilation;
     t.mode = a.mode == SATTN_CUDA_DENSE ? sattn_cuda::kTcDense
@@ -325,14 +327,30 @@ extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, Sat
       if (e == cudaSuccess) e = upload(p, tptr, &t.tile_ptr);
       if (e == cudaSuccess) e = upload(p, tcol, &t.tile_col);
       if (e == cudaSuccess) e = upload(p, tmask, &t.tile_mask);
+      for (const bool by_key : {false, true}) {
+        std::vector<int64_t> bptr;
+        std::vector<int32_t> bcol;
+        std::vector<uint32_t> bmask;
+        bsr_tiles64(a, n_layouts, by_key, bptr, bcol, bmask);
+        if (e == cudaSuccess) e = upload(p, bptr, by_key ? &p->bk_ptr : &p->bq_ptr);
+        if (e == cudaSuccess) e = upload(p, bcol, by_key ? &p->bk_col : &p->bq_col);
+        if (e == cudaSuccess) e = upload(p, bmask, by_key ? &p->bk_mask : &p->bq_mask);
+      }
     }
-  } else if (block || rows) {
+  }
+  if (e == cudaSuccess && (block || rows)) {  // the SIMT forward and the backward walk these
     const int64_t lrows = block ? (a.seq_len + a.block_size - 1) / a.block_size : a.seq_len;
+    const int64_t lcols = block ? (a.kv_len + a.block_size - 1) / a.block_size : a.kv_len;
     const std::vector<int64_t> ptr(a.ptr, a.ptr + n_layouts * (lrows + 1));
     const int64_t nnz = ptr.empty() ? 0 : ptr.back();
     const std::vector<int32_t> idx(a.idx, a.idx + nnz);
     e = upload(p, ptr, &p->a.ptr);
     if (e == cudaSuccess) e = upload(p, idx, &p->a.idx);
+    std::vector<int64_t> tptr;
+    std::vector<int32_t> tidx;
+    transpose_layout(ptr.data(), idx.data(), n_layouts, lrows, lcols, tptr, tidx);
+    if (e == cudaSuccess) e = upload(p, tptr, &p->tptr);
+    if (e == cudaSuccess) e = upload(p, tidx, &p->tidx);
   }
   if (e != cudaSuccess) {
     set_msg(msg, cudaGetErrorString(e));
@@ -345,6 +363,11 @@ extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, Sat
 
 extern "C" int sattn_cuda_plan_run(const SattnCudaPlan* p, const void* q, const void* k, const void* v, float* o,
                                    char* msg) {
+  return sattn_cuda_plan_run_lse(p, q, k, v, o, nullptr, msg);
+}
+
+extern "C" int sattn_cuda_plan_run_lse(const SattnCudaPlan* p, const void* q, const void* k, const void* v, float* o,
+                                       float* lse, char* msg) {
   cudaError_t e;
   const bool aligned = ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) |
                          reinterpret_cast<uintptr_t>(v) | reinterpret_cast<uintptr_t>(o)) & 15) == 0;
@@ -358,6 +381,7 @@ extern "C" int sattn_cuda_plan_run(const SattnCudaPlan* p, const void* q, const 
     t.k = k;
     t.v = v;
     t.o = o;
+    t.lse = lse;
     e = sattn_cuda::tc_launch(t);
   } else {
     SattnCudaArgs a = p->a;
@@ -367,12 +391,49 @@ extern "C" int sattn_cuda_plan_run(const SattnCudaPlan* p, const void* q, const 
     a.o = o;
     if (a.batch * a.heads * a.seq_len == 0) return 0;
     switch (a.mode) {
-      case SATTN_CUDA_DENSE: e = launch<SATTN_CUDA_DENSE>(a); break;
-      case SATTN_CUDA_CSR: e = launch<SATTN_CUDA_CSR>(a); break;
-      case SATTN_CUDA_BSR: e = launch<SATTN_CUDA_BSR>(a); break;
-      case SATTN_CUDA_WINDOW: e = launch<SATTN_CUDA_WINDOW>(a); break;
+      case SATTN_CUDA_DENSE: e = launch<SATTN_CUDA_DENSE>(a, lse); break;
+      case SATTN_CUDA_CSR: e = launch<SATTN_CUDA_CSR>(a, lse); break;
+      case SATTN_CUDA_BSR: e = launch<SATTN_CUDA_BSR>(a, lse); break;
+      case SATTN_CUDA_WINDOW: e = launch<SATTN_CUDA_WINDOW>(a, lse); break;
       default: set_msg(msg, "unknown mode"); return int(cudaErrorInvalidValue);
     }
+  }
+  if (e != cudaSuccess) set_msg(msg, cudaGetErrorString(e));
+  return int(e);
+}
+
+extern "C" int sattn_cuda_plan_backward(const SattnCudaPlan* p, const void* q, const void* k, const void* v,
+                                        const float* o, const float* dout, const float* lse, float* dq, float* dk,
+                                        float* dv, char* msg) {
+  const SattnCudaArgs& a = p->a;
+  float* delta = nullptr;
+  const size_t rows = size_t(a.batch * a.heads * a.seq_len);
+  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&delta), std::max<size_t>(1, rows) * sizeof(float), 0);
+  if (e == cudaSuccess && p->tc) {  // the tensor-core backward: dO in bf16 as its MMA operand
+    __nv_bfloat16* dout16 = nullptr;
+    e = cudaMallocAsync(reinterpret_cast<void**>(&dout16), std::max<size_t>(1, rows * size_t(a.head_dim)) * 2, 0);
+    if (e == cudaSuccess) {
+      const sattn_cuda::TcArgs& t = p->t;
+      sattn_cuda::TcBwdArgs g{};
+      g.q = q; g.k = k; g.v = v; g.o = o; g.dout = dout; g.lse = lse; g.dq = dq; g.dk = dk; g.dv = dv;
+      g.delta = delta; g.dout16 = dout16;
+      g.batch = a.batch; g.heads = a.heads; g.kv_heads = a.kv_heads; g.seq_len = a.seq_len; g.kv_len = a.kv_len;
+      g.head_dim = int(a.head_dim); g.mode = t.mode; g.causal = a.causal; g.causal_offset = a.causal_offset;
+      g.scale = a.scale; g.scale_log2 = t.scale_log2; g.shared = a.shared;
+      g.tile_ptr = p->bq_ptr; g.tile_col = p->bq_col; g.tile_mask = p->bq_mask; g.n_qtiles = (a.seq_len + 63) / 64;
+      g.ttile_ptr = p->bk_ptr; g.ttile_col = p->bk_col; g.ttile_mask = p->bk_mask; g.n_ktiles = (a.kv_len + 63) / 64;
+      g.window = a.window; g.dilation = a.dilation;
+      e = sattn_cuda::tc_bwd_launch(g);
+      const cudaError_t f = cudaFreeAsync(dout16, 0);
+      if (e == cudaSuccess) e = f;
+    }
+    const cudaError_t f = cudaFreeAsync(delta, 0);
+    if (e == cudaSuccess) e = f;
+  } else if (e == cudaSuccess) {
+    const sattn_cuda::BwdArgs g{q, k, v, o, dout, lse, dq, dk, dv, delta, p->tptr, p->tidx};
+    e = sattn_cuda::bwd_launch(a, g);
+    const cudaError_t f = cudaFreeAsync(delta, 0);
+    if (e == cudaSuccess) e = f;
   }
   if (e != cudaSuccess) set_msg(msg, cudaGetErrorString(e));
   return int(e);

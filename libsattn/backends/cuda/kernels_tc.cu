@@ -15,103 +15,21 @@
 #include <stdint.h>
 
 #include "kernels_internal.h"
+#include "tc_common.cuh"
 
 namespace sattn_cuda {
 
 namespace {
 
-constexpr int kThreads = 128;  // 4 warps x 16 query rows
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared; bytes = 0 writes zeros (rows past the end of the sequence).
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// d += a (16x16, row) * b (16x8, col); bf16 inputs, fp32 accumulators.
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// 2^x on the special-function unit (flush-to-zero; 2^-inf = +0).
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
-  return *reinterpret_cast<const uint32_t*>(&p);
-}
-
-// Shared-memory tile of 64 rows x D bf16, in 16-byte chunks; chunk c of row r is stored at
-// chunk c ^ (r & 7) so that the 8 rows an ldmatrix reads fall in 8 different bank groups.
-template <int D>
-__device__ __forceinline__ uint32_t chunk_addr(uint32_t base, int row, int chunk) {
-  return base + uint32_t((row * (D / 8) + (chunk ^ (row & 7))) * 16);
-}
-
-// The ldmatrix address of one lane for 16-column step kk (chunks 2 kk and 2 kk + 1) at row
-// `row + r`: the lane's part (row, which of the two chunks, the row's swizzle) is folded into a
-// base and four offsets once, so the unrolled loops hold a few registers instead of one address
-// per (row, step). (2 kk + c) ^ x = 2 kk ^ (x ^ c) since 2 kk and c share no bits.
-template <int D>
-struct Frag {
-  uint32_t base, swz[4];
-  __device__ __forceinline__ Frag(uint32_t tile, int row, int c) {
-    base = tile + uint32_t(row * D * 2);
-    const int x = (row & 7) ^ c;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) swz[j] = uint32_t(((2 * j) ^ x) << 4);
-  }
-  __device__ __forceinline__ uint32_t at(int r, int kk, uint32_t extra = 0) const {
-    return base + extra + uint32_t(r * D * 2 + (kk / 4) * 128) + swz[kk % 4];
-  }
-};
-
-// Rows row0.. of a [len, D] matrix into a tile of R rows; rows at or past len are zero-filled.
-template <int D, int R>
-__device__ __forceinline__ void load_tile(uint32_t base, const __nv_bfloat16* g, int64_t row0, int64_t len) {
-  constexpr int C = D / 8;
-#pragma unroll
-  for (int x = threadIdx.x; x < R * C; x += kThreads) {
-    const int r = x / C, c = x % C;
-    const int64_t gr = row0 + r;
-    const bool ok = gr < len;
-    cp_async16(chunk_addr<D>(base, r, c), g + (ok ? gr : 0) * D + c * 8, ok ? 16 : 0);
-  }
-}
+using namespace tc;
 
 template <int D, int Mode>
 __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
-  constexpr int kQBytes = kTcQTile * D * 2, kTileBytes = kTcKTile * D * 2;
+  constexpr int QT = tc_qtile(D);
+  constexpr int kQBytes = QT * D * 2, kTileBytes = kTcKTile * D * 2;
   constexpr int KD = D / 16;  // k-steps over head_dim
   constexpr int ND = D / 8;   // n-tiles of the output
-  constexpr int MT = kTcQTile / 16 / (kThreads / 32);  // m-tiles (16 rows) per warp
+  constexpr int MT = QT / 16 / (kThreads / 32);  // m-tiles (16 rows) per warp
   constexpr int KS = D > 64 ? 32 : kTcKTile;            // keys per softmax step
   constexpr int NS = KS / 8;                            // n-tiles of S per step
   extern __shared__ __align__(128) unsigned char smem[];
@@ -121,12 +39,12 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
   const int64_t qt = int64_t(gridDim.x) - 1 - blockIdx.x;  // the longest (causal) rows first
   const int64_t h = blockIdx.y, b = blockIdx.z;
   const int64_t kvh = h / (a.heads / a.kv_heads);
-  const int64_t q0 = qt * kTcQTile;
+  const int64_t q0 = qt * QT;
   const __nv_bfloat16* qg = static_cast<const __nv_bfloat16*>(a.q) + (b * a.heads + h) * a.seq_len * D;
   const __nv_bfloat16* kg = static_cast<const __nv_bfloat16*>(a.k) + (b * a.kv_heads + kvh) * a.kv_len * D;
   const __nv_bfloat16* vg = static_cast<const __nv_bfloat16*>(a.v) + (b * a.kv_heads + kvh) * a.kv_len * D;
   const int64_t off = a.causal_offset;
-  const int64_t qlast = q0 + kTcQTile - 1 + off;  // the last query's aligned key position
+  const int64_t qlast = q0 + QT - 1 + off;  // the last query's aligned key position
 
   // The key tiles of this query tile: [t_begin, t_end) of the tile list, or of all key tiles.
   int64_t t_begin = 0, t_end = 0;
@@ -150,7 +68,7 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
     return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kTcKTile : t * kTcKTile;
   };
 
-  load_tile<D, kTcQTile>(sQ, qg, q0, a.seq_len);
+  load_tile<D, QT>(sQ, qg, q0, a.seq_len);
   cp_async_commit();
   if (t_begin < t_end) {
     load_tile<D, kTcKTile>(sK, kg, key0_of(t_begin), a.kv_len);
@@ -224,7 +142,7 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
 
       // Scale to log2 units, then mask at element granularity where anything may be masked.
       bool full = kb + KS <= a.kv_len && (!a.causal || kb + KS - 1 <= q0 + off);
-      if (Mode == kTcTiles) full = full && a.tile_mask[t] == 0xFFFFFFFFu;
+      if (Mode == kTcTiles) full = full && a.tile_mask[t] == (QT == 128 ? 0xFFFFFFFFu : 0xFFFFu);
       if (Mode == kTcWindow) {
         const int64_t span = a.window * a.dilation;
         full = full && a.dilation == 1 && kb >= qlast - span && kb + KS - 1 <= q0 + off + (a.causal ? 0 : span);
@@ -316,6 +234,8 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
       const float inv = sum > 0.f ? 1.f / sum : 0.f;  // empty row: 0
       const int64_t i = row0 + 16 * mt + 8 * r;
       if (i >= a.seq_len) continue;
+      if (a.lse && cq == 0)  // natural-log log-sum-exp of the scaled scores (m, sum in log2 units)
+        a.lse[(b * a.heads + h) * a.seq_len + i] = sum > 0.f ? (m[mt][r] + __log2f(sum)) * 0.6931471805599453f : -INFINITY;
       float* orow = og + i * D;
 #pragma unroll
       for (int n = 0; n < ND; ++n)
@@ -325,14 +245,14 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
 
 template <int D, int Mode>
 cudaError_t launch_tc(const TcArgs& a) {
-  constexpr int smem = (kTcQTile + 4 * kTcKTile) * D * 2;  // Q + 2 stages of K and V
+  constexpr int smem = (tc_qtile(D) + 4 * kTcKTile) * D * 2;  // Q + 2 stages of K and V
   static bool configured = false;  // per instantiation; the attribute is per device function
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(attention_tc<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  const dim3 grid(unsigned((a.seq_len + kTcQTile - 1) / kTcQTile), unsigned(a.heads), unsigned(a.batch));
+  const dim3 grid(unsigned((a.seq_len + tc_qtile(D) - 1) / tc_qtile(D)), unsigned(a.heads), unsigned(a.batch));
   attention_tc<D, Mode><<<grid, kThreads, smem>>>(a);
   return cudaGetLastError();
 }

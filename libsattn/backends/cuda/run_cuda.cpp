@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sattn/cuda.hpp"
 #include "sattn/error.hpp"
 #include "core/quant.hpp"
 
@@ -40,6 +41,18 @@ void cuda_forward_device(const Op&, const Layout&, TensorView, TensorView, Tenso
 
 CudaProbe probe_cuda() {
   return {"missing", "", "sattn was built without the CUDA kernels (nvcc was not found when it was configured)"};
+}
+
+bool cuda_built() { return false; }
+
+struct CudaAttention::Impl {};
+CudaAttention::CudaAttention(const Op&, Spec, const SpecParams&, const Layout&, bool) { require_cuda_device(); }
+CudaAttention::~CudaAttention() = default;
+std::string CudaAttention::kernel() const { return ""; }
+void CudaAttention::forward(const void*, const void*, const void*, float*, float*) const { require_cuda_device(); }
+void CudaAttention::backward(const void*, const void*, const void*, const float*, const float*, const float*, float*,
+                             float*, float*) const {
+  require_cuda_device();
 }
 
 #else
@@ -129,6 +142,84 @@ void require_cuda_device() {
 
 namespace {
 
+// The kernels' view of an op and its layout: a sliding window without wrap is computed on the fly;
+// other row layouts go through CSR, block layouts through BSR (ptr/idx filled, offsets absolute).
+SattnCudaArgs kernel_args(const Op& op, Spec spec, const SpecParams& params, const Layout& layout, bool bf16,
+                          std::vector<int64_t>& ptr, std::vector<int32_t>& idx) {
+  const Shape& s = op.shape;
+  SattnCudaArgs a{};
+  a.bf16 = bf16;
+  a.batch = s.batch;
+  a.heads = s.heads;
+  a.kv_heads = s.kv_heads;
+  a.seq_len = s.seq_len;
+  a.kv_len = s.kv_len;
+  a.head_dim = s.head_dim;
+  a.causal = layout.causal;
+  a.causal_offset = layout.causal_offset;
+  a.scale = float(op.softmax_scale());
+  a.shared = layout.shared;
+  a.block_size = layout.block_size;
+  a.dilation = 1;
+  const auto* sw = std::get_if<SlidingWindowParams>(&params);
+  if (spec == Spec::sliding_window && sw && !sw->wrap) {
+    a.mode = SATTN_CUDA_WINDOW;
+    a.window = sw->window_size;
+    a.dilation = sw->dilation;
+  } else {
+    a.mode = layout.block ? SATTN_CUDA_BSR : SATTN_CUDA_CSR;
+    for (const HeadLayout& h : layout.heads) {  // one list per layout, offsets made absolute
+      const int64_t base = int64_t(idx.size());
+      for (int64_t p : h.ptr) ptr.push_back(base + p);
+      idx.insert(idx.end(), h.idx.begin(), h.idx.end());
+    }
+    a.ptr = ptr.data();
+    a.idx = idx.data();
+  }
+  return a;
+}
+
+}  // namespace
+
+bool cuda_built() { return true; }
+
+struct CudaAttention::Impl {
+  PlanHandle plan;
+};
+
+CudaAttention::CudaAttention(const Op& op, Spec spec, const SpecParams& params, const Layout& layout, bool bf16)
+    : impl_(std::make_unique<Impl>()) {
+  if (op.precision != Precision::fp32 && op.precision != Precision::bf16)
+    throw_input_error(op.loc_of("precision"), "the cuda backend runs fp32 and bf16 ops; op '" + op.name + "' is " +
+                                                  std::string(to_string(op.precision)));
+  require_cuda_device();
+  std::vector<int64_t> ptr;
+  std::vector<int32_t> idx;
+  const SattnCudaArgs a = kernel_args(op, spec, params, layout, bf16, ptr, idx);
+  char msg[256] = "";
+  if (sattn_cuda_plan_create(&a, 1, &impl_->plan.p, msg) != 0) {
+    if (a.head_dim > 256) throw_input_error(op.loc_of("head_dim"), std::string("cuda backend: ") + msg);
+    cuda_fail("plan", msg);
+  }
+}
+
+CudaAttention::~CudaAttention() = default;
+
+std::string CudaAttention::kernel() const { return sattn_cuda_plan_kernel(impl_->plan.p); }
+
+void CudaAttention::forward(const void* q, const void* k, const void* v, float* o, float* lse) const {
+  char msg[256] = "";
+  if (sattn_cuda_plan_run_lse(impl_->plan.p, q, k, v, o, lse, msg) != 0) cuda_fail("forward", msg);
+}
+
+void CudaAttention::backward(const void* q, const void* k, const void* v, const float* o, const float* dout,
+                             const float* lse, float* dq, float* dk, float* dv) const {
+  char msg[256] = "";
+  if (sattn_cuda_plan_backward(impl_->plan.p, q, k, v, o, dout, lse, dq, dk, dv, msg) != 0) cuda_fail("backward", msg);
+}
+
+namespace {
+
 // One small causal GQA op on one kernel, against a double-precision softmax: the max-norm
 // relative error, or a negative value with `why` set when CUDA failed.
 double probe_one(bool bf16, std::string& why, std::string& kernel) {
@@ -209,39 +300,9 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
   const Layout& layout = given_layout ? *given_layout : *built;
   const double layout_ms = given_layout ? 0.0 : ms_since(t0);
 
-  // The kernel's view of the layout: a sliding window without wrap is computed on the fly;
-  // other row layouts go through CSR, block layouts through BSR.
-  SattnCudaArgs a{};
-  a.bf16 = op.precision == Precision::bf16;
-  a.batch = s.batch;
-  a.heads = s.heads;
-  a.kv_heads = s.kv_heads;
-  a.seq_len = s.seq_len;
-  a.kv_len = s.kv_len;
-  a.head_dim = s.head_dim;
-  a.causal = layout.causal;
-  a.causal_offset = layout.causal_offset;
-  a.scale = float(op.softmax_scale());
-  a.shared = layout.shared;
-  a.block_size = layout.block_size;
-  a.dilation = 1;
   std::vector<int64_t> ptr;
   std::vector<int32_t> idx;
-  const auto* sw = std::get_if<SlidingWindowParams>(&plan.params);
-  if (plan.spec == Spec::sliding_window && sw && !sw->wrap) {
-    a.mode = SATTN_CUDA_WINDOW;
-    a.window = sw->window_size;
-    a.dilation = sw->dilation;
-  } else {
-    a.mode = layout.block ? SATTN_CUDA_BSR : SATTN_CUDA_CSR;
-    for (const HeadLayout& h : layout.heads) {  // one list per layout, offsets made absolute
-      const int64_t base = int64_t(idx.size());
-      for (int64_t p : h.ptr) ptr.push_back(base + p);
-      idx.insert(idx.end(), h.idx.begin(), h.idx.end());
-    }
-    a.ptr = ptr.data();
-    a.idx = idx.data();
-  }
+  const SattnCudaArgs a = kernel_args(op, plan.spec, plan.params, layout, op.precision == Precision::bf16, ptr, idx);
 
   t0 = std::chrono::steady_clock::now();
   const size_t es = a.bf16 ? 2 : 4;

@@ -38,6 +38,17 @@ int sattn_cuda_plan_create(const SattnCudaArgs* a, int allow_tensor_cores, Sattn
 // Launches the plan on the default stream with device tensors (q/k/v 16-byte aligned for the
 // tensor-core kernel). Returns 0, else a CUDA error code (msg set).
 int sattn_cuda_plan_run(const SattnCudaPlan* plan, const void* q, const void* k, const void* v, float* o, char* msg);
+// As sattn_cuda_plan_run, and lse (device, fp32 [batch, heads, seq_len]; null: not written)
+// receives each row's log-sum-exp of the scaled scores, natural log (-inf for a row with no
+// allowed key): what the backward needs.
+int sattn_cuda_plan_run_lse(const SattnCudaPlan* plan, const void* q, const void* k, const void* v, float* o,
+                            float* lse, char* msg);
+// The backward pass (FlashAttention-2 recomputation, no P stored; SIMT kernels, deterministic):
+// from q/k/v (the plan's dtype), the forward's o and lse and the output gradient dout (fp32),
+// writes dq [batch, heads, seq_len, head_dim], dk and dv [batch, kv_heads, kv_len, head_dim]
+// (fp32, overwritten; GQA sums the query heads of each KV head). Device pointers, default stream.
+int sattn_cuda_plan_backward(const SattnCudaPlan* plan, const void* q, const void* k, const void* v, const float* o,
+                             const float* dout, const float* lse, float* dq, float* dk, float* dv, char* msg);
 // "tensor-core" or "simt".
 const char* sattn_cuda_plan_kernel(const SattnCudaPlan* plan);
 void sattn_cuda_plan_destroy(SattnCudaPlan* plan);

@@ -1,6 +1,7 @@
 // GPU test of the sattn CUDA kernels against a double-precision CPU reference over randomized
 // shapes (tails, causal, GQA, empty rows, every mode, fp32 and bf16), on the SIMT kernel and on the
-// tensor-core kernel. Usage: test_cuda_kernels [SIMT_CASES [SEED [TC_CASES]]]. Exit 77 (CTest: skipped)
+// tensor-core kernel, and the backward (lse, dq, dk, dv). Usage: test_cuda_kernels [SIMT_CASES [SEED
+// [TC_CASES [BWD_CASES]]]]. Exit 77 (CTest: skipped)
 // when no CUDA device is present; 0 when every case passes; 1 otherwise.
 #include <cuda_runtime.h>
 
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "sattn_cuda.h"
@@ -56,17 +58,9 @@ std::vector<int64_t> keys_of(const Case& c, const std::vector<int64_t>& ptr, con
   return ks;
 }
 
-// tc = false: sattn_cuda_forward (SIMT, device layout); true: a plan that must pick the
-// tensor-core kernel (host layout).
-bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
-  std::normal_distribution<float> nd;
-  const int64_t nq = c.B * c.H * c.S * c.D, nkv = c.B * c.KVH * c.KV * c.D;
-  std::vector<float> q(nq), k(nkv), v(nkv);
-  for (auto* t : {&q, &k, &v}) for (float& x : *t) { x = nd(rng); if (c.bf16) x = from_bf16(to_bf16(x)); }
-  // Layout per (b, kvh): CSR random key subsets (some rows empty), BSR random block lists
-  // (some block rows empty).
-  std::vector<int64_t> ptr;
-  std::vector<int32_t> idx;
+// Layout per (b, kvh): CSR random key subsets (some rows empty), BSR random block lists (some
+// block rows empty). Returns the entries per layout (rows + 1).
+int64_t make_layout(const Case& c, std::mt19937_64& rng, std::vector<int64_t>& ptr, std::vector<int32_t>& idx) {
   const int64_t nl = c.B * c.KVH;
   const int64_t brows = (c.S + c.bs - 1) / c.bs, bcols = (c.KV + c.bs - 1) / c.bs;
   std::uniform_real_distribution<double> u;
@@ -82,7 +76,19 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
       }
     }
   }
-  const int64_t rows_per_layout = (c.mode == SATTN_CUDA_CSR ? c.S : brows) + 1;
+  return (c.mode == SATTN_CUDA_CSR ? c.S : brows) + 1;
+}
+
+// tc = false: sattn_cuda_forward (SIMT, device layout); true: a plan that must pick the
+// tensor-core kernel (host layout).
+bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
+  std::normal_distribution<float> nd;
+  const int64_t nq = c.B * c.H * c.S * c.D, nkv = c.B * c.KVH * c.KV * c.D;
+  std::vector<float> q(nq), k(nkv), v(nkv);
+  for (auto* t : {&q, &k, &v}) for (float& x : *t) { x = nd(rng); if (c.bf16) x = from_bf16(to_bf16(x)); }
+  std::vector<int64_t> ptr;
+  std::vector<int32_t> idx;
+  const int64_t rows_per_layout = make_layout(c, rng, ptr, idx);
   // Reference.
   std::vector<double> ref(nq, 0.0);
   const double scale = 1.0 / std::sqrt(double(c.D));
@@ -181,6 +187,127 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
   return ok;
 }
 
+// Backward: a plan (tensor-core forward where it applies, else SIMT) runs the forward with lse,
+// then sattn_cuda_plan_backward; lse, dq, dk and dv are compared with a double reference
+// (explicit softmax per row over the same keys; GQA sums the query heads into dk/dv).
+bool run_bwd_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
+  std::normal_distribution<float> nd;
+  const int64_t nq = c.B * c.H * c.S * c.D, nkv = c.B * c.KVH * c.KV * c.D;
+  std::vector<float> q(nq), k(nkv), v(nkv), dout(nq);
+  for (auto* t : {&q, &k, &v}) for (float& x : *t) { x = nd(rng); if (c.bf16) x = from_bf16(to_bf16(x)); }
+  for (float& x : dout) x = nd(rng);
+  std::vector<int64_t> ptr;
+  std::vector<int32_t> idx;
+  const int64_t rows_per_layout = make_layout(c, rng, ptr, idx);
+  std::vector<double> rlse(c.B * c.H * c.S, -INFINITY), rdq(nq, 0.0), rdk(nkv, 0.0), rdv(nkv, 0.0);
+  const double scale = 1.0 / std::sqrt(double(c.D));
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t h = 0; h < c.H; ++h) {
+      const int64_t kvh = h / (c.H / c.KVH);
+      for (int64_t i = 0; i < c.S; ++i) {
+        const auto ks = keys_of(c, ptr, idx, (b * c.KVH + kvh) * rows_per_layout, i);
+        if (ks.empty()) continue;
+        const int64_t row = (b * c.H + h) * c.S + i;
+        const float* qr = &q[row * c.D];
+        const float* dor = &dout[row * c.D];
+        std::vector<double> s(ks.size()), dp(ks.size());
+        double m = -INFINITY;
+        for (size_t t = 0; t < ks.size(); ++t) {
+          const int64_t kr = ((b * c.KVH + kvh) * c.KV + ks[t]) * c.D;
+          double d = 0, e = 0;
+          for (int64_t x = 0; x < c.D; ++x) { d += double(qr[x]) * k[kr + x]; e += double(dor[x]) * v[kr + x]; }
+          s[t] = d * scale;
+          dp[t] = e;
+          m = std::max(m, s[t]);
+        }
+        double sum = 0;
+        for (double& x : s) sum += (x = std::exp(x - m));
+        rlse[row] = m + std::log(sum);
+        double delta = 0;
+        for (size_t t = 0; t < ks.size(); ++t) delta += (s[t] /= sum) * dp[t];
+        for (size_t t = 0; t < ks.size(); ++t) {
+          const int64_t kr = ((b * c.KVH + kvh) * c.KV + ks[t]) * c.D;
+          const double ds = s[t] * (dp[t] - delta);
+          for (int64_t x = 0; x < c.D; ++x) {
+            rdq[row * c.D + x] += scale * ds * k[kr + x];
+            rdk[kr + x] += scale * ds * qr[x];
+            rdv[kr + x] += s[t] * dor[x];
+          }
+        }
+      }
+    }
+  const size_t es = c.bf16 ? 2 : 4;
+  auto upload = [&](const std::vector<float>& t, bool as_input) {
+    void* d;
+    CK(cudaMalloc(&d, t.size() * (as_input ? es : 4)));
+    if (as_input && c.bf16) {
+      std::vector<uint16_t> h(t.size());
+      for (size_t x = 0; x < t.size(); ++x) h[x] = to_bf16(t[x]);
+      CK(cudaMemcpy(d, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
+    } else {
+      CK(cudaMemcpy(d, t.data(), t.size() * 4, cudaMemcpyHostToDevice));
+    }
+    return d;
+  };
+  auto poisoned = [&](int64_t count) {
+    float* d;
+    CK(cudaMalloc(&d, std::max<int64_t>(1, count) * 4));
+    CK(cudaMemset(d, 0xff, std::max<int64_t>(1, count) * 4));  // NaN: every element must be written
+    return d;
+  };
+  void *gq = upload(q, true), *gk = upload(k, true), *gv = upload(v, true), *gdo = upload(dout, false);
+  float *go = poisoned(nq), *glse = poisoned(c.B * c.H * c.S), *gdq = poisoned(nq), *gdk = poisoned(nkv), *gdv = poisoned(nkv);
+  SattnCudaArgs a{};
+  a.mode = c.mode; a.bf16 = c.bf16; a.batch = c.B; a.heads = c.H; a.kv_heads = c.KVH; a.seq_len = c.S;
+  a.kv_len = c.KV; a.head_dim = c.D; a.causal = c.causal; a.causal_offset = c.KV - c.S; a.scale = float(scale);
+  a.ptr = ptr.empty() ? nullptr : ptr.data(); a.idx = idx.empty() ? nullptr : idx.data();
+  a.shared = 0; a.block_size = c.bs; a.window = c.w; a.dilation = c.dil;
+  char msg[256] = "";
+  SattnCudaPlan* plan = nullptr;
+  if (sattn_cuda_plan_create(&a, tc ? 1 : 0, &plan, msg) != 0) { std::printf("plan failed: %s\n", msg); return false; }
+  const std::string kernel = sattn_cuda_plan_kernel(plan);
+  int rc = sattn_cuda_plan_run_lse(plan, gq, gk, gv, go, glse, msg);
+  if (rc == 0) rc = sattn_cuda_plan_backward(plan, gq, gk, gv, go, static_cast<float*>(gdo), glse, gdq, gdk, gdv, msg);
+  sattn_cuda_plan_destroy(plan);
+  if (rc != 0) { std::printf("launch failed: %s\n", msg); return false; }
+  CK(cudaDeviceSynchronize());
+  auto fetch = [&](const float* d, size_t count) {
+    std::vector<float> h(count);
+    CK(cudaMemcpy(h.data(), d, count * 4, cudaMemcpyDeviceToHost));
+    return h;
+  };
+  const auto lse = fetch(glse, c.B * c.H * c.S), dq = fetch(gdq, nq), dk = fetch(gdk, nkv), dv = fetch(gdv, nkv);
+  for (void* p : {gq, gk, gv, gdo, (void*)go, (void*)glse, (void*)gdq, (void*)gdk, (void*)gdv}) cudaFree(p);
+  auto rel_err = [](const std::vector<float>& out, const std::vector<double>& ref, bool& finite) {
+    double maxabs = 0, refmax = 0;
+    for (size_t x = 0; x < out.size(); ++x) {
+      if (std::isinf(ref[x])) {  // an empty row's lse: -inf
+        if (!(std::isinf(out[x]) && out[x] < 0)) finite = false;
+        continue;
+      }
+      if (!std::isfinite(out[x])) finite = false;
+      maxabs = std::max(maxabs, std::abs(out[x] - ref[x]));
+      refmax = std::max(refmax, std::abs(ref[x]));
+    }
+    return refmax > 0 ? maxabs / refmax : maxabs;
+  };
+  bool finite = true;
+  const double e_lse = rel_err(lse, rlse, finite), e_dq = rel_err(dq, rdq, finite), e_dk = rel_err(dk, rdk, finite),
+               e_dv = rel_err(dv, rdv, finite);
+  // bf16: the tensor-core forward rounds P to bf16 before P V, so o (and with it delta = dO . o)
+  // carries the forward's bf16 error; fp32 runs the SIMT kernels end to end.
+  const double tol = c.bf16 ? 1e-2 : 1e-4;
+  const double worst = std::max(std::max(e_lse, e_dq), std::max(e_dk, e_dv));
+  const bool ok = finite && worst <= tol;
+  static const char* names[] = {"dense", "csr", "bsr", "window"};
+  std::printf("%-3d bwd %-11s %-6s %-4s causal=%d B=%lld H=%lld KVH=%lld S=%lld KV=%lld D=%lld bs=%lld w=%lld dil=%lld  "
+              "lse=%.1e dq=%.1e dk=%.1e dv=%.1e %s\n",
+              n, kernel.c_str(), names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H,
+              (long long)c.KVH, (long long)c.S, (long long)c.KV, (long long)c.D, (long long)c.bs, (long long)c.w,
+              (long long)c.dil, e_lse, e_dq, e_dk, e_dv, ok ? "ok" : (finite ? "FAIL" : "FAIL (non-finite)"));
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -233,6 +360,26 @@ int main(int argc, char** argv) {
     c.dil = 1 + rng() % 3;
     if (!run_case(c, rng, n_cases + n, true)) ++failed;
   }
-  std::printf("%d of %d cases failed\n", failed, n_cases + n_tc);
+  // The backward over every mode, fp32 and bf16, after a SIMT or a tensor-core forward: GQA,
+  // causal with kv_len > seq_len, tails, empty rows, head_dim up to 256.
+  const int n_bwd = argc > 4 ? std::atoi(argv[4]) : n_cases;
+  for (int n = 0; n < n_bwd; ++n) {
+    std::uniform_int_distribution<int64_t> r(1, 160);
+    Case c{};
+    c.mode = n % 4;
+    c.bf16 = (n / 4) % 2;
+    c.causal = (n / 8) % 2;
+    c.KVH = 1 + rng() % 2;
+    c.H = c.KVH * (1 + rng() % 3);
+    c.B = 1 + rng() % 2;
+    c.S = r(rng);
+    c.KV = c.causal ? c.S + rng() % 40 : r(rng);
+    c.D = c.bf16 && n % 3 != 2 ? (n % 2 ? 128 : 64) : dims[rng() % 7];  // bf16 64/128: the tensor-core backward
+    c.bs = c.bf16 ? int64_t(16) << (rng() % 3) : int64_t(1) << (2 + rng() % 4);
+    c.w = 1 + rng() % 20;
+    c.dil = 1 + rng() % 3;
+    if (!run_bwd_case(c, rng, n_cases + n_tc + n, c.bf16 != 0)) ++failed;
+  }
+  std::printf("%d of %d cases failed\n", failed, n_cases + n_tc + n_bwd);
   return failed ? 1 : 0;
 }
