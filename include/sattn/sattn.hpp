@@ -11,10 +11,13 @@
 #pragma once
 #include "sattn/attention.hpp"
 #include "sattn/backend.hpp"
+#include "sattn/cancel.hpp"
 #include "sattn/error.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
+#include "sattn/plan.hpp"
+#include "sattn/profile.hpp"
 #include "sattn/select.hpp"
 #include "sattn/tensor.hpp"
 

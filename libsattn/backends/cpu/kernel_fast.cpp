@@ -135,11 +135,16 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
   std::atomic<int64_t> next_task{0};
   std::exception_ptr failure;
   std::mutex failure_mutex;
-  auto worker = [&] {
+  const CancelScope* cancel = CancelScope::current();  // the caller's cancellation, for every worker
+  std::atomic<int64_t> tasks_done{0};                   // for options.progress (reported by the caller's thread)
+  const int64_t report_every = std::max<int64_t>(1, tasks / 200);
+  auto worker = [&](bool caller) {
+    const CancelScope adopt(CancelScope::Adopt{}, cancel);
     fast::Scratch scratch;
     try {
-      for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1)) {
+      for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1), tasks_done.fetch_add(1)) {
         throw_if_interrupted();  // Ctrl-C: stop at the next row block
+        if (caller && options.progress && t % report_every == 0) options.progress(tasks_done.load(), tasks);
         // Row-major within a head, so consecutive tasks share the head's K/V in cache.
         const int64_t row_task = t % tasks_per_head;
         const int64_t h = (t / tasks_per_head) % s.heads;
@@ -161,14 +166,15 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
   pool.reserve(threads - 1);
   for (int64_t t = 1; t < threads; ++t) {
     try {
-      pool.emplace_back(worker);
+      pool.emplace_back(worker, false);
     } catch (const std::system_error&) {
       break;  // no more threads available: the ones we have share the tasks
     }
   }
-  worker();
+  worker(true);
   for (std::thread& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
+  if (options.progress) options.progress(tasks, tasks);
   return out;
 }
 

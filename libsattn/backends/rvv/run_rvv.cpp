@@ -247,6 +247,7 @@ class RvvBackend final : public Backend {
   void require_available(const BackendRunOptions& o) const override { require_rvv_tools(rvv_settings(o.profile)); }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {
+    const CancelScope cancel(o.cancel);  // this call's cancellation
     const RvvRun r = run_rvv(item, data, src, rvv_settings(o.profile), o.tool);
     return checked_result(r.result, r.out, r.error, r.tolerance, r.passed);
   }
