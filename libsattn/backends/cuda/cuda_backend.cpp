@@ -17,7 +17,7 @@ class CudaBackend final : public Backend {
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {
     const CancelScope cancel(o.cancel);  // this call's cancellation
-    return backend_result(run_cuda(item.plan, item.layout ? &*item.layout : nullptr, data, describe(src), o.tool));
+    return backend_result(run_cuda(item.plan, item.layout ? &*item.layout : nullptr, data, describe(src), o.tool, o.check));
   }
 };
 

@@ -29,7 +29,7 @@ void require_cuda_device() {
               "configured; see SATTN_CUDA in README.md)");
 }
 
-CpuRun run_cuda(const Plan&, const Layout*, const QKV&, const nlohmann::json&, const std::string&) {
+CpuRun run_cuda(const Plan&, const Layout*, const QKV&, const nlohmann::json&, const std::string&, const CheckOptions&) {
   require_cuda_device();
   return {};
 }
@@ -188,7 +188,7 @@ double probe_one(bool bf16, std::string& why, std::string& kernel) {
 }  // namespace
 
 CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, const nlohmann::json& data_desc,
-                const std::string& tool) {
+                const std::string& tool, const CheckOptions& check_options) {
   const Op& op = plan.op;
   if (op.precision != Precision::fp32 && op.precision != Precision::bf16)
     throw_input_error(op.loc_of("precision"), "the cuda backend runs fp32 and bf16 ops; op '" + op.name + "' is " +
@@ -281,7 +281,7 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
   ck(cudaMemcpy(r.out.data.data(), dout.p, n_out * 4, cudaMemcpyDeviceToHost), "cudaMemcpy");
 
   double reference_ms = 0;
-  nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms);
+  nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms, check_options);
   char device[256] = "";
   sattn_cuda_device_name(device);
   nlohmann::json j = result_header(plan, op, op.precision, "cuda", data_desc, layout, tool);

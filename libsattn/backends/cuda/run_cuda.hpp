@@ -25,8 +25,9 @@ CudaProbe probe_cuda();
 // output checked against the reference at the op precision's tolerance. The result is the cpu
 // backend's sattn.result/v1 with backend "cuda", a "cuda" object (device, kernel, mode) and the
 // times in "timing". fp32 and bf16 ops only (others: Error(invalid_input)).
+// `check` as in run_cpu (full, sampled or none; sattn-run(1) --check).
 CpuRun run_cuda(const Plan&, const Layout* layout, const QKV& data, const nlohmann::json& data_desc,
-                const std::string& tool);
+                const std::string& tool, const CheckOptions& check = {});
 
 }  // namespace sattn
 
