@@ -192,7 +192,7 @@ run "$SELECT" "$EX/bsr.mlir"
 # ---- --explain and --format text ----------------------------------------------------------------------
 run "$SATTN" select --explain "$IN/close_call.mlir"
 expect_rc 0 "--explain"
-expect_err "^work: [0-9.]+e[+-][0-9]+ query-key pairs; sattn run --backend cpu: about [0-9.]+ (s|min|h)" "--explain: the work estimate"
+expect_err "^work: [0-9.]+e[+-][0-9]+ query-key pairs; sattn run --backend cpu: about ([0-9.]+ (ms|s|min|h)|< 1 ms)" "--explain: the work estimate"
 chosen sliding_window "--explain keeps the plan on stdout"
 expect_err '^op close_call \(.*close_call.mlir:4:3\) on cpu: sliding_window \[cost\]$' "explain header"
 expect_err '^reason: cheapest on cpu: sliding_window 4.46e\+06 < bsr 4.53e\+06 < dense' "explain reason"

@@ -45,7 +45,7 @@ void write_run_output(const std::string& output, const std::string& format, cons
 // before any data or layout exists: Error(runtime), exit 1, naming the estimate and the flag.
 int run_backends(const std::vector<const Backend*>& backends, const MultiRunOptions&);
 
-// "3.2 s", "4 min 10 s", "2.5 h".
+// "< 1 ms", "28 ms", "3.2 s", "4 min 10 s", "2.5 h".
 std::string format_duration(double seconds);
 
 }  // namespace sattn
