@@ -176,6 +176,13 @@ expect_rc 0 "--backend all, JSON"
   fail "three results and one imc estimate"
 expect_out '"backend":"rvv"' "the rvv result"
 expect_out '"backend":"rocc"' "the rocc result"
+# Every checked result says which check was made (small ops: every row).
+"$PY" -c '
+import json, sys
+checks = [(r["backend"], r["check"]) for r in map(json.loads, sys.stdin) if "check" in r]
+assert sorted(b for b, _ in checks) == ["cpu", "rocc", "rvv"], checks
+assert all((c["mode"], c["rows_checked"], c["rows"]) == ("full", 64, 64) for _, c in checks), checks' <<<"$out" && ok ||
+  fail "cpu, rvv and rocc results: check.mode full, 64 of 64 rows"
 run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend rvv --force-spec dense --format text"
 expect_rc 0 "--backend rvv with a forwarded selection flag"
 expect_out "^small +rvv +dense " "the flag reached the rvv tool"
