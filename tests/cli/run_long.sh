@@ -73,6 +73,13 @@ echo '{"name":"slow","spec":"dense","seq_len":16384,"heads":1,"head_dim":32}' >"
 run script -q -e -c "'$SATTN' run '$T/slow.json' --threads 1 --check none -o '$T/r5.json'" "$T/typescript"
 expect_rc 0 "a run on a terminal"
 grep -qE 'slow: kernel [0-9]+% \(about .* left\)' "$T/typescript" && ok || fail "progress with an ETA on the terminal: $(tr '\r' '\n' <"$T/typescript" | tail -3)"
+# A long full check reports too (the reference in slices).
+echo '{"name":"checked","spec":"dense","seq_len":8192,"heads":1,"head_dim":16}' >"$T/checked.json"
+run script -q -e -c "'$SATTN' run '$T/checked.json' --check full -o '$T/r8.json'" "$T/typescript3"
+expect_rc 0 "a full check on a terminal"
+grep -qE 'checked: check [0-9]+% \(about .* left\)' "$T/typescript3" && ok || fail "progress of the check: $(tr '\r' '\n' <"$T/typescript3" | tail -3)"
+[[ $(field "$T/r8.json" '(d["check"]["mode"], d["check"]["rows_checked"], d["check"]["passed"])') == "('full', 8192, True)" ]] && ok ||
+  fail "the sliced full check: every row, passed"
 run "$SATTN" run "$T/slow.json" --threads 1 --check none -o "$T/r6.json"
 expect_rc 0 "the same run in a pipe"
 [[ -z $err ]] && ok || fail "no progress when stderr is not a terminal"

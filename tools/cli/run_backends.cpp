@@ -89,7 +89,7 @@ std::string format_duration(double seconds) {
   if (!(seconds < 1e15)) return "forever";
   if (seconds == 0) return "0 s";
   if (seconds < 0.001) return "< 1 ms";
-  if (seconds < 1) return format_sig(seconds * 1000, 2) + " ms";
+  if (seconds < 1) return std::to_string(std::max(1, int(seconds * 1000 + 0.5))) + " ms";
   if (seconds < 60) return format_sig(seconds, 2) + " s";
   if (seconds < 3600) {
     const int64_t s = int64_t(seconds + 0.5);

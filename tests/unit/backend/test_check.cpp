@@ -162,3 +162,34 @@ TEST_CASE("work estimate: exact pairs for dense and sliding_window, the check it
   // imc has no output to check.
   CHECK(find_backend("imc")->estimate(dense, o).check == CheckMode::none);
 }
+
+TEST_CASE("a long full check with progress: reported slice by slice, the same error as one pass") {
+  // Dense 4096: 2^24 reference pairs, above 2^23, so with a progress callback the full check runs
+  // in slices; without one, in one pass.
+  const Plan plan = plan_of(R"({"spec":"dense","seq_len":4096,"heads":1,"head_dim":8})");
+  const QKV data = read_qkv(plan.op, std::nullopt);
+  const Layout layout = build_layout(plan.op, plan.spec, plan.params, &data.q, &data.k);
+  CheckOptions full;
+  full.mode = CheckMode::full;
+  double ms = 0;
+  CpuRun once = run_of(plan, data, layout);
+  once.out.row(0, 0, 1234)[5] += 0.5f;  // an error somewhere in the middle, for both to find
+  CpuRun sliced = once;
+  check_against_reference(plan.op, layout, data, once, ms, full);
+  std::vector<double> done;
+  double total = 0;
+  const nlohmann::json c = check_against_reference(plan.op, layout, data, sliced, ms, full, [&](const ProgressReport& p) {
+    CHECK(p.stage == "check");
+    done.push_back(p.done);
+    total = p.total;
+  });
+  CHECK(c["mode"] == "full");
+  CHECK(c["rows_checked"] == 4096);
+  CHECK(sliced.error.max_abs == once.error.max_abs);
+  CHECK(sliced.error.max_rel == once.error.max_rel);
+  CHECK(sliced.passed == once.passed);
+  CHECK(total == 4096);
+  CHECK(done.size() > 10);  // reported as it went, not only at the start and the end
+  CHECK(std::is_sorted(done.begin(), done.end()));
+  CHECK(done.back() == 4096);
+}
