@@ -166,6 +166,14 @@ run env SATTN_HW_L1_BYTES=65536 "$SATTN" select --l1-bytes 32768 "$IN/l1_window.
 chosen bsr "--l1-bytes over SATTN_HW_L1_BYTES"
 run "$SATTN" select --backend rocc "$EX/ring.mlir"
 expect_out '"backend":"rocc"' "backend echoed"
+# The accelerator's deprecated names select for rocc, with one warning each.
+for alias in sim accel; do
+  run "$SATTN" select --backend $alias "$EX/ring.mlir"
+  expect_rc 0 "--backend $alias"
+  expect_out '"backend":"rocc"' "--backend $alias selects for rocc"
+  expect_err "^sattn select: warning: backend name '$alias' is deprecated and will be removed in the next release; use 'rocc'$" "--backend $alias warns"
+  [[ $(grep -c . <<<"$err") -eq 1 ]] && ok || fail "--backend $alias: one warning line"
+done
 for b in cpu rvv rocc imc; do
   run "$SATTN" select --backend $b "$EX/multi.mlir" -o "$T/multi.$b.jsonl"
   expect_rc 0 "backend $b"
