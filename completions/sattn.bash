@@ -10,7 +10,7 @@ _sattn() {
     help) COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc bench profile doctor completions ' -- "$cur")) ;;
     run)
       case $prev in
-        --backend) COMPREPLY=($(compgen -W 'cpu cuda rvv sim imc all' -- "$cur")); return ;;
+        --backend) COMPREPLY=($(compgen -W 'cpu cuda rvv rocc imc all' -- "$cur")); return ;;
         --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
@@ -21,10 +21,13 @@ _sattn() {
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
         --threads) :; return ;;
+        --check) COMPREPLY=($(compgen -W 'auto full sample none' -- "$cur")); return ;;
+        --max-pairs) :; return ;;
+        --max-seconds) :; return ;;
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --force --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --force --output -o --format --quiet -q --threads --check --dry-run --max-pairs --max-seconds --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

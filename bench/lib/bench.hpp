@@ -13,13 +13,13 @@ namespace sattn {
 
 // Everything that defines a sweep. Recorded whole in the output's provenance.
 struct BenchConfig {
-  std::vector<std::string> backends{"cpu"};        // cpu, rvv, sim, imc
+  std::vector<std::string> backends{"cpu"};        // cpu, rvv, rocc, imc
   std::vector<std::string> specs{"sliding_window", "bsr"};
   std::vector<int64_t> seq_lens{256};
   std::vector<std::string> precisions{"fp32"};
   std::vector<int> vlens{128, 256, 512};            // rvv
   std::vector<std::string> kernels{"scalar", "autovec", "rvv"};  // rvv
-  std::vector<int> lanes{16};                       // sim
+  std::vector<int> lanes{16};                       // rocc
   int64_t head_dim = 64, heads = 2, batch = 1;
   bool causal = false;
   // Op attributes set on every point; a comma-separated value sweeps that attribute.
@@ -38,13 +38,13 @@ struct BenchConfig {
 // One point of a sweep: a backend tool run on one synthetic op.
 struct BenchPoint {
   std::string id;       // stable, file-name safe: "cpu-bsr-n256-fp32", "rvv-bsr-n64-fp32-rvv-v128"
-  std::string backend;  // cpu, rvv, sim, imc
+  std::string backend;  // cpu, rvv, rocc, imc
   std::string spec;
   int64_t seq_len = 0;
   std::string precision;
   std::string kernel;   // rvv: scalar/autovec/rvv; cpu: "openblas" for the OpenBLAS dense baseline, else ""
   int vlen = 0;         // rvv only
-  int lanes = 0;        // sim only (0: the profile's or the tool's default)
+  int lanes = 0;        // rocc only (0: the profile's or the tool's default)
   std::map<std::string, std::string> params;  // the swept/forced op attributes of this point
   bool baseline = false;                      // added as the cpu dense baseline
   std::string profile;                        // the sweep's --profile ("" = none)

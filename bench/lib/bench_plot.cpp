@@ -8,6 +8,7 @@
 #include "support/text_table.hpp"
 #include "bench.hpp"
 #include "sattn/error.hpp"
+#include "sattn/select.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
 
@@ -81,7 +82,9 @@ std::vector<Series> group(const std::vector<json>& records, const std::string& b
   std::map<std::string, Series> by_title;
   std::vector<std::string> order;
   for (const json& r : records) {
-    if (r["point"]["backend"] != backend || r["exit_code"] != 0) continue;
+    // Records written before the backend names were unified call rocc "sim".
+    const std::string b = r["point"]["backend"].is_string() ? r["point"]["backend"].get<std::string>() : "";
+    if (std::string(deprecated_backend_alias(b).value_or(b)) != backend || r["exit_code"] != 0) continue;
     bool complete = true;
     for (const char* f : need) complete = complete && has(r, f);
     if (!complete) continue;
@@ -199,19 +202,19 @@ std::vector<std::string> write_plots(const std::string& dir, const std::vector<j
   if (!cycles.empty()) scripts.push_back({"rvv_cycles", rvv_vs_vlen("rvv_cycles", "modelled cycles", cycles)});
 
   auto lanes_title = [](const json& r) { return "lanes " + std::to_string(int(sim_lanes(r))) + " " + size_title(r); };
-  auto roof = group(records, "sim", {"op_intensity", "macs_per_cycle"}, lanes_title,
+  auto roof = group(records, "rocc", {"op_intensity", "macs_per_cycle"}, lanes_title,
                     [](const json& r) { return std::vector<double>{fig(r, "op_intensity"), fig(r, "macs_per_cycle")}; },
                     spec_label);
   if (!roof.empty()) {
     std::vector<std::pair<double, double>> roofs;
     for (const json& r : records)
-      if (r["point"]["backend"] == "sim" && has(r, "dram_bytes_per_cycle")) {
+      if ((r["point"]["backend"] == "rocc" || r["point"]["backend"] == "sim") && has(r, "dram_bytes_per_cycle")) {
         const std::pair<double, double> rf{sim_lanes(r), fig(r, "dram_bytes_per_cycle")};
         if (std::find(roofs.begin(), roofs.end(), rf) == roofs.end()) roofs.push_back(rf);
       }
     scripts.push_back({"sim_roofline", sim_roofline(roof, roofs)});
   }
-  auto bound = group(records, "sim", {"bound_cycles", "cycles"}, lanes_title,
+  auto bound = group(records, "rocc", {"bound_cycles", "cycles"}, lanes_title,
                      [](const json& r) { return std::vector<double>{fig(r, "bound_cycles"), fig(r, "cycles")}; }, spec_label);
   if (!bound.empty()) scripts.push_back({"sim_cycles", sim_cycles(bound)});
 

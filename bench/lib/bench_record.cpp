@@ -135,7 +135,7 @@ json make_record(const BenchPoint& p, const PointOutcome& o) {
       figures_common(o.result, f);
       if (p.backend == "cpu") figures_cpu(p, o.result, f);
       if (p.backend == "rvv") figures_rvv(o.result, f);
-      if (p.backend == "sim") figures_sim(o.result, f);
+      if (p.backend == "rocc") figures_sim(o.result, f);
     }
   }
   // Non-finite numbers (no dense point, a failed run) are not JSON: leave them out.

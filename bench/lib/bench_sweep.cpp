@@ -12,7 +12,7 @@ namespace sattn {
 
 namespace {
 
-const std::set<std::string> kBackends{"cpu", "rvv", "sim", "imc"};
+const std::set<std::string> kBackends{"cpu", "rvv", "rocc", "imc"};
 const std::set<std::string> kKernels{"rvv", "scalar", "autovec"};
 const std::set<int> kVlens{128, 256, 512, 1024};
 const std::set<int> kLanes{8, 16, 32};
@@ -78,7 +78,7 @@ void finish_point(BenchPoint& p, const BenchConfig& c) {
   p.id = p.backend + "-" + p.spec + "-n" + std::to_string(p.seq_len) + "-" + p.precision;
   if (p.backend == "rvv") p.id += "-" + p.kernel + "-v" + std::to_string(p.vlen);
   if (p.backend == "cpu" && !p.kernel.empty()) p.id += "-" + p.kernel;
-  if (p.backend == "sim" && p.lanes > 0) p.id += "-l" + std::to_string(p.lanes);
+  if (p.backend == "rocc" && p.lanes > 0) p.id += "-l" + std::to_string(p.lanes);
   p.profile = c.profile;
   if (!c.profile.empty()) p.id += "-" + safe_id_part(std::filesystem::path(c.profile).stem().string());
   for (const auto& [k, v] : p.params)
@@ -98,7 +98,7 @@ nlohmann::json BenchPoint::describe() const {
                       {"precision", precision}, {"params", params}, {"baseline", baseline}};
   j["kernel"] = kernel.empty() ? nlohmann::json() : nlohmann::json(kernel);
   j["vlen"] = backend == "rvv" ? nlohmann::json(vlen) : nlohmann::json();
-  j["lanes"] = backend == "sim" && lanes > 0 ? nlohmann::json(lanes) : nlohmann::json();
+  j["lanes"] = backend == "rocc" && lanes > 0 ? nlohmann::json(lanes) : nlohmann::json();
   j["profile"] = profile.empty() ? nlohmann::json() : nlohmann::json(profile);
   return j;
 }
@@ -108,7 +108,7 @@ std::vector<BenchPoint> expand_sweep(const BenchConfig& c) {
   if (c.backends.empty() || c.specs.empty() || c.seq_lens.empty() || c.precisions.empty())
     usage("--backend, --specs, --seq-lens and --precisions need at least one value each");
   for (const auto& b : c.backends)
-    if (!kBackends.count(b)) usage("--backend: unknown backend '" + b + "' (cpu, rvv, sim, imc)");
+    if (!kBackends.count(b)) usage("--backend: unknown backend '" + b + "' (cpu, rvv, rocc, imc)");
   for (const auto& s : c.specs)
     if (!parse_spec(s) || std::string(to_string(*parse_spec(s))) != s)
       usage("--specs: unknown spec '" + s +
@@ -165,7 +165,7 @@ std::vector<BenchPoint> expand_sweep(const BenchConfig& c) {
                   p.vlen = v;
                   add(p);
                 }
-            } else if (backend == "sim") {
+            } else if (backend == "rocc") {
               for (int l : c.lanes) {
                 p.lanes = l;
                 add(p);
@@ -191,7 +191,7 @@ std::vector<std::string> backend_args(const BenchPoint& p, const BenchConfig& c,
   } else if (p.backend == "rvv") {
     a = {"run-rvv", op_file, "--seed", seed, "--kernel", p.kernel, "--vlen", std::to_string(p.vlen)};
     a.insert(a.end(), {"--timeout", std::to_string(int(std::ceil(c.timeout_s)))});
-  } else if (p.backend == "sim") {
+  } else if (p.backend == "rocc") {
     a = {"sim", op_file, "--seed", seed};
     if (p.lanes > 0) a.insert(a.end(), {"--lanes", std::to_string(p.lanes)});
     if (c.sim_model_only) a.push_back("--model-only");

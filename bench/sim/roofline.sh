@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The accelerator's workloads under each profile (highperf, lowpower, imc: profiles/*.yaml), for
-# the roofline plots and the cost-growth fits of docs/roofline.md. One `sattn bench --backend sim
+# the roofline plots and the cost-growth fits of docs/roofline.md. One `sattn bench --backend rocc
 # --model-only --profile P` sweep per workload family and profile (the cycle-exact model: its
 # cycles and counters equal the RTL's, which bench/sim/run.sh checks on every run), i8, one head,
 # head_dim 64:
@@ -18,7 +18,7 @@ SATTN="$BUILD/bin/sattn"
 [[ -x $SATTN ]] || { echo "bench/sim: $SATTN not found: build first" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-common=(--backend sim --model-only --precisions i8 --heads 1 --head-dim 64 -q)
+common=(--backend rocc --model-only --precisions i8 --heads 1 --head-dim 64 -q)
 for prof in highperf lowpower imc; do
   echo "bench/sim/roofline: profile $prof" >&2
   nice "$SATTN" bench "${common[@]}" --profile "$prof" --specs bsr --seq-lens 1024,2048,4096,8192 \

@@ -22,6 +22,7 @@ Tensor reference_attention(const Op& op, const Layout& layout, const Tensor& q, 
 
 struct FastOptions {
   int threads = 0;  // 0: hardware concurrency
+  std::function<void(int64_t done, int64_t total)> progress;  // row tasks done, from the calling thread (empty: none)
 };
 // The fast fused kernel: online softmax over key blocks, SIMD, threads over
 // batch x heads x row blocks; work proportional to the layout's allowed pairs. Applies the op's

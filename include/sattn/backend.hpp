@@ -1,16 +1,19 @@
 // The backends behind one interface (ARCHITECTURE.md): cpu (host kernels), cuda (GPU kernels),
-// rvv (RVV 1.0 kernels under QEMU), sim (the RoCC accelerator's RTL under Verilator) and imc (the
+// rvv (RVV 1.0 kernels under QEMU), rocc (the RoCC accelerator's RTL under Verilator) and imc (the
 // crossbar cost model). Each one runs an op and checks it against the double-precision reference
 // (imc, a cost model, reports without a check); `sattn run --backend all` loops over the registry.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sattn/cancel.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
-#include "sattn/select.hpp"
+#include "sattn/plan.hpp"
 #include "sattn/tensor.hpp"
 
 namespace sattn {
@@ -30,12 +33,59 @@ struct BackendCapabilities {
   std::string needs;                  // what it needs at run time, for messages ("" = nothing)
 };
 
+// How a run's output is checked against the double-precision reference (`sattn run --check`):
+// full: every row; sample: a seeded subset of query rows (CheckOptions); none: no check (the
+// result says so). automatic: full while the reference would visit at most kCheckSampleAbovePairs
+// (query, key) pairs, sample above (the O(n^2) reference dominates long runs).
+enum class CheckMode { automatic, full, sample, none };
+inline constexpr double kCheckSampleAbovePairs = 8388608;  // 2^23 pairs: about a second of reference at head_dim 64
+std::string_view to_string(CheckMode);
+std::optional<CheckMode> parse_check_mode(std::string_view);  // "full", "sample", "none", "auto"
+
+struct CheckOptions {
+  CheckMode mode = CheckMode::automatic;
+  // sample: this many query rows of every (batch, head), drawn with `seed` (splitmix64), always
+  // including the first and the last row; on block layouts whole block rows, as many as cover
+  // `rows` rows. All rows when there are no more than that.
+  int64_t rows = 256;
+  uint64_t seed = 0x5A77;
+};
+
+// Progress inside a long run (BackendRunOptions::progress): the stage and how much of it is done,
+// reported from the calling thread only, a few hundred times per stage at most.
+struct ProgressReport {
+  std::string_view stage;  // "layout", "kernel", "check", "simulate"
+  double done = 0;
+  double total = 0;  // units of the stage (row tasks, rows); 0 = unknown
+};
+using ProgressFn = std::function<void(const ProgressReport&)>;
+
+// The work of one op on one backend, before it runs (`sattn run --dry-run`, --max-pairs,
+// --max-seconds): allowed pairs from the spec's parameters (exact for dense, causal or not; for
+// the other specs the memory guard's upper bound) and wall time from the backend's rates
+// (Backend::estimate).
+struct WorkEstimate {
+  double pairs = 0;            // (query, key) pairs the kernel visits, over batch and heads
+  double macs = 0;             // pairs * 2 * head_dim (QK^T and PV)
+  CheckMode check = CheckMode::full;  // the check the run makes (automatic resolved)
+  double check_pairs = 0;      // pairs the reference check visits
+  double kernel_seconds = 0;   // the backend's run (layout included)
+  double check_seconds = 0;    // the reference check
+  double seconds() const { return kernel_seconds + check_seconds; }
+  std::string basis;           // how the time was estimated, for messages
+};
+
 // What a caller gives every backend run.
 struct BackendRunOptions {
   std::string tool = "sattn";           // the producer named in results and messages
   std::optional<std::string> profile;   // the profile whose backend sections apply (sattn-profile(5))
   int threads = 0;                      // host threads (cpu; 0 = all cores)
-  bool progress = false;                // a progress line on stderr (the caller decides: TTY, not -q)
+  ProgressFn progress;                  // progress inside the run (the caller prints it: TTY, not -q); empty = none
+  CheckOptions check;                   // how the output is checked against the reference
+  // This call's cancellation (sattn/cancel.hpp): when requested, from a signal handler or another
+  // thread, run() throws Interrupted at its next check and returns nothing partial. Calls with
+  // different tokens (or none) are not affected. Null: only an enclosing CancelScope cancels it.
+  const CancelToken* cancel = nullptr;
 };
 
 struct BackendResult {
@@ -58,11 +108,17 @@ class Backend {
   virtual void require_available(const BackendRunOptions&) const {}
   // Runs one op: layout (the input's, else built), the backend's kernel or simulation, the check.
   virtual BackendResult run(const BackendInput&, const QKV& data, const DataSource&, const BackendRunOptions&) const = 0;
+  // The work of a plan here, before any data or layout exists (see WorkEstimate).
+  virtual WorkEstimate estimate(const Plan&, const BackendRunOptions&) const;
 };
 
-// Every built-in backend: cpu, cuda, rvv, sim, imc (`sattn run --backend all`: those with in_all).
+// The check a run of `pairs` reference pairs makes under `mode` (automatic resolved).
+CheckMode resolve_check_mode(CheckMode mode, double reference_pairs);
+
+// Every built-in backend: cpu, cuda, rvv, rocc, imc (`sattn run --backend all`: those with in_all).
 const std::vector<const Backend*>& backend_registry();
-// By name; nullptr when there is none.
+// By name (the deprecated aliases "sim" and "accel" find rocc, with one warning); nullptr when
+// there is none.
 const Backend* find_backend(std::string_view name);
 
 }  // namespace sattn

@@ -11,11 +11,14 @@
 #pragma once
 #include "sattn/attention.hpp"
 #include "sattn/backend.hpp"
+#include "sattn/cancel.hpp"
 #include "sattn/cuda.hpp"
 #include "sattn/error.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
+#include "sattn/plan.hpp"
+#include "sattn/profile.hpp"
 #include "sattn/select.hpp"
 #include "sattn/tensor.hpp"
 

@@ -1,4 +1,5 @@
-// Spec selection (DESIGN §6): rules, then a cost model, then overrides; plans (sattn.plan/v1).
+// Spec selection (DESIGN §6): rules, then a cost model, then overrides; the Plan it makes is in
+// sattn/plan.hpp.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -8,12 +9,9 @@
 #include <vector>
 
 #include "sattn/op.hpp"
+#include "sattn/plan.hpp"
 
 namespace sattn {
-
-enum class Target { cpu, rvv, rocc, imc };
-std::string_view to_string(Target);
-std::optional<Target> parse_backend(std::string_view);
 
 // Selector hints. Precedence: flags > environment > profile > defaults; see
 // resolve_select_options().
@@ -76,28 +74,6 @@ Spec spec_option(const std::string& option, const std::string& value);
 // applies its select and defaults sections. Bad values: Error(usage); a bad profile:
 // Error(invalid_input) with file:line:col.
 SelectOptions resolve_select_request(const SelectRequest&);
-
-struct Candidate {
-  Spec spec = Spec::dense;
-  bool feasible = true;
-  std::string why_not;     // when infeasible or disabled
-  std::string terms = "{}";  // cost terms as a JSON object: macs, kv_bytes, l1_fit, cycles {...}, ...
-  double cost = 0;         // total modelled cost (lower is better)
-};
-
-struct Selection {
-  std::string kind;    // "override", "rule", "cost", "default"
-  std::string reason;  // human-readable: "global_tokens = 16 > 0", "SATTN_FORCE_SPEC=bsr", ...
-  std::vector<Candidate> candidates;
-};
-
-struct Plan {
-  Op op;
-  Spec spec = Spec::dense;
-  SpecParams params;
-  Target backend = Target::cpu;
-  Selection selection;
-};
 
 // Selects a spec for `op`. A forced spec the op cannot support is Error(invalid_input) naming why.
 Plan select_spec(const Op&, const SelectOptions&);

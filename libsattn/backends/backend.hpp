@@ -4,12 +4,13 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "sattn/attention.hpp"
 #include "sattn/backend.hpp"
-#include "sattn/select.hpp"
+#include "sattn/plan.hpp"
 
 namespace sattn {
 
@@ -26,8 +27,17 @@ struct CpuRun {
 // The check every backend run on the host makes: `r.out` against the CPU reference on the same
 // layout at the precision's tolerance. Fills r.error, r.tolerance, r.passed; returns the result's
 // "check" object and the reference's wall time in `reference_ms`.
+// `check` decides full / sample / none (the result's "check" says which, with the rows checked);
+// `progress` gets the "check" stage.
 nlohmann::json check_against_reference(const Op& op, const Layout& layout, const QKV& data, CpuRun& r,
-                                       double& reference_ms);
+                                       double& reference_ms, const CheckOptions& check = {},
+                                       const ProgressFn& progress = {});
+
+// The query rows a check visits in every (batch, head): all of them (full), a seeded sample
+// (CheckOptions), none. Sorted, unique.
+std::vector<int64_t> check_rows(const Layout& layout, CheckMode mode, const CheckOptions& options);
+// `layout` restricted to `rows` (the others get no keys): the reference over it visits only them.
+Layout restrict_rows(const Layout& layout, const std::vector<int64_t>& rows);
 
 // The line a failed check prints (located at the op by the caller): "output differs from the
 // reference: max relative error 3.1e-02 > tolerance 1.0e-02".

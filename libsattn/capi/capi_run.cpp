@@ -231,8 +231,10 @@ sattn_status sattn_backward(const sattn_plan* plan, const sattn_layout* layout, 
                             dkv = capi::mutable_view_of(dk, fn, "dk", 4, &d[7]),
                             dvv = capi::mutable_view_of(dv, fn, "dv", 4, &d[8]);
     const Device device = capi::same_device(fn, {d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8]});
-    if (device != Device::cpu)
-      throw Error(ErrorKind::external_tool, std::string(fn) + ": backward not built for cuda (CPU tensors only)");
+    if (device != Device::cpu) {
+      cuda_backward_device(plan->plan.op, layout->layout, qv, kv, vv, ov, gv, lse_data, dqv, dkv, dvv);
+      return;
+    }
     fast_attention_backward(plan->plan.op, layout->layout, qv, kv, vv, ov, gv, lse_data, dqv, dkv, dvv,
                             capi::fast_options(options));
   });

@@ -1,10 +1,13 @@
 // The op model: names, validation and per-spec parameter resolution.
 #include "sattn/op.hpp"
-#include "sattn/select.hpp"
+#include "sattn/plan.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <string>
+
+#include "support/process.hpp"
 
 namespace sattn {
 
@@ -257,9 +260,28 @@ std::string_view to_string(Target b) {
   return "?";
 }
 
+std::optional<std::string_view> deprecated_backend_alias(std::string_view name) {
+  if (name == "sim" || name == "accel") return std::string_view("rocc");
+  return std::nullopt;
+}
+
+std::string canonical_backend_name(std::string_view name, std::string_view where) {
+  const auto canonical = deprecated_backend_alias(name);
+  if (!canonical) return std::string(name);
+  // One warning per alias and process: a name read by several backends or profile layers is
+  // still one deprecation to fix.
+  static std::atomic<bool> warned_sim{false}, warned_accel{false};
+  std::atomic<bool>& warned = name == "sim" ? warned_sim : warned_accel;
+  if (!warned.exchange(true))
+    report_warning((where.empty() ? std::string() : std::string(where) + ": ") + "backend name '" + std::string(name) +
+                   "' is deprecated and will be removed in the next release; use '" + std::string(*canonical) + "'");
+  return std::string(*canonical);
+}
+
 std::optional<Target> parse_backend(std::string_view s) {
+  const std::string name = canonical_backend_name(s);
   for (Target b : {Target::cpu, Target::rvv, Target::rocc, Target::imc})
-    if (to_string(b) == s) return b;
+    if (to_string(b) == name) return b;
   return std::nullopt;
 }
 

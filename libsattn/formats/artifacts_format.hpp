@@ -16,7 +16,7 @@
 #include "support/io.hpp"
 #include "sattn/layout.hpp"
 #include "formats/npy.hpp"
-#include "sattn/select.hpp"
+#include "sattn/plan.hpp"
 
 namespace sattn::artifacts_detail {
 

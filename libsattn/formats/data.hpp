@@ -10,7 +10,7 @@
 #include "core/synthetic.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
-#include "sattn/select.hpp"
+#include "sattn/plan.hpp"
 
 namespace sattn {
 

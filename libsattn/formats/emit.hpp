@@ -9,7 +9,7 @@
 #include "sattn/layout.hpp"
 #include "formats/data.hpp"
 #include "support/io.hpp"
-#include "sattn/select.hpp"
+#include "sattn/plan.hpp"
 
 namespace sattn {
 

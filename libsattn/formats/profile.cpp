@@ -1,4 +1,5 @@
 #include "formats/profile.hpp"
+#include "sattn/plan.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -135,7 +136,7 @@ std::map<std::string, SectionChecker>& section_checkers() {
 
 // Core sections, checked here; backend sections by their registered loaders.
 const std::vector<std::string> kTopKeys = {"schema", "name", "description", "base", "select",
-                                           "defaults", "rvv", "accel", "energy", "imc"};
+                                           "defaults", "rvv", "rocc", "accel", "energy", "imc"};
 
 Precision precision_of(const std::string& file, const YAML::Node& node) {
   const std::string s = yaml_string(file, node, "defaults.precision");
@@ -146,7 +147,9 @@ Precision precision_of(const std::string& file, const YAML::Node& node) {
 
 std::string backend_of(const std::string& file, const YAML::Node& node, const std::string& key,
                        const std::vector<std::string>& allowed) {
-  const std::string s = yaml_string(file, node, key);
+  std::string s = yaml_string(file, node, key);
+  if (std::find(allowed.begin(), allowed.end(), "rocc") != allowed.end())
+    s = canonical_backend_name(s, yaml_loc(file, node).str());  // "sim", "accel": deprecated names of rocc
   if (std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
     std::string list;
     for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
@@ -176,7 +179,7 @@ void read_defaults(const std::string& file, const YAML::Node& d, ProfileDefaults
   yaml_check_keys(file, d, "defaults", {"precision", "tile_rows", "backend"});
   if (d["precision"]) out.precision = precision_of(file, d["precision"]);
   if (d["tile_rows"]) out.tile_rows = yaml_int(file, d["tile_rows"], "defaults.tile_rows", 1, 4096);
-  if (d["backend"]) out.backend = backend_of(file, d["backend"], "defaults.backend", {"cpu", "rvv", "sim", "imc", "all"});
+  if (d["backend"]) out.backend = backend_of(file, d["backend"], "defaults.backend", {"cpu", "rvv", "rocc", "imc", "all"});
 }
 
 ProfileFile read_profile_file(const std::string& name, const std::string& path) {
@@ -204,10 +207,20 @@ ProfileFile read_profile_file(const std::string& name, const std::string& path) 
   ProfileDefaults def;
   if (root["select"]) read_select(path, root["select"], sel);
   if (root["defaults"]) read_defaults(path, root["defaults"], def);
-  for (const auto& [key, checker] : section_checkers())
+  for (const auto& [key, checker] : section_checkers()) {
     if (root[key]) checker(root[key], path);
-  for (const char* key : {"rvv", "accel", "energy", "imc"})
+    if (key == "rocc" && root["accel"]) checker(root["accel"], path);  // its deprecated name
+  }
+  for (const char* key : {"rvv", "rocc", "accel", "energy", "imc"})
     if (root[key]) yaml_require_map(path, root[key], key);
+  if (root["accel"]) {
+    // The accelerator's section was `accel:` until the backend names were unified (rocc).
+    if (root["rocc"]) yaml_fail(path, root["accel"], "both 'rocc' and its deprecated name 'accel': keep 'rocc'");
+    SourceLoc key_loc = yaml_loc(path, root["accel"]);
+    for (const auto& kv : root)  // the key itself, not its section's first line
+      if (kv.first.IsScalar() && kv.first.Scalar() == "accel") key_loc = yaml_loc(path, kv.first);
+    canonical_backend_name("accel", key_loc.str() + ": profile section 'accel'");
+  }
   return ProfileFile{name, path, root};
 }
 
@@ -346,14 +359,24 @@ Profile load_profile(const std::string& name_or_path) {
 
 std::vector<std::pair<std::string, YAML::Node>> Profile::sections(const std::string& key) const {
   std::vector<std::pair<std::string, YAML::Node>> out;
-  for (const ProfileFile& f : chain)
+  for (const ProfileFile& f : chain) {
     if (f.root[key]) out.emplace_back(f.path, f.root[key]);
+    // A section under a deprecated backend name (`accel:`) is the canonical one's (`rocc:`).
+    else if (key == "rocc" && f.root["accel"]) out.emplace_back(f.path, f.root["accel"]);
+  }
   return out;
 }
 
 nlohmann::json Profile::merged() const {
   nlohmann::json j = nlohmann::json::object();
-  for (const ProfileFile& f : chain) j.merge_patch(yaml_to_json(f.root));
+  for (const ProfileFile& f : chain) {
+    nlohmann::json layer = yaml_to_json(f.root);
+    if (layer.contains("accel")) {  // shown under the canonical name (rocc)
+      layer["rocc"] = layer["accel"];
+      layer.erase("accel");
+    }
+    j.merge_patch(layer);
+  }
   j.erase("base");
   j["name"] = chain.empty() ? name : (chain.back().root["name"] ? chain.back().root["name"].Scalar() : chain.back().name);
   nlohmann::json files = nlohmann::json::array();
@@ -399,6 +422,11 @@ ProfileDefaults profile_defaults(const Profile& p) {
   for (const auto& [file, node] : p.sections("defaults")) read_defaults(file, node, out);
   return out;
 }
+
+ProfileSelect profile_select(const std::string& name_or_path) { return profile_select(load_profile(name_or_path)); }
+ProfileDefaults profile_defaults(const std::string& name_or_path) { return profile_defaults(load_profile(name_or_path)); }
+void validate_profile(const std::string& name_or_path) { (void)load_profile(name_or_path); }
+std::string profile_json(const std::string& name_or_path) { return load_profile(name_or_path).merged().dump(); }
 
 void apply_profile_defaults(Op& op, const ProfileDefaults& d) {
   if (d.precision && !op.attr_loc.count("precision")) op.precision = *d.precision;

@@ -120,7 +120,9 @@ void parallel_items(int64_t items, int64_t threads, Work work) {
   std::atomic<int64_t> next{0};
   std::exception_ptr failure;
   std::mutex failure_mutex;
+  const CancelScope* cancel = CancelScope::current();  // the caller's cancellation, for every worker
   auto worker = [&](int64_t id) {
+    const CancelScope adopt(CancelScope::Adopt{}, cancel);
     try {
       for (int64_t item; (item = next.fetch_add(1)) < items;) {
         throw_if_interrupted();  // Ctrl-C: every worker stops at its next item

@@ -28,12 +28,13 @@ const bool registered = [] {
 }  // namespace
 
 const std::vector<const Backend*>& backend_registry() {
-  static const std::vector<const Backend*> backends = {&cpu_backend(), &cuda_backend(), &rvv_backend(), &sim_backend(),
+  static const std::vector<const Backend*> backends = {&cpu_backend(), &cuda_backend(), &rvv_backend(), &rocc_backend(),
                                                        &imc_backend()};
   return backends;
 }
 
-const Backend* find_backend(std::string_view name) {
+const Backend* find_backend(std::string_view requested) {
+  const std::string name = canonical_backend_name(requested);  // "sim", "accel": deprecated names of rocc
   const auto& all = backend_registry();
   const auto it = std::find_if(all.begin(), all.end(), [&](const Backend* b) { return b->name() == name; });
   return it == all.end() ? nullptr : *it;

@@ -1,5 +1,6 @@
 #include "support/process.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -18,6 +20,10 @@
 #include <sstream>
 
 #include "sattn/error.hpp"
+
+#ifndef SATTN_LIBEXEC_FROM_LIBDIR
+#define SATTN_LIBEXEC_FROM_LIBDIR "../libexec/sattn"
+#endif
 
 namespace sattn {
 
@@ -58,26 +64,32 @@ std::optional<std::string> find_executable(const std::string& name) {
 }
 
 std::string libexec_dir() {
+  namespace fs = std::filesystem;
   if (const char* env = std::getenv("SATTN_LIBEXEC_DIR"); env && *env) return env;
   std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  // The library's own file (libsattn.so.0, wherever the host process is: a tool, python3, a
+  // user's program), found from one of its symbols. The helpers are installed at a fixed place
+  // relative to it (LIBDIR -> LIBEXECDIR/sattn, SATTN_LIBEXEC_FROM_LIBDIR), and the build tree
+  // mirrors it (build/lib -> build/libexec/sattn).
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<const void*>(&libexec_dir), &info) && info.dli_fname && *info.dli_fname) {
+    const fs::path self = fs::weakly_canonical(fs::absolute(info.dli_fname, ec), ec);
+    if (!ec && self.filename().string().rfind("libsattn", 0) == 0) {
+      const fs::path lib_dir = self.parent_path();
+      for (const char* rel : {SATTN_LIBEXEC_FROM_LIBDIR, "../libexec/sattn"}) {
+        const fs::path dir = (lib_dir / rel).lexically_normal();
+        if (fs::is_directory(dir, ec)) return dir.string();
+      }
+      return (lib_dir / SATTN_LIBEXEC_FROM_LIBDIR).lexically_normal().string();
+    }
+  }
+  // The library linked statically into an executable: beside the executable, as bin/ ->
+  // libexec/sattn.
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return "libexec/sattn";
   return (exe.parent_path().parent_path() / "libexec" / "sattn").string();
 }
 
-namespace {
-
-volatile sig_atomic_t g_interrupted = 0;
-
-}  // namespace
-
-bool request_cancel() noexcept {
-  const bool already = g_interrupted != 0;
-  g_interrupted = 1;
-  return already;
-}
-
-bool interrupted() { return g_interrupted != 0; }
 
 namespace {
 std::atomic<int> g_cleanups{0};
@@ -101,9 +113,6 @@ void cleanup_begin() noexcept { g_cleanups.fetch_add(1); }
 void cleanup_end() noexcept { g_cleanups.fetch_sub(1); }
 bool cleanup_pending() noexcept { return g_cleanups.load() > 0; }
 
-void throw_if_interrupted() {
-  if (g_interrupted) throw Interrupted();
-}
 
 namespace {
 
@@ -149,7 +158,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
   int open_fds = 2;
   char buf[65536];
   while (open_fds > 0) {
-    if (g_interrupted) {
+    if (cancel_requested()) {
       kill(pid, SIGKILL);
       for (auto& f : fds)
         if (f.fd >= 0) close(f.fd);
@@ -167,6 +176,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
       }
       wait_ms = int(std::min(left * 1000.0 + 1, double(INT_MAX)));
     }
+    // A signal interrupts poll() (EINTR); a token requested from another thread does not, so
+    // under a cancellation scope the wait is sliced to notice it within 100 ms.
+    if (CancelScope::current()) wait_ms = wait_ms < 0 ? 100 : std::min(wait_ms, 100);
     const int n = poll(fds, 2, wait_ms);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "sattn/cancel.hpp"
+
 namespace sattn {
 
 struct ProcessResult {
@@ -31,30 +33,27 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
 // PATH; nullopt when none is executable.
 std::optional<std::string> find_executable(const std::string& name);
 
-// Where the build puts (and `cmake --install` installs) the helper programs the tools run: the
-// riscv64 runners, the QEMU plugin, the Verilator harness. $SATTN_LIBEXEC_DIR when set, else
-// <directory of this executable>/../libexec/sattn (build: build/bin -> build/libexec/sattn;
-// install: PREFIX/bin -> PREFIX/libexec/sattn).
+// Where the build puts (and `cmake --install` installs) the helper programs the backends run:
+// the riscv64 runners, the QEMU plugin, the Verilator harness. $SATTN_LIBEXEC_DIR when set, else
+// found from the library's own location (dladdr on a libsattn symbol), so that it is right in
+// any host process (a tool, python3, a user's program): LIBDIR/../libexec/sattn as installed
+// (PREFIX/lib -> PREFIX/libexec/sattn), build/lib -> build/libexec/sattn in the build tree. Only
+// when libsattn is linked statically into an executable: <executable's dir>/../libexec/sattn.
 std::string libexec_dir();
 
-// Ctrl-C (SIGINT) and SIGTERM: the first one sets a flag that long-running code checks, so the
+// Cancellation is per call (sattn/cancel.hpp): the caller's CancelToken, installed for the
+// call by a CancelScope. The tools own one token for the whole run, which their SIGINT/SIGTERM
+// handler requests (tools/cli); long-running code checks the calling thread's scopes, so the
 // tool stops at the next check, unwinds (temporary directories removed, no partial output
-// committed) and exits 130; a second one exits at once. the tools' run_tool() installs the handlers (request_cancel());
-// run_process() checks the flag while it waits (the child, in the same process group, got the
-// Ctrl-C too; it is killed if still running).
-class Interrupted : public std::exception {
- public:
-  const char* what() const noexcept override { return "interrupted"; }
-};
-// The caller's cancellation (the tools' SIGINT/SIGTERM handler, tools/cli): async-signal-safe;
-// returns whether a cancellation had already been requested. The library installs no handler.
-bool request_cancel() noexcept;
+// committed) and exits 130. run_process() checks them while it waits (a child in the same
+// process group got the Ctrl-C too; it is killed if still running).
 // Warnings the library cannot hand back to its caller (an op reader given no sink): passed to
 // the caller's handler (the tools print "TOOL: warning: ..."), else printed as "warning: ...".
 void set_warning_handler(void (*handler)(const std::string& message));
 void report_warning(const std::string& message);
-bool interrupted();
-void throw_if_interrupted();  // throws Interrupted when a signal came
+// The calling thread's cancellation (cancel_requested() / throw_if_cancelled() of sattn/cancel.hpp).
+inline bool interrupted() { return cancel_requested(); }
+inline void throw_if_interrupted() { throw_if_cancelled(); }  // throws Interrupted when the call was cancelled
 // For long loops (kernels, layout builders, emit, calibrate, imc): throw_if_interrupted() every
 // 1024th iteration, so a Ctrl-C stops one large op within a fraction of a second.
 inline void poll_interrupt(int64_t iteration) {

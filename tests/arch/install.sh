@@ -11,7 +11,8 @@ lib=$(find "$tmp/prefix" -name 'libsattn.so.0' | head -n 1)
 [ -n "$lib" ] || { echo "libsattn.so.0 not installed"; exit 1; }
 soname=$(objdump -p "$lib" | awk '/SONAME/ {print $2}')
 [ "$soname" = libsattn.so.0 ] || { echo "SONAME is '$soname'"; exit 1; }
-for h in sattn.hpp op.hpp select.hpp layout.hpp attention.hpp formats.hpp backend.hpp error.hpp tensor.hpp; do
+for h in sattn.hpp op.hpp plan.hpp select.hpp layout.hpp attention.hpp formats.hpp backend.hpp error.hpp tensor.hpp \
+  profile.hpp cancel.hpp; do
   [ -f "$tmp/prefix/include/sattn/$h" ] || { echo "include/sattn/$h not installed"; exit 1; }
 done
 if grep -lE '#include <(nlohmann|yaml-cpp|CLI)/' "$tmp"/prefix/include/sattn/*.hpp; then

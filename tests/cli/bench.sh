@@ -116,13 +116,19 @@ EOF
 run "$SATTN" bench --backend gpu
 expect_rc 2 "unknown backend: usage"
 expect_err "unknown backend 'gpu'" "names the backend"
+# sim, the accelerator's name before this release, is a deprecated alias of rocc: one warning.
+run "$SATTN" bench --backend sim,rvv --specs bsr --seq-lens 64 --kernels rvv --vlens 128 --list
+expect_rc 0 "--backend sim still sweeps"
+expect_out "^rocc-bsr-n64-fp32-l16$" "--backend sim: rocc points"
+expect_err "^sattn bench: warning: backend name 'sim' is deprecated and will be removed in the next release; use 'rocc'$" "sim: deprecation warning"
+[[ $(grep -c . <<<"$err") -eq 1 ]] && ok || fail "sim: one warning line"
 
 # --- one rvv point and one sim point (the real tools: QEMU and the Verilator harness) ---
 run "$SATTN" bench --backend rvv --vlens 128 --kernels rvv --specs sliding_window --seq-lens 64 "${SMALL[@]}" -o "$T/rvv.json"
 expect_rc 0 "rvv point"
 $PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["records"][0]["figures"]; assert r["instructions"] > r["vector_instructions"] > 0 and r["modelled_cycles"] > 0' "$T/rvv.json" &&
   ok || fail "rvv figures"
-run "$SATTN" bench --backend sim --lanes 16 --specs bsr --seq-lens 64 "${SMALL[@]}" -o "$T/sim.json"
+run "$SATTN" bench --backend rocc --lanes 16 --specs bsr --seq-lens 64 "${SMALL[@]}" -o "$T/sim.json"
 expect_rc 0 "sim point"
 # Roofline figures from the counters: bound = max(compute, memory); ratio = cycles / bound.
 $PY -c '
@@ -132,13 +138,13 @@ assert f["bound_cycles"] == max(f["compute_cycles"], f["memory_cycles"]) and f["
 assert abs(f["roofline_ratio"] - f["cycles"] / f["bound_cycles"]) < 1e-9 and abs(f["macs_per_cycle"] - f["macs_issued"] / f["cycles"]) < 1e-9' "$T/sim.json" &&
   ok || fail "sim roofline figures"
 # Under a profile: the point takes the profile's lanes and DRAM figures (lowpower: 8 lanes, 4 B/cycle).
-run "$SATTN" bench --backend sim --model-only --profile lowpower --specs bsr --seq-lens 64 "${SMALL[@]}" -o "$T/simp.json"
+run "$SATTN" bench --backend rocc --model-only --profile lowpower --specs bsr --seq-lens 64 "${SMALL[@]}" -o "$T/simp.json"
 expect_rc 0 "sim point under --profile lowpower"
 $PY -c '
 import json,sys
 r=json.load(open(sys.argv[1]))["records"][0]
 f=r["figures"]
-assert r["id"] == "sim-bsr-n64-fp32-lowpower" and r["point"]["profile"] == "lowpower" and r["point"]["lanes"] is None, r["id"]
+assert r["id"] == "rocc-bsr-n64-fp32-lowpower" and r["point"]["backend"] == "rocc" and r["point"]["profile"] == "lowpower" and r["point"]["lanes"] is None, r["id"]
 assert f["sim_lanes"] == 8 and f["dram_bytes_per_cycle"] == 4 and f["compute_cycles"] == f["macs_issued"] / 8, f' "$T/simp.json" &&
   ok || fail "sim figures under lowpower"
 

@@ -56,6 +56,21 @@ echo "$out" >"$T/imc.json"
 [[ $(field "$T/imc.json" 'd["defaults"]["tile_rows"]') == 4 ]] && ok || fail "imc inherits lowpower's tile_rows"
 [[ $(field "$T/imc.json" 'len(d["inherits"])') == 2 ]] && ok || fail "show lists both files"
 
+# The accelerator's section is rocc: (shipped profiles); accel:, its deprecated name, is still
+# read (one warning) and shown as rocc; a file with both is an error at the old key.
+run "$SATTN" profile show lowpower --format json
+[[ $(field <(echo "$out") 'd["rocc"]["lanes"]') == 8 && $(field <(echo "$out") '"accel" in d') == False ]] && ok ||
+  fail "shipped profiles: the rocc section"
+printf 'schema: sattn.profile/v1\nbase: lowpower\naccel:\n  lanes: 32\n' >"$T/oldsec.yaml"
+run "$SATTN" profile show "$T/oldsec.yaml" --format json
+expect_rc 0 "a profile with accel:"
+[[ $(field <(echo "$out") '(d["rocc"]["lanes"], "accel" in d)') == "(32, False)" ]] && ok || fail "accel: shown as rocc, over its base's rocc:"
+expect_err "^sattn profile: warning: .*oldsec\.yaml:3:1: profile section 'accel': backend name 'accel' is deprecated" "accel: warns"
+printf 'schema: sattn.profile/v1\nrocc:\n  lanes: 8\naccel:\n  lanes: 16\n' >"$T/both.yaml"
+run "$SATTN" profile validate "$T/both.yaml"
+expect_rc 3 "rocc: and accel: in one file"
+expect_err "both\.yaml:5:3: both 'rocc' and its deprecated name 'accel': keep 'rocc'" "names the old key"
+
 # Lookup order: ./profiles, then $XDG_CONFIG_HOME/sattn/profiles, then share/. A user profile in
 # XDG may inherit a shipped one.
 mkdir -p "$T/xdg/sattn/profiles" "$T/work/profiles"

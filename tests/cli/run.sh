@@ -166,15 +166,23 @@ SMALL='{"name":"small","seq_len":64,"heads":2,"kv_heads":1,"head_dim":16,"window
 run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend all --format text"
 expect_rc 0 "--backend all"
 # Bare ops are selected for each backend's own cost model, so the spec may differ per row.
-for b in cpu rvv sim imc; do expect_out "^small +$b +[a-z_]+ +i8 " "summary row for $b"; done
+for b in cpu rvv rocc imc; do expect_out "^small +$b +[a-z_]+ +i8 " "summary row for $b"; done
 expect_out "instr, .* cycles +ok" "rvv row: instructions and modelled cycles"
-expect_out "cycles, .* nJ +ok" "sim row: cycles and energy"
+expect_out "cycles, .* nJ +ok" "rocc row: cycles and energy"
+[[ -z $err || ! $err =~ deprecated ]] && ok || fail "no deprecation warning for the canonical names"
 run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend all"
 expect_rc 0 "--backend all, JSON"
 [[ $(grep -c '"schema":"sattn.result/v1"' <<<"$out") -eq 3 && $(grep -c '"schema":"sattn.imc/v1"' <<<"$out") -eq 1 ]] && ok ||
   fail "three results and one imc estimate"
 expect_out '"backend":"rvv"' "the rvv result"
-expect_out '"backend":"sim"' "the sim result"
+expect_out '"backend":"rocc"' "the rocc result"
+# Every checked result says which check was made (small ops: every row).
+"$PY" -c '
+import json, sys
+checks = [(r["backend"], r["check"]) for r in map(json.loads, sys.stdin) if "check" in r]
+assert sorted(b for b, _ in checks) == ["cpu", "rocc", "rvv"], checks
+assert all((c["mode"], c["rows_checked"], c["rows"]) == ("full", 64, 64) for _, c in checks), checks' <<<"$out" && ok ||
+  fail "cpu, rvv and rocc results: check.mode full, 64 of 64 rows"
 run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend rvv --force-spec dense --format text"
 expect_rc 0 "--backend rvv with a forwarded selection flag"
 expect_out "^small +rvv +dense " "the flag reached the rvv tool"
@@ -184,14 +192,32 @@ expect_rc 0 "profile chooses the backend"
 expect_out '"schema":"sattn.imc/v1"' "imc profile ran the imc backend"
 run "$SATTN" run "$T/sw.mlir" --backend gpu
 expect_rc 2 "unknown backend"
-expect_err "--backend must be cpu, cuda, rvv, sim, imc or all" "unknown backend message"
-run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend sim -o '$T/nope/x.jsonl'"
+expect_err "--backend must be cpu, cuda, rvv, rocc, imc or all" "unknown backend message"
+# The accelerator's names before this release, sim and accel, are deprecated aliases of rocc:
+# the run is rocc's, with exactly one warning on stderr.
+for alias in sim accel; do
+  run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend $alias --format text"
+  expect_rc 0 "--backend $alias still runs"
+  expect_out "^small +rocc " "--backend $alias runs rocc"
+  expect_err "^sattn run: warning: backend name '$alias' is deprecated and will be removed in the next release; use 'rocc'\$" "--backend $alias: deprecation warning"
+  [[ $(grep -c . <<<"$err") -eq 1 ]] && ok || fail "--backend $alias: one warning line"
+done
+# A profile that still says sim (defaults.backend) and accel (its section): one warning each.
+printf 'schema: sattn.profile/v1\ndefaults:\n  backend: sim\naccel:\n  lanes: 8\n' >"$T/old.yaml"
+run bash -c "echo '$SMALL' | \"$SATTN\" run - --profile '$T/old.yaml'"
+expect_rc 0 "a profile with the old names"
+expect_out '"backend":"rocc"' "defaults.backend sim runs rocc"
+expect_out '"lanes":8' "the accel: section still applies"
+expect_err "old\.yaml:3:12: backend name 'sim' is deprecated" "defaults.backend sim warns at its position"
+expect_err "old\.yaml:4:1: profile section 'accel': backend name 'accel' is deprecated" "the accel: section warns at its position"
+[[ $(grep -c . <<<"$err") -eq 2 ]] && ok || fail "a profile with the old names: two warnings"
+run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend rocc -o '$T/nope/x.jsonl'"
 expect_rc 1 "unwritable output with another backend"
 
 # -o with --format text: the table on stdout, the JSON results in the file.
 run bash -c "echo '$SMALL' | \"$SATTN\" run - --backend all --format text -o '$T/all.jsonl'"
 expect_rc 0 "--backend all -o"
-expect_out "^small +sim " "table on stdout"
+expect_out "^small +rocc " "table on stdout"
 [[ $(grep -c '"schema"' "$T/all.jsonl") -eq 4 ]] && ok || fail "four JSON results in the -o file"
 
 finish

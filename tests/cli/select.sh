@@ -166,6 +166,14 @@ run env SATTN_HW_L1_BYTES=65536 "$SATTN" select --l1-bytes 32768 "$IN/l1_window.
 chosen bsr "--l1-bytes over SATTN_HW_L1_BYTES"
 run "$SATTN" select --backend rocc "$EX/ring.mlir"
 expect_out '"backend":"rocc"' "backend echoed"
+# The accelerator's deprecated names select for rocc, with one warning each.
+for alias in sim accel; do
+  run "$SATTN" select --backend $alias "$EX/ring.mlir"
+  expect_rc 0 "--backend $alias"
+  expect_out '"backend":"rocc"' "--backend $alias selects for rocc"
+  expect_err "^sattn select: warning: backend name '$alias' is deprecated and will be removed in the next release; use 'rocc'$" "--backend $alias warns"
+  [[ $(grep -c . <<<"$err") -eq 1 ]] && ok || fail "--backend $alias: one warning line"
+done
 for b in cpu rvv rocc imc; do
   run "$SATTN" select --backend $b "$EX/multi.mlir" -o "$T/multi.$b.jsonl"
   expect_rc 0 "backend $b"
@@ -192,6 +200,7 @@ run "$SELECT" "$EX/bsr.mlir"
 # ---- --explain and --format text ----------------------------------------------------------------------
 run "$SATTN" select --explain "$IN/close_call.mlir"
 expect_rc 0 "--explain"
+expect_err "^work: [0-9.]+e[+-][0-9]+ query-key pairs; sattn run --backend cpu: about ([0-9.]+ (ms|s|min|h)|< 1 ms)" "--explain: the work estimate"
 chosen sliding_window "--explain keeps the plan on stdout"
 expect_err '^op close_call \(.*close_call.mlir:4:3\) on cpu: sliding_window \[cost\]$' "explain header"
 expect_err '^reason: cheapest on cpu: sliding_window 4.46e\+06 < bsr 4.53e\+06 < dense' "explain reason"

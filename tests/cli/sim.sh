@@ -47,7 +47,7 @@ n = 0
 for line in open(path):
     r = json.loads(line)
     name, op, s = r["op"]["name"], r["op"], r["sim"]
-    assert r["schema"] == "sattn.result/v1" and r["backend"] == "sim", name
+    assert r["schema"] == "sattn.result/v1" and r["backend"] == "rocc", name
     assert r["precision"] == prec and s["lanes"] == lanes, (name, r["precision"], s["lanes"])
     assert r["check"]["passed"] is True and s["model_match"] is True and s["engine"] == "rtl", (name, r["check"])
     assert r["check"]["max_rel_error"] <= r["check"]["tolerance"], name

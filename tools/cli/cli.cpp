@@ -25,10 +25,14 @@ void print_diagnostic(const std::string& prog, const char* kind, const std::stri
 
 namespace {
 
+// The tool's cancellation: one token for the whole run, installed around the action (every
+// library call the tool makes checks it) and requested by the signal handler.
+CancelToken g_cancel;
+
 void on_interrupt(int) {
   static volatile sig_atomic_t count = 0;
   ++count;
-  if (!request_cancel()) return;  // the first: every long loop stops at its next check
+  if (!g_cancel.request()) return;  // the first: every long loop stops at its next check
   // A second one stops at once, unless a staged or temporary directory is being removed (the
   // unwind takes well under a second): then only a third does, leaving it to the next run.
   if (!cleanup_pending() || count >= 3) _exit(kExitInterrupted);
@@ -36,7 +40,7 @@ void on_interrupt(int) {
   (void)!write(STDERR_FILENO, note, sizeof note - 1);
 }
 
-// SIGINT/SIGTERM request the library's cancellation; the tool unwinds and exits 130. SIGXFSZ is
+// SIGINT/SIGTERM request the tool's cancellation token; the tool unwinds and exits 130. SIGXFSZ is
 // ignored, so a file size limit (ulimit -f) is an I/O error (exit 1, no output file) instead of a
 // core dump.
 void install_interrupt_handlers() {
@@ -96,6 +100,7 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
   g_prog = prog;
   set_warning_handler(print_library_warning);
   try {
+    CancelScope cancel_scope(&g_cancel);
     code = action();
   } catch (const Interrupted&) {
     print_diagnostic(prog, "error", "interrupted; no output written");

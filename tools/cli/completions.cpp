@@ -8,6 +8,7 @@
 
 #include "cli/cli.hpp"
 #include "sattn/error.hpp"
+#include "sattn/backend.hpp"
 #include "sattn/op.hpp"
 
 namespace sattn {
@@ -34,7 +35,12 @@ struct ToolInfo {
 // Value choices of options whose names mean the same thing in every tool, except where `tool`
 // takes other values (select's cost model targets every backend; run runs on its own list).
 std::string choices_for(const std::string& long_name, const std::string& tool = "") {
-  if (tool == "run" && long_name == "backend") return "cpu cuda rvv sim imc all";
+  if (tool == "run" && long_name == "backend") {  // the registry's names (the deprecated aliases are not offered)
+    std::string s;
+    for (const Backend* b : backend_registry()) s += std::string(b->name()) + " ";
+    return s + "all";
+  }
+  if (tool == "run" && long_name == "check") return "auto full sample none";
   if (tool == "profile" && long_name == "action") return "list show validate";
   if (tool == "profile" && long_name == "names") return "@profile";
   if (long_name == "spec" || long_name == "force-spec" || long_name == "disable") {

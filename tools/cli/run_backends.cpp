@@ -5,6 +5,8 @@
 #include "cli/run_backends.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iomanip>
@@ -53,7 +55,7 @@ std::string figure(const std::string& backend, const nlohmann::json& r) {
   if (backend == "rvv")
     return num(number(r, {"rvv", "instructions", "total"})) + " instr, " + num(number(r, {"rvv", "modelled_cycles"})) +
            " cycles";
-  if (backend == "sim")
+  if (backend == "rocc")
     return num(number(r, {"sim", "cycles"})) + " cycles, " + num(number(r, {"sim", "energy_pj", "total"}) / 1e3) + " nJ";
   if (backend == "imc")
     return num(number(r, {"sparse", "energy_pj", "total"}) / 1e3) + " nJ, " + num(number(r, {"ratio", "energy"})) +
@@ -81,6 +83,85 @@ std::string op_label(const BackendInput& item, size_t count) {
   return (count > 1 ? fs::path(item.input).stem().string() + "." : std::string()) + item.plan.op.name;
 }
 
+}  // namespace
+
+std::string format_duration(double seconds) {
+  if (!(seconds < 1e15)) return "forever";
+  if (seconds == 0) return "0 s";
+  if (seconds < 0.001) return "< 1 ms";
+  if (seconds < 1) return std::to_string(std::max(1, int(seconds * 1000 + 0.5))) + " ms";
+  if (seconds < 60) return format_sig(seconds, 2) + " s";
+  if (seconds < 3600) {
+    const int64_t s = int64_t(seconds + 0.5);
+    return std::to_string(s / 60) + " min " + std::to_string(s % 60) + " s";
+  }
+  if (seconds < 86400 * 2) return format_sig(seconds / 3600, 2) + " h";
+  return format_sig(seconds / 86400, 2) + " days";
+}
+
+namespace {
+
+// The progress line inside one op: "op: kernel 42% (about 13 s left)". Updated at most every
+// 0.25 s and only once the op has run for half a second (a quick op prints nothing); the ETA is
+// the stage's own: its elapsed time scaled by what is left of it.
+class StageProgress {
+ public:
+  StageProgress(ProgressLine& line, std::string label) : line_(line), label_(std::move(label)) {}
+  void report(const ProgressReport& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (p.stage != stage_) {
+      stage_ = std::string(p.stage);
+      stage_start_ = now;
+    }
+    if (now - op_start_ < std::chrono::milliseconds(500) || now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    std::string text = label_ + ": " + stage_;
+    if (p.total > 0) {
+      const double f = std::clamp(p.done / p.total, 0.0, 1.0);
+      text += " " + std::to_string(int(f * 100)) + "%";
+      const double elapsed = std::chrono::duration<double>(now - stage_start_).count();
+      if (f > 0.01 && f < 1) text += " (about " + format_duration(elapsed * (1 - f) / f) + " left)";
+    }
+    line_.show(text);
+  }
+
+ private:
+  ProgressLine& line_;
+  std::string label_;
+  std::string stage_;
+  std::chrono::steady_clock::time_point op_start_ = std::chrono::steady_clock::now(), stage_start_ = op_start_, last_{};
+};
+
+// A limit as the user wrote it: 3600, 1000000000, 0.5.
+std::string plain_number(double v) {
+  if (v == std::floor(v) && std::abs(v) < 1e15) return std::to_string(int64_t(v));
+  return format_sig(v, 6);
+}
+
+// --max-pairs / --max-seconds: refuse an op before any data or layout exists.
+void guard_work(const BackendInput& item, const WorkEstimate& w, const MultiRunOptions& o, const Backend& b) {
+  const Op& op = item.plan.op;
+  const std::string what = std::string(to_string(item.plan.spec)) + " on " + std::string(b.name()) + ", check " +
+                           std::string(to_string(w.check));
+  auto refuse = [&](const std::string& estimate, const std::string& flag, double limit, bool is_default) {
+    throw Error(ExitCode::runtime,
+                "op '" + op.name + "': estimated " + estimate + " exceeds " + flag + " " + plain_number(limit) +
+                    (is_default ? " (the default)" : "") + "; raise " + flag + ", pass " + flag +
+                    " 0 for no limit, or make the op smaller (--dry-run shows the estimate)",
+                op.loc);
+  };
+  if (o.max_pairs > 0 && w.pairs > o.max_pairs)
+    refuse(format_sci(w.pairs, 2) + " query-key pairs (" + what + ", about " + format_duration(w.seconds()) + ")",
+           "--max-pairs", o.max_pairs, false);
+  if (o.max_seconds > 0 && w.seconds() > o.max_seconds)
+    refuse(format_duration(w.seconds()) + " (" + format_sci(w.pairs, 2) + " query-key pairs, " + what + ")",
+           "--max-seconds", o.max_seconds, o.max_seconds == kDefaultMaxSeconds);
+}
+
+struct BackendRun;
+void add_estimate(BackendRun& run, const Backend& b, const BackendInput& item, const WorkEstimate& w,
+                  const MultiRunOptions& o, const std::string& prog, size_t count);
+
 // One backend over every input: its results (JSON Lines) and table rows, committed only when the
 // backend finished (a failing backend leaves no partial results, as its own tool would).
 struct BackendRun {
@@ -88,6 +169,33 @@ struct BackendRun {
   std::vector<std::vector<std::string>> rows;
   bool passed = true;
 };
+
+// --dry-run: one sattn.estimate/v1 line and one table row per op.
+void add_estimate(BackendRun& run, const Backend& b, const BackendInput& item, const WorkEstimate& w,
+                  const MultiRunOptions& o, const std::string& prog, size_t count) {
+  const Op& op = item.plan.op;
+  const bool over_pairs = o.max_pairs > 0 && w.pairs > o.max_pairs;
+  const bool over_time = o.max_seconds > 0 && w.seconds() > o.max_seconds;
+  nlohmann::json j = {{"schema", "sattn.estimate/v1"},
+                      {"producer", {{"tool", prog}, {"version", SATTN_VERSION}}},
+                      {"input", item.input},
+                      {"op", op.name},
+                      {"backend", std::string(b.name())},
+                      {"spec", std::string(to_string(item.plan.spec))},
+                      {"pairs", w.pairs},
+                      {"macs", w.macs},
+                      {"check", {{"mode", std::string(to_string(w.check))}, {"pairs", w.check_pairs}}},
+                      {"seconds", {{"run", w.kernel_seconds}, {"check", w.check_seconds}, {"total", w.seconds()}}},
+                      {"basis", w.basis},
+                      {"limits", {{"max_pairs", o.max_pairs > 0 ? nlohmann::json(o.max_pairs) : nlohmann::json(nullptr)},
+                                  {"max_seconds", o.max_seconds > 0 ? nlohmann::json(o.max_seconds) : nlohmann::json(nullptr)}}},
+                      {"would_run", !over_pairs && !over_time}};
+  run.json_lines += j.dump() + "\n";
+  run.rows.push_back({op_label(item, count), std::string(b.name()), std::string(to_string(item.plan.spec)),
+                      format_sci(w.pairs, 2), std::string(to_string(w.check)), format_duration(w.kernel_seconds),
+                      format_duration(w.check_seconds), format_duration(w.seconds()),
+                      over_pairs ? "refused (--max-pairs)" : over_time ? "refused (--max-seconds)" : "ok"});
+}
 
 BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, const MultiRunOptions& o,
                    const std::string& prog, bool host_table, StagedDirectory* stage, const std::string& stage_dir) {
@@ -98,25 +206,40 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   opts.tool = prog;
   opts.profile = o.selection.profile;
   opts.threads = o.threads;
+  opts.check = o.check;
   // Read (and select) every input first: a malformed file fails before any work or output.
   std::vector<BackendInput> items;
   for (const std::string& in : inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  BackendRun run;
+  std::vector<WorkEstimate> estimates;
+  for (const BackendInput& item : items) estimates.push_back(b.estimate(item.plan, opts));
+  if (o.dry_run) {
+    for (size_t n = 0; n < items.size(); ++n) add_estimate(run, b, items[n], estimates[n], o, prog, items.size());
+    return run;
+  }
   b.require_available(opts);                             // exit 4 before any work
   guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data, layout or output exists
-  ProgressLine progress(!o.quiet && stderr_is_tty() && items.size() > 1);
+  for (size_t n = 0; n < items.size(); ++n) guard_work(items[n], estimates[n], o, b);
+  // Progress on a TTY: which op of several, and inside a long op its stage with an ETA.
+  ProgressLine progress(!o.quiet && stderr_is_tty());
   const std::vector<std::string> dir_names = op_dir_names(items);
-  BackendRun run;
   for (size_t n = 0; n < items.size(); ++n) {
     throw_if_interrupted();  // Ctrl-C: stop between ops, leaving no partial output
     const BackendInput& item = items[n];
     const Op& op = item.plan.op;
-    progress.show("[" + std::to_string(n + 1) + "/" + std::to_string(items.size()) + "] " + item.input + " " + op.name);
+    const std::string label = items.size() > 1 ? "[" + std::to_string(n + 1) + "/" + std::to_string(items.size()) + "] " +
+                                                     item.input + " " + op.name
+                                               : op.name;
+    if (items.size() > 1) progress.show(label);
+    StageProgress stages(progress, label);
+    if (progress.enabled()) opts.progress = [&stages](const ProgressReport& p) { stages.report(p); };
     // Data: --data wins; else what the artifacts carry; else synthetic.
     DataSource src = o.data;
     src.from_artifacts = item.data && !o.data.dir;
     const QKV data = src.from_artifacts ? *item.data : load_qkv(op, o.data);
     BackendResult r = b.run(item, data, src, opts);
+    opts.progress = nullptr;
     progress.clear();
     nlohmann::json result = nlohmann::json::parse(r.json);
     if (stage && r.out) {
@@ -135,13 +258,19 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
     const std::string rel = err && err->is_number() ? format_sci(err->get<double>())
                             : err && err->is_string() ? err->get<std::string>()
                                                       : "-";
-    const std::string check = passed ? (passed->get<bool>() ? "ok" : "FAIL") : "(model)";
+    const nlohmann::json* mode = at(result, {"check", "mode"});
+    const std::string mode_name = mode && mode->is_string() ? mode->get<std::string>() : "";
+    const std::string check = passed && passed->is_boolean()
+                                  ? std::string(passed->get<bool>() ? "ok" : "FAIL") + (mode_name == "sample" ? " (sample)" : "")
+                              : mode_name == "none" ? "unchecked"
+                                                    : "(model)";
     if (host_table) {
       const double ref_ms = number(result, {"timing", "reference_ms"}), fast_ms = number(result, {"timing", "kernel_ms"});
       run.rows.push_back({op_label(item, items.size()), result.value("spec", std::string("-")),
                           result.value("precision", std::string("-")), format_fixed(number(result, {"layout", "density"}), 4),
                           rel, format_sci(number(result, {"check", "tolerance"})), format_fixed(ref_ms, 1),
-                          format_fixed(fast_ms, 2), format_fixed(ref_ms / std::max(fast_ms, 1e-6), 1) + "x", check});
+                          format_fixed(fast_ms, 2), // The reference's time over the kernel's means something only when the reference did the whole op.
+                          mode_name == "full" ? format_fixed(ref_ms / std::max(fast_ms, 1e-6), 1) + "x" : "-", check});
     } else {
       run.rows.push_back({std::string(op.name), std::string(b.name()), result.value("spec", std::string("-")),
                           result.value("precision", std::string("-")), density(result), rel,
@@ -191,15 +320,17 @@ int run_backends(const std::vector<const Backend*>& backends, const MultiRunOpti
     }
   // One host backend alone (`sattn run`, `sattn run --backend cuda`) keeps its timing table and
   // names itself "sattn run"; several, or a modelled one, get the summary table.
-  const bool host_table = backends.size() == 1 && (backends[0]->name() == "cpu" || backends[0]->name() == "cuda");
+  const bool host_table =
+      !o.dry_run && backends.size() == 1 && (backends[0]->name() == "cpu" || backends[0]->name() == "cuda");
   // --out-dir is staged and moved into place whole after the last backend (result.json last), so
   // a killed or failed run leaves no o.npy without its result.json.
   std::optional<StagedDirectory> stage;
-  if (!o.out_dir.empty()) stage.emplace(o.out_dir, StageOptions{.force = o.force});
+  if (!o.out_dir.empty() && !o.dry_run) stage.emplace(o.out_dir, StageOptions{.force = o.force});
   std::string json_lines;
-  TextTable table = host_table ? TextTable({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms",
-                                            "speedup", "check"})
-                               : TextTable({"op", "backend", "spec", "prec", "density", "max_rel_err", "result", "check"});
+  TextTable table = o.dry_run ? TextTable({"op", "backend", "spec", "pairs", "check", "run", "check_time", "total", "limits"})
+                    : host_table ? TextTable({"op", "spec", "prec", "density", "max_rel_err", "tol", "ref_ms", "fast_ms",
+                                              "speedup", "check"})
+                                 : TextTable({"op", "backend", "spec", "prec", "density", "max_rel_err", "result", "check"});
   int code = 0;
   for (const Backend* b : backends) {
     throw_if_interrupted();

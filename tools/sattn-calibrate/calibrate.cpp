@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "calibrate/calibrate.hpp"
+#include "sattn/select.hpp"
 #include "select/plan_json.hpp"
 #include "cli/cli.hpp"
 #include "cli/output.hpp"

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "cli/run_backends.hpp"
 #include "cli/output.hpp"
 #include "cli/select_flags.hpp"
 #include "support/io.hpp"
@@ -48,6 +49,12 @@ std::string explain(const Plan& plan) {
   std::string out = "op " + plan.op.name + " (" + plan.op.loc.str() + ") on " + std::string(to_string(plan.backend)) +
                     ": " + std::string(to_string(plan.spec)) + " [" + plan.selection.kind + "]\n";
   out += "reason: " + plan.selection.reason + "\n";
+  // The work this plan means, as `sattn run --dry-run` estimates it on the target's backend.
+  if (const Backend* b = find_backend(to_string(plan.backend))) {
+    const WorkEstimate w = b->estimate(plan, BackendRunOptions{});
+    out += "work: " + format_sci(w.pairs, 2) + " query-key pairs; sattn run --backend " + std::string(b->name()) +
+           ": about " + format_duration(w.seconds()) + " (check " + std::string(to_string(w.check)) + ")\n";
+  }
   TextTable table({"", "candidate", "feasible", "pairs", "macs", "kv_bytes", "gathers", "score_macs", "working_set",
                    "l1_fit", "compute", "memory", "gather", "chunks", "scoring", "prefer", "total"});
   std::string notes;

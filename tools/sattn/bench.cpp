@@ -11,6 +11,7 @@
 #include "cli/cli.hpp"
 #include "cli/exit_codes.hpp"
 #include "sattn/error.hpp"
+#include "sattn/select.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
 #include "formats/profile.hpp"
@@ -128,6 +129,7 @@ int bench_action(BenchOptions& o) {
     return r["check"]["passed"].get<bool>() ? 0 : exit_code(ErrorKind::check_failed);
   }
   parse_params(o);
+  for (std::string& b : o.config.backends) b = canonical_backend_name(b);  // "sim": rocc's deprecated name
   // The profile is looked up here, once: the points run elsewhere (and job lines on other hosts
   // may too), so they get its absolute path. An unknown name is a usage error now, not per point.
   if (!o.config.profile.empty()) o.config.profile_path = std::filesystem::absolute(find_profile(o.config.profile)).string();
@@ -220,7 +222,7 @@ int bench_action(BenchOptions& o) {
 std::function<int()> configure_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   BenchConfig& c = o->config;
-  app.add_option("--backend,--backends", c.backends, "Backends to sweep: cpu, rvv, sim, imc (comma-separated)")
+  app.add_option("--backend,--backends", c.backends, "Backends to sweep: cpu, rvv, rocc, imc (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--specs", c.specs, "Specs to sweep (comma-separated)")->delimiter(',')->capture_default_str();
@@ -236,7 +238,7 @@ std::function<int()> configure_bench(CLI::App& app) {
   app.add_option("--kernels", c.kernels, "rvv: kernels, of scalar, autovec, rvv (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();
-  o->lanes_opt = app.add_option("--lanes", c.lanes, "sim: MAC lanes, of 8, 16, 32 (comma-separated; under --profile: the profile's)")
+  o->lanes_opt = app.add_option("--lanes", c.lanes, "rocc: MAC lanes, of 8, 16, 32 (comma-separated; under --profile: the profile's)")
                      ->delimiter(',')
                      ->capture_default_str();
   app.add_option("--head-dim", c.head_dim, "head_dim of every op")->capture_default_str();
@@ -252,7 +254,7 @@ std::function<int()> configure_bench(CLI::App& app) {
   app.add_option("--profile", c.profile, "Run every point under this profile (NAME or PATH; passed to each tool)");
   app.add_option("--blas-dense", o->blas_dense_op, "Internal: run one OpenBLAS dense baseline point on OP")
       ->group("");
-  app.add_flag("--model-only", c.sim_model_only, "sim: skip the RTL, use the cycle-exact model (sattn sim --model-only)");
+  app.add_flag("--model-only", c.sim_model_only, "rocc: skip the RTL, use the cycle-exact model (sattn sim --model-only)");
   app.add_option("--threads", c.threads, "cpu: kernel threads per point (0 = all cores)")->capture_default_str();
   app.add_option("--reps", c.reps, "cpu: runs per point (separate processes); the median kernel time is kept")
       ->capture_default_str();

@@ -38,6 +38,10 @@ struct RunOptions {
   std::string out_dir;
   int threads = 0;
   bool force = false;
+  std::string check = "auto";
+  bool dry_run = false;
+  double max_pairs = 0;
+  double max_seconds = kDefaultMaxSeconds;
 };
 
 
@@ -59,6 +63,10 @@ int run_action(const RunOptions& o) {
   m.output = o.out.output;
   m.format = o.out.format;
   m.quiet = o.out.quiet;
+  m.check.mode = *parse_check_mode(o.check);  // the flag's check() admits only the four names
+  m.dry_run = o.dry_run;
+  m.max_pairs = o.max_pairs;
+  m.max_seconds = o.max_seconds;
   const int code = run_backends(backends, m);
   return code;
 }
@@ -70,8 +78,9 @@ std::function<int()> configure_run(CLI::App& app) {
   app.add_option("ops", o->inputs, "Ops (MLIR generic form, JSON or YAML), plans (sattn.plan/v1) or artifacts (sattn.artifacts/v1: artifacts.json or sattn-emit's output); '-' = stdin")->capture_default_str();
   o->backend_opt = app.add_option("--backend", o->backend,
                                   "cpu (host kernels), cuda (GPU kernels, checked against the cpu reference), rvv (sattn "
-                                  "run-rvv), sim (sattn sim), imc (sattn imc), or all but cuda with a summary table; "
-                                  "default: the profile's defaults.backend, else cpu")
+                                  "run-rvv), rocc (the accelerator: sattn sim), imc (sattn imc), or all but cuda with a "
+                                  "summary table; default: the profile's defaults.backend, else cpu ('sim' and 'accel' are "
+                                  "deprecated names of rocc)")
                        ->capture_default_str();
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
   auto* data = app.add_option("--data", o->data_dir, "Read q.npy, k.npy, v.npy from DIR (float32, C order)");
@@ -87,6 +96,23 @@ std::function<int()> configure_run(CLI::App& app) {
                 "json (JSON Lines) or text (a summary table)",
                 "No progress or check-failure messages on stderr");
   app.add_option("--threads", o->threads, "Kernel threads (0 = all cores)")->capture_default_str();
+  app.add_option("--check", o->check,
+                 "How outputs are checked against the double-precision reference: full (every row), sample (256 "
+                 "query rows of every batch and head, seeded; whole block rows on block layouts), none, or auto: "
+                 "full up to 2^23 reference pairs, sample above (cpu and cuda; rvv and rocc check every row)")
+      ->check(CLI::IsMember({"auto", "full", "sample", "none"}))
+      ->capture_default_str();
+  app.add_flag("--dry-run", o->dry_run,
+               "Print each op's work estimate on each backend (allowed pairs, check, estimated time: "
+               "sattn.estimate/v1, or a table with --format text) and run nothing");
+  app.add_option("--max-pairs", o->max_pairs,
+                 "Refuse (exit 1, before any work) an op estimated to visit more query-key pairs than this (0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-seconds", o->max_seconds,
+                 "Refuse (exit 1, before any work) an op estimated to take longer than this many seconds (0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   add_max_memory_option(app);
   return [o] { return run_action(*o); };
 }

@@ -15,10 +15,12 @@ class CpuBackend final : public Backend {
   }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {
+    const CancelScope cancel(o.cancel);  // this call's cancellation
     FastOptions fast;
     fast.threads = o.threads;
-    return backend_result(
-        run_cpu(item.plan, item.layout ? &*item.layout : nullptr, data, describe(src), fast, o.tool));
+    if (o.progress) fast.progress = [&](int64_t done, int64_t total) { o.progress({"kernel", double(done), double(total)}); };
+    return backend_result(run_cpu(item.plan, item.layout ? &*item.layout : nullptr, data, describe(src), fast, o.tool,
+                                  o.check, o.progress));
   }
 };
 

@@ -87,14 +87,20 @@ int64_t worker_count(int threads_option, int64_t tasks) {
   return std::clamp<int64_t>(threads, 1, std::max<int64_t>(tasks, 1));
 }
 
-void run_tasks(int64_t threads, int64_t tasks, const std::function<void(int64_t, int64_t)>& work) {
+void run_tasks(int64_t threads, int64_t tasks, const std::function<void(int64_t, int64_t)>& work,
+               const std::function<void(int64_t, int64_t)>& progress) {
   std::atomic<int64_t> next_task{0};
   std::exception_ptr failure;
   std::mutex failure_mutex;
+  const CancelScope* cancel = CancelScope::current();  // the caller's cancellation, for every worker
+  std::atomic<int64_t> tasks_done{0};                   // for progress (reported by the caller's thread)
+  const int64_t report_every = std::max<int64_t>(1, tasks / 200);
   auto worker = [&](int64_t id) {
+    const CancelScope adopt(CancelScope::Adopt{}, cancel);
     try {
-      for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1)) {
-        throw_if_interrupted();  // Ctrl-C: stop at the next task
+      for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1), tasks_done.fetch_add(1)) {
+        throw_if_interrupted();  // cancelled: stop at the next task
+        if (id == 0 && progress && t % report_every == 0) progress(tasks_done.load(), tasks);
         work(id, t);
       }
     } catch (...) {
@@ -115,6 +121,7 @@ void run_tasks(int64_t threads, int64_t tasks, const std::function<void(int64_t,
   worker(0);
   for (std::thread& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
+  if (progress) progress(tasks, tasks);
 }
 
 }  // namespace fast
@@ -236,7 +243,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
       fast::run_block_row(p, scratch[worker], b, h, row_task);
     else
       fast::run_csr_task(p, scratch[worker], b, h, row_task);
-  });
+   }, options.progress);
 }
 
 Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k, const Tensor& v,

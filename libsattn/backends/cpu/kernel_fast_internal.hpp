@@ -114,6 +114,9 @@ int64_t worker_count(int threads_option, int64_t tasks);
 // Runs work(worker, task) for task in [0, tasks) on `threads` threads (the caller's included),
 // tasks handed out in order; rethrows the first exception once every worker has stopped. Checks
 // for Ctrl-C before each task.
-void run_tasks(int64_t threads, int64_t tasks, const std::function<void(int64_t worker, int64_t task)>& work);
+// progress (may be empty): called from the caller's thread with (tasks done, tasks), and once at
+// the end with (tasks, tasks). Every worker runs under the caller's CancelScope.
+void run_tasks(int64_t threads, int64_t tasks, const std::function<void(int64_t worker, int64_t task)>& work,
+               const std::function<void(int64_t done, int64_t total)>& progress = {});
 
 }  // namespace sattn::fast

@@ -14,7 +14,8 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 CpuRun run_cpu(const Plan& plan, const Layout* given_layout, const QKV& data, const nlohmann::json& data_desc,
-               const FastOptions& fast, const std::string& tool) {
+               const FastOptions& fast, const std::string& tool, const CheckOptions& check_options,
+               const ProgressFn& progress) {
   const Op& op = plan.op;
   CpuRun r;
   r.spec = plan.spec;
@@ -31,7 +32,7 @@ CpuRun run_cpu(const Plan& plan, const Layout* given_layout, const QKV& data, co
   const double kernel_ms = ms_since(t0);
 
   double reference_ms = 0;
-  nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms);
+  nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms, check_options, progress);
   nlohmann::json j = result_header(plan, op, op.precision, "cpu", data_desc, layout, tool);
   j["check"] = std::move(check);
   // Wall time only here, so results diff byte for byte once "timing" is dropped (docs/robustness.md).

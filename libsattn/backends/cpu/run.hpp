@@ -13,7 +13,7 @@ namespace sattn {
 // `layout` is the plan's layout when it came from artifacts (else it is built here); `data_desc`
 // describes where `data` came from, for the result. `tool` names the producer.
 CpuRun run_cpu(const Plan&, const Layout* layout, const QKV& data, const nlohmann::json& data_desc,
-               const FastOptions&, const std::string& tool);
+               const FastOptions&, const std::string& tool, const CheckOptions& check = {}, const ProgressFn& progress = {});
 
 }  // namespace sattn
 

@@ -16,7 +16,8 @@ class CudaBackend final : public Backend {
   void require_available(const BackendRunOptions&) const override { require_cuda_device(); }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {
-    return backend_result(run_cuda(item.plan, item.layout ? &*item.layout : nullptr, data, describe(src), o.tool));
+    const CancelScope cancel(o.cancel);  // this call's cancellation
+    return backend_result(run_cuda(item.plan, item.layout ? &*item.layout : nullptr, data, describe(src), o.tool, o.check));
   }
 };
 

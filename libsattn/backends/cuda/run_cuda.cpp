@@ -30,12 +30,17 @@ void require_cuda_device() {
               "configured; see SATTN_CUDA in README.md)");
 }
 
-CpuRun run_cuda(const Plan&, const Layout*, const QKV&, const nlohmann::json&, const std::string&) {
+CpuRun run_cuda(const Plan&, const Layout*, const QKV&, const nlohmann::json&, const std::string&, const CheckOptions&) {
   require_cuda_device();
   return {};
 }
 
 void cuda_forward_device(const Op&, const Layout&, TensorView, TensorView, TensorView, MutableTensorView, float*) {
+  require_cuda_device();
+}
+
+void cuda_backward_device(const Op&, const Layout&, TensorView, TensorView, TensorView, TensorView, TensorView,
+                          const float*, MutableTensorView, MutableTensorView, MutableTensorView) {
   require_cuda_device();
 }
 
@@ -283,7 +288,7 @@ double probe_one(bool bf16, std::string& why, std::string& kernel) {
 }  // namespace
 
 CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, const nlohmann::json& data_desc,
-                const std::string& tool) {
+                const std::string& tool, const CheckOptions& check_options) {
   const Op& op = plan.op;
   if (op.precision != Precision::fp32 && op.precision != Precision::bf16)
     throw_input_error(op.loc_of("precision"), "the cuda backend runs fp32 and bf16 ops; op '" + op.name + "' is " +
@@ -346,7 +351,7 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
   ck(cudaMemcpy(r.out.data.data(), dout.p, n_out * 4, cudaMemcpyDeviceToHost), "cudaMemcpy");
 
   double reference_ms = 0;
-  nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms);
+  nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms, check_options);
   char device[256] = "";
   sattn_cuda_device_name(device);
   nlohmann::json j = result_header(plan, op, op.precision, "cuda", data_desc, layout, tool);
@@ -359,16 +364,17 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
   return r;
 }
 
-void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
-                         MutableTensorView out, float* lse) {
-  const char* who = "sattn_forward (cuda)";
+namespace {
+
+// The checks and the plan of the *_device entry points (fp32 ops, device memory shaped like the op).
+void device_plan(const char* who, const Op& op, const Layout& layout, const TensorView& q, const TensorView& k,
+                 const TensorView& v, const std::array<int64_t, 4>& out_shape, PlanHandle& ph) {
   if (op.precision != Precision::fp32)
     throw Error(ExitCode::invalid_input, std::string(who) + ": CUDA tensors run fp32 ops; op '" + op.name + "' is " +
                                              std::string(to_string(op.precision)) + " (pass CPU tensors)");
-  if (lse) throw Error(ExitCode::invalid_input, std::string(who) + ": the CUDA kernels do not write lse (pass NULL)");
   const Shape& s = op.shape;
   const std::array<int64_t, 4> qs{s.batch, s.heads, s.seq_len, s.head_dim}, ks{s.batch, s.kv_heads, s.kv_len, s.head_dim};
-  if (q.shape != qs || out.shape != qs || k.shape != ks || v.shape != ks)
+  if (q.shape != qs || out_shape != qs || k.shape != ks || v.shape != ks)
     throw Error(ExitCode::invalid_input, std::string(who) + ": a tensor's shape does not match the op");
   if (layout.rows != s.seq_len || layout.cols != s.kv_len || s.head_dim > 256)
     throw Error(ExitCode::invalid_input, std::string(who) + ": the layout or head_dim (<= 256) does not fit the op");
@@ -398,10 +404,33 @@ void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, Tenso
   a.ptr = ptr.data();
   a.idx = idx.data();
   char msg[256] = "";
-  PlanHandle ph;
   if (sattn_cuda_plan_create(&a, 1, &ph.p, msg) != 0) cuda_fail("plan", msg);
-  if (sattn_cuda_plan_run(ph.p, q.data, k.data, v.data, out.data, msg) != 0) cuda_fail("kernel launch", msg);
+}
+
+}  // namespace
+
+void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
+                         MutableTensorView out, float* lse) {
+  PlanHandle ph;
+  device_plan("sattn_forward (cuda)", op, layout, q, k, v, out.shape, ph);
+  char msg[256] = "";
+  if (sattn_cuda_plan_run_lse(ph.p, q.data, k.data, v.data, out.data, lse, msg) != 0) cuda_fail("kernel launch", msg);
   ck(cudaDeviceSynchronize(), "kernel");
+}
+
+void cuda_backward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v, TensorView out,
+                          TensorView dout, const float* lse, MutableTensorView dq, MutableTensorView dk,
+                          MutableTensorView dv) {
+  const char* who = "sattn_backward (cuda)";
+  if (dout.shape != out.shape || dq.shape != q.shape || dk.shape != k.shape || dv.shape != k.shape)
+    throw Error(ExitCode::invalid_input, std::string(who) + ": a gradient's shape does not match the op");
+  PlanHandle ph;
+  device_plan(who, op, layout, q, k, v, out.shape, ph);
+  char msg[256] = "";
+  if (sattn_cuda_plan_backward(ph.p, q.data, k.data, v.data, out.data, dout.data, lse, dq.data, dk.data, dv.data,
+                               msg) != 0)
+    cuda_fail("backward", msg);
+  ck(cudaDeviceSynchronize(), "backward");
 }
 
 #endif

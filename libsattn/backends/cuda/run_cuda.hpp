@@ -26,14 +26,20 @@ CudaProbe probe_cuda();
 // output checked against the reference at the op precision's tolerance. The result is the cpu
 // backend's sattn.result/v1 with backend "cuda", a "cuda" object (device, kernel, mode) and the
 // times in "timing". fp32 and bf16 ops only (others: Error(invalid_input)).
+// `check` as in run_cpu (full, sampled or none; sattn-run(1) --check).
 CpuRun run_cuda(const Plan&, const Layout* layout, const QKV& data, const nlohmann::json& data_desc,
-                const std::string& tool);
+                const std::string& tool, const CheckOptions& check = {});
 // The forward on caller device memory (the C API's CUDA tensors): q/k/v/out are CUDA pointers,
 // float32, shaped like the op (checked here); fp32 ops only (the bf16 kernel reads bf16 data);
-// lse must be null (the kernels do not write it). Synchronous. Without the kernels or a device:
+// lse (device, [batch, heads, seq_len] fp32, or null) gets each row's log-sum-exp. Synchronous. Without the kernels or a device:
 // Error(external_tool).
 void cuda_forward_device(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, MutableTensorView out,
                          float* lse);
+// The backward on caller device memory (fp32 ops; every pointer a CUDA pointer; lse from the
+// forward). Synchronous. Without the kernels or a device: Error(external_tool).
+void cuda_backward_device(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, TensorView out,
+                          TensorView dout, const float* lse, MutableTensorView dq, MutableTensorView dk,
+                          MutableTensorView dv);
 
 }  // namespace sattn
 

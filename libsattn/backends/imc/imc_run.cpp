@@ -82,6 +82,7 @@ class ImcBackend final : public Backend {
   }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource&,
                     const BackendRunOptions& o) const override {
+    const CancelScope cancel(o.cancel);  // this call's cancellation
     const ImcParams params = imc_params(o.profile);
     const ImcPrepared prepared = prepare_imc(item, &data);
     const ImcOpReport report = imc_attention(prepared.op, prepared.sparse, prepared.dense, params);

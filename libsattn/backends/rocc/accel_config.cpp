@@ -1,4 +1,4 @@
-// sattn::accel: counters, run configuration (profile section `accel`) and PROBE capabilities.
+// sattn::accel: counters, run configuration (profile section `rocc`, formerly `accel`) and PROBE capabilities.
 #include <mutex>
 
 #include "backends/rocc/accel.hpp"
@@ -28,7 +28,7 @@ nlohmann::json Counters::to_json() const {
 }
 
 void Config::validate() const {
-  auto bad = [](const std::string& m) { throw Error(ExitCode::invalid_input, "accel configuration: " + m); };
+  auto bad = [](const std::string& m) { throw Error(ExitCode::invalid_input, "rocc configuration: " + m); };
   if (lanes != 8 && lanes != 16 && lanes != 32) bad("lanes must be 8, 16 or 32, not " + std::to_string(lanes));
   if (dram_latency_cycles < 0 || dram_latency_cycles > 100000) bad("dram_latency_cycles must be in 0..100000");
   if (dram_bytes_per_cycle < 1 || dram_bytes_per_cycle > kBeatBytes)
@@ -40,23 +40,23 @@ void Config::validate() const {
 }
 
 void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
-  yaml_require_map(file, node, "accel");
-  yaml_check_keys(file, node, "accel",
+  yaml_require_map(file, node, "rocc");
+  yaml_check_keys(file, node, "rocc",
                   {"lanes", "double_buffer", "dram_latency_cycles", "dram_bytes_per_cycle", "max_cycles", "clock_mhz",
                    "q_tile_rows"});
   Config next = *this;
   if (const YAML::Node v = node["lanes"]) {
-    next.lanes = int(yaml_int(file, v, "accel.lanes", 8, 32));
-    if (next.lanes != 8 && next.lanes != 16 && next.lanes != 32) yaml_fail(file, v, "accel.lanes must be 8, 16 or 32");
+    next.lanes = int(yaml_int(file, v, "rocc.lanes", 8, 32));
+    if (next.lanes != 8 && next.lanes != 16 && next.lanes != 32) yaml_fail(file, v, "rocc.lanes must be 8, 16 or 32");
   }
-  if (const YAML::Node v = node["double_buffer"]) next.double_buffer = yaml_bool(file, v, "accel.double_buffer");
+  if (const YAML::Node v = node["double_buffer"]) next.double_buffer = yaml_bool(file, v, "rocc.double_buffer");
   if (const YAML::Node v = node["dram_latency_cycles"])
-    next.dram_latency_cycles = int(yaml_int(file, v, "accel.dram_latency_cycles", 0, 100000));
+    next.dram_latency_cycles = int(yaml_int(file, v, "rocc.dram_latency_cycles", 0, 100000));
   if (const YAML::Node v = node["dram_bytes_per_cycle"])
-    next.dram_bytes_per_cycle = int(yaml_int(file, v, "accel.dram_bytes_per_cycle", 1, kBeatBytes));
-  if (const YAML::Node v = node["max_cycles"]) next.max_cycles = yaml_int(file, v, "accel.max_cycles", 1, INT64_MAX);
-  if (const YAML::Node v = node["clock_mhz"]) next.clock_mhz = yaml_real(file, v, "accel.clock_mhz", 1e-3, 1e6);
-  if (const YAML::Node v = node["q_tile_rows"]) next.q_tile_rows = int(yaml_int(file, v, "accel.q_tile_rows", 1, kQRows));
+    next.dram_bytes_per_cycle = int(yaml_int(file, v, "rocc.dram_bytes_per_cycle", 1, kBeatBytes));
+  if (const YAML::Node v = node["max_cycles"]) next.max_cycles = yaml_int(file, v, "rocc.max_cycles", 1, INT64_MAX);
+  if (const YAML::Node v = node["clock_mhz"]) next.clock_mhz = yaml_real(file, v, "rocc.clock_mhz", 1e-3, 1e6);
+  if (const YAML::Node v = node["q_tile_rows"]) next.q_tile_rows = int(yaml_int(file, v, "rocc.q_tile_rows", 1, kQRows));
   *this = next;
 }
 
@@ -73,7 +73,7 @@ nlohmann::json Config::to_json() const {
 void register_accel_profile_section() {
   static std::once_flag once;
   std::call_once(once, [] {
-    register_profile_section("accel", [](const YAML::Node& node, const std::string& file) {
+    register_profile_section("rocc", [](const YAML::Node& node, const std::string& file) {
       Config scratch;
       scratch.apply_yaml(node, file);
     });

@@ -55,6 +55,6 @@ std::string counter_difference(const accel::Counters& rtl, const accel::Counters
 // datapath's fixed-point softmax and its Q8.8 output (hw/README.md "Accuracy").
 double quantized_reference_tolerance(Precision);
 
-const Backend& sim_backend();
+const Backend& rocc_backend();
 
 }  // namespace sattn

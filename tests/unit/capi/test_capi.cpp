@@ -277,13 +277,13 @@ TEST_CASE("C API: i8 backward and CUDA tensors give clear statuses") {
         SATTN_INVALID_INPUT);
   CHECK(std::string(sattn_last_error()).find("backward supports fp32 and bf16 precision, the op has i8") !=
         std::string::npos);
-  // CUDA tensors: an i8 op is refused before any device is touched; backward is CPU-only.
+  // CUDA tensors: an i8 op is refused before any device is touched, forward and backward.
   for (Dl* t : {&tq, &tk, &tv, &to, &tg, &tl, &tdq, &tdk, &tdv}) t->t.device = DLDevice{kDLCUDA, 0};
   CHECK(sattn_forward(h.plan, h.layout, &tq.t, &tk.t, &tv.t, &to.t, nullptr, nullptr) == SATTN_INVALID_INPUT);
   CHECK(std::string(sattn_last_error()).find("CUDA tensors run fp32 ops") != std::string::npos);
   CHECK(sattn_backward(h.plan, h.layout, &tq.t, &tk.t, &tv.t, &to.t, &tg.t, &tl.t, &tdq.t, &tdk.t, &tdv.t, nullptr) ==
-        SATTN_EXTERNAL_TOOL);
-  CHECK(std::string(sattn_last_error()).find("backward not built for cuda") != std::string::npos);
+        SATTN_INVALID_INPUT);
+  CHECK(std::string(sattn_last_error()).find("CUDA tensors run fp32 ops") != std::string::npos);
   tq.t.device = DLDevice{kDLCPU, 0};
   CHECK(sattn_forward(h.plan, h.layout, &tq.t, &tk.t, &tv.t, &to.t, nullptr, nullptr) == SATTN_INVALID_INPUT);
   CHECK(std::string(sattn_last_error()).find("different devices") != std::string::npos);
