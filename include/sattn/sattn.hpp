@@ -12,6 +12,7 @@
 #include "sattn/attention.hpp"
 #include "sattn/backend.hpp"
 #include "sattn/error.hpp"
+#include "sattn/fidelity.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"

@@ -64,6 +64,7 @@ void register_profile_section(const std::string& key, SectionChecker);
 struct ProfileSelect {
   std::optional<std::string> prefer;  // "bsr", "sw" or "none"
   std::optional<int64_t> l1_bytes;
+  std::optional<double> min_recall;  // select.min_recall: the quality target (sattn-select --min-recall)
   std::optional<std::string> backend;
   std::vector<Spec> disable;
 };

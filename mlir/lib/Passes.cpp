@@ -22,10 +22,10 @@ namespace {
 // protected members of the generated pass bases. An empty backend and l1-bytes=0 (the defaults)
 // count as not given, so that sattn-select's order (flag > SATTN_* > profile > default) decides;
 // a lowering pass's `defaultBackend` is its target.
-template <class Str, class Flag, class Int, class List>
+template <class Str, class Flag, class Int, class List, class Real>
 sattn_bridge::Options bridgeOptions(const Str& backend, const Flag& preferBsr, const Flag& preferSw, const Int& l1Bytes,
                                     const Str& forceSpec, const List& disable, const Str& profile,
-                                    const char* defaultBackend) {
+                                    const Real& minRecall, const List& data, const char* defaultBackend) {
   sattn_bridge::Options o;
   o.backend = std::string(backend).empty() ? std::string(defaultBackend) : std::string(backend);
   o.backend_set = !o.backend.empty();
@@ -36,10 +36,13 @@ sattn_bridge::Options bridgeOptions(const Str& backend, const Flag& preferBsr, c
   o.force = forceSpec;
   for (const std::string& d : disable) o.disable.push_back(d);
   o.profile = profile;
+  o.min_recall_set = double(minRecall) >= 0;
+  o.min_recall = minRecall;
+  for (const std::string& d : data) o.data.push_back(d);
   return o;
 }
 #define SATTN_BRIDGE_OPTIONS(defaultBackend) \
-  bridgeOptions(backend, preferBsr, preferSw, l1Bytes, forceSpec, disable, profile, defaultBackend)
+  bridgeOptions(backend, preferBsr, preferSw, l1Bytes, forceSpec, disable, profile, minRecall, data, defaultBackend)
 
 // Sets `spec` and `selection` on ops that have no selection yet. False on error (reported).
 bool selectAll(Operation* root, const sattn_bridge::Options& o) {
@@ -55,6 +58,8 @@ bool selectAll(Operation* root, const sattn_bridge::Options& o) {
     Builder b(op->getContext());
     op->setAttr("spec", b.getStringAttr(r.spec));
     op->setAttr("selection", b.getStringAttr(r.selection));
+    // A recall-constrained choice is a grid point: its parameters become the op's attributes.
+    for (const sattn_bridge::Attr& a : r.chosen_params) op->setAttr(a.name, toMlirAttr(b, a));
   });
   return ok;
 }
