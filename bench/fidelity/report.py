@@ -69,7 +69,11 @@ md += ["## The quality-constrained selector on held-out samples", "",
        "and target R, `sattn-select --min-recall R` calibrates on one sample; the choice is scored on the other. "
        "Goals (issue 20): the constraint met in >= 95 % of configurations; the chosen cost within 10 % of the "
        "cheapest grid point that meets the constraint on the held-out sample in >= 90 %.", "",
-       "| data | target R | configs | constraint met | cost within 10 % | dense chosen |", "|---|---:|---:|---:|---:|---:|"]
+       "Cost within 10 %: the chosen cost is at most 1.1 x that of the cheapest grid point whose held-out recall "
+       "reaches R (dense always does); a cheaper choice counts as within, though it then misses the constraint. "
+       "The strict column counts only choices that meet the constraint and are within 10 %.", "",
+       "| data | target R | configs | constraint met | cost within 10 % | both (strict) | dense chosen |",
+       "|---|---:|---:|---:|---:|---:|---:|"]
 for kind in ("real", "synthetic"):
     for r in doc["targets"] + ["all"]:
         rows = [x for x in sel if x["kind"] == kind and (r == "all" or x["target"] == r)]
@@ -79,8 +83,9 @@ for kind in ("real", "synthetic"):
         met = sum(x["met"] for x in rows)
         within = sum(x["within_10pct"] for x in rows)
         dense = sum(x["chosen"] == "dense" for x in rows)
+        both = sum(x["met"] and x["within_10pct"] for x in rows)
         md.append(f"| {kind} | {r} | {n} | {met}/{n} ({100 * met / n:.0f} %) | {within}/{n} ({100 * within / n:.0f} %) | "
-                  f"{dense}/{n} |")
+                  f"{both}/{n} ({100 * both / n:.0f} %) | {dense}/{n} |")
 md.append("")
 real_rows = [x for x in sel if x["kind"] == "real"]
 met = sum(x["met"] for x in real_rows) / len(real_rows)
@@ -88,6 +93,14 @@ within = sum(x["within_10pct"] for x in real_rows) / len(real_rows)
 md += [f"On the real activations, over every target: constraint met in {100 * met:.0f} % (goal >= 95 %: "
        f"{'reached' if met >= 0.95 else 'not reached'}), cost within 10 % of the cheapest held-out-feasible candidate "
        f"in {100 * within:.0f} % (goal >= 90 %: {'reached' if within >= 0.90 else 'not reached'}).", ""]
+failed = [x for x in real_rows if not x["met"]]
+if failed:
+    gap = sum(x["calib_recall"] - x["target"] for x in failed) / len(failed)
+    drop = sum(x["calib_recall"] - x["heldout_recall"] for x in failed) / len(failed)
+    md += [f"The {len(failed)} real configurations that miss the constraint were chosen with a calibration recall only "
+           f"{gap:.3f} above R on average, and lost {drop:.3f} of recall on the held-out window: one calibration "
+           "sample leaves no margin for the variation between windows of text. More calibration samples (--data is "
+           "repeatable; the recall is the worst over them) or a higher R than the one to be guaranteed narrow this.", ""]
 misses = [x for x in sel if not x["met"] or not x["within_10pct"]]
 if misses:
     md += ["### Configurations that miss a goal", "",

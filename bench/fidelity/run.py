@@ -79,12 +79,13 @@ def selector_config(work, kind, name, op, calib_args, eval_args):
         (chosen,) = [c for c in cands if c["terms"]["chosen"]]
         key = chosen["terms"]["params"] or "dense"
         cost = {c["terms"]["params"] or "dense": c["cost"] for c in cands if c["feasible"]}
+        spec_of = {c["terms"]["params"] or "dense": c["spec"] for c in cands}
         meeting = [(cost[k], k) for k in cost if k == "dense" or held_out[k]["worst_head_recall"] >= r]
         best_cost, best = min(meeting)
         got = 1.0 if key == "dense" else held_out[key]["worst_head_recall"]
         rows.append({"kind": kind, "config": name, "target": r, "chosen": f"{plan['spec']} {chosen['terms']['params']}".strip(),
                      "calib_recall": chosen["terms"]["recall"], "heldout_recall": got, "met": got >= r,
-                     "chosen_cost": chosen["cost"], "best_heldout": best, "best_cost": best_cost,
+                     "chosen_cost": chosen["cost"], "best_heldout": f"{spec_of[best]} {best}" if best != "dense" else "dense", "best_cost": best_cost,
                      "within_10pct": chosen["cost"] <= 1.1 * best_cost, "chosen_density": chosen["terms"].get("density")})
     return rows
 

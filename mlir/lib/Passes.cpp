@@ -130,6 +130,11 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<std::string> forceSpec{*this, "force-spec", llvm::cl::desc("Use this spec for every op")};
   ListOption<std::string> disable{*this, "disable", llvm::cl::desc("Never select these specs")};
   Option<std::string> profile{*this, "profile", llvm::cl::desc("Profile NAME or PATH (sattn-profile(5))")};
+  Option<double> minRecall{*this, "min-recall",
+                           llvm::cl::desc("Quality target: the cheapest recall-grid candidate whose recall on the "
+                                          "calibration data is at least R, else dense (negative: not given)"),
+                           llvm::cl::init(-1.0)};
+  ListOption<std::string> data{*this, "data", llvm::cl::desc("Calibration samples for min-recall (directories)")};
 };
 
 // sattn-select-spec{backend=TARGET, ...} then the lowering to TARGET's call op.
@@ -145,6 +150,9 @@ void buildPipeline(OpPassManager& pm, const PipelineOptions& p, const char* targ
   select.disable = disabled;
   select.profile = p.profile;
   select.l1Bytes = p.l1Bytes;
+  select.minRecall = p.minRecall;
+  std::vector<std::string> data(p.data.begin(), p.data.end());
+  select.data = data;
   LowerOptions lowering;  // every op is selected by now: the lowering only resolves parameters
   lowering.backend = target;
   pm.addPass(createSattnSelectSpec(select));
