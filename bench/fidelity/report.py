@@ -97,7 +97,7 @@ failed = [x for x in real_rows if not x["met"]]
 if failed:
     gap = sum(x["calib_recall"] - x["target"] for x in failed) / len(failed)
     drop = sum(x["calib_recall"] - x["heldout_recall"] for x in failed) / len(failed)
-    md += [f"The {len(failed)} real configurations that miss the constraint were chosen with a calibration recall only "
+    md += [f"The {len(failed)} real (configuration, target) choices that miss the constraint were made with a calibration recall only "
            f"{gap:.3f} above R on average, and lost {drop:.3f} of recall on the held-out window: one calibration "
            "sample leaves no margin for the variation between windows of text. More calibration samples (--data is "
            "repeatable; the recall is the worst over them) or a higher R than the one to be guaranteed narrow this.", ""]
