@@ -60,7 +60,7 @@ bench-roofline: build
 
 # Fidelity (issue 20): recall and output error of every recall-grid point on the real activations
 # (data/real) and synthetic data, and the quality-constrained selector on held-out samples:
-# bench/results/fidelity.{json,md} (a few minutes).
+# bench/results/fidelity.{json,md} and fidelity-pareto.svg (a few minutes).
 bench-fidelity: build
 	@bench/fidelity/run.py $(BUILD)
 

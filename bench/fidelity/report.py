@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""bench/results/fidelity.md from bench/results/fidelity.json (written by bench/fidelity/run.py);
-generated, never typed.
+"""bench/results/fidelity.md and bench/results/fidelity-pareto.svg (gnuplot) from
+bench/results/fidelity.json (written by bench/fidelity/run.py); generated, never typed.
 
   bench/fidelity/report.py [FIDELITY.json] [FIDELITY.md]
 """
 import json
 import os
+import subprocess
 import sys
 
 src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -115,6 +116,42 @@ if misses:
 md += ["## Every grid point, per layer", ""]
 for name, pts in sets:
     md += [f"### {name}", ""] + grid_table(pts) + [""]
+
+# The Pareto fronts (mean recall against density: the points no other point beats with both a
+# lower density and a higher recall), one per layer and the synthetic data, beside every point.
+def front(points):
+    pts = sorted(((q["density"], q["recall"]["mean"]) for q in points), key=lambda t: (t[0], -t[1]))
+    out, best = [], -1.0
+    for d, r in pts:
+        if r > best:
+            out.append((d, r))
+            best = r
+    return out
+
+
+svg = os.path.join(os.path.dirname(mpath), "fidelity-pareto.svg")
+script = ["set terminal svg size 900,600 dynamic", f"set output '{svg}.tmp'",
+          "set title 'Recall (mean over rows and heads) against density, held-out window: Pareto fronts'",
+          "set xlabel 'density (kept pairs / dense causal pairs)'", "set ylabel 'recall'", "set key bottom right",
+          "set grid", "set xrange [0:1.02]", "set yrange [0:1.02]"]
+plots = []
+for n, (name, pts) in enumerate(sets):
+    tag = f"s{n}"
+    script.append(f"${tag} << EOD")
+    script += [f"{d:.6f} {r:.6f}" for d, r in front(pts)]
+    script.append("EOD")
+    script.append(f"${tag}p << EOD")
+    script += [f"{q['density']:.6f} {q['recall']['mean']:.6f}" for q in pts]
+    script.append("EOD")
+    plots.append(f"${tag} using 1:2 with linespoints lw 2 lc {n + 1} title '{name}'")
+    plots.append(f"${tag}p using 1:2 with points pt 7 ps 0.4 lc {n + 1} notitle")
+script.append("plot " + ", ".join(plots))
+subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=True)
+os.replace(svg + ".tmp", svg)
+md[md.index("## Every grid point, per layer"):md.index("## Every grid point, per layer")] = [
+    "## Pareto fronts", "", "![recall against density](fidelity-pareto.svg)", "",
+    "Each line joins the grid points that no other point beats with both a lower density and a higher mean recall; "
+    "the dots are every grid point (`fidelity-pareto.svg`, drawn by gnuplot from the JSON).", ""]
 
 with open(mpath + ".tmp", "w") as f:
     f.write("\n".join(md))

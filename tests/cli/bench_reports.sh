@@ -15,6 +15,7 @@ same "$T/cpu.md" "$R/cpu.md" bench/results/cpu.md
 run $PY3 "$SRC/bench/fidelity/report.py" "$R/fidelity.json" "$T/fidelity.md"
 expect_rc 0 "bench/fidelity/report.py"
 same "$T/fidelity.md" "$R/fidelity.md" bench/results/fidelity.md
+grep -q "Pareto" "$T/fidelity-pareto.svg" && ok || fail "fidelity-pareto.svg drawn"
 
 run $PY3 "$SRC/bench/emit/report.py" "$R/emit.json" "$T/emit.md"
 expect_rc 0 "bench/emit/report.py"

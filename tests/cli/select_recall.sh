@@ -64,6 +64,11 @@ expect_out '"min_recall":1' "the plan records the target"
 expect_out 'profile .*min_recall: 1' "the reason names the profile"
 run env SATTN_MIN_RECALL=0 "$BIN/sattn-select" --profile "$T/prof.yaml" "$OP"
 [[ $(field <(echo "$out") "p['spec']") != dense ]] && ok || fail "SATTN_MIN_RECALL outranks the profile"
+# The other tools that select bare ops honour SATTN_MIN_RECALL (calibrating on the synthetic sample).
+run env SATTN_MIN_RECALL=1 "$SATTN" run "$OP" --data "$REAL/eval/layer3"
+expect_rc 0 "sattn run under SATTN_MIN_RECALL=1"
+expect_out '"spec":"dense"' "sattn run: dense"
+expect_out '"kind":"recall"' "sattn run: a recall selection"
 # The plan validates against its schema.
 run $PY -c "import json,jsonschema,sys; jsonschema.validate(json.loads(open('$T/p9.json').readline()), json.load(open('$SRC/schemas/plan.schema.json')))"
 expect_rc 0 "a recall plan validates"
