@@ -114,11 +114,12 @@ struct Plan {
 // {4, 8, 16, 32, 64, 128, 256, 512}; bsr with block_size in {32, 64} x keep_ratio in {0.05, 0.1,
 // 0.15, 0.2, 0.3, 0.4, 0.5, 0.7}; topk_per_query with topk_k in {8, 16, 32, 64, 128}; dense.
 // Points the op cannot take (resolve_params or the cost model's feasibility) are left out; the
-// other attributes are the specs' defaults, not the op's.
+// other attributes are the specs' defaults, not the op's (its tile hints are kept).
 struct GridPoint {
   Spec spec = Spec::dense;
   SpecParams params;
   std::string label;  // "keep_ratio=0.1,block_size=64"; "" for dense
+  PatternAttrs attrs; // the op's attributes for this point (its tile hints kept): what a plan's op carries
 };
 std::vector<GridPoint> recall_grid(const Op&);
 // The label of a spec's parameters as recall_grid() writes it.

@@ -456,6 +456,10 @@ class Selector {
     costed.clear();
     front = std::move(r.candidates);
     plan.selection.min_recall = options.min_recall;
+    // The plan's op carries the chosen point's attributes, so that readers resolving the
+    // parameters from the op get the chosen ones.
+    plan.op.attrs = r.attrs;
+    plan.op.forced_spec.reset();
     plan.selection.warnings = std::move(r.warnings);
     std::string reason = std::move(r.reason);
     if (auto it = options.source.find("min_recall"); it != options.source.end()) reason += "; " + it->second;

@@ -53,6 +53,7 @@ Candidate cost_of(const Op&, Spec, const SpecParams&, const CostContext&);
 struct RecallChoice {
   Spec spec = Spec::dense;
   SpecParams params;
+  PatternAttrs attrs;  // the chosen point's attributes: the plan's op carries them
   std::vector<Candidate> candidates;
   std::string reason;
   std::vector<std::string> warnings;

@@ -53,13 +53,17 @@ std::string grid_label(Spec spec, const SpecParams& params) {
 std::vector<GridPoint> recall_grid(const Op& op) {
   std::vector<GridPoint> grid;
   Op base = op;
-  base.attrs = PatternAttrs{};  // the grid's parameters, the specs' defaults for the rest
+  // The grid's parameters, the specs' defaults for the rest; the op's tile hints stay (the cost
+  // model reads them).
+  base.attrs = PatternAttrs{};
+  base.attrs.tile_M = op.attrs.tile_M, base.attrs.tile_S = op.attrs.tile_S;
+  base.attrs.tile_D = op.attrs.tile_D, base.attrs.tile_rows = op.attrs.tile_rows;
   base.forced_spec.reset();
   auto add = [&](Spec spec, const Op& o) {
     try {
       SpecParams params = resolve_params(o, spec);
       if (!select_detail::why_infeasible(o, spec, params).empty()) return;
-      grid.push_back({spec, params, grid_label(spec, params)});
+      grid.push_back({spec, params, grid_label(spec, params), o.attrs});
     } catch (const Error&) {
       // a point this op cannot take (window larger than the keys, ...): not in its grid
     }
@@ -171,6 +175,7 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   RecallChoice r;
   r.spec = chosen->grid.spec;
   r.params = chosen->grid.params;
+  r.attrs = chosen->grid.attrs;
   const std::string what = std::string(to_string(r.spec)) + (chosen->grid.label.empty() ? "" : " " + chosen->grid.label);
   r.reason = "cheapest on " + std::string(to_string(o.backend)) + " with recall >= " + number(target) + " on " + where +
              ": " + what + " (recall " + number(chosen->recall, "%.4f") + ", density " +

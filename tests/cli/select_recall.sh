@@ -45,6 +45,21 @@ PY
   expect_rc 0 "$what: the choice meets 0.9 (sattn-eval agrees) and every cheaper candidate misses it"
 done
 
+# A recall plan carries the chosen parameters in its op: the tools downstream read it (layer 2 at
+# 0.9 chooses a bsr keep ratio other than the default).
+run "$BIN/sattn-select" --min-recall 0.9 --data "$REAL/calib/layer2" "$REAL/ops/layer2.json" -o "$T/l2.json"
+expect_rc 0 "layer 2 at 0.9"
+expect_out_file() { grep -qE -- "$1" "$2" && ok || fail "$3: $2 should match /$1/"; }
+expect_out_file '"keep_ratio":0.4' "$T/l2.json" "the op carries the chosen keep_ratio"
+run "$SATTN" eval "$T/l2.json" --data "$REAL/eval/layer2" --format text
+expect_rc 0 "sattn eval reads the recall plan"
+expect_out "real_layer2 +bsr +keep_ratio=0.4,block_size=64 +0 +all" "sattn eval evaluates the chosen point"
+run "$SATTN" run "$T/l2.json" --data "$REAL/eval/layer2"
+expect_rc 0 "sattn run runs the recall plan"
+run bash -c "'$SATTN' emit '$T/l2.json' --out-dir '$T/l2-out' >/dev/null && '$SATTN' eval '$T/l2-out/artifacts.json' --format text"
+expect_rc 0 "sattn emit, then sattn eval on its artifacts"
+expect_out "bsr +keep_ratio=0.4,block_size=64 .* all" "the artifacts' layout evaluated"
+
 # The environment and the profile; flags outrank both, the environment the profile.
 run env SATTN_MIN_RECALL=1 "$BIN/sattn-select" -q "$OP"
 [[ $(field <(echo "$out") "p['spec']+' '+p['selection']['kind']") == "dense recall" ]] && ok || fail "SATTN_MIN_RECALL=1: dense"
