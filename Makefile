@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check bench-emit bench-scaling \
-	bench-roofline bench-reports bench-python clean
+	bench-roofline bench-reports bench-python bench-fidelity clean
 
 all: build
 
@@ -58,7 +58,14 @@ bench-scaling: build
 bench-roofline: build
 	@bench/sim/roofline.sh $(BUILD)
 
+# Fidelity (issue 20): recall and output error of every recall-grid point on the real activations
+# (data/real) and synthetic data, and the quality-constrained selector on held-out samples:
+# bench/results/fidelity.{json,md} and fidelity-pareto.svg (a few minutes).
+bench-fidelity: build
+	@bench/fidelity/run.py $(BUILD)
+
 bench-reports:
+	@bench/fidelity/report.py
 	@bench/cpu/report.py
 	@bench/emit/report.py
 	@bench/scaling/report.py report

@@ -3,11 +3,11 @@ _sattn() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc bench profile doctor completions help --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc eval bench profile doctor completions help --help --version' -- "$cur"))
     return
   fi
   case ${COMP_WORDS[1]} in
-    help) COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc bench profile doctor completions ' -- "$cur")) ;;
+    help) COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc eval bench profile doctor completions ' -- "$cur")) ;;
     run)
       case $prev in
         --backend) COMPREPLY=($(compgen -W 'cpu cuda rvv rocc imc all' -- "$cur")); return ;;
@@ -38,11 +38,14 @@ _sattn() {
         --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
+        --min-recall) :; return ;;
+        --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --seed) :; return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --use-hw-probe --explain --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --use-hw-probe --min-recall --data --seed --explain --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -163,6 +166,25 @@ _sattn() {
       esac
       if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --config --tech --cell --subarray --cell-bits --adc-bits --cols-per-adc --parallel-rows --clock-mhz --kv-placement --input-bits --weight-bits --gemm --sweep --output -o --format --quiet -q --max-memory ' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi ;;
+    eval)
+      case $prev in
+        --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --seed) :; return ;;
+        --plot) :; return ;;
+        --threads) :; return ;;
+        --backend) COMPREPLY=($(compgen -W 'cpu rvv rocc imc' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --l1-bytes) :; return ;;
+        --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --version --data --seed --grid --plot --threads --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

@@ -32,9 +32,11 @@ struct Candidate {
 };
 
 struct Selection {
-  std::string kind;    // "override", "rule", "cost", "default"
+  std::string kind;    // "override", "rule", "cost", "default", "recall"
   std::string reason;  // human-readable: "global_tokens = 16 > 0", "SATTN_FORCE_SPEC=bsr", ...
   std::vector<Candidate> candidates;
+  std::optional<double> min_recall;   // the target of a "recall" selection
+  std::vector<std::string> warnings;  // for stderr (no candidate met the target: dense); not in the plan
 };
 
 struct Plan {

@@ -42,6 +42,7 @@ std::string profile_json(const std::string& name_or_path);
 struct ProfileSelect {
   std::optional<std::string> prefer;  // "bsr", "sw" or "none"
   std::optional<int64_t> l1_bytes;
+  std::optional<double> min_recall;    // select.min_recall: the quality target (sattn-select --min-recall)
   std::optional<std::string> backend;  // the cost model's target: cpu, rvv, rocc, imc
   std::vector<Spec> disable;
 };

@@ -14,6 +14,7 @@
 #include "sattn/cancel.hpp"
 #include "sattn/cuda.hpp"
 #include "sattn/error.hpp"
+#include "sattn/fidelity.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"

@@ -36,6 +36,11 @@ struct SelectOptions {
   // A profile's defaults for ops that do not set these attributes themselves.
   std::optional<Precision> default_precision;
   std::optional<int64_t> default_tile_rows;
+  // Selection under a quality target (sattn-select --min-recall; select_recall.cpp): the cheapest
+  // point of recall_grid() whose recall on the calibration samples is at least min_recall.
+  std::optional<double> min_recall;            // --min-recall / SATTN_MIN_RECALL / profile select.min_recall
+  std::vector<std::string> calibration_data;   // --data DIR (repeatable): DIR/{q,k,v}.npy, one sample each
+  uint64_t calibration_seed = 0x5A77;          // no --data: the synthetic generator with this seed
   // Where each hint came from, quoted in the selection reason: "force" -> "--force-spec bsr" or
   // "SATTN_FORCE_SPEC=bsr"; "disable:<spec>" -> "--disable bsr" or "SATTN_DISABLE_BSR=1";
   // "prefer", "l1_bytes" likewise. Filled by resolve_select_options(); a missing key reads as
@@ -67,6 +72,9 @@ struct SelectRequest {
   bool use_hw_probe = false;                   // --use-hw-probe: `hw` holds the probe's answer
   std::optional<HwCapabilities> hw;
   std::optional<std::string> profile;          // a profile NAME or PATH (sattn-profile(5))
+  std::optional<double> min_recall;            // --min-recall R in [0, 1]
+  std::vector<std::string> data;               // --data DIR: calibration samples for min_recall
+  std::optional<uint64_t> seed;                // --seed: the synthetic calibration sample without --data
 };
 // parse_spec for an option value; an unknown name is Error(usage) naming the option and listing the specs.
 Spec spec_option(const std::string& option, const std::string& value);
@@ -74,6 +82,22 @@ Spec spec_option(const std::string& option, const std::string& value);
 // applies its select and defaults sections. Bad values: Error(usage); a bad profile:
 // Error(invalid_input) with file:line:col.
 SelectOptions resolve_select_request(const SelectRequest&);
+
+// The recall grid (sattn-select(1), QUALITY TARGET): the candidates a recall-constrained
+// selection compares, and sattn-eval --grid evaluates. sliding_window with window_size in
+// {4, 8, 16, 32, 64, 128, 256, 512}; bsr with block_size in {32, 64} x keep_ratio in {0.05, 0.1,
+// 0.15, 0.2, 0.3, 0.4, 0.5, 0.7}; topk_per_query with topk_k in {8, 16, 32, 64, 128}; dense.
+// Points the op cannot take (resolve_params or the cost model's feasibility) are left out; the
+// other attributes are the specs' defaults, not the op's (its tile hints are kept).
+struct GridPoint {
+  Spec spec = Spec::dense;
+  SpecParams params;
+  std::string label;  // "keep_ratio=0.1,block_size=64"; "" for dense
+  PatternAttrs attrs; // the op's attributes for this point (its tile hints kept): what a plan's op carries
+};
+std::vector<GridPoint> recall_grid(const Op&);
+// The label of a spec's parameters as recall_grid() writes it.
+std::string grid_label(Spec, const SpecParams&);
 
 // Selects a spec for `op`. A forced spec the op cannot support is Error(invalid_input) naming why.
 Plan select_spec(const Op&, const SelectOptions&);

@@ -159,7 +159,8 @@ std::string backend_of(const std::string& file, const YAML::Node& node, const st
 }
 
 void read_select(const std::string& file, const YAML::Node& sel, ProfileSelect& out) {
-  yaml_check_keys(file, sel, "select", {"prefer", "l1_bytes", "backend", "disable"});
+  yaml_check_keys(file, sel, "select", {"prefer", "l1_bytes", "backend", "disable", "min_recall"});
+  if (sel["min_recall"]) out.min_recall = yaml_real(file, sel["min_recall"], "select.min_recall", 0.0, 1.0);
   if (sel["prefer"]) out.prefer = backend_of(file, sel["prefer"], "select.prefer", {"bsr", "sw", "none"});
   if (sel["l1_bytes"]) out.l1_bytes = yaml_int(file, sel["l1_bytes"], "select.l1_bytes", 1, int64_t(1) << 40);
   if (sel["backend"]) out.backend = backend_of(file, sel["backend"], "select.backend", {"cpu", "rvv", "rocc", "imc"});

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <sstream>
@@ -103,6 +104,12 @@ std::string source_of(const SelectOptions& o, const std::string& key, const std:
 
 namespace {
 
+std::string fmt_recall(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 // The merge in progress: the options so far and, for force and disable, the layer that set them
 // (a spec both forced and disabled: the higher layer wins; the same layer is a contradiction).
 struct Merge {
@@ -124,6 +131,10 @@ void apply_profile_layer(Merge& m, const ProfileSelect& profile, const std::stri
     out.prefer_bsr = *profile.prefer == "bsr";
     out.prefer_sw = *profile.prefer == "sw";
     out.source["prefer"] = from + "prefer: " + *profile.prefer;
+  }
+  if (profile.min_recall) {
+    out.min_recall = profile.min_recall;
+    out.source["min_recall"] = from + "min_recall: " + fmt_recall(*profile.min_recall);
   }
   if (profile.l1_bytes) {
     out.l1_bytes = profile.l1_bytes;
@@ -156,6 +167,14 @@ void apply_environment_layer(Merge& m) {
     out.prefer_sw = env_prefer_sw;
     out.source["prefer"] = env_prefer_bsr ? "SATTN_PREFER_BSR=" + *getenv_value("SATTN_PREFER_BSR")
                                           : "SATTN_PREFER_SW=" + *getenv_value("SATTN_PREFER_SW");
+  }
+  if (auto v = getenv_value("SATTN_MIN_RECALL")) {
+    double r = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), r);
+    if (ec != std::errc() || end != v->data() + v->size() || !(r >= 0 && r <= 1))
+      bad_env("SATTN_MIN_RECALL", *v, "a recall from 0 to 1");
+    out.min_recall = r;
+    out.source["min_recall"] = "SATTN_MIN_RECALL=" + *v;
   }
   if (auto v = getenv_value("SATTN_HW_L1_BYTES")) {
     int64_t bytes = 0;
@@ -202,6 +221,14 @@ void apply_flag_layer(Merge& m, const SelectOptions& flags, const std::set<std::
     out.source["l1_bytes"] = flag_source("l1_bytes", "--l1-bytes " + std::to_string(*flags.l1_bytes));
   }
   out.use_hw_probe = from_flags("use_hw_probe") && flags.use_hw_probe;
+  if (from_flags("min_recall") && flags.min_recall) {
+    if (!(*flags.min_recall >= 0 && *flags.min_recall <= 1))
+      throw Error(ExitCode::invalid_input, "--min-recall must be from 0 to 1 (got " + fmt_recall(*flags.min_recall) + ")");
+    out.min_recall = flags.min_recall;
+    out.source["min_recall"] = flag_source("min_recall", "--min-recall " + fmt_recall(*flags.min_recall));
+  }
+  out.calibration_data = flags.calibration_data;
+  out.calibration_seed = flags.calibration_seed;
 }
 
 // A spec both forced and disabled: the higher layer wins; the same layer is a contradiction.
@@ -308,12 +335,7 @@ bool describes(const Op& op, Spec s) {
 }
 
 Candidate cost_candidate(const Op& op, Spec spec, const SpecParams& params, const CostContext& ctx) {
-  switch (spec) {
-    case Spec::sliding_window:
-      return select_detail::cost_sliding_window(op, std::get<SlidingWindowParams>(params), ctx);
-    case Spec::bsr: return select_detail::cost_bsr(op, std::get<BsrParams>(params), ctx);
-    default: return select_detail::cost_dense(op, ctx);
-  }
+  return select_detail::cost_of(op, spec, params, ctx);
 }
 
 // A candidate outside the cost model (a rule's or a forced spec): no cost.
@@ -424,7 +446,27 @@ class Selector {
     return std::nullopt;
   }
 
-  // 2. The first rule the op's attributes match (global_tokens, nm_n/nm_m, topk_k, lsh_buckets).
+  // 2. A quality target (--min-recall, SATTN_MIN_RECALL, the profile's select.min_recall): the
+  // cheapest point of the recall grid that keeps enough attention mass (select_recall.cpp).
+  std::optional<Plan> by_recall() {
+    if (!options.min_recall) return std::nullopt;
+    select_detail::RecallChoice r = select_detail::choose_by_recall(op, options, ctx, [this](Spec s) {
+      return options.disabled.count(s) ? disabled_by(options, s) : std::string();
+    });
+    costed.clear();
+    front = std::move(r.candidates);
+    plan.selection.min_recall = options.min_recall;
+    // The plan's op carries the chosen point's attributes, so that readers resolving the
+    // parameters from the op get the chosen ones.
+    plan.op.attrs = r.attrs;
+    plan.op.forced_spec.reset();
+    plan.selection.warnings = std::move(r.warnings);
+    std::string reason = std::move(r.reason);
+    if (auto it = options.source.find("min_recall"); it != options.source.end()) reason += "; " + it->second;
+    return finish(r.spec, std::move(r.params), "recall", reason);
+  }
+
+  // 3. The first rule the op's attributes match (global_tokens, nm_n/nm_m, topk_k, lsh_buckets).
   std::optional<Plan> by_rule() {
     for (const RuleMatch& rule : matching_rules(op)) {
       if (options.disabled.count(rule.spec)) {
@@ -534,6 +576,7 @@ class Selector {
 Plan select_spec(const Op& op, const SelectOptions& options) {
   Selector s(op, options);
   if (std::optional<Plan> p = s.by_override()) return std::move(*p);
+  if (std::optional<Plan> p = s.by_recall()) return std::move(*p);
   if (std::optional<Plan> p = s.by_rule()) return std::move(*p);
   return s.by_cost();
 }

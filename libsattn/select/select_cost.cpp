@@ -370,6 +370,44 @@ Candidate cost_bsr(const Op& op, const BsrParams& p, const CostContext& ctx) {
   return c.take();
 }
 
+Candidate cost_topk(const Op& op, const TopkParams& p, const CostContext& ctx) {
+  const Common k = common_of(op);
+  Draft c;
+  c.spec = Spec::topk_per_query;
+  const auto a = layout_detail::alignment_of(op);
+  const double chunk_keys = double(backend_costs(ctx.backend).row_chunk_keys);
+  double pairs = 0, dense_pairs = 0, row_visits = 0;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const double end = double(a.key_end(i)), kept = std::min(double(p.topk_k), end);
+    pairs += kept;
+    dense_pairs += end;
+    row_visits += ceil_div(kept, chunk_keys);
+  }
+  // The kept keys are scattered: no reuse in L1, every pair gathers its K and V rows.
+  const double row_bytes = 2 * k.head_dim * k.elem;
+  const double kv_bytes = k.batch * k.heads * pairs * row_bytes;
+  const double gathers = k.batch * k.heads * pairs * 2;
+  const double gathered = k.batch * k.heads * pairs * k.head_dim;
+  // Selecting scores every allowed pair with the group-summed query (layout.cpp).
+  const double score_macs = k.batch * k.kv_heads * (k.group * k.q_len + dense_pairs) * k.head_dim;
+  c.terms["span"] = double(p.topk_k);
+  c.terms["working_set_bytes"] = 2 * std::min(double(p.topk_k), k.k_len) * k.tile_d * k.elem;
+  c.terms["l1_fit"] = false;
+  c.terms["kv_reuse"] = 1.0;
+  finish(c, k, pairs, kv_bytes, gathers, gathered, k.batch * k.heads * row_visits * chunk_keys / kVisitKeys,
+         score_macs, ctx);
+  return c.take();
+}
+
+Candidate cost_of(const Op& op, Spec spec, const SpecParams& params, const CostContext& ctx) {
+  switch (spec) {
+    case Spec::sliding_window: return cost_sliding_window(op, std::get<SlidingWindowParams>(params), ctx);
+    case Spec::bsr: return cost_bsr(op, std::get<BsrParams>(params), ctx);
+    case Spec::topk_per_query: return cost_topk(op, std::get<TopkParams>(params), ctx);
+    default: return cost_dense(op, ctx);
+  }
+}
+
 Candidate cost_dense(const Op& op, const CostContext& ctx) {
   const Common k = common_of(op);
   Draft c;

@@ -3,7 +3,9 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "sattn/select.hpp"
 
@@ -38,6 +40,26 @@ struct CostContext {
 Candidate cost_sliding_window(const Op&, const SlidingWindowParams&, const CostContext&);
 Candidate cost_bsr(const Op&, const BsrParams&, const CostContext&);
 Candidate cost_dense(const Op&, const CostContext&);
+// topk_per_query (recall-constrained selection only): a row layout gathering topk_k keys per row,
+// no L1 reuse, and scoring every allowed pair: score_macs = B * Hkv * (G * Lq + dense pairs) * d.
+Candidate cost_topk(const Op&, const TopkParams&, const CostContext&);
+// The candidate of any costed spec (sliding_window, bsr, topk_per_query; dense for the others).
+Candidate cost_of(const Op&, Spec, const SpecParams&, const CostContext&);
+
+// Recall-constrained selection (select_recall.cpp): every recall_grid() point costed and scored
+// on the calibration samples; the cheapest whose recall reaches options.min_recall is chosen
+// (dense, with a warning, when no sparse point does). `disabled(spec)` says why a spec may not be
+// used ("" when it may).
+struct RecallChoice {
+  Spec spec = Spec::dense;
+  SpecParams params;
+  PatternAttrs attrs;  // the chosen point's attributes: the plan's op carries them
+  std::vector<Candidate> candidates;
+  std::string reason;
+  std::vector<std::string> warnings;
+};
+RecallChoice choose_by_recall(const Op&, const SelectOptions&, const CostContext&,
+                              const std::function<std::string(Spec)>& disabled);
 
 // Bytes per element of a precision (i4 packs two values per byte: 0.5).
 double element_bytes(Precision);

@@ -93,6 +93,7 @@ Selection selection_from_json(const json& doc, const SourceLoc& loc) {
   try {
     s.kind = it->value("kind", s.kind);
     s.reason = it->value("reason", s.reason);
+    if (auto r = it->find("min_recall"); r != it->end() && r->is_number()) s.min_recall = r->get<double>();
     for (const json& c : it->value("candidates", json::array())) {
       Candidate cand;
       auto spec = parse_spec(c.at("spec").get<std::string>());
@@ -161,6 +162,7 @@ json plan_to_json(const Plan& plan) {
   json candidates = json::array();
   for (const Candidate& c : plan.selection.candidates) candidates.push_back(candidate_to_json(c));
   j["selection"] = {{"kind", plan.selection.kind}, {"reason", plan.selection.reason}, {"candidates", candidates}};
+  if (plan.selection.min_recall) j["selection"]["min_recall"] = *plan.selection.min_recall;
   return j;
 }
 

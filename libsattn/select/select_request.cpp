@@ -50,6 +50,12 @@ SelectOptions resolve_select_request(const SelectRequest& req) {
     flags.hw = req.hw;
     given.insert("use_hw_probe");
   }
+  if (req.min_recall) {
+    flags.min_recall = req.min_recall;
+    given.insert("min_recall");
+  }
+  flags.calibration_data = req.data;
+  if (req.seed) flags.calibration_seed = *req.seed;
   SelectOptions out = resolve_select_options(flags, given, prof_select ? &*prof_select : nullptr, req.profile.value_or(""));
   if (prof) {
     const ProfileDefaults d = profile_defaults(*prof);

@@ -148,8 +148,15 @@ Result select(const OpDesc& desc, const Options& o) noexcept {
       for (const std::string& d : o.disable) req.disable->push_back(sattn::spec_option("--disable", d));
     }
     if (!o.profile.empty()) req.profile = o.profile;
+    if (o.min_recall_set) req.min_recall = o.min_recall;
+    req.data = o.data;
     sattn::SelectOptions options = sattn::resolve_select_request(req);
     sattn::Plan plan = sattn::select_spec(op, options);
+    if (plan.selection.kind == "recall") {
+      const nlohmann::json params = sattn::params_to_json(plan.params);  // items() refers to it
+      for (const auto& [k, v] : params.items())
+        if (k != "spec") r.chosen_params.push_back(from_json(k, v));
+    }
     r.spec = std::string(sattn::to_string(plan.spec));
     r.selection = plan.selection.kind + ": " + plan.selection.reason;
   });

@@ -32,6 +32,9 @@ struct Options {  // the pass options: sattn-select's flags, given or not
   int64_t l1_bytes = 0;
   std::string force, profile;
   std::vector<std::string> disable;
+  bool min_recall_set = false;     // min-recall: selection under a quality target
+  double min_recall = 0;
+  std::vector<std::string> data;   // its calibration samples
 };
 
 struct Result {
@@ -42,6 +45,7 @@ struct Result {
   // select():
   std::string spec, selection;        // selection: "KIND: REASON"
   std::vector<Attr> resolved;         // shape, numerics and the spec's parameters, resolved
+  std::vector<Attr> chosen_params;    // select() under min-recall: the chosen grid point's parameters
 };
 
 enum class OpKind { sparse_attention, rvv_call, rocc_call };

@@ -22,10 +22,10 @@ namespace {
 // protected members of the generated pass bases. An empty backend and l1-bytes=0 (the defaults)
 // count as not given, so that sattn-select's order (flag > SATTN_* > profile > default) decides;
 // a lowering pass's `defaultBackend` is its target.
-template <class Str, class Flag, class Int, class List>
+template <class Str, class Flag, class Int, class List, class Real>
 sattn_bridge::Options bridgeOptions(const Str& backend, const Flag& preferBsr, const Flag& preferSw, const Int& l1Bytes,
                                     const Str& forceSpec, const List& disable, const Str& profile,
-                                    const char* defaultBackend) {
+                                    const Real& minRecall, const List& data, const char* defaultBackend) {
   sattn_bridge::Options o;
   o.backend = std::string(backend).empty() ? std::string(defaultBackend) : std::string(backend);
   o.backend_set = !o.backend.empty();
@@ -36,10 +36,13 @@ sattn_bridge::Options bridgeOptions(const Str& backend, const Flag& preferBsr, c
   o.force = forceSpec;
   for (const std::string& d : disable) o.disable.push_back(d);
   o.profile = profile;
+  o.min_recall_set = double(minRecall) >= 0;
+  o.min_recall = minRecall;
+  for (const std::string& d : data) o.data.push_back(d);
   return o;
 }
 #define SATTN_BRIDGE_OPTIONS(defaultBackend) \
-  bridgeOptions(backend, preferBsr, preferSw, l1Bytes, forceSpec, disable, profile, defaultBackend)
+  bridgeOptions(backend, preferBsr, preferSw, l1Bytes, forceSpec, disable, profile, minRecall, data, defaultBackend)
 
 // Sets `spec` and `selection` on ops that have no selection yet. False on error (reported).
 bool selectAll(Operation* root, const sattn_bridge::Options& o) {
@@ -55,6 +58,8 @@ bool selectAll(Operation* root, const sattn_bridge::Options& o) {
     Builder b(op->getContext());
     op->setAttr("spec", b.getStringAttr(r.spec));
     op->setAttr("selection", b.getStringAttr(r.selection));
+    // A recall-constrained choice is a grid point: its parameters become the op's attributes.
+    for (const sattn_bridge::Attr& a : r.chosen_params) op->setAttr(a.name, toMlirAttr(b, a));
   });
   return ok;
 }
@@ -125,6 +130,11 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<std::string> forceSpec{*this, "force-spec", llvm::cl::desc("Use this spec for every op")};
   ListOption<std::string> disable{*this, "disable", llvm::cl::desc("Never select these specs")};
   Option<std::string> profile{*this, "profile", llvm::cl::desc("Profile NAME or PATH (sattn-profile(5))")};
+  Option<double> minRecall{*this, "min-recall",
+                           llvm::cl::desc("Quality target: the cheapest recall-grid candidate whose recall on the "
+                                          "calibration data is at least R, else dense (negative: not given)"),
+                           llvm::cl::init(-1.0)};
+  ListOption<std::string> data{*this, "data", llvm::cl::desc("Calibration samples for min-recall (directories)")};
 };
 
 // sattn-select-spec{backend=TARGET, ...} then the lowering to TARGET's call op.
@@ -140,6 +150,9 @@ void buildPipeline(OpPassManager& pm, const PipelineOptions& p, const char* targ
   select.disable = disabled;
   select.profile = p.profile;
   select.l1Bytes = p.l1Bytes;
+  select.minRecall = p.minRecall;
+  std::vector<std::string> data(p.data.begin(), p.data.end());
+  select.data = data;
   LowerOptions lowering;  // every op is selected by now: the lowering only resolves parameters
   lowering.backend = target;
   pm.addPass(createSattnSelectSpec(select));

@@ -12,6 +12,11 @@ run $PY3 "$SRC/bench/cpu/report.py" "$R/cpu.json" "$T/cpu.md"
 expect_rc 0 "bench/cpu/report.py"
 same "$T/cpu.md" "$R/cpu.md" bench/results/cpu.md
 
+run $PY3 "$SRC/bench/fidelity/report.py" "$R/fidelity.json" "$T/fidelity.md"
+expect_rc 0 "bench/fidelity/report.py"
+same "$T/fidelity.md" "$R/fidelity.md" bench/results/fidelity.md
+grep -q "Pareto" "$T/fidelity-pareto.svg" && ok || fail "fidelity-pareto.svg drawn"
+
 run $PY3 "$SRC/bench/emit/report.py" "$R/emit.json" "$T/emit.md"
 expect_rc 0 "bench/emit/report.py"
 same "$T/emit.md" "$R/emit.md" bench/results/emit.md

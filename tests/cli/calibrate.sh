@@ -215,4 +215,33 @@ run "$SATTN" calibrate "$T/bad.mlir"
 expect_rc 3 "malformed op"
 expect_err "bad.mlir:1:" "malformed op location"
 
+# The real activations (data/real, issue 20) beside the synthetic data: every layer calibrates
+# from its calibration window (every method, SQNR above 20 dB on all three
+# tensors); scales from the calibration window applied to the plan hold the i8 tolerance on the
+# held-out window for layers 0 and 1. (Layers 2 and 3 exceed it even on their calibration window
+# with per-tensor absmax scales: their outlier channels; README "How much does sparsity cost in
+# accuracy?".)
+for layer in 0 1 2 3; do
+  run "$SATTN" calibrate "$SRC/data/real/ops/layer$layer.json" --data "$SRC/data/real/calib/layer$layer" --compare -o "$T/real$layer.json"
+  expect_rc 0 "real layer $layer: calibrate"
+done
+run $PY - "$T" <<'PY'
+import json, sys
+for layer in range(4):
+    d = json.loads(open(f"{sys.argv[1]}/real{layer}.json").readline())
+    text = json.dumps(d)
+    sq = [float(x) for x in __import__("re").findall(r'"sqnr_db": ([0-9.]+)', text)]
+    assert len(sq) >= 12 and min(sq) > 20, (layer, sq)
+print("ok")
+PY
+expect_rc 0 "real layers: SQNR above 20 dB for every method and tensor"
+for layer in 0 1; do
+  run "$SATTN" calibrate "$SRC/data/real/ops/layer$layer.json" --data "$SRC/data/real/calib/layer$layer" --apply -o "$T/real-plan$layer.json"
+  expect_rc 0 "real layer $layer: --apply"
+  run "$SATTN" run "$T/real-plan$layer.json" --data "$SRC/data/real/eval/layer$layer" --format json
+  expect_rc 0 "real layer $layer: i8 with calibration-window scales on the held-out window"
+  expect_out '"precision":"i8"' "real layer $layer: run at i8"
+  expect_out '"passed":true' "real layer $layer: within the i8 tolerance"
+done
+
 finish

@@ -1,5 +1,5 @@
 # Every EXAMPLES pipeline of every man page runs and succeeds: each page's examples run in order
-# (later lines may use files earlier lines wrote) in a fresh directory holding examples/ and
+# (later lines may use files earlier lines wrote) in a fresh directory holding examples/, data/ and
 # profiles/, with the built tools first in PATH.
 source "$(dirname "$0")/lib.sh"
 BIN="$(dirname "$SATTN")"
@@ -11,6 +11,7 @@ for page in "$SRC"/man/*.scd; do
   mkdir -p "$dir"
   ln -s "$SRC/examples" "$dir/examples"
   ln -s "$SRC/profiles" "$dir/profiles"
+  ln -s "$SRC/data" "$dir/data"
   # The lines inside ``` blocks of the EXAMPLES section, with scdoc's \\ escape undone (the
   # command as the rendered page shows it).
   awk '/^# EXAMPLES/{e=1;next} /^# /{e=0} e' "$page" | awk '/^```/{c=!c;next} c' | sed 's/\\\\/\\/g' >"$dir/examples.sh"

@@ -30,8 +30,24 @@ void SelectFlags::add_to(CLI::App& app, const std::string& context, bool with_ba
                              context + "Run the accelerator's PROBE (its RTL harness): disable the specs it lacks, use its scratchpad size as the L1 hint");
 }
 
+void SelectFlags::add_recall_to(CLI::App& app) {
+  min_recall_opt = app.add_option("--min-recall", min_recall,
+                                  "Quality target: the cheapest candidate of the recall grid whose recall (the worst head's "
+                                  "mean share of dense attention mass kept) on the calibration data is at least R, "
+                                  "else dense with a warning (outranks SATTN_MIN_RECALL and the profile's select.min_recall)");
+  data_opt = app.add_option("--data", data,
+                            "Calibration sample for --min-recall: DIR/q.npy, k.npy, v.npy (repeatable: several samples)")
+                 ->allow_extra_args(false);
+  seed_opt = app.add_option("--seed", seed, "Seed of the synthetic calibration sample when --data is not given")
+                 ->capture_default_str()
+                 ->excludes(data_opt);
+}
+
 SelectRequest SelectFlags::request() const {
   SelectRequest req;
+  if (min_recall_opt && min_recall_opt->count()) req.min_recall = min_recall;
+  if (data_opt) req.data = data;
+  if (seed_opt && seed_opt->count()) req.seed = seed;
   if (backend_opt && backend_opt->count()) req.backend = backend;
   if (force_opt->count()) req.force = spec_option("--force-spec", force);
   if (disable_opt->count()) {

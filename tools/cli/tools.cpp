@@ -12,6 +12,7 @@ const std::vector<Tool>& tool_table() {
       {"sim", "Run ops on the RoCC accelerator RTL under Verilator: cycles, counters, energy", configure_sim},
       {"calibrate", "Compute int8/int4 quantization scales from data", configure_calibrate},
       {"imc", "Estimate an op on in-memory-compute crossbars: energy, latency, area", configure_imc},
+      {"eval", "Measure what a sparse spec loses against dense attention: recall, oracle recall, output error", configure_eval},
       {"bench", "Sweep ops x backends x sizes; write sattn.bench/v1 JSON, CSV and job lists", configure_bench},
       {"profile", "List, show and validate profiles (sattn-profile(5))", configure_profile},
       {"doctor", "Check the external tools the backends need, and how to fix what is missing", configure_doctor},

@@ -1,6 +1,7 @@
 // `sattn select` / sattn-select: pick a spec per op and write plans (sattn.plan/v1 JSON Lines).
 #include <CLI/CLI.hpp>
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -43,6 +44,36 @@ std::string cycles(const nlohmann::json& terms, const char* key) {
   return it == terms.end() || !it->is_object() ? "-" : term(*it, key);
 }
 
+// A recall-constrained selection: one row per grid point, cheapest first, with its recall and
+// density on the calibration data (the chosen one marked with *).
+std::string explain_recall(const Plan& plan) {
+  TextTable table({"", "candidate", "params", "feasible", "recall", "target", "density", "pairs", "total"});
+  std::vector<std::pair<double, const Candidate*>> rows;
+  for (const Candidate& c : plan.selection.candidates) rows.push_back({c.cost, &c});
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string notes;
+  bool met = false;  // some sparse candidate meets the target
+  for (const auto& [cost, c] : rows) {
+    const nlohmann::json t = nlohmann::json::parse(c->terms, nullptr, false);
+    const bool chosen = t.is_object() && t.value("chosen", false);
+    std::string recall = "-", verdict = "-";
+    if (t.is_object() && t.contains("recall")) {
+      const double r = t["recall"].get<double>();
+      recall = format_sig(r, 4);
+      verdict = r >= *plan.selection.min_recall ? "met" : "missed";
+      met = met || (c->feasible && r >= *plan.selection.min_recall && c->spec != Spec::dense);
+    }
+    table.add({chosen ? "*" : "", std::string(to_string(c->spec)), t.is_object() ? t.value("params", "") : "",
+               c->feasible ? "yes" : "no", recall, verdict, term(t, "density"), term(t, "pairs"), short_number(cost)});
+    if (!c->why_not.empty()) notes += "  " + std::string(to_string(c->spec)) + " " + t.value("params", "") + ": " + c->why_not + "\n";
+  }
+  std::string out = table.str() + notes;
+  if (!met)
+    out += "note: no sparse candidate meets recall >= " + format_sig(*plan.selection.min_recall, 4) +
+           " on the calibration data: dense is selected\n";
+  return out;
+}
+
 // The readable form of one plan: a header line, the reason, a table of candidates with their
 // cost terms (the chosen one marked with *), and why each unused candidate was not chosen.
 std::string explain(const Plan& plan) {
@@ -55,6 +86,7 @@ std::string explain(const Plan& plan) {
     out += "work: " + format_sci(w.pairs, 2) + " query-key pairs; sattn run --backend " + std::string(b->name()) +
            ": about " + format_duration(w.seconds()) + " (check " + std::string(to_string(w.check)) + ")\n";
   }
+  if (plan.selection.min_recall) return out + explain_recall(plan);
   TextTable table({"", "candidate", "feasible", "pairs", "macs", "kv_bytes", "gathers", "score_macs", "working_set",
                    "l1_fit", "compute", "memory", "gather", "chunks", "scoring", "prefer", "total"});
   std::string notes;
@@ -88,6 +120,8 @@ int select_action(const SelectCli& o, const std::string& prog) {
       for (const std::string& w : warnings) print_diagnostic(prog, "warning", w);
     for (const Op& op : ops) {
       const Plan plan = select_spec(op, options);
+      if (!o.out.quiet)
+        for (const std::string& w : plan.selection.warnings) print_diagnostic(prog, "warning", w);
       json_lines += plan_to_json(plan).dump() + "\n";
       const std::string table = explain(plan);
       text += (text.empty() ? "" : "\n") + table;
@@ -104,6 +138,7 @@ std::function<int()> configure_select(CLI::App& app) {
   auto o = std::make_shared<SelectCli>();
   app.add_option("ops", o->inputs, "Op files (MLIR generic form, JSON or YAML; '-' = stdin)")->capture_default_str();
   o->selection.add_to(app, "", /*with_backend=*/true, /*with_probe=*/true);
+  o->selection.add_recall_to(app);
   app.add_flag("--explain", o->explain, "Also print each op's candidates and cost terms as a table on stderr");
   o->out.add_to(app, "Write the plans (JSON Lines or tables) to FILE, atomically",
                 "json (sattn.plan/v1 JSON Lines) or text (the explain tables)",

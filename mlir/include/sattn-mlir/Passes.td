@@ -14,7 +14,10 @@ defvar SattnSelectOptions = [
   Option<"forceSpec", "force-spec", "std::string", "\"\"",
          "Use this spec for every op (outranks SATTN_FORCE_SPEC and the op's spec attribute)">,
   ListOption<"disable", "disable", "std::string", "Never select these specs (adds to SATTN_DISABLE_*)">,
-  Option<"profile", "profile", "std::string", "\"\"", "Profile NAME or PATH (sattn-profile(5))">
+  Option<"profile", "profile", "std::string", "\"\"", "Profile NAME or PATH (sattn-profile(5))">,
+  Option<"minRecall", "min-recall", "double", "-1.0",
+         "Quality target: the cheapest recall-grid candidate whose recall on the calibration data is at least R, else dense (outranks SATTN_MIN_RECALL; negative: not given)">,
+  ListOption<"data", "data", "std::string", "Calibration samples for min-recall: directories of q.npy, k.npy, v.npy (none: the synthetic sample)">
 ];
 
 def SattnSelectSpec : Pass<"sattn-select-spec"> {

@@ -1,0 +1,210 @@
+// Selection under a quality target (sattn-select --min-recall; sattn-select(1), QUALITY TARGET).
+//
+// Every point of the recall grid is costed by the backend's cost model (select_cost.cpp) and its
+// layout is built on each calibration sample; its recall there is the worst query head's mean
+// row recall over all samples (sattn/fidelity.hpp), dense counting as 1 by definition. The
+// cheapest point whose recall reaches the target wins; when no sparse point does, dense does,
+// with a warning. A sparse point that keeps every pair dense attention uses is left out (it is
+// dense under another name). The selector still knows no backend (R3): the costs come from the
+// cost model's constants, the recall from the data.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "sattn/fidelity.hpp"
+#include "sattn/formats.hpp"
+#include "sattn/layout.hpp"
+#include "sattn/select.hpp"
+#include "select/select_cost.hpp"
+
+namespace sattn {
+
+namespace {
+
+std::string number(double v, const char* fmt = "%g") {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+}  // namespace
+
+std::string grid_label(Spec spec, const SpecParams& params) {
+  if (const auto* p = std::get_if<SlidingWindowParams>(&params); p && spec == Spec::sliding_window) {
+    std::string s = "window_size=" + std::to_string(p->window_size);
+    if (p->dilation != 1) s += ",dilation=" + std::to_string(p->dilation);
+    if (p->wrap) s += ",wrap=true";
+    return s;
+  }
+  if (const auto* p = std::get_if<BsrParams>(&params); p && spec == Spec::bsr) {
+    std::string s = "keep_ratio=" + number(p->keep_ratio) + ",block_size=" + std::to_string(p->block_size);
+    if (p->comp_block_size) s += ",comp_block_size=" + std::to_string(p->comp_block_size);
+    if (p->global_tokens) s += ",global_tokens=" + std::to_string(p->global_tokens);
+    return s;
+  }
+  if (const auto* p = std::get_if<TopkParams>(&params); p && spec == Spec::topk_per_query)
+    return "topk_k=" + std::to_string(p->topk_k);
+  return "";
+}
+
+std::vector<GridPoint> recall_grid(const Op& op) {
+  std::vector<GridPoint> grid;
+  Op base = op;
+  // The grid's parameters, the specs' defaults for the rest; the op's tile hints stay (the cost
+  // model reads them).
+  base.attrs = PatternAttrs{};
+  base.attrs.tile_M = op.attrs.tile_M, base.attrs.tile_S = op.attrs.tile_S;
+  base.attrs.tile_D = op.attrs.tile_D, base.attrs.tile_rows = op.attrs.tile_rows;
+  base.forced_spec.reset();
+  auto add = [&](Spec spec, const Op& o) {
+    try {
+      SpecParams params = resolve_params(o, spec);
+      if (!select_detail::why_infeasible(o, spec, params).empty()) return;
+      grid.push_back({spec, params, grid_label(spec, params), o.attrs});
+    } catch (const Error&) {
+      // a point this op cannot take (window larger than the keys, ...): not in its grid
+    }
+  };
+  for (int64_t w : {4, 8, 16, 32, 64, 128, 256, 512}) {
+    Op o = base;
+    o.attrs.window_size = w;
+    add(Spec::sliding_window, o);
+  }
+  for (int64_t b : {32, 64})
+    for (double r : {0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7}) {
+      Op o = base;
+      o.attrs.block_size = b;
+      o.attrs.keep_ratio = r;
+      add(Spec::bsr, o);
+    }
+  for (int64_t k : {8, 16, 32, 64, 128}) {
+    Op o = base;
+    o.attrs.topk_k = k;
+    add(Spec::topk_per_query, o);
+  }
+  add(Spec::dense, base);
+  return grid;
+}
+
+namespace select_detail {
+
+RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostContext& ctx,
+                              const std::function<std::string(Spec)>& disabled) {
+  const double target = *o.min_recall;
+  struct Point {
+    GridPoint grid;
+    Candidate cand;
+    double recall = 1, density = 1;
+    std::vector<HeadFidelity> heads;
+  };
+  std::vector<Point> points;
+  for (GridPoint& g : recall_grid(op)) {
+    Point p;
+    p.cand = cost_of(op, g.spec, g.params, ctx);
+    p.cand.spec = g.spec;
+    if (std::string why = disabled(g.spec); !why.empty()) {
+      p.cand.feasible = false;
+      p.cand.why_not = why;
+    }
+    p.grid = std::move(g);
+    points.push_back(std::move(p));
+  }
+
+  // The calibration samples, one at a time: the layouts of every usable sparse point, scored
+  // against dense attention in one pass.
+  std::vector<std::optional<std::string>> samples;
+  for (const std::string& dir : o.calibration_data) samples.emplace_back(dir);
+  if (samples.empty()) samples.emplace_back(std::nullopt);
+  for (const auto& dir : samples) {
+    const QKV data = read_qkv(op, dir, o.calibration_seed);
+    std::vector<Layout> layouts;
+    std::vector<Point*> scored;
+    layouts.reserve(points.size());
+    for (Point& p : points) {
+      if (!p.cand.feasible || p.grid.spec == Spec::dense) continue;
+      layouts.push_back(build_layout(op, p.grid.spec, p.grid.params, &data.q, &data.k));
+      scored.push_back(&p);
+    }
+    std::vector<const Layout*> ptrs;
+    for (const Layout& l : layouts) ptrs.push_back(&l);
+    FidelityOptions fo;
+    fo.with_output = false;
+    const auto results = evaluate_fidelity(op, data, ptrs, fo);
+    for (size_t n = 0; n < scored.size(); ++n)
+      scored[n]->heads.insert(scored[n]->heads.end(), results[n].begin(), results[n].end());
+  }
+  for (Point& p : points) {
+    if (p.heads.empty()) continue;
+    const FidelitySummary s = summarize_fidelity(p.heads);
+    p.recall = s.worst_head_recall;
+    p.density = s.density;
+    p.heads.clear();
+    if (p.density >= 1.0) {
+      p.cand.feasible = false;
+      p.cand.why_not = "keeps every pair dense attention uses (dense by another name)";
+    }
+  }
+
+  // Cheapest first; the first that reaches the target wins.
+  std::vector<Point*> order;
+  for (Point& p : points) order.push_back(&p);
+  std::stable_sort(order.begin(), order.end(), [](const Point* a, const Point* b) { return a->cand.cost < b->cand.cost; });
+  Point* chosen = nullptr;
+  const Point* best_sparse = nullptr;  // the sparse point of highest recall, for the warning
+  int cheaper_missed = 0;
+  bool sparse_meets = false;
+  for (Point* p : order) {
+    if (!p->cand.feasible) continue;
+    if (p->grid.spec != Spec::dense && (!best_sparse || p->recall > best_sparse->recall)) best_sparse = p;
+    sparse_meets = sparse_meets || (p->grid.spec != Spec::dense && p->recall >= target);
+    if (chosen) continue;
+    if (p->recall >= target)
+      chosen = p;
+    else
+      ++cheaper_missed;
+  }
+  const std::string where = std::to_string(samples.size()) + " calibration sample" + (samples.size() == 1 ? "" : "s") +
+                            (o.calibration_data.empty() ? " (synthetic, seed " + std::to_string(o.calibration_seed) + ")" : "");
+  if (!chosen)
+    throw Error(ExitCode::usage, "no candidate of the recall grid reaches recall " + number(target) + " on " + where +
+                                     " for op '" + op.name + "', and dense is " + disabled(Spec::dense));
+
+  RecallChoice r;
+  r.spec = chosen->grid.spec;
+  r.params = chosen->grid.params;
+  r.attrs = chosen->grid.attrs;
+  const std::string what = std::string(to_string(r.spec)) + (chosen->grid.label.empty() ? "" : " " + chosen->grid.label);
+  r.reason = "cheapest on " + std::string(to_string(o.backend)) + " with recall >= " + number(target) + " on " + where +
+             ": " + what + " (recall " + number(chosen->recall, "%.4f") + ", density " +
+             number(chosen->density, "%.3f") + ", cost " + number(chosen->cand.cost, "%.3g") + "); " +
+             std::to_string(cheaper_missed) + " cheaper candidate" + (cheaper_missed == 1 ? "" : "s") + " miss the target";
+  if (r.spec == Spec::dense && best_sparse && !sparse_meets) {
+    const std::string w = "op '" + op.name + "': no sparse candidate reaches recall " + number(target) + " on " + where +
+                          " (best: " + std::string(to_string(best_sparse->grid.spec)) + " " + best_sparse->grid.label +
+                          ", recall " + number(best_sparse->recall, "%.4f") + "); selecting dense";
+    r.warnings.push_back(w);
+    r.reason = "no sparse candidate reaches recall >= " + number(target) + " on " + where + " (best: " +
+               std::string(to_string(best_sparse->grid.spec)) + " " + best_sparse->grid.label + ", recall " +
+               number(best_sparse->recall, "%.4f") + "): dense";
+  }
+  for (Point& p : points) {
+    nlohmann::json terms = nlohmann::json::parse(p.cand.terms, nullptr, false);
+    if (!terms.is_object()) terms = nlohmann::json::object();
+    terms["params"] = p.grid.label;
+    if (p.cand.feasible || p.density >= 1.0) {
+      terms["recall"] = p.recall;
+      terms["density"] = std::min(1.0, p.density);
+    }
+    terms["chosen"] = &p == chosen;
+    p.cand.terms = terms.dump();
+    r.candidates.push_back(std::move(p.cand));
+  }
+  return r;
+}
+
+}  // namespace select_detail
+
+}  // namespace sattn

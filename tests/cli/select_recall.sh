@@ -1,0 +1,113 @@
+# sattn-select under a quality target (--min-recall, SATTN_MIN_RECALL, the profile's
+# select.min_recall; issue 20): 1.0 selects dense with a warning, 0 the cheapest candidate; the
+# choice keeps at least R of the attention mass on the calibration data (checked by sattn-eval);
+# the real activations beside the synthetic data; flags > environment > profile; bad input.
+source "$(dirname "$0")/lib.sh"
+BIN="$(dirname "$SATTN")"
+REAL="$SRC/data/real"
+OP="$REAL/ops/layer3.json"
+field() { $PY -c "import json,sys; p=json.loads(open(sys.argv[1]).readline()); print(eval(sys.argv[2]))" "$@"; }
+
+for data in "" "--data $REAL/calib/layer3"; do
+  what=${data:+real}; what=${what:-synthetic}
+  # 1.0: no sparse candidate keeps all the mass: dense, with a warning and the note in --explain.
+  run "$BIN/sattn-select" --min-recall 1.0 $data --explain "$OP" -o "$T/all.json"
+  expect_rc 0 "$what: --min-recall 1.0"
+  [[ $(field "$T/all.json" "p['spec']") == dense ]] && ok || fail "$what: --min-recall 1.0 selects dense"
+  expect_err "sattn-select: warning: op 'real_layer3': no sparse candidate reaches recall 1 " "$what: the warning"
+  expect_err "recall +target +density" "$what: --explain shows the recall column"
+  expect_err "note: no sparse candidate meets recall >= 1 on the calibration data: dense is selected" "$what: --explain says so"
+  # 0: the cheapest feasible candidate of the grid, whatever its recall.
+  run "$BIN/sattn-select" --min-recall 0 $data "$OP" -o "$T/any.json"
+  expect_rc 0 "$what: --min-recall 0"
+  run field "$T/any.json" "[c['terms']['params'] for c in p['selection']['candidates'] if c['terms']['chosen']] == [min((c for c in p['selection']['candidates'] if c['feasible']), key=lambda c: c['cost'])['terms']['params']] and p['spec'] != 'dense' and len(p['selection']['candidates']) > 20"
+  [[ $out == True ]] && ok || fail "$what: --min-recall 0 selects the cheapest of the grid"
+  # 0.9: what was chosen keeps >= 0.9 on the calibration data (recomputed by sattn-eval from the
+  # plan), and every cheaper candidate misses it.
+  run "$BIN/sattn-select" --min-recall 0.9 $data "$OP" -o "$T/p9.json"
+  expect_rc 0 "$what: --min-recall 0.9"
+  run "$BIN/sattn-eval" "$T/p9.json" ${data:---seed 23159} -o "$T/p9-eval.json"
+  expect_rc 0 "$what: sattn-eval on the plan"
+  run $PY - "$T/p9.json" "$T/p9-eval.json" <<'PY'
+import json, sys
+plan = json.loads(open(sys.argv[1]).readline())
+ev = json.load(open(sys.argv[2]))
+got = ev["results"][0]["summary"]["worst_head_recall"]
+assert got >= 0.9, got
+cands = plan["selection"]["candidates"]
+(chosen,) = [c for c in cands if c["terms"]["chosen"]]
+assert abs(chosen["terms"]["recall"] - got) < 1e-9, (chosen["terms"]["recall"], got)
+for c in cands:
+    if c["feasible"] and c["cost"] < chosen["cost"]:
+        assert c["terms"]["recall"] < 0.9, c
+print(plan["spec"], chosen["terms"]["params"], got)
+PY
+  expect_rc 0 "$what: the choice meets 0.9 (sattn-eval agrees) and every cheaper candidate misses it"
+done
+
+# A recall plan carries the chosen parameters in its op: the tools downstream read it (layer 2 at
+# 0.9 chooses a bsr keep ratio other than the default).
+run "$BIN/sattn-select" --min-recall 0.9 --data "$REAL/calib/layer2" "$REAL/ops/layer2.json" -o "$T/l2.json"
+expect_rc 0 "layer 2 at 0.9"
+expect_out_file() { grep -qE -- "$1" "$2" && ok || fail "$3: $2 should match /$1/"; }
+expect_out_file '"keep_ratio":0.4' "$T/l2.json" "the op carries the chosen keep_ratio"
+run "$SATTN" eval "$T/l2.json" --data "$REAL/eval/layer2" --format text
+expect_rc 0 "sattn eval reads the recall plan"
+expect_out "real_layer2 +bsr +keep_ratio=0.4,block_size=64 +0 +all" "sattn eval evaluates the chosen point"
+run "$SATTN" run "$T/l2.json" --data "$REAL/eval/layer2"
+expect_rc 0 "sattn run runs the recall plan"
+run bash -c "'$SATTN' emit '$T/l2.json' --out-dir '$T/l2-out' >/dev/null && '$SATTN' eval '$T/l2-out/artifacts.json' --format text"
+expect_rc 0 "sattn emit, then sattn eval on its artifacts"
+expect_out "bsr +keep_ratio=0.4,block_size=64 .* all" "the artifacts' layout evaluated"
+
+# The environment and the profile; flags outrank both, the environment the profile.
+run env SATTN_MIN_RECALL=1 "$BIN/sattn-select" -q "$OP"
+[[ $(field <(echo "$out") "p['spec']+' '+p['selection']['kind']") == "dense recall" ]] && ok || fail "SATTN_MIN_RECALL=1: dense"
+expect_no_out_err() { [[ -z $err ]] && ok || fail "$1: stderr should be empty"; }
+expect_no_out_err "-q silences the warning"
+run env SATTN_MIN_RECALL=1 "$BIN/sattn-select" --min-recall 0 "$OP"
+[[ $(field <(echo "$out") "p['spec']") != dense ]] && ok || fail "--min-recall outranks SATTN_MIN_RECALL"
+cat >"$T/prof.yaml" <<'Y'
+schema: sattn.profile/v1
+name: quality
+select:
+  min_recall: 1.0
+Y
+run "$BIN/sattn-select" --profile "$T/prof.yaml" "$OP"
+expect_rc 0 "profile select.min_recall"
+expect_out '"min_recall":1' "the plan records the target"
+expect_out 'profile .*min_recall: 1' "the reason names the profile"
+run env SATTN_MIN_RECALL=0 "$BIN/sattn-select" --profile "$T/prof.yaml" "$OP"
+[[ $(field <(echo "$out") "p['spec']") != dense ]] && ok || fail "SATTN_MIN_RECALL outranks the profile"
+# The other tools that select bare ops honour SATTN_MIN_RECALL (calibrating on the synthetic sample).
+run env SATTN_MIN_RECALL=1 "$SATTN" run "$OP" --data "$REAL/eval/layer3"
+expect_rc 0 "sattn run under SATTN_MIN_RECALL=1"
+expect_out '"spec":"dense"' "sattn run: dense"
+expect_out '"kind":"recall"' "sattn run: a recall selection"
+# The plan validates against its schema.
+run $PY -c "import json,jsonschema,sys; jsonschema.validate(json.loads(open('$T/p9.json').readline()), json.load(open('$SRC/schemas/plan.schema.json')))"
+expect_rc 0 "a recall plan validates"
+# Without a target, nothing changes: the cost model decides as before.
+run "$BIN/sattn-select" "$OP"
+expect_out '"kind":"default"' "no target: the usual selection"
+
+# Bad input: exit 3.
+for r in 1.5 -0.1; do
+  run "$BIN/sattn-select" --min-recall=$r "$OP"
+  expect_rc 3 "--min-recall $r"
+  expect_err "sattn-select: error: --min-recall must be from 0 to 1" "--min-recall $r: the message"
+done
+run env SATTN_MIN_RECALL=2 "$BIN/sattn-select" "$OP"
+expect_rc 2 "SATTN_MIN_RECALL out of range"
+expect_err "SATTN_MIN_RECALL" "names the variable"
+mkdir -p "$T/nan" "$T/short"
+$PY "$SRC/tests/cli/eval/make_data.py" "$T/nan" 1 6 2 1024 1024 64 1 nan
+$PY "$SRC/tests/cli/eval/make_data.py" "$T/short" 1 6 2 512 512 64 1
+run "$BIN/sattn-select" --min-recall 0.5 --data "$T/nan" "$OP" -o "$T/none.json"
+expect_rc 3 "NaN in the calibration data"
+expect_err "$T/nan/k.npy.*NaN" "the file is named"
+expect_no_file "$T/none.json" "nothing written"
+run "$BIN/sattn-select" --min-recall 0.5 --data "$T/short" "$OP"
+expect_rc 3 "calibration data of another shape"
+expect_err "$T/short/q.npy.*does not match the op" "the file is named"
+finish
