@@ -14,6 +14,7 @@
 #include "sattn/error.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
+#include "sattn/model.hpp"
 #include "sattn/op.hpp"
 #include "sattn/select.hpp"
 #include "sattn/tensor.hpp"
