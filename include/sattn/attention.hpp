@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
@@ -27,6 +28,39 @@ struct FastOptions {
 // precision (bf16 rounding, i8/i4 quantization with resolve_scales()).
 Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k, const Tensor& v,
                       const FastOptions& = {});
+
+// The fast kernel into caller memory: q [batch, heads, seq_len, head_dim], k and v [batch,
+// kv_heads, kv_len, head_dim], out like q (overwritten). At fp32 q/k/v are read in place (no copy);
+// bf16 and i8/i4 read converted copies. lse (nullable) receives [batch, heads, seq_len] floats:
+// the natural-log log-sum-exp of each row's scaled scores over its allowed keys (the values
+// the forward used: bf16-rounded / quantized inputs), -inf for a row with no allowed key (whose
+// output is 0). out and lse must not overlap q, k or v. Throws Error(invalid_input) when a shape
+// does not match the op or the layout, or a pointer is null.
+void fast_attention_into(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, MutableTensorView out,
+                         float* lse, const FastOptions& = {});
+
+// Backward by recomputation from lse (FlashAttention-2): P is rebuilt one row (or tile) at a time
+// and never materialized. Inputs: q/k/v as in the forward, out and dout [batch, heads, seq_len,
+// head_dim], lse as written by fast_attention_into. Writes (overwrites) dq [B, H, S, D] and dk,
+// dv [B, KVH, KV, D] (GQA: the contributions of the query heads of one KV head summed).
+// The layout is a constant of the gradient (also when it was chosen from the data). fp32 and
+// bf16 only (bf16: straight-through on the input rounding, docs/decisions.md); i8/i4 throw
+// Error(invalid_input). Rows with no allowed key contribute nothing and get dq = 0.
+void fast_attention_backward(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, TensorView out,
+                             TensorView dout, const float* lse, MutableTensorView dq, MutableTensorView dk,
+                             MutableTensorView dv, const FastOptions& = {});
+
+struct Gradients {
+  Tensor dq, dk, dv;
+};
+// Double-precision reference backward over a layout: explicit softmax per row, double
+// accumulation of every gradient, fp32 semantics (the op's precision is not applied, like
+// reference_attention). dout is [batch, heads, seq_len, head_dim].
+Gradients reference_attention_backward(const Op&, const Layout&, const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const Tensor& dout);
+// Reference log-sum-exp per row ([batch, heads, seq_len], natural log, -inf for empty rows), in
+// double from the same row keys as reference_attention.
+std::vector<double> reference_lse(const Op&, const Layout&, const Tensor& q, const Tensor& k);
 
 // Max-norm errors of `out` against `ref`: max|out - ref| and that divided by max|ref|.
 struct ErrorStats {

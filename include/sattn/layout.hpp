@@ -54,6 +54,10 @@ struct Layout {
 // specs. Throws Error(invalid_input) when a data-dependent spec gets no data.
 Layout build_layout(const Op& op, Spec spec, const SpecParams& params, const Tensor* q, const Tensor* k);
 
+// The same over views (no copy): q.data / k.data may be null for data-independent specs (a null
+// view counts as "no data").
+Layout build_layout(const Op& op, Spec spec, const SpecParams& params, TensorView q, TensorView k);
+
 // Element mask of one (batch, kv head): rows * cols bytes, 1 = allowed (layout, causal and
 // bounds combined). For tests and small problems only.
 std::vector<uint8_t> layout_mask(const Layout&, int64_t b, int64_t kvh);

@@ -90,11 +90,16 @@ std::vector<int8_t> unpack_i4(std::span<const uint8_t> packed, size_t count) {
 }
 
 Scales resolve_scales(const Op& op, const Tensor& q, const Tensor& k, const Tensor& v) {
+  return resolve_scales(op, std::span<const float>(q.data), std::span<const float>(k.data),
+                        std::span<const float>(v.data));
+}
+
+Scales resolve_scales(const Op& op, std::span<const float> q, std::span<const float> k, std::span<const float> v) {
   Scales s;
   const bool integer = op.precision == Precision::i8 || op.precision == Precision::i4;
-  auto pick = [&](const std::optional<double>& given, const Tensor& t) {
+  auto pick = [&](const std::optional<double>& given, std::span<const float> t) {
     if (given) return static_cast<float>(*given);
-    return integer ? absmax_scale(t.data, op.precision) : 1.0f;
+    return integer ? absmax_scale(t, op.precision) : 1.0f;
   };
   s.q = pick(op.scale_q, q);
   s.k = pick(op.scale_k, k);

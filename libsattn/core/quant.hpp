@@ -27,6 +27,7 @@ struct Scales {
 };
 // The op's scale_q/k/v where given, else absmax scales of the data. Only meaningful for i8/i4.
 Scales resolve_scales(const Op&, const Tensor& q, const Tensor& k, const Tensor& v);
+Scales resolve_scales(const Op&, std::span<const float> q, std::span<const float> k, std::span<const float> v);
 
 // The values the kernels actually see at this precision: fp32 unchanged, bf16 rounded, i8/i4
 // quantized and dequantized with `scales`. Used to check fast kernels tightly.

@@ -118,7 +118,7 @@ int64_t bsr_keep_count(double keep_ratio, int64_t candidates) {
   return std::clamp<int64_t>(count, 1, candidates);
 }
 
-void group_query_sum(const Tensor& q, int64_t b, int64_t kvh, int64_t group, int64_t i, double* out) {
+void group_query_sum(const TensorView& q, int64_t b, int64_t kvh, int64_t group, int64_t i, double* out) {
   const int64_t d = q.dim();
   std::fill(out, out + d, 0.0);
   for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
@@ -188,23 +188,25 @@ void check_params(const Op& op, const SpecParams& params) {
 
 // Q/K of a data-dependent spec must exist, match the op's shape and be finite (a NaN score
 // would make the selection order meaningless).
-void check_tensor(const Op& op, Spec spec, const Tensor* t, const char* name, int64_t heads, int64_t len) {
+void check_tensor(const Op& op, Spec spec, const TensorView& t, const char* name, int64_t heads, int64_t len) {
   const std::string who = "spec " + std::string(to_string(spec));
-  if (!t) throw Error(ExitCode::invalid_input, who + " needs Q/K data");
   const Shape& s = op.shape;
-  if (t->shape != std::array<int64_t, 4>{s.batch, heads, len, s.head_dim})
-    throw Error(ExitCode::invalid_input, who + ": " + name + " has shape [" + std::to_string(t->batch()) + ", " +
-                                             std::to_string(t->heads()) + ", " + std::to_string(t->len()) + ", " +
-                                             std::to_string(t->dim()) + "], expected [" + std::to_string(s.batch) +
+  const std::array<int64_t, 4> want{s.batch, heads, len, s.head_dim};
+  if (!t.data && (t.size() > 0 || t.shape == std::array<int64_t, 4>{0, 0, 0, 0}))
+    throw Error(ExitCode::invalid_input, who + " needs Q/K data");
+  if (t.shape != want)
+    throw Error(ExitCode::invalid_input, who + ": " + name + " has shape [" + std::to_string(t.batch()) + ", " +
+                                             std::to_string(t.heads()) + ", " + std::to_string(t.len()) + ", " +
+                                             std::to_string(t.dim()) + "], expected [" + std::to_string(s.batch) +
                                              ", " + std::to_string(heads) + ", " + std::to_string(len) + ", " +
                                              std::to_string(s.head_dim) + "]");
-  for (float x : t->data)
-    if (!std::isfinite(x)) throw Error(ExitCode::invalid_input, who + ": " + name + " contains NaN or Inf");
+  for (int64_t e = 0, n = t.size(); e < n; ++e)
+    if (!std::isfinite(t.data[e])) throw Error(ExitCode::invalid_input, who + ": " + name + " contains NaN or Inf");
 }
 
 }  // namespace
 
-Layout build_layout(const Op& op, Spec spec, const SpecParams& params, const Tensor* q, const Tensor* k) {
+Layout build_layout(const Op& op, Spec spec, const SpecParams& params, TensorView q, TensorView k) {
   const Shape& s = op.shape;
   check_params(op, params);
   auto need_q = [&] { check_tensor(op, spec, q, "Q", s.heads, s.seq_len); };
@@ -217,31 +219,35 @@ Layout build_layout(const Op& op, Spec spec, const SpecParams& params, const Ten
     case Spec::bsr: {
       const auto& p = params_of<BsrParams>(spec, params);
       need_q(), need_k();
-      return build_bsr_layout(op, p, *q, *k);
+      return build_bsr_layout(op, p, q, k);
     }
     case Spec::nm_structured: {
       const auto& p = params_of<NmParams>(spec, params);
       need_q(), need_k();
-      return build_nm_layout(op, p, *q, *k);
+      return build_nm_layout(op, p, q, k);
     }
     case Spec::topk_per_query: {
       const auto& p = params_of<TopkParams>(spec, params);
       need_q(), need_k();
-      return build_topk_layout(op, p, *q, *k);
+      return build_topk_layout(op, p, q, k);
     }
     case Spec::lsh: {
       const auto& p = params_of<LshParams>(spec, params);
       need_q(), need_k();
-      return build_lsh_layout(op, p, *q, *k);
+      return build_lsh_layout(op, p, q, k);
     }
     case Spec::landmark: {
       const auto& p = params_of<LandmarkParams>(spec, params);
       if (p.landmark_iters == 0) return build_landmark_layout(op, p, nullptr);
       need_k();  // refinement clusters the keys; queries play no part
-      return build_landmark_layout(op, p, k);
+      return build_landmark_layout(op, p, &k);
     }
   }
   throw_runtime_error("build_layout: unknown spec");
+}
+
+Layout build_layout(const Op& op, Spec spec, const SpecParams& params, const Tensor* q, const Tensor* k) {
+  return build_layout(op, spec, params, q ? TensorView(*q) : TensorView(), k ? TensorView(*k) : TensorView());
 }
 
 std::vector<uint8_t> layout_mask(const Layout& l, int64_t b, int64_t kvh) {

@@ -17,7 +17,7 @@ void push_block_row(HeadLayout& hl, const std::vector<int64_t>& kept) {
 }
 
 // Mean of rows [first, last) of head h, in double; `out` has head_dim entries and is added to.
-void add_row_mean(const Tensor& t, int64_t b, int64_t h, int64_t first, int64_t last, double* out) {
+void add_row_mean(const TensorView& t, int64_t b, int64_t h, int64_t first, int64_t last, double* out) {
   const int64_t d = t.dim();
   std::vector<double> sum(d, 0.0);
   for (int64_t i = first; i < last; ++i) {
@@ -75,7 +75,7 @@ Layout build_block_local_global_layout(const Op& op, const BlockLocalGlobalParam
   return l;
 }
 
-Layout build_bsr_layout(const Op& op, const BsrParams& p, const Tensor& q, const Tensor& k) {
+Layout build_bsr_layout(const Op& op, const BsrParams& p, const TensorView& q, const TensorView& k) {
   const Shape& s = op.shape;
   const BlockGrid grid{alignment_of(op), p.block_size};
   const int64_t B = grid.block, d = s.head_dim, group = s.group_size();

@@ -101,12 +101,12 @@ Layout build_block_local_global_layout(const Op& op, const BlockLocalGlobalParam
 
 // Data-dependent builders: q is [batch, heads, seq_len, head_dim], k is [batch, kv_heads,
 // kv_len, head_dim], both already checked against the op's shape.
-Layout build_bsr_layout(const Op& op, const BsrParams& p, const Tensor& q, const Tensor& k);
-Layout build_nm_layout(const Op& op, const NmParams& p, const Tensor& q, const Tensor& k);
-Layout build_topk_layout(const Op& op, const TopkParams& p, const Tensor& q, const Tensor& k);
-Layout build_lsh_layout(const Op& op, const LshParams& p, const Tensor& q, const Tensor& k);
+Layout build_bsr_layout(const Op& op, const BsrParams& p, const TensorView& q, const TensorView& k);
+Layout build_nm_layout(const Op& op, const NmParams& p, const TensorView& q, const TensorView& k);
+Layout build_topk_layout(const Op& op, const TopkParams& p, const TensorView& q, const TensorView& k);
+Layout build_lsh_layout(const Op& op, const LshParams& p, const TensorView& q, const TensorView& k);
 // k is null when landmark_iters == 0 (evenly spaced landmarks need no data).
-Layout build_landmark_layout(const Op& op, const LandmarkParams& p, const Tensor* k);
+Layout build_landmark_layout(const Op& op, const LandmarkParams& p, const TensorView* k);
 
 // Threads for `items` independent pieces of work: the hardware's, at most one per item.
 inline int64_t worker_threads(int64_t items) {
@@ -141,6 +141,6 @@ void parallel_items(int64_t items, int64_t threads, Work work) {
 
 // Sum over the query heads of KV head `kvh`'s GQA group of query row i, in double: the query
 // that the group's shared selection scores with (scores are linear in q).
-void group_query_sum(const Tensor& q, int64_t b, int64_t kvh, int64_t group, int64_t i, double* out);
+void group_query_sum(const TensorView& q, int64_t b, int64_t kvh, int64_t group, int64_t i, double* out);
 
 }  // namespace sattn::layout_detail

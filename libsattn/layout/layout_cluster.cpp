@@ -49,7 +49,7 @@ class AngularHash {
   std::vector<double> xr_;
 };
 
-void key_as_double(const Tensor& k, int64_t b, int64_t kvh, int64_t j, double* out) {
+void key_as_double(const TensorView& k, int64_t b, int64_t kvh, int64_t j, double* out) {
   const float* key = k.row(b, kvh, j);
   for (int64_t c = 0; c < k.dim(); ++c) out[c] = double(key[c]);
 }
@@ -73,7 +73,7 @@ std::vector<int64_t> evenly_spaced_landmarks(int64_t kv_len, int64_t m) {
 
 // k-means-lite over the keys of one (batch, kv head), started from `initial` landmark keys;
 // returns the keys nearest the final centroids, sorted and deduplicated.
-std::vector<int64_t> refine_landmarks(const Tensor& k, int64_t b, int64_t kvh, const std::vector<int64_t>& initial,
+std::vector<int64_t> refine_landmarks(const TensorView& k, int64_t b, int64_t kvh, const std::vector<int64_t>& initial,
                                       int64_t iters) {
   const int64_t d = k.dim(), n = k.len(), m = int64_t(initial.size());
   std::vector<double> centroid(m * d), sum(m * d);
@@ -125,7 +125,7 @@ void fill_landmark_rows(const Alignment& a, const std::vector<int64_t>& landmark
 
 }  // namespace
 
-Layout build_lsh_layout(const Op& op, const LshParams& p, const Tensor& q, const Tensor& k) {
+Layout build_lsh_layout(const Op& op, const LshParams& p, const TensorView& q, const TensorView& k) {
   const Shape& s = op.shape;
   const Alignment a = alignment_of(op);
   const int64_t d = s.head_dim, group = s.group_size(), heads = s.batch * s.kv_heads;
@@ -177,7 +177,7 @@ Layout build_lsh_layout(const Op& op, const LshParams& p, const Tensor& q, const
   return l;
 }
 
-Layout build_landmark_layout(const Op& op, const LandmarkParams& p, const Tensor* k) {
+Layout build_landmark_layout(const Op& op, const LandmarkParams& p, const TensorView* k) {
   const Shape& s = op.shape;
   const Alignment a = alignment_of(op);
   const std::vector<int64_t> initial = evenly_spaced_landmarks(a.cols, p.num_landmarks);

@@ -28,7 +28,7 @@ struct RowScores {
   const double* query = nullptr;  // the group-summed query, exact
   double error = 0;               // |approx[j] - exact(j)| <= error for every key of the row
   bool approx_finite = true;      // false (float could overflow): rank every key by its exact score
-  const Tensor* k = nullptr;
+  const TensorView* k = nullptr;
   int64_t b = 0, kvh = 0;
 
   double exact(int64_t j) const {
@@ -187,7 +187,7 @@ struct TileOutput {
 // Builds a per-(batch, kv head) CSR layout; select_row(key_end, scores, scratch, out) appends one
 // row's keys, chosen among the allowed keys [0, key_end). Row tiles of one head run in parallel.
 template <class SelectRow>
-Layout build_scored_layout(const Op& op, Spec spec, const Tensor& q, const Tensor& k, SelectRow select_row) {
+Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const TensorView& k, SelectRow select_row) {
   const Shape& s = op.shape;
   const Alignment a = alignment_of(op);
   const int64_t d = s.head_dim, group = s.group_size();
@@ -266,7 +266,7 @@ Layout build_scored_layout(const Op& op, Spec spec, const Tensor& q, const Tenso
 
 }  // namespace
 
-Layout build_nm_layout(const Op& op, const NmParams& p, const Tensor& q, const Tensor& k) {
+Layout build_nm_layout(const Op& op, const NmParams& p, const TensorView& q, const TensorView& k) {
   return build_scored_layout(op, Spec::nm_structured, q, k,
                              [&](int64_t end, const RowScores& rs, SelectScratch& scratch, std::vector<int32_t>& out) {
                                for (int64_t g = 0; g < end; g += p.nm_m)
@@ -274,7 +274,7 @@ Layout build_nm_layout(const Op& op, const NmParams& p, const Tensor& q, const T
                              });
 }
 
-Layout build_topk_layout(const Op& op, const TopkParams& p, const Tensor& q, const Tensor& k) {
+Layout build_topk_layout(const Op& op, const TopkParams& p, const TensorView& q, const TensorView& k) {
   return build_scored_layout(op, Spec::topk_per_query, q, k,
                              [&](int64_t end, const RowScores& rs, SelectScratch& scratch, std::vector<int32_t>& out) {
                                select_top(rs, 0, end, p.topk_k, scratch, out);

@@ -2,9 +2,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "sattn/attention.hpp"
+#include "sattn/error.hpp"
 #include "support/process.hpp"
 
 namespace sattn {
@@ -69,21 +71,145 @@ Tensor reference_attention_dense(const Op& op, const Tensor& q, const Tensor& k,
   });
 }
 
+namespace {
+
+// The keys of query row i of head h in a layout: its CSR list, or its kept blocks expanded with
+// the causal rule and the bounds.
+void layout_keys(const Layout& layout, int64_t group, int64_t b, int64_t h, int64_t i, std::vector<int64_t>& keys) {
+  const HeadLayout& hl = layout.head(b, h / group);
+  if (!layout.block) {
+    for (int64_t t = hl.ptr[i]; t < hl.ptr[i + 1]; ++t) keys.push_back(hl.idx[t]);
+    return;
+  }
+  const int64_t br = i / layout.block_size;
+  for (int64_t t = hl.ptr[br]; t < hl.ptr[br + 1]; ++t) {
+    const int64_t j0 = int64_t(hl.idx[t]) * layout.block_size;
+    for (int64_t j = j0; j < j0 + layout.block_size; ++j)
+      if (layout.causal_ok(i, j)) keys.push_back(j);
+  }
+}
+
+void check_reference_shapes(const char* who, const Op& op, const Tensor& q, const Tensor& k, const Tensor& v,
+                            const Tensor* dout) {
+  const Shape& s = op.shape;
+  const std::array<int64_t, 4> qs{s.batch, s.heads, s.seq_len, s.head_dim}, ks{s.batch, s.kv_heads, s.kv_len, s.head_dim};
+  auto bad = [&](const char* name) {
+    throw Error(ErrorKind::invalid_input, std::string(who) + ": " + name + " does not have the op's shape");
+  };
+  if (s.kv_heads <= 0 || s.heads % s.kv_heads != 0) bad("heads (not a multiple of kv_heads)");
+  if (q.shape != qs || q.data.size() != size_t(TensorView(q).size())) bad("q");
+  if (k.shape != ks || k.data.size() != size_t(TensorView(k).size())) bad("k");
+  if (v.shape != ks || v.data.size() != size_t(TensorView(v).size())) bad("v");
+  if (dout && (dout->shape != qs || dout->data.size() != size_t(TensorView(*dout).size()))) bad("dout");
+}
+
+}  // namespace
+
 Tensor reference_attention(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k, const Tensor& v) {
   const int64_t group = op.shape.group_size();
   return run_reference(op, q, k, v, [&](int64_t b, int64_t h, int64_t i, std::vector<int64_t>& keys) {
-    const HeadLayout& hl = layout.head(b, h / group);
-    if (!layout.block) {
-      for (int64_t t = hl.ptr[i]; t < hl.ptr[i + 1]; ++t) keys.push_back(hl.idx[t]);
-      return;
-    }
-    const int64_t br = i / layout.block_size;
-    for (int64_t t = hl.ptr[br]; t < hl.ptr[br + 1]; ++t) {
-      const int64_t j0 = int64_t(hl.idx[t]) * layout.block_size;
-      for (int64_t j = j0; j < j0 + layout.block_size; ++j)
-        if (layout.causal_ok(i, j)) keys.push_back(j);
-    }
+    layout_keys(layout, group, b, h, i, keys);
   });
+}
+
+std::vector<double> reference_lse(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k) {
+  const Shape& s = op.shape;
+  const int64_t group = s.group_size(), d = s.head_dim;
+  const double scale = op.softmax_scale();
+  std::vector<double> lse(static_cast<size_t>(s.batch * s.heads * s.seq_len), -std::numeric_limits<double>::infinity());
+  std::vector<int64_t> keys;
+  std::vector<double> sc;
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.heads; ++h)
+      for (int64_t i = 0; i < s.seq_len; ++i) {
+        throw_if_interrupted();
+        keys.clear();
+        layout_keys(layout, group, b, h, i, keys);
+        if (keys.empty()) continue;
+        sc.assign(keys.size(), 0.0);
+        double m = -std::numeric_limits<double>::infinity();
+        for (size_t t = 0; t < keys.size(); ++t) {
+          const float* qr = q.row(b, h, i);
+          const float* kr = k.row(b, h / group, keys[t]);
+          double dot = 0;
+          for (int64_t c = 0; c < d; ++c) dot += double(qr[c]) * double(kr[c]);
+          m = std::max(m, sc[t] = dot * scale);
+        }
+        double sum = 0;
+        for (double x : sc) sum += std::exp(x - m);
+        lse[(b * s.heads + h) * s.seq_len + i] = m + std::log(sum);
+      }
+  return lse;
+}
+
+// Per row: P = softmax(scale * q K^T) over the row's keys, O = P V, dP = dO V^T,
+// dS = P * (dP - rowsum(dO * O)), dq = scale * dS K, dk += scale * dS^T q, dv += P^T dO; all in
+// double, accumulated over the query heads of each KV head.
+Gradients reference_attention_backward(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k,
+                                       const Tensor& v, const Tensor& dout) {
+  check_reference_shapes("reference_attention_backward", op, q, k, v, &dout);
+  const Shape& s = op.shape;
+  const int64_t group = s.group_size(), d = s.head_dim;
+  const double scale = op.softmax_scale();
+  Gradients g{Tensor(s.batch, s.heads, s.seq_len, d), Tensor(s.batch, s.kv_heads, s.kv_len, d),
+              Tensor(s.batch, s.kv_heads, s.kv_len, d)};
+  std::vector<double> dk(g.dk.data.size(), 0.0), dv(g.dv.data.size(), 0.0);
+  std::vector<int64_t> keys;
+  std::vector<double> p, dp, o(d), dq(d);
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.heads; ++h)
+      for (int64_t i = 0; i < s.seq_len; ++i) {
+        throw_if_interrupted();
+        keys.clear();
+        layout_keys(layout, group, b, h, i, keys);
+        if (keys.empty()) continue;  // an empty row: output 0, no gradient anywhere
+        const int64_t kvh = h / group;
+        const float* qr = q.row(b, h, i);
+        const float* gr = dout.row(b, h, i);
+        const size_t n = keys.size();
+        p.assign(n, 0.0);
+        dp.assign(n, 0.0);
+        double m = -std::numeric_limits<double>::infinity();
+        for (size_t t = 0; t < n; ++t) {
+          const float* kr = k.row(b, kvh, keys[t]);
+          double dot = 0;
+          for (int64_t c = 0; c < d; ++c) dot += double(qr[c]) * double(kr[c]);
+          m = std::max(m, p[t] = dot * scale);
+        }
+        double sum = 0;
+        for (double& x : p) sum += (x = std::exp(x - m));
+        for (double& x : p) x /= sum;
+        std::fill(o.begin(), o.end(), 0.0);
+        for (size_t t = 0; t < n; ++t) {
+          const float* vr = v.row(b, kvh, keys[t]);
+          double dot = 0;
+          for (int64_t c = 0; c < d; ++c) {
+            o[c] += p[t] * double(vr[c]);
+            dot += double(gr[c]) * double(vr[c]);
+          }
+          dp[t] = dot;
+        }
+        double delta = 0;
+        for (int64_t c = 0; c < d; ++c) delta += double(gr[c]) * o[c];
+        std::fill(dq.begin(), dq.end(), 0.0);
+        for (size_t t = 0; t < n; ++t) {
+          const double ds = p[t] * (dp[t] - delta) * scale;
+          const float* kr = k.row(b, kvh, keys[t]);
+          const size_t kv_row = size_t(((b * s.kv_heads + kvh) * s.kv_len + keys[t]) * d);
+          for (int64_t c = 0; c < d; ++c) {
+            dq[c] += ds * double(kr[c]);
+            dk[kv_row + c] += ds * double(qr[c]);
+            dv[kv_row + c] += p[t] * double(gr[c]);
+          }
+        }
+        float* dq_row = g.dq.row(b, h, i);
+        for (int64_t c = 0; c < d; ++c) dq_row[c] = float(dq[c]);
+      }
+  for (size_t e = 0; e < dk.size(); ++e) {
+    g.dk.data[e] = float(dk[e]);
+    g.dv.data[e] = float(dv[e]);
+  }
+  return g;
 }
 
 ErrorStats compare(const Tensor& out, const Tensor& ref) {

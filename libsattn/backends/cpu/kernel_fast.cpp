@@ -1,9 +1,11 @@
 // The fast fused CPU kernel (DESIGN §5 "CPU"): checks the inputs, applies the op's precision,
-// then runs one task per (batch, head, row tile) on a small thread pool. The tasks themselves are
+// then runs one task per (batch, head, row tile) on a small thread pool (run_tasks, also used by
+// the backward in kernel_fast_backward.cpp). The tasks themselves are
 // in kernel_fast_block.cpp (BSR) and kernel_fast_row.cpp (CSR, integer datapath).
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -18,56 +20,142 @@
 
 namespace sattn {
 
+namespace fast {
+
 namespace {
 
-std::string shape_str(const Tensor& t) {
-  return "[" + std::to_string(t.shape[0]) + ", " + std::to_string(t.shape[1]) + ", " + std::to_string(t.shape[2]) +
-         ", " + std::to_string(t.shape[3]) + "]";
+std::string shape_str(const std::array<int64_t, 4>& s) {
+  return "[" + std::to_string(s[0]) + ", " + std::to_string(s[1]) + ", " + std::to_string(s[2]) + ", " +
+         std::to_string(s[3]) + "]";
 }
 
-void check_inputs(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k, const Tensor& v) {
+}  // namespace
+
+void check_view(const char* who, const char* name, const TensorView& t, const std::array<int64_t, 4>& want) {
+  if (t.shape != want)
+    throw Error(ExitCode::invalid_input, std::string(who) + ": " + name + " has shape " + shape_str(t.shape) +
+                                             ", the op needs " + shape_str(want));
+  if (!t.data && t.size() > 0) throw Error(ExitCode::invalid_input, std::string(who) + ": " + name + " has no data");
+}
+
+void check_layout(const char* who, const Op& op, const Layout& layout) {
   const Shape& s = op.shape;
-  auto expect = [](const Tensor& t, const char* name, std::array<int64_t, 4> want) {
-    if (t.shape != want || t.data.size() != static_cast<size_t>(want[0] * want[1] * want[2] * want[3]))
-      throw Error(ExitCode::invalid_input, std::string("fast_attention: ") + name + " has shape " + shape_str(t) +
-                                               ", the op needs [" + std::to_string(want[0]) + ", " +
-                                               std::to_string(want[1]) + ", " + std::to_string(want[2]) + ", " +
-                                               std::to_string(want[3]) + "]");
-  };
+  const std::string w(who);
   if (s.kv_heads <= 0 || s.heads % s.kv_heads != 0)
-    throw Error(ExitCode::invalid_input, "fast_attention: heads must be a multiple of kv_heads");
-  expect(q, "q", {s.batch, s.heads, s.seq_len, s.head_dim});
-  expect(k, "k", {s.batch, s.kv_heads, s.kv_len, s.head_dim});
-  expect(v, "v", {s.batch, s.kv_heads, s.kv_len, s.head_dim});
+    throw Error(ExitCode::invalid_input, w + ": heads must be a multiple of kv_heads");
   if (layout.rows != s.seq_len || layout.cols != s.kv_len)
-    throw Error(ExitCode::invalid_input, "fast_attention: layout is " + std::to_string(layout.rows) + " x " +
-                                             std::to_string(layout.cols) + ", the op is " +
-                                             std::to_string(s.seq_len) + " x " + std::to_string(s.kv_len));
-  if (layout.block_size < 1) throw Error(ExitCode::invalid_input, "fast_attention: layout block_size < 1");
+    throw Error(ExitCode::invalid_input, w + ": layout is " + std::to_string(layout.rows) + " x " +
+                                             std::to_string(layout.cols) + ", the op is " + std::to_string(s.seq_len) +
+                                             " x " + std::to_string(s.kv_len));
+  if (layout.block_size < 1) throw Error(ExitCode::invalid_input, w + ": layout block_size < 1");
+  if (!layout.shared && (layout.batch != s.batch || layout.kv_heads != s.kv_heads))
+    throw Error(ExitCode::invalid_input, w + ": layout is for batch " + std::to_string(layout.batch) + " x " +
+                                             std::to_string(layout.kv_heads) + " kv heads, the op has " +
+                                             std::to_string(s.batch) + " x " + std::to_string(s.kv_heads));
   const size_t want_heads = layout.shared ? 1 : static_cast<size_t>(s.batch * s.kv_heads);
   if (layout.heads.size() < want_heads)
-    throw Error(ExitCode::invalid_input, "fast_attention: layout has " + std::to_string(layout.heads.size()) +
+    throw Error(ExitCode::invalid_input, w + ": layout has " + std::to_string(layout.heads.size()) +
                                              " head layouts, the op needs " + std::to_string(want_heads));
-  const size_t want_ptr = static_cast<size_t>((layout.block ? layout.block_rows() : layout.rows) + 1);
-  for (const HeadLayout& head : layout.heads)
-    if (head.ptr.size() != want_ptr || head.ptr.back() != static_cast<int64_t>(head.idx.size()))
-      throw Error(ExitCode::invalid_input, "fast_attention: layout index arrays are inconsistent");
+  const int64_t lists = layout.block ? layout.block_rows() : layout.rows;
+  const int64_t limit = layout.block ? layout.block_cols() : layout.cols;
+  for (const HeadLayout& head : layout.heads) {
+    if (head.ptr.size() != static_cast<size_t>(lists + 1) || head.ptr.front() != 0 ||
+        head.ptr.back() != static_cast<int64_t>(head.idx.size()))
+      throw Error(ExitCode::invalid_input, w + ": layout index arrays are inconsistent");
+    for (int64_t r = 0; r < lists; ++r) {
+      if (head.ptr[r + 1] < head.ptr[r]) throw Error(ExitCode::invalid_input, w + ": layout ptr is not ascending");
+      for (int64_t t = head.ptr[r]; t < head.ptr[r + 1]; ++t)
+        if (head.idx[t] < 0 || head.idx[t] >= limit || (t > head.ptr[r] && head.idx[t] <= head.idx[t - 1]))
+          throw Error(ExitCode::invalid_input, w + ": layout indices must be ascending and in [0, " +
+                                                   std::to_string(limit) + ")");
+    }
+  }
 }
 
-std::vector<int8_t> quantize_all(const Tensor& t, float scale, Precision p) {
-  std::vector<int8_t> out(t.data.size());
+void check_disjoint(const char* who, const char* a_name, const float* a, int64_t a_count, const char* b_name,
+                    const float* b, int64_t b_count) {
+  if (!a || !b || a_count <= 0 || b_count <= 0) return;
+  const auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
+  const uintptr_t a1 = a0 + uintptr_t(a_count) * sizeof(float), b1 = b0 + uintptr_t(b_count) * sizeof(float);
+  if (a0 < b1 && b0 < a1)
+    throw Error(ExitCode::invalid_input, std::string(who) + ": " + a_name + " overlaps " + b_name +
+                                             " (outputs must not alias inputs)");
+}
+
+int64_t worker_count(int threads_option, int64_t tasks) {
+  int64_t threads = threads_option > 0 ? threads_option : int64_t(std::thread::hardware_concurrency());
+  return std::clamp<int64_t>(threads, 1, std::max<int64_t>(tasks, 1));
+}
+
+void run_tasks(int64_t threads, int64_t tasks, const std::function<void(int64_t, int64_t)>& work) {
+  std::atomic<int64_t> next_task{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto worker = [&](int64_t id) {
+    try {
+      for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1)) {
+        throw_if_interrupted();  // Ctrl-C: stop at the next task
+        work(id, t);
+      }
+    } catch (...) {
+      const std::lock_guard lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next_task.store(tasks);  // stop the other workers early
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  for (int64_t t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back(worker, t);
+    } catch (const std::system_error&) {
+      break;  // no more threads available: the ones we have share the tasks
+    }
+  }
+  worker(0);
+  for (std::thread& th : pool) th.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace fast
+
+namespace {
+
+std::vector<int8_t> quantize_all(const TensorView& t, float scale, Precision p) {
+  std::vector<int8_t> out(static_cast<size_t>(t.size()));
   for (size_t e = 0; e < out.size(); ++e) out[e] = quantize(t.data[e], scale, p);
+  return out;
+}
+
+std::vector<float> converted(const TensorView& t, Precision p, float scale) {
+  std::vector<float> out(static_cast<size_t>(t.size()));
+  for (size_t e = 0; e < out.size(); ++e) {
+    const float x = t.data[e];
+    out[e] = p == Precision::bf16 ? bf16_to_float(float_to_bf16(x)) : float(quantize(x, scale, p)) * scale;
+  }
   return out;
 }
 
 }  // namespace
 
-Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k, const Tensor& v,
-                      const FastOptions& options) {
-  check_inputs(op, layout, q, k, v);
+void fast_attention_into(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
+                         MutableTensorView out, float* lse, const FastOptions& options) {
+  constexpr const char* who = "fast_attention";
   const Shape& s = op.shape;
-  Tensor out(s.batch, s.heads, s.seq_len, s.head_dim);
-  if (out.data.empty()) return out;
+  fast::check_layout(who, op, layout);
+  const std::array<int64_t, 4> q_shape{s.batch, s.heads, s.seq_len, s.head_dim};
+  const std::array<int64_t, 4> kv_shape{s.batch, s.kv_heads, s.kv_len, s.head_dim};
+  fast::check_view(who, "q", q, q_shape);
+  fast::check_view(who, "k", k, kv_shape);
+  fast::check_view(who, "v", v, kv_shape);
+  fast::check_view(who, "out", out, q_shape);
+  const int64_t rows = s.batch * s.heads * s.seq_len;
+  for (const auto& [name, in] : {std::pair{"q", q}, std::pair{"k", k}, std::pair{"v", v}}) {
+    fast::check_disjoint(who, "out", out.data, out.size(), name, in.data, in.size());
+    fast::check_disjoint(who, "lse", lse, rows, name, in.data, in.size());
+  }
+  fast::check_disjoint(who, "lse", lse, rows, "out", out.data, out.size());
+  if (out.size() == 0) return;
 
   fast::Problem p;
   p.layout = &layout;
@@ -80,43 +168,48 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
   p.dim = s.head_dim;
   if (op.attrs.tile_rows && *op.attrs.tile_rows > 0) p.tile_rows = *op.attrs.tile_rows;
   p.score_scale = static_cast<float>(op.softmax_scale() * 1.4426950408889634);  // exp2 domain
-  p.out = out.data.data();
+  p.out = out.data;
+  p.lse = lse;
 
-  // Precision: what the kernels read. bf16 and i8/i4 work on converted copies.
-  Tensor q_conv, k_conv, v_conv;
+  // Precision: what the kernels read. fp32 reads the caller's memory; bf16 and i8/i4 work on
+  // converted copies.
+  std::vector<float> q_conv, k_conv, v_conv;
   std::vector<int8_t> q_int, k_int;
-  p.q = q.data.data();
-  p.k = k.data.data();
-  p.v = v.data.data();
+  p.q = q.data;
+  p.k = k.data;
+  p.v = v.data;
   switch (op.precision) {
     case Precision::fp32: break;
     case Precision::bf16:
-      q_conv = apply_precision(q, Precision::bf16, 1.0f);
-      k_conv = apply_precision(k, Precision::bf16, 1.0f);
-      v_conv = apply_precision(v, Precision::bf16, 1.0f);
-      p.q = q_conv.data.data();
-      p.k = k_conv.data.data();
-      p.v = v_conv.data.data();
+      q_conv = converted(q, Precision::bf16, 1.0f);
+      k_conv = converted(k, Precision::bf16, 1.0f);
+      v_conv = converted(v, Precision::bf16, 1.0f);
+      p.q = q_conv.data();
+      p.k = k_conv.data();
+      p.v = v_conv.data();
       break;
     case Precision::i8:
     case Precision::i4: {
-      const Scales scales = resolve_scales(op, q, k, v);
+      const Scales scales = resolve_scales(op, {q.data, size_t(q.size())}, {k.data, size_t(k.size())},
+                                           {v.data, size_t(v.size())});
       q_int = quantize_all(q, scales.q, op.precision);
       k_int = quantize_all(k, scales.k, op.precision);
-      v_conv = apply_precision(v, op.precision, scales.v);  // P V runs on dequantized V in fp32
+      v_conv = converted(v, op.precision, scales.v);  // P V runs on dequantized V in fp32
       p.integer = true;
       p.q_int = q_int.data();
       p.k_int = k_int.data();
-      p.v = v_conv.data.data();
+      p.v = v_conv.data();
       p.int_score_scale = static_cast<float>(double(scales.q) * double(scales.k) * op.softmax_scale() *
                                              1.4426950408889634);
       break;
     }
   }
 
-  if (s.kv_len == 0) return out;  // no keys at all: every row is empty, output 0
-  int64_t threads = options.threads > 0 ? options.threads : int64_t(std::thread::hardware_concurrency());
-  threads = std::max<int64_t>(threads, 1);
+  if (s.kv_len == 0) {  // no keys at all: every row is empty, output 0
+    std::fill(out.data, out.data + out.size(), 0.0f);
+    if (lse) std::fill(lse, lse + rows, -std::numeric_limits<float>::infinity());
+    return;
+  }
   // CSR tasks: large, so gathered rows share cache lines, but at least ~4 tasks per thread; a
   // whole number of tiles. The task height decides which rows the task regroups (LSH buckets),
   // and so the order of the sums: it is sized for a fixed kTaskThreads, never for the threads
@@ -129,46 +222,33 @@ Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const
   const int64_t task_height = layout.block ? layout.block_size : p.integer ? p.tile_rows : p.task_rows;
   const int64_t tasks_per_head = (s.seq_len + task_height - 1) / task_height;
   const int64_t tasks = s.batch * s.heads * tasks_per_head;
-  threads = std::min(threads, tasks);
 
   const BlasSingleThreaded blas_guard;
-  std::atomic<int64_t> next_task{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  auto worker = [&] {
-    fast::Scratch scratch;
-    try {
-      for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1)) {
-        throw_if_interrupted();  // Ctrl-C: stop at the next row block
-        // Row-major within a head, so consecutive tasks share the head's K/V in cache.
-        const int64_t row_task = t % tasks_per_head;
-        const int64_t h = (t / tasks_per_head) % s.heads;
-        const int64_t b = t / (tasks_per_head * s.heads);
-        if (p.integer)
-          fast::run_integer_tile(p, scratch, b, h, row_task);
-        else if (layout.block)
-          fast::run_block_row(p, scratch, b, h, row_task);
-        else
-          fast::run_csr_task(p, scratch, b, h, row_task);
-      }
-    } catch (...) {
-      const std::lock_guard lock(failure_mutex);
-      if (!failure) failure = std::current_exception();
-      next_task.store(tasks);  // stop the other workers early
-    }
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  for (int64_t t = 1; t < threads; ++t) {
-    try {
-      pool.emplace_back(worker);
-    } catch (const std::system_error&) {
-      break;  // no more threads available: the ones we have share the tasks
-    }
-  }
-  worker();
-  for (std::thread& th : pool) th.join();
-  if (failure) std::rethrow_exception(failure);
+  std::vector<fast::Scratch> scratch(static_cast<size_t>(fast::worker_count(options.threads, tasks)));
+  fast::run_tasks(int64_t(scratch.size()), tasks, [&](int64_t worker, int64_t t) {
+    // Row-major within a head, so consecutive tasks share the head's K/V in cache.
+    const int64_t row_task = t % tasks_per_head;
+    const int64_t h = (t / tasks_per_head) % s.heads;
+    const int64_t b = t / (tasks_per_head * s.heads);
+    if (p.integer)
+      fast::run_integer_tile(p, scratch[worker], b, h, row_task);
+    else if (layout.block)
+      fast::run_block_row(p, scratch[worker], b, h, row_task);
+    else
+      fast::run_csr_task(p, scratch[worker], b, h, row_task);
+  });
+}
+
+Tensor fast_attention(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const FastOptions& options) {
+  const Shape& s = op.shape;
+  // Checked here too, so that a wrong shape fails before the output is allocated.
+  fast::check_view("fast_attention", "q", q, {s.batch, s.heads, s.seq_len, s.head_dim});
+  if (q.data.size() != size_t(TensorView(q).size()) || k.data.size() != size_t(TensorView(k).size()) ||
+      v.data.size() != size_t(TensorView(v).size()))
+    throw Error(ExitCode::invalid_input, "fast_attention: a tensor's data does not match its shape");
+  Tensor out(s.batch, s.heads, s.seq_len, s.head_dim);
+  fast_attention_into(op, layout, q, k, v, out, nullptr, options);
   return out;
 }
 

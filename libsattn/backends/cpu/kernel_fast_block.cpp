@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "backends/cpu/kernel_fast_internal.hpp"
 #include "backends/cpu/kernel_fast_simd.hpp"
@@ -39,18 +40,21 @@ void tile_step(TileState& state, Scratch& scratch, const float* q_tile, const fl
               int(dim), 1.0f, state.acc, int(dim));
 }
 
-void finish_row(const TileState& state, int64_t row, float* out) {
+void finish_row(const TileState& state, int64_t row, float* out, float* lse) {
   const float* src = state.acc + row * state.dim;
   if (state.row_sum[row] == 0.0f) {  // no allowed key (log-sum-exp -inf): output exactly 0
     std::fill(out, out + state.dim, 0.0f);
+    if (lse) *lse = kNegInf;
     return;
   }
+  // Scores live in the exp2 domain: ln(sum e^s) = ln2 * (max2 + log2(sum)).
+  if (lse) *lse = float(0.6931471805599453 * (double(state.row_max[row]) + std::log2(double(state.row_sum[row]))));
   const float inv = 1.0f / state.row_sum[row];
   for (int64_t c = 0; c < state.dim; ++c) out[c] = src[c] * inv;
 }
 
-void finish_tile(const TileState& state, float* out) {
-  for (int64_t r = 0; r < state.rows; ++r) finish_row(state, r, out + r * state.dim);
+void finish_tile(const TileState& state, float* out, float* lse) {
+  for (int64_t r = 0; r < state.rows; ++r) finish_row(state, r, out + r * state.dim, lse ? lse + r : nullptr);
 }
 
 namespace {
@@ -148,7 +152,7 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
     }
   }
   flush();
-  finish_tile(state, p.out_row(b, h, first_query));
+  finish_tile(state, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
 }
 
 }  // namespace sattn::fast

@@ -1,11 +1,15 @@
 // Shared pieces of the fast CPU kernel (kernel_fast.cpp drives, kernel_fast_block.cpp runs BSR
 // layouts, kernel_fast_row.cpp runs CSR layouts and the integer datapath).
 #pragma once
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
+#include "sattn/tensor.hpp"
 
 namespace sattn::fast {
 
@@ -30,6 +34,7 @@ struct Problem {
   const float* k = nullptr;              // [batch, kv_heads, kv_len, dim]
   const float* v = nullptr;              // fp32 values (dequantized for i8/i4)
   float* out = nullptr;                  // [batch, heads, seq_len, dim]
+  float* lse = nullptr;                  // [batch, heads, seq_len] natural-log LSE, or null
   // Integer datapath (i8/i4): quantized Q and K, and scale_q * scale_k * softmax scale * log2(e).
   bool integer = false;
   const int8_t* q_int = nullptr;
@@ -38,6 +43,7 @@ struct Problem {
 
   const float* q_row(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * seq_len + i) * dim; }
   float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * heads + h) * seq_len + i) * dim; }
+  float* lse_row(int64_t b, int64_t h, int64_t i) const { return lse ? lse + (b * heads + h) * seq_len + i : nullptr; }
   int64_t kv_offset(int64_t b, int64_t kvh) const { return (b * kv_heads + kvh) * kv_len * dim; }
 };
 
@@ -83,9 +89,10 @@ struct ScoreMask {
 // acc += P V.
 void tile_step(TileState&, Scratch&, const float* q_tile, const float* k_chunk, const float* v_chunk, int64_t n,
                float score_scale, const ScoreMask* mask);
-// acc / row_sum into `out` (rows x dim); a row that saw no allowed key is written as 0.
-void finish_tile(const TileState&, float* out);
-void finish_row(const TileState&, int64_t row, float* out);
+// acc / row_sum into `out` (rows x dim); a row that saw no allowed key is written as 0. When
+// `lse` is not null it receives the rows' natural-log log-sum-exp (-inf for an empty row).
+void finish_tile(const TileState&, float* out, float* lse);
+void finish_row(const TileState&, int64_t row, float* out, float* lse);
 
 // One task: block row `block_row` of (b, h) for BSR layouts.
 void run_block_row(const Problem&, Scratch&, int64_t b, int64_t h, int64_t block_row);
@@ -94,5 +101,19 @@ void run_csr_task(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task of the integer datapath (either layout kind); `tile` indexes block rows (BSR) or
 // tile_rows-row tiles (CSR).
 void run_integer_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+
+// Input checks shared by the forward and the backward (kernel_fast.cpp). `who` starts every
+// message ("fast_attention", "fast_attention_backward"). Throw Error(invalid_input).
+void check_view(const char* who, const char* name, const TensorView& t, const std::array<int64_t, 4>& want);
+void check_layout(const char* who, const Op& op, const Layout& layout);
+// Throws when [a, a + a_count) and [b, b + b_count) overlap (an output aliasing an input).
+void check_disjoint(const char* who, const char* a_name, const float* a, int64_t a_count, const char* b_name,
+                    const float* b, int64_t b_count);
+// Worker threads for `tasks` tasks: FastOptions.threads (0: the hardware's), at most one per task.
+int64_t worker_count(int threads_option, int64_t tasks);
+// Runs work(worker, task) for task in [0, tasks) on `threads` threads (the caller's included),
+// tasks handed out in order; rethrows the first exception once every worker has stopped. Checks
+// for Ctrl-C before each task.
+void run_tasks(int64_t threads, int64_t tasks, const std::function<void(int64_t worker, int64_t task)>& work);
 
 }  // namespace sattn::fast

@@ -76,6 +76,8 @@ struct HeadView {
   const float* k;  // row 0 of the KV head
   const float* v;
   float* out;      // row 0 of the output head
+  float* lse;      // row 0 of the head's log-sum-exp, or null
+  float* lse_of(int64_t row) const { return lse ? lse + row : nullptr; }
 };
 
 int64_t pairs_of(const HeadLayout& head, const int64_t* rows, int64_t count) {
@@ -198,7 +200,7 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
     mask.key_base = union_keys ? c0 : first_key;
     tile_step(state, scratch, q_tile, k_chunk, v_chunk, n, p.score_scale, allowed == count * n ? nullptr : &mask);
   }
-  for (int64_t r = 0; r < count; ++r) finish_row(state, r, hv.out + rows[r] * dim);
+  for (int64_t r = 0; r < count; ++r) finish_row(state, r, hv.out + rows[r] * dim, hv.lse_of(rows[r]));
 }
 
 // Row by row for scattered keys. Keys are visited in windows of ascending key index whose K and V
@@ -240,7 +242,7 @@ void run_gather_rows(const Problem& p, Scratch& scratch, const HeadView& hv, con
       cursor[r] = e;
     }
   }
-  for (int64_t r = 0; r < count; ++r) finish_row(state, r, hv.out + rows[r] * dim);
+  for (int64_t r = 0; r < count; ++r) finish_row(state, r, hv.out + rows[r] * dim, hv.lse_of(rows[r]));
 }
 
 inline int32_t dot_int8(const int8_t* a, const int8_t* b, int64_t n) {
@@ -256,7 +258,8 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
   const int64_t task_end = std::min(p.seq_len, task_begin + p.task_rows);
   const int64_t kvh = h / p.group;
   const HeadLayout& head = p.layout->head(b, kvh);
-  const HeadView hv{&head, p.q_row(b, h, 0), p.k + p.kv_offset(b, kvh), p.v + p.kv_offset(b, kvh), p.out_row(b, h, 0)};
+  const HeadView hv{&head, p.q_row(b, h, 0), p.k + p.kv_offset(b, kvh), p.v + p.kv_offset(b, kvh), p.out_row(b, h, 0),
+                    p.lse_row(b, h, 0)};
   const int64_t* ptr = head.ptr.data();
   const int32_t* idx = head.idx.data();
   std::vector<int64_t>& pending = scratch.gather_rows;  // rows no tile took
@@ -269,6 +272,7 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
     const int64_t pairs = ptr[row0 + count] - ptr[row0];
     if (pairs == 0) {
       std::fill(hv.out + row0 * p.dim, hv.out + (row0 + count) * p.dim, 0.0f);
+      if (hv.lse) std::fill(hv.lse + row0, hv.lse + row0 + count, kNegInf);
       continue;
     }
     // Sorted lists: the first and last entries of the rows bound the tile's keys.
@@ -361,7 +365,7 @@ void run_integer_tile(const Problem& p, Scratch& scratch, int64_t b, int64_t h, 
         gathered_accumulate(acc, scores, v_head, keys + e, n, p.dim);
     }
   }
-  finish_tile(state, p.out_row(b, h, row0));
+  finish_tile(state, p.out_row(b, h, row0), p.lse_row(b, h, row0));
 }
 
 }  // namespace sattn::fast

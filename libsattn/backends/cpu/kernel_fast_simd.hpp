@@ -238,4 +238,31 @@ inline bool online_softmax_row(float* scores, int64_t n, float& running_max, flo
   return true;
 }
 
+// dot(a, b) over n floats (float accumulation in eight lanes).
+inline float dot(const float* a, const float* b, int64_t n) {
+  int64_t c = 0;
+  float sum = 0.0f;
+#if SATTN_FAST_AVX2
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  for (; c + 16 <= n; c += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), s1);
+  }
+  for (; c + 8 <= n; c += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+  sum = horizontal_sum(_mm256_add_ps(s0, s1));
+#endif
+  for (; c < n; ++c) sum += a[c] * b[c];
+  return sum;
+}
+
+// y[0..n) += a * x[0..n).
+inline void axpy(float* y, float a, const float* x, int64_t n) {
+  int64_t c = 0;
+#if SATTN_FAST_AVX2
+  const __m256 av = _mm256_set1_ps(a);
+  for (; c + 8 <= n; c += 8) _mm256_storeu_ps(y + c, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+#endif
+  for (; c < n; ++c) y[c] += a * x[c];
+}
+
 }  // namespace sattn::fast
