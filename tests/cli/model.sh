@@ -177,6 +177,13 @@ policy layer 'layers:
 policy selectors 'layers:
   - {spec: dense}' 'layers\[0\]: needs exactly one of first, last, range, index'
 
+# examples/Makefile's model sweep: one target per (model, seq), then a table.
+run make -s -C "$SRC/examples" -j2 models SATTN="$SATTN" MODELS="gpt2 gemma-2-9b" MODEL_SEQS="512 1024" \
+  RESULTS="$T/mres" OUT="$T/mout"
+expect_rc 0 "make models"
+[[ $(ls "$T/mres/model" | wc -l) -eq 4 ]] && ok || fail "make models: one file per point"
+[[ $(grep -c '^| gemma-2-9b | ' "$T/mout/models.md") -eq 2 ]] && ok || fail "make models: a row per gemma-2-9b point"
+
 # Usage errors: exit 2.
 run "${M[@]}" no-such-model
 expect_rc 2 "unknown preset"
