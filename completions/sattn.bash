@@ -207,11 +207,13 @@ _sattn() {
         --clock-mhz) :; return ;;
         --cpu-ghz) :; return ;;
         --plot) :; return ;;
+        --validate) :; return ;;
+        --validate-len) :; return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --output -o --format ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --validate --validate-len --output -o --format ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

@@ -206,6 +206,8 @@ complete -c sattn -n '__fish_seen_subcommand_from model' -l cpu-ghz -x -d 'Host 
 complete -c sattn -n '__fish_seen_subcommand_from model' -l allow-long -d 'Cost lengths beyond the model'\''s max_position_embeddings'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l plot -x -d 'Also write a gnuplot script (per-layer accelerator cycles, policy vs dense) to FILE'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l list -d 'List the presets (name, shape, source) and exit'
+complete -c sattn -n '__fish_seen_subcommand_from model' -l validate -x -d 'Also run N sampled layers, reduced, on the rvv core (QEMU) and the accelerator (Verilator): model/measured cycles per layer'
+complete -c sattn -n '__fish_seen_subcommand_from model' -l validate-len -x -d 'Queries/keys of a reduced layer (--validate)'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l output -s o -r -F -d 'Write the report to FILE, atomically'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l format -x -a 'json text' -d 'json (sattn.model/v1) or text (per-layer table and totals)'
 complete -c sattn -n __fish_use_subcommand -a profile -d 'List, show and validate profiles (sattn-profile(5))'

@@ -28,6 +28,7 @@ struct BackendCapabilities {
   bool checks_output = true;          // compares its output with the reference (imc: a cost model, no output)
   bool in_all = true;                 // one of `sattn run --backend all` (cuda is not: it needs a GPU)
   std::string needs;                  // what it needs at run time, for messages ("" = nothing)
+  bool softcap = false;               // runs logit soft-capping (Op::softcap)
 };
 
 // What a caller gives every backend run.
@@ -59,6 +60,10 @@ class Backend {
   // Runs one op: layout (the input's, else built), the backend's kernel or simulation, the check.
   virtual BackendResult run(const BackendInput&, const QKV& data, const DataSource&, const BackendRunOptions&) const = 0;
 };
+
+// Refuses, before any work, an op the backend's capabilities say it cannot run (softcap today):
+// Error(usage) at the op, naming the backend, the attribute and the backends that can.
+void require_supported(const Backend&, const std::vector<BackendInput>&);
 
 // Every built-in backend: cpu, cuda, rvv, sim, imc (`sattn run --backend all`: those with in_all).
 const std::vector<const Backend*>& backend_registry();

@@ -137,6 +137,20 @@ struct ModelReport {
 // the layer's op cannot run (window_size > kv_len is clamped, not an error).
 ModelReport cost_model(const ModelConfig&, const ModelPolicy&, const ModelOptions&);
 
+// The costs of one op (one step) with a resolved spec: what cost_model() charges each layer.
+// `new_tokens`: the keys the step adds (the IMC's cell writes).
+LayerCost cost_layer(const Op&, Spec, const SpecParams&, const ModelOptions&, int64_t new_tokens);
+
+// --validate: a layer's op at a size the real backends run in seconds (queries and keys cut to
+// `max_len`, one KV head, head_dim at most 64), its spec's window or blocks scaled with it.
+struct ReducedLayer {
+  Op op;
+  SpecParams params;
+};
+ReducedLayer reduce_layer(const LayerReport&, const ModelPhase&, int64_t max_len);
+// N layer indices spread evenly over the model (first and last included), at most `layers`.
+std::vector<int64_t> sample_layers(int64_t layers, int64_t n);
+
 // sattn.model/v1 JSON (one line), a text report, a gnuplot script (per-layer stacked accelerator
 // cycles, sparse against dense) with the data inline.
 std::string model_report_json(const ModelReport&, const std::string& tool);

@@ -172,6 +172,7 @@ Op layer_op(const ModelConfig& m, const ModelOptions& o, int64_t q, int64_t k) {
   op.shape = Shape{o.batch, m.heads, m.kv_heads, q, k, m.head_dim};
   op.causal = true;
   op.scale = m.scale();
+  op.softcap = m.softcap;  // carried for the report and --validate; the cost models do not price the tanh
   op.precision = o.precision;
   return op;
 }
@@ -205,6 +206,44 @@ std::pair<Op, SpecParams> rule_op(Op op, const LayerRule& r, const ModelConfig& 
 }
 
 }  // namespace
+
+LayerCost cost_layer(const Op& op, Spec spec, const SpecParams& params, const ModelOptions& o, int64_t new_tokens) {
+  Coster coster(o);
+  return coster.cost(op, spec, params, new_tokens);
+}
+
+ReducedLayer reduce_layer(const LayerReport& l, const ModelPhase& ph, int64_t max_len) {
+  const Shape& s = l.op.shape;
+  Op op = l.op;
+  const bool decode = ph.kind == ModelPhase::Kind::decode;
+  const int64_t k = std::min(s.kv_len, max_len);
+  const int64_t q = decode ? std::min({s.seq_len, k, int64_t(8)}) : std::min(s.seq_len, max_len);
+  const double shrink = double(k) / double(s.kv_len);
+  op.shape = Shape{1, s.group_size(), 1, q, k, std::min<int64_t>(s.head_dim, 64)};
+  op.name = "layer" + std::to_string(l.index);
+  op.attrs = PatternAttrs{};
+  if (const auto* w = std::get_if<SlidingWindowParams>(&l.params)) {
+    op.attrs.window_size = std::clamp<int64_t>(int64_t(std::llround(double(w->window_size) * shrink)), 1, k);
+  } else if (const auto* b = std::get_if<BsrParams>(&l.params)) {
+    // Keep at least 4 key blocks to select among (the block edge a power of two, 8..block_size).
+    int64_t block = b->block_size;
+    while (block > 8 && k / block < 4) block /= 2;
+    op.attrs.block_size = block;
+    op.attrs.keep_ratio = b->keep_ratio;
+  }
+  validate(op);
+  return {op, resolve_params(op, l.spec)};
+}
+
+std::vector<int64_t> sample_layers(int64_t layers, int64_t n) {
+  std::vector<int64_t> out;
+  n = std::clamp<int64_t>(n, 0, layers);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t i = n == 1 ? 0 : int64_t(std::llround(double(t) * double(layers - 1) / double(n - 1)));
+    if (out.empty() || out.back() != i) out.push_back(i);
+  }
+  return out;
+}
 
 ModelReport cost_model(const ModelConfig& m, const ModelPolicy& p, const ModelOptions& o) {
   const ModelPhase& ph = o.phase;

@@ -181,6 +181,8 @@ std::string model_report_text(const ModelReport& r) {
   row("FLOPs", r.sparse.flops, r.dense.flops, " GFLOP", 1e9);
   out << tot.str();
   out << "\nattention layers only (no projections or MLPs); analytical models: sattn-model(1) COSTS\n";
+  if (m.softcap)
+    out << "softcap " << sig(*m.softcap) << ": one tanh per score, not in the cost models; of the backends only cpu runs it\n";
   return out.str();
 }
 

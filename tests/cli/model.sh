@@ -177,6 +177,28 @@ policy layer 'layers:
 policy selectors 'layers:
   - {spec: dense}' 'layers\[0\]: needs exactly one of first, last, range, index'
 
+# --validate: sampled layers (first, middle, last), reduced, on the rvv core and the accelerator.
+run "${M[@]}" gemma-3-4b --seq 4096 --policy global-bsr --validate 3 --validate-len 128 -o "$T/val.json"
+expect_rc 0 "--validate"
+validate "$T/val.json" && ok || fail "--validate report validates against the schema"
+run "$PY" - "$T/val.json" <<'P'
+import json, sys
+j = json.load(open(sys.argv[1]))
+v = j["validation"]
+assert [r["layer"] for r in v] == [0, 0, 17, 17, 33, 33], [r["layer"] for r in v]
+assert [r["spec"] for r in v][2] == "bsr" and v[0]["spec"] == "sliding_window"
+assert len({r["backend"] for r in v}) == 2
+for r in v:
+    assert r["check_passed"] is True
+    assert r["op"]["kv_len"] == 128 and r["op"]["kv_heads"] == 1 and r["op"]["heads"] == 2 and r["op"]["head_dim"] == 64
+    assert r["measured_cycles"] > 0 and r["model_cycles"] > 0
+    assert abs(r["model_over_measured"] - r["model_cycles"] / r["measured_cycles"]) < 1e-9
+print("ok")
+P
+expect_out '^ok$' "--validate: one row per sampled layer and backend, every reduced op checked"
+run "${M[@]}" gpt2 --validate 2 --validate-len 8
+expect_rc 2 "--validate-len out of range"
+
 # examples/Makefile's model sweep: one target per (model, seq), then a table.
 run make -s -C "$SRC/examples" -j2 models SATTN="$SATTN" MODELS="gpt2 gemma-2-9b" MODEL_SEQS="512 1024" \
   RESULTS="$T/mres" OUT="$T/mout"

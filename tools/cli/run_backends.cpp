@@ -102,6 +102,7 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   std::vector<BackendInput> items;
   for (const std::string& in : inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  require_supported(b, items);                           // exit 2: an op this backend cannot run (softcap)
   b.require_available(opts);                             // exit 4 before any work
   guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data, layout or output exists
   ProgressLine progress(!o.quiet && stderr_is_tty() && items.size() > 1);
