@@ -1,5 +1,6 @@
 // The fast CPU backward (FlashAttention-2 recomputation): P is rebuilt from Q, K and the forward's
-// log-sum-exp one tile (BSR) or one row (CSR) at a time and never stored whole.
+// log-sum-exp one tile (BSR block rows, CSR row tiles over a narrow key range) or one row (other
+// CSR rows) at a time and never stored whole.
 //
 // Per query row i with keys j: p_ij = exp(s_ij - lse_i), s_ij = scale * q_i . k_j;
 // dp_ij = do_i . v_j; D_i = do_i . o_i; ds_ij = p_ij (dp_ij - D_i);
@@ -55,7 +56,7 @@ struct BackwardProblem {
 
 struct BackwardScratch {
   std::vector<float> s, dp, delta, lse2, slope;
-  std::vector<int32_t> keys;
+  std::vector<int64_t> cursor;
 };
 
 template <class T>
@@ -113,6 +114,99 @@ void backward_csr_row(const BackwardProblem& p, BackwardScratch& w, int64_t b, i
       fast::axpy(dv_head + j * dim, s[t], do_row, dim);
     }
   }
+}
+
+// A tile of consecutive CSR rows [row0, row0 + count) of head h whose keys lie in a narrow
+// contiguous range (windows, dense-like rows): the range is cut into chunks of at most
+// kBackwardChunk keys and each chunk runs the five GEMMs of the BSR path, every row keeping
+// only the keys of its own list (P = 0 elsewhere). Returns false, doing nothing, when the range
+// is more than kUnionSlack times the tile's pairs: those rows go row by row.
+constexpr int64_t kCsrTileRows = 32;
+constexpr int64_t kUnionSlack = 2;
+bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, int64_t h, int64_t row0, int64_t count,
+                       float* dk_head, float* dv_head) {
+  const int64_t dim = p.dim, kvh = h / p.group;
+  const HeadLayout& head = p.layout->head(b, kvh);
+  const int64_t* ptr = head.ptr.data();
+  const int32_t* idx = head.idx.data();
+  const int64_t pairs = ptr[row0 + count] - ptr[row0];
+  int64_t key_lo = INT64_MAX, key_hi = -1;
+  for (int64_t r = row0; r < row0 + count; ++r) {
+    if (ptr[r] == ptr[r + 1]) continue;
+    key_lo = std::min<int64_t>(key_lo, idx[ptr[r]]);
+    key_hi = std::max<int64_t>(key_hi, idx[ptr[r + 1] - 1]);
+  }
+  if (pairs == 0 || (key_hi - key_lo + 1) * count > kUnionSlack * pairs) return false;
+  const int64_t first = p.q_offset(b, h, row0);
+  const float* q_tile = p.q + first;
+  const float* do_tile = p.dout + first;
+  float* dq_tile = p.dq + first;
+  std::fill(dq_tile, dq_tile + count * dim, 0.0f);
+  grow(w.delta, count);
+  grow(w.lse2, count);
+  grow(w.cursor, count);
+  for (int64_t r = 0; r < count; ++r) {
+    w.delta[r] = fast::dot(do_tile + r * dim, p.out + first + r * dim, dim);
+    w.lse2[r] = p.lse[(b * p.heads + h) * p.seq_len + row0 + r] * fast::kLog2e;
+    w.cursor[r] = ptr[row0 + r];
+  }
+  grow(w.s, count * kBackwardChunk);
+  grow(w.dp, count * kBackwardChunk);
+  if (p.softcap2 > 0) grow(w.slope, kBackwardChunk);
+  float* s = w.s.data();
+  float* dp = w.dp.data();
+  const float* k_head = p.k + p.kv_offset(b, kvh);
+  const float* v_head = p.v + p.kv_offset(b, kvh);
+  for (int64_t j0 = key_lo; j0 <= key_hi; j0 += kBackwardChunk) {
+    const int64_t n = std::min(kBackwardChunk, key_hi + 1 - j0);
+    const float* k_chunk = k_head + j0 * dim;
+    const float* v_chunk = v_head + j0 * dim;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(count), int(n), int(dim), p.score_scale, q_tile, int(dim),
+                k_chunk, int(dim), 0.0f, s, int(n));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(count), int(n), int(dim), 1.0f, do_tile, int(dim),
+                v_chunk, int(dim), 0.0f, dp, int(n));
+    for (int64_t r = 0; r < count; ++r) {
+      float* sr = s + r * n;
+      float* dr = dp + r * n;
+      // The row's list entries inside this chunk: [e0, e1), sorted.
+      const int64_t e0 = w.cursor[r], row_end = ptr[row0 + r + 1];
+      int64_t e1 = e0;
+      while (e1 < row_end && idx[e1] < j0 + n) ++e1;
+      w.cursor[r] = e1;
+      if (e0 == e1 || w.lse2[r] == fast::kNegInf) {
+        std::fill(sr, sr + n, 0.0f);
+        std::fill(dr, dr + n, 0.0f);
+        continue;
+      }
+      if (p.softcap2 > 0) cap_scores(sr, w.slope.data(), n, p.softcap2);
+      const int64_t a = idx[e0] - j0, z = idx[e1 - 1] - j0 + 1;
+      if (z - a == e1 - e0) {  // one contiguous run of keys (windows): exp2 over it, zero around it
+        fast::exp2_shift_sum(sr + a, z - a, w.lse2[r]);
+        std::fill(sr, sr + a, 0.0f);
+        std::fill(sr + z, sr + n, 0.0f);
+      } else {  // scattered keys: P only at the listed columns
+        int64_t next = 0;
+        for (int64_t e = e0; e < e1; ++e) {
+          const int64_t c = idx[e] - j0;
+          std::fill(sr + next, sr + c, 0.0f);
+          sr[c] = fast::exp2_scalar(sr[c] - w.lse2[r]);
+          next = c + 1;
+        }
+        std::fill(sr + next, sr + n, 0.0f);
+      }
+      const float delta = w.delta[r];
+      for (int64_t c = 0; c < n; ++c) dr[c] = sr[c] * (dr[c] - delta) * p.scale;
+      if (p.softcap2 > 0)
+        for (int64_t c = 0; c < n; ++c) dr[c] *= w.slope[c];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(count), int(dim), int(n), 1.0f, dp, int(n), k_chunk,
+                int(dim), 1.0f, dq_tile, int(dim));
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(n), int(dim), int(count), 1.0f, dp, int(n), q_tile,
+                int(dim), 1.0f, dk_head + j0 * dim, int(dim));
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(n), int(dim), int(count), 1.0f, s, int(n), do_tile,
+                int(dim), 1.0f, dv_head + j0 * dim, int(dim));
+  }
+  return true;
 }
 
 // One BSR block row of head h: for each run of adjacent kept blocks (contiguous keys), chunks of
@@ -290,13 +384,18 @@ void fast_attention_backward(const Op& op, const Layout& layout, TensorView q, T
       dk_head = partial.data() + (unit * ranges + range) * 2 * kv_floats;
       dv_head = dk_head + kv_floats;
     }
-    for (int64_t h = kvh * p.group; h < (kvh + 1) * p.group; ++h)
-      for (int64_t g = g0; g < g1; ++g) {
-        if (layout.block)
-          backward_block_row(p, scratch[worker], b, h, g, dk_head, dv_head);
-        else
-          backward_csr_row(p, scratch[worker], b, h, g, dk_head, dv_head);
+    for (int64_t h = kvh * p.group; h < (kvh + 1) * p.group; ++h) {
+      if (layout.block) {
+        for (int64_t g = g0; g < g1; ++g) backward_block_row(p, scratch[worker], b, h, g, dk_head, dv_head);
+        continue;
       }
+      // CSR: GEMM tiles where the rows share a narrow key range, row by row elsewhere.
+      for (int64_t r0 = g0; r0 < g1; r0 += kCsrTileRows) {
+        const int64_t count = std::min(kCsrTileRows, g1 - r0);
+        if (backward_csr_tile(p, scratch[worker], b, h, r0, count, dk_head, dv_head)) continue;
+        for (int64_t r = r0; r < r0 + count; ++r) backward_csr_row(p, scratch[worker], b, h, r, dk_head, dv_head);
+      }
+    }
   });
   if (ranges == 1) return;
   // Sum the partials of each KV head in range order, in slices of its rows.

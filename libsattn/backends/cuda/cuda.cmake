@@ -36,7 +36,7 @@ if(SATTN_HAVE_CUDA)
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/run_cuda.cpp TARGET_DIRECTORY sattn_cuda PROPERTIES
                               COMPILE_DEFINITIONS SATTN_HAVE_CUDA=1
                               INCLUDE_DIRECTORIES "${CMAKE_CURRENT_LIST_DIR};${CUDAToolkit_INCLUDE_DIRS}")
-  foreach(t libsattn sattn_check_cuda sattn_check_registry)
+  foreach(t libsattn sattn_check_cuda sattn_check_registry sattn_check_capi)
     if(TARGET ${t})
       target_link_libraries(${t} PRIVATE $<LINK_ONLY:sattn_cuda_kernels>)
     endif()

@@ -34,6 +34,10 @@ CpuRun run_cuda(const Plan&, const Layout*, const QKV&, const nlohmann::json&, c
   return {};
 }
 
+void cuda_forward_device(const Op&, const Layout&, TensorView, TensorView, TensorView, MutableTensorView, float*) {
+  require_cuda_device();
+}
+
 CudaProbe probe_cuda() {
   return {"missing", "", "sattn was built without the CUDA kernels (nvcc was not found when it was configured)"};
 }
@@ -292,6 +296,51 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
                  {"kernel_runs", kRuns},         {"reference_ms", reference_ms}};
   r.result = std::move(j);
   return r;
+}
+
+void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
+                         MutableTensorView out, float* lse) {
+  const char* who = "sattn_forward (cuda)";
+  if (op.precision != Precision::fp32)
+    throw Error(ExitCode::invalid_input, std::string(who) + ": CUDA tensors run fp32 ops; op '" + op.name + "' is " +
+                                             std::string(to_string(op.precision)) + " (pass CPU tensors)");
+  if (lse) throw Error(ExitCode::invalid_input, std::string(who) + ": the CUDA kernels do not write lse (pass NULL)");
+  const Shape& s = op.shape;
+  const std::array<int64_t, 4> qs{s.batch, s.heads, s.seq_len, s.head_dim}, ks{s.batch, s.kv_heads, s.kv_len, s.head_dim};
+  if (q.shape != qs || out.shape != qs || k.shape != ks || v.shape != ks)
+    throw Error(ExitCode::invalid_input, std::string(who) + ": a tensor's shape does not match the op");
+  if (layout.rows != s.seq_len || layout.cols != s.kv_len || s.head_dim > 256)
+    throw Error(ExitCode::invalid_input, std::string(who) + ": the layout or head_dim (<= 256) does not fit the op");
+  require_cuda_device();
+  SattnCudaArgs a{};
+  a.bf16 = 0;
+  a.batch = s.batch;
+  a.heads = s.heads;
+  a.kv_heads = s.kv_heads;
+  a.seq_len = s.seq_len;
+  a.kv_len = s.kv_len;
+  a.head_dim = s.head_dim;
+  a.causal = layout.causal;
+  a.causal_offset = layout.causal_offset;
+  a.scale = float(op.softmax_scale());
+  a.shared = layout.shared;
+  a.block_size = layout.block_size;
+  a.dilation = 1;
+  a.mode = layout.block ? SATTN_CUDA_BSR : SATTN_CUDA_CSR;
+  std::vector<int64_t> ptr;
+  std::vector<int32_t> idx;
+  for (const HeadLayout& h : layout.heads) {
+    const int64_t base = int64_t(idx.size());
+    for (int64_t p : h.ptr) ptr.push_back(base + p);
+    idx.insert(idx.end(), h.idx.begin(), h.idx.end());
+  }
+  a.ptr = ptr.data();
+  a.idx = idx.data();
+  char msg[256] = "";
+  PlanHandle ph;
+  if (sattn_cuda_plan_create(&a, 1, &ph.p, msg) != 0) cuda_fail("plan", msg);
+  if (sattn_cuda_plan_run(ph.p, q.data, k.data, v.data, out.data, msg) != 0) cuda_fail("kernel launch", msg);
+  ck(cudaDeviceSynchronize(), "kernel");
 }
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "backends/backend.hpp"
 #include "formats/data.hpp"
+#include "sattn/tensor.hpp"
 
 namespace sattn {
 
@@ -27,6 +28,12 @@ CudaProbe probe_cuda();
 // times in "timing". fp32 and bf16 ops only (others: Error(invalid_input)).
 CpuRun run_cuda(const Plan&, const Layout* layout, const QKV& data, const nlohmann::json& data_desc,
                 const std::string& tool);
+// The forward on caller device memory (the C API's CUDA tensors): q/k/v/out are CUDA pointers,
+// float32, shaped like the op (checked here); fp32 ops only (the bf16 kernel reads bf16 data);
+// lse must be null (the kernels do not write it). Synchronous. Without the kernels or a device:
+// Error(external_tool).
+void cuda_forward_device(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, MutableTensorView out,
+                         float* lse);
 
 }  // namespace sattn
 
