@@ -213,7 +213,7 @@ _sattn() {
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --validate --validate-len --output -o --format ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --validate --validate-len --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

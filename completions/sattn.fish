@@ -210,6 +210,7 @@ complete -c sattn -n '__fish_seen_subcommand_from model' -l validate -x -d 'Also
 complete -c sattn -n '__fish_seen_subcommand_from model' -l validate-len -x -d 'Queries/keys of a reduced layer (--validate)'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l output -s o -r -F -d 'Write the report to FILE, atomically'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l format -x -a 'json text' -d 'json (sattn.model/v1) or text (per-layer table and totals)'
+complete -c sattn -n '__fish_seen_subcommand_from model' -l quiet -s q -d 'No progress on stderr (--validate)'
 complete -c sattn -n __fish_use_subcommand -a profile -d 'List, show and validate profiles (sattn-profile(5))'
 complete -c sattn -n '__fish_seen_subcommand_from profile' -a 'list show validate'
 complete -c sattn -n '__fish_seen_subcommand_from profile' -a '(sattn profile list -q 2>/dev/null)'

@@ -41,7 +41,8 @@ struct ModelConfig {
 // kv_heads, hidden_size not divisible by heads, layer_types of the wrong length) and an unknown
 // model_type are Error(invalid_input) naming the key, at file:line:col where the text shows it.
 ModelConfig parse_model_config(const std::string& text, const std::string& file);
-// A preset NAME (models/NAME.json in model_search_path()) or a PATH (contains '/' or ends in .json).
+// A preset NAME (models/NAME.json in model_search_path()), a PATH (contains '/' or ends in .json),
+// or "-": standard input.
 ModelConfig load_model_config(const std::string& name_or_path);
 // Where preset names are looked up, first match wins: ./models, <prefix>/share/sattn/models.
 std::vector<std::string> model_search_path();

@@ -20,6 +20,7 @@
 
 #include "core/op_attributes.hpp"
 #include "sattn/model.hpp"
+#include "support/io.hpp"
 #include "support/process.hpp"
 
 namespace sattn {
@@ -255,6 +256,7 @@ std::string read_text(const std::string& path, const char* what) {
 }  // namespace
 
 ModelConfig load_model_config(const std::string& name_or_path) {
+  if (name_or_path == "-") return parse_model_config(sattn::read_text("-"), "<stdin>");
   const bool path = name_or_path.find('/') != std::string::npos || name_or_path.ends_with(".json");
   if (path) {
     ModelConfig c = parse_model_config(read_text(name_or_path, "config"), name_or_path);

@@ -119,6 +119,9 @@ cat >"$T/cfg.json" <<'J'
 J
 run "${M[@]}" "$T/cfg.json" --seq 512
 expect_rc 0 "config.json path"
+run bash -c "\"$SATTN\" model - --seq 512 <\"$T/cfg.json\""
+expect_rc 0 "config.json on stdin"
+expect_out '"layer_classes":\["global","local","global","local"\]' "stdin config read"
 expect_out '"layer_classes":\["global","local","global","local"\]' "layer_types win over the family rule"
 
 # The shipped policies validate against their schema, and a bad one does not.

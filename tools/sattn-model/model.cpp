@@ -186,7 +186,7 @@ std::function<int()> configure_model(CLI::App& app) {
       "  sattn model gemma-3-4b --seq 32768 --format text\n"
       "  sattn model mistral-7b-v0.1 --phase decode --context 16384 --tokens 256 --policy models/policies/global-bsr.yaml");
   app.set_version_flag("--version", std::string("sattn-model ") + SATTN_VERSION, "Print the version and exit");
-  app.add_option("model", o->model, "A preset name (models/NAME.json; --list) or a config.json path");
+  app.add_option("model", o->model, "A preset name (models/NAME.json; --list), a config.json path, or '-' (stdin)");
   app.add_option("-p,--policy", o->policy,
                  "Sparsity policy: native (local layers: the config's window; global: dense), dense, or a YAML file "
                  "(sattn.model-policy/v1)")
@@ -210,7 +210,8 @@ std::function<int()> configure_model(CLI::App& app) {
                  "cycles per layer");
   app.add_option("--validate-len", o->validate_len, "Queries/keys of a reduced layer (--validate)")->capture_default_str();
   o->out.format = "json";
-  o->out.add_to(app, "Write the report to FILE, atomically", "json (sattn.model/v1) or text (per-layer table and totals)", "");
+  o->out.add_to(app, "Write the report to FILE, atomically", "json (sattn.model/v1) or text (per-layer table and totals)",
+                "No progress on stderr (--validate)");
   return [o] { return model_action(*o); };
 }
 
