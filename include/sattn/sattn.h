@@ -141,7 +141,8 @@ typedef struct sattn_layout_info {
 } sattn_layout_info;
 sattn_status sattn_layout_get_info(const sattn_layout* layout, sattn_layout_info* info);
 /* The CSR/BSR arrays of (batch b, kv head kvh): ptr has lists + 1 entries, idx ptr[lists]
- * entries (ascending within each list). The arrays are owned by the layout. */
+ * entries (ascending within each list; CSR: key indices, BSR: block-column indices). The arrays
+ * are owned by the layout. ptr_count and idx_count may be NULL. */
 sattn_status sattn_layout_arrays(const sattn_layout* layout, int64_t b, int64_t kvh, const int64_t** ptr,
                                  size_t* ptr_count, const int32_t** idx, size_t* idx_count);
 

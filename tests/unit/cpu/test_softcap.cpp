@@ -118,13 +118,17 @@ TEST_CASE("softcap and scale: the fast kernel matches the reference on every pat
 
 TEST_CASE("softcap: backward, fast against reference and reference against finite differences") {
   Rng rng(0xB5C);
-  for (Spec spec : {Spec::dense, Spec::sliding_window, Spec::bsr}) {
+  // Every backward path: BSR tiles (dense, bsr), CSR tiles over a key range (windows) or a
+  // gathered key union (landmarks), CSR rows (top-k).
+  for (Spec spec : {Spec::dense, Spec::sliding_window, Spec::bsr, Spec::landmark, Spec::topk_per_query}) {
     Op op = make_op(1, 2, 1, 33, 40, 8, true);
     op.scale = 0.8;
     op.softcap = 1.25;
     op.attrs.window_size = 6;
     op.attrs.block_size = 8;
     op.attrs.keep_ratio = 0.5;
+    op.attrs.num_landmarks = 6;
+    op.attrs.topk_k = 5;
     const Tensor q = random_tensor(rng, 1, 2, 33, 8), k = random_tensor(rng, 1, 1, 40, 8), v = random_tensor(rng, 1, 1, 40, 8);
     const Tensor dout = random_tensor(rng, 1, 2, 33, 8);
     const Layout layout = build_layout(op, spec, resolve_params(op, spec), &q, &k);
