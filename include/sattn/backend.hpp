@@ -31,6 +31,7 @@ struct BackendCapabilities {
   bool checks_output = true;          // compares its output with the reference (imc: a cost model, no output)
   bool in_all = true;                 // one of `sattn run --backend all` (cuda is not: it needs a GPU)
   std::string needs;                  // what it needs at run time, for messages ("" = nothing)
+  bool softcap = false;               // runs logit soft-capping (Op::softcap)
 };
 
 // How a run's output is checked against the double-precision reference (`sattn run --check`):
@@ -114,6 +115,10 @@ class Backend {
 
 // The check a run of `pairs` reference pairs makes under `mode` (automatic resolved).
 CheckMode resolve_check_mode(CheckMode mode, double reference_pairs);
+
+// Refuses, before any work, an op the backend's capabilities say it cannot run (softcap today):
+// Error(usage) at the op, naming the backend, the attribute and the backends that can.
+void require_supported(const Backend&, const std::vector<BackendInput>&);
 
 // Every built-in backend: cpu, cuda, rvv, rocc, imc (`sattn run --backend all`: those with in_all).
 const std::vector<const Backend*>& backend_registry();

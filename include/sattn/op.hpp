@@ -64,6 +64,9 @@ struct Op {
   Shape shape;
   bool causal = false;
   std::optional<double> scale;  // softmax scale; default 1/sqrt(head_dim)
+  // Logit soft-capping (Gemma 2): each scaled score s becomes softcap * tanh(s / softcap) before
+  // the softmax. Absent: no capping.
+  std::optional<double> softcap;
   Precision precision = Precision::fp32;
   std::optional<double> scale_q, scale_k, scale_v;  // i8/i4 symmetric per-tensor scales
   std::optional<Spec> forced_spec;                  // `spec` or `force_spec` attribute

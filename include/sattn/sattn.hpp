@@ -17,6 +17,7 @@
 #include "sattn/fidelity.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
+#include "sattn/model.hpp"
 #include "sattn/op.hpp"
 #include "sattn/plan.hpp"
 #include "sattn/profile.hpp"

@@ -131,6 +131,8 @@ void validate(const Op& op) {
     range_error(op, op.attr_loc.count("kv_heads") ? "kv_heads" : "gqa_group_size",
                 "heads (" + std::to_string(s.heads) + ") must be divisible by kv_heads (" + std::to_string(s.kv_heads) + ")");
   if (op.scale && !(std::isfinite(*op.scale) && *op.scale > 0)) range_error(op, "scale", "must be a finite number > 0");
+  if (op.softcap && !(std::isfinite(*op.softcap) && *op.softcap > 0))
+    range_error(op, "softcap", "must be a finite number > 0 (the cap c of c * tanh(s / c))");
   require_positive_scale(op, "scale_q", op.scale_q);
   require_positive_scale(op, "scale_k", op.scale_k);
   require_positive_scale(op, "scale_v", op.scale_v);

@@ -298,6 +298,7 @@ const AttrDef kAttrDefs[] = {
     {"head_dim", [](Target t, const TypedValue& v) { t.op.shape.head_dim = v.integer(); }},
     {"causal", [](Target t, const TypedValue& v) { t.op.causal = v.boolean(); }},
     {"scale", [](Target t, const TypedValue& v) { t.op.scale = v.number(); }},
+    {"softcap", [](Target t, const TypedValue& v) { t.op.softcap = v.number(); }},
     {"precision", set_precision},
     {"scale_q", [](Target t, const TypedValue& v) { t.op.scale_q = v.number(); }},
     {"scale_k", [](Target t, const TypedValue& v) { t.op.scale_k = v.number(); }},
@@ -330,7 +331,8 @@ const AttrDef kAttrDefs[] = {
 struct Alias {
   std::string_view alias, canonical;
 };
-constexpr Alias kAliases[] = {{"num_heads", "heads"}, {"num_kv_heads", "kv_heads"}, {"force_spec", "spec"}};
+constexpr Alias kAliases[] = {{"num_heads", "heads"}, {"num_kv_heads", "kv_heads"}, {"force_spec", "spec"},
+                                {"attn_logit_softcapping", "softcap"}};
 
 const AttrDef* find_attr(std::string_view name) {
   for (const Alias& a : kAliases)

@@ -272,6 +272,7 @@ json op_to_json(const Op& op) {
   j["causal"] = op.causal;
   j["precision"] = std::string(to_string(op.precision));
   put_if(j, "scale", op.scale);
+  put_if(j, "softcap", op.softcap);
   put_if(j, "scale_q", op.scale_q);
   put_if(j, "scale_k", op.scale_k);
   put_if(j, "scale_v", op.scale_v);

@@ -13,9 +13,14 @@ namespace sattn {
 
 namespace {
 
+// The score of a scaled dot product: soft-capped (c * tanh(s / c)) when the op asks for it.
+double capped(double s, double softcap) {
+  return softcap > 0 ? softcap * std::tanh(s / softcap) : s;
+}
+
 // One query row against a list of keys, in double. Writes head_dim outputs.
 void reference_row(const float* q, const Tensor& k, const Tensor& v, int64_t b, int64_t kvh,
-                   const std::vector<int64_t>& keys, double scale, float* out) {
+                   const std::vector<int64_t>& keys, double scale, double softcap, float* out) {
   const int64_t d = k.dim();
   std::fill(out, out + d, 0.0f);
   if (keys.empty()) return;  // no allowed key: output 0
@@ -25,7 +30,7 @@ void reference_row(const float* q, const Tensor& k, const Tensor& v, int64_t b, 
     const float* kr = k.row(b, kvh, keys[t]);
     double dot = 0;
     for (int64_t c = 0; c < d; ++c) dot += double(q[c]) * double(kr[c]);
-    s[t] = dot * scale;
+    s[t] = capped(dot * scale, softcap);
     m = std::max(m, s[t]);
   }
   double sum = 0;
@@ -49,7 +54,8 @@ Tensor run_reference(const Op& op, const Tensor& q, const Tensor& k, const Tenso
         throw_if_interrupted();  // a row is O(kv_len * head_dim): checked every row
         keys.clear();
         keys_of(b, h, i, keys);
-        reference_row(q.row(b, h, i), k, v, b, h / s.group_size(), keys, op.softmax_scale(), o.row(b, h, i));
+        reference_row(q.row(b, h, i), k, v, b, h / s.group_size(), keys, op.softmax_scale(), op.softcap.value_or(0),
+                      o.row(b, h, i));
       }
   return o;
 }
@@ -133,7 +139,7 @@ std::vector<double> reference_lse(const Op& op, const Layout& layout, const Tens
           const float* kr = k.row(b, h / group, keys[t]);
           double dot = 0;
           for (int64_t c = 0; c < d; ++c) dot += double(qr[c]) * double(kr[c]);
-          m = std::max(m, sc[t] = dot * scale);
+          m = std::max(m, sc[t] = capped(dot * scale, op.softcap.value_or(0)));
         }
         double sum = 0;
         for (double x : sc) sum += std::exp(x - m);
@@ -142,20 +148,21 @@ std::vector<double> reference_lse(const Op& op, const Layout& layout, const Tens
   return lse;
 }
 
-// Per row: P = softmax(scale * q K^T) over the row's keys, O = P V, dP = dO V^T,
-// dS = P * (dP - rowsum(dO * O)), dq = scale * dS K, dk += scale * dS^T q, dv += P^T dO; all in
-// double, accumulated over the query heads of each KV head.
+// Per row: P = softmax(cap(scale * q K^T)) over the row's keys, O = P V, dP = dO V^T,
+// dS = P * (dP - rowsum(dO * O)) * cap', dq = scale * dS K, dk += scale * dS^T q, dv += P^T dO;
+// all in double, accumulated over the query heads of each KV head. cap(s) = c * tanh(s / c) with
+// the op's softcap c (cap' = 1 - tanh^2(s / c)); without one cap is the identity.
 Gradients reference_attention_backward(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k,
                                        const Tensor& v, const Tensor& dout) {
   check_reference_shapes("reference_attention_backward", op, q, k, v, &dout);
   const Shape& s = op.shape;
   const int64_t group = s.group_size(), d = s.head_dim;
-  const double scale = op.softmax_scale();
+  const double scale = op.softmax_scale(), softcap = op.softcap.value_or(0);
   Gradients g{Tensor(s.batch, s.heads, s.seq_len, d), Tensor(s.batch, s.kv_heads, s.kv_len, d),
               Tensor(s.batch, s.kv_heads, s.kv_len, d)};
   std::vector<double> dk(g.dk.data.size(), 0.0), dv(g.dv.data.size(), 0.0);
   std::vector<int64_t> keys;
-  std::vector<double> p, dp, o(d), dq(d);
+  std::vector<double> p, dp, slope, o(d), dq(d);
   for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t h = 0; h < s.heads; ++h)
       for (int64_t i = 0; i < s.seq_len; ++i) {
@@ -169,12 +176,17 @@ Gradients reference_attention_backward(const Op& op, const Layout& layout, const
         const size_t n = keys.size();
         p.assign(n, 0.0);
         dp.assign(n, 0.0);
+        slope.assign(n, 1.0);
         double m = -std::numeric_limits<double>::infinity();
         for (size_t t = 0; t < n; ++t) {
           const float* kr = k.row(b, kvh, keys[t]);
           double dot = 0;
           for (int64_t c = 0; c < d; ++c) dot += double(qr[c]) * double(kr[c]);
-          m = std::max(m, p[t] = dot * scale);
+          if (softcap > 0) {
+            const double th = std::tanh(dot * scale / softcap);
+            slope[t] = 1 - th * th;
+          }
+          m = std::max(m, p[t] = capped(dot * scale, softcap));
         }
         double sum = 0;
         for (double& x : p) sum += (x = std::exp(x - m));
@@ -193,7 +205,7 @@ Gradients reference_attention_backward(const Op& op, const Layout& layout, const
         for (int64_t c = 0; c < d; ++c) delta += double(gr[c]) * o[c];
         std::fill(dq.begin(), dq.end(), 0.0);
         for (size_t t = 0; t < n; ++t) {
-          const double ds = p[t] * (dp[t] - delta) * scale;
+          const double ds = p[t] * (dp[t] - delta) * slope[t] * scale;
           const float* kr = k.row(b, kvh, keys[t]);
           const size_t kv_row = size_t(((b * s.kv_heads + kvh) * s.kv_len + keys[t]) * d);
           for (int64_t c = 0; c < d; ++c) {

@@ -40,4 +40,18 @@ const Backend* find_backend(std::string_view requested) {
   return it == all.end() ? nullptr : *it;
 }
 
+void require_supported(const Backend& backend, const std::vector<BackendInput>& items) {
+  for (const BackendInput& item : items) {
+    const Op& op = item.plan.op;
+    if (!op.softcap || backend.capabilities().softcap) continue;
+    std::string able;
+    for (const Backend* b : backend_registry())
+      if (b->capabilities().softcap) able += (able.empty() ? "" : ", ") + std::string(b->name());
+    throw Error(ExitCode::usage,
+                "op " + op.name + ": backend " + std::string(backend.name()) + " cannot run softcap (logit soft-capping); " +
+                    (able.empty() ? std::string("no backend can") : "backends that can: " + able),
+                op.loc_of("softcap"));
+  }
+}
+
 }  // namespace sattn

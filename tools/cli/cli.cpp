@@ -86,6 +86,9 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
   } catch (const CLI::CallForAllHelp&) {
     std::cout << app.help("", CLI::AppFormatMode::All);
     return check_stdout(prog, 0);
+  } catch (const CLI::CallForVersion& e) {  // a tool with set_version_flag (sattn-model)
+    std::cout << e.what() << "\n";
+    return check_stdout(prog, 0);
   } catch (const CLI::ParseError& e) {
     // CLI11's own exit codes start at 100; every parse failure is a usage error here.
     print_diagnostic(prog, "error", e.what());

@@ -43,6 +43,7 @@ std::function<int()> configure_profile(CLI::App& app);
 std::function<int()> configure_bench(CLI::App& app);
 std::function<int()> configure_doctor(CLI::App& app);
 std::function<int()> configure_eval(CLI::App& app);
+std::function<int()> configure_model(CLI::App& app);
 // `sattn version`: this build and the versions of the external tools found.
 std::string version_report();
 

@@ -214,6 +214,7 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   BackendRun run;
   std::vector<WorkEstimate> estimates;
   for (const BackendInput& item : items) estimates.push_back(b.estimate(item.plan, opts));
+  require_supported(b, items);  // exit 2: an op this backend cannot run (softcap)
   if (o.dry_run) {
     for (size_t n = 0; n < items.size(); ++n) add_estimate(run, b, items[n], estimates[n], o, prog, items.size());
     return run;

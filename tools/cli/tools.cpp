@@ -14,6 +14,7 @@ const std::vector<Tool>& tool_table() {
       {"imc", "Estimate an op on in-memory-compute crossbars: energy, latency, area", configure_imc},
       {"eval", "Measure what a sparse spec loses against dense attention: recall, oracle recall, output error", configure_eval},
       {"bench", "Sweep ops x backends x sizes; write sattn.bench/v1 JSON, CSV and job lists", configure_bench},
+      {"model", "Cost a whole model's attention layers per backend: prefill and decode, sparse vs dense", configure_model},
       {"profile", "List, show and validate profiles (sattn-profile(5))", configure_profile},
       {"doctor", "Check the external tools the backends need, and how to fix what is missing", configure_doctor},
       {"completions", "Print a bash, zsh or fish completion script", configure_completions},

@@ -149,6 +149,7 @@ std::vector<ImcPrepared> prepare_ops(const ImcOptions& o) {
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  require_supported(imc_backend(), items);  // exit 2: softcap
   // The memory guard, before any layout exists.
   for (const BackendInput& item : items) check_memory(item.plan.op, item.plan.spec, imc_memory(item), tool_memory_limit());
   DataSource src;

@@ -92,6 +92,7 @@ int run_rvv_action(RvvOptions& o) {
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
   guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data or layout exists
+  require_supported(rvv_backend(), items);                // exit 2: softcap
 
   // Fail fast, before any data or layout work, when qemu or the plugin is missing.
   require_rvv_tools(settings);

@@ -175,6 +175,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   p.dim = s.head_dim;
   if (op.attrs.tile_rows && *op.attrs.tile_rows > 0) p.tile_rows = *op.attrs.tile_rows;
   p.score_scale = static_cast<float>(op.softmax_scale() * 1.4426950408889634);  // exp2 domain
+  p.softcap2 = static_cast<float>(op.softcap.value_or(0) * 1.4426950408889634);
   p.out = out.data;
   p.lse = lse;
 

@@ -5,6 +5,8 @@
 // Per query row i with keys j: p_ij = exp(s_ij - lse_i), s_ij = scale * q_i . k_j;
 // dp_ij = do_i . v_j; D_i = do_i . o_i; ds_ij = p_ij (dp_ij - D_i);
 // dq_i = scale * sum_j ds_ij k_j; dk_j += scale * ds_ij q_i; dv_j += p_ij do_i.
+// With a softcap c, s_ij = c tanh(scale * q_i . k_j / c) and ds_ij carries its derivative
+// 1 - tanh^2 (computed in the exp2 domain, where the cap is c * log2(e)).
 //
 // Races: a task owns one (batch, kv head) and a range of its query rows (all the query heads of
 // the GQA group), so it alone writes those dq rows. dK/dV of one KV head get contributions from
@@ -44,6 +46,7 @@ struct BackwardProblem {
   int64_t heads = 0, kv_heads = 0, group = 1, seq_len = 0, kv_len = 0, dim = 0;
   float scale = 1;         // softmax scale (natural domain)
   float score_scale = 1;   // scale * log2(e): scores in the exp2 domain
+  float softcap2 = 0;      // softcap * log2(e); 0 = none
   const float *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr, *dout = nullptr, *lse = nullptr;
   float* dq = nullptr;
 
@@ -52,7 +55,7 @@ struct BackwardProblem {
 };
 
 struct BackwardScratch {
-  std::vector<float> s, dp, delta, lse2;
+  std::vector<float> s, dp, delta, lse2, slope;
   std::vector<float> kg, vg, dkg, dvg;  // gathered K/V rows of a union chunk and their dK/dV
   std::vector<int64_t> cursor;
   std::vector<int32_t> keys;            // a CSR tile's key union
@@ -62,6 +65,16 @@ struct BackwardScratch {
 template <class T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
+}
+
+// Soft-caps n exp2-domain scores in place and writes the cap's slope (1 - tanh^2) per score.
+void cap_scores(float* s, float* slope, int64_t n, float softcap2) {
+  const float inv = 1.0f / softcap2;
+  for (int64_t t = 0; t < n; ++t) {
+    const float th = std::tanh(s[t] * inv);
+    slope[t] = 1.0f - th * th;
+    s[t] = softcap2 * th;
+  }
 }
 
 // One CSR row: gathered dot products against its keys in chunks, then dq by a gathered
@@ -85,14 +98,18 @@ void backward_csr_row(const BackwardProblem& p, BackwardScratch& w, int64_t b, i
   const float* v_head = p.v + p.kv_offset(b, kvh);
   grow(w.s, kBackwardChunk);
   grow(w.dp, kBackwardChunk);
+  if (p.softcap2 > 0) grow(w.slope, kBackwardChunk);
   float* s = w.s.data();
   float* ds = w.dp.data();
   for (int64_t e = 0; e < count; e += kBackwardChunk) {
     const int64_t n = std::min(kBackwardChunk, count - e);
     fast::gathered_scores(q_row, k_head, keys + e, n, dim, p.score_scale, s);
     fast::gathered_scores(do_row, v_head, keys + e, n, dim, 1.0f, ds);
+    if (p.softcap2 > 0) cap_scores(s, w.slope.data(), n, p.softcap2);
     fast::exp2_shift_sum(s, n, lse2);  // s = p
     for (int64_t t = 0; t < n; ++t) ds[t] = s[t] * (ds[t] - delta) * p.scale;
+    if (p.softcap2 > 0)
+      for (int64_t t = 0; t < n; ++t) ds[t] *= w.slope[t];
     fast::gathered_accumulate(dq_row, ds, k_head, keys + e, n, dim);
     for (int64_t t = 0; t < n; ++t) {
       const int64_t j = keys[e + t];
@@ -166,6 +183,7 @@ bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, 
   }
   grow(w.s, count * kBackwardChunk);
   grow(w.dp, count * kBackwardChunk);
+  if (p.softcap2 > 0) grow(w.slope, kBackwardChunk);
   float* s = w.s.data();
   float* dp = w.dp.data();
   const float* k_head = p.k + p.kv_offset(b, kvh);
@@ -213,6 +231,7 @@ bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, 
         std::fill(dr, dr + n, 0.0f);
         continue;
       }
+      if (p.softcap2 > 0) cap_scores(sr, w.slope.data(), n, p.softcap2);
       const int64_t a = column_of(idx[e0], c0), z = column_of(idx[e1 - 1], c0) + 1;
       if (z - a == e1 - e0) {  // one contiguous run of columns (windows): exp2 over it, zero around it
         fast::exp2_shift_sum(sr + a, z - a, w.lse2[r]);
@@ -230,6 +249,8 @@ bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, 
       }
       const float delta = w.delta[r];
       for (int64_t c = 0; c < n; ++c) dr[c] = sr[c] * (dr[c] - delta) * p.scale;
+      if (p.softcap2 > 0)
+        for (int64_t c = 0; c < n; ++c) dr[c] *= w.slope[c];
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(count), int(dim), int(n), 1.0f, dp, int(n), k_chunk,
                 int(dim), 1.0f, dq_tile, int(dim));
@@ -279,6 +300,7 @@ void backward_block_row(const BackwardProblem& p, BackwardScratch& w, int64_t b,
       layout.causal ? std::min(p.kv_len - 1, first_query + rows - 1 + layout.causal_offset) : p.kv_len - 1;
   grow(w.s, rows * kBackwardChunk);
   grow(w.dp, rows * kBackwardChunk);
+  if (p.softcap2 > 0) grow(w.slope, kBackwardChunk);
   float* s = w.s.data();
   float* dp = w.dp.data();
   auto chunk = [&](int64_t j0, int64_t n) {
@@ -299,10 +321,13 @@ void backward_block_row(const BackwardProblem& p, BackwardScratch& w, int64_t b,
         std::fill(dr, dr + n, 0.0f);
         continue;
       }
+      if (p.softcap2 > 0) cap_scores(sr, w.slope.data(), allowed, p.softcap2);
       fast::exp2_shift_sum(sr, allowed, w.lse2[r]);
       std::fill(sr + allowed, sr + n, 0.0f);
       const float delta = w.delta[r];
       for (int64_t c = 0; c < n; ++c) dr[c] = sr[c] * (dr[c] - delta) * p.scale;
+      if (p.softcap2 > 0)
+        for (int64_t c = 0; c < allowed; ++c) dr[c] *= w.slope[c];
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(dim), int(n), 1.0f, dp, int(n), k_chunk,
                 int(dim), 1.0f, dq_tile, int(dim));
@@ -372,6 +397,7 @@ void fast_attention_backward(const Op& op, const Layout& layout, TensorView q, T
   p.dim = s.head_dim;
   p.scale = float(op.softmax_scale());
   p.score_scale = float(op.softmax_scale() * 1.4426950408889634);
+  p.softcap2 = float(op.softcap.value_or(0) * 1.4426950408889634);
   p.q = q.data;
   p.k = k.data;
   p.v = v.data;

@@ -25,12 +25,13 @@ TileState begin_tile(Scratch& scratch, int64_t rows, int64_t dim) {
 }
 
 void tile_step(TileState& state, Scratch& scratch, const float* q_tile, const float* k_chunk, const float* v_chunk,
-               int64_t n, float score_scale, const ScoreMask* mask) {
+               int64_t n, float score_scale, const ScoreMask* mask, float softcap2) {
   const int64_t rows = state.rows, dim = state.dim;
   if (scratch.scores.size() < static_cast<size_t>(rows * n)) scratch.scores.resize(rows * n);
   float* scores = scratch.scores.data();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(n), int(dim), score_scale, q_tile, int(dim),
               k_chunk, int(dim), 0.0f, scores, int(n));
+  apply_softcap(scores, rows * n, softcap2);
   if (mask) mask->apply(scores, n, rows, n);
   bool any_allowed = false;
   for (int64_t r = 0; r < rows; ++r)
@@ -130,7 +131,8 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
     }
     const bool needs_mask = layout.causal && column_keys[chunk.keys - 1] > first_query + layout.causal_offset;
     const CausalMask causal(column_keys, first_query, layout.causal_offset);
-    tile_step(state, scratch, q_tile, k_chunk, v_chunk, chunk.keys, p.score_scale, needs_mask ? &causal : nullptr);
+    tile_step(state, scratch, q_tile, k_chunk, v_chunk, chunk.keys, p.score_scale, needs_mask ? &causal : nullptr,
+              p.softcap2);
     chunk.piece_count = 0;
     chunk.keys = 0;
   };

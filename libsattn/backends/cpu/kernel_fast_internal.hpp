@@ -1,6 +1,7 @@
 // Shared pieces of the fast CPU kernel (kernel_fast.cpp drives, kernel_fast_block.cpp runs BSR
 // layouts, kernel_fast_row.cpp runs CSR layouts and the integer datapath).
 #pragma once
+#include <cmath>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -30,6 +31,7 @@ struct Problem {
   int64_t tile_rows = kDefaultTileRows;  // CSR tile height; BSR uses the block size
   int64_t task_rows = kCsrTaskRows;      // CSR task height (a multiple of tile_rows)
   float score_scale = 1;                 // softmax scale * log2(e): scores live in the exp2 domain
+  float softcap2 = 0;                    // the op's softcap * log2(e) (the cap in the exp2 domain); 0 = none
   const float* q = nullptr;              // [batch, heads, seq_len, dim]
   const float* k = nullptr;              // [batch, kv_heads, kv_len, dim]
   const float* v = nullptr;              // fp32 values (dequantized for i8/i4)
@@ -84,11 +86,18 @@ struct ScoreMask {
   virtual void apply(float* scores, int64_t ld, int64_t rows, int64_t n) const = 0;
   virtual ~ScoreMask() = default;
 };
+// Logit soft-capping in the exp2 domain: s = c2 * tanh(s / c2) (c2 = softcap * log2(e), since
+// log2(e) * c * tanh(s / c) = c2 * tanh(s2 / c2) for s2 = log2(e) * s); nothing when c2 is 0.
+inline void apply_softcap(float* scores, int64_t n, float softcap2) {
+  if (softcap2 <= 0) return;
+  const float inv = 1.0f / softcap2;
+  for (int64_t t = 0; t < n; ++t) scores[t] = softcap2 * std::tanh(scores[t] * inv);
+}
 // One FlashAttention step with keys stored contiguously (n rows of K and V, `dim` floats each):
-// scores = score_scale * Q K^T, then `mask` (if given), then the online softmax update and
-// acc += P V.
+// scores = score_scale * Q K^T, soft-capped by `softcap2` (0: none), then `mask` (if given),
+// then the online softmax update and acc += P V.
 void tile_step(TileState&, Scratch&, const float* q_tile, const float* k_chunk, const float* v_chunk, int64_t n,
-               float score_scale, const ScoreMask* mask);
+               float score_scale, const ScoreMask* mask, float softcap2 = 0);
 // acc / row_sum into `out` (rows x dim); a row that saw no allowed key is written as 0. When
 // `lse` is not null it receives the rows' natural-log log-sum-exp (-inf for an empty row).
 void finish_tile(const TileState&, float* out, float* lse);

@@ -198,7 +198,8 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
     mask.last = last;
     mask.key_position = key_position;
     mask.key_base = union_keys ? c0 : first_key;
-    tile_step(state, scratch, q_tile, k_chunk, v_chunk, n, p.score_scale, allowed == count * n ? nullptr : &mask);
+    tile_step(state, scratch, q_tile, k_chunk, v_chunk, n, p.score_scale, allowed == count * n ? nullptr : &mask,
+              p.softcap2);
   }
   for (int64_t r = 0; r < count; ++r) finish_row(state, r, hv.out + rows[r] * dim, hv.lse_of(rows[r]));
 }
@@ -235,6 +236,7 @@ void run_gather_rows(const Problem& p, Scratch& scratch, const HeadView& hv, con
         while (batch_end < batch_limit && idx[batch_end] < window_end) ++batch_end;
         const int64_t n = batch_end - e;
         gathered_scores(q_row, hv.k, idx + e, n, dim, p.score_scale, scores);
+        apply_softcap(scores, n, p.softcap2);
         if (online_softmax_row(scores, n, state.row_max[r], state.row_sum[r], acc, dim))
           gathered_accumulate(acc, scores, hv.v, idx + e, n, dim);
         e = batch_end;
@@ -361,6 +363,7 @@ void run_integer_tile(const Problem& p, Scratch& scratch, int64_t b, int64_t h, 
       // int8 x int8 -> int32 is exact; one fp32 scaling per score.
       for (int64_t t = 0; t < n; ++t)
         scores[t] = float(dot_int8(q_row, k_head + int64_t(keys[e + t]) * p.dim, p.dim)) * p.int_score_scale;
+      apply_softcap(scores, n, p.softcap2);
       if (online_softmax_row(scores, n, state.row_max[r], state.row_sum[r], acc, p.dim))
         gathered_accumulate(acc, scores, v_head, keys + e, n, p.dim);
     }

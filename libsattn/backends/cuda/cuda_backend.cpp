@@ -11,7 +11,8 @@ class CudaBackend final : public Backend {
   std::string_view summary() const override { return "NVIDIA GPU kernels (tensor-core bf16, SIMT fp32)"; }
   Target cost_target() const override { return Target::cpu; }
   BackendCapabilities capabilities() const override {
-    return {{Precision::fp32, Precision::bf16}, true, false, "an NVIDIA GPU, and nvcc when sattn is configured"};
+    return {{Precision::fp32, Precision::bf16}, true, false, "an NVIDIA GPU, and nvcc when sattn is configured",
+            /*softcap=*/false};
   }
   void require_available(const BackendRunOptions&) const override { require_cuda_device(); }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,

@@ -78,7 +78,7 @@ class ImcBackend final : public Backend {
   }
   Target cost_target() const override { return Target::imc; }
   BackendCapabilities capabilities() const override {
-    return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, false, true, ""};
+    return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, false, true, "", /*softcap=*/false};
   }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource&,
                     const BackendRunOptions& o) const override {

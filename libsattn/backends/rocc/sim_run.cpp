@@ -250,7 +250,8 @@ class RoccBackend final : public Backend {
   }
   Target cost_target() const override { return Target::rocc; }
   BackendCapabilities capabilities() const override {
-    return {{Precision::i8, Precision::i4}, true, true, "the Verilator harness built with the project (apt-get install verilator)"};
+    return {{Precision::i8, Precision::i4}, true, true, "the Verilator harness built with the project (apt-get install verilator)",
+            /*softcap=*/false};
   }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {

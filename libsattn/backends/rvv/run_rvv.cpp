@@ -246,7 +246,8 @@ class RvvBackend final : public Backend {
   Target cost_target() const override { return Target::rvv; }
   BackendCapabilities capabilities() const override {
     return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, true, true,
-            "qemu-riscv64 (apt-get install qemu-user) and the riscv64 runners built with the project"};
+            "qemu-riscv64 (apt-get install qemu-user) and the riscv64 runners built with the project",
+            /*softcap=*/false};
   }
   void require_available(const BackendRunOptions& o) const override { require_rvv_tools(rvv_settings(o.profile)); }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
