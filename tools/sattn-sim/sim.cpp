@@ -119,7 +119,7 @@ int sim_action(const SimCli& o, const std::string& prog) {
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
   guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data, layout or simulation
-  require_supported(sim_backend(), items);                // exit 2: softcap
+  require_supported(rocc_backend(), items);                // exit 2: softcap
   if (!o.trace.empty() && items.size() > 1)
     throw Error(ExitCode::usage, "--trace records one op; these inputs hold " + std::to_string(items.size()));
 
