@@ -267,7 +267,8 @@ def report(doc, path_md):
     lines += ["", "## Python-call overhead (same work through the C++ API)", "",
               "`sattn.attention_forward` + `sattn.attention_backward` on numpy arrays (layout, forward, backward) "
               "against `bench/python/direct.cpp` calling `build_layout`, `fast_attention_into` and "
-              "`fast_attention_backward` on the same .npy data. Each round runs both as fresh processes "
+              "`fast_attention_backward` on the same .npy data, into fresh output buffers each call as the "
+              "Python functions return new arrays. Each round runs both as fresh processes "
               f"with the same reps (first rep of each dropped), rounds interleaved. Target <= 3%.", "",
               "| pattern | allowed pairs | Python median (s) | C++ median (s) | overhead (medians) | overhead (minima) | runs | load before -> after |",
               "|---|---:|---:|---:|---:|---:|---:|---|"]
