@@ -53,7 +53,10 @@ struct BackwardProblem {
 
 struct BackwardScratch {
   std::vector<float> s, dp, delta, lse2;
+  std::vector<float> kg, vg, dkg, dvg;  // gathered K/V rows of a union chunk and their dK/dV
   std::vector<int64_t> cursor;
+  std::vector<int32_t> keys;            // a CSR tile's key union
+  std::vector<int32_t> key_position;    // kv_len: column of a key in the union, -1 elsewhere
 };
 
 template <class T>
@@ -99,11 +102,14 @@ void backward_csr_row(const BackwardProblem& p, BackwardScratch& w, int64_t b, i
   }
 }
 
-// A tile of consecutive CSR rows [row0, row0 + count) of head h whose keys lie in a narrow
-// contiguous range (windows, dense-like rows): the range is cut into chunks of at most
-// kBackwardChunk keys and each chunk runs the five GEMMs of the BSR path, every row keeping
-// only the keys of its own list (P = 0 elsewhere). Returns false, doing nothing, when the range
-// is more than kUnionSlack times the tile's pairs: those rows go row by row.
+// A tile of consecutive CSR rows [row0, row0 + count) of head h whose keys form a small column
+// space: a contiguous key range (windows) or, when the rows share most keys (landmarks), the
+// sorted union of their keys, in either case at most kUnionSlack times the tile's pairs per row.
+// The columns are cut into chunks of at most kBackwardChunk keys and each chunk runs the five
+// GEMMs of the BSR path, every row keeping only the keys of its own list (P = 0 elsewhere);
+// scattered union keys have their K/V rows gathered and their dK/dV rows scattered back.
+// Returns false, doing nothing, when neither column space is small enough: those rows go row by
+// row.
 constexpr int64_t kCsrTileRows = 32;
 constexpr int64_t kUnionSlack = 2;
 bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, int64_t h, int64_t row0, int64_t count,
@@ -113,13 +119,38 @@ bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, 
   const int64_t* ptr = head.ptr.data();
   const int32_t* idx = head.idx.data();
   const int64_t pairs = ptr[row0 + count] - ptr[row0];
-  int64_t key_lo = INT64_MAX, key_hi = -1;
+  if (pairs == 0) return false;
+  const int64_t max_columns = kUnionSlack * pairs / count;
+  int64_t key_lo = INT64_MAX, key_hi = -1, same_start = 0;
   for (int64_t r = row0; r < row0 + count; ++r) {
     if (ptr[r] == ptr[r + 1]) continue;
     key_lo = std::min<int64_t>(key_lo, idx[ptr[r]]);
     key_hi = std::max<int64_t>(key_hi, idx[ptr[r + 1] - 1]);
   }
-  if (pairs == 0 || (key_hi - key_lo + 1) * count > kUnionSlack * pairs) return false;
+  const int32_t* union_keys = nullptr;  // null: the contiguous range [key_lo, key_hi]
+  int64_t columns = key_hi - key_lo + 1;
+  if (columns > max_columns) {
+    // The union only pays when the rows share keys: most of them start with the same key.
+    for (int64_t r = row0; r < row0 + count; ++r)
+      same_start += ptr[r] < ptr[r + 1] && idx[ptr[r]] == key_lo;
+    if (2 * same_start < count) return false;
+    if (w.key_position.size() < size_t(p.kv_len)) w.key_position.assign(size_t(p.kv_len), -1);
+    w.keys.clear();
+    for (int64_t e = ptr[row0]; e < ptr[row0 + count]; ++e) {
+      if (w.key_position[idx[e]] == -1) {
+        w.key_position[idx[e]] = 0;
+        w.keys.push_back(idx[e]);
+      }
+      if (int64_t(w.keys.size()) > max_columns) break;
+    }
+    const bool small = int64_t(w.keys.size()) <= max_columns;
+    for (int32_t key : w.keys) w.key_position[key] = -1;  // leave the map clean for the next tile
+    if (!small) return false;
+    std::sort(w.keys.begin(), w.keys.end());
+    for (size_t c = 0; c < w.keys.size(); ++c) w.key_position[w.keys[c]] = int32_t(c);
+    union_keys = w.keys.data();
+    columns = int64_t(w.keys.size());
+  }
   const int64_t first = p.q_offset(b, h, row0);
   const float* q_tile = p.q + first;
   const float* do_tile = p.dout + first;
@@ -139,10 +170,32 @@ bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, 
   float* dp = w.dp.data();
   const float* k_head = p.k + p.kv_offset(b, kvh);
   const float* v_head = p.v + p.kv_offset(b, kvh);
-  for (int64_t j0 = key_lo; j0 <= key_hi; j0 += kBackwardChunk) {
-    const int64_t n = std::min(kBackwardChunk, key_hi + 1 - j0);
-    const float* k_chunk = k_head + j0 * dim;
-    const float* v_chunk = v_head + j0 * dim;
+  auto column_of = [&](int64_t key, int64_t c0) { return union_keys ? w.key_position[key] - c0 : key - key_lo - c0; };
+  for (int64_t c0 = 0; c0 < columns; c0 += kBackwardChunk) {
+    const int64_t n = std::min(kBackwardChunk, columns - c0);
+    const int64_t first_key = union_keys ? union_keys[c0] : key_lo + c0;
+    const int64_t last_key = union_keys ? union_keys[c0 + n - 1] : key_lo + c0 + n - 1;
+    const bool gathered = last_key - first_key != n - 1;
+    const float* k_chunk = k_head + first_key * dim;
+    const float* v_chunk = v_head + first_key * dim;
+    float* dk_chunk = dk_head + first_key * dim;
+    float* dv_chunk = dv_head + first_key * dim;
+    if (gathered) {  // scattered union keys: K/V rows gathered, dK/dV computed apart, then scattered
+      grow(w.kg, n * dim);
+      grow(w.vg, n * dim);
+      grow(w.dkg, n * dim);
+      grow(w.dvg, n * dim);
+      for (int64_t c = 0; c < n; ++c) {
+        std::copy_n(k_head + int64_t(union_keys[c0 + c]) * dim, dim, w.kg.data() + c * dim);
+        std::copy_n(v_head + int64_t(union_keys[c0 + c]) * dim, dim, w.vg.data() + c * dim);
+      }
+      std::fill_n(w.dkg.data(), n * dim, 0.0f);
+      std::fill_n(w.dvg.data(), n * dim, 0.0f);
+      k_chunk = w.kg.data();
+      v_chunk = w.vg.data();
+      dk_chunk = w.dkg.data();
+      dv_chunk = w.dvg.data();
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(count), int(n), int(dim), p.score_scale, q_tile, int(dim),
                 k_chunk, int(dim), 0.0f, s, int(n));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(count), int(n), int(dim), 1.0f, do_tile, int(dim),
@@ -153,22 +206,22 @@ bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, 
       // The row's list entries inside this chunk: [e0, e1), sorted.
       const int64_t e0 = w.cursor[r], row_end = ptr[row0 + r + 1];
       int64_t e1 = e0;
-      while (e1 < row_end && idx[e1] < j0 + n) ++e1;
+      while (e1 < row_end && idx[e1] <= last_key) ++e1;
       w.cursor[r] = e1;
       if (e0 == e1 || w.lse2[r] == fast::kNegInf) {
         std::fill(sr, sr + n, 0.0f);
         std::fill(dr, dr + n, 0.0f);
         continue;
       }
-      const int64_t a = idx[e0] - j0, z = idx[e1 - 1] - j0 + 1;
-      if (z - a == e1 - e0) {  // one contiguous run of keys (windows): exp2 over it, zero around it
+      const int64_t a = column_of(idx[e0], c0), z = column_of(idx[e1 - 1], c0) + 1;
+      if (z - a == e1 - e0) {  // one contiguous run of columns (windows): exp2 over it, zero around it
         fast::exp2_shift_sum(sr + a, z - a, w.lse2[r]);
         std::fill(sr, sr + a, 0.0f);
         std::fill(sr + z, sr + n, 0.0f);
-      } else {  // scattered keys: P only at the listed columns
+      } else {  // scattered columns: P only at the row's own keys
         int64_t next = 0;
         for (int64_t e = e0; e < e1; ++e) {
-          const int64_t c = idx[e] - j0;
+          const int64_t c = column_of(idx[e], c0);
           std::fill(sr + next, sr + c, 0.0f);
           sr[c] = fast::exp2_scalar(sr[c] - w.lse2[r]);
           next = c + 1;
@@ -181,10 +234,17 @@ bool backward_csr_tile(const BackwardProblem& p, BackwardScratch& w, int64_t b, 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(count), int(dim), int(n), 1.0f, dp, int(n), k_chunk,
                 int(dim), 1.0f, dq_tile, int(dim));
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(n), int(dim), int(count), 1.0f, dp, int(n), q_tile,
-                int(dim), 1.0f, dk_head + j0 * dim, int(dim));
+                int(dim), 1.0f, dk_chunk, int(dim));
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(n), int(dim), int(count), 1.0f, s, int(n), do_tile,
-                int(dim), 1.0f, dv_head + j0 * dim, int(dim));
+                int(dim), 1.0f, dv_chunk, int(dim));
+    if (gathered)
+      for (int64_t c = 0; c < n; ++c) {
+        fast::axpy(dk_head + int64_t(union_keys[c0 + c]) * dim, 1.0f, w.dkg.data() + c * dim, dim);
+        fast::axpy(dv_head + int64_t(union_keys[c0 + c]) * dim, 1.0f, w.dvg.data() + c * dim, dim);
+      }
   }
+  if (union_keys)
+    for (int32_t key : w.keys) w.key_position[key] = -1;
   return true;
 }
 

@@ -230,6 +230,7 @@ TEST_CASE("C API: layouts, forward and backward equal the C++ API and the refere
   q.t.strides = q.strides.data();
   CHECK(sattn_forward(h.plan, h.layout, &q.t, &k.t, &v.t, &to.t, nullptr, nullptr) == SATTN_OK);
   q.strides = {4 * 40 * 12, 40 * 12, 1, 40};  // transposed rows
+  q.t.strides = q.strides.data();
   CHECK(sattn_forward(h.plan, h.layout, &q.t, &k.t, &v.t, &to.t, nullptr, nullptr) == SATTN_INVALID_INPUT);
   CHECK(std::string(sattn_last_error()).find("sattn_forward: q is not C-contiguous") == 0);
   q.t.strides = nullptr;
