@@ -21,6 +21,26 @@
 
 namespace sattn {
 
+namespace {
+
+// What cuda_forward_device takes, checked the same way with or without the kernels.
+void check_cuda_forward(const Op& op, const Layout& layout, const TensorView& q, const TensorView& k,
+                        const TensorView& v, const MutableTensorView& out, const float* lse) {
+  const std::string who = "sattn_forward (cuda)";
+  if (op.precision != Precision::fp32)
+    throw Error(ExitCode::invalid_input, who + ": CUDA tensors run fp32 ops; op '" + op.name + "' is " +
+                                             std::string(to_string(op.precision)) + " (pass CPU tensors)");
+  if (lse) throw Error(ExitCode::invalid_input, who + ": the CUDA kernels do not write lse (pass NULL)");
+  const Shape& s = op.shape;
+  const std::array<int64_t, 4> qs{s.batch, s.heads, s.seq_len, s.head_dim}, ks{s.batch, s.kv_heads, s.kv_len, s.head_dim};
+  if (q.shape != qs || out.shape != qs || k.shape != ks || v.shape != ks)
+    throw Error(ExitCode::invalid_input, who + ": a tensor's shape does not match the op");
+  if (layout.rows != s.seq_len || layout.cols != s.kv_len || s.head_dim > 256)
+    throw Error(ExitCode::invalid_input, who + ": the layout or head_dim (<= 256) does not fit the op");
+}
+
+}  // namespace
+
 #ifndef SATTN_HAVE_CUDA
 
 void require_cuda_device() {
@@ -34,7 +54,9 @@ CpuRun run_cuda(const Plan&, const Layout*, const QKV&, const nlohmann::json&, c
   return {};
 }
 
-void cuda_forward_device(const Op&, const Layout&, TensorView, TensorView, TensorView, MutableTensorView, float*) {
+void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
+                         MutableTensorView out, float* lse) {
+  check_cuda_forward(op, layout, q, k, v, out, lse);
   require_cuda_device();
 }
 
@@ -300,18 +322,9 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
 
 void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
                          MutableTensorView out, float* lse) {
-  const char* who = "sattn_forward (cuda)";
-  if (op.precision != Precision::fp32)
-    throw Error(ExitCode::invalid_input, std::string(who) + ": CUDA tensors run fp32 ops; op '" + op.name + "' is " +
-                                             std::string(to_string(op.precision)) + " (pass CPU tensors)");
-  if (lse) throw Error(ExitCode::invalid_input, std::string(who) + ": the CUDA kernels do not write lse (pass NULL)");
-  const Shape& s = op.shape;
-  const std::array<int64_t, 4> qs{s.batch, s.heads, s.seq_len, s.head_dim}, ks{s.batch, s.kv_heads, s.kv_len, s.head_dim};
-  if (q.shape != qs || out.shape != qs || k.shape != ks || v.shape != ks)
-    throw Error(ExitCode::invalid_input, std::string(who) + ": a tensor's shape does not match the op");
-  if (layout.rows != s.seq_len || layout.cols != s.kv_len || s.head_dim > 256)
-    throw Error(ExitCode::invalid_input, std::string(who) + ": the layout or head_dim (<= 256) does not fit the op");
+  check_cuda_forward(op, layout, q, k, v, out, lse);
   require_cuda_device();
+  const Shape& s = op.shape;
   SattnCudaArgs a{};
   a.bf16 = 0;
   a.batch = s.batch;

@@ -156,6 +156,8 @@ TEST_CASE("C API: select options are the CLI's flags, over the environment and t
   CHECK(std::string(sattn_op_precision(planned)) == "bf16");
   sattn_op_free(planned);
   std::filesystem::remove_all(dir);
+  sattn_plan_free(h.plan);  // a failing call sets its output to NULL: free before reusing it
+  h.plan = nullptr;
   // Bad option values are usage errors naming the option.
   sattn_select_options_init(&o);
   o.force_spec = "nope";
@@ -167,6 +169,7 @@ TEST_CASE("C API: select options are the CLI's flags, over the environment and t
   sattn_select_options_init(&o);
   o.prefer_bsr = o.prefer_sw = 1;
   CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_USAGE);
+  CHECK(h.plan == nullptr);
   // A caller built against an older, shorter struct: the fields past its struct_size are unset.
   sattn_select_options_init(&o);
   o.force_spec = "dense";
