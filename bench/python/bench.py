@@ -267,7 +267,8 @@ def report(doc, path_md):
     lines += ["", "## Python-call overhead (same work through the C++ API)", "",
               "`sattn.attention_forward` + `sattn.attention_backward` on numpy arrays (layout, forward, backward) "
               "against `bench/python/direct.cpp` calling `build_layout`, `fast_attention_into` and "
-              "`fast_attention_backward` on the same .npy data. Each round runs both as fresh processes "
+              "`fast_attention_backward` on the same .npy data, into fresh output buffers each call as the "
+              "Python functions return new arrays. Each round runs both as fresh processes "
               f"with the same reps (first rep of each dropped), rounds interleaved. Target <= 3%.", "",
               "| pattern | allowed pairs | Python median (s) | C++ median (s) | overhead (medians) | overhead (minima) | runs | load before -> after |",
               "|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -275,7 +276,8 @@ def report(doc, path_md):
         lines.append(f"| {r['pattern']} | {r['allowed_pairs']:,} | {r['python_s']:.4f} | {r['cpp_s']:.4f} | "
                      f"**{100 * r['overhead']:+.2f}%** | {100 * r['overhead_of_minima']:+.2f}% | "
                      f"{len(r['python_times'])} + {len(r['cpp_times'])} | {r['load_before'][0]} -> {r['load_after'][0]} |")
-    lines += ["", "A negative overhead is noise: both sides run the same library calls, and on a loaded "
+    lines += ["", "The medians differ in both directions (the two patterns here, and from run to run) by "
+              "more than the target: that is noise. Both sides run the same library calls, and on a loaded "
               "machine their spread is larger than the Python layer's cost (argument checks, the cached "
               "plan, allocating the outputs). That cost itself, measured where the kernels take "
               "microseconds (the same comparison at batch 1, 2 heads, seq 128, head_dim 32, "

@@ -201,11 +201,11 @@ class Plan:
         return f"sattn.Plan(spec={self.spec!r}, params={self.params!r}, kind={self.kind!r})"
 
 
-def select(op, *, backend="cpu", force=None, disable=None, prefer=None, l1_bytes=None, profile=None,
+def select(op, *, backend=None, force=None, disable=None, prefer=None, l1_bytes=None, profile=None,
            explain=False):
     """Selects a spec for ``op`` (a sattn.Op) as ``sattn-select`` does, and returns a Plan.
 
-    backend   the cost model's target: cpu, rvv, rocc or imc
+    backend   the cost model's target: cpu, rvv, rocc or imc (None: the profile's, else cpu)
     force     a spec to use regardless (as --force-spec)
     disable   specs the selector must not pick (replaces SATTN_DISABLE_*)
     prefer    "bsr" or "sw" (as --prefer-bsr / --prefer-sw)

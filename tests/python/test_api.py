@@ -58,6 +58,11 @@ def test_select_with_explain(capsys, monkeypatch):
     monkeypatch.setenv("SATTN_FORCE_SPEC", "sliding_window")
     assert sattn.select(op.replace(window_size=64)).spec == "sliding_window"
     assert sattn.select(op.replace(window_size=64), force="dense").spec == "dense"
+    # A profile's select section applies when the argument is left out (profiles/imc.yaml: imc);
+    # profiles are found by name in ./profiles, as from the repository root.
+    monkeypatch.chdir(SRC)
+    assert sattn.select(op).backend == "cpu" and sattn.select(op, profile="imc").backend == "imc"
+    assert sattn.select(op, profile="imc", backend="rvv").backend == "rvv"
     with pytest.raises(sattn.Usage, match="unknown spec 'dens'"):
         sattn.select(op, force="dens")
 
