@@ -3,11 +3,11 @@ _sattn() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   COMPREPLY=()
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc eval bench profile doctor completions help --help --version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc eval bench model profile doctor completions help --help --version' -- "$cur"))
     return
   fi
   case ${COMP_WORDS[1]} in
-    help) COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc eval bench profile doctor completions ' -- "$cur")) ;;
+    help) COMPREPLY=($(compgen -W 'run select emit run-rvv sim calibrate imc eval bench model profile doctor completions ' -- "$cur")) ;;
     run)
       case $prev in
         --backend) COMPREPLY=($(compgen -W 'cpu cuda rvv rocc imc all' -- "$cur")); return ;;
@@ -218,6 +218,29 @@ _sattn() {
       esac
       if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '--help -h --backend --backends --specs --seq-lens --precisions --vlens --kernels --lanes --head-dim --heads --batch --causal --param --no-dense-baseline --no-blas-baseline --profile --blas-dense --model-only --threads --reps --seed --timeout --jobs -j --sattn --out-dir --force --output -o --plot --emit-jobs --results-dir --collect --only --list --quiet -q ' -- "$cur"))
+      fi ;;
+    model)
+      case $prev in
+        --policy|-p) :; return ;;
+        --phase) :; return ;;
+        --seq|-s) :; return ;;
+        --context) :; return ;;
+        --tokens) :; return ;;
+        --chunk) :; return ;;
+        --batch) :; return ;;
+        --precision) COMPREPLY=($(compgen -W 'fp32 bf16 i8 i4' -- "$cur")); return ;;
+        --clock-mhz) :; return ;;
+        --cpu-ghz) :; return ;;
+        --plot) :; return ;;
+        --validate) :; return ;;
+        --validate-len) :; return ;;
+        --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
+      esac
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--help -h --version --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --validate --validate-len --output -o --format --quiet -q ' -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
     profile)
       case $prev in
