@@ -10,10 +10,10 @@
 namespace sattn_cuda {
 
 // Tiles of the tensor-core kernel: 128 query rows x 64 keys, masks in sub-blocks of 16 x 16.
-// Query rows per CTA of the forward: 128 (4 warps x 32 rows: each K/V fragment feeds two MMAs) for
-// head_dim 64; 64 (4 warps x 16 rows) for head_dim 128, where two m-tiles of accumulators per warp
-// would not fit in 255 registers without spills.
-__host__ __device__ constexpr int tc_qtile(int head_dim) { return head_dim > 64 ? 64 : 128; }
+// Query rows per CTA of the forward: 128 (4 warps x 32 rows: each K/V fragment feeds two MMAs).
+// 64 rows at head_dim 128 removes that kernel's spills but measured slower at seq 16384 (0.54x
+// Flex, docs/decisions.md), so both head dims keep 128; the tile lists follow this function.
+__host__ __device__ constexpr int tc_qtile(int /*head_dim*/) { return 128; }
 constexpr int kTcQTile = 128;  // the largest
 constexpr int kTcKTile = 64;
 constexpr int kTcSub = 16;
