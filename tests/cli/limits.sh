@@ -113,7 +113,11 @@ expect_rc 1 "calibrate SATTN_MAX_MEMORY"
 printf '"sattn.sparse_attention"() { name = "big", seq_len = 32768 : i64, heads = 8 : i64, head_dim = 64 : i64, spec = "dense" } : () -> ()\n' >"$T/big_dense.mlir"
 printf '"sattn.sparse_attention"() { name = "big", seq_len = 262144 : i64, heads = 8 : i64, head_dim = 64 : i64, window_size = 2048 : i64, spec = "sliding_window" } : () -> ()\n' >"$T/big_sw.mlir"
 printf '"sattn.sparse_attention"() { name = "big", seq_len = 65536 : i64, heads = 8 : i64, head_dim = 64 : i64, window_size = 4096 : i64, spec = "sliding_window" } : () -> ()\n' >"$T/big_imc.mlir"
-sigint_one_op() {  # sigint_one_op NAME DELAY CMD...: SIGINT after DELAY s, expect 130 within 3 s
+# The bound is 8 s, not "about a second": on an idle machine each tool stops in well under a
+# second (sattn-imc: 65-413 ms), but a 2-core machine running the suite at -j2 beside other builds
+# slowed one stop to 3.3 s; every op here runs for tens of seconds, so 8 s still tells "stopped at
+# its next check" from "ran to the end".
+sigint_one_op() {  # sigint_one_op NAME DELAY CMD...: SIGINT after DELAY s, expect 130 within 8 s
   local name=$1 delay=$2
   shift 2
   mkdir -p "$T/sig.$name" "$T/sig.$name.tmp"
@@ -130,7 +134,7 @@ sigint_one_op() {  # sigint_one_op NAME DELAY CMD...: SIGINT after DELAY s, expe
   out=""
   err=$(cat "$T/sig.$name.err")
   expect_rc 130 "$name: Ctrl-C during one op"
-  [[ $ms -lt 3000 ]] && ok || fail "$name: took $ms ms to stop after Ctrl-C"
+  [[ $ms -lt 8000 ]] && ok || fail "$name: took $ms ms to stop after Ctrl-C"
   expect_err "interrupted; no output written" "$name: says so"
   [[ -z $(ls -A "$T/sig.$name") ]] && ok || fail "$name: left $(ls -A "$T/sig.$name")"
   [[ -z $(ls -A "$T/sig.$name.tmp") ]] && ok || fail "$name: left temporary files $(ls -A "$T/sig.$name.tmp")"
