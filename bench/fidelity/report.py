@@ -95,7 +95,7 @@ md += [f"On the real activations, over every target: constraint met in {100 * me
        f"{'reached' if met >= 0.95 else 'not reached'}), cost within 10 % of the cheapest held-out-feasible candidate "
        f"in {100 * within:.0f} % (goal >= 90 %: {'reached' if within >= 0.90 else 'not reached'}).", ""]
 md += ["What the selector compares with R (sattn-select(1), QUALITY TARGET): per calibration sample and query head, a "
-       "lower bound of the head's mean recall, mean - 2.33 x the standard error from 8 contiguous row bands (one-sided "
+       "lower bound of the head's mean recall, mean - 2.33 x the standard error from 8 contiguous row bands, their means' variance from successive differences (one-sided "
        "95 % for the difference between two windows' means); the worst head's bound must reach R. \"calib bound\" "
        "below is that bound, \"calib mean\" the worst head's plain mean on the calibration sample.", ""]
 if all("sweep" in x for x in sel):
