@@ -99,6 +99,25 @@ std::vector<GridPoint> recall_grid(const Op&);
 // The label of a spec's parameters as recall_grid() writes it.
 std::string grid_label(Spec, const SpecParams&);
 
+// What a recall-constrained selection compares with the target, per (calibration sample, query
+// head): a lower bound of the head's mean row recall that one window of rows can vouch for. The
+// rows (in order) are cut into kRecallBands contiguous bands of (nearly) equal size, and the bound
+// is mean - kRecallSigmas * sd(band means) / sqrt(bands), clamped to [0, 1]: the batch-means
+// standard error of the mean (contiguous bands, because neighbouring rows attend alike), and
+// kRecallSigmas = 1.645 * sqrt(2), one-sided 95 % for the difference between the means of two
+// independent windows of the same length. sd(band means) is estimated from successive
+// differences, sum (m[b+1] - m[b])^2 / (2 (bands - 1)), so that a smooth trend over positions
+// does not count as noise. Fewer than 2 rows: the mean. sattn-select(1), QUALITY TARGET;
+// docs/decisions.md.
+inline constexpr int kRecallBands = 8;
+inline constexpr double kRecallSigmas = 2.33;
+struct RecallBand {
+  double mean = 1;         // the head's mean row recall
+  double stderr_mean = 0;  // sd(band means) / sqrt(bands), sd from successive differences
+};
+RecallBand recall_band_stats(const std::vector<double>& row_recall);
+double recall_bound(const std::vector<double>& row_recall);  // mean - kRecallSigmas * stderr_mean, in [0, 1]
+
 // Selects a spec for `op`. A forced spec the op cannot support is Error(invalid_input) naming why.
 Plan select_spec(const Op&, const SelectOptions&);
 

@@ -1,9 +1,10 @@
 // Selection under a quality target (sattn-select --min-recall; sattn-select(1), QUALITY TARGET).
 //
 // Every point of the recall grid is costed by the backend's cost model (select_cost.cpp) and its
-// layout is built on each calibration sample; its recall there is the worst query head's mean
-// row recall over all samples (sattn/fidelity.hpp), dense counting as 1 by definition. The
-// cheapest point whose recall reaches the target wins; when no sparse point does, dense does,
+// layout is built on each calibration sample; its recall there is the worst (sample, query head)
+// lower bound of the head's mean row recall (recall_bound below; sattn/fidelity.hpp defines the
+// row recall), dense counting as 1 by definition. The cheapest point whose bound reaches the
+// target wins; when no sparse point does, dense does,
 // with a warning. A sparse point that keeps every pair dense attention uses is left out (it is
 // dense under another name). The selector still knows no backend (R3): the costs come from the
 // cost model's constants, the recall from the data.
@@ -31,6 +32,39 @@ std::string number(double v, const char* fmt = "%g") {
 }
 
 }  // namespace
+
+RecallBand recall_band_stats(const std::vector<double>& rows) {
+  RecallBand r;
+  const int64_t n = int64_t(rows.size());
+  if (n == 0) return r;
+  double sum = 0;
+  for (double v : rows) sum += v;
+  r.mean = sum / double(n);
+  const int64_t bands = std::min<int64_t>(kRecallBands, n);
+  if (bands < 2) return r;
+  std::vector<double> band_mean(size_t(bands), 0.0);
+  for (int64_t b = 0; b < bands; ++b) {
+    const int64_t i0 = b * n / bands, i1 = (b + 1) * n / bands;
+    double s = 0;
+    for (int64_t i = i0; i < i1; ++i) s += rows[size_t(i)];
+    band_mean[size_t(b)] = s / double(i1 - i0);
+  }
+  // The variance of a band mean from successive differences (von Neumann): a smooth trend over
+  // positions (early rows see few keys), which every window of text shares, cancels.
+  double var = 0;
+  for (int64_t b = 1; b < bands; ++b) {
+    const double diff = band_mean[size_t(b)] - band_mean[size_t(b - 1)];
+    var += diff * diff;
+  }
+  var /= 2.0 * double(bands - 1);
+  r.stderr_mean = std::sqrt(var / double(bands));
+  return r;
+}
+
+double recall_bound(const std::vector<double>& rows) {
+  const RecallBand r = recall_band_stats(rows);
+  return std::clamp(r.mean - kRecallSigmas * r.stderr_mean, 0.0, 1.0);
+}
 
 std::string grid_label(Spec spec, const SpecParams& params) {
   if (const auto* p = std::get_if<SlidingWindowParams>(&params); p && spec == Spec::sliding_window) {
@@ -97,8 +131,9 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   struct Point {
     GridPoint grid;
     Candidate cand;
-    double recall = 1, density = 1;
+    double recall = 1, mean = 1, density = 1;  // recall: the bound compared with the target
     std::vector<HeadFidelity> heads;
+    std::vector<RecallBand> bands;  // per (sample, head): the bound's parts, for the plan's terms
   };
   std::vector<Point> points;
   for (GridPoint& g : recall_grid(op)) {
@@ -139,7 +174,13 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   for (Point& p : points) {
     if (p.heads.empty()) continue;
     const FidelitySummary s = summarize_fidelity(p.heads);
-    p.recall = s.worst_head_recall;
+    p.mean = s.worst_head_recall;
+    p.recall = 1;
+    for (const HeadFidelity& h : p.heads)
+      if (h.rows > 0) {
+        p.bands.push_back(recall_band_stats(h.row_recall));
+        p.recall = std::min(p.recall, recall_bound(h.row_recall));
+      }
     p.density = s.density;
     p.heads.clear();
     if (p.density >= 1.0) {
@@ -178,7 +219,7 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   r.attrs = chosen->grid.attrs;
   const std::string what = std::string(to_string(r.spec)) + (chosen->grid.label.empty() ? "" : " " + chosen->grid.label);
   r.reason = "cheapest on " + std::string(to_string(o.backend)) + " with recall >= " + number(target) + " on " + where +
-             ": " + what + " (recall " + number(chosen->recall, "%.4f") + ", density " +
+             ": " + what + " (recall bound " + number(chosen->recall, "%.4f") + ", mean " + number(chosen->mean, "%.4f") + ", density " +
              number(chosen->density, "%.3f") + ", cost " + number(chosen->cand.cost, "%.3g") + "); " +
              std::to_string(cheaper_missed) + " cheaper candidate" + (cheaper_missed == 1 ? "" : "s") + " miss the target";
   if (r.spec == Spec::dense && best_sparse && !sparse_meets) {
@@ -196,6 +237,12 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
     terms["params"] = p.grid.label;
     if (p.cand.feasible || p.density >= 1.0) {
       terms["recall"] = p.recall;
+      terms["recall_mean"] = p.mean;
+      if (!p.bands.empty()) {
+        nlohmann::json heads = nlohmann::json::array();
+        for (const RecallBand& b : p.bands) heads.push_back({b.mean, b.stderr_mean});
+        terms["recall_heads"] = heads;
+      }
       terms["density"] = std::min(1.0, p.density);
     }
     terms["chosen"] = &p == chosen;

@@ -33,11 +33,16 @@ import json, sys
 plan = json.loads(open(sys.argv[1]).readline())
 ev = json.load(open(sys.argv[2]))
 got = ev["results"][0]["summary"]["worst_head_recall"]
-assert got >= 0.9, got
 cands = plan["selection"]["candidates"]
 (chosen,) = [c for c in cands if c["terms"]["chosen"]]
-assert abs(chosen["terms"]["recall"] - got) < 1e-9, (chosen["terms"]["recall"], got)
+# The plan's mean is sattn-eval's worst head mean recall; the bound compared with R is below it
+# (strictly, on data whose rows vary) and reaches R.
+bound = chosen["terms"]["recall"]
+assert abs(chosen["terms"]["recall_mean"] - got) < 1e-9, (chosen["terms"]["recall_mean"], got)
+assert 0.9 <= bound and (bound < got or plan["spec"] == "dense"), (bound, got)
 for c in cands:
+    if "recall" in c["terms"] and c["spec"] != "dense":
+        assert c["terms"]["recall"] <= c["terms"]["recall_mean"] + 1e-12, c
     if c["feasible"] and c["cost"] < chosen["cost"]:
         assert c["terms"]["recall"] < 0.9, c
 print(plan["spec"], chosen["terms"]["params"], got)
@@ -50,15 +55,15 @@ done
 run "$BIN/sattn-select" --min-recall 0.9 --data "$REAL/calib/layer2" "$REAL/ops/layer2.json" -o "$T/l2.json"
 expect_rc 0 "layer 2 at 0.9"
 expect_out_file() { grep -qE -- "$1" "$2" && ok || fail "$3: $2 should match /$1/"; }
-expect_out_file '"keep_ratio":0.4' "$T/l2.json" "the op carries the chosen keep_ratio"
+expect_out_file '"keep_ratio":0.7' "$T/l2.json" "the op carries the chosen keep_ratio"
 run "$SATTN" eval "$T/l2.json" --data "$REAL/eval/layer2" --format text
 expect_rc 0 "sattn eval reads the recall plan"
-expect_out "real_layer2 +bsr +keep_ratio=0.4,block_size=64 +0 +all" "sattn eval evaluates the chosen point"
+expect_out "real_layer2 +bsr +keep_ratio=0.7,block_size=32 +0 +all" "sattn eval evaluates the chosen point"
 run "$SATTN" run "$T/l2.json" --data "$REAL/eval/layer2"
 expect_rc 0 "sattn run runs the recall plan"
 run bash -c "'$SATTN' emit '$T/l2.json' --out-dir '$T/l2-out' >/dev/null && '$SATTN' eval '$T/l2-out/artifacts.json' --format text"
 expect_rc 0 "sattn emit, then sattn eval on its artifacts"
-expect_out "bsr +keep_ratio=0.4,block_size=64 .* all" "the artifacts' layout evaluated"
+expect_out "bsr +keep_ratio=0.7,block_size=32 .* all" "the artifacts' layout evaluated"
 
 # The environment and the profile; flags outrank both, the environment the profile.
 run env SATTN_MIN_RECALL=1 "$BIN/sattn-select" -q "$OP"

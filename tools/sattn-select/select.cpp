@@ -44,10 +44,11 @@ std::string cycles(const nlohmann::json& terms, const char* key) {
   return it == terms.end() || !it->is_object() ? "-" : term(*it, key);
 }
 
-// A recall-constrained selection: one row per grid point, cheapest first, with its recall and
-// density on the calibration data (the chosen one marked with *).
+// A recall-constrained selection: one row per grid point, cheapest first, with its worst head's
+// mean recall, the lower bound compared with the target (recall) and density on the calibration
+// data (the chosen one marked with *).
 std::string explain_recall(const Plan& plan) {
-  TextTable table({"", "candidate", "params", "feasible", "recall", "target", "density", "pairs", "total"});
+  TextTable table({"", "candidate", "params", "feasible", "mean", "recall", "target", "density", "pairs", "total"});
   std::vector<std::pair<double, const Candidate*>> rows;
   for (const Candidate& c : plan.selection.candidates) rows.push_back({c.cost, &c});
   std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -56,7 +57,8 @@ std::string explain_recall(const Plan& plan) {
   for (const auto& [cost, c] : rows) {
     const nlohmann::json t = nlohmann::json::parse(c->terms, nullptr, false);
     const bool chosen = t.is_object() && t.value("chosen", false);
-    std::string recall = "-", verdict = "-";
+    std::string mean = "-", recall = "-", verdict = "-";
+    if (t.is_object() && t.contains("recall_mean")) mean = format_sig(t["recall_mean"].get<double>(), 4);
     if (t.is_object() && t.contains("recall")) {
       const double r = t["recall"].get<double>();
       recall = format_sig(r, 4);
@@ -64,7 +66,7 @@ std::string explain_recall(const Plan& plan) {
       met = met || (c->feasible && r >= *plan.selection.min_recall && c->spec != Spec::dense);
     }
     table.add({chosen ? "*" : "", std::string(to_string(c->spec)), t.is_object() ? t.value("params", "") : "",
-               c->feasible ? "yes" : "no", recall, verdict, term(t, "density"), term(t, "pairs"), short_number(cost)});
+               c->feasible ? "yes" : "no", mean, recall, verdict, term(t, "density"), term(t, "pairs"), short_number(cost)});
     if (!c->why_not.empty()) notes += "  " + std::string(to_string(c->spec)) + " " + t.value("params", "") + ": " + c->why_not + "\n";
   }
   std::string out = table.str() + notes;
