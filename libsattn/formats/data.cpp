@@ -179,6 +179,56 @@ QKV load_qkv(const Op& op, const DataSource& src) {
   return t;
 }
 
+void infer_shape_from_data(Op& op, const DataSource& src) {
+  if (!src.dir) return;
+  static const char* const kNames[] = {"batch", "heads", "kv_heads", "seq_len", "kv_len", "head_dim"};
+  std::vector<std::string> missing;
+  for (const char* n : kNames) {
+    if (op.attr_loc.count(n)) continue;
+    if (std::string(n) == "kv_heads" && op.attr_loc.count("gqa_group_size")) continue;
+    missing.push_back(n);
+  }
+  if (missing.empty()) return;
+  auto dims = [&](const char* name) {
+    const std::string path = (std::filesystem::path(*src.dir) / name).string();
+    const NpyArray a = read_npy(path);
+    if (a.shape.size() != 4)
+      throw_input_error({path}, "expected a 4-D array, got shape " + [&] {
+        std::string t = "(";
+        for (size_t i = 0; i < a.shape.size(); ++i) t += (i ? ", " : "") + std::to_string(a.shape[i]);
+        return t + ")";
+      }());
+    std::array<int64_t, 4> d{a.shape[0], a.shape[1], a.shape[2], a.shape[3]};
+    if (src.layout == DataLayout::bshd) std::swap(d[1], d[2]);
+    return d;
+  };
+  const std::array<int64_t, 4> q = dims("q.npy"), k = dims("k.npy");
+  Shape& s = op.shape;
+  const int64_t old_heads = s.heads, old_kv_heads = s.kv_heads;
+  std::string taken;
+  for (const std::string& n : missing) {
+    int64_t v = 0;
+    if (n == "batch") v = s.batch = q[0];
+    if (n == "heads") v = s.heads = q[1];
+    if (n == "seq_len") v = s.seq_len = q[2];
+    if (n == "head_dim") v = s.head_dim = q[3];
+    if (n == "kv_len") v = s.kv_len = k[2];
+    if (n == "kv_heads") v = s.kv_heads = k[1];
+    taken += (taken.empty() ? "" : ", ") + n + " " + std::to_string(v);
+  }
+  // gqa_group_size given without kv_heads: kv_heads follows the heads taken from the data.
+  if (op.attr_loc.count("gqa_group_size") && !op.attr_loc.count("kv_heads") && s.heads != old_heads) {
+    const int64_t group = old_heads / old_kv_heads;
+    if (s.heads % group != 0)
+      throw_input_error({(std::filesystem::path(*src.dir) / "q.npy").string()},
+                        std::to_string(s.heads) + " heads are not divisible by the op's gqa_group_size " +
+                            std::to_string(group));
+    s.kv_heads = s.heads / group;
+  }
+  report_warning("op '" + op.name + "': " + taken + " taken from " + *src.dir + " (left out of the op)");
+  validate(op);
+}
+
 QKV read_qkv(const Op& op, const std::optional<std::string>& dir, uint64_t seed) {
   return load_qkv(op, DataSource{dir, seed});
 }

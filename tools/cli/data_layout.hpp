@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "formats/data.hpp"
 #include "sattn/formats.hpp"
+#include "sattn/select.hpp"
 
 namespace sattn {
 
@@ -21,6 +23,19 @@ inline CLI::Option* add_layout_option(CLI::App& app, DataLayout& layout, CLI::Op
                   ->default_str("bhsd");
   if (data) opt->needs(data);
   return opt;
+}
+
+// With --data, bare ops that leave shape attributes out take them from the arrays.
+inline void complete_ops_from_data(SelectOptions& selection, const DataSource& src) {
+  if (!src.dir) return;
+  selection.complete_op = [src](Op& op) { infer_shape_from_data(op, src); };
+}
+inline void complete_ops_from_data(SelectOptions& selection, const std::string& dir, DataLayout layout) {
+  if (dir.empty()) return;
+  DataSource src;
+  src.dir = dir;
+  src.layout = layout;
+  complete_ops_from_data(selection, src);
 }
 
 }  // namespace sattn

@@ -48,7 +48,8 @@ int emit_action(const EmitCliOptions& o) {
   if (o.out_dir.empty() == o.out_stem.empty())
     throw Error(ExitCode::usage, "give exactly one of --out-dir DIR and --out-stem DIR/NAME");
   o.out.check();
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  complete_ops_from_data(selection, o.data_dir, o.layout);
 
   EmitOptions emit;
   if (!o.out_stem.empty()) {

@@ -147,7 +147,8 @@ GemmShape parse_gemm(const std::string& s) {
 }
 
 std::vector<ImcPrepared> prepare_ops(const ImcOptions& o) {
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  complete_ops_from_data(selection, o.data_dir, o.layout);
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));

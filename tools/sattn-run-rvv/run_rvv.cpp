@@ -87,7 +87,8 @@ int run_rvv_action(RvvOptions& o) {
   settings.note = [](const std::string& m) { print_diagnostic(kProg, "note", m); };
   ProgressLine autotune_line(o.out.progress() && o.autotune);
   if (autotune_line.enabled()) settings.progress = [&](const std::string& m) { autotune_line.show(m); };
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  complete_ops_from_data(selection, o.data_dir, o.layout);
 
   // Read (and select) every input first: a malformed file fails before any work or output.
   std::vector<BackendInput> items;

@@ -114,7 +114,8 @@ int sim_action(const SimCli& o, const std::string& prog) {
     trace_dir.emplace("sattn-trace");
     settings.rtl.trace_file = (std::filesystem::path(trace_dir->path()) / "trace.fst").string();
   }
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  complete_ops_from_data(selection, o.data_dir, o.layout);
 
   // Read (and select) every input first: a malformed file fails before any simulation or output.
   std::vector<BackendInput> items;
