@@ -131,6 +131,7 @@ _sattn() {
         --percentile) :; return ;;
         --granularity) :; return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
@@ -138,7 +139,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --layout --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -177,6 +178,7 @@ _sattn() {
     eval)
       case $prev in
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --plot) :; return ;;
         --threads) :; return ;;
@@ -189,7 +191,7 @@ _sattn() {
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --data --seed --grid --plot --threads --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --data --layout --seed --grid --plot --threads --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

@@ -118,4 +118,19 @@ expect_rc 3 "inference from a rank-3 q"
 expect_err "^sattn run: error: .*rank3/q\.npy: expected a 4-D array, got shape \(6, 40, 16\)$" "names the file"
 run "$SATTN" run "$T/bare.json" -q --seed 3 --dry-run
 expect_rc 0 "without --data the defaults stay"
+# sattn eval and sattn calibrate read --layout bshd too: the same report as on the bhsd copy (but
+# for the directory names), and a bare op takes its shape from the first --data.
+echo '{"spec": "bsr", "causal": true, "block_size": 16}' > "$T/bsr.json"
+for tool in eval calibrate; do
+  extra=(); [[ $tool == calibrate ]] && extra=(--precision i8)
+  run "$SATTN" $tool "$T/bsr.json" "${extra[@]}" --data "$T/bhsd"
+  expect_rc 0 "$tool on bhsd"
+  expect_err "op 'op0': batch 2, heads 6, kv_heads 2, seq_len 40, kv_len 48, head_dim 16 taken from" "$tool: shape from the data"
+  a=$(sed 's#/bhsd#/DIR#g' <<<"$out")
+  run "$SATTN" $tool "$T/bsr.json" "${extra[@]}" --data "$T/bshd" --layout bshd
+  expect_rc 0 "$tool on bshd with --layout bshd"
+  [[ -n $a && $a == "$(sed 's#/bshd#/DIR#g' <<<"$out")" ]] && ok || fail "$tool: bshd gives the bhsd report"
+  run "$SATTN" $tool "$T/bsr.json" "${extra[@]}" --data "$T/bshd"
+  expect_rc 3 "$tool on bshd without --layout"
+done
 finish
