@@ -181,14 +181,11 @@ QKV load_qkv(const Op& op, const DataSource& src) {
 
 void infer_shape_from_data(Op& op, const DataSource& src) {
   if (!src.dir) return;
-  static const char* const kNames[] = {"batch", "heads", "kv_heads", "seq_len", "kv_len", "head_dim"};
-  std::vector<std::string> missing;
-  for (const char* n : kNames) {
-    if (op.attr_loc.count(n)) continue;
-    if (std::string(n) == "kv_heads" && op.attr_loc.count("gqa_group_size")) continue;
-    missing.push_back(n);
-  }
-  if (missing.empty()) return;
+  // Only an op that gives no shape attribute at all: one that gives some keeps the documented
+  // defaults for the rest (kv_len = seq_len, kv_heads = heads), and a mismatch stays an error.
+  for (const char* n : {"batch", "heads", "kv_heads", "gqa_group_size", "seq_len", "kv_len", "head_dim"})
+    if (op.attr_loc.count(n)) return;
+  const std::vector<std::string> missing{"batch", "heads", "kv_heads", "seq_len", "kv_len", "head_dim"};
   auto dims = [&](const char* name) {
     const std::string path = (std::filesystem::path(*src.dir) / name).string();
     const NpyArray a = read_npy(path);
@@ -204,7 +201,6 @@ void infer_shape_from_data(Op& op, const DataSource& src) {
   };
   const std::array<int64_t, 4> q = dims("q.npy"), k = dims("k.npy");
   Shape& s = op.shape;
-  const int64_t old_heads = s.heads, old_kv_heads = s.kv_heads;
   std::string taken;
   for (const std::string& n : missing) {
     int64_t v = 0;
@@ -216,16 +212,7 @@ void infer_shape_from_data(Op& op, const DataSource& src) {
     if (n == "kv_heads") v = s.kv_heads = k[1];
     taken += (taken.empty() ? "" : ", ") + n + " " + std::to_string(v);
   }
-  // gqa_group_size given without kv_heads: kv_heads follows the heads taken from the data.
-  if (op.attr_loc.count("gqa_group_size") && !op.attr_loc.count("kv_heads") && s.heads != old_heads) {
-    const int64_t group = old_heads / old_kv_heads;
-    if (s.heads % group != 0)
-      throw_input_error({(std::filesystem::path(*src.dir) / "q.npy").string()},
-                        std::to_string(s.heads) + " heads are not divisible by the op's gqa_group_size " +
-                            std::to_string(group));
-    s.kv_heads = s.heads / group;
-  }
-  report_warning("op '" + op.name + "': " + taken + " taken from " + *src.dir + " (left out of the op)");
+  report_warning("op '" + op.name + "': " + taken + " taken from " + *src.dir + " (the op gives no shape)");
   validate(op);
 }
 

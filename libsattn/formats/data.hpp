@@ -18,11 +18,11 @@ namespace sattn {
 // (q: [batch, heads, seq_len, head_dim]; k, v: [batch, kv_heads, kv_len, head_dim]); NaN or Inf
 // values are input errors naming the file and element.
 QKV load_qkv(const Op&, const DataSource&);
-// An op that leaves shape attributes out (batch, heads, kv_heads, seq_len, kv_len, head_dim; none
-// of them in Op::attr_loc) takes them from DIR's arrays (q gives batch, heads, seq_len, head_dim;
-// k gives kv_len and, unless gqa_group_size is given, kv_heads), read in src.layout, and is
-// validated again; one warning line names what was taken. No directory, or nothing left out: a
-// no-op. Arrays that are not 4-D are input errors naming the file.
+// An op that gives no shape attribute (none of batch, heads, kv_heads, gqa_group_size, seq_len,
+// kv_len, head_dim in Op::attr_loc) takes its shape from DIR's arrays, read in src.layout: q gives
+// batch, heads, seq_len, head_dim; k gives kv_heads and kv_len. It is validated again and one
+// warning line names the shape. No directory, or an op that gives any shape attribute: a no-op
+// (the documented defaults apply and a mismatch is an error). Non-4-D arrays are input errors.
 void infer_shape_from_data(Op&, const DataSource&);
 // Finite data whose fp32 arithmetic would still overflow is refused (an input error naming the
 // file): scores |q . k| * scale up to max|q| * max|k| * head_dim * scale must stay below 1e38 (an

@@ -100,19 +100,19 @@ run "$SATTN" run "$T/emit/artifacts.json" --out-dir "$T/o_emit" -q
 expect_rc 0 "artifacts emitted from bshd data run"
 run "$PY" -c "import numpy as np, sys; sys.exit(0 if np.array_equal(np.load('$T/o_emit/o.npy'), np.load('$T/o_bhsd/o.npy')) else 1)"
 expect_rc 0 "the emitted data is the transposed data"
-# A bare op that leaves the shape out takes it from the data (in the layout given), with a note;
+# A bare op that gives no shape attribute takes its shape from the data (in the layout given), with a note;
 # the output is the full op's.
 echo '{"spec": "dense", "causal": true}' > "$T/bare.json"
 run "$SATTN" run "$T/bare.json" --data "$T/bshd" --layout bshd --out-dir "$T/o_bare" --format json
 expect_rc 0 "bare op with --data"
-expect_err "^sattn run: warning: op 'op0': batch 2, heads 6, kv_heads 2, seq_len 40, kv_len 48, head_dim 16 taken from .*/bshd \(left out of the op\)$" "the shape taken is named"
+expect_err "^sattn run: warning: op 'op0': batch 2, heads 6, kv_heads 2, seq_len 40, kv_len 48, head_dim 16 taken from .*/bshd \(the op gives no shape\)$" "the shape taken is named"
 expect_out '"heads":6,"kv_heads":2' "the result's op has the data's shape"
 run "$PY" -c "import numpy as np, sys; sys.exit(0 if np.array_equal(np.load('$T/o_bare/o.npy'), np.load('$T/o_bhsd/o.npy')) else 1)"
 expect_rc 0 "the bare op computes what the full op does"
 echo '{"spec": "dense", "causal": true, "seq_len": 40, "heads": 6}' > "$T/part.json"
-run "$SATTN" run "$T/part.json" --data "$T/rep" -q
-expect_rc 0 "only what is left out is taken (kv_heads from the repeated k: 6)"
-expect_err "op 'op0': batch 2, kv_heads 6, kv_len 48, head_dim 16 taken from" "attributes given are kept"
+run "$SATTN" run "$T/part.json" --data "$T/bhsd" -q
+expect_rc 3 "an op that gives part of its shape keeps the defaults (kv_len = seq_len, kv_heads = heads)"
+expect_err "q\.npy: shape \[2, 6, 40, 16\] does not match the op: q \[batch, heads, seq_len, head_dim\] must be \[1, 6, 40, 64\]$" "the defaults apply (batch 1, head_dim 64): an error, not inferred"
 run "$SATTN" run "$T/bare.json" --data "$T/rank3" -q
 expect_rc 3 "inference from a rank-3 q"
 expect_err "^sattn run: error: .*rank3/q\.npy: expected a 4-D array, got shape \(6, 40, 16\)$" "names the file"
