@@ -16,6 +16,7 @@ _sattn() {
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --out-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -27,7 +28,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --out-dir --force --output -o --format --quiet -q --threads --check --dry-run --max-pairs --max-seconds --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --out-dir --force --output -o --format --quiet -q --threads --check --dry-run --max-pairs --max-seconds --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -54,6 +55,7 @@ _sattn() {
         --out-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --out-stem) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --backend) COMPREPLY=($(compgen -W 'cpu rvv rocc imc' -- "$cur")); return ;;
         --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
@@ -65,7 +67,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --out-dir --force --out-stem --data --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --out-dir --force --out-stem --data --layout --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -76,6 +78,7 @@ _sattn() {
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --vlen) COMPREPLY=($(compgen -W '128 256 512 1024' -- "$cur")); return ;;
         --precision) COMPREPLY=($(compgen -W 'fp32 bf16 i8 i4' -- "$cur")); return ;;
@@ -91,7 +94,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --vlen --precision --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --vlen --precision --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -102,6 +105,7 @@ _sattn() {
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --lanes) COMPREPLY=($(compgen -W '8 16 32' -- "$cur")); return ;;
         --precision) COMPREPLY=($(compgen -W 'fp32 bf16 i8 i4' -- "$cur")); return ;;
@@ -116,7 +120,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --model-only --probe --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --model-only --probe --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -127,6 +131,7 @@ _sattn() {
         --percentile) :; return ;;
         --granularity) :; return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
@@ -134,7 +139,7 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --layout --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -145,6 +150,7 @@ _sattn() {
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --config) :; return ;;
         --tech) :; return ;;
@@ -165,13 +171,14 @@ _sattn() {
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --seed --config --tech --cell --subarray --cell-bits --adc-bits --cols-per-adc --parallel-rows --clock-mhz --kv-placement --input-bits --weight-bits --gemm --sweep --output -o --format --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --config --tech --cell --subarray --cell-bits --adc-bits --cols-per-adc --parallel-rows --clock-mhz --kv-placement --input-bits --weight-bits --gemm --sweep --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
     eval)
       case $prev in
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --plot) :; return ;;
         --threads) :; return ;;
@@ -184,7 +191,7 @@ _sattn() {
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --data --seed --grid --plot --threads --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --data --layout --seed --grid --plot --threads --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

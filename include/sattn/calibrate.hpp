@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "sattn/attention.hpp"
+#include "sattn/formats.hpp"
 #include "sattn/op.hpp"
 #include "sattn/select.hpp"
 #include "sattn/tensor.hpp"
@@ -94,7 +95,9 @@ std::vector<std::string> expand_data_dirs(const std::vector<std::string>& args);
 // One sample per directory (q.npy, k.npy, v.npy, checked as load_qkv() does: shape, NaN, Inf),
 // or the synthetic sample of `seed` when `dirs` is empty. An all-zero tensor is
 // Error(invalid_input) naming the file: no scale can be derived from it.
-std::vector<QKV> load_calibration_samples(const Op&, const std::vector<std::string>& dirs, uint64_t seed);
+// `layout`: the axis order of the directories' arrays (--layout).
+std::vector<QKV> load_calibration_samples(const Op&, const std::vector<std::string>& dirs, uint64_t seed,
+                                          DataLayout layout = DataLayout::bhsd);
 
 // Applies one tensor's scales: each head's values quantized and dequantized with its scale.
 Tensor fake_quantize(const Tensor&, const TensorCalibration&, Precision);

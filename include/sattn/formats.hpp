@@ -41,10 +41,16 @@ std::vector<Op> read_ops(const std::string& path, OpFormat = OpFormat::automatic
 
 // Where an op's Q/K/V come from: DIR/{q,k,v}.npy, else the seeded synthetic generator; or the
 // artifacts the op was read from (from_artifacts: the data came with them).
+// The axis order of the .npy arrays in a data directory: bhsd = [batch, heads, seq, head_dim] (the
+// default, what sattn computes in), bshd = [batch, seq, heads, head_dim] (Hugging Face's
+// hidden-state order before the transpose), transposed to bhsd on read.
+enum class DataLayout { bhsd, bshd };
+
 struct DataSource {
   std::optional<std::string> dir;
   uint64_t seed = 0x5A77;  // kDefaultSeed, the embedded default data set
   bool from_artifacts = false;
+  DataLayout layout = DataLayout::bhsd;  // --layout: the axis order of DIR's arrays
 };
 
 // Q, K and V for `op`: DIR/q.npy, k.npy and v.npy (float32, bfloat16 as uint16, int8), or, with

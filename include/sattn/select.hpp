@@ -2,6 +2,7 @@
 // sattn/plan.hpp.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -46,6 +47,9 @@ struct SelectOptions {
   // "prefer", "l1_bytes" likewise. Filled by resolve_select_options(); a missing key reads as
   // the option's name.
   std::map<std::string, std::string> source;
+  // Called on every bare op before selection (not on plans or artifacts): the tools set it with
+  // --data to fill the shape attributes the op leaves out from the arrays (infer_shape_from_data).
+  std::function<void(Op&)> complete_op;
 };
 
 struct ProfileSelect;  // profile.hpp

@@ -41,7 +41,8 @@ std::vector<std::string> expand_data_dirs(const std::vector<std::string>& args) 
   return dirs;
 }
 
-std::vector<QKV> load_calibration_samples(const Op& op, const std::vector<std::string>& dirs, uint64_t seed) {
+std::vector<QKV> load_calibration_samples(const Op& op, const std::vector<std::string>& dirs, uint64_t seed,
+                                          DataLayout layout) {
   std::vector<QKV> samples;
   if (dirs.empty()) {
     DataSource src;
@@ -52,6 +53,7 @@ std::vector<QKV> load_calibration_samples(const Op& op, const std::vector<std::s
   for (const std::string& dir : dirs) {
     DataSource src;
     src.dir = dir;
+    src.layout = layout;
     QKV s = load_qkv(op, src);
     require_nonzero(s.q, dir, "q.npy");
     require_nonzero(s.k, dir, "k.npy");

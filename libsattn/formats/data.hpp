@@ -18,6 +18,12 @@ namespace sattn {
 // (q: [batch, heads, seq_len, head_dim]; k, v: [batch, kv_heads, kv_len, head_dim]); NaN or Inf
 // values are input errors naming the file and element.
 QKV load_qkv(const Op&, const DataSource&);
+// An op that gives no shape attribute (none of batch, heads, kv_heads, gqa_group_size, seq_len,
+// kv_len, head_dim in Op::attr_loc) takes its shape from DIR's arrays, read in src.layout: q gives
+// batch, heads, seq_len, head_dim; k gives kv_heads and kv_len. It is validated again and one
+// warning line names the shape. No directory, or an op that gives any shape attribute: a no-op
+// (the documented defaults apply and a mismatch is an error). Non-4-D arrays are input errors.
+void infer_shape_from_data(Op&, const DataSource&);
 // Finite data whose fp32 arithmetic would still overflow is refused (an input error naming the
 // file): scores |q . k| * scale up to max|q| * max|k| * head_dim * scale must stay below 1e38 (an
 // overflowed row would read as "no allowed key", 0, where the double reference gives the mean of

@@ -181,8 +181,10 @@ std::vector<Plan> parse_plans(std::string_view text, const std::string& filename
   for (size_t i = 0; i < ops.size(); ++i) {
     if (json_input && is_plan_document(docs[i].value))
       plans.push_back(plan_from_document(docs[i].value, std::move(ops[i]), docs[i].loc, options));
-    else
+    else {
+      if (options.complete_op) options.complete_op(ops[i]);
       plans.push_back(select_spec(ops[i], options));
+    }
   }
   return plans;
 }

@@ -52,7 +52,7 @@ std::string choices_for(const std::string& long_name, const std::string& tool = 
       {"backend", "cpu rvv rocc imc"}, {"format", "json text"}, {"precision", "fp32 bf16 i8 i4"},
       {"data", "@dir"},          {"out-dir", "@dir"},     {"output", "@file"}, {"out-stem", "@file"},
       {"shell", "bash zsh fish"},       {"profile", "@profile"},  {"kernel", "rvv scalar autovec"},
-      {"vlen", "128 256 512 1024"},     {"lanes", "8 16 32"},
+      {"vlen", "128 256 512 1024"},     {"lanes", "8 16 32"},     {"layout", "bhsd bshd"},
   };
   auto it = fixed.find(long_name);
   return it == fixed.end() ? "" : it->second;

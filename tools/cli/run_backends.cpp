@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "cli/data_layout.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
 #include "formats/data.hpp"
@@ -201,7 +202,8 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
                    const std::string& prog, bool host_table, StagedDirectory* stage, const std::string& stage_dir) {
   SelectRequest req = o.selection;
   req.backend = std::string(to_string(b.cost_target()));
-  const SelectOptions selection = resolve_select_request(req);
+  SelectOptions selection = resolve_select_request(req);
+  complete_ops_from_data(selection, o.data);
   BackendRunOptions opts;
   opts.tool = prog;
   opts.profile = o.selection.profile;

@@ -9,6 +9,7 @@
 #include "calibrate/calibrate.hpp"
 #include "sattn/select.hpp"
 #include "select/plan_json.hpp"
+#include "cli/data_layout.hpp"
 #include "cli/cli.hpp"
 #include "cli/output.hpp"
 #include "support/io.hpp"
@@ -30,6 +31,7 @@ struct CalibrateFlags {
   bool compare = false;
   bool apply = false;
   std::vector<std::string> data;
+  DataLayout layout = DataLayout::bhsd;  // --layout
   uint64_t seed = kDefaultSeed;
   int threads = 0;
 };
@@ -84,7 +86,8 @@ int calibrate_action(const CalibrateFlags& f) {
   const std::vector<std::string> dirs = expand_data_dirs(f.data);
 
   // Read every input first: a malformed file fails before any work or output.
-  const SelectOptions selection = resolve_select_options(SelectOptions{}, {});
+  SelectOptions selection = resolve_select_options(SelectOptions{}, {});
+  if (!dirs.empty()) complete_ops_from_data(selection, dirs.front(), f.layout);  // the first sample
   std::vector<Plan> plans;
   for (const std::string& in : f.inputs)
     for (Plan& p : read_plans(in, selection)) plans.push_back(std::move(p));
@@ -123,7 +126,7 @@ int calibrate_action(const CalibrateFlags& f) {
     o.methods = methods;
     o.method_options.percentile = f.percentile;
     o.fast.threads = f.threads;
-    const std::vector<QKV> samples = load_calibration_samples(plan.op, dirs, f.seed);
+    const std::vector<QKV> samples = load_calibration_samples(plan.op, dirs, f.seed, f.layout);
     CalibrationReport report = calibrate(plan, samples, o);
     if (f.apply) {
       nlohmann::json j = plan_to_json(apply_calibration(plan, report.methods[report.best], o.precision, o.granularity));
@@ -164,6 +167,7 @@ std::function<int()> configure_calibrate(CLI::App& app) {
                "Write the plans back with precision and scale_q/k/v set (from --method, else the recommended method)");
   auto* data = app.add_option("--data", f->data,
                               "Calibrate on DIR/{q,k,v}.npy; several DIRs (repeat, list or glob) pool their values");
+  add_layout_option(app, f->layout, data);
   app.add_option("--seed", f->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);

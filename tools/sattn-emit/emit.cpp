@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/data_layout.hpp"
 #include "cli/cli.hpp"
 #include "cli/output.hpp"
 #include "cli/select_flags.hpp"
@@ -28,6 +29,7 @@ struct EmitCliOptions {
   std::string out_dir;
   std::string out_stem;
   std::string data_dir;
+  DataLayout layout = DataLayout::bhsd;  // --layout
   uint64_t seed = kDefaultSeed;
   SelectFlags selection;  // for bare ops, as in sattn-select
   bool force = false;
@@ -46,7 +48,8 @@ int emit_action(const EmitCliOptions& o) {
   if (o.out_dir.empty() == o.out_stem.empty())
     throw Error(ExitCode::usage, "give exactly one of --out-dir DIR and --out-stem DIR/NAME");
   o.out.check();
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  complete_ops_from_data(selection, o.data_dir, o.layout);
 
   EmitOptions emit;
   if (!o.out_stem.empty()) {
@@ -59,6 +62,7 @@ int emit_action(const EmitCliOptions& o) {
   }
   emit.stage.force = o.force;
   if (!o.data_dir.empty()) emit.data.dir = o.data_dir;
+  emit.data.layout = o.layout;
   emit.data.seed = o.seed;
 
   // Every input is read before anything is written: a malformed file leaves no output.
@@ -124,6 +128,7 @@ std::function<int()> configure_emit(CLI::App& app) {
       ->excludes(dir);
   auto* data = app.add_option("--data", o->data_dir,
                               "Read q.npy, k.npy, v.npy from DIR (float32, shapes checked against the op)");
+  add_layout_option(app, o->layout, data);
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);

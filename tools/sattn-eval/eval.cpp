@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 
+#include "cli/data_layout.hpp"
 #include "cli/cli.hpp"
 #include "cli/output.hpp"
 #include "cli/select_flags.hpp"
@@ -31,6 +32,7 @@ struct EvalCli {
   std::vector<std::string> inputs{"-"};
   SelectFlags selection;
   std::vector<std::string> data;
+  DataLayout layout = DataLayout::bhsd;  // --layout
   uint64_t seed = 0x5A77;
   bool grid = false;
   std::string plot;
@@ -124,7 +126,8 @@ int eval_action(const EvalCli& o, const std::string& prog) {
   }
   o.out.check();
   if (o.threads < 0) throw Error(ExitCode::usage, "--threads must be >= 0");
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  if (!o.data.empty()) complete_ops_from_data(selection, o.data.front(), o.layout);  // the first sample
   FidelityOptions fo;
   fo.threads = o.threads;
 
@@ -171,7 +174,13 @@ int eval_action(const EvalCli& o, const std::string& prog) {
       for (const Sample& sample : samples) {
         if (progress.enabled()) progress.show("sattn-eval: " + op.name + " on " + sample.name);
         QKV loaded;
-        if (!sample.given) loaded = read_qkv(op, sample.dir, o.seed);
+        if (!sample.given) {
+          DataSource src;
+          src.dir = sample.dir;
+          src.seed = o.seed;
+          src.layout = o.layout;
+          loaded = load_qkv(op, src);
+        }
         const QKV& data = sample.given ? *sample.given : loaded;
         std::vector<Layout> built;
         built.reserve(entries.size());
@@ -238,6 +247,7 @@ std::function<int()> configure_eval(CLI::App& app) {
   app.add_option("--data", o->data,
                  "A sample: DIR/q.npy, k.npy, v.npy (float32, float16, bfloat16; repeatable: several samples)")
       ->allow_extra_args(false);
+  add_layout_option(app, o->layout);
   o->seed_opt = app.add_option("--seed", o->seed, "Seed of the synthetic sample when --data is not given")
                     ->capture_default_str();
   app.add_flag("--grid", o->grid,

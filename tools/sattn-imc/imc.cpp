@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/data_layout.hpp"
 #include "cli/select_flags.hpp"
 #include "cli/cli.hpp"
 #include "cli/output.hpp"
@@ -28,6 +29,7 @@ struct ImcOptions {
   std::vector<std::string> inputs;
   SelectFlags selection;
   std::string data_dir;
+  DataLayout layout = DataLayout::bhsd;  // --layout
   uint64_t seed = kDefaultSeed;
   std::string config;
   int tech = 0;
@@ -145,7 +147,8 @@ GemmShape parse_gemm(const std::string& s) {
 }
 
 std::vector<ImcPrepared> prepare_ops(const ImcOptions& o) {
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  complete_ops_from_data(selection, o.data_dir, o.layout);
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
@@ -154,6 +157,7 @@ std::vector<ImcPrepared> prepare_ops(const ImcOptions& o) {
   for (const BackendInput& item : items) check_memory(item.plan.op, item.plan.spec, imc_memory(item), tool_memory_limit());
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
+  src.layout = o.layout;
   src.seed = o.seed;
   std::vector<ImcPrepared> ops;
   for (BackendInput& item : items) {
@@ -281,6 +285,7 @@ std::function<int()> configure_imc(CLI::App& app) {
                  "'-' = stdin (the default unless --gemm is given)");
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
   auto* data = app.add_option("--data", o->data_dir, "Q/K for data-dependent specs from DIR/{q,k,v}.npy");
+  add_layout_option(app, o->layout, data);
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")->capture_default_str()->excludes(data);
   app.add_option("--config", o->config, "IMC parameters from a YAML file (the format of a profile's imc: section)");
   o->tech_opt = app.add_option("--tech", o->tech, "Technology node preset: 22, 28, 40 or 65 (nm; default 22)");

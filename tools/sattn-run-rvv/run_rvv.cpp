@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/data_layout.hpp"
 #include "cli/cli.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
@@ -36,6 +37,7 @@ struct RvvOptions {
   std::vector<std::string> inputs{"-"};
   SelectFlags selection;  // for bare ops, as in sattn-select
   std::string data_dir;
+  DataLayout layout = DataLayout::bhsd;  // --layout
   uint64_t seed = kDefaultSeed;
   int vlen = 0;  // 0: the core model's
   CLI::Option* vlen_opt = nullptr;
@@ -85,7 +87,8 @@ int run_rvv_action(RvvOptions& o) {
   settings.note = [](const std::string& m) { print_diagnostic(kProg, "note", m); };
   ProgressLine autotune_line(o.out.progress() && o.autotune);
   if (autotune_line.enabled()) settings.progress = [&](const std::string& m) { autotune_line.show(m); };
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  complete_ops_from_data(selection, o.data_dir, o.layout);
 
   // Read (and select) every input first: a malformed file fails before any work or output.
   std::vector<BackendInput> items;
@@ -99,6 +102,7 @@ int run_rvv_action(RvvOptions& o) {
 
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
+  src.layout = o.layout;
   src.seed = o.seed;
 
   ProgressLine progress(o.out.progress() && items.size() > 1 && !o.autotune);
@@ -141,6 +145,7 @@ std::function<int()> configure_run_rvv(CLI::App& app) {
   o->selection.backend = "rvv";  // bare ops are selected for this backend's cost model
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
   auto* data = app.add_option("--data", o->data_dir, "Read q.npy, k.npy, v.npy from DIR (float32, C order)");
+  add_layout_option(app, o->layout, data);
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);

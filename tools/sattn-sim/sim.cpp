@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "backends/rocc/accel.hpp"
+#include "cli/data_layout.hpp"
 #include "cli/cli.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
@@ -34,6 +35,7 @@ struct SimCli {
   std::vector<std::string> inputs{"-"};
   SelectFlags selection;
   std::string data_dir;
+  DataLayout layout = DataLayout::bhsd;  // --layout
   uint64_t seed = kDefaultSeed;
   int lanes = 16;
   bool single_buffer = false;
@@ -112,7 +114,8 @@ int sim_action(const SimCli& o, const std::string& prog) {
     trace_dir.emplace("sattn-trace");
     settings.rtl.trace_file = (std::filesystem::path(trace_dir->path()) / "trace.fst").string();
   }
-  const SelectOptions selection = o.selection.resolve();
+  SelectOptions selection = o.selection.resolve();
+  complete_ops_from_data(selection, o.data_dir, o.layout);
 
   // Read (and select) every input first: a malformed file fails before any simulation or output.
   std::vector<BackendInput> items;
@@ -125,6 +128,7 @@ int sim_action(const SimCli& o, const std::string& prog) {
 
   DataSource src;
   if (!o.data_dir.empty()) src.dir = o.data_dir;
+  src.layout = o.layout;
   src.seed = o.seed;
 
   ProgressLine progress(o.out.progress());
@@ -183,6 +187,7 @@ std::function<int()> configure_sim(CLI::App& app) {
   o->selection.backend = "rocc";
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
   auto* data = app.add_option("--data", o->data_dir, "Read q.npy, k.npy, v.npy from DIR (float32, C order)");
+  add_layout_option(app, o->layout, data);
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")->capture_default_str()->excludes(data);
   o->lanes_opt = app.add_option("--lanes", o->lanes, "MAC lanes of the accelerator: 8, 16 or 32 (one RTL harness each)")->capture_default_str();
   app.add_option("--precision", o->precision,

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/data_layout.hpp"
 #include "cli/cli.hpp"
 #include "cli/output.hpp"
 #include "formats/emit.hpp"
@@ -34,6 +35,7 @@ struct RunOptions {
   CLI::Option* backend_opt = nullptr;
   SelectFlags selection;  // for bare ops, as in sattn-select
   std::string data_dir;
+  DataLayout layout = DataLayout::bhsd;  // --layout
   uint64_t seed = kDefaultSeed;
   std::string out_dir;
   int threads = 0;
@@ -57,6 +59,7 @@ int run_action(const RunOptions& o) {
   m.inputs = o.inputs;
   if (!o.data_dir.empty()) m.data.dir = o.data_dir;
   m.data.seed = o.seed;
+  m.data.layout = o.layout;
   m.threads = o.threads;
   m.out_dir = o.out_dir;
   m.force = o.force;
@@ -84,6 +87,7 @@ std::function<int()> configure_run(CLI::App& app) {
                        ->capture_default_str();
   o->selection.add_to(app, "Selection of bare ops: ", /*with_backend=*/false, /*with_probe=*/false);
   auto* data = app.add_option("--data", o->data_dir, "Read q.npy, k.npy, v.npy from DIR (float32, C order)");
+  add_layout_option(app, o->layout, data);
   app.add_option("--seed", o->seed, "Seed of the synthetic data when --data is not given")
       ->capture_default_str()
       ->excludes(data);
