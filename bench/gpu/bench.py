@@ -13,7 +13,7 @@ kernels; fp32 gradients) against Flex's compiled backward on the same BlockMask:
 time of each, the backward alone (forward+backward minus forward), and the gradients compared with
 Flex's (max-norm relative).
 """
-import ctypes, json, sys
+import ctypes, json, os, sys
 import torch
 from torch.nn.attention import sdpa_kernel, SDPBackend
 from torch.nn.attention.flex_attention import flex_attention, create_block_mask
@@ -34,7 +34,7 @@ class Args(ctypes.Structure):
 
 
 lib.sattn_cuda_plan_kernel.restype = ctypes.c_char_p
-BWD_MAX_SEQ = int(__import__("os").environ.get("BWD_MAX_SEQ", "16384"))
+BWD_MAX_SEQ = int(os.environ.get("BWD_MAX_SEQ", "16384"))
 DENSE, BSR = 0, 2
 
 

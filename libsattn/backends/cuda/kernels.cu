@@ -166,57 +166,17 @@ cudaError_t upload(SattnCudaPlan* p, const std::vector<T>& host, const T** dev) 
   return host.empty() ? cudaSuccess : cudaMemcpy(d, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
 }
 
-// BSR (block size a multiple of 16) -> per query tile (tc_qtile rows), the 64-key tiles it touches with
-// a (tc_qtile / 16) x 4 mask of the 16 x 16 sub-blocks the layout allows.
-void bsr_to_tiles(const SattnCudaArgs& a, int64_t n_layouts, std::vector<int64_t>& tptr, std::vector<int32_t>& tcol,
-                  std::vector<uint32_t>& tmask) {
-  using sattn_cuda::kTcSub;
-  using sattn_cuda::kTcKTile;
-  const int64_t bs = a.block_size, brows = (a.seq_len + bs - 1) / bs;
-  const int64_t kTcQTile = sattn_cuda::tc_qtile(int(a.head_dim));
-  const int64_t n_qt = (a.seq_len + kTcQTile - 1) / kTcQTile;
-  constexpr int kSubPerKTile = kTcKTile / kTcSub;
-  const int64_t sub_per_block = bs / kTcSub;
-  std::vector<std::pair<int32_t, uint32_t>> items;
-  for (int64_t l = 0; l < n_layouts; ++l) {
-    const int64_t* ptr = a.ptr + l * (brows + 1);
-    for (int64_t qt = 0; qt < n_qt; ++qt) {
-      tptr.push_back(int64_t(tcol.size()));
-      items.clear();
-      for (int r = 0; r < kTcQTile / kTcSub; ++r) {
-        const int64_t row = qt * kTcQTile + r * kTcSub;
-        if (row >= a.seq_len) break;
-        const int64_t br = row / bs;
-        for (int64_t t = ptr[br]; t < ptr[br + 1]; ++t)
-          for (int64_t s = 0; s < sub_per_block; ++s) {
-            const int64_t sub = int64_t(a.idx[t]) * sub_per_block + s;  // 16-key sub-block
-            if (sub * kTcSub >= a.kv_len) break;
-            if (a.causal && sub * kTcSub > row + kTcSub - 1 + a.causal_offset) break;  // all in the future
-            items.emplace_back(int32_t(sub / kSubPerKTile), 1u << (r * kSubPerKTile + sub % kSubPerKTile));
-          }
-      }
-      std::sort(items.begin(), items.end());
-      for (size_t x = 0; x < items.size();) {
-        uint32_t m = 0;
-        size_t y = x;
-        for (; y < items.size() && items[y].first == items[x].first; ++y) m |= items[y].second;
-        tcol.push_back(items[x].first);
-        tmask.push_back(m);
-        x = y;
-      }
-    }
-    tptr.push_back(int64_t(tcol.size()));
-  }
-}
-
-// BSR (block size a multiple of 16) -> 64 x 64 tiles with 4 x 4 masks of 16 x 16 sub-blocks for
-// the tensor-core backward: listed per query tile (by_key false; bit q_sub * 4 + k_sub) or per key
-// tile (by_key true; bit k_sub * 4 + q_sub); per layout n_outer + 1 absolute offsets.
-void bsr_tiles64(const SattnCudaArgs& a, int64_t n_layouts, bool by_key, std::vector<int64_t>& tptr,
-                 std::vector<int32_t>& tcol, std::vector<uint32_t>& tmask) {
-  constexpr int64_t kT = 64, kSub = 16;
+// BSR (block size a multiple of 16) -> tiles of q_tile query rows (a multiple of 16, at most 128) x
+// 64 keys, each with a mask of its 16 x 16 sub-blocks that the layout allows (causal sub-blocks
+// wholly in the future left out). Listed per query tile (by_key false; bit q_sub * 4 + k_sub: the
+// forward, with tc_qtile rows, and the backward's dq, with 64) or per key tile (by_key true; bit
+// k_sub * (q_tile / 16) + q_sub: the backward's dk/dv); per layout n_outer + 1 absolute offsets.
+void bsr_tiles(const SattnCudaArgs& a, int64_t n_layouts, int64_t q_tile, bool by_key, std::vector<int64_t>& tptr,
+               std::vector<int32_t>& tcol, std::vector<uint32_t>& tmask) {
+  constexpr int64_t kKTile = sattn_cuda::kTcKTile, kSub = sattn_cuda::kTcSub, kKSubs = kKTile / kSub;
+  const int64_t q_subs = q_tile / kSub;
   const int64_t bs = a.block_size, brows = (a.seq_len + bs - 1) / bs, spb = bs / kSub;
-  const int64_t n_outer = by_key ? (a.kv_len + kT - 1) / kT : (a.seq_len + kT - 1) / kT;
+  const int64_t n_outer = by_key ? (a.kv_len + kKTile - 1) / kKTile : (a.seq_len + q_tile - 1) / q_tile;
   std::vector<std::vector<std::pair<int32_t, uint32_t>>> items(static_cast<size_t>(n_outer));
   for (int64_t l = 0; l < n_layouts; ++l) {
     const int64_t* ptr = a.ptr + l * (brows + 1);
@@ -227,9 +187,9 @@ void bsr_tiles64(const SattnCudaArgs& a, int64_t n_layouts, bool by_key, std::ve
           for (int64_t ks = int64_t(a.idx[t]) * spb; ks < (int64_t(a.idx[t]) + 1) * spb && ks * kSub < a.kv_len; ++ks) {
             if (a.causal && ks * kSub > qs * kSub + kSub - 1 + a.causal_offset) break;  // all in the future
             if (by_key)
-              items[size_t(ks / 4)].emplace_back(int32_t(qs / 4), 1u << ((ks % 4) * 4 + qs % 4));
+              items[size_t(ks / kKSubs)].emplace_back(int32_t(qs / q_subs), 1u << ((ks % kKSubs) * q_subs + qs % q_subs));
             else
-              items[size_t(qs / 4)].emplace_back(int32_t(ks / 4), 1u << ((qs % 4) * 4 + ks % 4));
+              items[size_t(qs / q_subs)].emplace_back(int32_t(ks / kKSubs), 1u << ((qs % q_subs) * kKSubs + ks % kKSubs));
           }
     for (auto& it : items) {
       tptr.push_back(int64_t(tcol.size()));
@@ -323,7 +283,7 @@ extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, Sat
       std::vector<int64_t> tptr;
       std::vector<int32_t> tcol;
       std::vector<uint32_t> tmask;
-      bsr_to_tiles(a, n_layouts, tptr, tcol, tmask);
+      bsr_tiles(a, n_layouts, sattn_cuda::tc_qtile(int(a.head_dim)), false, tptr, tcol, tmask);
       if (e == cudaSuccess) e = upload(p, tptr, &t.tile_ptr);
       if (e == cudaSuccess) e = upload(p, tcol, &t.tile_col);
       if (e == cudaSuccess) e = upload(p, tmask, &t.tile_mask);
@@ -331,7 +291,7 @@ extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, Sat
         std::vector<int64_t> bptr;
         std::vector<int32_t> bcol;
         std::vector<uint32_t> bmask;
-        bsr_tiles64(a, n_layouts, by_key, bptr, bcol, bmask);
+        bsr_tiles(a, n_layouts, 64, by_key, bptr, bcol, bmask);
         if (e == cudaSuccess) e = upload(p, bptr, by_key ? &p->bk_ptr : &p->bq_ptr);
         if (e == cudaSuccess) e = upload(p, bcol, by_key ? &p->bk_col : &p->bq_col);
         if (e == cudaSuccess) e = upload(p, bmask, by_key ? &p->bk_mask : &p->bq_mask);

@@ -24,20 +24,31 @@ namespace sattn {
 
 namespace {
 
-// What cuda_forward_device takes, checked the same way with or without the kernels.
-void check_cuda_forward(const Op& op, const Layout& layout, const TensorView& q, const TensorView& k,
-                        const TensorView& v, const MutableTensorView& out, const float* /*lse: any*/) {
-  const std::string who = "sattn_forward (cuda)";
+// What the *_device entry points take (fp32 ops; q, k, v and out shaped like the op; the op's
+// layout), checked the same way with or without the kernels.
+void check_device_call(const char* who, const Op& op, const Layout& layout, const TensorView& q, const TensorView& k,
+                       const TensorView& v, const std::array<int64_t, 4>& out_shape) {
   if (op.precision != Precision::fp32)
-    throw Error(ExitCode::invalid_input, who + ": CUDA tensors run fp32 ops; op '" + op.name + "' is " +
+    throw Error(ExitCode::invalid_input, std::string(who) + ": CUDA tensors run fp32 ops; op '" + op.name + "' is " +
                                              std::string(to_string(op.precision)) + " (pass CPU tensors)");
   const Shape& s = op.shape;
   const std::array<int64_t, 4> qs{s.batch, s.heads, s.seq_len, s.head_dim}, ks{s.batch, s.kv_heads, s.kv_len, s.head_dim};
-  if (q.shape != qs || out.shape != qs || k.shape != ks || v.shape != ks)
-    throw Error(ExitCode::invalid_input, who + ": a tensor's shape does not match the op");
+  if (q.shape != qs || out_shape != qs || k.shape != ks || v.shape != ks)
+    throw Error(ExitCode::invalid_input, std::string(who) + ": a tensor's shape does not match the op");
   if (layout.rows != s.seq_len || layout.cols != s.kv_len || s.head_dim > 256)
-    throw Error(ExitCode::invalid_input, who + ": the layout or head_dim (<= 256) does not fit the op");
+    throw Error(ExitCode::invalid_input, std::string(who) + ": the layout or head_dim (<= 256) does not fit the op");
 }
+
+void check_device_backward(const char* who, const Op& op, const Layout& layout, const TensorView& q,
+                           const TensorView& k, const TensorView& v, const TensorView& out, const TensorView& dout,
+                           const MutableTensorView& dq, const MutableTensorView& dk, const MutableTensorView& dv) {
+  if (dout.shape != out.shape || dq.shape != q.shape || dk.shape != k.shape || dv.shape != k.shape)
+    throw Error(ExitCode::invalid_input, std::string(who) + ": a gradient's shape does not match the op");
+  check_device_call(who, op, layout, q, k, v, out.shape);
+}
+
+constexpr const char* kForwardWho = "sattn_forward (cuda)";
+constexpr const char* kBackwardWho = "sattn_backward (cuda)";
 
 }  // namespace
 
@@ -55,13 +66,15 @@ CpuRun run_cuda(const Plan&, const Layout*, const QKV&, const nlohmann::json&, c
 }
 
 void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
-                         MutableTensorView out, float* lse) {
-  check_cuda_forward(op, layout, q, k, v, out, lse);
+                         MutableTensorView out, float*) {
+  check_device_call(kForwardWho, op, layout, q, k, v, out.shape);
   require_cuda_device();
 }
 
-void cuda_backward_device(const Op&, const Layout&, TensorView, TensorView, TensorView, TensorView, TensorView,
-                          const float*, MutableTensorView, MutableTensorView, MutableTensorView) {
+void cuda_backward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v, TensorView out,
+                          TensorView dout, const float*, MutableTensorView dq, MutableTensorView dk,
+                          MutableTensorView dv) {
+  check_device_backward(kBackwardWho, op, layout, q, k, v, out, dout, dq, dk, dv);
   require_cuda_device();
 }
 
@@ -387,43 +400,13 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
 
 namespace {
 
-// The checks and the plan of the *_device entry points (fp32 ops, device memory shaped like the op).
-void device_plan(const char* who, const Op& op, const Layout& layout, const TensorView& q, const TensorView& k,
-                 const TensorView& v, const std::array<int64_t, 4>& out_shape, PlanHandle& ph) {
-  if (op.precision != Precision::fp32)
-    throw Error(ExitCode::invalid_input, std::string(who) + ": CUDA tensors run fp32 ops; op '" + op.name + "' is " +
-                                             std::string(to_string(op.precision)) + " (pass CPU tensors)");
-  const Shape& s = op.shape;
-  const std::array<int64_t, 4> qs{s.batch, s.heads, s.seq_len, s.head_dim}, ks{s.batch, s.kv_heads, s.kv_len, s.head_dim};
-  if (q.shape != qs || out_shape != qs || k.shape != ks || v.shape != ks)
-    throw Error(ExitCode::invalid_input, std::string(who) + ": a tensor's shape does not match the op");
-  if (layout.rows != s.seq_len || layout.cols != s.kv_len || s.head_dim > 256)
-    throw Error(ExitCode::invalid_input, std::string(who) + ": the layout or head_dim (<= 256) does not fit the op");
+// The plan of the *_device entry points (their arguments checked): the layout's CSR/BSR lists,
+// fp32 data.
+void device_plan(const Op& op, const Layout& layout, PlanHandle& ph) {
   require_cuda_device();
-  SattnCudaArgs a{};
-  a.bf16 = 0;
-  a.batch = s.batch;
-  a.heads = s.heads;
-  a.kv_heads = s.kv_heads;
-  a.seq_len = s.seq_len;
-  a.kv_len = s.kv_len;
-  a.head_dim = s.head_dim;
-  a.causal = layout.causal;
-  a.causal_offset = layout.causal_offset;
-  a.scale = float(op.softmax_scale());
-  a.shared = layout.shared;
-  a.block_size = layout.block_size;
-  a.dilation = 1;
-  a.mode = layout.block ? SATTN_CUDA_BSR : SATTN_CUDA_CSR;
   std::vector<int64_t> ptr;
   std::vector<int32_t> idx;
-  for (const HeadLayout& h : layout.heads) {
-    const int64_t base = int64_t(idx.size());
-    for (int64_t p : h.ptr) ptr.push_back(base + p);
-    idx.insert(idx.end(), h.idx.begin(), h.idx.end());
-  }
-  a.ptr = ptr.data();
-  a.idx = idx.data();
+  const SattnCudaArgs a = kernel_args(op, Spec::dense, DenseParams{}, layout, false, ptr, idx);
   char msg[256] = "";
   if (sattn_cuda_plan_create(&a, 1, &ph.p, msg) != 0) cuda_fail("plan", msg);
 }
@@ -432,9 +415,9 @@ void device_plan(const char* who, const Op& op, const Layout& layout, const Tens
 
 void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
                          MutableTensorView out, float* lse) {
-  check_cuda_forward(op, layout, q, k, v, out, lse);
+  check_device_call(kForwardWho, op, layout, q, k, v, out.shape);
   PlanHandle ph;
-  device_plan("sattn_forward (cuda)", op, layout, q, k, v, out.shape, ph);
+  device_plan(op, layout, ph);
   char msg[256] = "";
   if (sattn_cuda_plan_run_lse(ph.p, q.data, k.data, v.data, out.data, lse, msg) != 0) cuda_fail("kernel launch", msg);
   ck(cudaDeviceSynchronize(), "kernel");
@@ -443,11 +426,9 @@ void cuda_forward_device(const Op& op, const Layout& layout, TensorView q, Tenso
 void cuda_backward_device(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v, TensorView out,
                           TensorView dout, const float* lse, MutableTensorView dq, MutableTensorView dk,
                           MutableTensorView dv) {
-  const char* who = "sattn_backward (cuda)";
-  if (dout.shape != out.shape || dq.shape != q.shape || dk.shape != k.shape || dv.shape != k.shape)
-    throw Error(ExitCode::invalid_input, std::string(who) + ": a gradient's shape does not match the op");
+  check_device_backward(kBackwardWho, op, layout, q, k, v, out, dout, dq, dk, dv);
   PlanHandle ph;
-  device_plan(who, op, layout, q, k, v, out.shape, ph);
+  device_plan(op, layout, ph);
   char msg[256] = "";
   if (sattn_cuda_plan_backward(ph.p, q.data, k.data, v.data, out.data, dout.data, lse, dq.data, dk.data, dv.data,
                                msg) != 0)
