@@ -39,24 +39,50 @@ def _forward_cuda(inputs, plan, lay):
     """The forward of CUDA tensors through libsattn's C API (sattn_forward on DLPack tensors):
     fp32 ops; the layout is built on the host (from CPU copies of q and k for the data-dependent
     specs). libsattn without the CUDA kernels, or no GPU: ExternalToolFailed naming which."""
-    import torch
     if lay is not None:
         raise Usage("layout= is not supported for CUDA tensors: the layout is built for the GPU call")
     q, k, v = inputs.tensors
-    op = plan.op
+    return cuda_forward(q, k, v, plan, with_lse=False)[0]
+
+
+def _cuda_op_doc(plan):
+    import json
+    doc = dict(plan.op.to_dict(), spec=plan.spec)
+    doc["schema"] = "sattn.op/v1"
+    return json.dumps(doc)
+
+
+def cuda_forward(q, k, v, plan, with_lse):
+    """q, k, v: contiguous float32 CUDA tensors of one device. Returns (out, lse or None, host),
+    host being the CPU copies of q and k that a data-dependent spec's layout is built from (None
+    for the others); cuda_backward takes the same plan and host to rebuild that layout."""
+    import torch
     host_q = host_k = None
     if _sattn.is_data_dependent(plan.spec):
         host_q, host_k = q.detach().cpu().numpy(), k.detach().cpu().numpy()
-    doc = dict(op.to_dict(), spec=plan.spec)
-    doc["schema"] = "sattn.op/v1"
-    import json
     out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
+    lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device) if with_lse else None
     with torch.cuda.device(q.device):
         torch.cuda.synchronize()
-        _sattn.forward_cuda(json.dumps(doc), plan.spec, q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
-                            list(q.shape), list(k.shape), q.device.index or 0, host_q, host_k)
+        _sattn.forward_cuda(_cuda_op_doc(plan), plan.spec, q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
+                            list(q.shape), list(k.shape), q.device.index or 0, host_q, host_k,
+                            lse.data_ptr() if lse is not None else 0)
         torch.cuda.synchronize()
-    return out
+    return out, lse, (host_q, host_k)
+
+
+def cuda_backward(q, k, v, out, dout, lse, plan, host):
+    """The gradients (dq, dk, dv) of cuda_forward's call, on the GPU (sattn_backward on CUDA
+    tensors): every tensor contiguous float32 on q's device."""
+    import torch
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    with torch.cuda.device(q.device):
+        torch.cuda.synchronize()
+        _sattn.backward_cuda(_cuda_op_doc(plan), plan.spec, q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
+                             dout.data_ptr(), lse.data_ptr(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr(),
+                             list(q.shape), list(k.shape), q.device.index or 0, host[0], host[1])
+        torch.cuda.synchronize()
+    return dq, dk, dv
 
 
 def _resolve(q, k, v, pattern, params, precision, causal, scale, layout):
@@ -101,8 +127,8 @@ def attention_forward(q, k, v, pattern="auto", params=None, precision=None, caus
     _capture._record_call(q, k, v, causal, scale)
     inputs, plan, lay = _resolve(q, k, v, pattern, params, precision, causal, scale, layout)
     if _check_backend(None, inputs) == "cuda":
-        raise ExternalToolFailed("attention_forward: backward not built for cuda (the CUDA kernels keep no lse); "
-                                 "sparse_attention(training=False) runs CUDA tensors forward")
+        raise ExternalToolFailed("attention_forward: backward not built for cuda arrays here; CUDA tensors train "
+                                 "through sattn.torch.sparse_attention (training=True)")
     qa, ka, va = inputs.arrays
     if lay is None:
         lay = Layout(_sattn.build_layout(plan, qa, ka), plan)
@@ -119,8 +145,9 @@ def attention_backward(q, k, v, out, dout, lse, layout, *, threads=0):
     ``dout`` is the gradient of the loss with respect to ``out``. FlashAttention-2 recomputation
     from lse: the attention matrix is never materialized. The layout is a constant of the
     gradient, also for specs that choose it from the data. fp32 and bf16 only; CPU only (on CUDA:
-    ExternalToolFailed "backward not built for cuda"). dk and dv have k's shape (GQA: the query
-    heads of one KV head summed).
+    ExternalToolFailed "backward not built for cuda"; CUDA tensors train through
+    sattn.torch.sparse_attention). dk and dv have k's shape (GQA: the query heads of one KV head
+    summed).
     """
     if not isinstance(layout, Layout):
         raise Usage(f"layout must be the sattn.Layout that attention_forward returned, got {type(layout).__name__}")
@@ -209,7 +236,8 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
     precision  fp32 (default), bf16, i8 or i4 (bf16 inputs rounded, fp32 accumulation).
     causal   query i sees keys j <= i + (kv_len - seq_len).
     training False: the result carries no gradient. True (torch tensors): the result is part of
-             the autograd graph (sattn.torch.sparse_attention; backward on the CPU kernel).
+             the autograd graph (sattn.torch.sparse_attention; backward on the CPU kernel, on
+             the GPU for CUDA tensors).
     backend  None (the inputs' device), "cpu" or "cuda".
     scale    softmax scale (default 1/sqrt(head_dim)).
     layout   a sattn.Layout to reuse (from sattn.layout() or attention_forward()).

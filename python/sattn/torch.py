@@ -20,9 +20,13 @@ saved q and k: the same layout, since building it is deterministic.) Older torch
 1.13) uses the autograd Function directly.
 
 Tensors: CPU, float32 (bfloat16 tensors are converted to float32, run at precision bf16, and
-the output converted back; the gradients flow back in bfloat16). CUDA tensors: the backward
-pass is not built for CUDA, and a CUDA forward needs libsattn's CUDA kernels (sattn.Error
-subclasses say which is missing).
+the output converted back; the gradients flow back in bfloat16). CUDA tensors (float32, fp32
+ops, as sattn.sparse_attention runs them; ``CudaSparseAttention``): the forward keeps the
+log-sum-exp and the backward runs libsattn's CUDA backward kernels, both through the C API
+(sattn_forward / sattn_backward on DLPack tensors); the layout is built on the host, from CPU
+copies of q and k for the data-dependent specs, and rebuilt from the same copies by the
+backward. They need libsattn built with the CUDA kernels (sattn.ExternalToolFailed says what is
+missing otherwise); ``layout=`` and the torch.compile custom op are CPU-only.
 
 ``reference_attention`` is the same operator over libsattn's double-precision reference
 (forward and backward): slow, for checks such as ``torch.autograd.gradcheck``.
@@ -32,7 +36,7 @@ import warnings
 
 import torch
 
-from . import _arrays, _sattn
+from . import _arrays, _attention, _sattn
 from . import capture as _capture
 from ._core import Layout, plan_for_shapes
 from ._errors import CopyWarning, ExternalToolFailed, InvalidInput, Usage
@@ -53,16 +57,23 @@ def _np(t):
     return t.detach().numpy()
 
 
-def _check_cpu(q, k, v, what):
+def _device_of(q, k, v, what):
+    """'cpu' or 'cuda': the one device of q, k and v."""
     for n, x in (("q", q), ("k", k), ("v", v)):
         if not isinstance(x, torch.Tensor):
             raise InvalidInput(f"{n}: expected a torch tensor, got {type(x).__name__}")
-    devices = {x.device.type for x in (q, k, v)}
-    if devices != {"cpu"}:
-        if "cuda" in devices:
-            raise ExternalToolFailed(f"{what}: backward not built for cuda: sattn's backward pass runs on the "
-                                     f"CPU (move the tensors with .cpu())")
-        raise InvalidInput(f"{what}: tensors on {', '.join(sorted(devices))}; sattn runs CPU tensors")
+    devices = {x.device for x in (q, k, v)}
+    if len(devices) != 1:
+        raise InvalidInput(f"{what}: q, k, v are on different devices ({', '.join(sorted(map(str, devices)))})")
+    kind = q.device.type
+    if kind not in ("cpu", "cuda"):
+        raise InvalidInput(f"{what}: tensors on {kind}; sattn runs CPU and CUDA tensors")
+    return kind
+
+
+def _check_cpu(q, k, v, what):
+    if _device_of(q, k, v, what) != "cpu":
+        raise Usage(f"{what}: runs CPU tensors (move them with .cpu())")
 
 
 def _float32_contiguous(x, name):
@@ -107,6 +118,28 @@ class SparseAttention(torch.autograd.Function):
         _sattn.backward(ctx.layout._plan, ctx.layout._layout, _np(q), _np(k), _np(v), _np(out), _np(dout),
                         _np(lse), dq.numpy(), dk.numpy(), dv.numpy(), ctx.threads)
         return dq, dk, dv, None, None
+
+
+class CudaSparseAttention(torch.autograd.Function):
+    """forward(q, k, v, plan) -> out, with q/k/v float32 contiguous CUDA tensors of one device and
+    a sattn.Plan of an fp32 op: libsattn's CUDA forward keeping the log-sum-exp; backward by its
+    CUDA backward kernels (tensor cores for bf16 plans are not used here: CUDA tensors run fp32)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, plan):
+        out, lse, host = _attention.cuda_forward(q, k, v, plan, with_lse=True)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.plan = plan
+        ctx.host = host
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dout):
+        q, k, v, out, lse = ctx.saved_tensors
+        dout = dout.to(device=q.device, dtype=torch.float32).contiguous()
+        dq, dk, dv = _attention.cuda_backward(q, k, v, out, dout, lse, ctx.plan, ctx.host)
+        return dq, dk, dv, None
 
 
 class ReferenceAttention(torch.autograd.Function):
@@ -163,10 +196,16 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
     (bfloat16 for bfloat16 inputs) whose backward runs libsattn's fast backward kernel.
     ``layout`` reuses a sattn.Layout (a constant of the gradient)."""
     _capture._record_call(q, k, v, causal, scale)
-    if backend not in (None, "cpu"):
-        if backend == "cuda":
-            raise ExternalToolFailed("backward not built for cuda: sattn's backward pass runs on the CPU")
-        raise Usage(f"backend must be 'cpu' (got {backend!r})")
+    if backend not in (None, "cpu", "cuda"):
+        raise Usage(f"backend must be 'cpu' or 'cuda' (got {backend!r})")
+    device = _device_of(q, k, v, "sattn.torch.sparse_attention")
+    if backend == "cuda" and device != "cuda":
+        raise Usage("backend='cuda' needs CUDA tensors (tensor.cuda())")
+    if backend == "cpu" and device != "cpu":
+        raise Usage(f"backend='cpu' but the tensors are on {q.device}: move them with .cpu(), or leave "
+                    f"backend=None to run on their device")
+    if device == "cuda":
+        return _sparse_attention_cuda(q, k, v, pattern, params, precision, causal, scale, layout)
     q32, k32, v32, plan, bf16 = _prepare(q, k, v, pattern, params, precision, causal, scale, layout,
                                          "sattn.torch.sparse_attention")
     if plan.op.precision not in ("fp32", "bf16"):
@@ -180,6 +219,20 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
             layout = Layout(_sattn.build_layout(plan, _np(q32), _np(k32)), plan)
         out = SparseAttention.apply(q32, k32, v32, layout, int(threads))
     return out.to(torch.bfloat16) if bf16 else out
+
+
+def _sparse_attention_cuda(q, k, v, pattern, params, precision, causal, scale, layout):
+    if layout is not None:
+        raise Usage("layout= is not supported for CUDA tensors: the layout is built for the GPU call")
+    if {x.dtype for x in (q, k, v)} != {torch.float32}:
+        raise InvalidInput(f"CUDA tensors train at fp32: q, k, v must be torch.float32 (got {q.dtype}, {k.dtype}, "
+                           f"{v.dtype}; convert with .float(), or run bfloat16 on the CPU)")
+    if precision not in (None, "fp32"):
+        raise InvalidInput(f"precision {precision}: CUDA tensors run fp32 ops (pass CPU tensors for {precision})")
+    _arrays.check_shapes(tuple(q.shape), tuple(k.shape), tuple(v.shape))
+    q32, k32, v32 = (_float32_contiguous(x, n) for x, n in ((q, "q"), (k, "k"), (v, "v")))
+    plan = plan_for_shapes(tuple(q.shape), tuple(k.shape), pattern, params, "fp32", causal, scale)
+    return CudaSparseAttention.apply(q32, k32, v32, plan)
 
 
 def reference_attention(q, k, v, layout):

@@ -117,8 +117,11 @@ def test_gradcheck_on_the_reference_path():
                                             atol=2e-3, rtol=1e-2, raise_exception=False)
 
 
-def test_cuda_backward_refused_clearly():
-    # No CUDA tensor exists on this machine; the backend argument alone says it.
+def test_cuda_backend_needs_cuda_tensors():
+    # backend="cuda" trains CUDA tensors (tests/python/test_bad_input.py::test_cuda_path runs them
+    # where a GPU is); with CPU tensors it is a usage error, as is an unknown backend.
     q, k, v = (torch.from_numpy(x) for x in make_qkv(SHAPES["plain"]))
-    with pytest.raises(sattn.ExternalToolFailed, match="backward not built for cuda"):
+    with pytest.raises(sattn.Usage, match="backend='cuda' needs CUDA tensors"):
         sattn.torch.sparse_attention(q, k, v, backend="cuda")
+    with pytest.raises(sattn.Usage, match="backend must be 'cpu' or 'cuda'"):
+        sattn.torch.sparse_attention(q, k, v, backend="gpu")

@@ -145,9 +145,10 @@ def test_nan_in_data_dependent_specs_is_refused(qkv):
 
 
 def test_cuda_path():
-    """CUDA tensors go through libsattn's C API (sattn_forward on DLPack tensors). With a GPU and a
-    CUDA torch they must match the CPU kernel; without a GPU the call reaches libsattn's device
-    check, which names what is missing (no tensor is read before it)."""
+    """CUDA tensors go through libsattn's C API (sattn_forward / sattn_backward on DLPack tensors).
+    With a GPU and a CUDA torch the output and the gradients must match the CPU kernels'; without a
+    GPU the calls reach libsattn's device check, which names what is missing (no tensor is read
+    before it)."""
     try:
         sattn._sattn.require_backend("cuda")
         has_gpu = True
@@ -162,8 +163,18 @@ def test_cuda_path():
         assert out.is_cuda
         ref = sattn.sparse_attention(q, k, v, pattern="sliding_window", params=params, causal=True)
         assert np.abs(out.cpu().numpy() - ref).max() <= 1e-3 * np.abs(ref).max()
-        with pytest.raises(sattn.ExternalToolFailed, match="backward not built for cuda"):
-            sattn.torch.sparse_attention(tq, tk, tv, pattern="sliding_window", params=params)
+        # Training on the GPU: gradients of the CUDA backward against the CPU backward.
+        g = torch.from_numpy(np.random.default_rng(4).standard_normal(q.shape).astype(np.float32))
+        cq, ck, cv = (torch.from_numpy(x).requires_grad_(True) for x in (q, k, v))
+        gq, gk, gv = (torch.from_numpy(x).cuda().requires_grad_(True) for x in (q, k, v))
+        sattn.torch.sparse_attention(cq, ck, cv, pattern="sliding_window", params=params, causal=True).backward(g)
+        out = sattn.torch.sparse_attention(gq, gk, gv, pattern="sliding_window", params=params, causal=True)
+        out.backward(g.cuda())
+        for mine, ref in ((gq, cq), (gk, ck), (gv, cv)):
+            r = ref.grad.numpy()
+            assert np.abs(mine.grad.cpu().numpy() - r).max() <= 1e-3 * np.abs(r).max()
+        with pytest.raises(sattn.InvalidInput, match="CUDA tensors train at fp32"):
+            sattn.torch.sparse_attention(tq.bfloat16(), tk.bfloat16(), tv.bfloat16(), pattern="dense")
     elif not has_gpu:
         import json
         op = sattn.Op(heads=6, kv_heads=2, seq_len=80, head_dim=32, causal=True, window_size=9)
@@ -171,5 +182,8 @@ def test_cuda_path():
         with pytest.raises(sattn.ExternalToolFailed, match="CUDA"):
             sattn._sattn.forward_cuda(doc, "sliding_window", 4096, 4096, 4096, 4096, [1, 6, 80, 32], [1, 2, 80, 32],
                                       0, None, None)
+        with pytest.raises(sattn.ExternalToolFailed, match="CUDA"):
+            sattn._sattn.backward_cuda(doc, "sliding_window", *([4096] * 9), [1, 6, 80, 32], [1, 2, 80, 32], 0,
+                                       None, None)
     with pytest.raises(sattn.Usage, match="no backend named 'gpu'"):
         sattn._sattn.require_backend("gpu")
