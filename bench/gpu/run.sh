@@ -4,16 +4,18 @@
 # against FlexAttention and SDPA flash. Writes to ${OUT:-bench/results}/gpu/ and gpu-*.txt;
 # bench/gpu/report.py turns gpu/gpu.json into bench/results/gpu.md.
 # Environment: NVCC, BUILD (scratch dir), CASES / TC_CASES / BWD_CASES (test cases), SEQS (benchmark
-# seq_lens), BWD_MAX_SEQ (the longest seq_len with backward rows).
+# seq_lens), BWD_MAX_SEQ (the longest seq_len with backward rows), EXTRA_FLAGS (more nvcc flags, e.g.
+# the SATTN_BWD_* tile macros that bench/gpu/bwd_variants.sh compares).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-bench/results}/gpu
 b=${BUILD:-/tmp/sattn-gpu}
 mkdir -p "$b" "$out"
 NVCC=${NVCC:-nvcc}
-flags="-O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80"
+flags="-O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80 ${EXTRA_FLAGS:-}"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; $NVCC --version | tail -2;
-  python3 -c 'import torch, triton; print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)'; } | tee "$out/gpu-env.txt"
+  python3 -c 'import torch, triton; print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)'
+  [ -z "${EXTRA_FLAGS:-}" ] || echo "nvcc flags: ${EXTRA_FLAGS}"; } | tee "$out/gpu-env.txt"
 objs=()
 for f in kernels kernels_tc kernels_bwd kernels_tc_bwd; do
   objs+=("$b/$f.o")

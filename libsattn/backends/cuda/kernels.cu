@@ -166,17 +166,18 @@ cudaError_t upload(SattnCudaPlan* p, const std::vector<T>& host, const T** dev) 
   return host.empty() ? cudaSuccess : cudaMemcpy(d, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
 }
 
-// BSR (block size a multiple of 16) -> tiles of q_tile query rows (a multiple of 16, at most 128) x
-// 64 keys, each with a mask of its 16 x 16 sub-blocks that the layout allows (causal sub-blocks
-// wholly in the future left out). Listed per query tile (by_key false; bit q_sub * 4 + k_sub: the
-// forward, with tc_qtile rows, and the backward's dq, with 64) or per key tile (by_key true; bit
-// k_sub * (q_tile / 16) + q_sub: the backward's dk/dv); per layout n_outer + 1 absolute offsets.
-void bsr_tiles(const SattnCudaArgs& a, int64_t n_layouts, int64_t q_tile, bool by_key, std::vector<int64_t>& tptr,
-               std::vector<int32_t>& tcol, std::vector<uint32_t>& tmask) {
-  constexpr int64_t kKTile = sattn_cuda::kTcKTile, kSub = sattn_cuda::kTcSub, kKSubs = kKTile / kSub;
-  const int64_t q_subs = q_tile / kSub;
+// BSR (block size a multiple of 16) -> tiles of q_tile query rows x k_tile keys (multiples of 16,
+// (q_tile / 16) (k_tile / 16) <= 32), each with a mask of its 16 x 16 sub-blocks that the layout
+// allows (causal sub-blocks wholly in the future left out). Listed per query tile (by_key false;
+// bit q_sub * (k_tile / 16) + k_sub: the forward, tc_qtile x 64, and the backward's dq,
+// tc_bwd_dq_rows x 64) or per key tile (by_key true; bit k_sub * (q_tile / 16) + q_sub: the
+// backward's dk/dv, 64 x tc_bwd_kv_rows); per layout n_outer + 1 absolute offsets.
+void bsr_tiles(const SattnCudaArgs& a, int64_t n_layouts, int64_t q_tile, int64_t k_tile, bool by_key,
+               std::vector<int64_t>& tptr, std::vector<int32_t>& tcol, std::vector<uint32_t>& tmask) {
+  constexpr int64_t kSub = sattn_cuda::kTcSub;
+  const int64_t q_subs = q_tile / kSub, kKSubs = k_tile / kSub;
   const int64_t bs = a.block_size, brows = (a.seq_len + bs - 1) / bs, spb = bs / kSub;
-  const int64_t n_outer = by_key ? (a.kv_len + kKTile - 1) / kKTile : (a.seq_len + q_tile - 1) / q_tile;
+  const int64_t n_outer = by_key ? (a.kv_len + k_tile - 1) / k_tile : (a.seq_len + q_tile - 1) / q_tile;
   std::vector<std::vector<std::pair<int32_t, uint32_t>>> items(static_cast<size_t>(n_outer));
   for (int64_t l = 0; l < n_layouts; ++l) {
     const int64_t* ptr = a.ptr + l * (brows + 1);
@@ -283,7 +284,7 @@ extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, Sat
       std::vector<int64_t> tptr;
       std::vector<int32_t> tcol;
       std::vector<uint32_t> tmask;
-      bsr_tiles(a, n_layouts, sattn_cuda::tc_qtile(int(a.head_dim)), false, tptr, tcol, tmask);
+      bsr_tiles(a, n_layouts, sattn_cuda::tc_qtile(int(a.head_dim)), sattn_cuda::kTcKTile, false, tptr, tcol, tmask);
       if (e == cudaSuccess) e = upload(p, tptr, &t.tile_ptr);
       if (e == cudaSuccess) e = upload(p, tcol, &t.tile_col);
       if (e == cudaSuccess) e = upload(p, tmask, &t.tile_mask);
@@ -291,7 +292,11 @@ extern "C" int sattn_cuda_plan_create(const SattnCudaArgs* in, int allow_tc, Sat
         std::vector<int64_t> bptr;
         std::vector<int32_t> bcol;
         std::vector<uint32_t> bmask;
-        bsr_tiles(a, n_layouts, 64, by_key, bptr, bcol, bmask);
+        const int64_t dim = a.head_dim;
+        if (by_key)
+          bsr_tiles(a, n_layouts, 64, sattn_cuda::tc_bwd_kv_rows(int(dim)), true, bptr, bcol, bmask);
+        else
+          bsr_tiles(a, n_layouts, sattn_cuda::tc_bwd_dq_rows(int(dim)), 64, false, bptr, bcol, bmask);
         if (e == cudaSuccess) e = upload(p, bptr, by_key ? &p->bk_ptr : &p->bq_ptr);
         if (e == cudaSuccess) e = upload(p, bcol, by_key ? &p->bk_col : &p->bq_col);
         if (e == cudaSuccess) e = upload(p, bmask, by_key ? &p->bk_mask : &p->bq_mask);
@@ -368,7 +373,10 @@ extern "C" int sattn_cuda_plan_backward(const SattnCudaPlan* p, const void* q, c
   const SattnCudaArgs& a = p->a;
   float* delta = nullptr;
   const size_t rows = size_t(a.batch * a.heads * a.seq_len);
-  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&delta), std::max<size_t>(1, rows) * sizeof(float), 0);
+  // SIMT: delta per row; tensor cores: delta and lse2 per padded row (tc_bwd_seq_pad).
+  const size_t rows_pad = size_t(a.batch * a.heads * sattn_cuda::tc_bwd_seq_pad(a.seq_len));
+  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&delta),
+                                  std::max<size_t>(1, p->tc ? 2 * rows_pad : rows) * sizeof(float), 0);
   if (e == cudaSuccess && p->tc) {  // the tensor-core backward: dO in bf16 as its MMA operand
     __nv_bfloat16* dout16 = nullptr;
     e = cudaMallocAsync(reinterpret_cast<void**>(&dout16), std::max<size_t>(1, rows * size_t(a.head_dim)) * 2, 0);
@@ -376,12 +384,15 @@ extern "C" int sattn_cuda_plan_backward(const SattnCudaPlan* p, const void* q, c
       const sattn_cuda::TcArgs& t = p->t;
       sattn_cuda::TcBwdArgs g{};
       g.q = q; g.k = k; g.v = v; g.o = o; g.dout = dout; g.lse = lse; g.dq = dq; g.dk = dk; g.dv = dv;
-      g.delta = delta; g.dout16 = dout16;
+      g.delta = delta; g.lse2 = delta + rows_pad; g.dout16 = dout16;
+      g.seq_pad = sattn_cuda::tc_bwd_seq_pad(a.seq_len);
       g.batch = a.batch; g.heads = a.heads; g.kv_heads = a.kv_heads; g.seq_len = a.seq_len; g.kv_len = a.kv_len;
       g.head_dim = int(a.head_dim); g.mode = t.mode; g.causal = a.causal; g.causal_offset = a.causal_offset;
       g.scale = a.scale; g.scale_log2 = t.scale_log2; g.shared = a.shared;
-      g.tile_ptr = p->bq_ptr; g.tile_col = p->bq_col; g.tile_mask = p->bq_mask; g.n_qtiles = (a.seq_len + 63) / 64;
-      g.ttile_ptr = p->bk_ptr; g.ttile_col = p->bk_col; g.ttile_mask = p->bk_mask; g.n_ktiles = (a.kv_len + 63) / 64;
+      g.tile_ptr = p->bq_ptr; g.tile_col = p->bq_col; g.tile_mask = p->bq_mask;
+      g.n_qtiles = (a.seq_len + sattn_cuda::tc_bwd_dq_rows(g.head_dim) - 1) / sattn_cuda::tc_bwd_dq_rows(g.head_dim);
+      g.ttile_ptr = p->bk_ptr; g.ttile_col = p->bk_col; g.ttile_mask = p->bk_mask;
+      g.n_ktiles = (a.kv_len + sattn_cuda::tc_bwd_kv_rows(g.head_dim) - 1) / sattn_cuda::tc_bwd_kv_rows(g.head_dim);
       g.window = a.window; g.dilation = a.dilation;
       e = sattn_cuda::tc_bwd_launch(g);
       const cudaError_t f = cudaFreeAsync(dout16, 0);

@@ -66,9 +66,35 @@ struct BwdArgs {
 cudaError_t bwd_launch(const SattnCudaArgs& a, const BwdArgs& g);
 
 // The tensor-core backward (kernels_tc_bwd.cu): bf16 q/k/v, head_dim 64 or 128, dense, window or
-// BSR as 64 x 64 tiles with 4 x 4 masks of 16 x 16 sub-blocks, listed per query tile (tile_*:
-// bit q_sub * 4 + k_sub) and per key tile (ttile_*: bit k_sub * 4 + q_sub); per layout n_qtiles + 1
-// (n_ktiles + 1) absolute offsets.
+// BSR. The dq kernel owns tc_bwd_dq_rows(D) query rows per CTA and streams 64-key tiles; the dk/dv
+// kernel owns tc_bwd_kv_rows(D) keys and streams 64-query tiles (16 rows per warp in both). BSR
+// tiles carry masks of 16 x 16 sub-blocks, listed per query tile (tile_*: dq rows x 64 keys, bit
+// q_sub * 4 + k_sub) and per key tile (ttile_*: kv rows x 64 queries, bit k_sub * 4 + q_sub); per
+// layout n_qtiles + 1 (n_ktiles + 1) absolute offsets. The macros pick other tile heights for
+// measurements (bench/gpu/bwd_variants.sh); the defaults are the measured best
+// (docs/decisions.md).
+#ifndef SATTN_BWD_DQ_WARPS_64
+#define SATTN_BWD_DQ_WARPS_64 4
+#endif
+#ifndef SATTN_BWD_DQ_WARPS_128
+#define SATTN_BWD_DQ_WARPS_128 4
+#endif
+#ifndef SATTN_BWD_KV_WARPS_64
+#define SATTN_BWD_KV_WARPS_64 4
+#endif
+#ifndef SATTN_BWD_KV_WARPS_128
+#define SATTN_BWD_KV_WARPS_128 4
+#endif
+__host__ __device__ constexpr int tc_bwd_dq_rows(int head_dim) {
+  return 16 * (head_dim > 64 ? SATTN_BWD_DQ_WARPS_128 : SATTN_BWD_DQ_WARPS_64);
+}
+__host__ __device__ constexpr int tc_bwd_kv_rows(int head_dim) {
+  return 16 * (head_dim > 64 ? SATTN_BWD_KV_WARPS_128 : SATTN_BWD_KV_WARPS_64);
+}
+// Rows per (batch, head) of the delta/lse2 scratch: seq_len rounded up to a whole tile of either
+// kernel, so that tiles read it with 16-byte copies and no bounds.
+inline int64_t tc_bwd_seq_pad(int64_t seq_len) { return (seq_len + 127) / 128 * 128; }
+
 struct TcBwdArgs {
   const void* q;  // bf16
   const void* k;
@@ -79,9 +105,11 @@ struct TcBwdArgs {
   float* dq;
   float* dk;
   float* dv;
-  float* delta;              // scratch [batch, heads, seq_len]
+  float* delta;              // scratch [batch, heads, seq_pad]: dO . O (0 past seq_len)
+  float* lse2;               // scratch [batch, heads, seq_pad]: lse in log2 units; +inf past seq_len
+                             // and for rows with no allowed key (their P is 0)
   __nv_bfloat16* dout16;     // scratch [batch, heads, seq_len, head_dim]
-  int64_t batch, heads, kv_heads, seq_len, kv_len;
+  int64_t batch, heads, kv_heads, seq_len, kv_len, seq_pad;
   int head_dim;
   int mode;  // TcMode
   int causal;

@@ -1,14 +1,16 @@
 // Tensor-core backward kernels (bf16 q/k/v/dO, fp32 accumulation and gradients), FlashAttention-2's
 // recomputation from the forward's log-sum-exp, in two kernels that need no atomics:
-//   dq:   one CTA of 4 warps per 64 query rows (16 per warp); over the key tiles of 64 that the
+//   dq:   one CTA of W warps per 16 W query rows (16 per warp); over the key tiles of 64 that the
 //         rows see: S = Q K^T, dP = dO V^T, P = exp(S - lse), dS = P (dP - delta), dQ += dS K.
-//   dkdv: one CTA of 4 warps per 64 keys (16 per warp); over the query heads of the KV head and
+//   dkdv: one CTA of W warps per 16 W keys (16 per warp); over the query heads of the KV head and
 //         the query tiles of 64 that see the keys: S^T = K Q^T, dP^T = V dO^T, the same P and dS
 //         transposed, dV += P^T dO, dK += dS^T Q.
-// Tiles are staged with cp.async in two stages; fragments come from ldmatrix (.trans for the
-// operands used as [k x n]); mma.sync m16n8k16. Masks (causal, tails, window with dilation, the
-// BSR layout as 16 x 16 sub-block masks of each 64 x 64 tile) apply at element granularity, as in
-// the forward. P and dS are rounded to bf16 as MMA operands (as FlashAttention does).
+// Streamed tiles (K/V for dq; Q/dO with their lse and delta for dk/dv) are staged with cp.async in
+// two stages; fragments come from ldmatrix (.trans for the operands used as [k x n]); mma.sync
+// m16n8k16. Masks (causal, tails, window with dilation, the BSR layout as 16 x 16 sub-block masks)
+// apply at element granularity, as in the forward, except where a warp's 16 x 64 block is wholly
+// allowed (a full BSR tile inside the sequence and the causal boundary): that block skips the
+// per-element test. P and dS are rounded to bf16 as MMA operands (as FlashAttention does).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -23,16 +25,7 @@ namespace {
 
 using namespace tc;
 
-constexpr int kT = 64;  // rows of every tile (queries or keys)
-constexpr float kLog2e = 1.4426950408889634f;
-
-// lse in log2 units for P = 2^(s * scale_log2 - lse2); a row past the end or with no allowed key
-// gets +inf, so that its P is 0.
-__device__ __forceinline__ float lse2_of(const TcBwdArgs& a, int64_t bh, int64_t i) {
-  if (i >= a.seq_len) return INFINITY;
-  const float l = a.lse[bh * a.seq_len + i];
-  return l == -INFINITY ? INFINITY : l * kLog2e;
-}
+constexpr int kT = 64;  // rows of every streamed tile (keys for dq, queries for dk/dv)
 
 // Whether (query i, key j) is allowed, given the tile's sub-block mask bit.
 template <int Mode>
@@ -46,17 +39,18 @@ __device__ __forceinline__ bool allowed(const TcBwdArgs& a, int64_t i, int64_t j
   return ok;
 }
 
-template <int D, int Mode>
-__global__ void __launch_bounds__(kThreads) bwd_dq_tc(const TcBwdArgs a) {
-  constexpr int kTileBytes = kT * D * 2;
+template <int D, int Mode, int W>
+__global__ void __launch_bounds__(W * 32) bwd_dq_tc(const TcBwdArgs a) {
+  constexpr int NT = W * 32, R = 16 * W;
+  constexpr int kTileBytes = kT * D * 2, kOwnBytes = R * D * 2;
   constexpr int KD = D / 16, ND = D / 8;
   constexpr int KS = D > 64 ? 32 : kT, NS = KS / 8;  // keys per step
   extern __shared__ __align__(128) unsigned char smem[];
-  const uint32_t sQ = smem_addr(smem), sO = sQ + kTileBytes, sK = sO + kTileBytes, sV = sK + 2 * kTileBytes;
+  const uint32_t sQ = smem_addr(smem), sO = sQ + kOwnBytes, sK = sO + kOwnBytes, sV = sK + 2 * kTileBytes;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, cq = lane & 3;
   const int64_t qt = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int64_t kvh = h / (a.heads / a.kv_heads), bh = b * a.heads + h;
-  const int64_t q0 = qt * kT, off = a.causal_offset;
+  const int64_t q0 = qt * R, off = a.causal_offset;
   const __nv_bfloat16* qg = static_cast<const __nv_bfloat16*>(a.q) + bh * a.seq_len * D;
   const __nv_bfloat16* og = a.dout16 + bh * a.seq_len * D;
   const __nv_bfloat16* kg = static_cast<const __nv_bfloat16*>(a.k) + (b * a.kv_heads + kvh) * a.kv_len * D;
@@ -68,7 +62,7 @@ __global__ void __launch_bounds__(kThreads) bwd_dq_tc(const TcBwdArgs a) {
     t_begin = p[qt];
     t_end = p[qt + 1];
   } else {
-    const int64_t qlast = min(q0 + kT, a.seq_len) - 1 + off;
+    const int64_t qlast = min(q0 + R, a.seq_len) - 1 + off;
     int64_t lo = 0, hi = a.causal ? min(a.kv_len, qlast + 1) : a.kv_len;
     if (Mode == kTcWindow) {
       const int64_t span = a.window * a.dilation;
@@ -79,18 +73,18 @@ __global__ void __launch_bounds__(kThreads) bwd_dq_tc(const TcBwdArgs a) {
   }
   auto key0_of = [&](int64_t t) -> int64_t { return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kT : t * kT; };
 
-  load_tile<D, kT>(sQ, qg, q0, a.seq_len);
-  load_tile<D, kT>(sO, og, q0, a.seq_len);
+  load_tile<D, R, NT>(sQ, qg, q0, a.seq_len);
+  load_tile<D, R, NT>(sO, og, q0, a.seq_len);
   cp_async_commit();
   if (t_begin < t_end) {
-    load_tile<D, kT>(sK, kg, key0_of(t_begin), a.kv_len);
-    load_tile<D, kT>(sV, vg, key0_of(t_begin), a.kv_len);
+    load_tile<D, kT, NT>(sK, kg, key0_of(t_begin), a.kv_len);
+    load_tile<D, kT, NT>(sV, vg, key0_of(t_begin), a.kv_len);
     cp_async_commit();
   }
-  const int64_t row0 = q0 + warp * 16 + g;  // rows row0 and row0 + 8
-  const float lse2[2] = {lse2_of(a, bh, row0), lse2_of(a, bh, row0 + 8)};
-  const float delta[2] = {row0 < a.seq_len ? a.delta[bh * a.seq_len + row0] : 0.f,
-                          row0 + 8 < a.seq_len ? a.delta[bh * a.seq_len + row0 + 8] : 0.f};
+  const int64_t qw = q0 + warp * 16, row0 = qw + g;  // rows row0 and row0 + 8 (< seq_pad)
+  const float lse2[2] = {a.lse2[bh * a.seq_pad + row0], a.lse2[bh * a.seq_pad + row0 + 8]};
+  const float delta[2] = {a.delta[bh * a.seq_pad + row0], a.delta[bh * a.seq_pad + row0 + 8]};
+  const bool rows_in = qw + 16 <= a.seq_len;
   float dq[ND][4];
 #pragma unroll
   for (int n = 0; n < ND; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
@@ -104,8 +98,8 @@ __global__ void __launch_bounds__(kThreads) bwd_dq_tc(const TcBwdArgs a) {
     const int stage = int((t - t_begin) & 1);
     if (t + 1 < t_end) {
       const int64_t nk = key0_of(t + 1);
-      load_tile<D, kT>(sK + (stage ^ 1) * kTileBytes, kg, nk, a.kv_len);
-      load_tile<D, kT>(sV + (stage ^ 1) * kTileBytes, vg, nk, a.kv_len);
+      load_tile<D, kT, NT>(sK + (stage ^ 1) * kTileBytes, kg, nk, a.kv_len);
+      load_tile<D, kT, NT>(sV + (stage ^ 1) * kTileBytes, vg, nk, a.kv_len);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -114,6 +108,10 @@ __global__ void __launch_bounds__(kThreads) bwd_dq_tc(const TcBwdArgs a) {
     __syncthreads();
     const int64_t k0 = key0_of(t);
     const unsigned rowmask = Mode == kTcTiles ? (a.tile_mask[t] >> (warp * 4)) & 0xFu : 0xFu;
+    // The warp's 16 x 64 block needs no per-element test: whole sub-blocks, inside both lengths,
+    // wholly in the past.
+    const bool full = Mode != kTcWindow && rowmask == 0xFu && rows_in && k0 + kT <= a.kv_len &&
+                      (!a.causal || k0 + kT - 1 <= qw + off);
 #pragma unroll 1
     for (int ks = 0; ks < kT / KS && rowmask; ++ks) {
       const int64_t kb = k0 + ks * KS;
@@ -139,16 +137,26 @@ __global__ void __launch_bounds__(kThreads) bwd_dq_tc(const TcBwdArgs a) {
         }
       }
       // dS = P (dP - delta), P = 2^(s scale_log2 - lse2); masked elements give 0.
+      if (full) {
 #pragma unroll
-      for (int n = 0; n < NS; ++n)
+        for (int n = 0; n < NS; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = e >> 1;
-          const int64_t i = row0 + 8 * r, j = kb + n * 8 + 2 * cq + (e & 1);
-          const bool sub_ok = (rowmask >> ((ks * KS) / 16 + (n >> 1))) & 1;
-          const float p = allowed<Mode>(a, i, j, sub_ok) ? ex2(s[n][e] * a.scale_log2 - lse2[r]) : 0.f;
-          s[n][e] = p * (dp[n][e] - delta[r]);
-        }
+          for (int e = 0; e < 4; ++e) {
+            const int r = e >> 1;
+            s[n][e] = ex2(s[n][e] * a.scale_log2 - lse2[r]) * (dp[n][e] - delta[r]);
+          }
+      } else {
+#pragma unroll
+        for (int n = 0; n < NS; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int r = e >> 1;
+            const int64_t i = row0 + 8 * r, j = kb + n * 8 + 2 * cq + (e & 1);
+            const bool sub_ok = (rowmask >> ((ks * KS) / 16 + (n >> 1))) & 1;
+            const float p = allowed<Mode>(a, i, j, sub_ok) ? ex2(s[n][e] * a.scale_log2 - lse2[r]) : 0.f;
+            s[n][e] = p * (dp[n][e] - delta[r]);
+          }
+      }
       // dQ += dS K.
 #pragma unroll
       for (int kc = 0; kc < NS / 2; ++kc) {
@@ -181,16 +189,25 @@ __global__ void __launch_bounds__(kThreads) bwd_dq_tc(const TcBwdArgs a) {
   }
 }
 
-template <int D, int Mode>
-__global__ void __launch_bounds__(kThreads) bwd_dkdv_tc(const TcBwdArgs a) {
-  constexpr int kTileBytes = kT * D * 2;
+#ifndef SATTN_BWD_KV_KS64
+#define SATTN_BWD_KV_KS64 64
+#endif
+#ifndef SATTN_BWD_KV_MINB
+#define SATTN_BWD_KV_MINB 1
+#endif
+template <int D, int Mode, int W>
+__global__ void __launch_bounds__(W * 32, D > 64 ? 1 : SATTN_BWD_KV_MINB) bwd_dkdv_tc(const TcBwdArgs a) {
+  constexpr int NT = W * 32, R = 16 * W;
+  constexpr int kTileBytes = kT * D * 2, kOwnBytes = R * D * 2;
   constexpr int KD = D / 16, ND = D / 8;
-  constexpr int KS = D > 64 ? 32 : kT, NS = KS / 8;  // queries per step
+  constexpr int KS = D > 64 ? 32 : SATTN_BWD_KV_KS64, NS = KS / 8;  // queries per step
   extern __shared__ __align__(128) unsigned char smem[];
-  const uint32_t sK = smem_addr(smem), sV = sK + kTileBytes, sQ = sV + kTileBytes, sO = sQ + 2 * kTileBytes;
+  const uint32_t sK = smem_addr(smem), sV = sK + kOwnBytes, sQ = sV + kOwnBytes, sO = sQ + 2 * kTileBytes;
+  // Per stage: the 64 queries' lse2, then their delta.
+  float* const sL = reinterpret_cast<float*>(smem + 2 * kOwnBytes + 4 * kTileBytes);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, cq = lane & 3;
   const int64_t kt = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
-  const int64_t group = a.heads / a.kv_heads, k0 = kt * kT, off = a.causal_offset;
+  const int64_t group = a.heads / a.kv_heads, k0 = kt * R, off = a.causal_offset;
   const int64_t bk = b * a.kv_heads + kvh;
   const __nv_bfloat16* kg = static_cast<const __nv_bfloat16*>(a.k) + bk * a.kv_len * D;
   const __nv_bfloat16* vg = static_cast<const __nv_bfloat16*>(a.v) + bk * a.kv_len * D;
@@ -202,7 +219,7 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tc(const TcBwdArgs a) {
     t_begin = p[kt];
     t_end = p[kt + 1];
   } else {
-    const int64_t klast = min(k0 + kT, a.kv_len) - 1;
+    const int64_t klast = min(k0 + R, a.kv_len) - 1;
     int64_t lo = a.causal ? max(int64_t(0), k0 - off) : 0, hi = a.seq_len;  // rows i with k0 <= i + off
     if (Mode == kTcWindow) {  // |j - (i + off)| <= span (j <= i + off when causal)
       const int64_t span = a.window * a.dilation;
@@ -214,13 +231,19 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tc(const TcBwdArgs a) {
   auto q0_of = [&](int64_t t) -> int64_t { return Mode == kTcTiles ? int64_t(a.ttile_col[t]) * kT : t * kT; };
   const int64_t n_tiles = t_end - t_begin, steps = n_tiles * group;  // (head, tile) pairs, head-major
 
-  load_tile<D, kT>(sK, kg, k0, a.kv_len);
-  load_tile<D, kT>(sV, vg, k0, a.kv_len);
+  load_tile<D, R, NT>(sK, kg, k0, a.kv_len);
+  load_tile<D, R, NT>(sV, vg, k0, a.kv_len);
   cp_async_commit();
   auto stage_load = [&](int64_t x, int st) {
     const int64_t bh = b * a.heads + kvh * group + x / n_tiles, q0 = q0_of(t_begin + x % n_tiles);
-    load_tile<D, kT>(sQ + st * kTileBytes, static_cast<const __nv_bfloat16*>(a.q) + bh * a.seq_len * D, q0, a.seq_len);
-    load_tile<D, kT>(sO + st * kTileBytes, a.dout16 + bh * a.seq_len * D, q0, a.seq_len);
+    load_tile<D, kT, NT>(sQ + st * kTileBytes, static_cast<const __nv_bfloat16*>(a.q) + bh * a.seq_len * D, q0,
+                         a.seq_len);
+    load_tile<D, kT, NT>(sO + st * kTileBytes, a.dout16 + bh * a.seq_len * D, q0, a.seq_len);
+    if (threadIdx.x < 2 * kT / 4) {  // 16 chunks of lse2, 16 of delta (seq_pad rows: no bounds)
+      const int c = threadIdx.x % (kT / 4), which = threadIdx.x / (kT / 4);
+      const float* src = (which ? a.delta : a.lse2) + bh * a.seq_pad + q0 + 4 * c;
+      cp_async16(smem_addr(sL + (st * 2 + which) * kT + 4 * c), src, 16);
+    }
     cp_async_commit();
   };
   if (steps > 0) stage_load(0, 0);
@@ -230,7 +253,8 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tc(const TcBwdArgs a) {
   for (int n = 0; n < ND; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) dk[n][e] = dv[n][e] = 0.f;
-  const int64_t key0 = k0 + warp * 16 + g;  // keys key0 and key0 + 8
+  const int64_t kw = k0 + warp * 16, key0 = kw + g;  // keys key0 and key0 + 8
+  const bool keys_in = kw + 16 <= a.kv_len;
   const Frag<D> fk(sK, warp * 16 + (lane & 7) + 8 * ((lane >> 3) & 1), lane >> 4);  // A: K rows
   const Frag<D> fv(sV, warp * 16 + (lane & 7) + 8 * ((lane >> 3) & 1), lane >> 4);  // A: V rows
   const Frag<D> fq(sQ, (lane & 7) + 8 * (lane >> 4), (lane >> 3) & 1);              // B: Q rows (Q^T)
@@ -247,11 +271,13 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tc(const TcBwdArgs a) {
       cp_async_wait<0>();
     }
     __syncthreads();
-    const int64_t bh = b * a.heads + kvh * group + x / n_tiles, t = t_begin + x % n_tiles, q0 = q0_of(t);
+    const int64_t t = t_begin + x % n_tiles, q0 = q0_of(t);
     const unsigned keymask = Mode == kTcTiles ? (a.ttile_mask[t] >> (warp * 4)) & 0xFu : 0xFu;
+    const bool full = Mode != kTcWindow && keymask == 0xFu && keys_in && q0 + kT <= a.seq_len &&
+                      (!a.causal || kw + 15 <= q0 + off);
+    const float* lsm = sL + stage * 2 * kT;  // lse2[64], delta[64] of this tile's queries
 #pragma unroll 1
     for (int ks = 0; ks < kT / KS && keymask; ++ks) {
-      const int64_t qb = q0 + ks * KS;
       float s[NS][4], dp[NS][4];
 #pragma unroll
       for (int n = 0; n < NS; ++n)
@@ -274,22 +300,39 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tc(const TcBwdArgs a) {
         }
       }
       // P^T and dS^T: rows are keys (key0 + 8 r), columns queries.
+      if (full) {
 #pragma unroll
-      for (int n = 0; n < NS; ++n)
+        for (int n = 0; n < NS; ++n)
 #pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const int64_t i = qb + n * 8 + 2 * cq + c;
-          const float l2 = lse2_of(a, bh, i);
-          const float dl = i < a.seq_len ? a.delta[bh * a.seq_len + i] : 0.f;
-          const bool sub_ok = (keymask >> ((ks * KS) / 16 + (n >> 1))) & 1;
+          for (int c = 0; c < 2; ++c) {
+            const int iq = ks * KS + n * 8 + 2 * cq + c;  // query within the tile
+            const float l2 = lsm[iq], dl = lsm[kT + iq];
 #pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            const int e = 2 * r + c;
-            const float p = allowed<Mode>(a, i, key0 + 8 * r, sub_ok) ? ex2(s[n][e] * a.scale_log2 - l2) : 0.f;
-            s[n][e] = p;
-            dp[n][e] = p * (dp[n][e] - dl);
+            for (int r = 0; r < 2; ++r) {
+              const int e = 2 * r + c;
+              const float p = ex2(s[n][e] * a.scale_log2 - l2);
+              s[n][e] = p;
+              dp[n][e] = p * (dp[n][e] - dl);
+            }
           }
-        }
+      } else {
+#pragma unroll
+        for (int n = 0; n < NS; ++n)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            const int iq = ks * KS + n * 8 + 2 * cq + c;
+            const float l2 = lsm[iq], dl = lsm[kT + iq];
+            const int64_t i = q0 + iq;
+            const bool sub_ok = (keymask >> ((ks * KS) / 16 + (n >> 1))) & 1;
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+              const int e = 2 * r + c;
+              const float p = allowed<Mode>(a, i, key0 + 8 * r, sub_ok) ? ex2(s[n][e] * a.scale_log2 - l2) : 0.f;
+              s[n][e] = p;
+              dp[n][e] = p * (dp[n][e] - dl);
+            }
+          }
+      }
       // dV += P^T dO, dK += dS^T Q.
 #pragma unroll
       for (int kc = 0; kc < NS / 2; ++kc) {
@@ -332,21 +375,33 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv_tc(const TcBwdArgs a) {
   }
 }
 
-// delta_i = dO_i . O_i and dO in bf16 (the MMA operand), one warp per row.
-__global__ void __launch_bounds__(kThreads) bwd_prep_tc(int64_t rows, int D, const float* o, const float* dout,
-                                                        float* delta, __nv_bfloat16* dout16) {
+// Per padded row (one warp each): delta = dO . O, lse2 = lse log2(e) (+inf for a row with no
+// allowed key, and past seq_len with delta 0), dO in bf16 (the MMA operand).
+__global__ void __launch_bounds__(kThreads) bwd_prep_tc(int64_t rows, int64_t seq_len, int64_t seq_pad, int D,
+                                                        const float* o, const float* dout, const float* lse,
+                                                        float* delta, float* lse2, __nv_bfloat16* dout16) {
   const int lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + (threadIdx.x >> 5);
+  const int64_t row = int64_t(blockIdx.x) * (kThreads / 32) + (threadIdx.x >> 5);  // padded
   if (row >= rows) return;
+  const int64_t bh = row / seq_pad, i = row % seq_pad;
+  if (i >= seq_len) {
+    if (lane == 0) delta[row] = 0.f, lse2[row] = INFINITY;
+    return;
+  }
+  const int64_t src = bh * seq_len + i;
   float acc = 0.f;
   for (int c = lane; c < D; c += 32) {
-    const float d = dout[row * D + c];
-    acc += o[row * D + c] * d;
-    dout16[row * D + c] = __float2bfloat16_rn(d);
+    const float d = dout[src * D + c];
+    acc += o[src * D + c] * d;
+    dout16[src * D + c] = __float2bfloat16_rn(d);
   }
 #pragma unroll
   for (int x = 16; x; x >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, x);
-  if (lane == 0) delta[row] = acc;
+  if (lane == 0) {
+    const float l = lse[src];
+    delta[row] = acc;
+    lse2[row] = l == -INFINITY ? INFINITY : l * 1.4426950408889634f;
+  }
 }
 
 template <class K>
@@ -356,18 +411,21 @@ cudaError_t raise_smem(K kernel, int bytes) {
 
 template <int D, int Mode>
 cudaError_t launch_bwd_tc(const TcBwdArgs& a) {
-  constexpr int smem = 6 * kT * D * 2;  // two single tiles + two double-buffered ones
+  constexpr int RQ = tc_bwd_dq_rows(D), RK = tc_bwd_kv_rows(D), WQ = RQ / 16, WK = RK / 16;
+  constexpr int smem_dq = 2 * RQ * D * 2 + 4 * kT * D * 2;               // Q, dO + two stages of K, V
+  constexpr int smem_kv = 2 * RK * D * 2 + 4 * kT * D * 2 + 4 * kT * 4;  // K, V + two of Q, dO, lse2, delta
   static bool configured = false;
   if (!configured) {
-    cudaError_t e = raise_smem(bwd_dq_tc<D, Mode>, smem);
-    if (e == cudaSuccess) e = raise_smem(bwd_dkdv_tc<D, Mode>, smem);
+    cudaError_t e = raise_smem(bwd_dq_tc<D, Mode, WQ>, smem_dq);
+    if (e == cudaSuccess) e = raise_smem(bwd_dkdv_tc<D, Mode, WK>, smem_kv);
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  const int64_t n_qt = (a.seq_len + kT - 1) / kT, n_kt = (a.kv_len + kT - 1) / kT;
-  if (n_qt > 0) bwd_dq_tc<D, Mode><<<dim3(unsigned(n_qt), unsigned(a.heads), unsigned(a.batch)), kThreads, smem>>>(a);
+  const int64_t n_qt = (a.seq_len + RQ - 1) / RQ, n_kt = (a.kv_len + RK - 1) / RK;
+  if (n_qt > 0)
+    bwd_dq_tc<D, Mode, WQ><<<dim3(unsigned(n_qt), unsigned(a.heads), unsigned(a.batch)), WQ * 32, smem_dq>>>(a);
   if (n_kt > 0)
-    bwd_dkdv_tc<D, Mode><<<dim3(unsigned(n_kt), unsigned(a.kv_heads), unsigned(a.batch)), kThreads, smem>>>(a);
+    bwd_dkdv_tc<D, Mode, WK><<<dim3(unsigned(n_kt), unsigned(a.kv_heads), unsigned(a.batch)), WK * 32, smem_kv>>>(a);
   return cudaGetLastError();
 }
 
@@ -384,10 +442,10 @@ cudaError_t launch_bwd_tc_dim(const TcBwdArgs& a) {
 }  // namespace
 
 cudaError_t tc_bwd_launch(const TcBwdArgs& a) {
-  const int64_t rows = a.batch * a.heads * a.seq_len;
+  const int64_t rows = a.batch * a.heads * a.seq_pad;
   if (rows > 0)
-    bwd_prep_tc<<<unsigned((rows + kThreads / 32 - 1) / (kThreads / 32)), kThreads>>>(rows, a.head_dim, a.o, a.dout,
-                                                                                       a.delta, a.dout16);
+    bwd_prep_tc<<<unsigned((rows + kThreads / 32 - 1) / (kThreads / 32)), kThreads>>>(
+        rows, a.seq_len, a.seq_pad, a.head_dim, a.o, a.dout, a.lse, a.delta, a.lse2, a.dout16);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess || a.batch == 0 || a.heads == 0) return e;
   switch (a.head_dim) {

@@ -83,12 +83,13 @@ struct Frag {
   }
 };
 
-// Rows row0.. of a [len, D] matrix into a tile of R rows; rows at or past len are zero-filled.
-template <int D, int R>
+// Rows row0.. of a [len, D] matrix into a tile of R rows by NT threads; rows at or past len are
+// zero-filled.
+template <int D, int R, int NT = kThreads>
 __device__ __forceinline__ void load_tile(uint32_t base, const __nv_bfloat16* g, int64_t row0, int64_t len) {
   constexpr int C = D / 8;
 #pragma unroll
-  for (int x = threadIdx.x; x < R * C; x += kThreads) {
+  for (int x = threadIdx.x; x < R * C; x += NT) {
     const int r = x / C, c = x % C;
     const int64_t gr = row0 + r;
     const bool ok = gr < len;

@@ -1,0 +1,35 @@
+"""Picks the backward tile macros from bench/gpu/bwd_variants.sh's output: per head_dim, the
+variant with the smallest geometric mean of (backward time / the first variant's) over the
+measured configurations, among those whose GPU tests passed. Prints the nvcc flags (-D...) of
+the pick, and a line per head_dim on stderr.
+
+Usage: python3 bench/gpu/pick_bwd.py BWD_VARIANTS.json TESTS.txt "name:-DA=1,-DB=2 ..."
+"""
+import json, math, re, sys
+
+rows = json.load(open(sys.argv[1]))
+tests = open(sys.argv[2]).read()
+variants = {}
+for v in sys.argv[3].split():
+    name, defs = v.split(":", 1)
+    variants[name] = dict(d[2:].split("=") for d in defs.split(",") if d)
+passed = {n for n in variants if re.search(r"^== %s: .*exit 0" % re.escape(n), tests, re.M)}
+defaults = {"SATTN_BWD_DQ_WARPS_64": "4", "SATTN_BWD_DQ_WARPS_128": "4", "SATTN_BWD_KV_WARPS_64": "4",
+            "SATTN_BWD_KV_WARPS_128": "4", "SATTN_BWD_KV_KS64": "64", "SATTN_BWD_KV_MINB": "1"}
+per_dim = {64: ("SATTN_BWD_DQ_WARPS_64", "SATTN_BWD_KV_WARPS_64", "SATTN_BWD_KV_KS64", "SATTN_BWD_KV_MINB"),
+           128: ("SATTN_BWD_DQ_WARPS_128", "SATTN_BWD_KV_WARPS_128")}
+first = next(k[:-len("_bwd_ms")] for k in rows[0] if k.endswith("_bwd_ms"))
+pick = dict(defaults)
+for D, keys in per_dim.items():
+    score = {}
+    for n in passed:
+        rs = [r for r in rows if r["head_dim"] == D]
+        score[n] = math.exp(sum(math.log(r[n + "_bwd_ms"] / r[first + "_bwd_ms"]) for r in rs) / len(rs))
+    if not score:
+        sys.exit("no variant passed its tests")
+    best = min(score, key=score.get)
+    print(f"head_dim {D}: {best} (time vs {first}: " +
+          ", ".join(f"{n} {s:.3f}" for n, s in sorted(score.items(), key=lambda x: x[1])) + ")", file=sys.stderr)
+    for k in keys:
+        pick[k] = variants[best].get(k, defaults[k])
+print(" ".join(f"-D{k}={v}" for k, v in pick.items()))
