@@ -101,6 +101,19 @@ typedef struct sattn_select_options {
   int prefer_sw;          /* 1: --prefer-sw; 0 or -1: not given */
   int64_t l1_bytes;       /* --l1-bytes; -1: unset */
   const char* profile;    /* --profile NAME or PATH (sattn-profile(5)); NULL: unset */
+  /* Selection under a quality target (sattn-select(1), QUALITY TARGET): the cheapest point of the
+   * recall grid whose recall on the calibration samples is at least min_recall, else dense. */
+  double min_recall;            /* --min-recall R in [0, 1]; -1: unset (SATTN_MIN_RECALL, then the
+                                   profile's select.min_recall apply); any other value outside
+                                   [0, 1], NaN included, is SATTN_INVALID_INPUT */
+  const char* const* data;      /* --data DIR, data_count of them: calibration samples, each
+                                   DIR/{q,k,v}.npy; NULL or data_count 0: none */
+  size_t data_count;
+  int64_t seed;                 /* --seed: the synthetic calibration sample when no data is given;
+                                   -1: unset (the default seed) */
+  double recall_confidence;     /* --recall-confidence C in [0.5, 1): the confidence of the recall
+                                   bound; -1: unset (SATTN_RECALL_CONFIDENCE, the profile, 0.95);
+                                   any other value outside [0.5, 1) is SATTN_USAGE */
 } sattn_select_options;
 void sattn_select_options_init(sattn_select_options* options);
 

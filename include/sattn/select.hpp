@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "sattn/op.hpp"
 #include "sattn/plan.hpp"
+#include "sattn/tensor.hpp"
 
 namespace sattn {
 
@@ -24,6 +26,9 @@ struct HwCapabilities {
   std::string description;       // for messages: "LANES 16, spec mask 0xff"
   std::string where;             // for messages: "spec mask 0x7f, build/libexec/sattn/sattn-accel-sim-lanes16"
 };
+
+// The default confidence of the recall bound (see recall_bound below).
+inline constexpr double kRecallConfidence = 0.95;
 
 struct SelectOptions {
   Target backend = Target::cpu;
@@ -40,8 +45,15 @@ struct SelectOptions {
   // Selection under a quality target (sattn-select --min-recall; select_recall.cpp): the cheapest
   // point of recall_grid() whose recall on the calibration samples is at least min_recall.
   std::optional<double> min_recall;            // --min-recall / SATTN_MIN_RECALL / profile select.min_recall
+  // How sure the recall bound is that another window of text reaches min_recall, in [0.5, 1):
+  // --recall-confidence / SATTN_RECALL_CONFIDENCE / profile select.recall_confidence. The bound is
+  // mean - recall_sigmas(recall_confidence) * stderr (recall_bound below).
+  double recall_confidence = kRecallConfidence;
   std::vector<std::string> calibration_data;   // --data DIR (repeatable): DIR/{q,k,v}.npy, one sample each
   uint64_t calibration_seed = 0x5A77;          // no --data: the synthetic generator with this seed
+  // In-memory calibration samples (the Python API's select(data=[(q, k, v), ...])), scored before
+  // calibration_data; each must match the op's shapes and be finite (Error(invalid_input)).
+  std::shared_ptr<const std::vector<QKV>> calibration_samples;
   // Where each hint came from, quoted in the selection reason: "force" -> "--force-spec bsr" or
   // "SATTN_FORCE_SPEC=bsr"; "disable:<spec>" -> "--disable bsr" or "SATTN_DISABLE_BSR=1";
   // "prefer", "l1_bytes" likewise. Filled by resolve_select_options(); a missing key reads as
@@ -77,6 +89,7 @@ struct SelectRequest {
   std::optional<HwCapabilities> hw;
   std::optional<std::string> profile;          // a profile NAME or PATH (sattn-profile(5))
   std::optional<double> min_recall;            // --min-recall R in [0, 1]
+  std::optional<double> recall_confidence;     // --recall-confidence C in [0.5, 1)
   std::vector<std::string> data;               // --data DIR: calibration samples for min_recall
   std::optional<uint64_t> seed;                // --seed: the synthetic calibration sample without --data
 };
@@ -106,21 +119,24 @@ std::string grid_label(Spec, const SpecParams&);
 // What a recall-constrained selection compares with the target, per (calibration sample, query
 // head): a lower bound of the head's mean row recall that one window of rows can vouch for. The
 // rows (in order) are cut into kRecallBands contiguous bands of (nearly) equal size, and the bound
-// is mean - kRecallSigmas * sd(band means) / sqrt(bands), clamped to [0, 1]: the batch-means
-// standard error of the mean (contiguous bands, because neighbouring rows attend alike), and
-// kRecallSigmas = 1.645 * sqrt(2), one-sided 95 % for the difference between the means of two
-// independent windows of the same length. sd(band means) is estimated from successive
-// differences, sum (m[b+1] - m[b])^2 / (2 (bands - 1)), so that a smooth trend over positions
-// does not count as noise. Fewer than 2 rows: the mean. sattn-select(1), QUALITY TARGET;
-// docs/decisions.md.
+// is mean - sigmas * sd(band means) / sqrt(bands), clamped to [0, 1]: the batch-means standard
+// error of the mean (contiguous bands, because neighbouring rows attend alike). sigmas =
+// recall_sigmas(confidence) = sqrt(2) * z(confidence), z the standard normal quantile: one-sided
+// at that confidence for the difference between the means of two independent windows of the same
+// length (2.326 at the default 0.95; 0 at 0.5, the plain mean). sd(band means) is estimated from
+// successive differences, sum (m[b+1] - m[b])^2 / (2 (bands - 1)), so that a smooth trend over
+// positions does not count as noise. Fewer than 2 rows: the mean. sattn-select(1), QUALITY
+// TARGET; docs/decisions.md.
 inline constexpr int kRecallBands = 8;
-inline constexpr double kRecallSigmas = 2.33;
 struct RecallBand {
   double mean = 1;         // the head's mean row recall
   double stderr_mean = 0;  // sd(band means) / sqrt(bands), sd from successive differences
 };
 RecallBand recall_band_stats(const std::vector<double>& row_recall);
-double recall_bound(const std::vector<double>& row_recall);  // mean - kRecallSigmas * stderr_mean, in [0, 1]
+// sqrt(2) * the standard normal quantile of `confidence`; Error(usage) outside [0.5, 1).
+double recall_sigmas(double confidence);
+// mean - recall_sigmas(confidence) * stderr_mean, in [0, 1].
+double recall_bound(const std::vector<double>& row_recall, double confidence = kRecallConfidence);
 
 // Selects a spec for `op`. A forced spec the op cannot support is Error(invalid_input) naming why.
 Plan select_spec(const Op&, const SelectOptions&);

@@ -97,6 +97,21 @@ SelectRequest request_of(const sattn_select_options* o) {
     req.l1_bytes = o->l1_bytes;
   }
   if (SATTN_HAS_FIELD(o, T, profile) && o->profile) req.profile = o->profile;
+  // min_recall: -1 is unset; the range check (invalid input, as --min-recall) is the selector's.
+  if (SATTN_HAS_FIELD(o, T, min_recall) && o->min_recall != -1.0) req.min_recall = o->min_recall;
+  if (SATTN_HAS_FIELD(o, T, data_count) && o->data_count > 0) {
+    if (!o->data) throw Error(ErrorKind::usage, "sattn_select_options: data is NULL but data_count is " + std::to_string(o->data_count));
+    for (size_t i = 0; i < o->data_count; ++i) {
+      if (!o->data[i]) throw Error(ErrorKind::usage, "sattn_select_options: data[" + std::to_string(i) + "] is NULL");
+      req.data.emplace_back(o->data[i]);
+    }
+  }
+  if (SATTN_HAS_FIELD(o, T, seed) && o->seed != -1) {
+    if (o->seed < 0) throw Error(ErrorKind::usage, "--seed must be a whole number from 0 to 2^63-1 (got " + std::to_string(o->seed) + ")");
+    if (!req.data.empty()) throw Error(ErrorKind::usage, "--seed excludes --data (the seed picks the synthetic calibration sample)");
+    req.seed = uint64_t(o->seed);
+  }
+  if (SATTN_HAS_FIELD(o, T, recall_confidence) && o->recall_confidence != -1.0) req.recall_confidence = o->recall_confidence;
   return req;
 }
 
@@ -186,6 +201,9 @@ void sattn_select_options_init(sattn_select_options* options) {
   options->prefer_bsr = -1;
   options->prefer_sw = -1;
   options->l1_bytes = -1;
+  options->min_recall = -1;
+  options->seed = -1;
+  options->recall_confidence = -1;
 }
 
 sattn_status sattn_select(const sattn_op* op, const sattn_select_options* options, sattn_plan** plan) {

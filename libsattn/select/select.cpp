@@ -136,6 +136,10 @@ void apply_profile_layer(Merge& m, const ProfileSelect& profile, const std::stri
     out.min_recall = profile.min_recall;
     out.source["min_recall"] = from + "min_recall: " + fmt_recall(*profile.min_recall);
   }
+  if (profile.recall_confidence) {
+    out.recall_confidence = *profile.recall_confidence;
+    out.source["recall_confidence"] = from + "recall_confidence: " + fmt_recall(*profile.recall_confidence);
+  }
   if (profile.l1_bytes) {
     out.l1_bytes = profile.l1_bytes;
     out.source["l1_bytes"] = from + "l1_bytes: " + std::to_string(*profile.l1_bytes);
@@ -175,6 +179,14 @@ void apply_environment_layer(Merge& m) {
       bad_env("SATTN_MIN_RECALL", *v, "a recall from 0 to 1");
     out.min_recall = r;
     out.source["min_recall"] = "SATTN_MIN_RECALL=" + *v;
+  }
+  if (auto v = getenv_value("SATTN_RECALL_CONFIDENCE")) {
+    double c = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), c);
+    if (ec != std::errc() || end != v->data() + v->size() || !(c >= 0.5 && c < 1))
+      bad_env("SATTN_RECALL_CONFIDENCE", *v, "a confidence from 0.5 to below 1");
+    out.recall_confidence = c;
+    out.source["recall_confidence"] = "SATTN_RECALL_CONFIDENCE=" + *v;
   }
   if (auto v = getenv_value("SATTN_HW_L1_BYTES")) {
     int64_t bytes = 0;
@@ -227,8 +239,15 @@ void apply_flag_layer(Merge& m, const SelectOptions& flags, const std::set<std::
     out.min_recall = flags.min_recall;
     out.source["min_recall"] = flag_source("min_recall", "--min-recall " + fmt_recall(*flags.min_recall));
   }
+  if (from_flags("recall_confidence")) {
+    if (!(flags.recall_confidence >= 0.5 && flags.recall_confidence < 1))
+      throw Error(ExitCode::usage, "--recall-confidence must be from 0.5 to below 1 (got " + fmt_recall(flags.recall_confidence) + ")");
+    out.recall_confidence = flags.recall_confidence;
+    out.source["recall_confidence"] = flag_source("recall_confidence", "--recall-confidence " + fmt_recall(flags.recall_confidence));
+  }
   out.calibration_data = flags.calibration_data;
   out.calibration_seed = flags.calibration_seed;
+  out.calibration_samples = flags.calibration_samples;
 }
 
 // A spec both forced and disabled: the higher layer wins; the same layer is a contradiction.
@@ -463,6 +482,7 @@ class Selector {
     plan.selection.warnings = std::move(r.warnings);
     std::string reason = std::move(r.reason);
     if (auto it = options.source.find("min_recall"); it != options.source.end()) reason += "; " + it->second;
+    if (auto it = options.source.find("recall_confidence"); it != options.source.end()) reason += "; " + it->second;
     return finish(r.spec, std::move(r.params), "recall", reason);
   }
 

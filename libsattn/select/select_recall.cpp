@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -29,6 +30,27 @@ std::string number(double v, const char* fmt = "%g") {
   char buf[32];
   std::snprintf(buf, sizeof buf, fmt, v);
   return buf;
+}
+
+// An in-memory sample: the op's shapes (bhsd, K/V with kv_heads heads), finite values.
+void check_calibration_sample(const Op& op, const QKV& s, size_t index) {
+  const Shape& sh = op.shape;
+  const std::string what = "calibration sample " + std::to_string(index);
+  auto check = [&](const Tensor& t, const char* name, std::array<int64_t, 4> want) {
+    if (t.shape != want)
+      throw Error(ExitCode::invalid_input, what + ": " + name + " has shape [" + std::to_string(t.shape[0]) + ", " +
+                                               std::to_string(t.shape[1]) + ", " + std::to_string(t.shape[2]) + ", " +
+                                               std::to_string(t.shape[3]) + "], op '" + op.name + "' needs [" +
+                                               std::to_string(want[0]) + ", " + std::to_string(want[1]) + ", " +
+                                               std::to_string(want[2]) + ", " + std::to_string(want[3]) + "]");
+    for (size_t n = 0; n < t.data.size(); ++n)
+      if (!std::isfinite(t.data[n]))
+        throw Error(ExitCode::invalid_input, what + ": " + name + " element " + std::to_string(n) + " is " +
+                                                 (std::isnan(t.data[n]) ? "NaN" : "Inf"));
+  };
+  check(s.q, "q", {sh.batch, sh.heads, sh.seq_len, sh.head_dim});
+  check(s.k, "k", {sh.batch, sh.kv_heads, sh.kv_len, sh.head_dim});
+  check(s.v, "v", {sh.batch, sh.kv_heads, sh.kv_len, sh.head_dim});
 }
 
 }  // namespace
@@ -61,9 +83,22 @@ RecallBand recall_band_stats(const std::vector<double>& rows) {
   return r;
 }
 
-double recall_bound(const std::vector<double>& rows) {
+double recall_sigmas(double confidence) {
+  if (!(confidence >= 0.5 && confidence < 1))
+    throw Error(ExitCode::usage, "the recall confidence must be from 0.5 to below 1 (got " + number(confidence) + ")");
+  // The standard normal quantile by bisection on Phi(x) = erfc(-x / sqrt 2) / 2 (monotone; 200
+  // halvings of [0, 40] reach the double's resolution).
+  double lo = 0, hi = 40;
+  for (int i = 0; i < 200; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < confidence ? lo : hi) = mid;
+  }
+  return std::sqrt(2.0) * 0.5 * (lo + hi);
+}
+
+double recall_bound(const std::vector<double>& rows, double confidence) {
   const RecallBand r = recall_band_stats(rows);
-  return std::clamp(r.mean - kRecallSigmas * r.stderr_mean, 0.0, 1.0);
+  return std::clamp(r.mean - recall_sigmas(confidence) * r.stderr_mean, 0.0, 1.0);
 }
 
 std::string grid_label(Spec spec, const SpecParams& params) {
@@ -128,6 +163,7 @@ namespace select_detail {
 RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostContext& ctx,
                               const std::function<std::string(Spec)>& disabled) {
   const double target = *o.min_recall;
+  const double sigmas = recall_sigmas(o.recall_confidence);
   struct Point {
     GridPoint grid;
     Candidate cand;
@@ -150,11 +186,18 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
 
   // The calibration samples, one at a time: the layouts of every usable sparse point, scored
   // against dense attention in one pass.
+  // In-memory samples (the Python API) first, then the directories; neither: the synthetic one.
+  const size_t in_memory = o.calibration_samples ? o.calibration_samples->size() : 0;
   std::vector<std::optional<std::string>> samples;
+  for (size_t i = 0; i < in_memory; ++i) samples.emplace_back(std::nullopt);
   for (const std::string& dir : o.calibration_data) samples.emplace_back(dir);
   if (samples.empty()) samples.emplace_back(std::nullopt);
-  for (const auto& dir : samples) {
-    const QKV data = read_qkv(op, dir, o.calibration_seed);
+  for (size_t si = 0; si < samples.size(); ++si) {
+    const auto& dir = samples[si];
+    QKV loaded;
+    if (si < in_memory) check_calibration_sample(op, (*o.calibration_samples)[si], si);
+    else loaded = read_qkv(op, dir, o.calibration_seed);
+    const QKV& data = si < in_memory ? (*o.calibration_samples)[si] : loaded;
     std::vector<Layout> layouts;
     std::vector<Point*> scored;
     layouts.reserve(points.size());
@@ -179,7 +222,7 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
     for (const HeadFidelity& h : p.heads)
       if (h.rows > 0) {
         p.bands.push_back(recall_band_stats(h.row_recall));
-        p.recall = std::min(p.recall, recall_bound(h.row_recall));
+        p.recall = std::min(p.recall, std::clamp(p.bands.back().mean - sigmas * p.bands.back().stderr_mean, 0.0, 1.0));
       }
     p.density = s.density;
     p.heads.clear();
@@ -208,7 +251,9 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
       ++cheaper_missed;
   }
   const std::string where = std::to_string(samples.size()) + " calibration sample" + (samples.size() == 1 ? "" : "s") +
-                            (o.calibration_data.empty() ? " (synthetic, seed " + std::to_string(o.calibration_seed) + ")" : "");
+                            (o.calibration_data.empty() && in_memory == 0
+                                 ? " (synthetic, seed " + std::to_string(o.calibration_seed) + ")"
+                                 : "");
   if (!chosen)
     throw Error(ExitCode::usage, "no candidate of the recall grid reaches recall " + number(target) + " on " + where +
                                      " for op '" + op.name + "', and dense is " + disabled(Spec::dense));
@@ -219,7 +264,7 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   r.attrs = chosen->grid.attrs;
   const std::string what = std::string(to_string(r.spec)) + (chosen->grid.label.empty() ? "" : " " + chosen->grid.label);
   r.reason = "cheapest on " + std::string(to_string(o.backend)) + " with recall >= " + number(target) + " on " + where +
-             ": " + what + " (recall bound " + number(chosen->recall, "%.4f") + ", mean " + number(chosen->mean, "%.4f") + ", density " +
+             ": " + what + " (recall bound " + number(chosen->recall, "%.4f") + " at confidence " + number(o.recall_confidence) + ", mean " + number(chosen->mean, "%.4f") + ", density " +
              number(chosen->density, "%.3f") + ", cost " + number(chosen->cand.cost, "%.3g") + "); " +
              std::to_string(cheaper_missed) + " cheaper candidate" + (cheaper_missed == 1 ? "" : "s") + " miss the target";
   if (r.spec == Spec::dense && best_sparse && !sparse_meets) {
@@ -227,7 +272,8 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
                           " (best: " + std::string(to_string(best_sparse->grid.spec)) + " " + best_sparse->grid.label +
                           ", recall " + number(best_sparse->recall, "%.4f") + "); selecting dense";
     r.warnings.push_back(w);
-    r.reason = "no sparse candidate reaches recall >= " + number(target) + " on " + where + " (best: " +
+    r.reason = "no sparse candidate reaches recall >= " + number(target) + " at confidence " + number(o.recall_confidence) +
+               " on " + where + " (best: " +
                std::string(to_string(best_sparse->grid.spec)) + " " + best_sparse->grid.label + ", recall " +
                number(best_sparse->recall, "%.4f") + "): dense";
   }

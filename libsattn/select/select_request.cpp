@@ -54,6 +54,10 @@ SelectOptions resolve_select_request(const SelectRequest& req) {
     flags.min_recall = req.min_recall;
     given.insert("min_recall");
   }
+  if (req.recall_confidence) {
+    flags.recall_confidence = *req.recall_confidence;
+    given.insert("recall_confidence");
+  }
   flags.calibration_data = req.data;
   if (req.seed) flags.calibration_seed = *req.seed;
   SelectOptions out = resolve_select_options(flags, given, prof_select ? &*prof_select : nullptr, req.profile.value_or(""));

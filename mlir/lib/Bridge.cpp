@@ -149,6 +149,7 @@ Result select(const OpDesc& desc, const Options& o) noexcept {
     }
     if (!o.profile.empty()) req.profile = o.profile;
     if (o.min_recall_set) req.min_recall = o.min_recall;
+    if (o.recall_confidence_set) req.recall_confidence = o.recall_confidence;
     req.data = o.data;
     sattn::SelectOptions options = sattn::resolve_select_request(req);
     sattn::Plan plan = sattn::select_spec(op, options);

@@ -35,6 +35,8 @@ struct Options {  // the pass options: sattn-select's flags, given or not
   bool min_recall_set = false;     // min-recall: selection under a quality target
   double min_recall = 0;
   std::vector<std::string> data;   // its calibration samples
+  bool recall_confidence_set = false;  // recall-confidence: the bound's confidence (default 0.95)
+  double recall_confidence = 0.95;
 };
 
 struct Result {

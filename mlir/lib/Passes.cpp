@@ -25,7 +25,8 @@ namespace {
 template <class Str, class Flag, class Int, class List, class Real>
 sattn_bridge::Options bridgeOptions(const Str& backend, const Flag& preferBsr, const Flag& preferSw, const Int& l1Bytes,
                                     const Str& forceSpec, const List& disable, const Str& profile,
-                                    const Real& minRecall, const List& data, const char* defaultBackend) {
+                                    const Real& minRecall, const List& data, const Real& recallConfidence,
+                                    const char* defaultBackend) {
   sattn_bridge::Options o;
   o.backend = std::string(backend).empty() ? std::string(defaultBackend) : std::string(backend);
   o.backend_set = !o.backend.empty();
@@ -39,10 +40,13 @@ sattn_bridge::Options bridgeOptions(const Str& backend, const Flag& preferBsr, c
   o.min_recall_set = double(minRecall) >= 0;
   o.min_recall = minRecall;
   for (const std::string& d : data) o.data.push_back(d);
+  o.recall_confidence_set = double(recallConfidence) >= 0;
+  o.recall_confidence = recallConfidence;
   return o;
 }
 #define SATTN_BRIDGE_OPTIONS(defaultBackend) \
-  bridgeOptions(backend, preferBsr, preferSw, l1Bytes, forceSpec, disable, profile, minRecall, data, defaultBackend)
+  bridgeOptions(backend, preferBsr, preferSw, l1Bytes, forceSpec, disable, profile, minRecall, data, recallConfidence, \
+                defaultBackend)
 
 // Sets `spec` and `selection` on ops that have no selection yet. False on error (reported).
 bool selectAll(Operation* root, const sattn_bridge::Options& o) {
@@ -135,6 +139,10 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
                                           "calibration data is at least R, else dense (negative: not given)"),
                            llvm::cl::init(-1.0)};
   ListOption<std::string> data{*this, "data", llvm::cl::desc("Calibration samples for min-recall (directories)")};
+  Option<double> recallConfidence{*this, "recall-confidence",
+                                  llvm::cl::desc("Confidence of min-recall's lower bound, from 0.5 to below 1 "
+                                                 "(negative: not given, 0.95)"),
+                                  llvm::cl::init(-1.0)};
 };
 
 // sattn-select-spec{backend=TARGET, ...} then the lowering to TARGET's call op.
@@ -151,6 +159,7 @@ void buildPipeline(OpPassManager& pm, const PipelineOptions& p, const char* targ
   select.profile = p.profile;
   select.l1Bytes = p.l1Bytes;
   select.minRecall = p.minRecall;
+  select.recallConfidence = p.recallConfidence;
   std::vector<std::string> data(p.data.begin(), p.data.end());
   select.data = data;
   LowerOptions lowering;  // every op is selected by now: the lowering only resolves parameters

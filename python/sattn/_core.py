@@ -202,7 +202,7 @@ class Plan:
 
 
 def select(op, *, backend=None, force=None, disable=None, prefer=None, l1_bytes=None, profile=None,
-           explain=False):
+           min_recall=None, recall_confidence=None, data=None, seed=None, explain=False):
     """Selects a spec for ``op`` (a sattn.Op) as ``sattn-select`` does, and returns a Plan.
 
     backend   the cost model's target: cpu, rvv, rocc or imc (None: the profile's, else cpu)
@@ -211,6 +211,16 @@ def select(op, *, backend=None, force=None, disable=None, prefer=None, l1_bytes=
     prefer    "bsr" or "sw" (as --prefer-bsr / --prefer-sw)
     l1_bytes  the cache/scratchpad size the cost model fits against
     profile   a profile name or path (sattn-profile(5))
+    min_recall  a quality target R in [0, 1], as --min-recall: the cheapest point of the recall
+              grid whose recall (a lower bound of the worst head's mean share of the dense
+              attention mass kept) on the calibration samples is at least R; else dense, with a
+              warning (sattn-select(1), QUALITY TARGET)
+    recall_confidence  how sure the recall bound is that other text reaches min_recall, from 0.5
+              to below 1 (as --recall-confidence; None: SATTN_RECALL_CONFIDENCE, the profile, 0.95)
+    data      the calibration samples for min_recall: directories of q.npy, k.npy, v.npy (as
+              --data) and/or (q, k, v) tuples of float32 numpy arrays / CPU tensors in the op's
+              shapes; a single directory or tuple may be passed bare
+    seed      the seed of the synthetic calibration sample when data is left out (as --seed)
     explain   also print the candidates table (Plan.explain()) on stderr, as --explain does
 
     Options left out fall through to the environment (SATTN_FORCE_SPEC, SATTN_DISABLE_*, ...),
@@ -222,9 +232,34 @@ def select(op, *, backend=None, force=None, disable=None, prefer=None, l1_bytes=
         raise Usage(f"prefer must be 'bsr' or 'sw' (got {prefer!r})")
     if isinstance(disable, str):
         disable = [disable]
+    dirs, arrays = [], []
+    if data is not None:
+        if isinstance(data, (str, os.PathLike, tuple)):
+            data = [data]
+        from . import _arrays
+        for s in data:
+            if isinstance(s, (str, os.PathLike)):
+                dirs.append(os.fspath(s))
+                continue
+            if not isinstance(s, (tuple, list)) or len(s) != 3:
+                raise Usage(f"select: data: each sample is a directory or a (q, k, v) tuple, got {type(s).__name__}")
+            inp = _arrays.prepare(*s)
+            if inp.arrays is None:
+                raise Usage("select: data: samples must be on the CPU")
+            arrays.append(tuple(inp.arrays))
+        if not dirs and not arrays:
+            raise Usage("select: data is empty (leave it out for the synthetic sample)")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise Usage(f"select: seed must be a whole number >= 0 (got {seed!r})")
+    if seed is not None and data is not None:
+        raise Usage("select: pass data or seed, not both (the seed picks the synthetic sample)")
+    if min_recall is not None:
+        min_recall = float(min_recall)
     plan = Plan(_sattn.select(op._op, backend, force, None if disable is None else list(disable),
                               True if prefer == "bsr" else None, True if prefer == "sw" else None, l1_bytes,
-                              None if profile is None else str(profile)))
+                              None if profile is None else str(profile), min_recall, dirs, arrays,
+                              None if seed is None else int(seed),
+                              None if recall_confidence is None else float(recall_confidence)))
     if explain:
         sys.stderr.write(plan.explain())
     return plan

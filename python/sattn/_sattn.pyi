@@ -3,7 +3,7 @@
 Use the `sattn` package instead: it checks arguments and turns numpy arrays and torch tensors
 into the float32 C-order arrays these functions take.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +54,9 @@ class Plan:
 
 def select(op: Op, backend: Optional[str], force: Optional[str], disable: Optional[List[str]],
            prefer_bsr: Optional[bool], prefer_sw: Optional[bool], l1_bytes: Optional[int],
-           profile: Optional[str]) -> Plan: ...
+           profile: Optional[str], min_recall: Optional[float] = None, data: List[str] = ...,
+           arrays: List[Tuple[Any, Any, Any]] = ..., seed: Optional[int] = None,
+           recall_confidence: Optional[float] = None) -> Plan: ...
 def plan_for(op: Op, spec: str) -> Plan: ...
 
 class Layout:

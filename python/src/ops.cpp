@@ -137,10 +137,21 @@ Op op_from_json(const std::string& text) {
   return op;
 }
 
+// A calibration array as a Tensor (copied; input_view checks dtype, rank and layout).
+Tensor sample_tensor(const py::array& a, const char* name) {
+  const TensorView v = input_view(a, name);
+  Tensor t;
+  t.shape = v.shape;
+  t.data.assign(v.data, v.data + v.size());
+  return t;
+}
+
 Plan select_plan(const Op& op, const std::optional<std::string>& backend, const std::optional<std::string>& force,
                  const std::optional<std::vector<std::string>>& disable, std::optional<bool> prefer_bsr,
                  std::optional<bool> prefer_sw, std::optional<int64_t> l1_bytes,
-                 const std::optional<std::string>& profile) {
+                 const std::optional<std::string>& profile, std::optional<double> min_recall,
+                 const std::vector<std::string>& data, const std::vector<py::tuple>& arrays,
+                 std::optional<uint64_t> seed, std::optional<double> recall_confidence) {
   SelectRequest req;
   req.backend = backend;
   if (force) req.force = spec_option("force", *force);
@@ -153,7 +164,24 @@ Plan select_plan(const Op& op, const std::optional<std::string>& backend, const 
   req.prefer_sw = prefer_sw;
   req.l1_bytes = l1_bytes;
   req.profile = profile;
-  const SelectOptions options = resolve_select_request(req);
+  req.min_recall = min_recall;
+  req.data = data;
+  req.seed = seed;
+  req.recall_confidence = recall_confidence;
+  SelectOptions options = resolve_select_request(req);
+  if (!arrays.empty()) {
+    // In-memory calibration samples (copied, as float32 bhsd; the selector checks shapes and values).
+    auto samples = std::make_shared<std::vector<QKV>>();
+    for (const py::tuple& t : arrays) {
+      if (t.size() != 3) throw Error(ErrorKind::usage, "data: each sample is a (q, k, v) tuple or a directory");
+      QKV q;
+      q.q = sample_tensor(t[0].cast<py::array>(), "q");
+      q.k = sample_tensor(t[1].cast<py::array>(), "k");
+      q.v = sample_tensor(t[2].cast<py::array>(), "v");
+      samples->push_back(std::move(q));
+    }
+    options.calibration_samples = std::move(samples);
+  }
   py::gil_scoped_release nogil;
   return select_spec(op, options);
 }
@@ -206,7 +234,10 @@ void bind_ops(py::module_& m) {
       .def_property_readonly("reason", [](const Plan& p) { return p.selection.reason; })
       .def_property_readonly("candidates", [](const Plan& p) { return p.selection.candidates; });
   m.def("select", &select_plan, py::arg("op"), py::arg("backend"), py::arg("force"), py::arg("disable"),
-        py::arg("prefer_bsr"), py::arg("prefer_sw"), py::arg("l1_bytes"), py::arg("profile"));
+        py::arg("prefer_bsr"), py::arg("prefer_sw"), py::arg("l1_bytes"), py::arg("profile"),
+        py::arg("min_recall") = std::nullopt, py::arg("data") = std::vector<std::string>{},
+        py::arg("arrays") = std::vector<py::tuple>{}, py::arg("seed") = std::nullopt,
+        py::arg("recall_confidence") = std::nullopt);
   // A plan for a spec the caller names (sparse_attention(pattern=...)): the op's params resolved.
   m.def(
       "plan_for",

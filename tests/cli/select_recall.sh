@@ -4,6 +4,7 @@
 # the real activations beside the synthetic data; flags > environment > profile; bad input.
 source "$(dirname "$0")/lib.sh"
 BIN="$(dirname "$SATTN")"
+declare -A cost
 REAL="$SRC/data/real"
 OP="$REAL/ops/layer3.json"
 field() { $PY -c "import json,sys; p=json.loads(open(sys.argv[1]).readline()); print(eval(sys.argv[2]))" "$@"; }
@@ -95,6 +96,57 @@ expect_rc 0 "a recall plan validates"
 # Without a target, nothing changes: the cost model decides as before.
 run "$BIN/sattn-select" "$OP"
 expect_out '"kind":"default"' "no target: the usual selection"
+
+# --recall-confidence C: the bound is mean - sqrt(2) z(C) se per head; 0.5 compares the plain mean.
+# Recomputed here from each candidate's recall_heads ([mean, se] per head); a lower confidence
+# never chooses a dearer point; SATTN_RECALL_CONFIDENCE and the profile's select.recall_confidence
+# rank below the flag; bad values are usage errors (exit 2), a bad profile value invalid input.
+for c in 0.5 0.8 0.99; do
+  run "$BIN/sattn-select" --min-recall 0.9 --recall-confidence $c --data "$REAL/calib/layer2" "$REAL/ops/layer2.json" -o "$T/c$c.json"
+  expect_rc 0 "--recall-confidence $c"
+  run $PY - "$T/c$c.json" $c <<'PY'
+import json, sys
+from statistics import NormalDist
+plan = json.loads(open(sys.argv[1]).readline())
+k = 2 ** 0.5 * NormalDist().inv_cdf(float(sys.argv[2]))
+assert ("at confidence " + sys.argv[2]) in plan["selection"]["reason"], plan["selection"]["reason"]
+for c in plan["selection"]["candidates"]:
+    if "recall_heads" in c["terms"]:
+        want = min(min(1.0, max(0.0, m - k * se)) for m, se in c["terms"]["recall_heads"])
+        assert abs(c["terms"]["recall"] - want) < 1e-12, (c["terms"], want)
+print(plan["spec"], int(round([c["cost"] for c in plan["selection"]["candidates"] if c["terms"]["chosen"]][0])))
+PY
+  expect_rc 0 "--recall-confidence $c: the bound is mean - sqrt(2) z(C) se"
+  cost[${c/./}]=${out##* }
+done
+(( ${cost[05]} <= ${cost[08]} && ${cost[08]} <= ${cost[099]} )) && ok || fail "a lower confidence never chooses a dearer point (${cost[*]})"
+run env SATTN_RECALL_CONFIDENCE=0.5 "$BIN/sattn-select" -q --min-recall 0.9 --data "$REAL/calib/layer2" "$REAL/ops/layer2.json"
+expect_out 'at confidence 0.5.*SATTN_RECALL_CONFIDENCE=0.5' "SATTN_RECALL_CONFIDENCE applies and is named"
+run env SATTN_RECALL_CONFIDENCE=0.5 "$BIN/sattn-select" -q --min-recall 0.9 --recall-confidence 0.8 --data "$REAL/calib/layer2" "$REAL/ops/layer2.json"
+expect_out 'at confidence 0.8.*--recall-confidence 0.8' "--recall-confidence outranks SATTN_RECALL_CONFIDENCE"
+cat >"$T/conf.yaml" <<'Y'
+schema: sattn.profile/v1
+name: cheap
+select:
+  min_recall: 0.9
+  recall_confidence: 0.6
+Y
+run "$BIN/sattn-select" -q --profile "$T/conf.yaml" "$OP"
+expect_out 'at confidence 0.6.*select.recall_confidence: 0.6' "the profile's select.recall_confidence"
+run env SATTN_RECALL_CONFIDENCE=0.7 "$BIN/sattn-select" -q --profile "$T/conf.yaml" "$OP"
+expect_out 'at confidence 0.7' "SATTN_RECALL_CONFIDENCE outranks the profile"
+for c in 1 0.4 x; do
+  run "$BIN/sattn-select" --min-recall 0.9 --recall-confidence=$c "$OP"
+  expect_rc 2 "--recall-confidence $c"
+  expect_err "sattn-select: error: .*--recall-confidence" "--recall-confidence $c: the flag is named"
+done
+run env SATTN_RECALL_CONFIDENCE=1 "$BIN/sattn-select" --min-recall 0.9 "$OP"
+expect_rc 2 "SATTN_RECALL_CONFIDENCE=1"
+expect_err "SATTN_RECALL_CONFIDENCE" "names the variable"
+printf 'schema: sattn.profile/v1\nname: bad\nselect:\n  recall_confidence: 1\n' >"$T/badconf.yaml"
+run "$BIN/sattn-select" --min-recall 0.9 --profile "$T/badconf.yaml" "$OP"
+expect_rc 3 "select.recall_confidence: 1"
+expect_err "badconf.yaml:4:[0-9]+: .*recall_confidence" "the profile's position is named"
 
 # Bad input: exit 3.
 for r in 1.5 -0.1; do

@@ -67,6 +67,76 @@ def test_select_with_explain(capsys, monkeypatch):
         sattn.select(op, force="dens")
 
 
+def _real_sample(layer=1, seq=256):
+    """Query heads 0-2 and KV head 0 of a layer of the real activations (data/real, calib)."""
+    d = os.path.join(SRC, "data", "real", "calib", f"layer{layer}")
+    q, k, v = (np.load(os.path.join(d, f"{n}.npy")).astype(np.float32) for n in "qkv")
+    return tuple(np.ascontiguousarray(a) for a in (q[:, 0:3, :seq], k[:, 0:1, :seq], v[:, 0:1, :seq]))
+
+
+def test_select_min_recall(tmp_path, monkeypatch):
+    monkeypatch.delenv("SATTN_MIN_RECALL", raising=False)
+    op = sattn.Op(heads=3, kv_heads=1, seq_len=256, head_dim=64, causal=True)
+    # 1.0: only dense reaches it; 0: the cheapest feasible point of the grid.
+    dense = sattn.select(op, min_recall=1.0)
+    assert dense.spec == "dense" and dense.kind == "recall"
+    cheapest = sattn.select(op, min_recall=0, seed=7)
+    feasible = [c for c in cheapest.candidates if c.feasible]
+    assert cheapest.spec != "dense" and "seed 7" in cheapest.reason
+    assert next(c for c in feasible if c.terms["chosen"]).cost == min(c.cost for c in feasible)
+    # Real activations, in memory and as a directory: the same choice; the chosen point is the
+    # cheapest whose recall bound reaches R.
+    sample = _real_sample()
+    for n, a in zip("qkv", sample):
+        np.save(tmp_path / f"{n}.npy", a)
+    plan = sattn.select(op, min_recall=0.9, data=[sample])
+    by_dir = sattn.select(op, min_recall=0.9, data=str(tmp_path))
+    assert plan.kind == "recall" and plan.spec != "dense"
+    assert (plan.spec, plan.params, plan.reason) == (by_dir.spec, by_dir.params, by_dir.reason)
+    chosen = next(c for c in plan.candidates if c.terms["chosen"])
+    assert chosen.terms["recall"] >= 0.9
+    assert all(c.terms["recall"] < 0.9 for c in plan.candidates if c.feasible and c.cost < chosen.cost)
+    # Its recall_mean (the worst head's mean row recall) against a direct numpy computation.
+    q, k, v = sample
+    lay = sattn.layout(q, k, plan=plan)
+    s = np.einsum("bhid,bjd->bhij", q.astype(np.float64), k[:, 0].astype(np.float64)) / 8.0
+    s += np.triu(np.full((256, 256), -np.inf), 1)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    kept = (p * lay.full_mask()).sum(-1)  # [1, 3, 256] row recall
+    assert chosen.terms["recall_mean"] == pytest.approx(kept.mean(-1).min(), abs=1e-9)
+    assert chosen.terms["recall"] <= chosen.terms["recall_mean"]
+    # The environment's target applies when the argument is left out; the argument outranks it.
+    monkeypatch.setenv("SATTN_MIN_RECALL", "1")
+    assert sattn.select(op).spec == "dense"
+    assert sattn.select(op, min_recall=0).spec != "dense"
+    monkeypatch.delenv("SATTN_MIN_RECALL")
+    # The bound's confidence: 0.5 compares the plain mean, so it never chooses a dearer point.
+    plain = sattn.select(op, min_recall=0.9, data=[sample], recall_confidence=0.5)
+    assert "at confidence 0.5" in plain.reason and "at confidence 0.95" in plan.reason
+    cost = lambda p: next(c.cost for c in p.candidates if c.terms["chosen"])
+    assert cost(plain) <= cost(plan)
+    assert all(c.terms["recall"] == pytest.approx(c.terms["recall_mean"]) for c in plain.candidates
+               if c.feasible and c.spec != "dense")
+    with pytest.raises(sattn.Usage, match="--recall-confidence must be from 0.5 to below 1"):
+        sattn.select(op, min_recall=0.9, recall_confidence=1.0)
+    # Bad input: the target outside [0, 1], a sample of the wrong shape or with a NaN (invalid
+    # input), a missing directory (I/O); seed with data.
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(sattn.InvalidInput, match="--min-recall must be from 0 to 1"):
+            sattn.select(op, min_recall=bad)
+    with pytest.raises(sattn.InvalidInput, match="calibration sample 0: q has shape"):
+        sattn.select(op, min_recall=0.9, data=[(q[:, :2], k, v)])
+    nan_q = q.copy()
+    nan_q[0, 1, 5, 3] = np.nan
+    with pytest.raises(sattn.InvalidInput, match="calibration sample 0: q element .* is NaN"):
+        sattn.select(op, min_recall=0.9, data=[(nan_q, k, v)])
+    with pytest.raises(sattn.RuntimeFailure, match="nope/q.npy"):
+        sattn.select(op, min_recall=0.9, data=str(tmp_path / "nope"))
+    with pytest.raises(sattn.Usage, match="data or seed"):
+        sattn.select(op, min_recall=0.9, data=[sample], seed=3)
+
+
 def test_layout_arrays():
     q, k, _ = make_qkv((1, 4, 2, 100, 100, 16, True))
     lay = sattn.layout(q, k, pattern="sliding_window", params={"window_size": 3}, causal=True)

@@ -35,6 +35,12 @@ void SelectFlags::add_recall_to(CLI::App& app) {
                                   "Quality target: the cheapest candidate of the recall grid whose recall (the worst head's "
                                   "mean share of dense attention mass kept) on the calibration data is at least R, "
                                   "else dense with a warning (outranks SATTN_MIN_RECALL and the profile's select.min_recall)");
+  confidence_opt = app.add_option("--recall-confidence", recall_confidence,
+                                  "How sure the recall bound is that other text reaches R, from 0.5 to below 1: the bound "
+                                  "is mean - sqrt(2) z(C) x standard error (0.5: the plain calibration mean; lower is "
+                                  "cheaper and misses R more often; outranks SATTN_RECALL_CONFIDENCE and the profile's "
+                                  "select.recall_confidence)")
+                       ->capture_default_str();
   data_opt = app.add_option("--data", data,
                             "Calibration sample for --min-recall: DIR/q.npy, k.npy, v.npy (repeatable: several samples)")
                  ->allow_extra_args(false);
@@ -46,6 +52,7 @@ void SelectFlags::add_recall_to(CLI::App& app) {
 SelectRequest SelectFlags::request() const {
   SelectRequest req;
   if (min_recall_opt && min_recall_opt->count()) req.min_recall = min_recall;
+  if (confidence_opt && confidence_opt->count()) req.recall_confidence = recall_confidence;
   if (data_opt) req.data = data;
   if (seed_opt && seed_opt->count()) req.seed = seed;
   if (backend_opt && backend_opt->count()) req.backend = backend;

@@ -17,7 +17,9 @@ defvar SattnSelectOptions = [
   Option<"profile", "profile", "std::string", "\"\"", "Profile NAME or PATH (sattn-profile(5))">,
   Option<"minRecall", "min-recall", "double", "-1.0",
          "Quality target: the cheapest recall-grid candidate whose recall on the calibration data is at least R, else dense (outranks SATTN_MIN_RECALL; negative: not given)">,
-  ListOption<"data", "data", "std::string", "Calibration samples for min-recall: directories of q.npy, k.npy, v.npy (none: the synthetic sample)">
+  ListOption<"data", "data", "std::string", "Calibration samples for min-recall: directories of q.npy, k.npy, v.npy (none: the synthetic sample)">,
+  Option<"recallConfidence", "recall-confidence", "double", "-1.0",
+         "Confidence of min-recall's lower bound, from 0.5 to below 1 (outranks SATTN_RECALL_CONFIDENCE; negative: not given, 0.95)">
 ];
 
 def SattnSelectSpec : Pass<"sattn-select-spec"> {

@@ -3,7 +3,10 @@
 // backward against the reference, the thread-local error. (tests/arch/c_api.sh runs the C99
 // program against the installed library.)
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +17,7 @@
 
 #include "backends/cuda/run_cuda.hpp"
 #include "core/synthetic.hpp"
+#include "formats/npy.hpp"
 #include "sattn/attention.hpp"
 #include "sattn/error.hpp"
 #include "sattn/formats.hpp"
@@ -176,6 +180,142 @@ TEST_CASE("C API: select options are the CLI's flags, over the environment and t
   o.struct_size = offsetof(sattn_select_options, force_spec);
   REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
   CHECK(std::string(sattn_plan_spec(h.plan)) == first);
+}
+
+TEST_CASE("C API: a quality target (min_recall, data, seed) selects as sattn-select --min-recall does") {
+  Handles h;
+  REQUIRE(sattn_op_parse(kOp, size_t(-1), "op.json", SATTN_FORMAT_AUTO, 0, &h.op, nullptr) == SATTN_OK);
+  const Op cpp_op = parse_ops(kOp, "op.json")[0];
+  unsetenv("SATTN_MIN_RECALL");
+  sattn_select_options o;
+  sattn_select_options_init(&o);
+  CHECK(o.min_recall == -1);
+  CHECK(o.seed == -1);
+  CHECK(o.data == nullptr);
+  CHECK(o.data_count == 0);
+  auto plan_json = [&] { return nlohmann::json::parse(sattn_plan_json(h.plan)); };
+  auto reset = [&] {
+    sattn_plan_free(h.plan);
+    h.plan = nullptr;
+  };
+  // 1.0: only dense reaches it; 0: the cheapest point of the grid, whatever its recall.
+  o.min_recall = 1.0;
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  CHECK(std::string(sattn_plan_spec(h.plan)) == "dense");
+  CHECK(std::string(sattn_plan_kind(h.plan)) == "recall");
+  CHECK(plan_json()["selection"]["min_recall"] == 1.0);
+  reset();
+  o.min_recall = 0;
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  {
+    const nlohmann::json j = plan_json();
+    double cheapest = 1e300;
+    for (const auto& c : j["selection"]["candidates"])
+      if (c["feasible"].get<bool>()) cheapest = std::min(cheapest, c["cost"].get<double>());
+    bool chosen_cheapest = false;
+    for (const auto& c : j["selection"]["candidates"])
+      if (c["terms"].value("chosen", false)) chosen_cheapest = c["cost"].get<double>() == cheapest;
+    CHECK(chosen_cheapest);
+    CHECK(std::string(sattn_plan_spec(h.plan)) != "dense");
+  }
+  reset();
+  // The same choice as the C++ API for the same request: a target in between, on a data
+  // directory and on a seeded synthetic sample.
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "sattn-capi-test-recall";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "s");
+  const QKV d = synthetic_qkv(cpp_op.shape, 11);
+  write_npy((dir / "s" / "q.npy").string(), tensor_to_npy(d.q));
+  write_npy((dir / "s" / "k.npy").string(), tensor_to_npy(d.k));
+  write_npy((dir / "s" / "v.npy").string(), tensor_to_npy(d.v));
+  const std::string sample = (dir / "s").string();
+  const char* samples[] = {sample.c_str()};
+  o.min_recall = 0.6;
+  o.data = samples;
+  o.data_count = 1;
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  SelectRequest req;
+  req.min_recall = 0.6;
+  req.data = {sample};
+  const Plan cpp = select_spec(cpp_op, resolve_select_request(req));
+  CHECK(cpp.selection.kind == "recall");
+  CHECK(std::string(sattn_plan_spec(h.plan)) == std::string(to_string(cpp.spec)));
+  CHECK(std::string(sattn_plan_reason(h.plan)) == cpp.selection.reason);
+  CHECK(std::string(sattn_plan_reason(h.plan)).find("1 calibration sample:") != std::string::npos);
+  reset();
+  sattn_select_options_init(&o);
+  o.min_recall = 0.6;
+  o.seed = 3;
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  req.data.clear();
+  req.seed = 3;
+  const Plan seeded = select_spec(cpp_op, resolve_select_request(req));
+  CHECK(std::string(sattn_plan_reason(h.plan)) == seeded.selection.reason);
+  CHECK(seeded.selection.reason.find("seed 3") != std::string::npos);
+  reset();
+  // Unset (-1), the environment's target applies; a value in the options outranks it.
+  setenv("SATTN_MIN_RECALL", "1", 1);
+  sattn_select_options_init(&o);
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  CHECK(std::string(sattn_plan_kind(h.plan)) == "recall");
+  CHECK(std::string(sattn_plan_spec(h.plan)) == "dense");
+  CHECK(std::string(sattn_plan_reason(h.plan)).find("SATTN_MIN_RECALL=1") != std::string::npos);
+  reset();
+  o.min_recall = 0;
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  CHECK(std::string(sattn_plan_spec(h.plan)) != "dense");
+  unsetenv("SATTN_MIN_RECALL");
+  reset();
+  // Bad values: a target outside [0, 1] (NaN too) is invalid input, a missing sample an I/O error
+  // naming the file; seed with data, or a NULL entry, are usage errors. Nothing is returned.
+  for (double bad : {1.5, -0.5, std::nan("")}) {
+    sattn_select_options_init(&o);
+    o.min_recall = bad;
+    CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_INVALID_INPUT);
+    CHECK(std::string(sattn_last_error()).find("--min-recall must be from 0 to 1") != std::string::npos);
+    CHECK(h.plan == nullptr);
+  }
+  sattn_select_options_init(&o);
+  o.min_recall = 0.5;
+  const std::string missing = (dir / "nope").string();
+  const char* missing_samples[] = {missing.c_str()};
+  o.data = missing_samples;
+  o.data_count = 1;
+  CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_RUNTIME);  // an unreadable file is I/O, as in sattn-select
+  CHECK(std::string(sattn_last_error()).find(missing + "/q.npy") != std::string::npos);
+  CHECK(h.plan == nullptr);
+  o.data = samples;
+  o.seed = 4;
+  CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_USAGE);
+  CHECK(std::string(sattn_last_error()).find("--seed excludes --data") != std::string::npos);
+  o.seed = -1;
+  const char* null_samples[] = {nullptr};
+  o.data = null_samples;
+  CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_USAGE);
+  o.data = nullptr;
+  CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_USAGE);
+  CHECK(h.plan == nullptr);
+  // The bound's confidence: -1 is unset (0.95); 0.5 compares the plain mean; outside [0.5, 1) is
+  // a usage error.
+  sattn_select_options_init(&o);
+  CHECK(o.recall_confidence == -1);
+  o.min_recall = 0.6;
+  o.recall_confidence = 0.5;
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  CHECK(std::string(sattn_plan_reason(h.plan)).find("at confidence 0.5") != std::string::npos);
+  for (const auto& c : plan_json()["selection"]["candidates"])
+    if (c["terms"].contains("recall_heads")) CHECK(c["terms"]["recall"] == c["terms"]["recall_mean"]);
+  reset();
+  o.recall_confidence = 0.3;
+  CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_USAGE);
+  CHECK(std::string(sattn_last_error()).find("--recall-confidence must be from 0.5 to below 1") != std::string::npos);
+  // A caller built against the header before min_recall: the fields past its struct are unset.
+  sattn_select_options_init(&o);
+  o.min_recall = 1.0;
+  o.struct_size = offsetof(sattn_select_options, min_recall);
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  CHECK(std::string(sattn_plan_kind(h.plan)) != "recall");
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("C API: layouts, forward and backward equal the C++ API and the reference; views are not copied") {

@@ -3,6 +3,7 @@
 // precedence, environment parsing, plans.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
@@ -592,17 +593,18 @@ TEST_CASE("select: plan reader errors") {
 }
 
 // The lower bound a recall-constrained selection compares with the target (sattn-select(1),
-// QUALITY TARGET): mean - 2.33 * sd(8 contiguous band means) / sqrt(8), clamped to [0, 1], the
-// band means' variance from successive differences: sum (m[b+1] - m[b])^2 / (2 (bands - 1)).
-// Expected values worked out by hand from that definition.
+// QUALITY TARGET): mean - k * sd(8 contiguous band means) / sqrt(8), clamped to [0, 1], the
+// band means' variance from successive differences: sum (m[b+1] - m[b])^2 / (2 (bands - 1)), and
+// k = sqrt(2) * z(confidence), 2.3261743 at the default 0.95. Expected values worked out by hand
+// from that definition.
 TEST_CASE("recall_bound: batch means of contiguous row bands") {
   CHECK(recall_bound({}) == 1.0);
   CHECK(recall_bound({0.7}) == doctest::Approx(0.7));
   // Equal rows: no spread, the bound is the mean.
   CHECK(recall_bound(std::vector<double>(100, 0.9)) == doctest::Approx(0.9));
   // 8 rows, one per band: mean 0.5, one step of 1: variance 1 / 14, se sqrt(1 / 14 / 8) = 0.0944911,
-  // bound 0.5 - 0.220164.
-  CHECK(recall_bound({1, 1, 1, 1, 0, 0, 0, 0}) == doctest::Approx(0.279836).epsilon(1e-5));
+  // bound 0.5 - 0.219803.
+  CHECK(recall_bound({1, 1, 1, 1, 0, 0, 0, 0}) == doctest::Approx(0.280197).epsilon(1e-5));
   const RecallBand rb = recall_band_stats({1, 1, 1, 1, 0, 0, 0, 0});
   CHECK(rb.mean == doctest::Approx(0.5));
   CHECK(rb.stderr_mean == doctest::Approx(0.0944911).epsilon(1e-5));
@@ -614,19 +616,36 @@ TEST_CASE("recall_bound: batch means of contiguous row bands") {
   // The same 16 values sorted: band means 1,1,1,1,0,0,0,0 as above.
   std::vector<double> sorted(8, 1.0);
   sorted.resize(16, 0.0);
-  CHECK(recall_bound(sorted) == doctest::Approx(0.279836).epsilon(1e-5));
+  CHECK(recall_bound(sorted) == doctest::Approx(0.280197).epsilon(1e-5));
   // A steady trend (band means 0.80, 0.81, ..., 0.87) is not noise: steps of 0.01, variance
-  // 0.0001 / 2, se 0.0025, bound 0.835 - 0.005825 (the plain sd of the band means would give 0.0143).
+  // 0.0001 / 2, se 0.0025, bound 0.835 - 0.005815 (the plain sd of the band means would give 0.0143).
   std::vector<double> trend;
   for (int i = 0; i < 8; ++i) trend.push_back(0.8 + 0.01 * i);
-  CHECK(recall_bound(trend) == doctest::Approx(0.829175).epsilon(1e-5));
-  // Clamped at 0: mean 0.0125, se 0.0094491, 0.0125 - 0.0220164 < 0.
+  CHECK(recall_bound(trend) == doctest::Approx(0.829185).epsilon(1e-5));
+  // Clamped at 0: mean 0.0125, se 0.0094491, 0.0125 - 0.0219803 < 0.
   CHECK(recall_bound({0.1, 0, 0, 0, 0, 0, 0, 0}) == 0.0);
-  // 4 rows: 4 bands; mean 0.85, steps of 0.1: variance 0.03 / 6, se 0.0353553, bound 0.85 - 0.0823779.
-  CHECK(recall_bound({1, 0.9, 0.8, 0.7}) == doctest::Approx(0.767622).epsilon(1e-5));
+  // 4 rows: 4 bands; mean 0.85, steps of 0.1: variance 0.03 / 6, se 0.0353553, bound 0.85 - 0.0822427.
+  CHECK(recall_bound({1, 0.9, 0.8, 0.7}) == doctest::Approx(0.767757).epsilon(1e-5));
   // Never above the mean, whatever the rows.
   const std::vector<double> rows{0.93, 0.97, 0.88, 0.99, 0.91, 0.95, 0.96, 0.9, 0.94, 0.97, 0.89};
   double mean = 0;
   for (double v : rows) mean += v / double(rows.size());
   CHECK(recall_bound(rows) < mean);
+  // The confidence: 0.5 is the plain mean (z = 0); 0.8 gives k = sqrt(2) * 0.841621 = 1.190232,
+  // 0.5 - 1.190232 * 0.0944911 = 0.387534; higher confidence, lower bound; outside [0.5, 1) is a
+  // usage error.
+  CHECK(recall_sigmas(0.5) == doctest::Approx(0.0).epsilon(1e-12));
+  CHECK(recall_sigmas(0.95) == doctest::Approx(2.3261743).epsilon(1e-7));
+  CHECK(recall_sigmas(0.975) == doctest::Approx(std::sqrt(2.0) * 1.959964).epsilon(1e-6));
+  CHECK(recall_bound({1, 1, 1, 1, 0, 0, 0, 0}, 0.5) == doctest::Approx(0.5));
+  CHECK(recall_bound({1, 1, 1, 1, 0, 0, 0, 0}, 0.8) == doctest::Approx(0.387534).epsilon(1e-5));
+  CHECK(recall_bound(rows, 0.99) < recall_bound(rows, 0.9));
+  for (double bad : {0.49, 1.0, -1.0, std::nan("")}) {
+    try {
+      recall_sigmas(bad);
+      FAIL("confidence " << bad << " accepted");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::usage);
+    }
+  }
 }
