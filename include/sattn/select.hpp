@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sattn/formats.hpp"
 #include "sattn/op.hpp"
 #include "sattn/plan.hpp"
 
@@ -42,6 +43,7 @@ struct SelectOptions {
   std::optional<double> min_recall;            // --min-recall / SATTN_MIN_RECALL / profile select.min_recall
   std::vector<std::string> calibration_data;   // --data DIR (repeatable): DIR/{q,k,v}.npy, one sample each
   uint64_t calibration_seed = 0x5A77;          // no --data: the synthetic generator with this seed
+  DataLayout calibration_layout = DataLayout::bhsd;  // --layout: the axis order of the --data arrays
   // Where each hint came from, quoted in the selection reason: "force" -> "--force-spec bsr" or
   // "SATTN_FORCE_SPEC=bsr"; "disable:<spec>" -> "--disable bsr" or "SATTN_DISABLE_BSR=1";
   // "prefer", "l1_bytes" likewise. Filled by resolve_select_options(); a missing key reads as
@@ -79,6 +81,7 @@ struct SelectRequest {
   std::optional<double> min_recall;            // --min-recall R in [0, 1]
   std::vector<std::string> data;               // --data DIR: calibration samples for min_recall
   std::optional<uint64_t> seed;                // --seed: the synthetic calibration sample without --data
+  DataLayout layout = DataLayout::bhsd;        // --layout: the axis order of the --data arrays
 };
 // parse_spec for an option value; an unknown name is Error(usage) naming the option and listing the specs.
 Spec spec_option(const std::string& option, const std::string& value);

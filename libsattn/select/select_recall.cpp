@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "formats/data.hpp"
 #include "sattn/fidelity.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
@@ -154,7 +155,11 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   for (const std::string& dir : o.calibration_data) samples.emplace_back(dir);
   if (samples.empty()) samples.emplace_back(std::nullopt);
   for (const auto& dir : samples) {
-    const QKV data = read_qkv(op, dir, o.calibration_seed);
+    DataSource src;
+    src.dir = dir;
+    src.seed = o.calibration_seed;
+    src.layout = o.calibration_layout;
+    const QKV data = load_qkv(op, src);
     std::vector<Layout> layouts;
     std::vector<Point*> scored;
     layouts.reserve(points.size());
