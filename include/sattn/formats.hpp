@@ -53,7 +53,8 @@ struct DataSource {
   DataLayout layout = DataLayout::bhsd;  // --layout: the axis order of DIR's arrays
 };
 
-// Q, K and V for `op`: DIR/q.npy, k.npy and v.npy (float32, bfloat16 as uint16, int8), or, with
+// Q, K and V for `op`: DIR/q.npy, k.npy and v.npy (float32; float16 and float64, converted to
+// float32 with a note; bfloat16 as uint16 bit patterns), or, with
 // no directory, the deterministic synthetic generator seeded with `seed` (the same bits on every
 // machine). Shapes must match the op; NaN or Inf is Error(invalid_input) naming the file.
 QKV read_qkv(const Op& op, const std::optional<std::string>& dir, uint64_t seed = 0x5A77);

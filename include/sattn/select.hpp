@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sattn/formats.hpp"
 #include "sattn/op.hpp"
 #include "sattn/plan.hpp"
 #include "sattn/tensor.hpp"
@@ -54,6 +55,7 @@ struct SelectOptions {
   // In-memory calibration samples (the Python API's select(data=[(q, k, v), ...])), scored before
   // calibration_data; each must match the op's shapes and be finite (Error(invalid_input)).
   std::shared_ptr<const std::vector<QKV>> calibration_samples;
+  DataLayout calibration_layout = DataLayout::bhsd;  // --layout: the axis order of the --data arrays
   // Where each hint came from, quoted in the selection reason: "force" -> "--force-spec bsr" or
   // "SATTN_FORCE_SPEC=bsr"; "disable:<spec>" -> "--disable bsr" or "SATTN_DISABLE_BSR=1";
   // "prefer", "l1_bytes" likewise. Filled by resolve_select_options(); a missing key reads as
@@ -92,6 +94,7 @@ struct SelectRequest {
   std::optional<double> recall_confidence;     // --recall-confidence C in [0.5, 1)
   std::vector<std::string> data;               // --data DIR: calibration samples for min_recall
   std::optional<uint64_t> seed;                // --seed: the synthetic calibration sample without --data
+  DataLayout layout = DataLayout::bhsd;        // --layout: the axis order of the --data arrays
 };
 // parse_spec for an option value; an unknown name is Error(usage) naming the option and listing the specs.
 Spec spec_option(const std::string& option, const std::string& value);

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "support/process.hpp"
+#include "support/suggest.hpp"
 
 namespace sattn::detail {
 
@@ -353,7 +354,10 @@ void OpBuilder::set(const std::string& name, const AttrValue& value, const Sourc
                     const SourceLoc& value_loc) {
   const AttrDef* def = find_attr(name);
   if (!def) {
-    emit_warning(warnings_, key_loc, "unknown attribute '" + name + "' ignored");
+    std::vector<std::string> known;
+    for (const AttrDef& d : kAttrDefs) known.emplace_back(d.name);
+    for (const Alias& a : kAliases) known.emplace_back(a.alias);
+    emit_warning(warnings_, key_loc, "unknown attribute '" + name + "' ignored" + did_you_mean(name, known));
     return;
   }
   std::string canonical(def->name);

@@ -8,6 +8,7 @@
 #include "formats/npy.hpp"
 #include "sattn/formats.hpp"
 #include "formats/op_io.hpp"
+#include "support/notes.hpp"
 #include "support/process.hpp"
 
 namespace sattn {
@@ -141,7 +142,10 @@ QKV load_qkv(const Op& op, const DataSource& src) {
   } items[] = {{"q.npy", &t.q, qshape, "q", false}, {"k.npy", &t.k, kvshape, "k", true}, {"v.npy", &t.v, kvshape, "v", true}};
   for (auto& it : items) {
     const std::string path = (std::filesystem::path(*src.dir) / it.name).string();
-    Tensor raw = npy_to_tensor(read_npy(path), path);
+    const NpyArray array = read_npy(path);
+    Tensor raw = npy_to_tensor(array, path);
+    if (const std::string note = npy_conversion_note(array.dtype); !note.empty())
+      report_note_once(path + ": " + note);
     const std::array<int64_t, 4> file_shape = raw.shape;
     *it.tensor = bshd ? bshd_to_bhsd(raw) : std::move(raw);
     std::array<int64_t, 4> want = it.shape;

@@ -24,12 +24,6 @@ namespace {
 using namespace artifacts_detail;
 using nlohmann::json;
 
-// Whether the layout was computed from Q/K (landmark needs data only to refine landmarks).
-bool layout_uses_data(Spec spec, const SpecParams& params) {
-  if (const auto* lm = std::get_if<LandmarkParams>(&params)) return lm->landmark_iters > 0;
-  return is_data_dependent(spec);
-}
-
 std::span<const uint8_t> bytes_of(const auto& vec) {
   return {reinterpret_cast<const uint8_t*>(vec.data()), vec.size() * sizeof(vec[0])};
 }
@@ -91,6 +85,11 @@ StreamedLayout write_built_layout(const Plan& plan, const Layout& layout, const 
 }
 
 }  // namespace
+
+bool layout_uses_data(Spec spec, const SpecParams& params) {
+  if (const auto* lm = std::get_if<LandmarkParams>(&params)) return lm->landmark_iters > 0;
+  return is_data_dependent(spec);
+}
 
 json emit_artifacts(const Plan& plan, const EmitOptions& options) {
   if (options.out_dir.empty()) throw Error(ExitCode::usage, "no output directory (--out-dir or --out-stem)");

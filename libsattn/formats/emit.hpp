@@ -33,5 +33,7 @@ struct Artifacts {
   std::string dir;
 };
 Artifacts read_artifacts(const std::string& envelope_path);
+// Whether a spec's layout is computed from Q/K (landmark needs data only to refine landmarks).
+bool layout_uses_data(Spec spec, const SpecParams& params);
 
 }  // namespace sattn

@@ -4,6 +4,8 @@
 // actually present before anything is allocated.
 #include "formats/npy.hpp"
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -25,7 +27,7 @@ struct DTypeName {
   std::string_view descr;
 };
 constexpr DTypeName kDTypes[] = {{DType::f32, "<f4"}, {DType::u16, "<u2"}, {DType::i8, "|i1"}, {DType::u8, "|u1"},
-                                 {DType::i32, "<i4"}, {DType::i64, "<i8"}, {DType::f16, "<f2"}};
+                                 {DType::i32, "<i4"}, {DType::i64, "<i8"}, {DType::f16, "<f2"}, {DType::f64, "<f8"}};
 
 // IEEE 754 binary16 to float32: exact (every half value is a float value).
 float half_to_float(uint16_t h) {
@@ -199,8 +201,11 @@ std::optional<int64_t> checked_product(const std::vector<int64_t>& shape) {
   return n;
 }
 
+}  // namespace
+
 std::string_view dtype_name(DType t) {
   switch (t) {
+    case DType::f64: return "float64";
     case DType::f32: return "float32";
     case DType::u16: return "uint16";
     case DType::f16: return "float16";
@@ -211,6 +216,8 @@ std::string_view dtype_name(DType t) {
   }
   return "?";
 }
+
+namespace {
 
 template <class T>
 NpyArray make_from(std::span<const T> values, std::vector<int64_t> shape, DType dtype) {
@@ -242,7 +249,8 @@ size_t dtype_size(DType t) {
     case DType::f16: return 2;
     case DType::f32:
     case DType::i32: return 4;
-    case DType::i64: return 8;
+    case DType::i64:
+    case DType::f64: return 8;
   }
   return 1;
 }
@@ -354,8 +362,9 @@ NpyArray tensor_to_npy(const Tensor& t) {
 }
 
 Tensor npy_to_tensor(const NpyArray& a, const std::string& filename) {
-  if (a.shape.size() != 4 || (a.dtype != DType::f32 && a.dtype != DType::u16 && a.dtype != DType::f16))
-    throw_input_error(SourceLoc{filename}, "expected a 4-D float32 (or float16, or uint16 bfloat16) array, got " +
+  if (a.shape.size() != 4 ||
+      (a.dtype != DType::f32 && a.dtype != DType::u16 && a.dtype != DType::f16 && a.dtype != DType::f64))
+    throw_input_error(SourceLoc{filename}, "expected a 4-D float32 (or float16, float64, or uint16 bfloat16) array, got " +
                                                std::string(dtype_name(a.dtype)) + " with shape " + shape_text(a.shape));
   auto count = checked_product(a.shape);
   if (!count || static_cast<uint64_t>(*count) * dtype_size(a.dtype) != a.bytes.size())
@@ -366,11 +375,33 @@ Tensor npy_to_tensor(const NpyArray& a, const std::string& filename) {
   } else if (a.dtype == DType::f16) {
     std::span<const uint16_t> bits = a.as<uint16_t>();
     for (size_t i = 0; i < bits.size(); ++i) t.data[i] = half_to_float(bits[i]);
+  } else if (a.dtype == DType::f64) {
+    for (size_t i = 0; i < t.data.size(); ++i) {
+      double d;
+      std::memcpy(&d, a.bytes.data() + i * sizeof d, sizeof d);  // the data need not be 8-byte aligned
+      // A finite double that rounds to inf would otherwise read as "element n is Inf".
+      t.data[i] = float(d);
+      if (std::isfinite(d) && std::isinf(t.data[i])) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.6g", d);
+        throw_input_error(SourceLoc{filename}, "element " + std::to_string(i) + " (" + text +
+                                                   ") is outside the float32 range (float64 data is rounded to float32)");
+      }
+    }
   } else {
     std::span<const uint16_t> bits = a.as<uint16_t>();
     for (size_t i = 0; i < bits.size(); ++i) t.data[i] = bf16_to_float(bits[i]);
   }
   return t;
+}
+
+std::string npy_conversion_note(DType t) {
+  switch (t) {
+    case DType::f64: return "float64, rounded to float32";
+    case DType::f16: return "float16, widened to float32 (exact)";
+    case DType::u16: return "uint16, read as bfloat16 bit patterns (the upper 16 bits of float32) and widened (exact)";
+    default: return "";
+  }
 }
 
 }  // namespace sattn

@@ -1,11 +1,16 @@
 // Op input: picks the reader (MLIR, JSON, YAML) from the file name or the content.
 #include "formats/op_io.hpp"
 
+#include <filesystem>
+
+#include "sattn/error.hpp"
 #include "support/io.hpp"
 
 namespace sattn {
 
 namespace {
+
+constexpr const char* kExpected = "expected an op file (MLIR, JSON or YAML), a plan or an artifacts.json";
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -53,8 +58,27 @@ std::vector<Op> parse_ops(std::string_view text, const std::string& filename, Op
   return parse_mlir_ops(text, filename, warnings);
 }
 
-std::vector<Op> read_ops(const std::string& path, OpFormat format, std::vector<std::string>* warnings) {
+std::string read_op_input(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path != "-" && fs::is_directory(path, ec)) {
+    std::string hint;
+    if (fs::exists(fs::path(path) / "artifacts.json", ec))
+      hint = " (it holds artifacts: give " + (fs::path(path) / "artifacts.json").string() + ")";
+    else if (fs::exists(fs::path(path) / "q.npy", ec))
+      hint = " (it holds q.npy: give a data directory with --data " + path + ")";
+    throw Error(ExitCode::runtime, std::string("cannot read: is a directory; ") + kExpected + hint, {path});
+  }
   std::string text = read_text(path);
+  if (text.rfind("\x93NUMPY", 0) == 0)
+    throw_input_error({path == "-" ? "<stdin>" : path},
+                      std::string("is a .npy array, not an op; ") + kExpected +
+                          " (Q/K/V arrays go in a directory given with --data DIR: DIR/q.npy, k.npy, v.npy)");
+  return text;
+}
+
+std::vector<Op> read_ops(const std::string& path, OpFormat format, std::vector<std::string>* warnings) {
+  std::string text = read_op_input(path);
   if (format == OpFormat::automatic) format = format_from_extension(path);
   return parse_ops(text, path == "-" ? "<stdin>" : path, format, warnings);
 }

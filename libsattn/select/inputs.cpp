@@ -5,6 +5,7 @@
 
 #include "formats/emit.hpp"
 #include "formats/nesting.hpp"
+#include "formats/op_io.hpp"
 #include "support/io.hpp"
 #include "select/inputs.hpp"
 
@@ -40,7 +41,7 @@ std::vector<std::string> artifact_envelopes(const std::string& text, const std::
 }  // namespace
 
 std::vector<BackendInput> read_backend_inputs(const std::string& input, const SelectOptions& selection) {
-  const std::string text = read_text(input);
+  const std::string text = read_op_input(input);
   const std::string filename = input == "-" ? "<stdin>" : input;
   std::vector<BackendInput> items;
   const auto envelopes = artifact_envelopes(text, input);
@@ -62,6 +63,16 @@ void guard_memory(const std::vector<BackendInput>& items, const MemoryUse& use, 
     u.layout = u.layout && !item.layout;
     guard_memory(item.plan.op, item.plan.spec, item.plan.params, u, limit);
   }
+}
+
+std::string artifacts_data_mismatch(const BackendInput& item, const QKV& given, const std::string& data_dir) {
+  if (!item.layout || !item.data || !layout_uses_data(item.plan.spec, item.plan.params)) return "";
+  if (given.q.data == item.data->q.data && given.k.data == item.data->k.data) return "";
+  const std::string which = given.q.data != item.data->q.data ? (given.k.data != item.data->k.data ? "Q and K" : "Q") : "K";
+  return item.input + ": op '" + item.plan.op.name + "': its " + std::string(to_string(item.plan.spec)) +
+         " layout was chosen from the data emitted with it, and the " + which + " of --data " + data_dir +
+         " differ; the artifacts' layout is used as it is, not recomputed (give the plan or the op instead, or "
+         "re-run sattn emit --data " + data_dir + ", to choose it from this data)";
 }
 
 }  // namespace sattn

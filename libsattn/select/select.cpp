@@ -248,6 +248,7 @@ void apply_flag_layer(Merge& m, const SelectOptions& flags, const std::set<std::
   out.calibration_data = flags.calibration_data;
   out.calibration_seed = flags.calibration_seed;
   out.calibration_samples = flags.calibration_samples;
+  out.calibration_layout = flags.calibration_layout;
 }
 
 // A spec both forced and disabled: the higher layer wins; the same layer is a contradiction.

@@ -190,7 +190,7 @@ std::vector<Plan> parse_plans(std::string_view text, const std::string& filename
 }
 
 std::vector<Plan> read_plans(const std::string& path, const SelectOptions& options) {
-  return parse_plans(read_text(path), path == "-" ? "<stdin>" : path, options);
+  return parse_plans(read_op_input(path), path == "-" ? "<stdin>" : path, options);
 }
 
 }  // namespace sattn

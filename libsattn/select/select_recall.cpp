@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "formats/data.hpp"
 #include "sattn/fidelity.hpp"
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
@@ -195,8 +196,15 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   for (size_t si = 0; si < samples.size(); ++si) {
     const auto& dir = samples[si];
     QKV loaded;
-    if (si < in_memory) check_calibration_sample(op, (*o.calibration_samples)[si], si);
-    else loaded = read_qkv(op, dir, o.calibration_seed);
+    if (si < in_memory) {
+      check_calibration_sample(op, (*o.calibration_samples)[si], si);
+    } else {
+      DataSource src;
+      src.dir = dir;
+      src.seed = o.calibration_seed;
+      src.layout = o.calibration_layout;
+      loaded = load_qkv(op, src);
+    }
     const QKV& data = si < in_memory ? (*o.calibration_samples)[si] : loaded;
     std::vector<Layout> layouts;
     std::vector<Point*> scored;

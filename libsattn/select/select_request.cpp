@@ -59,6 +59,7 @@ SelectOptions resolve_select_request(const SelectRequest& req) {
     given.insert("recall_confidence");
   }
   flags.calibration_data = req.data;
+  flags.calibration_layout = req.layout;
   if (req.seed) flags.calibration_seed = *req.seed;
   SelectOptions out = resolve_select_options(flags, given, prof_select ? &*prof_select : nullptr, req.profile.value_or(""));
   if (prof) {

@@ -33,6 +33,18 @@ namespace {
   throw Error(ExitCode::runtime, what + ": " + std::strerror(err), {path});
 }
 
+// Creating `path` (a file or directory) in directory `where` failed with `err`. Refused by
+// permissions or a read-only file system, it says so ("not writable"), naming the directory that
+// refused; other failures keep `what` ("cannot create directory: No such file or directory").
+[[noreturn]] void throw_create_errno(const std::string& what, const std::string& path, const std::string& where, int err) {
+  if (err == EACCES || err == EPERM || err == EROFS)
+    throw Error(ExitCode::runtime,
+                "not writable: cannot create " + std::string(what.find("directory") != std::string::npos ? "a directory" : "a file") +
+                    " in " + (where.empty() ? std::string(".") : where) + " (" + std::strerror(err) + ")",
+                {path});
+  throw_errno(what, path, err);
+}
+
 // "64M", "1G", "1048576", "0": bytes, with an optional K/M/G/T suffix (powers of 1024).
 std::optional<uint64_t> parse_byte_size(const std::string& text) {
   if (text.empty() || text[0] < '0' || text[0] > '9') return std::nullopt;
@@ -163,7 +175,7 @@ int open_temp(const std::string& path, std::string& temp_path) {
   if (have_proc) {
     const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
     if (fd >= 0) return fd;
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) throw_errno("cannot create file", path, errno);
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) throw_create_errno("cannot create file", path, dir, errno);
   }
 #endif
   temp_path = (dir_of(path) / ("." + std::filesystem::path(path).filename().string() + ".tmpXXXXXX")).string();
@@ -171,7 +183,7 @@ int open_temp(const std::string& path, std::string& temp_path) {
   if (fd < 0) {
     const int err = errno;
     temp_path.clear();
-    throw_errno("cannot create file", path, err);
+    throw_create_errno("cannot create file", path, dir, err);
   }
   ::fchmod(fd, 0644);  // mkstemp creates 0600; give the file the usual permissions
   return fd;
@@ -365,7 +377,15 @@ bool is_contained_path(std::string_view rel) {
 void make_dirs(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
-  if (ec) throw Error(ExitCode::runtime, "cannot create directory: " + ec.message(), {path});
+  if (ec) {
+    // The deepest directory that exists is the one that refused.
+    std::filesystem::path where = std::filesystem::path(path).parent_path();
+    std::error_code ignored;
+    while (!where.empty() && !std::filesystem::exists(where, ignored)) where = where.parent_path();
+    if (ec.category() == std::generic_category() || ec.category() == std::system_category())
+      throw_create_errno("cannot create directory", path, where.string(), ec.value());
+    throw Error(ExitCode::runtime, "cannot create directory: " + ec.message(), {path});
+  }
 }
 
 namespace {
@@ -581,7 +601,7 @@ StagedDirectory::StagedDirectory(std::string path, StageOptions options) : path_
   // Created under a name the clean-up above ignores, locked, then renamed: another run never
   // sees it unlocked.
   std::string fresh = (ancestor / (std::string(kNewStagePrefix) + "XXXXXX")).string();
-  if (!::mkdtemp(fresh.data())) throw_errno("cannot create directory", path_, errno);
+  if (!::mkdtemp(fresh.data())) throw_create_errno("cannot create directory", path_, ancestor.string(), errno);
   lock_fd_ = ::open(fresh.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX) != 0) {
     const int err = errno;
@@ -639,7 +659,8 @@ void StagedDirectory::commit(const std::string& last) {
       committed_ = true;
       return;
     }
-    if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("cannot create directory", path_, errno);
+    if (errno != EEXIST && errno != ENOTEMPTY)
+      throw_create_errno("cannot create directory", path_, fs::path(target_).parent_path().string(), errno);
   }
   if (!fs::is_directory(target_, ec)) throw Error(ExitCode::runtime, "cannot write into it: not a directory", {path_});
   if (options_.merge) {

@@ -1,4 +1,5 @@
 #include "support/process.hpp"
+#include "support/notes.hpp"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -17,6 +18,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 #include "sattn/error.hpp"
@@ -107,6 +110,29 @@ void report_warning(const std::string& message) {
     g_warning_handler(message);
   else
     std::fprintf(stderr, "warning: %s\n", message.c_str());
+}
+
+namespace {
+void (*g_note_handler)(const std::string&) = nullptr;
+}  // namespace
+
+void set_note_handler(void (*handler)(const std::string&)) { g_note_handler = handler; }
+
+void report_note(const std::string& message) {
+  if (g_note_handler)
+    g_note_handler(message);
+  else
+    std::fprintf(stderr, "note: %s\n", message.c_str());
+}
+
+void report_note_once(const std::string& message) {
+  static std::mutex mutex;
+  static std::set<std::string> seen;
+  {
+    std::lock_guard lock(mutex);
+    if (!seen.insert(message).second) return;
+  }
+  report_note(message);
 }
 
 void cleanup_begin() noexcept { g_cleanups.fetch_add(1); }

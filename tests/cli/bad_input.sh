@@ -118,7 +118,7 @@ data truncated_data q.npy "truncated data: shape \(1, 1, 16, 8\) of <f4 needs 51
 data truncated_header k.npy "truncated \.npy header.*the file ends at byte [0-9]+"
 data bad_magic v.npy "not a \.npy file"
 data malformed_header q.npy "bad \.npy header at byte [0-9]+: "
-data wrong_dtype q.npy "unsupported dtype '<f8'"
+data wrong_dtype q.npy "unsupported dtype '<c8'"
 data int_dtype k.npy "expected a 4-D float32 .*got int32"
 data fortran_order v.npy "Fortran-order arrays are not supported"
 data huge_shape q.npy "truncated data: shape \(1000000, 1000000, 4096, 64\) of <f4 needs 1048576000000000000 bytes"

@@ -133,4 +133,26 @@ for tool in eval calibrate; do
   run "$SATTN" $tool "$T/bsr.json" "${extra[@]}" --data "$T/bshd"
   expect_rc 3 "$tool on bshd without --layout"
 done
+# sattn select --min-recall calibrates on --data read with --layout: the plan chosen from the bshd
+# copy is the bhsd one's (selection reason and candidates included, but for the directory names).
+sed 's/, "spec": "dense"//' "$T/op.json" >"$T/free.json"
+for t in "$SATTN select" "$(dirname "$SATTN")/sattn-select"; do
+  # shellcheck disable=SC2086
+  run $t "$T/free.json" --min-recall 0.95 --data "$T/bhsd" --format text
+  expect_rc 0 "$t --min-recall on bhsd"
+  a=$(sed 's#/bhsd#/DIR#g' <<<"$out")
+  run $t "$T/free.json" --min-recall 0.95 --data "$T/bshd" --layout bshd --format text
+  expect_rc 0 "$t --min-recall on bshd with --layout bshd"
+  [[ -n $a && $a == "$(sed 's#/bshd#/DIR#g' <<<"$out")" ]] && ok || fail "$t: bshd gives the bhsd plan"
+  grep -q "recall" <<<"$a" && ok || fail "$t: the text plan shows the recall table"
+  run $t "$T/free.json" --min-recall 0.95 --data "$T/bshd"
+  expect_rc 3 "$t: bshd without --layout"
+  expect_err "bshd/q\.npy: shape \[2, 40, 6, 16\] does not match the op.*add --layout bshd" "$t: the hint names --layout"
+  run $t "$T/op.json" --layout bshd
+  expect_rc 2 "$t: --layout needs --data"
+  # A bare op takes its shape from the first sample.
+  run $t "$T/bsr.json" --min-recall 0.9 --data "$T/bshd" --layout bshd
+  expect_rc 0 "$t: a bare op with --min-recall"
+  expect_err "op 'op0': batch 2, heads 6, kv_heads 2, seq_len 40, kv_len 48, head_dim 16 taken from" "$t: shape from the data"
+done
 finish

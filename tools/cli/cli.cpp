@@ -2,6 +2,7 @@
 #include "cli/cli.hpp"
 #include "cli/exit_codes.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <optional>
@@ -13,7 +14,9 @@
 
 #include "core/resources.hpp"
 #include "sattn/error.hpp"
+#include "support/notes.hpp"
 #include "support/process.hpp"
+#include "support/suggest.hpp"
 
 namespace sattn {
 
@@ -56,8 +59,27 @@ void install_interrupt_handlers() {
 std::string g_prog;  // the running tool's name, for the library's warnings
 
 void print_library_warning(const std::string& message) { print_diagnostic(g_prog, "warning", message); }
+void print_library_note(const std::string& message) { print_diagnostic(g_prog, "note", message); }
 
 std::optional<std::string> g_max_memory;  // --max-memory, as given
+
+// "; did you mean '--window-size'?" for the first argument that looks like a flag the tool does
+// not have (CLI11 reports it as not expected), or "".
+std::string unknown_flag_hint(const CLI::App& app, int argc, const char* const* argv) {
+  std::vector<std::string> names;  // the long options, without their "--"
+  for (const CLI::Option* opt : app.get_options())
+    for (const std::string& l : opt->get_lnames()) names.push_back(l);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 3 || arg.rfind("--", 0) != 0) continue;
+    const std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
+    if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+    const std::string c = closest_name(name, names);
+    if (!c.empty()) return "; did you mean '--" + c + "'?";
+  }
+  return "";
+}
 
 // stdout must have reached its destination: a full disk or closed pipe is an I/O error.
 int check_stdout(const std::string& prog, int code) {
@@ -91,7 +113,7 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
     return check_stdout(prog, 0);
   } catch (const CLI::ParseError& e) {
     // CLI11's own exit codes start at 100; every parse failure is a usage error here.
-    print_diagnostic(prog, "error", e.what());
+    print_diagnostic(prog, "error", e.what() + unknown_flag_hint(app, argc, argv));
     std::cerr << "Try '" << prog << " --help' for more information.\n";
     return exit_code(ErrorKind::usage);
   } catch (const Error& e) {
@@ -102,6 +124,7 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
   install_interrupt_handlers();
   g_prog = prog;
   set_warning_handler(print_library_warning);
+  set_note_handler(print_library_note);
   try {
     CancelScope cancel_scope(&g_cancel);
     code = action();

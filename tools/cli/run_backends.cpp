@@ -241,6 +241,9 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
     DataSource src = o.data;
     src.from_artifacts = item.data && !o.data.dir;
     const QKV data = src.from_artifacts ? *item.data : load_qkv(op, o.data);
+    if (o.data.dir && !o.quiet)
+      if (const std::string w = artifacts_data_mismatch(item, data, *o.data.dir); !w.empty())
+        print_diagnostic(prog, "warning", w);
     BackendResult r = b.run(item, data, src, opts);
     opts.progress = nullptr;
     progress.clear();

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "backends/rocc/sim_probe.hpp"
+#include "cli/data_layout.hpp"
 
 namespace sattn {
 
@@ -44,6 +45,7 @@ void SelectFlags::add_recall_to(CLI::App& app) {
   data_opt = app.add_option("--data", data,
                             "Calibration sample for --min-recall: DIR/q.npy, k.npy, v.npy (repeatable: several samples)")
                  ->allow_extra_args(false);
+  add_layout_option(app, layout, data_opt);
   seed_opt = app.add_option("--seed", seed, "Seed of the synthetic calibration sample when --data is not given")
                  ->capture_default_str()
                  ->excludes(data_opt);
@@ -54,6 +56,7 @@ SelectRequest SelectFlags::request() const {
   if (min_recall_opt && min_recall_opt->count()) req.min_recall = min_recall;
   if (confidence_opt && confidence_opt->count()) req.recall_confidence = recall_confidence;
   if (data_opt) req.data = data;
+  req.layout = layout;
   if (seed_opt && seed_opt->count()) req.seed = seed;
   if (backend_opt && backend_opt->count()) req.backend = backend;
   if (force_opt->count()) req.force = spec_option("--force-spec", force);

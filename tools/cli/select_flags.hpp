@@ -28,6 +28,7 @@ struct SelectFlags {
   std::vector<std::string> data;      // --data DIR, repeatable: calibration samples
   uint64_t seed = 0x5A77;             // --seed: the synthetic calibration sample without --data
   double recall_confidence = kRecallConfidence;  // --recall-confidence C: the bound's confidence
+  DataLayout layout = DataLayout::bhsd;  // --layout: the axis order of the --data arrays
   CLI::Option *min_recall_opt = nullptr, *data_opt = nullptr, *seed_opt = nullptr, *confidence_opt = nullptr;
   // Which options the command line gave: flags outrank the environment only where given.
   CLI::Option *backend_opt = nullptr, *force_opt = nullptr, *disable_opt = nullptr, *prefer_bsr_opt = nullptr,

@@ -39,6 +39,7 @@ struct ImcOptions {
   double clock_mhz = 0;
   std::vector<std::string> gemm;
   std::string sweep;
+  std::string prog = kTool;  // "sattn imc" under the umbrella, for diagnostics
   CLI::Option *tech_opt = nullptr, *cell_bits_opt = nullptr, *adc_bits_opt = nullptr, *cols_per_adc_opt = nullptr,
               *parallel_opt = nullptr, *clock_opt = nullptr, *input_bits_opt = nullptr, *weight_bits_opt = nullptr;
 };
@@ -162,9 +163,15 @@ std::vector<ImcPrepared> prepare_ops(const ImcOptions& o) {
   std::vector<ImcPrepared> ops;
   for (BackendInput& item : items) {
     std::optional<QKV> data;
-    if (is_data_dependent(item.plan.spec) && !(item.layout && !src.dir))
+    if (src.dir && item.layout && item.data) {
+      // Artifacts with --data: their layout is used as it is (docs/decisions.md), with a warning
+      // when it was chosen from other Q/K than the ones given.
+      const QKV given = load_qkv(item.plan.op, src);
+      if (const std::string w = artifacts_data_mismatch(item, given, *src.dir); !w.empty() && !o.out.quiet)
+        print_diagnostic(o.prog, "warning", w);
+    } else if (is_data_dependent(item.plan.spec) && !item.layout) {
       data = item.data && !src.dir ? *item.data : load_qkv(item.plan.op, src);
-    if (src.dir) item.layout.reset();  // --data: the layout follows the data given
+    }
     ops.push_back(prepare_imc(item, data ? &*data : nullptr));
   }
   return ops;
@@ -310,6 +317,7 @@ std::function<int()> configure_imc(CLI::App& app) {
                 "json (sattn.imc/v1 JSON Lines) or text (breakdown tables)",
                 "No progress on stderr");
   add_max_memory_option(app);
+  o->prog = app.get_name();
   return [o] { return imc_action(*o); };
 }
 

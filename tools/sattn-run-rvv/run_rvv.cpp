@@ -119,6 +119,9 @@ int run_rvv_action(RvvOptions& o) {
     DataSource from = src;
     from.from_artifacts = item.data && !src.dir;
     const QKV data = from.from_artifacts ? *item.data : load_qkv(item.plan.op, src);
+    if (src.dir && !o.out.quiet)
+      if (const std::string w = artifacts_data_mismatch(item, data, *src.dir); !w.empty())
+        print_diagnostic(kProg, "warning", w);
     const RvvRun r = run_rvv(item, data, from, settings, kProg, label);
     autotune_line.clear();
     json_lines += r.result.dump() + "\n";

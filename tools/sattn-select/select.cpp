@@ -10,6 +10,7 @@
 #include "cli/run_backends.hpp"
 #include "cli/output.hpp"
 #include "cli/select_flags.hpp"
+#include "formats/data.hpp"
 #include "support/io.hpp"
 #include "formats/op_io.hpp"
 #include "select/plan_json.hpp"
@@ -120,7 +121,14 @@ int select_action(const SelectCli& o, const std::string& prog) {
     std::vector<Op> ops = read_ops(input, OpFormat::automatic, &warnings);
     if (!o.out.quiet)
       for (const std::string& w : warnings) print_diagnostic(prog, "warning", w);
-    for (const Op& op : ops) {
+    for (Op& op : ops) {
+      // A bare op that gives no shape takes it from the first calibration sample (as sattn eval).
+      if (!o.selection.data.empty()) {
+        DataSource src;
+        src.dir = o.selection.data.front();
+        src.layout = o.selection.layout;
+        infer_shape_from_data(op, src);
+      }
       const Plan plan = select_spec(op, options);
       if (!o.out.quiet)
         for (const std::string& w : plan.selection.warnings) print_diagnostic(prog, "warning", w);

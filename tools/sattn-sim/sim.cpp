@@ -146,6 +146,9 @@ int sim_action(const SimCli& o, const std::string& prog) {
                   (settings.model_only ? "model" : "model + RTL"));
     const bool carried = item.data && !src.dir;
     const QKV data = carried ? *item.data : load_qkv(op, src);
+    if (src.dir && !o.out.quiet)
+      if (const std::string w = artifacts_data_mismatch(item, data, *src.dir); !w.empty())
+        print_diagnostic(prog, "warning", w);
     const nlohmann::json data_desc = carried ? nlohmann::json{{"source", "artifacts"}} : describe(src);
     SimRun r = run_sim(item, data, data_desc, settings, prog);
     progress.clear();

@@ -40,7 +40,7 @@ case('truncated_data', 'q', full[:len(full) - 100])           # data ends early
 case('truncated_header', 'k', full[:40])                      # ends inside the header dict
 case('bad_magic', 'v', b'NUMPY?' + full[6:])                  # not a .npy file
 case('malformed_header', 'q', header('<f4', '(1, 1, 16, 8)').replace(b"'shape'", b"'shape' =") + good['q'].tobytes())
-case('wrong_dtype', 'q', npy_bytes(good['q'].astype('<f8')))  # float64
+case('wrong_dtype', 'q', npy_bytes(good['q'].astype('<c8')))  # complex64 (float64 and float16 are read)
 case('int_dtype', 'k', npy_bytes(good['k'].astype('<i4')))    # int32
 case('fortran_order', 'v', npy_bytes(np.asfortranarray(good['v'].reshape(16, 8).T.reshape(1, 1, 8, 16).transpose(0, 1, 3, 2))))
 # Declares 1e6 x 1e6 x 4096 x 64 float32 (about 10^18 bytes) over 512 bytes of data: must fail

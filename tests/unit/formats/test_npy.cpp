@@ -126,6 +126,31 @@ TEST_CASE("npy: float16 widens exactly, subnormals and signed zero included") {
   CHECK(std::signbit(t.data[1]));
 }
 
+TEST_CASE("npy: float64 is rounded to the nearest float32") {
+  NpyArray a = read_npy(kNpyDir + "f64_1x2x2x4.npy");
+  CHECK(a.dtype == DType::f64);
+  Tensor t = npy_to_tensor(a, "f64_1x2x2x4.npy");
+  CHECK(t.shape == std::array<int64_t, 4>{1, 2, 2, 4});
+  REQUIRE(t.data.size() == 16);
+  for (size_t i = 0; i < 16; ++i) {
+    const double want = (double(i) - 8) / 3 + 1e-9 * double(i);  // make_fixtures.py's formula
+    CHECK(t.data[i] == static_cast<float>(want));
+    // Nearest: no other float32 is closer to the double.
+    CHECK(std::fabs(double(t.data[i]) - want) <= std::fabs(double(std::nextafter(t.data[i], 1e9f)) - want));
+    CHECK(std::fabs(double(t.data[i]) - want) <= std::fabs(double(std::nextafter(t.data[i], -1e9f)) - want));
+  }
+  CHECK(npy_conversion_note(DType::f64) == "float64, rounded to float32");
+  CHECK(npy_conversion_note(DType::f32).empty());
+  CHECK(contains(npy_conversion_note(DType::u16), "bfloat16"));
+}
+
+TEST_CASE("npy: a float64 value beyond the float32 range is an input error naming the element") {
+  Failure f = failure_of([] { npy_to_tensor(read_npy(kNpyDir + "f64_overflow.npy"), "f64_overflow.npy"); });
+  CHECK(f.code == kInvalidInput);
+  CHECK(f.file == "f64_overflow.npy");
+  CHECK(contains(f.message, "element 2 (1e+39) is outside the float32 range"));
+}
+
 TEST_CASE("npy: 0-d and empty arrays") {
   NpyArray scalar = read_npy(kNpyDir + "f32_scalar.npy");
   CHECK(scalar.shape.empty());
@@ -270,9 +295,10 @@ TEST_CASE("npy: big-endian data is rejected, naming the dtype") {
 }
 
 TEST_CASE("npy: unsupported dtypes are rejected, naming the dtype") {
-  Failure f = failure_of([] { read_npy(kNpyDir + "bad_float64.npy"); });
+  Failure f = failure_of([] { read_npy(kNpyDir + "bad_complex64.npy"); });
   CHECK(f.code == kInvalidInput);
-  CHECK(contains(f.message, "unsupported dtype '<f8'"));
+  CHECK(contains(f.message, "unsupported dtype '<c8'"));
+  CHECK(contains(f.message, "<f8"));  // the list of supported dtypes names float64
   Failure structured = parse_failure(npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}", 4));
   CHECK(contains(structured.message, "structured arrays are not supported"));
 }
