@@ -98,6 +98,7 @@ for line in open(path):
     assert abs(e["dram"] - dram * 162.5) < 1e-6 * e["dram"], name
     assert abs(e["total"] - (e["mac"] + e["sram"] + e["dram"] + e["static"])) < 1e-6 * e["total"], name
     assert r["timing"]["sim_speed_cycles_per_s"] > 0 and r["timing"]["sim_wall_seconds"] > 0, name
+    assert r["timing"]["sim_speed_cpu_cycles_per_s"] > 0 and r["timing"]["sim_cpu_seconds"] > 0, name
     assert "sim_speed_cycles_per_s" not in s and "timing_ms" not in r, name
     n += 1
 assert n == 8, n

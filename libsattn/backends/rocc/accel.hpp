@@ -128,6 +128,8 @@ struct RunResult {
   int64_t sim_cycles = 0;           // cycles simulated (harness: reset to last response)
   double wall_seconds = 0;          // harness wall time of the simulation loop
   double cycles_per_second = 0;     // sim_cycles / wall_seconds (0 for the model)
+  double cpu_seconds = 0;           // harness CPU time of the simulation loop (0: not reported)
+  double cpu_cycles_per_second = 0;  // sim_cycles / cpu_seconds (0 for the model or when not reported)
   std::string source;               // "model" or the harness path
 };
 

@@ -21,7 +21,7 @@ std::string missing_harness_message(const std::string& path) {
          "(cmake -B build && cmake --build build --target sattn_accel_harness), or set SATTN_LIBEXEC_DIR";
 }
 
-// Output of the harness: resp lines, sim_cycles, wall_seconds, status.
+// Output of the harness: resp lines, sim_cycles, wall_seconds, cpu_seconds (optional), status.
 RunResult parse_harness_output(const std::string& out, const std::string& harness) {
   RunResult r;
   r.source = harness;
@@ -41,6 +41,8 @@ RunResult parse_harness_output(const std::string& out, const std::string& harnes
       ls >> r.sim_cycles;
     } else if (key == "wall_seconds") {
       ls >> r.wall_seconds;
+    } else if (key == "cpu_seconds") {
+      ls >> r.cpu_seconds;
     } else if (key == "status") {
       std::string s;
       ls >> s;
@@ -49,6 +51,7 @@ RunResult parse_harness_output(const std::string& out, const std::string& harnes
   }
   if (!ok) throw Error(ExitCode::external_tool, harness + " did not report 'status ok'");
   if (r.wall_seconds > 0) r.cycles_per_second = double(r.sim_cycles) / r.wall_seconds;
+  if (r.cpu_seconds > 0) r.cpu_cycles_per_second = double(r.sim_cycles) / r.cpu_seconds;
   return r;
 }
 

@@ -234,7 +234,10 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
                  {"rtl_ms", rtl_ms},
                  {"reference_ms", reference_ms},
                  {"sim_wall_seconds", ran.wall_seconds},
-                 {"sim_speed_cycles_per_s", s.model_only ? nlohmann::json(nullptr) : nlohmann::json(ran.cycles_per_second)}};
+                 {"sim_speed_cycles_per_s", s.model_only ? nlohmann::json(nullptr) : nlohmann::json(ran.cycles_per_second)},
+                 {"sim_cpu_seconds", ran.cpu_seconds},
+                 {"sim_speed_cpu_cycles_per_s",
+                  ran.cpu_cycles_per_second > 0 ? nlohmann::json(ran.cpu_cycles_per_second) : nlohmann::json(nullptr)}};
   r.result = std::move(j);
   return r;
 }

@@ -283,3 +283,59 @@ TEST_CASE("layout: lsh with one bucket is every allowed key") {
   const Tensor q = random_tensor(rng, 1, 1, 30, 4), k = random_tensor(rng, 1, 1, 20, 4);
   check_mask_equals(op, build_layout(op, Spec::lsh, LshParams{1, 1, 3}, &q, &k), dense_predicate(op));
 }
+
+// The selection that the documented rule defines, by brute force: the `count` allowed keys of
+// [first, last) with the highest double score (group-summed query . key), ties to the lower key.
+static std::vector<int32_t> brute_force_best(const Problem& p, int64_t kvh, int64_t i, int64_t first, int64_t last,
+                                             int64_t count) {
+  std::vector<std::pair<double, int64_t>> ranked;  // (-score, key): ascending = best first
+  for (int64_t j = first; j < last; ++j)
+    if (causal_allows(p.op, i, j)) ranked.push_back({-pair_score(p, 0, kvh, i, j), j});
+  std::sort(ranked.begin(), ranked.end());
+  std::vector<int32_t> want;
+  for (int64_t t = 0; t < std::min<int64_t>(count, int64_t(ranked.size())); ++t)
+    want.push_back(int32_t(ranked[t].second));
+  std::sort(want.begin(), want.end());
+  return want;
+}
+
+TEST_CASE("layout: large top-k and 1:M selections equal the brute-force rule, ties to the lower key") {
+  // Long rows take the bucketed threshold search (counts of 16 and more) and N:M's 1:M fast path.
+  // Small-integer data makes scores exact integers with many exact ties (which the lower key
+  // must win); Gaussian data gives distinct scores.
+  Rng rng(2525);
+  for (int trial = 0; trial < 6; ++trial) {
+    const bool integers = trial % 2 == 0, causal = trial % 3 == 1;
+    const int64_t kv = pick(rng, 600, 1500), seq = causal ? kv : pick(rng, 3, 40), dim = pick(rng, 4, 24);
+    Problem p{make_op(1, 2, 1, seq, kv, dim, causal), random_tensor(rng, 1, 2, seq, dim),
+              random_tensor(rng, 1, 1, kv, dim), random_tensor(rng, 1, 1, kv, dim)};
+    if (integers) {
+      for (float& x : p.q.data) x = float(int64_t(rng.below(5)) - 2);
+      for (float& x : p.k.data) x = float(int64_t(rng.below(3)) - 1);
+    }
+    CAPTURE(trial);
+    const int64_t rows_checked[] = {0, seq / 3, seq / 2, seq - 1};
+    for (int64_t topk : {int64_t(16), int64_t(17), pick(rng, 18, 200), kv / 16, kv / 2, kv - 1}) {
+      CAPTURE(topk);
+      const Rows rows = rows_of(build_layout(p.op, Spec::topk_per_query, TopkParams{topk}, &p.q, &p.k));
+      for (int64_t i : rows_checked) {
+        CAPTURE(i);
+        CHECK(rows[i] == brute_force_best(p, 0, i, 0, kv, topk));
+      }
+    }
+    for (const NmParams nm : {NmParams{1, 16}, NmParams{1, 5}, NmParams{2, 8}, NmParams{20, 64}}) {
+      CAPTURE(nm.nm_n);
+      CAPTURE(nm.nm_m);
+      const Rows rows = rows_of(build_layout(p.op, Spec::nm_structured, nm, &p.q, &p.k));
+      for (int64_t i : rows_checked) {
+        std::vector<int32_t> want;
+        for (int64_t g = 0; g < kv; g += nm.nm_m) {
+          const std::vector<int32_t> part = brute_force_best(p, 0, i, g, std::min(g + nm.nm_m, kv), nm.nm_n);
+          want.insert(want.end(), part.begin(), part.end());
+        }
+        CAPTURE(i);
+        CHECK(rows[i] == want);
+      }
+    }
+  }
+}

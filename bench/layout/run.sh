@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Layout-build benchmark: nm_structured 1:16 and topk_per_query k = seq/16 at one sequence length
+# (default 16384; 8 heads, head_dim 64, the CPU benchmark's problem), built by this tree's
+# sattn_bench_layout and, side by side in the same run, by a second build (BEFORE: a folder
+# holding an older sattn_bench_layout and its libsattn.so.0). Each build runs under
+# /usr/bin/time -v (wall seconds of the build itself, max RSS of the process); the two builds
+# must print the same layout hash. Writes markdown to stdout.
+#   bench/layout/run.sh BUILD_DIR [BEFORE_DIR] [SEQ] [REPS]
+# Making a BEFORE folder: build sattn_bench_layout at the older commit, then copy
+# bin/sattn_bench_layout and lib/libsattn.so.0 (dereferenced) into one folder.
+set -euo pipefail
+build=${1:?usage: run.sh BUILD_DIR [BEFORE_DIR] [SEQ] [REPS]}
+before=${2:-}
+seq=${3:-16384}
+reps=${4:-2}
+after_bin=$build/bin/sattn_bench_layout
+[[ -x $after_bin ]] || { echo "run.sh: error: $after_bin not built (cmake --build $build --target sattn_bench_layout)" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+one() {  # one LABEL SPEC: prints "label|spec|build_s|cpu_s|max_rss_mib|layout_mib|hash|load"
+  local label=$1 spec=$2 load
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
+  if [[ $label == before ]]; then
+    LD_LIBRARY_PATH=$before /usr/bin/time -v "$before/sattn_bench_layout" "$spec" "$seq" >"$tmp/out" 2>"$tmp/time"
+  else
+    /usr/bin/time -v "$after_bin" "$spec" "$seq" >"$tmp/out" 2>"$tmp/time"
+  fi
+  local line rss cpu
+  line=$(cat "$tmp/out")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$tmp/time")
+  cpu=$(awk -F': ' '/User time|System time/ {t += $2} END {printf "%.2f", t}' "$tmp/time")
+  sed -E 's/.*build_s=([^ ]+) layout_mib=([^ ]+) hash=([^ ]+).*/\1 \2 \3/' <<<"$line" |
+    { read -r s mib hash; echo "$label|$spec|$s|$cpu|$rss|$mib|$hash|$load"; }
+}
+
+echo "# Layout build of the score-selected specs (bench/layout/run.sh)"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, shared with other jobs (load average at each run below)"
+echo "- problem: batch 1, 8 heads (kv_heads 8), seq_len = kv_len $seq, head_dim 64, fp32, not causal, synthetic_qkv (seed 0x5A77); nm_structured 1:16, topk_per_query k = seq/16"
+echo "- build s: wall seconds of build_layout alone (inflated by the load: compare side by side only); process CPU s: user + system seconds of the whole process (synthetic data and the hash included), less sensitive to the load; max RSS: /usr/bin/time -v of the whole process (Q/K/V inputs $((3 * 8 * seq * 64 * 4 / 1048576)) MiB and the layout itself included)"
+echo "- runs alternate before / after, $reps of each per spec, in one session"
+echo
+echo "| build | spec | build s | process CPU s | max RSS MiB | layout MiB | layout hash | load average (1, 5, 15 min) |"
+echo "|---|---|---:|---:|---:|---:|---|---|"
+for spec in nm topk; do
+  for ((r = 0; r < reps; ++r)); do
+    if [[ -n $before ]]; then one before "$spec"; fi
+    one after "$spec"
+  done
+done | tee "$tmp/rows" | sed 's/|/ | /g; s/^/| /; s/$/ |/'
+if [[ -n $before ]]; then
+  bad=$(awk -F'|' '{h[$2] = h[$2] " " $7} END {for (s in h) {n = split(h[s], a, " "); for (i = 2; i <= n; ++i) if (a[i] != a[1]) print s}}' "$tmp/rows")
+  echo
+  if [[ -n $bad ]]; then echo "**layout hashes differ between builds: $bad**"; exit 5; fi
+  echo "Every run of a spec printed the same layout hash: the two builders give identical layouts."
+fi
