@@ -116,6 +116,11 @@ class SharedDram {
     return true;
   }
 
+  // k cycles with no read burst queued and nothing offered (what k advance() calls would do).
+  void idle(int64_t k) {
+    for (Channel& ch : ch_) ch.wcredit = int(std::min<int64_t>(ch.wcredit + int64_t(bw_) * k, kBeat));
+  }
+
   // After the edge: the accepted read bursts (per channel: owner, addr, len; owner -1 = none) and
   // the accepted write beats (per channel: writer or -1).
   void advance(const std::vector<int>& read_granted, const std::vector<uint64_t>& addr,

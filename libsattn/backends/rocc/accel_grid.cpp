@@ -125,6 +125,7 @@ struct Tile {
   size_t next_cmd = 0;   // next command of feed[feed_pos]
   bool dma_shared = false;  // the DMA's current load is a multicast load of its group
   bool done = false;
+  int64_t wake = 0;  // skipped (a RUN counting down, nothing else possible) before this cycle
   TileCounters counters;
   bool feed_empty() const { return feed_pos >= feed.size(); }
 };
@@ -307,6 +308,17 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
   int remaining = T;
   int64_t cycle = 0;
   while (remaining > 0) {
+    // Every live tile is skipping and no burst is queued: jump to the first tile's wake-up.
+    if (port.read_idle()) {
+      int64_t next = INT64_MAX;
+      for (const Tile& t : tiles)
+        if (!t.done) next = std::min(next, t.wake);
+      next = std::min(next, cfg.max_cycles - 1);  // the watchdog fires at max_cycles exactly
+      if (next > cycle && next != INT64_MAX) {
+        port.idle(next - cycle);
+        cycle = next;
+      }
+    }
     // The distributor (dynamic): a group whose tiles have pushed all their commands takes the
     // next task group, lowest group first.
     if (gc.schedule == Schedule::dynamic)
@@ -322,6 +334,7 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
         req[size_t(i)] = wr[size_t(i)] = 0;
         continue;
       }
+      if (cycle < t.wake) continue;  // its signals stay as set when it started skipping
       model::Wires& x = w[size_t(i)];
       x = model::Wires{};
       x.dma_busy = t.dma.busy();
@@ -342,7 +355,7 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
     // Issue: a multicast load issues on every tile of its group in the same cycle, or on none.
     for (int i = 0; i < T; ++i) {
       Tile& t = tiles[size_t(i)];
-      if (t.done) continue;
+      if (t.done || cycle < t.wake) continue;
       bool pop = can_pop[size_t(i)];
       if (pop && shared_head[size_t(i)]) {
         const int g0 = i / m * m;
@@ -374,7 +387,7 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
     // The clock edge of every tile.
     for (int i = 0; i < T; ++i) {
       Tile& t = tiles[size_t(i)];
-      if (t.done) continue;
+      if (t.done || cycle < t.wake) continue;
       model::Wires& x = w[size_t(i)];
       const int src = t.dma_shared ? i / m * m : i;  // whose requests and beats this DMA follows
       x.fire_rd = x.rd.valid && fire_rd[size_t(src)];
@@ -406,9 +419,28 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
       const bool busy_after = t.dma.busy() || t.core->busy() || t.disp->have();
       const bool active = x.dma_busy || x.core != model::Core::State::idle || have[size_t(i)];
       if (active) t.counters.finish_cycle = cycle;  // cycle 0 only pushes the first command
-      if (!busy_after && t.feed_empty() && (gc.schedule != Schedule::dynamic || next_group >= order.size())) {
+      const bool no_more_tasks = gc.schedule != Schedule::dynamic || next_group >= order.size();
+      if (!busy_after && t.feed_empty() && no_more_tasks) {
         t.done = true;
         --remaining;
+      }
+      // Skip ahead: a RUN counts down, the DMA is idle, the head command cannot issue before the
+      // RUN ends and no command can be pushed (FIFO full, or no command left to come). Until the
+      // RUN's last cycle only its countdown and the `cycles` counter move.
+      const int64_t left = t.core->run_cycles_left();
+      if (left >= 2 && !t.dma.busy() && (t.feed_empty() ? no_more_tasks : t.disp->full()) &&
+          !t.disp->can_pop(t.dma, *t.core)) {
+        const int64_t k = left - 1;
+        t.core->skip_run_cycles(k);
+        t.disp->add_run_cycles(k);
+        t.counters.finish_cycle = cycle + k;
+        t.wake = cycle + 1 + k;
+        req[size_t(i)] = wr[size_t(i)] = can_pop[size_t(i)] = 0;
+        have[size_t(i)] = t.disp->have();
+        shared_head[size_t(i)] = have[size_t(i)] && shared_cmd[t.disp->head()];
+        head_load[size_t(i)] = have[size_t(i)] && is_load(prog.commands[t.disp->head()].funct);
+        fire_cmd[size_t(i)] = 0;
+        w[size_t(i)].pop = false;
       }
     }
     port.advance(rgrant, req_addr, req_len, wgrant);
