@@ -66,6 +66,12 @@ expect_rc 2 "grid without --model-only"
 expect_err "the 2x2 grid runs in the model only: the RTL harness is one tile \(add --model-only" "says how"
 expect_no_file "$T/nope.json" "no output on a usage error"
 
+# The watchdog on a grid: exit 1, the unit states of the stuck tiles, no output.
+run "$SATTN" sim "$T/op.json" --model-only --grid 2x2 --max-cycles 1000 -o "$T/wd.json"
+expect_rc 1 "grid watchdog"
+expect_err "accel grid 2x2: watchdog fired after 1000 cycles \(max_cycles\) with [0-9]+ tiles busy; tile 0: dma=" "watchdog names the tiles' states"
+expect_no_file "$T/wd.json" "no output when the watchdog fires"
+
 # The profiles: highperf an 8x10 grid (model only), lowpower one tile.
 run "$SATTN" sim "$T/op.json" --model-only --profile highperf -q -o "$T/hp.json"
 expect_rc 0 "highperf model run"
