@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check bench-emit bench-scaling \
-	bench-roofline bench-reports bench-python bench-fidelity clean
+	bench-roofline bench-reports bench-python bench-fidelity bench-grid clean
 
 all: build
 
@@ -75,6 +75,7 @@ bench-reports:
 	else echo "bench/results/rvv.json not committed yet: make bench-rvv writes it (rvv.md left as is)"; fi
 	@bench/gpu/report.py
 	@if [ -f bench/results/python.json ]; then bench/python/bench.py report; fi
+	@bench/grid/report.py
 
 # RVV: scalar / autovec / rvv x VLEN x precision (minutes; qemu); writes bench/results/rvv.md and
 # the instruction-count baseline bench/rvv/baseline.json.
@@ -86,13 +87,19 @@ bench-rvv: build
 bench-python: build
 	@nice bench/python/bench.py run $(BUILD)
 
+# The accelerator grid (model): speedup and parallel efficiency against tiles, multicast on/off,
+# each schedule (minutes); bench/results/grid.{json,md} and the grid-*.svg/png plots.
+bench-grid: build
+	@nice bench/grid/run.py $(BUILD)
+	@bench/grid/report.py
+
 # The accelerator RTL: cycles, utilization, roofline, energy; bench/results/sim.md and the
 # cycle-count baseline bench/sim/baseline.json.
 bench-sim: build
 	@bench/sim/run.sh $(BUILD)
 
-# The performance regression check (also a CTest test, so `make test` runs it): 12 canonical
-# workloads' RVV instruction counts and accelerator cycle counts against bench/baseline.json
+# The performance regression check (also a CTest test, so `make test` runs it): 14 canonical
+# workloads' RVV instruction counts, accelerator cycle counts and grid model cycle counts against bench/baseline.json
 # (fails above +5%). After an intentional change: bench/check.sh --update, and say why in the commit.
 bench-check: build
 	@bench/check.sh $(BUILD)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The performance regression check (`make bench-check`; `make test` runs it as cli test
 # bench_check): a canonical set of small workloads whose counts are deterministic — RVV dynamic
-# instructions of the kernel region (exact, QEMU plugin) and the accelerator's RTL cycle counts —
+# instructions of the kernel region (exact, QEMU plugin), the accelerator's RTL cycle counts and
+# its grid's model cycle counts (2x2 and 8x10, --model-only: the RTL is one tile) —
 # is run and compared with bench/baseline.json. A count more than 5% above its baseline fails and
 # prints the workload and both numbers; one more than 5% below is reported as an improvement to
 # record. An intentional change updates the baseline in the same commit (--update), with the
@@ -41,6 +42,8 @@ workloads=(
   "sim.sliding_window.i4.lanes8|sim --lanes 8|{\"spec\":\"sliding_window\",\"seq_len\":256,\"heads\":1,\"head_dim\":64,\"window_size\":16,\"precision\":\"i4\"}|sim.cycles"
   "sim.block_local_global.i8.lanes16|sim --lanes 16|{\"spec\":\"block_local_global\",\"seq_len\":512,\"heads\":1,\"head_dim\":64,\"block_size\":64,\"global_tokens\":64,\"precision\":\"i8\"}|sim.cycles"
   "sim.lsh.i8.lanes16.causal_gqa|sim --lanes 16|{\"spec\":\"lsh\",\"seq_len\":256,\"heads\":2,\"kv_heads\":1,\"head_dim\":32,\"lsh_buckets\":4,\"causal\":true,\"precision\":\"i8\"}|sim.cycles"
+  "sim.grid2x2.bsr.i8.causal_gqa|sim --lanes 16 --model-only --grid 2x2 --schedule dynamic --multicast on|{\"spec\":\"bsr\",\"seq_len\":512,\"heads\":8,\"kv_heads\":2,\"head_dim\":64,\"block_size\":64,\"keep_ratio\":0.25,\"causal\":true,\"precision\":\"i8\"}|sim.cycles"
+  "sim.grid8x10.bsr.i8.causal_gqa|sim --lanes 16 --model-only --grid 8x10 --schedule zigzag --multicast on|{\"spec\":\"bsr\",\"seq_len\":1024,\"heads\":32,\"kv_heads\":8,\"head_dim\":64,\"block_size\":64,\"keep_ratio\":0.1,\"causal\":true,\"precision\":\"i8\"}|sim.cycles"
   "sim.bsr.i8.lanes16.single_buffer|sim --lanes 16 --single-buffer|{\"spec\":\"bsr\",\"seq_len\":512,\"heads\":1,\"head_dim\":64,\"block_size\":64,\"keep_ratio\":0.25,\"precision\":\"i8\"}|sim.cycles"
 )
 

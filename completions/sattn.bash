@@ -116,12 +116,15 @@ _sattn() {
         --max-cycles) :; return ;;
         --trace) :; return ;;
         --energy) :; return ;;
+        --grid) :; return ;;
+        --multicast) :; return ;;
+        --schedule) :; return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --model-only --probe --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --grid --multicast --schedule --model-only --probe --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

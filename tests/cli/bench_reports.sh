@@ -58,4 +58,13 @@ for prof, floor in (("highperf", 4), ("lowpower", 16), ("imc", 16)):
         assert floor <= float(a) <= 1.1 * floor and float(r2) >= 0.999, (prof, a, r2)
 EOF
 
+# The accelerator grid's report (bench/grid/report.py) and its plots.
+mkdir -p "$T/grid"
+run $PY3 "$SRC/bench/grid/report.py" "$R/grid.json" "$T/grid"
+expect_rc 0 "bench/grid/report.py"
+same "$T/grid/grid.md" "$R/grid.md" bench/results/grid.md
+for p in speedup efficiency; do
+  [[ -s "$T/grid/grid-$p.svg" && -s "$T/grid/grid-$p.png" ]] && ok || fail "grid-$p.svg/png drawn"
+done
+
 finish

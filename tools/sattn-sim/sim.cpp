@@ -45,6 +45,8 @@ struct SimCli {
   std::string precision;
   std::string trace, energy_file;
   bool model_only = false, probe = false, keep_workdir = false;
+  std::string grid, multicast, schedule;
+  CLI::Option *grid_opt = nullptr, *multicast_opt = nullptr, *schedule_opt = nullptr;
   CLI::Option *lanes_opt = nullptr, *latency_opt = nullptr, *bandwidth_opt = nullptr, *clock_opt = nullptr, *max_cycles_opt = nullptr;
 };
 
@@ -84,6 +86,28 @@ SimSettings settings_of(const SimCli& o) {
     if (!p || (*p != Precision::i8 && *p != Precision::i4))
       throw Error(ExitCode::usage, "--precision must be i8 or i4 (the accelerator is integer-only; got '" + o.precision + "')");
     s.precision = p;
+  }
+  // The grid (hw/README.md "Grid"): values outside what the ISA defines are invalid input (exit 3).
+  if (o.grid_opt->count()) {
+    const auto g = accel::parse_grid(o.grid);
+    if (!g) throw Error(ExitCode::invalid_input, "--grid must be ROWSxCOLS, e.g. 2x4 (got '" + o.grid + "')");
+    if (g->first < 1 || g->second < 1 || g->first > accel::isa::kGridMaxRows || g->second > accel::isa::kGridMaxCols)
+      throw Error(ExitCode::invalid_input, "--grid " + o.grid + " is outside what the ISA allows: 1x1 to " +
+                                               std::to_string(accel::isa::kGridMaxRows) + "x" +
+                                               std::to_string(accel::isa::kGridMaxCols) + " (rows x cols)");
+    s.config.grid.rows = g->first;
+    s.config.grid.cols = g->second;
+    if (s.config.grid.dram_ports > s.config.grid.tiles()) s.config.grid.dram_ports = s.config.grid.tiles();
+  }
+  if (o.multicast_opt->count()) {
+    if (o.multicast != "on" && o.multicast != "off")
+      throw Error(ExitCode::invalid_input, "--multicast must be on or off (got '" + o.multicast + "')");
+    s.config.grid.multicast = o.multicast == "on";
+  }
+  if (o.schedule_opt->count()) {
+    const auto sc = accel::parse_schedule(o.schedule);
+    if (!sc) throw Error(ExitCode::invalid_input, "--schedule must be static, zigzag or dynamic (got '" + o.schedule + "')");
+    s.config.grid.schedule = *sc;
   }
   if (!o.energy_file.empty()) s.energy = load_energy_file(o.energy_file, s.energy);
   s.model_only = o.model_only;
@@ -203,7 +227,16 @@ std::function<int()> configure_sim(CLI::App& app) {
       app.add_option("--max-cycles", o->max_cycles, "Watchdog: stop a run that passes N cycles (default 2000000000)");
   app.add_option("--trace", o->trace, "Write an FST waveform of the RTL run to FILE (one op)");
   app.add_option("--energy", o->energy_file, "Per-event energies (YAML: mac_i8_pj, mac_i4_pj, sram_byte_pj, dram_byte_pj, static_pj_per_cycle)");
-  app.add_flag("--model-only", o->model_only, "Skip the RTL: cycles and counters from the bit-exact model only");
+  o->grid_opt = app.add_option("--grid", o->grid,
+                                "Tile grid ROWSxCOLS, 1x1 to 8x10 (default 1x1, or the profile's rocc.grid); the RTL is one "
+                                "tile, so a larger grid needs --model-only (the only way to run e.g. 8x10)");
+  o->multicast_opt = app.add_option("--multicast", o->multicast,
+                                     "on|off: fetch a K/V block once for all tiles of a GQA group on the same query tile (default on)");
+  o->schedule_opt = app.add_option("--schedule", o->schedule,
+                                    "Task distribution over the grid: static (round-robin), zigzag (early and late query "
+                                    "tiles paired), dynamic (next task when a tile is free; default)");
+  app.add_flag("--model-only", o->model_only,
+               "Skip the RTL: cycles and counters from the bit-exact model only (needed for grids larger than 1x1)");
   app.add_flag("--probe", o->probe, "Print the accelerator's capabilities (sattn.probe/v1) from the RTL's PROBE command");
   app.add_flag("--keep-workdir", o->keep_workdir, "Keep the harness's work directory under $TMPDIR (program.txt, dram.bin, the output image) instead of deleting it");
   o->out.add_to(app, "Write the results (JSON Lines or table) to FILE, atomically",

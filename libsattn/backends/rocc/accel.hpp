@@ -68,6 +68,27 @@ struct Counters {
 };
 
 // ---------------------------------------------------------------------------------------------
+// The multi-tile grid (hw/README.md "Grid"): rows x cols copies of the tile sharing one DRAM.
+enum class Schedule : uint8_t { static_rr = 0, zigzag = 1, dynamic = 2 };
+const char* schedule_name(Schedule);                 // "static", "zigzag", "dynamic"
+std::optional<Schedule> parse_schedule(const std::string&);
+enum class Arbitration : uint8_t { round_robin = 0, fixed = 1 };
+const char* arbitration_name(Arbitration);           // "round_robin", "fixed"
+std::optional<Arbitration> parse_arbitration(const std::string&);
+
+struct GridConfig {
+  int rows = 1, cols = 1;        // 1..isa::kGridMaxRows x 1..isa::kGridMaxCols
+  bool multicast = true;         // K/V/index loads of a GQA group's tiles fetched once
+  Schedule schedule = Schedule::dynamic;
+  int dram_ports = 1;            // DRAM channels (each dram_bytes_per_cycle wide)
+  Arbitration arbitration = Arbitration::round_robin;
+  int tiles() const { return rows * cols; }
+  std::string shape() const { return std::to_string(rows) + "x" + std::to_string(cols); }
+};
+// "RxC" (e.g. "8x10"); nullopt when malformed (the range is checked by Config::validate).
+std::optional<std::pair<int, int>> parse_grid(const std::string&);
+
+// ---------------------------------------------------------------------------------------------
 // Parameters of a run. A profile's `accel:` section sets them (apply_yaml).
 struct Config {
   int lanes = 16;                 // MAC lanes: 8, 16 or 32 (a harness per value)
@@ -77,9 +98,11 @@ struct Config {
   int64_t max_cycles = 2'000'000'000;  // watchdog
   double clock_mhz = 1000;        // for seconds and energy-per-second figures only
   int q_tile_rows = 64;           // query rows per tile, 1..64 (driver)
+  GridConfig grid;                // the tile grid (1x1: the single tile of the RTL)
 
   // Replaces the fields `node` names (lanes, double_buffer, dram_latency_cycles,
-  // dram_bytes_per_cycle, max_cycles, clock_mhz, q_tile_rows). Unknown keys, wrong types and
+  // dram_bytes_per_cycle, max_cycles, clock_mhz, q_tile_rows, grid "RxC", multicast, schedule,
+  // dram_ports, dram_arbitration). Unknown keys, wrong types and
   // out-of-range values are Error(invalid_input) with file:line:col. All or nothing.
   void apply_yaml(const YAML::Node& node, const std::string& file);
   // Range checks (Error(invalid_input) naming the field); build_program and run_model call it.

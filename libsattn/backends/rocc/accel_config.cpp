@@ -18,6 +18,34 @@ int64_t Counters::* const kEventFields[kEventCount] = {
 }  // namespace
 
 const char* event_name(Event e) { return kEventNames[int(e)]; }
+
+const char* schedule_name(Schedule s) {
+  switch (s) {
+    case Schedule::static_rr: return "static";
+    case Schedule::zigzag: return "zigzag";
+    case Schedule::dynamic: return "dynamic";
+  }
+  return "?";
+}
+std::optional<Schedule> parse_schedule(const std::string& s) {
+  if (s == "static") return Schedule::static_rr;
+  if (s == "zigzag") return Schedule::zigzag;
+  if (s == "dynamic") return Schedule::dynamic;
+  return std::nullopt;
+}
+const char* arbitration_name(Arbitration a) { return a == Arbitration::fixed ? "fixed" : "round_robin"; }
+std::optional<Arbitration> parse_arbitration(const std::string& s) {
+  if (s == "round_robin") return Arbitration::round_robin;
+  if (s == "fixed") return Arbitration::fixed;
+  return std::nullopt;
+}
+std::optional<std::pair<int, int>> parse_grid(const std::string& s) {
+  const size_t x = s.find_first_of("xX");
+  if (x == std::string::npos || x == 0 || x + 1 >= s.size() || x > 4 || s.size() - x - 1 > 4) return std::nullopt;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (i != x && (s[i] < '0' || s[i] > '9')) return std::nullopt;
+  return std::pair<int, int>{std::stoi(s.substr(0, x)), std::stoi(s.substr(x + 1))};
+}
 int64_t Counters::get(Event e) const { return this->*kEventFields[int(e)]; }
 void Counters::set(Event e, int64_t v) { this->*kEventFields[int(e)] = v; }
 
@@ -37,13 +65,18 @@ void Config::validate() const {
   if (max_cycles < 1) bad("max_cycles must be >= 1");
   if (!(clock_mhz > 0)) bad("clock_mhz must be > 0");
   if (q_tile_rows < 1 || q_tile_rows > kQRows) bad("q_tile_rows must be in 1.." + std::to_string(kQRows));
+  if (grid.rows < 1 || grid.rows > isa::kGridMaxRows || grid.cols < 1 || grid.cols > isa::kGridMaxCols)
+    bad("grid " + grid.shape() + " is outside the ISA's 1x1.." + std::to_string(isa::kGridMaxRows) + "x" +
+        std::to_string(isa::kGridMaxCols));
+  if (grid.dram_ports < 1 || grid.dram_ports > grid.tiles())
+    bad("dram_ports must be in 1..tiles (" + std::to_string(grid.tiles()) + ")");
 }
 
 void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
   yaml_require_map(file, node, "rocc");
   yaml_check_keys(file, node, "rocc",
                   {"lanes", "double_buffer", "dram_latency_cycles", "dram_bytes_per_cycle", "max_cycles", "clock_mhz",
-                   "q_tile_rows"});
+                   "q_tile_rows", "grid", "multicast", "schedule", "dram_ports", "dram_arbitration"});
   Config next = *this;
   if (const YAML::Node v = node["lanes"]) {
     next.lanes = int(yaml_int(file, v, "rocc.lanes", 8, 32));
@@ -57,6 +90,28 @@ void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
   if (const YAML::Node v = node["max_cycles"]) next.max_cycles = yaml_int(file, v, "rocc.max_cycles", 1, INT64_MAX);
   if (const YAML::Node v = node["clock_mhz"]) next.clock_mhz = yaml_real(file, v, "rocc.clock_mhz", 1e-3, 1e6);
   if (const YAML::Node v = node["q_tile_rows"]) next.q_tile_rows = int(yaml_int(file, v, "rocc.q_tile_rows", 1, kQRows));
+  if (const YAML::Node v = node["grid"]) {
+    const auto g = v.IsScalar() ? parse_grid(v.Scalar()) : std::nullopt;
+    if (!g) yaml_fail(file, v, "rocc.grid must be ROWSxCOLS, e.g. 2x4");
+    if (g->first < 1 || g->first > isa::kGridMaxRows || g->second < 1 || g->second > isa::kGridMaxCols)
+      yaml_fail(file, v, "rocc.grid " + v.Scalar() + " is outside the ISA's 1x1.." + std::to_string(isa::kGridMaxRows) +
+                             "x" + std::to_string(isa::kGridMaxCols));
+    next.grid.rows = g->first;
+    next.grid.cols = g->second;
+  }
+  if (const YAML::Node v = node["multicast"]) next.grid.multicast = yaml_bool(file, v, "rocc.multicast");
+  if (const YAML::Node v = node["schedule"]) {
+    const auto sc = v.IsScalar() ? parse_schedule(v.Scalar()) : std::nullopt;
+    if (!sc) yaml_fail(file, v, "rocc.schedule must be static, zigzag or dynamic");
+    next.grid.schedule = *sc;
+  }
+  if (const YAML::Node v = node["dram_ports"])
+    next.grid.dram_ports = int(yaml_int(file, v, "rocc.dram_ports", 1, isa::kGridMaxRows * isa::kGridMaxCols));
+  if (const YAML::Node v = node["dram_arbitration"]) {
+    const auto a = v.IsScalar() ? parse_arbitration(v.Scalar()) : std::nullopt;
+    if (!a) yaml_fail(file, v, "rocc.dram_arbitration must be round_robin or fixed");
+    next.grid.arbitration = *a;
+  }
   *this = next;
 }
 
@@ -67,7 +122,12 @@ nlohmann::json Config::to_json() const {
           {"dram_bytes_per_cycle", dram_bytes_per_cycle},
           {"max_cycles", max_cycles},
           {"clock_mhz", clock_mhz},
-          {"q_tile_rows", q_tile_rows}};
+          {"q_tile_rows", q_tile_rows},
+          {"grid", grid.shape()},
+          {"multicast", grid.multicast},
+          {"schedule", schedule_name(grid.schedule)},
+          {"dram_ports", grid.dram_ports},
+          {"dram_arbitration", arbitration_name(grid.arbitration)}};
 }
 
 void register_accel_profile_section() {

@@ -17,6 +17,10 @@ class Core {
   State state() const { return state_; }
   bool busy() const { return state_ != State::idle; }
   bool in_run() const { return state_ == State::run; }
+  // RUN's cycles left (edges until idle); the grid skips k < run_cycles_left() of them at once
+  // for a tile where nothing else can happen meanwhile (accel_grid.cpp).
+  int64_t run_cycles_left() const { return state_ == State::run ? run_left_ : 0; }
+  void skip_run_cycles(int64_t k) { run_left_ -= k; }
   // The buffers the current (or last) RUN reads: K/V/index and Q.
   bool run_kvb() const { return run_kvb_; }
   bool run_qb() const { return run_qb_; }

@@ -33,6 +33,11 @@ class Dispatcher {
 
   const ConfigRegs& cfg() const { return cfg_; }
   bool have() const { return !fifo_.empty(); }
+  // The head command's index (have() must hold), and the live counters (the grid reads them).
+  size_t head() const { return fifo_.front(); }
+  const int64_t* counters() const { return cnt_; }
+  // k cycles of a RUN counting down with nothing else active (booked as the per-cycle step would).
+  void add_run_cycles(int64_t k) { cnt_[int(Event::cycles)] += k; }
   bool full() const { return int(fifo_.size()) >= isa::kFifoDepth; }
   // Whether the head command issues this cycle: a unit it needs is busy, or a load would write
   // a buffer the running RUN reads (or the reverse), holds it.

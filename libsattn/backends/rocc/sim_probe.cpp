@@ -51,6 +51,18 @@ ProbeReport probe_accelerator(const accel::Config& config, const accel::RtlOptio
   r.harness = rtl.harness.empty() ? accel::harness_path(config.lanes) : rtl.harness;
   r.caps = accel::probe_rtl(config, rtl);
   r.json = probe_json(r.caps, r.harness, tool);
+  // The grid (hw/README.md "Grid"): the configured one, the ISA's limit, and what the RTL is.
+  const accel::GridConfig& g = config.grid;
+  r.json["grid"] = {{"rows", g.rows},
+                    {"cols", g.cols},
+                    {"tiles", g.tiles()},
+                    {"max_rows", accel::isa::kGridMaxRows},
+                    {"max_cols", accel::isa::kGridMaxCols},
+                    {"multicast", g.multicast},
+                    {"schedule", accel::schedule_name(g.schedule)},
+                    {"dram_ports", g.dram_ports},
+                    {"dram_arbitration", accel::arbitration_name(g.arbitration)},
+                    {"rtl_tiles", 1}};
   const auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
   const accel::Capabilities& c = r.caps;
   r.text = "version           " + std::to_string(c.version) + "\n" +
@@ -64,7 +76,12 @@ ProbeReport probe_accelerator(const accel::Config& config, const accel::RtlOptio
            "causal            " + yes(c.causal) + "\n" +
            "gather            " + yes(c.gather) + "\n" +
            "scratchpad_bytes  " + std::to_string(c.scratchpad_bytes) + "\n" +
-           "harness           " + r.harness + "\n";
+           "harness           " + r.harness + "\n" +
+           "grid              " + g.shape() + " (" + std::to_string(g.tiles()) + " tiles; ISA limit " +
+           std::to_string(accel::isa::kGridMaxRows) + "x" + std::to_string(accel::isa::kGridMaxCols) +
+           "; the RTL is one tile, larger grids run in the model)\n" +
+           "grid_multicast    " + yes(g.multicast) + "\n" +
+           "grid_schedule     " + accel::schedule_name(g.schedule) + "\n";
   return r;
 }
 

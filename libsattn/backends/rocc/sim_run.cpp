@@ -1,5 +1,7 @@
 #include "backends/rocc/sim_run.hpp"
 
+#include "backends/rocc/accel_grid.hpp"
+
 #include "formats/profile.hpp"
 
 #include "support/text_table.hpp"
@@ -109,6 +111,13 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   op.precision = sim_precision(op, s.precision, &note);
   if (!note.empty()) r.notes.push_back(note);
 
+  // A grid larger than one tile runs in the model only (the RTL harness is one tile).
+  const accel::GridConfig& gc = s.config.grid;
+  const bool on_grid = gc.tiles() > 1;
+  if (on_grid && !s.model_only)
+    throw Error(ExitCode::usage, "the " + gc.shape() +
+                                     " grid runs in the model only: the RTL harness is one tile (add --model-only, or use --grid 1x1)");
+
   auto t0 = std::chrono::steady_clock::now();
   std::optional<Layout> built;
   if (!item.layout) built = build_layout(op, item.plan.spec, item.plan.params, &data.q, &data.k);
@@ -131,7 +140,22 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
     rtl_ms = ms_since(t0);
   }
   t0 = std::chrono::steady_clock::now();
-  const accel::RunResult model = accel::run_model(program, s.config);
+  // On a grid: the grid model; its counters as one run's: cycles is the makespan, every other
+  // event summed over the tiles, DMA bytes those through the shared DRAM port.
+  std::optional<accel::GridResult> grid_run;
+  accel::RunResult model;
+  if (on_grid) {
+    grid_run = accel::run_grid(program, s.config);
+    model.source = "model";
+    model.out_bits = grid_run->out_bits;
+    model.counters = grid_run->counters.total;
+    model.counters.cycles = grid_run->counters.cycles;
+    model.counters.dma_bytes_in = grid_run->counters.dram_bytes_read;
+    model.counters.dma_bytes_out = grid_run->counters.dram_bytes_written;
+    model.sim_cycles = grid_run->counters.cycles;
+  } else {
+    model = accel::run_model(program, s.config);
+  }
   const double model_ms = ms_since(t0);
 
   std::string output_diff, counters_diff;
@@ -167,9 +191,9 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   const int64_t dram_bytes = c.dma_bytes_in + c.dma_bytes_out;
   RooflineInputs rin;
   rin.macs = c.macs_issued;
-  rin.lanes = s.config.lanes;
+  rin.lanes = s.config.lanes * gc.tiles();
   rin.dram_bytes = dram_bytes;
-  rin.dram_bytes_per_cycle = s.config.dram_bytes_per_cycle;
+  rin.dram_bytes_per_cycle = s.config.dram_bytes_per_cycle * (on_grid ? gc.dram_ports : 1);
   rin.dram_latency_cycles = s.config.dram_latency_cycles;
   rin.actual_cycles = c.cycles;
   const Roofline roof = roofline(rin);
@@ -178,7 +202,7 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   ev.macs = c.macs_issued;
   ev.sram_bytes = scratchpad_bytes(c);
   ev.dram_bytes = dram_bytes;
-  ev.cycles = c.cycles;
+  ev.cycles = c.cycles * gc.tiles();  // every tile's static energy over the run
   const EnergyBreakdown energy = estimate_energy(s.energy, ev);
 
   nlohmann::json j = result_header(item.plan, item.plan.op, op.precision, "rocc", data_desc, layout, tool);
@@ -196,7 +220,8 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   if (!counters_diff.empty()) check["first_counter_difference"] = counters_diff;
   j["check"] = check;
 
-  const double util = c.cycles > 0 ? double(c.macs_issued) / (double(s.config.lanes) * double(c.cycles)) : 0.0;
+  const double util =
+      c.cycles > 0 ? double(c.macs_issued) / (double(s.config.lanes) * double(gc.tiles()) * double(c.cycles)) : 0.0;
   nlohmann::json sim = {
       {"engine", s.model_only ? "model" : "rtl"},
       {"harness", s.model_only ? nlohmann::json(nullptr) : nlohmann::json(ran.source)},
@@ -225,6 +250,7 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
       {"sim_cycles", ran.sim_cycles},
       {"model_match", check["model_match"]},
   };
+  if (grid_run) sim["grid"] = grid_run->counters.to_json(s.config.dram_bytes_per_cycle);
   j["sim"] = sim;
   if (!r.notes.empty()) j["notes"] = r.notes;
   // Wall time only here, so results diff byte for byte once "timing" is dropped (docs/robustness.md).

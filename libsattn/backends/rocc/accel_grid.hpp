@@ -1,0 +1,65 @@
+// The multi-tile grid of the accelerator (hw/README.md "Grid"): rows x cols copies of the tile
+// (the model's Dma, Core and Dispatcher, accel_model.hpp) sharing one DRAM through a bandwidth
+// arbiter (hw/sim/dram_model.hpp SharedDram), a multicast DMA that fetches a K/V/index load once
+// for every tile of a GQA group working on the same query tile, and a work distributor that
+// hands out tasks (one query tile of one head: LOAD_Q, its chunks, STORE) by a static
+// round-robin, a zigzag (early and late causal query tiles paired) or a dynamic schedule.
+//
+//   GridResult g = run_grid(build_program(op, layout, data, scales, cfg), cfg);
+//
+// A 1x1 grid runs the same command stream as run_model, so its tile counters and output bits
+// equal run_model's; any grid's output bits equal the 1x1 grid's (tasks write disjoint rows).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/rocc/accel.hpp"
+
+namespace sattn::accel {
+
+// One tile's counters: its 13 events (the tile's own COUNTER unit) and what the grid adds.
+struct TileCounters {
+  Counters events;
+  int64_t stall_arbiter = 0;    // cycles its DMA request waited for the shared DRAM port
+  int64_t stall_multicast = 0;  // cycles its head command, a multicast load, waited for its group
+  int64_t multicast_bytes = 0;  // bytes it received from another tile's multicast fetch
+  int64_t tasks = 0;            // tasks (query tiles) it ran
+  int64_t finish_cycle = 0;     // the cycle after its last active cycle
+  int64_t end_idle = 0;         // grid cycles - finish_cycle: its share of the load imbalance
+};
+
+struct GridCounters {
+  GridConfig grid;
+  int group_tiles = 1;           // tiles per multicast group (1: no multicast)
+  int64_t cycles = 0;            // makespan: the cycle after the last tile's last active cycle
+  int64_t dram_bytes_read = 0;   // through the shared port (a multicast fetch counts once)
+  int64_t dram_bytes_written = 0;
+  int64_t multicast_loads = 0;   // loads fetched once for a group of group_tiles tiles
+  int64_t multicast_bytes = 0;   // bytes delivered to group members without a read of their own
+  int64_t tasks = 0, groups = 0;
+  Counters total;                // the per-tile events summed
+  std::vector<TileCounters> tiles;
+
+  // 1 - mean(finish_cycle) / cycles: the fraction of tile-cycles idle at the end.
+  double imbalance() const;
+  // Read bytes over what the port could carry in `cycles` (ports x bytes per cycle).
+  double dram_read_utilization(int dram_bytes_per_cycle) const;
+  nlohmann::json to_json(int dram_bytes_per_cycle) const;  // totals + "tiles": [...]
+};
+
+struct GridResult {
+  std::vector<int16_t> out_bits;  // the output area, as RunResult::out_bits
+  GridCounters counters;
+};
+
+// Runs the program's tasks on cfg.grid (tiles, multicast, schedule, DRAM ports and arbitration).
+// The program is build_program's: CONFIG prologue, tasks (LOAD_Q .. STORE), counter read-out (not
+// run: the grid reads each tile's counters directly). Throws Error(runtime) when max_cycles
+// passes (the watchdog, naming the stuck tiles' states) and Error(invalid_input) on a command the
+// hardware rejects.
+GridResult run_grid(const Program&, const Config&);
+
+}  // namespace sattn::accel

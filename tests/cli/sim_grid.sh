@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# sattn sim on a tile grid (hw/README.md "Grid"): --grid, --multicast, --schedule, --model-only;
+# the grid's counters in the result; the same output on every grid; bad values (exit 3 naming
+# the flag); a grid without --model-only (exit 2); the profiles' grids; the probe's grid.
+source "$(dirname "$0")/lib.sh"
+cd "$SRC"  # the shipped profiles (profiles/*.yaml)
+
+# A small causal GQA op (8 query heads, 2 KV heads: groups of 4), a partial last block.
+cat >"$T/op.json" <<'J'
+{"schema": "sattn.op/v1", "name": "g", "seq_len": 200, "heads": 8, "kv_heads": 2, "head_dim": 32,
+ "causal": true, "precision": "i8", "spec": "bsr", "block_size": 32, "keep_ratio": 0.3}
+J
+field() { $PY -c "import json,sys; d=json.loads(open(sys.argv[1]).readline()); print($2)" "$1"; }
+
+run "$SATTN" sim "$T/op.json" --model-only -q -o "$T/one.json"
+expect_rc 0 "1x1 model run"
+[[ $(field "$T/one.json" '"grid" in d["sim"]') == False ]] && ok || fail "1x1: no grid section"
+
+for sched in static zigzag dynamic; do
+  for mc in on off; do
+    run "$SATTN" sim "$T/op.json" --model-only --grid 2x4 --schedule $sched --multicast $mc -q -o "$T/g-$sched-$mc.json"
+    expect_rc 0 "2x4 $sched multicast $mc"
+  done
+done
+# Every grid: the check passes, the MACs are the 1x1 run's, the grid section says what ran.
+$PY - "$T" <<'P' && ok || fail "grid results: MACs, check, multicast bytes, speedup"
+import json, sys, glob
+T = sys.argv[1]
+one = json.loads(open(f"{T}/one.json").readline())["sim"]
+for sched in ("static", "zigzag", "dynamic"):
+    read = {}
+    for mc in ("on", "off"):
+        d = json.loads(open(f"{T}/g-{sched}-{mc}.json").readline())
+        s, g = d["sim"], d["sim"]["grid"]
+        assert d["check"]["passed"], (sched, mc)
+        assert s["macs_issued"] == one["macs_issued"], (sched, mc)
+        assert g["grid"] == "2x4" and g["tiles"] == 8 and g["schedule"] == sched and g["multicast"] == (mc == "on")
+        assert len(g["per_tile"]) == 8 and sum(t["tasks"] for t in g["per_tile"]) == g["tasks"]
+        assert g["group_tiles"] == (4 if mc == "on" else 1)
+        assert s["cycles"] == g["cycles"] < one["cycles"], (sched, mc, s["cycles"], one["cycles"])
+        assert 0 <= g["imbalance"] < 1
+        read[mc] = g["dram_bytes_read"]
+    assert read["on"] < read["off"], (sched, read)
+P
+
+# Bad values: exit 3, the message names the flag.
+run "$SATTN" sim "$T/op.json" --model-only --grid 9x10
+expect_rc 3 "--grid 9x10"
+expect_err "error: --grid 9x10 is outside what the ISA allows: 1x1 to 8x10" "names --grid and the limit"
+run "$SATTN" sim "$T/op.json" --model-only --grid 8x11
+expect_rc 3 "--grid 8x11"
+run "$SATTN" sim "$T/op.json" --model-only --grid 0x4
+expect_rc 3 "--grid 0x4"
+run "$SATTN" sim "$T/op.json" --model-only --grid four
+expect_rc 3 "--grid four"
+expect_err "error: --grid must be ROWSxCOLS" "malformed --grid"
+run "$SATTN" sim "$T/op.json" --model-only --schedule random
+expect_rc 3 "--schedule random"
+expect_err "error: --schedule must be static, zigzag or dynamic \(got 'random'\)" "names --schedule"
+run "$SATTN" sim "$T/op.json" --model-only --multicast yes
+expect_rc 3 "--multicast yes"
+expect_err "error: --multicast must be on or off" "names --multicast"
+# A grid needs --model-only (the RTL is one tile); nothing is written.
+run "$SATTN" sim "$T/op.json" --grid 2x2 -o "$T/nope.json"
+expect_rc 2 "grid without --model-only"
+expect_err "the 2x2 grid runs in the model only: the RTL harness is one tile \(add --model-only" "says how"
+expect_no_file "$T/nope.json" "no output on a usage error"
+
+# The watchdog on a grid: exit 1, the unit states of the stuck tiles, no output.
+run "$SATTN" sim "$T/op.json" --model-only --grid 2x2 --max-cycles 1000 -o "$T/wd.json"
+expect_rc 1 "grid watchdog"
+expect_err "accel grid 2x2: watchdog fired after 1000 cycles \(max_cycles\) with [0-9]+ tiles busy; tile 0: dma=" "watchdog names the tiles' states"
+expect_no_file "$T/wd.json" "no output when the watchdog fires"
+
+# The profiles: highperf an 8x10 grid (model only), lowpower one tile.
+run "$SATTN" sim "$T/op.json" --model-only --profile highperf -q -o "$T/hp.json"
+expect_rc 0 "highperf model run"
+[[ $(field "$T/hp.json" 'd["sim"]["grid"]["grid"], d["sim"]["config"]["grid"]') == "8x10 8x10" ]] && ok || fail "highperf: 8x10"
+run "$SATTN" sim "$T/op.json" --profile highperf
+expect_rc 2 "highperf without --model-only"
+run "$SATTN" sim "$T/op.json" --model-only --profile lowpower --precision i4 -q -o "$T/lp.json"
+expect_rc 0 "lowpower model run"
+[[ $(field "$T/lp.json" 'd["sim"]["config"]["grid"]') == 1x1 ]] && ok || fail "lowpower: 1x1"
+# --grid overrides the profile.
+run "$SATTN" sim "$T/op.json" --model-only --profile highperf --grid 1x1 -q -o "$T/hp1.json"
+expect_rc 0 "highperf --grid 1x1"
+[[ $(field "$T/hp1.json" '"grid" in d["sim"]') == False ]] && ok || fail "--grid 1x1 over the profile"
+
+# A profile with a bad grid: exit 3 with file:line:col.
+printf 'schema: sattn.profile/v1\ndescription: bad\nrocc:\n  grid: 9x9\n' >"$T/bad.yaml"
+run "$SATTN" sim "$T/op.json" --model-only --profile "$T/bad.yaml"
+expect_rc 3 "profile grid 9x9"
+expect_err "bad.yaml:4:9: .*rocc.grid 9x9 is outside the ISA's 1x1..8x10" "profile grid error position"
+
+# The probe reports the grid (the RTL answers PROBE; the grid is the configuration's).
+run "$SATTN" sim --probe --grid 2x4 --schedule zigzag
+expect_rc 0 "probe"
+$PY -c "import json,sys; g=json.loads(sys.stdin.read())['grid']; assert (g['rows'], g['cols'], g['tiles'], g['max_rows'], g['max_cols'], g['schedule'], g['rtl_tiles']) == (2, 4, 8, 8, 10, 'zigzag', 1), g" <<<"$out" && ok || fail "probe grid"
+
+# --help says --model-only is the way to run a large grid.
+run "$SATTN" sim --help
+expect_out "--grid.*--model-only \(the only way to run e.g. 8x10\)" "help: --grid needs --model-only"
+
+finish
