@@ -49,6 +49,8 @@ std::string version_report();
 
 // `sattn completions SHELL`: a completion script generated from every tool's options.
 std::string completion_script(const std::string& shell);
+// The tools that are executables of their own too (sattn-select, ...), which the scripts complete.
+const std::vector<std::string>& standalone_tools();
 std::function<int()> configure_completions(CLI::App& app);
 
 // --max-memory SIZE (every tool that builds layouts or data has it) and the limit it gives, merged
