@@ -191,7 +191,7 @@ _sattn() {
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --data --layout --seed --grid --plot --threads --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --data --layout --seed --grid --plot --threads --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -245,7 +245,7 @@ _sattn() {
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --validate --validate-len --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --validate --validate-len --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -268,7 +268,7 @@ _sattn() {
         --format) COMPREPLY=($(compgen -W 'json text' -- "$cur")); return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --qemu --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --qemu --build --output -o --format --quiet -q ' -- "$cur"))
       fi ;;
     completions)
       case $prev in
