@@ -50,13 +50,23 @@ for tool in $("$SATTN" --help | awk '/^Tools:/{t=1;next} t && /^  [a-z]/{print $
 done
 for name in sattn $(grep -oE '^\| `sattn-[a-z-]+`' "$SRC/README.md" | tr -d '|` '); do
   exe=$BIN/$name
-  [[ $name == sattn-opt ]] && continue  # LLVM's --version (sattn-opt(1))
+  if [[ $name == sattn-opt ]]; then  # built only with MLIR; LLVM's lines, then sattn's
+    [[ -x $exe ]] || continue
+    run "$exe" --version
+    expect_rc 0 "sattn-opt --version"
+    expect_out "^sattn-opt [0-9]+\.[0-9]+\.[0-9]+( \(git [0-9a-f]{12}(\+dirty)?\))?$" "sattn-opt --version: sattn's line"
+    continue
+  fi
   [[ -x $exe ]] && ok || { fail "$name (README's tool table) is not built"; continue; }
   run "$exe" --version
   expect_rc 0 "$name --version"
   expect_out "^$name [0-9]+\.[0-9]+\.[0-9]+( \(git [0-9a-f]{12}(\+dirty)?\))?$" "$name --version: name, version, revision"
-  if [[ -d $SRC/.git ]] && command -v git >/dev/null; then
-    expect_out "\(git $(git -C "$SRC" rev-parse --short=12 HEAD)" "$name --version names the checkout's commit"
+  # The revision is a commit of this checkout: HEAD when built after the last commit, an ancestor
+  # of HEAD when commits came after the build.
+  rev=$(grep -oE '\(git [0-9a-f]{12}' <<<"$out" | cut -c6-)
+  if [[ -e $SRC/.git ]] && command -v git >/dev/null; then
+    [[ -n $rev ]] && git -C "$SRC" merge-base --is-ancestor "$rev" HEAD && ok ||
+      fail "$name --version: '$out' does not name a commit of this checkout (HEAD $(git -C "$SRC" rev-parse --short=12 HEAD))"
   fi
 done
 run "$SATTN" --help

@@ -15,6 +15,7 @@ run env PATH="$BIN:$T/py:/usr/bin:/bin" MANPATH_BUILD="$(dirname "$BIN")/man" HO
 expect_rc 0 "the tutorial's commands run"
 expect_out "^sattn [0-9.]+" "sattn --version"
 expect_out "^mine +bsr +fp32 +0\.[0-9]+ .* ok$" "one op runs and passes"
+expect_out "^op mine \(open.json:1:1\) on cpu: [a-z_]+ \[cost\]$" "--explain: the cost model chose"
 expect_out "^numpy agrees: max relative error [0-9.]+e-[0-9]+$" "numpy agrees with sattn on the user's data"
 expect_out "^mine +cpu +bsr" "backend all: cpu row"
 expect_out "^mine +rvv +bsr" "backend all: rvv row"
