@@ -183,7 +183,6 @@ complete -c sattn -n '__fish_seen_subcommand_from imc' -l max-memory -x -d 'Fail
 complete -c sattn -n __fish_use_subcommand -a eval -d 'Measure what a sparse spec loses against dense attention: recall, oracle recall, output error'
 complete -c sattn -n '__fish_seen_subcommand_from eval' -F
 complete -c sattn -n '__fish_seen_subcommand_from eval' -l help -s h -d 'Show this help and exit'
-complete -c sattn -n '__fish_seen_subcommand_from eval' -l version -d 'Print the version and exit'
 complete -c sattn -n '__fish_seen_subcommand_from eval' -l data -x -a '(__fish_complete_directories)' -d 'A sample: DIR/q.npy, k.npy, v.npy (float32, float16, bfloat16; repeatable: several samples)'
 complete -c sattn -n '__fish_seen_subcommand_from eval' -l layout -x -a 'bhsd bshd' -d 'Axis order of the --data arrays: bhsd ([batch, heads, seq, head_dim]) or bshd ([batch, seq, heads, head_dim], as a Hugging Face model'\''s projections before the transpose; transposed on read)'
 complete -c sattn -n '__fish_seen_subcommand_from eval' -l seed -x -d 'Seed of the synthetic sample when --data is not given'
@@ -238,7 +237,6 @@ complete -c sattn -n '__fish_seen_subcommand_from bench' -l quiet -s q -d 'No pr
 complete -c sattn -n __fish_use_subcommand -a model -d 'Cost a whole model'\''s attention layers per backend: prefill and decode, sparse vs dense'
 complete -c sattn -n '__fish_seen_subcommand_from model' -F
 complete -c sattn -n '__fish_seen_subcommand_from model' -l help -s h -d 'Show this help and exit'
-complete -c sattn -n '__fish_seen_subcommand_from model' -l version -d 'Print the version and exit'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l policy -s p -x -d 'Sparsity policy: native (local layers: the config'\''s window; global: dense), dense, or a YAML file (sattn.model-policy/v1)'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l phase -x -d 'prefill or decode'
 complete -c sattn -n '__fish_seen_subcommand_from model' -l seq -s s -x -d 'Prefill: prompt length (also the decode context when --context is not given)'
@@ -267,6 +265,7 @@ complete -c sattn -n '__fish_seen_subcommand_from profile' -l quiet -s q -d 'lis
 complete -c sattn -n __fish_use_subcommand -a doctor -d 'Check the external tools the backends need, and how to fix what is missing'
 complete -c sattn -n '__fish_seen_subcommand_from doctor' -l help -s h -d 'Show this help and exit'
 complete -c sattn -n '__fish_seen_subcommand_from doctor' -l qemu -x -d 'The qemu-riscv64 to check'
+complete -c sattn -n '__fish_seen_subcommand_from doctor' -l build -d 'Also require the tools that build sattn from source (clang-16, riscv64 gcc, verilator, scdoc)'
 complete -c sattn -n '__fish_seen_subcommand_from doctor' -l output -s o -r -F -d 'Write the report to FILE, atomically'
 complete -c sattn -n '__fish_seen_subcommand_from doctor' -l format -x -a 'json text' -d 'text (a table and the fix commands) or json'
 complete -c sattn -n '__fish_seen_subcommand_from doctor' -l quiet -s q -d 'No progress on stderr'

@@ -66,7 +66,12 @@ struct PointOutcome {
   std::string error;      // how it failed, with the tail of its stderr
   nlohmann::json result;  // the tool's first JSON line (null when there is none)
   double wall_s = 0;
+  double load_1min = -1;  // the 1-minute load average when the point finished (-1: unknown)
 };
+
+// A point measured while the 1-minute load average exceeded this many runnable tasks per core
+// shared its cores with other work: its record gets a "load_warning" and the table marks it.
+inline constexpr double kHighLoadPerCore = 1.0;
 
 // The record of one point: its parameters, status and the backend's key figures.
 nlohmann::json make_record(const BenchPoint&, const PointOutcome&);

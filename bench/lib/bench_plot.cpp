@@ -123,6 +123,10 @@ std::string rvv_vs_vlen(const std::string& name, const std::string& what, const 
   std::string s = script_head(name, series);
   s += "set title 'RVV under QEMU: " + what + " against VLEN'\nset xlabel 'VLEN (bits)'\nset ylabel '" + what +
        "'\nset logscale x 2\nset logscale y\nset xtics (128, 256, 512, 1024)\nset xrange [96:1400]\n";
+  if (name == "rvv_cycles")  // wider is not slower: each instruction does more work
+    s += "set label 1 \"At a fixed instruction count, cycles rise with VLEN: a vector instruction takes ceil(VLEN x LMUL / DLEN) "
+         "beats\\nand DLEN (the datapath) is fixed, so each instruction does more work in more cycles. Compare with rvv_instructions.\" "
+         "at screen 0.01,0.03 font ',8'\nset bmargin 6\n";
   s += "plot " + series_plot(series, "linespoints pt 7", false) + "\n";
   return s + script_tail(name);
 }
@@ -156,8 +160,16 @@ std::string imc_energy(const std::vector<Series>& series) {
   return s + script_tail("imc_energy");
 }
 
+// The precision a point ran at: the result's (a backend may run another than asked, e.g. the
+// accelerator runs fp32 ops at i8), else the one asked for.
+std::string precision_used(const json& r) {
+  if (r.contains("figures") && r["figures"].contains("precision_used") && r["figures"]["precision_used"].is_string())
+    return r["figures"]["precision_used"].get<std::string>();
+  return r["point"]["precision"].get<std::string>();
+}
+
 std::string size_title(const json& r) {
-  return "n=" + std::to_string(r["point"]["seq_len"].get<int64_t>()) + " " + r["point"]["precision"].get<std::string>() +
+  return "n=" + std::to_string(r["point"]["seq_len"].get<int64_t>()) + " " + precision_used(r) +
          params_text(r["point"]);
 }
 std::string spec_label(const json& r) { return r["point"]["spec"].get<std::string>(); }

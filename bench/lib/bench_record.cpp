@@ -1,5 +1,8 @@
 // One record per point: its parameters, how the run ended, and the backend's key figures, taken
 // from the tool's sattn.result/v1 (or sattn.imc/v1) line. Also the CSV view of the records.
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -142,6 +145,22 @@ json make_record(const BenchPoint& p, const PointOutcome& o) {
   for (auto it = f.begin(); it != f.end();)
     it = it->is_number_float() && !std::isfinite(it->get<double>()) ? f.erase(it) : std::next(it);
   record["figures"] = f;
+  // What else ran: the load when the point finished, and for timed points a warning above one
+  // runnable task per core.
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  record["load_average"] = o.load_1min >= 0 ? json(o.load_1min) : json();
+  record["load_warning"] = json();
+  // SATTN_BENCH_HIGH_LOAD overrides the per-core threshold (tests/cli/bench.sh forces both ways).
+  double per_core = kHighLoadPerCore;
+  if (const char* env = std::getenv("SATTN_BENCH_HIGH_LOAD"); env && *env) per_core = std::atof(env);
+  // Only timed points (cpu) are affected: instruction and cycle counts (rvv, rocc) and the imc
+  // model do not depend on the load.
+  if (p.backend == "cpu" && o.load_1min >= 0 && o.load_1min > per_core * cores) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "measured at load average %.2f on %u cores: timings may include waiting for the CPU",
+                  o.load_1min, cores);
+    record["load_warning"] = buf;
+  }
   return record;
 }
 
@@ -220,7 +239,7 @@ json bench_document(const json& prov, const std::vector<json>& records) {
 std::string records_csv(const std::vector<json>& records) {
   std::vector<std::string> header = {"id",     "backend", "spec",       "seq_len", "precision", "kernel",
                                      "vlen",   "lanes",   "params",     "baseline", "status",  "exit_code",
-                                     "wall_s"};
+                                     "wall_s", "load_average", "load_warning"};
   header.insert(header.end(), kFigureColumns.begin(), kFigureColumns.end());
   std::string out;
   for (size_t i = 0; i < header.size(); ++i) out += (i ? "," : "") + header[i];
@@ -231,7 +250,8 @@ std::string records_csv(const std::vector<json>& records) {
     for (const auto& [k, v] : p["params"].items()) params += (params.empty() ? "" : ";") + k + "=" + v.get<std::string>();
     std::vector<json> cells = {r["id"],     p["backend"], p["spec"],   p["seq_len"], p["precision"],
                                p["kernel"], p["vlen"],    p["lanes"],  params,       p["baseline"],
-                               r["status"], r["exit_code"], r["wall_s"]};
+                               r["status"], r["exit_code"], r["wall_s"], r.value("load_average", json()),
+                               r.value("load_warning", json())};
     for (const std::string& c : kFigureColumns) cells.push_back(dig(r["figures"], {c.c_str()}));
     for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + csv_cell(cells[i]);
     out += "\n";

@@ -124,6 +124,7 @@ std::string tail_lines(std::string text, int lines) {
 PointOutcome finish(Child& c, int status, double timeout_s) {
   PointOutcome o;
   o.wall_s = std::chrono::duration<double>(Clock::now() - c.start).count();
+  if (const nlohmann::json load = load_average(); load.is_array()) o.load_1min = load[0].get<double>();
   const std::string tail = tail_lines(c.err, 10);
   if (c.timed_out) {
     o.exit_code = int(ExitCode::external_tool);

@@ -54,10 +54,20 @@ const YAML::Node& scalar_of(const std::string& file, const YAML::Node& node, con
   return node;
 }
 
+// Numbers and booleans are plain scalars: a quoted one ("256") is a string, refused as ops refuse
+// it (an op's "vlen": "256" is an error too), with its position.
+const YAML::Node& unquoted_of(const std::string& file, const YAML::Node& node, const std::string& key,
+                              const char* type) {
+  scalar_of(file, node, key, type);
+  if (node.Tag() == "!")
+    yaml_fail(file, node, key + " must be " + type + ", not the string '" + node.Scalar() + "' (drop the quotes)");
+  return node;
+}
+
 }  // namespace
 
 int64_t yaml_int(const std::string& file, const YAML::Node& node, const std::string& key, int64_t lo, int64_t hi) {
-  const std::string s = scalar_of(file, node, key, "an integer").Scalar();
+  const std::string s = unquoted_of(file, node, key, "an integer").Scalar();
   size_t used = 0;
   long long v = 0;
   try {
@@ -72,7 +82,7 @@ int64_t yaml_int(const std::string& file, const YAML::Node& node, const std::str
 }
 
 double yaml_real(const std::string& file, const YAML::Node& node, const std::string& key, double lo, double hi) {
-  const std::string s = scalar_of(file, node, key, "a number").Scalar();
+  const std::string s = unquoted_of(file, node, key, "a number").Scalar();
   size_t used = 0;
   double v = 0;
   try {
@@ -90,7 +100,7 @@ double yaml_real(const std::string& file, const YAML::Node& node, const std::str
 }
 
 bool yaml_bool(const std::string& file, const YAML::Node& node, const std::string& key) {
-  const std::string s = scalar_of(file, node, key, "true or false").Scalar();
+  const std::string s = unquoted_of(file, node, key, "true or false").Scalar();
   if (s == "true") return true;
   if (s == "false") return false;
   yaml_fail(file, node, key + " must be true or false (got '" + s + "')");
@@ -135,7 +145,9 @@ std::map<std::string, SectionChecker>& section_checkers() {
 
 
 // Core sections, checked here; backend sections by their registered loaders.
-const std::vector<std::string> kTopKeys = {"schema", "name", "description", "base", "select",
+// `inherits` is what `sattn profile show` writes (the files a merged profile came from): accepted
+// as a list of strings and ignored, so that `profile show X | profile validate -` round-trips.
+const std::vector<std::string> kTopKeys = {"schema", "name", "description", "base", "inherits", "select",
                                            "defaults", "rvv", "rocc", "accel", "energy", "imc"};
 
 Precision precision_of(const std::string& file, const YAML::Node& node) {
@@ -211,6 +223,10 @@ ProfileFile read_profile_file(const std::string& name, const std::string& path) 
   if (s != "sattn.profile/v1") yaml_fail(path, schema, "unsupported profile version '" + s + "' (this sattn reads sattn.profile/v1)");
   for (const char* key : {"name", "description", "base"})
     if (root[key]) yaml_string(path, root[key], key);
+  if (const YAML::Node inherits = root["inherits"]) {
+    if (!inherits.IsSequence()) yaml_fail(path, inherits, "inherits must be a list of file names (what profile show writes)");
+    for (const YAML::Node& f : inherits) yaml_string(path, f, "inherits[]");
+  }
   ProfileSelect sel;
   ProfileDefaults def;
   if (root["select"]) read_select(path, root["select"], sel);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "support/io.hpp"
+#include "support/process.hpp"
 #include "formats/op_io.hpp"
 #include "select/plan_json.hpp"
 #include "formats/data.hpp"
@@ -166,6 +167,18 @@ json plan_to_json(const Plan& plan) {
   return j;
 }
 
+namespace {
+// "keep_ratio 0.125, block_size 64": a plan's parameters for a message.
+std::string params_text(const SpecParams& params) {
+  std::string text;
+  const json j = params_to_json(params);
+  for (const auto& [k, v] : j.items())
+    if (k != "spec" && !(v.is_number() && v.get<double>() == 0))  // zero: a feature left off
+      text += (text.empty() ? "" : ", ") + k + " " + (v.is_string() ? v.get<std::string>() : v.dump());
+  return text;
+}
+}  // namespace
+
 std::vector<Plan> parse_plans(std::string_view text, const std::string& filename, const SelectOptions& options) {
   // parse_ops() reads a plan's "op" member, rejects unknown schema major versions and reports
   // every syntax error with its position; plans and bare ops come out in input order.
@@ -184,6 +197,12 @@ std::vector<Plan> parse_plans(std::string_view text, const std::string& filename
     else {
       if (options.complete_op) options.complete_op(ops[i]);
       plans.push_back(select_spec(ops[i], options));
+      // An op that names no spec and no pattern attribute (only a shape) gets a default spec
+      // (bsr): not silently, since a reader might expect exact (dense) attention.
+      if (plans.back().selection.kind == "default")
+        report_warning(ops[i].loc.str() + ": op '" + ops[i].name + "' names no spec and no pattern attribute: " +
+                       std::string(to_string(plans.back().spec)) + " (" + params_text(plans.back().params) +
+                       ") by default; give spec = \"dense\" for exact attention (--explain lists the candidates)");
     }
   }
   return plans;

@@ -130,6 +130,11 @@ $PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["records"][0]["figures"]
   ok || fail "rvv figures"
 run "$SATTN" bench --backend rocc --lanes 16 --specs bsr --seq-lens 64 "${SMALL[@]}" -o "$T/sim.json"
 expect_rc 0 "sim point"
+# fp32 asked, i8 run (the accelerator is integer-only): plots name the precision used.
+run "$SATTN" bench --backend rocc --lanes 16 --specs bsr --seq-lens 64 "${SMALL[@]}" --model-only --out-dir "$T/simplot" --plot
+expect_rc 0 "sim plot"
+grep -hE 'title "[^"]*n=64 i8' "$T"/simplot/plots/*.gp >/dev/null && ok || fail "sim plot legends say i8 (precision_used)"
+grep -hE 'title "[^"]*n=64 fp32' "$T"/simplot/plots/*.gp >/dev/null && fail "a sim plot legend says fp32" || ok
 # Roofline figures from the counters: bound = max(compute, memory); ratio = cycles / bound.
 $PY -c '
 import json,sys
@@ -163,5 +168,19 @@ rc=$?
 expect_rc 130 "SIGINT: exit 130"
 [[ -z $(ls -A "$T/intr") || $(ls -A "$T/intr") == err ]] && ok || fail "SIGINT left files: $(ls -A "$T/intr")"
 grep -q interrupted "$T/intr/err" && ok || fail "SIGINT message"
+
+# --- load average: timed (cpu) points measured above the per-core threshold are flagged ---
+run env SATTN_BENCH_HIGH_LOAD=-1 "$SATTN" bench --backend cpu --specs dense --seq-lens 64 --head-dim 16 --heads 2 \
+  --no-blas-baseline --out-dir "$T/load"
+expect_rc 0 "forced high load"
+expect_err "^sattn bench: warning: cpu-dense-n64-fp32: measured at load average [0-9.]+ on [0-9]+ cores" "load warning on stderr"
+head -1 "$T/load/bench.csv" | grep -q ',load_average,load_warning,' && ok || fail "CSV has load columns"
+grep -q '^cpu-dense-n64-fp32,.*,measured at load average' "$T/load/bench.csv" && ok || fail "CSV row carries the warning"
+run env SATTN_BENCH_HIGH_LOAD=1000000 "$SATTN" bench --backend cpu --specs dense --seq-lens 64 --head-dim 16 --heads 2 \
+  --no-blas-baseline -o "$T/noload.json"
+expect_rc 0 "threshold not reached"
+grep -q 'warning' <<<"$err" && fail "no load warning below the threshold: $err" || ok
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["records"][0]; assert r["load_warning"] is None and r["load_average"] >= 0' "$T/noload.json" &&
+  ok || fail "record: load_average, no warning"
 
 finish

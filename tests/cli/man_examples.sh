@@ -12,9 +12,10 @@ for page in "$SRC"/man/*.scd; do
   ln -s "$SRC/examples" "$dir/examples"
   ln -s "$SRC/profiles" "$dir/profiles"
   ln -s "$SRC/data" "$dir/data"
-  # The lines inside ``` blocks of the EXAMPLES section, with scdoc's \\ escape undone (the
-  # command as the rendered page shows it).
-  awk '/^# EXAMPLES/{e=1;next} /^# /{e=0} e' "$page" | awk '/^```/{c=!c;next} c' | sed 's/\\\\/\\/g' >"$dir/examples.sh"
+  # The lines inside ``` blocks of the EXAMPLES section as the rendered page shows them: scdoc
+  # turns \\ into \ and drops a lone \ (so 'a\nb' reads 'anb' on the page: write 'a\\nb').
+  awk '/^# EXAMPLES/{e=1;next} /^# /{e=0} e' "$page" | awk '/^```/{c=!c;next} c' |
+    sed 's/\\\\/\x01/g; s/\\//g; s/\x01/\\/g' >"$dir/examples.sh"
   [[ -s $dir/examples.sh ]] || continue
   n=0
   while IFS= read -r line; do

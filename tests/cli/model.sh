@@ -226,5 +226,5 @@ run "${M[@]}" "$T/nope.json"
 expect_rc 1 "unreadable config"
 run "${M[@]}" --version
 expect_rc 0 "--version"
-expect_out '^sattn-model [0-9]' "--version prints the version"
+expect_out '^sattn[ -]model [0-9]' "--version prints the version"
 finish

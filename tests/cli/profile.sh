@@ -181,4 +181,21 @@ run bash -c "cd '$T/elsewhere' && '$SATTN' profile show '$T/rel/child.yaml' --fo
 expect_rc 0 "relative base: from another directory"
 expect_out '"l1_bytes": 4321' "relative base: resolved against the profile's folder"
 
+# `profile show X | profile validate -` round-trips: show's `inherits` list is accepted (issue 21).
+for fmt in text json; do
+  run bash -o pipefail -c "'$SATTN' profile show highperf --format $fmt | '$SATTN' profile validate -"
+  expect_rc 0 "profile show highperf --format $fmt | profile validate -"
+done
+# Numbers are plain YAML scalars in profiles, as in ops: a quoted "256" is refused at its position.
+printf 'schema: sattn.profile/v1\nrvv:\n  vlen: "256"\n' >"$T/quoted.yaml"
+run "$SATTN" profile validate "$T/quoted.yaml"
+expect_rc 3 "quoted vlen"
+expect_err "^sattn profile: error: $T/quoted.yaml:3:9: vlen must be an integer, not the string '256' \(drop the quotes\)$" "quoted vlen: file:line:col"
+printf '{"seq_len": "64"}\n' >"$T/quoted-op.json"
+run "$SATTN" select "$T/quoted-op.json"
+[[ $rc -eq 3 ]] && ok || fail "an op's quoted number is refused too (exit $rc)"
+printf 'schema: sattn.profile/v1\ninherits: 3\n' >"$T/badinherits.yaml"
+run "$SATTN" profile validate "$T/badinherits.yaml"
+expect_rc 3 "inherits must be a list"
+
 finish

@@ -220,4 +220,18 @@ expect_rc 0 "--backend all -o"
 expect_out "^small +rocc " "table on stdout"
 [[ $(grep -c '"schema"' "$T/all.jsonl") -eq 4 ]] && ok || fail "four JSON results in the -o file"
 
+# The table's vs_ref column: the reference's time over the kernel's, only for a full check; not
+# called "speedup" (it is not one over dense attention). An op with only a shape says on stderr
+# which spec it got, and why, in one line.
+printf '{"seq_len": 128, "heads": 2, "head_dim": 16}\n' >"$T/shape-only.json"
+run "$SATTN" run "$T/shape-only.json" --format text
+expect_rc 0 "shape-only op"
+expect_out "^op +spec +prec +density +max_rel_err +tol +ref_ms +fast_ms +vs_ref +check$" "table header names vs_ref"
+expect_out "^op0 +bsr .* [0-9.]+x +ok$" "vs_ref shown for a full check"
+expect_err "^sattn run: warning: $T/shape-only.json:1:1: op 'op0' names no spec and no pattern attribute: bsr \(block_size 64, keep_ratio 0.125\) by default; give spec = \"dense\" for exact attention \(--explain lists the candidates\)$" "default spec explained"
+[[ $(grep -c . <<<"$err") -eq 1 ]] && ok || fail "one stderr line: $err"
+printf '{"seq_len": 128, "heads": 2, "head_dim": 16, "spec": "dense"}\n' >"$T/dense-named.json"
+run "$SATTN" run "$T/dense-named.json" --format text
+[[ -z $err ]] && ok || fail "a named spec: nothing on stderr ($err)"
+
 finish

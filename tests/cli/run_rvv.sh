@@ -47,9 +47,10 @@ prev=""
 for v in 128 256 512 1024; do
   run "$RVV" "$T/wide.mlir" --vlen $v --lmul 1
   expect_rc 0 "vlen $v"
-  run json "r['rvv']['vlen'], r['rvv']['instructions']['vector'], r['rvv']['runner']['vlenb']"
-  read -r got vec vlenb <<<"$out"
+  run json "r['rvv']['vlen'], r['rvv']['instructions']['vector'], r['rvv']['runner']['vlenb'], r['rvv']['core_model']['vlen']"
+  read -r got vec vlenb model <<<"$out"
   [[ $got == "$v" && $vlenb == $((v / 8)) ]] && ok || fail "vlen $v echoed and seen by the runner ($out)"
+  [[ $model == "$v" ]] && ok || fail "the recorded core model has the VLEN run ($v), not its default ($model)"
   [[ -z $prev || $vec -lt $prev ]] && ok || fail "vector instructions fall from $prev at VLEN $v ($vec)"
   prev=$vec
 done

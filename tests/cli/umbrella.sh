@@ -11,7 +11,7 @@ expect_rc 2 "no arguments is a usage error"
 
 run "$SATTN" --version
 expect_rc 0 "--version"
-expect_out '^sattn [0-9]+\.[0-9]+\.[0-9]+$' "--version prints the version"
+expect_out '^sattn [0-9]+\.[0-9]+\.[0-9]+( \(git [0-9a-f]{12}(\+dirty)?\))?$' "--version prints the version (and the git revision)"
 
 run "$SATTN" frobnicate
 expect_rc 2 "unknown tool"

@@ -93,11 +93,18 @@ int check_stdout(const std::string& prog, int code) {
 
 }  // namespace
 
+std::string man_page_of(const Tool& tool) {
+  const std::string name = tool.name;
+  // The umbrella's own commands are described in sattn(1); every other tool has its page.
+  return name == "profile" || name == "doctor" || name == "completions" ? "sattn" : "sattn-" + name;
+}
+
 int run_tool(const Tool& tool, const std::string& prog, int argc, const char* const* argv) {
   CLI::App app(tool.summary, prog);
   app.set_help_flag("-h,--help", "Show this help and exit");
+  app.set_version_flag("--version", version_line(prog), "Print the version (and the git revision it was built from) and exit");
   app.footer("Exit status: 0 ok, 1 runtime/I-O failure, 2 usage, 3 invalid input, 4 external tool failed,\n"
-             "5 check failed (output outside the reference tolerance). See man sattn-" + std::string(tool.name) + ".");
+             "5 check failed (output outside the reference tolerance), 130 interrupted. See man " + man_page_of(tool) + ".");
   std::function<int()> action;
   try {
     action = tool.configure(app);
@@ -108,7 +115,7 @@ int run_tool(const Tool& tool, const std::string& prog, int argc, const char* co
   } catch (const CLI::CallForAllHelp&) {
     std::cout << app.help("", CLI::AppFormatMode::All);
     return check_stdout(prog, 0);
-  } catch (const CLI::CallForVersion& e) {  // a tool with set_version_flag (sattn-model)
+  } catch (const CLI::CallForVersion& e) {  // --version
     std::cout << e.what() << "\n";
     return check_stdout(prog, 0);
   } catch (const CLI::ParseError& e) {
@@ -180,7 +187,7 @@ void print_umbrella_help() {
   }
   std::cout << "\nRun 'sattn help TOOL' or 'sattn TOOL --help' for a tool's options; 'man sattn' for more.\n"
                "Exit status: 0 ok, 1 runtime/I-O failure, 2 usage, 3 invalid input, 4 external tool failed,\n"
-               "5 check failed.\n";
+               "5 check failed, 130 interrupted (Ctrl-C). Each code is described in man sattn, EXIT STATUS.\n";
 }
 
 }  // namespace
@@ -196,7 +203,7 @@ int umbrella_main(int argc, const char* const* argv) {
     return check_stdout("sattn", 0);
   }
   if (first == "--version") {
-    std::cout << "sattn " SATTN_VERSION "\n";
+    std::cout << version_line("sattn") << "\n";
     return check_stdout("sattn", 0);
   }
   if (first == "version") {

@@ -23,6 +23,8 @@ struct Tool {
 // Every tool, in the order `sattn --help` lists them.
 const std::vector<Tool>& tool_table();
 const Tool* find_tool(const std::string& name);
+// The man page that documents a tool: sattn-NAME, or sattn for profile, doctor and completions.
+std::string man_page_of(const Tool&);
 
 // Runs one tool as a process would: parses argv (argv[0] is the program name used in
 // messages), runs the action, maps exceptions and CLI11's own codes to sattn's exit codes,
@@ -44,6 +46,10 @@ std::function<int()> configure_bench(CLI::App& app);
 std::function<int()> configure_doctor(CLI::App& app);
 std::function<int()> configure_eval(CLI::App& app);
 std::function<int()> configure_model(CLI::App& app);
+// `PROG --version`: "PROG 0.1.0 (git 0123456789ab)", the revision only when built from a checkout
+// ("+dirty" when tracked files had changes); git_revision_built() is that revision or "".
+std::string version_line(const std::string& prog);
+std::string git_revision_built();
 // `sattn version`: this build and the versions of the external tools found.
 std::string version_report();
 

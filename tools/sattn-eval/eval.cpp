@@ -38,7 +38,6 @@ struct EvalCli {
   std::string plot;
   int threads = 0;
   CLI::Option* seed_opt = nullptr;
-  bool version = false;
 };
 
 // One spec to evaluate on an op: the plan's (with the artifacts' layout, if any) or a grid point.
@@ -120,10 +119,6 @@ std::string gnuplot_script(const std::string& path, const json& results) {
 }
 
 int eval_action(const EvalCli& o, const std::string& prog) {
-  if (o.version) {
-    std::cout << "sattn-eval " << SATTN_VERSION << "\n";
-    return 0;
-  }
   o.out.check();
   if (o.threads < 0) throw Error(ExitCode::usage, "--threads must be >= 0");
   SelectOptions selection = o.selection.resolve();
@@ -242,7 +237,6 @@ int eval_action(const EvalCli& o, const std::string& prog) {
 
 std::function<int()> configure_eval(CLI::App& app) {
   auto o = std::make_shared<EvalCli>();
-  app.add_flag("--version", o->version, "Print the version and exit");
   app.add_option("inputs", o->inputs, "Ops (MLIR, JSON, YAML), plans or artifacts ('-' = stdin)")->capture_default_str();
   app.add_option("--data", o->data,
                  "A sample: DIR/q.npy, k.npy, v.npy (float32, float16, bfloat16; repeatable: several samples)")

@@ -185,7 +185,6 @@ std::function<int()> configure_model(CLI::App& app) {
       "accelerator energy and DRAM bytes, IMC energy and latency, FLOPs), each against all-dense.\n"
       "  sattn model gemma-3-4b --seq 32768 --format text\n"
       "  sattn model mistral-7b-v0.1 --phase decode --context 16384 --tokens 256 --policy models/policies/global-bsr.yaml");
-  app.set_version_flag("--version", std::string("sattn-model ") + SATTN_VERSION, "Print the version and exit");
   app.add_option("model", o->model, "A preset name (models/NAME.json; --list), a config.json path, or '-' (stdin)");
   app.add_option("-p,--policy", o->policy,
                  "Sparsity policy: native (local layers: the config's window; global: dense), dense, or a YAML file "

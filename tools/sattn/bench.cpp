@@ -93,6 +93,13 @@ PointOutcome median_outcome(std::vector<PointOutcome> reps) {
   return median;
 }
 
+// One stderr line per point measured at a high load average (its record and CSV row carry it too).
+void report_load(const std::vector<nlohmann::json>& records) {
+  for (const nlohmann::json& r : records)
+    if (r.value("load_warning", nlohmann::json()).is_string())
+      print_diagnostic("sattn bench", "warning", r["id"].get<std::string>() + ": " + r["load_warning"].get<std::string>());
+}
+
 void report_failures(const std::vector<nlohmann::json>& records) {
   for (const nlohmann::json& r : records)
     if (r["exit_code"] != 0)
@@ -213,7 +220,7 @@ int bench_action(BenchOptions& o) {
   BenchOptions outputs = o;
   if (o.output.empty() && o.out_dir.empty()) outputs.output = "-";
   write_outputs(outputs, doc, records);
-  if (!o.quiet) report_failures(records);
+  if (!o.quiet) report_failures(records), report_load(records);
   return sweep_exit_status(records);
 }
 

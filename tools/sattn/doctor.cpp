@@ -44,9 +44,15 @@ constexpr const char* kVerilogProgram =
     "module top;\n  initial begin $display(\"%0d\", 6 * 7); $finish; end\nendmodule\n";
 constexpr const char* kScdocPage = "x(1)\n\n# NAME\n\nx - a page\n";
 
+// What a component is needed for: running sattn (the backends' helpers, qemu), building it from
+// source (the compilers, verilator, scdoc: an installed .deb has what they built), or nothing
+// required (sattn-opt, a GPU). The exit status counts "run" always and "build" with --build.
+enum class Need { run, build, optional };
+const char* to_string(Need n) { return n == Need::run ? "run" : n == Need::build ? "build" : "optional"; }
+
 struct Check {
   std::string name;
-  bool required = true;
+  Need need = Need::run;
   std::string version;
   std::string status;  // "ok", "missing", "broken"
   std::string detail;
@@ -82,7 +88,7 @@ bool failed(Check& c, const ProcessResult& r, const std::string& what, double ti
 }
 
 Check check_clang(const fs::path& dir, bool& rvv_built) {
-  Check c{"clang-16 (RVV intrinsics)", true, version_of("clang-16", {"--version"}), "ok", "", "apt-get install clang-16 lld-16"};
+  Check c{"clang-16 (RVV intrinsics)", Need::build, version_of("clang-16", {"--version"}), "ok", "", "apt-get install clang-16 lld-16"};
   if (c.version.empty()) return c.status = "missing", c.detail = "clang-16 not in PATH", c;
   write_file(dir / "rvv.c", kRvvProgram);
   const ProcessResult r = run_process({"clang-16", "--target=riscv64-linux-gnu", "-march=rv64gcv", "-O2", "-static",
@@ -98,7 +104,7 @@ Check check_clang(const fs::path& dir, bool& rvv_built) {
 }
 
 Check check_gcc(const fs::path& dir) {
-  Check c{"riscv64-linux-gnu-gcc", true, version_of("riscv64-linux-gnu-gcc", {"--version"}), "ok", "",
+  Check c{"riscv64-linux-gnu-gcc", Need::build, version_of("riscv64-linux-gnu-gcc", {"--version"}), "ok", "",
           "apt-get install gcc-riscv64-linux-gnu g++-riscv64-linux-gnu"};
   if (c.version.empty()) return c.status = "missing", c.detail = "riscv64-linux-gnu-gcc not in PATH", c;
   write_file(dir / "scalar.c", kScalarProgram);
@@ -109,11 +115,10 @@ Check check_gcc(const fs::path& dir) {
 }
 
 Check check_qemu(const fs::path& dir, const std::string& qemu, bool rvv_built) {
-  Check c{"qemu-riscv64 (vector)", true, version_of(qemu, {"--version"}), "ok", "", "apt-get install qemu-user"};
+  Check c{"qemu-riscv64 (vector)", Need::run, version_of(qemu, {"--version"}), "ok", "", "apt-get install qemu-user"};
   if (c.version.empty()) return c.status = "missing", c.detail = qemu + " not found", c;
-  if (!rvv_built) {
-    c.status = "broken";
-    c.detail = "not run: no RVV test program (fix clang-16 first)";
+  if (!rvv_built) {  // no clang-16 (an installed package): the RVV backend check below runs qemu
+    c.detail = "found (no clang-16 to build a test program: the RVV backend check runs it)";
     return c;
   }
   const ProcessResult r =
@@ -129,7 +134,7 @@ Check check_qemu(const fs::path& dir, const std::string& qemu, bool rvv_built) {
 }
 
 Check check_verilator(const fs::path& dir) {
-  Check c{"verilator", true, version_of("verilator", {"--version"}), "ok", "", "apt-get install verilator"};
+  Check c{"verilator", Need::build, version_of("verilator", {"--version"}), "ok", "", "apt-get install verilator"};
   if (c.version.empty()) return c.status = "missing", c.detail = "verilator not in PATH", c;
   write_file(dir / "top.sv", kVerilogProgram);
   const ProcessResult build = run_process(
@@ -147,7 +152,7 @@ Check check_verilator(const fs::path& dir) {
 }
 
 Check check_scdoc(const fs::path& dir) {
-  Check c{"scdoc (man pages)", false, "", "ok", "", "apt-get install scdoc"};
+  Check c{"scdoc (man pages)", Need::build, "", "ok", "", "apt-get install scdoc"};
   auto path = find_executable("scdoc");
   if (!path) return c.status = "missing", c.detail = "scdoc not in PATH; man pages are not built", c;
   c.version = "scdoc";
@@ -161,7 +166,7 @@ Check check_scdoc(const fs::path& dir) {
 // sattn-opt (optional: built when MLIR 16 was found): the one next to this sattn, else the one in
 // PATH, asked to lower a tiny op to sattn.rvv_call.
 Check check_sattn_opt(const fs::path& dir) {
-  Check c{"sattn-opt (MLIR dialect)", false, "", "ok", "",
+  Check c{"sattn-opt (MLIR dialect)", Need::optional, "", "ok", "",
           "apt-get install libmlir-16-dev mlir-16-tools llvm-16-dev, then reconfigure and rebuild sattn "
           "(SATTN_MLIR=AUTO)"};
   std::error_code ec;
@@ -189,7 +194,7 @@ Check check_sattn_opt(const fs::path& dir) {
 // The files the build puts in libexec: present or not (they are built with the project).
 Check check_built(const std::string& name, const std::string& file, const std::string& needs) {
   const fs::path p = fs::path(libexec_dir()) / file;
-  Check c{name, true, "", "ok", p.string(), "install " + needs + ", then rebuild sattn (make)"};
+  Check c{name, Need::run, "", "ok", p.string(), "install " + needs + ", then rebuild sattn (make)"};
   if (!fs::exists(p)) {
     c.status = "missing";
     c.detail = p.string() + " was not built";
@@ -197,9 +202,37 @@ Check check_built(const std::string& name, const std::string& file, const std::s
   return c;
 }
 
+// A backend end to end: this sattn runs a tiny op on it (`sattn run --backend NAME`), which uses
+// the installed helpers (runner, plugin, qemu; the harness) and checks the output against the
+// reference. Skipped (broken, naming the cause) when a check it depends on failed. It runs the
+// qemu-riscv64 in PATH, as `sattn run` does (--qemu changes only the qemu check above).
+Check check_backend(const fs::path& dir, const std::string& backend, const std::string& name,
+                    const std::vector<std::string>& depends, const std::vector<Check>& done) {
+  Check c{name, Need::run, "", "ok", "", "fix the components above"};
+  for (const Check& d : done)
+    for (const std::string& dep : depends)
+      if (d.name == dep && d.status != "ok") {
+        c.status = "broken";
+        c.detail = "not run: " + dep + " is " + d.status;
+        return c;
+      }
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return c.status = "broken", c.detail = "cannot find this executable: " + ec.message(), c;
+  write_file(dir / "doctor-op.json",
+             R"({"seq_len": 32, "heads": 1, "head_dim": 16, "spec": "sliding_window", "window_size": 4})" "\n");
+  std::vector<std::string> argv{self.string(), "run", "--backend", backend, "doctor-op.json", "--format", "json",
+                                "-o", "result.json"};
+  const ProcessResult r = run_process(argv, 300, dir.string());
+  if (failed(c, r, "running a tiny sliding-window op", 300)) return c;
+  c.detail = "ran a tiny op and checked it against the reference";
+  return c;
+}
+
 struct DoctorCli {
   OutputFlags out{"-", "text"};  // -o, --format, -q
   std::string qemu = "qemu-riscv64";
+  bool build = false;  // --build: the build-only tools count for the exit status too
 };
 
 int doctor_action(const DoctorCli& o) {
@@ -228,32 +261,45 @@ int doctor_action(const DoctorCli& o) {
   checks.push_back(check_built("RVV runner (autovec)", "sattn-rvv-runner-autovec", "clang-16"));
   checks.push_back(check_built("QEMU counting plugin", "libsattn-insn-count.so", "a host C compiler"));
   checks.push_back(check_built("accelerator harness", "sattn-accel-sim-lanes16", "verilator"));
+  step("the rvv backend");
+  checks.push_back(check_backend(dir.path(), "rvv", "rvv backend (tiny op)",
+                                 {"qemu-riscv64 (vector)", "RVV runner (rvv)", "QEMU counting plugin"}, checks));
+  step("the rocc backend");
+  checks.push_back(check_backend(dir.path(), "rocc", "rocc backend (tiny op)", {"accelerator harness"}, checks));
   step("CUDA GPU");
   const CudaProbe gpu = probe_cuda();  // optional: only --backend cuda needs it
-  checks.push_back({"CUDA GPU (--backend cuda)", false, gpu.version, gpu.status, gpu.detail,
+  checks.push_back({"CUDA GPU (--backend cuda)", Need::optional, gpu.version, gpu.status, gpu.detail,
                     "a machine with an NVIDIA GPU and its driver; nvcc when sattn is configured (SATTN_CUDA)"});
   progress.clear();
 
-  bool required_ok = true;
-  for (const Check& c : checks) required_ok = required_ok && (c.status == "ok" || !c.required);
+  const auto counts = [&](const Check& c) { return c.need == Need::run || (o.build && c.need == Need::build); };
+  bool required_ok = true, build_ok = true;
+  for (const Check& c : checks) {
+    required_ok = required_ok && (c.status == "ok" || !counts(c));
+    build_ok = build_ok && (c.status == "ok" || c.need != Need::build);
+  }
   if (o.out.json()) {
     nlohmann::json j = envelope("doctor", "sattn doctor");
     j["ok"] = required_ok;
     j["libexec_dir"] = libexec_dir();
     for (const Check& c : checks)
-      j["checks"].push_back({{"name", c.name}, {"required", c.required}, {"version", c.version}, {"status", c.status},
+      j["checks"].push_back({{"name", c.name}, {"needed", to_string(c.need)}, {"required", counts(c)},
+                             {"version", c.version}, {"status", c.status},
                              {"detail", c.detail}, {"fix", c.status == "ok" ? "" : c.fix}});
     write_atomic(o.out.output, j.dump(2) + "\n");
   } else {
-    TextTable t({"component", "status", "version", "detail"});
+    TextTable t({"component", "needed", "status", "version", "detail"});
     std::string fixes;
     for (const Check& c : checks) {
-      t.add({c.name, c.status == "ok" ? "ok" : (c.required ? "" : "(optional) ") + c.status, c.version, c.detail});
+      t.add({c.name, to_string(c.need), c.status, c.version, c.detail});
       if (c.status != "ok") fixes += "  " + c.name + ": " + c.fix + "\n";
     }
     std::string text = t.str();
-    text += fixes.empty() ? "\nEverything sattn needs is installed and works.\n"
-                          : "\nTo fix (or run scripts/install-deps from the source tree):\n" + fixes;
+    text += required_ok ? "\nEverything sattn needs to run is installed and works.\n"
+                        : "\nSomething sattn needs to run is missing or broken.\n";
+    if (!build_ok && !o.build)
+      text += "Building sattn from source needs the missing build tools (sattn doctor --build checks them).\n";
+    if (!fixes.empty()) text += "\nTo fix (or run scripts/install-deps from the source tree):\n" + fixes;
     write_atomic(o.out.output, text);
   }
   return required_ok ? 0 : exit_code(ErrorKind::external_tool);
@@ -264,10 +310,12 @@ int doctor_action(const DoctorCli& o) {
 std::function<int()> configure_doctor(CLI::App& app) {
   auto o = std::make_shared<DoctorCli>();
   app.add_option("--qemu", o->qemu, "The qemu-riscv64 to check")->capture_default_str();
+  app.add_flag("--build", o->build,
+               "Also require the tools that build sattn from source (clang-16, riscv64 gcc, verilator, scdoc)");
   o->out.add_to(app, "Write the report to FILE, atomically",
                 "text (a table and the fix commands) or json",
                 "No progress on stderr");
-  app.footer("Exit status: 0 everything required works, 4 something required is missing or broken. See man sattn.");
+  app.footer("Exit status: 0 everything needed to run works (with --build: and to build), 4 otherwise. See man sattn.");
   return [o] { return doctor_action(*o); };
 }
 
@@ -276,7 +324,7 @@ std::function<int()> configure_doctor(CLI::App& app) {
 namespace sattn {
 
 std::string version_report() {
-  std::string text = "sattn " SATTN_VERSION "\n";
+  std::string text = version_line("sattn") + "\n";
   text += "built with: " + std::string(
 #if defined(__clang__)
                                "clang "

@@ -1,11 +1,13 @@
 // `sattn profile list | show NAME | validate FILE...`: find, print and check profiles
 // (sattn-profile(5)).
 #include <CLI/CLI.hpp>
+#include <optional>
 
 #include "cli/cli.hpp"
 #include "cli/output.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
+#include "support/process.hpp"
 #include "formats/profile.hpp"
 #include "support/text_table.hpp"
 
@@ -60,8 +62,28 @@ int profile_action(const ProfileCli& o) {
     if (o.names.empty()) throw Error(ExitCode::usage, "profile validate takes one or more FILEs or NAMEs");
     std::string text;
     for (const std::string& n : o.names) {
-      const Profile p = load_profile(n);
-      text += p.chain.back().path + ": ok (sattn.profile/v1";
+      // '-': standard input (`sattn profile show X | sattn profile validate -`), read into a
+      // temporary file that messages call <stdin>.
+      std::optional<TempDir> tmp;
+      std::string path = n;
+      if (n == "-") {
+        tmp.emplace("sattn-profile");
+        path = tmp->path() + "/stdin.yaml";
+        write_atomic(path, read_text("-"));
+      }
+      std::optional<Profile> loaded;
+      try {
+        loaded = load_profile(path);
+      } catch (const Error& e) {
+        if (!tmp) throw;
+        SourceLoc loc = e.loc();
+        if (loc.file == path) loc.file = "<stdin>";
+        std::string message = e.message();
+        for (size_t at; (at = message.find(path)) != std::string::npos;) message.replace(at, path.size(), "<stdin>");
+        throw Error(e.kind(), message, loc);
+      }
+      const Profile& p = *loaded;
+      text += (tmp ? std::string("<stdin>") : p.chain.back().path) + ": ok (sattn.profile/v1";
       if (p.chain.size() > 1) text += ", inherits " + std::to_string(p.chain.size() - 1) + " level(s)";
       text += ")\n";
     }

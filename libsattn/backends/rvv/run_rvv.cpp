@@ -208,6 +208,12 @@ RvvRun run_rvv(const BackendInput& item, const QKV& data, const DataSource& src,
                 {"passed", t.passed},
                 {"quantized_reference", quantized}};
   nlohmann::json instructions = rvv::to_json(t.mix);
+  // The core model as the cycles were modelled: at the VLEN run (--vlen overrides the model's).
+  nlohmann::json core_model = core.to_json();
+  if (core_model.value("vlen", 0) != vlen) {
+    core_model["vlen"] = vlen;
+    core_model["source"] = core_model.value("source", std::string()) + ", --vlen " + std::to_string(vlen);
+  }
   j["rvv"] = {{"kernel", rvv::to_string(o.kernel)},
               {"vlen", vlen},
               {"tile_rows", t.tile_rows},
@@ -215,7 +221,7 @@ RvvRun run_rvv(const BackendInput& item, const QKV& data, const DataSource& src,
               {"instructions", instructions},
               {"modelled_cycles", std::llround(t.cycles.total)},
               {"cycles", t.cycles.to_json()},
-              {"core_model", core.to_json()},
+              {"core_model", core_model},
               {"runner", t.out.runner}};
   if (o.autotune) j["rvv"]["autotune"] = {{"objective", "modelled_cycles"}, {"sweep", sweep.table}};
 
