@@ -11,8 +11,8 @@ _sattn() {
     run)
       case $prev in
         --backend) COMPREPLY=($(compgen -W 'cpu cuda rvv rocc imc all' -- "$cur")); return ;;
-        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
-        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -35,8 +35,8 @@ _sattn() {
     select)
       case $prev in
         --backend) COMPREPLY=($(compgen -W 'cpu rvv rocc imc' -- "$cur")); return ;;
-        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
-        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --min-recall) :; return ;;
@@ -58,8 +58,8 @@ _sattn() {
         --layout) COMPREPLY=($(compgen -W 'bhsd bshd' -- "$cur")); return ;;
         --seed) :; return ;;
         --backend) COMPREPLY=($(compgen -W 'cpu rvv rocc imc' -- "$cur")); return ;;
-        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
-        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -73,8 +73,8 @@ _sattn() {
       fi ;;
     run-rvv)
       case $prev in
-        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
-        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -100,8 +100,8 @@ _sattn() {
       fi ;;
     sim)
       case $prev in
-        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
-        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -145,8 +145,8 @@ _sattn() {
       fi ;;
     imc)
       case $prev in
-        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
-        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -183,8 +183,8 @@ _sattn() {
         --plot) :; return ;;
         --threads) :; return ;;
         --backend) COMPREPLY=($(compgen -W 'cpu rvv rocc imc' -- "$cur")); return ;;
-        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
-        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark' -- "$cur")); return ;;
+        --force-spec|--spec) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
+        --disable) COMPREPLY=($(compgen -W 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest' -- "$cur")); return ;;
         --l1-bytes) :; return ;;
         --profile) COMPREPLY=($(compgen -W "$(sattn profile list -q 2>/dev/null)" -- "$cur")); return ;;
         --output|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
