@@ -28,6 +28,7 @@ nlohmann::json spec_defaults(const std::string& spec, int64_t seq) {
   if (spec == "topk_per_query") return {{"topk_k", std::max<int64_t>(1, seq / 8)}};
   if (spec == "lsh") return {{"lsh_buckets", 8}, {"lsh_rounds", 1}};
   if (spec == "landmark") return {{"num_landmarks", std::max<int64_t>(1, seq / 8)}};
+  if (spec == "quest") return {{"page_size", block}, {"top_pages", 4}};  // 1/4 of the pages at seq_len >= 256
   return nlohmann::json::object();
 }
 
@@ -112,7 +113,7 @@ std::vector<BenchPoint> expand_sweep(const BenchConfig& c) {
   for (const auto& s : c.specs)
     if (!parse_spec(s) || std::string(to_string(*parse_spec(s))) != s)
       usage("--specs: unknown spec '" + s +
-            "' (dense, sliding_window, bsr, block_local_global, nm_structured, topk_per_query, lsh, landmark)");
+            "' (dense, sliding_window, bsr, block_local_global, nm_structured, topk_per_query, lsh, landmark, quest)");
   for (const auto& p : c.precisions)
     if (!parse_precision(p)) usage("--precisions: unknown precision '" + p + "' (fp32, bf16, i8, i4)");
   for (int64_t n : c.seq_lens)

@@ -141,6 +141,13 @@ ModelReport cost_model(const ModelConfig&, const ModelPolicy&, const ModelOption
 // The costs of one op (one step) with a resolved spec: what cost_model() charges each layer.
 // `new_tokens`: the keys the step adds (the IMC's cell writes).
 LayerCost cost_layer(const Op&, Spec, const SpecParams&, const ModelOptions&, int64_t new_tokens);
+// The accelerator's DRAM traffic for one op (bytes in + out), as its driver issues the DMA: per
+// (batch, query head) and query tile of q_tile_rows rows (inside one block row for block
+// layouts), Q once, the K and V rows of every key chunk the tile runs, the int16 output once;
+// head_dim zero-padded as the driver runs it. Closed form per tile (dense, sliding_window without
+// wrap, bsr, quest: the kept blocks of a row are counted whole, the diagonal one up to the
+// tile's last allowed key chunk).
+double accel_dram_bytes(const Op&, Spec, const SpecParams&, int64_t q_tile_rows = 64);
 
 // --validate: a layer's op at a size the real backends run in seconds (queries and keys cut to
 // `max_len`, one KV head, head_dim at most 64), its spec's window or blocks scaled with it.

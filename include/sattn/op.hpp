@@ -16,9 +16,10 @@
 
 namespace sattn {
 
-enum class Spec { dense, sliding_window, bsr, block_local_global, nm_structured, topk_per_query, lsh, landmark };
+enum class Spec { dense, sliding_window, bsr, block_local_global, nm_structured, topk_per_query, lsh, landmark, quest };
 inline constexpr Spec kAllSpecs[] = {Spec::dense,          Spec::sliding_window, Spec::bsr, Spec::block_local_global,
-                                     Spec::nm_structured,  Spec::topk_per_query, Spec::lsh, Spec::landmark};
+                                     Spec::nm_structured,  Spec::topk_per_query, Spec::lsh, Spec::landmark,
+                                     Spec::quest};
 
 enum class Precision { fp32, bf16, i8, i4 };
 
@@ -28,7 +29,7 @@ std::string_view to_string(Precision);
 // "sliding_global" -> block_local_global, "nm" -> nm_structured, "topk" -> topk_per_query, "sw").
 std::optional<Spec> parse_spec(std::string_view);
 std::optional<Precision> parse_precision(std::string_view);
-// Whether a spec's layout depends on the Q/K data (bsr, nm, topk, lsh, landmark with iters).
+// Whether a spec's layout depends on the Q/K data (bsr, nm, topk, lsh, landmark with iters, quest).
 bool is_data_dependent(Spec);
 // Row (CSR) or block (BSR) granularity of the spec's layout.
 bool is_block_spec(Spec);
@@ -54,6 +55,7 @@ struct PatternAttrs {
   std::optional<int64_t> lsh_buckets, lsh_rounds;
   std::optional<uint64_t> seed;
   std::optional<int64_t> num_landmarks, landmark_iters;
+  std::optional<int64_t> page_size, top_pages;  // quest
   // Tile hints for the cost model and kernels (tile_rows: rows per kernel tile).
   std::optional<int64_t> tile_M, tile_S, tile_D, tile_rows;
 };
@@ -113,8 +115,15 @@ struct LandmarkParams {
   int64_t num_landmarks = 64;
   int64_t landmark_iters = 0;  // k-means-lite refinement iterations over K
 };
+// quest (decode-time page selection, Tang et al. 2024): keys are cut into pages of page_size;
+// each page is summarized by its elementwise min and max key, and a query block keeps the
+// top_pages pages of highest upper bound sum_d max(q_d * min_d, q_d * max_d).
+struct QuestParams {
+  int64_t page_size = 16;
+  int64_t top_pages = 16;
+};
 using SpecParams = std::variant<DenseParams, SlidingWindowParams, BsrParams, BlockLocalGlobalParams, NmParams,
-                                TopkParams, LshParams, LandmarkParams>;
+                                TopkParams, LshParams, LandmarkParams, QuestParams>;
 
 // Validates the shape, numerics and every attribute that is present (ranges, GQA divisibility,
 // nm_n <= nm_m, ...). Throws Error(invalid_input) naming the attribute and its location.

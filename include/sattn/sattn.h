@@ -84,6 +84,11 @@ const char* sattn_op_precision(const sattn_op* op);
 int sattn_op_causal(const sattn_op* op);
 /* The softmax scale the kernels apply (the op's `scale`, else 1/sqrt(head_dim)). */
 double sattn_op_scale(const sattn_op* op);
+/* The op's logit soft-cap c (attribute `softcap` or `attn_logit_softcapping`: each scaled score s
+ * becomes c * tanh(s / c) before the softmax, as in Gemma 2), or 0 when the op has none.
+ * sattn_forward and sattn_backward apply it on the CPU. Since 0.1 (added without a MINOR bump:
+ * the ABI only grows). */
+double sattn_op_softcap(const sattn_op* op);
 
 /* ---- selection ---- */
 
@@ -137,7 +142,7 @@ sattn_status sattn_plan_op(const sattn_plan* plan, sattn_op** op);
 
 /* Builds the plan's layout. q [batch, heads, seq_len, head_dim] and k [batch, kv_heads, kv_len,
  * head_dim] are read (not copied) by the data-dependent specs (bsr, nm_structured,
- * topk_per_query, lsh, landmark with landmark_iters > 0) and may be NULL for the others. */
+ * topk_per_query, lsh, quest, landmark with landmark_iters > 0) and may be NULL for the others. */
 sattn_status sattn_layout_build(const sattn_plan* plan, const DLTensor* q, const DLTensor* k, sattn_layout** layout);
 void sattn_layout_free(sattn_layout* layout);
 
@@ -175,7 +180,8 @@ typedef struct sattn_run_options {
 } sattn_run_options;
 void sattn_run_options_init(sattn_run_options* options);
 
-/* Forward: out = softmax(scale * q k^T over the layout's allowed keys) v, at the op's precision.
+/* Forward: out = softmax(cap(scale * q k^T) over the layout's allowed keys) v, at the op's
+ * precision, where cap is the op's soft-cap (sattn_op_softcap; the identity when it has none).
  * q/out [batch, heads, seq_len, head_dim], k/v [batch, kv_heads, kv_len, head_dim], lse (nullable)
  * [batch, heads, seq_len] receives each row's natural-log log-sum-exp (-inf for a row with no
  * allowed key, whose output is 0). CPU tensors run on the fast CPU kernel; CUDA tensors on the

@@ -193,6 +193,7 @@ const char* sattn_op_name(const sattn_op* op) { return op ? op->op.name.c_str() 
 const char* sattn_op_precision(const sattn_op* op) { return op ? to_string(op->op.precision).data() : ""; }
 int sattn_op_causal(const sattn_op* op) { return op && op->op.causal ? 1 : 0; }
 double sattn_op_scale(const sattn_op* op) { return op ? op->op.softmax_scale() : std::nan(""); }
+double sattn_op_softcap(const sattn_op* op) { return op ? op->op.softcap.value_or(0.0) : std::nan(""); }
 
 void sattn_select_options_init(sattn_select_options* options) {
   if (!options) return;

@@ -27,6 +27,7 @@ constexpr SpecName kSpecNames[] = {
     {"topk_per_query", Spec::topk_per_query},
     {"lsh", Spec::lsh},
     {"landmark", Spec::landmark},
+    {"quest", Spec::quest},
     {"sw", Spec::sliding_window},
     {"block_topk", Spec::bsr},
     {"blg", Spec::block_local_global},
@@ -101,12 +102,15 @@ bool is_data_dependent(Spec s) {
     case Spec::nm_structured:
     case Spec::topk_per_query:
     case Spec::lsh:
-    case Spec::landmark: return true;
+    case Spec::landmark:
+    case Spec::quest: return true;
     default: return false;
   }
 }
 
-bool is_block_spec(Spec s) { return s == Spec::dense || s == Spec::bsr || s == Spec::block_local_global; }
+bool is_block_spec(Spec s) {
+  return s == Spec::dense || s == Spec::bsr || s == Spec::block_local_global || s == Spec::quest;
+}
 
 double Op::softmax_scale() const { return scale ? *scale : 1.0 / std::sqrt(double(shape.head_dim)); }
 
@@ -155,6 +159,8 @@ void validate(const Op& op) {
   require_positive(op, "lsh_rounds", a.lsh_rounds);
   require_positive(op, "num_landmarks", a.num_landmarks);
   require_non_negative(op, "landmark_iters", a.landmark_iters);
+  require_positive(op, "page_size", a.page_size);
+  require_positive(op, "top_pages", a.top_pages);
   require_positive(op, "tile_M", a.tile_M);
   require_positive(op, "tile_S", a.tile_S);
   require_positive(op, "tile_D", a.tile_D);
@@ -246,6 +252,15 @@ SpecParams resolve_params(const Op& op, Spec spec) {
       p.num_landmarks = at_most("num_landmarks", a.num_landmarks.value_or(p.num_landmarks),
                                 a.num_landmarks.has_value(), s.kv_len, "kv_len");
       p.landmark_iters = a.landmark_iters.value_or(p.landmark_iters);
+      return p;
+    }
+    case Spec::quest: {
+      QuestParams p;
+      p.page_size = at_most("page_size", a.page_size.value_or(p.page_size), a.page_size.has_value(),
+                            std::max(s.seq_len, s.kv_len), "the sequence length");
+      const int64_t pages = (s.kv_len + p.page_size - 1) / p.page_size;
+      p.top_pages = at_most("top_pages", a.top_pages.value_or(p.top_pages), a.top_pages.has_value(), pages,
+                            "the number of pages (ceil(kv_len / page_size))");
       return p;
     }
   }

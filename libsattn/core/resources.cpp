@@ -97,6 +97,13 @@ LayoutSize layout_size(const Op& op, Spec spec, const SpecParams& params) {
       break;
     }
     case Spec::landmark: rowwise(double(get<LandmarkParams>(params).num_landmarks)); break;
+    case Spec::quest: {
+      const auto p = get<QuestParams>(params);
+      blockwise(p.page_size, double(p.top_pages), 0);
+      // A decode step has fewer queries than a page: count the rows that exist.
+      s.pairs = s.entries * double(std::min<int64_t>(p.page_size, op.shape.seq_len)) * double(p.page_size);
+      break;
+    }
   }
   return s;
 }

@@ -75,6 +75,7 @@ struct FlatParams {
   int64_t nm_n = 0, nm_m = 0, topk_k = 0, lsh_buckets = 0, lsh_rounds = 0;
   uint64_t seed = 0;
   int64_t num_landmarks = 0, landmark_iters = 0;
+  int64_t top_pages = 0;  // quest (its page_size is the layout's block_size)
 };
 
 FlatParams flatten(const SpecParams& params) {
@@ -93,6 +94,8 @@ FlatParams flatten(const SpecParams& params) {
     f.lsh_buckets = p->lsh_buckets, f.lsh_rounds = p->lsh_rounds, f.seed = p->seed;
   } else if (const auto* p = std::get_if<LandmarkParams>(&params)) {
     f.num_landmarks = p->num_landmarks, f.landmark_iters = p->landmark_iters;
+  } else if (const auto* p = std::get_if<QuestParams>(&params)) {
+    f.top_pages = p->top_pages;
   }
   return f;
 }
@@ -136,6 +139,7 @@ DescEntries desc_entries(const Plan& plan, const LayoutInfo& layout, const Artif
   put("seed", std::to_string(f.seed));
   put_int("num_landmarks", f.num_landmarks);
   put_int("landmark_iters", f.landmark_iters);
+  put_int("top_pages", f.top_pages);
   put_int("precision", precision_code(op.precision));
   put("precision_name", std::string(to_string(op.precision)));
   put("scale", format_double(op.softmax_scale()));

@@ -294,6 +294,8 @@ json op_to_json(const Op& op) {
   put_if(j, "seed", a.seed);
   put_if(j, "num_landmarks", a.num_landmarks);
   put_if(j, "landmark_iters", a.landmark_iters);
+  put_if(j, "page_size", a.page_size);
+  put_if(j, "top_pages", a.top_pages);
   put_if(j, "tile_M", a.tile_M);
   put_if(j, "tile_S", a.tile_S);
   put_if(j, "tile_D", a.tile_D);
@@ -329,6 +331,9 @@ struct ParamsToJson {
   }
   json operator()(const LandmarkParams& p) const {
     return {{"spec", "landmark"}, {"num_landmarks", p.num_landmarks}, {"landmark_iters", p.landmark_iters}};
+  }
+  json operator()(const QuestParams& p) const {
+    return {{"spec", "quest"}, {"page_size", p.page_size}, {"top_pages", p.top_pages}};
   }
 };
 

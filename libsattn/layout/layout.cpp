@@ -79,7 +79,17 @@
 // centroid with no key stays); finally each landmark is the key nearest its centroid (ties to
 // the lower key), deduplicated. Every query attends the landmark keys the causal rule allows.
 //
-// Data-dependent specs (bsr, nm_structured, topk_per_query, lsh: Q and K; landmark with
+// quest (BSR, per (batch, kv head)): pages of P = page_size keys are the block columns, and
+// block rows hold P queries. Each page pg is summarized by the elementwise min m and max M of its
+// keys (those that exist: the last page may be partial). The upper bound of query q on page pg
+// is u(q, pg) = sum_d max(q_d * m_d, q_d * M_d) >= q . k for every key k of the page (Quest,
+// Tang et al. 2024). Block row br scores each candidate page (the block candidates above) with
+// the sum of u over its queries and over the group's query heads, in double, and keeps the
+// top_pages pages of highest score (ties to the lower page), or every candidate if there are
+// fewer. No page is forced. With one query per step (decode) and no GQA this is exactly Quest's
+// per-query selection.
+//
+// Data-dependent specs (bsr, nm_structured, topk_per_query, lsh, quest: Q and K; landmark with
 // iterations: K only) need tensors shaped like the op and finite; otherwise
 // Error(invalid_input), e.g. "spec topk_per_query needs Q/K data".
 #include "sattn/layout.hpp"
@@ -183,6 +193,9 @@ void check_params(const Op& op, const SpecParams& params) {
   } else if (const auto* lm = std::get_if<LandmarkParams>(&params)) {
     if (lm->num_landmarks < 1) bad_param(op, "num_landmarks", "must be >= 1");
     if (lm->landmark_iters < 0) bad_param(op, "landmark_iters", "must be >= 0");
+  } else if (const auto* qu = std::get_if<QuestParams>(&params)) {
+    if (qu->page_size < 1) bad_param(op, "page_size", "must be >= 1");
+    if (qu->top_pages < 1) bad_param(op, "top_pages", "must be >= 1");
   }
 }
 
@@ -241,6 +254,11 @@ Layout build_layout(const Op& op, Spec spec, const SpecParams& params, TensorVie
       if (p.landmark_iters == 0) return build_landmark_layout(op, p, nullptr);
       need_k();  // refinement clusters the keys; queries play no part
       return build_landmark_layout(op, p, &k);
+    }
+    case Spec::quest: {
+      const auto& p = params_of<QuestParams>(spec, params);
+      need_q(), need_k();
+      return build_quest_layout(op, p, q, k);
     }
   }
   throw_runtime_error("build_layout: unknown spec");

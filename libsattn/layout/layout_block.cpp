@@ -1,4 +1,4 @@
-// Block (BSR) layouts: dense, bsr (block top-k) and block_local_global. Semantics: layout.cpp.
+// Block (BSR) layouts: dense, bsr (block top-k), block_local_global and quest. Semantics: layout.cpp.
 #include <algorithm>
 #include <numeric>
 
@@ -135,6 +135,65 @@ Layout build_bsr_layout(const Op& op, const BsrParams& p, const TensorView& q, c
         }
         std::sort(kept.begin(), kept.end());
         push_block_row(hl, kept);
+      }
+    }
+  return l;
+}
+
+Layout build_quest_layout(const Op& op, const QuestParams& p, const TensorView& q, const TensorView& k) {
+  const Shape& s = op.shape;
+  const BlockGrid grid{alignment_of(op), p.page_size};
+  const int64_t P = grid.block, d = s.head_dim, group = s.group_size();
+  const int64_t block_rows = grid.block_rows(), pages = grid.block_cols();
+
+  Layout l = make_layout(op, Spec::quest, true, P, false);
+  // Page summaries: elementwise min and max over the page's keys (the last page may be partial).
+  std::vector<double> kmin(pages * d), kmax(pages * d), bound(pages);
+  std::vector<int64_t> order;
+
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t kvh = 0; kvh < s.kv_heads; ++kvh) {
+      for (int64_t pg = 0; pg < pages; ++pg) {
+        double* lo = &kmin[pg * d];
+        double* hi = &kmax[pg * d];
+        const float* first = k.row(b, kvh, pg * P);
+        for (int64_t c = 0; c < d; ++c) lo[c] = hi[c] = double(first[c]);
+        for (int64_t j = pg * P + 1; j < std::min((pg + 1) * P, s.kv_len); ++j) {
+          const float* row = k.row(b, kvh, j);
+          for (int64_t c = 0; c < d; ++c) lo[c] = std::min(lo[c], double(row[c])), hi[c] = std::max(hi[c], double(row[c]));
+        }
+      }
+      HeadLayout& hl = l.heads[b * s.kv_heads + kvh];
+      hl.ptr.assign(1, 0);
+      for (int64_t br = 0; br < block_rows; ++br) {
+        poll_interrupt(br);
+        const int64_t candidates = grid.candidate_end(br);
+        // Each query's upper bound on its best score in the page, summed over the block row's
+        // queries and the KV head's query heads (the layout is shared by them).
+        std::fill(bound.begin(), bound.begin() + candidates, 0.0);
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
+          for (int64_t i = br * P; i < std::min((br + 1) * P, s.seq_len); ++i) {
+            const float* qi = q.row(b, h, i);
+            for (int64_t pg = 0; pg < candidates; ++pg) {
+              const double* lo = &kmin[pg * d];
+              const double* hi = &kmax[pg * d];
+              double u = 0;
+              for (int64_t c = 0; c < d; ++c) {
+                const double x = double(qi[c]);
+                u += std::max(x * lo[c], x * hi[c]);
+              }
+              bound[pg] += u;
+            }
+          }
+        order.resize(candidates);
+        std::iota(order.begin(), order.end(), 0);
+        const int64_t keep = std::min(p.top_pages, candidates);
+        // Highest bounds first, ties to the lower page.
+        std::partial_sort(order.begin(), order.begin() + keep, order.end(),
+                          [&](int64_t x, int64_t y) { return bound[x] != bound[y] ? bound[x] > bound[y] : x < y; });
+        order.resize(keep);
+        std::sort(order.begin(), order.end());
+        push_block_row(hl, order);
       }
     }
   return l;

@@ -105,6 +105,7 @@ Layout build_bsr_layout(const Op& op, const BsrParams& p, const TensorView& q, c
 Layout build_nm_layout(const Op& op, const NmParams& p, const TensorView& q, const TensorView& k);
 Layout build_topk_layout(const Op& op, const TopkParams& p, const TensorView& q, const TensorView& k);
 Layout build_lsh_layout(const Op& op, const LshParams& p, const TensorView& q, const TensorView& k);
+Layout build_quest_layout(const Op& op, const QuestParams& p, const TensorView& q, const TensorView& k);
 // k is null when landmark_iters == 0 (evenly spaced landmarks need no data).
 Layout build_landmark_layout(const Op& op, const LandmarkParams& p, const TensorView* k);
 

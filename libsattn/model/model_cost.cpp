@@ -7,10 +7,12 @@
 //   cpu     cycles of the selector's cost model with the cpu constants; seconds = cycles / cpu clock.
 //   rvv     cycles of the selector's cost model with the rvv constants (fitted to the QEMU
 //           instruction counts of sattn-run-rvv); seconds = cycles / --clock-mhz.
-//   rocc    cycles = max(the selector's cost model with the rocc constants (fitted to
+//   rocc    (head_dim zero-padded to a multiple of 16, as the driver runs it)
+//           cycles = max(the selector's cost model with the rocc constants (fitted to
 //           sattn-sim), the DRAM roofline dram_bytes / dram_bytes_per_cycle + latency) with the
-//           accelerator's defaults (16 bytes/cycle, 40 cycles); dram_bytes = Q and O once plus
-//           K/V as the cost model moves them (kv_bytes); energy = the accelerator's energy model
+//           accelerator's defaults (16 bytes/cycle, 40 cycles); dram_bytes = the DMA traffic of
+//           the accelerator's driver (accel_dram_bytes: Q once, the K/V rows of every chunk of
+//           every query tile of 64 rows and every query head, O once as int16); energy = the accelerator's energy model
 //           (MACs x pJ/MAC + scratchpad bytes x pJ/byte + DRAM bytes x pJ/byte) where the
 //           scratchpad bytes are the DRAM bytes written into it plus one K and one V row read per
 //           allowed pair.
@@ -22,6 +24,7 @@
 // The attention layers only: projections, MLPs and the KV cache's own traffic are not counted.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <tuple>
 
@@ -30,6 +33,7 @@
 #include "backends/imc/imc.hpp"
 #include "backends/rocc/accel.hpp"
 #include "backends/rocc/energy.hpp"
+#include "layout/layout_builders.hpp"
 #include "select/select_cost.hpp"
 #include "sattn/model.hpp"
 
@@ -66,6 +70,7 @@ Candidate price(const Op& op, Spec spec, const SpecParams& params, Target target
   switch (spec) {
     case Spec::sliding_window: return select_detail::cost_sliding_window(op, std::get<SlidingWindowParams>(params), ctx);
     case Spec::bsr: return select_detail::cost_bsr(op, std::get<BsrParams>(params), ctx);
+    case Spec::quest: return select_detail::cost_quest(op, std::get<QuestParams>(params), ctx);
     default: return select_detail::cost_dense(op, ctx);
   }
 }
@@ -94,7 +99,11 @@ class Coster {
     LayerCost c;
     const Candidate cpu = price(op, spec, params, Target::cpu);
     const Candidate rvv = price(op, spec, params, Target::rvv);
-    const Candidate rocc = price(op, spec, params, Target::rocc);
+    // The accelerator runs a head_dim it does not divide zero-padded (hw/README.md): its cycles
+    // and K/V bytes are those of the padded op.
+    Op padded = op;
+    padded.shape.head_dim = accel::padded_head_dim(s.head_dim, op.precision);
+    const Candidate rocc = price(padded, spec, params, Target::rocc);
     const double per_head_pairs = term(cpu, "pairs");
     c.pairs = per_head_pairs * double(s.batch * s.heads);
     c.density = per_head_pairs / dense_pairs(op);
@@ -104,7 +113,7 @@ class Coster {
     c.cpu_cycles = cpu.cost;
     c.cpu_s = cpu.cost / (o_.cpu_ghz * 1e9);
     c.rvv_cycles = rvv.cost;
-    c.rocc_dram_bytes = q_o_bytes + term(rocc, "kv_bytes");
+    c.rocc_dram_bytes = accel_dram_bytes(op, spec, params, accel_.q_tile_rows);
     RooflineInputs roof;
     roof.macs = int64_t(std::min(macs, 9e18));
     roof.lanes = accel_.lanes;
@@ -197,6 +206,13 @@ std::pair<Op, SpecParams> rule_op(Op op, const LayerRule& r, const ModelConfig& 
     if (op.attrs.comp_block_size) op.attrs.comp_block_size = std::min(*op.attrs.comp_block_size, *op.attrs.block_size);
     if (op.attrs.global_tokens) op.attrs.global_tokens = std::min(*op.attrs.global_tokens, op.shape.kv_len);
   }
+  if (r.spec == Spec::quest) {
+    // Pages no longer than the keys, and no more kept pages than there are (a short prefill).
+    const int64_t longest = std::max(op.shape.seq_len, op.shape.kv_len);
+    op.attrs.page_size = std::min(op.attrs.page_size.value_or(QuestParams{}.page_size), longest);
+    const int64_t pages = (op.shape.kv_len + *op.attrs.page_size - 1) / *op.attrs.page_size;
+    op.attrs.top_pages = std::min(op.attrs.top_pages.value_or(QuestParams{}.top_pages), pages);
+  }
   try {
     validate(op);
     return {op, resolve_params(op, r.spec)};
@@ -206,6 +222,74 @@ std::pair<Op, SpecParams> rule_op(Op op, const LayerRule& r, const ModelConfig& 
 }
 
 }  // namespace
+
+double accel_dram_bytes(const Op& op, Spec spec, const SpecParams& params, int64_t q_tile_rows) {
+  const Shape& s = op.shape;
+  const auto a = layout_detail::alignment_of(op);
+  const int64_t D = accel::padded_head_dim(s.head_dim, op.precision);
+  const double rowbytes = op.precision == Precision::i4 ? double(D / 2) : double(D);
+  const int64_t T = std::max<int64_t>(1, q_tile_rows), slots = accel::kKSlots;
+  constexpr int64_t isa_entry_bytes = accel::isa::kIndexEntryBytes, isa_mask_bytes = accel::isa::kMaskRowBytes;
+  double keys = 0;       // K (and V) rows loaded per query head
+  double idx_bytes = 0;  // per query head: the gather path's index records (LOAD_IDX)
+  auto even = [](int64_t n) { return double(n + (n & 1)); };
+  if (const auto* w = std::get_if<SlidingWindowParams>(&params)) {
+    const int64_t last_t = op.causal ? 0 : w->window_size, span = w->window_size + last_t + 1;
+    for (int64_t r0 = 0; r0 < a.rows; r0 += T) {
+      const int64_t r1 = std::min(a.rows, r0 + T);
+      const int64_t lo = std::max<int64_t>(0, a.aligned(r0) - w->window_size * w->dilation);
+      const int64_t hi = std::min(a.key_end(r1 - 1), a.aligned(r1 - 1) + last_t * w->dilation + 1);
+      double n = double(std::max<int64_t>(0, hi - lo));
+      if (w->dilation > 1) n = std::min(n, double(r1 - r0) * double(span));
+      if (w->wrap) n = std::min(double(a.cols), double(r1 - r0) * double(span));
+      keys += n;
+      // One record per chunk of KSLOTS gathered keys: an 8-byte entry per key and an 8-byte mask
+      // per tile row, each list padded to an even count (accel_driver.cpp, Emitter::record).
+      const int64_t nk = int64_t(n), chunks = (nk + slots - 1) / slots;
+      if (chunks > 0)
+        idx_bytes += double(isa_entry_bytes) * (double(chunks - 1) * even(slots) + even(nk - (chunks - 1) * slots)) +
+                     double(isa_mask_bytes) * double(chunks) * even(r1 - r0);
+    }
+  } else {
+    int64_t b = 0;
+    std::function<int64_t(int64_t, int64_t)> kept;  // (block row, candidates) -> kept blocks
+    if (const auto* p = std::get_if<BsrParams>(&params)) {
+      b = p->block_size;
+      const int64_t globals = (p->global_tokens + b - 1) / b;
+      const layout_detail::BlockGrid g{a, b};
+      kept = [=](int64_t br, int64_t cand) {
+        const int64_t forced = std::min(globals, cand) + (g.local_block(br) < globals ? 0 : 1);
+        return std::min(cand, std::max(layout_detail::bsr_keep_count(p->keep_ratio, cand), forced));
+      };
+    } else if (const auto* p = std::get_if<QuestParams>(&params)) {
+      b = p->page_size;
+      kept = [=](int64_t, int64_t cand) { return std::min(p->top_pages, cand); };
+    } else {  // dense (the policies' other specs are not block layouts)
+      b = std::clamp<int64_t>(std::max(a.rows, a.cols), 1, 64);
+      kept = [](int64_t, int64_t cand) { return cand; };
+    }
+    (void)spec;
+    const layout_detail::BlockGrid grid{a, b};
+    for (int64_t br = 0; br < grid.block_rows(); ++br) {
+      const int64_t cand = grid.candidate_end(br);
+      if (cand == 0) continue;
+      const int64_t k = kept(br, cand), last = cand - 1, width = std::min(b, a.cols - last * b);
+      for (int64_t r0 = br * b; r0 < std::min((br + 1) * b, a.rows); r0 += T) {
+        const int64_t r1 = std::min({(br + 1) * b, a.rows, r0 + T});
+        // The diagonal block's chunks of KSLOTS keys after the tile's last allowed key are skipped.
+        int64_t diag = width;
+        if (a.causal) {
+          const int64_t allowed = std::clamp<int64_t>(a.key_end(r1 - 1) - last * b, 0, width);
+          diag = std::min(width, (allowed + slots - 1) / slots * slots);
+        }
+        keys += double(k - 1) * double(b) + double(diag);
+      }
+    }
+  }
+  const double heads = double(s.batch) * double(s.heads);
+  const double q_in = heads * double(s.seq_len) * rowbytes, out = heads * double(s.seq_len) * double(D) * 2;
+  return q_in + heads * (keys * 2 * rowbytes + idx_bytes) + out;
+}
 
 LayerCost cost_layer(const Op& op, Spec spec, const SpecParams& params, const ModelOptions& o, int64_t new_tokens) {
   Coster coster(o);
@@ -230,6 +314,15 @@ ReducedLayer reduce_layer(const LayerReport& l, const ModelPhase& ph, int64_t ma
     while (block > 8 && k / block < 4) block /= 2;
     op.attrs.block_size = block;
     op.attrs.keep_ratio = b->keep_ratio;
+  } else if (const auto* qp = std::get_if<QuestParams>(&l.params)) {
+    // The same page size, and the same fraction of the pages (at least 1), at least 4 pages.
+    int64_t page = qp->page_size;
+    while (page > 4 && k / page < 4) page /= 2;
+    const double pages_full = double((s.kv_len + qp->page_size - 1) / qp->page_size);
+    const int64_t pages = (k + page - 1) / page;
+    op.attrs.page_size = page;
+    op.attrs.top_pages =
+        std::clamp<int64_t>(int64_t(std::llround(double(qp->top_pages) / pages_full * double(pages))), 1, pages);
   }
   validate(op);
   return {op, resolve_params(op, l.spec)};

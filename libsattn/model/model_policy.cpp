@@ -37,18 +37,18 @@ namespace {
 
 // The specs the model-level cost covers: those the selector's cost model prices.
 bool has_cost_model(Spec s) {
-  return s == Spec::dense || s == Spec::sliding_window || s == Spec::bsr;
+  return s == Spec::dense || s == Spec::sliding_window || s == Spec::bsr || s == Spec::quest;
 }
 
 const std::vector<std::string> kRuleKeys = {"spec", "window_size", "dilation", "block_size", "keep_ratio",
-                                            "comp_block_size", "global_tokens"};
+                                            "comp_block_size", "global_tokens", "page_size", "top_pages"};
 
 LayerRule read_rule(const std::string& file, const YAML::Node& node, const std::string& where) {
   LayerRule r;
   r.where = where;
   r.loc = yaml_loc(file, node);
   const YAML::Node spec = node["spec"];
-  if (!spec) yaml_fail(file, node, where + ": missing key 'spec' (dense, sliding_window or bsr)");
+  if (!spec) yaml_fail(file, node, where + ": missing key 'spec' (dense, sliding_window, bsr or quest)");
   const std::string name = yaml_string(file, spec, where + ".spec");
   const auto s = parse_spec(name);
   if (!s) {
@@ -58,7 +58,7 @@ LayerRule read_rule(const std::string& file, const YAML::Node& node, const std::
   }
   if (!has_cost_model(*s))
     yaml_fail(file, spec, where + ".spec: spec '" + std::string(to_string(*s)) +
-                              "' has no model-level cost model (use dense, sliding_window or bsr)");
+                              "' has no model-level cost model (use dense, sliding_window, bsr or quest)");
   r.spec = *s;
   constexpr int64_t kMax = int64_t(1) << 30;
   PatternAttrs& a = r.attrs;
@@ -68,6 +68,10 @@ LayerRule read_rule(const std::string& file, const YAML::Node& node, const std::
   if (const YAML::Node v = node["keep_ratio"]) a.keep_ratio = yaml_real(file, v, where + ".keep_ratio", 1e-9, 1);
   if (const YAML::Node v = node["comp_block_size"]) a.comp_block_size = yaml_int(file, v, where + ".comp_block_size", 1, 65536);
   if (const YAML::Node v = node["global_tokens"]) a.global_tokens = yaml_int(file, v, where + ".global_tokens", 0, kMax);
+  if (const YAML::Node v = node["page_size"]) a.page_size = yaml_int(file, v, where + ".page_size", 1, 65536);
+  if (const YAML::Node v = node["top_pages"]) a.top_pages = yaml_int(file, v, where + ".top_pages", 1, kMax);
+  if (r.spec != Spec::quest && (a.page_size || a.top_pages))
+    yaml_fail(file, node, where + ": page_size and top_pages belong to quest, not " + name);
   const bool block_keys = a.block_size || a.keep_ratio || a.comp_block_size || a.global_tokens;
   if (r.spec != Spec::sliding_window && (a.window_size || a.dilation))
     yaml_fail(file, node, where + ": window_size and dilation belong to sliding_window, not " + name);

@@ -5,7 +5,8 @@
 //     flag over environment), else the op's `spec` / `force_spec` attribute unless that spec is
 //     disabled (the environment and flags outrank the op). kind "override".
 //  2. Rules, in order: global_tokens > 0 -> block_local_global; nm_n and nm_m -> nm_structured;
-//     topk_k -> topk_per_query; lsh_buckets -> lsh; num_landmarks -> landmark. A rule whose spec
+//     topk_k -> topk_per_query; lsh_buckets -> lsh; num_landmarks -> landmark; top_pages or
+//     page_size -> quest. A rule whose spec
 //     is disabled falls through to the next rule, then to the cost model. kind "rule".
 //  3. The cost model over sliding_window, bsr and dense. A sparse spec takes part when the op
 //     describes it (sliding_window: window_size, dilation or wrap; bsr: keep_ratio, block_size,
@@ -45,7 +46,7 @@ constexpr DisableVariable kDisableVariables[] = {
     {"SATTN_DISABLE_SW", Spec::sliding_window}, {"SATTN_DISABLE_BSR", Spec::bsr},
     {"SATTN_DISABLE_NM", Spec::nm_structured},  {"SATTN_DISABLE_TOPK", Spec::topk_per_query},
     {"SATTN_DISABLE_LSH", Spec::lsh},           {"SATTN_DISABLE_BLG", Spec::block_local_global},
-    {"SATTN_DISABLE_LANDMARK", Spec::landmark},
+    {"SATTN_DISABLE_LANDMARK", Spec::landmark}, {"SATTN_DISABLE_QUEST", Spec::quest},
 };
 
 // Largest accepted L1 size: 1 TiB, far above any cache, small enough to stay exact in a double.
@@ -343,6 +344,8 @@ std::vector<RuleMatch> matching_rules(const Op& op) {
   if (a.topk_k) rules.push_back({Spec::topk_per_query, "topk_k = " + n(*a.topk_k)});
   if (a.lsh_buckets) rules.push_back({Spec::lsh, "lsh_buckets = " + n(*a.lsh_buckets)});
   if (a.num_landmarks) rules.push_back({Spec::landmark, "num_landmarks = " + n(*a.num_landmarks)});
+  if (a.top_pages) rules.push_back({Spec::quest, "top_pages = " + n(*a.top_pages)});
+  else if (a.page_size) rules.push_back({Spec::quest, "page_size = " + n(*a.page_size)});
   return rules;
 }
 

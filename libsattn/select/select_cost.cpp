@@ -53,6 +53,12 @@
 //   comp_block_size < b (the score is the maximum over ceil(b / c) sub-blocks):
 //     score_macs = B * Hkv * ((G * Lq + Lk) * d + sum over br of cand(br) * d * ceil(b / c)).
 //   So compression blocks make scoring dearer by b / c, not cheaper: they buy selection quality.
+//   quest: b = page_size, kept = sum over br of min(top_pages, cand(br)); the kernels run it as
+//          any block layout (pairs, chunk work and K/V bytes as above; the diagonal page counted
+//          as kept, which it is whenever its bound ranks it, the common case in decode). Its
+//          selection (what sattn-emit computes): the per-page min/max summaries (2 compares per
+//          key element) and one 2d-long bound per (query, query head, candidate page):
+//     score_macs = B * Hkv * (2 * Lk * d + G * sum over br of rows(br) * cand(br) * 2d).
 #include "select/select_cost.hpp"
 
 #include <nlohmann/json.hpp>
@@ -399,8 +405,35 @@ Candidate cost_topk(const Op& op, const TopkParams& p, const CostContext& ctx) {
   return c.take();
 }
 
+Candidate cost_quest(const Op& op, const QuestParams& p, const CostContext& ctx) {
+  const Common k = common_of(op);
+  Draft c;
+  c.spec = Spec::quest;
+  layout_detail::BlockGrid grid{layout_detail::alignment_of(op), p.page_size};
+  const double chunk_keys = double(backend_costs(ctx.backend).block_chunk_keys);
+  double kept = 0, candidates = 0, bound_rows = 0, pairs = 0, row_visits = 0;
+  for (int64_t br = 0; br < grid.block_rows(); ++br) {
+    const int64_t cand = grid.candidate_end(br);
+    if (cand == 0) continue;
+    const double row_kept = double(std::min(p.top_pages, cand));
+    const double rows = double(std::min((br + 1) * p.page_size, op.shape.seq_len) - br * p.page_size);
+    kept += row_kept;
+    candidates += double(cand);
+    bound_rows += rows * double(cand);
+    block_row_work(grid, br, row_kept, chunk_keys, pairs, row_visits);
+  }
+  double kv_bytes = 0;
+  block_memory(c, k, double(p.page_size), kept, ctx, kv_bytes);
+  const double score_macs = k.batch * k.kv_heads * (2 * k.k_len * k.head_dim + k.group * bound_rows * 2 * k.head_dim);
+  c.terms["candidate_blocks"] = candidates;
+  c.terms["top_pages"] = double(p.top_pages);
+  finish(c, k, pairs, kv_bytes, 0, 0, k.batch * k.heads * row_visits * chunk_keys / kVisitKeys, score_macs, ctx);
+  return c.take();
+}
+
 Candidate cost_of(const Op& op, Spec spec, const SpecParams& params, const CostContext& ctx) {
   switch (spec) {
+    case Spec::quest: return cost_quest(op, std::get<QuestParams>(params), ctx);
     case Spec::sliding_window: return cost_sliding_window(op, std::get<SlidingWindowParams>(params), ctx);
     case Spec::bsr: return cost_bsr(op, std::get<BsrParams>(params), ctx);
     case Spec::topk_per_query: return cost_topk(op, std::get<TopkParams>(params), ctx);

@@ -43,7 +43,10 @@ Candidate cost_dense(const Op&, const CostContext&);
 // topk_per_query (recall-constrained selection only): a row layout gathering topk_k keys per row,
 // no L1 reuse, and scoring every allowed pair: score_macs = B * Hkv * (G * Lq + dense pairs) * d.
 Candidate cost_topk(const Op&, const TopkParams&, const CostContext&);
-// The candidate of any costed spec (sliding_window, bsr, topk_per_query; dense for the others).
+// quest: a block layout of pages, top_pages kept per block row; its bound scoring in score_macs.
+Candidate cost_quest(const Op&, const QuestParams&, const CostContext&);
+// The candidate of any costed spec (sliding_window, bsr, topk_per_query, quest; dense for the
+// others).
 Candidate cost_of(const Op&, Spec, const SpecParams&, const CostContext&);
 
 // Recall-constrained selection (select_recall.cpp): every recall_grid() point costed and scored

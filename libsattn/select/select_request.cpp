@@ -13,7 +13,7 @@ Spec spec_option(const std::string& option, const std::string& value) {
   if (!spec)
     throw Error(ExitCode::usage, option + ": unknown spec '" + value +
                                      "' (dense, sliding_window, bsr, block_local_global, nm_structured, "
-                                     "topk_per_query, lsh, landmark)");
+                                     "topk_per_query, lsh, landmark, quest)");
   return *spec;
 }
 

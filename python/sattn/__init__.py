@@ -16,7 +16,7 @@ are read in place, never copied.
 Patterns (``sattn.PATTERNS``)
 -----------------------------
 sattn's specs: dense, sliding_window, bsr, block_local_global, nm_structured,
-topk_per_query, lsh, landmark; "auto" lets the selector choose from the shapes and params.
+topk_per_query, lsh, landmark, quest; "auto" lets the selector choose from the shapes and params.
 The earlier prototype's names map onto them: block_topk -> bsr, sliding_global ->
 block_local_global (its token ``window_size`` becomes ``window_blocks`` = ceil(window_size /
 block_size)), blg -> block_local_global, sw -> sliding_window, nm -> nm_structured, topk ->

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _arrays, _sattn
 from . import capture as _capture
-from ._core import Layout, plan_for_shapes
+from ._core import Layout, plan_for_shapes, with_softcap
 from ._errors import ExternalToolFailed, InvalidInput, Usage
 
 _PRECISIONS = ("fp32", "bf16", "i8", "i4")
@@ -116,7 +116,7 @@ def _new_like(inputs, shape):
 
 
 def attention_forward(q, k, v, pattern="auto", params=None, precision=None, causal=False, *, scale=None,
-                      layout=None, threads=0):
+                      softcap=None, layout=None, threads=0):
     """The forward pass that a backward can follow: returns ``(out, lse, layout)``.
 
     ``lse`` is the natural-log log-sum-exp of each row's scaled scores over its allowed keys,
@@ -125,7 +125,7 @@ def attention_forward(q, k, v, pattern="auto", params=None, precision=None, caus
     reuse it). Arguments as for sparse_attention(); inputs on the CPU; float32 in and out.
     """
     _capture._record_call(q, k, v, causal, scale)
-    inputs, plan, lay = _resolve(q, k, v, pattern, params, precision, causal, scale, layout)
+    inputs, plan, lay = _resolve(q, k, v, pattern, with_softcap(params, softcap), precision, causal, scale, layout)
     if _check_backend(None, inputs) == "cuda":
         raise ExternalToolFailed("attention_forward: backward not built for cuda arrays here; CUDA tensors train "
                                  "through sattn.torch.sparse_attention (training=True)")
@@ -220,19 +220,19 @@ def reference_attention_backward(q, k, v, dout, layout):
 
 
 def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causal=False, training=False,
-                     backend=None, *, scale=None, layout=None, threads=0):
-    """Sparse attention of q, k, v: softmax(q k^T * scale, over the pattern's allowed keys) v.
+                     backend=None, *, scale=None, softcap=None, layout=None, threads=0):
+    """Sparse attention of q, k, v: softmax(cap(q k^T * scale), over the pattern's allowed keys) v.
 
     q        [batch, heads, seq_len, head_dim]; k, v [batch, kv_heads, kv_len, head_dim]
              (heads a multiple of kv_heads: grouped-query attention). numpy arrays or torch
              tensors, float32 (torch bfloat16 too: converted, run at bf16, returned as bf16).
              Contiguous float32 inputs are never copied; others are copied with a CopyWarning.
     pattern  "auto" (the selector picks), a sattn spec (dense, sliding_window, bsr,
-             block_local_global, nm_structured, topk_per_query, lsh, landmark) or a prototype
+             block_local_global, nm_structured, topk_per_query, lsh, landmark, quest) or a prototype
              name (block_topk, sliding_global, blg, sw, nm, topk); see sattn.PATTERNS.
     params   the pattern's attributes: window_size, dilation, wrap, block_size, keep_ratio,
              comp_block_size, window_blocks, global_tokens, nm_n, nm_m, topk_k, lsh_buckets,
-             lsh_rounds, seed, num_landmarks, landmark_iters, scale_q/k/v; defaults filled.
+             lsh_rounds, seed, num_landmarks, landmark_iters, page_size, top_pages, scale_q/k/v; defaults filled.
     precision  fp32 (default), bf16, i8 or i4 (bf16 inputs rounded, fp32 accumulation).
     causal   query i sees keys j <= i + (kv_len - seq_len).
     training False: the result carries no gradient. True (torch tensors): the result is part of
@@ -240,6 +240,9 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
              the GPU for CUDA tensors).
     backend  None (the inputs' device), "cpu" or "cuda".
     scale    softmax scale (default 1/sqrt(head_dim)).
+    softcap  logit soft-capping (Gemma 2): each scaled score s becomes softcap * tanh(s / softcap)
+             before the softmax (default None: no cap). Runs on the CPU (forward and backward);
+             a backend whose capabilities lack it refuses the op before any work.
     layout   a sattn.Layout to reuse (from sattn.layout() or attention_forward()).
     threads  host threads (0: all cores).
 
@@ -253,7 +256,8 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
                         "sattn.attention_forward() and sattn.attention_backward()")
         from . import torch as sattn_torch
         return sattn_torch.sparse_attention(q, k, v, pattern=pattern, params=params, precision=precision,
-                                            causal=causal, scale=scale, layout=layout, threads=threads,
+                                            causal=causal, scale=scale, softcap=softcap, layout=layout,
+                                            threads=threads,
                                             backend=backend)
     _capture._record_call(q, k, v, causal, scale)
     if kind == "torch":
@@ -262,7 +266,7 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
             warnings.warn("sattn.sparse_attention(training=False): the inputs require grad but the output is "
                           "not part of the autograd graph; pass training=True to train through it",
                           UserWarning, stacklevel=2)
-    inputs, plan, lay = _resolve(q, k, v, pattern, params, precision, causal, scale, layout)
+    inputs, plan, lay = _resolve(q, k, v, pattern, with_softcap(params, softcap), precision, causal, scale, layout)
     if _check_backend(backend, inputs) == "cuda":
         out = _forward_cuda(inputs, plan, lay)
         return out.to(_arrays._torch().bfloat16) if inputs.is_bf16 else out

@@ -52,7 +52,7 @@ class Op:
     kv_len, head_dim, causal, scale, precision, scale_q/k/v, spec (a forced spec), and the
     pattern attributes window_size, dilation, wrap, block_size, keep_ratio, comp_block_size,
     window_blocks, global_tokens, nm_n, nm_m, topk_k, lsh_buckets, lsh_rounds, seed,
-    num_landmarks, landmark_iters, tile_M/S/D, tile_rows (and the prototype's
+    num_landmarks, landmark_iters, page_size, top_pages, tile_M/S/D, tile_rows (and the prototype's
     gqa_group_size, num_heads). Values are validated as in a file: a bad one raises
     sattn.InvalidInput with the library's message; an unknown name too.
     """
@@ -99,6 +99,7 @@ class Op:
     causal = property(lambda self: self._op.causal)
     precision = property(lambda self: self._op.precision)
     softmax_scale = property(lambda self: self._op.softmax_scale, doc="scale, else 1/sqrt(head_dim)")
+    softcap = property(lambda self: self._op.softcap, doc="the logit soft-cap c (c*tanh(s/c)), or None")
     location = property(lambda self: self._op.location, doc="file:line:col where the op was read")
 
     @property
@@ -274,6 +275,18 @@ def _cached_plan(op_json, spec, environment):
     return _sattn.plan_for(op, spec)
 
 
+def with_softcap(params, softcap):
+    """params with the op attribute softcap added (None: params unchanged). The library
+    validates the value (a finite number > 0) like any attribute."""
+    if softcap is None:
+        return params
+    if isinstance(softcap, bool) or not isinstance(softcap, (int, float, np.floating, np.integer)):
+        raise InvalidInput(f"softcap must be a number (got {softcap!r})")
+    if not math.isfinite(float(softcap)):
+        raise InvalidInput(f"softcap must be a finite number > 0 (got {softcap!r})")
+    return {**dict(params or {}), "softcap": float(softcap)}
+
+
 def plan_for_shapes(qshape, kshape, pattern="auto", params=None, precision="fp32", causal=False, scale=None):
     """The plan sparse_attention() runs for these shapes and arguments (cached)."""
     B, H, S, D = qshape
@@ -389,14 +402,14 @@ class Layout:
 
 
 def layout(q=None, k=None, *, plan=None, op=None, pattern="auto", params=None, causal=False, scale=None,
-           precision="fp32"):
+           precision="fp32", softcap=None):
     """Builds the layout sattn would use, as numpy CSR/BSR arrays (a sattn.Layout).
 
     Three ways to say what to build:
       layout(q, k, pattern=..., params=..., causal=...)   as sparse_attention() would;
       layout(plan=p [, q=q, k=k])                          for a Plan (sattn.select);
       layout(op=o [, q=q, k=k])                            selects for the Op first.
-    Data-dependent specs (bsr, nm_structured, topk_per_query, lsh, landmark with iterations)
+    Data-dependent specs (bsr, nm_structured, topk_per_query, lsh, quest, landmark with iterations)
     read q and k; the others need only the shapes. q and k follow sparse_attention()'s rules.
     """
     from . import _arrays
@@ -414,7 +427,7 @@ def layout(q=None, k=None, *, plan=None, op=None, pattern="auto", params=None, c
     else:
         if qa is None:
             raise Usage("layout: pass q and k (their shapes define the op), or plan=, or op=")
-        cplan = plan_for_shapes(qa.shape, ka.shape, pattern, params, precision, causal, scale)
+        cplan = plan_for_shapes(qa.shape, ka.shape, pattern, with_softcap(params, softcap), precision, causal, scale)
     if qa is not None:
         shape_op = cplan.op
         if tuple(qa.shape) != (shape_op.batch, shape_op.heads, shape_op.seq_len, shape_op.head_dim) or \

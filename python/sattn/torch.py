@@ -38,7 +38,7 @@ import torch
 
 from . import _arrays, _attention, _sattn
 from . import capture as _capture
-from ._core import Layout, plan_for_shapes
+from ._core import Layout, plan_for_shapes, with_softcap
 from ._errors import CopyWarning, ExternalToolFailed, InvalidInput, Usage
 
 __all__ = ["sparse_attention", "reference_attention", "SparseAttention", "ReferenceAttention",
@@ -191,13 +191,15 @@ def _prepare(q, k, v, pattern, params, precision, causal, scale, layout, what):
 
 
 def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causal=False, *, scale=None,
-                     layout=None, threads=0, backend=None):
-    """Sparse attention with autograd: arguments as sattn.sparse_attention(); returns a tensor
+                     softcap=None, layout=None, threads=0, backend=None):
+    """Sparse attention with autograd: arguments as sattn.sparse_attention() (softcap included:
+    its derivative enters the backward); returns a tensor
     (bfloat16 for bfloat16 inputs) whose backward runs libsattn's fast backward kernel.
     ``layout`` reuses a sattn.Layout (a constant of the gradient)."""
     _capture._record_call(q, k, v, causal, scale)
     if backend not in (None, "cpu", "cuda"):
         raise Usage(f"backend must be 'cpu' or 'cuda' (got {backend!r})")
+    params = with_softcap(params, softcap)
     device = _device_of(q, k, v, "sattn.torch.sparse_attention")
     if backend == "cuda" and device != "cuda":
         raise Usage("backend='cuda' needs CUDA tensors (tensor.cuda())")

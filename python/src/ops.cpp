@@ -22,7 +22,7 @@ Spec spec_named(const std::string& name) {
   if (!s)
     throw Error(ErrorKind::invalid_input, "unknown pattern '" + name +
                                               "' (sattn specs: dense, sliding_window, bsr, block_local_global, "
-                                              "nm_structured, topk_per_query, lsh, landmark; prototype names: "
+                                              "nm_structured, topk_per_query, lsh, landmark, quest; prototype names: "
                                               "block_topk, sliding_global, blg, sw, nm, topk)");
   return *s;
 }
@@ -40,6 +40,7 @@ py::dict op_to_dict(const Op& op) {
   d["head_dim"] = op.shape.head_dim;
   d["causal"] = op.causal;
   if (op.scale) d["scale"] = *op.scale;
+  if (op.softcap) d["softcap"] = *op.softcap;
   d["precision"] = std::string(to_string(op.precision));
   if (op.scale_q) d["scale_q"] = *op.scale_q;
   if (op.scale_k) d["scale_k"] = *op.scale_k;
@@ -65,6 +66,8 @@ py::dict op_to_dict(const Op& op) {
   put("seed", a.seed);
   put("num_landmarks", a.num_landmarks);
   put("landmark_iters", a.landmark_iters);
+  put("page_size", a.page_size);
+  put("top_pages", a.top_pages);
   put("tile_M", a.tile_M);
   put("tile_S", a.tile_S);
   put("tile_D", a.tile_D);
@@ -93,6 +96,9 @@ struct ParamsToDict {
   }
   py::dict operator()(const LandmarkParams& p) const {
     return py::dict(py::arg("num_landmarks") = p.num_landmarks, py::arg("landmark_iters") = p.landmark_iters);
+  }
+  py::dict operator()(const QuestParams& p) const {
+    return py::dict(py::arg("page_size") = p.page_size, py::arg("top_pages") = p.top_pages);
   }
 };
 
@@ -200,6 +206,7 @@ void bind_ops(py::module_& m) {
       .def_property_readonly("causal", [](const Op& o) { return o.causal; })
       .def_property_readonly("precision", [](const Op& o) { return std::string(to_string(o.precision)); })
       .def_property_readonly("softmax_scale", &Op::softmax_scale)
+      .def_property_readonly("softcap", [](const Op& o) { return o.softcap; })
       .def_property_readonly("location", [](const Op& o) { return o.loc.str(); })
       .def("to_dict", &op_to_dict);
   m.def("op_from_json", &op_from_json, py::arg("text"));

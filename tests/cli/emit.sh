@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 : "${BUILD:?BUILD must point at the build directory}"
 EMIT="$BUILD/bin/sattn-emit"
 SELECT="$BUILD/bin/sattn-select"
-SPECS="dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark"
+SPECS="dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest"
 
 # check.py DIR [STDOUT]: the envelope(s) validate against schemas/artifacts.schema.json (with
 # op.schema.json); the file copy is the stdout copy without "dir"; every .npy loads with numpy;
@@ -89,6 +89,8 @@ for spec in $SPECS; do
 done
 # Data travels with the data-dependent layouts only.
 expect_file "$T/spec.topk_per_query/q.npy" "topk carries q"
+expect_file "$T/spec.quest/k.npy" "quest carries k"
+expect_file "$T/spec.quest/block_col_idx.npy" "quest is a BSR layout of pages"
 expect_no_file "$T/spec.sliding_window/q.npy" "sliding_window carries no q"
 expect_file "$T/spec.block_local_global/block_col_idx.npy" "BSR arrays named block_*"
 

@@ -58,6 +58,7 @@ nm_structured.mlir nm_structured rule
 topk_per_query.mlir topk_per_query rule
 lsh.mlir lsh rule
 landmark.mlir landmark rule
+quest.mlir quest rule
 op.json sliding_window cost
 op.yaml bsr cost
 L
@@ -86,7 +87,7 @@ expect_rc 0 "multi"
 echo "$out" >>"$T/all.jsonl"
 
 # Every spec appears among the example plans.
-for s in dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark; do
+for s in dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest; do
   grep -q "\"spec\":\"$s\"}\$" "$T/all.jsonl" && ok || fail "no example plan chose $s"
 done
 

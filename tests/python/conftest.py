@@ -26,6 +26,7 @@ SPEC_PARAMS = {
     "topk_per_query": {"topk_k": 20},
     "lsh": {"lsh_buckets": 4, "lsh_rounds": 2, "seed": 7},
     "landmark": {"num_landmarks": 12, "landmark_iters": 2},
+    "quest": {"page_size": 16, "top_pages": 2},
 }
 
 # (batch, heads, kv_heads, seq_len, kv_len, head_dim, causal): plain, GQA, causal with

@@ -39,6 +39,7 @@ inline Case make_case(Spec spec, Precision prec, bool causal, int64_t seq = 72, 
     case Spec::topk_per_query: a.topk_k = 10; break;
     case Spec::lsh: a.lsh_buckets = 4; break;
     case Spec::landmark: a.num_landmarks = 8; break;
+    case Spec::quest: a.page_size = 8; a.top_pages = 3; break;
   }
   c.data = synthetic_qkv(c.op.shape, 0x5A77 + uint64_t(spec));
   c.layout = build_layout(c.op, spec, resolve_params(c.op, spec), &c.data.q, &c.data.k);

@@ -126,7 +126,8 @@ struct Program {
   uint64_t out_offset = 0, out_bytes = 0;  // the output area: int16 [batch, heads, seq_len, head_dim]
   int counter_reads_begin = 0;     // index of the first COUNTER read among the responses
   // What decode_output and the checks need.
-  Shape shape;
+  Shape shape;                   // head_dim padded to the MAC array's multiple (padded_head_dim)
+  int64_t logical_head_dim = 0;  // the op's head_dim: decode_output keeps these columns
   Precision precision = Precision::i8;
   Scales scales;          // the quantization scales used
   uint32_t score_mult = 0;  // CONFIG SCALE: t = (s * score_mult) >> score_shift (hw/README.md)
@@ -137,8 +138,11 @@ struct Program {
 
 // Quantizes q/k/v exactly like quant.hpp's quantize() with `scales` (i8 or i4; other
 // precisions are Error(invalid_input)), lays out the DRAM image and emits the command stream.
-// Shape limits (head_dim <= 128, a multiple of 16, of 32 for i4) are Error(invalid_input).
+// A head_dim that is not a multiple of 16 (32 for i4) is zero-padded up to one (exact; costs
+// padded/head_dim more MACs and bytes); padded beyond 128 (DMAX) is Error(invalid_input).
 Program build_program(const Op&, const Layout&, const QKV& fp32_data, const Scales&, const Config&);
+// head_dim rounded up to the multiple the MAC array needs (16; 32 for i4).
+int64_t padded_head_dim(int64_t head_dim, Precision);
 
 // The score multiplier: (mult, shift) with mult < 2^31 such that s * mult / 2^shift ~
 // s * scale_q * scale_k * softmax_scale * log2(e) * 256 (hw/README.md "Scores").

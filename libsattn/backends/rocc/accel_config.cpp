@@ -161,7 +161,13 @@ Capabilities decode_capabilities(uint64_t w0, uint64_t w1) {
   return c;
 }
 
-bool Capabilities::supports(Spec s) const { return (spec_mask >> int(s) & 1) != 0; }
+// The mask has 8 bits (codes 0..7). A later spec runs through the layout format of an earlier
+// one, and the datapath sees only that format: quest (code 8) is a BSR layout of pages, so it
+// runs wherever bsr's block layouts do.
+bool Capabilities::supports(Spec s) const {
+  if (s == Spec::quest) return supports(Spec::bsr);
+  return (spec_mask >> int(s) & 1) != 0;
+}
 bool Capabilities::supports(Precision p) const { return (precision_mask >> int(p) & 1) != 0; }
 
 nlohmann::json Capabilities::to_json() const {

@@ -72,12 +72,10 @@ void check_supported(const Op& op, const Layout& layout) {
   if (op.precision != Precision::i8 && op.precision != Precision::i4)
     bad("the accelerator computes in i8 or i4, not " + std::string(to_string(op.precision)) +
         " (set precision = \"i8\" or \"i4\")");
-  const bool i4 = op.precision == Precision::i4;
-  if (sh.head_dim > kMaxHeadDim || sh.head_dim % isa::kHeadDimMultiple != 0 ||
-      (i4 && sh.head_dim % isa::kHeadDimMultipleI4 != 0))
-    bad("head_dim " + std::to_string(sh.head_dim) + " is not supported: it must be a multiple of " +
-        (i4 ? std::to_string(isa::kHeadDimMultipleI4) + " (i4)" : std::to_string(isa::kHeadDimMultiple)) +
-        " and at most " + std::to_string(kMaxHeadDim));
+  if (padded_head_dim(sh.head_dim, op.precision) > kMaxHeadDim)
+    bad("head_dim " + std::to_string(sh.head_dim) + " is not supported: padded to a multiple of " +
+        std::to_string(op.precision == Precision::i4 ? isa::kHeadDimMultipleI4 : isa::kHeadDimMultiple) +
+        " it must be at most " + std::to_string(kMaxHeadDim) + " (the scratchpad row, DMAX)");
   if (layout.rows != sh.seq_len || layout.cols != sh.kv_len) bad("the layout does not match the op's shape");
   if (sh.seq_len > INT32_MAX / 2 || sh.kv_len > INT32_MAX / 2) bad("sequence too long for 32-bit positions");
 }
@@ -237,19 +235,40 @@ void lay_out_dram(Program& p, Emitter& em, size_t addr_cmds, const std::vector<u
   for (int i = 0; i < isa::kAddrBaseCount; ++i) em.cmds[addr_cmds + size_t(i)].rs2 = bases[i];
 }
 
+// t with its head_dim zero-padded to `dim` (zeros quantize to 0 and add nothing to a dot product).
+Tensor pad_head_dim(const Tensor& t, int64_t dim) {
+  if (t.shape[3] == dim) return t;
+  Tensor out(t.shape[0], t.shape[1], t.shape[2], dim);
+  const int64_t rows = t.shape[0] * t.shape[1] * t.shape[2], d = t.shape[3];
+  for (int64_t r = 0; r < rows; ++r) std::copy_n(t.data.data() + r * d, d, out.data.data() + r * dim);
+  return out;
+}
+
 }  // namespace
 
-Program build_program(const Op& op, const Layout& layout, const QKV& data, const Scales& scales, const Config& cfg) {
+int64_t padded_head_dim(int64_t head_dim, Precision p) {
+  const int64_t m = p == Precision::i4 ? isa::kHeadDimMultipleI4 : isa::kHeadDimMultiple;
+  return (head_dim + m - 1) / m * m;
+}
+
+Program build_program(const Op& given, const Layout& layout, const QKV& data, const Scales& scales, const Config& cfg) {
   cfg.validate();
-  check_supported(op, layout);
+  check_supported(given, layout);
+  // A head_dim the MAC array does not divide runs zero-padded (exact: the padded columns of Q and
+  // K add 0 to every score, those of V give output columns that are dropped). The softmax scale
+  // stays the op's (1/sqrt of the real head_dim unless explicit).
+  Op op = given;
+  op.shape.head_dim = padded_head_dim(given.shape.head_dim, given.precision);
   Program p;
   p.shape = op.shape;
+  p.logical_head_dim = given.shape.head_dim;
   p.precision = op.precision;
   p.scales = scales;
-  std::tie(p.score_mult, p.score_shift) = score_multiplier(scales.q, scales.k, op.softmax_scale());
-  const std::vector<uint8_t> qb = quantized_bytes(data.q, scales.q, op.precision);
-  const std::vector<uint8_t> kb = quantized_bytes(data.k, scales.k, op.precision);
-  const std::vector<uint8_t> vb = quantized_bytes(data.v, scales.v, op.precision);
+  std::tie(p.score_mult, p.score_shift) = score_multiplier(scales.q, scales.k, given.softmax_scale());
+  const int64_t D = op.shape.head_dim;
+  const std::vector<uint8_t> qb = quantized_bytes(pad_head_dim(data.q, D), scales.q, op.precision);
+  const std::vector<uint8_t> kb = quantized_bytes(pad_head_dim(data.k, D), scales.k, op.precision);
+  const std::vector<uint8_t> vb = quantized_bytes(pad_head_dim(data.v, D), scales.v, op.precision);
   Emitter em;
   const size_t addr_cmds = emit_config(em, op, layout, cfg, p);
   emit_heads(em, p, op, layout, cfg);
@@ -277,12 +296,17 @@ void write_program(const Program& p, const std::string& dir) {
 }
 
 Tensor decode_output(const Program& p, const RunResult& r) {
-  const Shape& s = p.shape;
-  Tensor out(s.batch, s.heads, s.seq_len, s.head_dim);
-  if (r.out_bits.size() != out.data.size())
+  const Shape& s = p.shape;  // head_dim padded; the output drops the padded columns
+  const int64_t d = p.logical_head_dim > 0 ? p.logical_head_dim : s.head_dim;
+  Tensor out(s.batch, s.heads, s.seq_len, d);
+  const size_t want = size_t(s.batch * s.heads * s.seq_len * s.head_dim);
+  if (r.out_bits.size() != want)
     throw Error(ExitCode::runtime, "accel: the output has " + std::to_string(r.out_bits.size()) + " values, expected " +
-                                       std::to_string(out.data.size()));
-  for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = float(double(r.out_bits[i]) / 256.0 * double(p.scales.v));
+                                       std::to_string(want));
+  const int64_t rows = s.batch * s.heads * s.seq_len;
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t c = 0; c < d; ++c)
+      out.data[size_t(row * d + c)] = float(double(r.out_bits[size_t(row * s.head_dim + c)]) / 256.0 * double(p.scales.v));
   return out;
 }
 

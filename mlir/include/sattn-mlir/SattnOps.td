@@ -47,6 +47,7 @@ class Sattn_Op<string mnemonic> : Op<Sattn_Dialect, mnemonic> {
     OptionalAttr<Sattn_Number>:$keep_ratio, OptionalAttr<Sattn_Int>:$nm_n, OptionalAttr<Sattn_Int>:$nm_m,
     OptionalAttr<Sattn_Int>:$topk_k, OptionalAttr<Sattn_Int>:$lsh_buckets, OptionalAttr<Sattn_Int>:$lsh_rounds,
     OptionalAttr<Sattn_Int>:$seed, OptionalAttr<Sattn_Int>:$num_landmarks, OptionalAttr<Sattn_Int>:$landmark_iters,
+    OptionalAttr<Sattn_Int>:$page_size, OptionalAttr<Sattn_Int>:$top_pages,
     OptionalAttr<Sattn_Int>:$gqa_group_size,
     OptionalAttr<Sattn_Int>:$tile_M, OptionalAttr<Sattn_Int>:$tile_S, OptionalAttr<Sattn_Int>:$tile_D,
     OptionalAttr<Sattn_Int>:$tile_rows);

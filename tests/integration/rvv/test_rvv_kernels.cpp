@@ -53,6 +53,8 @@ Op small_op(Shape shape, bool causal) {
   op.attrs.lsh_buckets = 4;
   op.attrs.num_landmarks = 7;
   op.attrs.landmark_iters = 1;
+  op.attrs.page_size = 8;
+  op.attrs.top_pages = 3;
   return op;
 }
 
@@ -176,6 +178,7 @@ TEST_CASE("rvv runners: each spec's layout (row specs through the row kernel, bl
       make_case("landmark (iterations: per-head layouts)", Spec::landmark, {2, 2, 1, 26, 26, 10}, false),
       make_case("block_local_global causal, kv_len > seq_len", Spec::block_local_global, {1, 2, 1, 21, 35, 11}, true),
       make_case("dense causal, GQA 4", Spec::dense, {1, 4, 1, 19, 19, 33}, true),
+      make_case("quest decode chunk of 3, kv_len 45 (partial page), GQA 2", Spec::quest, {1, 4, 2, 3, 45, 13}, true),
   };
   for (const Case& c : cases) {
     REQUIRE(c.layout.block == is_block_spec(c.layout.spec));

@@ -473,3 +473,42 @@ TEST_CASE("C API: artifacts written as sattn emit writes them") {
   CHECK(std::filesystem::exists(dir / "artifacts.json"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("C API: softcap and an explicit scale reach the forward and backward (quest decode op)") {
+  // A decode chunk of 3 queries over 80 keys, pages of 8, 3 kept: a block layout read from q/k.
+  const char* text = R"({"batch": 1, "heads": 4, "kv_heads": 2, "seq_len": 3, "kv_len": 80, "head_dim": 16,
+    "causal": true, "scale": 0.7, "softcap": 2.5, "page_size": 8, "top_pages": 3})";
+  Handles h;
+  REQUIRE(sattn_op_parse(text, size_t(-1), "op.json", SATTN_FORMAT_AUTO, 0, &h.op, nullptr) == SATTN_OK);
+  CHECK(sattn_op_scale(h.op) == 0.7);
+  CHECK(sattn_op_softcap(h.op) == 2.5);
+  REQUIRE(sattn_select(h.op, nullptr, &h.plan) == SATTN_OK);
+  CHECK(std::string(sattn_plan_spec(h.plan)) == "quest");
+  const Op op = parse_ops(text, "op.json")[0];
+  QKV d = synthetic_qkv(op.shape, 11);
+  for (float& x : d.q.data) x *= 3;  // scores well beyond the cap, so that capping matters
+  Dl q(d.q.data.data(), dims(d.q)), k(d.k.data.data(), dims(d.k)), v(d.v.data.data(), dims(d.v));
+  REQUIRE(sattn_layout_build(h.plan, &q.t, &k.t, &h.layout) == SATTN_OK);
+  const Layout cpp = build_layout(op, Spec::quest, resolve_params(op, Spec::quest), &d.q, &d.k);
+  Tensor out(1, 4, 3, 16), dout = d.q, dq(1, 4, 3, 16), dk(1, 2, 80, 16), dv(1, 2, 80, 16);
+  std::vector<float> lse(4 * 3);
+  Dl to(out.data.data(), dims(out)), tl(lse.data(), {1, 4, 3}), tg(dout.data.data(), dims(dout));
+  Dl tdq(dq.data.data(), dims(dq)), tdk(dk.data.data(), dims(dk)), tdv(dv.data.data(), dims(dv));
+  REQUIRE(sattn_forward(h.plan, h.layout, &q.t, &k.t, &v.t, &to.t, &tl.t, nullptr) == SATTN_OK);
+  const Tensor ref = reference_attention(op, cpp, d.q, d.k, d.v);
+  CHECK(compare(out, ref).max_rel <= 1e-4);
+  // Without the cap the output is measurably different: the cap really was applied.
+  Op uncapped = op;
+  uncapped.softcap.reset();
+  CHECK(compare(out, reference_attention(uncapped, cpp, d.q, d.k, d.v)).max_rel > 1e-2);
+  REQUIRE(sattn_backward(h.plan, h.layout, &q.t, &k.t, &v.t, &to.t, &tg.t, &tl.t, &tdq.t, &tdk.t, &tdv.t, nullptr) ==
+          SATTN_OK);
+  const Gradients g = reference_attention_backward(op, cpp, d.q, d.k, d.v, dout);
+  CHECK(compare(dq, g.dq).max_rel <= 1e-4);
+  CHECK(compare(dk, g.dk).max_rel <= 1e-4);
+  CHECK(compare(dv, g.dv).max_rel <= 1e-4);
+  sattn_op* none = nullptr;
+  REQUIRE(sattn_op_parse(kOp, size_t(-1), "op.json", SATTN_FORMAT_AUTO, 0, &none, nullptr) == SATTN_OK);
+  CHECK(sattn_op_softcap(none) == 0);
+  sattn_op_free(none);
+}

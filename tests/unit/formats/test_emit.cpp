@@ -249,6 +249,7 @@ TEST_CASE("emit: indices.txt and indices.desc of a hand-worked causal sliding wi
                                                    {"seed", "0"},
                                                    {"num_landmarks", "0"},
                                                    {"landmark_iters", "0"},
+                                                   {"top_pages", "0"},
                                                    {"precision", "0"},
                                                    {"precision_name", "fp32"},
                                                    {"scale", "0.35355339059327373"},

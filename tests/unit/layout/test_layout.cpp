@@ -88,7 +88,7 @@ TEST_CASE("layout: landmark without refinement matches the independent oracle") 
 
 TEST_CASE("layout: data-dependent specs match the dense oracle under their mask") {
   Rng rng(505);
-  for (Spec spec : {Spec::bsr, Spec::nm_structured, Spec::topk_per_query, Spec::lsh, Spec::landmark}) {
+  for (Spec spec : {Spec::bsr, Spec::nm_structured, Spec::topk_per_query, Spec::lsh, Spec::landmark, Spec::quest}) {
     int64_t empty_rows = 0;
     for (int trial = 0; trial < 8; ++trial) {
       const Problem p = random_problem(rng, trial);
@@ -98,6 +98,11 @@ TEST_CASE("layout: data-dependent specs match the dense oracle under their mask"
         case Spec::nm_structured: prm = random_nm(rng); break;
         case Spec::topk_per_query: prm = TopkParams{pick(rng, 1, p.op.shape.kv_len)}; break;
         case Spec::lsh: prm = LshParams{pick(rng, 1, 8), pick(rng, 1, 3), rng.next_u64()}; break;
+        case Spec::quest: {
+          const int64_t page = pick(rng, 1, std::max(p.op.shape.seq_len, p.op.shape.kv_len));
+          prm = QuestParams{page, pick(rng, 1, ceil_div(p.op.shape.kv_len, page))};
+          break;
+        }
         default: prm = LandmarkParams{pick(rng, 1, p.op.shape.kv_len), pick(rng, 1, 3)}; break;
       }
       CAPTURE(to_string(spec));
@@ -119,9 +124,9 @@ TEST_CASE("layout: data-dependent specs reject missing, misshapen or non-finite 
   Rng rng(1313);
   const Op op = make_op(1, 2, 1, 8, 8, 4, false);
   const Tensor q = random_tensor(rng, 1, 2, 8, 4), k = random_tensor(rng, 1, 1, 8, 4);
-  const SpecParams params[] = {BsrParams{}, NmParams{}, TopkParams{4}, LshParams{}, LandmarkParams{4, 1}};
-  const Spec specs[] = {Spec::bsr, Spec::nm_structured, Spec::topk_per_query, Spec::lsh, Spec::landmark};
-  for (int t = 0; t < 5; ++t) {
+  const SpecParams params[] = {BsrParams{}, NmParams{}, TopkParams{4}, LshParams{}, LandmarkParams{4, 1}, QuestParams{2, 2}};
+  const Spec specs[] = {Spec::bsr, Spec::nm_structured, Spec::topk_per_query, Spec::lsh, Spec::landmark, Spec::quest};
+  for (int t = 0; t < 6; ++t) {
     CAPTURE(to_string(specs[t]));
     try {
       build_layout(op, specs[t], params[t], nullptr, nullptr);

@@ -162,3 +162,47 @@ TEST_CASE("layout: landmark hand-worked cases") {
     CHECK(landmarks(3) == std::vector<int32_t>{1, 6});
   }
 }
+
+TEST_CASE("layout: quest hand-worked cases (pages of 2, min/max bounds)") {
+  // 8 keys in pages of 2, head_dim 2. Page min/max per dimension:
+  //   page 0: keys (1, 0), (-1, 0)   -> min (-1, 0), max (1, 0)
+  //   page 1: keys (0.5, 0.5) twice  -> min = max = (0.5, 0.5)
+  //   page 2: keys (0, 2), (0, -2)   -> min (0, -2), max (0, 2)
+  //   page 3: keys (-3, 0), (-3, 0)  -> min = max = (-3, 0)
+  Problem p{make_op(1, 1, 1, 1, 8, 2, false), Tensor(1, 1, 1, 2), Tensor(1, 1, 8, 2), Tensor(1, 1, 8, 2)};
+  const float keys[8][2] = {{1, 0}, {-1, 0}, {0.5f, 0.5f}, {0.5f, 0.5f}, {0, 2}, {0, -2}, {-3, 0}, {-3, 0}};
+  for (int64_t j = 0; j < 8; ++j) p.k.row(0, 0, j)[0] = keys[j][0], p.k.row(0, 0, j)[1] = keys[j][1];
+  auto pages = [&](float q0, float q1, int64_t top, bool causal) {
+    p.q.row(0, 0, 0)[0] = q0, p.q.row(0, 0, 0)[1] = q1;
+    p.op.causal = causal;
+    return rows_of(build_layout(p.op, Spec::quest, QuestParams{2, top}, &p.q, &p.k))[0];
+  };
+  // q = (1, 1): bounds 1 + 0 = 1, 0.5 + 0.5 = 1, 0 + 2 = 2, -3 + 0 = -3. Page 2 first, then the
+  // tie of pages 0 and 1 goes to the lower page.
+  CHECK(pages(1, 1, 1, false) == std::vector<int32_t>{2});
+  CHECK(pages(1, 1, 2, false) == std::vector<int32_t>{0, 2});
+  CHECK(pages(1, 1, 3, false) == std::vector<int32_t>{0, 1, 2});
+  // q = (-1, 0): bounds 1, -0.5, 0, 3: page 3 then page 0. Page 0's bound (1) exceeds its true
+  // best (q . (-1, 0) = 1, equal) and page 2's (0) is exact: the bound is tight here.
+  CHECK(pages(-1, 0, 2, false) == std::vector<int32_t>{0, 3});
+  // Decode alignment (one query aligned with key 7): causal keeps every page a candidate.
+  CHECK(pages(-1, 0, 2, true) == std::vector<int32_t>{0, 3});
+  // top_pages beyond the candidates keeps them all.
+  CHECK(pages(1, 1, 9, false) == std::vector<int32_t>{0, 1, 2, 3});
+
+  SUBCASE("a block row sums the bounds of its queries and of the group's heads") {
+    // Two query heads share one KV head: q_h0 = (1, 0) and q_h1 = (0, 1). Sums of bounds:
+    // page 0: 1 + 0 = 1; page 1: 0.5 + 0.5 = 1; page 2: 0 + 2 = 2; page 3: -3 + 0 = -3.
+    Problem g{make_op(1, 2, 1, 1, 8, 2, false), Tensor(1, 2, 1, 2), Tensor(1, 1, 8, 2), Tensor(1, 1, 8, 2)};
+    g.k = p.k;
+    g.q.row(0, 0, 0)[0] = 1, g.q.row(0, 1, 0)[1] = 1;
+    CHECK(rows_of(build_layout(g.op, Spec::quest, QuestParams{2, 2}, &g.q, &g.k))[0] == std::vector<int32_t>{0, 2});
+  }
+  SUBCASE("causal prefill: future pages are never candidates") {
+    Problem c{make_op(1, 1, 1, 4, 4, 1, true), Tensor(1, 1, 4, 1), Tensor(1, 1, 4, 1), Tensor(1, 1, 4, 1)};
+    const float kv[4] = {-1, -1, 5, 5};
+    for (int64_t j = 0; j < 4; ++j) c.k.row(0, 0, j)[0] = kv[j], c.q.row(0, 0, j)[0] = 1;
+    // Block row 0 (queries 0, 1) has page 0 only; block row 1 prefers page 1 (bound 10 > -2).
+    CHECK(rows_of(build_layout(c.op, Spec::quest, QuestParams{2, 1}, &c.q, &c.k)) == Rows{{0}, {1}});
+  }
+}

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
 
 #include "accel_test_support.hpp"
 #include "sattn/error.hpp"
@@ -119,9 +120,19 @@ TEST_CASE("accel model: rejects what the hardware cannot run, and its watchdog f
   accel::Config cfg;
   c.op.precision = Precision::bf16;
   CHECK_THROWS_AS(program_of(c, cfg), Error);
-  c.op.precision = Precision::i4;  // head_dim 16 is not a multiple of 32
-  CHECK_THROWS_AS(program_of(c, cfg), Error);
   c.op.precision = Precision::i8;
+  // head_dim beyond the scratchpad row (DMAX 128) once padded: 136 -> 144, and Gemma's 256.
+  for (int64_t dim : {136, 256}) {
+    const Case wide = make_case(Spec::dense, Precision::i8, false, 8, 8, dim, 1, 1);
+    try {
+      program_of(wide, cfg);
+      FAIL("head_dim " << dim << " accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ExitCode::invalid_input);
+      CHECK(std::string(e.what()).find("head_dim " + std::to_string(dim) + " is not supported") != std::string::npos);
+      CHECK(std::string(e.what()).find("DMAX") != std::string::npos);
+    }
+  }
   cfg.max_cycles = 50;
   try {
     accel::run_model(program_of(c, cfg), cfg);
@@ -142,4 +153,32 @@ TEST_CASE("accel: Config::apply_yaml is strict") {
   CHECK_THROWS_AS(cfg.apply_yaml(YAML::Load("{lanes: 12}"), "p.yaml"), Error);
   CHECK_THROWS_AS(cfg.apply_yaml(YAML::Load("{dram_bytes_per_cycle: 0}"), "p.yaml"), Error);
   CHECK(cfg.lanes == 8);  // all or nothing
+}
+
+TEST_CASE("accel: a head_dim the MAC array does not divide runs zero-padded, exactly, on the RTL too") {
+  // head_dim 40 (i8: padded to 48) and 24 (i4: padded to 32); decode-like kv_len > seq_len.
+  for (const auto& [dim, prec, padded] : {std::tuple{int64_t(40), Precision::i8, int64_t(48)},
+                                          std::tuple{int64_t(24), Precision::i4, int64_t(32)}}) {
+    CAPTURE(dim);
+    CHECK(accel::padded_head_dim(dim, prec) == padded);
+    for (Spec spec : {Spec::bsr, Spec::sliding_window}) {
+      CAPTURE(to_string(spec));
+      const Case c = make_case(spec, prec, true, 20, 36, dim, 2, 1);
+      accel::Config cfg;
+      cfg.dram_latency_cycles = 7;
+      const accel::Program p = program_of(c, cfg);
+      CHECK(p.shape.head_dim == padded);
+      const accel::RunResult model = accel::run_model(p, cfg);
+      const accel::RunResult rtl = accel::run_rtl(p, cfg);
+      CHECK(rtl.out_bits == model.out_bits);
+      CHECK(rtl.counters.cycles == model.counters.cycles);
+      const Tensor out = accel::decode_output(p, rtl);
+      CHECK(out.shape == c.data.q.shape);
+      // Exact: the same output as the reference on the same quantized values, within the
+      // datapath's fixed-point tolerance against the fp32 reference.
+      CHECK(compare(out, reference_attention(c.op, c.layout, c.data.q, c.data.k, c.data.v)).max_rel <= tolerance(prec));
+      // The cost: every MAC of the padded columns is issued (2 * pairs * padded head_dim).
+      CHECK(model.counters.macs_issued == 2 * allowed_pairs(c) * padded);
+    }
+  }
 }

@@ -14,6 +14,7 @@
 
 #include "formats/op_io.hpp"
 #include "select/plan_json.hpp"
+#include "select/select_cost.hpp"
 #include "backends/rocc/sim_probe.hpp"
 #include "sattn/select.hpp"
 
@@ -25,7 +26,7 @@ namespace {
 const char* const kSelectorVariables[] = {
     "SATTN_FORCE_SPEC",   "SATTN_DISABLE_SW",  "SATTN_DISABLE_BSR", "SATTN_DISABLE_NM",
     "SATTN_DISABLE_TOPK", "SATTN_DISABLE_LSH", "SATTN_DISABLE_BLG", "SATTN_DISABLE_LANDMARK",
-    "SATTN_PREFER_BSR",   "SATTN_PREFER_SW",   "SATTN_HW_L1_BYTES",
+    "SATTN_PREFER_BSR",   "SATTN_PREFER_SW",   "SATTN_HW_L1_BYTES", "SATTN_DISABLE_QUEST",
 };
 
 // Clears the selector's variables, sets the given ones, and puts everything back afterwards.
@@ -357,6 +358,43 @@ TEST_CASE("select: rules apply in order, and a disabled rule falls through") {
   REQUIRE(p.spec == Spec::bsr);
   CHECK(std::get<BsrParams>(p.params).global_tokens == 8);
   CHECK(term(p, Spec::bsr, "kept_blocks") == 15);
+}
+
+TEST_CASE("select: top_pages or page_size selects quest; its cost follows the documented formulas") {
+  ScopedEnv env;
+  // A decode step: one query, 1024 keys of context, 2 heads, d 32, causal, pages of 16 (default).
+  const Op op = op_from("heads = 2 : i64, kv_heads = 2 : i64, seq_len = 1 : i64, kv_len = 1024 : i64, "
+                        "head_dim = 32 : i64, causal = true, top_pages = 8 : i64");
+  const Plan p = select_spec(op, resolved());
+  CHECK(p.spec == Spec::quest);
+  CHECK(p.selection.kind == "rule");
+  CHECK(contains(p.selection.reason, "top_pages = 8 selects quest"));
+  CHECK(std::get<QuestParams>(p.params).page_size == 16);
+  CHECK(std::get<QuestParams>(p.params).top_pages == 8);
+  // page_size alone is a rule too; top_pages beyond the 64 pages is the op's error.
+  CHECK(select_spec(op_from("seq_len = 1 : i64, kv_len = 256 : i64, page_size = 32 : i64"), resolved()).spec ==
+        Spec::quest);
+  CHECK(failure_of([] { select_spec(op_from("kv_len = 256 : i64, top_pages = 17 : i64"), resolved()); }).code == kInvalid);
+  SelectOptions off = resolved();
+  off.disabled.insert(Spec::quest);
+  CHECK(select_spec(op, off).spec != Spec::quest);
+
+  // One block row of 1 query, 64 candidate pages, 8 kept: pairs 7*16 + 16 (the diagonal page,
+  // whole: the query is aligned with key 1023) = 128; macs 2 heads * 128 * 64 = 16384; working
+  // set 2*16*32*4 = 4096 fits: kv_bytes = 2 kv heads * 8 * 16 * (2*32*4) = 65536; score_macs =
+  // 2 * (2*1024*32 + 1 * 64 * 2*32) = 139264. cpu: (16384 + 65536 + 139264) / 16 = 13824.
+  select_detail::CostContext ctx;
+  ctx.l1_bytes = 32768;
+  const Candidate c = select_detail::cost_quest(op, QuestParams{16, 8}, ctx);
+  const auto t = nlohmann::json::parse(c.terms);
+  CHECK(t.at("kept_blocks").get<double>() == 8);
+  CHECK(t.at("candidate_blocks").get<double>() == 64);
+  CHECK(t.at("pairs").get<double>() == 128);
+  CHECK(t.at("kv_bytes").get<double>() == 65536);
+  CHECK(t.at("score_macs").get<double>() == 139264);
+  CHECK(c.cost == 13824);
+  // Against dense at the same step (64 blocks of 64 keys... one row: pairs 1024): quest is cheaper.
+  CHECK(c.cost < select_detail::cost_dense(op, ctx).cost);
 }
 
 TEST_CASE("select: SATTN_DISABLE_* and --disable feed the same fall-through") {
