@@ -205,7 +205,7 @@ TEST_CASE("mlir reader: unknown attributes are warnings with their location") {
   REQUIRE(ops.size() == 1);
   CHECK(ops[0].attrs.window_size == 4);
   REQUIRE(warnings.size() == 2);
-  CHECK(warnings[0] == "w.mlir:2:3: unknown attribute 'windowsize' ignored");
+  CHECK(warnings[0] == "w.mlir:2:3: unknown attribute 'windowsize' ignored (did you mean 'window_size'?)");
   CHECK(warnings[1] == "w.mlir:2:19: unknown attribute 'other' ignored");
 }
 

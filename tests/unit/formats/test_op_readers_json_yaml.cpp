@@ -236,7 +236,7 @@ TEST_CASE("yaml reader: syntax errors, wrong shapes, unknown keys") {
   std::vector<std::string> warnings;
   parse_yaml_ops("seq_len: 256\nwindowsize: 8\n", "u.yaml", &warnings);
   REQUIRE(warnings.size() == 1);
-  CHECK(warnings[0] == "u.yaml:2:1: unknown attribute 'windowsize' ignored");
+  CHECK(warnings[0] == "u.yaml:2:1: unknown attribute 'windowsize' ignored (did you mean 'window_size'?)");
 }
 
 TEST_CASE("op readers: format detection by content and by extension") {
@@ -280,7 +280,7 @@ TEST_CASE("op readers: the malformed JSON and YAML files in tests/bad") {
   std::vector<Op> ops = read_ops(kBadDir + "unknown_key.yaml", OpFormat::automatic, &warnings);
   CHECK(ops.size() == 1);
   REQUIRE(warnings.size() == 1);
-  CHECK(warnings[0] == kBadDir + "unknown_key.yaml:3:1: unknown attribute 'windowsize' ignored");
+  CHECK(warnings[0] == kBadDir + "unknown_key.yaml:3:1: unknown attribute 'windowsize' ignored (did you mean 'window_size'?)");
 }
 
 TEST_CASE("op_to_json: writes the shape, numerics and present attributes; round trip is stable") {
