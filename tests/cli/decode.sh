@@ -60,6 +60,15 @@ for backend in rvv imc; do
     "softcap refusal names $backend"
   expect_no_out "softcap refused by $backend: no output"
 done
+# ... and --backend all routes around them: cpu runs it, the others are skipped with a note.
+run "$SATTN" run "$T/cap.json" --backend all --format text
+expect_rc 0 "softcap with --backend all"
+expect_out '^gemma +cpu +sliding_window +fp32 .* ok$' "--backend all: cpu runs softcap"
+for backend in rvv rocc imc; do
+  expect_out "^- +$backend +- .* skipped \(capabilities\) +skipped$" "--backend all: $backend skipped"
+  expect_err "sattn run --backend $backend: note: op gemma: backend $backend cannot run softcap .*: skipped" \
+    "--backend all: the note names $backend"
+done
 run "$SATTN" sim "$T/cap.json"
 expect_rc 2 "softcap refused by sattn sim"
 expect_err "cannot run softcap" "sattn sim says why"

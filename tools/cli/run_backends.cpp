@@ -169,6 +169,7 @@ struct BackendRun {
   std::string json_lines;
   std::vector<std::vector<std::string>> rows;
   bool passed = true;
+  std::string skipped;  // why this backend ran nothing (several backends: an op it cannot run)
 };
 
 // --dry-run: one sattn.estimate/v1 line and one table row per op.
@@ -199,7 +200,8 @@ void add_estimate(BackendRun& run, const Backend& b, const BackendInput& item, c
 }
 
 BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, const MultiRunOptions& o,
-                   const std::string& prog, bool host_table, StagedDirectory* stage, const std::string& stage_dir) {
+                   const std::string& prog, bool host_table, StagedDirectory* stage, const std::string& stage_dir,
+                   bool route_around) {
   SelectRequest req = o.selection;
   req.backend = std::string(to_string(b.cost_target()));
   SelectOptions selection = resolve_select_request(req);
@@ -216,7 +218,15 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   BackendRun run;
   std::vector<WorkEstimate> estimates;
   for (const BackendInput& item : items) estimates.push_back(b.estimate(item.plan, opts));
-  require_supported(b, items);  // exit 2: an op this backend cannot run (softcap)
+  // An op this backend's capabilities say it cannot run (softcap): exit 2 when it was asked for
+  // alone; among several (--backend all) it is routed around, with a note and a "skipped" row.
+  try {
+    require_supported(b, items);
+  } catch (const Error& e) {
+    if (!route_around || e.code() != ExitCode::usage) throw;
+    run.skipped = e.message();
+    return run;
+  }
   if (o.dry_run) {
     for (size_t n = 0; n < items.size(); ++n) add_estimate(run, b, items[n], estimates[n], o, prog, items.size());
     return run;
@@ -349,7 +359,12 @@ int run_backends(const std::vector<const Backend*>& backends, const MultiRunOpti
                                   : backends.size() == 1 ? stage->staging_path()
                                                          : (fs::path(stage->staging_path()) / std::string(b->name())).string();
     try {
-      BackendRun run = run_one(*b, inputs, o, prog, host_table, stage ? &*stage : nullptr, stage_dir);
+      BackendRun run = run_one(*b, inputs, o, prog, host_table, stage ? &*stage : nullptr, stage_dir, backends.size() > 1);
+      if (!run.skipped.empty()) {
+        if (!o.quiet) print_diagnostic(prog, "note", run.skipped + ": skipped");
+        table.add({"-", std::string(b->name()), "-", "-", "-", "-", "skipped (capabilities)", "skipped"});
+        continue;
+      }
       json_lines += run.json_lines;
       for (auto& row : run.rows) table.add(std::move(row));
       if (!run.passed) code = more_severe(code, exit_code(ErrorKind::check_failed));
