@@ -169,10 +169,11 @@ L += ["## Targets (issue 24)", "",
       "| seq_len 16384 as the issue asks | the sweep ran at seq_len " + str(shape['seq_len']) +
       (", the efficiency target also at " + ", ".join(str(sl) for sl in sorted(eff_by_seq) if sl != shape['seq_len'])
        if len(eff_by_seq) > 1 else "") +
-      "; an 80-tile point at 16384 would take minutes of model time (about 16x the 4096 point) on this "
-      "shared 2-core machine, the whole sweep hours | no |",
-      "| an 80-tile run at seq_len 16384 in under a minute (model) | not measured; extrapolated from the "
-      "table above, several minutes | no |",
+      "; the whole sweep at 16384 would take hours of model time on this shared 2-core machine | no |",
+      "| an 80-tile run at seq_len 16384 in under a minute (model) | not measured; " +
+      (lambda sl, b: f"the work grows with seq_len² under a fixed keep ratio: {b['model_ms'] / 1000:.0f} s at "
+                     f"{sl} (load average above 10) suggests about {b['model_ms'] / 1000 * (16384 / sl) ** 2 / 60:.0f} "
+                     "minutes at 16384")(max(eff_by_seq), eff_by_seq[max(eff_by_seq)][1]) + " | no |",
       "| Verilator 2x2 ≥ 1 M grid cycles/s | the RTL grid is not built (model only) | no |", ""]
 
 # Plots (gnuplot).
@@ -195,7 +196,8 @@ if shutil.which("gnuplot"):
                 ideal = "x with lines dt 2 lc rgb 'gray' title 'ideal'" if what == "speedup" else \
                     "1 with lines dt 2 lc rgb 'gray' title 'ideal'"
                 script = (f"set terminal {term}\nset output '{os.path.join(out, f'grid-{what}.{ext}')}'\n"
-                          f"set xlabel 'tiles'\nset ylabel '{ylabel}'\nset key left top\nset grid\n"
+                          f"set termoption noenhanced\nset xlabel 'tiles'\nset ylabel '{ylabel}'\n"
+                          f"set key {'left top' if what == 'speedup' else 'left bottom'}\nset grid\n"
                           f"set xrange [0:84]\nset title 'Accelerator grid, seq_len {shape['seq_len']}, dynamic, multicast on'\n"
                           f"plot {ideal}, {plots}\n")
                 subprocess.run(["gnuplot"], input=script, text=True, check=True)
