@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""The accelerator grid's scaling benchmark (hw/README.md "Grid"): speedup and parallel
+efficiency against the tile count for bsr, sliding_window and block_local_global, causal and
+not, with and without multicast, for each schedule. Runs the grid model through
+BUILD/bin/sattn_bench_grid (bench/grid/bench_grid.cpp: one program per op, built once; the 1x1
+output checked against the fp32 reference, every grid's output bits checked equal to the 1x1
+run's; the same model `sattn sim --model-only --grid RxC` runs) and writes
+bench/results/grid.json; bench/grid/report.py turns it into grid.md and the plots.
+
+  bench/grid/run.py [--seq-len N] [--quick] [BUILD_DIR]
+  bench/grid/run.py --target-seq N [BUILD_DIR]   add causal bsr at 1x1 and 8x10 (dynamic, multicast
+                                                 on) at seq_len N to the committed grid.json
+
+A failed check fails the benchmark. Cycle counts are deterministic; the wall times recorded are
+the model's.
+"""
+import json, os, platform, subprocess, sys, tempfile, time
+
+src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+args = sys.argv[1:]
+seq = 2048
+quick = False
+target_seq = None
+while args and args[0].startswith("--"):
+    if args[0] == "--seq-len":
+        seq = int(args[1]); args = args[2:]
+    elif args[0] == "--target-seq":
+        target_seq = int(args[1]); args = args[2:]
+    elif args[0] == "--quick":
+        quick = True; args = args[1:]
+    else:
+        sys.exit(f"bench/grid/run.py: unknown option {args[0]}")
+build = args[0] if args else os.path.join(src, "build")
+sattn = os.path.join(build, "bin", "sattn")
+driver = os.path.join(build, "bin", "sattn_bench_grid")
+if not os.access(driver, os.X_OK):
+    sys.exit(f"bench/grid/run.py: {driver} not found: build first")
+
+SPECS = {
+    "bsr": {"spec": "bsr", "block_size": 64, "keep_ratio": 0.1},
+    "sliding_window": {"spec": "sliding_window", "window_size": 256},
+    "block_local_global": {"spec": "block_local_global", "block_size": 64, "window_blocks": 1, "global_tokens": 64},
+}
+GRIDS = {1: "1x1", 4: "2x2", 16: "4x4", 40: "5x8", 80: "8x10"}
+SHAPE = {"seq_len": seq, "heads": 32, "kv_heads": 8, "head_dim": 64, "precision": "i8"}
+
+# (spec, causal, tiles, schedule, multicast)
+points = []
+for spec in SPECS:
+    for causal in (True, False):
+        for tiles in GRIDS:
+            points.append((spec, causal, tiles, "dynamic", True))
+        for sched in ("static", "zigzag"):
+            points.append((spec, causal, 80, sched, True))
+        points.append((spec, causal, 80, "dynamic", False))
+for tiles in (4, 16, 40):
+    points.append(("bsr", True, tiles, "dynamic", False))
+for tiles in (16,):
+    for sched in ("static", "zigzag"):
+        points.append(("bsr", True, tiles, sched, True))
+if quick:
+    points = [p for p in points if p[0] == "bsr" and p[1]]
+
+
+def run_op(spec, causal, seq_len, configs):
+    """Runs configs [(tiles, schedule, multicast)] of one op; returns their records."""
+    cmd = [driver, spec, str(seq_len), "1" if causal else "0"] + \
+          [f"{GRIDS[t]}:{sch}:{'on' if mc else 'off'}" for t, sch, mc in configs]
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"bench/grid: {' '.join(cmd)} failed (exit {p.returncode}): {p.stderr.strip()}")
+    recs = [json.loads(line) for line in p.stdout.splitlines()]
+    for r in recs:
+        r["wall_s"] = round(r["model_ms"] / 1000, 2)
+    print(f"{spec} causal={causal} seq_len={seq_len}: {len(recs)} configurations, {time.time() - t0:.1f} s",
+          file=sys.stderr)
+    return recs
+
+
+def load_avg():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+out = os.path.join(src, "bench", "results", "grid.json")
+if target_seq:
+    doc = json.load(open(out))
+    recs = run_op("bsr", True, target_seq, [(1, "dynamic", True), (80, "dynamic", True)])
+    doc.setdefault("target_runs", {})[str(target_seq)] = {"load_average": load_avg(), "records": recs}
+    with open(out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(out + ".tmp", out)
+    sys.exit(0)
+
+records = []
+t_start = time.time()
+load0 = load_avg()
+by_op = {}
+for spec, causal, tiles, sched, mc in points:
+    by_op.setdefault((spec, causal), []).append((tiles, sched, mc))
+for (spec, causal), configs in by_op.items():
+    records += run_op(spec, causal, seq, configs)
+load1 = load_avg()
+version = subprocess.run([sattn, "--version"], capture_output=True, text=True).stdout.strip()
+doc = {"schema": "sattn.bench-grid/v1",
+       "provenance": {"sattn": version, "machine": platform.machine(), "cpus": os.cpu_count(),
+                      "node": platform.node(), "load_average_start": load0, "load_average_end": load1,
+                      "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                      "total_wall_s": round(time.time() - t_start, 1)},
+       "shape": dict(SHAPE, lanes=16, dram_latency_cycles=40, dram_bytes_per_cycle=16, dram_ports=1),
+       "specs": SPECS, "records": records}
+with open(out + ".tmp", "w") as f:
+    json.dump(doc, f, indent=1)
+    f.write("\n")
+os.replace(out + ".tmp", out)
+print(f"bench/grid: wrote {out}", file=sys.stderr)
