@@ -25,10 +25,12 @@ _sattn() {
         --check) COMPREPLY=($(compgen -W 'auto full sample none' -- "$cur")); return ;;
         --max-pairs) :; return ;;
         --max-seconds) :; return ;;
+        --precision) COMPREPLY=($(compgen -W 'fp32 bf16 i8 i4' -- "$cur")); return ;;
+        --quant-scheme) :; return ;;
         --max-memory) :; return ;;
       esac
       if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --out-dir --force --output -o --format --quiet -q --threads --check --dry-run --max-pairs --max-seconds --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --out-dir --force --output -o --format --quiet -q --threads --check --dry-run --max-pairs --max-seconds --precision --quant-scheme --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

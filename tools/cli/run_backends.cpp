@@ -213,10 +213,15 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   std::vector<BackendInput> items;
   for (const std::string& in : inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  for (BackendInput& item : items) {  // --precision, --quant-scheme: over what the ops say
+    if (o.precision) item.plan.op.precision = *o.precision;
+    if (o.quant_scheme) item.plan.op.quant_scheme = *o.quant_scheme;
+    validate(item.plan.op);
+  }
   BackendRun run;
   std::vector<WorkEstimate> estimates;
   for (const BackendInput& item : items) estimates.push_back(b.estimate(item.plan, opts));
-  require_supported(b, items);  // exit 2: an op this backend cannot run (softcap)
+  require_supported(b, items);  // exit 2: an op this backend cannot run (softcap); exit 3: its quant_scheme
   if (o.dry_run) {
     for (size_t n = 0; n < items.size(); ++n) add_estimate(run, b, items[n], estimates[n], o, prog, items.size());
     return run;
