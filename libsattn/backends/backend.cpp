@@ -210,6 +210,13 @@ nlohmann::json check_against_reference(const Op& op, const Layout& layout, const
                           {"rows_checked", int64_t(rows.size())},
                           {"rows", op.shape.seq_len}};
   criteria(check);
+  if (r.tol.same_quantized && mode == CheckMode::full) {
+    // Not gated, reported: how far this scheme is from the fp32 reference.
+    const ErrorStats f = compare(r.out, reference_attention(op, layout, data.q, data.k, data.v));
+    check["fp32_reference"] = {{"max_rel_error", f.finite ? nlohmann::json(f.max_rel) : nlohmann::json("inf")},
+                               {"rel_l1", f.finite ? nlohmann::json(f.rel_l1) : nlohmann::json("inf")},
+                               {"cosine", f.cosine}};
+  }
   if (mode == CheckMode::sample) check["sample"] = {{"rows", options.rows}, {"seed", options.seed}};
   return check;
 }

@@ -289,11 +289,31 @@ QuantizedQKV quantize_qkv(const Op& op, const QuantScheme& scheme, TensorView q,
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t i0 = blk * scheme.block, n = std::min(scheme.block, sh.seq_len - i0);
         float* mean = r.q_mean.data() + (h * blocks + blk) * d;
+        float* row0 = qt.data() + (h * sh.seq_len + i0) * d;
+        // The subtracted vector: the per-channel mean of the block, or its per-channel median when
+        // that leaves smaller per-token ranges (sum over the block's rows of max_c |q - m|): one
+        // outlier token then does not shift every other row of its block. Either is exact.
+        std::vector<float> avg(static_cast<size_t>(d)), med(static_cast<size_t>(d)), column(static_cast<size_t>(n));
         for (int64_t c = 0; c < d; ++c) {
           double sum = 0;
-          for (int64_t i = i0; i < i0 + n; ++i) sum += qt[size_t((h * sh.seq_len + i) * d + c)];
-          mean[c] = static_cast<float>(sum / double(n));
-          for (int64_t i = i0; i < i0 + n; ++i) qt[size_t((h * sh.seq_len + i) * d + c)] -= mean[c];
+          for (int64_t i = 0; i < n; ++i) sum += (column[size_t(i)] = row0[i * d + c]);
+          avg[size_t(c)] = static_cast<float>(sum / double(n));
+          std::sort(column.begin(), column.end());
+          med[size_t(c)] = n % 2 ? column[size_t(n / 2)] : 0.5f * (column[size_t(n / 2 - 1)] + column[size_t(n / 2)]);
+        }
+        auto spread = [&](const std::vector<float>& m) {
+          double total = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            float worst = 0;
+            for (int64_t c = 0; c < d; ++c) worst = std::max(worst, std::abs(row0[i * d + c] - m[size_t(c)]));
+            total += worst;
+          }
+          return total;
+        };
+        const std::vector<float>& chosen = spread(med) < spread(avg) ? med : avg;
+        for (int64_t c = 0; c < d; ++c) {
+          mean[c] = chosen[size_t(c)];
+          for (int64_t i = 0; i < n; ++i) row0[i * d + c] -= mean[c];
         }
       }
     r.k_smooth = kt;
