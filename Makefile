@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check bench-emit bench-scaling \
-	bench-roofline bench-reports bench-python bench-fidelity bench-grid clean
+	bench-roofline bench-reports bench-python bench-fidelity bench-grid bench-quant clean
 
 all: build
 
@@ -64,8 +64,15 @@ bench-roofline: build
 bench-fidelity: build
 	@bench/fidelity/run.py $(BUILD)
 
+# Quantization schemes (issue 23): accuracy (max-norm, relative L1, cosine) and cpu cost of every
+# scheme x precision on Gaussian, Laplace, outlier and the real activations:
+# bench/results/quant.{json,md} (a few minutes).
+bench-quant: build
+	@bench/quant/run.py $(BUILD)
+
 bench-reports:
 	@bench/fidelity/report.py
+	@if [ -f bench/results/quant.json ]; then bench/quant/report.py; fi
 	@bench/cpu/report.py
 	@bench/emit/report.py
 	@bench/scaling/report.py report

@@ -35,6 +35,8 @@ complete -c sattn -n '__fish_seen_subcommand_from run' -l check -x -a 'auto full
 complete -c sattn -n '__fish_seen_subcommand_from run' -l dry-run -d 'Print each op'\''s work estimate on each backend (allowed pairs, check, estimated time: sattn.estimate/v1, or a table with --format text) and run nothing'
 complete -c sattn -n '__fish_seen_subcommand_from run' -l max-pairs -x -d 'Refuse (exit 1, before any work) an op estimated to visit more query-key pairs than this (0 = no limit)'
 complete -c sattn -n '__fish_seen_subcommand_from run' -l max-seconds -x -d 'Refuse (exit 1, before any work) an op estimated to take longer than this many seconds (0 = no limit)'
+complete -c sattn -n '__fish_seen_subcommand_from run' -l precision -x -a 'fp32 bf16 i8 i4' -d 'Run every op at this precision (fp32, bf16, i8, i4), over the op'\''s own precision attribute'
+complete -c sattn -n '__fish_seen_subcommand_from run' -l quant-scheme -x -d 'How i8/i4 ops quantize Q, K, V and P (sattn-quant(7)): per-tensor, sage, smooth (the default on cpu, scales computed from the data at run time), or key=value,... (q=, k=, block=, smooth=, rotate=, pv=, v=); backends that run only per-tensor refuse the others (exit 3)'
 complete -c sattn -n '__fish_seen_subcommand_from run' -l max-memory -x -d 'Fail fast (exit 1, with the estimate) when an op'\''s estimated peak memory exceeds SIZE (bytes, K/M/G/T, or N% of physical memory; 0 = no limit). Default: SATTN_MAX_MEMORY, else 80%'
 complete -c sattn -n __fish_use_subcommand -a select -d 'Pick a sparsity spec per op (rules, cost model, overrides)'
 complete -c sattn -n '__fish_seen_subcommand_from select' -F

@@ -32,6 +32,10 @@ struct BackendCapabilities {
   bool in_all = true;                 // one of `sattn run --backend all` (cuda is not: it needs a GPU)
   std::string needs;                  // what it needs at run time, for messages ("" = nothing)
   bool softcap = false;               // runs logit soft-capping (Op::softcap)
+  // Runs every quantization scheme (sattn/quant.hpp). Without it a backend runs i8/i4 with the
+  // per-tensor scheme only: an op asking for another is refused (exit 3), an op asking for none
+  // runs per-tensor there.
+  bool quant_schemes = false;
 };
 
 // How a run's output is checked against the double-precision reference (`sattn run --check`):
@@ -116,8 +120,10 @@ class Backend {
 // The check a run of `pairs` reference pairs makes under `mode` (automatic resolved).
 CheckMode resolve_check_mode(CheckMode mode, double reference_pairs);
 
-// Refuses, before any work, an op the backend's capabilities say it cannot run (softcap today):
-// Error(usage) at the op, naming the backend, the attribute and the backends that can.
+// Refuses, before any work, an op the backend's capabilities say it cannot run: softcap
+// (Error(usage)) and an integer op whose quant_scheme is not per-tensor on a backend without
+// quant_schemes (Error(invalid_input)); at the op, naming the backend, the attribute, the reason
+// and the backends that can.
 void require_supported(const Backend&, const std::vector<BackendInput>&);
 
 // Every built-in backend: cpu, cuda, rvv, rocc, imc (`sattn run --backend all`: those with in_all).

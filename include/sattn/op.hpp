@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sattn/error.hpp"
+#include "sattn/quant.hpp"
 
 namespace sattn {
 
@@ -71,6 +72,9 @@ struct Op {
   std::optional<double> softcap;
   Precision precision = Precision::fp32;
   std::optional<double> scale_q, scale_k, scale_v;  // i8/i4 symmetric per-tensor scales
+  // i8/i4: how Q, K, V and P are quantized (sattn/quant.hpp, attribute `quant_scheme`). Absent:
+  // the backend's default (quant_scheme_of: the recommended scheme where the backend runs it).
+  std::optional<QuantScheme> quant_scheme;
   std::optional<Spec> forced_spec;                  // `spec` or `force_spec` attribute
   PatternAttrs attrs;
   // Where each attribute was written (for error messages); keys are attribute names.

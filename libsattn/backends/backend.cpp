@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/resources.hpp"
+#include "core/quant_scheme.hpp"
 
 #include "support/text_table.hpp"
 
@@ -99,7 +100,7 @@ namespace {
 // max|out - ref| and max|ref| accumulated over rows: the same numbers compare() gives on whole
 // tensors once every row was added; over a subset, the error on those rows.
 struct ErrorAccumulator {
-  double max_abs = 0, ref_max = 0;
+  double max_abs = 0, ref_max = 0, abs_diff = 0, abs_ref = 0, dot = 0, out_sq = 0, ref_sq = 0;
   bool finite = true;
   void add(const Tensor& out, const Tensor& ref, const Shape& s, const std::vector<int64_t>& rows) {
     for (int64_t b = 0; b < s.batch; ++b)
@@ -109,8 +110,14 @@ struct ErrorAccumulator {
           const float* r = ref.row(b, h, i);
           for (int64_t c = 0; c < s.head_dim; ++c) {
             if (!std::isfinite(o[c])) finite = false;
-            max_abs = std::max(max_abs, std::abs(double(o[c]) - double(r[c])));
-            ref_max = std::max(ref_max, std::abs(double(r[c])));
+            const double od = o[c], rd = r[c];
+            max_abs = std::max(max_abs, std::abs(od - rd));
+            ref_max = std::max(ref_max, std::abs(rd));
+            abs_diff += std::abs(od - rd);
+            abs_ref += std::abs(rd);
+            dot += od * rd;
+            out_sq += od * od;
+            ref_sq += rd * rd;
           }
         }
   }
@@ -119,7 +126,12 @@ struct ErrorAccumulator {
     e.finite = finite;
     e.max_abs = max_abs;
     e.max_rel = ref_max > 0 ? max_abs / ref_max : max_abs;
-    if (!finite) e.max_abs = e.max_rel = std::numeric_limits<double>::infinity();
+    e.rel_l1 = abs_ref > 0 ? abs_diff / abs_ref : abs_diff;
+    e.cosine = out_sq > 0 && ref_sq > 0 ? dot / std::sqrt(out_sq * ref_sq) : (out_sq == ref_sq ? 1.0 : 0.0);
+    if (!finite) {
+      e.max_abs = e.max_rel = e.rel_l1 = std::numeric_limits<double>::infinity();
+      e.cosine = 0;
+    }
     return e;
   }
 };
@@ -138,18 +150,34 @@ nlohmann::json check_against_reference(const Op& op, const Layout& layout, const
                                        double& reference_ms, const CheckOptions& options, const ProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   const CheckMode mode = resolve_check_mode(options.mode, layout_pairs(op, layout));
-  r.tolerance = tolerance(op.precision);
+  const QuantScheme scheme = quant_scheme_of(op);
+  const bool integer = op.precision == Precision::i8 || op.precision == Precision::i4;
+  r.tol = tolerance_of(op.precision, scheme);
+  r.tolerance = std::isfinite(r.tol.max_rel) ? r.tol.max_rel : r.tol.rel_l1;
+  // The check's reference: the fp32 oracle, or (i4 per-tensor) the same-quantized one.
+  auto reference = [&](const Layout& l) {
+    return r.tol.same_quantized ? reference_attention_quantized(op, scheme, l, data.q, data.k, data.v)
+                                : reference_attention(op, l, data.q, data.k, data.v);
+  };
+  auto criteria = [&](nlohmann::json& j) {
+    j["metric"] = std::isfinite(r.tol.max_rel) ? "max_rel" : "rel_l1";
+    j["criteria"] = describe(r.tol);
+    if (r.tol.min_cosine > -1) j["min_cosine"] = r.tol.min_cosine;
+    if (integer) j["quant_scheme"] = to_string(scheme);
+  };
   if (mode == CheckMode::none) {
     reference_ms = 0;
     r.error = ErrorStats{};
     r.passed = true;
-    return {{"mode", "none"}, {"reference", nullptr}, {"tolerance", r.tolerance}, {"passed", nullptr},
-            {"rows_checked", 0}, {"rows", op.shape.seq_len}};
+    nlohmann::json none = {{"mode", "none"}, {"reference", nullptr}, {"tolerance", r.tolerance}, {"passed", nullptr},
+                           {"rows_checked", 0}, {"rows", op.shape.seq_len}};
+    criteria(none);
+    return none;
   }
   const std::vector<int64_t> rows = check_rows(layout, mode, options);
   if (progress) progress({"check", 0, double(rows.size())});
   if (mode == CheckMode::full && !(progress && layout_pairs(op, layout) > kCheckSampleAbovePairs)) {
-    r.error = compare(r.out, reference_attention(op, layout, data.q, data.k, data.v));
+    r.error = compare(r.out, reference(layout));
   } else {
     // A sample, or a long full check that reports progress: the reference on the layout
     // restricted to ~50 consecutive slices of the rows (whole block rows on block layouts), the
@@ -160,22 +188,35 @@ nlohmann::json check_against_reference(const Op& op, const Layout& layout, const
     ErrorAccumulator acc;
     for (size_t first = 0; first < rows.size(); first += per_slice) {
       const std::vector<int64_t> slice(rows.begin() + first, rows.begin() + std::min(rows.size(), first + per_slice));
-      acc.add(r.out, reference_attention(op, restrict_rows(layout, slice), data.q, data.k, data.v), op.shape, slice);
+      acc.add(r.out, reference(restrict_rows(layout, slice)), op.shape, slice);
       if (progress) progress({"check", double(first + slice.size()), double(rows.size())});
     }
     r.error = acc.stats();
   }
   if (progress) progress({"check", double(rows.size()), double(rows.size())});
   reference_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  r.passed = r.error.finite && r.error.max_rel <= r.tolerance;
+  r.passed = within(r.error, r.tol);
+  auto number = [&](double x) { return r.error.finite ? nlohmann::json(x) : nlohmann::json("inf"); };
   nlohmann::json check = {{"mode", std::string(to_string(mode))},
-                          {"reference", "cpu reference: fp32 inputs, double accumulation"},
-                          {"max_abs_error", r.error.finite ? nlohmann::json(r.error.max_abs) : nlohmann::json("inf")},
-                          {"max_rel_error", r.error.finite ? nlohmann::json(r.error.max_rel) : nlohmann::json("inf")},
+                          {"reference", r.tol.same_quantized
+                                            ? "cpu same-quantized reference: the scheme's integer codes, double accumulation"
+                                            : "cpu reference: fp32 inputs, double accumulation"},
+                          {"max_abs_error", number(r.error.max_abs)},
+                          {"max_rel_error", number(r.error.max_rel)},
+                          {"rel_l1", number(r.error.rel_l1)},
+                          {"cosine", r.error.cosine},
                           {"tolerance", r.tolerance},
                           {"passed", r.passed},
                           {"rows_checked", int64_t(rows.size())},
                           {"rows", op.shape.seq_len}};
+  criteria(check);
+  if (r.tol.same_quantized && mode == CheckMode::full) {
+    // Not gated, reported: how far this scheme is from the fp32 reference.
+    const ErrorStats f = compare(r.out, reference_attention(op, layout, data.q, data.k, data.v));
+    check["fp32_reference"] = {{"max_rel_error", f.finite ? nlohmann::json(f.max_rel) : nlohmann::json("inf")},
+                               {"rel_l1", f.finite ? nlohmann::json(f.rel_l1) : nlohmann::json("inf")},
+                               {"cosine", f.cosine}};
+  }
   if (mode == CheckMode::sample) check["sample"] = {{"rows", options.rows}, {"seed", options.seed}};
   return check;
 }
@@ -261,6 +302,17 @@ BackendResult checked_result(const nlohmann::json& result, const Tensor& out, co
   return b;
 }
 
-BackendResult backend_result(const CpuRun& r) { return checked_result(r.result, r.out, r.error, r.tolerance, r.passed); }
+BackendResult backend_result(const CpuRun& r) {
+  BackendResult b = checked_result(r.result, r.out, r.error, r.tolerance, r.passed);
+  if (!r.passed) b.failures = {check_failure(r.error, r.tol)};
+  return b;
+}
+
+std::string check_failure(const ErrorStats& e, const Tolerance& t) {
+  if (std::isfinite(t.max_rel) && std::isinf(t.rel_l1)) return check_failure(e, t.max_rel);
+  auto num = [&](double x) { return e.finite ? format_sci(x) : std::string("inf"); };
+  return "output differs from the reference: max relative error " + num(e.max_rel) + ", relative L1 " + num(e.rel_l1) +
+         ", cosine " + format_fixed(e.cosine, 4) + " (asked: " + describe(t) + ")";
+}
 
 }  // namespace sattn

@@ -19,7 +19,8 @@ struct CpuRun {
   SpecParams params;
   Tensor out;
   ErrorStats error;
-  double tolerance = 0;
+  double tolerance = 0;  // the main bound of `tol` (max_rel, or rel_l1 for i4)
+  Tolerance tol;
   bool passed = false;
   nlohmann::json result;  // sattn.result/v1
 };
@@ -42,6 +43,8 @@ Layout restrict_rows(const Layout& layout, const std::vector<int64_t>& rows);
 // The line a failed check prints (located at the op by the caller): "output differs from the
 // reference: max relative error 3.1e-02 > tolerance 1.0e-02".
 std::string check_failure(const ErrorStats&, double tolerance);
+// The same for a check by several metrics (i4: relative L1 and cosine).
+std::string check_failure(const ErrorStats&, const Tolerance&);
 // A run checked against the reference, as the registry's result (the failure line when it failed).
 BackendResult checked_result(const nlohmann::json& result, const Tensor& out, const ErrorStats&, double tolerance,
                              bool passed);

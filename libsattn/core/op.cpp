@@ -140,6 +140,9 @@ void validate(const Op& op) {
   require_positive_scale(op, "scale_q", op.scale_q);
   require_positive_scale(op, "scale_k", op.scale_k);
   require_positive_scale(op, "scale_v", op.scale_v);
+  if (op.quant_scheme && op.quant_scheme->rotate && (s.head_dim & (s.head_dim - 1)) != 0)
+    range_error(op, "quant_scheme",
+                "rotate=1 needs a power-of-two head_dim (got " + std::to_string(s.head_dim) + ")");
 
   const PatternAttrs& a = op.attrs;
   require_positive(op, "window_size", a.window_size);

@@ -283,6 +283,13 @@ void set_precision(Target t, const TypedValue& v) {
   t.op.precision = *precision;
 }
 
+void set_quant_scheme(Target t, const TypedValue& v) {
+  std::string error;
+  auto scheme = parse_quant_scheme(v.string(), &error);
+  if (!scheme) v.fail("quant_scheme: " + error);
+  t.op.quant_scheme = *scheme;
+}
+
 struct AttrDef {
   std::string_view name;
   void (*apply)(Target, const TypedValue&);
@@ -304,6 +311,7 @@ const AttrDef kAttrDefs[] = {
     {"scale_q", [](Target t, const TypedValue& v) { t.op.scale_q = v.number(); }},
     {"scale_k", [](Target t, const TypedValue& v) { t.op.scale_k = v.number(); }},
     {"scale_v", [](Target t, const TypedValue& v) { t.op.scale_v = v.number(); }},
+    {"quant_scheme", set_quant_scheme},
     {"spec", set_spec},
     {"window_size", [](Target t, const TypedValue& v) { t.op.attrs.window_size = v.integer(); }},
     {"dilation", [](Target t, const TypedValue& v) { t.op.attrs.dilation = v.integer(); }},

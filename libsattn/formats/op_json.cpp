@@ -276,6 +276,7 @@ json op_to_json(const Op& op) {
   put_if(j, "scale_q", op.scale_q);
   put_if(j, "scale_k", op.scale_k);
   put_if(j, "scale_v", op.scale_v);
+  if (op.quant_scheme) j["quant_scheme"] = to_string(*op.quant_scheme);
   if (op.forced_spec) j["spec"] = std::string(to_string(*op.forced_spec));
   const PatternAttrs& a = op.attrs;
   put_if(j, "window_size", a.window_size);

@@ -1,12 +1,14 @@
 // The reference oracle: short, double accumulation, plain (not online) softmax.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "sattn/attention.hpp"
 #include "sattn/error.hpp"
+#include "core/quant_scheme.hpp"
 #include "support/process.hpp"
 
 namespace sattn {
@@ -118,6 +120,69 @@ Tensor reference_attention(const Op& op, const Layout& layout, const Tensor& q, 
   });
 }
 
+Tensor reference_attention_quantized(const Op& op, const QuantScheme& scheme, const Layout& layout, const Tensor& q,
+                                     const Tensor& k, const Tensor& v) {
+  check_reference_shapes("reference_attention_quantized", op, q, k, v, nullptr);
+  const QuantizedQKV z = quantize_qkv(op, scheme, q, k, v);
+  const Shape& s = op.shape;
+  const int64_t group = s.group_size(), d = s.head_dim;
+  const double scale = op.softmax_scale(), softcap = op.softcap.value_or(0);
+  Tensor o(s.batch, s.heads, s.seq_len, d);
+  std::vector<int64_t> keys;
+  std::vector<double> sc, acc(static_cast<size_t>(d), 0.0);
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.heads; ++h)
+      for (int64_t i = 0; i < s.seq_len; ++i) {
+        throw_if_interrupted();
+        keys.clear();
+        layout_keys(layout, group, b, h, i, keys);
+        float* out = o.row(b, h, i);
+        if (keys.empty()) continue;  // no allowed key: output 0
+        const int64_t kvh = h / group, qr = z.q_row(b, h, i);
+        const int8_t* qc = z.q_codes.data() + qr * d;
+        const float* mean = scheme.smooth_q ? z.mean_of(b, h, i) : nullptr;
+        sc.assign(keys.size(), 0.0);
+        double m = -std::numeric_limits<double>::infinity();
+        for (size_t t = 0; t < keys.size(); ++t) {
+          const int64_t kr = z.k_row(b, kvh, keys[t]);
+          const int8_t* kc = z.k_codes.data() + kr * d;
+          int64_t dot = 0;  // exact
+          for (int64_t c = 0; c < d; ++c) dot += int64_t(qc[c]) * int64_t(kc[c]);
+          double score = double(dot) * double(z.q_scale[size_t(qr)]) * double(z.k_scale[size_t(kr)]);
+          if (mean) {  // the mean-Q term at high precision
+            const float* ks = z.k_smooth.data() + kr * d;
+            for (int64_t c = 0; c < d; ++c) score += double(mean[c]) * double(ks[c]);
+          }
+          if (!z.row_bias.empty()) score += double(z.row_bias[size_t(qr)]);  // softcap: q . mean(K) back
+          m = std::max(m, sc[t] = capped(score * scale, softcap));
+        }
+        std::fill(acc.begin(), acc.end(), 0.0);
+        double sum = 0;
+        for (size_t t = 0; t < keys.size(); ++t) {
+          const int64_t kr = z.k_row(b, kvh, keys[t]);
+          double p = std::exp(sc[t] - m);
+          if (z.p_max > 0) {  // P quantized with the fixed scale 1 / p_max, round half to even
+            p = std::nearbyint(p * double(z.p_max));
+            const int16_t* vc = z.v_codes.data() + kr * d;
+            for (int64_t c = 0; c < d; ++c) acc[size_t(c)] += p * double(vc[c]);
+          } else {
+            const float* vd = z.v_dequant.data() + kr * d;
+            for (int64_t c = 0; c < d; ++c) acc[size_t(c)] += p * double(vd[c]);
+          }
+          sum += p;
+        }
+        const float* vs = z.v_scale.data() + (b * s.kv_heads + kvh) * d;
+        for (int64_t c = 0; c < d; ++c)
+          out[c] = float(z.p_max > 0 ? acc[size_t(c)] * double(vs[c]) / sum : acc[size_t(c)] / sum);
+      }
+  return o;
+}
+
+Tensor reference_attention_quantized(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k,
+                                     const Tensor& v) {
+  return reference_attention_quantized(op, quant_scheme_of(op), layout, q, k, v);
+}
+
 std::vector<double> reference_lse(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k) {
   const Shape& s = op.shape;
   const int64_t group = s.group_size(), d = s.head_dim;
@@ -226,15 +291,25 @@ Gradients reference_attention_backward(const Op& op, const Layout& layout, const
 
 ErrorStats compare(const Tensor& out, const Tensor& ref) {
   ErrorStats e;
-  double ref_max = 0;
+  double ref_max = 0, abs_diff = 0, abs_ref = 0, dot = 0, out_sq = 0, ref_sq = 0;
   for (size_t t = 0; t < ref.data.size(); ++t) {
-    const double o = out.data[t];
+    const double o = out.data[t], r = ref.data[t];
     if (!std::isfinite(o)) e.finite = false;
-    e.max_abs = std::max(e.max_abs, std::abs(o - double(ref.data[t])));
-    ref_max = std::max(ref_max, std::abs(double(ref.data[t])));
+    e.max_abs = std::max(e.max_abs, std::abs(o - r));
+    ref_max = std::max(ref_max, std::abs(r));
+    abs_diff += std::abs(o - r);
+    abs_ref += std::abs(r);
+    dot += o * r;
+    out_sq += o * o;
+    ref_sq += r * r;
   }
   e.max_rel = ref_max > 0 ? e.max_abs / ref_max : e.max_abs;
-  if (!e.finite) e.max_abs = e.max_rel = std::numeric_limits<double>::infinity();
+  e.rel_l1 = abs_ref > 0 ? abs_diff / abs_ref : abs_diff;
+  e.cosine = out_sq > 0 && ref_sq > 0 ? dot / std::sqrt(out_sq * ref_sq) : (out_sq == ref_sq ? 1.0 : 0.0);
+  if (!e.finite) {
+    e.max_abs = e.max_rel = e.rel_l1 = std::numeric_limits<double>::infinity();
+    e.cosine = 0;
+  }
   return e;
 }
 
@@ -243,9 +318,44 @@ double tolerance(Precision p) {
     case Precision::fp32: return 1e-4;
     case Precision::bf16: return 1e-2;
     case Precision::i8: return 5e-2;
-    case Precision::i4: return 2.5e-1;
+    case Precision::i4: return std::numeric_limits<double>::infinity();  // gated by rel-L1 and cosine
   }
   return 0;
+}
+
+Tolerance tolerance_of(Precision p, const QuantScheme& scheme) {
+  Tolerance t;
+  if (p == Precision::i4) {
+    if (scheme.is_per_tensor()) {
+      t.same_quantized = true;  // no accuracy promise: only the kernel is checked (docs/decisions.md)
+      t.max_rel = 1e-4;
+    } else {
+      t.rel_l1 = 2e-1;
+      t.min_cosine = 0.98;
+    }
+    return t;
+  }
+  t.max_rel = tolerance(p);
+  return t;
+}
+
+bool within(const ErrorStats& e, const Tolerance& t) {
+  return e.finite && e.max_rel <= t.max_rel && e.rel_l1 <= t.rel_l1 && e.cosine >= t.min_cosine;
+}
+
+std::string describe(const Tolerance& t) {
+  auto sci = [](double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1e", x);
+    return std::string(buf);
+  };
+  std::string s;
+  auto add = [&](const std::string& part) { s += (s.empty() ? "" : ", ") + part; };
+  if (std::isfinite(t.max_rel)) add("max relative error <= " + sci(t.max_rel));
+  if (std::isfinite(t.rel_l1)) add("relative L1 <= " + sci(t.rel_l1));
+  if (t.min_cosine > -1) add("cosine >= " + std::to_string(t.min_cosine).substr(0, 5));
+  if (t.same_quantized) s += " against the same-quantized reference";
+  return s;
 }
 
 }  // namespace sattn

@@ -43,6 +43,17 @@ const Backend* find_backend(std::string_view requested) {
 void require_supported(const Backend& backend, const std::vector<BackendInput>& items) {
   for (const BackendInput& item : items) {
     const Op& op = item.plan.op;
+    const bool integer = op.precision == Precision::i8 || op.precision == Precision::i4;
+    if (integer && op.quant_scheme && !op.quant_scheme->is_per_tensor() && !backend.capabilities().quant_schemes) {
+      std::string able;
+      for (const Backend* b : backend_registry())
+        if (b->capabilities().quant_schemes) able += (able.empty() ? "" : ", ") + std::string(b->name());
+      throw Error(ExitCode::invalid_input,
+                  "op " + op.name + ": backend " + std::string(backend.name()) + " cannot run quant_scheme " +
+                      to_string(*op.quant_scheme) + ": it quantizes with one scale per tensor only (quant_scheme " +
+                      "per-tensor); backends that can: " + able,
+                  op.loc_of("quant_scheme"));
+    }
     if (!op.softcap || backend.capabilities().softcap) continue;
     std::string able;
     for (const Backend* b : backend_registry())

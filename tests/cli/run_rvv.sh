@@ -164,7 +164,7 @@ expect_out "^sw +sliding_window +fp32 +rvv +256 " "text table row"
 run "$RVV" "$T/sw.mlir" --format yaml
 expect_rc 2 "bad format"
 
-# Exit 5: one outlier in Q makes the i4 scale so coarse that the check fails honestly.
+# Exit 5: one outlier in Q makes the per-tensor i8 scale so coarse that the check fails honestly.
 mkdir -p "$T/outlier"
 $PY - "$T/outlier" <<'PYEOF'
 import sys, numpy as np
@@ -176,9 +176,9 @@ q[0, 0, 0, 0] = 1e4
 for name, a in (("q", q), ("k", k), ("v", v)):
     np.save(f"{sys.argv[1]}/{name}.npy", a)
 PYEOF
-run "$RVV" "$T/sw.mlir" --precision i4 --data "$T/outlier" -o "$T/fail.jsonl"
-expect_rc 5 "i4 outside tolerance is a check failure"
-expect_err "output differs from the reference: max relative error .* > tolerance 2\.5e-01" "check failure message"
+run "$RVV" "$T/sw.mlir" --precision i8 --data "$T/outlier" -o "$T/fail.jsonl"
+expect_rc 5 "i8 per-tensor outside tolerance is a check failure"
+expect_err "output differs from the reference: max relative error .* > tolerance 5\.0e-02" "check failure message"
 run cat "$T/fail.jsonl"
 expect_out '"passed":false' "failed result still written"
 run "$RVV" "$T/sw.mlir" --precision i4 --data "$T/outlier" -q

@@ -50,7 +50,8 @@ for line in open(path):
     assert r["schema"] == "sattn.result/v1" and r["backend"] == "rocc", name
     assert r["precision"] == prec and s["lanes"] == lanes, (name, r["precision"], s["lanes"])
     assert r["check"]["passed"] is True and s["model_match"] is True and s["engine"] == "rtl", (name, r["check"])
-    assert r["check"]["max_rel_error"] <= r["check"]["tolerance"], name
+    # i4 (per-tensor on rocc) has no fp32 bound (null): only the quantized reference gates it.
+    assert r["check"]["tolerance"] is None or r["check"]["max_rel_error"] <= r["check"]["tolerance"], name
     # The element mask, from the emitted layout arrays and the documented rules.
     d = os.path.join(adir, name)
     B, H, KVH, S, KV, D = (op.get(k, dflt) for k, dflt in
@@ -166,8 +167,9 @@ run "$SIM" "$T/a/nm/artifacts.json" --energy "$T/bad2.yaml"
 expect_rc 3 "energy value of the wrong type"
 expect_err "$T/bad2.yaml:1:15: energy.dram_byte_pj must be a number" "wrong type with file:line:col"
 
-# Outside tolerance: one outlier in Q coarsens its i4 scale so much that the check fails (exit 5),
-# the result is still written and says why.
+# Outside tolerance: one outlier in Q coarsens its per-tensor i8 scale so much that the check fails
+# (exit 5), the result is still written and says why. (i4 per-tensor has no fp32 bound any more:
+# sattn-quant(7).)
 mkdir -p "$T/outlier"
 "$PY" - "$T/outlier" <<'P'
 import sys, numpy as np
@@ -179,11 +181,11 @@ q[0, 0, 0, 0] = 1e4
 for name, a in (("q", q), ("k", k), ("v", v)):
     np.save(f"{sys.argv[1]}/{name}.npy", a)
 P
-echo '{"seq_len": 64, "heads": 2, "head_dim": 32, "topk_k": 16, "precision": "i4"}' >"$T/i4.json"
+echo '{"seq_len": 64, "heads": 2, "head_dim": 32, "topk_k": 16, "precision": "i8"}' >"$T/i4.json"
 run "$SIM" "$T/i4.json" --data "$T/outlier"
-expect_rc 5 "i4 outside tolerance"
+expect_rc 5 "i8 per-tensor outside tolerance"
 expect_out '"passed":false' "failed result still written"
-expect_err "output differs from the fp32 reference: max relative error .* > tolerance 2\.5e-01" "tolerance message"
+expect_err "output differs from the fp32 reference: max relative error .* > tolerance 5\.0e-02" "tolerance message"
 
 # RTL != model: a harness that flips one output element (the real harness, then a patch of its
 # output file) must be caught, naming the element.

@@ -130,4 +130,9 @@ def test_integer_precisions_within_tolerance(precision):
     lay = sattn.layout(q, k, pattern="sliding_window", params={"window_size": 8})
     ref = torch_masked_attention(q, k, v, mask_from_layout(lay, shape[1]))
     out = sattn.sparse_attention(q, k, v, pattern="sliding_window", params={"window_size": 8}, precision=precision)
-    assert max_rel(out, ref) <= sattn.tolerance(precision)
+    if precision == "i8":
+        assert max_rel(out, ref) <= sattn.tolerance(precision)
+    else:  # i4 is judged by relative L1 and cosine (docs/decisions.md), its max-norm bound is inf
+        assert sattn.tolerance(precision) == float("inf")
+        rel_l1 = float((out - ref).abs().sum() / ref.abs().sum())
+        assert rel_l1 <= 2e-1

@@ -215,10 +215,15 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   std::vector<BackendInput> items;
   for (const std::string& in : inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  for (BackendInput& item : items) {  // --precision, --quant-scheme: over what the ops say
+    if (o.precision) item.plan.op.precision = *o.precision;
+    if (o.quant_scheme) item.plan.op.quant_scheme = *o.quant_scheme;
+    validate(item.plan.op);
+  }
   BackendRun run;
   std::vector<WorkEstimate> estimates;
   for (const BackendInput& item : items) estimates.push_back(b.estimate(item.plan, opts));
-  // An op this backend's capabilities say it cannot run (softcap): exit 2 when it was asked for
+  // An op this backend's capabilities say it cannot run (softcap): exit 2 (its quant_scheme: exit 3) when it was asked for
   // alone; among several (--backend all) it is routed around, with a note and a "skipped" row.
   try {
     require_supported(b, items);

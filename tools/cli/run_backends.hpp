@@ -2,6 +2,7 @@
 // in-process, with the same inputs, selection, profile and data; their results are gathered into
 // one JSON Lines stream and a summary table (run_backends.cpp).
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ struct MultiRunOptions {
   bool dry_run = false;      // --dry-run: print each op's work estimate, run nothing
   double max_pairs = 0;      // --max-pairs: refuse an op estimated above this many pairs (0 = no limit)
   double max_seconds = kDefaultMaxSeconds;  // --max-seconds: likewise for its estimated time (0 = no limit)
+  std::optional<Precision> precision;       // --precision: every op runs at it
+  std::optional<QuantScheme> quant_scheme;  // --quant-scheme: every op's quantization scheme (i8, i4)
 };
 
 // The backends `--backend NAME` means: one by name, or `all` (every backend with in_all, in

@@ -44,6 +44,8 @@ struct RunOptions {
   bool dry_run = false;
   double max_pairs = 0;
   double max_seconds = kDefaultMaxSeconds;
+  std::string precision;     // --precision
+  std::string quant_scheme;  // --quant-scheme
 };
 
 
@@ -70,6 +72,12 @@ int run_action(const RunOptions& o) {
   m.dry_run = o.dry_run;
   m.max_pairs = o.max_pairs;
   m.max_seconds = o.max_seconds;
+  if (!o.precision.empty()) m.precision = *parse_precision(o.precision);  // the flag's check() admits only the four
+  if (!o.quant_scheme.empty()) {
+    std::string error;
+    m.quant_scheme = parse_quant_scheme(o.quant_scheme, &error);
+    if (!m.quant_scheme) throw Error(ExitCode::usage, "--quant-scheme: " + error);
+  }
   const int code = run_backends(backends, m);
   return code;
 }
@@ -117,6 +125,13 @@ std::function<int()> configure_run(CLI::App& app) {
                  "Refuse (exit 1, before any work) an op estimated to take longer than this many seconds (0 = no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--precision", o->precision,
+                 "Run every op at this precision (fp32, bf16, i8, i4), over the op's own precision attribute")
+      ->check(CLI::IsMember({"fp32", "bf16", "i8", "i4"}));
+  app.add_option("--quant-scheme", o->quant_scheme,
+                 "How i8/i4 ops quantize Q, K, V and P (sattn-quant(7)): per-tensor, sage, smooth (the default on "
+                 "cpu, scales computed from the data at run time), or key=value,... (q=, k=, block=, smooth=, rotate=, "
+                 "pv=, v=); backends that run only per-tensor refuse the others (exit 3)");
   add_max_memory_option(app);
   return [o] { return run_action(*o); };
 }

@@ -11,7 +11,8 @@ class CpuBackend final : public Backend {
   std::string_view summary() const override { return "host kernels: fused online softmax, SIMD, threads"; }
   Target cost_target() const override { return Target::cpu; }
   BackendCapabilities capabilities() const override {
-    return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, true, true, "", /*softcap=*/true};
+    return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, true, true, "", /*softcap=*/true,
+            /*quant_schemes=*/true};
   }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {

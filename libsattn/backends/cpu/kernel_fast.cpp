@@ -7,6 +7,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "sattn/attention.hpp"
 #include "sattn/error.hpp"
 #include "core/quant.hpp"
+#include "core/quant_scheme.hpp"
 #include "support/process.hpp"
 
 namespace sattn {
@@ -183,6 +185,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   // converted copies.
   std::vector<float> q_conv, k_conv, v_conv;
   std::vector<int8_t> q_int, k_int;
+  std::optional<QuantizedQKV> quantized;
   p.q = q.data;
   p.k = k.data;
   p.v = v.data;
@@ -198,6 +201,12 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
       break;
     case Precision::i8:
     case Precision::i4: {
+      if (const QuantScheme scheme = quant_scheme_of(op); !scheme.is_per_tensor()) {
+        quantized = quantize_qkv(op, scheme, q, k, v);
+        p.integer = true;
+        p.quant = &*quantized;
+        break;
+      }
       const Scales scales = resolve_scales(op, {q.data, size_t(q.size())}, {k.data, size_t(k.size())},
                                            {v.data, size_t(v.size())});
       q_int = quantize_all(q, scales.q, op.precision);
@@ -238,7 +247,9 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
     const int64_t row_task = t % tasks_per_head;
     const int64_t h = (t / tasks_per_head) % s.heads;
     const int64_t b = t / (tasks_per_head * s.heads);
-    if (p.integer)
+    if (p.quant)
+      fast::run_quant_tile(p, scratch[worker], b, h, row_task);
+    else if (p.integer)
       fast::run_integer_tile(p, scratch[worker], b, h, row_task);
     else if (layout.block)
       fast::run_block_row(p, scratch[worker], b, h, row_task);

@@ -12,6 +12,10 @@
 #include "sattn/op.hpp"
 #include "sattn/tensor.hpp"
 
+namespace sattn {
+struct QuantizedQKV;
+}
+
 namespace sattn::fast {
 
 // Keys per FlashAttention step of the GEMM paths: S (rows x keys) stays in L1/L2 and the
@@ -42,6 +46,8 @@ struct Problem {
   const int8_t* q_int = nullptr;
   const int8_t* k_int = nullptr;
   float int_score_scale = 1;
+  // A scheme other than per-tensor (run_quant_tile): its codes and scale tables.
+  const QuantizedQKV* quant = nullptr;
 
   const float* q_row(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * seq_len + i) * dim; }
   float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * heads + h) * seq_len + i) * dim; }
@@ -110,6 +116,8 @@ void run_csr_task(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task of the integer datapath (either layout kind); `tile` indexes block rows (BSR) or
 // tile_rows-row tiles (CSR).
 void run_integer_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+// The same for a quantization scheme other than per-tensor (p.quant), kernel_fast_quant.cpp.
+void run_quant_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
 
 // Input checks shared by the forward and the backward (kernel_fast.cpp). `who` starts every
 // message ("fast_attention", "fast_attention_backward"). Throw Error(invalid_input).

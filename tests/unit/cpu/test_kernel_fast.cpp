@@ -377,6 +377,7 @@ TEST_CASE("fast_attention bf16/i8/i4 match the reference on the same rounded/qua
       // Uniform data: no outliers, so per-tensor absmax scales use the integer range well.
       Case c = random_case(rng, true);
       c.op.precision = precision;
+      c.op.quant_scheme = per_tensor_scheme();  // the historical scheme (others: test_quant_scheme.cpp)
       std::string kind;
       const Layout layout = random_layout(rng, c.op, kind);
       CAPTURE(iteration);
@@ -402,6 +403,7 @@ TEST_CASE("fast_attention i8 uses the op's explicit scales") {
   Op op;
   op.shape = Shape{1, 2, 1, 33, 47, 16};
   op.precision = Precision::i8;
+  op.quant_scheme = per_tensor_scheme();
   op.scale_q = 0.02;
   op.scale_k = 0.03;
   op.scale_v = 0.025;
@@ -471,6 +473,7 @@ TEST_CASE("fast_attention bf16/i8/i4 on every spec's layout") {
       CAPTURE(precision);
       Op op = fp32_op;
       op.precision = precision;
+      op.quant_scheme = per_tensor_scheme();
       const Tensor out = fast_attention(op, layout, data.q, data.k, data.v);
       // Tight: the same rounded/quantized inputs through the oracle.
       const Scales s = resolve_scales(op, data.q, data.k, data.v);
