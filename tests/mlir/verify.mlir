@@ -21,7 +21,7 @@ sattn.sparse_attention {seq_len = 64, keep_ratio = 1.5}
 // expected-error @+1 {{attribute 'precision': unknown precision 'fp7' (valid: fp32, bf16, i8, i4)}}
 sattn.sparse_attention {seq_len = 64, precision = "fp7"}
 // -----
-// expected-error @+1 {{attribute 'spec': unknown spec 'diagonal' (valid: dense, sliding_window, bsr, block_local_global, nm_structured, topk_per_query, lsh, landmark)}}
+// expected-error @+1 {{attribute 'spec': unknown spec 'diagonal' (valid: dense, sliding_window, bsr, block_local_global, nm_structured, topk_per_query, lsh, landmark, quest)}}
 sattn.sparse_attention {seq_len = 64, spec = "diagonal"}
 // -----
 // expected-error @+1 {{attribute 'num_heads' repeats 'heads'}}
