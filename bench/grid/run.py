@@ -9,7 +9,7 @@ bench/results/grid.json; bench/grid/report.py turns it into grid.md and the plot
 
   bench/grid/run.py [--seq-len N] [--quick] [BUILD_DIR]
   bench/grid/run.py --target-seq N [BUILD_DIR]   add causal bsr at 1x1 and 8x10 (dynamic, multicast
-                                                 on) at seq_len N to the committed grid.json
+                                                 on and off) at seq_len N to the committed grid.json
 
 A failed check fails the benchmark. Cycle counts are deterministic; the wall times recorded are
 the model's.
@@ -88,7 +88,7 @@ def load_avg():
 out = os.path.join(src, "bench", "results", "grid.json")
 if target_seq:
     doc = json.load(open(out))
-    recs = run_op("bsr", True, target_seq, [(1, "dynamic", True), (80, "dynamic", True)])
+    recs = run_op("bsr", True, target_seq, [(1, "dynamic", True), (80, "dynamic", True), (80, "dynamic", False)])
     doc.setdefault("target_runs", {})[str(target_seq)] = {"load_average": load_avg(), "records": recs}
     with open(out + ".tmp", "w") as f:
         json.dump(doc, f, indent=1)

@@ -15,7 +15,8 @@ libdir=$(dirname "$lib")
 # Exported C symbols: every defined dynamic symbol that is not a mangled C++ name starts sattn_.
 others=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^_Z' | grep -v '^sattn_' || true)
 if [ -n "$others" ]; then echo "libsattn exports C symbols outside sattn_*:"; echo "$others"; exit 1; fi
-nm -D --defined-only "$lib" | awk '{print $3}' | grep -qx sattn_backward || { echo "sattn_backward not exported"; exit 1; }
+# grep without -q: -q exits at the first match and awk's last write then gets SIGPIPE (pipefail).
+nm -D --defined-only "$lib" | awk '{print $3}' | grep -x sattn_backward >/dev/null || { echo "sattn_backward not exported"; exit 1; }
 san=()
 if grep -q '^SATTN_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then san=(-fsanitize=address,undefined); fi
 cc -std=c99 -pedantic-errors -Wall -Wextra -Werror "${san[@]}" -I "$tmp/prefix/include" "$SRC/examples/c-api/main.c" \
