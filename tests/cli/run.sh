@@ -69,6 +69,11 @@ expect_out 'same-quantized reference' "i4 per-tensor reference named"
 run "$SATTN" run "$T/sw.mlir" --precision i8 --quant-scheme q=row
 expect_rc 2 "bad --quant-scheme"
 expect_err "valid granularities are tensor, head, block, token" "bad scheme named"
+# The scheme travels in the op, the plan and the artifacts: select | emit | run.
+echo '{"seq_len":64,"heads":2,"head_dim":32,"window_size":8,"precision":"i4","quant_scheme":"sage"}' >"$T/qs.json"
+run bash -c "\"$SATTN\" select \"$T/qs.json\" | \"$SATTN\" emit - --out-dir \"$T/qs-art\" >/dev/null && \"$SATTN\" run \"$T/qs-art/artifacts.json\""
+expect_rc 0 "scheme through the artifacts"
+expect_out '"quant_scheme":"sage"' "artifacts keep the scheme"
 run "$SATTN" run "$T/sw.mlir" --precision i8 --quant-scheme sage --backend rvv --dry-run
 expect_rc 3 "rvv refuses a scheme it cannot run"
 expect_err "backend rvv cannot run quant_scheme sage.*backends that can: cpu" "refusal names the backends that can"

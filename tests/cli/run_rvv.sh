@@ -181,7 +181,7 @@ expect_rc 5 "i8 per-tensor outside tolerance is a check failure"
 expect_err "output differs from the reference: max relative error .* > tolerance 5\.0e-02" "check failure message"
 run cat "$T/fail.jsonl"
 expect_out '"passed":false' "failed result still written"
-run "$RVV" "$T/sw.mlir" --precision i4 --data "$T/outlier" -q
+run "$RVV" "$T/sw.mlir" --precision i8 --data "$T/outlier" -q
 expect_rc 5 "-q: still exit 5"
 [[ -z $err ]] && ok || fail "-q silences the check-failure message"
 expect_tmp_empty "check failure"
