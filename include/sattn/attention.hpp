@@ -4,6 +4,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sattn/layout.hpp"
@@ -32,6 +33,17 @@ Tensor reference_attention_quantized(const Op& op, const QuantScheme& scheme, co
                                      const Tensor& k, const Tensor& v);
 Tensor reference_attention_quantized(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k,
                                      const Tensor& v);
+// The instruction sets the fast CPU kernels are compiled for (x86-64: the portable baseline, and
+// x86-64-v3 / x86-64-v4 copies chosen at run time; other architectures: baseline only).
+enum class CpuIsa { baseline, avx2, avx512 };
+std::string_view to_string(CpuIsa);
+// The copy of the fast CPU kernels this process runs: the environment variable SATTN_CPU_ISA
+// (baseline, avx2, avx512) when set, else the best one this CPU supports. Decided once per
+// process. Throws Error(invalid_input) when SATTN_CPU_ISA names an unknown ISA, one this build
+// has no copy of, or one this CPU lacks.
+CpuIsa cpu_isa();
+// The copies this build has that this CPU can run, baseline first.
+std::vector<CpuIsa> cpu_isas_available();
 
 struct FastOptions {
   int threads = 0;  // 0: hardware concurrency

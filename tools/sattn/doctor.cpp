@@ -2,6 +2,7 @@
 // link, run a tiny program), reports versions, and prints the command that fixes what is
 // missing. `sattn version` reuses the version probes.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "cli/cli.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
+#include "sattn/attention.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
@@ -266,6 +268,25 @@ int doctor_action(const DoctorCli& o) {
                                  {"qemu-riscv64 (vector)", "RVV runner (rvv)", "QEMU counting plugin"}, checks));
   step("the rocc backend");
   checks.push_back(check_backend(dir.path(), "rocc", "rocc backend (tiny op)", {"accelerator harness"}, checks));
+  // The fast CPU kernels' ISA (run-time dispatch; SATTN_CPU_ISA overrides): broken only when
+  // SATTN_CPU_ISA asks for a copy this build or CPU lacks.
+  std::string cpu_isa_name;
+  std::string cpu_isas;
+  for (CpuIsa isa : cpu_isas_available()) cpu_isas += (cpu_isas.empty() ? "" : ", ") + std::string(to_string(isa));
+  {
+    Check c{"CPU kernels (SATTN_CPU_ISA)", Need::run, "", "ok", "", ""};
+    try {
+      cpu_isa_name = std::string(to_string(cpu_isa()));
+      c.version = cpu_isa_name;
+      const char* env = std::getenv("SATTN_CPU_ISA");
+      c.detail = std::string(env && *env ? "forced by SATTN_CPU_ISA" : "best of") + "; available: " + cpu_isas;
+    } catch (const Error& e) {
+      c.status = "broken";
+      c.detail = e.what();
+      c.fix = "unset SATTN_CPU_ISA or set it to one of: " + cpu_isas;
+    }
+    checks.push_back(c);
+  }
   step("CUDA GPU");
   const CudaProbe gpu = probe_cuda();  // optional: only --backend cuda needs it
   checks.push_back({"CUDA GPU (--backend cuda)", Need::optional, gpu.version, gpu.status, gpu.detail,
@@ -282,6 +303,9 @@ int doctor_action(const DoctorCli& o) {
     nlohmann::json j = envelope("doctor", "sattn doctor");
     j["ok"] = required_ok;
     j["libexec_dir"] = libexec_dir();
+    j["cpu_isa"] = cpu_isa_name.empty() ? nlohmann::json() : nlohmann::json(cpu_isa_name);
+    j["cpu_isas_available"] = nlohmann::json::array();
+    for (CpuIsa isa : cpu_isas_available()) j["cpu_isas_available"].push_back(std::string(to_string(isa)));
     for (const Check& c : checks)
       j["checks"].push_back({{"name", c.name}, {"needed", to_string(c.need)}, {"required", counts(c)},
                              {"version", c.version}, {"status", c.status},

@@ -4,6 +4,7 @@
 // in kernel_fast_block.cpp (BSR) and kernel_fast_row.cpp (CSR, integer datapath).
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -126,7 +127,127 @@ void run_tasks(int64_t threads, int64_t tasks, const std::function<void(int64_t,
   if (progress) progress(tasks, tasks);
 }
 
+#if SATTN_CPU_DISPATCH
+namespace avx2 {
+extern const Kernels kernels;
+}
+namespace avx512 {
+extern const Kernels kernels;
+}
+#endif
+
+namespace {
+
+bool cpu_has(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::baseline:
+      return true;
+#if SATTN_CPU_DISPATCH
+    // x86-64-v3 and x86-64-v4, the -march levels the copies are built for (libgcc's check also
+    // asks the OS whether it saves the AVX / AVX-512 registers).
+    // (clang-16, the fuzz build's compiler, does not know "f16c"; no AVX2+FMA+BMI2 CPU lacks it.)
+    case CpuIsa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") &&
+#if !defined(__clang__)
+             __builtin_cpu_supports("f16c") &&
+#endif
+             __builtin_cpu_supports("bmi2");
+    case CpuIsa::avx512:
+      return cpu_has(CpuIsa::avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vl");
+#else
+    default:
+      return false;
+#endif
+  }
+  return false;
+}
+
+bool compiled(CpuIsa isa) {
+#if SATTN_CPU_DISPATCH
+  (void)isa;
+  return true;
+#else
+  return isa == CpuIsa::baseline;
+#endif
+}
+
+const Kernels& kernels_of(CpuIsa isa) {
+#if SATTN_CPU_DISPATCH
+  if (isa == CpuIsa::avx512) return avx512::kernels;
+  if (isa == CpuIsa::avx2) return avx2::kernels;
+#endif
+  (void)isa;
+  return baseline::kernels;
+}
+
+CpuIsa choose_isa() {
+  const char* env = std::getenv("SATTN_CPU_ISA");
+  if (env && *env) {
+    const std::string want(env);
+    for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512}) {
+      if (want != to_string(isa)) continue;
+      if (!compiled(isa))
+        throw Error(ErrorKind::invalid_input,
+                    "SATTN_CPU_ISA=" + want + ": this build has no " + want + " kernels (baseline only)");
+      if (!cpu_has(isa))
+        throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this CPU does not support " + want +
+                                                  " (available: " +
+                                                  [] {
+                                                    std::string list;
+                                                    for (CpuIsa a : cpu_isas_available())
+                                                      list += (list.empty() ? "" : ", ") + std::string(to_string(a));
+                                                    return list;
+                                                  }() + ")");
+      return isa;
+    }
+    throw Error(ErrorKind::invalid_input,
+                "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2 or avx512)");
+  }
+  return cpu_isas_available().back();
+}
+
+}  // namespace
+
+const Kernels& cpu_kernels() { return kernels_of(cpu_isa()); }
+
 }  // namespace fast
+
+std::string_view to_string(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::baseline: return "baseline";
+    case CpuIsa::avx2: return "avx2";
+    case CpuIsa::avx512: return "avx512";
+  }
+  return "?";
+}
+
+std::vector<CpuIsa> cpu_isas_available() {
+  std::vector<CpuIsa> out;
+  for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512})
+    if (fast::compiled(isa) && fast::cpu_has(isa)) out.push_back(isa);
+  return out;
+}
+
+CpuIsa cpu_isa() {
+  // Decided once; a bad SATTN_CPU_ISA throws on every call (not only the first).
+  static const std::optional<CpuIsa> chosen = []() -> std::optional<CpuIsa> {
+    try {
+      return fast::choose_isa();
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  }();
+  if (!chosen) return fast::choose_isa();  // throws the message
+  return *chosen;
+}
+
+void fast_attention_backward(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
+                             TensorView out, TensorView dout, const float* lse, MutableTensorView dq,
+                             MutableTensorView dk, MutableTensorView dv, const FastOptions& options) {
+  fast::cpu_kernels().backward(op, layout, q, k, v, out, dout, lse, dq, dk, dv, options);
+}
 
 namespace {
 
@@ -241,6 +362,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   const int64_t tasks = s.batch * s.heads * tasks_per_head;
 
   const BlasSingleThreaded blas_guard;
+  const fast::Kernels& kernels = fast::cpu_kernels();
   std::vector<fast::Scratch> scratch(static_cast<size_t>(fast::worker_count(options.threads, tasks)));
   fast::run_tasks(int64_t(scratch.size()), tasks, [&](int64_t worker, int64_t t) {
     // Row-major within a head, so consecutive tasks share the head's K/V in cache.
@@ -250,11 +372,11 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
     if (p.quant)
       fast::run_quant_tile(p, scratch[worker], b, h, row_task);
     else if (p.integer)
-      fast::run_integer_tile(p, scratch[worker], b, h, row_task);
+      kernels.integer_tile(p, scratch[worker], b, h, row_task);
     else if (layout.block)
-      fast::run_block_row(p, scratch[worker], b, h, row_task);
+      kernels.block_row(p, scratch[worker], b, h, row_task);
     else
-      fast::run_csr_task(p, scratch[worker], b, h, row_task);
+      kernels.csr_task(p, scratch[worker], b, h, row_task);
    }, options.progress);
 }
 

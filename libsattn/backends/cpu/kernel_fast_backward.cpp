@@ -349,9 +349,10 @@ void backward_block_row(const BackwardProblem& p, BackwardScratch& w, int64_t b,
 
 }  // namespace
 
-void fast_attention_backward(const Op& op, const Layout& layout, TensorView q, TensorView k, TensorView v,
-                             TensorView out, TensorView dout, const float* lse, MutableTensorView dq,
-                             MutableTensorView dk, MutableTensorView dv, const FastOptions& options) {
+void fast::SATTN_CPU_ISA_NS::attention_backward(const Op& op, const Layout& layout, TensorView q, TensorView k,
+                                                TensorView v, TensorView out, TensorView dout, const float* lse,
+                                                MutableTensorView dq, MutableTensorView dk, MutableTensorView dv,
+                                                const FastOptions& options) {
   constexpr const char* who = "fast_attention_backward";
   if (op.precision != Precision::fp32 && op.precision != Precision::bf16)
     throw Error(ErrorKind::invalid_input, std::string(who) + ": backward supports fp32 and bf16 precision, the op has " +

@@ -10,6 +10,7 @@
 #include "backends/cpu/kernel_fast_simd.hpp"
 
 namespace sattn::fast {
+inline namespace SATTN_CPU_ISA_NS {
 
 TileState begin_tile(Scratch& scratch, int64_t rows, int64_t dim) {
   const auto need_acc = static_cast<size_t>(rows * dim);
@@ -157,4 +158,7 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
   finish_tile(state, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
 }
 
+const Kernels kernels{CpuIsa::SATTN_CPU_ISA_NS, run_block_row, run_csr_task, run_integer_tile, attention_backward};
+
+}  // inline namespace SATTN_CPU_ISA_NS
 }  // namespace sattn::fast

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sattn/attention.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
 #include "sattn/tensor.hpp"
@@ -15,6 +16,14 @@
 namespace sattn {
 struct QuantizedQKV;
 }
+// Run-time ISA dispatch (docs/decisions.md "CPU kernels: one source, one object per ISA"): the
+// kernel sources (kernel_fast_block/row/backward.cpp) are compiled once per ISA, each time with
+// SATTN_CPU_ISA_NS naming an inline namespace (baseline, avx2, avx512), so every function and
+// inline helper of one copy has its own mangled name. kernel_fast.cpp (baseline) picks a copy's
+// Kernels table at run time (cpu_kernels()).
+#ifndef SATTN_CPU_ISA_NS
+#define SATTN_CPU_ISA_NS baseline
+#endif
 
 namespace sattn::fast {
 
@@ -78,6 +87,10 @@ struct Scratch {
   int32_t stamp = 0;
 };
 
+struct Kernels;
+
+inline namespace SATTN_CPU_ISA_NS {
+
 // The online-softmax state of a tile of `rows` query rows, held in Scratch.
 struct TileState {
   float* acc;
@@ -116,8 +129,30 @@ void run_csr_task(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task of the integer datapath (either layout kind); `tile` indexes block rows (BSR) or
 // tile_rows-row tiles (CSR).
 void run_integer_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
-// The same for a quantization scheme other than per-tensor (p.quant), kernel_fast_quant.cpp.
+// fast_attention_backward of this ISA (kernel_fast_backward.cpp).
+void attention_backward(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, TensorView out,
+                        TensorView dout, const float* lse, MutableTensorView dq, MutableTensorView dk,
+                        MutableTensorView dv, const FastOptions&);
+// This copy's entry points (defined in kernel_fast_block.cpp).
+extern const Kernels kernels;
+
+}  // inline namespace SATTN_CPU_ISA_NS
+
+// The integer datapath of a quantization scheme other than per-tensor (p.quant),
+// kernel_fast_quant.cpp: one baseline copy, called from kernel_fast.cpp whatever the ISA.
 void run_quant_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+
+// The entry points of one ISA's copy of the kernels.
+struct Kernels {
+  CpuIsa isa;
+  void (*block_row)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t block_row);
+  void (*csr_task)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
+  void (*integer_tile)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+  void (*backward)(const Op&, const Layout&, TensorView, TensorView, TensorView, TensorView, TensorView, const float*,
+                   MutableTensorView, MutableTensorView, MutableTensorView, const FastOptions&);
+};
+// The copy selected for this process (cpu_isa(); kernel_fast.cpp).
+const Kernels& cpu_kernels();
 
 // Input checks shared by the forward and the backward (kernel_fast.cpp). `who` starts every
 // message ("fast_attention", "fast_attention_backward"). Throw Error(invalid_input).

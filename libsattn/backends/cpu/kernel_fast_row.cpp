@@ -17,6 +17,7 @@
 #include "backends/cpu/kernel_fast_simd.hpp"
 
 namespace sattn::fast {
+inline namespace SATTN_CPU_ISA_NS {
 
 namespace {
 
@@ -371,4 +372,5 @@ void run_integer_tile(const Problem& p, Scratch& scratch, int64_t b, int64_t h, 
   finish_tile(state, p.out_row(b, h, row0), p.lse_row(b, h, row0));
 }
 
+}  // inline namespace SATTN_CPU_ISA_NS
 }  // namespace sattn::fast

@@ -14,6 +14,7 @@
 #endif
 
 namespace sattn::fast {
+inline namespace SATTN_CPU_ISA_NS {  // kernel_fast_internal.hpp: one copy per ISA
 
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 inline constexpr float kLog2e = 1.4426950408889634f;
@@ -265,4 +266,5 @@ inline void axpy(float* y, float a, const float* x, int64_t n) {
   for (; c < n; ++c) y[c] += a * x[c];
 }
 
+}  // inline namespace SATTN_CPU_ISA_NS
 }  // namespace sattn::fast

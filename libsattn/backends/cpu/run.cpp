@@ -35,6 +35,9 @@ CpuRun run_cpu(const Plan& plan, const Layout* given_layout, const QKV& data, co
   nlohmann::json check = check_against_reference(op, layout, data, r, reference_ms, check_options, progress);
   nlohmann::json j = result_header(plan, op, op.precision, "cpu", data_desc, layout, tool);
   j["check"] = std::move(check);
+  // The copy of the kernels that ran (SATTN_CPU_ISA, else the best this CPU has): a property of
+  // the machine, like the rounding it gives.
+  j["cpu_isa"] = std::string(to_string(cpu_isa()));
   // Wall time only here, so results diff byte for byte once "timing" is dropped (docs/robustness.md).
   j["timing"] = {{"layout_ms", layout_ms}, {"kernel_ms", kernel_ms}, {"reference_ms", reference_ms}};
   r.result = std::move(j);

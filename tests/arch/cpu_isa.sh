@@ -1,0 +1,23 @@
+#!/bin/bash
+# cpu_isa.sh ISA UNIT_TESTS: the fast-kernel tests (fast_attention*, softcap*: randomized shapes,
+# tails, causal, empty rows, GQA, backward, against the double-precision reference) on one ISA's
+# copy of the CPU kernels, forced with SATTN_CPU_ISA. On a CPU without that ISA (read from
+# /proc/cpuinfo, independently of the library's own check) it checks instead that forcing it fails
+# with a clear message. ISA "bogus" checks the message for an unknown name.
+set -euo pipefail
+isa=$1 unit=$2
+flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
+case $isa in
+  baseline) supported=1 ;;
+  avx2) has avx2 fma bmi1 bmi2 f16c && supported=1 || supported=0 ;;
+  avx512) has avx2 fma bmi1 bmi2 f16c avx512f avx512bw avx512cd avx512dq avx512vl && supported=1 || supported=0 ;;
+  *) supported=0 ;;
+esac
+if [[ $supported == 1 ]]; then
+  echo "cpu_isa.sh: $isa: running the fast-kernel tests on the $isa copy"
+  SATTN_CPU_ISA=$isa "$unit" -tc='cpu_isa*,fast_attention*,softcap*'
+else
+  echo "cpu_isa.sh: $isa: not usable on this CPU; checking that forcing it fails clearly"
+  SATTN_CPU_ISA=$isa "$unit" -tc='cpu_isa*'
+fi

@@ -1,0 +1,30 @@
+# SATTN_CPU_ISA (run-time dispatch of the fast CPU kernels): sattn run records the copy that ran
+# as cpu_isa, forcing each available copy gives results within tolerance, and a bad name is a
+# clear error (exit 3 from run, a broken doctor row with the fix, exit 4) rather than a fallback.
+source "$(dirname "$0")/lib.sh"
+
+op="$SRC/examples/bsr.mlir"
+avail=$(SATTN_CPU_ISA= "$SATTN" doctor --format json -q | $PY -c 'import json,sys; j=json.load(sys.stdin); print(" ".join(j["cpu_isas_available"]), j["cpu_isa"])')
+read -ra names <<<"$avail"
+best=${names[-1]}
+[[ ${names[0]} == baseline && $best == "${names[-2]}" ]] && ok || fail "doctor: available list starts with baseline and cpu_isa is the best: $avail"
+
+for isa in "${names[@]:0:${#names[@]}-1}"; do
+  SATTN_CPU_ISA=$isa run "$SATTN" run "$op" --format json -q -o "$T/$isa.json"
+  expect_rc 0 "run with SATTN_CPU_ISA=$isa"
+  got=$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["cpu_isa"], j["check"]["passed"])' "$T/$isa.json")
+  [[ $got == "$isa True" ]] && ok || fail "SATTN_CPU_ISA=$isa: result says $got"
+done
+run env -u SATTN_CPU_ISA "$SATTN" run "$op" --format json -q -o "$T/default.json"
+got=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["cpu_isa"])' "$T/default.json")
+[[ $got == "$best" ]] && ok || fail "unset: the best copy ($best) runs, not $got"
+
+SATTN_CPU_ISA=avx1024 run "$SATTN" run "$op" -q -o "$T/bad.json"
+expect_rc 3 "unknown ISA (invalid input)"
+expect_err "^sattn run: error: SATTN_CPU_ISA=avx1024: unknown ISA \(expected baseline, avx2 or avx512\)" "unknown ISA message"
+expect_no_file "$T/bad.json" "no partial result"
+SATTN_CPU_ISA=avx1024 run "$SATTN" doctor --format json -q -o "$T/doctor.json"
+expect_rc 4 "doctor with a bad SATTN_CPU_ISA"
+got=$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); c=[c for c in j["checks"] if c["name"].startswith("CPU kernels")][0]; print(j["cpu_isa"], c["status"], "|", c["fix"])' "$T/doctor.json")
+[[ $got == "None broken | unset SATTN_CPU_ISA or set it to one of: baseline"* ]] && ok || fail "doctor row: $got"
+finish
