@@ -34,8 +34,8 @@ _sattn() {
     run)
       case $prev in
         --backend) _sattn_words 'cpu cuda rvv rocc imc all'; return ;;
-        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
-        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
+        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
+        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
         --l1-bytes) :; return ;;
         --profile) _sattn_words "$(sattn profile list -q 2>/dev/null)"; return ;;
         --data) COMPREPLY=($(compgen -P "$pre" -d -- "$cur")); return ;;
@@ -48,23 +48,26 @@ _sattn() {
         --check) _sattn_words 'auto full sample none'; return ;;
         --max-pairs) :; return ;;
         --max-seconds) :; return ;;
+        --precision) _sattn_words 'fp32 bf16 i8 i4'; return ;;
+        --quant-scheme) :; return ;;
         --max-memory) :; return ;;
       esac
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --out-dir --force --output -o --format --quiet -q --threads --check --dry-run --max-pairs --max-seconds --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --out-dir --force --output -o --format --quiet -q --threads --check --dry-run --max-pairs --max-seconds --precision --quant-scheme --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
     select)
       case $prev in
         --backend) _sattn_words 'cpu rvv rocc imc'; return ;;
-        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
-        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
+        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
+        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
         --l1-bytes) :; return ;;
         --profile) _sattn_words "$(sattn profile list -q 2>/dev/null)"; return ;;
         --min-recall) :; return ;;
+        --recall-confidence) :; return ;;
         --data) COMPREPLY=($(compgen -P "$pre" -d -- "$cur")); return ;;
         --layout) _sattn_words 'bhsd bshd'; return ;;
         --seed) :; return ;;
@@ -74,7 +77,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --use-hw-probe --min-recall --data --layout --seed --explain --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --use-hw-probe --min-recall --recall-confidence --data --layout --seed --explain --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -86,8 +89,8 @@ _sattn() {
         --layout) _sattn_words 'bhsd bshd'; return ;;
         --seed) :; return ;;
         --backend) _sattn_words 'cpu rvv rocc imc'; return ;;
-        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
-        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
+        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
+        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
         --l1-bytes) :; return ;;
         --profile) _sattn_words "$(sattn profile list -q 2>/dev/null)"; return ;;
         --output|-o) COMPREPLY=($(compgen -P "$pre" -f -- "$cur")); return ;;
@@ -97,14 +100,14 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --out-dir --force --out-stem --data --layout --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --out-dir --force --out-stem --data --layout --seed --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --output -o --format --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
     run-rvv)
       case $prev in
-        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
-        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
+        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
+        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
         --l1-bytes) :; return ;;
         --profile) _sattn_words "$(sattn profile list -q 2>/dev/null)"; return ;;
         --data) COMPREPLY=($(compgen -P "$pre" -d -- "$cur")); return ;;
@@ -126,14 +129,14 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --vlen --precision --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --vlen --precision --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
     sim)
       case $prev in
-        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
-        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
+        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
+        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
         --l1-bytes) :; return ;;
         --profile) _sattn_words "$(sattn profile list -q 2>/dev/null)"; return ;;
         --data) COMPREPLY=($(compgen -P "$pre" -d -- "$cur")); return ;;
@@ -147,6 +150,9 @@ _sattn() {
         --max-cycles) :; return ;;
         --trace) :; return ;;
         --energy) :; return ;;
+        --grid) :; return ;;
+        --multicast) :; return ;;
+        --schedule) :; return ;;
         --output|-o) COMPREPLY=($(compgen -P "$pre" -f -- "$cur")); return ;;
         --format) _sattn_words 'json text'; return ;;
         --max-memory) :; return ;;
@@ -154,7 +160,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --model-only --probe --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --lanes --precision --single-buffer --dram-latency --dram-bandwidth --clock-mhz --max-cycles --trace --energy --grid --multicast --schedule --model-only --probe --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -175,14 +181,14 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --precision --method --percentile --granularity --compare --apply --data --layout --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --precision --method --percentile --granularity --compare --apply --data --layout --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
     imc)
       case $prev in
-        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
-        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
+        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
+        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
         --l1-bytes) :; return ;;
         --profile) _sattn_words "$(sattn profile list -q 2>/dev/null)"; return ;;
         --data) COMPREPLY=($(compgen -P "$pre" -d -- "$cur")); return ;;
@@ -209,7 +215,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --config --tech --cell --subarray --cell-bits --adc-bits --cols-per-adc --parallel-rows --clock-mhz --kv-placement --input-bits --weight-bits --gemm --sweep --output -o --format --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --config --tech --cell --subarray --cell-bits --adc-bits --cols-per-adc --parallel-rows --clock-mhz --kv-placement --input-bits --weight-bits --gemm --sweep --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;
@@ -221,8 +227,8 @@ _sattn() {
         --plot) :; return ;;
         --threads) :; return ;;
         --backend) _sattn_words 'cpu rvv rocc imc'; return ;;
-        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
-        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
+        --force-spec|--spec) _sattn_words 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
+        --disable) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
         --l1-bytes) :; return ;;
         --profile) _sattn_words "$(sattn profile list -q 2>/dev/null)"; return ;;
         --output|-o) COMPREPLY=($(compgen -P "$pre" -f -- "$cur")); return ;;
@@ -238,7 +244,7 @@ _sattn() {
     bench)
       case $prev in
         --backend|--backends) _sattn_list 'cpu rvv rocc imc'; return ;;
-        --specs) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark'; return ;;
+        --specs) _sattn_list 'dense sliding_window bsr block_local_global nm_structured topk_per_query lsh landmark quest'; return ;;
         --seq-lens) :; return ;;
         --precisions) _sattn_list 'fp32 bf16 i8 i4'; return ;;
         --vlens) _sattn_list '128 256 512 1024'; return ;;
@@ -266,7 +272,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --backend --backends --specs --seq-lens --precisions --vlens --kernels --lanes --head-dim --heads --batch --causal --param --no-dense-baseline --no-blas-baseline --profile --blas-dense --model-only --threads --reps --seed --timeout --jobs -j --sattn --out-dir --force --output -o --plot --emit-jobs --results-dir --collect --only --list --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --backend --backends --specs --seq-lens --precisions --vlens --kernels --lanes --head-dim --heads --batch --causal --param --no-dense-baseline --no-blas-baseline --profile --blas-dense --model-only --threads --reps --seed --timeout --jobs -j --sattn --out-dir --force --output -o --plot --emit-jobs --results-dir --collect --only --list --quiet -q ' -- "$cur"))
       fi ;;
     model)
       case $prev in
@@ -301,7 +307,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --output -o --format --quiet -q ' -- "$cur"))
       elif [[ $COMP_CWORD -eq $((base + 1)) ]]; then
         _sattn_words 'list show validate'
       else
@@ -316,7 +322,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --qemu --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --qemu --build --output -o --format --quiet -q ' -- "$cur"))
       fi ;;
     completions)
       case $prev in
@@ -324,7 +330,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version ' -- "$cur"))
       elif [[ $COMP_CWORD -eq $((base + 1)) ]]; then
         _sattn_words 'bash zsh fish'
       fi ;;

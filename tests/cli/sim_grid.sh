@@ -76,8 +76,12 @@ expect_no_file "$T/wd.json" "no output when the watchdog fires"
 run "$SATTN" sim "$T/op.json" --model-only --profile highperf -q -o "$T/hp.json"
 expect_rc 0 "highperf model run"
 [[ $(field "$T/hp.json" 'd["sim"]["grid"]["grid"], d["sim"]["config"]["grid"]') == "8x10 8x10" ]] && ok || fail "highperf: 8x10"
-run "$SATTN" sim "$T/op.json" --profile highperf
-expect_rc 2 "highperf without --model-only"
+# Without --model-only the profile's grid does not stop an RTL run: the RTL runs its one tile,
+# with a note (only --grid RxC without --model-only is a usage error).
+run "$SATTN" sim "$T/op.json" --profile highperf -o "$T/hp-rtl.json"
+expect_rc 0 "highperf without --model-only: the RTL's one tile"
+expect_err "note: .*the profile's 8x10 grid runs in the model only \(sattn-sim --model-only\); the RTL ran one tile" "says the grid was narrowed"
+[[ $(field "$T/hp-rtl.json" 'd["sim"]["engine"], d["sim"]["config"]["grid"], "grid" in d["sim"]') == "rtl 1x1 False" ]] && ok || fail "highperf RTL run: one tile"
 run "$SATTN" sim "$T/op.json" --model-only --profile lowpower --precision i4 -q -o "$T/lp.json"
 expect_rc 0 "lowpower model run"
 [[ $(field "$T/lp.json" 'd["sim"]["config"]["grid"]') == 1x1 ]] && ok || fail "lowpower: 1x1"

@@ -83,6 +83,7 @@ std::vector<ToolInfo> collect_tools() {
   for (const Tool& t : tool_table()) {
     CLI::App app(t.summary, t.name);
     app.set_help_flag("-h,--help", "Show this help and exit");
+    app.set_version_flag("--version", std::string(), "Print the version (and the git revision it was built from) and exit");
     t.configure(app);
     ToolInfo info{t.name, t.summary, {}, false, "", "@file"};
     for (const CLI::Option* opt : app.get_options()) {

@@ -89,6 +89,7 @@ SimSettings settings_of(const SimCli& o) {
   }
   // The grid (hw/README.md "Grid"): values outside what the ISA defines are invalid input (exit 3).
   if (o.grid_opt->count()) {
+    s.grid_from_flag = true;
     const auto g = accel::parse_grid(o.grid);
     if (!g) throw Error(ExitCode::invalid_input, "--grid must be ROWSxCOLS, e.g. 2x4 (got '" + o.grid + "')");
     if (g->first < 1 || g->second < 1 || g->first > accel::isa::kGridMaxRows || g->second > accel::isa::kGridMaxCols)

@@ -103,8 +103,9 @@ SimSettings sim_settings(const std::optional<std::string>& profile) {
   return s;
 }
 
-SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& data_desc, const SimSettings& s,
+SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& data_desc, const SimSettings& settings,
                const std::string& tool) {
+  SimSettings s = settings;  // a profile's grid may be narrowed to the RTL's one tile below
   SimRun r;
   Op op = item.plan.op;
   std::string note;
@@ -112,6 +113,14 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   if (!note.empty()) r.notes.push_back(note);
 
   // A grid larger than one tile runs in the model only (the RTL harness is one tile).
+  // A grid that came from a profile (not --grid) does not stop an RTL run: the RTL runs its one
+  // tile, with a note (hw/README.md "Grid"); --grid RxC without --model-only stays a usage error.
+  if (s.config.grid.tiles() > 1 && !s.model_only && !s.grid_from_flag) {
+    r.notes.push_back("the profile's " + s.config.grid.shape() +
+                      " grid runs in the model only (sattn-sim --model-only); the RTL ran one tile");
+    s.config.grid.rows = s.config.grid.cols = 1;
+    s.config.grid.dram_ports = 1;
+  }
   const accel::GridConfig& gc = s.config.grid;
   const bool on_grid = gc.tiles() > 1;
   if (on_grid && !s.model_only)

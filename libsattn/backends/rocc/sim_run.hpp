@@ -22,6 +22,7 @@ struct SimSettings {
   EnergyModel energy;
   std::optional<Precision> precision;  // --precision: overrides the op's
   bool model_only = false;             // skip the RTL
+  bool grid_from_flag = false;         // the grid came from --grid, not a profile (run_sim)
 };
 
 struct SimRun {
