@@ -186,7 +186,7 @@ void finish(Draft& c, const Common& k, double pairs, double kv_bytes, double gat
 // candidate column (the diagonal block, always kept) counts only its allowed pairs; the other
 // kept columns count whole (a partial last key block counts its keys).
 void block_row_work(const layout_detail::BlockGrid& grid, int64_t br, double kept, double chunk_keys,
-                    double& pairs, double& visits) {
+                    int64_t tile_rows, double& pairs, double& visits) {
   const auto& a = grid.align;
   const int64_t b = grid.block;
   const int64_t r0 = br * b, r1 = std::min(r0 + b, a.rows);
@@ -203,7 +203,22 @@ void block_row_work(const layout_detail::BlockGrid& grid, int64_t br, double kep
     diag = rows * double(last_width);
   }
   pairs += (kept - 1) * rows * double(b) + diag;
-  visits += rows * kept * ceil_div(double(b), chunk_keys);
+  if (!a.causal || tile_rows <= 0) {
+    visits += rows * kept * ceil_div(double(b), chunk_keys);
+    return;
+  }
+  // The rvv block kernel (attn-block-rvv.inc.h) runs a block row in tiles of the largest power
+  // of two <= min(tile_rows, rows left) and stops each chunk loop at the tile's last row's
+  // limit: the diagonal block's chunks past that limit are never visited.
+  double diag_visits = 0;
+  for (int64_t i = r0; i < r1;) {
+    int64_t t = 1;
+    while (t * 2 <= tile_rows && t * 2 <= r1 - i) t *= 2;
+    const int64_t keys = std::clamp<int64_t>(a.key_end(i + t - 1) - last_col * b, 0, last_width);
+    diag_visits += double(t) * ceil_div(double(keys), chunk_keys);
+    i += t;
+  }
+  visits += rows * (kept - 1) * ceil_div(double(b), chunk_keys) + diag_visits;
 }
 
 // The shared part of bsr and dense: working set, K/V bytes.
@@ -241,7 +256,8 @@ const BackendCosts& backend_costs(Target b) {
                                 .chunk_d = {28.2, 43.3, 33.6, 24.1},      // full-width vfmacc and conversions
                                 .pair = 1.24, .chunk = 556,               // softmax: reductions, vector exp
                                 .row_chunk_keys = 64,                     // VLMAX(e32, m8) at VLEN 256
-                                .block_chunk_keys = 32};                  // 4-row tiles at m4
+                                .block_chunk_keys = 32,                   // 4-row tiles at m4
+                                .block_tile_rows = 4};                    // SATTN_DEFAULT_TILE_ROWS
   static const BackendCosts rocc{.mac = 0.0575, .stream_byte = 0, .gather_row = 0.00171, .score_mac = 0,
                                  .l1_bytes = 65536,
                                  .gather_elem = {0.0013, 0.0013, 0.0013, 0.0013},
@@ -353,6 +369,7 @@ Candidate cost_bsr(const Op& op, const BsrParams& p, const CostContext& ctx) {
   layout_detail::BlockGrid grid{layout_detail::alignment_of(op), p.block_size};
   const int64_t globals = (p.global_tokens + p.block_size - 1) / p.block_size;
   const double chunk_keys = double(backend_costs(ctx.backend).block_chunk_keys);
+  const int64_t tile_rows = backend_costs(ctx.backend).block_tile_rows;
   double kept = 0, candidates = 0, pairs = 0, row_visits = 0;
   for (int64_t br = 0; br < grid.block_rows(); ++br) {
     const int64_t cand = grid.candidate_end(br);
@@ -362,7 +379,7 @@ Candidate cost_bsr(const Op& op, const BsrParams& p, const CostContext& ctx) {
         double(std::min(cand, std::max(layout_detail::bsr_keep_count(p.keep_ratio, cand), forced)));
     kept += row_kept;
     candidates += double(cand);
-    block_row_work(grid, br, row_kept, chunk_keys, pairs, row_visits);
+    block_row_work(grid, br, row_kept, chunk_keys, tile_rows, pairs, row_visits);
   }
   double kv_bytes = 0;
   block_memory(c, k, double(p.block_size), kept, ctx, kv_bytes);
@@ -411,6 +428,7 @@ Candidate cost_quest(const Op& op, const QuestParams& p, const CostContext& ctx)
   c.spec = Spec::quest;
   layout_detail::BlockGrid grid{layout_detail::alignment_of(op), p.page_size};
   const double chunk_keys = double(backend_costs(ctx.backend).block_chunk_keys);
+  const int64_t tile_rows = backend_costs(ctx.backend).block_tile_rows;
   double kept = 0, candidates = 0, bound_rows = 0, pairs = 0, row_visits = 0;
   for (int64_t br = 0; br < grid.block_rows(); ++br) {
     const int64_t cand = grid.candidate_end(br);
@@ -420,7 +438,7 @@ Candidate cost_quest(const Op& op, const QuestParams& p, const CostContext& ctx)
     kept += row_kept;
     candidates += double(cand);
     bound_rows += rows * double(cand);
-    block_row_work(grid, br, row_kept, chunk_keys, pairs, row_visits);
+    block_row_work(grid, br, row_kept, chunk_keys, tile_rows, pairs, row_visits);
   }
   double kv_bytes = 0;
   block_memory(c, k, double(p.page_size), kept, ctx, kv_bytes);
@@ -448,11 +466,12 @@ Candidate cost_dense(const Op& op, const CostContext& ctx) {
   const int64_t block = std::min(kDenseBlock, std::max(op.shape.seq_len, op.shape.kv_len));
   layout_detail::BlockGrid grid{layout_detail::alignment_of(op), block};
   const double chunk_keys = double(backend_costs(ctx.backend).block_chunk_keys);
+  const int64_t tile_rows = backend_costs(ctx.backend).block_tile_rows;
   double kept = 0, pairs = 0, row_visits = 0;
   for (int64_t br = 0; br < grid.block_rows(); ++br) {
     const double cand = double(grid.candidate_end(br));
     kept += cand;
-    block_row_work(grid, br, cand, chunk_keys, pairs, row_visits);
+    block_row_work(grid, br, cand, chunk_keys, tile_rows, pairs, row_visits);
   }
   double kv_bytes = 0;
   block_memory(c, k, double(block), kept, ctx, kv_bytes);

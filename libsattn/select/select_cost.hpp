@@ -25,6 +25,10 @@ struct BackendCosts {
   double chunk = 0;              // per visit of one query row to one key chunk (row start, max, exp)
   int64_t row_chunk_keys = 64;   // keys per chunk of the row (CSR) kernel
   int64_t block_chunk_keys = 64; // keys per chunk of the block (BSR) kernel
+  // Rows of a block-kernel tile whose causal limit cuts the diagonal block's chunks: each tile
+  // of this many rows visits the diagonal block's chunks only up to its last row's limit. 0: the
+  // whole diagonal block is visited by every row (what the accelerator is modelled as doing).
+  int64_t block_tile_rows = 0;
 };
 const BackendCosts& backend_costs(Target);
 

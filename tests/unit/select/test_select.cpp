@@ -159,6 +159,32 @@ TEST_CASE("select: causal candidates and precision enter the terms") {
   CHECK(term(p, Spec::dense, "pairs") == 32896);
 }
 
+TEST_CASE("select: the rvv block kernel visits a causal diagonal block only up to each tile's limit") {
+  // Same op as above (causal 256 x 256, block 64, keep 0.5: 1, 1, 2, 2 kept, 4 of them diagonal).
+  // rvv chunks are 32 keys, tiles 4 rows (attn-block-rvv.inc.h): a tile of rows r..r+3 of a
+  // diagonal block stops at key r+4, so tiles r = 0..28 visit 1 chunk and r = 32..60 visit 2:
+  // 8*4*1 + 8*4*2 = 96 row visits a diagonal block, not 64*2 = 128. The 2 full blocks: 64*2 each.
+  // chunk_work counts 32-key visits as 32/64: (2*128 + 4*96) / 2 = 320 (the whole blocks: 384).
+  // rocc (64-key chunks, the whole diagonal block a visit) and non-causal ops are unchanged.
+  const Op op = op_from(
+      "heads = 1 : i64, seq_len = 256 : i64, head_dim = 32 : i64, causal = true, "
+      "precision = \"bf16\", keep_ratio = 0.5, block_size = 64 : i64");
+  select_detail::CostContext ctx;
+  ctx.l1_bytes = 32768;
+  auto chunk_work = [](const Candidate& c) { return nlohmann::json::parse(c.terms).at("chunk_work").get<double>(); };
+  ctx.backend = Target::rvv;
+  CHECK(chunk_work(select_detail::cost_bsr(op, BsrParams{64, 0.5}, ctx)) == 320);
+  // dense: 6 full blocks (768 row visits) + 4 diagonal (384) = 1152 -> 576.
+  CHECK(chunk_work(select_detail::cost_dense(op, ctx)) == 576);
+  ctx.backend = Target::rocc;
+  CHECK(chunk_work(select_detail::cost_bsr(op, BsrParams{64, 0.5}, ctx)) == 384);
+  Op open = op;
+  open.causal = false;
+  ctx.backend = Target::rvv;
+  // Not causal: 4 candidates a block row, 2 kept, every kept block whole: 8 * 64 * 2 / 2 = 512.
+  CHECK(chunk_work(select_detail::cost_bsr(open, BsrParams{64, 0.5}, ctx)) == 512);
+}
+
 TEST_CASE("select: window span vs block fit flips the choice") {
   ScopedEnv env;
   // bsr (keep 0.125: 2 of 16 blocks per row) costs 4493312 in both. window 16: n = 33,
