@@ -210,6 +210,21 @@ for r in v:
 print("ok")
 P
 expect_out '^ok$' "--validate: one row per sampled layer and backend, every reduced op checked"
+# Issue 22's target on a small sampled layer: model/measured within 15% on both backends. At 256
+# keys the bsr block stays 64, twice the rvv kernel's 32-key chunk, so the causal diagonal block's
+# chunks cut per 4-row tile count (the model charged them whole: rvv 1.224 before the fix).
+run "${M[@]}" gpt2 --seq 4096 --allow-long --policy global-bsr --validate 1 --validate-len 256 -o "$T/val256.json"
+expect_rc 0 "--validate at 256 keys"
+run "$PY" - "$T/val256.json" <<'P'
+import json, sys
+v = json.load(open(sys.argv[1]))["validation"]
+assert sorted(r["backend"] for r in v) == ["rocc", "rvv"], v
+for r in v:
+    assert r["spec"] == "bsr" and r["op"]["kv_len"] == 256 and r["check_passed"] is True, r
+    assert abs(r["model_over_measured"] - 1) <= 0.15, f'{r["backend"]} bsr: model/measured {r["model_over_measured"]:.3f}'
+print("ok")
+P
+expect_out '^ok$' "--validate: bsr model/measured within 15% on rvv and rocc (256 keys, block 64)"
 run "${M[@]}" gpt2 --validate 2 --validate-len 8
 expect_rc 2 "--validate-len out of range"
 
