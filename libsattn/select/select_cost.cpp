@@ -14,7 +14,10 @@
 //   gathered    = B * H * pairs * d: K elements fetched through an index (row layouts only);
 //   chunk_work  (query row, key chunk) visits over every batch and head, each counted as
 //               chunk_keys / 64 (row layouts: ceil(keys of the row / row_chunk_keys) a row;
-//               block layouts: ceil(b / block_chunk_keys) per kept block and row);
+//               block layouts: ceil(b / block_chunk_keys) per kept block and row; under
+//               causal with block_tile_rows T > 0 (rvv: 4) the diagonal block is visited per
+//               tile of T rows only up to the tile's last row's key limit, as the rvv block
+//               kernel stops its chunk loop there: ceil(keys / block_chunk_keys) per tile row);
 //   score_macs  block-scoring work (bsr only);
 // and costs, in modelled cycles, with the backend's constants (backend_costs(); e the precision):
 //   total = (macs*mac + B*H*pairs*pair + kv_bytes*stream_byte + gathers*gather_row
