@@ -192,9 +192,10 @@ std::string model_report_gnuplot(const ModelReport& r) {
   const std::string phase = ph.kind == ModelPhase::Kind::decode
                                 ? "decode " + std::to_string(ph.tokens) + " tokens at " + std::to_string(ph.context)
                                 : "prefill " + std::to_string(ph.seq_len);
-  g << "# sattn model: per-layer accelerator cycles, stacked over the layers (the last point is the\n"
-       "# total), policy against all-dense. Run: gnuplot -e \"outfile='plot.svg'\" FILE (default\n"
-       "# sattn-model.svg).\n";
+  g << "# sattn model: per-layer accelerator cycles, policy against all-dense: on top each layer's\n"
+       "# cycles with the cumulative totals, below the per-layer cost stacked into one bar for dense\n"
+       "# and one for the policy (a segment per layer, layer 0 at the bottom).\n"
+       "# Run: gnuplot -e \"outfile='plot.svg'\" FILE (default sattn-model.svg).\n";
   g << "$layers << EOD\n# layer sparse_mcycles dense_mcycles cumulative_sparse cumulative_dense class\n";
   double cs = 0, cd = 0;
   for (const LayerReport& l : r.layers) {
@@ -205,15 +206,22 @@ std::string model_report_gnuplot(const ModelReport& r) {
   }
   g << "EOD\n";
   g << "if (!exists(\"outfile\")) outfile = 'sattn-model.svg'\n"
-       "set terminal svg size 1000,600 dynamic\nset output outfile\n";
+       "set terminal svg size 1000,1000 dynamic\nset output outfile\nset multiplot layout 2,1\n";
   g << "set title \"" << r.config.name << ", " << phase << ": accelerator Mcycles per layer (policy " << r.policy.name
     << " vs dense)\"\n";
   g << "set xlabel 'layer'\nset ylabel 'Mcycles per layer'\nset y2label 'cumulative Mcycles'\nset y2tics\nset ytics nomirror\n"
-       "set style fill solid 0.6 border -1\nset boxwidth 0.4\nset key top left\nset grid ytics\n";
+       "set style fill solid 0.6 border -1\nset boxwidth 0.4\nset key top left opaque\nset grid ytics\n";
   g << "plot $layers using ($1-0.2):3 with boxes title 'dense', \\\n"
        "     $layers using ($1+0.2):2 with boxes title 'policy', \\\n"
        "     $layers using 1:5 axes x1y2 with lines lw 2 title 'dense, cumulative', \\\n"
        "     $layers using 1:4 axes x1y2 with lines lw 2 title 'policy, cumulative'\n";
+  // The same costs stacked: one bar per baseline, one segment per layer (gnuplot's columnstacked
+  // histogram takes each `using` column as a bar and each data row as a segment of it).
+  g << "set title \"per-layer accelerator Mcycles stacked (a segment per layer, layer 0 at the bottom)\"\n"
+       "unset y2tics\nunset y2label\nset ytics mirror\nunset xlabel\nset ylabel 'Mcycles, all layers'\n"
+       "set yrange [0:*]\nset key off\nset style data histograms\nset style histogram columnstacked\n"
+       "set boxwidth 0.5 relative\nset xtics ('dense' 0, 'policy " << r.policy.name << "' 1)\n";
+  g << "plot $layers using 3, '' using 2\nunset multiplot\n";
   return g.str();
 }
 

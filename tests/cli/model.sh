@@ -119,6 +119,8 @@ expect_file "$T/g3.gp" "plot script"
 run gnuplot -e "outfile='$T/g3.svg'" "$T/g3.gp"
 expect_rc 0 "gnuplot renders the script"
 grep -q '<svg' "$T/g3.svg" && ok || fail "the plot is an SVG"
+grep -q "set style histogram columnstacked" "$T/g3.gp" && ok || fail "the plot stacks the per-layer costs"
+grep -q "stacked (a segment per layer" "$T/g3.svg" && ok || fail "the SVG has the stacked panel"
 run "${M[@]}" mistral-7b-v0.1 --phase decode --context 4096 --tokens 64 --format text
 expect_out 'rvv tokens/s' "decode totals: tokens/s"
 
