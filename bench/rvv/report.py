@@ -122,6 +122,10 @@ def pack(args):
         have = {(r["spec"], r["precision"], r["rvv"]["kernel"], r["rvv"]["vlen"]) for r in doc["results"]}
         doc["results"] += [r for r in old["results"] if r["rvv"]["kernel"] in kinds and
                            (r["spec"], r["precision"], r["rvv"]["kernel"], r["rvv"]["vlen"]) not in have]
+        # run.sh's order (spec, precision, kernel, VLEN), as a full run writes it
+        order = lambda r: (SPECS.index(r["spec"]), PRECISIONS.index(r["precision"]), KERNELS.index(r["rvv"]["kernel"]),
+                           VLENS.index(r["rvv"]["vlen"]))
+        doc["results"].sort(key=order)
     if args.previous:
         # The rvv kernel's counts at VLEN 256 of an earlier rvv.json: the before of issue 25's
         # target (>= 20% fewer dynamic instructions at VLEN 256 on the bench set).
