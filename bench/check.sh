@@ -83,6 +83,7 @@ if update:
         sys.exit("bench-check: not updating the baseline: some workloads failed")
     doc = {"schema": "sattn.bench/v1", "producer": {"tool": "bench/check.sh", "version": "0.1.0"},
            "note": "canonical regression workloads: RVV dynamic instructions (QEMU plugin) and accelerator RTL cycles; "
+                   "accelerator grid model cycles (2x2, 8x10); "
                    "deterministic; a count 5% above its baseline fails `make bench-check`",
            "tolerance": 0.05, "updated": datetime.datetime.utcnow().strftime("%Y-%m-%d"), "workloads": measured}
     with open(path, "w") as f:

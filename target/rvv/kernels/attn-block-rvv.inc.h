@@ -36,7 +36,7 @@ void SATTN_KERNEL_NAME(const sattn_job *job) {
             size_t vl;
             for (int64_t c0 = j0; c0 < j1; c0 += (int64_t)vl) {
               vl = sattn_chunk_vl(lmul, (size_t)(j1 - c0));
-              fn(&c, c0, 0, vl);
+              fn(&c, c0, 0, vl, 0);
             }
           }
           for (int r = 0; r < t; ++r) sattn_row_end(&c, r, obase + (i + r) * hd, v_scale);

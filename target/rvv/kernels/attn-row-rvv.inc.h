@@ -52,7 +52,8 @@ void SATTN_KERNEL_NAME(const sattn_job *job) {
           size_t vl;
           for (int64_t c0 = 0; c0 < n; c0 += (int64_t)vl) {
             vl = sattn_chunk_vl(lmul, (size_t)(n - c0));
-            fn(&c, 0, keys + c0, vl);
+            /* vl == the rest: the last chunk (vl <= VLMAX) */
+            fn(&c, 0, keys + c0, vl, sattn_dot_chunk(SATTN_PREC, n - c0, hd, (int64_t)vl));
           }
           for (int r = 0; r < t; ++r) sattn_row_end(&c, r, obase + (i + done + r) * hd, v_scale);
           done += t;

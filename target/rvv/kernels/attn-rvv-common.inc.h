@@ -24,7 +24,9 @@ typedef struct sattn_tile_ctx {
   float *qbuf[SATTN_MAX_TILE];    /* room for converted Q rows */
 } sattn_tile_ctx;
 
-typedef void (*sattn_tile_fn)(sattn_tile_ctx *, int64_t, const int32_t *, size_t);
+/* (ctx, first key (block kernels), key list (row kernels), vl, dot: scores by dot products,
+ * sattn_dot_chunk; row kernels, fp32/bf16 only) */
+typedef void (*sattn_tile_fn)(sattn_tile_ctx *, int64_t, const int32_t *, size_t, int);
 
 #define SATTN_INT_PREC (SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4)
 

@@ -46,7 +46,7 @@
 #define SATTN_COL(bits, tsfx, ctype, lm, base) SATTN_CAT(__riscv_vlse##bits##_v_##tsfx, lm)((const ctype *)(base), row_bytes, vl)
 #endif
 
-static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile_ctx *c, int64_t j0, const int32_t *keys, size_t vl) {
+static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile_ctx *c, int64_t j0, const int32_t *keys, size_t vl, int dot) {
   const int64_t hd = c->hd, row_bytes = c->row_bytes;
   const float scale = c->scale;
 #define SATTN_Q(r) const QT *q##r = (const QT *)c->q[r];
@@ -70,6 +70,41 @@ static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile
 #define SATTN_ZERO(r) VACC s##r = SATTN_CAT(__riscv_vmv_v_x_i32, M32)(0, vl);
 #endif
   SATTN_ROWS(SATTN_ZERO)
+#if SATTN_GATHER && !SATTN_INT_PREC
+  if (dot) {
+    /* A short last chunk (sattn_dot_chunk): each key's score as a dot product along head_dim,
+     * the K row loaded unit-stride once (bf16: widened) for the tile's rows; the scores go
+     * through the p rows (step 2 overwrites them) into the score vectors. */
+    const size_t vm = __riscv_vsetvlmax_e32m8();
+    for (size_t j = 0; j < vl; ++j) {
+      const uint8_t *krow = kp + c->off[j];
+#define SATTN_DOT_INIT(r) vfloat32m1_t t##r = __riscv_vfmv_v_f_f32m1(0.0f, 1);
+      SATTN_ROWS(SATTN_DOT_INIT)
+      for (size_t d0 = 0, vd; d0 < (size_t)hd; d0 += vd) {
+        vd = (size_t)hd - d0 < vm ? (size_t)hd - d0 : vm;
+#if SATTN_PREC == SATTN_FP32
+        const vfloat32m8_t kv = __riscv_vle32_v_f32m8((const float *)krow + d0, vd);
+#else
+        const vfloat32m8_t kv = __riscv_vreinterpret_v_u32m8_f32m8(
+            __riscv_vsll_vx_u32m8(__riscv_vzext_vf2_u32m8(__riscv_vle16_v_u16m4((const uint16_t *)krow + d0, vd), vd), 16, vd));
+#endif
+#define SATTN_DOT(r) t##r = __riscv_vfredusum_vs_f32m8_f32m1(__riscv_vfmul_vv_f32m8(kv, __riscv_vle32_v_f32m8(q##r + d0, vd), vd), t##r, vd);
+        SATTN_ROWS(SATTN_DOT)
+      }
+#define SATTN_DOT_STORE(r) c->p[(r) * SATTN_MAX_CHUNK + j] = __riscv_vfmv_f_s_f32m1_f32(t##r);
+      SATTN_ROWS(SATTN_DOT_STORE)
+    }
+#define SATTN_DOT_LOAD(r) s##r = F32(vle32_v)(c->p + (r) * SATTN_MAX_CHUNK, vl);
+    SATTN_ROWS(SATTN_DOT_LOAD)
+#undef SATTN_DOT_INIT
+#undef SATTN_DOT
+#undef SATTN_DOT_STORE
+#undef SATTN_DOT_LOAD
+  } else {
+#else
+  (void)dot;
+  {
+#endif
   /* One step per head_dim element d (i4: per packed byte, two elements); unrolled by 4 so the
    * loop overhead is paid once per four K columns. */
 #if SATTN_PREC == SATTN_FP32
@@ -119,26 +154,25 @@ static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile
 #else
   const int64_t steps = hd;
 #endif
-  /* Unrolled as far as the registers allow: clang hoists the unrolled column loads above the
-   * multiply-adds, so each unrolled step needs its own column group (two for the converting
-   * precisions) beside the R accumulators and the gather offsets; more would spill. */
+  /* Unrolled by 4, so the loop overhead (counter, branch, pointer steps) is paid once per four
+   * K columns. Each step's column load feeds its multiply-adds at once, so one column group (two
+   * for the converting precisions) is live beside the R accumulators and the gather offsets;
+   * this relies on the runner being compiled with clang's pre-RA scheduler off
+   * (target/rvv/CMakeLists.txt), which would otherwise hoist the four loads above the
+   * multiply-adds and spill. Where even one step does not fit (bf16 gathers, 2 rows at LMUL 8)
+   * the loop is not unrolled, so its spills are not multiplied. */
 #if SATTN_PREC == SATTN_FP32
 #define SATTN_FREE_GROUPS (32 / SATTN_L - SATTN_R - SATTN_GATHER)
 #else
 #define SATTN_FREE_GROUPS ((32 / SATTN_L - SATTN_R - SATTN_GATHER) / 2)
 #endif
   int64_t d = 0;
-#if SATTN_FREE_GROUPS >= 4
+#if SATTN_FREE_GROUPS >= 1
   for (const int64_t end4 = steps & ~(int64_t)3; d < end4; d += 4) {
     SATTN_QK_STEP(d)
     SATTN_QK_STEP(d + 1)
     SATTN_QK_STEP(d + 2)
     SATTN_QK_STEP(d + 3)
-  }
-#elif SATTN_FREE_GROUPS >= 2
-  for (const int64_t end2 = steps & ~(int64_t)1; d < end2; d += 2) {
-    SATTN_QK_STEP(d)
-    SATTN_QK_STEP(d + 1)
   }
 #endif
 #undef SATTN_FREE_GROUPS
@@ -156,6 +190,7 @@ static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile
 #undef SATTN_MACC
 #endif
 #undef SATTN_QK_STEP
+  }
 
   /* ---- 2. online softmax, per row ---- */
   const vfloat32m1_t neg_inf = __riscv_vfmv_v_f_f32m1(sattn_opaque_f32(-INFINITY), 1);
@@ -193,12 +228,16 @@ static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile
   /* ---- 3. P.V ---- */
 #define SATTN_P(r) const float *p##r = c->p + (r) * SATTN_MAX_CHUNK;
   SATTN_ROWS(SATTN_P)
+  /* The slice length is min(rest, VLMAX) in scalar code rather than a vsetvl intrinsic: clang 16
+   * gives the intrinsic's vsetvli the mask-undisturbed policy, unlike the loads and
+   * multiply-adds below, and then re-issues a vsetvli in every iteration of the key loop. */
+  const size_t vlmaxp = SATTN_CAT(__riscv_vsetvlmax_e32, P32)();
   size_t vlp;
   for (int64_t d0 = 0; d0 < hd; d0 += (int64_t)vlp) {
-    vlp = SATTN_CAT(__riscv_vsetvl_e32, P32)((size_t)(hd - d0));
+    vlp = (size_t)(hd - d0) < vlmaxp ? (size_t)(hd - d0) : vlmaxp;
 #define SATTN_ACC_LOAD(r) PF a##r = PF32(vfmul_vf)(PF32(vle32_v)(c->acc[r] + d0, vlp), c->corr[r], vlp);
     SATTN_ROWS(SATTN_ACC_LOAD)
-    /* One V row per key, loaded (and converted) once for the R rows; unrolled by 2. */
+    /* One V row per key, loaded (and converted) once for the R rows; unrolled by 4. */
     /* vpd: the V rows' columns d0.. (i4: packed byte d0 / 2; d0 is a multiple of VLMAX, so even). */
 #if SATTN_PREC == SATTN_FP32
     const uint8_t *vpd = vp + d0 * 4;
@@ -235,11 +274,13 @@ static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile
     SATTN_ROWS(SATTN_PV)               \
   }
     size_t j = 0;
-    for (const size_t end2 = vl & ~(size_t)1; j < end2; j += 2) {
+    for (const size_t end4 = vl & ~(size_t)3; j < end4; j += 4) {
       SATTN_PV_STEP(j)
       SATTN_PV_STEP(j + 1)
+      SATTN_PV_STEP(j + 2)
+      SATTN_PV_STEP(j + 3)
     }
-    if (j < vl) SATTN_PV_STEP(j)
+    for (; j < vl; ++j) SATTN_PV_STEP(j)
 #undef SATTN_PV_STEP
 #undef SATTN_PV
 #undef SATTN_VLOAD

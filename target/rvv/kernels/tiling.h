@@ -33,6 +33,15 @@ static inline int sattn_call_lmul(int precision, int rows, int requested) {
 /* LMUL of the head_dim accumulators in P.V: R accumulators plus one V row in registers. */
 static inline int sattn_pv_lmul(int rows) { return rows <= 1 ? 8 : rows <= 4 ? 4 : 2; }
 
+/* Row kernels, fp32 and bf16: a row's last key chunk of `keys` keys (keys <= VLMAX at the call's
+ * LMUL, so the chunk is the whole rest) with keys * 8 <= head_dim gets its scores as dot products
+ * along head_dim (each K row loaded unit-stride once for the tile's rows, multiplied by each Q
+ * row and reduced) instead of one K column gather per head_dim element: such a chunk would
+ * otherwise cost as many score steps as a full one (129 keys at 64 a chunk: 64 + 64 + 1). */
+static inline int sattn_dot_chunk(int precision, int64_t keys, int64_t head_dim, int64_t vlmax) {
+  return (precision == SATTN_FP32 || precision == SATTN_BF16) && keys > 0 && keys <= vlmax && keys * 8 <= head_dim;
+}
+
 /* A group of n rows (n <= R) is run as calls of the largest power of two <= the rest. */
 static inline int sattn_call_rows(int64_t rest, int max_rows) {
   int t = 1;

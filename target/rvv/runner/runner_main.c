@@ -54,13 +54,13 @@ static void check_layout(const char *ptr_path, const char *idx_path, const sattn
 }
 
 typedef struct counts {
-  int64_t pairs, indexed, strided;
+  int64_t pairs, indexed, strided, dot; /* dot: K elements of short last chunks, loaded unit-stride */
 } counts;
 
 /* Allowed pairs, and the elements the RVV kernels move with indexed (row kernels: the K column
  * gathers) and strided (block kernels: the K column loads) vector loads, replaying their loops. */
-static counts count_work(const sattn_job *job, int vector) {
-  counts c = {0, 0, 0};
+static counts count_work(const sattn_job *job, int vector, unsigned long vlenb) {
+  counts c = {0, 0, 0, 0};
   const int64_t rows = sattn_index_rows(job), group = job->heads / job->kv_heads;
   const int64_t cols_per_key = job->precision == SATTN_I4 ? (job->head_dim + 1) / 2 : job->head_dim;
   const int R = job->tile_rows;
@@ -72,7 +72,18 @@ static counts count_work(const sattn_job *job, int vector) {
         if (!vector) continue;
         for (int64_t i = 0; i < rows;) {
           const int64_t g = sattn_row_group_scalar(ptr, job->idx, i, rows, R);
-          for (int64_t done = 0; done < g; done += sattn_call_rows(g - done, R)) c.indexed += (ptr[i + 1] - ptr[i]) * cols_per_key;
+          const int64_t n = ptr[i + 1] - ptr[i];
+          for (int64_t done = 0; done < g;) {
+            /* the call's chunks: VLMAX keys each (vlenb * LMUL / 4), the last one the rest; a
+             * short last chunk takes its K rows unit-stride (sattn_dot_chunk), not gathered */
+            const int t = sattn_call_rows(g - done, R);
+            const int64_t vlmax = (int64_t)vlenb * sattn_call_lmul(job->precision, t, job->lmul) / 4;
+            const int64_t last = n > 0 ? n - (n - 1) / vlmax * vlmax : 0;
+            const int64_t dot = sattn_dot_chunk(job->precision, last, job->head_dim, vlmax) ? last : 0;
+            c.indexed += (n - dot) * cols_per_key;
+            c.dot += dot * cols_per_key;
+            done += t;
+          }
           i += g;
         }
         continue;
@@ -165,8 +176,8 @@ int main(int argc, char **argv) {
   const int64_t out_shape[4] = {job.batch, job.heads, job.seq_len, job.head_dim};
   job.o = alloc_aligned((size_t)(job.batch * job.heads * job.seq_len * job.head_dim) * sizeof(float));
   job.scratch = alloc_aligned(sattn_scratch_bytes(&job));
-  const counts work = count_work(&job, ks->vector);
   const unsigned long vlenb = read_vlenb();
+  const counts work = count_work(&job, ks->vector, vlenb);
   if (ks->vector && 2 * vlenb > SATTN_MAX_CHUNK) /* VLMAX(e32, m8) keys must fit the chunk buffers */
     runner_fail("runner", "VLEN %lu is above the 1024 bits the kernels are built for", vlenb * 8);
   const sattn_kernel_fn kernel = job.kind == SATTN_ROW ? ks->row[p] : ks->block[p];
@@ -188,8 +199,9 @@ int main(int argc, char **argv) {
   /* The autovec kernels' vector loads are clang's choice (it uses strided and indexed forms for
    * the interleaved i4 loops): not known here, so null; the QEMU plugin counts them exactly. */
   const int known = ks->vector || strcmp(ks->name, "scalar") == 0;
-  char indexed[32] = "null", strided[32] = "null";
+  char indexed[32] = "null", strided[32] = "null", dot[32] = "null";
   if (known) {
+    snprintf(dot, sizeof dot, "%lld", (long long)work.dot);
     snprintf(indexed, sizeof indexed, "%lld", (long long)work.indexed);
     snprintf(strided, sizeof strided, "%lld", (long long)work.strided);
   }
@@ -197,10 +209,10 @@ int main(int argc, char **argv) {
   const int n = snprintf(json, sizeof json,
                          "{\"kernel\": \"%s\", \"kind\": \"%s\", \"precision\": \"%s\", \"tile_rows\": %d, \"lmul\": %d, "
                          "\"lmul_by_rows\": %s, \"pv_lmul\": %d, \"vlenb\": %lu, \"pairs\": %lld, \"indexed_elements\": %s, "
-                         "\"strided_elements\": %s}\n",
+                         "\"strided_elements\": %s, \"dot_elements\": %s}\n",
                          ks->name, job.kind == SATTN_ROW ? "row" : "block", kPrecisionNames[p], job.tile_rows,
                          ks->vector ? sattn_call_lmul(p, job.tile_rows, job.lmul) : 0, by_rows,
-                         ks->vector ? sattn_pv_lmul(job.tile_rows) : 0, vlenb, (long long)work.pairs, indexed, strided);
+                         ks->vector ? sattn_pv_lmul(job.tile_rows) : 0, vlenb, (long long)work.pairs, indexed, strided, dot);
   write_text_atomic(path_join(dir, "runner.json"), json, (size_t)n);
   return 0;
 }

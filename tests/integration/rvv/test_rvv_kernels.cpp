@@ -194,6 +194,31 @@ TEST_CASE("rvv runners: each spec's layout (row specs through the row kernel, bl
   }
 }
 
+TEST_CASE("rvv kernel: short last key chunks scored by dot products (fp32, bf16)") {
+  // head_dim 72: up to 9 keys (72 / 8) in a row's last chunk take the dot-product path; at VLEN
+  // 128 a K row is 3 slices of VLMAX(e32, m8) = 32. Causal rows have 1..33 keys, so the last
+  // chunk takes every size; landmark rows share key lists, so tiles of 4 rows take it too.
+  const Case sw = make_case("sliding_window 16 wide, causal, GQA 2", Spec::sliding_window, {1, 4, 2, 45, 45, 72}, true, 9, 16);
+  const Case landmark = make_case("landmark", Spec::landmark, {1, 2, 1, 27, 27, 72}, false);
+  for (const Case* c : {&sw, &landmark})
+    for (Precision p : {Precision::fp32, Precision::bf16})
+      for (int vlen : {128, 256})
+        for (int tile_rows : {1, 4})
+          for (int lmul : {1, 4}) {
+            INFO(c->name << " " << to_string(p) << " VLEN " << vlen << " tile_rows " << tile_rows << " lmul " << lmul);
+            const rvv::RunnerOutput out = run(*c, p, Kernel::rvv, vlen, tile_rows, lmul);
+            check_output(*c, p, out);
+            CHECK(out.runner.at("dot_elements").get<int64_t>() > 0);
+            if (tile_rows == 1)
+              CHECK(out.runner.at("indexed_elements").get<int64_t>() + out.runner.at("dot_elements").get<int64_t>() ==
+                    allowed_pairs(*c) * c->op.shape.head_dim);
+          }
+  // Integer precisions keep the gathers.
+  const rvv::RunnerOutput i8 = run(sw, Precision::i8, Kernel::rvv, 128, 1, 4);
+  check_output(sw, Precision::i8, i8);
+  CHECK(i8.runner.at("dot_elements").get<int64_t>() == 0);
+}
+
 TEST_CASE("rvv kernel: every tile_rows and LMUL, and the exact indexed/strided element counts") {
   // Landmark rows share one key list, so row tiles really group rows there.
   const Case landmark = make_case("landmark", Spec::landmark, {1, 2, 1, 27, 27, 13}, false);
@@ -213,9 +238,12 @@ TEST_CASE("rvv kernel: every tile_rows and LMUL, and the exact indexed/strided e
             CHECK(call_lmul.get<int>() <= lmul);
             CHECK(std::stoi(rows) <= tile_rows);
           }
-          // With one row per tile every pair's K elements are loaded exactly once.
+          // With one row per tile every pair's K elements are loaded exactly once: gathered, or
+          // (row kernels, fp32/bf16) a short last chunk's K rows loaded whole (dot_elements).
           const int64_t per_key = p == Precision::i4 ? (c->op.shape.head_dim + 1) / 2 : c->op.shape.head_dim;
-          const int64_t moved = out.runner.at(c->layout.block ? "strided_elements" : "indexed_elements").get<int64_t>();
+          const int64_t dot = out.runner.at("dot_elements").get<int64_t>();
+          if (c->layout.block || p != Precision::fp32) CHECK(dot == 0);
+          const int64_t moved = out.runner.at(c->layout.block ? "strided_elements" : "indexed_elements").get<int64_t>() + dot;
           const int64_t other = out.runner.at(c->layout.block ? "indexed_elements" : "strided_elements").get<int64_t>();
           CHECK(other == 0);
           if (tile_rows == 1) CHECK(moved == allowed_pairs(*c) * per_key);
