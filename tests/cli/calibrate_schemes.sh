@@ -50,6 +50,23 @@ expect_rc 0 "emit"
 cp -r "$T/art" "$T/art0"
 run "$SATTN" calibrate "$T/art" --schemes --apply -q
 expect_rc 0 "--apply on artifacts"
+printf '%s\n' "$out" >"$T/applied.jsonl"
+"$PY" - "$SRC" "$T/art" "$T/applied.jsonl" <<'P' && ok || fail "the updated envelope validates; stdout = file + dir"
+import json, sys, jsonschema
+src, d, printed = sys.argv[1:]
+load = lambda p: json.load(open(p))
+art, op = load(f"{src}/schemas/artifacts.schema.json"), load(f"{src}/schemas/op.schema.json")
+resolver = jsonschema.RefResolver.from_schema(art, store={art["$id"]: art, op["$id"]: op})
+v = jsonschema.Draft202012Validator(art, resolver=resolver)
+env = load(f"{d}/artifacts.json")
+v.validate(env)
+line = [json.loads(l) for l in open(printed) if l.strip()]
+assert len(line) == 1
+v.validate(line[0])
+line[0].pop("dir")
+assert line[0] == env
+assert env["quant"]["calibration"]["schema"] == "sattn.calibration-schemes/v1"
+P
 for f in scale_q scale_k scale_v mean_q mean_k; do expect_file "$T/art/$f.npy" "--apply writes $f"; done
 scheme=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["op"]["quant_scheme"])' "$T/art/artifacts.json")
 "$PY" - "$T/art" <<'P' && ok || fail "table shapes and the envelope"
