@@ -91,6 +91,24 @@ run "$SATTN" run "$T/op.mlir" --data "$T/lap" --quant-scheme "$scheme" --out-dir
 expect_rc 0 "dynamic run of the same scheme"
 cmp -s "$T/o_fixed/o.npy" "$T/o_dyn/o.npy" && ok || fail "fixed tables from one sample = dynamic scales on it"
 
+# A scheme or precision other than the tables' is refused with the reason; the same scheme runs.
+run "$SATTN" run "$T/art/artifacts.json" --quant-scheme sage
+expect_rc 3 "--quant-scheme other than the tables'"
+expect_err "fixed scale tables for quant_scheme" "says why"
+run "$SATTN" run "$T/art/artifacts.json" --precision i4
+expect_rc 3 "--precision other than the tables'"
+run "$SATTN" run "$T/art/artifacts.json" --quant-scheme "$scheme"
+expect_rc 0 "--quant-scheme equal to the tables'"
+# Re-applying another scheme replaces the tables; those it lacks leave the envelope and the directory.
+cp -r "$T/art" "$T/art4"
+run "$SATTN" calibrate "$T/art4" --schemes --apply -q --quant-scheme q=token,k=block,pv=fix16,v=channel
+expect_rc 0 "re-apply without smoothing"
+expect_no_file "$T/art4/mean_q.npy" "mean_q removed"
+expect_no_file "$T/art4/mean_k.npy" "mean_k removed"
+"$PY" -c "import json,sys; e=json.load(open(sys.argv[1])); assert 'mean_q' not in e['arrays'] and e['arrays']['scale_k']['shape'] == [1, 2, 8], e['arrays']" "$T/art4/artifacts.json" && ok || fail "envelope after re-apply"
+run "$SATTN" run "$T/art4/artifacts.json" --check full
+expect_rc 0 "run after re-apply"
+
 # Tables calibrated on another sample: the run differs from the dynamic one (the tables are used).
 cp -r "$T/art0" "$T/art2"
 run "$SATTN" calibrate "$T/art2" --schemes --apply -q --data "$T/lap2" --quant-scheme sage

@@ -161,7 +161,11 @@ int schemes_action(const CalibrateFlags& f) {
     for (const char* name : kQuantTableNames) {
       env["arrays"].erase(name);
       const std::vector<int64_t> shape = quant_table_shape(plan.op, apply_scheme, name);
-      if (shape.empty()) continue;
+      if (shape.empty()) {  // a table of an earlier --apply that this scheme has not
+        std::error_code ignored;
+        std::filesystem::remove(dir / (std::string(name) + ".npy"), ignored);
+        continue;
+      }
       const std::vector<float>& t = quant_table(tables, name);
       write_npy((dir / (std::string(name) + ".npy")).string(), make_npy(std::span<const float>(t), shape));
       env["arrays"][name] = {{"path", std::string(name) + ".npy"}, {"dtype", "float32"}, {"shape", shape}};
