@@ -170,6 +170,7 @@ _sattn() {
         --method) :; return ;;
         --percentile) :; return ;;
         --granularity) :; return ;;
+        --quant-scheme) :; return ;;
         --data) COMPREPLY=($(compgen -P "$pre" -d -- "$cur")); return ;;
         --layout) _sattn_words 'bhsd bshd'; return ;;
         --seed) :; return ;;
@@ -181,7 +182,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --precision --method --percentile --granularity --compare --apply --data --layout --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --precision --method --percentile --granularity --compare --apply --schemes --quant-scheme --data --layout --seed --output -o --format --quiet -q --threads --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

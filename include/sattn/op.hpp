@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,6 +76,9 @@ struct Op {
   // i8/i4: how Q, K, V and P are quantized (sattn/quant.hpp, attribute `quant_scheme`). Absent:
   // the backend's default (quant_scheme_of: the recommended scheme where the backend runs it).
   std::optional<QuantScheme> quant_scheme;
+  // Fixed scale tables for quant_scheme (read from artifacts; never serialized with the op).
+  // Absent: the scales and means are computed from the data (dynamic quantization).
+  std::shared_ptr<const QuantTables> quant_tables;
   std::optional<Spec> forced_spec;                  // `spec` or `force_spec` attribute
   PatternAttrs attrs;
   // Where each attribute was written (for error messages); keys are attribute names.

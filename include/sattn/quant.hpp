@@ -15,9 +15,11 @@
 //   - the granularity of the V scales: per tensor or per (batch, KV head, channel).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sattn {
 
@@ -64,5 +66,15 @@ QuantScheme recommended_scheme(Precision, int64_t head_dim);
 std::optional<QuantScheme> parse_quant_scheme(std::string_view, std::string* error = nullptr);
 // The canonical key=value form (parse_quant_scheme reads it back), or the name when it is one.
 std::string to_string(const QuantScheme&);
+
+// Fixed scale tables (sattn-calibrate --apply; sattn-quant(7) FIXED SCALES), used instead of the
+// scales and means computed from the data at run time. Shapes, with G = a granularity's groups
+// (tensor: [1]; head: [B, H]; block: [B, H, ceil(S / block)]; token: [B, H, S]; K with KV heads
+// and kv_len): scale_q G(q), scale_k G(k), scale_v [1] (v=tensor) or [B, KVH, D] (v=channel),
+// mean_k [B, KVH, D] (smooth_k), mean_q [B, H, ceil(S / block), D] (smooth_q). Flattened in
+// row-major order; an empty vector is computed from the data.
+struct QuantTables {
+  std::vector<float> scale_q, scale_k, scale_v, mean_q, mean_k;
+};
 
 }  // namespace sattn

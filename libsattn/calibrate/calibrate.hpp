@@ -64,3 +64,32 @@ double sqnr_db(const std::vector<std::pair<std::span<const float>, float>>& part
 nlohmann::json calibration_to_json(const CalibrationReport&, const nlohmann::json& data, const std::string& tool);
 
 }  // namespace sattn
+
+#include "sattn/quant.hpp"
+
+namespace sattn {
+
+// One quantization scheme (sattn-quant(7)) judged end to end on every sample: the op at the
+// calibrated precision with this scheme, run by the CPU fast kernel, against the reference in
+// double on the op's own layout (fp32 inputs). Worst sample: largest max_rel and rel_l1, smallest
+// cosine.
+struct SchemeResult {
+  std::string name;  // as given (a name or key=value list)
+  QuantScheme scheme;
+  double max_rel = 0, rel_l1 = 0, cosine = 1;
+  bool best = false;
+};
+
+// The candidates sattn-calibrate --schemes compares: per-tensor, each finer granularity without
+// smoothing, smoothing of K and of Q and K, and the named schemes sage, smooth and smooth,block=4
+// (those that need rotate=1 only for a power-of-two head_dim).
+std::vector<std::string> candidate_schemes(int64_t head_dim);
+// The recommendation: the lowest rel_l1 (worst sample) among the schemes within the precision's
+// max-norm tolerance (i8: 5e-2; i4 has none) when any is; within 1% of it, the earliest candidate.
+std::vector<SchemeResult> compare_schemes(const Plan&, std::span<const QKV> samples, Precision,
+                                          const std::vector<std::string>& schemes, const FastOptions&);
+// Fixed tables for `scheme` from the samples: the means averaged over samples, then every
+// group's scale the largest over samples of its absmax / Q_max on the smoothed data.
+QuantTables calibrate_tables(const Op& op, const QuantScheme& scheme, std::span<const QKV> samples);
+
+}  // namespace sattn

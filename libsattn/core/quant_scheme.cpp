@@ -190,8 +190,21 @@ float absmax_over(const float* x, int64_t n, int32_t qmax) {
 // Row scales of a [heads_total, len, dim] tensor (heads_total = batch * heads) at a granularity:
 // one per row, expanded. `fixed`: the op's per-tensor scale, used at granularity tensor.
 std::vector<float> row_scales(const std::vector<float>& x, int64_t heads_total, int64_t len, int64_t dim,
-                              ScaleGranularity g, int64_t block, int32_t qmax, std::optional<double> fixed) {
+                              ScaleGranularity g, int64_t block, int32_t qmax, std::optional<double> fixed,
+                              const std::vector<float>* table = nullptr) {
   std::vector<float> s(size_t(heads_total * len));
+  if (table && !table->empty()) {  // fixed tables: each row reads its group's entry
+    const int64_t blocks = (len + block - 1) / block;
+    for (int64_t r = 0; r < heads_total * len; ++r) {
+      const int64_t h = r / len, i = r % len;
+      const int64_t at = g == ScaleGranularity::tensor ? 0
+                         : g == ScaleGranularity::head ? h
+                         : g == ScaleGranularity::block ? h * blocks + i / block
+                                                         : r;
+      s[size_t(r)] = (*table)[size_t(at)];
+    }
+    return s;
+  }
   auto fill = [&](int64_t row0, int64_t rows) {
     const float scale = absmax_over(x.data() + row0 * dim, rows * dim, qmax);
     std::fill(s.begin() + row0, s.begin() + row0 + rows, scale);
@@ -236,6 +249,20 @@ QuantizedQKV quantize_qkv(const Op& op, const QuantScheme& scheme, TensorView q,
   const int64_t d = sh.head_dim;
   if (scheme.rotate && (d & (d - 1)) != 0)
     throw Error(ExitCode::invalid_input, "quant_scheme rotate=1 needs a power-of-two head_dim (got " + std::to_string(d) + ")");
+  const QuantTables* tables = op.quant_tables.get();
+  if (tables)
+    for (const char* name : kQuantTableNames) {
+      const std::vector<float>& t = quant_table(*tables, name);
+      int64_t want = 1;
+      for (int64_t e : quant_table_shape(op, scheme, name)) want *= e;
+      if (!t.empty() && int64_t(t.size()) != want)
+        throw Error(ExitCode::invalid_input, std::string("quantize_qkv: the fixed ") + name + " table holds " +
+                                                 std::to_string(t.size()) + " values, the scheme needs " +
+                                                 std::to_string(want));
+    }
+  auto fixed = [&](const char* name) -> const std::vector<float>* {
+    return tables && !quant_table(*tables, name).empty() ? &quant_table(*tables, name) : nullptr;
+  };
   QuantizedQKV r;
   r.scheme = scheme;
   r.precision = op.precision;
@@ -257,7 +284,7 @@ QuantizedQKV quantize_qkv(const Op& op, const QuantScheme& scheme, TensorView q,
       for (int64_t c = 0; c < d; ++c) {
         double sum = 0;
         for (int64_t j = 0; j < sh.kv_len; ++j) sum += base[j * d + c];
-        const auto mean = static_cast<float>(sum / double(sh.kv_len));
+        const auto mean = fixed("mean_k") ? (*fixed("mean_k"))[size_t(h * d + c)] : static_cast<float>(sum / double(sh.kv_len));
         k_mean[size_t(h * d + c)] = mean;
         for (int64_t j = 0; j < sh.kv_len; ++j) base[j * d + c] -= mean;
       }
@@ -310,7 +337,8 @@ QuantizedQKV quantize_qkv(const Op& op, const QuantScheme& scheme, TensorView q,
           }
           return total;
         };
-        const std::vector<float>& chosen = spread(med) < spread(avg) ? med : avg;
+        if (const auto* m = fixed("mean_q")) avg.assign(m->begin() + (h * blocks + blk) * d, m->begin() + (h * blocks + blk + 1) * d);
+        const std::vector<float>& chosen = fixed("mean_q") || !(spread(med) < spread(avg)) ? avg : med;
         for (int64_t c = 0; c < d; ++c) {
           mean[c] = chosen[size_t(c)];
           for (int64_t i = 0; i < n; ++i) row0[i * d + c] -= mean[c];
@@ -318,12 +346,13 @@ QuantizedQKV quantize_qkv(const Op& op, const QuantScheme& scheme, TensorView q,
       }
     r.k_smooth = kt;
   }
+  if (scheme.smooth_k) r.k_mean = k_mean;
 
   // The op's scale_q/k (fixed, calibrated) apply at granularity tensor to untransformed values.
   r.q_scale = row_scales(qt, q_heads, sh.seq_len, d, scheme.q, scheme.block, r.qk_max,
-                         !scheme.smooth_q && !scheme.rotate ? op.scale_q : std::nullopt);
+                         !scheme.smooth_q && !scheme.rotate ? op.scale_q : std::nullopt, fixed("scale_q"));
   r.k_scale = row_scales(kt, kv_heads, sh.kv_len, d, scheme.k, scheme.block, r.qk_max,
-                         !scheme.smooth_k && !scheme.rotate ? op.scale_k : std::nullopt);
+                         !scheme.smooth_k && !scheme.rotate ? op.scale_k : std::nullopt, fixed("scale_k"));
   r.q_codes = codes_of<int8_t>(qt, r.q_scale, d, r.qk_max);
   r.k_codes = codes_of<int8_t>(kt, r.k_scale, d, r.qk_max);
 
@@ -331,7 +360,9 @@ QuantizedQKV quantize_qkv(const Op& op, const QuantScheme& scheme, TensorView q,
   const int32_t v_max = scheme.pv == PvPrecision::fp32 ? r.qk_max : scheme.pv == PvPrecision::i8 ? 127 : 32767;
   r.p_max = scheme.pv == PvPrecision::fp32 ? 0 : v_max;
   r.v_scale.assign(size_t(kv_heads * d), 1.0f);
-  if (scheme.v == VGranularity::tensor) {
+  if (const auto* t = fixed("scale_v")) {
+    for (size_t e = 0; e < r.v_scale.size(); ++e) r.v_scale[e] = (*t)[t->size() == 1 ? 0 : e];
+  } else if (scheme.v == VGranularity::tensor) {
     const float s = op.scale_v ? static_cast<float>(*op.scale_v) : absmax_over(v.data, v.size(), v_max);
     std::fill(r.v_scale.begin(), r.v_scale.end(), s);
   } else {
@@ -357,6 +388,64 @@ QuantizedQKV quantize_qkv(const Op& op, const QuantScheme& scheme, TensorView q,
     }
   }
   return r;
+}
+
+std::vector<int64_t> quant_table_shape(const Op& op, const QuantScheme& scheme, std::string_view name) {
+  const Shape& sh = op.shape;
+  auto groups = [&](ScaleGranularity g, int64_t heads, int64_t len) -> std::vector<int64_t> {
+    switch (g) {
+      case ScaleGranularity::tensor: return {1};
+      case ScaleGranularity::head: return {sh.batch, heads};
+      case ScaleGranularity::block: return {sh.batch, heads, (len + scheme.block - 1) / scheme.block};
+      case ScaleGranularity::token: return {sh.batch, heads, len};
+    }
+    return {1};
+  };
+  if (name == "scale_q") return groups(scheme.q, sh.heads, sh.seq_len);
+  if (name == "scale_k") return groups(scheme.k, sh.kv_heads, sh.kv_len);
+  if (name == "scale_v") return scheme.v == VGranularity::tensor ? std::vector<int64_t>{1}
+                                                                  : std::vector<int64_t>{sh.batch, sh.kv_heads, sh.head_dim};
+  if (name == "mean_q" && scheme.smooth_q)
+    return {sh.batch, sh.heads, (sh.seq_len + scheme.block - 1) / scheme.block, sh.head_dim};
+  if (name == "mean_k" && scheme.smooth_k) return {sh.batch, sh.kv_heads, sh.head_dim};
+  return {};
+}
+
+std::vector<float>& quant_table(QuantTables& t, std::string_view name) {
+  if (name == "scale_q") return t.scale_q;
+  if (name == "scale_k") return t.scale_k;
+  if (name == "scale_v") return t.scale_v;
+  if (name == "mean_q") return t.mean_q;
+  return t.mean_k;
+}
+
+const std::vector<float>& quant_table(const QuantTables& t, std::string_view name) {
+  return quant_table(const_cast<QuantTables&>(t), name);
+}
+
+QuantTables tables_of(const QuantizedQKV& z) {
+  QuantTables t;
+  auto compress = [&](const std::vector<float>& rows, ScaleGranularity g, int64_t heads_total, int64_t len) {
+    std::vector<float> out;
+    switch (g) {
+      case ScaleGranularity::tensor: out = {rows.empty() ? 1.0f : rows[0]}; break;
+      case ScaleGranularity::head:
+        for (int64_t h = 0; h < heads_total; ++h) out.push_back(rows[size_t(h * len)]);
+        break;
+      case ScaleGranularity::block:
+        for (int64_t h = 0; h < heads_total; ++h)
+          for (int64_t i = 0; i < len; i += z.scheme.block) out.push_back(rows[size_t(h * len + i)]);
+        break;
+      case ScaleGranularity::token: out = rows; break;
+    }
+    return out;
+  };
+  t.scale_q = compress(z.q_scale, z.scheme.q, z.batch * z.heads, z.seq_len);
+  t.scale_k = compress(z.k_scale, z.scheme.k, z.batch * z.kv_heads, z.kv_len);
+  t.scale_v = z.scheme.v == VGranularity::tensor ? std::vector<float>{z.v_scale.empty() ? 1.0f : z.v_scale[0]} : z.v_scale;
+  t.mean_q = z.q_mean;
+  t.mean_k = z.k_mean;
+  return t;
 }
 
 }  // namespace sattn

@@ -3,6 +3,7 @@
 // so that the two share every integer rounding.
 #pragma once
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "sattn/op.hpp"
@@ -36,6 +37,8 @@ struct QuantizedQKV {
   // (rotated) K in fp32, [B, KVH, KV, D]; score(i, j) adds q_mean[block(i)] . k_smooth[j].
   std::vector<float> q_mean;
   std::vector<float> k_smooth;
+  // smooth_k: the subtracted per-channel mean of K, [B, KVH, D] (empty otherwise).
+  std::vector<float> k_mean;
   // smooth_k with a softcap: q_i . mean(K) per query row [B, H, S], added back to every score of
   // the row before the cap (the shift is exact under softmax, not under tanh). Empty otherwise.
   std::vector<float> row_bias;
@@ -53,8 +56,20 @@ struct QuantizedQKV {
   }
 };
 
+// The shape of a fixed scale table (sattn/quant.hpp QuantTables) for `op` and `scheme`: name is
+// scale_q, scale_k, scale_v, mean_q or mean_k; empty when the scheme has no such table (mean_q
+// without smooth_q, mean_k without smooth_k).
+std::vector<int64_t> quant_table_shape(const Op& op, const QuantScheme& scheme, std::string_view name);
+inline constexpr const char* kQuantTableNames[] = {"scale_q", "scale_k", "scale_v", "mean_q", "mean_k"};
+std::vector<float>& quant_table(QuantTables&, std::string_view name);
+const std::vector<float>& quant_table(const QuantTables&, std::string_view name);
+
+// The tables that reproduce `z`'s scales and means (each group's scale read from its first row).
+QuantTables tables_of(const QuantizedQKV& z);
+
 // Quantizes q [B, H, S, D], k and v [B, KVH, KV, D] for `op` (its precision, i8 or i4, and its
-// scale_q/k/v where the granularity is tensor) with `scheme`. Throws Error(invalid_input) for a
+// scale_q/k/v where the granularity is tensor) with `scheme`. op.quant_tables, when set, give the
+// scales and means instead of the data (each table checked against quant_table_shape). Throws Error(invalid_input) for a
 // non-integer precision or mismatched shapes.
 QuantizedQKV quantize_qkv(const Op& op, const QuantScheme& scheme, TensorView q, TensorView k, TensorView v);
 

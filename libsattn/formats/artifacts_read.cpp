@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "formats/artifacts_format.hpp"
+#include "core/quant_scheme.hpp"
 #include "formats/emit.hpp"
 #include "formats/nesting.hpp"
 #include "formats/op_io.hpp"
@@ -259,6 +260,43 @@ Artifacts read_artifacts(const std::string& envelope_path) {
       check_data_range(op, data, (fs::path(out.dir) / files.q).string(), (fs::path(out.dir) / files.k).string(),
                        (fs::path(out.dir) / files.v).string());
       out.data = std::move(data);
+    }
+    // Fixed scale tables (sattn-calibrate --apply; sattn-quant(7) FIXED SCALES): all that the
+    // op's scheme needs, or none.
+    bool any_table = false;
+    for (const char* name : kQuantTableNames) any_table = any_table || arrays.contains(name);
+    if (any_table) {
+      if (op.precision != Precision::i8 && op.precision != Precision::i4)
+        bad(envelope_path, "\"arrays\" holds scale tables, but the op's precision is " +
+                               std::string(to_string(op.precision)) + " (tables need i8 or i4)");
+      if (!op.quant_scheme || op.quant_scheme->is_per_tensor())
+        bad(envelope_path, "\"arrays\" holds scale tables, but the op names no quant_scheme other than per-tensor "
+                           "(per-tensor scales are the op's scale_q, scale_k, scale_v)");
+      auto tables = std::make_shared<QuantTables>();
+      for (const char* name : kQuantTableNames) {
+        const std::vector<int64_t> want = quant_table_shape(op, *op.quant_scheme, name);
+        if (want.empty()) {
+          if (arrays.contains(name))
+            bad(envelope_path, std::string("\"arrays\".") + name + ": quant_scheme " + to_string(*op.quant_scheme) +
+                                   " has no " + name + " table");
+          continue;
+        }
+        if (!arrays.contains(name))
+          bad(envelope_path, std::string("\"arrays\" lacks ") + name + ", which quant_scheme " +
+                                 to_string(*op.quant_scheme) + " needs with fixed tables");
+        std::string rel;
+        const NpyArray arr = read_array(arrays, name, DType::f32, want, out.dir, envelope_path, &rel);
+        const std::string path = (fs::path(out.dir) / rel).string();
+        std::vector<float>& t = quant_table(*tables, name);
+        const auto values = arr.as<float>();
+        t.assign(values.begin(), values.end());
+        const bool scale = std::string_view(name).rfind("scale_", 0) == 0;
+        for (size_t n = 0; n < t.size(); ++n)
+          if (!std::isfinite(t[n]) || (scale && !(t[n] > 0)))
+            bad(path, "element " + std::to_string(n) + " is " + (std::isnan(t[n]) ? std::string("NaN") : std::to_string(t[n])) +
+                          (scale ? ": a scale must be finite and > 0" : ": a mean must be finite"));
+      }
+      plan.op.quant_tables = std::move(tables);
     }
     const json& named = env.at("files");
     files.indices_txt = contained(named.at("indices").get<std::string>(), "\"files\".indices", envelope_path);

@@ -216,6 +216,15 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   for (const std::string& in : inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
   for (BackendInput& item : items) {  // --precision, --quant-scheme: over what the ops say
+    // Fixed scale tables (artifacts) fit only the scheme and precision they were calibrated for
+    // (the scales depend on Q_max and V_max): another asked for is exit 3 with the reason.
+    if (const Op& op = item.plan.op; op.quant_tables && ((o.precision && *o.precision != op.precision) ||
+                                                         (o.quant_scheme && *o.quant_scheme != *op.quant_scheme)))
+      throw Error(ExitCode::invalid_input,
+                  item.input + ": op '" + op.name + "' carries fixed scale tables for quant_scheme " +
+                      to_string(*op.quant_scheme) + " at " + std::string(to_string(op.precision)) +
+                      "; --quant-scheme / --precision ask for another (re-run sattn-calibrate --schemes --apply "
+                      "--quant-scheme S for it, or run the op without the tables)");
     if (o.precision) item.plan.op.precision = *o.precision;
     if (o.quant_scheme) item.plan.op.quant_scheme = *o.quant_scheme;
     validate(item.plan.op);

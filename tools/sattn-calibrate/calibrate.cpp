@@ -16,6 +16,11 @@
 #include "backends/cpu/run.hpp"
 #include "support/text_table.hpp"
 #include "core/resources.hpp"
+#include "core/quant_scheme.hpp"
+#include "formats/npy.hpp"
+#include "select/inputs.hpp"
+#include "sattn/sattn.h"
+#include <filesystem>
 
 namespace sattn {
 
@@ -30,6 +35,8 @@ struct CalibrateFlags {
   std::string granularity = "tensor";
   bool compare = false;
   bool apply = false;
+  bool schemes = false;      // --schemes: compare quantization schemes
+  std::string quant_scheme;  // --quant-scheme: the scheme whose tables --apply writes
   std::vector<std::string> data;
   DataLayout layout = DataLayout::bhsd;  // --layout
   uint64_t seed = kDefaultSeed;
@@ -60,7 +67,123 @@ Precision precision_for(const CalibrateFlags& f, const Op& op) {
   return op.precision == Precision::i4 ? Precision::i4 : Precision::i8;
 }
 
+// --schemes (or --quant-scheme): every quantization scheme judged end to end and, with --apply,
+// the fixed scale tables of the recommended (or the named) scheme written into the artifacts.
+int schemes_action(const CalibrateFlags& f) {
+  if (!f.method.empty() || f.compare || f.granularity != "tensor")
+    throw Error(ExitCode::usage, "--schemes compares quantization schemes; --method, --compare and --granularity "
+                                 "are for per-tensor scale methods");
+  std::optional<QuantScheme> chosen;
+  if (!f.quant_scheme.empty()) {
+    std::string why;
+    chosen = parse_quant_scheme(f.quant_scheme, &why);
+    if (!chosen) throw Error(ExitCode::usage, "--quant-scheme: " + why);
+    if (chosen->is_per_tensor())
+      throw Error(ExitCode::usage, "--quant-scheme per-tensor has no tables: its scales are the op's scale_q, scale_k, "
+                                   "scale_v (sattn-calibrate --apply on a plan, without --schemes)");
+  }
+  if (f.apply && f.out.format == "text")
+    throw Error(ExitCode::usage, "--apply writes artifacts and prints their envelopes; --format text does not apply");
+  if (!f.precision.empty()) precision_for(f, Op{});
+  const std::vector<std::string> dirs = expand_data_dirs(f.data);
+  SelectOptions selection = resolve_select_options(SelectOptions{}, {});
+  if (!dirs.empty()) complete_ops_from_data(selection, dirs.front(), f.layout);
+  struct Item {
+    BackendInput in;
+    std::string envelope;  // the artifacts.json path (--apply)
+  };
+  std::vector<Item> items;
+  for (const std::string& in : f.inputs) {
+    std::string envelope;
+    if (f.apply) {
+      envelope = std::filesystem::is_directory(in) ? (std::filesystem::path(in) / "artifacts.json").string() : in;
+      if (in == "-" || !std::filesystem::is_regular_file(envelope))
+        throw Error(ExitCode::usage, "--apply --schemes writes scale tables into artifacts: give DIR or "
+                                     "DIR/artifacts.json (sattn emit), not '" + in + "'");
+    }
+    for (BackendInput& b : read_backend_inputs(envelope.empty() ? in : envelope, selection)) {
+      if (f.apply && !b.layout)
+        throw Error(ExitCode::usage, "--apply --schemes needs artifacts (sattn emit), and '" + in + "' is not");
+      items.push_back({std::move(b), envelope});
+    }
+  }
+  ProgressLine progress(f.out.progress());
+  std::string lines;
+  TextTable table({"op", "prec", "scheme", "max_rel", "rel_l1", "cosine", "best"});
+  for (size_t n = 0; n < items.size(); ++n) {
+    const Plan& plan = items[n].in.plan;
+    progress.show("[" + std::to_string(n + 1) + "/" + std::to_string(items.size()) + "] " + plan.op.name);
+    const Precision precision = precision_for(f, plan.op);
+    if (f.apply && plan.op.precision != precision)
+      throw Error(ExitCode::usage, "op '" + plan.op.name + "': the artifacts are at precision " +
+                                       std::string(to_string(plan.op.precision)) + "; tables are written for the "
+                                       "artifacts' own precision (emit the op at i8 or i4)");
+    std::vector<QKV> samples;
+    if (dirs.empty() && items[n].in.data) samples.push_back(*items[n].in.data);
+    else samples = load_calibration_samples(plan.op, dirs, f.seed, f.layout);
+    std::vector<std::string> names = candidate_schemes(plan.op.shape.head_dim);
+    if (!f.quant_scheme.empty() && std::find(names.begin(), names.end(), f.quant_scheme) == names.end())
+      names.push_back(f.quant_scheme);
+    FastOptions fast;
+    fast.threads = f.threads;
+    const std::vector<SchemeResult> results = compare_schemes(plan, samples, precision, names, fast);
+    const SchemeResult* best = nullptr;
+    nlohmann::json rows = nlohmann::json::array();
+    for (const SchemeResult& r : results) {
+      if (r.best) best = &r;
+      rows.push_back({{"scheme", r.name}, {"canonical", to_string(r.scheme)}, {"max_rel", r.max_rel},
+                      {"rel_l1", r.rel_l1}, {"cosine", r.cosine}, {"best", r.best}});
+      table.add({plan.op.name, std::string(to_string(precision)), r.name, sci(r.max_rel), sci(r.rel_l1),
+                 format_fixed(r.cosine, 5), r.best ? "*" : ""});
+    }
+    const QuantScheme apply_scheme = chosen ? *chosen : best->scheme;
+    nlohmann::json report = {{"schema", "sattn.calibration-schemes/v1"},
+                             {"producer", {{"tool", "sattn-calibrate"}, {"version", SATTN_VERSION}}},
+                             {"op", plan.op.name},
+                             {"precision", to_string(precision)},
+                             {"samples", samples.size()},
+                             {"data", dirs.empty() ? nlohmann::json{{"source", items[n].in.data ? "artifacts" : "synthetic"}}
+                                                   : nlohmann::json{{"source", "npy"}, {"dirs", dirs}}},
+                             {"reference", "double, the op's layout, fp32 inputs"},
+                             {"schemes", rows},
+                             {"recommended", best->name}};
+    if (!f.apply) {
+      lines += report.dump() + "\n";
+      continue;
+    }
+    // Tables for the chosen scheme, written next to the envelope, which is rewritten to list them.
+    const QuantTables tables = calibrate_tables(plan.op, apply_scheme, samples);
+    const std::string& env_path = items[n].envelope;
+    const std::filesystem::path dir = std::filesystem::path(env_path).has_parent_path()
+                                          ? std::filesystem::path(env_path).parent_path()
+                                          : std::filesystem::path(".");
+    nlohmann::json env = nlohmann::json::parse(read_text(env_path));
+    for (const char* name : kQuantTableNames) {
+      env["arrays"].erase(name);
+      const std::vector<int64_t> shape = quant_table_shape(plan.op, apply_scheme, name);
+      if (shape.empty()) {  // a table of an earlier --apply that this scheme has not
+        std::error_code ignored;
+        std::filesystem::remove(dir / (std::string(name) + ".npy"), ignored);
+        continue;
+      }
+      const std::vector<float>& t = quant_table(tables, name);
+      write_npy((dir / (std::string(name) + ".npy")).string(), make_npy(std::span<const float>(t), shape));
+      env["arrays"][name] = {{"path", std::string(name) + ".npy"}, {"dtype", "float32"}, {"shape", shape}};
+    }
+    env["op"]["quant_scheme"] = to_string(apply_scheme);
+    env["quant"] = {{"scheme", to_string(apply_scheme)}, {"tables", "fixed"}, {"calibration", report}};
+    write_atomic(env_path, env.dump(2) + "\n");
+    nlohmann::json line = env;
+    line["dir"] = dir.string();
+    lines += line.dump() + "\n";
+  }
+  progress.clear();
+  write_atomic(f.out.output, f.out.format == "text" ? table.str() : lines);
+  return 0;
+}
+
 int calibrate_action(const CalibrateFlags& f) {
+  if (f.schemes || !f.quant_scheme.empty()) return schemes_action(f);
   f.out.check();
   if (f.apply && f.out.format == "text")
     throw Error(ExitCode::usage, "--apply writes plans (sattn.plan/v1 JSON Lines); --format text does not apply");
@@ -165,6 +288,11 @@ std::function<int()> configure_calibrate(CLI::App& app) {
   app.add_flag("--compare", f->compare, "Report every method, marking the recommended one (lowest end-to-end error)");
   app.add_flag("--apply", f->apply,
                "Write the plans back with precision and scale_q/k/v set (from --method, else the recommended method)");
+  app.add_flag("--schemes", f->schemes,
+               "Compare quantization schemes (per-tensor, finer granularities, smoothing, sage, smooth, smooth,block=4) "
+               "end to end and recommend one; with --apply on artifacts, write its fixed scale tables (sattn-quant(7))");
+  app.add_option("--quant-scheme", f->quant_scheme,
+                 "With --schemes --apply: the scheme whose fixed tables are written (default: the recommended one)");
   auto* data = app.add_option("--data", f->data,
                               "Calibrate on DIR/{q,k,v}.npy; several DIRs (repeat, list or glob) pool their values");
   add_layout_option(app, f->layout, data);

@@ -17,6 +17,9 @@
 #include "calibrate/calibrate.hpp"
 #include "sattn/layout.hpp"
 #include "core/quant.hpp"
+#include "core/quant_scheme.hpp"
+#include "sattn/attention.hpp"
+#include <memory>
 #include "sattn/select.hpp"
 
 using namespace sattn;
@@ -364,4 +367,79 @@ TEST_CASE("calibrate: apply writes precision and per-tensor scales into the plan
   CHECK(s.q == r.methods[0].q.scales[0]);
   CHECK(s.v == r.methods[0].v.scales[0]);
   // An all-zero tensor cannot be calibrated; the loader names the file (tests/cli/calibrate.sh).
+}
+
+// Fixed scale tables (sattn-calibrate --schemes --apply, sattn-quant(7) FIXED SCALES).
+TEST_CASE("fixed tables: one sample's tables are its dynamic scales; on other data the kernel matches the "
+          "same-quantized reference built from the same tables") {
+  std::mt19937_64 rng(77);
+  std::normal_distribution<float> normal;
+  const char* schemes[] = {"sage", "smooth", "smooth,block=4", "q=head,k=block,block=8,smooth=k,pv=fix16,v=tensor",
+                           "q=block,k=token,block=5,smooth=q,pv=i8,v=channel", "q=token,k=token,smooth=qk,pv=fp32,v=channel"};
+  for (int it = 0; it < 12; ++it) {
+    Op op;
+    op.shape.batch = 1 + it % 2;
+    op.shape.kv_heads = 1 + (it / 2) % 2;
+    op.shape.heads = op.shape.kv_heads * (1 + it % 3);
+    op.shape.seq_len = op.shape.kv_len = 20 + 7 * it;
+    op.shape.head_dim = 16;
+    op.causal = it % 2 == 0;
+    op.precision = it % 3 ? Precision::i8 : Precision::i4;
+    const QuantScheme scheme = *parse_quant_scheme(schemes[it % 6]);
+    op.quant_scheme = scheme;
+    auto make = [&](int64_t heads, int64_t len) {
+      Tensor t(op.shape.batch, heads, len, op.shape.head_dim);
+      for (float& x : t.data) x = normal(rng) + 1.5f;
+      return t;
+    };
+    QKV a{make(op.shape.heads, op.shape.seq_len), make(op.shape.kv_heads, op.shape.kv_len),
+          make(op.shape.kv_heads, op.shape.kv_len)};
+    QKV b = a;  // calibration data plus noise: what fixed tables are for
+    for (Tensor* t : {&b.q, &b.k, &b.v})
+      for (float& x : t->data) x += 0.1f * normal(rng);
+    INFO("iteration " << it << " scheme " << schemes[it % 6]);
+    const Layout layout = build_layout(op, Spec::dense, dense_plan(op).params, &a.q, &a.k);
+
+    // One sample: the tables are exactly the scales and means computed from it at run time.
+    const QuantTables ta = calibrate_tables(op, scheme, std::span<const QKV>(&a, 1));
+    const QuantTables dyn = tables_of(quantize_qkv(op, scheme, a.q, a.k, a.v));
+    for (const char* name : kQuantTableNames) {
+      CHECK(quant_table(ta, name) == quant_table(dyn, name));
+      int64_t want = quant_table_shape(op, scheme, name).empty() ? 0 : 1;
+      for (int64_t e : quant_table_shape(op, scheme, name)) want *= e;
+      CHECK(int64_t(quant_table(ta, name).size()) == want);
+    }
+    Op fixed = op;
+    fixed.quant_tables = std::make_shared<QuantTables>(ta);
+    CHECK(fast_attention(fixed, layout, a.q, a.k, a.v).data == fast_attention(op, layout, a.q, a.k, a.v).data);
+
+    // Other data: the tables are used as they are (not recomputed), by the kernel and the reference.
+    const QuantizedQKV zb = quantize_qkv(fixed, scheme, b.q, b.k, b.v);
+    const QuantTables used = tables_of(zb);
+    CHECK(used.scale_q == ta.scale_q);
+    CHECK(used.scale_k == ta.scale_k);
+    CHECK(used.scale_v == ta.scale_v);
+    CHECK(used.mean_q == ta.mean_q);
+    CHECK(used.mean_k == ta.mean_k);
+    const Tensor out = fast_attention(fixed, layout, b.q, b.k, b.v);
+    const Tensor ref = reference_attention_quantized(fixed, layout, b.q, b.k, b.v);
+    const ErrorStats e = compare(out, ref);
+    CHECK(e.finite);
+    CHECK(e.max_rel <= (scheme.pv == PvPrecision::i8 ? 2e-2 : 1e-4));
+    CHECK(e.rel_l1 <= (scheme.pv == PvPrecision::i8 ? 2e-3 : 1e-5));
+    // ... and they differ from the dynamic scales of b (the test would not see a table ignored otherwise).
+    CHECK(fast_attention(op, layout, b.q, b.k, b.v).data != out.data);
+  }
+}
+
+TEST_CASE("fixed tables: a table of the wrong size is refused") {
+  Op op = small_op(2, 32, 16);
+  op.precision = Precision::i8;
+  const QuantScheme scheme = *parse_quant_scheme("sage");
+  op.quant_scheme = scheme;
+  auto t = std::make_shared<QuantTables>();
+  t->scale_k = {1.0f, 2.0f};
+  op.quant_tables = t;
+  Tensor q(1, 2, 32, 16), k(1, 2, 32, 16), v(1, 2, 32, 16);
+  CHECK_THROWS_AS(quantize_qkv(op, scheme, q, k, v), Error);
 }
