@@ -122,6 +122,21 @@ void tile_step(TileState&, Scratch&, const float* q_tile, const float* k_chunk, 
 void finish_tile(const TileState&, float* out, float* lse);
 void finish_row(const TileState&, int64_t row, float* out, float* lse);
 
+// Row i's keys: its CSR list, or (BSR, i in block row `tile`) its kept blocks expanded with the
+// causal/bounds rule into scratch.keys. Shared by the row kernel and the quant kernel.
+struct RowKeys {
+  const int32_t* keys;
+  int64_t count;
+};
+inline RowKeys row_keys(const Layout& layout, const HeadLayout& head, int64_t tile, int64_t i, Scratch& scratch) {
+  if (!layout.block) return {head.idx.data() + head.ptr[i], head.ptr[i + 1] - head.ptr[i]};
+  scratch.keys.clear();
+  for (int64_t t = head.ptr[tile]; t < head.ptr[tile + 1]; ++t)
+    for (int64_t j = int64_t(head.idx[t]) * layout.block_size, j_end = j + layout.block_size; j < j_end; ++j)
+      if (layout.causal_ok(i, j)) scratch.keys.push_back(int32_t(j));
+  return {scratch.keys.data(), int64_t(scratch.keys.size())};
+}
+
 // One task: block row `block_row` of (b, h) for BSR layouts.
 void run_block_row(const Problem&, Scratch&, int64_t b, int64_t h, int64_t block_row);
 // One task: rows [task*task_rows, ...) of (b, h) for CSR layouts (fp32 path).

@@ -43,19 +43,7 @@ void run_quant_tile(const Problem& p, Scratch& scratch, int64_t b, int64_t h, in
     const int64_t qr = z.q_row(b, h, i);
     const int8_t* qc = z.q_codes.data() + qr * d;
     const float* mean = z.scheme.smooth_q ? z.mean_of(b, h, i) : nullptr;
-    const int32_t* keys;
-    int64_t key_count;
-    if (layout.block) {
-      scratch.keys.clear();
-      for (int64_t t = head.ptr[tile]; t < head.ptr[tile + 1]; ++t)
-        for (int64_t j = int64_t(head.idx[t]) * layout.block_size, j_end = j + layout.block_size; j < j_end; ++j)
-          if (layout.causal_ok(i, j)) scratch.keys.push_back(int32_t(j));
-      keys = scratch.keys.data();
-      key_count = int64_t(scratch.keys.size());
-    } else {
-      keys = head.idx.data() + head.ptr[i];
-      key_count = head.ptr[i + 1] - head.ptr[i];
-    }
+    const auto [keys, key_count] = row_keys(layout, head, tile, i, scratch);
     float* out = p.out_row(b, h, i);
     float* lse = p.lse_row(b, h, i);
     if (key_count == 0) {  // no allowed key: output 0, log-sum-exp -inf

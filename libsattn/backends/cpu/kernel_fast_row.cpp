@@ -345,19 +345,7 @@ void run_integer_tile(const Problem& p, Scratch& scratch, int64_t b, int64_t h, 
     const int64_t i = row0 + r;
     const int8_t* q_row = p.q_int + ((b * p.heads + h) * p.seq_len + i) * p.dim;
     // The row's keys: its CSR list, or its kept blocks expanded with the causal/bounds rule.
-    const int32_t* keys;
-    int64_t key_count;
-    if (layout.block) {
-      scratch.keys.clear();
-      for (int64_t t = head.ptr[tile]; t < head.ptr[tile + 1]; ++t)
-        for (int64_t j = int64_t(head.idx[t]) * layout.block_size, j_end = j + layout.block_size; j < j_end; ++j)
-          if (layout.causal_ok(i, j)) scratch.keys.push_back(int32_t(j));
-      keys = scratch.keys.data();
-      key_count = int64_t(scratch.keys.size());
-    } else {
-      keys = head.idx.data() + head.ptr[i];
-      key_count = head.ptr[i + 1] - head.ptr[i];
-    }
+    const auto [keys, key_count] = row_keys(layout, head, tile, i, scratch);
     float* acc = state.acc + r * p.dim;
     for (int64_t e = 0; e < key_count; e += kRowBatchKeys) {
       const int64_t n = std::min(kRowBatchKeys, key_count - e);
