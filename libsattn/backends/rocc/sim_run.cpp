@@ -112,10 +112,12 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   op.precision = sim_precision(op, s.precision, &note);
   if (!note.empty()) r.notes.push_back(note);
 
-  // A grid larger than one tile runs in the model only (the RTL harness is one tile).
-  // A grid that came from a profile (not --grid) does not stop an RTL run: the RTL runs its one
-  // tile, with a note (hw/README.md "Grid"); --grid RxC without --model-only stays a usage error.
-  if (s.config.grid.tiles() > 1 && !s.model_only && !s.grid_from_flag) {
+  // A grid the RTL is not built as (accel::kRtlGridShapes) runs in the model only. One that came
+  // from a profile (not --grid) does not stop an RTL run: the RTL runs its one tile, with a note
+  // (hw/README.md "Grid"); --grid RxC without --model-only is a usage error.
+  bool rtl_shape = false;
+  for (const char* shape : accel::kRtlGridShapes) rtl_shape = rtl_shape || s.config.grid.shape() == shape;
+  if (s.config.grid.tiles() > 1 && !s.model_only && !s.grid_from_flag && !(rtl_shape && s.config.lanes == accel::kRtlGridLanes)) {
     r.notes.push_back("the profile's " + s.config.grid.shape() +
                       " grid runs in the model only (sattn-sim --model-only); the RTL ran one tile");
     s.config.grid.rows = s.config.grid.cols = 1;
