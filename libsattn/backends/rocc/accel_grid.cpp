@@ -241,11 +241,11 @@ GridPlan plan_grid(const Program& prog, const GridConfig& gc) {
   }
   plan.groups.resize(members.size());
   for (size_t g = 0; g < members.size(); ++g) {
-    GridPlan::Group& G = plan.groups[g];
-    G.shared = m > 1 && members[g].size() == size_t(m) && shareable(prog, members[g], base_idx);
-    G.b = members[g][0]->b;
-    G.h = members[g][0]->h;
-    for (const Task* t : members[g]) G.members.push_back(t->cmds);
+    GridPlan::Group& grp = plan.groups[g];
+    grp.shared = m > 1 && members[g].size() == size_t(m) && shareable(prog, members[g], base_idx);
+    grp.b = members[g][0]->b;
+    grp.h = members[g][0]->h;
+    for (const Task* t : members[g]) grp.members.push_back(t->cmds);
   }
   // Zigzag runs: consecutive groups of one (batch, head of the first member).
   for (size_t i = 0; i < plan.groups.size();) {
