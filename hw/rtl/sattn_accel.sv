@@ -36,7 +36,17 @@ module sattn_accel
     output logic [1:0] dbg_dma_state,
     output logic [3:0] dbg_core_state,
     output logic [4:0] dbg_fifo_count,
-    output logic [3:0] dbg_head_funct
+    output logic [3:0] dbg_head_funct,
+    // Grid hooks (hw/rtl/sattn_grid.sv; a lone tile ties the inputs to 0): the multicast bit of
+    // each command travels with it through the FIFO; the grid holds a multicast load's issue until
+    // every tile of its group can issue it, and reads the event counters directly.
+    input logic cmd_mc,
+    output logic head_mc,
+    output logic head_ready,
+    input logic issue_hold,
+    output logic issue,
+    input logic [3:0] ctr_sel,
+    output logic [63:0] ctr_value
 );
   localparam int DEPTH = FIFO_DEPTH;  // a power of 2
   localparam int AW = $clog2(DEPTH);
@@ -47,6 +57,7 @@ module sattn_accel
   logic [3:0] fifo_funct[DEPTH];
   logic [63:0] fifo_rs1[DEPTH];
   logic [63:0] fifo_rs2[DEPTH];
+  logic fifo_mc[DEPTH];
   logic [AW-1:0] head, tail;
   logic [AW:0] count;
   assign cmd_ready = count != (AW + 1)'(DEPTH);
@@ -137,7 +148,10 @@ module sattn_accel
       endcase
     end
   end
-  assign pop = have && can_issue;
+  assign pop = have && can_issue && !issue_hold;
+  assign head_ready = have && can_issue;
+  assign head_mc = have && fifo_mc[head];
+  assign issue = pop;
   assign dma_start = pop && !bad && (f == FUNCT_LOAD_IDX || f == FUNCT_LOAD_Q || f == FUNCT_LOAD_K ||
                                      f == FUNCT_LOAD_V);
   assign run_start = pop && !bad && f == FUNCT_RUN;
@@ -189,6 +203,7 @@ module sattn_accel
         fifo_funct[tail] <= cmd_funct > 7'd15 ? 4'd15 : cmd_funct[3:0];
         fifo_rs1[tail] <= cmd_rs1;
         fifo_rs2[tail] <= cmd_rs2;
+        fifo_mc[tail] <= cmd_mc;
         tail <= tail + 1'b1;
       end
       if (pop) head <= head + 1'b1;
@@ -285,6 +300,7 @@ module sattn_accel
   assign dbg_core_state = core_state;
   assign dbg_fifo_count = 5'(count);
   assign dbg_head_funct = f;
+  assign ctr_value = 32'(ctr_sel) < NEV ? cnt[ctr_sel] : 64'd0;
 
   // Unused fields of the CONFIG SPEC register are kept for software; reference them for lint.
   logic unused;

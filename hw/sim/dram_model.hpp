@@ -110,6 +110,8 @@ class SharedDram {
   }
   int beat_owner(int c) const { return ch_[size_t(c)].q.front().owner; }
   uint64_t beat_addr(int c) const { return ch_[size_t(c)].q.front().addr; }
+  // Whether channel c can take a write beat this cycle (its credit covers one).
+  bool write_ready(int c) const { return ch_[size_t(c)].wcredit >= kBeat; }
   bool read_idle() const {
     for (const Channel& c : ch_)
       if (!c.q.empty()) return false;

@@ -149,6 +149,9 @@ int main(int argc, char** argv) {
   top->rd_ready = 0;
   top->rd_beat_valid = 0;
   top->wr_ready = 0;
+  top->cmd_mc = 0;  // the grid's hooks (hw/rtl/sattn_grid.sv): unused by a lone tile
+  top->issue_hold = 0;
+  top->ctr_sel = 0;
   for (int i = 0; i < 2; ++i) {
     edge(0);
     edge(1);

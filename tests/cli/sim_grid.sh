@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sattn sim on a tile grid (hw/README.md "Grid"): --grid, --multicast, --schedule, --model-only;
 # the grid's counters in the result; the same output on every grid; bad values (exit 3 naming
-# the flag); a grid without --model-only (exit 2); the profiles' grids; the probe's grid.
+# the flag); the RTL grid (2x2, 2x4) against the model; a grid not built in RTL without
+# --model-only (exit 2); the watchdog; the profiles' grids; the probe's grid.
 source "$(dirname "$0")/lib.sh"
 cd "$SRC"  # the shipped profiles (profiles/*.yaml)
 
@@ -60,13 +61,40 @@ expect_err "error: --schedule must be static, zigzag or dynamic \(got 'random'\)
 run "$SATTN" sim "$T/op.json" --model-only --multicast yes
 expect_rc 3 "--multicast yes"
 expect_err "error: --multicast must be on or off" "names --multicast"
-# A grid needs --model-only (the RTL is one tile); nothing is written.
-run "$SATTN" sim "$T/op.json" --grid 2x2 -o "$T/nope.json"
-expect_rc 2 "grid without --model-only"
-expect_err "the 2x2 grid runs in the model only: the RTL harness is one tile \(add --model-only" "says how"
+# A grid the RTL is not built as needs --model-only; nothing is written.
+run "$SATTN" sim "$T/op.json" --grid 4x4 -o "$T/nope.json"
+expect_rc 2 "4x4 grid without --model-only"
+expect_err "the 4x4 grid runs in the model only: the RTL grid is built as 1x1, 2x2 and 2x4 \(add --model-only\)" "says how"
+expect_no_file "$T/nope.json" "no output on a usage error"
+run "$SATTN" sim "$T/op.json" --grid 2x2 --lanes 8 -o "$T/nope.json"
+expect_rc 2 "2x2 grid with 8 lanes without --model-only"
+expect_err "the RTL grid is built with 16 lanes" "says which lanes"
 expect_no_file "$T/nope.json" "no output on a usage error"
 
-# The watchdog on a grid: exit 1, the unit states of the stuck tiles, no output.
+# The RTL grid (2x2, 2x4): checked against the model bit for bit and counter for counter; its
+# grid section is the RTL's counters, equal to a --model-only run's.
+for g in 2x2 2x4; do
+  run "$SATTN" sim "$T/op.json" --grid $g --schedule zigzag -q -o "$T/rtl-$g.json"
+  expect_rc 0 "RTL grid $g"
+  run "$SATTN" sim "$T/op.json" --grid $g --schedule zigzag --model-only -q -o "$T/model-$g.json"
+  expect_rc 0 "model grid $g"
+  $PY - "$T/rtl-$g.json" "$T/model-$g.json" $g <<'P' && ok || fail "RTL grid $g: engine, model_match, counters equal the model's"
+import json, sys
+r, m = (json.loads(open(f).readline()) for f in sys.argv[1:3])
+assert r["sim"]["engine"] == "rtl" and r["check"]["model_match"] is True and r["check"]["passed"] is True, r["check"]
+assert "sattn-accel-grid-sim-%s-lanes16" % sys.argv[3] in r["sim"]["harness"], r["sim"]["harness"]
+assert r["sim"]["grid"] == m["sim"]["grid"], (r["sim"]["grid"], m["sim"]["grid"])
+assert r["sim"]["cycles"] == m["sim"]["cycles"] and r["sim"]["grid"]["multicast_loads"] > 0
+assert r["timing"]["sim_speed_cycles_per_s"] > 0
+P
+done
+
+# The watchdog on a grid: exit 1, the unit states of the stuck tiles, no output (the RTL's and
+# the model's).
+run "$SATTN" sim "$T/op.json" --grid 2x2 --max-cycles 1000 -o "$T/wd.json"
+expect_rc 1 "RTL grid watchdog"
+expect_err "accel grid 2x2: the RTL watchdog fired: no completion within max_cycles = 1000 simulated cycles; tile 0: .*dma=" "RTL watchdog names the tiles' states"
+expect_no_file "$T/wd.json" "no output when the RTL watchdog fires"
 run "$SATTN" sim "$T/op.json" --model-only --grid 2x2 --max-cycles 1000 -o "$T/wd.json"
 expect_rc 1 "grid watchdog"
 expect_err "accel grid 2x2: watchdog fired after 1000 cycles \(max_cycles\) with [0-9]+ tiles busy; tile 0: dma=" "watchdog names the tiles' states"
@@ -99,7 +127,7 @@ expect_err "bad.yaml:4:9: .*rocc.grid 9x9 is outside the ISA's 1x1..8x10" "profi
 # The probe reports the grid (the RTL answers PROBE; the grid is the configuration's).
 run "$SATTN" sim --probe --grid 2x4 --schedule zigzag
 expect_rc 0 "probe"
-$PY -c "import json,sys; g=json.loads(sys.stdin.read())['grid']; assert (g['rows'], g['cols'], g['tiles'], g['max_rows'], g['max_cols'], g['schedule'], g['rtl_tiles']) == (2, 4, 8, 8, 10, 'zigzag', 1), g" <<<"$out" && ok || fail "probe grid"
+$PY -c "import json,sys; g=json.loads(sys.stdin.read())['grid']; assert (g['rows'], g['cols'], g['tiles'], g['max_rows'], g['max_cols'], g['schedule'], g['rtl_tiles'], g['rtl_grids']) == (2, 4, 8, 8, 10, 'zigzag', 8, ['1x1', '2x2', '2x4']), g" <<<"$out" && ok || fail "probe grid"
 
 # --help says --model-only is the way to run a large grid.
 run "$SATTN" sim --help

@@ -229,15 +229,16 @@ std::function<int()> configure_sim(CLI::App& app) {
   app.add_option("--trace", o->trace, "Write an FST waveform of the RTL run to FILE (one op)");
   app.add_option("--energy", o->energy_file, "Per-event energies (YAML: mac_i8_pj, mac_i4_pj, sram_byte_pj, dram_byte_pj, static_pj_per_cycle)");
   o->grid_opt = app.add_option("--grid", o->grid,
-                                "Tile grid ROWSxCOLS, 1x1 to 8x10 (default 1x1, or the profile's rocc.grid); the RTL is one "
-                                "tile, so a larger grid needs --model-only (the only way to run e.g. 8x10)");
+                                "Tile grid ROWSxCOLS, 1x1 to 8x10 (default 1x1, or the profile's rocc.grid); the RTL grid is "
+                                "built as 1x1, 2x2 and 2x4 (16 lanes) and checked bit for bit and counter for counter against "
+                                "the model; any other grid needs --model-only (the only way to run e.g. 8x10)");
   o->multicast_opt = app.add_option("--multicast", o->multicast,
                                      "on|off: fetch a K/V block once for all tiles of a GQA group on the same query tile (default on)");
   o->schedule_opt = app.add_option("--schedule", o->schedule,
                                     "Task distribution over the grid: static (round-robin), zigzag (early and late query "
                                     "tiles paired), dynamic (next task when a tile is free; default)");
   app.add_flag("--model-only", o->model_only,
-               "Skip the RTL: cycles and counters from the bit-exact model only (needed for grids larger than 1x1)");
+               "Skip the RTL: cycles and counters from the bit-exact model only (needed for grids the RTL is not built as, e.g. 8x10)");
   app.add_flag("--probe", o->probe, "Print the accelerator's capabilities (sattn.probe/v1) from the RTL's PROBE command");
   app.add_flag("--keep-workdir", o->keep_workdir, "Keep the harness's work directory under $TMPDIR (program.txt, dram.bin, the output image) instead of deleting it");
   o->out.add_to(app, "Write the results (JSON Lines or table) to FILE, atomically",

@@ -199,9 +199,7 @@ nlohmann::json GridCounters::to_json(int bytes_per_cycle) const {
           {"per_tile", per_tile}};
 }
 
-GridResult run_grid(const Program& prog, const Config& cfg) {
-  cfg.validate();
-  const GridConfig& gc = cfg.grid;
+GridPlan plan_grid(const Program& prog, const GridConfig& gc) {
   const int T = gc.tiles();
   const Split split = split_program(prog);
   uint64_t base_idx = 0;
@@ -210,6 +208,9 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
     if (ConfigOp(isa::kConfigSubop.get(c.rs1)) == ConfigOp::addr && isa::kConfigBase.get(c.rs1) == uint64_t(AddrBase::idx))
       base_idx = c.rs2;
   }
+  GridPlan plan;
+  plan.prologue = split.prologue;
+  plan.tasks = split.tasks.size();
 
   // Multicast groups: tiles [k m, (k+1) m) form group k; m is the largest divisor of the GQA
   // group size that divides the tile count (1 without multicast).
@@ -220,34 +221,58 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
         m = d;
         break;
       }
-  const int G = T / m;
+  plan.group_tiles = m;
 
   // Task groups: m heads of one GQA group, the same (batch, query tile); in program order.
-  struct Group {
-    std::vector<const Task*> members;
-    bool shared = false;
-  };
-  std::vector<Group> groups;
+  std::vector<std::vector<const Task*>> members;
   {
     std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, size_t> where;
     for (const Task& t : split.tasks) {
       const int64_t sub = (t.h % prog.shape.group_size()) / m;
       const auto key = std::make_tuple(t.b, t.kvh, sub, t.r0);
       auto it = where.find(key);
-      if (it == where.end() || groups[it->second].members.size() == size_t(m)) {
-        where[key] = groups.size();
-        groups.push_back({});
+      if (it == where.end() || members[it->second].size() == size_t(m)) {
+        where[key] = members.size();
+        members.push_back({});
         it = where.find(key);
       }
-      groups[it->second].members.push_back(&t);
+      members[it->second].push_back(&t);
     }
-    for (Group& g : groups) g.shared = m > 1 && g.members.size() == size_t(m) && shareable(prog, g.members, base_idx);
   }
+  plan.groups.resize(members.size());
+  for (size_t g = 0; g < members.size(); ++g) {
+    GridPlan::Group& grp = plan.groups[g];
+    grp.shared = m > 1 && members[g].size() == size_t(m) && shareable(prog, members[g], base_idx);
+    grp.b = members[g][0]->b;
+    grp.h = members[g][0]->h;
+    for (const Task* t : members[g]) grp.members.push_back(t->cmds);
+  }
+  // Zigzag runs: consecutive groups of one (batch, head of the first member).
+  for (size_t i = 0; i < plan.groups.size();) {
+    size_t j = i;
+    while (j < plan.groups.size() && plan.groups[j].b == plan.groups[i].b && plan.groups[j].h == plan.groups[i].h) ++j;
+    for (size_t k = i; k < j; ++k) {
+      plan.groups[k].run_lo = i;
+      plan.groups[k].run_hi = j;
+    }
+    i = j;
+  }
+  return plan;
+}
+
+GridResult run_grid(const Program& prog, const Config& cfg) {
+  cfg.validate();
+  const GridConfig& gc = cfg.grid;
+  const int T = gc.tiles();
+  const GridPlan plan = plan_grid(prog, gc);
+  const int m = plan.group_tiles;
+  const int G = T / m;
+  const auto& groups = plan.groups;
   std::vector<uint8_t> shared_cmd(prog.commands.size(), 0);
-  for (const Group& g : groups)
+  for (const GridPlan::Group& g : groups)
     if (g.shared)
-      for (const Task* t : g.members)
-        for (size_t i = t->cmds.first; i < t->cmds.second; ++i) shared_cmd[i] = is_shared_load(prog.commands[i].funct);
+      for (const Range& r : g.members)
+        for (size_t i = r.first; i < r.second; ++i) shared_cmd[i] = is_shared_load(prog.commands[i].funct);
 
   // The order tasks are handed out in: program order, or (zigzag) each (batch, head set)'s
   // query tiles as first, last, second, second-to-last, ...
@@ -255,16 +280,11 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
   std::iota(order.begin(), order.end(), 0);
   if (gc.schedule == Schedule::zigzag) {
     std::vector<size_t> z;
-    for (size_t i = 0; i < groups.size();) {
-      size_t j = i;
-      const Task& a = *groups[i].members[0];
-      while (j < groups.size() && groups[j].members[0]->b == a.b && groups[j].members[0]->h == a.h) ++j;
-      for (size_t lo = i, hi = j; lo < hi;) {
+    for (size_t i = 0; i < groups.size(); i = groups[i].run_hi)
+      for (size_t lo = i, hi = groups[i].run_hi; lo < hi;) {
         z.push_back(lo++);
         if (lo < hi) z.push_back(--hi);
       }
-      i = j;
-    }
     order = std::move(z);
   }
 
@@ -272,12 +292,12 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
   std::vector<Tile> tiles(NT);
   for (Tile& t : tiles) {
     t.disp = std::make_unique<model::Dispatcher>(prog.commands, cfg.lanes);
-    t.feed.push_back(split.prologue);
+    t.feed.push_back(plan.prologue);
   }
-  auto assign = [&](int gang, const Group& g) {
+  auto assign = [&](int gang, const GridPlan::Group& g) {
     for (size_t j = 0; j < g.members.size(); ++j) {
       Tile& t = tiles[size_t(gang * m) + j];
-      t.feed.push_back(g.members[j]->cmds);
+      t.feed.push_back(g.members[j]);
       ++t.counters.tasks;
     }
   };
@@ -295,7 +315,7 @@ GridResult run_grid(const Program& prog, const Config& cfg) {
   GridCounters& out = res.counters;
   out.grid = gc;
   out.group_tiles = m;
-  out.tasks = int64_t(split.tasks.size());
+  out.tasks = int64_t(plan.tasks);
   out.groups = int64_t(groups.size());
 
   const size_t P = size_t(gc.dram_ports);

@@ -55,11 +55,55 @@ struct GridResult {
   GridCounters counters;
 };
 
+// How a program is spread over a grid: the CONFIG prologue every tile runs, then task groups in
+// program order. A group is the query tile of one head (group_tiles = 1) or of group_tiles heads
+// of one GQA group, with each member's command range [begin, end); `shared` groups fetch their
+// K/V/index loads once for all members (multicast). run_lo/run_hi bound the zigzag run (the
+// consecutive groups of one batch and first head) a group belongs to. The RTL grid's host writes
+// this table into the grid (write_grid_plan, hw/README.md "Grid MMIO").
+struct GridPlan {
+  int group_tiles = 1;
+  std::pair<size_t, size_t> prologue{0, 0};
+  struct Group {
+    std::vector<std::pair<size_t, size_t>> members;
+    bool shared = false;
+    int64_t b = 0, h = 0;
+    size_t run_lo = 0, run_hi = 0;
+  };
+  std::vector<Group> groups;
+  size_t tasks = 0;
+};
+// Throws Error(invalid_input) on a stream that is not CONFIG prologue, tasks, read-out.
+GridPlan plan_grid(const Program&, const GridConfig&);
+
 // Runs the program's tasks on cfg.grid (tiles, multicast, schedule, DRAM ports and arbitration).
 // The program is build_program's: CONFIG prologue, tasks (LOAD_Q .. STORE), counter read-out (not
 // run: the grid reads each tile's counters directly). Throws Error(runtime) when max_cycles
 // passes (the watchdog, naming the stuck tiles' states) and Error(invalid_input) on a command the
 // hardware rejects.
 GridResult run_grid(const Program&, const Config&);
+
+// ---------------------------------------------------------------------------------------------
+// The RTL grid (hw/rtl/sattn_grid.sv): built for these shapes with kRtlGridLanes lanes (one
+// harness each, hw/CMakeLists.txt); larger grids run in the model only.
+inline constexpr const char* kRtlGridShapes[] = {"1x1", "2x2", "2x4"};
+inline constexpr int kRtlGridLanes = 16;
+std::string rtl_grid_shapes_text();  // "1x1, 2x2 and 2x4"
+// libexec_dir()/sattn-accel-grid-sim-RxC-lanesN.
+std::string grid_harness_path(const GridConfig&, int lanes);
+// DIR/grid.txt: the task table and grid configuration the harness loads (hw/README.md "Grid MMIO").
+void write_grid_plan(const GridPlan&, const Config&, const std::string& dir);
+struct GridRtlTiming {
+  std::string harness;
+  int64_t sim_cycles = 0;
+  double wall_seconds = 0, cpu_seconds = 0;
+};
+// Runs the program on the RTL grid; the result has every field run_grid fills. Errors: a grid or
+// lanes value not built in RTL -> Error(usage); harness missing or crashed -> Error(external_tool);
+// watchdog -> Error(runtime) naming every tile's state; a command the RTL rejects ->
+// Error(invalid_input).
+GridResult run_grid_rtl(const Program&, const Config&, const RtlOptions& = {}, GridRtlTiming* = nullptr);
+// The first counter where two grid runs differ ("" when all agree).
+std::string grid_counter_difference(const GridCounters& rtl, const GridCounters& model);
 
 }  // namespace sattn::accel

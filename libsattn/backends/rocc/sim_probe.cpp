@@ -1,7 +1,9 @@
 #include "backends/rocc/sim_probe.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
+#include "backends/rocc/accel_grid.hpp"
 #include "formats/data.hpp"
 
 namespace sattn {
@@ -18,6 +20,19 @@ std::string list_text(const nlohmann::json& names) {
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n.get<std::string>();
   return s.empty() ? "none" : s;
+}
+
+// The grid shapes built in RTL (hw/CMakeLists.txt) and the largest one's tile count.
+nlohmann::json rtl_grids() {
+  nlohmann::json a = nlohmann::json::array();
+  for (const char* s : accel::kRtlGridShapes) a.push_back(s);
+  return a;
+}
+int rtl_max_tiles() {
+  int most = 1;
+  for (const char* s : accel::kRtlGridShapes)
+    if (const auto g = accel::parse_grid(s)) most = std::max(most, g->first * g->second);
+  return most;
 }
 
 }  // namespace
@@ -62,7 +77,8 @@ ProbeReport probe_accelerator(const accel::Config& config, const accel::RtlOptio
                     {"schedule", accel::schedule_name(g.schedule)},
                     {"dram_ports", g.dram_ports},
                     {"dram_arbitration", accel::arbitration_name(g.arbitration)},
-                    {"rtl_tiles", 1}};
+                    {"rtl_tiles", rtl_max_tiles()},
+                    {"rtl_grids", rtl_grids()}};
   const auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
   const accel::Capabilities& c = r.caps;
   r.text = "version           " + std::to_string(c.version) + "\n" +

@@ -112,10 +112,12 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   op.precision = sim_precision(op, s.precision, &note);
   if (!note.empty()) r.notes.push_back(note);
 
-  // A grid larger than one tile runs in the model only (the RTL harness is one tile).
-  // A grid that came from a profile (not --grid) does not stop an RTL run: the RTL runs its one
-  // tile, with a note (hw/README.md "Grid"); --grid RxC without --model-only stays a usage error.
-  if (s.config.grid.tiles() > 1 && !s.model_only && !s.grid_from_flag) {
+  // A grid the RTL is not built as (accel::kRtlGridShapes) runs in the model only. One that came
+  // from a profile (not --grid) does not stop an RTL run: the RTL runs its one tile, with a note
+  // (hw/README.md "Grid"); --grid RxC without --model-only is a usage error.
+  bool rtl_shape = false;
+  for (const char* shape : accel::kRtlGridShapes) rtl_shape = rtl_shape || s.config.grid.shape() == shape;
+  if (s.config.grid.tiles() > 1 && !s.model_only && !s.grid_from_flag && !(rtl_shape && s.config.lanes == accel::kRtlGridLanes)) {
     r.notes.push_back("the profile's " + s.config.grid.shape() +
                       " grid runs in the model only (sattn-sim --model-only); the RTL ran one tile");
     s.config.grid.rows = s.config.grid.cols = 1;
@@ -123,9 +125,18 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   }
   const accel::GridConfig& gc = s.config.grid;
   const bool on_grid = gc.tiles() > 1;
-  if (on_grid && !s.model_only)
-    throw Error(ExitCode::usage, "the " + gc.shape() +
-                                     " grid runs in the model only: the RTL harness is one tile (add --model-only, or use --grid 1x1)");
+  // The RTL grid is built for a few shapes (accel::kRtlGridShapes) with the default lanes; any
+  // other grid runs in the model only.
+  if (on_grid && !s.model_only) {
+    bool built = false;
+    for (const char* shape : accel::kRtlGridShapes) built = built || gc.shape() == shape;
+    if (!built)
+      throw Error(ExitCode::usage, "the " + gc.shape() + " grid runs in the model only: the RTL grid is built as " +
+                                       accel::rtl_grid_shapes_text() + " (add --model-only)");
+    if (s.config.lanes != accel::kRtlGridLanes)
+      throw Error(ExitCode::usage, "the RTL grid is built with " + std::to_string(accel::kRtlGridLanes) +
+                                       " lanes (add --model-only to run " + std::to_string(s.config.lanes) + " lanes on a grid)");
+  }
 
   auto t0 = std::chrono::steady_clock::now();
   std::optional<Layout> built;
@@ -141,27 +152,44 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
 
   // The RTL first: its watchdog (--max-cycles) is the one that must fire on a run that cannot
   // finish, with the state of each unit; then the model on the same command stream.
+  // On a grid, a grid run's counters as one run's: cycles is the makespan, every other event
+  // summed over the tiles, DMA bytes those through the shared DRAM port.
+  auto as_run = [](const accel::GridResult& g, const std::string& source) {
+    accel::RunResult run;
+    run.source = source;
+    run.out_bits = g.out_bits;
+    run.counters = g.counters.total;
+    run.counters.cycles = g.counters.cycles;
+    run.counters.dma_bytes_in = g.counters.dram_bytes_read;
+    run.counters.dma_bytes_out = g.counters.dram_bytes_written;
+    run.sim_cycles = g.counters.cycles;
+    return run;
+  };
   std::optional<accel::RunResult> rtl;
+  std::optional<accel::GridResult> grid_rtl;
   double rtl_ms = 0;
   if (!s.model_only) {
     t0 = std::chrono::steady_clock::now();
-    rtl = accel::run_rtl(program, s.config, s.rtl);
+    if (on_grid) {
+      accel::GridRtlTiming timing;
+      grid_rtl = accel::run_grid_rtl(program, s.config, s.rtl, &timing);
+      rtl = as_run(*grid_rtl, timing.harness);
+      rtl->sim_cycles = timing.sim_cycles;
+      rtl->wall_seconds = timing.wall_seconds;
+      rtl->cpu_seconds = timing.cpu_seconds;
+      if (timing.wall_seconds > 0) rtl->cycles_per_second = double(timing.sim_cycles) / timing.wall_seconds;
+      if (timing.cpu_seconds > 0) rtl->cpu_cycles_per_second = double(timing.sim_cycles) / timing.cpu_seconds;
+    } else {
+      rtl = accel::run_rtl(program, s.config, s.rtl);
+    }
     rtl_ms = ms_since(t0);
   }
   t0 = std::chrono::steady_clock::now();
-  // On a grid: the grid model; its counters as one run's: cycles is the makespan, every other
-  // event summed over the tiles, DMA bytes those through the shared DRAM port.
   std::optional<accel::GridResult> grid_run;
   accel::RunResult model;
   if (on_grid) {
     grid_run = accel::run_grid(program, s.config);
-    model.source = "model";
-    model.out_bits = grid_run->out_bits;
-    model.counters = grid_run->counters.total;
-    model.counters.cycles = grid_run->counters.cycles;
-    model.counters.dma_bytes_in = grid_run->counters.dram_bytes_read;
-    model.counters.dma_bytes_out = grid_run->counters.dram_bytes_written;
-    model.sim_cycles = grid_run->counters.cycles;
+    model = as_run(*grid_run, "model");
   } else {
     model = accel::run_model(program, s.config);
   }
@@ -170,7 +198,8 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   std::string output_diff, counters_diff;
   if (rtl) {
     output_diff = first_difference(rtl->out_bits, model.out_bits, op.shape);
-    counters_diff = counter_difference(rtl->counters, model.counters);
+    counters_diff = grid_rtl ? accel::grid_counter_difference(grid_rtl->counters, grid_run->counters)
+                             : counter_difference(rtl->counters, model.counters);
     r.model_match = output_diff.empty() && counters_diff.empty();
     if (!output_diff.empty()) r.failures.push_back("RTL output differs from the bit-exact model at " + output_diff);
     if (!counters_diff.empty()) r.failures.push_back("RTL counters differ from the bit-exact model: " + counters_diff);
@@ -259,7 +288,7 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
       {"sim_cycles", ran.sim_cycles},
       {"model_match", check["model_match"]},
   };
-  if (grid_run) sim["grid"] = grid_run->counters.to_json(s.config.dram_bytes_per_cycle);
+  if (grid_run) sim["grid"] = (grid_rtl ? *grid_rtl : *grid_run).counters.to_json(s.config.dram_bytes_per_cycle);
   j["sim"] = sim;
   if (!r.notes.empty()) j["notes"] = r.notes;
   // Wall time only here, so results diff byte for byte once "timing" is dropped (docs/robustness.md).

@@ -1,0 +1,189 @@
+// The RTL tile grid (hw/rtl/sattn_grid.sv under Verilator) against the grid model (run_grid):
+// 1x1, 2x2 and 2x4, every spec, i8 and i4, causal and not, GQA, partial blocks, each schedule,
+// multicast on and off: every output bit and every counter (per tile and the grid's) equal; the
+// counter identities across tiles; the watchdog on a grid; grids and lanes not built in RTL.
+// These tests need the grid harnesses built (ninja sattn_grid_harness): they fail without them.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "accel_test_support.hpp"
+#include "backends/rocc/accel_grid.hpp"
+#include "sattn/error.hpp"
+
+using namespace sattn;
+using namespace sattn::accel_test;
+
+namespace {
+
+accel::Config grid_config(int rows, int cols, accel::Schedule s, bool multicast) {
+  accel::Config cfg;  // the RTL grid's 16 lanes
+  cfg.grid.rows = rows;
+  cfg.grid.cols = cols;
+  cfg.grid.schedule = s;
+  cfg.grid.multicast = multicast;
+  cfg.dram_latency_cycles = 7;
+  return cfg;
+}
+
+// Every field both runs fill, compared one by one (so a failure names the counter).
+void check_grid_equal(const accel::GridResult& rtl, const accel::GridResult& model) {
+  CHECK(rtl.out_bits == model.out_bits);
+  const accel::GridCounters &a = rtl.counters, &b = model.counters;
+  CHECK(a.cycles == b.cycles);
+  CHECK(a.dram_bytes_read == b.dram_bytes_read);
+  CHECK(a.dram_bytes_written == b.dram_bytes_written);
+  CHECK(a.multicast_loads == b.multicast_loads);
+  CHECK(a.multicast_bytes == b.multicast_bytes);
+  CHECK(a.group_tiles == b.group_tiles);
+  CHECK(a.tasks == b.tasks);
+  CHECK(a.groups == b.groups);
+  CHECK(a.total == b.total);
+  REQUIRE(a.tiles.size() == b.tiles.size());
+  for (size_t i = 0; i < a.tiles.size(); ++i) {
+    CAPTURE(i);
+    const accel::TileCounters &x = a.tiles[i], &y = b.tiles[i];
+    for (int e = 0; e < accel::kEventCount; ++e) {
+      CAPTURE(accel::event_name(accel::Event(e)));
+      CHECK(x.events.get(accel::Event(e)) == y.events.get(accel::Event(e)));
+    }
+    CHECK(x.stall_arbiter == y.stall_arbiter);
+    CHECK(x.stall_multicast == y.stall_multicast);
+    CHECK(x.multicast_bytes == y.multicast_bytes);
+    CHECK(x.tasks == y.tasks);
+    CHECK(x.finish_cycle == y.finish_cycle);
+    CHECK(x.end_idle == y.end_idle);
+  }
+  CHECK(accel::grid_counter_difference(a, b).empty());
+}
+
+constexpr accel::Schedule kSchedules[] = {accel::Schedule::static_rr, accel::Schedule::zigzag, accel::Schedule::dynamic};
+
+}  // namespace
+
+TEST_CASE("accel grid rtl: 1x1 equals the grid model and the single-tile RTL") {
+  for (Spec spec : kAllSpecs) {
+    CAPTURE(to_string(spec));
+    const Case c = make_case(spec, Precision::i8, int(spec) % 2 == 0, 40, 40, 32, 2, 1);
+    for (accel::Schedule s : kSchedules) {
+      const accel::Config cfg = grid_config(1, 1, s, true);
+      const accel::Program p = program_of(c, cfg);
+      const accel::GridResult rtl = accel::run_grid_rtl(p, cfg);
+      check_grid_equal(rtl, accel::run_grid(p, cfg));
+      const accel::RunResult tile = accel::run_rtl(p, cfg);
+      CHECK(rtl.out_bits == tile.out_bits);
+      // The tile's read-out (COUNTER commands) is not part of a grid's tasks: the same events but
+      // the read-out's own commands and cycles.
+      CHECK(rtl.counters.total.macs_issued == tile.counters.macs_issued);
+      CHECK(rtl.counters.total.busy == tile.counters.busy);
+      CHECK(rtl.counters.dram_bytes_read == tile.counters.dma_bytes_in);
+      CHECK(rtl.counters.dram_bytes_written == tile.counters.dma_bytes_out);
+    }
+  }
+}
+
+TEST_CASE("accel grid rtl: 2x2 and 2x4 bit-exact and counter-exact with the model") {
+  // Every spec, i8 and i4, causal on alternate cases, GQA 2 (4 query heads, 2 KV heads), a partial
+  // last block (40 is not a multiple of 16), each schedule, multicast on and off.
+  for (Spec spec : kAllSpecs)
+    for (Precision prec : {Precision::i8, Precision::i4}) {
+      CAPTURE(to_string(spec));
+      CAPTURE(to_string(prec));
+      const bool causal = (int(spec) + int(prec)) % 2 == 0;
+      CAPTURE(causal);
+      const Case c = make_case(spec, prec, causal, 40, 40, 32, 4, 2);
+      const accel::Config one = grid_config(1, 1, accel::Schedule::static_rr, false);
+      const accel::Program p = program_of(c, one);
+      const accel::GridResult single = accel::run_grid(p, one);
+      for (auto [rows, cols] : {std::pair{2, 2}, std::pair{2, 4}})
+        for (accel::Schedule s : kSchedules) {
+          int64_t read_on = 0, read_off = 0;
+          for (bool mc : {false, true}) {
+            CAPTURE(rows);
+            CAPTURE(cols);
+            const std::string schedule = accel::schedule_name(s);
+            CAPTURE(schedule);
+            CAPTURE(mc);
+            const accel::Config cfg = grid_config(rows, cols, s, mc);
+            const accel::GridResult model = accel::run_grid(p, cfg);
+            const accel::GridResult rtl = accel::run_grid_rtl(p, cfg);
+            check_grid_equal(rtl, model);
+            // Identities across tiles: the same output and MACs as one tile, every task run once.
+            CHECK(rtl.out_bits == single.out_bits);
+            CHECK(rtl.counters.total.macs_issued == single.counters.total.macs_issued);
+            int64_t tasks = 0;
+            for (const accel::TileCounters& t : rtl.counters.tiles) tasks += t.tasks;
+            CHECK(tasks == single.counters.tasks);
+            (mc ? read_on : read_off) = rtl.counters.dram_bytes_read;
+            if (mc) CHECK(rtl.counters.multicast_loads > 0);
+          }
+          CHECK(read_on < read_off);  // multicast fetches each shared K/V/index block once
+        }
+    }
+}
+
+TEST_CASE("accel grid rtl: DRAM channels, fixed arbitration, a fractional-beat bandwidth") {
+  const Case c = make_case(Spec::bsr, Precision::i8, true, 72, 72, 32, 8, 2);
+  for (int ports : {1, 2, 3})
+    for (accel::Arbitration arb : {accel::Arbitration::round_robin, accel::Arbitration::fixed})
+      for (int bw : {16, 5}) {
+        CAPTURE(ports);
+        CAPTURE(accel::arbitration_name(arb));
+        CAPTURE(bw);
+        accel::Config cfg = grid_config(2, 4, accel::Schedule::dynamic, true);
+        cfg.grid.dram_ports = ports;
+        cfg.grid.arbitration = arb;
+        cfg.dram_bytes_per_cycle = bw;
+        const accel::Program p = program_of(c, cfg);
+        const accel::GridResult model = accel::run_grid(p, cfg);
+        const accel::GridResult rtl = accel::run_grid_rtl(p, cfg);
+        check_grid_equal(rtl, model);
+        int64_t arbiter_stalls = 0;
+        for (const accel::TileCounters& t : rtl.counters.tiles) arbiter_stalls += t.stall_arbiter;
+        if (ports == 1) CHECK(arbiter_stalls > 0);  // eight tiles contend for one channel
+      }
+  // The comparison sees a difference: the RTL under another schedule than the model's.
+  accel::Config a = grid_config(2, 4, accel::Schedule::static_rr, true), b = a;
+  b.grid.schedule = accel::Schedule::zigzag;
+  const accel::Program p = program_of(c, a);
+  CHECK_FALSE(accel::grid_counter_difference(accel::run_grid_rtl(p, a).counters, accel::run_grid(p, b).counters).empty());
+}
+
+TEST_CASE("accel grid rtl: the watchdog fires on a grid and names every tile's state") {
+  const Case c = make_case(Spec::dense, Precision::i8, false, 32, 32, 16, 4, 2);
+  accel::Config cfg = grid_config(2, 2, accel::Schedule::static_rr, true);
+  cfg.dram_bytes_per_cycle = 1;  // a slow DRAM: the first loads take thousands of cycles
+  const accel::Program p = program_of(c, cfg);
+  REQUIRE(accel::run_grid(p, cfg).counters.cycles > 5000);
+  cfg.max_cycles = 5000;
+  try {
+    accel::run_grid_rtl(p, cfg);
+    FAIL("the RTL grid finished without DRAM data");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::runtime);
+    const std::string what = e.what();
+    CHECK(what.find("accel grid 2x2: the RTL watchdog fired") != std::string::npos);
+    CHECK(what.find("max_cycles = 5000") != std::string::npos);
+    CAPTURE(what);
+    CHECK(what.find("tile 3: ") != std::string::npos);
+    CHECK(what.find("dma=") != std::string::npos);
+    CHECK(what.find("core=") != std::string::npos);
+  }
+}
+
+TEST_CASE("accel grid rtl: grids and lanes not built in RTL are usage errors") {
+  const Case c = make_case(Spec::dense, Precision::i8, false, 16, 16, 16, 2, 1);
+  accel::Config cfg = grid_config(4, 4, accel::Schedule::static_rr, true);
+  const accel::Program p = program_of(c, cfg);
+  try {
+    accel::run_grid_rtl(p, cfg);
+    FAIL("a 4x4 RTL grid ran");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::usage);
+    CHECK(std::string(e.what()).find("the 4x4 grid runs in the model only: the RTL grid is built as 1x1, 2x2 and 2x4") !=
+          std::string::npos);
+  }
+  cfg = grid_config(2, 2, accel::Schedule::static_rr, true);
+  cfg.lanes = 8;
+  CHECK_THROWS_WITH_AS(accel::run_grid_rtl(p, cfg), doctest::Contains("the RTL grid is built with 16 lanes"), Error);
+}
