@@ -290,13 +290,14 @@ _sattn() {
         --plot) :; return ;;
         --validate) :; return ;;
         --validate-len) :; return ;;
+        --validate-head-dim) :; return ;;
         --output|-o) COMPREPLY=($(compgen -P "$pre" -f -- "$cur")); return ;;
         --format) _sattn_words 'json text'; return ;;
       esac
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --validate --validate-len --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --policy -p --phase --seq -s --context --tokens --chunk --batch --precision --clock-mhz --cpu-ghz --allow-long --plot --list --validate --validate-len --validate-head-dim --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

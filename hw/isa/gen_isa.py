@@ -86,6 +86,10 @@ def probe_words(isa):
             if value not in lim:
                 fail(f'probe.{name}: value "{value}" is neither a number, "version", "LANES" nor a [limits] key')
             value = lim[value]
+        unit = f.get('unit', 1)
+        if not isinstance(unit, int) or unit < 1 or value % unit:
+            fail(f'probe.{name}: unit {unit} does not divide {value}')
+        value //= unit
         if value >= 1 << width:
             fail(f'probe.{name}: {value} does not fit {width} bits')
         word0 |= value << lsb
@@ -146,6 +150,8 @@ def gen_cpp(isa, word0, spad, table):
     L += ['', '// PROBE word 0 fields (kCap<Field>), word 0 without LANES, and word 1.']
     for n, f in isa['probe'].items():
         L.append(f'inline constexpr Field kCap{camel(n)}{{{f["lsb"]}, {f["width"]}}};')
+        if 'unit' in f:
+            L.append(f'inline constexpr int kCap{camel(n)}Unit = {f["unit"]};  // the field holds the value / this')
     L += [f'inline constexpr uint64_t kCapWord0Fixed = 0x{word0:016x}ull;',
           f'inline constexpr uint64_t kScratchpadBytes = {spad};',
           '// PROBE word 0 of the RTL built with `lanes` MAC lanes.',

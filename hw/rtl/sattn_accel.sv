@@ -73,7 +73,7 @@ module sattn_accel
   assign have = count != '0;
 
   // ---------------------------------------------------------------- configuration
-  logic [7:0] cfg_d;
+  logic [$clog2(DMAX):0] cfg_d;  // head_dim <= DMAX
   logic cfg_i4, cfg_causal, cfg_dbuf;
   logic signed [31:0] cfg_off;
   logic [30:0] cfg_mult;
@@ -84,7 +84,7 @@ module sattn_accel
   logic [5:0] cfg_chunks;
   logic [15:0] cfg_rowbytes;
   assign cfg_chunks = 6'((32'(cfg_d) + LANES - 1) / LANES);
-  assign cfg_rowbytes = cfg_i4 ? {9'd0, cfg_d[7:1]} : {8'd0, cfg_d};
+  assign cfg_rowbytes = cfg_i4 ? 16'(cfg_d >> 1) : 16'(cfg_d);
 
   // ---------------------------------------------------------------- units
   logic dma_start, run_start, store_start;
@@ -184,7 +184,7 @@ module sattn_accel
       illegal <= 1'b0;
       illegal_index <= 32'd0;
       dispatched <= 32'd0;
-      cfg_d <= 8'd64;
+      cfg_d <= ($clog2(DMAX) + 1)'(64);
       cfg_i4 <= 1'b0;
       cfg_causal <= 1'b0;
       cfg_dbuf <= 1'b1;
@@ -236,7 +236,7 @@ module sattn_accel
             FUNCT_CONFIG: begin
               case (config_subop(a))
                 CONFIG_SHAPE: begin
-                  cfg_d <= 8'(shape_head_dim(b));  // <= DMAX
+                  cfg_d <= ($clog2(DMAX) + 1)'(shape_head_dim(b));  // <= DMAX
                   cfg_i4 <= shape_i4(b);
                   cfg_causal <= shape_causal(b);
                   cfg_dbuf <= shape_double_buffer(b);

@@ -13,7 +13,7 @@ module sattn_core
     input logic clk,
     input logic rst,
     // Configuration (CONFIG registers).
-    input logic [7:0] cfg_d,
+    input logic [$clog2(DMAX):0] cfg_d,  // head_dim <= DMAX
     input logic [5:0] cfg_chunks,  // ceil(D / LANES)
     input logic cfg_causal,
     input logic signed [31:0] cfg_causal_offset,
@@ -74,6 +74,8 @@ module sattn_core
     S_ST_WRITE = 4'd9
   } state_t;
   state_t state;
+  // Bits of a column index (DMAX is a power of 2).
+  localparam int DW = $clog2(DMAX);
 
   // Scratchpads: [buffer][row][column], int8 after unpacking.
   logic signed [7:0] qmem[BUFFERS][QROWS][DMAX];
@@ -110,7 +112,7 @@ module sattn_core
   logic [16:0] recip;
   logic [16:0] drem;
   logic [4:0] dbit;
-  logic [4:0] beat;
+  logic [5:0] beat;  // D/8 <= 32 beats a row
 
   assign idx_rd_value = idxmem[idx_rd_buf][idx_rd_slot];
   assign idx_rd_run = runmem[idx_rd_buf][idx_rd_slot];
@@ -126,14 +128,14 @@ module sattn_core
   assign state_code = state;
 
   // Lanes carrying a valid dimension in chunk c.
-  logic [8:0] dim_left;
-  assign dim_left = {1'b0, cfg_d} - 9'({c, 3'b000} * 9'(LANES / 8));
+  logic [DW+1:0] dim_left;
+  assign dim_left = {1'b0, cfg_d} - (DW + 2)'({c, 3'b000} * (DW + 2)'(LANES / 8));
   assign lanes_active = dim_left >= 9'(LANES) ? 7'(LANES) : dim_left[6:0];
 
   assign wr_valid = state == S_ST_WRITE;
-  assign wr_addr = row_addr + {55'd0, beat, 4'd0};
+  assign wr_addr = row_addr + {54'd0, beat, 4'd0};
   always_comb begin
-    for (int i = 0; i < 8; i++) wr_data[16*i+:16] = obuf[{beat[3:0], 3'(i)}];
+    for (int i = 0; i < 8; i++) wr_data[16*i+:16] = obuf[DW'({beat, 3'(i)})];
   end
 
   // E(u) (hw/README.md "exp2"): the table entry of u's fraction shifted by its integer part.
@@ -192,9 +194,9 @@ module sattn_core
           default: begin
             for (int j = 0; j < 32; j++) begin
               if (6'(j) < sp_n) begin
-                if (sp_kind == 3'd1) qmem[sp_buf][sp_row][7'(sp_col+8'(j))] <= sp_data[8*j+:8];
-                else if (sp_kind == 3'd2) kmem[sp_buf][sp_row][7'(sp_col+8'(j))] <= sp_data[8*j+:8];
-                else vmem[sp_buf][sp_row][7'(sp_col+8'(j))] <= sp_data[8*j+:8];
+                if (sp_kind == 3'd1) qmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[8*j+:8];
+                else if (sp_kind == 3'd2) kmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[8*j+:8];
+                else vmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[8*j+:8];
               end
             end
           end
@@ -230,7 +232,7 @@ module sattn_core
             m[sl] = (7'(sl) < nk) && (!use_mask || maskmem[kvb][r[5:0]][sl]) &&
                     (!cfg_causal || kpos(6'(sl)) <= limit);
           end
-          skipped_inc <= (32'(nk) - 32'($countones(m))) * {23'd0, cfg_d, 1'b0};
+          skipped_inc <= (32'(nk) - 32'($countones(m))) * 32'({cfg_d, 1'b0});
           rowmask <= m;
           if (m == 64'd0) begin
             if (r + 7'd1 == nq) state <= S_IDLE;
@@ -250,7 +252,7 @@ module sattn_core
           sum = sacc;
           for (int l = 0; l < LANES; l++) begin
             if (32'(c) * LANES + l < 32'(cfg_d))
-              sum = sum + 32'(qmem[qb][r[5:0]][7'(32'(c) * LANES + l)]) * 32'(kmem[kvb][s][7'(32'(c) * LANES + l)]);
+              sum = sum + 32'(qmem[qb][r[5:0]][DW'(32'(c) * LANES + l)]) * 32'(kmem[kvb][s][DW'(32'(c) * LANES + l)]);
           end
           if (c + 6'd1 == cfg_chunks) begin
             t = scale_score(sum, cfg_mult, cfg_shift);
@@ -306,8 +308,8 @@ module sattn_core
           for (int l = 0; l < LANES; l++) begin
             if (32'(c) * LANES + l < 32'(cfg_d)) begin
               longint a;
-              a = longint'(acc[r[5:0]][7'(32'(c) * LANES + l)]) * longint'({48'd0, alpha});
-              acc[r[5:0]][7'(32'(c) * LANES + l)] <= 40'(a >>> 15);
+              a = longint'(acc[r[5:0]][DW'(32'(c) * LANES + l)]) * longint'({48'd0, alpha});
+              acc[r[5:0]][DW'(32'(c) * LANES + l)] <= 40'(a >>> 15);
             end
           end
           if (c + 6'd1 == cfg_chunks) begin
@@ -322,8 +324,8 @@ module sattn_core
           for (int l = 0; l < LANES; l++) begin
             if (32'(c) * LANES + l < 32'(cfg_d)) begin
               logic signed [39:0] pv;
-              pv = 40'(signed'({1'b0, p})) * 40'(vmem[kvb][s][7'(32'(c) * LANES + l)]);
-              acc[r[5:0]][7'(32'(c) * LANES + l)] <= acc[r[5:0]][7'(32'(c) * LANES + l)] + pv;
+              pv = 40'(signed'({1'b0, p})) * 40'(vmem[kvb][s][DW'(32'(c) * LANES + l)]);
+              acc[r[5:0]][DW'(32'(c) * LANES + l)] <= acc[r[5:0]][DW'(32'(c) * LANES + l)] + pv;
             end
           end
           if (c + 6'd1 == cfg_chunks) begin
@@ -382,19 +384,19 @@ module sattn_core
           for (int l = 0; l < LANES; l++) begin
             if (32'(c) * LANES + l < 32'(cfg_d)) begin
               longint o;
-              o = longint'(acc[r[5:0]][7'(32'(c) * LANES + l)]) * longint'({47'd0, recip});
+              o = longint'(acc[r[5:0]][DW'(32'(c) * LANES + l)]) * longint'({47'd0, recip});
               o = (o + (64'sd1 <<< (22 + e))) >>> (23 + e);
               if (lrow[r[5:0]] == 40'd0) o = 64'sd0;
               if (o > 64'sd32767) o = 64'sd32767;
               if (o < -64'sd32768) o = -64'sd32768;
-              obuf[7'(32'(c) * LANES + l)] <= o[15:0];
-              acc[r[5:0]][7'(32'(c) * LANES + l)] <= 40'sd0;
+              obuf[DW'(32'(c) * LANES + l)] <= o[15:0];
+              acc[r[5:0]][DW'(32'(c) * LANES + l)] <= 40'sd0;
             end
           end
           if (c + 6'd1 == cfg_chunks) begin
             mvalid[r[5:0]] <= 1'b0;
             lrow[r[5:0]] <= 40'd0;
-            beat <= 5'd0;
+            beat <= 6'd0;
             state <= S_ST_WRITE;
           end else begin
             c <= c + 6'd1;
@@ -404,13 +406,13 @@ module sattn_core
         S_ST_WRITE: begin
           if (wr_ready) begin
             // 2*D bytes per row = D/8 beats.
-            if (beat + 5'd1 == 5'(cfg_d >> 3)) begin
-              row_addr <= row_addr + {55'd0, cfg_d, 1'b0};
+            if (beat + 6'd1 == 6'(cfg_d >> 3)) begin
+              row_addr <= row_addr + 64'({cfg_d, 1'b0});
               if (r + 7'd1 == nq) state <= S_IDLE;
               else state <= S_ST_SETUP;
               r <= r + 7'd1;
             end
-            beat <= beat + 5'd1;
+            beat <= beat + 6'd1;
           end
         end
 

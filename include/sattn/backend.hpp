@@ -36,6 +36,9 @@ struct BackendCapabilities {
   // per-tensor scheme only: an op asking for another is refused (exit 3), an op asking for none
   // runs per-tensor there.
   bool quant_schemes = false;
+  // The widest head_dim it runs (0: any). A wider op is refused before any work (exit 3). rocc:
+  // 256, its scratchpad row (DMAX); a narrower head it zero-pads to its MAC multiple (exact).
+  int64_t max_head_dim = 0;
 };
 
 // How a run's output is checked against the double-precision reference (`sattn run --check`):

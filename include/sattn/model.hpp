@@ -150,12 +150,13 @@ LayerCost cost_layer(const Op&, Spec, const SpecParams&, const ModelOptions&, in
 double accel_dram_bytes(const Op&, Spec, const SpecParams&, int64_t q_tile_rows = 64);
 
 // --validate: a layer's op at a size the real backends run in seconds (queries and keys cut to
-// `max_len`, one KV head, head_dim at most 64), its spec's window or blocks scaled with it.
+// `max_len`, one KV head, head_dim at most `max_head_dim`), its spec's window or blocks scaled
+// with it.
 struct ReducedLayer {
   Op op;
   SpecParams params;
 };
-ReducedLayer reduce_layer(const LayerReport&, const ModelPhase&, int64_t max_len);
+ReducedLayer reduce_layer(const LayerReport&, const ModelPhase&, int64_t max_len, int64_t max_head_dim = 64);
 // N layer indices spread evenly over the model (first and last included), at most `layers`.
 std::vector<int64_t> sample_layers(int64_t layers, int64_t n);
 

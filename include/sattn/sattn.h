@@ -28,9 +28,10 @@ extern "C" {
 #endif
 
 /* The version of this header. sattn_version() returns the library's; a program built against
- * MAJOR.MINOR runs with any library of the same MAJOR and a MINOR at least as high. */
+ * MAJOR.MINOR runs with any library of the same MAJOR and a MINOR at least as high.
+ * 0.2 added sattn_op_softcap. */
 #define SATTN_VERSION_MAJOR 0
-#define SATTN_VERSION_MINOR 1
+#define SATTN_VERSION_MINOR 2
 #define SATTN_VERSION_PATCH 0
 
 /* Status codes: the same numbers as the tools' exit codes. */

@@ -296,14 +296,14 @@ LayerCost cost_layer(const Op& op, Spec spec, const SpecParams& params, const Mo
   return coster.cost(op, spec, params, new_tokens);
 }
 
-ReducedLayer reduce_layer(const LayerReport& l, const ModelPhase& ph, int64_t max_len) {
+ReducedLayer reduce_layer(const LayerReport& l, const ModelPhase& ph, int64_t max_len, int64_t max_head_dim) {
   const Shape& s = l.op.shape;
   Op op = l.op;
   const bool decode = ph.kind == ModelPhase::Kind::decode;
   const int64_t k = std::min(s.kv_len, max_len);
   const int64_t q = decode ? std::min({s.seq_len, k, int64_t(8)}) : std::min(s.seq_len, max_len);
   const double shrink = double(k) / double(s.kv_len);
-  op.shape = Shape{1, s.group_size(), 1, q, k, std::min<int64_t>(s.head_dim, 64)};
+  op.shape = Shape{1, s.group_size(), 1, q, k, std::min<int64_t>(s.head_dim, max_head_dim)};
   op.name = "layer" + std::to_string(l.index);
   op.attrs = PatternAttrs{};
   if (const auto* w = std::get_if<SlidingWindowParams>(&l.params)) {

@@ -54,6 +54,17 @@ void require_supported(const Backend& backend, const std::vector<BackendInput>& 
                       "per-tensor); backends that can: " + able,
                   op.loc_of("quant_scheme"));
     }
+    if (const int64_t widest = backend.capabilities().max_head_dim; widest > 0 && op.shape.head_dim > widest) {
+      std::string able;
+      for (const Backend* b : backend_registry())
+        if (b->capabilities().max_head_dim == 0 || b->capabilities().max_head_dim >= op.shape.head_dim)
+          able += (able.empty() ? "" : ", ") + std::string(b->name());
+      throw Error(ExitCode::invalid_input,
+                  "op " + op.name + ": backend " + std::string(backend.name()) + " cannot run head_dim " +
+                      std::to_string(op.shape.head_dim) + ": at most " + std::to_string(widest) +
+                      " (its capabilities' max_head_dim); backends that can: " + able,
+                  op.loc_of("head_dim"));
+    }
     if (!op.softcap || backend.capabilities().softcap) continue;
     std::string able;
     for (const Backend* b : backend_registry())

@@ -11,16 +11,16 @@ for v in SATTN_FORCE_SPEC SATTN_DISABLE_SW SATTN_DISABLE_BSR SATTN_DISABLE_NM SA
 done
 
 # The real accelerator supports every spec: the choice is the one without the probe, the
-# reason records the probe, and the cost model's L1 is the scratchpad's 51200 bytes
-# (hw/README.md: 3 x 2 x 64 x 128 + 2 x 2 x 64 x 8).
+# reason records the probe, and the cost model's L1 is the scratchpad's 100352 bytes
+# (hw/README.md: 3 x 2 x 64 x 256 + 2 x 2 x 64 x 8).
 run "$SELECT" --backend rocc "$EX/bsr.mlir"
 expect_rc 0 "without the probe"
 without=$(grep -oE '"spec":"[a-z_]+"\}$' <<<"$out")
 run "$SELECT" --backend rocc --use-hw-probe "$EX/bsr.mlir"
 expect_rc 0 "with the probe"
 expect_out "$without" "same choice when the hardware supports everything"
-expect_out '--use-hw-probe: LANES 16, spec mask 0xff \(every spec\), scratchpad 51200 bytes' "reason records the probe"
-expect_out '"l1_bytes":51200' "scratchpad size is the L1 hint"
+expect_out '--use-hw-probe: LANES 16, spec mask 0xff \(every spec\), scratchpad 100352 bytes' "reason records the probe"
+expect_out '"l1_bytes":100352' "scratchpad size is the L1 hint"
 run "$SELECT" --backend rocc --use-hw-probe --l1-bytes 4096 "$EX/bsr.mlir"
 expect_out '"l1_bytes":4096' "--l1-bytes outranks the probe"
 run env SATTN_HW_L1_BYTES=8192 "$SELECT" --backend rocc --use-hw-probe "$EX/bsr.mlir"
@@ -28,16 +28,17 @@ expect_out '"l1_bytes":8192' "SATTN_HW_L1_BYTES outranks the probe"
 
 # sattn-sim --probe reports the same capabilities.
 run "$SIM" --probe
-expect_out '"scratchpad_bytes":51200' "sattn-sim --probe agrees"
+expect_out '"scratchpad_bytes":100352' "sattn-sim --probe agrees"
 
 # A harness whose PROBE lacks bsr (spec code 2): a stand-in that speaks the harness protocol
 # (hw/README.md "Harness") and answers both PROBE words.
 mkdir -p "$T/nobsr"
-word0=$(printf '%016x' $(( 1 | 16 << 8 | 0xfb << 16 | 0x0c << 24 | 64 << 32 | 64 << 40 | 128 << 48 | 7 << 56 )))
+# (ISA version 2: max_head_dim in units of 16, 256 = 16 << 48)
+word0=$(printf '%016x' $(( 2 | 16 << 8 | 0xfb << 16 | 0x0c << 24 | 64 << 32 | 64 << 40 | 16 << 48 | 7 << 56 )))
 cat >"$T/nobsr/sattn-accel-sim-lanes16" <<F
 #!/bin/bash
 while [[ \$# -gt 0 ]]; do [[ \$1 == --out ]] && : >"\$2"; shift; done
-printf 'sattn-accel-sim v1\nlanes 16\nresp 0 $word0\nresp 1 %016x\nsim_cycles 4\nwall_seconds 0.000001\nstatus ok\n' 51200
+printf 'sattn-accel-sim v1\nlanes 16\nresp 0 $word0\nresp 1 %016x\nsim_cycles 4\nwall_seconds 0.000001\nstatus ok\n' 100352
 F
 chmod +x "$T/nobsr/sattn-accel-sim-lanes16"
 run env SATTN_LIBEXEC_DIR="$T/nobsr" "$SELECT" --backend rocc --use-hw-probe "$EX/bsr.mlir"

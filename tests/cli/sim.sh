@@ -249,15 +249,17 @@ import json, sys
 from jsonschema import Draft202012Validator
 doc = json.loads(sys.argv[2])
 Draft202012Validator(json.load(open(sys.argv[1]))).validate(doc)
-# hw/README.md "PROBE": every spec (quest through bsr's bit), i8 and i4, 64 x 64 tiles, head_dim <= 128, 51200 bytes.
+# hw/README.md "PROBE": every spec (quest through bsr's bit), i8 and i4, 64 x 64 tiles, head_dim <= 256, 100352 bytes.
 assert doc["lanes"] == int(sys.argv[3]) and doc["spec_mask"] == 0xff and len(doc["specs"]) == 9 and "quest" in doc["specs"], doc
-assert doc["precisions"] == ["i8", "i4"] and doc["scratchpad_bytes"] == 2 * 3 * 64 * 128 + 2 * 64 * 8 * 2, doc
+assert doc["precisions"] == ["i8", "i4"] and doc["scratchpad_bytes"] == 2 * 3 * 64 * 256 + 2 * 64 * 8 * 2, doc
+assert doc["max_head_dim"] == 256 and doc["version"] == 2, doc
 print("valid")
 P
   expect_out '^valid$' "probe document LANES $lanes"
 done
 run "$SIM" --probe --format text
-expect_out '^scratchpad_bytes +51200$' "probe as text"
+expect_out '^scratchpad_bytes +100352$' "probe as text"
+expect_out '^max_head_dim +256$' "probe as text: DMAX"
 run "$SIM" --probe "$T/fp32.json"
 expect_rc 2 "--probe takes no ops"
 

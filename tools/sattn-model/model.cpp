@@ -32,7 +32,7 @@ struct ModelCli {
   double clock_mhz = 1000, cpu_ghz = 3.0;
   std::string plot;
   bool allow_long = false, list = false;
-  int64_t validate = 0, validate_len = 256;
+  int64_t validate = 0, validate_len = 256, validate_head_dim = 64;
 };
 
 // --validate N: N sampled layers, reduced (reduce_layer), run on the rvv core (QEMU) and the
@@ -62,7 +62,7 @@ Validation validate_layers(const ModelReport& rep, const ModelCli& o, bool progr
     const LayerReport& l = rep.layers[size_t(index)];
     for (const Backend* b : backends) {
       throw_if_interrupted();
-      ReducedLayer red = reduce_layer(l, rep.options.phase, o.validate_len);
+      ReducedLayer red = reduce_layer(l, rep.options.phase, o.validate_len, o.validate_head_dim);
       Op& op = red.op;
       op.softcap.reset();  // not run by these backends; the cost models do not price it either
       const auto& precisions = b->capabilities().precisions;
@@ -158,6 +158,8 @@ int model_action(ModelCli& o) {
   const ModelReport report = cost_model(config, policy, opt);
   if (o.validate < 0 || o.validate > 1000) throw Error(ExitCode::usage, "--validate must be in [0, 1000]");
   if (o.validate_len < 16 || o.validate_len > 4096) throw Error(ExitCode::usage, "--validate-len must be in [16, 4096]");
+  if (o.validate_head_dim < 1 || o.validate_head_dim > 4096)
+    throw Error(ExitCode::usage, "--validate-head-dim must be in [1, 4096]");
   std::string json = model_report_json(report, "sattn-model"), text = model_report_text(report);
   int code = 0;
   if (o.validate > 0) {
@@ -208,6 +210,9 @@ std::function<int()> configure_model(CLI::App& app) {
                  "Also run N sampled layers, reduced, on the rvv core (QEMU) and the accelerator (Verilator): model/measured "
                  "cycles per layer");
   app.add_option("--validate-len", o->validate_len, "Queries/keys of a reduced layer (--validate)")->capture_default_str();
+  app.add_option("--validate-head-dim", o->validate_head_dim,
+                 "head_dim of a reduced layer: the model's, at most this (--validate; 256 runs Gemma's whole head)")
+      ->capture_default_str();
   o->out.format = "json";
   o->out.add_to(app, "Write the report to FILE, atomically", "json (sattn.model/v1) or text (per-layer table and totals)",
                 "No progress on stderr (--validate)");

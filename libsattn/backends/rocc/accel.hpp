@@ -139,7 +139,7 @@ struct Program {
 // Quantizes q/k/v exactly like quant.hpp's quantize() with `scales` (i8 or i4; other
 // precisions are Error(invalid_input)), lays out the DRAM image and emits the command stream.
 // A head_dim that is not a multiple of 16 (32 for i4) is zero-padded up to one (exact; costs
-// padded/head_dim more MACs and bytes); padded beyond 128 (DMAX) is Error(invalid_input).
+// padded/head_dim more MACs and bytes); padded beyond 256 (DMAX) is Error(invalid_input).
 Program build_program(const Op&, const Layout&, const QKV& fp32_data, const Scales&, const Config&);
 // head_dim rounded up to the multiple the MAC array needs (16; 32 for i4).
 int64_t padded_head_dim(int64_t head_dim, Precision);

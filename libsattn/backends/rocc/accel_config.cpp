@@ -153,7 +153,7 @@ Capabilities decode_capabilities(uint64_t w0, uint64_t w1) {
   c.precision_mask = uint8_t(isa::kCapPrecisionMask.get(w0));
   c.q_rows = int(isa::kCapQRows.get(w0));
   c.k_slots = int(isa::kCapKSlots.get(w0));
-  c.max_head_dim = int(isa::kCapMaxHeadDim.get(w0));
+  c.max_head_dim = int(isa::kCapMaxHeadDim.get(w0)) * isa::kCapMaxHeadDimUnit;  // in units of 16 (ISA v2)
   c.double_buffer = isa::kCapDoubleBuffer.get(w0) != 0;
   c.causal = isa::kCapCausal.get(w0) != 0;
   c.gather = isa::kCapGather.get(w0) != 0;

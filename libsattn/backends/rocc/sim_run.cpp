@@ -317,8 +317,10 @@ class RoccBackend final : public Backend {
   }
   Target cost_target() const override { return Target::rocc; }
   BackendCapabilities capabilities() const override {
-    return {{Precision::i8, Precision::i4}, true, true, "the Verilator harness built with the project (apt-get install verilator)",
-            /*softcap=*/false};
+    BackendCapabilities c{{Precision::i8, Precision::i4}, true, true,
+                          "the Verilator harness built with the project (apt-get install verilator)", /*softcap=*/false};
+    c.max_head_dim = accel::kMaxHeadDim;  // DMAX: any head_dim up to it, zero-padded to 16 (i4: 32)
+    return c;
   }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {

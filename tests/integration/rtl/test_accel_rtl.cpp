@@ -60,12 +60,54 @@ TEST_CASE("accel rtl: single buffering, causal GQA with empty rows") {
   CHECK(rtl.counters.macs_issued == 2 * allowed_pairs(c) * 64);
 }
 
+TEST_CASE("accel rtl: head_dim 256 (DMAX), i8 and i4, causal GQA, partial blocks, bit-exact and within tolerance") {
+  // The widest head the scratchpad row holds (Gemma 2 and 3), natively and reached by
+  // zero-padding (i8 250 -> 256, i4 232 -> 256); kv_len 72 and block 16 give a partial last
+  // block, seq_len 40 < kv_len a causal offset, 4 query heads on 2 KV heads GQA.
+  struct Wide {
+    Spec spec;
+    Precision prec;
+    int64_t dim;
+    bool causal;
+    int lanes;
+  };
+  for (const Wide& w : {Wide{Spec::bsr, Precision::i8, 256, true, 16}, Wide{Spec::sliding_window, Precision::i8, 256, true, 8},
+                        Wide{Spec::dense, Precision::i4, 256, true, 16}, Wide{Spec::topk_per_query, Precision::i4, 256, false, 8},
+                        Wide{Spec::block_local_global, Precision::i8, 250, true, 16},
+                        Wide{Spec::bsr, Precision::i4, 232, true, 16}}) {
+    CAPTURE(to_string(w.spec));
+    CAPTURE(to_string(w.prec));
+    CAPTURE(w.dim);
+    CAPTURE(w.lanes);
+    const Case c = make_case(w.spec, w.prec, w.causal, 40, 72, w.dim, 4, 2);
+    accel::Config cfg;
+    cfg.lanes = w.lanes;
+    cfg.dram_latency_cycles = 7;
+    const accel::Program p = program_of(c, cfg);
+    REQUIRE(p.shape.head_dim == 256);
+    const accel::RunResult model = accel::run_model(p, cfg);
+    const accel::RunResult rtl = accel::run_rtl(p, cfg);
+    CHECK(rtl.out_bits == model.out_bits);
+    check_counters_equal(rtl.counters, model.counters);
+    CHECK(rtl.sim_cycles == model.sim_cycles);
+    // Every pair issues 2 x 256 MACs (the padded columns too); Q, K, V rows are 256 (i4: 128) bytes.
+    CHECK(rtl.counters.macs_issued == 2 * allowed_pairs(c) * 256);
+    const Tensor out = accel::decode_output(p, rtl);
+    REQUIRE(out.shape == c.data.q.shape);
+    // The double-accumulating reference: on the fp32 inputs within the precision's tolerance, and
+    // on the values the datapath sees (dequantized) within the fixed-point datapath's 1e-2 (i4: 2e-2, sim_run.cpp).
+    CHECK(compare(out, reference_attention(c.op, c.layout, c.data.q, c.data.k, c.data.v)).max_rel <= tolerance(w.prec));
+    const QKV seen = accel::dequantized_inputs(p, c.data);
+    CHECK(compare(out, reference_attention(c.op, c.layout, seen.q, seen.k, seen.v)).max_rel <= (w.prec == Precision::i4 ? 2e-2 : 1e-2));
+  }
+}
+
 TEST_CASE("accel rtl: PROBE reports the capability bits") {
   for (int lanes : {8, 16}) {
     accel::Config cfg;
     cfg.lanes = lanes;
     const accel::Capabilities caps = accel::probe_rtl(cfg);
-    CHECK(caps.version == 1);
+    CHECK(caps.version == 2);  // 2: max_head_dim in units of 16 (DMAX 256 does not fit 8 bits)
     CHECK(caps.lanes == lanes);
     for (Spec s : kAllSpecs) CHECK(caps.supports(s));
     CHECK(caps.supports(Precision::i8));
@@ -74,11 +116,12 @@ TEST_CASE("accel rtl: PROBE reports the capability bits") {
     CHECK_FALSE(caps.supports(Precision::bf16));
     CHECK(caps.q_rows == 64);
     CHECK(caps.k_slots == 64);
-    CHECK(caps.max_head_dim == 128);
+    CHECK(caps.max_head_dim == 256);
+    CHECK(accel::isa::kCapMaxHeadDim.get(accel::isa::capability_word0(lanes)) == 16);
     CHECK(caps.double_buffer);
     CHECK(caps.causal);
     CHECK(caps.gather);
-    CHECK(caps.scratchpad_bytes == 3 * 2 * 64 * 128 + 2 * 64 * 8 + 2 * 64 * 8);
+    CHECK(caps.scratchpad_bytes == 3 * 2 * 64 * 256 + 2 * 64 * 8 + 2 * 64 * 8);
   }
 }
 

@@ -121,9 +121,12 @@ TEST_CASE("accel model: rejects what the hardware cannot run, and its watchdog f
   c.op.precision = Precision::bf16;
   CHECK_THROWS_AS(program_of(c, cfg), Error);
   c.op.precision = Precision::i8;
-  // head_dim beyond the scratchpad row (DMAX 128) once padded: 136 -> 144, and Gemma's 256.
-  for (int64_t dim : {136, 256}) {
-    const Case wide = make_case(Spec::dense, Precision::i8, false, 8, 8, dim, 1, 1);
+  // head_dim beyond the scratchpad row (DMAX 256) once padded: i8 257 -> 272, 264 -> 272, 512;
+  // i4 232 -> 256 fits (below), 260 -> 288 does not.
+  for (const auto& [dim, prec] : {std::pair{int64_t(257), Precision::i8}, std::pair{int64_t(264), Precision::i8},
+                                  std::pair{int64_t(512), Precision::i8}, std::pair{int64_t(260), Precision::i4}}) {
+    CAPTURE(dim);
+    const Case wide = make_case(Spec::dense, prec, false, 8, 8, dim, 1, 1);
     try {
       program_of(wide, cfg);
       FAIL("head_dim " << dim << " accepted");
@@ -132,6 +135,15 @@ TEST_CASE("accel model: rejects what the hardware cannot run, and its watchdog f
       CHECK(std::string(e.what()).find("head_dim " + std::to_string(dim) + " is not supported") != std::string::npos);
       CHECK(std::string(e.what()).find("DMAX") != std::string::npos);
     }
+  }
+  // Up to DMAX it runs: Gemma's 256, 136 (padded to 144), and i4 232 (padded to 256).
+  for (const auto& [dim, prec] : {std::pair{int64_t(256), Precision::i8}, std::pair{int64_t(136), Precision::i8},
+                                  std::pair{int64_t(232), Precision::i4}}) {
+    CAPTURE(dim);
+    const Case fits = make_case(Spec::dense, prec, false, 8, 8, dim, 1, 1);
+    const accel::Program p = program_of(fits, cfg);
+    CHECK(p.shape.head_dim == accel::padded_head_dim(dim, prec));
+    CHECK(p.shape.head_dim <= 256);
   }
   cfg.max_cycles = 50;
   try {
