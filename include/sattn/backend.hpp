@@ -14,6 +14,7 @@
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/plan.hpp"
+#include "sattn/quant.hpp"
 #include "sattn/tensor.hpp"
 
 namespace sattn {
@@ -36,6 +37,9 @@ struct BackendCapabilities {
   // per-tensor scheme only: an op asking for another is refused (exit 3), an op asking for none
   // runs per-tensor there.
   bool quant_schemes = false;
+  // With quant_schemes: the P.V datapaths (the scheme's pv) it has; a scheme with another pv is
+  // refused (exit 3) with the reason. The accelerator derives both from its PROBE bits.
+  std::vector<PvPrecision> quant_pv = {PvPrecision::fp32, PvPrecision::i8, PvPrecision::fix16};
 };
 
 // How a run's output is checked against the double-precision reference (`sattn run --check`):
