@@ -3,11 +3,14 @@
 writes bench/results/quant-rocc.json, which bench/quant/report.py turns into the "Accelerator"
 section of bench/results/quant.md. make bench-quant runs it after bench/quant/run.py.
 
-  bench/quant/rocc.py [BUILD_DIR] [--no-accuracy]   (--no-accuracy: parts 2 and 3 only)
+  bench/quant/rocc.py [BUILD_DIR] [--parts=1,2,3]
 
-1. Accuracy and cycles on three data sets of bench/quant/run.py (laplace, outliers, real L0: the
-   same generator and op: dense, causal, 6/2 heads, seq 1024, head_dim 64; the others are left
-   out to keep the run short on a shared machine): `sattn-sim --model-only` (the bit-exact model: its
+--parts runs only those parts and keeps the others' results from an existing quant-rocc.json
+(so parts can run side by side on a loaded machine).
+
+1. Accuracy and cycles on two data sets of bench/quant/run.py (laplace and real L0: the same
+   generator and op: dense, causal, 6/2 heads, seq 1024, head_dim 64; the others are left out to
+   keep the run short on a shared machine): `sattn-sim --model-only` (the bit-exact model: its
    cycles are the RTL's), errors from sattn-sim's own check against the fp32 reference. pv=i8
    schemes (sage) have no datapath on the accelerator: the refusal (exit 3) is recorded.
 2. The cost of the scales: bsr (block 64, keep 0.125), seq 4096, 4 query / 2 KV heads, head_dim
@@ -29,6 +32,10 @@ import run as quant_run  # noqa: E402  (the data sets and op of bench/quant/run.
 
 SRC = quant_run.SRC
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+PARTS = {1, 2, 3}
+for a in sys.argv[1:]:
+    if a.startswith("--parts="):
+        PARTS = {int(x) for x in a[len("--parts="):].split(",")}
 BUILD = os.path.abspath(ARGS[0] if ARGS else os.path.join(SRC, "build"))
 SIM = os.path.join(BUILD, "bin", "sattn-sim")
 SCHEMES = ["per-tensor", "sage", "smooth", "smooth,block=4"]
@@ -71,9 +78,9 @@ def main():
            "config": {"lanes": 16, "dram_latency_cycles": 40}, "accuracy": [], "overhead": [], "rtl": []}
     with tempfile.TemporaryDirectory() as work:
         # 1. The bench's data sets.
-        sets = [(n, quant_run.synthetic(work, n, seed)) for n, seed in (("laplace", 2), ("outliers", 3))]
+        sets = [(n, quant_run.synthetic(work, n, seed)) for n, seed in (("laplace", 2),)]
         sets += [("real L0", os.path.join(SRC, "data", "real", "eval", "layer0"))]
-        for name, data in sets if "--no-accuracy" not in sys.argv else []:
+        for name, data in sets if 1 in PARTS else []:
             for precision in ("i8", "i4"):
                 for scheme in SCHEMES:
                     op = write_op(os.path.join(work, "op.json"), heads=6, kv_heads=2, seq_len=1024, causal=True,
@@ -87,7 +94,7 @@ def main():
                     doc["accuracy"].append(row)
             print(f"bench/quant/rocc: {name}", file=sys.stderr)
         # 2. The scales' cycle overhead on bsr at seq 4096 (the model).
-        for precision in ("i8", "i4"):
+        for precision in ("i8", "i4") if 2 in PARTS else ():
             for causal in (False, True):
                 for bandwidth in (16, 4):
                     for scheme in ("per-tensor", RECOMMENDED[precision]):
@@ -101,7 +108,7 @@ def main():
                                                 "scheme": scheme, **row_of(result)})
                 print(f"bench/quant/rocc: bsr 4096 {precision} causal={causal}", file=sys.stderr)
         # 3. RTL cross-check at seq 512.
-        for precision in ("i8", "i4"):
+        for precision in ("i8", "i4") if 3 in PARTS else ():
             for scheme in ("per-tensor", RECOMMENDED[precision]):
                 op = write_op(os.path.join(work, "bsr512.json"), heads=4, kv_heads=2, seq_len=512, causal=True,
                               spec="bsr", block_size=64, keep_ratio=0.25, precision=precision, quant_scheme=scheme)
@@ -111,6 +118,11 @@ def main():
                 doc["rtl"].append({"precision": precision, "scheme": scheme, **row_of(result)})
     doc["machine"]["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
     out = os.path.join(SRC, "bench", "results", "quant-rocc.json")
+    if PARTS != {1, 2, 3} and os.path.exists(out):  # keep the parts not run now
+        old = json.load(open(out))
+        for part, key in ((1, "accuracy"), (2, "overhead"), (3, "rtl")):
+            if part not in PARTS:
+                doc[key] = old.get(key, [])
     with open(out, "w") as f:
         json.dump(doc, f, indent=1, sort_keys=True)
         f.write("\n")
