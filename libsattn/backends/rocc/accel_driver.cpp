@@ -348,9 +348,9 @@ std::pair<uint32_t, int> split_scale(double x) {
 void encode_words(const std::vector<double>& fq, const std::vector<double>& fk, std::vector<uint32_t>& wq,
                   std::vector<uint32_t>& wk) {
   std::vector<std::pair<uint32_t, int>> sq, sk;
-  int qmin = INT32_MAX, kmin = INT32_MAX;
+  int qmin = INT32_MAX;
   for (double x : fq) sq.push_back(split_scale(x)), qmin = std::min(qmin, sq.back().second);
-  for (double x : fk) sk.push_back(split_scale(x)), kmin = std::min(kmin, sk.back().second);
+  for (double x : fk) sk.push_back(split_scale(x));
   const int a = -qmin;  // the smallest Q shift becomes 0
   auto word = [](std::pair<uint32_t, int> ms, int offset) {
     int sh = ms.second + offset;
@@ -359,7 +359,6 @@ void encode_words(const std::vector<double>& fq, const std::vector<double>& fk, 
     if (sh > 63) m = sh - 63 >= 16 ? 0 : m >> (sh - 63), sh = 63;
     return uint32_t(m) | uint32_t(sh) << 16;
   };
-  (void)kmin;
   for (const auto& ms : sq) wq.push_back(word(ms, a));
   for (const auto& ms : sk) wk.push_back(word(ms, -a));
 }
