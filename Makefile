@@ -69,6 +69,7 @@ bench-fidelity: build
 # bench/results/quant.{json,md} (a few minutes).
 bench-quant: build
 	@bench/quant/run.py $(BUILD)
+	@bench/quant/rocc.py $(BUILD) && bench/quant/report.py
 
 bench-reports:
 	@bench/fidelity/report.py

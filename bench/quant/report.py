@@ -6,6 +6,58 @@ import os
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def rocc_section(path):
+    """The "Accelerator (rocc)" section from bench/results/quant-rocc.json (bench/quant/rocc.py)."""
+    doc = json.load(open(path))
+    m = doc["machine"]
+    out = ["", "## Accelerator (rocc)", "",
+           "From `bench/results/quant-rocc.json` (`bench/quant/rocc.py`, part of `make bench-quant`), measured "
+           f"{doc['date']} on {m['cpu']} (load {' '.join(m['loadavg_before'])} before, "
+           f"{' '.join(m['loadavg_after'])} after; cycles do not depend on the load). LANES 16, DRAM latency 40. "
+           "Cycles are the bit-exact model's (equal to the RTL's: the cross-check below and the tests). The "
+           "accelerator runs every scheme whose P.V it has (pv=fp32, pv=fix16): Q/K scale words and the mean-Q "
+           "bias rows are DMA'd per tile and per chunk (hw/README.md \"Quantization schemes\"); pv=i8 (sage) is "
+           "refused, exit 3."]
+    ov = doc["overhead"]
+    if ov:
+        out += ["", "**Cost of the scales**: bsr (block 64, keep 0.125), seq 4096, 4 query / 2 KV heads, head_dim 64; "
+                "per-tensor vs the recommended scheme, side by side:", "",
+                "| prec | causal | DRAM B/cycle | scheme | cycles | vs per-tensor | DMA bytes in | scale+bias bytes | "
+                "stall_dma | check |",
+                "|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
+        base = {(r["precision"], r["causal"], r["dram_bytes_per_cycle"]): r for r in ov if r["scheme"] == "per-tensor"}
+        for r in ov:
+            b = base[(r["precision"], r["causal"], r["dram_bytes_per_cycle"])]
+            pct = 100.0 * (r["cycles"] - b["cycles"]) / b["cycles"]
+            out.append(f"| {r['precision']} | {'yes' if r['causal'] else 'no'} | {r['dram_bytes_per_cycle']} | "
+                       f"{r['scheme']} | {r['cycles']} | {pct:+.3f}% | {r['dma_bytes_in']} | "
+                       f"{r['scale_and_bias_bytes']} | {r['stall_dma']} | {'pass' if r['passed'] else 'FAIL'} |")
+    if doc["rtl"]:
+        out += ["", "**RTL cross-check** (Verilator, bsr keep 0.25, seq 512, causal, 4/2 heads): RTL == model on "
+                "every output bit and counter:", "",
+                "| prec | scheme | cycles | vs per-tensor | model_match |", "|---|---|---:|---:|---|"]
+        base = {r["precision"]: r for r in doc["rtl"] if r["scheme"] == "per-tensor"}
+        for r in doc["rtl"]:
+            pct = 100.0 * (r["cycles"] - base[r["precision"]]["cycles"]) / base[r["precision"]]["cycles"]
+            out.append(f"| {r['precision']} | {r['scheme']} | {r['cycles']} | {pct:+.3f}% | {r['model_match']} |")
+    acc = doc["accuracy"]
+    if acc:
+        out += ["", "**Accuracy and cycles on the data sets** (the op above: dense, causal, seq 1024, 6/2 heads), "
+                "against the fp32 reference (sattn-sim's check):", "",
+                "| data | prec | scheme | max-norm | rel-L1 | cosine | check | rocc Mcycles | vs per-tensor |",
+                "|---|---|---|---:|---:|---:|---|---:|---:|"]
+        base = {(r["data"], r["precision"]): r for r in acc if r["scheme"] == "per-tensor" and r["exit"] != 3}
+        for r in acc:
+            if r["exit"] == 3:
+                out.append(f"| {r['data']} | {r['precision']} | {r['scheme']} | - | - | - | refused (exit 3: pv=i8) | - | - |")
+                continue
+            b = base[(r["data"], r["precision"])]
+            out.append(f"| {r['data']} | {r['precision']} | {r['scheme']} | {r['max_rel']:.3g} | {r['rel_l1']:.3g} | "
+                       f"{r['cosine']:.5f} | {'pass' if r['passed'] else 'FAIL'} | {r['cycles'] / 1e6:.2f} | "
+                       f"{r['cycles'] / b['cycles']:.3f}x |")
+    return out
+
+
 def main():
     doc = json.load(open(os.path.join(SRC, "bench", "results", "quant.json")))
     m, s = doc["machine"], doc["shape"]
@@ -32,13 +84,16 @@ def main():
             "metrics (docs/decisions.md): i8 max-norm <= 5e-2; i4 relative L1 <= 2e-1 and cosine >= 0.98; "
             "i4 per-tensor only against the same-quantized reference.", "",
             "## Other backends", "",
-            "rvv, rocc and imc run the per-tensor scheme only (their cost for it is in rvv.md, the sim "
+            "rvv and imc run the per-tensor scheme only (rocc: the section below) (their cost for it is in rvv.md, the sim "
             "results and the imc model); they refuse every other scheme before any work "
             "(`sattn run --backend B --quant-scheme S`, exit 3):", "",
             "| backend | scheme | exit | message |", "|---|---|---:|---|"]
     for r in doc["backends"]:
         msg = r["message"].replace("|", "\\|")
         out.append(f"| {r['backend']} | {r['scheme']} | {r['exit']} | {msg} |")
+    rocc = os.path.join(SRC, "bench", "results", "quant-rocc.json")
+    if os.path.exists(rocc):
+        out += rocc_section(rocc)
     out.append("")
     with open(os.path.join(SRC, "bench", "results", "quant.md"), "w") as f:
         f.write("\n".join(out))

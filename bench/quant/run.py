@@ -13,8 +13,9 @@ Data sets, all [1, 6 query heads, 1024, 64] with 2 KV heads, causal, dense layou
 Metrics of the written o.npy against a float64 numpy reference of dense causal attention (computed
 here, independently of sattn): max-norm relative error, relative L1, cosine; `passed` is sattn
 run's own check with the precision's criteria. Cost: the cpu backend's kernel time (median of 3 runs, one thread,
-measured side by side in this run); the rvv, rocc and imc backends run only the per-tensor scheme
-and refuse the others (their row says so: the refusal is measured too, exit 3).
+measured side by side in this run); the rvv and imc backends run only the per-tensor scheme
+and refuse the others (their row says so: the refusal is measured too, exit 3); rocc's accuracy
+and cycles per scheme are measured by bench/quant/rocc.py (make bench-quant runs both).
 """
 import datetime
 import json

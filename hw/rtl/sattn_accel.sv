@@ -83,6 +83,11 @@ module sattn_accel
   logic [63:0] base[BASE_COUNT];
   logic [5:0] cfg_chunks;
   logic [15:0] cfg_rowbytes;
+  // CONFIG QUANT (hw/README.md "Quantization schemes"): 0 at reset, the per-tensor datapath.
+  logic cfg_scaled, cfg_bias, cfg_v16;
+  logic [2:0] cfg_bias_shift;
+  logic [15:0] cfg_vrowbytes;  // bytes of a V row: 2 x D with int16 V
+  assign cfg_vrowbytes = cfg_v16 ? {7'd0, cfg_d, 1'b0} : cfg_rowbytes;
   assign cfg_chunks = 6'((32'(cfg_d) + LANES - 1) / LANES);
   assign cfg_rowbytes = cfg_i4 ? 16'(cfg_d >> 1) : 16'(cfg_d);
 
@@ -125,6 +130,9 @@ module sattn_accel
         can_issue = !core_busy && !(dma_busy && ((dma_kind == 2'd1 && dma_buf == run_qb) ||
                                                  (dma_kind != 2'd1 && dma_buf == run_kvb)));
         FUNCT_STORE: can_issue = !core_busy;
+        // Q scale words (target 1) belong to the Q side, K scale words and bias rows to K/V.
+        FUNCT_LOAD_SCALE:
+        can_issue = !dma_busy && !(core_in_run && (load_scale_target(b) == 2'd1 ? core_qb : core_kvb) == sel_buf);
         FUNCT_COUNTER, FUNCT_PROBE: can_issue = 1'b1;
         default: can_issue = 1'b1;
       endcase
@@ -143,6 +151,9 @@ module sattn_accel
         FUNCT_LOAD_K, FUNCT_LOAD_V: bad = load_count(b) > 16'(KSLOTS);
         FUNCT_RUN: bad = run_nq(b) > 16'(QROWS) || run_nk(b) > 16'(KSLOTS);
         FUNCT_STORE: bad = store_rows(b) > 16'(QROWS);
+        FUNCT_LOAD_SCALE:
+        bad = load_scale_target(b) == 2'd0 || load_scale_count(b) > 16'(KSLOTS) || load_scale_rows(b) > 16'(QROWS) ||
+              (load_scale_target(b) != 2'd3 && load_scale_rows(b) > 16'd1);
         FUNCT_COUNTER, FUNCT_PROBE: bad = 1'b0;
         default: bad = 1'b1;
       endcase
@@ -153,15 +164,20 @@ module sattn_accel
   assign head_mc = have && fifo_mc[head];
   assign issue = pop;
   assign dma_start = pop && !bad && (f == FUNCT_LOAD_IDX || f == FUNCT_LOAD_Q || f == FUNCT_LOAD_K ||
-                                     f == FUNCT_LOAD_V);
+                                     f == FUNCT_LOAD_V || f == FUNCT_LOAD_SCALE);
+  // LOAD_SCALE: the DMA's kind is its side (1 Q scale words; 2 K scale words, 3 bias rows: K/V).
+  logic start_aux;
+  assign start_aux = f == FUNCT_LOAD_SCALE;
   assign run_start = pop && !bad && f == FUNCT_RUN;
   assign store_start = pop && !bad && f == FUNCT_STORE;
 
   // The DMA's load kinds: 0 IDX, 1 Q, 2 K, 3 V (sattn_dma.sv start_kind).
   logic [1:0] start_kind;
-  assign start_kind = f == FUNCT_LOAD_IDX ? 2'd0 : f == FUNCT_LOAD_Q ? 2'd1 : f == FUNCT_LOAD_K ? 2'd2 : 2'd3;
+  assign start_kind = start_aux ? load_scale_target(b) :
+                      f == FUNCT_LOAD_IDX ? 2'd0 : f == FUNCT_LOAD_Q ? 2'd1 : f == FUNCT_LOAD_K ? 2'd2 : 2'd3;
   logic [63:0] start_addr;
-  assign start_addr = (f == FUNCT_LOAD_IDX ? base[BASE_IDX] : f == FUNCT_LOAD_Q ? base[BASE_Q] :
+  assign start_addr = (start_aux ? base[BASE_QUANT] :
+                       f == FUNCT_LOAD_IDX ? base[BASE_IDX] : f == FUNCT_LOAD_Q ? base[BASE_Q] :
                        f == FUNCT_LOAD_K ? base[BASE_K] : base[BASE_V]) + a;
 
   // ---------------------------------------------------------------- counters
@@ -193,6 +209,10 @@ module sattn_accel
       cfg_shift <= 6'd0;
       cfg_spec <= 8'd0;
       cfg_format <= 1'b0;
+      cfg_scaled <= 1'b0;
+      cfg_bias <= 1'b0;
+      cfg_v16 <= 1'b0;
+      cfg_bias_shift <= 3'd0;
       for (int i = 0; i < BASE_COUNT; i++) base[i] <= 64'd0;
       for (int i = 0; i < NEV; i++) begin
         cnt[i] <= 64'd0;
@@ -250,6 +270,12 @@ module sattn_accel
                   cfg_mult <= scale_mult(b);
                   cfg_shift <= scale_shift(b);
                 end
+                CONFIG_QUANT: begin
+                  cfg_scaled <= quant_scaled(b);
+                  cfg_bias <= quant_bias(b);
+                  cfg_v16 <= quant_v16(b);
+                  cfg_bias_shift <= quant_bias_shift(b);
+                end
                 default: base[3'(config_base(a))] <= b;  // CONFIG_ADDR
               endcase
             end
@@ -273,10 +299,11 @@ module sattn_accel
 
   // ---------------------------------------------------------------- units
   sattn_dma dma (
-      .clk, .rst, .cfg_i4, .cfg_rowbytes,
-      .start(dma_start), .start_kind, .start_buf(sel_buf),
+      .clk, .rst, .cfg_i4, .cfg_rowbytes, .cfg_v16, .cfg_vrowbytes,
+      .start(dma_start), .start_kind, .start_buf(sel_buf), .start_aux,
       .start_gather(load_gather(b) && (f == FUNCT_LOAD_K || f == FUNCT_LOAD_V)),
-      .start_n(load_count(b)), .start_mrows(f == FUNCT_LOAD_IDX ? load_mask_rows(b) : 16'd0), .start_addr,
+      .start_n(load_count(b)),
+      .start_mrows(f == FUNCT_LOAD_IDX ? load_mask_rows(b) : start_aux ? load_scale_rows(b) : 16'd0), .start_addr,
       .idx_rd_buf, .idx_rd_slot, .idx_rd_value, .idx_rd_run,
       .rd_req, .rd_addr, .rd_len, .rd_ready, .rd_beat_valid, .rd_beat_data,
       .sp_we, .sp_kind, .sp_buf, .sp_row, .sp_col, .sp_n, .sp_data,
@@ -285,6 +312,7 @@ module sattn_accel
 
   sattn_core #(.LANES(LANES)) core (
       .clk, .rst, .cfg_d, .cfg_chunks, .cfg_causal, .cfg_causal_offset(cfg_off), .cfg_mult, .cfg_shift,
+      .cfg_scaled, .cfg_bias, .cfg_v16, .cfg_bias_shift,
       // RUN's nq and STORE's rows are the same bits.
       .run_start, .store_start, .issue_nq(run_nq(b)), .issue_nk(run_nk(b)), .issue_kvb(run_kvb), .issue_qb(run_qb),
       .issue_use_mask(run_use_mask(b)), .issue_use_idx(run_use_index(b)), .issue_qpos0(run_qpos0(a)),

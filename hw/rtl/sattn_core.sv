@@ -19,6 +19,11 @@ module sattn_core
     input logic signed [31:0] cfg_causal_offset,
     input logic [30:0] cfg_mult,
     input logic [5:0] cfg_shift,
+    // CONFIG QUANT (hw/README.md "Quantization schemes").
+    input logic cfg_scaled,  // scores scaled by the Q/K scale words, not cfg_mult/cfg_shift
+    input logic cfg_bias,    // add the bias RAM to the scores
+    input logic cfg_v16,     // V is int16 (vhmem:vmem); Q15.0 output
+    input logic [2:0] cfg_bias_shift,
     // RUN / STORE issue (one-cycle pulses from the dispatcher).
     input logic run_start,
     input logic store_start,
@@ -81,11 +86,17 @@ module sattn_core
   logic signed [7:0] qmem[BUFFERS][QROWS][DMAX];
   logic signed [7:0] kmem[BUFFERS][KSLOTS][DMAX];
   logic signed [7:0] vmem[BUFFERS][KSLOTS][DMAX];
+  // Quantization schemes: V's high bytes (v16), Q scale words per row, K scale words per slot,
+  // the bias RAM [bias row][slot].
+  logic signed [7:0] vhmem[BUFFERS][KSLOTS][DMAX];
+  logic [31:0] qsmem[BUFFERS][QROWS];
+  logic [31:0] ksmem[BUFFERS][KSLOTS];
+  logic signed [31:0] biasmem[BUFFERS][QROWS][KSLOTS];
   logic [31:0] idxmem[BUFFERS][KSLOTS];
   logic [31:0] runmem[BUFFERS][KSLOTS];
   logic [63:0] maskmem[BUFFERS][QROWS];
   // Row state.
-  logic signed [39:0] acc[QROWS][DMAX];
+  logic signed [47:0] acc[QROWS][DMAX];
   logic signed [31:0] mrow[QROWS];
   logic mvalid[QROWS];
   logic [39:0] lrow[QROWS];
@@ -161,6 +172,27 @@ module sattn_core
     return prod[31:0];
   endfunction
 
+  // Scheme scores: t0 = (sc * mq * mk) >>> min(sq + sk, 63) with the words {sq, mq} and {sk, mk}
+  // (mantissa [15:0], shift [21:16]), or the per-tensor (sc * mult) >>> sh; t = sat32(t0 + bias).
+  /* verilator lint_off UNUSEDSIGNAL */  // word bits [31:22] are reserved (0)
+  function automatic logic signed [31:0] scheme_score(input logic signed [31:0] sc, input logic [31:0] wq,
+                                                      input logic [31:0] wk, input logic signed [31:0] bias);
+    longint prod;
+    logic [6:0] sh;
+    if (cfg_scaled) begin
+      prod = longint'(sc) * longint'({48'd0, wq[15:0]}) * longint'({48'd0, wk[15:0]});
+      sh = 7'(wq[21:16]) + 7'(wk[21:16]);
+      prod = prod >>> (sh > 7'd63 ? 7'd63 : sh);
+    end else begin
+      prod = (longint'(sc) * longint'({33'd0, cfg_mult})) >>> cfg_shift;
+    end
+    prod = prod + longint'(bias);
+    if (prod > 64'sd2147483647) return 32'h7fffffff;
+    if (prod < -64'sd2147483648) return 32'h80000000;
+    return prod[31:0];
+  endfunction
+  /* verilator lint_on UNUSEDSIGNAL */
+
   // The key position of slot `sl` for the causal rule.
   function automatic logic signed [31:0] kpos(input logic [5:0] sl);
     return use_idx ? idxmem[kvb][sl] : kpos0 + 32'(sl);
@@ -191,7 +223,17 @@ module sattn_core
             maskmem[sp_buf][sp_row] <= sp_data[63:0];
             maskmem[sp_buf][sp_row+6'd1] <= sp_data[127:64];
           end
+          3'd5: for (int j = 0; j < 4; j++) qsmem[sp_buf][6'(sp_col+8'(j))] <= sp_data[32*j+:32];
+          3'd6: for (int j = 0; j < 4; j++) ksmem[sp_buf][6'(sp_col+8'(j))] <= sp_data[32*j+:32];
+          3'd7: for (int j = 0; j < 4; j++) biasmem[sp_buf][sp_row][6'(sp_col+8'(j))] <= sp_data[32*j+:32];
           default: begin
+            // v16: eight int16 V values, low bytes into vmem, high bytes into vhmem.
+            if (sp_kind == 3'd3 && sp_n == 6'd8) begin
+              for (int j = 0; j < 8; j++) begin
+                vmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[16*j+:8];
+                vhmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[16*j+8+:8];
+              end
+            end else
             for (int j = 0; j < 32; j++) begin
               if (6'(j) < sp_n) begin
                 if (sp_kind == 3'd1) qmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[8*j+:8];
@@ -255,7 +297,10 @@ module sattn_core
               sum = sum + 32'(qmem[qb][r[5:0]][DW'(32'(c) * LANES + l)]) * 32'(kmem[kvb][s][DW'(32'(c) * LANES + l)]);
           end
           if (c + 6'd1 == cfg_chunks) begin
-            t = scale_score(sum, cfg_mult, cfg_shift);
+            if (cfg_scaled || cfg_bias)
+              t = scheme_score(sum, qsmem[qb][r[5:0]], ksmem[kvb][s],
+                               cfg_bias ? biasmem[kvb][6'(r[5:0] >> cfg_bias_shift)][s] : 32'sd0);
+            else t = scale_score(sum, cfg_mult, cfg_shift);
             tbuf[s] <= t;
             // First key of the row: rowmask's lowest bit is the current slot.
             if (s == lowest(rowmask) || t > bm) bm <= t;
@@ -309,7 +354,7 @@ module sattn_core
             if (32'(c) * LANES + l < 32'(cfg_d)) begin
               longint a;
               a = longint'(acc[r[5:0]][DW'(32'(c) * LANES + l)]) * longint'({48'd0, alpha});
-              acc[r[5:0]][DW'(32'(c) * LANES + l)] <= 40'(a >>> 15);
+              acc[r[5:0]][DW'(32'(c) * LANES + l)] <= 48'(a >>> 15);
             end
           end
           if (c + 6'd1 == cfg_chunks) begin
@@ -323,8 +368,11 @@ module sattn_core
         S_PV: begin
           for (int l = 0; l < LANES; l++) begin
             if (32'(c) * LANES + l < 32'(cfg_d)) begin
-              logic signed [39:0] pv;
-              pv = 40'(signed'({1'b0, p})) * 40'(vmem[kvb][s][DW'(32'(c) * LANES + l)]);
+              logic signed [47:0] pv;
+              logic signed [15:0] v;
+              v = cfg_v16 ? {vhmem[kvb][s][DW'(32'(c) * LANES + l)], vmem[kvb][s][DW'(32'(c) * LANES + l)]}
+                          : 16'(vmem[kvb][s][DW'(32'(c) * LANES + l)]);
+              pv = 48'(signed'({1'b0, p})) * 48'(v);
               acc[r[5:0]][DW'(32'(c) * LANES + l)] <= acc[r[5:0]][DW'(32'(c) * LANES + l)] + pv;
             end
           end
@@ -383,14 +431,17 @@ module sattn_core
         S_ST_NORM: begin
           for (int l = 0; l < LANES; l++) begin
             if (32'(c) * LANES + l < 32'(cfg_d)) begin
-              longint o;
-              o = longint'(acc[r[5:0]][DW'(32'(c) * LANES + l)]) * longint'({47'd0, recip});
-              o = (o + (64'sd1 <<< (22 + e))) >>> (23 + e);
-              if (lrow[r[5:0]] == 40'd0) o = 64'sd0;
-              if (o > 64'sd32767) o = 64'sd32767;
-              if (o < -64'sd32768) o = -64'sd32768;
+              // 66-bit products (int48 x 17 bits); Q8.8, or Q15.0 with int16 V (8 more bits).
+              logic signed [79:0] o;
+              logic [6:0] sh;
+              sh = 7'd23 + 7'(e) + (cfg_v16 ? 7'd8 : 7'd0);
+              o = 80'(acc[r[5:0]][DW'(32'(c) * LANES + l)]) * 80'(signed'({1'b0, recip}));
+              o = (o + (80'sd1 <<< (sh - 7'd1))) >>> sh;
+              if (lrow[r[5:0]] == 40'd0) o = 80'sd0;
+              if (o > 80'sd32767) o = 80'sd32767;
+              if (o < -80'sd32768) o = -80'sd32768;
               obuf[DW'(32'(c) * LANES + l)] <= o[15:0];
-              acc[r[5:0]][DW'(32'(c) * LANES + l)] <= 40'sd0;
+              acc[r[5:0]][DW'(32'(c) * LANES + l)] <= 48'sd0;
             end
           end
           if (c + 6'd1 == cfg_chunks) begin

@@ -10,11 +10,14 @@ module sattn_dma
     input logic rst,
     input logic cfg_i4,
     input logic [15:0] cfg_rowbytes,  // D (i8) or D/2 (i4): a multiple of 16
+    input logic cfg_v16,              // V rows are int16 (CONFIG QUANT v16) ...
+    input logic [15:0] cfg_vrowbytes,  // ... of this many bytes (2 x D), else cfg_rowbytes
     // Issue (one-cycle pulse).
     input logic start,
     input logic [1:0] start_kind,  // 0 IDX, 1 Q, 2 K, 3 V
     input logic start_buf,
     input logic start_gather,
+    input logic start_aux,  // LOAD_SCALE: start_mrows rows of start_n 32-bit words (kind 1 Q, 2 K, 3 bias)
     input logic [15:0] start_n,
     input logic [15:0] start_mrows,
     input logic [63:0] start_addr,
@@ -54,7 +57,7 @@ module sattn_dma
   dstate_t state;
 
   logic [1:0] kind;
-  logic buffer, gather;
+  logic buffer, gather, aux;
   logic [6:0] n, slot, row;
   logic [15:0] mrows;
   logic [63:0] base;
@@ -70,21 +73,29 @@ module sattn_dma
   assign idx_rd_buf = buffer;
   assign idx_rd_slot = slot[5:0];
 
+  // Bytes of one row of the current load: LOAD_SCALE rows of n words padded to beats; V rows
+  // (v16: 2 x D); Q/K rows.
+  logic [15:0] rowb;
+  assign rowb = aux ? ((16'(n) + 16'd3) >> 2) << 4 : kind == 2'd3 ? cfg_vrowbytes : cfg_rowbytes;
+
   // The current burst: contiguous from base, or one run of the index RAM.
   logic [31:0] run_len;
   assign run_len = idx_rd_run == 32'd0 ? 32'd1 : idx_rd_run;
   always_comb begin
     rd_req = state == D_REQ;
-    if (gather) begin
-      rd_addr = base + 64'(idx_rd_value) * 64'(cfg_rowbytes);
-      rd_len = run_len * 32'(cfg_rowbytes);
+    if (aux) begin
+      rd_addr = base;
+      rd_len = 32'(mrows) * 32'(rowb);
+    end else if (gather) begin
+      rd_addr = base + 64'(idx_rd_value) * 64'(rowb);
+      rd_len = run_len * 32'(rowb);
     end else if (kind == 2'd0) begin
       rd_addr = base;
       // The record: n entries, then mrows mask rows, each padded to whole beats.
       rd_len = 32'(n + 7'(n[0])) * 32'(INDEX_ENTRY_BYTES) + 32'(mrows + 16'(mrows[0])) * 32'(MASK_ROW_BYTES);
     end else begin
       rd_addr = base;
-      rd_len = 32'(n) * 32'(cfg_rowbytes);
+      rd_len = 32'(n) * 32'(rowb);
     end
   end
   assign gather_fire = state == D_REQ && rd_ready && gather;
@@ -102,6 +113,16 @@ module sattn_dma
       sp_kind = idx_beat < entry_beats ? 3'd0 : 3'd4;
       sp_row = idx_beat < entry_beats ? {idx_beat[4:0], 1'b0} : {idx_beat[4:0] - entry_beats[4:0], 1'b0};
       sp_n = 6'd16;
+      sp_data[127:0] = rd_beat_data;
+    end else if (aux) begin  // four scale or bias words of row `row` from word col_beat * 4
+      sp_kind = 3'd4 + {1'b0, kind};
+      sp_n = 6'd4;
+      sp_col = 8'({col_beat[3:0], 2'd0});
+      sp_data[127:0] = rd_beat_data;
+    end else if (kind == 2'd3 && cfg_v16) begin  // eight int16 V values from column col_beat * 8
+      sp_kind = 3'd3;
+      sp_n = 6'd8;
+      sp_col = 8'({col_beat[4:0], 3'd0});
       sp_data[127:0] = rd_beat_data;
     end else begin
       sp_kind = {1'b0, kind};
@@ -126,6 +147,7 @@ module sattn_dma
       kind <= 2'd0;
       buffer <= 1'b0;
       gather <= 1'b0;
+      aux <= 1'b0;
     end else begin
       case (state)
         D_IDLE: begin
@@ -133,11 +155,14 @@ module sattn_dma
             kind <= start_kind;
             buffer <= start_buf;
             gather <= start_gather;
+            aux <= start_aux;
             n <= start_n[6:0];
             mrows <= start_mrows;
             base <= start_addr;
             slot <= 7'd0;
-            if (start_n != 16'd0 || (start_kind == 2'd0 && start_mrows != 16'd0)) state <= D_REQ;
+            if (start_aux ? (start_n != 16'd0 && start_mrows != 16'd0)
+                          : (start_n != 16'd0 || (start_kind == 2'd0 && start_mrows != 16'd0)))
+              state <= D_REQ;
           end
         end
         D_REQ: begin
@@ -152,7 +177,7 @@ module sattn_dma
         D_DATA: begin
           if (rd_beat_valid) begin
             idx_beat <= idx_beat + 7'd1;
-            if (col_beat + 16'd1 == (cfg_rowbytes >> $clog2(BEAT_BYTES))) begin
+            if (col_beat + 16'd1 == (rowb >> $clog2(BEAT_BYTES))) begin
               col_beat <= 16'd0;
               row <= row + 7'd1;
             end else begin

@@ -14,6 +14,7 @@
 #include "sattn/formats.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/plan.hpp"
+#include "sattn/quant.hpp"
 #include "sattn/tensor.hpp"
 
 namespace sattn {
@@ -39,6 +40,9 @@ struct BackendCapabilities {
   // The widest head_dim it runs (0: any). A wider op is refused before any work (exit 3). rocc:
   // 256, its scratchpad row (DMAX); a narrower head it zero-pads to its MAC multiple (exact).
   int64_t max_head_dim = 0;
+  // With quant_schemes: the P.V datapaths (the scheme's pv) it has; a scheme with another pv is
+  // refused (exit 3) with the reason. The accelerator derives both from its PROBE bits.
+  std::vector<PvPrecision> quant_pv = {PvPrecision::fp32, PvPrecision::i8, PvPrecision::fix16};
 };
 
 // How a run's output is checked against the double-precision reference (`sattn run --check`):

@@ -65,6 +65,23 @@ void require_supported(const Backend& backend, const std::vector<BackendInput>& 
                       " (its capabilities' max_head_dim); backends that can: " + able,
                   op.loc_of("head_dim"));
     }
+    if (integer && op.quant_scheme && !op.quant_scheme->is_per_tensor()) {
+      const auto has_pv = [&](const Backend& b) {
+        const BackendCapabilities c = b.capabilities();
+        return c.quant_schemes && std::find(c.quant_pv.begin(), c.quant_pv.end(), op.quant_scheme->pv) != c.quant_pv.end();
+      };
+      if (!has_pv(backend)) {
+        std::string able, have;
+        for (const Backend* b : backend_registry())
+          if (has_pv(*b)) able += (able.empty() ? "" : ", ") + std::string(b->name());
+        for (PvPrecision pv : backend.capabilities().quant_pv) have += (have.empty() ? "" : ", ") + std::string(to_string(pv));
+        throw Error(ExitCode::invalid_input,
+                    "op " + op.name + ": backend " + std::string(backend.name()) + " cannot run quant_scheme " +
+                        to_string(*op.quant_scheme) + ": it has no P.V datapath for pv=" +
+                        std::string(to_string(op.quant_scheme->pv)) + " (it has pv=" + have + "); backends that can: " + able,
+                    op.loc_of("quant_scheme"));
+      }
+    }
     if (!op.softcap || backend.capabilities().softcap) continue;
     std::string able;
     for (const Backend* b : backend_registry())

@@ -19,6 +19,7 @@
 
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
+#include "sattn/quant.hpp"
 #include "core/quant.hpp"
 #include "core/synthetic.hpp"
 #include "sattn/tensor.hpp"
@@ -134,13 +135,29 @@ struct Program {
   int score_shift = 0;
   int64_t allowed_pairs = 0;  // over batch and query heads
   int64_t tiles = 0, chunks = 0;
+  // A quantization scheme other than per-tensor (hw/README.md "Quantization schemes"): the scale
+  // words, bias rows and int16 V it loads; the output is in units of v_scale per channel
+  // ([batch, kv_heads, logical head_dim]), Q15.0 with v16, else Q8.8.
+  bool schemed = false;
+  QuantScheme scheme;
+  bool v16 = false;
+  std::vector<float> v_scale;
+  int bias_shift = 0;
+  int64_t quant_bytes = 0;  // bytes of scale words and bias rows in the DRAM image
 };
 
 // Quantizes q/k/v exactly like quant.hpp's quantize() with `scales` (i8 or i4; other
 // precisions are Error(invalid_input)), lays out the DRAM image and emits the command stream.
 // A head_dim that is not a multiple of 16 (32 for i4) is zero-padded up to one (exact; costs
 // padded/head_dim more MACs and bytes); padded beyond 256 (DMAX) is Error(invalid_input).
+// An op whose quant_scheme is set and not per-tensor runs that scheme (scales, smoothing and
+// rotation from quantize_qkv, its fixed tables when the op carries them); a scheme the
+// accelerator cannot run (scheme_support) is Error(invalid_input) with the reason. Otherwise
+// (no scheme, or per-tensor) `scales` are the per-tensor scales.
 Program build_program(const Op&, const Layout&, const QKV& fp32_data, const Scales&, const Config&);
+// Whether the accelerator runs `scheme` (from its PROBE capabilities: quant_scales and pv_fix16):
+// "" when it does, else the reason (pv=i8 has no datapath here).
+std::string scheme_support(const QuantScheme& scheme, const struct Capabilities& caps);
 // head_dim rounded up to the multiple the MAC array needs (16; 32 for i4).
 int64_t padded_head_dim(int64_t head_dim, Precision);
 
@@ -194,6 +211,8 @@ struct Capabilities {
   uint8_t precision_mask = 0;  // bit = precision code: bit 2 i8, bit 3 i4
   int q_rows = 0, k_slots = 0, max_head_dim = 0;
   bool double_buffer = false, causal = false, gather = false;
+  bool quant_scales = false;  // LOAD_SCALE and CONFIG QUANT: fine-grained scales, smoothing (bias)
+  bool pv_fix16 = false;      // CONFIG QUANT v16: int16 V, the P.V of pv=fix16
   int64_t scratchpad_bytes = 0;  // Q + K + V + index + mask RAM, both buffers
   bool supports(Spec) const;
   bool supports(Precision) const;

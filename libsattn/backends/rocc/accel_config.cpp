@@ -157,6 +157,8 @@ Capabilities decode_capabilities(uint64_t w0, uint64_t w1) {
   c.double_buffer = isa::kCapDoubleBuffer.get(w0) != 0;
   c.causal = isa::kCapCausal.get(w0) != 0;
   c.gather = isa::kCapGather.get(w0) != 0;
+  c.quant_scales = isa::kCapQuantScales.get(w0) != 0;
+  c.pv_fix16 = isa::kCapPvFix16.get(w0) != 0;
   c.scratchpad_bytes = int64_t(w1);
   return c;
 }
@@ -188,6 +190,8 @@ nlohmann::json Capabilities::to_json() const {
           {"double_buffer", double_buffer},
           {"causal", causal},
           {"gather", gather},
+          {"quant_scales", quant_scales},
+          {"pv_fix16", pv_fix16},
           {"scratchpad_bytes", scratchpad_bytes}};
 }
 

@@ -26,16 +26,23 @@ struct ConfigRegs {
   uint32_t mult = 1;
   int shift = 0;
   uint64_t base[isa::kAddrBaseCount] = {};
+  // CONFIG QUANT (hw/README.md "Quantization schemes"): per-row/per-slot scale words, the bias
+  // RAM, int16 V; all off at reset (the per-tensor datapath).
+  bool scaled = false, bias = false, v16 = false;
+  int bias_shift = 0;
   // MAC-array cycles per row of D values: ceil(D / LANES).
   int chunks() const { return (d + lanes - 1) / lanes; }
   // Bytes of one Q/K/V row in DRAM: D (i8) or D / 2 (i4).
   int rowbytes() const { return i4 ? d / 2 : d; }
+  // Bytes of one V row: 2 x D with int16 V (v16), else rowbytes().
+  int vrowbytes() const { return v16 ? 2 * d : rowbytes(); }
 };
 
 // What a DMA beat writes into the core's memories (sattn_dma.sv sp_*): two index entries, two
-// mask rows, or n int8 values of a Q/K/V row from column col. Only `we` is set when no beat
+// mask rows, or n int8 values of a Q/K/V row from column col, or (v16) 8 int16 V values in raw,
+// or 4 scale/bias words in raw at row, col. Only `we` is set when no beat
 // arrives (the data fields are then left unset: the model builds one every cycle).
-enum class SpKind : uint8_t { index = 0, q = 1, k = 2, v = 3, mask = 4 };
+enum class SpKind : uint8_t { index = 0, q = 1, k = 2, v = 3, mask = 4, qscale = 5, kscale = 6, bias = 7 };
 struct SpWrite {
   bool we = false;
   SpKind kind;

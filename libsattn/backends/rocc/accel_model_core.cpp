@@ -12,8 +12,8 @@ namespace sattn::accel::model {
 
 namespace {
 
-// Two's-complement int40 / unsigned 40-bit wrap (the accumulators' widths).
-int64_t wrap40(int64_t x) { return int64_t(uint64_t(x) << 24) >> 24; }
+// Two's-complement int48 / unsigned 40-bit wrap (the accumulators' widths).
+int64_t wrap48(int64_t x) { return int64_t(uint64_t(x) << 16) >> 16; }
 uint64_t mask40(uint64_t x) { return x & ((uint64_t(1) << 40) - 1); }
 
 // E(u) of hw/README.md "exp2": the table entry of u's fraction shifted by its integer part.
@@ -26,6 +26,18 @@ uint16_t exp2_fixed(int64_t u) {
 int32_t scale_score(int32_t s, uint32_t mult, int shift) {
   const int64_t prod = (int64_t(s) * int64_t(mult)) >> shift;
   return int32_t(std::clamp<int64_t>(prod, INT32_MIN, INT32_MAX));
+}
+
+// Scheme scores (hw/README.md "Quantization schemes"): with scale words wq = {sq, mq} and
+// wk = {sk, mk} (mantissa [15:0], shift [21:16]), t0 = (s * mq * mk) >> (sq + sk) (an arithmetic
+// shift; 63 at most), or the per-tensor (s * M) >> SH; then t = sat32(t0 + bias).
+int64_t scheme_product(int32_t s, uint32_t wq, uint32_t wk) {
+  const int64_t prod = int64_t(s) * int64_t(wq & 0xffff) * int64_t(wk & 0xffff);
+  const int sh = int(wq >> 16 & 63) + int(wk >> 16 & 63);
+  return prod >> std::min(sh, 63);
+}
+int32_t biased_score(int64_t t0, int32_t bias) {
+  return int32_t(std::clamp<int64_t>(t0 + int64_t(bias), INT32_MIN, INT32_MAX));
 }
 
 }  // namespace
@@ -59,7 +71,14 @@ RunCost Core::start_run(const ConfigRegs& m, uint64_t rs1, uint64_t rs2) {
       const int s = std::countr_zero(rem);
       int32_t sum = 0;
       for (int dd = 0; dd < D; ++dd) sum += int32_t(qmem_[qb][r][dd]) * int32_t(kmem_[kvb][s][dd]);
-      const int32_t t = scale_score(sum, m.mult, m.shift);
+      int32_t t;
+      if (!m.scaled && !m.bias) {
+        t = scale_score(sum, m.mult, m.shift);
+      } else {
+        const int64_t t0 = m.scaled ? scheme_product(sum, qsmem_[qb][r], ksmem_[kvb][s])
+                                    : (int64_t(sum) * int64_t(m.mult)) >> m.shift;
+        t = biased_score(t0, m.bias ? biasmem_[kvb][r >> m.bias_shift][s] : 0);
+      }
       tbuf_[s] = t;
       if (first || t > bm) bm = t;
       first = false;
@@ -73,7 +92,7 @@ RunCost Core::start_run(const ConfigRegs& m, uint64_t rs1, uint64_t rs2) {
     if (mvalid_[r] && mnew != mrow_[r]) {
       const uint16_t a = exp2_fixed(int64_t(mnew) - int64_t(mrow_[r]));
       lnew = mask40((lnew * a) >> 15);
-      for (int dd = 0; dd < D; ++dd) acc_[r][dd] = wrap40((acc_[r][dd] * int64_t(a)) >> 15);
+      for (int dd = 0; dd < D; ++dd) acc_[r][dd] = wrap48((acc_[r][dd] * int64_t(a)) >> 15);
       rescale = true;
     }
     lrow_[r] = mask40(lnew + p0);
@@ -87,7 +106,11 @@ RunCost Core::start_run(const ConfigRegs& m, uint64_t rs1, uint64_t rs2) {
         p = exp2_fixed(int64_t(mnew) - int64_t(tbuf_[s]));
         lrow_[r] = mask40(lrow_[r] + p);
       }
-      for (int dd = 0; dd < D; ++dd) acc_[r][dd] = wrap40(acc_[r][dd] + int64_t(p) * int64_t(vmem_[kvb][s][dd]));
+      for (int dd = 0; dd < D; ++dd) {
+        const int64_t v = m.v16 ? int64_t(int16_t(uint16_t(uint8_t(vhmem_[kvb][s][dd])) << 8 | uint8_t(vmem_[kvb][s][dd])))
+                                : int64_t(vmem_[kvb][s][dd]);
+        acc_[r][dd] = wrap48(acc_[r][dd] + int64_t(p) * v);
+      }
     }
     cost.cycles += int64_t(2) * n * C + 1 + (rescale ? C : 0);
     cost.mac_cycles += int64_t(2) * n * C;
@@ -115,9 +138,12 @@ void Core::normalize_row(const ConfigRegs& m, int r, int16_t* out) {
       rem = r2 & 0x1ffff;
     }
   }
+  // Q8.8 output, or Q15.0 with int16 V (v16): 8 more bits of shift; 66-bit products.
+  const int sh = 23 + e + (m.v16 ? 8 : 0);
   for (int dd = 0; dd < m.d; ++dd) {
-    int64_t o = acc_[r][dd] * int64_t(recip);
-    o = (o + (int64_t(1) << (22 + e))) >> (23 + e);
+    __int128 wide = __int128(acc_[r][dd]) * __int128(recip);
+    wide = (wide + (__int128(1) << (sh - 1))) >> sh;
+    int64_t o = int64_t(std::clamp<__int128>(wide, -32768, 32767));
     if (l == 0) o = 0;
     out[dd] = int16_t(std::clamp<int64_t>(o, -32768, 32767));
     acc_[r][dd] = 0;

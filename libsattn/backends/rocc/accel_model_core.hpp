@@ -53,10 +53,16 @@ class Core {
   int8_t qmem_[isa::kBuffers][isa::kQRows][isa::kMaxHeadDim] = {};
   int8_t kmem_[isa::kBuffers][isa::kKSlots][isa::kMaxHeadDim] = {};
   int8_t vmem_[isa::kBuffers][isa::kKSlots][isa::kMaxHeadDim] = {};
+  // Quantization schemes: V's high bytes (v16: V = vhmem:vmem), the Q scale words per row, the K
+  // scale words per slot, the bias RAM [bias row][slot] (hw/README.md "Quantization schemes").
+  int8_t vhmem_[isa::kBuffers][isa::kKSlots][isa::kMaxHeadDim] = {};
+  uint32_t qsmem_[isa::kBuffers][isa::kQRows] = {};
+  uint32_t ksmem_[isa::kBuffers][isa::kKSlots] = {};
+  int32_t biasmem_[isa::kBuffers][isa::kQRows][isa::kKSlots] = {};
   uint32_t idxmem_[isa::kBuffers][isa::kKSlots] = {};
   uint32_t runmem_[isa::kBuffers][isa::kKSlots] = {};
   uint64_t maskmem_[isa::kBuffers][isa::kQRows] = {};
-  // Row state: int40 accumulators, running max, unsigned 40-bit sum; the scores of a row.
+  // Row state: int48 accumulators, running max, unsigned 40-bit sum; the scores of a row.
   int64_t acc_[isa::kQRows][isa::kMaxHeadDim] = {};
   int32_t mrow_[isa::kQRows] = {};
   bool mvalid_[isa::kQRows] = {};
@@ -87,6 +93,24 @@ inline void Core::write_scratchpad(const SpWrite& sp) {
       std::memcpy(&maskmem_[sp.buf][next], sp.raw + 8, 8);
       break;
     }
+    case SpKind::qscale:
+    case SpKind::kscale:
+    case SpKind::bias: {
+      uint32_t* row = sp.kind == SpKind::qscale ? qsmem_[sp.buf]
+                      : sp.kind == SpKind::kscale ? ksmem_[sp.buf]
+                                                  : reinterpret_cast<uint32_t*>(biasmem_[sp.buf][sp.row]);
+      for (int j = 0; j < 4; ++j) std::memcpy(&row[(sp.col + j) & (isa::kKSlots - 1)], sp.raw + 4 * j, 4);
+      break;
+    }
+    case SpKind::v:
+      if (sp.n == isa::kBeatBytes / 2) {  // v16: eight int16 values, low byte into vmem
+        for (int j = 0; j < sp.n; ++j) {
+          vmem_[sp.buf][sp.row][(sp.col + j) & (isa::kMaxHeadDim - 1)] = int8_t(sp.raw[2 * j]);
+          vhmem_[sp.buf][sp.row][(sp.col + j) & (isa::kMaxHeadDim - 1)] = int8_t(sp.raw[2 * j + 1]);
+        }
+        break;
+      }
+      [[fallthrough]];
     default: {
       int8_t(*dst)[isa::kMaxHeadDim] = sp.kind == SpKind::q ? qmem_[sp.buf]
                                        : sp.kind == SpKind::k ? kmem_[sp.buf]

@@ -44,6 +44,12 @@ void Dispatcher::dispatch(size_t index, Dma& dma, Core& core, std::vector<uint8_
           cfg_.mult = uint32_t(isa::kScaleMult.get(b));
           cfg_.shift = int(isa::kScaleShift.get(b));
           break;
+        case ConfigOp::quant:
+          cfg_.scaled = isa::kQuantScaled.get(b);
+          cfg_.bias = isa::kQuantBias.get(b);
+          cfg_.v16 = isa::kQuantV16.get(b);
+          cfg_.bias_shift = int(isa::kQuantBiasShift.get(b));
+          break;
         case ConfigOp::addr:
           if (isa::kConfigBase.get(a) >= uint64_t(isa::kAddrBaseCount)) bad_command(index, "no such base address");
           cfg_.base[isa::kConfigBase.get(a)] = b;
@@ -70,6 +76,17 @@ void Dispatcher::dispatch(size_t index, Dma& dma, Core& core, std::vector<uint8_
       const bool gather = isa::kLoadGather.get(b) && (kind == Dma::Kind::k || kind == Dma::Kind::v);
       dma.start(kind, cfg_.dbuf && isa::kLoadBuffer.get(b), gather, int(n), kind == Dma::Kind::idx ? int(mrows) : 0,
                 cfg_.base[int(base)] + a);
+      break;
+    }
+    case Funct::load_scale: {
+      const uint64_t n = isa::kLoadScaleCount.get(b), rows = isa::kLoadScaleRows.get(b);
+      const uint64_t target = isa::kLoadScaleTarget.get(b);
+      if (target == 0) bad_command(index, "LOAD_SCALE target 0");
+      if (n > uint64_t(isa::kKSlots) || rows > uint64_t(isa::kQRows) || (target != 3 && rows > 1))
+        bad_command(index, "LOAD_SCALE beyond the scale or bias RAM");
+      const Dma::Kind kind = target == 1 ? Dma::Kind::q : target == 2 ? Dma::Kind::k : Dma::Kind::v;
+      dma.start(kind, cfg_.dbuf && isa::kLoadScaleBuffer.get(b), false, int(n), int(rows),
+                cfg_.base[int(AddrBase::quant)] + a, /*aux=*/true);
       break;
     }
     case Funct::run: {

@@ -79,6 +79,11 @@ inline bool Dispatcher::can_pop(const Dma& dma, const Core& core) const {
       return !core.busy() && !(dma.busy() && ((loads_q && dma.buffer() == qb) || (!loads_q && dma.buffer() == kvb)));
     }
     case Funct::store: return !core.busy();
+    case Funct::load_scale: {  // target 1 (Q scale words) is on the Q side, 2 and 3 on the K/V side
+      const bool q_side = isa::kLoadScaleTarget.get(h.rs2) == 1;
+      const bool b = cfg_.dbuf && isa::kLoadScaleBuffer.get(h.rs2);
+      return !dma.busy() && !(core.in_run() && (q_side ? core.run_qb() : core.run_kvb()) == b);
+    }
     default: return true;
   }
 }

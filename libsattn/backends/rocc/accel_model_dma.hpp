@@ -26,6 +26,8 @@ class Dma {
   Kind kind() const { return kind_; }
   bool buffer() const { return buf_; }
   bool gather() const { return gather_; }
+  // A LOAD_SCALE (scale words or bias rows; kind q: the Q side, k or v: the K/V side).
+  bool aux() const { return aux_; }
   // In the data phase: a beat delivered this cycle is this load's.
   bool receiving() const { return state_ == State::data; }
 
@@ -37,7 +39,8 @@ class Dma {
   // (beat_fire) advances the row/column and ends the burst, or moves to the next gather run.
   void step(const ConfigRegs&, const Request&, bool fire_rd, bool beat_fire);
   // A LOAD issued (the DMA is idle): n rows or entries (and mrows mask rows for LOAD_IDX) from addr.
-  void start(Kind, bool buf, bool gather, int n, int mrows, uint64_t addr);
+  // aux (LOAD_SCALE): mrows rows of n 32-bit words, each row padded to whole beats.
+  void start(Kind, bool buf, bool gather, int n, int mrows, uint64_t addr, bool aux = false);
 
  private:
   // Index entries per beat (a beat holds two 8-byte entries or two 8-byte mask rows).
@@ -46,9 +49,15 @@ class Dma {
   // The slot register is 7 bits wide (slots 0..64).
   static constexpr int kSlotMask = 127;
 
+  // Bytes of one row of the current load: V rows are wider with v16; LOAD_SCALE rows are n words.
+  int row_bytes(const ConfigRegs& cfg) const {
+    if (aux_) return ((n_ + 3) >> 2) * isa::kBeatBytes;
+    return kind_ == Kind::v ? cfg.vrowbytes() : cfg.rowbytes();
+  }
+
   State state_ = State::idle;
   Kind kind_ = Kind::idx;
-  bool buf_ = false, gather_ = false;
+  bool buf_ = false, gather_ = false, aux_ = false;
   int n_ = 0, mrows_ = 0, slot_ = 0, row_ = 0, col_beat_ = 0, idx_beat_ = 0;
   uint64_t base_ = 0, left_ = 0;
 };
@@ -59,8 +68,11 @@ inline Dma::Request Dma::request(const ConfigRegs& cfg, const Core& core) const 
   if (state_ == State::idle) return r;
   const uint32_t run = core.run_length(buf_, slot_);
   r.run_len = run == 0 ? 1 : run;
-  const uint64_t rowbytes = uint64_t(cfg.rowbytes());
-  if (gather_) {
+  const uint64_t rowbytes = uint64_t(row_bytes(cfg));
+  if (aux_) {
+    r.addr = base_;
+    r.len = uint64_t(mrows_) * rowbytes;
+  } else if (gather_) {
     r.addr = base_ + uint64_t(core.index(buf_, slot_)) * rowbytes;
     r.len = uint64_t(r.run_len) * rowbytes;
   } else if (kind_ == Kind::idx) {
@@ -92,6 +104,18 @@ inline SpWrite Dma::scratchpad_write(const ConfigRegs& cfg, const uint8_t* bytes
   }
   w.kind = SpKind(int(kind_));
   w.row = row_ & (isa::kQRows - 1);
+  if (aux_) {  // four 32-bit words of row row_ from word col
+    w.kind = kind_ == Kind::q ? SpKind::qscale : kind_ == Kind::k ? SpKind::kscale : SpKind::bias;
+    w.col = (col_beat_ & 15) * 4;
+    std::memcpy(w.raw, bytes, isa::kBeatBytes);
+    return w;
+  }
+  if (kind_ == Kind::v && cfg.v16) {  // eight int16 V values from column col
+    w.n = isa::kBeatBytes / 2;
+    w.col = (col_beat_ & 31) * w.n;
+    std::memcpy(w.raw, bytes, isa::kBeatBytes);
+    return w;
+  }
   if (cfg.i4) {
     w.n = 2 * isa::kBeatBytes;
     w.col = (col_beat_ & 7) * w.n;
@@ -122,7 +146,7 @@ inline void Dma::step(const ConfigRegs& cfg, const Request& rd, bool fire_rd, bo
     case State::data:
       if (beat_fire) {
         ++idx_beat_;
-        if (col_beat_ + 1 == cfg.rowbytes() / isa::kBeatBytes) {
+        if (col_beat_ + 1 == row_bytes(cfg) / isa::kBeatBytes) {
           col_beat_ = 0;
           ++row_;
         } else {
@@ -144,15 +168,16 @@ inline void Dma::step(const ConfigRegs& cfg, const Request& rd, bool fire_rd, bo
   }
 }
 
-inline void Dma::start(Kind kind, bool buf, bool gather, int n, int mrows, uint64_t addr) {
+inline void Dma::start(Kind kind, bool buf, bool gather, int n, int mrows, uint64_t addr, bool aux) {
   kind_ = kind;
+  aux_ = aux;
   buf_ = buf;
   gather_ = gather;
   n_ = n;
   mrows_ = mrows;
   base_ = addr;
   slot_ = 0;
-  if (n != 0 || (kind == Kind::idx && mrows != 0)) state_ = State::req;
+  if (aux ? (n != 0 && mrows != 0) : (n != 0 || (kind == Kind::idx && mrows != 0))) state_ = State::req;
 }
 
 }  // namespace sattn::accel::model

@@ -56,6 +56,8 @@ nlohmann::json probe_json(const accel::Capabilities& c, const std::string& harne
   j["double_buffer"] = c.double_buffer;
   j["causal"] = c.causal;
   j["gather"] = c.gather;
+  j["quant_scales"] = c.quant_scales;
+  j["pv_fix16"] = c.pv_fix16;
   j["scratchpad_bytes"] = c.scratchpad_bytes;
   j["harness"] = harness;
   return j;
@@ -91,6 +93,8 @@ ProbeReport probe_accelerator(const accel::Config& config, const accel::RtlOptio
            "double_buffer     " + yes(c.double_buffer) + "\n" +
            "causal            " + yes(c.causal) + "\n" +
            "gather            " + yes(c.gather) + "\n" +
+           "quant_scales      " + yes(c.quant_scales) + "\n" +
+           "pv_fix16          " + yes(c.pv_fix16) + "\n" +
            "scratchpad_bytes  " + std::to_string(c.scratchpad_bytes) + "\n" +
            "harness           " + r.harness + "\n" +
            "grid              " + g.shape() + " (" + std::to_string(g.tiles()) + " tiles; ISA limit " +

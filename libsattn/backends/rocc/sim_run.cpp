@@ -211,15 +211,29 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   // Against the fp32 reference (the documented tolerance) and, tightly, against the reference fed
   // the same quantized inputs (catches datapath bugs the wide tolerance would hide).
   t0 = std::chrono::steady_clock::now();
+  // A quantization scheme (hw/README.md "Quantization schemes"): the same-quantized reference is
+  // reference_attention_quantized (the scheme's codes, scales and mean-Q bias, in double), and the
+  // fp32 check uses the scheme's metrics (sattn-quant(7): i8 max-norm, i4 relative L1 and cosine).
   const Tensor ref = reference_attention(op, layout, data.q, data.k, data.v);
-  const QKV deq = accel::dequantized_inputs(program, data);
-  const Tensor ref_q = reference_attention(op, layout, deq.q, deq.k, deq.v);
+  Tensor ref_q;
+  if (program.schemed) {
+    ref_q = reference_attention_quantized(op, program.scheme, layout, data.q, data.k, data.v);
+  } else {
+    const QKV deq = accel::dequantized_inputs(program, data);
+    ref_q = reference_attention(op, layout, deq.q, deq.k, deq.v);
+  }
   const double reference_ms = ms_since(t0);
   const ErrorStats err = compare(r.out, ref), err_q = compare(r.out, ref_q);
   const double tol = tolerance(op.precision), tol_q = quantized_reference_tolerance(op.precision);
-  const bool ok_ref = err.finite && err.max_rel <= tol, ok_q = err_q.finite && err_q.max_rel <= tol_q;
+  const Tolerance scheme_tol = tolerance_of(op.precision, program.scheme);
+  const bool ok_ref = program.schemed ? within(err, scheme_tol) : err.finite && err.max_rel <= tol;
+  const bool ok_q = err_q.finite && err_q.max_rel <= tol_q;
   r.within_tolerance = ok_ref && ok_q;
-  if (!ok_ref)
+  if (!ok_ref && program.schemed)
+    r.failures.push_back("output differs from the fp32 reference: max relative error " + format_sci(err.max_rel) +
+                         ", relative L1 " + format_sci(err.rel_l1) + ", cosine " + std::to_string(err.cosine) +
+                         "; the check asks " + describe(scheme_tol));
+  else if (!ok_ref)
     r.failures.push_back("output differs from the fp32 reference: max relative error " +
                          (err.finite ? format_sci(err.max_rel) : std::string("inf")) + " > tolerance " + format_sci(tol));
   if (!ok_q)
@@ -246,13 +260,24 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   nlohmann::json j = result_header(item.plan, item.plan.op, op.precision, "rocc", data_desc, layout, tool);
   nlohmann::json check = error_json(err, tol);
   check["reference"] = "cpu reference: fp32 inputs, double accumulation";
+  if (program.schemed) {
+    check["tolerance"] = std::isfinite(scheme_tol.max_rel) ? scheme_tol.max_rel : scheme_tol.rel_l1;
+    check["passed"] = ok_ref;
+    check["metric"] = std::isfinite(scheme_tol.max_rel) ? "max_rel" : "rel_l1";
+    check["criteria"] = describe(scheme_tol);
+  }
+  check["rel_l1"] = err.finite ? nlohmann::json(err.rel_l1) : nlohmann::json("inf");
+  check["cosine"] = err.cosine;
+  if (op.precision == Precision::i8 || op.precision == Precision::i4) check["quant_scheme"] = to_string(program.scheme);
   // Which check was made (sattn-run(1) --check): the accelerator's runs are small, every row.
   check["mode"] = "full";
   check["rows_checked"] = op.shape.seq_len;
   check["rows"] = op.shape.seq_len;
   check["passed"] = r.passed();
   check["quantized_reference"] = error_json(err_q, tol_q);
-  check["quantized_reference"]["reference"] = "cpu reference on the dequantized i8/i4 inputs, double accumulation";
+  check["quantized_reference"]["reference"] =
+      program.schemed ? "same-quantized reference (reference_attention_quantized): the scheme's codes, scales and bias, double"
+                      : "cpu reference on the dequantized i8/i4 inputs, double accumulation";
   check["model_match"] = s.model_only ? nlohmann::json(nullptr) : nlohmann::json(r.model_match);
   if (!output_diff.empty()) check["first_output_difference"] = output_diff;
   if (!counters_diff.empty()) check["first_counter_difference"] = counters_diff;
@@ -289,6 +314,13 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
       {"model_match", check["model_match"]},
   };
   if (grid_run) sim["grid"] = (grid_rtl ? *grid_rtl : *grid_run).counters.to_json(s.config.dram_bytes_per_cycle);
+  if (program.schemed)
+    sim["quant"] = {{"scheme", to_string(program.scheme)},
+                    {"scale_and_bias_bytes", program.quant_bytes},
+                    {"v16", program.v16},
+                    {"bias", program.scheme.smooth_q},
+                    {"bias_rows_per_query_block", program.bias_shift > 0},
+                    {"tables", op.quant_tables ? "fixed (artifacts)" : "computed from the data"}};
   j["sim"] = sim;
   if (!r.notes.empty()) j["notes"] = r.notes;
   // Wall time only here, so results diff byte for byte once "timing" is dropped (docs/robustness.md).
@@ -320,6 +352,14 @@ class RoccBackend final : public Backend {
     BackendCapabilities c{{Precision::i8, Precision::i4}, true, true,
                           "the Verilator harness built with the project (apt-get install verilator)", /*softcap=*/false};
     c.max_head_dim = accel::kMaxHeadDim;  // DMAX: any head_dim up to it, zero-padded to 16 (i4: 32)
+    // The schemes it runs come from the PROBE capability bits the RTL answers (hw/README.md
+    // "PROBE"): LOAD_SCALE and CONFIG QUANT (quant_scales), int16 V (pv_fix16); P is always 16-bit
+    // fixed point, so pv=i8 has no datapath here.
+    const auto [w0, w1] = accel::capability_words(16);
+    const accel::Capabilities caps = accel::decode_capabilities(w0, w1);
+    c.quant_schemes = caps.quant_scales;
+    c.quant_pv = {PvPrecision::fp32};
+    if (caps.pv_fix16) c.quant_pv.push_back(PvPrecision::fix16);
     return c;
   }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,

@@ -121,6 +121,8 @@ TEST_CASE("accel rtl: PROBE reports the capability bits") {
     CHECK(caps.double_buffer);
     CHECK(caps.causal);
     CHECK(caps.gather);
+    CHECK(caps.quant_scales);  // LOAD_SCALE, CONFIG QUANT (hw/README.md "Quantization schemes")
+    CHECK(caps.pv_fix16);
     CHECK(caps.scratchpad_bytes == 3 * 2 * 64 * 256 + 2 * 64 * 8 + 2 * 64 * 8);
   }
 }
