@@ -156,7 +156,7 @@ int run_rvv_action(RvvOptions& o) {
                std::to_string(r.instructions), format_fixed(100 * vector_share, 1) + "%",
                std::to_string(std::llround(r.cycles)), r.error.finite ? format_sci(r.error.max_rel) : "inf",
                format_sci(r.tolerance), r.passed ? "ok" : "FAIL"});
-    if (!r.passed && !o.out.quiet) print_diagnostic(kProg, "error", r.op.loc.str() + ": " + check_failure(r.error, r.tolerance));
+    if (!r.passed && !o.out.quiet) print_diagnostic(kProg, "error", r.op.loc.str() + ": " + check_failure(r.error, r.tol));
   }
   progress.clear();
   o.out.write(json_lines, table.str());

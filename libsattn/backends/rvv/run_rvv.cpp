@@ -264,6 +264,7 @@ RvvRun run_rvv(const BackendInput& item, const QKV& data, const DataSource& src,
   run.cycles = t.cycles.total;
   run.error = t.error;
   run.tolerance = c.tolerance;
+  run.tol = c.tol;
   run.passed = t.passed;
   run.out = t.out.out;
   return run;
@@ -288,7 +289,9 @@ class RvvBackend final : public Backend {
                     const BackendRunOptions& o) const override {
     const CancelScope cancel(o.cancel);  // this call's cancellation
     const RvvRun r = run_rvv(item, data, src, rvv_settings(o.profile), o.tool);
-    return checked_result(r.result, r.out, r.error, r.tolerance, r.passed);
+    BackendResult b = checked_result(r.result, r.out, r.error, r.tolerance, r.passed);
+    if (!r.passed) b.failures = {check_failure(r.error, r.tol)};  // the scheme's metrics
+    return b;
   }
 };
 
