@@ -85,6 +85,12 @@ def cuda_backward(q, k, v, out, dout, lse, plan, host):
     return dq, dk, dv
 
 
+def _canonical_scheme(scheme, op):
+    """The scheme as ops write it (a name, or the canonical key=value list); InvalidInput if bad."""
+    from ._core import Op
+    return Op(seq_len=1, head_dim=op.head_dim, precision="i8", quant_scheme=scheme).quant_scheme
+
+
 def _resolve(q, k, v, pattern, params, precision, causal, scale, layout, quant_scheme=None):
     inputs = _arrays.prepare(q, k, v)
     prec = _precision(precision, inputs)
@@ -94,7 +100,7 @@ def _resolve(q, k, v, pattern, params, precision, causal, scale, layout, quant_s
         plan = layout._plan
         if prec != plan.op.precision and precision is not None:
             raise Usage(f"precision {prec!r} differs from the layout's op ({plan.op.precision!r})")
-        if quant_scheme is not None and quant_scheme != plan.op.quant_scheme:
+        if quant_scheme is not None and _canonical_scheme(quant_scheme, plan.op) != plan.op.quant_scheme:
             raise Usage(f"quant_scheme {quant_scheme!r} differs from the layout's op ({plan.op.quant_scheme!r}): "
                         f"build the layout with it (sattn.layout(..., quant_scheme=...) or an Op)")
         op = plan.op

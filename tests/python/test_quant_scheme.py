@@ -88,7 +88,12 @@ def test_attention_forward_and_layout_reuse():
     again = sattn.sparse_attention(q, k, v, layout=lay)
     assert np.array_equal(np.asarray(out), np.asarray(again))
     with pytest.raises(sattn.Usage, match="quant_scheme"):
-        sattn.sparse_attention(q, k, v, layout=lay, quant_scheme="smooth")
+        sattn.sparse_attention(q, k, v, layout=lay, quant_scheme="per-tensor")
+    # The same scheme in another spelling is the same scheme.
+    lay4 = sattn.layout(q, k, pattern="dense", precision="i4", quant_scheme="smooth,block=4,rotate=0")
+    same = sattn.sparse_attention(q, k, v, layout=lay4,
+                                  quant_scheme="q=token,k=token,block=4,smooth=qk,rotate=0,pv=fix16,v=channel")
+    assert np.array_equal(np.asarray(same), np.asarray(sattn.sparse_attention(q, k, v, layout=lay4)))
     with pytest.raises(sattn.Usage, match="quantized=True needs an i8 or i4 op"):
         fp = sattn.layout(q, k, pattern="dense")
         sattn.reference_attention(q, k, v, fp, quantized=True)
