@@ -64,9 +64,9 @@ bench-roofline: build
 bench-fidelity: build
 	@bench/fidelity/run.py $(BUILD)
 
-# Quantization schemes (issue 23): accuracy (max-norm, relative L1, cosine) and cpu cost of every
-# scheme x precision on Gaussian, Laplace, outlier and the real activations:
-# bench/results/quant.{json,md} (a few minutes).
+# Quantization schemes (issue 23): accuracy (max-norm, relative L1, cosine) and cost (cpu time, rvv
+# instructions, imc energy) of every scheme x precision on Gaussian, Laplace, outlier and the real
+# activations: bench/results/quant.{json,md} (a few minutes).
 bench-quant: build
 	@bench/quant/run.py $(BUILD)
 	@bench/quant/rocc.py $(BUILD) && bench/quant/report.py

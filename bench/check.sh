@@ -29,13 +29,17 @@ trap 'rm -rf "$T"' EXIT
 
 # name | tool and arguments | op (JSON) | the counted metric (a path in the result). Each op names
 # its spec, so the counts measure the kernels and the accelerator, not the selector's choice
-# (tuning the cost model must not move them).
+# (tuning the cost model must not move them). The integer RVV workloads name their quantization
+# scheme too (per-tensor, and the defaults smooth / smooth,block=4), so a change of the default
+# does not move them.
 workloads=(
   "rvv.sliding_window.fp32.vlen128|run-rvv --vlen 128|{\"spec\":\"sliding_window\",\"seq_len\":256,\"heads\":1,\"head_dim\":64,\"window_size\":32,\"precision\":\"fp32\"}|rvv.instructions.total"
   "rvv.sliding_window.fp32.vlen512|run-rvv --vlen 512|{\"spec\":\"sliding_window\",\"seq_len\":256,\"heads\":1,\"head_dim\":64,\"window_size\":32,\"precision\":\"fp32\"}|rvv.instructions.total"
-  "rvv.bsr.i8.vlen256|run-rvv --vlen 256|{\"spec\":\"bsr\",\"seq_len\":256,\"heads\":1,\"head_dim\":64,\"block_size\":64,\"keep_ratio\":0.5,\"precision\":\"i8\"}|rvv.instructions.total"
+  "rvv.bsr.i8.vlen256|run-rvv --vlen 256|{\"spec\":\"bsr\",\"seq_len\":256,\"heads\":1,\"head_dim\":64,\"block_size\":64,\"keep_ratio\":0.5,\"precision\":\"i8\",\"quant_scheme\":\"per-tensor\"}|rvv.instructions.total"
+  "rvv.bsr.i8.smooth.vlen256|run-rvv --vlen 256|{\"spec\":\"bsr\",\"seq_len\":256,\"heads\":1,\"head_dim\":64,\"block_size\":64,\"keep_ratio\":0.5,\"precision\":\"i8\",\"quant_scheme\":\"smooth\"}|rvv.instructions.total"
   "rvv.topk.bf16.vlen256|run-rvv --vlen 256|{\"spec\":\"topk_per_query\",\"seq_len\":256,\"heads\":1,\"head_dim\":64,\"topk_k\":32,\"precision\":\"bf16\"}|rvv.instructions.total"
-  "rvv.nm.i4.vlen256|run-rvv --vlen 256|{\"spec\":\"nm_structured\",\"seq_len\":256,\"heads\":2,\"kv_heads\":1,\"head_dim\":32,\"nm_n\":2,\"nm_m\":8,\"causal\":true,\"precision\":\"i4\"}|rvv.instructions.total"
+  "rvv.nm.i4.vlen256|run-rvv --vlen 256|{\"spec\":\"nm_structured\",\"seq_len\":256,\"heads\":2,\"kv_heads\":1,\"head_dim\":32,\"nm_n\":2,\"nm_m\":8,\"causal\":true,\"precision\":\"i4\",\"quant_scheme\":\"per-tensor\"}|rvv.instructions.total"
+  "rvv.nm.i4.smooth4.vlen256|run-rvv --vlen 256|{\"spec\":\"nm_structured\",\"seq_len\":256,\"heads\":2,\"kv_heads\":1,\"head_dim\":32,\"nm_n\":2,\"nm_m\":8,\"causal\":true,\"precision\":\"i4\",\"quant_scheme\":\"smooth,block=4\"}|rvv.instructions.total"
   "rvv.sliding_window.fp32.scalar|run-rvv --kernel scalar|{\"spec\":\"sliding_window\",\"seq_len\":128,\"heads\":1,\"head_dim\":64,\"window_size\":16,\"precision\":\"fp32\"}|rvv.instructions.total"
   "rvv.bsr.fp32.autovec|run-rvv --kernel autovec|{\"spec\":\"bsr\",\"seq_len\":128,\"heads\":1,\"head_dim\":64,\"block_size\":32,\"keep_ratio\":0.5,\"precision\":\"fp32\"}|rvv.instructions.total"
   "sim.bsr.i8.lanes16|sim --lanes 16|{\"spec\":\"bsr\",\"seq_len\":512,\"heads\":1,\"head_dim\":64,\"block_size\":64,\"keep_ratio\":0.25,\"precision\":\"i8\"}|sim.cycles"

@@ -115,6 +115,7 @@ _sattn() {
         --seed) :; return ;;
         --vlen) _sattn_words '128 256 512 1024'; return ;;
         --precision) _sattn_words 'fp32 bf16 i8 i4'; return ;;
+        --quant-scheme) :; return ;;
         --tile-rows) :; return ;;
         --tile_rows) :; return ;;
         --lmul) :; return ;;
@@ -129,7 +130,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --vlen --precision --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --data --layout --seed --vlen --precision --quant-scheme --tile-rows --tile_rows --lmul --kernel --autotune --qemu --core-model --timeout --keep-workdir --output -o --format --quiet -q --max-memory ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

@@ -55,6 +55,48 @@ def rocc_section(path):
             out.append(f"| {r['data']} | {r['precision']} | {r['scheme']} | {r['max_rel']:.3g} | {r['rel_l1']:.3g} | "
                        f"{r['cosine']:.5f} | {'pass' if r['passed'] else 'FAIL'} | {r['cycles'] / 1e6:.2f} | "
                        f"{r['cycles'] / b['cycles']:.3f}x |")
+def backend_costs(doc):
+    """The cost of each scheme per backend (issue 23): cpu kernel time (median over the data sets of
+    the median of 3), rvv dynamic instructions, imc energy; each against per-tensor at the same
+    precision."""
+    rvv = {(r["precision"], r["scheme"]): r for r in doc.get("rvv", [])}
+    imc = {(r["precision"], r["scheme"]): r for r in doc.get("imc", [])}
+    if not rvv and not imc:
+        return []
+    cpu = {}
+    for r in doc["rows"]:
+        cpu.setdefault((r["precision"], r["scheme"]), []).append(r["cpu_kernel_ms"])
+    med = {k: sorted(v)[len(v) // 2] for k, v in cpu.items()}
+    seq = next(iter(rvv.values()))["seq_len"] if rvv else "?"
+    out = ["## Cost per backend", "",
+           "Each scheme's cost on every backend that runs it, and its ratio to per-tensor at the same precision. "
+           "cpu: the kernel's wall time above, median over the seven data sets. rvv: dynamic instructions of the "
+           f"rvv kernel region (QEMU plugin, exact; VLEN 256, the same op at seq {seq}, seed-1 Gaussian data; "
+           "`sattn run-rvv --quant-scheme S`), and the kernel's max-norm error against the same-scheme reference. "
+           "imc: the crossbar model's energy of the full op (`sattn run --backend imc`; sattn-imc(1) QUANTIZATION "
+           "SCHEMES): P.V input bits, total, ADC and peripheral (accumulation + buffer) energy.", "",
+           "| prec | scheme | cpu ms | cpu vs pt | rvv instr | rvv vs pt | rvv vs same-scheme ref | "
+           "imc P.V bits | imc energy nJ | imc vs pt | imc ADC nJ | imc periph nJ |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (precision, scheme) in sorted(med, key=lambda k: (k[0] != "i8", list(med).index(k))):
+        c, cb = med[(precision, scheme)], med.get((precision, "per-tensor"))
+        r, rb = rvv.get((precision, scheme)), rvv.get((precision, "per-tensor"))
+        m, mb = imc.get((precision, scheme)), imc.get((precision, "per-tensor"))
+        cells = [precision, scheme, f"{c:.1f}", f"{c / cb:.2f}x" if cb else "-"]
+        if r and rb:
+            err = r.get("same_scheme_max_rel")
+            cells += [f"{r['instructions']:,}", f"{r['instructions'] / rb['instructions']:.2f}x",
+                      f"{err:.2g}" if isinstance(err, (int, float)) else "-"]
+        else:
+            cells += ["-", "-", "-"]
+        if m and mb:
+            cells += [str(m["pv_input_bits"] or "-"), f"{m['energy_pj'] / 1e3:,.0f}", f"{m['energy_pj'] / mb['energy_pj']:.2f}x",
+                      f"{m['adc_energy_pj'] / 1e3:,.0f}", f"{m['peripheral_energy_pj'] / 1e3:,.0f}"]
+        else:
+            cells += ["-"] * 5
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "imc P.V bits: the P input (and V weight) bits of the P.V crossbars; per-tensor uses the op's "
+            "(8 or 4). The accelerator's cycles (rocc) are not in this table.", ""]
     return out
 
 
@@ -79,14 +121,15 @@ def main():
         ratio = r["cpu_kernel_ms"] / b["cpu_kernel_ms"] if b["cpu_kernel_ms"] > 0 else float("nan")
         out.append(f"| {r['data']} | {r['precision']} | {r['scheme']} | {r['max_rel']:.3g} | {r['rel_l1']:.3g} | "
                    f"{r['cosine']:.5f} | {'pass' if r['passed'] else 'FAIL'} | {r['cpu_kernel_ms']:.1f} | {ratio:.2f}x |")
-    out += ["", "Recommended scheme (the default of `sattn run --precision i8|i4` on cpu): `smooth` at i8, "
+    out += ["", "Recommended scheme (the default of `sattn run --precision i8|i4` on cpu, rvv and imc): `smooth` at i8, "
             "`smooth,block=4` at i4. The check column is `sattn run`'s own verdict with the precision's "
             "metrics (docs/decisions.md): i8 max-norm <= 5e-2; i4 relative L1 <= 2e-1 and cosine >= 0.98; "
             "i4 per-tensor only against the same-quantized reference.", "",
-            "## Other backends", "",
-            "rvv and imc run the per-tensor scheme only (rocc: the section below) (their cost for it is in rvv.md, the sim "
-            "results and the imc model); they refuse every other scheme before any work "
-            "(`sattn run --backend B --quant-scheme S`, exit 3):", "",
+            ]
+    out += backend_costs(doc)
+    out += ["## Schemes a backend refuses", "",
+            "rocc runs every scheme whose P.V datapath it has (the section below); it refuses the others before any "
+            "work (`sattn run --backend B --quant-scheme S`, exit 3):", "",
             "| backend | scheme | exit | message |", "|---|---|---:|---|"]
     for r in doc["backends"]:
         msg = r["message"].replace("|", "\\|")

@@ -13,9 +13,9 @@ Data sets, all [1, 6 query heads, 1024, 64] with 2 KV heads, causal, dense layou
 Metrics of the written o.npy against a float64 numpy reference of dense causal attention (computed
 here, independently of sattn): max-norm relative error, relative L1, cosine; `passed` is sattn
 run's own check with the precision's criteria. Cost: the cpu backend's kernel time (median of 3 runs, one thread,
-measured side by side in this run); the rvv and imc backends run only the per-tensor scheme
-and refuse the others (their row says so: the refusal is measured too, exit 3); rocc's accuracy
-and cycles per scheme are measured by bench/quant/rocc.py (make bench-quant runs both).
+measured side by side in this run); the rvv kernel's dynamic instructions (rvv_costs: VLEN 256, seq
+256) and the imc model's energy (imc_costs); rocc's accuracy and cycles per scheme are measured by
+bench/quant/rocc.py (make bench-quant runs both); its refusal of pv=i8 is measured too (exit 3).
 """
 import datetime
 import json
@@ -31,7 +31,7 @@ import numpy as np
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(SRC, "build"))
 SATTN = os.path.join(BUILD, "bin", "sattn")
-SCHEMES = ["per-tensor", "sage", "smooth", "smooth,block=4"]
+SCHEMES = ["per-tensor", "sage", "smooth", "smooth,block=4", "smooth,block=2"]
 PRECISIONS = ["i8", "i4"]
 SHAPE = (1, 6, 2, 1024, 64)
 
@@ -82,6 +82,54 @@ def run_one(op, data, precision, scheme, check="full", out_dir=None):
     return json.loads(p.stdout.splitlines()[0]), p.returncode
 
 
+# The rvv and imc cost of each scheme (issue 23): dynamic instructions of the rvv kernel region
+# (QEMU plugin, VLEN 256, the rvv kernel; at seq RVV_SEQ, the bench op's other dimensions, since
+# the full op takes minutes under qemu), and the imc model's energy of the full op; each beside
+# per-tensor. Counts are deterministic up to the data-dependent running-max branch (seed 1 data).
+RVV_SEQ = 256
+
+
+def rvv_costs(work):
+    op = os.path.join(work, "op_rvv.json")
+    with open(op, "w") as f:
+        json.dump({"schema": "sattn.op/v1", "name": "quant_rvv", "batch": 1, "heads": 6, "kv_heads": 2,
+                   "seq_len": RVV_SEQ, "head_dim": 64, "causal": True, "spec": "dense"}, f)
+    rows = []
+    for precision in PRECISIONS:
+        for scheme in SCHEMES:
+            cmd = ["nice", SATTN, "run-rvv", op, "--vlen", "256", "--seed", "1", "--precision", precision,
+                   "--quant-scheme", scheme, "-q"]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode not in (0, 5):
+                raise SystemExit(f"bench/quant: {' '.join(cmd)} exited {p.returncode}: {p.stderr}")
+            r = json.loads(p.stdout.splitlines()[0])
+            rows.append({"precision": precision, "scheme": scheme, "vlen": 256, "seq_len": RVV_SEQ,
+                         "instructions": r["rvv"]["instructions"]["total"],
+                         "vector_instructions": r["rvv"]["instructions"]["vector"],
+                         "modelled_cycles": r["rvv"]["modelled_cycles"], "passed": r["check"]["passed"],
+                         "same_scheme_max_rel": (r["check"].get("quantized_reference") or {}).get("max_rel_error")})
+            print(f"bench/quant: rvv {precision} {scheme}", file=sys.stderr)
+    return rows
+
+
+def imc_costs(op):
+    rows = []
+    for precision in PRECISIONS:
+        for scheme in SCHEMES:
+            cmd = [SATTN, "run", op, "--backend", "imc", "--precision", precision, "--quant-scheme", scheme, "-q"]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode != 0:
+                raise SystemExit(f"bench/quant: {' '.join(cmd)} exited {p.returncode}: {p.stderr}")
+            j = json.loads(p.stdout.splitlines()[0])
+            q = j.get("quant", {})
+            rows.append({"precision": precision, "scheme": scheme, "energy_pj": j["sparse"]["energy_pj"]["total"],
+                         "adc_energy_pj": j["sparse"]["energy_pj"]["adc"],
+                         "peripheral_energy_pj": j["sparse"]["energy_pj"]["accumulation"] + j["sparse"]["energy_pj"]["buffer"],
+                         "latency_ns": j["sparse"]["latency_ns"]["total"],
+                         "pv_input_bits": q.get("pv_input_bits"), "quant_scheme": q.get("quant_scheme")})
+    return rows
+
+
 def refusal(op, data, backend, scheme):
     p = subprocess.run([SATTN, "run", op, "--data", data, "--precision", "i8", "--quant-scheme", scheme,
                         "--backend", backend, "--dry-run", "-q"], capture_output=True, text=True)
@@ -120,7 +168,9 @@ def main():
                                         "quant_scheme": c.get("quant_scheme"), **mine, "passed": c["passed"],
                                         "criteria": c.get("criteria"), "cpu_kernel_ms": statistics.median(times)})
                 print(f"bench/quant: {name} {precision}", file=sys.stderr)
-        for backend in ("rvv", "rocc", "imc"):
+        doc["rvv"] = rvv_costs(work)
+        doc["imc"] = imc_costs(op)
+        for backend in ("rocc",):
             for scheme in SCHEMES:
                 code, message = refusal(op, sets[0][1], backend, scheme)
                 doc["backends"].append({"backend": backend, "scheme": scheme, "exit": code, "message": message})

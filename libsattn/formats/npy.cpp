@@ -27,7 +27,8 @@ struct DTypeName {
   std::string_view descr;
 };
 constexpr DTypeName kDTypes[] = {{DType::f32, "<f4"}, {DType::u16, "<u2"}, {DType::i8, "|i1"}, {DType::u8, "|u1"},
-                                 {DType::i32, "<i4"}, {DType::i64, "<i8"}, {DType::f16, "<f2"}, {DType::f64, "<f8"}};
+                                 {DType::i32, "<i4"}, {DType::i64, "<i8"}, {DType::f16, "<f2"}, {DType::f64, "<f8"},
+                                 {DType::i16, "<i2"}};
 
 // IEEE 754 binary16 to float32: exact (every half value is a float value).
 float half_to_float(uint16_t h) {
@@ -208,6 +209,7 @@ std::string_view dtype_name(DType t) {
     case DType::f64: return "float64";
     case DType::f32: return "float32";
     case DType::u16: return "uint16";
+    case DType::i16: return "int16";
     case DType::f16: return "float16";
     case DType::i8: return "int8";
     case DType::u8: return "uint8";
@@ -246,6 +248,7 @@ size_t dtype_size(DType t) {
     case DType::i8:
     case DType::u8: return 1;
     case DType::u16:
+    case DType::i16:
     case DType::f16: return 2;
     case DType::f32:
     case DType::i32: return 4;

@@ -13,7 +13,7 @@
 
 namespace sattn {
 
-enum class DType { f32, u16, i8, u8, i32, i64, f16, f64 };
+enum class DType { f32, u16, i8, u8, i32, i64, f16, f64, i16 };
 std::string_view dtype_name(DType);  // "float32", "uint16", ...
 std::string_view npy_descr(DType);  // "<f4", ...
 size_t dtype_size(DType);

@@ -85,7 +85,13 @@ def cuda_backward(q, k, v, out, dout, lse, plan, host):
     return dq, dk, dv
 
 
-def _resolve(q, k, v, pattern, params, precision, causal, scale, layout):
+def _canonical_scheme(scheme, op):
+    """The scheme as ops write it (a name, or the canonical key=value list); InvalidInput if bad."""
+    from ._core import Op
+    return Op(seq_len=1, head_dim=op.head_dim, precision="i8", quant_scheme=scheme).quant_scheme
+
+
+def _resolve(q, k, v, pattern, params, precision, causal, scale, layout, quant_scheme=None):
     inputs = _arrays.prepare(q, k, v)
     prec = _precision(precision, inputs)
     if layout is not None:
@@ -94,6 +100,9 @@ def _resolve(q, k, v, pattern, params, precision, causal, scale, layout):
         plan = layout._plan
         if prec != plan.op.precision and precision is not None:
             raise Usage(f"precision {prec!r} differs from the layout's op ({plan.op.precision!r})")
+        if quant_scheme is not None and _canonical_scheme(quant_scheme, plan.op) != plan.op.quant_scheme:
+            raise Usage(f"quant_scheme {quant_scheme!r} differs from the layout's op ({plan.op.quant_scheme!r}): "
+                        f"build the layout with it (sattn.layout(..., quant_scheme=...) or an Op)")
         op = plan.op
         want_q = (op.batch, op.heads, op.seq_len, op.head_dim)
         want_k = (op.batch, op.kv_heads, op.kv_len, op.head_dim)
@@ -101,7 +110,7 @@ def _resolve(q, k, v, pattern, params, precision, causal, scale, layout):
             raise InvalidInput(f"q {list(q.shape)} / k {list(k.shape)} do not match the layout's op "
                                f"(q {list(want_q)}, k {list(want_k)})")
         return inputs, plan, layout
-    plan = plan_for_shapes(tuple(q.shape), tuple(k.shape), pattern, params, prec, causal, scale)
+    plan = plan_for_shapes(tuple(q.shape), tuple(k.shape), pattern, params, prec, causal, scale, quant_scheme)
     return inputs, plan, None
 
 
@@ -116,7 +125,7 @@ def _new_like(inputs, shape):
 
 
 def attention_forward(q, k, v, pattern="auto", params=None, precision=None, causal=False, *, scale=None,
-                      softcap=None, layout=None, threads=0):
+                      softcap=None, layout=None, threads=0, quant_scheme=None):
     """The forward pass that a backward can follow: returns ``(out, lse, layout)``.
 
     ``lse`` is the natural-log log-sum-exp of each row's scaled scores over its allowed keys,
@@ -125,7 +134,8 @@ def attention_forward(q, k, v, pattern="auto", params=None, precision=None, caus
     reuse it). Arguments as for sparse_attention(); inputs on the CPU; float32 in and out.
     """
     _capture._record_call(q, k, v, causal, scale)
-    inputs, plan, lay = _resolve(q, k, v, pattern, with_softcap(params, softcap), precision, causal, scale, layout)
+    inputs, plan, lay = _resolve(q, k, v, pattern, with_softcap(params, softcap), precision, causal, scale, layout,
+                                 quant_scheme)
     if _check_backend(None, inputs) == "cuda":
         raise ExternalToolFailed("attention_forward: backward not built for cuda arrays here; CUDA tensors train "
                                  "through sattn.torch.sparse_attention (training=True)")
@@ -182,11 +192,15 @@ def _lse_view(lse, shape):
     return np.ascontiguousarray(lse)
 
 
-def reference_attention(q, k, v, layout, *, return_lse=False):
+def reference_attention(q, k, v, layout, *, return_lse=False, quantized=False):
     """The double-precision reference forward over ``layout``: what every sattn kernel is checked
     against. Returns the float32 output, or ``(out, lse)`` with ``return_lse=True`` (lse as in
     attention_forward). Plain softmax over each row's allowed keys with double accumulation and
-    fp32 semantics: the op's precision (bf16, i8, i4) is not applied. Slow; for checks."""
+    fp32 semantics: the op's precision (bf16, i8, i4) is not applied. Slow; for checks.
+
+    ``quantized=True`` (i8/i4 ops): the same-quantized reference instead, which applies the op's
+    quantization scheme (its quant_scheme, else the recommended one; sattn-quant(7)) with the
+    same integer codes, scales, means and P/V rounding as the kernels, in double (no lse)."""
     if not isinstance(layout, Layout):
         raise Usage(f"layout must be a sattn.Layout, got {type(layout).__name__}")
     inputs = _arrays.prepare(q, k, v)
@@ -197,7 +211,7 @@ def reference_attention(q, k, v, layout, *, return_lse=False):
     lse = lse_a = None
     if return_lse:
         lse, lse_a = _new_like(inputs, qa.shape[:3])
-    _sattn.reference_forward(layout._plan, layout._layout, qa, ka, va, out_a, lse_a)
+    _sattn.reference_forward(layout._plan, layout._layout, qa, ka, va, out_a, lse_a, bool(quantized))
     return (out, lse) if return_lse else out
 
 
@@ -220,7 +234,7 @@ def reference_attention_backward(q, k, v, dout, layout):
 
 
 def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causal=False, training=False,
-                     backend=None, *, scale=None, softcap=None, layout=None, threads=0):
+                     backend=None, *, scale=None, softcap=None, layout=None, threads=0, quant_scheme=None):
     """Sparse attention of q, k, v: softmax(cap(q k^T * scale), over the pattern's allowed keys) v.
 
     q        [batch, heads, seq_len, head_dim]; k, v [batch, kv_heads, kv_len, head_dim]
@@ -234,6 +248,9 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
              comp_block_size, window_blocks, global_tokens, nm_n, nm_m, topk_k, lsh_buckets,
              lsh_rounds, seed, num_landmarks, landmark_iters, page_size, top_pages, scale_q/k/v; defaults filled.
     precision  fp32 (default), bf16, i8 or i4 (bf16 inputs rounded, fp32 accumulation).
+    quant_scheme  i8/i4: how Q, K, V and P are quantized (sattn-quant(7)): "per-tensor", "sage",
+             "smooth" or a key=value list ("smooth,block=4", "q=token,k=block,pv=i8"). None: the
+             recommended scheme (smooth at i8, smooth,block=4 at i4), with scales from the data.
     causal   query i sees keys j <= i + (kv_len - seq_len).
     training False: the result carries no gradient. True (torch tensors): the result is part of
              the autograd graph (sattn.torch.sparse_attention; backward on the CPU kernel, on
@@ -251,6 +268,9 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
     """
     kind = _arrays.kind_of(q)
     if training:
+        if quant_scheme is not None:
+            raise InvalidInput("quant_scheme applies to i8/i4, which have no backward pass (training=True runs "
+                               "fp32 and bf16)")
         if kind != "torch":
             raise Usage("training=True needs torch tensors (autograd); with numpy arrays use "
                         "sattn.attention_forward() and sattn.attention_backward()")
@@ -266,7 +286,8 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
             warnings.warn("sattn.sparse_attention(training=False): the inputs require grad but the output is "
                           "not part of the autograd graph; pass training=True to train through it",
                           UserWarning, stacklevel=2)
-    inputs, plan, lay = _resolve(q, k, v, pattern, with_softcap(params, softcap), precision, causal, scale, layout)
+    inputs, plan, lay = _resolve(q, k, v, pattern, with_softcap(params, softcap), precision, causal, scale, layout,
+                                 quant_scheme)
     if _check_backend(backend, inputs) == "cuda":
         out = _forward_cuda(inputs, plan, lay)
         return out.to(_arrays._torch().bfloat16) if inputs.is_bf16 else out

@@ -49,7 +49,8 @@ class Op:
         ops = sattn.Op.read("examples/bsr.mlir")
 
     Attribute names are those of op files (sattn-artifacts(7)): batch, heads, kv_heads, seq_len,
-    kv_len, head_dim, causal, scale, precision, scale_q/k/v, spec (a forced spec), and the
+    kv_len, head_dim, causal, scale, precision, quant_scheme (i8/i4: per-tensor, sage, smooth or a
+    key=value list, sattn-quant(7)), scale_q/k/v, spec (a forced spec), and the
     pattern attributes window_size, dilation, wrap, block_size, keep_ratio, comp_block_size,
     window_blocks, global_tokens, nm_n, nm_m, topk_k, lsh_buckets, lsh_rounds, seed,
     num_landmarks, landmark_iters, page_size, top_pages, tile_M/S/D, tile_rows (and the prototype's
@@ -98,6 +99,9 @@ class Op:
     head_dim = property(lambda self: self._op.head_dim)
     causal = property(lambda self: self._op.causal)
     precision = property(lambda self: self._op.precision)
+    quant_scheme = property(lambda self: self._op.quant_scheme,
+                            doc="the i8/i4 quantization scheme (sattn-quant(7)) as written, or None: the "
+                                "recommended one (smooth at i8, smooth,block=4 at i4)")
     softmax_scale = property(lambda self: self._op.softmax_scale, doc="scale, else 1/sqrt(head_dim)")
     softcap = property(lambda self: self._op.softcap, doc="the logit soft-cap c (c*tanh(s/c)), or None")
     location = property(lambda self: self._op.location, doc="file:line:col where the op was read")
@@ -287,7 +291,8 @@ def with_softcap(params, softcap):
     return {**dict(params or {}), "softcap": float(softcap)}
 
 
-def plan_for_shapes(qshape, kshape, pattern="auto", params=None, precision="fp32", causal=False, scale=None):
+def plan_for_shapes(qshape, kshape, pattern="auto", params=None, precision="fp32", causal=False, scale=None,
+                    quant_scheme=None):
     """The plan sparse_attention() runs for these shapes and arguments (cached)."""
     B, H, S, D = qshape
     _, KVH, KV, _ = kshape
@@ -321,6 +326,13 @@ def plan_for_shapes(qshape, kshape, pattern="auto", params=None, precision="fp32
            "kv_len": KV, "head_dim": D, "causal": bool(causal), "precision": precision}
     if scale is not None:
         doc["scale"] = float(scale)
+    if quant_scheme is not None:
+        if not isinstance(quant_scheme, str):
+            raise InvalidInput(f"quant_scheme must be a string (per-tensor, sage, smooth or key=value,...), "
+                               f"got {type(quant_scheme).__name__}")
+        if "quant_scheme" in params and params["quant_scheme"] != quant_scheme:
+            raise Usage(f"quant_scheme={quant_scheme!r} and params['quant_scheme']={params['quant_scheme']!r} differ")
+        doc["quant_scheme"] = quant_scheme
     doc.update(params)
     try:
         text = json.dumps(doc, sort_keys=True, allow_nan=False)
@@ -402,7 +414,7 @@ class Layout:
 
 
 def layout(q=None, k=None, *, plan=None, op=None, pattern="auto", params=None, causal=False, scale=None,
-           precision="fp32", softcap=None):
+           precision="fp32", softcap=None, quant_scheme=None):
     """Builds the layout sattn would use, as numpy CSR/BSR arrays (a sattn.Layout).
 
     Three ways to say what to build:
@@ -427,7 +439,8 @@ def layout(q=None, k=None, *, plan=None, op=None, pattern="auto", params=None, c
     else:
         if qa is None:
             raise Usage("layout: pass q and k (their shapes define the op), or plan=, or op=")
-        cplan = plan_for_shapes(qa.shape, ka.shape, pattern, with_softcap(params, softcap), precision, causal, scale)
+        cplan = plan_for_shapes(qa.shape, ka.shape, pattern, with_softcap(params, softcap), precision, causal, scale,
+                                quant_scheme)
     if qa is not None:
         shape_op = cplan.op
         if tuple(qa.shape) != (shape_op.batch, shape_op.heads, shape_op.seq_len, shape_op.head_dim) or \

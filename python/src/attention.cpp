@@ -86,7 +86,12 @@ void check_same_shape(const TensorView& a, const TensorView& b, const char* what
 }
 
 void reference_forward(const Plan& plan, const Layout& layout, const py::array& q, const py::array& k,
-                       const py::array& v, const py::array& out, const py::object& lse) {
+                       const py::array& v, const py::array& out, const py::object& lse, bool quantized) {
+  const bool integer = plan.op.precision == Precision::i8 || plan.op.precision == Precision::i4;
+  if (quantized && !integer)
+    throw Error(ErrorKind::usage, "quantized=True needs an i8 or i4 op (this one is " +
+                                      std::string(to_string(plan.op.precision)) + ")");
+  if (quantized && !lse.is_none()) throw Error(ErrorKind::usage, "quantized=True gives no lse");
   Tensor qt = copy_in(q, "q"), kt = copy_in(k, "k"), vt = copy_in(v, "v");
   check_same_shape(qt, input_view(out, "out"), "out");
   float* lp = lse_pointer(lse, qt.shape[0] * qt.shape[1] * qt.shape[2], "lse");
@@ -101,7 +106,9 @@ void reference_forward(const Plan& plan, const Layout& layout, const py::array& 
         kt.shape != std::array<int64_t, 4>{plan.op.shape.batch, plan.op.shape.kv_heads, plan.op.shape.kv_len,
                                            plan.op.shape.head_dim})
       throw Error(ErrorKind::invalid_input, "q/k/v shapes do not match the op");
-    o = reference_attention(plan.op, layout, qt, kt, vt);
+    // quantized: the double reference of the op's quantization scheme (its quant_scheme, else the
+    // recommended one): the same codes, scales, means and P/V rounding as the kernels.
+    o = quantized ? reference_attention_quantized(plan.op, layout, qt, kt, vt) : reference_attention(plan.op, layout, qt, kt, vt);
     if (lp) l = reference_lse(plan.op, layout, qt, kt);
   }
   copy_out(o, out, "out");
@@ -178,7 +185,7 @@ void bind_attention(py::module_& m) {
         py::arg("out"), py::arg("dout"), py::arg("lse"), py::arg("dq"), py::arg("dk"), py::arg("dv"),
         py::arg("threads"));
   m.def("reference_forward", &reference_forward, py::arg("plan"), py::arg("layout"), py::arg("q"), py::arg("k"),
-        py::arg("v"), py::arg("out"), py::arg("lse"));
+        py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("quantized") = false);
   m.def("reference_backward", &reference_backward, py::arg("plan"), py::arg("layout"), py::arg("q"), py::arg("k"),
         py::arg("v"), py::arg("dout"), py::arg("dq"), py::arg("dk"), py::arg("dv"));
   // Fails (ExternalToolFailed, with what to install) when a backend cannot run here.

@@ -46,6 +46,7 @@ py::dict op_to_dict(const Op& op) {
   if (op.scale_k) d["scale_k"] = *op.scale_k;
   if (op.scale_v) d["scale_v"] = *op.scale_v;
   if (op.forced_spec) d["spec"] = std::string(to_string(*op.forced_spec));
+  if (op.quant_scheme) d["quant_scheme"] = to_string(*op.quant_scheme);
   const PatternAttrs& a = op.attrs;
   auto put = [&](const char* key, const auto& v) {
     if (v) d[key] = *v;
@@ -205,6 +206,11 @@ void bind_ops(py::module_& m) {
       .def_property_readonly("head_dim", [](const Op& o) { return o.shape.head_dim; })
       .def_property_readonly("causal", [](const Op& o) { return o.causal; })
       .def_property_readonly("precision", [](const Op& o) { return std::string(to_string(o.precision)); })
+      .def_property_readonly("quant_scheme",
+                             [](const Op& o) -> py::object {
+                               if (!o.quant_scheme) return py::none();
+                               return py::str(to_string(*o.quant_scheme));
+                             })
       .def_property_readonly("softmax_scale", &Op::softmax_scale)
       .def_property_readonly("softcap", [](const Op& o) { return o.softcap; })
       .def_property_readonly("location", [](const Op& o) { return o.loc.str(); })

@@ -74,9 +74,9 @@ echo '{"seq_len":64,"heads":2,"head_dim":32,"window_size":8,"precision":"i4","qu
 run bash -c "\"$SATTN\" select \"$T/qs.json\" | \"$SATTN\" emit - --out-dir \"$T/qs-art\" >/dev/null && \"$SATTN\" run \"$T/qs-art/artifacts.json\""
 expect_rc 0 "scheme through the artifacts"
 expect_out '"quant_scheme":"sage"' "artifacts keep the scheme"
-run "$SATTN" run "$T/sw.mlir" --precision i8 --quant-scheme sage --backend rvv --dry-run
-expect_rc 3 "rvv refuses a scheme it cannot run"
-expect_err "backend rvv cannot run quant_scheme sage.*backends that can: cpu" "refusal names the backends that can"
+run "$SATTN" run "$T/sw.mlir" --precision i8 --quant-scheme sage --backend rocc --dry-run
+expect_rc 3 "rocc refuses a scheme it cannot run"
+expect_err "backend rocc cannot run quant_scheme sage.*backends that can: cpu, rvv, imc" "refusal names the backends that can"
 run bash -c "echo '{\"seq_len\":64,\"heads\":2,\"head_dim\":24,\"precision\":\"i8\",\"quant_scheme\":\"smooth\"}' | \"$SATTN\" run -"
 expect_rc 3 "rotate needs a power-of-two head_dim"
 expect_err "rotate=1 needs a power-of-two head_dim" "rotate error named"

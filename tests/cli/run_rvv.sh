@@ -164,7 +164,8 @@ expect_out "^sw +sliding_window +fp32 +rvv +256 " "text table row"
 run "$RVV" "$T/sw.mlir" --format yaml
 expect_rc 2 "bad format"
 
-# Exit 5: one outlier in Q makes the per-tensor i8 scale so coarse that the check fails honestly.
+# Exit 5: one outlier in Q makes the per-tensor i8 scale so coarse that the check fails honestly
+# (the per-tensor scheme named; the default scheme passes, below).
 mkdir -p "$T/outlier"
 $PY - "$T/outlier" <<'PYEOF'
 import sys, numpy as np
@@ -176,14 +177,18 @@ q[0, 0, 0, 0] = 1e4
 for name, a in (("q", q), ("k", k), ("v", v)):
     np.save(f"{sys.argv[1]}/{name}.npy", a)
 PYEOF
-run "$RVV" "$T/sw.mlir" --precision i8 --data "$T/outlier" -o "$T/fail.jsonl"
+run "$RVV" "$T/sw.mlir" --precision i8 --quant-scheme per-tensor --data "$T/outlier" -o "$T/fail.jsonl"
 expect_rc 5 "i8 per-tensor outside tolerance is a check failure"
 expect_err "output differs from the reference: max relative error .* > tolerance 5\.0e-02" "check failure message"
 run cat "$T/fail.jsonl"
 expect_out '"passed":false' "failed result still written"
-run "$RVV" "$T/sw.mlir" --precision i8 --data "$T/outlier" -q
+run "$RVV" "$T/sw.mlir" --precision i8 --quant-scheme per-tensor --data "$T/outlier" -q
 expect_rc 5 "-q: still exit 5"
 [[ -z $err ]] && ok || fail "-q silences the check-failure message"
+# The default scheme (smooth: per-token scales after smoothing) holds the tolerance on the same data.
+run "$RVV" "$T/sw.mlir" --precision i8 --data "$T/outlier" -q
+expect_rc 0 "the default i8 scheme passes where per-tensor fails"
+expect_out '"quant_scheme":"smooth"' "the default is smooth"
 expect_tmp_empty "check failure"
 
 # qemu missing, crashing, hanging: exit 4 with the fix or the tail of its stderr.

@@ -13,6 +13,7 @@
 #include "sattn/formats.hpp"
 #include "formats/data.hpp"
 #include "sattn/model.hpp"
+#include "sattn/quant.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
 #include "support/text_table.hpp"
@@ -68,6 +69,9 @@ Validation validate_layers(const ModelReport& rep, const ModelCli& o, bool progr
       const auto& precisions = b->capabilities().precisions;
       if (std::find(precisions.begin(), precisions.end(), op.precision) == precisions.end()) op.precision = precisions.front();
       opt.precision = op.precision;
+      // The cost models price the per-tensor integer datapath (not a scheme's scale handling):
+      // validate against the same (issue 23's schemes on rvv cost more; bench/results/quant.md).
+      if (op.precision == Precision::i8 || op.precision == Precision::i4) op.quant_scheme = per_tensor_scheme();
       const int64_t new_tokens = rep.options.phase.kind == ModelPhase::Kind::decode ? op.shape.seq_len : op.shape.kv_len;
       const LayerCost model = cost_layer(op, l.spec, red.params, opt, new_tokens);
       const double predicted = b->cost_target() == Target::rvv ? model.rvv_cycles : model.rocc_cycles;

@@ -23,6 +23,7 @@
 #include "backends/rvv/rvv.hpp"
 #include "backends/rvv/rvv_model.hpp"
 #include "backends/rvv/run_rvv.hpp"
+#include "core/quant_scheme.hpp"
 #include "support/text_table.hpp"
 #include "cli/select_flags.hpp"
 
@@ -42,6 +43,7 @@ struct RvvOptions {
   int vlen = 0;  // 0: the core model's
   CLI::Option* vlen_opt = nullptr;
   std::string precision;
+  std::string quant_scheme;  // --quant-scheme
   int tile_rows = 0, lmul = 0;
   std::string kernel = "rvv";
   bool autotune = false;
@@ -62,6 +64,12 @@ int run_rvv_action(RvvOptions& o) {
   if (!o.precision.empty()) {
     precision = parse_precision(o.precision);
     if (!precision) throw Error(ExitCode::usage, "--precision must be fp32, bf16, i8 or i4 (got '" + o.precision + "')");
+  }
+  std::optional<QuantScheme> quant_scheme;
+  if (!o.quant_scheme.empty()) {
+    std::string error;
+    quant_scheme = parse_quant_scheme(o.quant_scheme, &error);
+    if (!quant_scheme) throw Error(ExitCode::usage, "--quant-scheme: " + error);
   }
   if (o.tile_rows_given() && (o.tile_rows < 1 || o.tile_rows > 8 || (o.tile_rows & (o.tile_rows - 1))))
     throw Error(ExitCode::usage, "--tile-rows must be 1, 2, 4 or 8 (got " + std::to_string(o.tile_rows) + ")");
@@ -94,6 +102,21 @@ int run_rvv_action(RvvOptions& o) {
   std::vector<BackendInput> items;
   for (const std::string& in : o.inputs)
     for (BackendInput& item : read_backend_inputs(in, selection)) items.push_back(std::move(item));
+  for (BackendInput& item : items) {  // --quant-scheme over the op's (as sattn run --quant-scheme)
+    if (!quant_scheme) break;
+    if (const Op& op = item.plan.op; op.quant_tables && *quant_scheme != *op.quant_scheme)
+      throw Error(ExitCode::invalid_input,
+                  item.input + ": op '" + op.name + "' carries fixed scale tables for quant_scheme " +
+                      to_string(*op.quant_scheme) + "; --quant-scheme asks for another (re-run sattn-calibrate "
+                      "--schemes --apply --quant-scheme S for it, or run the op without the tables)");
+    item.plan.op.quant_scheme = *quant_scheme;
+    validate(item.plan.op);
+  }
+  for (const BackendInput& item : items)  // tables fit their precision only (the scales hold Q_max)
+    if (const Op& op = item.plan.op; op.quant_tables && precision && *precision != op.precision)
+      throw Error(ExitCode::invalid_input, item.input + ": op '" + op.name + "' carries fixed scale tables for " +
+                                               std::string(to_string(op.precision)) + "; --precision asks for " +
+                                               std::string(to_string(*precision)));
   guard_memory(items, MemoryUse{}, tool_memory_limit());  // before any data or layout exists
   require_supported(rvv_backend(), items);                // exit 2: softcap
 
@@ -133,7 +156,7 @@ int run_rvv_action(RvvOptions& o) {
                std::to_string(r.instructions), format_fixed(100 * vector_share, 1) + "%",
                std::to_string(std::llround(r.cycles)), r.error.finite ? format_sci(r.error.max_rel) : "inf",
                format_sci(r.tolerance), r.passed ? "ok" : "FAIL"});
-    if (!r.passed && !o.out.quiet) print_diagnostic(kProg, "error", r.op.loc.str() + ": " + check_failure(r.error, r.tolerance));
+    if (!r.passed && !o.out.quiet) print_diagnostic(kProg, "error", r.op.loc.str() + ": " + check_failure(r.error, r.tol));
   }
   progress.clear();
   o.out.write(json_lines, table.str());
@@ -154,6 +177,9 @@ std::function<int()> configure_run_rvv(CLI::App& app) {
       ->excludes(data);
   o->vlen_opt = app.add_option("--vlen", o->vlen, "Vector register bits: 128, 256, 512 or 1024 (default: the core model's, 256)");
   app.add_option("--precision", o->precision, "Run at this precision (fp32, bf16, i8, i4) instead of the op's");
+  app.add_option("--quant-scheme", o->quant_scheme,
+                 "How i8/i4 ops quantize Q, K, V and P (sattn-quant(7)): per-tensor, sage, smooth, or key=value,... "
+                 "(q=, k=, block=, smooth=, rotate=, pv=, v=); default: the op's, else smooth (i8) / smooth,block=4 (i4)");
   o->tile_rows_opt = app.add_option("--tile-rows", o->tile_rows,
                                     "Query rows per kernel tile: 1, 2, 4 or 8 (default: the op's tile_rows, else the kernel's)");
   // The prior prototype's spelling, accepted but not listed in --help.

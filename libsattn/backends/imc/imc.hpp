@@ -119,6 +119,11 @@ struct ImcCounts {
   double interconnect_bits = 0;
   double cells_written = 0;
   double macs = 0;
+  // Digital peripheral work of a quantization scheme (ImcScheme): scale multiplies (scores by
+  // their key scale, P rounding, V channel scales), additions (mean-Q bias, smoothing, Hadamard
+  // butterflies) and the scale/mean table bits moved from the buffer. 0 for per-tensor.
+  double scale_multiplies = 0, scale_adds = 0, scale_bits = 0;
+  double mean_vectors = 0;  // mean-Q vectors applied on the K arrays (smooth_q), one per query block
   // Critical path: the busiest sub-array of each phase (phases run one after another).
   double critical_read_ns = 0;
   double critical_adc_ns = 0;
@@ -166,7 +171,26 @@ struct AttentionCounts {
   ImcCounts qk, pv, total;
   bool sram_for_kv = false;  // K/V placed in SRAM-IMC arrays
 };
-AttentionCounts map_attention(const Op&, const Layout&, const ImcParams&, int input_bits, int weight_bits);
+// How a quantization scheme other than per-tensor (sattn/quant.hpp) maps (sattn-imc(1)
+// QUANTIZATION SCHEMES): P.V runs at the scheme's P.V precision (fix16: 16-bit P applied
+// bit-serially on 16-bit V cells; i8: 8/8; fp32: the op's bits); scores are multiplied by their
+// key's scale (k not per tensor) and P is rounded (pv i8/fix16) in the digital periphery, one
+// multiply per score; with smooth_q the mean of each block of `block` query rows is applied as
+// one more input vector on the K arrays (over the union of the block's keys: array reads and ADC
+// conversions) and its output added to each score of the block; V channel scales are one
+// multiply per output element; smoothing and the rotation are additions on Q and K.
+struct ImcScheme {
+  int pv_input_bits = 0, pv_weight_bits = 0;
+  bool k_scales = false, q_scales = false, v_channel = false, p_round = false;
+  bool smooth_k = false, rotate = false;
+  int64_t mean_block = 0;  // smooth_q: rows per mean vector; 0 = none
+  int64_t k_groups = 1;    // K scales per (batch, kv head)
+};
+// The mapping of an integer op's scheme; nullopt for per-tensor (and fp32/bf16). `p`'s explicit
+// input_bits/weight_bits win over the P.V precision's.
+std::optional<ImcScheme> imc_scheme(const Op&, const ImcParams& p);
+AttentionCounts map_attention(const Op&, const Layout&, const ImcParams&, int input_bits, int weight_bits,
+                              const ImcScheme* scheme = nullptr);
 ImcCounts map_gemm(int64_t m, int64_t k, int64_t n, const ImcParams&, int input_bits, int weight_bits);
 
 // ---- cost ------------------------------------------------------------------------------------
@@ -199,6 +223,11 @@ int imc_weight_bits(Precision, const ImcParams&);
 
 struct ImcOpReport {
   ImcCost sparse, dense;
+  // A scheme other than per-tensor: its name, mapping, and the sparse cost of the same op under
+  // per-tensor quantization (the scheme's overhead is sparse - sparse_per_tensor).
+  std::optional<ImcScheme> scheme;
+  std::string scheme_name;
+  std::optional<ImcCost> sparse_per_tensor;
   ImcCell kv_cell = ImcCell::rram;
   int input_bits = 0, weight_bits = 0;
   double density = 0, dense_density = 0;

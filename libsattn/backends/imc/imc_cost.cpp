@@ -8,6 +8,8 @@ namespace sattn {
 
 namespace {
 
+constexpr double kScaleMultiplyAdds = 16;
+
 double ceil_div(double a, double b) { return std::ceil(a / b); }
 
 nlohmann::json breakdown_json(const ImcBreakdown& b) {
@@ -55,8 +57,13 @@ ImcCost imc_cost(const ImcCounts& c, const ImcParams& p, ImcCell cell) {
   e.array = p.input_activity *
             (c.row_activations * f.row_energy_fj_per_col * double(p.cols) + c.cell_reads * f.cell_read_energy_fj) * 1e-3;
   e.adc = c.adc_conversions * f.adc_fom_fj * std::pow(2.0, p.adc_bits) * 1e-3;
-  e.accumulation = c.shift_adds * f.shift_add_energy_pj + c.partial_sum_adds * f.accum_energy_pj;
-  e.buffer = c.buffer_bits * f.buffer_energy_pj_per_bit;
+  // A quantization scheme's peripheral work (ImcScheme) is digital: an addition costs one
+  // partial-sum addition, a scale multiply kScaleMultiplyAdds of them (a 16-bit multiplier; about
+  // the multiply/add energy ratio of 16-bit integer units in Horowitz, ISSCC 2014); its tables
+  // move through the global buffer.
+  e.accumulation = c.shift_adds * f.shift_add_energy_pj + c.partial_sum_adds * f.accum_energy_pj +
+                   (c.scale_adds + kScaleMultiplyAdds * c.scale_multiplies) * f.accum_energy_pj;
+  e.buffer = (c.buffer_bits + c.scale_bits) * f.buffer_energy_pj_per_bit;
   // An H-tree leaf is on average half the chip's side from the root.
   const double distance_mm = 0.5 * std::sqrt(a.total());
   e.interconnect = c.interconnect_bits * f.interconnect_energy_pj_per_bit_mm * distance_mm;
@@ -66,8 +73,9 @@ ImcCost imc_cost(const ImcCounts& c, const ImcParams& p, ImcCell cell) {
   ImcBreakdown& t = r.latency_ns;
   t.array = c.critical_read_ns;
   t.adc = c.critical_adc_ns;
-  t.accumulation = ceil_div(c.partial_sum_adds, std::max(1.0, arrays)) * cycle_ns;  // one adder per sub-array
-  t.buffer = ceil_div(c.buffer_bits, f.buffer_bits_per_cycle) * cycle_ns;
+  t.accumulation = ceil_div(c.partial_sum_adds + c.scale_adds + c.scale_multiplies, std::max(1.0, arrays)) *
+                   cycle_ns;  // one adder (and scale multiplier) per sub-array
+  t.buffer = ceil_div(c.buffer_bits + c.scale_bits, f.buffer_bits_per_cycle) * cycle_ns;
   t.interconnect = ceil_div(c.interconnect_bits, f.bus_bits_per_cycle) * cycle_ns;
   t.writes = double(c.critical_write_rows) * f.write_ns_per_row;
   return r;
@@ -88,6 +96,12 @@ nlohmann::json to_json(const ImcCost& r, const ImcParams& p, ImcCell cell) {
                  {"interconnect_bits", c.interconnect_bits},
                  {"cells_written", c.cells_written},
                  {"macs", c.macs}};
+  if (c.scale_multiplies > 0 || c.scale_adds > 0 || c.scale_bits > 0) {
+    j["counts"]["scale_multiplies"] = c.scale_multiplies;
+    j["counts"]["scale_adds"] = c.scale_adds;
+    j["counts"]["scale_bits"] = c.scale_bits;
+    j["counts"]["mean_vectors"] = c.mean_vectors;
+  }
   j["energy_pj"] = breakdown_json(r.energy_pj);
   j["latency_ns"] = breakdown_json(r.latency_ns);
   j["area_mm2"] = breakdown_json(r.area_mm2);

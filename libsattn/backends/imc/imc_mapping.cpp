@@ -83,6 +83,10 @@ void ImcCounts::add(const ImcCounts& o) {
   interconnect_bits += o.interconnect_bits;
   cells_written += o.cells_written;
   macs += o.macs;
+  scale_multiplies += o.scale_multiplies;
+  scale_adds += o.scale_adds;
+  scale_bits += o.scale_bits;
+  mean_vectors += o.mean_vectors;
   // The phases run one after another; all sub-arrays are written together before either.
   critical_read_ns += o.critical_read_ns;
   critical_adc_ns += o.critical_adc_ns;
@@ -206,10 +210,64 @@ void allowed_ranges(const Layout& l, const HeadLayout& hl, int64_t i, std::vecto
 }
 
 // One (batch, kv head): K for Q·Kᵀ, V for P·V; each query row applied once per query head.
+// The scheme's peripheral work of one (batch, kv head) (ImcScheme): per query row (once per
+// query head of the group) and per stored K row; table bits are 32 per scale and per mean value.
+void scheme_work(const Layout& l, const HeadLayout& hl, const ImcScheme& z, int64_t d, int64_t group,
+                 CrossbarMapping& k_map, ImcCounts& work) {
+  std::vector<IndexRange> keys, block_keys;
+  std::vector<uint8_t> in_block(size_t(l.cols), 0);
+  // The mean vectors' products are overhead, not the op's MACs (ops and TOPS count the op's).
+  const double macs_before = k_map.counts().macs;
+  const double log2d = std::log2(double(std::max<int64_t>(d, 1)));
+  for (int64_t i = 0; i < l.rows; ++i) {
+    allowed_ranges(l, hl, i, keys);
+    double n = 0;
+    for (const IndexRange& r : keys) n += double(r.hi - r.lo);
+    const double g = double(group);
+    if (n > 0) {
+      work.scale_multiplies += g * (n * ((z.k_scales ? 1 : 0) + (z.p_round ? 1 : 0)) + (z.q_scales ? 1 : 0) +
+                                    (z.v_channel ? double(d) : 0));
+      if (z.mean_block > 0) work.scale_adds += g * n;  // the block's mean-Q . K bias, per score
+    }
+    if (z.mean_block > 0) work.scale_adds += g * double(d);              // Q minus its block mean
+    if (z.rotate) work.scale_adds += g * double(d) * log2d;              // Hadamard butterflies on Q
+    if (z.q_scales) work.scale_bits += g * 32;                          // the row's scale
+    if (z.mean_block > 0 && (i + 1) % z.mean_block != 0 && i + 1 != l.rows) {
+      for (const IndexRange& r : keys) std::fill(in_block.begin() + r.lo, in_block.begin() + r.hi, uint8_t(1));
+      continue;
+    }
+    if (z.mean_block > 0) {  // the end of a query block: its mean vector on the union of its keys
+      for (const IndexRange& r : keys) std::fill(in_block.begin() + r.lo, in_block.begin() + r.hi, uint8_t(1));
+      block_keys.clear();
+      for (int64_t j = 0; j < l.cols; ++j)
+        if (in_block[size_t(j)]) {
+          if (!block_keys.empty() && block_keys.back().hi == j) block_keys.back().hi = j + 1;
+          else block_keys.push_back({j, j + 1});
+          in_block[size_t(j)] = 0;
+        }
+      if (!block_keys.empty()) {
+        k_map.apply({{0, d}}, block_keys, group);
+        work.mean_vectors += g;
+      }
+      work.scale_bits += g * double(d) * 32;  // the block's mean vector
+    }
+  }
+  // Per stored K: its scales and the V channel scales into the periphery; K smoothing (minus
+  // the channel mean, whose d values are loaded) and rotation before the cells are written.
+  work.scale_bits += double(z.k_groups) * 32 + (z.v_channel ? double(d) * 32 : 0);
+  if (z.smooth_k) {
+    work.scale_adds += double(l.cols) * double(d);
+    work.scale_bits += double(d) * 32;
+  }
+  if (z.rotate) work.scale_adds += double(l.cols) * double(d) * log2d;
+  work.macs = k_map.counts().macs - macs_before;
+}
+
 void map_head(const Layout& l, const HeadLayout& hl, const ImcParams& p, const ImcFigures& f, int64_t head_dim,
-              int64_t group, int input_bits, int weight_bits, ImcCounts& qk, ImcCounts& pv) {
+              int64_t group, int input_bits, int weight_bits, const ImcScheme* scheme, ImcCounts& qk, ImcCounts& pv) {
   CrossbarMapping k_map(p, f, head_dim, l.cols, input_bits, weight_bits);
-  CrossbarMapping v_map(p, f, l.cols, head_dim, input_bits, weight_bits);
+  CrossbarMapping v_map(p, f, l.cols, head_dim, scheme ? scheme->pv_input_bits : input_bits,
+                        scheme ? scheme->pv_weight_bits : weight_bits);
   std::vector<uint8_t> used(size_t(l.cols), 0);
   std::vector<IndexRange> keys;
   for (int64_t i = 0; i < l.rows; ++i) {
@@ -235,35 +293,44 @@ void map_head(const Layout& l, const HeadLayout& hl, const ImcParams& p, const I
     k_map.apply(all_dims, keys, group);
     v_map.apply(keys, all_dims, group);
   }
+  ImcCounts work;
+  if (scheme) scheme_work(l, hl, *scheme, head_dim, group, k_map, work);
   qk = k_map.counts();
   pv = v_map.counts();
+  qk.scale_multiplies = work.scale_multiplies;
+  qk.scale_adds = work.scale_adds;
+  qk.scale_bits = work.scale_bits;
+  qk.mean_vectors = work.mean_vectors;
+  qk.macs -= work.macs;
 }
 
 ImcCounts scaled(ImcCounts c, double n) {
   c.arrays_allocated = int64_t(double(c.arrays_allocated) * n);
   c.array_activations = int64_t(double(c.array_activations) * n);
   for (double* v : {&c.row_activations, &c.cell_reads, &c.adc_conversions, &c.shift_adds, &c.partial_sum_adds,
-                    &c.buffer_bits, &c.interconnect_bits, &c.cells_written, &c.macs})
+                    &c.buffer_bits, &c.interconnect_bits, &c.cells_written, &c.macs, &c.scale_multiplies,
+                    &c.scale_adds, &c.scale_bits, &c.mean_vectors})
     *v *= n;
   return c;  // the copies run side by side: the critical path is unchanged
 }
 
 }  // namespace
 
-AttentionCounts map_attention(const Op& op, const Layout& l, const ImcParams& p, int input_bits, int weight_bits) {
+AttentionCounts map_attention(const Op& op, const Layout& l, const ImcParams& p, int input_bits, int weight_bits,
+                              const ImcScheme* scheme) {
   AttentionCounts out;
   const ImcFigures f = p.figures();
   const int64_t group = op.shape.group_size();
   const int64_t copies = l.batch * l.kv_heads;
   if (l.shared) {
-    map_head(l, l.heads[0], p, f, op.shape.head_dim, group, input_bits, weight_bits, out.qk, out.pv);
+    map_head(l, l.heads[0], p, f, op.shape.head_dim, group, input_bits, weight_bits, scheme, out.qk, out.pv);
     out.qk = scaled(out.qk, double(copies));
     out.pv = scaled(out.pv, double(copies));
   } else {
     for (int64_t b = 0; b < l.batch; ++b)
       for (int64_t h = 0; h < l.kv_heads; ++h) {
         ImcCounts qk, pv;
-        map_head(l, l.head(b, h), p, f, op.shape.head_dim, group, input_bits, weight_bits, qk, pv);
+        map_head(l, l.head(b, h), p, f, op.shape.head_dim, group, input_bits, weight_bits, scheme, qk, pv);
         merge_parallel(out.qk, qk);
         merge_parallel(out.pv, pv);
       }

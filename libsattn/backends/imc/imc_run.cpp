@@ -60,6 +60,25 @@ nlohmann::json imc_attention_json(const ImcPrepared& po, const ImcOpReport& r, c
   j["sparse"] = to_json(r.sparse, p, r.kv_cell);
   j["dense"] = to_json(r.dense, p, r.kv_cell);
   auto ratio = [](double a, double b) { return b > 0 ? nlohmann::json(a / b) : nlohmann::json(nullptr); };
+  if (r.scheme && r.sparse_per_tensor) {
+    // The scheme's cost against per-tensor quantization of the same sparse op (sattn-imc(1)).
+    const ImcCost& s = r.sparse;
+    const ImcCost& t = *r.sparse_per_tensor;
+    j["quant"] = {{"quant_scheme", r.scheme_name},
+                  {"pv_input_bits", r.scheme->pv_input_bits},
+                  {"pv_weight_bits", r.scheme->pv_weight_bits},
+                  {"energy_pj", s.energy_pj.total()},
+                  {"per_tensor_energy_pj", t.energy_pj.total()},
+                  {"energy_overhead", ratio(s.energy_pj.total() - t.energy_pj.total(), t.energy_pj.total())},
+                  {"adc_energy_pj", s.energy_pj.adc},
+                  {"per_tensor_adc_energy_pj", t.energy_pj.adc},
+                  {"peripheral_energy_pj", s.energy_pj.accumulation + s.energy_pj.buffer},
+                  {"per_tensor_peripheral_energy_pj", t.energy_pj.accumulation + t.energy_pj.buffer},
+                  {"latency_ns", s.latency_ns.total()},
+                  {"per_tensor_latency_ns", t.latency_ns.total()}};
+  } else if (po.op.precision == Precision::i8 || po.op.precision == Precision::i4) {
+    j["quant"] = {{"quant_scheme", "per-tensor"}};
+  }
   j["ratio"] = {{"energy", ratio(r.dense.energy_pj.total(), r.sparse.energy_pj.total())},
                 {"latency", ratio(r.dense.latency_ns.total(), r.sparse.latency_ns.total())},
                 {"area", ratio(r.dense.area_mm2.total(), r.sparse.area_mm2.total())},
@@ -78,7 +97,8 @@ class ImcBackend final : public Backend {
   }
   Target cost_target() const override { return Target::imc; }
   BackendCapabilities capabilities() const override {
-    return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, false, true, "", /*softcap=*/false};
+    return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, false, true, "", /*softcap=*/false,
+            /*quant_schemes=*/true};
   }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource&,
                     const BackendRunOptions& o) const override {

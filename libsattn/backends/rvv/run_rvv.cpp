@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/quant.hpp"
+#include "core/quant_scheme.hpp"
 #include "formats/profile.hpp"
 #include "sattn/error.hpp"
 #include "support/process.hpp"
@@ -43,6 +44,7 @@ struct OpContext {
   Scales scales;
   Tensor reference;  // fp32 inputs, double accumulation
   double tolerance;
+  Tolerance tol;     // the check's criteria (schemes: tolerance_of; else max_rel <= tolerance)
 };
 
 Trial run_trial(const OpContext& c, rvv::RunnerJob job, const rvv::CoreModel& core, const std::string& plugin,
@@ -74,7 +76,7 @@ Trial run_trial(const OpContext& c, rvv::RunnerJob job, const rvv::CoreModel& co
   t.lmul = r.value("lmul", job.lmul);
   t.cycles = rvv::model_cycles(core, t.mix, rvv::RegionShape{job.vlen, std::max(t.lmul, 1)});
   t.error = compare(t.out.out, c.reference);
-  t.passed = t.error.finite && t.error.max_rel <= c.tolerance;
+  t.passed = within(t.error, c.tol);
   return t;
 }
 
@@ -165,7 +167,19 @@ RvvRun run_rvv(const BackendInput& item, const QKV& data, const DataSource& src,
   const Layout layout = item.layout ? *item.layout
                                     : build_layout(op, item.plan.spec, item.plan.params, &data.q, &data.k);
   OpContext c{&op, &layout, &data, resolve_scales(op, data.q, data.k, data.v),
-              reference_attention(op, layout, data.q, data.k, data.v), tolerance(op.precision)};
+              reference_attention(op, layout, data.q, data.k, data.v), tolerance(op.precision), Tolerance{}};
+  // i8/i4 run the op's quantization scheme (its quant_scheme, else the recommended one), checked
+  // against the fp32 reference by the scheme's criteria (tolerance_of), as on the cpu backend;
+  // per-tensor keeps the historical max-norm check.
+  const bool integer = op.precision == Precision::i8 || op.precision == Precision::i4;
+  const QuantScheme scheme = quant_scheme_of(op);
+  const bool with_scheme = integer && !scheme.is_per_tensor();
+  if (with_scheme) {
+    c.tol = tolerance_of(op.precision, scheme);
+    c.tolerance = std::isfinite(c.tol.max_rel) ? c.tol.max_rel : c.tol.rel_l1;
+  } else {
+    c.tol.max_rel = c.tolerance;
+  }
 
   rvv::RunnerJob job;
   job.kernel = o.kernel;
@@ -186,7 +200,13 @@ RvvRun run_rvv(const BackendInput& item, const QKV& data, const DataSource& src,
   // Integer and bf16 paths: also the error against a reference fed the same rounded or
   // quantized values, which isolates kernel error from quantization error.
   nlohmann::json quantized = nullptr;
-  if (op.precision != Precision::fp32) {
+  if (with_scheme) {
+    const ErrorStats e = compare(t.out.out, reference_attention_quantized(op, scheme, layout, data.q, data.k, data.v));
+    quantized = {{"reference", "double reference of the same quantization scheme (codes, scales, means, P and V rounding)"},
+                 {"max_abs_error", error_json(e, true)},
+                 {"max_rel_error", error_json(e, false)},
+                 {"rel_l1", e.finite ? nlohmann::json(e.rel_l1) : nlohmann::json("inf")}};
+  } else if (op.precision != Precision::fp32) {
     const Tensor ref_q = reference_attention(op, layout, apply_precision(data.q, op.precision, c.scales.q),
                                              apply_precision(data.k, op.precision, c.scales.k),
                                              apply_precision(data.v, op.precision, c.scales.v));
@@ -207,6 +227,14 @@ RvvRun run_rvv(const BackendInput& item, const QKV& data, const DataSource& src,
                 {"tolerance", c.tolerance},
                 {"passed", t.passed},
                 {"quantized_reference", quantized}};
+  if (with_scheme) {
+    j["check"]["metric"] = std::isfinite(c.tol.max_rel) ? "max_rel" : "rel_l1";
+    j["check"]["criteria"] = describe(c.tol);
+    j["check"]["rel_l1"] = t.error.finite ? nlohmann::json(t.error.rel_l1) : nlohmann::json("inf");
+    j["check"]["cosine"] = t.error.cosine;
+    if (c.tol.min_cosine > -1) j["check"]["min_cosine"] = c.tol.min_cosine;
+  }
+  if (integer) j["check"]["quant_scheme"] = to_string(scheme);
   nlohmann::json instructions = rvv::to_json(t.mix);
   // The core model as the cycles were modelled: at the VLEN run (--vlen overrides the model's).
   nlohmann::json core_model = core.to_json();
@@ -236,6 +264,7 @@ RvvRun run_rvv(const BackendInput& item, const QKV& data, const DataSource& src,
   run.cycles = t.cycles.total;
   run.error = t.error;
   run.tolerance = c.tolerance;
+  run.tol = c.tol;
   run.passed = t.passed;
   run.out = t.out.out;
   return run;
@@ -253,14 +282,16 @@ class RvvBackend final : public Backend {
   BackendCapabilities capabilities() const override {
     return {{Precision::fp32, Precision::bf16, Precision::i8, Precision::i4}, true, true,
             "qemu-riscv64 (apt-get install qemu-user) and the riscv64 runners built with the project",
-            /*softcap=*/false};
+            /*softcap=*/false, /*quant_schemes=*/true};
   }
   void require_available(const BackendRunOptions& o) const override { require_rvv_tools(rvv_settings(o.profile)); }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,
                     const BackendRunOptions& o) const override {
     const CancelScope cancel(o.cancel);  // this call's cancellation
     const RvvRun r = run_rvv(item, data, src, rvv_settings(o.profile), o.tool);
-    return checked_result(r.result, r.out, r.error, r.tolerance, r.passed);
+    BackendResult b = checked_result(r.result, r.out, r.error, r.tolerance, r.passed);
+    if (!r.passed) b.failures = {check_failure(r.error, r.tol)};  // the scheme's metrics
+    return b;
   }
 };
 

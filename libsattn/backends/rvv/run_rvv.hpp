@@ -45,6 +45,7 @@ struct RvvRun {
   double cycles = 0;
   ErrorStats error;
   double tolerance = 0;
+  Tolerance tol;  // the check's criteria (quantization schemes: tolerance_of)
   bool passed = false;
   Tensor out;
 };

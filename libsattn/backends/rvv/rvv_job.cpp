@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
 
+#include "core/quant_scheme.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
 #include "formats/npy.hpp"
@@ -94,6 +96,67 @@ void check_tensor(const Tensor& t, std::array<int64_t, 4> want, const char* what
                                              "], which does not match the op");
 }
 
+// Integer codes [rows, dim] in storage form: int8, or packed int4 rows (ceil(dim / 2) bytes).
+NpyArray code_array(const std::vector<int8_t>& codes, std::array<int64_t, 4> shape, bool i4) {
+  if (!i4) return bytes_array(DType::i8, {shape[0], shape[1], shape[2], shape[3]}, std::vector<uint8_t>(codes.begin(), codes.end()));
+  const int64_t hd = shape[3], rows = shape[0] * shape[1] * shape[2];
+  std::vector<uint8_t> bytes;
+  bytes.reserve(size_t(rows * ((hd + 1) / 2)));
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::vector<uint8_t> pk = pack_i4(std::span<const int8_t>(codes.data() + r * hd, size_t(hd)));
+    bytes.insert(bytes.end(), pk.begin(), pk.end());
+  }
+  return bytes_array(DType::u8, {shape[0], shape[1], shape[2], (hd + 1) / 2}, std::move(bytes));
+}
+
+// The quantization scheme's part of a work directory (attn.h "scheme tables"): Q and K codes, V
+// at the P.V precision (int16 for fix16, int8 for i8, else the op's precision), the scales
+// expanded per row, and with Q smoothing the Q means and the smoothed K in fp32. Returns the
+// job.txt lines. Everything is computed by quantize_qkv, as for the cpu backend and the
+// same-quantized reference (K smoothing, the Hadamard rotation and the dynamic scales happen here,
+// on the host, before the kernel: sattn-quant(7)).
+std::string write_scheme_arrays(const std::string& dir, const Op& op, const QuantScheme& scheme, const QKV& qkv) {
+  const QuantizedQKV z = quantize_qkv(op, scheme, qkv.q, qkv.k, qkv.v);
+  const Shape& s = op.shape;
+  const bool i4 = op.precision == Precision::i4;
+  const int64_t d = s.head_dim;
+  write_npy(dir + "/q.npy", code_array(z.q_codes, {s.batch, s.heads, s.seq_len, d}, i4));
+  write_npy(dir + "/k.npy", code_array(z.k_codes, {s.batch, s.kv_heads, s.kv_len, d}, i4));
+  const std::array<int64_t, 4> kv_shape{s.batch, s.kv_heads, s.kv_len, d};
+  int v_bits = 0;
+  if (scheme.pv == PvPrecision::fix16) {
+    v_bits = 16;
+    std::vector<uint8_t> bytes(z.v_codes.size() * 2);
+    std::memcpy(bytes.data(), z.v_codes.data(), bytes.size());
+    write_npy(dir + "/v.npy", bytes_array(DType::i16, {kv_shape.begin(), kv_shape.end()}, std::move(bytes)));
+  } else {
+    std::vector<int8_t> codes;
+    if (scheme.pv == PvPrecision::i8) {
+      codes.assign(z.v_codes.begin(), z.v_codes.end());
+    } else {  // pv fp32: V quantized at the op's precision; the codes are v_dequant / v_scale
+      codes.resize(z.v_dequant.size());
+      for (size_t e = 0; e < codes.size(); ++e) {
+        const float sc = z.v_scale[(e / size_t(d * s.kv_len)) * size_t(d) + e % size_t(d)];
+        codes[e] = static_cast<int8_t>(std::lround(z.v_dequant[e] / sc));
+      }
+    }
+    v_bits = scheme.pv == PvPrecision::i8 || !i4 ? 8 : 4;
+    write_npy(dir + "/v.npy", code_array(codes, kv_shape, v_bits == 4));
+  }
+  write_npy(dir + "/q_scale.npy", make_npy(std::span<const float>(z.q_scale), {s.batch, s.heads, s.seq_len}));
+  write_npy(dir + "/k_scale.npy", make_npy(std::span<const float>(z.k_scale), {s.batch, s.kv_heads, s.kv_len}));
+  write_npy(dir + "/v_scale.npy", make_npy(std::span<const float>(z.v_scale), {s.batch, s.kv_heads, d}));
+  int64_t mean_block = 0;
+  if (scheme.smooth_q) {
+    mean_block = scheme.block;
+    const int64_t blocks = (s.seq_len + mean_block - 1) / mean_block;
+    write_npy(dir + "/q_mean.npy", make_npy(std::span<const float>(z.q_mean), {s.batch, s.heads, blocks, d}));
+    write_npy(dir + "/k_smooth.npy", make_npy(std::span<const float>(z.k_smooth), {s.batch, s.kv_heads, s.kv_len, d}));
+  }
+  return "scheme = 1\np_max = " + std::to_string(z.p_max) + "\nv_bits = " + std::to_string(v_bits) +
+         "\nmean_block = " + std::to_string(mean_block) + "\n";
+}
+
 }  // namespace
 
 void write_workdir(const std::string& dir, const Op& op, const Layout& layout, const QKV& qkv, const Scales& scales,
@@ -111,6 +174,9 @@ void write_workdir(const std::string& dir, const Op& op, const Layout& layout, c
     throw Error(ExitCode::invalid_input, "RVV runner job: the layout holds " + std::to_string(layout.heads.size()) +
                                              " head layouts, expected " + std::to_string(layouts));
   const bool integer = op.precision == Precision::i8 || op.precision == Precision::i4;
+  // i8/i4: the op's scheme (quant_scheme_of: its quant_scheme, else the recommended one); the
+  // per-tensor one keeps the historical job (scale_q/k/v in job.txt).
+  const bool scheme = integer && !quant_scheme_of(op).is_per_tensor();
 
   std::ostringstream txt;
   txt << "# sattn RVV runner job (libsattn/rvv/README.md)\n"
@@ -121,15 +187,18 @@ void write_workdir(const std::string& dir, const Op& op, const Layout& layout, c
       << "causal = " << (layout.causal ? 1 : 0) << "\ncausal_offset = " << layout.causal_offset << "\n"
       << "block_size = " << (layout.block ? layout.block_size : 1) << "\nlayouts = " << layouts << "\n"
       << "softmax_scale = " << exact_float(op.softmax_scale()) << "\n"
-      << "scale_q = " << exact_float(integer ? scales.q : 1.0) << "\n"
-      << "scale_k = " << exact_float(integer ? scales.k : 1.0) << "\n"
-      << "scale_v = " << exact_float(integer ? scales.v : 1.0) << "\n"
+      << "scale_q = " << exact_float(integer && !scheme ? scales.q : 1.0) << "\n"
+      << "scale_k = " << exact_float(integer && !scheme ? scales.k : 1.0) << "\n"
+      << "scale_v = " << exact_float(integer && !scheme ? scales.v : 1.0) << "\n"
       << "tile_rows = " << job.tile_rows << "\nlmul = " << job.lmul << "\n";
+  if (scheme) {
+    txt << write_scheme_arrays(dir, op, quant_scheme_of(op), qkv);
+  } else {
+    write_npy(dir + "/q.npy", storage_array(qkv.q, op.precision, scales.q));
+    write_npy(dir + "/k.npy", storage_array(qkv.k, op.precision, scales.k));
+    write_npy(dir + "/v.npy", storage_array(qkv.v, op.precision, scales.v));
+  }
   write_atomic(dir + "/job.txt", txt.str());
-
-  write_npy(dir + "/q.npy", storage_array(qkv.q, op.precision, scales.q));
-  write_npy(dir + "/k.npy", storage_array(qkv.k, op.precision, scales.k));
-  write_npy(dir + "/v.npy", storage_array(qkv.v, op.precision, scales.v));
 
   // The layout arrays as sattn-emit writes them: pointers global across layouts.
   const int64_t rows = layout.block ? layout.block_rows() : layout.rows;

@@ -19,21 +19,42 @@ void SATTN_KERNEL_NAME(const sattn_job *job) {
       const uint8_t *kbase = (const uint8_t *)job->k + (b * job->kv_heads + kvh) * job->kv_len * row_bytes;
       const uint8_t *vbase = (const uint8_t *)job->v + (b * job->kv_heads + kvh) * job->kv_len * row_bytes;
       const uint8_t *qbase = (const uint8_t *)job->q + (b * job->heads + h) * rows * row_bytes;
+#if SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4
+      /* scheme tables: V at its own row bytes, per-channel V scales */
+      const uint8_t *vbase_s = (const uint8_t *)job->v + (b * job->kv_heads + kvh) * job->kv_len * sattn_v_row_bytes(job);
+      const float *vscale_s = job->scheme ? job->v_scale_ch + (b * job->kv_heads + kvh) * hd : 0;
+#endif
       float *obase = job->o + (b * job->heads + h) * rows * hd;
       for (int64_t br = 0; br < block_rows; ++br) {
         const int64_t i1 = (br + 1) * bs < rows ? (br + 1) * bs : rows;
         for (int64_t i = br * bs; i < i1; ++i) {
           sattn_q_prepare(qbase + i * row_bytes, hd, q);
           sattn_row_begin(&st, hd);
+#if SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4
+          sattn_scheme_row z = {0};
+          if (job->scheme) sattn_scheme_row_at(job, &z, b, h, i);
+#endif
           for (int64_t e = ptr[br]; e < ptr[br + 1]; ++e) {
             const int64_t j0 = (int64_t)job->idx[e] * bs;
             int64_t j1 = j0 + bs < job->kv_len ? j0 + bs : job->kv_len;
             if (job->causal && j1 > i + job->causal_offset + 1) j1 = i + job->causal_offset + 1;
             for (int64_t c = j0; c < j1; c += SATTN_SCALAR_CHUNK) {
               const int64_t n = j1 - c < SATTN_SCALAR_CHUNK ? j1 - c : SATTN_SCALAR_CHUNK;
+#if SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4
+              if (job->scheme) {
+                sattn_row_chunk_scheme(&st, q, 0, c, n, kbase, vbase_s, row_bytes, hd, job->softmax_scale, &z);
+                continue;
+              }
+#endif
               sattn_row_chunk(&st, q, 0, c, n, kbase, vbase, row_bytes, hd, scale);
             }
           }
+#if SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4
+          if (job->scheme) {
+            sattn_row_end_scheme(&st, obase + i * hd, hd, vscale_s);
+            continue;
+          }
+#endif
           sattn_row_end(&st, obase + i * hd, hd, v_scale);
         }
       }

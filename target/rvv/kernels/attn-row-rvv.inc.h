@@ -26,8 +26,11 @@ static int64_t sattn_row_group(const int64_t *ptr, const int32_t *idx, int64_t i
   return g;
 }
 
-void SATTN_KERNEL_NAME(const sattn_job *job) {
+/* The kernel body; scheme (compile-time constant at each call) selects the scheme tiles and the
+ * scale tables (attn.h), so the per-tensor code has no test of it. */
+static inline __attribute__((always_inline)) void SATTN_CAT(SATTN_KERNEL_NAME, _body)(const sattn_job *job, const int scheme) {
   sattn_tile_ctx c;
+  (void)scheme;
   sattn_ctx_init(&c, job);
   const int R = job->tile_rows, L = job->lmul;
   const int64_t hd = job->head_dim, rows = job->seq_len, group = job->heads / job->kv_heads;
@@ -38,6 +41,9 @@ void SATTN_KERNEL_NAME(const sattn_job *job) {
       const int64_t *ptr = job->ptr + sattn_layout_index(job, b, kvh) * (rows + 1);
       c.kbase = (const uint8_t *)job->k + (b * job->kv_heads + kvh) * job->kv_len * c.row_bytes;
       c.vbase = (const uint8_t *)job->v + (b * job->kv_heads + kvh) * job->kv_len * c.row_bytes;
+#if SATTN_INT_PREC
+      if (scheme) sattn_scheme_head(&c, job, b, kvh);
+#endif
       const uint8_t *qbase = (const uint8_t *)job->q + (b * job->heads + h) * rows * c.row_bytes;
       float *obase = job->o + (b * job->heads + h) * rows * hd;
       for (int64_t i = 0; i < rows;) {
@@ -47,18 +53,37 @@ void SATTN_KERNEL_NAME(const sattn_job *job) {
         for (int64_t done = 0; done < g;) {
           const int t = sattn_call_rows(g - done, R);
           const int lmul = sattn_call_lmul(SATTN_PREC, t, L);
+#if SATTN_INT_PREC
+          const sattn_tile_fn fn = (scheme ? sattn_qtiles : sattn_tiles)[sattn_log2(t)][sattn_log2(lmul)];
+#else
           const sattn_tile_fn fn = sattn_tiles[sattn_log2(t)][sattn_log2(lmul)];
-          for (int r = 0; r < t; ++r) sattn_row_begin(&c, r, qbase + (i + done + r) * c.row_bytes, INT64_MAX);
+#endif
+          for (int r = 0; r < t; ++r) {
+            sattn_row_begin(&c, r, qbase + (i + done + r) * c.row_bytes, INT64_MAX);
+#if SATTN_INT_PREC
+            if (scheme) sattn_scheme_row(&c, r, job, b, h, i + done + r);
+#endif
+          }
           size_t vl;
           for (int64_t c0 = 0; c0 < n; c0 += (int64_t)vl) {
             vl = sattn_chunk_vl(lmul, (size_t)(n - c0));
             /* vl == the rest: the last chunk (vl <= VLMAX) */
             fn(&c, 0, keys + c0, vl, sattn_dot_chunk(SATTN_PREC, n - c0, hd, (int64_t)vl));
           }
-          for (int r = 0; r < t; ++r) sattn_row_end(&c, r, obase + (i + done + r) * hd, v_scale);
+#if SATTN_INT_PREC
+          if (scheme)
+            for (int r = 0; r < t; ++r) sattn_row_end_scheme(&c, r, obase + (i + done + r) * hd);
+          else
+#endif
+            for (int r = 0; r < t; ++r) sattn_row_end(&c, r, obase + (i + done + r) * hd, v_scale);
           done += t;
         }
         i += g;
       }
     }
+}
+
+void SATTN_KERNEL_NAME(const sattn_job *job) {
+  if (job->scheme) SATTN_CAT(SATTN_KERNEL_NAME, _body)(job, 1);
+  else SATTN_CAT(SATTN_KERNEL_NAME, _body)(job, 0);
 }

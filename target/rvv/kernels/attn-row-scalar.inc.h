@@ -17,10 +17,27 @@ void SATTN_KERNEL_NAME(const sattn_job *job) {
       const uint8_t *kbase = (const uint8_t *)job->k + (b * job->kv_heads + kvh) * job->kv_len * row_bytes;
       const uint8_t *vbase = (const uint8_t *)job->v + (b * job->kv_heads + kvh) * job->kv_len * row_bytes;
       const uint8_t *qbase = (const uint8_t *)job->q + (b * job->heads + h) * rows * row_bytes;
+#if SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4
+      /* scheme tables: V at its own row bytes, per-channel V scales */
+      const uint8_t *vbase_s = (const uint8_t *)job->v + (b * job->kv_heads + kvh) * job->kv_len * sattn_v_row_bytes(job);
+      const float *vscale_s = job->scheme ? job->v_scale_ch + (b * job->kv_heads + kvh) * hd : 0;
+#endif
       float *obase = job->o + (b * job->heads + h) * rows * hd;
       for (int64_t i = 0; i < rows; ++i) {
         sattn_q_prepare(qbase + i * row_bytes, hd, q);
         sattn_row_begin(&st, hd);
+#if SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4
+        if (job->scheme) {
+          sattn_scheme_row z;
+          sattn_scheme_row_at(job, &z, b, h, i);
+          for (int64_t c = ptr[i]; c < ptr[i + 1]; c += SATTN_SCALAR_CHUNK) {
+            const int64_t n = ptr[i + 1] - c < SATTN_SCALAR_CHUNK ? ptr[i + 1] - c : SATTN_SCALAR_CHUNK;
+            sattn_row_chunk_scheme(&st, q, job->idx + c, 0, n, kbase, vbase_s, row_bytes, hd, job->softmax_scale, &z);
+          }
+          sattn_row_end_scheme(&st, obase + i * hd, hd, vscale_s);
+          continue;
+        }
+#endif
         for (int64_t c = ptr[i]; c < ptr[i + 1]; c += SATTN_SCALAR_CHUNK) {
           const int64_t n = ptr[i + 1] - c < SATTN_SCALAR_CHUNK ? ptr[i + 1] - c : SATTN_SCALAR_CHUNK;
           sattn_row_chunk(&st, q, job->idx + c, 0, n, kbase, vbase, row_bytes, hd, scale);

@@ -22,6 +22,20 @@ typedef struct sattn_tile_ctx {
   float *p;                       /* SATTN_MAX_TILE x SATTN_MAX_CHUNK probabilities */
   uint32_t *off;                  /* gather byte offsets of the chunk's keys (row kernels) */
   float *qbuf[SATTN_MAX_TILE];    /* room for converted Q rows */
+  /* Quantization scheme tables (job->scheme, i8/i4 only; attn.h): the scheme tiles (sattn_qtiles)
+   * read these; the per-tensor tiles never touch them. */
+  float p_max;                    /* P rounded to [0, p_max]; 0: P stays fp32 */
+  int v_bits;                     /* V storage: 16, 8 or 4 bits */
+  int64_t v_row_bytes;
+  const float *kscale;            /* this (batch, kv head)'s key scales */
+  const float *kf;                /* its smoothed K in fp32 (Q smoothing), or NULL */
+  const float *vscale;            /* its per-channel V scales */
+  float qs[SATTN_MAX_TILE];       /* each tile row's Q scale */
+  const float *mean[SATTN_MAX_TILE]; /* each tile row's Q mean, or NULL */
+  const float *ksp;               /* the chunk's key scales (block: into kscale; row: ks) */
+  const float *biasp[SATTN_MAX_TILE]; /* the chunk's mean-Q . K bias per row, or NULL */
+  float *ks, *bias;               /* SATTN_MAX_CHUNK and SATTN_MAX_TILE x SATTN_MAX_CHUNK floats */
+  uint32_t *voff;                 /* V byte offsets of the chunk's keys (row kernels) */
 } sattn_tile_ctx;
 
 /* (ctx, first key (block kernels), key list (row kernels), vl, dot: scores by dot products,
@@ -31,6 +45,8 @@ typedef void (*sattn_tile_fn)(sattn_tile_ctx *, int64_t, const int32_t *, size_t
 #define SATTN_INT_PREC (SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4)
 
 /* Instantiations: R = 1, 2, 4, 8 rows; score LMUL up to sattn_max_lmul(precision, R). */
+#define SATTN_SCHEME 0
+#define SATTN_TILE_PREFIX sattn_tile_r
 #define SATTN_R 1
 #define SATTN_LP 8
 #define SATTN_L 1
@@ -104,6 +120,90 @@ static const sattn_tile_fn sattn_tiles[4][4] = {
     {sattn_tile_r8_l1, sattn_tile_r8_l2, 0, 0},
 };
 
+#undef SATTN_SCHEME
+#undef SATTN_TILE_PREFIX
+
+#if SATTN_INT_PREC
+/* The scheme tiles' per-chunk preparation: the chunk's key scales (row kernels: gathered into
+ * ks), the V byte offsets of its keys (row kernels), and for each tile row with a Q mean the
+ * mean-Q . K bias of every key in fp32 (one column pass over the smoothed K, shared by the rows
+ * of one mean block). vl <= VLMAX(e32, m8), so one m8 strip covers the chunk. */
+static void sattn_scheme_prep(sattn_tile_ctx *c, int rows, int64_t j0, const int32_t *keys, size_t vl) {
+  const int64_t hd = c->hd;
+#if SATTN_GATHER
+  (void)j0;
+  const vuint32m8_t kv = __riscv_vle32_v_u32m8((const uint32_t *)keys, vl);
+  __riscv_vse32_v_f32m8(c->ks, __riscv_vluxei32_v_f32m8(c->kscale, __riscv_vsll_vx_u32m8(kv, 2, vl), vl), vl);
+  __riscv_vse32_v_u32m8(c->voff, __riscv_vmul_vx_u32m8(kv, (uint32_t)c->v_row_bytes, vl), vl);
+  c->ksp = c->ks;
+#else
+  (void)keys;
+  c->ksp = c->kscale + j0;
+#endif
+  for (int r = 0; r < rows; ++r) {
+    c->biasp[r] = 0;
+    if (!c->mean[r]) continue;
+    if (r > 0 && c->mean[r] == c->mean[r - 1]) {
+      c->biasp[r] = c->biasp[r - 1];
+      continue;
+    }
+    const float *mean = c->mean[r];
+    vfloat32m8_t acc = __riscv_vfmv_v_f_f32m8(0.0f, vl);
+#if SATTN_GATHER
+    const vuint32m8_t foff = __riscv_vmul_vx_u32m8(kv, (uint32_t)(hd * 4), vl);
+    for (int64_t d = 0; d < hd; ++d) acc = __riscv_vfmacc_vf_f32m8(acc, mean[d], __riscv_vluxei32_v_f32m8(c->kf + d, foff, vl), vl);
+#else
+    const float *kf = c->kf + j0 * hd;
+    for (int64_t d = 0; d < hd; ++d) acc = __riscv_vfmacc_vf_f32m8(acc, mean[d], __riscv_vlse32_v_f32m8(kf + d, hd * 4, vl), vl);
+#endif
+    float *b = c->bias + r * SATTN_MAX_CHUNK;
+    __riscv_vse32_v_f32m8(b, acc, vl);
+    c->biasp[r] = b;
+  }
+}
+
+#define SATTN_SCHEME 1
+#define SATTN_TILE_PREFIX sattn_qtile_r
+#include "attn-rvv-tile-set.inc.h"
+#undef SATTN_SCHEME
+#undef SATTN_TILE_PREFIX
+
+/* The scheme tiles, [log2 rows][log2 lmul] as sattn_tiles. */
+static const sattn_tile_fn sattn_qtiles[4][4] = {
+    {sattn_qtile_r1_l1, sattn_qtile_r1_l2, sattn_qtile_r1_l4, sattn_qtile_r1_l8},
+    {sattn_qtile_r2_l1, sattn_qtile_r2_l2, sattn_qtile_r2_l4, 0},
+    {sattn_qtile_r4_l1, sattn_qtile_r4_l2, sattn_qtile_r4_l4, 0},
+    {sattn_qtile_r8_l1, sattn_qtile_r8_l2, 0, 0},
+};
+
+/* Scheme tables of one (batch, kv head) and of tile row r (query i of head h). */
+static void sattn_scheme_head(sattn_tile_ctx *c, const sattn_job *job, int64_t b, int64_t kvh) {
+  const int64_t hd = job->head_dim;
+  c->kscale = job->k_scale + (b * job->kv_heads + kvh) * job->kv_len;
+  c->kf = job->k_smooth ? job->k_smooth + (b * job->kv_heads + kvh) * job->kv_len * hd : 0;
+  c->vscale = job->v_scale_ch + (b * job->kv_heads + kvh) * hd;
+  c->vbase = (const uint8_t *)job->v + (b * job->kv_heads + kvh) * job->kv_len * c->v_row_bytes;
+}
+static void sattn_scheme_row(sattn_tile_ctx *c, int r, const sattn_job *job, int64_t b, int64_t h, int64_t i) {
+  c->qs[r] = job->q_scale[(b * job->heads + h) * job->seq_len + i];
+  c->mean[r] = 0;
+  if (job->q_mean) {
+    const int64_t blocks = (job->seq_len + job->mean_block - 1) / job->mean_block;
+    c->mean[r] = job->q_mean + ((b * job->heads + h) * blocks + i / job->mean_block) * job->head_dim;
+  }
+}
+/* out = acc * v_scale[d] / l, or 0 for a row that saw no key. */
+static void sattn_row_end_scheme(const sattn_tile_ctx *c, int r, float *out) {
+  const float f = c->l[r] > 0.0f ? 1.0f / c->l[r] : 0.0f;
+  const float *acc = c->acc[r];
+  for (size_t d = 0, vl; d < (size_t)c->hd; d += vl) {
+    vl = __riscv_vsetvl_e32m8((size_t)c->hd - d);
+    const vfloat32m8_t a = __riscv_vfmul_vv_f32m8(__riscv_vle32_v_f32m8(acc + d, vl), __riscv_vle32_v_f32m8(c->vscale + d, vl), vl);
+    __riscv_vse32_v_f32m8(out + d, __riscv_vfmul_vf_f32m8(a, f, vl), vl);
+  }
+}
+#endif
+
 static inline int sattn_log2(int x) { return x >= 8 ? 3 : x >= 4 ? 2 : x >= 2 ? 1 : 0; }
 
 /* Keys per chunk: vsetvl for e32 at the score LMUL. */
@@ -127,8 +227,15 @@ static void sattn_ctx_init(sattn_tile_ctx *c, const sattn_job *job) {
   c->off = (uint32_t *)(c->p + SATTN_MAX_TILE * SATTN_MAX_CHUNK);
   c->hd = hd;
   c->row_bytes = sattn_row_bytes(SATTN_PREC, hd);
+  c->ks = (float *)(c->off + SATTN_MAX_CHUNK);
+  c->bias = c->ks + SATTN_MAX_CHUNK;
+  c->voff = (uint32_t *)(c->bias + SATTN_MAX_TILE * SATTN_MAX_CHUNK);
+  c->p_max = (float)job->p_max;
+  c->v_bits = job->v_bits;
+  c->v_row_bytes = sattn_v_row_bytes(job);
 #if SATTN_INT_PREC
-  c->scale = job->scale_q * job->scale_k * job->softmax_scale;
+  /* scheme tables: the Q and K scales are applied to the scores (sattn_qtiles) */
+  c->scale = job->scheme ? job->softmax_scale : job->scale_q * job->scale_k * job->softmax_scale;
 #else
   c->scale = job->softmax_scale;
 #endif

@@ -46,7 +46,11 @@
 #define SATTN_COL(bits, tsfx, ctype, lm, base) SATTN_CAT(__riscv_vlse##bits##_v_##tsfx, lm)((const ctype *)(base), row_bytes, vl)
 #endif
 
-static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile_ctx *c, int64_t j0, const int32_t *keys, size_t vl, int dot) {
+static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile_ctx *c, int64_t j0, const int32_t *keys, size_t vl, int dot) {
+#if SATTN_SCHEME
+  /* Scheme tiles (i8/i4 with scale tables; attn.h): the chunk's key scales and mean-Q biases. */
+  sattn_scheme_prep(c, SATTN_R, j0, keys, vl);
+#endif
   const int64_t hd = c->hd, row_bytes = c->row_bytes;
   const float scale = c->scale;
 #define SATTN_Q(r) const QT *q##r = (const QT *)c->q[r];
@@ -210,24 +214,101 @@ static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile
     if (vr == 0) {                                                                                            \
       F32(vse32_v)(pr, zero, vl);                                                                             \
     } else {                                                                                                  \
-      const VF sf = SATTN_TO_F32(s##r);                                                                       \
+      const VF sf = SATTN_SCHEME_SCORES(r, SATTN_TO_F32(s##r));                                               \
       const float mx = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredmax_vs_f32, M32, _f32m1)(sf, neg_inf, vr)); \
       if (mx > c->m[r]) {                                                                                     \
         c->corr[r] = sattn_exp_rr2_p6(scale * (c->m[r] - mx));                                                \
         c->m[r] = mx;                                                                                         \
       }                                                                                                       \
-      const VF pv = SATTN_CAT(sattn_vexp_, M32)(F32(vfsub_vf)(sf, c->m[r], vr), scale, vr);                    \
+      const VF pv = SATTN_SCHEME_P(SATTN_CAT(sattn_vexp_, M32)(F32(vfsub_vf)(sf, c->m[r], vr), scale, vr));    \
       const float sum = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredusum_vs_f32, M32, _f32m1)(pv, zero1, vr)); \
       c->l[r] = c->l[r] * c->corr[r] + sum;                                                                   \
       F32(vse32_v)(pr, pv, vr);                                                                               \
       if (vr < vl) F32(vse32_v)(pr + vr, zero, vl - vr);                                                      \
     }                                                                                                         \
   }
+#if SATTN_SCHEME
+  /* Scores times the key's and the row's scale, plus the row's mean-Q . K bias (fp32); P rounded
+   * to [0, p_max] (half to even: + 1.5 * 2^23 - 1.5 * 2^23 under the default frm) when p_max > 0,
+   * against the running max (one pass, as SageAttention; the reference rounds against the row's
+   * final max: docs/decisions.md). */
+#define SATTN_SCHEME_SCORES(r, x)                                                                         \
+  (c->biasp[r] ? F32(vfmadd_vf)(F32(vfmul_vv)(x, F32(vle32_v)(c->ksp, vr), vr), c->qs[r], F32(vle32_v)(c->biasp[r], vr), vr) \
+               : F32(vfmul_vf)(F32(vfmul_vv)(x, F32(vle32_v)(c->ksp, vr), vr), c->qs[r], vr))
+#define SATTN_SCHEME_P(x) \
+  (c->p_max > 0.0f ? F32(vfsub_vf)(F32(vfadd_vf)(F32(vfmul_vf)(x, c->p_max, vr), 12582912.0f, vr), 12582912.0f, vr) : (x))
+#else
+#define SATTN_SCHEME_SCORES(r, x) (x)
+#define SATTN_SCHEME_P(x) (x)
+#endif
   SATTN_ROWS(SATTN_SOFTMAX)
+#undef SATTN_SCHEME_SCORES
+#undef SATTN_SCHEME_P
 
   /* ---- 3. P.V ---- */
 #define SATTN_P(r) const float *p##r = c->p + (r) * SATTN_MAX_CHUNK;
   SATTN_ROWS(SATTN_P)
+#if SATTN_SCHEME
+  /* P.V of the scheme tiles: V stored at v_bits (int16, int8 or packed int4) with its own row
+   * bytes; products accumulated in fp32 (the per-channel V scales are applied at the row's end). */
+  {
+    const size_t vlmaxp = SATTN_CAT(__riscv_vsetvlmax_e32, P32)();
+    const int vbits = c->v_bits;
+#if SATTN_GATHER
+    const uint8_t *vq = c->vbase;
+#define SATTN_VROW(j) (vpd + c->voff[j])
+#else
+    const int64_t vrb = c->v_row_bytes;
+    const uint8_t *vq = c->vbase + j0 * vrb;
+#define SATTN_VROW(j) (vpd + (int64_t)(j) * vrb)
+#endif
+    (void)vp;
+    size_t vlp;
+    for (int64_t d0 = 0; d0 < hd; d0 += (int64_t)vlp) {
+      vlp = (size_t)(hd - d0) < vlmaxp ? (size_t)(hd - d0) : vlmaxp;
+#define SATTN_ACC_LOAD(r) PF a##r = PF32(vfmul_vf)(PF32(vle32_v)(c->acc[r] + d0, vlp), c->corr[r], vlp);
+      SATTN_ROWS(SATTN_ACC_LOAD)
+#define SATTN_PV(r) a##r = PF32(vfmacc_vf)(a##r, p##r[jj], vv, vlp);
+#define SATTN_PV_KEYS(VLOAD)                              \
+  {                                                       \
+    size_t jj = 0;                                        \
+    for (const size_t end4 = vl & ~(size_t)3; jj < end4;) { \
+      for (int u = 0; u < 4; ++u, ++jj) {                 \
+        const PF vv = VLOAD(jj);                          \
+        SATTN_ROWS(SATTN_PV)                              \
+      }                                                   \
+    }                                                     \
+    for (; jj < vl; ++jj) {                               \
+      const PF vv = VLOAD(jj);                            \
+      SATTN_ROWS(SATTN_PV)                                \
+    }                                                     \
+  }
+#define SATTN_VLOAD16(j) SATTN_CAT(__riscv_vfwcvt_f_x_v_f32, P32)(SATTN_CAT(__riscv_vle16_v_i16, P16)((const int16_t *)SATTN_VROW(j), vlp), vlp)
+#define SATTN_VLOAD8(j)                                 \
+  SATTN_CAT(__riscv_vfcvt_f_x_v_f32, P32)(              \
+      SATTN_CAT(__riscv_vsext_vf4_i32, P32)(SATTN_CAT(__riscv_vle8_v_i8, P8)((const int8_t *)SATTN_VROW(j), vlp), vlp), vlp)
+#define SATTN_VLOAD4(j) SATTN_CAT(sattn_i4_row_f32_, P32)(SATTN_VROW(j), vlp)
+      if (vbits == 16) {
+        const uint8_t *vpd = vq + d0 * 2;
+        SATTN_PV_KEYS(SATTN_VLOAD16)
+      } else if (vbits == 8) {
+        const uint8_t *vpd = vq + d0;
+        SATTN_PV_KEYS(SATTN_VLOAD8)
+      } else {
+        const uint8_t *vpd = vq + d0 / 2;
+        SATTN_PV_KEYS(SATTN_VLOAD4)
+      }
+#undef SATTN_VLOAD16
+#undef SATTN_VLOAD8
+#undef SATTN_VLOAD4
+#undef SATTN_PV_KEYS
+#undef SATTN_PV
+#undef SATTN_VROW
+#define SATTN_ACC_STORE(r) PF32(vse32_v)(c->acc[r] + d0, a##r, vlp);
+      SATTN_ROWS(SATTN_ACC_STORE)
+    }
+  }
+#else
   /* The slice length is min(rest, VLMAX) in scalar code rather than a vsetvl intrinsic: clang 16
    * gives the intrinsic's vsetvli the mask-undisturbed policy, unlike the loads and
    * multiply-adds below, and then re-issues a vsetvli in every iteration of the key loop. */
@@ -288,6 +369,7 @@ static void SATTN_CAT3(sattn_tile_r, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile
 #define SATTN_ACC_STORE(r) PF32(vse32_v)(c->acc[r] + d0, a##r, vlp);
     SATTN_ROWS(SATTN_ACC_STORE)
   }
+#endif
 #undef SATTN_Q
 #undef SATTN_ZERO
 #undef SATTN_TO_F32

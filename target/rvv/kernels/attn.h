@@ -33,6 +33,16 @@ typedef struct sattn_job {
   const int32_t *idx;
   float *o;              /* [batch, heads, seq_len, head_dim] */
   void *scratch;         /* sattn_scratch_bytes(job) bytes, 64-byte aligned */
+  /* Quantization scheme tables (i8, i4; sattn-quant(7)); scheme = 0: the per-tensor scales
+   * above. scheme = 1: the host quantized Q, K and V with a scheme and passes, expanded per row:
+   * q_scale [batch, heads, seq_len], k_scale [batch, kv_heads, kv_len], v_scale_ch [batch,
+   * kv_heads, head_dim]; with Q smoothing also q_mean [batch, heads, ceil(seq_len / mean_block),
+   * head_dim] and the smoothed K in fp32, k_smooth [batch, kv_heads, kv_len, head_dim], whose
+   * product (the mean-Q . K bias) is added to every score in fp32. P is quantized to [0, p_max]
+   * (0: P stays fp32) and V is stored with v_bits bits (16: int16; 8: int8; 4: packed int4). */
+  int scheme, p_max, v_bits;
+  int64_t mean_block;
+  const float *q_scale, *k_scale, *v_scale_ch, *q_mean, *k_smooth;
 } sattn_job;
 
 typedef void (*sattn_kernel_fn)(const sattn_job *);
@@ -53,6 +63,12 @@ static inline int64_t sattn_row_bytes(int precision, int64_t head_dim) {
     case SATTN_I8: return head_dim;
     default: return (head_dim + 1) / 2;
   }
+}
+
+/* Bytes of one stored V row: as Q and K, or (scheme tables) at v_bits. */
+static inline int64_t sattn_v_row_bytes(const sattn_job *job) {
+  if (!job->scheme) return sattn_row_bytes(job->precision, job->head_dim);
+  return job->v_bits == 16 ? 2 * job->head_dim : job->v_bits == 8 ? job->head_dim : (job->head_dim + 1) / 2;
 }
 
 /* Layout of one (batch, kv head). */

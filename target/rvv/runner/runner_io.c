@@ -184,9 +184,12 @@ void job_read(const char *path, sattn_job *job) {
   text = realloc(text, size + 1);
   text[size] = 0;
   memset(job, 0, sizeof *job);
-  enum { K_KIND, K_PREC, K_BATCH, K_HEADS, K_KVH, K_SEQ, K_KVL, K_HD, K_CAUSAL, K_COFF, K_BS, K_LAYOUTS, K_SS, K_SQ, K_SK, K_SV, K_TILE, K_LMUL, K_COUNT };
+  enum { K_KIND, K_PREC, K_BATCH, K_HEADS, K_KVH, K_SEQ, K_KVL, K_HD, K_CAUSAL, K_COFF, K_BS, K_LAYOUTS, K_SS, K_SQ, K_SK, K_SV, K_TILE, K_LMUL, K_SCHEME, K_PMAX, K_VBITS, K_MEANB, K_COUNT };
   static const char *names[K_COUNT] = {"kind", "precision", "batch", "heads", "kv_heads", "seq_len", "kv_len", "head_dim", "causal", "causal_offset",
-                                       "block_size", "layouts", "softmax_scale", "scale_q", "scale_k", "scale_v", "tile_rows", "lmul"};
+                                       "block_size", "layouts", "softmax_scale", "scale_q", "scale_k", "scale_v", "tile_rows", "lmul",
+                                       /* optional (quantization scheme tables; absent: per-tensor) */
+                                       "scheme", "p_max", "v_bits", "mean_block"};
+  const int first_optional = K_SCHEME;
   int seen[K_COUNT] = {0};
   int64_t v;
   const int64_t big = (int64_t)1 << 31;
@@ -245,14 +248,37 @@ void job_read(const char *path, sattn_job *job) {
         if (v == 3 || v == 5 || v == 6 || v == 7) runner_fail(path, "line %d: lmul = %lld, expected 0, 1, 2, 4 or 8", line, (long long)v);
         job->lmul = (int)v;
         break;
+      case K_SCHEME: parse_int(path, line, ln, val, 0, 1, &v); job->scheme = (int)v; break;
+      case K_PMAX:
+        parse_int(path, line, ln, val, 0, 32767, &v);
+        if (v != 0 && v != 127 && v != 32767) runner_fail(path, "line %d: p_max = %lld, expected 0, 127 or 32767", line, (long long)v);
+        job->p_max = (int)v;
+        break;
+      case K_VBITS:
+        parse_int(path, line, ln, val, 4, 16, &v);
+        if (v != 4 && v != 8 && v != 16) runner_fail(path, "line %d: v_bits = %lld, expected 4, 8 or 16", line, (long long)v);
+        job->v_bits = (int)v;
+        break;
+      case K_MEANB: parse_int(path, line, ln, val, 0, 4096, &job->mean_block); break;
     }
   }
-  for (int k = 0; k < K_COUNT; ++k)
+  for (int k = 0; k < first_optional; ++k)
     if (!seen[k]) runner_fail(path, "missing key '%s'", names[k]);
   if (job->heads % job->kv_heads != 0)
     runner_fail(path, "heads = %lld is not a multiple of kv_heads = %lld", (long long)job->heads, (long long)job->kv_heads);
   if (job->layouts != 1 && job->layouts != job->batch * job->kv_heads)
     runner_fail(path, "layouts = %lld, expected 1 or batch * kv_heads = %lld", (long long)job->layouts, (long long)(job->batch * job->kv_heads));
+  if (job->scheme) {
+    if (job->precision != SATTN_I8 && job->precision != SATTN_I4) runner_fail(path, "scheme = 1 needs precision i8 or i4");
+    if (!seen[K_PMAX] || !seen[K_VBITS] || !seen[K_MEANB]) runner_fail(path, "scheme = 1 needs p_max, v_bits and mean_block");
+    if (job->v_bits == 4 && job->precision != SATTN_I4) runner_fail(path, "v_bits = 4 needs precision i4");
+    if ((job->p_max == 32767) != (job->v_bits == 16) || (job->p_max == 127 && job->v_bits != 8))
+      runner_fail(path, "p_max = %d does not fit v_bits = %d (32767: 16, 127: 8, 0: the op's precision)", job->p_max, job->v_bits);
+    if (job->p_max == 0 && job->v_bits != (job->precision == SATTN_I8 ? 8 : 4))
+      runner_fail(path, "p_max = 0 (P in fp32) stores V at the op's precision: v_bits = %d", job->precision == SATTN_I8 ? 8 : 4);
+  } else if (seen[K_PMAX] || seen[K_VBITS] || seen[K_MEANB]) {
+    runner_fail(path, "p_max, v_bits and mean_block need scheme = 1");
+  }
   if (job->kind == SATTN_ROW && job->block_size != 1) runner_fail(path, "block_size = %lld, a row (CSR) layout has block_size 1", (long long)job->block_size);
   free(text);
 }

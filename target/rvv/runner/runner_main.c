@@ -114,6 +114,34 @@ static counts count_work(const sattn_job *job, int vector, unsigned long vlenb) 
   return c;
 }
 
+/* A float32 table of the given shape whose values are finite (and > 0 for scales). */
+static const float *read_table(const char *dir, const char *name, const int64_t *shape, int ndim, int positive) {
+  const char *path = path_join(dir, name);
+  npy_array a = npy_read(path, "<f4", ndim);
+  check_shape(path, &a, shape, ndim);
+  const float *x = (const float *)a.data;
+  for (size_t e = 0; e < a.bytes / 4; ++e)
+    if (!(x[e] - x[e] == 0.0f) || (positive && !(x[e] > 0.0f)))
+      runner_fail(path, "element %zu is %g, expected a %s number", e, (double)x[e], positive ? "positive finite" : "finite");
+  return x;
+}
+
+/* Quantization scheme tables (attn.h): q_scale, k_scale, v_scale; q_mean and k_smooth with a
+ * mean_block (Q smoothing). */
+static void read_scheme_tables(const char *dir, sattn_job *job) {
+  const int64_t qs[3] = {job->batch, job->heads, job->seq_len}, ks[3] = {job->batch, job->kv_heads, job->kv_len};
+  const int64_t vs[3] = {job->batch, job->kv_heads, job->head_dim};
+  job->q_scale = read_table(dir, "q_scale.npy", qs, 3, 1);
+  job->k_scale = read_table(dir, "k_scale.npy", ks, 3, 1);
+  job->v_scale_ch = read_table(dir, "v_scale.npy", vs, 3, 1);
+  if (job->mean_block > 0) {
+    const int64_t ms[4] = {job->batch, job->heads, (job->seq_len + job->mean_block - 1) / job->mean_block, job->head_dim};
+    const int64_t kf[4] = {job->batch, job->kv_heads, job->kv_len, job->head_dim};
+    job->q_mean = read_table(dir, "q_mean.npy", ms, 4, 0);
+    job->k_smooth = read_table(dir, "k_smooth.npy", kf, 4, 0);
+  }
+}
+
 static unsigned long read_vlenb(void) {
   unsigned long v;
   __asm__ volatile("csrr %0, 0xc22" : "=r"(v)); /* vlenb */
@@ -152,12 +180,17 @@ int main(int argc, char **argv) {
   const int p = job.precision;
   const int64_t row_len = p == SATTN_I4 ? (job.head_dim + 1) / 2 : job.head_dim;
   const char *qp = path_join(dir, "q.npy"), *kp = path_join(dir, "k.npy"), *vp = path_join(dir, "v.npy");
-  npy_array q = npy_read(qp, kDescr[p], 4), k = npy_read(kp, kDescr[p], 4), v = npy_read(vp, kDescr[p], 4);
+  /* V: the op's storage type, or (scheme tables) int16 / int8 / packed int4 by v_bits. */
+  const char *v_descr = !job.scheme ? kDescr[p] : job.v_bits == 16 ? "<i2" : job.v_bits == 8 ? "|i1" : "|u1";
+  const int64_t v_len = job.scheme && job.v_bits != 4 ? job.head_dim : row_len;
+  npy_array q = npy_read(qp, kDescr[p], 4), k = npy_read(kp, kDescr[p], 4), v = npy_read(vp, v_descr, 4);
   const int64_t qshape[4] = {job.batch, job.heads, job.seq_len, row_len};
   const int64_t kvshape[4] = {job.batch, job.kv_heads, job.kv_len, row_len};
+  const int64_t vshape[4] = {job.batch, job.kv_heads, job.kv_len, v_len};
   check_shape(qp, &q, qshape, 4);
   check_shape(kp, &k, kvshape, 4);
-  check_shape(vp, &v, kvshape, 4);
+  check_shape(vp, &v, vshape, 4);
+  if (job.scheme) read_scheme_tables(dir, &job);
   const char *ptr_path = path_join(dir, job.kind == SATTN_ROW ? "row_ptr.npy" : "block_row_ptr.npy");
   const char *idx_path = path_join(dir, job.kind == SATTN_ROW ? "col_idx.npy" : "block_col_idx.npy");
   npy_array ptr = npy_read(ptr_path, "<i8", 2), idx = npy_read(idx_path, "<i4", 1);
@@ -170,7 +203,7 @@ int main(int argc, char **argv) {
   job.idx = (const int32_t *)idx.data;
   check_layout(ptr_path, idx_path, &job, idx.shape[0]);
   /* The row kernels gather with 32-bit byte offsets into one head's K and V. */
-  if (job.kind == SATTN_ROW && job.kv_len * sattn_row_bytes(p, job.head_dim) > (int64_t)UINT32_MAX)
+  if (job.kind == SATTN_ROW && job.kv_len * (job.scheme ? 4 * job.head_dim : sattn_row_bytes(p, job.head_dim)) > (int64_t)UINT32_MAX)
     runner_fail(kp, "kv_len x row bytes = %lld exceeds the 4 GiB a gather offset reaches", (long long)(job.kv_len * sattn_row_bytes(p, job.head_dim)));
 
   const int64_t out_shape[4] = {job.batch, job.heads, job.seq_len, job.head_dim};
@@ -196,6 +229,8 @@ int main(int argc, char **argv) {
       m += snprintf(by_rows + m, sizeof by_rows - (size_t)m, "%s\"%d\": %d", t > 1 ? ", " : "", t, sattn_call_lmul(p, t, job.lmul));
     snprintf(by_rows + m, sizeof by_rows - (size_t)m, "}");
   }
+  /* indexed/strided/dot elements: the K column (and short-chunk K row) loads only; the scheme
+   * tiles' key-scale and smoothed-K loads come on top (the plugin counts those). */
   /* The autovec kernels' vector loads are clang's choice (it uses strided and indexed forms for
    * the interleaved i4 loops): not known here, so null; the QEMU plugin counts them exactly. */
   const int known = ks->vector || strcmp(ks->name, "scalar") == 0;
@@ -209,10 +244,10 @@ int main(int argc, char **argv) {
   const int n = snprintf(json, sizeof json,
                          "{\"kernel\": \"%s\", \"kind\": \"%s\", \"precision\": \"%s\", \"tile_rows\": %d, \"lmul\": %d, "
                          "\"lmul_by_rows\": %s, \"pv_lmul\": %d, \"vlenb\": %lu, \"pairs\": %lld, \"indexed_elements\": %s, "
-                         "\"strided_elements\": %s, \"dot_elements\": %s}\n",
+                         "\"strided_elements\": %s, \"dot_elements\": %s, \"scheme\": %d}\n",
                          ks->name, job.kind == SATTN_ROW ? "row" : "block", kPrecisionNames[p], job.tile_rows,
                          ks->vector ? sattn_call_lmul(p, job.tile_rows, job.lmul) : 0, by_rows,
-                         ks->vector ? sattn_pv_lmul(job.tile_rows) : 0, vlenb, (long long)work.pairs, indexed, strided, dot);
+                         ks->vector ? sattn_pv_lmul(job.tile_rows) : 0, vlenb, (long long)work.pairs, indexed, strided, dot, job.scheme);
   write_text_atomic(path_join(dir, "runner.json"), json, (size_t)n);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "formats/npy.hpp"
 #include "support/process.hpp"
 #include "core/quant.hpp"
+#include "core/quant_scheme.hpp"
 #include "backends/rvv/rvv.hpp"
 #include "core/synthetic.hpp"
 
@@ -107,6 +108,7 @@ const Case& wide_row_case() {
 rvv::RunnerOutput run(const Case& c, Precision p, Kernel kernel, int vlen, int tile_rows = 0, int lmul = 0) {
   Op op = c.op;
   op.precision = p;
+  op.quant_scheme = per_tensor_scheme();  // the historical job; schemes: test_rvv_schemes.cpp
   rvv::RunnerJob job;
   job.kernel = kernel;
   job.vlen = vlen;
@@ -134,6 +136,7 @@ void check_output(const Case& c, Precision p, const rvv::RunnerOutput& out) {
   const Tensor ref32 = reference_attention(c.op, c.layout, c.data.q, c.data.k, c.data.v);
   Op op = c.op;
   op.precision = p;
+  op.quant_scheme = per_tensor_scheme();
   const Scales s = resolve_scales(op, c.data.q, c.data.k, c.data.v);
   const Tensor ref_same = reference_attention(op, c.layout, apply_precision(c.data.q, p, s.q),
                                               apply_precision(c.data.k, p, s.k), apply_precision(c.data.v, p, s.v));
