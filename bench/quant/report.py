@@ -55,6 +55,9 @@ def rocc_section(path):
             out.append(f"| {r['data']} | {r['precision']} | {r['scheme']} | {r['max_rel']:.3g} | {r['rel_l1']:.3g} | "
                        f"{r['cosine']:.5f} | {'pass' if r['passed'] else 'FAIL'} | {r['cycles'] / 1e6:.2f} | "
                        f"{r['cycles'] / b['cycles']:.3f}x |")
+    return out
+
+
 def backend_costs(doc):
     """The cost of each scheme per backend (issue 23): cpu kernel time (median over the data sets of
     the median of 3), rvv dynamic instructions, imc energy; each against per-tensor at the same
