@@ -212,6 +212,15 @@ CpuIsa choose_isa() {
 
 const Kernels& cpu_kernels() { return kernels_of(cpu_isa()); }
 
+bool fused_block_tiles() {
+  // Read on every call (cheap next to a kernel run), so a test can compare both tiles in-process.
+  const char* env = std::getenv("SATTN_CPU_BLOCK_KERNEL");
+  if (!env || !*env || std::string(env) == "fused") return true;
+  if (std::string(env) == "gemm") return false;
+  throw Error(ErrorKind::invalid_input,
+              "SATTN_CPU_BLOCK_KERNEL=" + std::string(env) + ": unknown block kernel (expected fused or gemm)");
+}
+
 }  // namespace fast
 
 std::string_view to_string(CpuIsa isa) {
@@ -299,6 +308,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   if (op.attrs.tile_rows && *op.attrs.tile_rows > 0) p.tile_rows = *op.attrs.tile_rows;
   p.score_scale = static_cast<float>(op.softmax_scale() * 1.4426950408889634);  // exp2 domain
   p.softcap2 = static_cast<float>(op.softcap.value_or(0) * 1.4426950408889634);
+  p.fused = fast::fused_block_tiles();
   p.out = out.data;
   p.lse = lse;
 

@@ -107,7 +107,12 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
   const int64_t last_visible_key =
       layout.causal ? std::min(p.kv_len - 1, first_query + rows - 1 + layout.causal_offset) : p.kv_len - 1;
 
-  TileState state = begin_tile(scratch, rows, dim);
+  TileState state{};
+  FusedTile fused{};
+  if (p.fused)
+    fused = fused_begin(scratch, q_tile, rows, dim, p.score_scale, first_query, layout.causal_offset);
+  else
+    state = begin_tile(scratch, rows, dim);
   if (scratch.keys.size() < static_cast<size_t>(kMaxChunkKeys)) scratch.keys.resize(kMaxChunkKeys);
   int32_t* column_keys = scratch.keys.data();
   ChunkBuilder chunk;
@@ -131,9 +136,13 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
       v_chunk = scratch.v_gather.data();
     }
     const bool needs_mask = layout.causal && column_keys[chunk.keys - 1] > first_query + layout.causal_offset;
-    const CausalMask causal(column_keys, first_query, layout.causal_offset);
-    tile_step(state, scratch, q_tile, k_chunk, v_chunk, chunk.keys, p.score_scale, needs_mask ? &causal : nullptr,
-              p.softcap2);
+    if (p.fused) {
+      fused_step(fused, scratch, k_chunk, v_chunk, chunk.keys, column_keys, needs_mask, p.softcap2);
+    } else {
+      const CausalMask causal(column_keys, first_query, layout.causal_offset);
+      tile_step(state, scratch, q_tile, k_chunk, v_chunk, chunk.keys, p.score_scale, needs_mask ? &causal : nullptr,
+                p.softcap2);
+    }
     chunk.piece_count = 0;
     chunk.keys = 0;
   };
@@ -155,7 +164,10 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
     }
   }
   flush();
-  finish_tile(state, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
+  if (p.fused)
+    fused_finish(fused, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
+  else
+    finish_tile(state, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
 }
 
 const Kernels kernels{CpuIsa::SATTN_CPU_ISA_NS, run_block_row, run_csr_task, run_integer_tile, attention_backward};
