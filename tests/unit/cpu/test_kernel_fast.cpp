@@ -370,7 +370,7 @@ TEST_CASE("fast_attention: the fused block tile and the cblas block tile both ma
     for (const char* kernel : {"fused", "gemm"}) {
       CAPTURE(kernel);
       const BlockKernelEnv env(kernel);
-      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{2});
+      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, two_threads);
       const ErrorStats e = compare(out, ref);
       REQUIRE(e.finite);
       CHECK(e.max_rel <= tolerance(Precision::fp32));
