@@ -134,6 +134,53 @@ for spec in ("bsr", "sliding_window"):
 bad = [r["id"] for r in recs if r["status"] != "passed"]
 lines.append(f"- points: {len(recs)}; every output within its tolerance: {'yes' if not bad else 'NO: ' + ', '.join(bad)}")
 lines.append("")
+
+# Issue 25: the fused dense kernel against this machine's sgemm (bench/cpu/dense.sh, its own JSON).
+dpath = os.path.join(os.path.dirname(jpath), "cpu-dense.json")
+if os.path.exists(dpath):
+    dd = json.load(open(dpath))
+    g = dd.get("git") or {}
+    lines += ["## Fused dense kernel against OpenBLAS sgemm (issue 25)", "",
+              f"Generated from `bench/results/cpu-dense.json` (`bench/cpu/dense.sh`, {dd['date']}, git "
+              f"{(g.get('revision') or 'unknown')[:12]}{' (dirty)' if g.get('dirty') else ''}). "
+              f"Machine: {dd['machine']['cpu']}, {dd['machine']['cores']} hardware threads, "
+              f"{' '.join(dd['machine']['isa_flags'])}. Problem: batch 1, {dd['problem']['heads']} heads, head_dim "
+              f"{dd['problem']['head_dim']}, fp32, not causal. sgemm = numpy (`/usr/bin/python3`) 4096³ float32 matmul "
+              "with every OPENBLAS_* variable unset (all cores), median of 5; each kernel point = `sattn bench --specs dense "
+              "--reps 3` with SATTN_CPU_ISA and SATTN_CPU_BLOCK_KERNEL forced (median of 3 processes, each checked against "
+              "the double-precision reference), all cores. **gemm** = the block tile before issue 25 (cblas_sgemm for QKᵀ and "
+              "PV around a scores matrix), **fused** = the register-blocked fused tile. Ratio = kernel GFLOP/s / sgemm "
+              "GFLOP/s of the same round (GFLOP/s = 4 · head_dim · seq² · heads / time; the exp is not counted).", "",
+              "| round | load before | load after | sgemm GFLOP/s | ISA | seq | gemm ms | gemm GFLOP/s | gemm / sgemm | "
+              "fused ms | fused GFLOP/s | fused / sgemm | fused speedup | max rel error (fused) |",
+              "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    best = {}  # (isa, seq) -> fused / sgemm ratios over rounds
+    for rd in dd["rounds"]:
+        sg = rd["sgemm"]["gflops"]
+        pts = {(p["isa"], p["kernel"], p["seq_len"]): p for p in rd["points"]}
+        for (isa, kernel, seq), p in sorted(pts.items(), key=lambda kv: (kv[0][0] != "baseline", kv[0][0], kv[0][2])):
+            if kernel != "fused":
+                continue
+            old = pts.get((isa, "gemm", seq))
+            ok = p["status"] == "passed" and (old is None or old["status"] == "passed")
+            ratio = p["gflops"] / sg
+            best.setdefault((isa, seq), []).append(ratio)
+            lines.append(
+                f"| {rd['round']} | {' '.join(map(str, rd['sgemm']['load_before']))} | {' '.join(rd['load_after'])} | {sg:.1f} | "
+                f"{isa} | {seq} | {old['kernel_ms']:.0f} | {old['gflops']:.1f} | {old['gflops'] / sg:.2f} | "
+                f"{p['kernel_ms']:.0f} | {p['gflops']:.1f} | {ratio:.2f} | {old['kernel_ms'] / p['kernel_ms']:.2f}x | "
+                f"{p['max_rel_error']:.1e}{'' if ok else ' FAILED'} |")
+    lines += ["", "Target (issue 25): the fused dense kernel at ≥ 0.8 of sgemm at seq 4096 and 16384, on the best ISA copy "
+              "of the machine:"]
+    top = max((k[0] for k in best), key=lambda i: ["baseline", "avx2", "avx512"].index(i)) if best else None
+    for seq in (4096, 16384):
+        rs = best.get((top, seq), [])
+        if rs:
+            med = sorted(rs)[len(rs) // 2]
+            lines.append(f"- seq {seq}, {top}: fused / sgemm = {', '.join(f'{r:.2f}' for r in rs)} (per round): "
+                         f"**{'met' if med >= 0.8 else 'not met'}** (median {med:.2f})")
+    lines += ["- the machine is shared by several agents (2 cores): the load averages say how busy it was; only "
+              "ratios within one round are meaningful.", ""]
 tmp = mpath + ".tmp"
 open(tmp, "w").write("\n".join(lines))
 os.replace(tmp, mpath)
