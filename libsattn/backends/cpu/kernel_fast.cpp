@@ -366,8 +366,12 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   const int64_t rows_per_thread = (s.batch * s.heads * s.seq_len + 4 * kTaskThreads - 1) / (4 * kTaskThreads);
   p.task_rows = std::clamp<int64_t>(rows_per_thread, p.tile_rows, std::max(fast::kCsrTaskRows, p.tile_rows));
   p.task_rows = (p.task_rows + p.tile_rows - 1) / p.tile_rows * p.tile_rows;
-  // Task rows: a block row (BSR), a tile (integer datapath on CSR) or a CSR task of tiles.
-  const int64_t task_height = layout.block ? layout.block_size : p.integer ? p.tile_rows : p.task_rows;
+  // Task rows: block rows (BSR: one, or kFusedTaskRows of rows with fused tiles), a tile
+  // (integer datapath) or a CSR task of tiles.
+  if (layout.block && p.fused && !p.integer)
+    p.block_rows_per_task = std::max<int64_t>(1, fast::kFusedTaskRows / layout.block_size);
+  const int64_t task_height = layout.block ? layout.block_size * (p.integer ? 1 : p.block_rows_per_task)
+                                           : p.integer ? p.tile_rows : p.task_rows;
   const int64_t tasks_per_head = (s.seq_len + task_height - 1) / task_height;
   const int64_t tasks = s.batch * s.heads * tasks_per_head;
 

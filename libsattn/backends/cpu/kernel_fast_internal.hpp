@@ -33,6 +33,9 @@ inline constexpr int64_t kMaxChunkKeys = 256;
 // Default query rows per CSR tile (op.attrs.tile_rows overrides): the unit that chooses between
 // GEMM tiles and the gather path.
 inline constexpr int64_t kDefaultTileRows = 32;
+// Query rows per BSR task with fused tiles: adjacent block rows with the same kept blocks share
+// one tile (two 64-row sub-tiles with AVX-512), halving the K/V traffic of a 64-row block row.
+inline constexpr int64_t kFusedTaskRows = 128;
 // Query rows per CSR task: gathered rows of a task share the K/V cache lines of each key window.
 inline constexpr int64_t kCsrTaskRows = 1024;
 
@@ -43,6 +46,7 @@ struct Problem {
   int64_t seq_len = 0, kv_len = 0, dim = 0;
   int64_t tile_rows = kDefaultTileRows;  // CSR tile height; BSR uses the block size
   int64_t task_rows = kCsrTaskRows;      // CSR task height (a multiple of tile_rows)
+  int64_t block_rows_per_task = 1;       // BSR: block rows per task (fused tiles: kFusedTaskRows of rows)
   float score_scale = 1;                 // softmax scale * log2(e): scores live in the exp2 domain
   bool fused = true;                     // BSR block rows: fused tiles (false: cblas tile_step; SATTN_CPU_BLOCK_KERNEL)
   float softcap2 = 0;                    // the op's softcap * log2(e) (the cap in the exp2 domain); 0 = none
@@ -171,8 +175,8 @@ void fused_finish(const FusedTile&, float* out, float* lse);
 // Query rows per sub-tile of this ISA copy (SIMD lanes x vectors).
 int64_t fused_lanes();
 
-// One task: block row `block_row` of (b, h) for BSR layouts.
-void run_block_row(const Problem&, Scratch&, int64_t b, int64_t h, int64_t block_row);
+// One task of (b, h) for BSR layouts: block rows [task, task + 1) * Problem::block_rows_per_task.
+void run_block_row(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task: rows [task*task_rows, ...) of (b, h) for CSR layouts (fp32 path).
 void run_csr_task(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task of the integer datapath (either layout kind); `tile` indexes block rows (BSR) or
