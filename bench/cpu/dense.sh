@@ -6,19 +6,21 @@
 # with the cblas block tile it replaced (SATTN_CPU_BLOCK_KERNEL=fused|gemm). Each kernel point is
 # `sattn bench --backend cpu --specs dense --reps 3` (median of 3 processes, each checked against
 # the double-precision reference; `sattn run --check auto` samples 256 rows per head at these sizes).
-# The rounds interleave everything; each round starts with its own sgemm measurement and records
-# the load average. The baseline (SSE2) copy runs only at 4096 (at 16384 one point takes minutes).
+# The baseline (SSE2) copy runs only at 4096 (at 16384 one point takes minutes).
 # Writes bench/results/cpu-dense.json; bench/cpu/report.py turns it into a section of cpu.md.
 #
-#   bench/cpu/dense.sh [BUILD_DIR] [ROUNDS]     ROUNDS default 2; about 5 minutes a round on 2 cores
+#   bench/cpu/dense.sh [BUILD_DIR] [ROUNDS] [REPS]   defaults 1 and 3; a round takes 5 minutes on
+#                                                   2 quiet cores, 20+ under load
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
-ROUNDS=${2:-2}
+ROUNDS=${2:-1}
+REPS=${3:-3}
 SATTN="$BUILD/bin/sattn"
 [[ -x $SATTN ]] || { echo "bench/cpu/dense: $SATTN not found: build first" >&2; exit 2; }
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# Kept when a step fails (the points measured so far, for a look); removed after the JSON is written.
+trap '[[ $? == 0 ]] && rm -rf "$work" || echo "bench/cpu/dense: partial results kept in $work" >&2' EXIT
 isas=$(SATTN_CPU_ISA= "$SATTN" doctor --format json | /usr/bin/python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["cpu_isas_available"]))')
 # numpy's sgemm with OpenBLAS's own defaults: no OPENBLAS_* variable (thread count, core type).
 unset_blas=()
@@ -32,31 +34,34 @@ a = rng.random((n, n), dtype=np.float32)
 b = rng.random((n, n), dtype=np.float32)
 a @ b  # warm-up (threads started, pages touched)
 times = []
-for _ in range(5):
+for _ in range(3):
     t = time.perf_counter()
     a @ b
     times.append(time.perf_counter() - t)
 times.sort()
-print(json.dumps({"n": n, "ms": [x * 1e3 for x in times], "median_ms": times[2] * 1e3,
-                  "gflops": 2 * n ** 3 / times[2] / 1e9}))
+print(json.dumps({"n": n, "ms": [x * 1e3 for x in times], "median_ms": times[1] * 1e3,
+                  "gflops": 2 * n ** 3 / times[1] / 1e9}))
 PY
 }
+# Every kernel point is preceded by its own sgemm measurement: on a shared machine the load moves
+# within minutes, so each ratio compares two measurements taken seconds apart.
 for round in $(seq "$ROUNDS"); do
-  echo "bench/cpu/dense: round $round: sgemm" >&2
-  load=$(cut -d' ' -f1-3 /proc/loadavg)
-  sgemm | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); d["load_before"]=sys.argv[1].split(); print(json.dumps(d))' "$load" \
-    >"$work/sgemm-$round.json"
-  for isa in $isas; do
-    seqs=4096,16384
-    [[ $isa == baseline ]] && seqs=4096
-    for kernel in gemm fused; do
-      echo "bench/cpu/dense: round $round, $isa, $kernel, seq $seqs" >&2
-      SATTN_CPU_ISA=$isa SATTN_CPU_BLOCK_KERNEL=$kernel nice "$SATTN" bench --backend cpu --heads 8 --head-dim 64 \
-        --precisions fp32 --reps 3 --timeout 1800 --seq-lens "$seqs" --specs dense --no-blas-baseline -q \
-        -o "$work/$isa-$kernel-$round.json"
+  for seq in 4096 16384; do
+    for isa in $isas; do
+      [[ $isa == baseline && $seq != 4096 ]] && continue
+      for kernel in gemm fused; do
+        p="$isa-$kernel-$seq-$round"
+        echo "bench/cpu/dense: round $round, seq $seq, $isa, $kernel: sgemm, then the kernel" >&2
+        load=$(cut -d' ' -f1-3 /proc/loadavg)
+        sgemm | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); d["load_before"]=sys.argv[1].split(); print(json.dumps(d))' "$load" \
+          >"$work/sgemm-$p.json"
+        SATTN_CPU_ISA=$isa SATTN_CPU_BLOCK_KERNEL=$kernel nice "$SATTN" bench --backend cpu --heads 8 --head-dim 64 \
+          --precisions fp32 --reps "$REPS" --timeout 3600 --seq-lens "$seq" --specs dense --no-blas-baseline -q \
+          -o "$work/$p.json"
+        cut -d' ' -f1-3 /proc/loadavg >"$work/load-after-$p"
+      done
     done
   done
-  cut -d' ' -f1-3 /proc/loadavg >"$work/load-after-$round"
 done
 /usr/bin/python3 - "$work" "$SRC/bench/results/cpu-dense.json" "$isas" "$ROUNDS" <<'PY'
 import datetime, json, os, platform, subprocess, sys
@@ -76,19 +81,22 @@ doc = {"schema": "sattn.bench-dense/v1",
        "machine": {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine(),
                    "isa_flags": sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))},
        "problem": {"batch": 1, "heads": 8, "kv_heads": 8, "head_dim": 64, "precision": "fp32", "causal": False},
-       "rounds": []}
+       "points": []}
 for r in range(1, rounds + 1):
-    rd = {"round": r, "sgemm": json.load(open(f"{work}/sgemm-{r}.json")),
-          "load_after": open(f"{work}/load-after-{r}").read().split(), "points": []}
-    for isa in isas:
-        for kernel in ("gemm", "fused"):
-            for rec in json.load(open(f"{work}/{isa}-{kernel}-{r}.json"))["records"]:
-                fig = rec["figures"]
-                rd["points"].append({"isa": isa, "kernel": kernel, "seq_len": rec["point"]["seq_len"],
-                                     "status": rec["status"], "kernel_ms": fig.get("kernel_ms"),
-                                     "kernel_reps_ms": fig.get("kernel_reps_ms"), "gflops": fig.get("gflops"),
-                                     "max_rel_error": fig.get("max_rel_error"), "tolerance": fig.get("tolerance")})
-    doc["rounds"].append(rd)
+    for seq in (4096, 16384):
+        for isa in isas:
+            for kernel in ("gemm", "fused"):
+                p = f"{work}/{isa}-{kernel}-{seq}-{r}"
+                if not os.path.exists(p + ".json"):
+                    continue
+                sg = json.load(open(f"{work}/sgemm-{isa}-{kernel}-{seq}-{r}.json"))
+                for rec in json.load(open(p + ".json"))["records"]:
+                    fig = rec["figures"]
+                    doc["points"].append({"round": r, "isa": isa, "kernel": kernel, "seq_len": rec["point"]["seq_len"],
+                                          "status": rec["status"], "kernel_ms": fig.get("kernel_ms"),
+                                          "kernel_reps_ms": fig.get("kernel_reps_ms"), "gflops": fig.get("gflops"),
+                                          "max_rel_error": fig.get("max_rel_error"), "tolerance": fig.get("tolerance"),
+                                          "sgemm": sg, "load_after": open(f"{p.replace(work + '/', work + '/load-after-')}").read().split()})
 tmp = out + ".tmp"
 open(tmp, "w").write(json.dumps(doc, indent=1) + "\n")
 os.replace(tmp, out)
