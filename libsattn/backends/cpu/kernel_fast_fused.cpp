@@ -171,9 +171,11 @@ inline void qk_block(const float* q_t, const float* k, int64_t k_stride, int64_t
 template <int VECS, int R>
 inline void pv_block(float* o_t, const float* v, int64_t v_stride, const float* p_t, int64_t n, const vf* rescale) {
   constexpr int M = VECS * kLanes;
+  // This step's sum starts from 0 and is added to the rescaled O^T at the end: a two-level sum
+  // (within a step, then across steps), so fp32 rounding grows with sqrt(steps), not sqrt(keys).
   vf acc[R][VECS];
   for (int r = 0; r < R; ++r)
-    for (int w = 0; w < VECS; ++w) acc[r][w] = vmul(vload(o_t + r * M + w * kLanes), rescale[w]);
+    for (int w = 0; w < VECS; ++w) acc[r][w] = vset(0.0f);
   for (int64_t t = 0; t < n; ++t) {
     vf p[VECS];
     for (int w = 0; w < VECS; ++w) p[w] = vload(p_t + t * M + w * kLanes);
@@ -184,7 +186,8 @@ inline void pv_block(float* o_t, const float* v, int64_t v_stride, const float* 
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int w = 0; w < VECS; ++w) vstore(o_t + r * M + w * kLanes, acc[r][w]);
+    for (int w = 0; w < VECS; ++w)
+      vstore(o_t + r * M + w * kLanes, vfma(vload(o_t + r * M + w * kLanes), rescale[w], acc[r][w]));
 }
 
 // The remainder (< kRows) of a block loop, by count.
