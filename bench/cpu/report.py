@@ -134,6 +134,53 @@ for spec in ("bsr", "sliding_window"):
 bad = [r["id"] for r in recs if r["status"] != "passed"]
 lines.append(f"- points: {len(recs)}; every output within its tolerance: {'yes' if not bad else 'NO: ' + ', '.join(bad)}")
 lines.append("")
+
+# Issue 25: the fused dense kernel against this machine's sgemm (bench/cpu/dense.sh, its own JSON).
+dpath = os.path.join(os.path.dirname(jpath), "cpu-dense.json")
+if os.path.exists(dpath):
+    dd = json.load(open(dpath))
+    g = dd.get("git") or {}
+    lines += ["## Fused dense kernel against OpenBLAS sgemm (issue 25)", "",
+              f"Generated from `bench/results/cpu-dense.json` (`bench/cpu/dense.sh`, {dd['date']}, git "
+              f"{(g.get('revision') or 'unknown')[:12]}{' (dirty)' if g.get('dirty') else ''}). "
+              f"Machine: {dd['machine']['cpu']}, {dd['machine']['cores']} hardware threads, "
+              f"{' '.join(dd['machine']['isa_flags'])}. Problem: batch 1, {dd['problem']['heads']} heads, head_dim "
+              f"{dd['problem']['head_dim']}, fp32, not causal. **sgemm** = numpy (`/usr/bin/python3`) 4096³ float32 matmul "
+              "with every OPENBLAS_* variable unset (all cores), median of 3, measured right before each kernel point; "
+              "each kernel point = `sattn bench --specs dense` with SATTN_CPU_ISA and SATTN_CPU_BLOCK_KERNEL forced "
+              "(median of the reps, separate processes, each checked against the double-precision reference), all cores. "
+              "**gemm** = the block tile before issue 25 (cblas_sgemm for QKᵀ and PV around a scores matrix), **fused** = "
+              "the register-blocked fused tile. vs sgemm = kernel GFLOP/s / the sgemm GFLOP/s measured just before it "
+              "(GFLOP/s = 4 · head_dim · seq² · heads / time; the exp is not counted).", "",
+              "| seq | ISA | tile | load before | load after | sgemm GFLOP/s | kernel ms (reps) | GFLOP/s | vs sgemm | "
+              "fused speedup over gemm | max rel error |",
+              "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    pts = dd["points"]
+    isa_rank = ["baseline", "avx2", "avx512"]
+    by = {(p["round"], p["isa"], p["kernel"], p["seq_len"]): p for p in pts}
+    ratios = {}
+    for p in sorted(pts, key=lambda p: (p["round"], p["seq_len"], isa_rank.index(p["isa"]), p["kernel"] != "gemm")):
+        sg = p["sgemm"]["gflops"]
+        ratio = p["gflops"] / sg
+        if p["kernel"] == "fused":
+            ratios.setdefault((p["isa"], p["seq_len"]), []).append(ratio)
+        old = by.get((p["round"], p["isa"], "gemm", p["seq_len"]))
+        speed = f"{old['kernel_ms'] / p['kernel_ms']:.2f}x" if p["kernel"] == "fused" and old else "-"
+        reps = "/".join(f"{x:.0f}" for x in (p.get("kernel_reps_ms") or []))
+        lines.append(f"| {p['seq_len']} | {p['isa']} | {p['kernel']} | {' '.join(p['sgemm']['load_before'])} | "
+                     f"{' '.join(p['load_after'])} | {sg:.1f} | {p['kernel_ms']:.0f} ({reps}) | {p['gflops']:.1f} | "
+                     f"{ratio:.2f} | {speed} | {p['max_rel_error']:.1e}{'' if p['status'] == 'passed' else ' FAILED'} |")
+    lines += ["", "Target (issue 25): the fused dense kernel at ≥ 0.8 of sgemm at seq 4096 and 16384 (the best ISA copy "
+              "of this machine):"]
+    avail = [i for i in isa_rank if any(k[0] == i for k in ratios)]
+    for seq in (4096, 16384):
+        rs = ratios.get((avail[-1], seq), []) if avail else []
+        if rs:
+            med = sorted(rs)[len(rs) // 2]
+            lines.append(f"- seq {seq}, {avail[-1]}: fused / sgemm = {med:.2f}: **{'met' if med >= 0.8 else 'not met'}**")
+    lines += ["- the machine is shared by several agents (2 cores): the load averages say how busy it was; under load "
+              "both sides of a ratio are time-sliced, so the ratios (measured seconds apart) are indicative and the "
+              "absolute GFLOP/s are not the machine's.", ""]
 tmp = mpath + ".tmp"
 open(tmp, "w").write("\n".join(lines))
 os.replace(tmp, mpath)

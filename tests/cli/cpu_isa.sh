@@ -1,6 +1,7 @@
 # SATTN_CPU_ISA (run-time dispatch of the fast CPU kernels): sattn run records the copy that ran
 # as cpu_isa, forcing each available copy gives results within tolerance, and a bad name is a
 # clear error (exit 3 from run, a broken doctor row with the fix, exit 4) rather than a fallback.
+# SATTN_CPU_BLOCK_KERNEL: both block tiles (fused, gemm) pass the check; another value is exit 3.
 source "$(dirname "$0")/lib.sh"
 
 op="$SRC/examples/bsr.mlir"
@@ -27,4 +28,15 @@ SATTN_CPU_ISA=avx1024 run "$SATTN" doctor --format json -q -o "$T/doctor.json"
 expect_rc 4 "doctor with a bad SATTN_CPU_ISA"
 got=$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); c=[c for c in j["checks"] if c["name"].startswith("CPU kernels")][0]; print(j["cpu_isa"], c["status"], "|", c["fix"])' "$T/doctor.json")
 [[ $got == "None broken | unset SATTN_CPU_ISA or set it to one of: baseline"* ]] && ok || fail "doctor row: $got"
+
+for kernel in fused gemm; do
+  SATTN_CPU_BLOCK_KERNEL=$kernel run "$SATTN" run "$op" --format json -q -o "$T/$kernel.json"
+  expect_rc 0 "run with SATTN_CPU_BLOCK_KERNEL=$kernel"
+  got=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["check"]["passed"])' "$T/$kernel.json")
+  [[ $got == True ]] && ok || fail "SATTN_CPU_BLOCK_KERNEL=$kernel: check passed = $got"
+done
+SATTN_CPU_BLOCK_KERNEL=blas run "$SATTN" run "$op" -q -o "$T/bad-kernel.json"
+expect_rc 3 "unknown block kernel (invalid input)"
+expect_err "^sattn run: error: SATTN_CPU_BLOCK_KERNEL=blas: unknown block kernel \(expected fused or gemm\)" "unknown block kernel message"
+expect_no_file "$T/bad-kernel.json" "no partial result"
 finish

@@ -212,6 +212,15 @@ CpuIsa choose_isa() {
 
 const Kernels& cpu_kernels() { return kernels_of(cpu_isa()); }
 
+bool fused_block_tiles() {
+  // Read on every call (cheap next to a kernel run), so a test can compare both tiles in-process.
+  const char* env = std::getenv("SATTN_CPU_BLOCK_KERNEL");
+  if (!env || !*env || std::string(env) == "fused") return true;
+  if (std::string(env) == "gemm") return false;
+  throw Error(ErrorKind::invalid_input,
+              "SATTN_CPU_BLOCK_KERNEL=" + std::string(env) + ": unknown block kernel (expected fused or gemm)");
+}
+
 }  // namespace fast
 
 std::string_view to_string(CpuIsa isa) {
@@ -299,6 +308,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   if (op.attrs.tile_rows && *op.attrs.tile_rows > 0) p.tile_rows = *op.attrs.tile_rows;
   p.score_scale = static_cast<float>(op.softmax_scale() * 1.4426950408889634);  // exp2 domain
   p.softcap2 = static_cast<float>(op.softcap.value_or(0) * 1.4426950408889634);
+  p.fused = fast::fused_block_tiles();
   p.out = out.data;
   p.lse = lse;
 
@@ -356,8 +366,12 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   const int64_t rows_per_thread = (s.batch * s.heads * s.seq_len + 4 * kTaskThreads - 1) / (4 * kTaskThreads);
   p.task_rows = std::clamp<int64_t>(rows_per_thread, p.tile_rows, std::max(fast::kCsrTaskRows, p.tile_rows));
   p.task_rows = (p.task_rows + p.tile_rows - 1) / p.tile_rows * p.tile_rows;
-  // Task rows: a block row (BSR), a tile (integer datapath on CSR) or a CSR task of tiles.
-  const int64_t task_height = layout.block ? layout.block_size : p.integer ? p.tile_rows : p.task_rows;
+  // Task rows: block rows (BSR: one, or kFusedTaskRows of rows with fused tiles), a tile
+  // (integer datapath) or a CSR task of tiles.
+  if (layout.block && p.fused && !p.integer)
+    p.block_rows_per_task = std::max<int64_t>(1, fast::kFusedTaskRows / layout.block_size);
+  const int64_t task_height = layout.block ? layout.block_size * (p.integer ? 1 : p.block_rows_per_task)
+                                           : p.integer ? p.tile_rows : p.task_rows;
   const int64_t tasks_per_head = (s.seq_len + task_height - 1) / task_height;
   const int64_t tasks = s.batch * s.heads * tasks_per_head;
 

@@ -92,11 +92,14 @@ struct ChunkBuilder {
 
 }  // namespace
 
-void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t block_row) {
+namespace {
+
+// Block rows [block_row, block_row + count) of (b, h) as one tile; they have the same kept blocks.
+void run_block_rows(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t block_row, int64_t count) {
   const Layout& layout = *p.layout;
   const int64_t bs = layout.block_size, dim = p.dim;
   const int64_t first_query = block_row * bs;
-  const int64_t rows = std::min(bs, p.seq_len - first_query);
+  const int64_t rows = std::min(count * bs, p.seq_len - first_query);
   const int64_t kvh = h / p.group;
   const HeadLayout& head = layout.head(b, kvh);
   const float* q_tile = p.q_row(b, h, first_query);
@@ -107,7 +110,12 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
   const int64_t last_visible_key =
       layout.causal ? std::min(p.kv_len - 1, first_query + rows - 1 + layout.causal_offset) : p.kv_len - 1;
 
-  TileState state = begin_tile(scratch, rows, dim);
+  TileState state{};
+  FusedTile fused{};
+  if (p.fused)
+    fused = fused_begin(scratch, q_tile, rows, dim, p.score_scale, first_query, layout.causal_offset);
+  else
+    state = begin_tile(scratch, rows, dim);
   if (scratch.keys.size() < static_cast<size_t>(kMaxChunkKeys)) scratch.keys.resize(kMaxChunkKeys);
   int32_t* column_keys = scratch.keys.data();
   ChunkBuilder chunk;
@@ -131,9 +139,13 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
       v_chunk = scratch.v_gather.data();
     }
     const bool needs_mask = layout.causal && column_keys[chunk.keys - 1] > first_query + layout.causal_offset;
-    const CausalMask causal(column_keys, first_query, layout.causal_offset);
-    tile_step(state, scratch, q_tile, k_chunk, v_chunk, chunk.keys, p.score_scale, needs_mask ? &causal : nullptr,
-              p.softcap2);
+    if (p.fused) {
+      fused_step(fused, scratch, k_chunk, v_chunk, chunk.keys, column_keys, needs_mask, p.softcap2);
+    } else {
+      const CausalMask causal(column_keys, first_query, layout.causal_offset);
+      tile_step(state, scratch, q_tile, k_chunk, v_chunk, chunk.keys, p.score_scale, needs_mask ? &causal : nullptr,
+                p.softcap2);
+    }
     chunk.piece_count = 0;
     chunk.keys = 0;
   };
@@ -155,7 +167,36 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
     }
   }
   flush();
-  finish_tile(state, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
+  if (p.fused)
+    fused_finish(fused, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
+  else
+    finish_tile(state, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
+}
+
+bool same_blocks(const HeadLayout& head, int64_t r, int64_t s) {
+  return head.ptr[r + 1] - head.ptr[r] == head.ptr[s + 1] - head.ptr[s] &&
+         std::equal(head.idx.begin() + head.ptr[r], head.idx.begin() + head.ptr[r + 1], head.idx.begin() + head.ptr[s]);
+}
+
+}  // namespace
+
+void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t task) {
+  if (p.block_rows_per_task <= 1) {
+    run_block_rows(p, scratch, b, h, task, 1);
+    return;
+  }
+  // Fused tiles: adjacent block rows with the same kept blocks (every row of a non-causal dense
+  // layout) form one tile, whose sub-tiles share each K/V step while it is in L1, so K/V stream
+  // from L2/L3 once per tile rather than once per block row.
+  const HeadLayout& head = p.layout->head(b, h / p.group);
+  const int64_t first = task * p.block_rows_per_task;
+  const int64_t end = std::min(first + p.block_rows_per_task, p.layout->block_rows());
+  for (int64_t r = first; r < end;) {
+    int64_t e = r + 1;
+    while (e < end && same_blocks(head, r, e)) ++e;
+    run_block_rows(p, scratch, b, h, r, e - r);
+    r = e;
+  }
 }
 
 const Kernels kernels{CpuIsa::SATTN_CPU_ISA_NS, run_block_row, run_csr_task, run_integer_tile, attention_backward};

@@ -33,6 +33,9 @@ inline constexpr int64_t kMaxChunkKeys = 256;
 // Default query rows per CSR tile (op.attrs.tile_rows overrides): the unit that chooses between
 // GEMM tiles and the gather path.
 inline constexpr int64_t kDefaultTileRows = 32;
+// Query rows per BSR task with fused tiles: adjacent block rows with the same kept blocks share
+// one tile (two 64-row sub-tiles with AVX-512), halving the K/V traffic of a 64-row block row.
+inline constexpr int64_t kFusedTaskRows = 128;
 // Query rows per CSR task: gathered rows of a task share the K/V cache lines of each key window.
 inline constexpr int64_t kCsrTaskRows = 1024;
 
@@ -43,7 +46,9 @@ struct Problem {
   int64_t seq_len = 0, kv_len = 0, dim = 0;
   int64_t tile_rows = kDefaultTileRows;  // CSR tile height; BSR uses the block size
   int64_t task_rows = kCsrTaskRows;      // CSR task height (a multiple of tile_rows)
+  int64_t block_rows_per_task = 1;       // BSR: block rows per task (fused tiles: kFusedTaskRows of rows)
   float score_scale = 1;                 // softmax scale * log2(e): scores live in the exp2 domain
+  bool fused = true;                     // BSR block rows: fused tiles (false: cblas tile_step; SATTN_CPU_BLOCK_KERNEL)
   float softcap2 = 0;                    // the op's softcap * log2(e) (the cap in the exp2 domain); 0 = none
   const float* q = nullptr;              // [batch, heads, seq_len, dim]
   const float* k = nullptr;              // [batch, kv_heads, kv_len, dim]
@@ -62,6 +67,22 @@ struct Problem {
   float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * heads + h) * seq_len + i) * dim; }
   float* lse_row(int64_t b, int64_t h, int64_t i) const { return lse ? lse + (b * heads + h) * seq_len + i : nullptr; }
   int64_t kv_offset(int64_t b, int64_t kvh) const { return (b * kv_heads + kvh) * kv_len * dim; }
+};
+
+// One sub-tile of a fused tile (kernel_fast_fused.cpp): up to fused_lanes() query rows, the SIMD
+// lanes of every step. Arrays in Scratch::fused, lane-major (`vecs` vectors of lanes per entry).
+struct FusedSubtile {
+  int64_t first_row = 0, rows = 0, vecs = 0;
+  int64_t diag = 0;  // lane q sees keys <= diag + q (causal)
+  float* q_t = nullptr;      // dim x lanes: Q^T * score_scale
+  float* o_t = nullptr;      // dim x lanes: unnormalized O^T
+  float* row_max = nullptr;  // lanes: running max (exp2 domain)
+  float* row_sum = nullptr;  // lanes: running sum
+};
+// The online-softmax state of a fused tile of `rows` query rows.
+struct FusedTile {
+  FusedSubtile* sub = nullptr;
+  int64_t count = 0, rows = 0, dim = 0;
 };
 
 // Per-thread scratch, grown on demand and reused across tasks (nothing allocated per element).
@@ -85,6 +106,9 @@ struct Scratch {
   std::vector<int64_t> gather_rows;   // rows of a CSR task that no contiguous tile took
   std::vector<int64_t> tile_rows;     // rows of the current CSR tile, then of the gather path
   int32_t stamp = 0;
+  std::vector<float> fused;                     // fused tiles: per sub-tile Q^T, O^T, max, sum
+  std::vector<float> fused_scores;              // fused tiles: S^T / P^T of one step
+  std::vector<FusedSubtile> fused_sub;          // fused tiles: the sub-tiles of the current tile
 };
 
 struct Kernels;
@@ -137,8 +161,22 @@ inline RowKeys row_keys(const Layout& layout, const HeadLayout& head, int64_t ti
   return {scratch.keys.data(), int64_t(scratch.keys.size())};
 }
 
-// One task: block row `block_row` of (b, h) for BSR layouts.
-void run_block_row(const Problem&, Scratch&, int64_t b, int64_t h, int64_t block_row);
+// The fused tile (kernel_fast_fused.cpp), the default for BSR block rows (Problem::fused): the
+// same FlashAttention step as tile_step with register-blocked SIMD micro-kernels instead of
+// cblas_sgemm and a scores matrix. fused_begin packs the tile's query rows (q_tile: rows x dim,
+// contiguous; first_query: the index of its first row; causal_offset: the layout's), fused_step
+// runs one chunk of n contiguous keys (column_keys: their ascending indices, read only when
+// `causal`), fused_finish writes out/lse like finish_tile.
+FusedTile fused_begin(Scratch&, const float* q_tile, int64_t rows, int64_t dim, float score_scale,
+                      int64_t first_query, int64_t causal_offset);
+void fused_step(FusedTile&, Scratch&, const float* k_chunk, const float* v_chunk, int64_t n,
+                const int32_t* column_keys, bool causal, float softcap2);
+void fused_finish(const FusedTile&, float* out, float* lse);
+// Query rows per sub-tile of this ISA copy (SIMD lanes x vectors).
+int64_t fused_lanes();
+
+// One task of (b, h) for BSR layouts: block rows [task, task + 1) * Problem::block_rows_per_task.
+void run_block_row(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task: rows [task*task_rows, ...) of (b, h) for CSR layouts (fp32 path).
 void run_csr_task(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task of the integer datapath (either layout kind); `tile` indexes block rows (BSR) or
@@ -168,6 +206,10 @@ struct Kernels {
 };
 // The copy selected for this process (cpu_isa(); kernel_fast.cpp).
 const Kernels& cpu_kernels();
+// Whether BSR block rows run the fused tile (default; SATTN_CPU_BLOCK_KERNEL=fused) or the cblas
+// tile_step (SATTN_CPU_BLOCK_KERNEL=gemm, the kernel before issue 25, kept for comparison).
+// Throws Error(invalid_input) on another value.
+bool fused_block_tiles();
 
 // Input checks shared by the forward and the backward (kernel_fast.cpp). `who` starts every
 // message ("fast_attention", "fast_attention_backward"). Throw Error(invalid_input).

@@ -3,12 +3,14 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "sattn/attention.hpp"
+#include "sattn/error.hpp"
 #include "sattn/layout.hpp"
 #include "core/quant.hpp"
 #include "core/synthetic.hpp"
@@ -315,6 +317,77 @@ TEST_CASE("fast_attention fp32 matches the reference on random shapes and layout
       check_empty_rows_are_zero(c.op, layout, out);
     }
   }
+}
+
+namespace {
+
+// Sets SATTN_CPU_BLOCK_KERNEL for one scope and restores the caller's value.
+struct BlockKernelEnv {
+  std::string saved;
+  bool had;
+  explicit BlockKernelEnv(const char* value) {
+    const char* old = std::getenv("SATTN_CPU_BLOCK_KERNEL");
+    had = old != nullptr;
+    if (had) saved = old;
+    setenv("SATTN_CPU_BLOCK_KERNEL", value, 1);
+  }
+  ~BlockKernelEnv() {
+    if (had)
+      setenv("SATTN_CPU_BLOCK_KERNEL", saved.c_str(), 1);
+    else
+      unsetenv("SATTN_CPU_BLOCK_KERNEL");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("fast_attention: the fused block tile and the cblas block tile both match the reference") {
+  // Block layouts only (the two tiles differ there): random shapes with tails around every SIMD
+  // width and register block (query rows per sub-tile: 8/16/64 lanes; 4 or 6 keys and head-dim
+  // entries per block), block sizes from 1 to 100 (a sub-tile narrower than the lanes, two
+  // sub-tiles), causal with seq_len != kv_len, GQA, empty block rows, long rows of several steps.
+  Rng rng(25);
+  FastOptions two_threads;
+  two_threads.threads = 2;
+  for (int iteration = 0; iteration < 60; ++iteration) {
+    Case c = random_case(rng, false);
+    if (iteration % 4 == 0) {  // a long row: several 256-key chunks and 64-key steps
+      c.op.shape.kv_len = 300 + int64_t(rng.below(500));
+      c.k = random_tensor(rng, c.op.shape.batch, c.op.shape.kv_heads, c.op.shape.kv_len, c.op.shape.head_dim, false);
+      c.v = random_tensor(rng, c.op.shape.batch, c.op.shape.kv_heads, c.op.shape.kv_len, c.op.shape.head_dim, false);
+    }
+    const int64_t block_sizes[] = {1, 5, 16, 64, 100};
+    const int64_t bs = block_sizes[rng.below(5)];
+    const float keep = rng.below(3) == 0 ? 1.0f : 0.3f + 0.6f * rng.uniform();
+    const uint64_t salt = rng.next_u64();
+    const Layout layout = bsr_from(c.op, bs, [&](int64_t b, int64_t kvh, int64_t br, int64_t bc) {
+      Rng r(salt ^ uint64_t(b * 7919 + kvh * 104729 + br * 1299709) ^ uint64_t(bc) * 0x9E3779B97F4A7C15ull);
+      return keep >= 1.0f || r.uniform() < keep;
+    });
+    CAPTURE(iteration);
+    INFO(describe(c.op, "bsr bs=" + std::to_string(bs)));
+    const Tensor ref = reference_attention(c.op, layout, c.q, c.k, c.v);
+    for (const char* kernel : {"fused", "gemm"}) {
+      CAPTURE(kernel);
+      const BlockKernelEnv env(kernel);
+      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, two_threads);
+      const ErrorStats e = compare(out, ref);
+      REQUIRE(e.finite);
+      CHECK(e.max_rel <= tolerance(Precision::fp32));
+      check_empty_rows_are_zero(c.op, layout, out);
+    }
+  }
+  const BlockKernelEnv bogus("blas");
+  Case c = random_case(rng, false);
+  const Layout layout = bsr_from(c.op, 16, [](int64_t, int64_t, int64_t, int64_t) { return true; });
+  std::string message;
+  try {
+    fast_attention(c.op, layout, c.q, c.k, c.v);
+  } catch (const Error& e) {
+    message = e.what();
+    CHECK(e.kind() == ErrorKind::invalid_input);
+  }
+  CHECK(message.find("SATTN_CPU_BLOCK_KERNEL=blas: unknown block kernel") != std::string::npos);
 }
 
 TEST_CASE("fast_attention: tile_rows attribute, all-empty layouts, seq_len > kv_len under causal") {
