@@ -37,10 +37,16 @@ using namespace tc;
 #ifndef SATTN_FWD_MINB_128
 #define SATTN_FWD_MINB_128 1
 #endif
+#ifndef SATTN_FWD_KS_64
+#define SATTN_FWD_KS_64 64
+#endif
+#ifndef SATTN_FWD_MINB_64
+#define SATTN_FWD_MINB_64 1
+#endif
 constexpr int fwd_warps(int d) { return d > 64 ? SATTN_FWD_WARPS_128 : SATTN_FWD_WARPS_64; }
 
 template <int D, int Mode, int W = fwd_warps(D)>
-__global__ void __launch_bounds__(W * 32, D > 64 ? SATTN_FWD_MINB_128 : 1) attention_tc(const TcArgs a) {
+__global__ void __launch_bounds__(W * 32, D > 64 ? SATTN_FWD_MINB_128 : SATTN_FWD_MINB_64) attention_tc(const TcArgs a) {
   constexpr int NT = W * 32;
   constexpr int QT = tc_qtile(D);
   constexpr int kQBytes = QT * D * 2, kTileBytes = kTcKTile * D * 2;
@@ -48,7 +54,7 @@ __global__ void __launch_bounds__(W * 32, D > 64 ? SATTN_FWD_MINB_128 : 1) atten
   constexpr int ND = D / 8;   // n-tiles of the output
   constexpr int MT = QT / 16 / W;  // m-tiles (16 rows) per warp
   static_assert(MT >= 1 && MT * 16 * W == QT, "W warps must split the query tile into m16 tiles");
-  constexpr int KS = D > 64 ? SATTN_FWD_KS_128 : kTcKTile;  // keys per softmax step
+  constexpr int KS = D > 64 ? SATTN_FWD_KS_128 : SATTN_FWD_KS_64;  // keys per softmax step
   constexpr int NS = KS / 8;                            // n-tiles of S per step
   extern __shared__ __align__(128) unsigned char smem[];
   const uint32_t sQ = smem_addr(smem), sK = sQ + kQBytes, sV = sK + 2 * kTileBytes;
