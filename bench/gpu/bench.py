@@ -7,7 +7,8 @@ plus the diagonal, non-causal (density ~0.1 of seq_len^2; the dense baseline is 
 and causal (the same draw restricted to the past, element-causal inside diagonal blocks; the dense
 baseline is causal flash). Every configuration runs all kernels in the same process: ours on the
 block mask (tensor-core kernel), Flex on the same BlockMask, SDPA flash dense, our dense kernel.
-Times are CUDA-event medians after a warm-up. Outputs are compared with Flex's.
+Times are CUDA-event medians after a warm-up, per call at throughput (bench/gpu/timing.py: calls
+back to back, so host overhead overlaps the kernels); *_call_ms: one call on an idle GPU. Outputs are compared with Flex's.
 Backward (seq_len <= BWD_MAX_SEQ, env, default 16384): ours (forward with lse, then the backward
 kernels; fp32 gradients) against Flex's compiled backward on the same BlockMask: the forward+backward
 time of each, the backward alone (forward+backward minus forward), and the gradients compared with
@@ -15,6 +16,7 @@ Flex's (max-norm relative).
 """
 import ctypes, json, os, sys
 import torch
+from timing import latency, timeit
 from torch.nn.attention import sdpa_kernel, SDPBackend
 from torch.nn.attention.flex_attention import flex_attention, create_block_mask
 
@@ -70,15 +72,6 @@ class Plan:
         lib.sattn_cuda_plan_destroy(self.p)
 
 
-def timeit(fn, reps):
-    fn(); torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        e0.record(); fn(); e1.record(); torch.cuda.synchronize()
-        ts.append(e0.elapsed_time(e1))
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 torch._dynamo.config.cache_size_limit = 64  # one compiled Flex kernel per (shape, mask_mod)
@@ -121,6 +114,9 @@ for S in seqs:
             r["flex_ms"] = timeit(lambda: flex(q, k, v, block_mask=bm), reps)
             r["ours_bsr_ms"] = timeit(lambda: sparse(q, k, v, o_s), reps)
             r["ours_dense_ms"] = timeit(lambda: dense(q, k, v, o_d), reps)
+            # One call on an idle GPU, host overhead included (the figure reported before 2026-12-07).
+            r["flex_call_ms"] = latency(lambda: flex(q, k, v, block_mask=bm))
+            r["ours_bsr_call_ms"] = latency(lambda: sparse(q, k, v, o_s))
             ref = flex(q, k, v, block_mask=bm).float()
             r["ours_vs_flex_max_rel"] = float((o_s - ref).abs().max() / ref.abs().max())
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):

@@ -1,13 +1,15 @@
 """Backward-kernel variants side by side: the same BSR configurations as bench.py (bf16, batch 1,
 16 heads, block mask of 128-blocks at ~10% plus the diagonal, non-causal and causal), our
-backward alone (sattn_cuda_plan_backward after one forward with lse) for each libsattn_cuda.so
-given, and optionally FlexAttention's backward (forward+backward minus forward, as bench.py).
+backward alone (sattn_cuda_plan_backward after one forward with lse) and the forward alone
+(sattn_cuda_plan_run) for each libsattn_cuda.so given, and optionally FlexAttention's backward (forward+backward minus forward, as bench.py).
 Gradients of every variant are compared with the first one's (max-norm relative).
 
 Usage: python3 bench/gpu/bwd_variants.py OUT.json [--flex] NAME=LIB.so ... -- SEQ ...
 """
 import ctypes, json, sys
 import torch
+from timing import timeit
+from bwd_variants_common import Args, call
 
 args = sys.argv[1:]
 out_path = args.pop(0)
@@ -17,32 +19,6 @@ sep = args.index("--")
 libs = [(a.split("=", 1)[0], ctypes.CDLL(a.split("=", 1)[1])) for a in args[:sep]]
 seqs = [int(s) for s in args[sep + 1:]]
 H, BS, KEEP = 16, 128, 0.09
-
-
-class Args(ctypes.Structure):
-    _fields_ = [("mode", ctypes.c_int), ("bf16", ctypes.c_int)] + [(n, ctypes.c_int64) for n in
-               ("batch", "heads", "kv_heads", "seq_len", "kv_len", "head_dim")] + [
-        ("causal", ctypes.c_int), ("causal_offset", ctypes.c_int64), ("scale", ctypes.c_float),
-        ("ptr", ctypes.c_void_p), ("idx", ctypes.c_void_p), ("shared", ctypes.c_int),
-        ("block_size", ctypes.c_int64), ("window", ctypes.c_int64), ("dilation", ctypes.c_int64),
-        ("q", ctypes.c_void_p), ("k", ctypes.c_void_p), ("v", ctypes.c_void_p), ("o", ctypes.c_void_p)]
-
-
-def call(lib, name, *ptrs):
-    msg = ctypes.create_string_buffer(256)
-    rc = getattr(lib, name)(*ptrs, msg)
-    assert rc == 0, (name, msg.value)
-
-
-def timeit(fn, reps=10):
-    fn(); torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        e0.record(); fn(); e1.record(); torch.cuda.synchronize()
-        ts.append(e0.elapsed_time(e1))
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 if flex_too:
@@ -80,6 +56,9 @@ for S in seqs:
                 bwd = lambda: call(lib, "sattn_cuda_plan_backward", p, vp(q), vp(k), vp(v), vp(o), vp(do), vp(lse),
                                    vp(dq), vp(dk), vp(dv))
                 r[name + "_bwd_ms"] = timeit(bwd)
+                r[name + "_fwd_ms"] = timeit(lambda: call(lib, "sattn_cuda_plan_run", p, vp(q), vp(k), vp(v), vp(o)))
+                call(lib, "sattn_cuda_plan_run_lse", p, vp(q), vp(k), vp(v), vp(o), vp(lse))
+                bwd()
                 torch.cuda.synchronize()
                 if first is None:
                     first = (dq.clone(), dk.clone(), dv.clone())
@@ -102,6 +81,7 @@ for S in seqs:
                     qg.grad = kg.grad = vg.grad = None
                     flex(qg, kg, vg, block_mask=bm).backward(dob)
                 fwd = timeit(lambda: flex(q, k, v, block_mask=bm))
+                r["flex_fwd_ms"] = fwd
                 r["flex_bwd_ms"] = timeit(flex_fb) - fwd
                 flex_fb()
                 r["first_vs_flex"] = max(float((f - t.grad.float()).abs().max() / t.grad.float().abs().max())
@@ -109,10 +89,14 @@ for S in seqs:
             rows.append(r)
             print(json.dumps(r), flush=True)
 names = [n for n, _ in libs]
-print("seq D causal " + " ".join(names) + (" flex" if flex_too else "") + "   (bwd ms; max rel diff to first)")
-for r in rows:
-    cells = [f"{r[n + '_bwd_ms']:.3f}" + (f"({r[n + '_vs_first']:.0e})" if n + "_vs_first" in r else "") for n in names]
-    if flex_too:
-        cells.append(f"{r['flex_bwd_ms']:.3f}(first/flex {r['flex_bwd_ms'] / r[names[0] + '_bwd_ms']:.2f}x)")
-    print(r["seq_len"], r["head_dim"], int(r["causal"]), " ".join(cells))
+for what in ("bwd", "fwd"):
+    print("seq D causal " + " ".join(names) + (" flex" if flex_too else "") + f"   ({what} ms" +
+          ("; max rel diff of the gradients to first)" if what == "bwd" else ")"))
+    for r in rows:
+        cells = [f"{r[n + '_' + what + '_ms']:.3f}" +
+                 (f"({r[n + '_vs_first']:.0e})" if what == "bwd" and n + "_vs_first" in r else "") for n in names]
+        if flex_too:
+            fl = r[f"flex_{what}_ms"]
+            cells.append(f"{fl:.3f}(flex/first {fl / r[names[0] + '_' + what + '_ms']:.2f}x)")
+        print(r["seq_len"], r["head_dim"], int(r["causal"]), " ".join(cells))
 json.dump(rows, open(out_path, "w"), indent=1)

@@ -9,7 +9,7 @@ import torch
 
 import sattn
 import sattn.torch
-from conftest import SHAPES, make_qkv
+from conftest import SHAPES, SPEC_PARAMS, make_qkv
 
 
 @pytest.fixture
@@ -187,3 +187,38 @@ def test_cuda_path():
                                        None, None)
     with pytest.raises(sattn.Usage, match="no backend named 'gpu'"):
         sattn._sattn.require_backend("gpu")
+
+
+@pytest.mark.parametrize("spec", ["dense", "sliding_window", "bsr", "topk_per_query"])
+@pytest.mark.parametrize("shape_name", sorted(SHAPES))
+def test_cuda_training_matches_cpu(spec, shape_name):
+    """sattn.torch.sparse_attention on float32 CUDA tensors (forward with lse, then the CUDA backward
+    through sattn_backward) against the same call on CPU tensors (the CPU kernels), for every test
+    shape (GQA, causal with kv_len > seq_len, tails, empty rows) and a static, a windowed, a block
+    and a data-dependent spec. Without a GPU, libsattn's device check must refuse with exit 4
+    naming CUDA (bench/gpu/python_cuda.sh runs this file on a GPU machine)."""
+    try:
+        sattn._sattn.require_backend("cuda")
+    except sattn.ExternalToolFailed as e:
+        assert e.exit_code == 4 and "CUDA" in str(e)
+        return
+    assert torch.cuda.is_available(), "libsattn sees a GPU but this torch has no CUDA"
+    shape = SHAPES[shape_name]
+    causal = shape[-1]
+    q, k, v = make_qkv(shape, seed=11)
+    g = np.random.default_rng(12).standard_normal(q.shape).astype(np.float32)
+    kw = dict(pattern=spec, params=SPEC_PARAMS[spec], causal=causal)
+    cpu = [torch.from_numpy(x).requires_grad_(True) for x in (q, k, v)]
+    gpu = [torch.from_numpy(x).cuda().requires_grad_(True) for x in (q, k, v)]
+    out_c = sattn.torch.sparse_attention(*cpu, **kw)
+    out_g = sattn.torch.sparse_attention(*gpu, **kw)
+    assert out_g.is_cuda
+    ref = out_c.detach().numpy()
+    assert np.abs(out_g.detach().cpu().numpy() - ref).max() <= 1e-3 * max(np.abs(ref).max(), 1e-30)
+    out_c.backward(torch.from_numpy(g))
+    out_g.backward(torch.from_numpy(g).cuda())
+    for name, mine, theirs in zip("qkv", gpu, cpu):
+        r = theirs.grad.numpy()
+        m = mine.grad.cpu().numpy()
+        assert np.isfinite(m).all(), name
+        assert np.abs(m - r).max() <= 1e-3 * max(np.abs(r).max(), 1e-30), (name, np.abs(m - r).max(), np.abs(r).max())

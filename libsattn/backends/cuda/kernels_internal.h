@@ -85,6 +85,17 @@ cudaError_t bwd_launch(const SattnCudaArgs& a, const BwdArgs& g);
 #ifndef SATTN_BWD_KV_WARPS_128
 #define SATTN_BWD_KV_WARPS_128 4
 #endif
+// Whether the dk/dv kernel also computes dQ (adding into the zeroed dq with vector reductions)
+// instead of a separate dq kernel recomputing S and dP.
+#ifndef SATTN_BWD_DQ_FUSED_64
+#define SATTN_BWD_DQ_FUSED_64 1
+#endif
+#ifndef SATTN_BWD_DQ_FUSED_128
+#define SATTN_BWD_DQ_FUSED_128 1
+#endif
+__host__ __device__ constexpr bool tc_bwd_dq_fused(int head_dim) {
+  return (head_dim > 64 ? SATTN_BWD_DQ_FUSED_128 : SATTN_BWD_DQ_FUSED_64) != 0;
+}
 __host__ __device__ constexpr int tc_bwd_dq_rows(int head_dim) {
   return 16 * (head_dim > 64 ? SATTN_BWD_DQ_WARPS_128 : SATTN_BWD_DQ_WARPS_64);
 }

@@ -23,14 +23,38 @@ namespace {
 
 using namespace tc;
 
-template <int D, int Mode>
-__global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
+// Warps per CTA (W) and keys per softmax step for each head_dim: macros so that
+// bench/gpu/bwd_variants.sh can time other shapes side by side; the defaults are the measured best.
+#ifndef SATTN_FWD_WARPS_64
+#define SATTN_FWD_WARPS_64 4
+#endif
+#ifndef SATTN_FWD_WARPS_128
+#define SATTN_FWD_WARPS_128 4
+#endif
+#ifndef SATTN_FWD_KS_128
+#define SATTN_FWD_KS_128 32
+#endif
+#ifndef SATTN_FWD_MINB_128
+#define SATTN_FWD_MINB_128 1
+#endif
+#ifndef SATTN_FWD_KS_64
+#define SATTN_FWD_KS_64 64
+#endif
+#ifndef SATTN_FWD_MINB_64
+#define SATTN_FWD_MINB_64 1
+#endif
+constexpr int fwd_warps(int d) { return d > 64 ? SATTN_FWD_WARPS_128 : SATTN_FWD_WARPS_64; }
+
+template <int D, int Mode, int W = fwd_warps(D)>
+__global__ void __launch_bounds__(W * 32, D > 64 ? SATTN_FWD_MINB_128 : SATTN_FWD_MINB_64) attention_tc(const TcArgs a) {
+  constexpr int NT = W * 32;
   constexpr int QT = tc_qtile(D);
   constexpr int kQBytes = QT * D * 2, kTileBytes = kTcKTile * D * 2;
   constexpr int KD = D / 16;  // k-steps over head_dim
   constexpr int ND = D / 8;   // n-tiles of the output
-  constexpr int MT = QT / 16 / (kThreads / 32);  // m-tiles (16 rows) per warp
-  constexpr int KS = D > 64 ? 32 : kTcKTile;            // keys per softmax step
+  constexpr int MT = QT / 16 / W;  // m-tiles (16 rows) per warp
+  static_assert(MT >= 1 && MT * 16 * W == QT, "W warps must split the query tile into m16 tiles");
+  constexpr int KS = D > 64 ? SATTN_FWD_KS_128 : SATTN_FWD_KS_64;  // keys per softmax step
   constexpr int NS = KS / 8;                            // n-tiles of S per step
   extern __shared__ __align__(128) unsigned char smem[];
   const uint32_t sQ = smem_addr(smem), sK = sQ + kQBytes, sV = sK + 2 * kTileBytes;
@@ -68,11 +92,11 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
     return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kTcKTile : t * kTcKTile;
   };
 
-  load_tile<D, QT>(sQ, qg, q0, a.seq_len);
+  load_tile<D, QT, NT>(sQ, qg, q0, a.seq_len);
   cp_async_commit();
   if (t_begin < t_end) {
-    load_tile<D, kTcKTile>(sK, kg, key0_of(t_begin), a.kv_len);
-    load_tile<D, kTcKTile>(sV, vg, key0_of(t_begin), a.kv_len);
+    load_tile<D, kTcKTile, NT>(sK, kg, key0_of(t_begin), a.kv_len);
+    load_tile<D, kTcKTile, NT>(sV, vg, key0_of(t_begin), a.kv_len);
     cp_async_commit();
   }
 
@@ -94,8 +118,8 @@ __global__ void __launch_bounds__(kThreads) attention_tc(const TcArgs a) {
     const int stage = int((t - t_begin) & 1);
     if (t + 1 < t_end) {  // prefetch the next tile into the other stage
       const int64_t nk = key0_of(t + 1);
-      load_tile<D, kTcKTile>(sK + (stage ^ 1) * kTileBytes, kg, nk, a.kv_len);
-      load_tile<D, kTcKTile>(sV + (stage ^ 1) * kTileBytes, vg, nk, a.kv_len);
+      load_tile<D, kTcKTile, NT>(sK + (stage ^ 1) * kTileBytes, kg, nk, a.kv_len);
+      load_tile<D, kTcKTile, NT>(sV + (stage ^ 1) * kTileBytes, vg, nk, a.kv_len);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -253,7 +277,7 @@ cudaError_t launch_tc(const TcArgs& a) {
     configured = true;
   }
   const dim3 grid(unsigned((a.seq_len + tc_qtile(D) - 1) / tc_qtile(D)), unsigned(a.heads), unsigned(a.batch));
-  attention_tc<D, Mode><<<grid, kThreads, smem>>>(a);
+  attention_tc<D, Mode><<<grid, fwd_warps(D) * 32, smem>>>(a);
   return cudaGetLastError();
 }
 

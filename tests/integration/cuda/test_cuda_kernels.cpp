@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -190,7 +191,7 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
 // Backward: a plan (tensor-core forward where it applies, else SIMT) runs the forward with lse,
 // then sattn_cuda_plan_backward; lse, dq, dk and dv are compared with a double reference
 // (explicit softmax per row over the same keys; GQA sums the query heads into dk/dv).
-bool run_bwd_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
+bool run_bwd_case(const Case& c, std::mt19937_64& rng, int n, bool tc, bool det) {
   std::normal_distribution<float> nd;
   const int64_t nq = c.B * c.H * c.S * c.D, nkv = c.B * c.KVH * c.KV * c.D;
   std::vector<float> q(nq), k(nkv), v(nkv), dout(nq);
@@ -302,7 +303,7 @@ bool run_bwd_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
   static const char* names[] = {"dense", "csr", "bsr", "window"};
   std::printf("%-3d bwd %-11s %-6s %-4s causal=%d B=%lld H=%lld KVH=%lld S=%lld KV=%lld D=%lld bs=%lld w=%lld dil=%lld  "
               "lse=%.1e dq=%.1e dk=%.1e dv=%.1e %s\n",
-              n, kernel.c_str(), names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H,
+              n, (kernel + (det ? "/det" : "")).c_str(), names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H,
               (long long)c.KVH, (long long)c.S, (long long)c.KV, (long long)c.D, (long long)c.bs, (long long)c.w,
               (long long)c.dil, e_lse, e_dq, e_dk, e_dv, ok ? "ok" : (finite ? "FAIL" : "FAIL (non-finite)"));
   return ok;
@@ -363,6 +364,7 @@ int main(int argc, char** argv) {
   // The backward over every mode, fp32 and bf16, after a SIMT or a tensor-core forward: GQA,
   // causal with kv_len > seq_len, tails, empty rows, head_dim up to 256.
   const int n_bwd = argc > 4 ? std::atoi(argv[4]) : n_cases;
+  int n_run = 0;
   for (int n = 0; n < n_bwd; ++n) {
     std::uniform_int_distribution<int64_t> r(1, 160);
     Case c{};
@@ -378,8 +380,15 @@ int main(int argc, char** argv) {
     c.bs = c.bf16 ? int64_t(16) << (rng() % 3) : int64_t(1) << (2 + rng() % 4);
     c.w = 1 + rng() % 20;
     c.dil = 1 + rng() % 3;
-    if (!run_bwd_case(c, rng, n_cases + n_tc + n, c.bf16 != 0)) ++failed;
+    // The tensor-core backward twice (fresh data each time): by default (dq added into by the
+    // dk/dv kernel where tc_bwd_dq_fused) and with SATTN_CUDA_DETERMINISTIC=1 (two kernels).
+    for (int det = 0; det < (c.bf16 ? 2 : 1); ++det) {
+      setenv("SATTN_CUDA_DETERMINISTIC", det ? "1" : "0", 1);
+      if (!run_bwd_case(c, rng, n_cases + n_tc + n, c.bf16 != 0, det != 0)) ++failed;
+      ++n_run;
+    }
   }
-  std::printf("%d of %d cases failed\n", failed, n_cases + n_tc + n_bwd);
+  unsetenv("SATTN_CUDA_DETERMINISTIC");
+  std::printf("%d of %d cases failed\n", failed, n_cases + n_tc + n_run);
   return failed ? 1 : 0;
 }
