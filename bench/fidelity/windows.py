@@ -147,6 +147,8 @@ def analyse(doc):
     configs = {c: arrays(p, nw) for c, p in doc["configs"].items()}
 
     def score(bound_of, n):
+        if n > len(pool) // 2:  # too few windows left to hold out
+            return None
         tot = np.zeros(3)
         cnt = 0
         for rep in range(REPS if n < len(pool) else 1):
@@ -173,7 +175,8 @@ def analyse(doc):
         mu, sd = m.mean(0), m.std(0, ddof=1)
         return (mu - Z * sd * math.sqrt(1 + 1 / n)).min(1)
 
-    out = {"band": [score(band, n) for n in NS_BAND], "pooled": [score(pooled, n) for n in NS_POOLED]}
+    out = {"band": [x for x in (score(band, n) for n in NS_BAND) if x],
+           "pooled": [x for x in (score(pooled, n) for n in NS_POOLED) if x]}
     # The ceiling: every (configuration, R), every point's met and within rates over all windows.
     cases = []
     for name, (cost, mean, se) in configs.items():
@@ -231,6 +234,8 @@ def main():
     ap.add_argument("--raw-out", help="also write the raw measurements (per window, head and grid point) to FILE")
     ap.add_argument("--raw-in", help="analyse FILE (a --raw-out of an earlier run) instead of capturing and "
                                      "measuring; only the points of this build's grid are kept")
+    ap.add_argument("--out", help="write the JSON here instead of bench/results/fidelity-windows.json (and leave "
+                                  "fidelity.md alone)")
     args = ap.parse_args()
     bin_dir = os.path.join(os.path.abspath(args.build), "bin")
     if not os.path.exists(os.path.join(bin_dir, "sattn-select")):
@@ -273,11 +278,12 @@ def main():
                "load_before": load,
                "command": "bench/fidelity/windows.py" + (f" --raw-in {os.path.basename(args.raw_in)}" if args.raw_in else
                                                         f" --stride {args.stride}") + " (make bench-fidelity-windows)"}}
-    out = os.path.join(SRC, "bench", "results", "fidelity-windows.json")
+    out = args.out or os.path.join(SRC, "bench", "results", "fidelity-windows.json")
     with open(out + ".tmp", "w") as f:
         json.dump(res, f, indent=1)
     os.replace(out + ".tmp", out)
-    subprocess.run(["/usr/bin/python3", os.path.join(SRC, "bench", "fidelity", "report.py")], check=True)
+    if not args.out:
+        subprocess.run(["/usr/bin/python3", os.path.join(SRC, "bench", "fidelity", "report.py")], check=True)
 
 
 if __name__ == "__main__":
