@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check bench-emit bench-scaling \
-	bench-roofline bench-reports bench-python bench-fidelity bench-grid bench-quant clean
+	bench-roofline bench-reports bench-python bench-fidelity bench-fidelity-windows bench-grid bench-quant clean
 
 all: build
 
@@ -63,6 +63,13 @@ bench-roofline: build
 # bench/results/fidelity.{json,md} and fidelity-pareto.svg (a few minutes).
 bench-fidelity: build
 	@bench/fidelity/run.py $(BUILD)
+
+# The cost goal of issue 20 against many held-out windows: captures Q/K/V on every 8th 1024-byte
+# window of the held-out text from the checkpoint of data/ (on the CPU; needs .gpu-carry/model/ckpt.pt
+# and .gpu-carry/corpus, see data/README.md), measures every grid point on each, and bounds what any
+# selector can reach: bench/results/fidelity-windows.json and its section of fidelity.md (~20 min).
+bench-fidelity-windows: build
+	@bench/fidelity/windows.py $(BUILD)
 
 # Quantization schemes (issue 23): accuracy (max-norm, relative L1, cosine) and cost (cpu time, rvv
 # instructions, imc energy) of every scheme x precision on Gaussian, Laplace, outlier and the real

@@ -113,7 +113,8 @@ typedef struct sattn_select_options {
                                    profile's select.min_recall apply); any other value outside
                                    [0, 1], NaN included, is SATTN_INVALID_INPUT */
   const char* const* data;      /* --data DIR, data_count of them: calibration samples, each
-                                   DIR/{q,k,v}.npy; NULL or data_count 0: none */
+                                   DIR/{q,k,v}.npy (two or more pool into one bound per head,
+                                   sattn-select(1)); NULL or data_count 0: none */
   size_t data_count;
   int64_t seed;                 /* --seed: the synthetic calibration sample when no data is given;
                                    -1: unset (the default seed) */

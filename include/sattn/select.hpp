@@ -140,6 +140,14 @@ RecallBand recall_band_stats(const std::vector<double>& row_recall);
 double recall_sigmas(double confidence);
 // mean - recall_sigmas(confidence) * stderr_mean, in [0, 1].
 double recall_bound(const std::vector<double>& row_recall, double confidence = kRecallConfidence);
+// With two or more calibration samples (windows of text), one query head's bound pools them:
+// given the head's mean row recall on each sample, mean - z(confidence) * sd * sqrt(1 + 1/n), n
+// samples, sd their sample standard deviation (n - 1 in the denominator), clamped to [0, 1]: a
+// one-sided prediction bound for the head's mean on one more window. The spread between windows
+// replaces the row bands' standard error, and for n = 1 the same formula with the band estimate
+// of one window's sd is recall_bound's sqrt(2) z. Fewer than 2 means: Error(usage).
+// docs/decisions.md, "Calibration on many windows".
+double recall_pooled_bound(const std::vector<double>& sample_means, double confidence = kRecallConfidence);
 
 // Selects a spec for `op`. A forced spec the op cannot support is Error(invalid_input) naming why.
 Plan select_spec(const Op&, const SelectOptions&);

@@ -1,9 +1,9 @@
 // Selection under a quality target (sattn-select --min-recall; sattn-select(1), QUALITY TARGET).
 //
 // Every point of the recall grid is costed by the backend's cost model (select_cost.cpp) and its
-// layout is built on each calibration sample; its recall there is the worst (sample, query head)
-// lower bound of the head's mean row recall (recall_bound below; sattn/fidelity.hpp defines the
-// row recall), dense counting as 1 by definition. The cheapest point whose bound reaches the
+// layout is built on each calibration sample; its recall there is the worst query head's lower
+// bound of the head's mean row recall (recall_bound below for one sample, recall_pooled_bound over
+// several; sattn/fidelity.hpp defines the row recall), dense counting as 1 by definition. The cheapest point whose bound reaches the
 // target wins; when no sparse point does, dense does,
 // with a warning. A sparse point that keeps every pair dense attention uses is left out (it is
 // dense under another name). The selector still knows no backend (R3): the costs come from the
@@ -100,6 +100,19 @@ double recall_sigmas(double confidence) {
 double recall_bound(const std::vector<double>& rows, double confidence) {
   const RecallBand r = recall_band_stats(rows);
   return std::clamp(r.mean - recall_sigmas(confidence) * r.stderr_mean, 0.0, 1.0);
+}
+
+double recall_pooled_bound(const std::vector<double>& sample_means, double confidence) {
+  const size_t n = sample_means.size();
+  if (n < 2) throw Error(ExitCode::usage, "a pooled recall bound needs 2 or more samples (got " + std::to_string(n) + ")");
+  double mean = 0;
+  for (double m : sample_means) mean += m;
+  mean /= double(n);
+  double var = 0;
+  for (double m : sample_means) var += (m - mean) * (m - mean);
+  var /= double(n - 1);
+  const double z = recall_sigmas(confidence) / std::sqrt(2.0);
+  return std::clamp(mean - z * std::sqrt(var) * std::sqrt(1.0 + 1.0 / double(n)), 0.0, 1.0);
 }
 
 std::string grid_label(Spec spec, const SpecParams& params) {
@@ -222,16 +235,33 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
     for (size_t n = 0; n < scored.size(); ++n)
       scored[n]->heads.insert(scored[n]->heads.end(), results[n].begin(), results[n].end());
   }
+  // One sample: per head, its mean minus sqrt(2) z(C) band standard errors. Several: per head, the
+  // prediction bound pooled over the samples (recall_pooled_bound), whose spread between windows of
+  // text is what the bound has to cover. Either way the worst head's bound is the point's recall.
+  const size_t n_samples = samples.size();
   for (Point& p : points) {
     if (p.heads.empty()) continue;
     const FidelitySummary s = summarize_fidelity(p.heads);
     p.mean = s.worst_head_recall;
     p.recall = 1;
-    for (const HeadFidelity& h : p.heads)
-      if (h.rows > 0) {
-        p.bands.push_back(recall_band_stats(h.row_recall));
-        p.recall = std::min(p.recall, std::clamp(p.bands.back().mean - sigmas * p.bands.back().stderr_mean, 0.0, 1.0));
+    for (const HeadFidelity& h : p.heads) p.bands.push_back(recall_band_stats(h.row_recall));
+    const size_t per_sample = p.heads.size() / n_samples;  // every sample has the op's (batch, head)s
+    if (n_samples == 1) {
+      for (size_t i = 0; i < p.heads.size(); ++i)
+        if (p.heads[i].rows > 0)
+          p.recall = std::min(p.recall, std::clamp(p.bands[i].mean - sigmas * p.bands[i].stderr_mean, 0.0, 1.0));
+    } else {
+      p.mean = 1;
+      for (size_t j = 0; j < per_sample; ++j) {
+        if (p.heads[j].rows == 0) continue;
+        std::vector<double> means;
+        for (size_t si = 0; si < n_samples; ++si) means.push_back(p.bands[si * per_sample + j].mean);
+        double mean = 0;
+        for (double m : means) mean += m / double(n_samples);
+        p.mean = std::min(p.mean, mean);
+        p.recall = std::min(p.recall, recall_pooled_bound(means, o.recall_confidence));
       }
+    }
     p.density = s.density;
     p.heads.clear();
     if (p.density >= 1.0) {
@@ -258,7 +288,7 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
     else
       ++cheaper_missed;
   }
-  const std::string where = std::to_string(samples.size()) + " calibration sample" + (samples.size() == 1 ? "" : "s") +
+  const std::string where = std::to_string(samples.size()) + " calibration sample" + (samples.size() == 1 ? "" : "s, pooled") +
                             (o.calibration_data.empty() && in_memory == 0
                                  ? " (synthetic, seed " + std::to_string(o.calibration_seed) + ")"
                                  : "");

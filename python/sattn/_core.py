@@ -224,7 +224,8 @@ def select(op, *, backend=None, force=None, disable=None, prefer=None, l1_bytes=
               to below 1 (as --recall-confidence; None: SATTN_RECALL_CONFIDENCE, the profile, 0.95)
     data      the calibration samples for min_recall: directories of q.npy, k.npy, v.npy (as
               --data) and/or (q, k, v) tuples of float32 numpy arrays / CPU tensors in the op's
-              shapes; a single directory or tuple may be passed bare
+              shapes; a single directory or tuple may be passed bare. Two or more samples
+              (windows of text) pool into one bound per head, from the spread between them
     seed      the seed of the synthetic calibration sample when data is left out (as --seed)
     explain   also print the candidates table (Plan.explain()) on stderr, as --explain does
 

@@ -148,6 +148,47 @@ run "$BIN/sattn-select" --min-recall 0.9 --profile "$T/badconf.yaml" "$OP"
 expect_rc 3 "select.recall_confidence: 1"
 expect_err "badconf.yaml:4:[0-9]+: .*recall_confidence" "the profile's position is named"
 
+# Several samples pool: per head, the mean over the samples minus z(C) x their sd x sqrt(1 + 1/n)
+# (a prediction bound for one more window); the worst head's bound is the point's recall and
+# recall_mean the worst head's mean over the samples. Recomputed here from recall_heads ([mean, se]
+# per sample and head, sample by sample); the chosen point is the cheapest whose bound reaches R.
+# Three samples: layer 2's calib and eval windows, and the calib window once more (only two windows
+# of real text ship; a repeated sample is still a sample of the formula).
+for c in 0.95 0.8; do
+  run "$BIN/sattn-select" --min-recall 0.9 --recall-confidence $c --data "$REAL/calib/layer2" --data "$REAL/eval/layer2" \
+    --data "$REAL/calib/layer2" "$REAL/ops/layer2.json" -o "$T/pooled$c.json"
+  expect_rc 0 "three samples, confidence $c"
+  run $PY - "$T/pooled$c.json" $c <<'PY'
+import json, sys
+from statistics import NormalDist
+plan = json.loads(open(sys.argv[1]).readline())
+z = NormalDist().inv_cdf(float(sys.argv[2]))
+assert "3 calibration samples, pooled" in plan["selection"]["reason"], plan["selection"]["reason"]
+cands = plan["selection"]["candidates"]
+(chosen,) = [c for c in cands if c["terms"]["chosen"]]
+for c in cands:
+    rh = c["terms"].get("recall_heads")
+    if not rh:
+        continue
+    heads = len(rh) // 3
+    assert len(rh) == 3 * heads == 18, len(rh)
+    bounds, means = [], []
+    for h in range(heads):
+        m = [rh[s * heads + h][0] for s in range(3)]
+        mu = sum(m) / 3
+        sd = (sum((x - mu) ** 2 for x in m) / 2) ** 0.5
+        bounds.append(min(1.0, max(0.0, mu - z * sd * (1 + 1 / 3) ** 0.5)))
+        means.append(mu)
+    assert abs(c["terms"]["recall"] - min(bounds)) < 1e-12, (c["terms"]["recall"], min(bounds))
+    assert abs(c["terms"]["recall_mean"] - min(means)) < 1e-12, (c["terms"]["recall_mean"], min(means))
+    if c["feasible"] and c["cost"] < chosen["cost"]:
+        assert c["terms"]["recall"] < 0.9, c
+assert chosen["spec"] == "dense" or chosen["terms"]["recall"] >= 0.9
+print(plan["spec"], chosen["terms"]["params"])
+PY
+  expect_rc 0 "three samples, confidence $c: the pooled bound, recomputed"
+done
+
 # Bad input: exit 3.
 for r in 1.5 -0.1; do
   run "$BIN/sattn-select" --min-recall=$r "$OP"

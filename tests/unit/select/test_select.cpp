@@ -661,6 +661,31 @@ TEST_CASE("select: plan reader errors") {
 // band means' variance from successive differences: sum (m[b+1] - m[b])^2 / (2 (bands - 1)), and
 // k = sqrt(2) * z(confidence), 2.3261743 at the default 0.95. Expected values worked out by hand
 // from that definition.
+// recall_pooled_bound: mean - z(C) sd sqrt(1 + 1/n) over the samples' means, sd with n - 1; z(0.95)
+// = 1.6448536. Expected values worked out by hand from that definition.
+TEST_CASE("recall_pooled_bound: a prediction bound from the spread between samples") {
+  // {0.9, 0.8}: mean 0.85, sd 0.0707107, 1.6448536 * 0.0707107 * sqrt(1.5) = 0.142449.
+  CHECK(recall_pooled_bound({0.9, 0.8}) == doctest::Approx(0.707551).epsilon(1e-5));
+  // {0.5, 0.7, 0.9}: mean 0.7, sd 0.2, 1.6448536 * 0.2 * sqrt(4 / 3) = 0.379863.
+  CHECK(recall_pooled_bound({0.5, 0.7, 0.9}) == doctest::Approx(0.320137).epsilon(1e-5));
+  // The order of the samples does not matter; equal means have no spread; C = 0.5 is the mean.
+  CHECK(recall_pooled_bound({0.9, 0.5, 0.7}) == doctest::Approx(0.320137).epsilon(1e-5));
+  CHECK(recall_pooled_bound({0.9, 0.9, 0.9}) == doctest::Approx(0.9));
+  CHECK(recall_pooled_bound({0.5, 0.7, 0.9}, 0.5) == doctest::Approx(0.7));
+  CHECK(recall_pooled_bound({0.5, 0.7, 0.9}, 0.99) < recall_pooled_bound({0.5, 0.7, 0.9}, 0.9));
+  // Clamped at 0: mean 0.1, sd 0.141421, 0.1 - 0.284897 < 0.
+  CHECK(recall_pooled_bound({0.0, 0.2}) == 0.0);
+  // One sample has no spread to pool: a usage error, as a bad confidence is.
+  for (const std::vector<double>& bad : {std::vector<double>{}, std::vector<double>{0.9}}) {
+    try {
+      recall_pooled_bound(bad);
+      FAIL(bad.size() << " samples accepted");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::usage);
+    }
+  }
+}
+
 TEST_CASE("recall_bound: batch means of contiguous row bands") {
   CHECK(recall_bound({}) == 1.0);
   CHECK(recall_bound({0.7}) == doctest::Approx(0.7));
