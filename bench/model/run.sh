@@ -38,6 +38,11 @@ for pol in native global-quest dense; do
 done
 "$SATTN" model gemma-3-4b --phase decode --context 4096 --tokens 16 --chunk 8 --policy global-quest --validate 3 \
   -o "$WORK/g3dec.validate.json"
+# ... and with one query per step (the decode default), at head_dim 64 and at Gemma's whole 256.
+for d in 64 256; do
+  "$SATTN" model gemma-3-4b --phase decode --context 4096 --tokens 16 --policy global-quest --validate 3 \
+    --validate-head-dim "$d" -o "$WORK/g3dec.validate1.$d.json"
+done
 # --validate: 3 sampled layers per preset (global-bsr, so bsr layers are sampled too), reduced to
 # 256 queries/keys, on the rvv core (QEMU) and the accelerator (RTL).
 vstart=$(date +%s.%N)
@@ -132,6 +137,14 @@ L.append("|---|---|---|---|---|---|")
 for r in load("g3dec.validate")["validation"]:
     L.append(f"| {r['layer']} | {r['spec']} | {r['backend']} | {r['model_cycles']:.4g} | {r['measured_cycles']:.4g} | "
              f"{r['model_over_measured']:.3f} |")
+L.append("\nOne query per step (the decode default; the same layers, reduced to 1 query and 256 keys), at head_dim 64 "
+         "and at Gemma's whole 256 (`--validate-head-dim 256`):\n")
+L.append("| layer | spec | head_dim | backend | model cycles | measured cycles | model/measured |")
+L.append("|---|---|---|---|---|---|---|")
+for d in (64, 256):
+    for r in load(f"g3dec.validate1.{d}")["validation"]:
+        L.append(f"| {r['layer']} | {r['spec']} | {r['op']['head_dim']} | {r['backend']} | {r['model_cycles']:.4g} | "
+                 f"{r['measured_cycles']:.4g} | {r['model_over_measured']:.3f} |")
 L.append("\n## Validation: the cost model against the real backends (`--validate 3`)\n")
 L.append(f"Each preset at 4096 under `global-bsr`, 3 sampled layers (first, middle, last), each reduced to 256 queries and "
          f"keys, one KV head with its query group, head_dim <= 64 (windows and blocks scaled), run on the RVV core (QEMU "

@@ -148,6 +148,15 @@ LayerCost cost_layer(const Op&, Spec, const SpecParams&, const ModelOptions&, in
 // wrap, bsr, quest: the kept blocks of a row are counted whole, the diagonal one up to the
 // tile's last allowed key chunk).
 double accel_dram_bytes(const Op&, Spec, const SpecParams&, int64_t q_tile_rows = 64);
+// The same walk of the driver's tiles, with what the accelerator's pipeline model needs: the
+// bytes (in + out; Q and O apart), the query tiles, the key chunks and the K/V/index loads (each
+// a DMA command that pays the DRAM latency), over every batch and query head.
+struct AccelTraffic {
+  double bytes = 0, q_bytes = 0, out_bytes = 0;
+  double tiles = 0, chunks = 0, loads = 0;
+  double first_chunk_bytes = 0;  // K/V (and index) bytes of every tile's first chunk, summed
+};
+AccelTraffic accel_traffic(const Op&, Spec, const SpecParams&, int64_t q_tile_rows = 64);
 
 // --validate: a layer's op at a size the real backends run in seconds (queries and keys cut to
 // `max_len`, one KV head, head_dim at most `max_head_dim`), its spec's window or blocks scaled

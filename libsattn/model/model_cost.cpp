@@ -8,9 +8,10 @@
 //   rvv     cycles of the selector's cost model with the rvv constants (fitted to the QEMU
 //           instruction counts of sattn-run-rvv); seconds = cycles / --clock-mhz.
 //   rocc    (head_dim zero-padded to a multiple of 16, as the driver runs it)
-//           cycles = max(the selector's cost model with the rocc constants (fitted to
-//           sattn-sim), the DRAM roofline dram_bytes / dram_bytes_per_cycle + latency) with the
-//           accelerator's defaults (16 bytes/cycle, 40 cycles); dram_bytes = the DMA traffic of
+//           cycles = the selector's cost model with the rocc constants (fitted to sattn-sim,
+//           the RUN cycles) through the driver's double-buffered tile pipeline at the
+//           accelerator's DRAM defaults (16 bytes/cycle, 40 cycles per DMA command):
+//           accel_pipeline_cycles(); dram_bytes = the DMA traffic of
 //           the accelerator's driver (accel_dram_bytes: Q once, the K/V rows of every chunk of
 //           every query tile of 64 rows and every query head, O once as int16); energy = the accelerator's energy model
 //           (MACs x pJ/MAC + scratchpad bytes x pJ/byte + DRAM bytes x pJ/byte) where the
@@ -81,6 +82,22 @@ double dense_pairs(const Op& op) {
   return lq * off + lq * (lq + 1) / 2;
 }
 
+double accel_pipeline_cycles(double compute_cycles, const AccelTraffic& t, const accel::Config& cfg) {
+  // Each query tile loads its Q, then its key chunks, double-buffered: chunk i+1's K/V (and
+  // index) loads overlap chunk i's RUN, so a tile of chunks with DMA m_i and RUN c_i takes
+  // m_1 + sum max(m_i+1, c_i) + c_n >= max(M + c_n, m_1 + C) (M, C the tile's sums; equal for
+  // chunks alike). Its Q load comes before and its STORE after, neither overlapped, and every
+  // DMA command pays the DRAM latency (one command at a time). The tiles are taken as alike:
+  // compute and K/V traffic spread evenly over them, c_n = C / chunks.
+  const double lat = double(cfg.dram_latency_cycles), bw = double(cfg.dram_bytes_per_cycle);
+  if (t.tiles <= 0 || t.chunks <= 0) return compute_cycles;
+  const double fixed = t.tiles * 2 * lat + (t.q_bytes + t.out_bytes) / bw;
+  const double dma = t.loads * lat + (t.bytes - t.q_bytes - t.out_bytes) / bw;
+  const double first = t.loads / t.chunks * t.tiles * lat + t.first_chunk_bytes / bw;  // every tile's m_1
+  const double last = t.tiles * compute_cycles / t.chunks;                             // every tile's c_n
+  return fixed + std::max(dma + last, first + compute_cycles);
+}
+
 struct ImcDense {
   double energy_pj = 0, latency_ns = 0;  // one (batch, kv head), dense, without writes
 };
@@ -113,15 +130,9 @@ class Coster {
     c.cpu_cycles = cpu.cost;
     c.cpu_s = cpu.cost / (o_.cpu_ghz * 1e9);
     c.rvv_cycles = rvv.cost;
-    c.rocc_dram_bytes = accel_dram_bytes(op, spec, params, accel_.q_tile_rows);
-    RooflineInputs roof;
-    roof.macs = int64_t(std::min(macs, 9e18));
-    roof.lanes = accel_.lanes;
-    roof.dram_bytes = int64_t(std::min(c.rocc_dram_bytes, 9e18));
-    roof.dram_bytes_per_cycle = accel_.dram_bytes_per_cycle;
-    roof.dram_latency_cycles = accel_.dram_latency_cycles;
-    const Roofline r = roofline(roof);
-    c.rocc_cycles = std::max(rocc.cost, r.memory_cycles);
+    const AccelTraffic traffic = accel_traffic(op, spec, params, accel_.q_tile_rows);
+    c.rocc_dram_bytes = traffic.bytes;
+    c.rocc_cycles = accel_pipeline_cycles(rocc.cost, traffic, accel_);
     const double sram_bytes = c.rocc_dram_bytes + c.pairs * 2 * double(s.head_dim) * e;
     c.rocc_energy_pj = macs * energy_.mac_pj(op.precision) + sram_bytes * energy_.sram_byte_pj +
                        c.rocc_dram_bytes * energy_.dram_byte_pj + c.rocc_cycles * energy_.static_pj_per_cycle;
@@ -224,6 +235,10 @@ std::pair<Op, SpecParams> rule_op(Op op, const LayerRule& r, const ModelConfig& 
 }  // namespace
 
 double accel_dram_bytes(const Op& op, Spec spec, const SpecParams& params, int64_t q_tile_rows) {
+  return accel_traffic(op, spec, params, q_tile_rows).bytes;
+}
+
+AccelTraffic accel_traffic(const Op& op, Spec spec, const SpecParams& params, int64_t q_tile_rows) {
   const Shape& s = op.shape;
   const auto a = layout_detail::alignment_of(op);
   const int64_t D = accel::padded_head_dim(s.head_dim, op.precision);
@@ -232,6 +247,8 @@ double accel_dram_bytes(const Op& op, Spec spec, const SpecParams& params, int64
   constexpr int64_t isa_entry_bytes = accel::isa::kIndexEntryBytes, isa_mask_bytes = accel::isa::kMaskRowBytes;
   double keys = 0;       // K (and V) rows loaded per query head
   double idx_bytes = 0;  // per query head: the gather path's index records (LOAD_IDX)
+  double tiles = 0, chunks = 0, loads = 0;  // per query head: query tiles, key chunks, K/V/IDX loads
+  double first = 0;  // per query head: the DMA bytes of each tile's first chunk, summed
   auto even = [](int64_t n) { return double(n + (n & 1)); };
   if (const auto* w = std::get_if<SlidingWindowParams>(&params)) {
     const int64_t last_t = op.causal ? 0 : w->window_size, span = w->window_size + last_t + 1;
@@ -245,10 +262,16 @@ double accel_dram_bytes(const Op& op, Spec spec, const SpecParams& params, int64
       keys += n;
       // One record per chunk of KSLOTS gathered keys: an 8-byte entry per key and an 8-byte mask
       // per tile row, each list padded to an even count (accel_driver.cpp, Emitter::record).
-      const int64_t nk = int64_t(n), chunks = (nk + slots - 1) / slots;
-      if (chunks > 0)
-        idx_bytes += double(isa_entry_bytes) * (double(chunks - 1) * even(slots) + even(nk - (chunks - 1) * slots)) +
-                     double(isa_mask_bytes) * double(chunks) * even(r1 - r0);
+      const int64_t nk = int64_t(n), tile_chunks = (nk + slots - 1) / slots;
+      if (tile_chunks > 0)
+        idx_bytes += double(isa_entry_bytes) * (double(tile_chunks - 1) * even(slots) + even(nk - (tile_chunks - 1) * slots)) +
+                     double(isa_mask_bytes) * double(tile_chunks) * even(r1 - r0);
+      tiles += 1;
+      chunks += double(tile_chunks);
+      loads += 3 * double(tile_chunks);  // LOAD_IDX, LOAD_K, LOAD_V
+      if (tile_chunks > 0)
+        first += double(std::min(nk, slots)) * 2 * rowbytes + double(isa_entry_bytes) * even(std::min(nk, slots)) +
+                 double(isa_mask_bytes) * even(r1 - r0);
     }
   } else {
     int64_t b = 0;
@@ -277,18 +300,34 @@ double accel_dram_bytes(const Op& op, Spec spec, const SpecParams& params, int64
       for (int64_t r0 = br * b; r0 < std::min((br + 1) * b, a.rows); r0 += T) {
         const int64_t r1 = std::min({(br + 1) * b, a.rows, r0 + T});
         // The diagonal block's chunks of KSLOTS keys after the tile's last allowed key are skipped.
-        int64_t diag = width;
+        int64_t diag = width, diag_chunks = (width + slots - 1) / slots;
         if (a.causal) {
           const int64_t allowed = std::clamp<int64_t>(a.key_end(r1 - 1) - last * b, 0, width);
           diag = std::min(width, (allowed + slots - 1) / slots * slots);
+          diag_chunks = (allowed + slots - 1) / slots;
         }
         keys += double(k - 1) * double(b) + double(diag);
+        const double tile_chunks = double(k - 1) * double((b + slots - 1) / slots) + double(diag_chunks);
+        tiles += 1;
+        chunks += tile_chunks;
+        loads += 2 * tile_chunks;  // LOAD_K, LOAD_V
+        // The tile's first chunk: of its first kept block, or of the diagonal one when it keeps one.
+        const int64_t first_keys = k > 1 ? std::min(b, slots) : std::min<int64_t>(diag, slots);
+        first += double(first_keys) * 2 * rowbytes;
       }
     }
   }
   const double heads = double(s.batch) * double(s.heads);
   const double q_in = heads * double(s.seq_len) * rowbytes, out = heads * double(s.seq_len) * double(D) * 2;
-  return q_in + heads * (keys * 2 * rowbytes + idx_bytes) + out;
+  AccelTraffic t;
+  t.bytes = q_in + heads * (keys * 2 * rowbytes + idx_bytes) + out;
+  t.q_bytes = q_in;
+  t.out_bytes = out;
+  t.tiles = heads * tiles;
+  t.chunks = heads * chunks;
+  t.loads = heads * loads;
+  t.first_chunk_bytes = heads * first;
+  return t;
 }
 
 LayerCost cost_layer(const Op& op, Spec spec, const SpecParams& params, const ModelOptions& o, int64_t new_tokens) {

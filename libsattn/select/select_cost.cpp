@@ -17,7 +17,11 @@
 //               block layouts: ceil(b / block_chunk_keys) per kept block and row; under
 //               causal with block_tile_rows T > 0 (rvv: 4) the diagonal block is visited per
 //               tile of T rows only up to the tile's last row's key limit, as the rvv block
-//               kernel stops its chunk loop there: ceil(keys / block_chunk_keys) per tile row);
+//               kernel stops its chunk loop there: ceil(keys / block_chunk_keys) per tile row;
+//               a tile of t < T rows counts t + tile_shared * (T - t) rows, its K/V loads being
+//               shared by the rows it has: rvv 0.57, measured on one-query quest decode;
+//               with block_chunk_by_keys (rocc) a block of b < block_chunk_keys keys counts
+//               b / block_chunk_keys of a chunk: the accelerator's RUN of a short chunk is short);
 //   score_macs  block-scoring work (bsr only);
 // and costs, in modelled cycles, with the backend's constants (backend_costs(); e the precision):
 //   total = (macs*mac + B*H*pairs*pair + kv_bytes*stream_byte + gathers*gather_row
@@ -189,7 +193,7 @@ void finish(Draft& c, const Common& k, double pairs, double kv_bytes, double gat
 // candidate column (the diagonal block, always kept) counts only its allowed pairs; the other
 // kept columns count whole (a partial last key block counts its keys).
 void block_row_work(const layout_detail::BlockGrid& grid, int64_t br, double kept, double chunk_keys,
-                    int64_t tile_rows, double& pairs, double& visits) {
+                    int64_t tile_rows, double tile_shared, bool by_keys, double& pairs, double& visits) {
   const auto& a = grid.align;
   const int64_t b = grid.block;
   const int64_t r0 = br * b, r1 = std::min(r0 + b, a.rows);
@@ -206,22 +210,26 @@ void block_row_work(const layout_detail::BlockGrid& grid, int64_t br, double kep
     diag = rows * double(last_width);
   }
   pairs += (kept - 1) * rows * double(b) + diag;
-  if (!a.causal || tile_rows <= 0) {
-    visits += rows * kept * ceil_div(double(b), chunk_keys);
+  if (tile_rows <= 0) {
+    visits += rows * kept * (by_keys ? double(b) / chunk_keys : ceil_div(double(b), chunk_keys));
     return;
   }
   // The rvv block kernel (attn-block-rvv.inc.h) runs a block row in tiles of the largest power
-  // of two <= min(tile_rows, rows left) and stops each chunk loop at the tile's last row's
+  // of two <= min(tile_rows, rows left). A tile's K column and V row loads serve all its rows, so
+  // a tile of t < tile_rows rows costs as t + tile_shared * (tile_rows - t) rows (a one-query
+  // decode step: one-row tiles). Under causal each tile stops its chunk loop at its last row's
   // limit: the diagonal block's chunks past that limit are never visited.
-  double diag_visits = 0;
+  double row_visits = 0;
   for (int64_t i = r0; i < r1;) {
     int64_t t = 1;
     while (t * 2 <= tile_rows && t * 2 <= r1 - i) t *= 2;
-    const int64_t keys = std::clamp<int64_t>(a.key_end(i + t - 1) - last_col * b, 0, last_width);
-    diag_visits += double(t) * ceil_div(double(keys), chunk_keys);
+    const double weight = double(t) + tile_shared * double(tile_rows - t);
+    const int64_t keys =
+        a.causal ? std::clamp<int64_t>(a.key_end(i + t - 1) - last_col * b, 0, last_width) : last_width;
+    row_visits += weight * ((kept - 1) * ceil_div(double(b), chunk_keys) + ceil_div(double(keys), chunk_keys));
     i += t;
   }
-  visits += rows * (kept - 1) * ceil_div(double(b), chunk_keys) + diag_visits;
+  visits += row_visits;
 }
 
 // The shared part of bsr and dense: working set, K/V bytes.
@@ -260,13 +268,15 @@ const BackendCosts& backend_costs(Target b) {
                                 .pair = 1.24, .chunk = 556,               // softmax: reductions, vector exp
                                 .row_chunk_keys = 64,                     // VLMAX(e32, m8) at VLEN 256
                                 .block_chunk_keys = 32,                   // 4-row tiles at m4
-                                .block_tile_rows = 4};                    // SATTN_DEFAULT_TILE_ROWS
+                                .block_tile_rows = 4,                     // SATTN_DEFAULT_TILE_ROWS
+                                .tile_shared = 0.57};                     // one-row tiles: sattn-run-rvv, quest decode
   static const BackendCosts rocc{.mac = 0.0575, .stream_byte = 0, .gather_row = 0.00171, .score_mac = 0,
                                  .l1_bytes = 65536,
                                  .gather_elem = {0.0013, 0.0013, 0.0013, 0.0013},
                                  .chunk_d = {0.421, 0.421, 0.421, 0.421},  // rescale, D/LANES
                                  .pair = 0, .chunk = 14.8,                 // row start, max/exp per RUN
-                                 .row_chunk_keys = 64, .block_chunk_keys = 64};  // KSLOTS
+                                 .row_chunk_keys = 64, .block_chunk_keys = 64,  // KSLOTS
+                                 .block_chunk_by_keys = true};  // a 16-key page: a quarter of a chunk
   switch (b) {
     case Target::cpu: return cpu;
     case Target::rvv: return rvv;
@@ -382,7 +392,8 @@ Candidate cost_bsr(const Op& op, const BsrParams& p, const CostContext& ctx) {
         double(std::min(cand, std::max(layout_detail::bsr_keep_count(p.keep_ratio, cand), forced)));
     kept += row_kept;
     candidates += double(cand);
-    block_row_work(grid, br, row_kept, chunk_keys, tile_rows, pairs, row_visits);
+    block_row_work(grid, br, row_kept, chunk_keys, tile_rows, backend_costs(ctx.backend).tile_shared,
+                   backend_costs(ctx.backend).block_chunk_by_keys, pairs, row_visits);
   }
   double kv_bytes = 0;
   block_memory(c, k, double(p.block_size), kept, ctx, kv_bytes);
@@ -441,7 +452,8 @@ Candidate cost_quest(const Op& op, const QuestParams& p, const CostContext& ctx)
     kept += row_kept;
     candidates += double(cand);
     bound_rows += rows * double(cand);
-    block_row_work(grid, br, row_kept, chunk_keys, tile_rows, pairs, row_visits);
+    block_row_work(grid, br, row_kept, chunk_keys, tile_rows, backend_costs(ctx.backend).tile_shared,
+                   backend_costs(ctx.backend).block_chunk_by_keys, pairs, row_visits);
   }
   double kv_bytes = 0;
   block_memory(c, k, double(p.page_size), kept, ctx, kv_bytes);
@@ -474,7 +486,8 @@ Candidate cost_dense(const Op& op, const CostContext& ctx) {
   for (int64_t br = 0; br < grid.block_rows(); ++br) {
     const double cand = double(grid.candidate_end(br));
     kept += cand;
-    block_row_work(grid, br, cand, chunk_keys, tile_rows, pairs, row_visits);
+    block_row_work(grid, br, cand, chunk_keys, tile_rows, backend_costs(ctx.backend).tile_shared,
+                   backend_costs(ctx.backend).block_chunk_by_keys, pairs, row_visits);
   }
   double kv_bytes = 0;
   block_memory(c, k, double(block), kept, ctx, kv_bytes);

@@ -29,6 +29,13 @@ struct BackendCosts {
   // of this many rows visits the diagonal block's chunks only up to its last row's limit. 0: the
   // whole diagonal block is visited by every row (what the accelerator is modelled as doing).
   int64_t block_tile_rows = 0;
+  // Share of a full tile's per-row chunk work that a tile of fewer rows still pays per missing
+  // row (its K column and V row loads serve however many rows it has): a tile of t <
+  // block_tile_rows rows counts as t + tile_shared * (block_tile_rows - t) rows.
+  double tile_shared = 0;
+  // A block of b < block_chunk_keys keys counts as b / block_chunk_keys of a chunk visit, not a
+  // whole one (the accelerator's softmax and rescale of a RUN scale with its keys); false: whole.
+  bool block_chunk_by_keys = false;
 };
 const BackendCosts& backend_costs(Target);
 

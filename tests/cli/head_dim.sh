@@ -44,6 +44,16 @@ expect_err 'huge.json:2:[0-9]+: op huge: backend rocc cannot run head_dim 512: a
 expect_no_file "$T/huge.out" "no output for a refused op"
 run "$SATTN" run --backend rocc "$T/huge.json"
 expect_rc 3 "head_dim 512 refused by sattn run --backend rocc"
+# ... but --backend all routes around it (as it does softcap): a note and a "skipped" row, the
+# others run. The list of backends that can names neither rocc nor cuda (max_head_dim 256 both).
+run "$SATTN" run --backend all --format text "$T/huge.json"
+expect_rc 0 "--backend all routes around a head_dim wider than rocc's max_head_dim"
+expect_out '^huge +cpu +dense +i8 .* ok$' "--backend all: cpu runs head_dim 512"
+expect_out '^- +rocc +- .* skipped \(capabilities\) +skipped$' "--backend all: rocc skipped"
+expect_err 'sattn run --backend rocc: note: op huge: backend rocc cannot run head_dim 512: at most 256 .*: skipped' \
+  "--backend all: the note names rocc's limit"
+run "$SATTN" run --backend rocc "$T/huge.json"
+expect_err 'backends that can: cpu, rvv, imc$' "head_dim 512: cuda (max_head_dim 256) is not among the backends that can"
 run "$SATTN" run --backend cpu "$T/huge.json"
 expect_rc 0 "cpu runs head_dim 512"
 

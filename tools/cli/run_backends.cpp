@@ -232,12 +232,19 @@ BackendRun run_one(const Backend& b, const std::vector<std::string>& inputs, con
   BackendRun run;
   std::vector<WorkEstimate> estimates;
   for (const BackendInput& item : items) estimates.push_back(b.estimate(item.plan, opts));
-  // An op this backend's capabilities say it cannot run (softcap): exit 2 (its quant_scheme: exit 3) when it was asked for
-  // alone; among several (--backend all) it is routed around, with a note and a "skipped" row.
+  // An op this backend's capabilities say it cannot run (softcap: exit 2; a head_dim wider than its max_head_dim: exit 3;
+  // its quant_scheme: exit 3) when it was asked for alone; among several (--backend all) softcap and head_dim are routed
+  // around, with a note and a "skipped" row (a quant_scheme is the user's choice of numerics: not routed).
+  const int64_t widest = b.capabilities().max_head_dim;
+  const bool too_wide = widest > 0 && std::any_of(items.begin(), items.end(), [&](const BackendInput& i) {
+                          return i.plan.op.shape.head_dim > widest;
+                        });
   try {
     require_supported(b, items);
   } catch (const Error& e) {
-    if (!route_around || e.code() != ExitCode::usage) throw;
+    const bool head_dim_refusal = too_wide && e.code() == ExitCode::invalid_input &&
+                                  e.message().find("cannot run head_dim") != std::string::npos;
+    if (!route_around || (e.code() != ExitCode::usage && !head_dim_refusal)) throw;
     run.skipped = e.message();
     return run;
   }

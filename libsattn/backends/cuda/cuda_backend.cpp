@@ -12,7 +12,7 @@ class CudaBackend final : public Backend {
   Target cost_target() const override { return Target::cpu; }
   BackendCapabilities capabilities() const override {
     return {{Precision::fp32, Precision::bf16}, true, false, "an NVIDIA GPU, and nvcc when sattn is configured",
-            /*softcap=*/false};
+            /*softcap=*/false, /*quant_schemes=*/false, /*max_head_dim=*/256};  // run_cuda's shared-memory tiles
   }
   void require_available(const BackendRunOptions&) const override { require_cuda_device(); }
   BackendResult run(const BackendInput& item, const QKV& data, const DataSource& src,

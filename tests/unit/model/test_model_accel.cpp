@@ -56,3 +56,28 @@ TEST_CASE("model: quest's accelerator DRAM bytes are the kept pages' (within the
   // And far below dense's for the same step.
   CHECK(model < 0.2 * accel_dram_bytes(c.op, Spec::dense, DenseParams{}));
 }
+
+TEST_CASE("model: accel_traffic walks the driver's tiles and chunks (the pipeline model's counts)") {
+  // The accelerator's pipeline model (sattn-model(1) COSTS) charges the DRAM latency per DMA
+  // command and a fill per tile: its tile and chunk counts must be the driver's. One-query decode
+  // steps (tiles of one row), a chunk of 8, and prefill tiles of 64 rows in blocks of 64.
+  struct Shape_ {
+    int64_t seq, kv, dim, heads, kv_heads;
+  };
+  const Shape_ shapes[] = {{1, 256, 64, 2, 1}, {8, 256, 64, 2, 1}, {150, 150, 16, 2, 2}};
+  for (const Shape_& sh : shapes)
+    for (Spec spec : {Spec::dense, Spec::sliding_window, Spec::bsr}) {
+      CAPTURE(to_string(spec));
+      CAPTURE(sh.seq);
+      const Case c = make_case(spec, Precision::i8, true, sh.seq, sh.kv, sh.dim, sh.heads, sh.kv_heads);
+      accel::Config cfg;
+      const accel::Program p = program_of(c, cfg);
+      const AccelTraffic t = accel_traffic(c.op, spec, resolve_params(c.op, spec));
+      CHECK(t.tiles == double(p.tiles));
+      CHECK(t.chunks == double(p.chunks));
+      CHECK(t.loads == double(p.chunks) * (spec == Spec::sliding_window ? 3 : 2));
+      CHECK(t.bytes == accel_dram_bytes(c.op, spec, resolve_params(c.op, spec)));
+      CHECK(t.first_chunk_bytes > 0);
+      CHECK(t.first_chunk_bytes <= t.bytes - t.q_bytes - t.out_bytes);
+    }
+}

@@ -738,3 +738,21 @@ TEST_CASE("recall_bound: batch means of contiguous row bands") {
     }
   }
 }
+
+TEST_CASE("select: one-row rvv block tiles pay tile_shared of the missing rows; short rocc chunks count their keys") {
+  // A one-query decode step: 1 query, 256 keys, quest pages of 16, 4 kept. rvv: one tile of one
+  // row (tiles are 4 rows), each page a visit of ceil(16/32) = 1 chunk counted 32/64, the row
+  // weighted 1 + 0.57 * 3 = 2.71: 4 * 2.71 / 2 = 5.42 (0.5 a page before). rocc: a 16-key page
+  // is a quarter of its 64-key chunk: 4 * 16/64 = 1 (4 whole chunks before).
+  const Op op = op_from(
+      "heads = 1 : i64, seq_len = 1 : i64, kv_len = 256 : i64, head_dim = 64 : i64, causal = true, "
+      "precision = \"i8\", page_size = 16 : i64, top_pages = 4 : i64");
+  select_detail::CostContext ctx;
+  ctx.l1_bytes = 32768;
+  auto chunk_work = [](const Candidate& c) { return nlohmann::json::parse(c.terms).at("chunk_work").get<double>(); };
+  const QuestParams q{16, 4};
+  ctx.backend = Target::rvv;
+  CHECK(chunk_work(select_detail::cost_quest(op, q, ctx)) == doctest::Approx(4 * (1 + 0.57 * 3) / 2));
+  ctx.backend = Target::rocc;
+  CHECK(chunk_work(select_detail::cost_quest(op, q, ctx)) == doctest::Approx(1.0));
+}
