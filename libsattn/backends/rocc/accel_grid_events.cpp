@@ -106,9 +106,12 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
   // Parking. mode: 0 awake, 1 parked, 2 done.
   std::vector<uint8_t> mode(NT, 0);
   std::vector<Parked> parked(NT);
-  std::vector<uint64_t> generation(NT, 0);  // invalidates a parked tile's queued wake-up
-  using Wake = std::tuple<int64_t, size_t, uint64_t>;  // cycle, tile, generation
+  // Countdown wake-ups: (cycle, tile), valid while the tile is parked with that wake-up cycle
+  // (queued[i]); a tile woken early and parked again with the same countdown keeps its entry.
+  std::vector<int64_t> queued(NT, INT64_MAX);
+  using Wake = std::pair<int64_t, size_t>;
   std::priority_queue<Wake, std::vector<Wake>, std::greater<Wake>> wakeups;
+  auto stale = [&](const Wake& e) { return mode[e.second] != 1 || queued[e.second] != e.first; };
   std::vector<size_t> awake(NT), woken, next_awake, dirty_gangs, granted_now, beats_now;
   for (size_t i = 0; i < NT; ++i) awake[i] = i;
   // Books the parked cycles [from, at) and makes the tile awake (it is stepped at `at`).
@@ -127,7 +130,6 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
       if (p.countdown == Parked::Countdown::store_norm) t.core->skip_store_norm_cycles(k);
     }
     mode[i] = 0;
-    ++generation[i];
     return true;
   };
   // Wakes, in the middle of cycle `at`, the parked tiles that follow requester r's DMA.
@@ -142,9 +144,9 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
   while (remaining > 0) {
     // Nothing awake and nothing offered to the DRAM: jump to the next wake-up or beat.
     if (awake.empty() && dirty_gangs.empty() && n_req == 0 && n_wr == 0) {
-      while (!wakeups.empty() && std::get<2>(wakeups.top()) != generation[std::get<1>(wakeups.top())]) wakeups.pop();
+      while (!wakeups.empty() && stale(wakeups.top())) wakeups.pop();
       int64_t next = cfg.max_cycles - 1;  // the watchdog fires at max_cycles exactly
-      if (!wakeups.empty()) next = std::min(next, std::get<0>(wakeups.top()));
+      if (!wakeups.empty()) next = std::min(next, wakeups.top().first);
       for (size_t c = 0; c < P; ++c) {
         const int64_t b = port.cycles_to_beat(int(c));
         if (b != INT64_MAX) next = std::min(next, cycle + b);
@@ -155,13 +157,14 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
       }
     }
     // Countdowns that end this cycle.
-    while (!wakeups.empty() && std::get<0>(wakeups.top()) <= cycle) {
-      const auto [at, i, gen] = wakeups.top();
+    while (!wakeups.empty() && wakeups.top().first <= cycle) {
+      const Wake e = wakeups.top();
       wakeups.pop();
-      if (gen == generation[i] && wake(i, cycle)) {
-        fresh[i] = 0;
-        awake.push_back(i);
-      }
+      if (stale(e)) continue;
+      queued[e.second] = INT64_MAX;
+      wake(e.second, cycle);
+      fresh[e.second] = 0;
+      awake.push_back(e.second);
     }
     // The distributor (dynamic): a group whose tiles have pushed all their commands takes the
     // next task group, lowest group first. Only gangs whose feed emptied at the last edge can be
@@ -225,7 +228,24 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
         beat_channel[owner] = int(c);
         beats_now.push_back(owner);
         out.dram_bytes_read += isa::kBeatBytes;
-        wake_gang_of(owner, cycle);
+        // The tiles whose DMA follows the owner's burst. A parked one takes a beat that does not
+        // end the burst without a step: the scratchpad write, the DMA's row and column, and
+        // the bytes counted (its cycle is a parked cycle like the others); the last beat wakes it.
+        const size_t g0 = m > 1 ? owner / size_t(m) * size_t(m) : owner;
+        for (size_t j = g0; j < g0 + size_t(m); ++j) {
+          Tile& t = tiles[j];
+          if (!t.dma.receiving() || (t.dma_shared ? g0 : j) != owner) continue;
+          if (mode[j] != 1 || t.dma.last_beat()) {
+            if (wake(j, cycle)) woken.push_back(j);
+            continue;
+          }
+          const uint64_t addr = port.beat_addr(int(c));
+          if (addr + isa::kBeatBytes > dram.size()) throw Error(ExitCode::invalid_input, "accel: DMA read outside DRAM");
+          t.core->dma_write(t.dma.scratchpad_write(t.disp->cfg(), dram.data() + addr));
+          t.dma.step(t.disp->cfg(), w[j].rd, false, true);
+          t.disp->book_beat();
+          if (j != owner) t.counters.multicast_bytes += isa::kBeatBytes;
+        }
       }
     if (!woken.empty()) {
       awake.insert(awake.end(), woken.begin(), woken.end());
@@ -315,7 +335,10 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
       mode[i] = 1;
       parked[i] = {cycle + 1, bool(req[i]), cd};
       w[i].pop = false;
-      if (until != INT64_MAX) wakeups.emplace(until, i, generation[i]);
+      if (until != INT64_MAX && queued[i] != until) {
+        queued[i] = until;
+        wakeups.emplace(until, i);
+      }
     }
     awake.swap(next_awake);
     // Clear this cycle's grants and beats.

@@ -34,6 +34,9 @@ class Core {
   uint32_t index(bool buf, int slot) const { return idxmem_[buf][slot & (isa::kKSlots - 1)]; }
   uint32_t run_length(bool buf, int slot) const { return runmem_[buf][slot & (isa::kKSlots - 1)]; }
 
+  // The DMA's scratchpad write alone (what step() does first; the grid's event engine delivers a
+  // parked tile's beats with it).
+  void dma_write(const SpWrite& sp) { write_scratchpad(sp); }
   // One clock edge: the DMA's scratchpad write, then RUN counts down and STORE steps its rows
   // (write_fire: the output beat offered this cycle was accepted).
   void step(const ConfigRegs&, const SpWrite&, bool write_fire);

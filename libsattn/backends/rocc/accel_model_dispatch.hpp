@@ -54,6 +54,8 @@ class Dispatcher {
   // in which nothing is pushed, popped, received or written (the grid's event engine books a
   // parked tile's quiet cycles at once, accel_grid_events.cpp).
   void book_cycles(const Wires& w, int64_t k);
+  // A read beat received in such a cycle (step() books it when w.beat_fire).
+  void book_beat() { ev(Event::dma_bytes_in) += isa::kBeatBytes; }
 
  private:
   void dispatch(size_t index, Dma&, Core&, std::vector<uint8_t>& dram, std::vector<uint64_t>& responses,
