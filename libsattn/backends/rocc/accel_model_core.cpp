@@ -33,7 +33,7 @@ int32_t scale_score(int32_t s, uint32_t mult, int shift) {
 // clones agree bit for bit.
 // QK: the dot product of the query row with each allowed slot's key (int8 x int8 summed in int32,
 // exact: |sum| <= 128 * 128 * kMaxHeadDim).
-[[gnu::target_clones("avx2", "default")]] void row_dots(const int8_t* q, const int8_t (*k)[isa::kMaxHeadDim],
+[[gnu::target_clones("arch=x86-64-v4", "avx2", "default")]] void row_dots(const int8_t* q, const int8_t (*k)[isa::kMaxHeadDim],
                                                         uint64_t mask, int d, int32_t* dots) {
   for (uint64_t rem = mask; rem; rem &= rem - 1) {
     const int s = std::countr_zero(rem);
@@ -46,7 +46,7 @@ int32_t scale_score(int32_t s, uint32_t mult, int shift) {
 // P.V: out[dd] = sum over the allowed slots of p[s] * v[s][dd], in int32 (exact: p <= 2^15,
 // |v| <= 128, at most kKSlots slots, so |sum| < 2^28). Adding the sum to an int40 accumulator
 // and wrapping once equals wrapping after every product (wrap40 is arithmetic mod 2^40).
-[[gnu::target_clones("avx2", "default")]] void row_pv(const uint16_t* p, const int8_t (*v)[isa::kMaxHeadDim],
+[[gnu::target_clones("arch=x86-64-v4", "avx2", "default")]] void row_pv(const uint16_t* p, const int8_t (*v)[isa::kMaxHeadDim],
                                                       uint64_t mask, int d, int32_t* out) {
   for (int dd = 0; dd < d; ++dd) out[dd] = 0;
   for (uint64_t rem = mask; rem; rem &= rem - 1) {
