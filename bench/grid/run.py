@@ -10,6 +10,8 @@ bench/results/grid.json; bench/grid/report.py turns it into grid.md and the plot
   bench/grid/run.py [--seq-len N] [--quick] [--jobs J] [BUILD_DIR]   (seq_len 16384, the issue's; J ops at once)
   bench/grid/run.py --target-seq N [BUILD_DIR]   add causal bsr at 1x1 and 8x10 (dynamic, multicast
                                                  on and off) at seq_len N to the committed grid.json
+  bench/grid/run.py --engines N [BUILD_DIR]      add causal bsr 8x10 (dynamic, multicast on) at seq_len
+                                                 N run by both engines (event, stepped) side by side
 
 A failed check fails the benchmark. Cycle counts are deterministic; the times recorded are the
 model's (wall and CPU: on a shared machine the CPU time is the one to read). grid.json is written
@@ -23,9 +25,12 @@ seq = 16384
 jobs = 1
 quick = False
 target_seq = None
+engines_seq = None
 while args and args[0].startswith("--"):
     if args[0] == "--seq-len":
         seq = int(args[1]); args = args[2:]
+    elif args[0] == "--engines":
+        engines_seq = int(args[1]); args = args[2:]
     elif args[0] == "--target-seq":
         target_seq = int(args[1]); args = args[2:]
     elif args[0] == "--jobs":
@@ -67,9 +72,9 @@ if quick:
 
 
 def run_op(spec, causal, seq_len, configs):
-    """Runs configs [(tiles, schedule, multicast)] of one op; returns their records."""
+    """Runs configs [(tiles, schedule, multicast[, "stepped"])] of one op; returns their records."""
     cmd = [driver, spec, str(seq_len), "1" if causal else "0"] + \
-          [f"{GRIDS[t]}:{sch}:{'on' if mc else 'off'}" for t, sch, mc in configs]
+          [f"{GRIDS[c[0]]}:{c[1]}:{'on' if c[2] else 'off'}" + (":stepped" if len(c) > 3 else "") for c in configs]
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -101,6 +106,15 @@ def load_avg():
 
 
 out = os.path.join(src, "bench", "results", "grid.json")
+if engines_seq:
+    doc = json.load(open(out))
+    recs = run_op("bsr", True, engines_seq, [(80, "dynamic", True), (80, "dynamic", True, "stepped")])
+    doc.setdefault("engine_runs", {})[str(engines_seq)] = {"load_average": load_avg(), "records": recs}
+    with open(out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(out + ".tmp", out)
+    sys.exit(0)
 if target_seq:
     doc = json.load(open(out))
     recs = run_op("bsr", True, target_seq, [(1, "dynamic", True), (80, "dynamic", True), (80, "dynamic", False)])
