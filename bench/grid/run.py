@@ -10,6 +10,9 @@ bench/results/grid.json; bench/grid/report.py turns it into grid.md and the plot
   bench/grid/run.py [--seq-len N] [--quick] [--jobs J] [BUILD_DIR]   (seq_len 16384, the issue's; J ops at once)
   bench/grid/run.py --target-seq N [BUILD_DIR]   add causal bsr at 1x1 and 8x10 (dynamic, multicast
                                                  on and off) at seq_len N to the committed grid.json
+  bench/grid/run.py --add SPEC CAUSAL(0|1) TILES:SCHEDULE:MULTICAST,... [BUILD_DIR]
+                                                 add configurations of one op (at grid.json's
+                                                 seq_len) to the committed grid.json
   bench/grid/run.py --engines N [BUILD_DIR]      add causal bsr 8x10 (dynamic, multicast on) at seq_len
                                                  N run by both engines (event, stepped) side by side
 
@@ -26,9 +29,13 @@ jobs = 1
 quick = False
 target_seq = None
 engines_seq = None
+add = None
 while args and args[0].startswith("--"):
     if args[0] == "--seq-len":
         seq = int(args[1]); args = args[2:]
+    elif args[0] == "--add":
+        add = (args[1], args[2] == "1", [(int(t), s, m == "on") for t, s, m in (c.split(":") for c in args[3].split(","))])
+        args = args[4:]
     elif args[0] == "--engines":
         engines_seq = int(args[1]); args = args[2:]
     elif args[0] == "--target-seq":
@@ -106,6 +113,20 @@ def load_avg():
 
 
 out = os.path.join(src, "bench", "results", "grid.json")
+if add:
+    doc = json.load(open(out))
+    spec, causal, configs = add
+    recs = run_op(spec, causal, doc["shape"]["seq_len"], configs)
+    key = lambda r: (r["spec"], r["causal"], r["tiles"], r["schedule"], r["multicast"])
+    new = {key(r) for r in recs if r["tiles"] > 1}
+    doc["records"] = [r for r in doc["records"] if key(r) not in new] + [r for r in recs if r["tiles"] > 1]
+    doc.setdefault("added", []).append({"op": [spec, causal], "configs": sorted(new), "load_average": load_avg(),
+                                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    with open(out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(out + ".tmp", out)
+    sys.exit(0)
 if engines_seq:
     doc = json.load(open(out))
     recs = run_op("bsr", True, engines_seq, [(80, "dynamic", True), (80, "dynamic", True, "stepped")])

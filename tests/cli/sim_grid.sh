@@ -16,7 +16,7 @@ run "$SATTN" sim "$T/op.json" --model-only -q -o "$T/one.json"
 expect_rc 0 "1x1 model run"
 [[ $(field "$T/one.json" '"grid" in d["sim"]') == False ]] && ok || fail "1x1: no grid section"
 
-for sched in static zigzag dynamic; do
+for sched in static zigzag dynamic lpt; do
   for mc in on off; do
     run "$SATTN" sim "$T/op.json" --model-only --grid 2x4 --schedule $sched --multicast $mc -q -o "$T/g-$sched-$mc.json"
     expect_rc 0 "2x4 $sched multicast $mc"
@@ -27,7 +27,7 @@ $PY - "$T" <<'P' && ok || fail "grid results: MACs, check, multicast bytes, spee
 import json, sys, glob
 T = sys.argv[1]
 one = json.loads(open(f"{T}/one.json").readline())["sim"]
-for sched in ("static", "zigzag", "dynamic"):
+for sched in ("static", "zigzag", "dynamic", "lpt"):
     read = {}
     for mc in ("on", "off"):
         d = json.loads(open(f"{T}/g-{sched}-{mc}.json").readline())
@@ -56,7 +56,7 @@ expect_rc 3 "--grid four"
 expect_err "error: --grid must be ROWSxCOLS" "malformed --grid"
 run "$SATTN" sim "$T/op.json" --model-only --schedule random
 expect_rc 3 "--schedule random"
-expect_err "error: --schedule must be static, zigzag or dynamic \(got 'random'\)" "names --schedule"
+expect_err "error: --schedule must be static, zigzag, dynamic or lpt \(got 'random'\)" "names --schedule"
 run "$SATTN" sim "$T/op.json" --model-only --multicast yes
 expect_rc 3 "--multicast yes"
 expect_err "error: --multicast must be on or off" "names --multicast"

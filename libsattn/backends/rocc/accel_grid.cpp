@@ -140,7 +140,7 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
     }
     // The distributor (dynamic): a group whose tiles have pushed all their commands takes the
     // next task group, lowest group first.
-    if (gc.schedule == Schedule::dynamic)
+    if (hands_out_dynamically(gc.schedule))
       for (int k = 0; k < G && next_group < order.size(); ++k) {
         bool empty = true;
         for (int j = 0; j < m; ++j) empty = empty && tiles[size_t(k * m + j)].feed_empty();
@@ -238,7 +238,7 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
       const bool busy_after = t.dma.busy() || t.core->busy() || t.disp->have();
       const bool active = x.dma_busy || x.core != model::Core::State::idle || have[size_t(i)];
       if (active) t.counters.finish_cycle = cycle;  // cycle 0 only pushes the first command
-      const bool no_more_tasks = gc.schedule != Schedule::dynamic || next_group >= order.size();
+      const bool no_more_tasks = !hands_out_dynamically(gc.schedule) || next_group >= order.size();
       if (!busy_after && t.feed_empty() && no_more_tasks) {
         t.done = true;
         --remaining;

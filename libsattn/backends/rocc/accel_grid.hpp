@@ -3,7 +3,8 @@
 // arbiter (hw/sim/dram_model.hpp SharedDram), a multicast DMA that fetches a K/V/index load once
 // for every tile of a GQA group working on the same query tile, and a work distributor that
 // hands out tasks (one query tile of one head: LOAD_Q, its chunks, STORE) by a static
-// round-robin, a zigzag (early and late causal query tiles paired) or a dynamic schedule.
+// round-robin, a zigzag (early and late causal query tiles paired), a dynamic schedule, or lpt
+// (dynamic, the heaviest tasks first).
 //
 //   GridResult g = run_grid(build_program(op, layout, data, scales, cfg), cfg);
 //

@@ -52,7 +52,7 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
   const size_t NT = size_t(T);
   std::vector<Tile> tiles;
   size_t next_group = make_tiles(prog, cfg, *plan, tiles);
-  const bool dynamic = gc.schedule == Schedule::dynamic;
+  const bool dynamic = hands_out_dynamically(gc.schedule);
 
   std::vector<uint8_t> dram = prog.dram;
   accel_sim::SharedDram port(T, gc.dram_ports, cfg.dram_latency_cycles, cfg.dram_bytes_per_cycle,

@@ -28,6 +28,10 @@ struct Split {
 
 Split split_program(const Program& p);
 
+// Whether the distributor hands tasks out as tiles become free (dynamic, lpt) rather than all
+// at the start (static, zigzag).
+inline bool hands_out_dynamically(Schedule s) { return s == Schedule::dynamic || s == Schedule::lpt; }
+
 inline bool is_shared_load(Funct f) { return f == Funct::load_k || f == Funct::load_v || f == Funct::load_idx; }
 inline bool is_load(Funct f) { return is_shared_load(f) || f == Funct::load_q; }
 

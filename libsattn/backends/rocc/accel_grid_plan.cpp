@@ -152,6 +152,18 @@ std::unique_ptr<GridPlan> plan_grid(const Program& prog, const Config& cfg) {
     }
     order = std::move(z);
   }
+  // lpt: the heaviest task groups first, program order among equals. A task's weight is its RUNs'
+  // query rows x key slots (what its MAC work and cycles grow with); the members of a group agree.
+  if (gc.schedule == Schedule::lpt) {
+    std::vector<int64_t> weight(groups.size(), 0);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const Task& t = *groups[g].members[0];
+      for (size_t i = t.cmds.first; i < t.cmds.second; ++i)
+        if (prog.commands[i].funct == Funct::run)
+          weight[g] += int64_t(isa::kRunNq.get(prog.commands[i].rs2)) * int64_t(isa::kRunNk.get(prog.commands[i].rs2));
+    }
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return weight[a] > weight[b]; });
+  }
   return plan;
 }
 
@@ -171,7 +183,7 @@ size_t make_tiles(const Program& prog, const Config& cfg, const GridPlan& pl, st
     t.disp = std::make_unique<model::Dispatcher>(prog.commands, cfg.lanes);
     t.feed.push_back(pl.split.prologue);
   }
-  if (gc.schedule == Schedule::dynamic) return 0;
+  if (hands_out_dynamically(gc.schedule)) return 0;
   for (size_t i = 0; i < pl.order.size(); ++i)
     assign_group(tiles, pl.m, gc.schedule == Schedule::zigzag ? int((i / 2) % size_t(pl.G)) : int(i % size_t(pl.G)),
                  pl.groups[pl.order[i]]);

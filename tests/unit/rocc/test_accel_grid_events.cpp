@@ -57,7 +57,7 @@ GridCase random_case(std::mt19937& rng) {
   const auto [r, c] = grids[rng() % std::size(grids)];
   g.rows = r;
   g.cols = c;
-  g.schedule = accel::Schedule(rng() % 3);
+  g.schedule = accel::Schedule(rng() % 4);
   g.multicast = rng() % 4 != 0;
   g.ports = 1 + int(rng() % std::min(3u, unsigned(r * c)));
   g.arbitration = rng() % 3 == 0 ? accel::Arbitration::fixed : accel::Arbitration::round_robin;
@@ -108,7 +108,7 @@ TEST_CASE("accel grid events: equal to the per-cycle engine, every spec, i8/i4, 
         const Case c = make_case(spec, prec, causal, 72, 72, 32, 8, 2);
         // The fixed cases: every schedule with multicast on and off on 2x2 and 2x4, default DRAM.
         for (auto [rows, cols] : {std::pair{2, 2}, std::pair{2, 4}})
-          for (auto s : {accel::Schedule::static_rr, accel::Schedule::zigzag, accel::Schedule::dynamic})
+          for (auto s : {accel::Schedule::static_rr, accel::Schedule::zigzag, accel::Schedule::dynamic, accel::Schedule::lpt})
             for (bool mc : {false, true}) {
               GridCase g;
               g.rows = rows;
