@@ -103,7 +103,8 @@ bench-python: build
 	@nice bench/python/bench.py run $(BUILD)
 
 # The accelerator grid (model): speedup and parallel efficiency against tiles, multicast on/off,
-# each schedule (minutes); bench/results/grid.{json,md} and the grid-*.svg/png plots.
+# each schedule, at seq_len 16384 (tens of minutes of CPU); bench/results/grid.{json,md} and the
+# grid-*.svg/png plots.
 bench-grid: build
 	@nice bench/grid/run.py $(BUILD)
 	@bench/grid/report.py

@@ -3,12 +3,15 @@
 // checks that output against the fp32 reference at the precision's tolerance, then runs every
 // requested grid configuration and checks its output bits equal the 1x1 run's. Prints one JSON
 // line per configuration (cycles, DRAM bytes, imbalance, multicast, per-tile finish cycles, the
-// model's wall time).
+// model's wall and CPU time, and the reference check's CPU time).
 //
-//   sattn_bench_grid SPEC SEQ_LEN CAUSAL(0|1) GRID:SCHEDULE:MULTICAST(on|off) ...
+//   sattn_bench_grid SPEC SEQ_LEN CAUSAL(0|1) GRID:SCHEDULE:MULTICAST(on|off)[:stepped] ...
+// (:stepped runs the per-cycle engine, run_grid_stepped, instead of run_grid's event engine: the
+// same counters and bits, checked here too; its time is the engine comparison of grid.md).
 // Shape: 32 heads, 8 KV heads, head_dim 64, i8, LANES 16; bsr keep 0.1 block 64,
 // sliding_window window 256, block_local_global block 64, 1 window block, 64 global tokens.
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -23,6 +26,17 @@
 #include "sattn/layout.hpp"
 
 using namespace sattn;
+
+namespace {
+
+// This thread's CPU time: on a shared machine the wall time measures the load as much as the model.
+double cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) * 1e3 + double(t.tv_nsec) * 1e-6;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 5) {
@@ -56,22 +70,31 @@ int main(int argc, char** argv) {
   const Layout layout = build_layout(op, spec, resolve_params(op, spec), &data.q, &data.k);
   const Scales scales = resolve_scales(op, data.q, data.k, data.v);
   accel::Config cfg;
+  // The 1x1 run at seq_len 16384 takes billions of cycles (non-causal bsr about 9 G): past the
+  // default watchdog (2 G), which is for runs that hang, not for long ones.
+  cfg.max_cycles = int64_t(1) << 40;
   const accel::Program prog = accel::build_program(op, layout, data, scales, cfg);
 
   // The 1x1 run, checked against the fp32 reference.
   auto t0 = std::chrono::steady_clock::now();
+  double c0 = cpu_ms();
   const accel::GridResult one = accel::run_grid(prog, cfg);
   const double one_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double one_cpu_ms = cpu_ms() - c0;
   accel::RunResult as_run;
   as_run.out_bits = one.out_bits;
   const Tensor out = accel::decode_output(prog, as_run);
+  c0 = cpu_ms();
   const ErrorStats err = compare(out, reference_attention(op, layout, data.q, data.k, data.v));
+  const double reference_cpu_ms = cpu_ms() - c0;
   if (!err.finite || err.max_rel > tolerance(op.precision)) {
     std::fprintf(stderr, "sattn_bench_grid: the 1x1 output is outside the tolerance (%g)\n", err.max_rel);
     return 5;
   }
   for (int a = 4; a < argc; ++a) {
-    const std::string c = argv[a];
+    std::string c = argv[a];
+    const bool stepped = c.size() > 8 && c.substr(c.size() - 8) == ":stepped";
+    if (stepped) c.resize(c.size() - 8);
     const size_t p1 = c.find(':'), p2 = c.rfind(':');
     const auto g = accel::parse_grid(c.substr(0, p1));
     const auto sched = accel::parse_schedule(c.substr(p1 + 1, p2 - p1 - 1));
@@ -85,10 +108,19 @@ int main(int argc, char** argv) {
     k.grid.schedule = *sched;
     k.grid.multicast = c.substr(p2 + 1) == "on";
     t0 = std::chrono::steady_clock::now();
-    const accel::GridResult r = k.grid.tiles() == 1 && k.grid.multicast ? one : accel::run_grid(prog, k);
-    const double ms = k.grid.tiles() == 1 && k.grid.multicast
-                          ? one_ms
-                          : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    c0 = cpu_ms();
+    const bool reuse = k.grid.tiles() == 1 && k.grid.multicast && !stepped;
+    const accel::GridResult r = reuse ? one : stepped ? accel::run_grid_stepped(prog, k) : accel::run_grid(prog, k);
+    const double ms = reuse ? one_ms : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double cms = reuse ? one_cpu_ms : cpu_ms() - c0;
+    if (stepped) {
+      // The engines agree (as tests/unit/rocc/test_accel_grid_events.cpp checks on small ops).
+      const accel::GridResult e = accel::run_grid(prog, k);
+      if (e.out_bits != r.out_bits || e.counters.to_json(16).dump() != r.counters.to_json(16).dump()) {
+        std::fprintf(stderr, "sattn_bench_grid: %s: the event and stepped engines disagree\n", c.c_str());
+        return 5;
+      }
+    }
     if (r.out_bits != one.out_bits) {
       std::fprintf(stderr, "sattn_bench_grid: %s: the output bits differ from the 1x1 run's\n", c.c_str());
       return 5;
@@ -99,10 +131,12 @@ int main(int argc, char** argv) {
     nlohmann::ordered_json j = {
         {"spec", spec_name}, {"causal", op.causal}, {"seq_len", seq}, {"tiles", k.grid.tiles()},
         {"grid", k.grid.shape()}, {"schedule", accel::schedule_name(*sched)}, {"multicast", k.grid.multicast},
+        {"engine", stepped ? "stepped" : "events"},
         {"cycles", gc.cycles}, {"macs_issued", gc.total.macs_issued}, {"busy_cycles", gc.total.busy},
         {"dram_bytes_read", gc.dram_bytes_read}, {"dram_bytes_written", gc.dram_bytes_written},
         {"utilization", double(gc.total.macs_issued) / (16.0 * k.grid.tiles() * double(gc.cycles))},
-        {"check_passed", true}, {"max_rel_error", err.max_rel}, {"model_ms", ms}, {"tasks", gc.tasks},
+        {"check_passed", true}, {"max_rel_error", err.max_rel}, {"model_ms", ms}, {"model_cpu_ms", cms},
+        {"reference_cpu_ms", reference_cpu_ms}, {"tasks", gc.tasks},
         {"group_tiles", gc.group_tiles}, {"imbalance", gc.imbalance()},
         {"dram_read_utilization", gc.dram_read_utilization(cfg.dram_bytes_per_cycle)},
         {"multicast_bytes", gc.multicast_bytes}, {"stall_arbiter", gc.to_json(16)["stall_arbiter"]},

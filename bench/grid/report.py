@@ -54,9 +54,20 @@ L = ["# Accelerator grid: scaling, multicast, scheduling", "",
      f"{shape['dram_bytes_per_cycle']} B/cycle shared by all tiles.",
      "- Specs: " + "; ".join(f"{k} ({', '.join(f'{a} {v}' for a, v in p.items() if a != 'spec')})"
                              for k, p in doc["specs"].items()) + ".",
-     f"- Machine: {prov['machine']}, {prov['cpus']} CPUs (shared), load average {prov['load_average_start']} at the "
-     f"start, {prov['load_average_end']} at the end; {prov['date']}; {prov['sattn']}; total wall time "
-     f"{prov['total_wall_s']} s.",
+     f"- Machine: {prov['machine']}" + (f" ({prov['cpu_model']})" if prov.get('cpu_model') else "") +
+     f", {prov['cpus']} CPUs shared with other jobs, load average {prov['load_average_start']:.1f} at the "
+     f"start, {prov['load_average_end']:.1f} at the end; {prov['date']}; {prov['sattn']}; total wall time "
+     f"{prov['total_wall_s']} s" + (f", {prov['jobs']} ops at a time" if prov.get('jobs') else "") + "." +
+     ("" if prov.get("complete", True) else
+      " **The sweep was cut short:** the tables hold the ops it finished (" +
+      ", ".join(sorted({f"{r['spec']}{' causal' if r['causal'] else ''}" for r in recs})) + ")."),
+     "- What ran (per op, the grid configurations besides 1x1): " + "; ".join(
+         f"{s}{' causal' if c else ''}: " + ", ".join(
+             f"{r['tiles']} {r['schedule']}{'' if r['multicast'] else ' unicast'}" for r in recs
+             if (r['spec'], r['causal']) == (s, c) and r['tiles'] > 1)
+         for s in SPECS for c in (True, False) if base(s, c)) +
+     "".join(f" Added later: {a['op'][0]}{' causal' if a['op'][1] else ''} {a['configs']} ({a.get('note', '')})."
+             for a in doc.get("added", [])),
      "- Speedup = 1x1 cycles / grid cycles; efficiency = speedup / tiles; imbalance = 1 − mean(tile finish "
      "cycle) / makespan; DRAM util = bytes read / (cycles × 16 B); DRAM-bound: util ≥ 0.9.", ""]
 
@@ -79,7 +90,7 @@ L += ["## Schedules (multicast on)", "",
 for spec in SPECS:
     for causal in (True, False):
         for tiles in (16, 80):
-            for sched in ("static", "zigzag", "dynamic"):
+            for sched in ("static", "zigzag", "dynamic", "lpt"):
                 r = find(spec, causal, tiles, sched)
                 if not r:
                     continue
@@ -138,7 +149,7 @@ for sl, (a, b) in sorted(eff_by_seq.items()):
     sp = a["cycles"] / b["cycles"]
     L.append(f"| {sl} | {b['tasks']} | {a['cycles']:,} | {b['cycles']:,} | {sp:.2f} | {pct(sp / 80)} | "
              f"{pct(b['imbalance'])} | {b['dram_read_utilization']:.2f} | {b['model_ms'] / 1000:.1f} s |")
-if eff_by_seq:
+if len(eff_by_seq) > 1:
     sl0 = min(eff_by_seq)
     L += ["", f"Short sequences give few tasks per tile (seq_len {sl0}: {eff_by_seq[sl0][1]['tasks']} tasks for 80 "
           "tiles) and short tasks (a causal query tile keeps ceil(0.1 x its candidate blocks) key blocks), whose "
@@ -152,16 +163,82 @@ if len(mc_by_seq) > 1:
         for sl, (on, off) in sorted(mc_by_seq.items())) +
         ". Q is loaded per tile, so the saving approaches the GQA group size (4) as tasks get more key blocks.", ""]
 
+# Why non-causal block_local_global is imbalanced under dynamic, and lpt.
+blg = {s: find("block_local_global", False, 80, s) for s in ("static", "zigzag", "dynamic", "lpt")}
+if blg["dynamic"] and base("block_local_global", False):
+    d = blg["dynamic"]
+    fin = sorted(d["finish_cycles"])
+    late = [f for f in fin if f > 1.1 * fin[len(fin) // 2]]
+    L += ["## Non-causal block_local_global: where the imbalance comes from", "",
+          f"Each head's first query tile holds the {doc['specs']['block_local_global']['global_tokens']} global rows, "
+          f"which attend to every key ({shape['seq_len'] // doc['specs']['block_local_global']['block_size']} key "
+          "blocks), while every other query tile sees its window and the global columns (a few blocks). The "
+          f"{shape['kv_heads']} heavy task groups (one per KV head with multicast) sit at the start of each head set "
+          "in program order, so dynamic hands the last KV heads' heavy tiles out near the end: at 80 tiles "
+          f"(dynamic) the median tile finishes at cycle {fin[len(fin) // 2]:,}, {len(late)} tiles after "
+          f"{int(1.1 * fin[len(fin) // 2]):,}, the last at {fin[-1]:,} (imbalance {pct(d['imbalance'])}). static and "
+          "zigzag fix each tile's task list up front and are worse (" +
+          ", ".join(f"{s} {pct(blg[s]['imbalance'])}" for s in ("static", "zigzag") if blg[s]) + "). " +
+          (f"*lpt* (dynamic, heaviest tasks first) starts the heavy tiles at once: {blg['lpt']['cycles']:,} cycles "
+           f"instead of {d['cycles']:,}, efficiency {pct(speedup(blg['lpt']) / 80)} instead of "
+           f"{pct(speedup(d) / 80)}, imbalance {pct(blg['lpt']['imbalance'])}." if blg["lpt"] else
+           "(no lpt run in this sweep.)"), ""]
+
+# Model time: every 8x10 run's CPU and wall time (the machine is shared: CPU time is the one to read),
+# and the two engines side by side (--engines).
+L += ["## Model time (8x10 runs)", "",
+      "CPU time of the grid model alone (`run_grid`, the event engine), wall time beside it (the machine's "
+      "load shows in the wall time, not in the CPU time).", "",
+      "| spec | causal | schedule | multicast | cycles | CPU s | wall s |", "|---|---|---|---|---|---|---|"]
+for r in recs:
+    if r["tiles"] == 80 and "model_cpu_ms" in r:
+        L.append(f"| {r['spec']} | {'yes' if r['causal'] else 'no'} | {r['schedule']} | "
+                 f"{'on' if r['multicast'] else 'off'} | {r['cycles']:,} | {r['model_cpu_ms'] / 1000:.1f} | "
+                 f"{r['model_ms'] / 1000:.1f} |")
+L.append("")
+for c in doc.get("main_comparison", []):
+    L += [f"Against the grid model before this change ({c['before']}), the same program and configuration back to back "
+          f"({c['what']}, load average about {c['load_average']:.0f}): {c['before_cpu_s']:.2f} s CPU "
+          f"({c['before_wall_s']:.0f} s wall) before, {c['after_cpu_s']:.2f} s CPU ({c['after_wall_s']:.0f} s wall) now, "
+          f"{c['before_cpu_s'] / c['after_cpu_s']:.1f}× less CPU; the cycles ({c['cycles']:,}), every counter and the "
+          "output bits equal.", ""]
+eng = doc.get("engine_runs", {})
+if eng:
+    L += ["Both engines on the same run (causal bsr keep 0.1, 8x10, dynamic, multicast on; the same cycles, "
+          "counters and output bits, checked by the driver):", "",
+          "| seq_len | cycles | event engine CPU s | stepped engine CPU s | ratio | load average |", "|---|---|---|---|---|---|"]
+    for sl, er in sorted(eng.items(), key=lambda kv: int(kv[0])):
+        ev = [r for r in er["records"] if r.get("engine", "events") == "events"][0]
+        st = [r for r in er["records"] if r.get("engine") == "stepped"][0]
+        L.append(f"| {sl} | {ev['cycles']:,} | {ev['model_cpu_ms'] / 1000:.1f} | {st['model_cpu_ms'] / 1000:.1f} | "
+                 f"{st['model_cpu_ms'] / ev['model_cpu_ms']:.1f}× | {er['load_average']:.1f} |")
+    L.append("")
+
+
+def model_time_row():
+    r = find("bsr", True, 80)
+    if not r or "model_cpu_ms" not in r:
+        return "| an 80-tile run at seq_len 16384 in under a minute (model) | not measured in this sweep | no |"
+    cpu, wall = r["model_cpu_ms"] / 1000, r["model_ms"] / 1000
+    return (f"| an 80-tile run at seq_len 16384 in under a minute (model) | causal bsr 8x10 at seq_len "
+            f"{shape['seq_len']}: {cpu:.1f} s CPU ({wall:.1f} s wall on the shared {prov['cpus']}-core machine, "
+            "whose load average was far above 2 during the sweep) | "
+            f"{'yes' if cpu <= 60 and shape['seq_len'] >= 16384 else 'no'}" +
+            (" (CPU time; the wall time depends on the load)" if cpu <= 60 and wall > 60 else "") + " |")
+
+
 # Targets.
 def best_eff(spec, causal, tiles):
     cands = [r for r in recs if r["spec"] == spec and r["causal"] == causal and r["tiles"] == tiles]
+    if not cands or not base(spec, causal):
+        return 0.0, "not run", False
     r = max(cands, key=lambda r: speedup(r))
     return speedup(r) / tiles, r["schedule"], r["multicast"]
 
 
 eff, sched, mc = best_eff("bsr", True, 80)
 ratios = [find(s, c, 80, mc=False)["dram_bytes_read"] / find(s, c, 80)["dram_bytes_read"]
-          for s in SPECS for c in (True, False) if find(s, c, 80, mc=False) and find(s, c, 80)]
+          for s in SPECS for c in (True, False) if find(s, c, 80, mc=False) and find(s, c, 80)] or [0.0]
 imb = {sch: find("bsr", True, 80, sch)["imbalance"] for sch in ("static", "zigzag", "dynamic") if find("bsr", True, 80, sch)}
 L += ["## Targets (issue 24)", "",
       "| target | measured | met |", "|---|---|---|",
@@ -182,13 +259,21 @@ L += ["## Targets (issue 24)", "",
       f"| static ≥ 30% imbalance expected (causal bsr, 80 tiles) | static {pct(imb.get('static', float('nan')))} | "
       f"{'as expected' if imb.get('static', 0) >= 0.30 else 'no: round-robin deals the consecutive query tiles to different tiles, which already mixes early and late ones'} |",
       "| seq_len 16384 as the issue asks | the sweep ran at seq_len " + str(shape['seq_len']) +
-      (", the efficiency target also at " + ", ".join(str(sl) for sl in sorted(eff_by_seq) if sl != shape['seq_len'])
-       if len(eff_by_seq) > 1 else "") +
-      "; the whole sweep at 16384 would take hours of model time on this shared 2-core machine | no |",
-      "| an 80-tile run at seq_len 16384 in under a minute (model) | not measured; " +
-      (lambda sl, b: f"the work grows with seq_len² under a fixed keep ratio: {b['model_ms'] / 1000:.0f} s at "
-                     f"{sl} (load average above 10) suggests about {b['model_ms'] / 1000 * (16384 / sl) ** 2 / 60:.0f} "
-                     "minutes at 16384")(max(eff_by_seq), eff_by_seq[max(eff_by_seq)][1]) + " | no |",
+      ("" if prov.get("complete", True) else " (cut short: the ops listed above)") +
+      "".join(f"; {s}{' causal' if c else ''} with {n} grid configurations only (see What ran)"
+              for s in SPECS for c in (True, False)
+              for n in [sum(1 for r in recs if (r['spec'], r['causal']) == (s, c) and r['tiles'] > 1)]
+              if base(s, c) and n < 7) + " | " +
+      ("partly" if any(base(s, c) and sum(1 for r in recs if (r['spec'], r['causal']) == (s, c) and r['tiles'] > 1) < 7
+                       for s in SPECS for c in (True, False)) else
+       "yes" if shape['seq_len'] == 16384 and prov.get("complete", True) else
+       "partly" if shape['seq_len'] == 16384 else "no") + " |",
+      model_time_row(),
+      (lambda d, l: f"| non-causal block_local_global imbalance at 80 tiles (known 23.5% at seq_len 2048) | dynamic "
+                    f"{pct(d['imbalance'])}" + (f", lpt {pct(l['imbalance'])} (efficiency {pct(speedup(l) / 80)})" if l else "") +
+                    f" | {'fixed by lpt' if l and l['imbalance'] <= 0.10 else 'no'} |")(
+          find("block_local_global", False, 80), find("block_local_global", False, 80, "lpt"))
+      if find("block_local_global", False, 80) else "| non-causal block_local_global imbalance | not run | no |",
       "| Verilator 2x2 ≥ 1 M grid cycles/s | the RTL grid is not built (model only) | no |", ""]
 
 # Plots (gnuplot).

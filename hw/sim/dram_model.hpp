@@ -118,6 +118,28 @@ class SharedDram {
     return true;
   }
 
+  // Cycles from now until channel c delivers a beat if no request is accepted meanwhile
+  // (INT64_MAX: no burst queued): the head's latency, then credit growing to a beat.
+  int64_t cycles_to_beat(int c) const {
+    const Channel& ch = ch_[size_t(c)];
+    if (ch.q.empty()) return INT64_MAX;
+    const int need = kBeat - ch.credit;  // a beat in the cycle where credit + bytes_per_cycle covers it
+    return int64_t(ch.q.front().wait) + (need <= bw_ ? 0 : (need + bw_ - 1) / bw_ - 1);
+  }
+  // k cycles in which no request is accepted, no write beat is offered and no channel delivers a
+  // beat (k <= every cycles_to_beat()): what k advance() calls would do (the grid's event engine).
+  void skip(int64_t k) {
+    for (Channel& ch : ch_) {
+      if (!ch.q.empty()) {
+        // The head's credit grows in the cycles after its latency; every latency counts down.
+        const int64_t waiting = std::min<int64_t>(ch.q.front().wait, k);
+        ch.credit = int(std::min<int64_t>(ch.credit + (k - waiting) * bw_, kBeat));
+        for (Burst& b : ch.q) b.wait = int(std::max<int64_t>(0, b.wait - k));
+      }
+      ch.wcredit = int(std::min<int64_t>(ch.wcredit + int64_t(bw_) * k, kBeat));
+    }
+  }
+
   // k cycles with no read burst queued and nothing offered (what k advance() calls would do).
   void idle(int64_t k) {
     for (Channel& ch : ch_) ch.wcredit = int(std::min<int64_t>(ch.wcredit + int64_t(bw_) * k, kBeat));

@@ -17,7 +17,7 @@ run "$SATTN" sim "$T/op.json" --model-only -q -o "$T/one.json"
 expect_rc 0 "1x1 model run"
 [[ $(field "$T/one.json" '"grid" in d["sim"]') == False ]] && ok || fail "1x1: no grid section"
 
-for sched in static zigzag dynamic; do
+for sched in static zigzag dynamic lpt; do
   for mc in on off; do
     run "$SATTN" sim "$T/op.json" --model-only --grid 2x4 --schedule $sched --multicast $mc -q -o "$T/g-$sched-$mc.json"
     expect_rc 0 "2x4 $sched multicast $mc"
@@ -28,7 +28,7 @@ $PY - "$T" <<'P' && ok || fail "grid results: MACs, check, multicast bytes, spee
 import json, sys, glob
 T = sys.argv[1]
 one = json.loads(open(f"{T}/one.json").readline())["sim"]
-for sched in ("static", "zigzag", "dynamic"):
+for sched in ("static", "zigzag", "dynamic", "lpt"):
     read = {}
     for mc in ("on", "off"):
         d = json.loads(open(f"{T}/g-{sched}-{mc}.json").readline())
@@ -57,7 +57,7 @@ expect_rc 3 "--grid four"
 expect_err "error: --grid must be ROWSxCOLS" "malformed --grid"
 run "$SATTN" sim "$T/op.json" --model-only --schedule random
 expect_rc 3 "--schedule random"
-expect_err "error: --schedule must be static, zigzag or dynamic \(got 'random'\)" "names --schedule"
+expect_err "error: --schedule must be static, zigzag, dynamic or lpt \(got 'random'\)" "names --schedule"
 run "$SATTN" sim "$T/op.json" --model-only --multicast yes
 expect_rc 3 "--multicast yes"
 expect_err "error: --multicast must be on or off" "names --multicast"
@@ -69,6 +69,10 @@ expect_no_file "$T/nope.json" "no output on a usage error"
 run "$SATTN" sim "$T/op.json" --grid 2x2 --lanes 8 -o "$T/nope.json"
 expect_rc 2 "2x2 grid with 8 lanes without --model-only"
 expect_err "the RTL grid is built with 16 lanes" "says which lanes"
+expect_no_file "$T/nope.json" "no output on a usage error"
+run "$SATTN" sim "$T/op.json" --grid 2x2 --schedule lpt -o "$T/nope.json"
+expect_rc 2 "2x2 grid with --schedule lpt without --model-only"
+expect_err "--schedule lpt runs in the model only" "names --schedule lpt"
 expect_no_file "$T/nope.json" "no output on a usage error"
 
 # The RTL grid (2x2, 2x4): checked against the model bit for bit and counter for counter; its

@@ -107,7 +107,7 @@ SimSettings settings_of(const SimCli& o) {
   }
   if (o.schedule_opt->count()) {
     const auto sc = accel::parse_schedule(o.schedule);
-    if (!sc) throw Error(ExitCode::invalid_input, "--schedule must be static, zigzag or dynamic (got '" + o.schedule + "')");
+    if (!sc) throw Error(ExitCode::invalid_input, "--schedule must be static, zigzag, dynamic or lpt (got '" + o.schedule + "')");
     s.config.grid.schedule = *sc;
   }
   if (!o.energy_file.empty()) s.energy = load_energy_file(o.energy_file, s.energy);
@@ -236,7 +236,7 @@ std::function<int()> configure_sim(CLI::App& app) {
                                      "on|off: fetch a K/V block once for all tiles of a GQA group on the same query tile (default on)");
   o->schedule_opt = app.add_option("--schedule", o->schedule,
                                     "Task distribution over the grid: static (round-robin), zigzag (early and late query "
-                                    "tiles paired), dynamic (next task when a tile is free; default)");
+                                    "tiles paired), dynamic (next task when a tile is free; default), lpt (dynamic, heaviest tasks first)");
   app.add_flag("--model-only", o->model_only,
                "Skip the RTL: cycles and counters from the bit-exact model only (needed for grids the RTL is not built as, e.g. 8x10)");
   app.add_flag("--probe", o->probe, "Print the accelerator's capabilities (sattn.probe/v1) from the RTL's PROBE command");

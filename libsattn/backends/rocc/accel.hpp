@@ -70,8 +70,9 @@ struct Counters {
 
 // ---------------------------------------------------------------------------------------------
 // The multi-tile grid (hw/README.md "Grid"): rows x cols copies of the tile sharing one DRAM.
-enum class Schedule : uint8_t { static_rr = 0, zigzag = 1, dynamic = 2 };
-const char* schedule_name(Schedule);                 // "static", "zigzag", "dynamic"
+// lpt: dynamic, the heaviest tasks first (longest processing time first; hw/README.md "Grid").
+enum class Schedule : uint8_t { static_rr = 0, zigzag = 1, dynamic = 2, lpt = 3 };
+const char* schedule_name(Schedule);                 // "static", "zigzag", "dynamic", "lpt"
 std::optional<Schedule> parse_schedule(const std::string&);
 enum class Arbitration : uint8_t { round_robin = 0, fixed = 1 };
 const char* arbitration_name(Arbitration);           // "round_robin", "fixed"

@@ -24,6 +24,7 @@ const char* schedule_name(Schedule s) {
     case Schedule::static_rr: return "static";
     case Schedule::zigzag: return "zigzag";
     case Schedule::dynamic: return "dynamic";
+    case Schedule::lpt: return "lpt";
   }
   return "?";
 }
@@ -31,6 +32,7 @@ std::optional<Schedule> parse_schedule(const std::string& s) {
   if (s == "static") return Schedule::static_rr;
   if (s == "zigzag") return Schedule::zigzag;
   if (s == "dynamic") return Schedule::dynamic;
+  if (s == "lpt") return Schedule::lpt;
   return std::nullopt;
 }
 const char* arbitration_name(Arbitration a) { return a == Arbitration::fixed ? "fixed" : "round_robin"; }
@@ -102,7 +104,7 @@ void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
   if (const YAML::Node v = node["multicast"]) next.grid.multicast = yaml_bool(file, v, "rocc.multicast");
   if (const YAML::Node v = node["schedule"]) {
     const auto sc = v.IsScalar() ? parse_schedule(v.Scalar()) : std::nullopt;
-    if (!sc) yaml_fail(file, v, "rocc.schedule must be static, zigzag or dynamic");
+    if (!sc) yaml_fail(file, v, "rocc.schedule must be static, zigzag, dynamic or lpt");
     next.grid.schedule = *sc;
   }
   if (const YAML::Node v = node["dram_ports"])

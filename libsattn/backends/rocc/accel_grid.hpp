@@ -3,7 +3,8 @@
 // arbiter (hw/sim/dram_model.hpp SharedDram), a multicast DMA that fetches a K/V/index load once
 // for every tile of a GQA group working on the same query tile, and a work distributor that
 // hands out tasks (one query tile of one head: LOAD_Q, its chunks, STORE) by a static
-// round-robin, a zigzag (early and late causal query tiles paired) or a dynamic schedule.
+// round-robin, a zigzag (early and late causal query tiles paired), a dynamic schedule, or lpt
+// (dynamic, the heaviest tasks first).
 //
 //   GridResult g = run_grid(build_program(op, layout, data, scales, cfg), cfg);
 //
@@ -19,6 +20,10 @@
 #include "backends/rocc/accel.hpp"
 
 namespace sattn::accel {
+
+namespace grid_detail {
+struct GridPlan;  // the plan both model engines and the RTL grid's host run (accel_grid_internal.hpp)
+}
 
 // One tile's counters: its 13 events (the tile's own COUNTER unit) and what the grid adds.
 struct TileCounters {
@@ -55,33 +60,22 @@ struct GridResult {
   GridCounters counters;
 };
 
-// How a program is spread over a grid: the CONFIG prologue every tile runs, then task groups in
-// program order. A group is the query tile of one head (group_tiles = 1) or of group_tiles heads
-// of one GQA group, with each member's command range [begin, end); `shared` groups fetch their
-// K/V/index loads once for all members (multicast). run_lo/run_hi bound the zigzag run (the
-// consecutive groups of one batch and first head) a group belongs to. The RTL grid's host writes
-// this table into the grid (write_grid_plan, hw/README.md "Grid MMIO").
-struct GridPlan {
-  int group_tiles = 1;
-  std::pair<size_t, size_t> prologue{0, 0};
-  struct Group {
-    std::vector<std::pair<size_t, size_t>> members;
-    bool shared = false;
-    int64_t b = 0, h = 0;
-    size_t run_lo = 0, run_hi = 0;
-  };
-  std::vector<Group> groups;
-  size_t tasks = 0;
-};
-// Throws Error(invalid_input) on a stream that is not CONFIG prologue, tasks, read-out.
-GridPlan plan_grid(const Program&, const GridConfig&);
-
 // Runs the program's tasks on cfg.grid (tiles, multicast, schedule, DRAM ports and arbitration).
 // The program is build_program's: CONFIG prologue, tasks (LOAD_Q .. STORE), counter read-out (not
 // run: the grid reads each tile's counters directly). Throws Error(runtime) when max_cycles
 // passes (the watchdog, naming the stuck tiles' states) and Error(invalid_input) on a command the
 // hardware rejects.
 GridResult run_grid(const Program&, const Config&);
+
+// The two engines run_grid can use, equal in every output bit, counter and error (the tests
+// compare them). run_grid_stepped evaluates every tile every cycle (skipping only a RUN's countdown
+// on a tile with nothing else to do): the definition, and what the RTL grid is checked against.
+// run_grid_events (what run_grid runs) steps only the tiles something happens to: a tile that can
+// only wait for a DRAM grant or beat, a RUN or STORE countdown, or a task is parked, its quiet
+// cycles booked at once when it wakes, and the clock jumps over cycles where no tile is awake
+// (accel_grid_events.cpp). An 8x10 grid at seq_len 16384 runs in seconds instead of minutes.
+GridResult run_grid_stepped(const Program&, const Config&);
+GridResult run_grid_events(const Program&, const Config&);
 
 // ---------------------------------------------------------------------------------------------
 // The RTL grid (hw/rtl/sattn_grid.sv): built for these shapes with kRtlGridLanes lanes (one
@@ -92,14 +86,14 @@ std::string rtl_grid_shapes_text();  // "1x1, 2x2 and 2x4"
 // libexec_dir()/sattn-accel-grid-sim-RxC-lanesN.
 std::string grid_harness_path(const GridConfig&, int lanes);
 // DIR/grid.txt: the task table and grid configuration the harness loads (hw/README.md "Grid MMIO").
-void write_grid_plan(const GridPlan&, const Config&, const std::string& dir);
+void write_grid_plan(const grid_detail::GridPlan&, const Config&, const std::string& dir);
 struct GridRtlTiming {
   std::string harness;
   int64_t sim_cycles = 0;
   double wall_seconds = 0, cpu_seconds = 0;
 };
 // Runs the program on the RTL grid; the result has every field run_grid fills. Errors: a grid or
-// lanes value not built in RTL -> Error(usage); harness missing or crashed -> Error(external_tool);
+// lanes value not built in RTL, or schedule lpt (model only) -> Error(usage); harness missing or crashed -> Error(external_tool);
 // watchdog -> Error(runtime) naming every tile's state; a command the RTL rejects ->
 // Error(invalid_input).
 GridResult run_grid_rtl(const Program&, const Config&, const RtlOptions& = {}, GridRtlTiming* = nullptr);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "backends/rocc/accel_grid.hpp"
+#include "backends/rocc/accel_grid_internal.hpp"
 #include "sattn/error.hpp"
 #include "support/io.hpp"
 #include "support/process.hpp"
@@ -32,19 +33,19 @@ std::string grid_harness_path(const GridConfig& g, int lanes) {
       .string();
 }
 
-void write_grid_plan(const GridPlan& plan, const Config& cfg, const std::string& dir) {
+void write_grid_plan(const grid_detail::GridPlan& plan, const Config& cfg, const std::string& dir) {
   const GridConfig& g = cfg.grid;
   std::string text = "sattn-accel-grid v1\n";
   text += "rows " + std::to_string(g.rows) + "\ncols " + std::to_string(g.cols) + "\n";
-  text += "group_tiles " + std::to_string(plan.group_tiles) + "\n";
+  text += "group_tiles " + std::to_string(plan.m) + "\n";
   text += "schedule " + std::to_string(int(g.schedule)) + "\n";
   text += "ports " + std::to_string(g.dram_ports) + "\n";
   text += "arbitration " + std::to_string(int(g.arbitration)) + "\n";
-  text += "prologue " + std::to_string(plan.prologue.second) + "\n";
+  text += "prologue " + std::to_string(plan.split.prologue.second) + "\n";
   text += "groups " + std::to_string(plan.groups.size()) + "\n";
-  for (const GridPlan::Group& gr : plan.groups) {
+  for (const grid_detail::Group& gr : plan.groups) {
     text += std::to_string(gr.run_lo) + " " + std::to_string(gr.run_hi) + " " + (gr.shared ? "1" : "0");
-    for (const auto& [b, e] : gr.members) text += " " + std::to_string(b) + " " + std::to_string(e);
+    for (const grid_detail::Task* t : gr.members) text += " " + std::to_string(t->cmds.first) + " " + std::to_string(t->cmds.second);
     text += "\n";
   }
   write_atomic((std::filesystem::path(dir) / "grid.txt").string(), text);
@@ -59,11 +60,15 @@ GridResult run_grid_rtl(const Program& p, const Config& cfg, const RtlOptions& o
   if (cfg.lanes != kRtlGridLanes)
     throw Error(ExitCode::usage, "the RTL grid is built with " + std::to_string(kRtlGridLanes) + " lanes (got lanes " +
                                      std::to_string(cfg.lanes) + "; add --model-only)");
-  const GridPlan plan = plan_grid(p, g);
-  for (const GridPlan::Group& gr : plan.groups)
-    if (gr.members.size() != size_t(plan.group_tiles))
+  if (g.schedule == Schedule::lpt)
+    throw Error(ExitCode::usage, "--schedule lpt runs in the model only: the RTL grid's distributor hands out static, "
+                                 "zigzag or dynamic (add --model-only)");
+  const std::unique_ptr<grid_detail::GridPlan> owned = grid_detail::plan_grid(p, cfg);
+  const grid_detail::GridPlan& plan = *owned;
+  for (const grid_detail::Group& gr : plan.groups)
+    if (gr.members.size() != size_t(plan.m))
       throw Error(ExitCode::invalid_input, "accel grid: a task group has " + std::to_string(gr.members.size()) +
-                                               " members, the RTL grid needs " + std::to_string(plan.group_tiles));
+                                               " members, the RTL grid needs " + std::to_string(plan.m));
 
   const std::string harness = opt.harness.empty() ? grid_harness_path(g, cfg.lanes) : opt.harness;
   if (::access(harness.c_str(), X_OK) != 0)
@@ -106,8 +111,8 @@ GridResult run_grid_rtl(const Program& p, const Config& cfg, const RtlOptions& o
   GridResult r;
   GridCounters& c = r.counters;
   c.grid = g;
-  c.group_tiles = plan.group_tiles;
-  c.tasks = int64_t(plan.tasks);
+  c.group_tiles = plan.m;
+  c.tasks = int64_t(plan.split.tasks.size());
   c.groups = int64_t(plan.groups.size());
   c.tiles.resize(size_t(g.tiles()));
   std::vector<uint8_t> seen(size_t(g.tiles()), 0);

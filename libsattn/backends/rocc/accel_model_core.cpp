@@ -40,6 +40,49 @@ int32_t biased_score(int64_t t0, int32_t bias) {
   return int32_t(std::clamp<int64_t>(t0 + int64_t(bias), INT32_MIN, INT32_MAX));
 }
 
+// The row kernels of RUN, compiled for AVX2 and the baseline (the model's speed is in them;
+// the grid runs them 56 G MACs deep at seq_len 16384). Both are exact integer arithmetic, so the
+// clones agree bit for bit.
+// QK: the dot product of the query row with each allowed slot's key (int8 x int8 summed in int32,
+// exact: |sum| <= 128 * 128 * kMaxHeadDim = 2^22 with head_dim up to 256).
+[[gnu::target_clones("arch=x86-64-v4", "avx2", "default")]] void row_dots(const int8_t* q, const int8_t (*k)[isa::kMaxHeadDim],
+                                                        uint64_t mask, int d, int32_t* dots) {
+  for (uint64_t rem = mask; rem; rem &= rem - 1) {
+    const int s = std::countr_zero(rem);
+    int32_t sum = 0;
+    for (int dd = 0; dd < d; ++dd) sum += int32_t(q[dd]) * int32_t(k[s][dd]);
+    dots[s] = sum;
+  }
+}
+
+// P.V: out[dd] = sum over the allowed slots of p[s] * v[s][dd], in int32 for int8 V (exact:
+// p < 2^16, |v| <= 128, at most kKSlots = 64 slots, so |sum| < 2^29). Adding the sum to an int48
+// accumulator and wrapping once equals wrapping after every product (wrap48 is arithmetic mod
+// 2^48).
+[[gnu::target_clones("arch=x86-64-v4", "avx2", "default")]] void row_pv(const uint16_t* p, const int8_t (*v)[isa::kMaxHeadDim],
+                                                      uint64_t mask, int d, int32_t* out) {
+  for (int dd = 0; dd < d; ++dd) out[dd] = 0;
+  for (uint64_t rem = mask; rem; rem &= rem - 1) {
+    const int s = std::countr_zero(rem);
+    const int32_t ps = p[s];
+    for (int dd = 0; dd < d; ++dd) out[dd] += ps * int32_t(v[s][dd]);
+  }
+}
+
+// P.V with int16 V (v16: V = vhmem:vmem): a product reaches 2^31, so the sums are int64 (exact:
+// |sum| < 2^16 * 2^15 * 64 = 2^37); wrapping once equals wrapping after every product, as above.
+[[gnu::target_clones("arch=x86-64-v4", "avx2", "default")]] void row_pv16(const uint16_t* p, const int8_t (*vh)[isa::kMaxHeadDim],
+                                                        const int8_t (*vl)[isa::kMaxHeadDim], uint64_t mask, int d,
+                                                        int64_t* out) {
+  for (int dd = 0; dd < d; ++dd) out[dd] = 0;
+  for (uint64_t rem = mask; rem; rem &= rem - 1) {
+    const int s = std::countr_zero(rem);
+    const int64_t ps = p[s];
+    for (int dd = 0; dd < d; ++dd)
+      out[dd] += ps * int64_t(int16_t(uint16_t(uint8_t(vh[s][dd])) << 8 | uint8_t(vl[s][dd])));
+  }
+}
+
 }  // namespace
 
 RunCost Core::start_run(const ConfigRegs& m, uint64_t rs1, uint64_t rs2) {
@@ -67,10 +110,10 @@ RunCost Core::start_run(const ConfigRegs& m, uint64_t rs1, uint64_t rs2) {
     // QK: scores and their max.
     int32_t bm = 0;
     bool first = true;
+    row_dots(qmem_[qb][r], kmem_[kvb], mask, D, tbuf_);
     for (uint64_t rem = mask; rem; rem &= rem - 1) {
       const int s = std::countr_zero(rem);
-      int32_t sum = 0;
-      for (int dd = 0; dd < D; ++dd) sum += int32_t(qmem_[qb][r][dd]) * int32_t(kmem_[kvb][s][dd]);
+      const int32_t sum = tbuf_[s];
       int32_t t;
       if (!m.scaled && !m.bias) {
         t = scale_score(sum, m.mult, m.shift);
@@ -99,6 +142,7 @@ RunCost Core::start_run(const ConfigRegs& m, uint64_t rs1, uint64_t rs2) {
     mrow_[r] = mnew;
     mvalid_[r] = true;
     // P*V.
+    uint16_t pbuf[isa::kKSlots];
     for (uint64_t rem = mask; rem; rem &= rem - 1) {
       const int s = std::countr_zero(rem);
       uint16_t p = p0;
@@ -106,11 +150,16 @@ RunCost Core::start_run(const ConfigRegs& m, uint64_t rs1, uint64_t rs2) {
         p = exp2_fixed(int64_t(mnew) - int64_t(tbuf_[s]));
         lrow_[r] = mask40(lrow_[r] + p);
       }
-      for (int dd = 0; dd < D; ++dd) {
-        const int64_t v = m.v16 ? int64_t(int16_t(uint16_t(uint8_t(vhmem_[kvb][s][dd])) << 8 | uint8_t(vmem_[kvb][s][dd])))
-                                : int64_t(vmem_[kvb][s][dd]);
-        acc_[r][dd] = wrap48(acc_[r][dd] + int64_t(p) * v);
-      }
+      pbuf[s] = p;
+    }
+    if (m.v16) {
+      int64_t pv[isa::kMaxHeadDim];
+      row_pv16(pbuf, vhmem_[kvb], vmem_[kvb], mask, D, pv);
+      for (int dd = 0; dd < D; ++dd) acc_[r][dd] = wrap48(acc_[r][dd] + pv[dd]);
+    } else {
+      int32_t pv[isa::kMaxHeadDim];
+      row_pv(pbuf, vmem_[kvb], mask, D, pv);
+      for (int dd = 0; dd < D; ++dd) acc_[r][dd] = wrap48(acc_[r][dd] + int64_t(pv[dd]));
     }
     cost.cycles += int64_t(2) * n * C + 1 + (rescale ? C : 0);
     cost.mac_cycles += int64_t(2) * n * C;

@@ -21,6 +21,10 @@ class Core {
   // for a tile where nothing else can happen meanwhile (accel_grid.cpp).
   int64_t run_cycles_left() const { return state_ == State::run ? run_left_ : 0; }
   void skip_run_cycles(int64_t k) { run_left_ -= k; }
+  // STORE's normalize cycles left in this row (edges until its write beats); the grid's event
+  // engine skips k < store_norm_cycles_left() of them for a parked tile (accel_grid_events.cpp).
+  int64_t store_norm_cycles_left() const { return state_ == State::store_norm ? st_norm_left_ : 0; }
+  void skip_store_norm_cycles(int64_t k) { st_norm_left_ -= int(k); }
   // The buffers the current (or last) RUN reads: K/V/index and Q.
   bool run_kvb() const { return run_kvb_; }
   bool run_qb() const { return run_qb_; }
@@ -30,6 +34,9 @@ class Core {
   uint32_t index(bool buf, int slot) const { return idxmem_[buf][slot & (isa::kKSlots - 1)]; }
   uint32_t run_length(bool buf, int slot) const { return runmem_[buf][slot & (isa::kKSlots - 1)]; }
 
+  // The DMA's scratchpad write alone (what step() does first; the grid's event engine delivers a
+  // parked tile's beats with it).
+  void dma_write(const SpWrite& sp) { write_scratchpad(sp); }
   // One clock edge: the DMA's scratchpad write, then RUN counts down and STORE steps its rows
   // (write_fire: the output beat offered this cycle was accepted).
   void step(const ConfigRegs&, const SpWrite&, bool write_fire);

@@ -47,6 +47,15 @@ class Dispatcher {
   // RUN/STORE start the core, COUNTER/PROBE answer into `responses`. Throws Error(invalid_input)
   // on a command the hardware rejects, naming its index.
   void step(const Wires& w, int64_t push, Dma&, Core&, std::vector<uint8_t>& dram, std::vector<uint64_t>& responses);
+  // Whether a cycle with these signals is active (a unit works, or a command other than
+  // COUNTER/PROBE waits), from the registers before the edge.
+  bool active(const Wires& w) const;
+  // Books k cycles' `cycles` and stall cause as step() books one, for k cycles with these signals
+  // in which nothing is pushed, popped, received or written (the grid's event engine books a
+  // parked tile's quiet cycles at once, accel_grid_events.cpp).
+  void book_cycles(const Wires& w, int64_t k);
+  // A read beat received in such a cycle (step() books it when w.beat_fire).
+  void book_beat() { ev(Event::dma_bytes_in) += isa::kBeatBytes; }
 
  private:
   void dispatch(size_t index, Dma&, Core&, std::vector<uint8_t>& dram, std::vector<uint64_t>& responses,
@@ -88,11 +97,32 @@ inline bool Dispatcher::can_pop(const Dma& dma, const Core& core) const {
   }
 }
 
+inline bool Dispatcher::active(const Wires& w) const {
+  return w.dma_busy || w.core != Core::State::idle || (have() && !is_query(cmds_[fifo_.front()].funct));
+}
+
+// Exactly one of busy/stall_* per active cycle; RUN's MAC and softmax cycles were booked when it
+// was issued.
+inline void Dispatcher::book_cycles(const Wires& w, int64_t k) {
+  ev(Event::cycles) += k;
+  if (w.core == Core::State::run) {
+  } else if (w.core == Core::State::store_norm) {
+    ev(Event::stall_softmax) += k;
+  } else if (w.core == Core::State::store_write) {
+    ev(Event::stall_dma) += k;
+  } else if (w.dma_busy && w.dma_index_load) {
+    ev(Event::stall_index) += k;
+  } else if (w.dma_busy) {
+    ev(Event::stall_dma) += k;
+  } else {
+    ev(Event::stall_other) += k;
+  }
+}
+
 inline void Dispatcher::step(const Wires& w, int64_t push, Dma& dma, Core& core, std::vector<uint8_t>& dram,
                              std::vector<uint64_t>& responses) {
-  // Active this cycle (from the registers before the edge): a unit works, or a command other than
-  // COUNTER/PROBE waits.
-  const bool active = w.dma_busy || w.core != Core::State::idle || (have() && !is_query(cmds_[fifo_.front()].funct));
+  // Active this cycle (from the registers before the edge).
+  const bool was_active = active(w);
   if (push >= 0) fifo_.push_back(size_t(push));
   // Dispatch first: COUNTER reads the counters as they were before this edge (the RTL's
   // nonblocking updates), then this cycle's events are added, then a COUNTER reset clears all.
@@ -103,23 +133,7 @@ inline void Dispatcher::step(const Wires& w, int64_t push, Dma& dma, Core& core,
     dispatch(index, dma, core, dram, responses, reset_counters);
     ++ev(Event::commands);
   }
-  // Exactly one of busy/stall_* per active cycle; RUN's MAC and softmax cycles were booked when
-  // it was issued.
-  if (active) {
-    ++ev(Event::cycles);
-    if (w.core == Core::State::run) {
-    } else if (w.core == Core::State::store_norm) {
-      ++ev(Event::stall_softmax);
-    } else if (w.core == Core::State::store_write) {
-      ++ev(Event::stall_dma);
-    } else if (w.dma_busy && w.dma_index_load) {
-      ++ev(Event::stall_index);
-    } else if (w.dma_busy) {
-      ++ev(Event::stall_dma);
-    } else {
-      ++ev(Event::stall_other);
-    }
-  }
+  if (was_active) book_cycles(w, 1);
   if (w.beat_fire) ev(Event::dma_bytes_in) += isa::kBeatBytes;
   if (w.fire_wr) ev(Event::dma_bytes_out) += isa::kBeatBytes;
   if (w.gather_fire) ++ev(Event::gathers);

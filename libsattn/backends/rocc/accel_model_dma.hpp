@@ -30,6 +30,10 @@ class Dma {
   bool aux() const { return aux_; }
   // In the data phase: a beat delivered this cycle is this load's.
   bool receiving() const { return state_ == State::data; }
+  // In the data phase: the next beat ends the burst (the DMA then moves on: idle or the next
+  // gather run). The grid's event engine delivers the other beats to a parked tile without
+  // stepping it (accel_grid_events.cpp).
+  bool last_beat() const { return left_ <= uint64_t(isa::kBeatBytes); }
 
   // This cycle's read request, from the registers and the core's index RAM.
   Request request(const ConfigRegs&, const Core&) const;

@@ -108,6 +108,9 @@ TEST_CASE("accel grid rtl: 2x2 and 2x4 bit-exact and counter-exact with the mode
             const accel::GridResult model = accel::run_grid(p, cfg);
             const accel::GridResult rtl = accel::run_grid_rtl(p, cfg);
             check_grid_equal(rtl, model);
+            // Both model engines: the RTL is cycle-identical to the per-cycle one and the event one.
+            check_grid_equal(rtl, accel::run_grid_stepped(p, cfg));
+            check_grid_equal(rtl, accel::run_grid_events(p, cfg));
             // Identities across tiles: the same output and MACs as one tile, every task run once.
             CHECK(rtl.out_bits == single.out_bits);
             CHECK(rtl.counters.total.macs_issued == single.counters.total.macs_issued);
@@ -171,7 +174,7 @@ TEST_CASE("accel grid rtl: the watchdog fires on a grid and names every tile's s
   }
 }
 
-TEST_CASE("accel grid rtl: grids and lanes not built in RTL are usage errors") {
+TEST_CASE("accel grid rtl: grids, lanes and schedules not built in RTL are usage errors") {
   const Case c = make_case(Spec::dense, Precision::i8, false, 16, 16, 16, 2, 1);
   accel::Config cfg = grid_config(4, 4, accel::Schedule::static_rr, true);
   const accel::Program p = program_of(c, cfg);
@@ -186,4 +189,13 @@ TEST_CASE("accel grid rtl: grids and lanes not built in RTL are usage errors") {
   cfg = grid_config(2, 2, accel::Schedule::static_rr, true);
   cfg.lanes = 8;
   CHECK_THROWS_WITH_AS(accel::run_grid_rtl(p, cfg), doctest::Contains("the RTL grid is built with 16 lanes"), Error);
+  // The lpt schedule runs in the model only.
+  cfg = grid_config(2, 2, accel::Schedule::lpt, true);
+  try {
+    accel::run_grid_rtl(p, cfg);
+    FAIL("an lpt RTL grid ran");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::usage);
+    CHECK(std::string(e.what()).find("--schedule lpt runs in the model only") != std::string::npos);
+  }
 }

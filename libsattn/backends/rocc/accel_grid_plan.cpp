@@ -1,0 +1,232 @@
+// The grid's plan, shared by its two engines (accel_grid_internal.hpp): the program split into
+// the CONFIG prologue and tasks, the multicast and task groups, the hand-out order, the tiles'
+// initial feeds, the watchdog's message and the final counters.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <tuple>
+
+#include "backends/rocc/accel_grid_internal.hpp"
+#include "sattn/error.hpp"
+
+namespace sattn::accel::grid_detail {
+
+Split split_program(const Program& p) {
+  Split s;
+  const auto& c = p.commands;
+  size_t i = 0;
+  while (i < c.size() && c[i].funct == Funct::config) ++i;
+  s.prologue = {0, i};
+  const Shape& sh = p.shape;
+  const uint64_t rowbytes = uint64_t(p.precision == Precision::i4 ? sh.head_dim / 2 : sh.head_dim);
+  const int64_t g = sh.group_size();
+  while (i < c.size() && c[i].funct != Funct::counter && c[i].funct != Funct::probe) {
+    if (c[i].funct != Funct::load_q)
+      throw Error(ExitCode::invalid_input, "accel grid: command " + std::to_string(i) + " does not start a task (LOAD_Q)");
+    Task t;
+    t.cmds.first = i;
+    const uint64_t row = c[i].rs1 / rowbytes;
+    t.r0 = int64_t(row % uint64_t(sh.seq_len));
+    const int64_t bh = int64_t(row / uint64_t(sh.seq_len));
+    t.h = bh % sh.heads;
+    t.b = bh / sh.heads;
+    t.kvh = t.h / g;
+    while (i < c.size() && c[i].funct != Funct::store) ++i;
+    if (i == c.size()) throw Error(ExitCode::invalid_input, "accel grid: a task has no STORE");
+    t.cmds.second = ++i;
+    s.tasks.push_back(t);
+  }
+  return s;
+}
+
+namespace {
+
+// Bytes of the LOAD_IDX record a command reads (hw/README.md "LOAD_IDX").
+uint64_t index_record_bytes(uint64_t rs2) {
+  const uint64_t n = isa::kLoadCount.get(rs2), m = isa::kLoadMaskRows.get(rs2);
+  return (n + (n & 1)) * isa::kIndexEntryBytes + (m + (m & 1)) * isa::kMaskRowBytes;
+}
+
+// Whether the tasks can share their K/V/index loads: the same commands but for LOAD_Q, RUN's
+// query buffer and STORE, and index records of equal bytes.
+bool shareable(const Program& p, const std::vector<const Task*>& members, uint64_t base_idx) {
+  const auto& c = p.commands;
+  const Task& a = *members[0];
+  for (size_t m = 1; m < members.size(); ++m) {
+    const Task& t = *members[m];
+    if (t.cmds.second - t.cmds.first != a.cmds.second - a.cmds.first) return false;
+    for (size_t k = 0; k < a.cmds.second - a.cmds.first; ++k) {
+      const Command &x = c[a.cmds.first + k], &y = c[t.cmds.first + k];
+      if (x.funct != y.funct) return false;
+      // The buffer bits may differ (each tile writes its own buffer; the driver alternates
+      // buffers across the whole stream): everything else must agree.
+      const uint64_t no_buf = ~isa::kLoadBuffer.put(1);
+      if (x.funct == Funct::load_k || x.funct == Funct::load_v) {
+        if (x.rs1 != y.rs1 || (x.rs2 & no_buf) != (y.rs2 & no_buf)) return false;
+      } else if (x.funct == Funct::load_idx) {
+        const uint64_t len = index_record_bytes(x.rs2);
+        if ((x.rs2 & no_buf) != (y.rs2 & no_buf) || base_idx + x.rs1 + len > p.dram.size() || base_idx + y.rs1 + len > p.dram.size() ||
+            std::memcmp(&p.dram[base_idx + x.rs1], &p.dram[base_idx + y.rs1], len) != 0)
+          return false;
+      } else if (x.funct == Funct::run) {
+        if (x.rs1 != y.rs1 || isa::kRunNk.get(x.rs2) != isa::kRunNk.get(y.rs2) ||
+            isa::kRunUseMask.get(x.rs2) != isa::kRunUseMask.get(y.rs2) ||
+            isa::kRunUseIndex.get(x.rs2) != isa::kRunUseIndex.get(y.rs2))
+          return false;
+      }
+    }
+  }
+  return true;
+}
+
+
+}  // namespace
+
+std::unique_ptr<GridPlan> plan_grid(const Program& prog, const Config& cfg) {
+  const GridConfig& gc = cfg.grid;
+  const int T = gc.tiles();
+  auto plan = std::make_unique<GridPlan>();
+  GridPlan& pl = *plan;
+  pl.split = split_program(prog);
+  const Split& split = pl.split;
+  uint64_t base_idx = 0;
+  for (size_t i = split.prologue.first; i < split.prologue.second; ++i) {
+    const Command& c = prog.commands[i];
+    if (ConfigOp(isa::kConfigSubop.get(c.rs1)) == ConfigOp::addr && isa::kConfigBase.get(c.rs1) == uint64_t(AddrBase::idx))
+      base_idx = c.rs2;
+  }
+
+  // Multicast groups: tiles [k m, (k+1) m) form group k; m is the largest divisor of the GQA
+  // group size that divides the tile count (1 without multicast).
+  int m = 1;
+  if (gc.multicast)
+    for (int d = int(std::min<int64_t>(prog.shape.group_size(), T)); d > 1; --d)
+      if (prog.shape.group_size() % d == 0 && T % d == 0) {
+        m = d;
+        break;
+      }
+  pl.m = m;
+  pl.G = T / m;
+
+  // Task groups: m heads of one GQA group, the same (batch, query tile); in program order.
+  std::vector<Group>& groups = pl.groups;
+  {
+    std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, size_t> where;
+    for (const Task& t : split.tasks) {
+      const int64_t sub = (t.h % prog.shape.group_size()) / m;
+      const auto key = std::make_tuple(t.b, t.kvh, sub, t.r0);
+      auto it = where.find(key);
+      if (it == where.end() || groups[it->second].members.size() == size_t(m)) {
+        where[key] = groups.size();
+        groups.push_back({});
+        it = where.find(key);
+      }
+      groups[it->second].members.push_back(&t);
+    }
+    for (Group& g : groups) g.shared = m > 1 && g.members.size() == size_t(m) && shareable(prog, g.members, base_idx);
+  }
+  // Zigzag runs: consecutive groups of one (batch, head of the first member).
+  for (size_t i = 0; i < groups.size();) {
+    size_t j = i;
+    const Task& a = *groups[i].members[0];
+    while (j < groups.size() && groups[j].members[0]->b == a.b && groups[j].members[0]->h == a.h) ++j;
+    for (size_t k = i; k < j; ++k) {
+      groups[k].run_lo = i;
+      groups[k].run_hi = j;
+    }
+    i = j;
+  }
+  std::vector<uint8_t>& shared_cmd = pl.shared_cmd;
+  shared_cmd.assign(prog.commands.size(), 0);
+  for (const Group& g : groups)
+    if (g.shared)
+      for (const Task* t : g.members)
+        for (size_t i = t->cmds.first; i < t->cmds.second; ++i) shared_cmd[i] = is_shared_load(prog.commands[i].funct);
+
+  // The order tasks are handed out in: program order, or (zigzag) each (batch, head set)'s
+  // query tiles as first, last, second, second-to-last, ...
+  std::vector<size_t>& order = pl.order;
+  order.resize(groups.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (gc.schedule == Schedule::zigzag) {
+    std::vector<size_t> z;
+    for (size_t i = 0; i < groups.size(); i = groups[i].run_hi)
+      for (size_t lo = i, hi = groups[i].run_hi; lo < hi;) {
+        z.push_back(lo++);
+        if (lo < hi) z.push_back(--hi);
+      }
+    order = std::move(z);
+  }
+  // lpt: the heaviest task groups first, program order among equals. A task's weight is its RUNs'
+  // query rows x key slots (what its MAC work and cycles grow with); the members of a group agree.
+  if (gc.schedule == Schedule::lpt) {
+    std::vector<int64_t> weight(groups.size(), 0);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const Task& t = *groups[g].members[0];
+      for (size_t i = t.cmds.first; i < t.cmds.second; ++i)
+        if (prog.commands[i].funct == Funct::run)
+          weight[g] += int64_t(isa::kRunNq.get(prog.commands[i].rs2)) * int64_t(isa::kRunNk.get(prog.commands[i].rs2));
+    }
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return weight[a] > weight[b]; });
+  }
+  return plan;
+}
+
+void assign_group(std::vector<Tile>& tiles, int m, int gang, const Group& g) {
+  for (size_t j = 0; j < g.members.size(); ++j) {
+    Tile& t = tiles[size_t(gang * m) + j];
+    t.feed.push_back(g.members[j]->cmds);
+    ++t.counters.tasks;
+  }
+}
+
+size_t make_tiles(const Program& prog, const Config& cfg, const GridPlan& pl, std::vector<Tile>& tiles) {
+  const GridConfig& gc = cfg.grid;
+  tiles.clear();
+  tiles.resize(size_t(gc.tiles()));
+  for (Tile& t : tiles) {
+    t.disp = std::make_unique<model::Dispatcher>(prog.commands, cfg.lanes);
+    t.feed.push_back(pl.split.prologue);
+  }
+  if (hands_out_dynamically(gc.schedule)) return 0;
+  for (size_t i = 0; i < pl.order.size(); ++i)
+    assign_group(tiles, pl.m, gc.schedule == Schedule::zigzag ? int((i / 2) % size_t(pl.G)) : int(i % size_t(pl.G)),
+                 pl.groups[pl.order[i]]);
+  return pl.order.size();
+}
+
+Error watchdog_error(const GridConfig& gc, int64_t cycle, int remaining, const std::vector<Tile>& tiles) {
+  std::string states;
+  int shown = 0;
+  for (size_t i = 0; i < tiles.size() && shown < 4; ++i) {
+    const Tile& t = tiles[i];
+    if (t.done) continue;
+    states += "; tile " + std::to_string(i) + ": dma=" + dma_state(t.dma) + " core=" + core_state(t.core->state()) +
+              " fifo=" + (t.disp->have() ? "busy" : "empty") + " feed=" + (t.feed_empty() ? "empty" : "pending");
+    ++shown;
+  }
+  return Error(ExitCode::runtime, "accel grid " + gc.shape() + ": watchdog fired after " + std::to_string(cycle) +
+                                      " cycles (max_cycles) with " + std::to_string(remaining) + " tiles busy" + states);
+}
+
+void collect_grid(const Program& prog, std::vector<Tile>& tiles, const std::vector<uint8_t>& dram, GridResult& res) {
+  GridCounters& out = res.counters;
+  const int T = int(tiles.size());
+  int64_t last = 0;
+  for (const Tile& t : tiles) last = std::max(last, t.counters.finish_cycle);
+  out.cycles = last;
+  out.tiles.resize(size_t(T));
+  for (int i = 0; i < T; ++i) {
+    TileCounters& c = tiles[size_t(i)].counters;
+    for (int e = 0; e < kEventCount; ++e) c.events.set(Event(e), tiles[size_t(i)].disp->counters()[e]);
+    c.end_idle = out.cycles - c.finish_cycle;
+    out.multicast_bytes += c.multicast_bytes;
+    for (int e = 0; e < kEventCount; ++e) out.total.set(Event(e), out.total.get(Event(e)) + c.events.get(Event(e)));
+    out.tiles[size_t(i)] = c;
+  }
+  res.out_bits.resize(prog.out_bytes / 2);
+  if (prog.out_bytes) std::memcpy(res.out_bits.data(), dram.data() + prog.out_offset, prog.out_bytes);
+}
+
+}  // namespace sattn::accel::grid_detail
