@@ -151,7 +151,8 @@ module sattn_grid
   logic dma_shared[T];
   logic [7:0] src[T];
   function automatic logic is_load(logic [3:0] f);
-    return f == FUNCT_LOAD_IDX || f == FUNCT_LOAD_Q || f == FUNCT_LOAD_K || f == FUNCT_LOAD_V;
+    return f == FUNCT_LOAD_IDX || f == FUNCT_LOAD_Q || f == FUNCT_LOAD_K || f == FUNCT_LOAD_V ||
+           f == FUNCT_LOAD_SCALE;
   endfunction
   always_ff @(posedge clk)
     for (int i = 0; i < T; i++)

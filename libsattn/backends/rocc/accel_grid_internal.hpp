@@ -33,7 +33,9 @@ Split split_program(const Program& p);
 inline bool hands_out_dynamically(Schedule s) { return s == Schedule::dynamic || s == Schedule::lpt; }
 
 inline bool is_shared_load(Funct f) { return f == Funct::load_k || f == Funct::load_v || f == Funct::load_idx; }
-inline bool is_load(Funct f) { return is_shared_load(f) || f == Funct::load_q; }
+// Every DMA command: a tile that issues one leaves (or joins) its leader's beats; LOAD_SCALE (per head,
+// never multicast) included, or a scheme tile would follow the leader's beats with its own bias rows.
+inline bool is_load(Funct f) { return is_shared_load(f) || f == Funct::load_q || f == Funct::load_scale; }
 
 inline const char* dma_state(const model::Dma& d) { return !d.busy() ? "idle" : d.receiving() ? "data" : "request"; }
 inline const char* core_state(model::Core::State s) {

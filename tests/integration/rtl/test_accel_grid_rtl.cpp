@@ -9,6 +9,7 @@
 
 #include "accel_test_support.hpp"
 #include "backends/rocc/accel_grid.hpp"
+#include "core/quant_scheme.hpp"
 #include "sattn/error.hpp"
 
 using namespace sattn;
@@ -122,6 +123,34 @@ TEST_CASE("accel grid rtl: 2x2 and 2x4 bit-exact and counter-exact with the mode
           }
           CHECK(read_on < read_off);  // multicast fetches each shared K/V/index block once
         }
+    }
+}
+
+TEST_CASE("accel grid rtl: quantization schemes (LOAD_SCALE, bias rows, int16 V) with multicast") {
+  // A tile's per-head LOAD_SCALE right after a multicast K/V load must leave the leader's beats
+  // (is_load counts LOAD_SCALE in sattn_grid.sv and in the model): RTL == both model engines, and
+  // the output bits are the single-tile model's, multicast on and off.
+  for (const char* name : {"smooth", "q=block,k=head,block=8,smooth=q,pv=fix16,v=tensor"})
+    for (Precision prec : {Precision::i8, Precision::i4}) {
+      CAPTURE(name);
+      CAPTURE(to_string(prec));
+      std::string why;
+      const auto scheme = parse_quant_scheme(name, &why);
+      REQUIRE_MESSAGE(scheme, why);
+      Case c = make_case(Spec::bsr, prec, prec == Precision::i8, 40, 40, 32, 4, 2);
+      c.op.quant_scheme = *scheme;
+      const accel::Config one = grid_config(1, 1, accel::Schedule::static_rr, false);
+      const accel::Program p = program_of(c, one);
+      REQUIRE(p.schemed);
+      const accel::GridResult single = accel::run_grid(p, one);
+      for (bool mc : {false, true}) {
+        CAPTURE(mc);
+        const accel::Config cfg = grid_config(2, 2, accel::Schedule::dynamic, mc);
+        const accel::GridResult rtl = accel::run_grid_rtl(p, cfg);
+        check_grid_equal(rtl, accel::run_grid_stepped(p, cfg));
+        check_grid_equal(rtl, accel::run_grid_events(p, cfg));
+        CHECK(rtl.out_bits == single.out_bits);
+      }
     }
 }
 
