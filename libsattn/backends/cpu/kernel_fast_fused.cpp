@@ -60,20 +60,15 @@ inline vf vfinite_or_zero(vf m) {
   const __mmask16 neg_inf = _mm512_cmp_ps_mask(m, _mm512_set1_ps(kNegInf), _CMP_EQ_OQ);
   return _mm512_mask_mov_ps(m, neg_inf, _mm512_setzero_ps());
 }
-// 2^x for x <= 0: the polynomial of exp2_avx2 (kernel_fast_simd.hpp), with scalef doing the
+// 2^x for x <= 0: kExp2Poly as in exp2_avx2 (kernel_fast_simd.hpp), with scalef doing the
 // exponent scaling; x < -126 (including -inf) gives exactly 0.
 inline vf vexp2(vf x) {
   const __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
   x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
   const vf n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const vf f = _mm512_sub_ps(x, n);
-  vf p = _mm512_set1_ps(1.5403530393381606e-4f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  vf p = _mm512_set1_ps(kExp2Poly[0]);
+  for (int i = 1; i < 7; ++i) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2Poly[i]));
   return _mm512_maskz_scalef_ps(ok, p, n);
 }
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -128,13 +123,8 @@ inline vf vexp2(vf x) {
   x = x > vset(-126.0f) ? x : vset(-126.0f);
   const vf n = (x + 12582912.0f) - 12582912.0f;  // round to nearest (|x| < 2^22)
   const vf f = x - n;
-  vf p = vset(1.5403530393381606e-4f);
-  p = p * f + 1.3333558146428443e-3f;
-  p = p * f + 9.6181291076284772e-3f;
-  p = p * f + 5.5504108664821580e-2f;
-  p = p * f + 2.4022650695910071e-1f;
-  p = p * f + 6.9314718055994531e-1f;
-  p = p * f + 1.0f;
+  vf p = vset(kExp2Poly[0]);
+  for (int i = 1; i < 7; ++i) p = p * f + kExp2Poly[i];
   const vi exponent = (__builtin_convertvector(n, vi) + 127) << 23;
   vf two_n;
   std::memcpy(&two_n, &exponent, sizeof two_n);

@@ -22,19 +22,20 @@ inline constexpr float kLog2e = 1.4426950408889634f;
 // 2^x for x <= 0 (scores minus their running max). Range reduction x = n + f, |f| <= 1/2, then a
 // degree-6 Taylor polynomial of 2^f (truncation error < 1.3e-7 relative) and exponent-field
 // scaling. x < -126 (including -inf, a masked score) gives exactly 0.
+// The polynomial's coefficients, highest degree first (Horner); every exp2 of the fast kernels
+// (scalar, AVX2, and the fused tile's AVX-512 and portable copies) evaluates this one.
+inline constexpr float kExp2Poly[7] = {1.5403530393381606e-4f, 1.3333558146428443e-3f, 9.6181291076284772e-3f,
+                                       5.5504108664821580e-2f, 2.4022650695910071e-1f, 6.9314718055994531e-1f,
+                                       1.0f};
+
 inline float exp2_scalar(float x) {
   if (!(x >= -126.0f)) return 0.0f;
   x = std::min(x, 126.0f);
   // Round to nearest with the 1.5*2^23 trick (exact for |x| < 2^22, default rounding mode).
   const float n = (x + 12582912.0f) - 12582912.0f;
   const float f = x - n;
-  float p = 1.5403530393381606e-4f;
-  p = p * f + 1.3333558146428443e-3f;
-  p = p * f + 9.6181291076284772e-3f;
-  p = p * f + 5.5504108664821580e-2f;
-  p = p * f + 2.4022650695910071e-1f;
-  p = p * f + 6.9314718055994531e-1f;
-  p = p * f + 1.0f;
+  float p = kExp2Poly[0];
+  for (int i = 1; i < 7; ++i) p = p * f + kExp2Poly[i];
   const auto exponent = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
   float two_n;
   static_assert(sizeof(two_n) == sizeof(exponent));
@@ -48,13 +49,8 @@ inline __m256 exp2_avx2(__m256 x) {
   x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-126.0f)), _mm256_set1_ps(126.0f));
   const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256 f = _mm256_sub_ps(x, n);
-  __m256 p = _mm256_set1_ps(1.5403530393381606e-4f);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558146428443e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291076284772e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504108664821580e-2f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994531e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  __m256 p = _mm256_set1_ps(kExp2Poly[0]);
+  for (int i = 1; i < 7; ++i) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2Poly[i]));
   const __m256i exponent =
       _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
