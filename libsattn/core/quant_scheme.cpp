@@ -152,19 +152,6 @@ QuantScheme quant_scheme_of(const Op& op) {
   return per_tensor_scheme();
 }
 
-int32_t quantize_code(float x, float scale, int32_t qmax) {
-  if (std::isnan(x)) return 0;
-  const float limit = static_cast<float>(qmax);
-  const float y = std::clamp(x / scale, -limit, limit);
-  // Round half to even without libm (as quantize() in core/quant.cpp): truncate, then look at
-  // the exact remainder (|y| < 2^23).
-  const auto truncated = static_cast<int32_t>(y);
-  const float remainder = y - static_cast<float>(truncated);
-  if (remainder > 0.5f || (remainder == 0.5f && (truncated & 1))) return truncated + 1;
-  if (remainder < -0.5f || (remainder == -0.5f && (truncated & 1))) return truncated - 1;
-  return truncated;
-}
-
 void hadamard_inplace(float* x, int64_t n) {
   for (int64_t len = 1; len < n; len <<= 1)
     for (int64_t i = 0; i < n; i += 2 * len)
@@ -231,7 +218,11 @@ std::vector<float> row_scales(const std::vector<float>& x, int64_t heads_total, 
 template <class Code>
 std::vector<Code> codes_of(const std::vector<float>& x, const std::vector<float>& row_scale, int64_t dim, int32_t qmax) {
   std::vector<Code> c(x.size());
-  for (size_t e = 0; e < x.size(); ++e) c[e] = static_cast<Code>(quantize_code(x[e], row_scale[e / size_t(dim)], qmax));
+  for (size_t row = 0; row < row_scale.size(); ++row) {
+    const float scale = row_scale[row];
+    const size_t first = row * size_t(dim);
+    for (size_t e = first; e < first + size_t(dim); ++e) c[e] = static_cast<Code>(quantize_code(x[e], scale, qmax));
+  }
   return c;
 }
 

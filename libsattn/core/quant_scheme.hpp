@@ -2,6 +2,7 @@
 // integer codes and scale tables that the same-quantized reference and the CPU kernel both read,
 // so that the two share every integer rounding.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -16,8 +17,17 @@ namespace sattn {
 // quant_scheme, else the recommended one (i8, i4); per-tensor for fp32 and bf16 (unused there).
 QuantScheme quant_scheme_of(const Op&);
 
-// Round half to even of x / scale, clamped to [-qmax, qmax] (qmax < 2^23); NaN gives 0.
-int32_t quantize_code(float x, float scale, int32_t qmax);
+// Round half to even of x / scale, clamped to [-qmax, qmax] (qmax <= 2^22); NaN gives 0. Inline
+// and branch-free so that the loops over whole tensors vectorize.
+inline int32_t quantize_code(float x, float scale, int32_t qmax) {
+  const float limit = static_cast<float>(qmax);
+  const float y = std::clamp(x / scale, -limit, limit);
+  // Round half to even without libm: adding 1.5 * 2^23 leaves no fraction bits, so the sum is
+  // rounded to an integer in the default mode (|y| <= 2^22; the constant is even, so ties go to
+  // the even integer), and subtracting it back is exact.
+  const float rounded = (y + 12582912.0f) - 12582912.0f;
+  return y == y ? static_cast<int32_t>(rounded) : 0;
+}
 
 // y = H x for the orthonormal Sylvester-Hadamard matrix of order n (a power of two), in place.
 void hadamard_inplace(float* x, int64_t n);

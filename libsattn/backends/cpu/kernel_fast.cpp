@@ -336,6 +336,10 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
         quantized = quantize_qkv(op, scheme, q, k, v);
         p.integer = true;
         p.quant = &*quantized;
+        if (quantized->p_max > 0) {  // the P.V kernel reads V codes as floats (exact)
+          v_conv.assign(quantized->v_codes.begin(), quantized->v_codes.end());
+          p.quant_v = v_conv.data();
+        }
         break;
       }
       const Scales scales = resolve_scales(op, {q.data, size_t(q.size())}, {k.data, size_t(k.size())},
@@ -384,7 +388,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
     const int64_t h = (t / tasks_per_head) % s.heads;
     const int64_t b = t / (tasks_per_head * s.heads);
     if (p.quant)
-      fast::run_quant_tile(p, scratch[worker], b, h, row_task);
+      kernels.quant_tile(p, scratch[worker], b, h, row_task);
     else if (p.integer)
       kernels.integer_tile(p, scratch[worker], b, h, row_task);
     else if (layout.block)

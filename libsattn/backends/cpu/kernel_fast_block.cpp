@@ -199,7 +199,8 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
   }
 }
 
-const Kernels kernels{CpuIsa::SATTN_CPU_ISA_NS, run_block_row, run_csr_task, run_integer_tile, attention_backward};
+const Kernels kernels{CpuIsa::SATTN_CPU_ISA_NS, run_block_row, run_csr_task, run_integer_tile, run_quant_tile,
+                      attention_backward};
 
 }  // inline namespace SATTN_CPU_ISA_NS
 }  // namespace sattn::fast

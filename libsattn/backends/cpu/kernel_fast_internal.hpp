@@ -60,8 +60,10 @@ struct Problem {
   const int8_t* q_int = nullptr;
   const int8_t* k_int = nullptr;
   float int_score_scale = 1;
-  // A scheme other than per-tensor (run_quant_tile): its codes and scale tables.
+  // A scheme other than per-tensor (run_quant_tile): its codes and scale tables, and (pv i8 or
+  // fix16) its V codes as floats, [B, KVH, KV, D] (exact: |code| <= 32767).
   const QuantizedQKV* quant = nullptr;
+  const float* quant_v = nullptr;
 
   const float* q_row(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * seq_len + i) * dim; }
   float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * heads + h) * seq_len + i) * dim; }
@@ -109,6 +111,16 @@ struct Scratch {
   std::vector<float> fused;                     // fused tiles: per sub-tile Q^T, O^T, max, sum
   std::vector<float> fused_scores;              // fused tiles: S^T / P^T of one step
   std::vector<FusedSubtile> fused_sub;          // fused tiles: the sub-tiles of the current tile
+  // The scheme kernel (run_quant_tile): per key, the mean-Q bias of the query block whose stamp
+  // it carries; a row's P codes and kept keys; the exact P.V sums (double chunk, int64 total).
+  std::vector<float> quant_bias;
+  std::vector<int32_t> quant_bias_stamp;
+  int32_t quant_stamp = 0;
+  const float* quant_mean = nullptr;  // the query block mean the current stamp belongs to
+  std::vector<float> quant_p;
+  std::vector<int32_t> quant_keys;
+  std::vector<double> quant_acc;
+  std::vector<int64_t> quant_acc_int;
 };
 
 struct Kernels;
@@ -182,6 +194,9 @@ void run_csr_task(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
 // One task of the integer datapath (either layout kind); `tile` indexes block rows (BSR) or
 // tile_rows-row tiles (CSR).
 void run_integer_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+// One task of the integer datapath of a quantization scheme other than per-tensor (p.quant),
+// kernel_fast_quant.cpp; `tile` as for run_integer_tile.
+void run_quant_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
 // fast_attention_backward of this ISA (kernel_fast_backward.cpp).
 void attention_backward(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, TensorView out,
                         TensorView dout, const float* lse, MutableTensorView dq, MutableTensorView dk,
@@ -191,16 +206,13 @@ extern const Kernels kernels;
 
 }  // inline namespace SATTN_CPU_ISA_NS
 
-// The integer datapath of a quantization scheme other than per-tensor (p.quant),
-// kernel_fast_quant.cpp: one baseline copy, called from kernel_fast.cpp whatever the ISA.
-void run_quant_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
-
 // The entry points of one ISA's copy of the kernels.
 struct Kernels {
   CpuIsa isa;
   void (*block_row)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t block_row);
   void (*csr_task)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t task);
   void (*integer_tile)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
+  void (*quant_tile)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
   void (*backward)(const Op&, const Layout&, TensorView, TensorView, TensorView, TensorView, TensorView, const float*,
                    MutableTensorView, MutableTensorView, MutableTensorView, const FastOptions&);
 };

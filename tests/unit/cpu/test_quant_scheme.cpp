@@ -178,6 +178,26 @@ TEST_CASE("fast kernel matches the same-quantized reference: random shapes, tail
   }
 }
 
+TEST_CASE("fast kernel: rows longer than the kernel's exact P.V chunk (4096 keys), every P.V precision") {
+  // The scheme kernel sums P.V in double chunks flushed into int64 (kernel_fast_quant.cpp); rows of
+  // 9000 keys cross two flushes. Against the same-quantized reference, as above.
+  Rng rng(77);
+  for (const char* name : {"smooth", "sage", "q=token,k=token,smooth=qk,pv=fp32,v=channel"}) {
+    Op op;
+    op.shape = Shape{1, 2, 1, 3, 9000, 16};
+    op.precision = Precision::i8;
+    op.quant_scheme = scheme(name);
+    const Tensor q = random_tensor(rng, 1, 2, 3, 16), k = random_tensor(rng, 1, 1, 9000, 16);
+    Tensor v = random_tensor(rng, 1, 1, 9000, 16);
+    for (float& x : v.data) x = std::abs(x);  // all-positive V: the largest sums P.V can reach
+    const Layout l = dense_layout(op);
+    const ErrorStats e = compare(fast_attention(op, l, q, k, v), reference_attention_quantized(op, l, q, k, v));
+    INFO(name << ": max_rel " << e.max_rel);
+    CHECK(e.finite);
+    CHECK(e.max_rel <= (op.quant_scheme->pv == PvPrecision::i8 ? 2e-2 : 1e-4));
+  }
+}
+
 TEST_CASE("the per-tensor scheme runs the historical path: same output as before schemes existed") {
   Rng rng(5);
   Op op;
