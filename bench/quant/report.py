@@ -124,8 +124,8 @@ def main():
         ratio = r["cpu_kernel_ms"] / b["cpu_kernel_ms"] if b["cpu_kernel_ms"] > 0 else float("nan")
         out.append(f"| {r['data']} | {r['precision']} | {r['scheme']} | {r['max_rel']:.3g} | {r['rel_l1']:.3g} | "
                    f"{r['cosine']:.5f} | {'pass' if r['passed'] else 'FAIL'} | {r['cpu_kernel_ms']:.1f} | {ratio:.2f}x |")
-    out += ["", "Recommended scheme (the default of `sattn run --precision i8|i4` on cpu, rvv and imc): `smooth` at i8, "
-            "`smooth,block=4` at i4. The check column is `sattn run`'s own verdict with the precision's "
+    out += ["", "Recommended scheme (the default of `sattn run --precision i8|i4` on every backend: cpu, rvv, imc "
+            "and rocc): `smooth` at i8, `smooth,block=2` at i4 (docs/decisions.md). The check column is `sattn run`'s own verdict with the precision's "
             "metrics (docs/decisions.md): i8 max-norm <= 5e-2; i4 relative L1 <= 2e-1 and cosine >= 0.98; "
             "i4 per-tensor only against the same-quantized reference.", "",
             ]

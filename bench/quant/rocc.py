@@ -15,7 +15,7 @@ section of bench/results/quant.md. make bench-quant runs it after bench/quant/ru
    schemes (sage) have no datapath on the accelerator: the refusal (exit 3) is recorded.
 2. The cost of the scales: bsr (block 64, keep 0.125), seq 4096, 4 query / 2 KV heads, head_dim
    64, LANES 16, DRAM latency 40, causal and not, per-tensor vs the recommended scheme (smooth at
-   i8, smooth,block=4 at i4), at 16 and at 4 DRAM bytes per cycle: model cycles side by side.
+   i8, smooth,block=2 at i4: the defaults), at 16 and at 4 DRAM bytes per cycle: model cycles side by side.
 3. A cross-check on the RTL (Verilator) at seq 512: RTL == model (output bits, counters) and its
    cycles, per-tensor vs recommended.
 """
@@ -38,8 +38,8 @@ for a in sys.argv[1:]:
         PARTS = {int(x) for x in a[len("--parts="):].split(",")}
 BUILD = os.path.abspath(ARGS[0] if ARGS else os.path.join(SRC, "build"))
 SIM = os.path.join(BUILD, "bin", "sattn-sim")
-SCHEMES = ["per-tensor", "sage", "smooth", "smooth,block=4"]
-RECOMMENDED = {"i8": "smooth", "i4": "smooth,block=4"}
+SCHEMES = ["per-tensor", "sage", "smooth", "smooth,block=4", "smooth,block=2"]
+RECOMMENDED = {"i8": "smooth", "i4": "smooth,block=2"}  # the defaults (recommended_scheme)
 
 
 def sim(op, args):

@@ -110,4 +110,28 @@ std::string calibration_report_json(const CalibrationReport&, std::string_view d
 // Error(usage) for per-head results: the kernels take one scale per tensor.
 Plan apply_calibration(const Plan&, const MethodResult&, Precision, Granularity);
 
+// Quantization schemes (sattn-quant(7)) compared end to end, as sattn-calibrate --schemes /
+// --quant-scheme does: the candidates (and `quant_scheme` when it is not one of them) run by the
+// CPU fast kernel at `precision` on every sample against the reference in double; one is
+// recommended. The applied scheme is `quant_scheme` when given (a name or key=value list), else
+// the recommended one; its fixed scale tables are calibrated from the samples.
+struct SchemeCalibration {
+  std::string report;  // sattn.calibration-schemes/v1, one line of JSON
+  Plan plan;           // the plan at `precision` with op.quant_scheme = the applied scheme
+  std::string scheme;  // the applied scheme, canonical form
+  // Its fixed tables (sattn-quant(7) FIXED SCALES): name (scale_q, scale_k, scale_v, mean_q,
+  // mean_k), row-major float32 values and shape; only those the scheme has.
+  struct Table {
+    std::string name;
+    std::vector<float> values;
+    std::vector<int64_t> shape;
+  };
+  std::vector<Table> tables;
+};
+// Error(usage) for a bad or per-tensor quant_scheme (per-tensor has no tables: its scales are the
+// op's scale_q/k/v) or a non-integer precision; `data_json` describes the samples ({"source": ...}).
+SchemeCalibration calibrate_schemes(const Plan&, std::span<const QKV> samples, Precision precision,
+                                    const std::string& quant_scheme, const FastOptions&, std::string_view data_json,
+                                    const std::string& tool);
+
 }  // namespace sattn

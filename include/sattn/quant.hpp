@@ -55,8 +55,8 @@ struct QuantScheme {
 QuantScheme per_tensor_scheme();
 QuantScheme sage_scheme();
 QuantScheme smooth_scheme();
-// The recommended scheme for an i8 or i4 op of this head_dim: `smooth` (i4: with block=4, the mean
-// of Q over 4 tokens, docs/decisions.md), without the rotation when head_dim is not a power of two.
+// The recommended scheme for an i8 or i4 op of this head_dim: `smooth` (i4: with block=2, the mean
+// of Q over 2 tokens, docs/decisions.md), without the rotation when head_dim is not a power of two.
 QuantScheme recommended_scheme(Precision, int64_t head_dim);
 
 // Parses a name (per-tensor, sage, smooth) or a list of key=value separated by commas, over the

@@ -81,7 +81,7 @@ struct SchemeResult {
 };
 
 // The candidates sattn-calibrate --schemes compares: per-tensor, each finer granularity without
-// smoothing, smoothing of K and of Q and K, and the named schemes sage, smooth and smooth,block=4
+// smoothing, smoothing of K and of Q and K, and the named schemes sage, smooth, smooth,block=4 and smooth,block=2
 // (those that need rotate=1 only for a power-of-two head_dim).
 std::vector<std::string> candidate_schemes(int64_t head_dim);
 // The recommendation: the lowest rel_l1 (worst sample) among the schemes within the precision's

@@ -5,6 +5,7 @@
 
 #include "calibrate/calibrate.hpp"
 #include "core/quant_scheme.hpp"
+#include "formats/data.hpp"
 #include "sattn/layout.hpp"
 #include "support/process.hpp"
 #include <limits>
@@ -23,9 +24,11 @@ std::vector<std::string> candidate_schemes(int64_t head_dim) {
   if (pow2) {
     c.push_back("smooth");
     c.push_back("smooth,block=4");
+    c.push_back("smooth,block=2");
   } else {
     c.push_back("smooth,rotate=0");
     c.push_back("smooth,rotate=0,block=4");
+    c.push_back("smooth,rotate=0,block=2");
   }
   return c;
 }
@@ -116,6 +119,59 @@ QuantTables calibrate_tables(const Op& op_in, const QuantScheme& scheme, std::sp
     first = false;
   }
   return t;
+}
+
+SchemeCalibration calibrate_schemes(const Plan& plan, std::span<const QKV> samples, Precision precision,
+                                    const std::string& quant_scheme, const FastOptions& fast, std::string_view data_json,
+                                    const std::string& tool) {
+  if (precision != Precision::i8 && precision != Precision::i4)
+    throw Error(ExitCode::usage, "quantization schemes are for i8 or i4, not " + std::string(to_string(precision)));
+  std::optional<QuantScheme> chosen;
+  if (!quant_scheme.empty()) {
+    std::string why;
+    chosen = parse_quant_scheme(quant_scheme, &why);
+    if (!chosen) throw Error(ExitCode::usage, "quant_scheme: " + why);
+    if (chosen->is_per_tensor())
+      throw Error(ExitCode::usage, "quant_scheme per-tensor has no tables: its scales are the op's scale_q, scale_k, "
+                                   "scale_v (per-tensor calibration)");
+  }
+  nlohmann::json data = nlohmann::json::parse(data_json, nullptr, false);
+  if (data.is_discarded() || !data.is_object())
+    throw Error(ExitCode::usage, "calibrate_schemes: the data description is not a JSON object");
+  std::vector<std::string> names = candidate_schemes(plan.op.shape.head_dim);
+  if (!quant_scheme.empty() && std::find(names.begin(), names.end(), quant_scheme) == names.end())
+    names.push_back(quant_scheme);
+  const std::vector<SchemeResult> results = compare_schemes(plan, samples, precision, names, fast);
+  const SchemeResult* best = nullptr;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const SchemeResult& r : results) {
+    if (r.best) best = &r;
+    rows.push_back({{"scheme", r.name}, {"canonical", to_string(r.scheme)}, {"max_rel", r.max_rel},
+                    {"rel_l1", r.rel_l1}, {"cosine", r.cosine}, {"best", r.best}});
+  }
+  nlohmann::json report = envelope("calibration-schemes", tool);
+  report["op"] = plan.op.name;
+  report["precision"] = to_string(precision);
+  report["samples"] = samples.size();
+  report["data"] = data;
+  report["reference"] = "double, the op's layout, fp32 inputs";
+  report["schemes"] = rows;
+  report["recommended"] = best->name;
+  SchemeCalibration out;
+  out.report = report.dump();
+  const QuantScheme applied = chosen ? *chosen : best->scheme;
+  out.scheme = to_string(applied);
+  out.plan = plan;
+  out.plan.op.precision = precision;
+  out.plan.op.quant_scheme = applied;
+  out.plan.op.quant_tables = nullptr;
+  const QuantTables tables = calibrate_tables(out.plan.op, applied, samples);
+  for (const char* name : kQuantTableNames) {
+    std::vector<int64_t> shape = quant_table_shape(out.plan.op, applied, name);
+    if (shape.empty()) continue;
+    out.tables.push_back({name, quant_table(tables, name), std::move(shape)});
+  }
+  return out;
 }
 
 }  // namespace sattn

@@ -250,7 +250,7 @@ def sparse_attention(q, k, v, pattern="auto", params=None, precision=None, causa
     precision  fp32 (default), bf16, i8 or i4 (bf16 inputs rounded, fp32 accumulation).
     quant_scheme  i8/i4: how Q, K, V and P are quantized (sattn-quant(7)): "per-tensor", "sage",
              "smooth" or a key=value list ("smooth,block=4", "q=token,k=block,pv=i8"). None: the
-             recommended scheme (smooth at i8, smooth,block=4 at i4), with scales from the data.
+             recommended scheme (smooth at i8, smooth,block=2 at i4), with scales from the data.
     causal   query i sees keys j <= i + (kv_len - seq_len).
     training False: the result carries no gradient. True (torch tensors): the result is part of
              the autograd graph (sattn.torch.sparse_attention; backward on the CPU kernel, on

@@ -101,7 +101,7 @@ class Op:
     precision = property(lambda self: self._op.precision)
     quant_scheme = property(lambda self: self._op.quant_scheme,
                             doc="the i8/i4 quantization scheme (sattn-quant(7)) as written, or None: the "
-                                "recommended one (smooth at i8, smooth,block=4 at i4)")
+                                "recommended one (smooth at i8, smooth,block=2 at i4)")
     softmax_scale = property(lambda self: self._op.softmax_scale, doc="scale, else 1/sqrt(head_dim)")
     softcap = property(lambda self: self._op.softcap, doc="the logit soft-cap c (c*tanh(s/c)), or None")
     location = property(lambda self: self._op.location, doc="file:line:col where the op was read")

@@ -23,7 +23,7 @@ P
 # The report: every scheme, one recommended, the metrics of bench/quant.
 run "$SATTN" calibrate "$T/op4.mlir" --schemes --data "$T/lap" --format text
 expect_rc 0 "--schemes text"
-for s in per-tensor q=head,k=head q=block,k=block q=token,k=token smooth=k, sage 'smooth ' 'smooth,block=4'; do
+for s in per-tensor q=head,k=head q=block,k=block q=token,k=token smooth=k, sage 'smooth ' 'smooth,block=4' 'smooth,block=2'; do
   expect_out "$s" "--schemes lists $s"
 done
 [[ $(grep -c ' \*$' <<<"$out") -eq 1 ]] && ok || fail "exactly one recommended scheme"
@@ -38,7 +38,7 @@ import json, sys
 r = json.loads(sys.argv[1])
 assert r["schema"] == "sattn.calibration-schemes/v1" and r["precision"] == "i4", r
 rows = {s["scheme"]: s for s in r["schemes"]}
-assert len(rows) == 9 and sum(s["best"] for s in rows.values()) == 1
+assert len(rows) == 10 and sum(s["best"] for s in rows.values()) == 1
 best = rows[r["recommended"]]
 assert best["best"]
 for s in rows.values():

@@ -25,7 +25,7 @@ expect_rc 0 "run-rvv i8 default"
 expect_out '"quant_scheme":"smooth"' "rvv reports the recommended scheme"
 run "$SATTN" run-rvv "$T/op4.mlir" --data "$T/lap" --vlen 128 -q
 expect_rc 0 "run-rvv i4 default"
-expect_out '"quant_scheme":"q=token,k=token,block=4,smooth=qk,rotate=1,pv=fix16,v=channel"' "i4 default: smooth,block=4"
+expect_out '"quant_scheme":"q=token,k=token,block=2,smooth=qk,rotate=1,pv=fix16,v=channel"' "i4 default: smooth,block=2"
 expect_out '"metric":"rel_l1"' "i4 schemes are judged by relative L1"
 run "$SATTN" run-rvv "$T/op.mlir" --data "$T/lap" --vlen 256 --quant-scheme sage -q
 expect_rc 0 "run-rvv --quant-scheme sage"

@@ -37,7 +37,7 @@ done
 run bash -c "echo '{\"seq_len\":96,\"heads\":2,\"head_dim\":32,\"topk_k\":16,\"precision\":\"i4\"}' | \"$SATTN\" run -"
 expect_rc 0 "i4 with the recommended scheme is inside its tolerance"
 expect_out '"metric":"rel_l1"' "i4 is checked by relative L1"
-expect_out '"quant_scheme":"q=token,k=token,block=4,smooth=qk,rotate=1,pv=fix16,v=channel"' "i4 default scheme recorded"
+expect_out '"quant_scheme":"q=token,k=token,block=2,smooth=qk,rotate=1,pv=fix16,v=channel"' "i4 default scheme recorded"
 # One outlier in Q makes a per-tensor absmax scale so coarse that every other query quantizes to
 # 0: with --quant-scheme per-tensor at i8 the check fails honestly with exit 5, the result is
 # still written, and stderr says why. The recommended scheme (per-token scales, Q smoothing by the

@@ -169,7 +169,7 @@ expect_err "$T/bad2.yaml:1:15: energy.dram_byte_pj must be a number" "wrong type
 
 # Outside tolerance: one outlier in Q coarsens its per-tensor i8 scale so much that the check fails
 # (exit 5), the result is still written and says why. (i4 per-tensor has no fp32 bound any more:
-# sattn-quant(7).)
+# sattn-quant(7).) The default scheme (smooth: per-token scales, smoothing) passes on the same data.
 mkdir -p "$T/outlier"
 "$PY" - "$T/outlier" <<'P'
 import sys, numpy as np
@@ -182,6 +182,10 @@ for name, a in (("q", q), ("k", k), ("v", v)):
     np.save(f"{sys.argv[1]}/{name}.npy", a)
 P
 echo '{"seq_len": 64, "heads": 2, "head_dim": 32, "topk_k": 16, "precision": "i8"}' >"$T/i4.json"
+run "$SIM" "$T/i4.json" --data "$T/outlier"
+expect_rc 0 "i8 default scheme within tolerance where per-tensor is not"
+expect_out '"quant_scheme":"smooth".*"model_match":true|"model_match":true.*"quant_scheme":"smooth"' "the default is smooth, RTL == model"
+echo '{"seq_len": 64, "heads": 2, "head_dim": 32, "topk_k": 16, "precision": "i8", "quant_scheme": "per-tensor"}' >"$T/i4.json"
 run "$SIM" "$T/i4.json" --data "$T/outlier"
 expect_rc 5 "i8 per-tensor outside tolerance"
 expect_out '"passed":false' "failed result still written"

@@ -121,38 +121,22 @@ int schemes_action(const CalibrateFlags& f) {
     std::vector<QKV> samples;
     if (dirs.empty() && items[n].in.data) samples.push_back(*items[n].in.data);
     else samples = load_calibration_samples(plan.op, dirs, f.seed, f.layout);
-    std::vector<std::string> names = candidate_schemes(plan.op.shape.head_dim);
-    if (!f.quant_scheme.empty() && std::find(names.begin(), names.end(), f.quant_scheme) == names.end())
-      names.push_back(f.quant_scheme);
     FastOptions fast;
     fast.threads = f.threads;
-    const std::vector<SchemeResult> results = compare_schemes(plan, samples, precision, names, fast);
-    const SchemeResult* best = nullptr;
-    nlohmann::json rows = nlohmann::json::array();
-    for (const SchemeResult& r : results) {
-      if (r.best) best = &r;
-      rows.push_back({{"scheme", r.name}, {"canonical", to_string(r.scheme)}, {"max_rel", r.max_rel},
-                      {"rel_l1", r.rel_l1}, {"cosine", r.cosine}, {"best", r.best}});
-      table.add({plan.op.name, std::string(to_string(precision)), r.name, sci(r.max_rel), sci(r.rel_l1),
-                 format_fixed(r.cosine, 5), r.best ? "*" : ""});
-    }
-    const QuantScheme apply_scheme = chosen ? *chosen : best->scheme;
-    nlohmann::json report = {{"schema", "sattn.calibration-schemes/v1"},
-                             {"producer", {{"tool", "sattn-calibrate"}, {"version", SATTN_VERSION}}},
-                             {"op", plan.op.name},
-                             {"precision", to_string(precision)},
-                             {"samples", samples.size()},
-                             {"data", dirs.empty() ? nlohmann::json{{"source", items[n].in.data ? "artifacts" : "synthetic"}}
-                                                   : nlohmann::json{{"source", "npy"}, {"dirs", dirs}}},
-                             {"reference", "double, the op's layout, fp32 inputs"},
-                             {"schemes", rows},
-                             {"recommended", best->name}};
+    const nlohmann::json data = dirs.empty() ? nlohmann::json{{"source", items[n].in.data ? "artifacts" : "synthetic"}}
+                                             : nlohmann::json{{"source", "npy"}, {"dirs", dirs}};
+    const SchemeCalibration sc =
+        calibrate_schemes(plan, samples, precision, f.quant_scheme, fast, data.dump(), "sattn-calibrate");
+    const nlohmann::json report = nlohmann::json::parse(sc.report);
+    for (const nlohmann::json& r : report["schemes"])
+      table.add({plan.op.name, std::string(to_string(precision)), r["scheme"].get<std::string>(),
+                 sci(r["max_rel"].get<double>()), sci(r["rel_l1"].get<double>()),
+                 format_fixed(r["cosine"].get<double>(), 5), r["best"].get<bool>() ? "*" : ""});
     if (!f.apply) {
-      lines += report.dump() + "\n";
+      lines += sc.report + "\n";
       continue;
     }
     // Tables for the chosen scheme, written next to the envelope, which is rewritten to list them.
-    const QuantTables tables = calibrate_tables(plan.op, apply_scheme, samples);
     const std::string& env_path = items[n].envelope;
     const std::filesystem::path dir = std::filesystem::path(env_path).has_parent_path()
                                           ? std::filesystem::path(env_path).parent_path()
@@ -160,18 +144,17 @@ int schemes_action(const CalibrateFlags& f) {
     nlohmann::json env = nlohmann::json::parse(read_text(env_path));
     for (const char* name : kQuantTableNames) {
       env["arrays"].erase(name);
-      const std::vector<int64_t> shape = quant_table_shape(plan.op, apply_scheme, name);
-      if (shape.empty()) {  // a table of an earlier --apply that this scheme has not
+      const auto t = std::find_if(sc.tables.begin(), sc.tables.end(), [&](const auto& x) { return x.name == name; });
+      if (t == sc.tables.end()) {  // a table of an earlier --apply that this scheme has not
         std::error_code ignored;
         std::filesystem::remove(dir / (std::string(name) + ".npy"), ignored);
         continue;
       }
-      const std::vector<float>& t = quant_table(tables, name);
-      write_npy((dir / (std::string(name) + ".npy")).string(), make_npy(std::span<const float>(t), shape));
-      env["arrays"][name] = {{"path", std::string(name) + ".npy"}, {"dtype", "float32"}, {"shape", shape}};
+      write_npy((dir / (std::string(name) + ".npy")).string(), make_npy(std::span<const float>(t->values), t->shape));
+      env["arrays"][name] = {{"path", std::string(name) + ".npy"}, {"dtype", "float32"}, {"shape", t->shape}};
     }
-    env["op"]["quant_scheme"] = to_string(apply_scheme);
-    env["quant"] = {{"scheme", to_string(apply_scheme)}, {"tables", "fixed"}, {"calibration", report}};
+    env["op"]["quant_scheme"] = sc.scheme;
+    env["quant"] = {{"scheme", sc.scheme}, {"tables", "fixed"}, {"calibration", report}};
     write_atomic(env_path, env.dump(2) + "\n");
     nlohmann::json line = env;
     line["dir"] = dir.string();
@@ -289,7 +272,7 @@ std::function<int()> configure_calibrate(CLI::App& app) {
   app.add_flag("--apply", f->apply,
                "Write the plans back with precision and scale_q/k/v set (from --method, else the recommended method)");
   app.add_flag("--schemes", f->schemes,
-               "Compare quantization schemes (per-tensor, finer granularities, smoothing, sage, smooth, smooth,block=4) "
+               "Compare quantization schemes (per-tensor, finer granularities, smoothing, sage, smooth, smooth,block=4, smooth,block=2) "
                "end to end and recommend one; with --apply on artifacts, write its fixed scale tables (sattn-quant(7))");
   app.add_option("--quant-scheme", f->quant_scheme,
                  "With --schemes --apply: the scheme whose fixed tables are written (default: the recommended one)");

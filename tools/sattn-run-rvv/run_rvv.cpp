@@ -179,7 +179,7 @@ std::function<int()> configure_run_rvv(CLI::App& app) {
   app.add_option("--precision", o->precision, "Run at this precision (fp32, bf16, i8, i4) instead of the op's");
   app.add_option("--quant-scheme", o->quant_scheme,
                  "How i8/i4 ops quantize Q, K, V and P (sattn-quant(7)): per-tensor, sage, smooth, or key=value,... "
-                 "(q=, k=, block=, smooth=, rotate=, pv=, v=); default: the op's, else smooth (i8) / smooth,block=4 (i4)");
+                 "(q=, k=, block=, smooth=, rotate=, pv=, v=); default: the op's, else smooth (i8) / smooth,block=2 (i4)");
   o->tile_rows_opt = app.add_option("--tile-rows", o->tile_rows,
                                     "Query rows per kernel tile: 1, 2, 4 or 8 (default: the op's tile_rows, else the kernel's)");
   // The prior prototype's spelling, accepted but not listed in --help.

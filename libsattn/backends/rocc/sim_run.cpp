@@ -15,6 +15,7 @@
 #include "sattn/layout.hpp"
 #include "formats/op_io.hpp"
 #include "core/quant.hpp"
+#include "core/quant_scheme.hpp"
 
 namespace sattn {
 
@@ -111,6 +112,10 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   std::string note;
   op.precision = sim_precision(op, s.precision, &note);
   if (!note.empty()) r.notes.push_back(note);
+  // An integer op without a quant_scheme runs the recommended scheme, as on every backend
+  // (sattn-quant(7)): the driver computes its scale tables and mean-Q bias rows from the data and
+  // loads them by DMA (LOAD_SCALE, CONFIG QUANT). The per-tensor scheme runs when named.
+  if (!op.quant_scheme) op.quant_scheme = quant_scheme_of(op);
 
   // A grid the RTL is not built as (accel::kRtlGridShapes) runs in the model only. One that came
   // from a profile (not --grid) does not stop an RTL run: the RTL runs its one tile, with a note

@@ -2,7 +2,7 @@
 // the bit-exact model (output bits, all 13 counters, cycles) and the output against the
 // same-quantized reference (reference_attention_quantized: the scheme's codes, scales and mean-Q
 // bias in double) and the fp32 reference, for the recommended schemes (smooth at i8,
-// smooth,block=4 at i4), sage-like granularities with pv=fp32, causal, GQA and partial blocks.
+// smooth,block=4 and the default block=2 at i4), sage-like granularities with pv=fp32, causal, GQA and partial blocks.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -36,7 +36,7 @@ void check_against_references(const Case& c, const QuantScheme& scheme, const Te
 
 }  // namespace
 
-TEST_CASE("accel rtl schemes: smooth (i8), smooth,block=4 (i4) and pv=fp32 schemes, RTL == model, vs references") {
+TEST_CASE("accel rtl schemes: smooth (i8), smooth,block=4 and block=2 (i4) and pv=fp32 schemes, RTL == model, vs references") {
   struct Item {
     Spec spec;
     Precision prec;
@@ -48,7 +48,7 @@ TEST_CASE("accel rtl schemes: smooth (i8), smooth,block=4 (i4) and pv=fp32 schem
       {Spec::bsr, Precision::i8, "smooth", true, 16},
       {Spec::bsr, Precision::i4, "smooth,block=4", false, 8},
       {Spec::sliding_window, Precision::i8, "smooth", false, 8},
-      {Spec::topk_per_query, Precision::i4, "smooth,block=4", true, 16},
+      {Spec::topk_per_query, Precision::i4, "smooth,block=2", true, 16},  // the i4 default
       {Spec::dense, Precision::i8, "q=token,k=block,block=16,smooth=qk,pv=fp32,v=channel", true, 16},
       {Spec::block_local_global, Precision::i4, "q=head,k=token,smooth=k,pv=fp32", true, 8},
       {Spec::dense, Precision::i8, "q=block,k=head,block=8,smooth=q,pv=fix16,v=tensor", false, 16},

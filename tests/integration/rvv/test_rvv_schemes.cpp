@@ -5,7 +5,7 @@
 // tiles at VLEN 128, 256 and 512, the scalar and autovec twins; randomized shapes with tails
 // (seq_len, head_dim not multiples of VL), causal, empty rows, GQA 2 and 4, several key chunks
 // per row; every scheme the backend claims: per-tensor, the defaults (smooth at i8,
-// smooth,block=4 at i4), sage (P.V in i8) and key=value schemes without Q smoothing (P in fp32,
+// smooth,block=2 at i4; block=4 in the list), sage (P.V in i8) and key=value schemes without Q smoothing (P in fp32,
 // V at the op's precision, packed int4 included) or with head/block/tensor granularities.
 #include <doctest/doctest.h>
 
@@ -176,7 +176,7 @@ TEST_CASE("rvv schemes: every tile_rows and LMUL, VLEN 512, scalar and autovec t
   const SchemeCase block = make_case("bsr causal", Spec::bsr, {1, 2, 2, 45, 45, 16}, true, 32);
   for (const SchemeCase* c : {&row, &block})
     for (Precision p : {Precision::i8, Precision::i4}) {
-      const char* name = p == Precision::i8 ? "smooth" : "smooth,block=4";
+      const char* name = p == Precision::i8 ? "smooth" : "smooth,block=2";  // the defaults
       const Op op = with_scheme(*c, p, name);
       for (int tile_rows : {1, 2, 4, 8})
         for (int lmul : {1, 2, 4, 8}) {
@@ -197,7 +197,7 @@ TEST_CASE("rvv schemes: every tile_rows and LMUL, VLEN 512, scalar and autovec t
 TEST_CASE("rvv schemes: fixed scale tables (op.quant_tables) are what the kernel applies") {
   const SchemeCase c = make_case("bsr causal", Spec::bsr, {1, 2, 1, 40, 40, 16}, true, 41);
   for (Precision p : {Precision::i8, Precision::i4}) {
-    Op op = with_scheme(c, p, p == Precision::i8 ? "smooth" : "smooth,block=4");
+    Op op = with_scheme(c, p, p == Precision::i8 ? "smooth" : "smooth,block=2");
     // Tables from perturbed data: the kernel must follow them, not the data.
     QKV other = c.data;
     for (float& x : other.q.data) x *= 1.7f;

@@ -91,7 +91,7 @@ TEST_CASE("quant schemes: names, key=value lists, round trip, errors") {
     CHECK_FALSE(error.empty());
   }
   CHECK(recommended_scheme(Precision::i8, 64) == smooth_scheme());
-  CHECK(recommended_scheme(Precision::i4, 64).block == 4);
+  CHECK(recommended_scheme(Precision::i4, 64).block == 2);
   CHECK_FALSE(recommended_scheme(Precision::i8, 48).rotate);
 }
 

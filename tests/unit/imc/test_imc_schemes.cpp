@@ -81,9 +81,9 @@ TEST_CASE("imc schemes: per-tensor is the historical mapping; P.V bits follow pv
   CHECK(plain.scheme->pv_weight_bits == 4);
   CHECK(plain.sparse.counts.scale_multiplies == 0);
   CHECK(plain.sparse.counts.scale_adds == 32 * 16);  // K smoothing only
-  // An op without a quant_scheme runs the recommended one (smooth,block=4 at i4).
+  // An op without a quant_scheme runs the recommended one (smooth,block=2 at i4).
   const ImcOpReport def = report(scheme_op(nullptr, Precision::i4));
   REQUIRE(def.scheme);
-  CHECK(def.scheme->mean_block == 4);
-  CHECK(def.sparse.counts.mean_vectors == 2 * 32 / 4);
+  CHECK(def.scheme->mean_block == 2);
+  CHECK(def.sparse.counts.mean_vectors == 2 * 32 / 2);
 }
