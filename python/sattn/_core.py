@@ -451,7 +451,7 @@ def layout(q=None, k=None, *, plan=None, op=None, pattern="auto", params=None, c
 
 
 def calibrate(op_or_plan, samples=None, *, data=None, seed=0x5A77, precision="i8", granularity="tensor",
-              methods=("mse",), percentile=99.99, kl_bins=2048, threads=0):
+              methods=("mse",), percentile=99.99, kl_bins=2048, threads=0, quant_scheme=None, schemes=False):
     """Derives symmetric i8/i4 scales for an op from data, as sattn-calibrate(1) does.
 
     op_or_plan   a sattn.Op (selected first) or a sattn.Plan
@@ -461,9 +461,19 @@ def calibrate(op_or_plan, samples=None, *, data=None, seed=0x5A77, precision="i8
     precision    i8 or i4;  granularity: tensor or head
     methods      any of absmax, percentile, mse, kl (all are reported; the best is recommended)
 
+    quant_scheme a quantization scheme (sattn-quant(7): "smooth", "smooth,block=2", key=value...),
+                 as sattn-calibrate --quant-scheme: the schemes are compared (this one among them)
+                 and its fixed scale tables computed from the samples
+    schemes      True: compare the schemes and take the recommended one (sattn-calibrate --schemes)
+
     Returns a Calibration: ``report`` (the sattn.calibration/v1 document as a dict),
     ``recommended`` (the best method), ``scales`` ({'q','k','v'} of the best method) and ``plan``
     (the plan with precision and scale_q/k/v applied; per-tensor granularity only).
+    With quant_scheme or schemes: ``report`` is sattn.calibration-schemes/v1 (every scheme's
+    max_rel, rel_l1, cosine; ``recommended`` the best scheme), ``plan`` the plan at ``precision``
+    with the applied scheme (quant_scheme, else the recommended one; scales computed at run time)
+    and ``tables`` its fixed scale tables as float32 arrays {scale_q, scale_k, scale_v[, mean_q,
+    mean_k]} (shapes in sattn-quant(7) FIXED SCALES).
     """
     from . import _arrays
     if isinstance(op_or_plan, Plan):
@@ -490,6 +500,16 @@ def calibrate(op_or_plan, samples=None, *, data=None, seed=0x5A77, precision="i8
         arrays.append(tuple(inp.arrays))
     if isinstance(data, str):
         data = [data]
+    if quant_scheme is not None or schemes:
+        if granularity != "tensor" or tuple(methods) != ("mse",):
+            raise Usage("calibrate: quant_scheme/schemes compare quantization schemes; methods and granularity "
+                        "are for per-tensor scale methods")
+        if quant_scheme is not None and not isinstance(quant_scheme, str):
+            raise Usage(f"calibrate: quant_scheme must be a str, got {type(quant_scheme).__name__}")
+        report, applied, tables = _sattn.calibrate_schemes(plan._plan, arrays, [str(d) for d in (data or [])],
+                                                           int(seed), precision, quant_scheme or "", int(threads))
+        tables = {name: np.asarray(values, dtype=np.float32).reshape(shape) for name, (values, shape) in tables.items()}
+        return Calibration(json.loads(report), Plan(applied), tables)
     report, applied = _sattn.calibrate(plan._plan, arrays, [str(d) for d in (data or [])], int(seed), precision,
                                        granularity, list(methods), float(percentile), int(kl_bins), int(threads))
     return Calibration(json.loads(report), Plan(applied) if granularity == "tensor" else None)
@@ -497,13 +517,15 @@ def calibrate(op_or_plan, samples=None, *, data=None, seed=0x5A77, precision="i8
 
 class Calibration:
     """The result of sattn.calibrate(): ``report`` (sattn.calibration/v1 as a dict),
-    ``recommended``, ``scales`` and ``plan`` (None for per-head granularity)."""
+    ``recommended``, ``scales`` and ``plan`` (None for per-head granularity); with a
+    quant_scheme, ``tables`` (else None) and the sattn.calibration-schemes/v1 report."""
 
-    __slots__ = ("report", "plan")
+    __slots__ = ("report", "plan", "tables")
 
-    def __init__(self, report, plan):
+    def __init__(self, report, plan, tables=None):
         self.report = report
         self.plan = plan
+        self.tables = tables
 
     @property
     def recommended(self):
@@ -511,6 +533,8 @@ class Calibration:
 
     @property
     def scales(self):
+        if self.tables is not None:
+            return self.tables
         best = next(m for m in self.report["methods"] if m["best"])
         return {t: best["tensors"][t]["scale"] for t in ("q", "k", "v")}
 

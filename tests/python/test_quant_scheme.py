@@ -122,3 +122,58 @@ def test_same_output_as_the_cli(tmp_path, precision, scheme):
     py = sattn.sparse_attention(q, k, v, pattern="sliding_window", params={"window_size": 10}, causal=True,
                                 precision=precision, quant_scheme=scheme, threads=1)
     assert np.array_equal(cli, np.asarray(py))
+
+
+def test_calibrate_quant_scheme_matches_the_cli(tmp_path):
+    """sattn.calibrate(quant_scheme=...) is sattn-calibrate --quant-scheme: the same schemes compared
+    with the same figures, the named scheme applied, its fixed tables computed from the samples."""
+    op = sattn.Op(heads=4, kv_heads=2, seq_len=48, head_dim=16, causal=True, spec="dense", precision="i4")
+    q, k, v = make_qkv((1, 4, 2, 48, 48, 16, True), seed=7)
+    d = tmp_path / "s0"
+    d.mkdir()
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        np.save(d / f"{name}.npy", x)
+    cal = sattn.calibrate(op, [(q, k, v)], precision="i4", quant_scheme="smooth,block=2")
+    r = cal.report
+    assert r["schema"] == "sattn.calibration-schemes/v1" and r["precision"] == "i4" and r["samples"] == 1
+    rows = {s["scheme"]: s for s in r["schemes"]}
+    assert "smooth,block=2" in rows and "per-tensor" in rows and cal.recommended in rows
+    assert sum(s["best"] for s in r["schemes"]) == 1
+    # The named scheme is the one applied, whatever was recommended.
+    assert cal.plan.op.quant_scheme == "q=token,k=token,block=2,smooth=qk,rotate=1,pv=fix16,v=channel"
+    assert cal.plan.op.precision == "i4"
+    # Tables: the shapes of sattn-quant(7) FIXED SCALES for per-token Q/K, per-channel V, smooth=qk.
+    t = cal.tables
+    assert {n: a.shape for n, a in t.items()} == {"scale_q": (1, 4, 48), "scale_k": (1, 2, 48), "scale_v": (1, 2, 16),
+                                                  "mean_q": (1, 4, 24, 16), "mean_k": (1, 2, 16)}
+    assert all(a.dtype == np.float32 and np.isfinite(a).all() for a in t.values())
+    # V per channel with pv=fix16: max over keys of |v| / 32767, computed here independently.
+    assert np.allclose(t["scale_v"], np.abs(v).max(axis=2) / 32767, rtol=1e-6)
+    # K smoothing subtracts the per-channel mean of K over the keys (up to the rotation, which is
+    # orthonormal: the mean's norm is kept).
+    assert np.allclose(np.linalg.norm(t["mean_k"], axis=-1), np.linalg.norm(k.mean(axis=2), axis=-1), rtol=1e-4)
+    assert (t["scale_q"] > 0).all() and (t["scale_k"] > 0).all()
+    # The CLI on the same data: the same rows and figures.
+    mlir = tmp_path / "op.json"
+    mlir.write_text(json.dumps({"schema": "sattn.op/v1", "name": "cal", "batch": 1, "heads": 4, "kv_heads": 2,
+                                "seq_len": 48, "head_dim": 16, "causal": True, "spec": "dense", "precision": "i4"}))
+    p = subprocess.run([os.path.join(BUILD, "bin", "sattn"), "calibrate", str(mlir), "--quant-scheme", "smooth,block=2",
+                        "--data", str(d), "--threads", "1"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    cli = json.loads(p.stdout.splitlines()[0])
+    assert cli["recommended"] == r["recommended"]
+    assert [(s["scheme"], s["canonical"], s["best"]) for s in cli["schemes"]] == \
+        [(s["scheme"], s["canonical"], s["best"]) for s in r["schemes"]]
+    for a, b in zip(cli["schemes"], r["schemes"]):
+        for m in ("max_rel", "rel_l1", "cosine"):
+            assert a[m] == pytest.approx(b[m], rel=1e-9, abs=1e-12), (a["scheme"], m)
+    # schemes=True without a name: the recommended scheme is applied.
+    rec = sattn.calibrate(op, [(q, k, v)], precision="i4", schemes=True)
+    assert rec.plan.op.quant_scheme == next(s["canonical"] for s in rec.report["schemes"] if s["best"])
+    # Bad input: per-tensor has no tables, an unknown scheme, per-tensor methods mixed in.
+    with pytest.raises(sattn.Usage, match="per-tensor has no tables"):
+        sattn.calibrate(op, [(q, k, v)], precision="i4", quant_scheme="per-tensor")
+    with pytest.raises(sattn.Usage, match="quant_scheme"):
+        sattn.calibrate(op, [(q, k, v)], precision="i4", quant_scheme="q=tile")
+    with pytest.raises(sattn.Usage, match="per-tensor scale methods"):
+        sattn.calibrate(op, [(q, k, v)], quant_scheme="smooth", methods=["absmax"])
