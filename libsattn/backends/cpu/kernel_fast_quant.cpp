@@ -35,6 +35,42 @@ inline int32_t dot_codes(const int8_t* a, const int8_t* b, int64_t n) {
   return sum;
 }
 
+// out[t] = float(q . k_base[keys[t]]) * scale[keys[t]] * row_scale: the integer dot products
+// (exact in int32) of a row against its keys. With AVX-512BW, four keys at a time share the
+// widened q and one reduction of their four accumulators.
+inline void code_scores(const int8_t* q, const int8_t* k_base, const int32_t* keys, int64_t n, int64_t dim,
+                        const float* k_scale, float row_scale, float* out) {
+  int64_t t = 0;
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+  for (; t + 4 <= n; t += 4) {
+    const int8_t* k[4];
+    for (int u = 0; u < 4; ++u) k[u] = k_base + int64_t(keys[t + u]) * dim;
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int64_t c = 0; c < dim; c += 32) {
+      const __mmask32 m = dim - c >= 32 ? ~__mmask32(0) : (__mmask32(1) << (dim - c)) - 1;
+      const __m512i qv = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, q + c));
+      for (int u = 0; u < 4; ++u)
+        acc[u] = _mm512_add_epi32(acc[u], _mm512_madd_epi16(qv, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, k[u] + c))));
+    }
+    // Reduce the four accumulators together: pairwise interleaved sums, then the 128-bit lanes
+    // (all-lanes masked forms: GCC 12 warns about the plain ones' undefined pass-through).
+    const __mmask16 all16 = 0xffff;
+    const __mmask8 all8 = 0xff;
+    const __m512i s01 = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(all16, acc[0], acc[1]),
+                                         _mm512_maskz_unpackhi_epi32(all16, acc[0], acc[1]));
+    const __m512i s23 = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(all16, acc[2], acc[3]),
+                                         _mm512_maskz_unpackhi_epi32(all16, acc[2], acc[3]));
+    const __m512i s = _mm512_add_epi32(_mm512_maskz_unpacklo_epi64(all8, s01, s23), _mm512_maskz_unpackhi_epi64(all8, s01, s23));
+    const __m256i h = _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xf, s, 0), _mm512_maskz_extracti64x4_epi64(0xf, s, 1));
+    const __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));  // keys t..t+3
+    alignas(16) int32_t d4[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(d4), sums);
+    for (int u = 0; u < 4; ++u) out[t + u] = float(d4[u]) * (row_scale * k_scale[keys[t + u]]);
+  }
+#endif
+  for (; t < n; ++t) out[t] = float(dot_codes(q, k_base + int64_t(keys[t]) * dim, dim)) * (row_scale * k_scale[keys[t]]);
+}
+
 // Keys per double accumulation before it is flushed into the int64 total: each product is below
 // 2^30 in magnitude, so up to 2^22 of them sum below 2^52, exactly representable. 4096 keeps the
 // flush cheap and lets a test reach it (tests/unit/cpu/test_quant_scheme.cpp).
@@ -51,7 +87,17 @@ inline void accumulate_exact(double* acc, const float* p, const float* v_base, c
                              int64_t dim) {
   int64_t c = 0;
 #if defined(__AVX512F__)
-  // 32 channels = 4 accumulators of 8 doubles kept in registers across the keys.
+  // 64 channels = 8 accumulators of 8 doubles kept in registers across the keys, then 32.
+  for (; c + 64 <= dim; c += 64) {
+    __m512d a[8];
+    for (int u = 0; u < 8; ++u) a[u] = _mm512_loadu_pd(acc + c + 8 * u);
+    for (int64_t t = 0; t < n; ++t) {
+      const float* vr = v_base + int64_t(keys[t]) * dim + c;
+      const __m512d pv = _mm512_set1_pd(double(p[t]));
+      for (int u = 0; u < 8; ++u) a[u] = _mm512_fmadd_pd(pv, widen8(vr + 8 * u), a[u]);
+    }
+    for (int u = 0; u < 8; ++u) _mm512_storeu_pd(acc + c + 8 * u, a[u]);
+  }
   for (; c + 32 <= dim; c += 32) {
     __m512d a0 = _mm512_loadu_pd(acc + c), a1 = _mm512_loadu_pd(acc + c + 8);
     __m512d a2 = _mm512_loadu_pd(acc + c + 16), a3 = _mm512_loadu_pd(acc + c + 24);
@@ -148,10 +194,7 @@ void run_quant_tile(const Problem& p, Scratch& scratch, int64_t b, int64_t h, in
     const float* k_scale = z.k_scale.data() + k_row0;
     // Softcap with smooth_k: q . mean(K) added back before the cap (exact only under softmax).
     const float row_bias = z.row_bias.empty() ? 0.0f : z.row_bias[size_t(qr)] * p.score_scale;
-    for (int64_t t = 0; t < key_count; ++t) {
-      const int64_t j = keys[t];
-      scores[t] = float(dot_codes(qc, k_codes + j * d, d)) * (row_scale * k_scale[j]);
-    }
+    code_scores(qc, k_codes, keys, key_count, d, k_scale, row_scale, scores);
     if (mean) {  // the mean-Q term in fp32, once per (query block, key): the keys not cached yet
       const int32_t stamp = scratch.quant_stamp;
       int32_t* missing = grown(scratch.quant_keys, key_count);
