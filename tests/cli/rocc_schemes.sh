@@ -1,5 +1,5 @@
 # Quantization schemes on the accelerator (hw/README.md "Quantization schemes", sattn-quant(7)):
-# `sattn run --backend rocc --quant-scheme S` runs the recommended schemes on the RTL, checked
+# `sattn run --backend rocc [--quant-scheme S]` runs the recommended schemes (the default) on the RTL, checked
 # bit for bit against the model and against the same-quantized and fp32 references; a pv=i8
 # scheme is refused from the capabilities (exit 3, the reason); calibrate -> apply -> run with
 # --backend rocc reads the fixed tables from the artifacts.
@@ -53,6 +53,26 @@ assert b["check"]["rel_l1"] < a["check"]["rel_l1"], (a["check"], b["check"])
 assert a["sim"]["macs_issued"] == b["sim"]["macs_issued"]
 assert "quant" not in a["sim"] and a["check"]["quant_scheme"] == "per-tensor"
 P
+
+# Without --quant-scheme the accelerator runs the recommended scheme, like every backend: smooth at
+# i8, smooth,block=2 at i4, its tables computed from the data, RTL == model; the same output bits
+# as naming it.
+for case in "i8 smooth smooth" "i4 smooth,block=2 q=token,k=token,block=2,smooth=qk,rotate=1,pv=fix16,v=channel"; do
+  read -r prec scheme canonical <<<"$case"
+  run "$SATTN" run "$T/op.mlir" --backend rocc --data "$T/lap" --precision "$prec" --out-dir "$T/d-$prec" --force
+  expect_rc 0 "rocc $prec default"
+  "$PY" - "$out" "$canonical" <<'P' && ok || fail "rocc $prec default: the recommended scheme"
+import json, sys
+j = json.loads(sys.argv[1].splitlines()[0])
+c, s = j["check"], j["sim"]
+assert c["quant_scheme"] == sys.argv[2] and c["passed"] and c["model_match"] is True, c
+assert s["quant"]["scale_and_bias_bytes"] > 0 and s["quant"]["tables"] == "computed from the data", s["quant"]
+P
+  run "$SATTN" run "$T/op.mlir" --backend rocc --data "$T/lap" --precision "$prec" --quant-scheme "$scheme" \
+    --out-dir "$T/n-$prec" --force
+  expect_rc 0 "rocc $prec $scheme named"
+  cmp -s "$T/d-$prec/o.npy" "$T/n-$prec/o.npy" && ok || fail "rocc $prec: the default is $scheme, bit for bit"
+done
 
 # pv=i8 has no datapath on the accelerator: exit 3 with the reason, before any work.
 run "$SATTN" run "$T/op.mlir" --backend rocc --data "$T/lap" --quant-scheme sage
