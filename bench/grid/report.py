@@ -266,8 +266,8 @@ def model_time_row():
 
 # Targets.
 def rtl_speed_row():
-    """The 2x2 row of bench/results/grid-rtl-speed.md (bench/grid/rtl_speed.sh), when present."""
-    path = os.path.join(out, "grid-rtl-speed.md")
+    """The 2x2 row of grid-rtl-speed.md beside the JSON (bench/grid/rtl_speed.sh), when present."""
+    path = os.path.join(os.path.dirname(os.path.abspath(jpath)), "grid-rtl-speed.md")
     if not os.path.exists(path):
         return "| Verilator 2x2 ≥ 1 M grid cycles/s | not measured (bench/grid/rtl_speed.sh) | no |"
     text = open(path).read()
