@@ -352,7 +352,8 @@ int main(int argc, char** argv) {
       return 6;
     }
     for (int i = 0; i < T; ++i) {
-      // A tile in reset-like quiet (idle, nothing offered to it) keeps its state over the edge.
+      // A tile idle over its last edge, with no command, grant, beat or write grant offered to it
+      // now, keeps every register over this edge: it is not evaluated.
       active[size_t(i)] = !settled[size_t(i)] || ctrl->t_busy[i] || ctrl->t_cmd_valid[i] || ctrl->t_beat_valid[i] ||
                           ctrl->t_rd_ready[i] || ctrl->t_wr_ready[i];
       if (!active[size_t(i)]) continue;
