@@ -82,13 +82,17 @@ module sattn_core
   // Bits of a column index (DMAX is a power of 2).
   localparam int DW = $clog2(DMAX);
 
-  // Scratchpads: [buffer][row][column], int8 after unpacking.
-  logic signed [7:0] qmem[BUFFERS][QROWS][DMAX];
-  logic signed [7:0] kmem[BUFFERS][KSLOTS][DMAX];
-  logic signed [7:0] vmem[BUFFERS][KSLOTS][DMAX];
+  // Scratchpads: [buffer][row][16-byte word], int8 after unpacking, column x in byte x % 16 of
+  // word x / 16. A beat writes whole words (16 int8 values, or an i4 beat's 32 in two; v16: half a
+  // word of vmem and of vhmem), so a write is one port per memory, not one per byte (a Verilator
+  // simulation commits each written element separately: hw/README.md "Verilator speed").
+  localparam int NW = DMAX / 16;
+  logic [127:0] qmem[BUFFERS][QROWS][NW];
+  logic [127:0] kmem[BUFFERS][KSLOTS][NW];
+  logic [127:0] vmem[BUFFERS][KSLOTS][NW];
   // Quantization schemes: V's high bytes (v16), Q scale words per row, K scale words per slot,
   // the bias RAM [bias row][slot].
-  logic signed [7:0] vhmem[BUFFERS][KSLOTS][DMAX];
+  logic [127:0] vhmem[BUFFERS][KSLOTS][NW];
   logic [31:0] qsmem[BUFFERS][QROWS];
   logic [31:0] ksmem[BUFFERS][KSLOTS];
   logic signed [31:0] biasmem[BUFFERS][QROWS][KSLOTS];
@@ -193,6 +197,17 @@ module sattn_core
   endfunction
   /* verilator lint_on UNUSEDSIGNAL */
 
+  // Scratchpad column c * LANES + l of chunk c, lane l: its word and its byte in the word.
+  function automatic logic [DW-5:0] col_word(input logic [5:0] ch, input int ln);
+    return (DW - 4)'((32'(ch) * LANES + ln) >> 4);
+  endfunction
+  function automatic logic [3:0] col_byte(input logic [5:0] ch, input int ln);
+    return 4'(32'(ch) * LANES + ln);
+  endfunction
+  function automatic logic signed [7:0] sp_byte(input logic [127:0] w, input logic [3:0] i);
+    return w[{i, 3'b000}+:8];
+  endfunction
+
   // The key position of slot `sl` for the causal rule.
   function automatic logic signed [31:0] kpos(input logic [5:0] sl);
     return use_idx ? idxmem[kvb][sl] : kpos0 + 32'(sl);
@@ -227,18 +242,37 @@ module sattn_core
           3'd6: for (int j = 0; j < 4; j++) ksmem[sp_buf][6'(sp_col+8'(j))] <= sp_data[32*j+:32];
           3'd7: for (int j = 0; j < 4; j++) biasmem[sp_buf][sp_row][6'(sp_col+8'(j))] <= sp_data[32*j+:32];
           default: begin
-            // v16: eight int16 V values, low bytes into vmem, high bytes into vhmem.
+            // Columns sp_col .. sp_col + sp_n - 1; sp_col is a multiple of sp_n (sattn_dma.sv).
+            logic [DW-5:0] wi;
+            wi = sp_col[DW-1:4];
             if (sp_kind == 3'd3 && sp_n == 6'd8) begin
+              // v16: eight int16 V values, low bytes into vmem, high bytes into vhmem (half a word).
+              logic [127:0] wl, wh;
+              logic [63:0] lo, hi;
               for (int j = 0; j < 8; j++) begin
-                vmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[16*j+:8];
-                vhmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[16*j+8+:8];
+                lo[8*j+:8] = sp_data[16*j+:8];
+                hi[8*j+:8] = sp_data[16*j+8+:8];
               end
-            end else
-            for (int j = 0; j < 32; j++) begin
-              if (6'(j) < sp_n) begin
-                if (sp_kind == 3'd1) qmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[8*j+:8];
-                else if (sp_kind == 3'd2) kmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[8*j+:8];
-                else vmem[sp_buf][sp_row][DW'(sp_col+8'(j))] <= sp_data[8*j+:8];
+              wl = vmem[sp_buf][sp_row][wi];
+              wh = vhmem[sp_buf][sp_row][wi];
+              if (sp_col[3]) begin
+                wl[127:64] = lo;
+                wh[127:64] = hi;
+              end else begin
+                wl[63:0] = lo;
+                wh[63:0] = hi;
+              end
+              vmem[sp_buf][sp_row][wi] <= wl;
+              vhmem[sp_buf][sp_row][wi] <= wh;
+            end else begin
+              // 16 values (one word), or 32 (an i4 beat: two words).
+              if (sp_kind == 3'd1) qmem[sp_buf][sp_row][wi] <= sp_data[127:0];
+              else if (sp_kind == 3'd2) kmem[sp_buf][sp_row][wi] <= sp_data[127:0];
+              else vmem[sp_buf][sp_row][wi] <= sp_data[127:0];
+              if (sp_n == 6'd32) begin
+                if (sp_kind == 3'd1) qmem[sp_buf][sp_row][wi+1'b1] <= sp_data[255:128];
+                else if (sp_kind == 3'd2) kmem[sp_buf][sp_row][wi+1'b1] <= sp_data[255:128];
+                else vmem[sp_buf][sp_row][wi+1'b1] <= sp_data[255:128];
               end
             end
           end
@@ -294,7 +328,8 @@ module sattn_core
           sum = sacc;
           for (int l = 0; l < LANES; l++) begin
             if (32'(c) * LANES + l < 32'(cfg_d))
-              sum = sum + 32'(qmem[qb][r[5:0]][DW'(32'(c) * LANES + l)]) * 32'(kmem[kvb][s][DW'(32'(c) * LANES + l)]);
+              sum = sum + 32'(sp_byte(qmem[qb][r[5:0]][col_word(c, l)], col_byte(c, l))) *
+                          32'(sp_byte(kmem[kvb][s][col_word(c, l)], col_byte(c, l)));
           end
           if (c + 6'd1 == cfg_chunks) begin
             if (cfg_scaled || cfg_bias)
@@ -370,8 +405,9 @@ module sattn_core
             if (32'(c) * LANES + l < 32'(cfg_d)) begin
               logic signed [47:0] pv;
               logic signed [15:0] v;
-              v = cfg_v16 ? {vhmem[kvb][s][DW'(32'(c) * LANES + l)], vmem[kvb][s][DW'(32'(c) * LANES + l)]}
-                          : 16'(vmem[kvb][s][DW'(32'(c) * LANES + l)]);
+              v = cfg_v16 ? {sp_byte(vhmem[kvb][s][col_word(c, l)], col_byte(c, l)),
+                             sp_byte(vmem[kvb][s][col_word(c, l)], col_byte(c, l))}
+                          : 16'(sp_byte(vmem[kvb][s][col_word(c, l)], col_byte(c, l)));
               pv = 48'(signed'({1'b0, p})) * 48'(v);
               acc[r[5:0]][DW'(32'(c) * LANES + l)] <= acc[r[5:0]][DW'(32'(c) * LANES + l)] + pv;
             end

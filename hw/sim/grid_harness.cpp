@@ -2,7 +2,16 @@
 // task table (written by sattn::accel::write_grid_plan) into the grid through its load port,
 // models the shared DRAM's timing (hw/sim/dram_model.hpp SharedDram: the RTL arbitrates, the
 // model queues the granted bursts and delivers their beats), enforces the watchdog, and prints
-// every tile's counters and the grid's. Single-threaded; one eval per clock edge.
+// every tile's counters and the grid's. Single-threaded.
+//
+// The grid runs as separate Verilator models wired as hw/rtl/sattn_grid.sv wires them: the
+// control (sattn_grid_ctrl) and one sattn_accel model per tile (one class: every tile runs the
+// same code, as the lone tile's harness does). Per cycle: the tiles' register outputs and the
+// DRAM's beats go into the control, which settles its grants, feeds, holds and beats; those go
+// into the tiles, which settle `issue` (the only tile output that depends on a tile input); then
+// every model takes the rising edge. A tile with nothing to do (idle, no command offered, no
+// grant, beat or write credit for it, its outputs settled) is not evaluated: its edge would
+// change nothing.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -15,7 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "Vsattn_grid.h"
+#include "Vsattn_accel.h"
+#include "Vsattn_grid_ctrl.h"
 #include "dram_model.hpp"
 #include "sattn_isa.hpp"
 #include "verilated.h"
@@ -193,37 +203,81 @@ int main(int argc, char** argv) {
 
   auto ctx = std::make_unique<VerilatedContext>();
   ctx->randSeed(1);  // fixed seed: reproducible runs
-  auto top = std::make_unique<Vsattn_grid>(ctx.get());
+  auto ctrl = std::make_unique<Vsattn_grid_ctrl>(ctx.get(), "grid");
+  std::vector<std::unique_ptr<Vsattn_accel>> tiles;
+  for (int i = 0; i < T; ++i) tiles.push_back(std::make_unique<Vsattn_accel>(ctx.get(), ("tile" + std::to_string(i)).c_str()));
   std::unique_ptr<VerilatedFstC> fst;
   uint64_t time = 0;
   if (!trace_path.empty()) {
     ctx->traceEverOn(true);
     fst = std::make_unique<VerilatedFstC>();
-    top->trace(fst.get(), 99);
+    ctrl->trace(fst.get(), 99);
+    for (auto& t : tiles) t->trace(fst.get(), 99);
     fst->open(trace_path.c_str());
   }
-  auto edge = [&](int clk) {
-    top->clk = clk;
-    top->eval();
+  // The wiring of sattn_grid.sv: tile outputs (registers) into the control, ...
+  auto tile_outputs_to_ctrl = [&](int i) {
+    const Vsattn_accel& t = *tiles[size_t(i)];
+    ctrl->t_cmd_ready[i] = t.cmd_ready;
+    ctrl->t_busy[i] = t.busy;
+    ctrl->t_rd_req[i] = t.rd_req;
+    ctrl->t_wr_valid[i] = t.wr_valid;
+    ctrl->t_head_mc[i] = t.head_mc;
+    ctrl->t_head_ready[i] = t.head_ready;
+    ctrl->t_head_funct[i] = t.dbg_head_funct;
+    ctrl->t_dma_state[i] = t.dbg_dma_state;
+  };
+  // ... the control's outputs into the tiles.
+  auto ctrl_to_tile = [&](int i) {
+    Vsattn_accel& t = *tiles[size_t(i)];
+    t.cmd_valid = ctrl->t_cmd_valid[i];
+    t.cmd_funct = ctrl->t_cmd_funct[i];
+    t.cmd_rs1 = ctrl->t_cmd_rs1[i];
+    t.cmd_rs2 = ctrl->t_cmd_rs2[i];
+    t.cmd_mc = ctrl->t_cmd_mc[i];
+    t.rd_ready = ctrl->t_rd_ready[i];
+    t.rd_beat_valid = ctrl->t_beat_valid[i];
+    if (ctrl->t_beat_valid[i]) t.rd_beat_data = ctrl->t_beat_data[i];
+    t.wr_ready = ctrl->t_wr_ready[i];
+    t.issue_hold = ctrl->t_hold[i];
+    t.ctr_sel = ctrl->t_ctr_sel;
+  };
+  auto dump = [&] {
     if (fst) fst->dump(time);
     ++time;
   };
+  // One cycle of the load port / reset: every model sees the same rst and both clock edges.
+  auto reset_cycle = [&] {
+    for (int clk : {0, 1}) {
+      ctrl->clk = uint8_t(clk);
+      ctrl->eval();
+      for (auto& t : tiles) {
+        t->clk = uint8_t(clk);
+        t->eval();
+      }
+      dump();
+    }
+  };
 
   // Reset, with the host's MMIO writes (the load port) while rst is high.
-  top->rst = 1;
+  ctrl->rst = 1;
+  for (auto& t : tiles) t->rst = 1;
   for (int c = 0; c < T; ++c) {
-    top->beat_valid[c] = 0;
-    top->wr_credit[c] = 0;
+    ctrl->beat_valid[c] = 0;
+    ctrl->wr_credit[c] = 0;
   }
   auto load = [&](int sel, uint32_t addr, uint64_t d0, uint64_t d1, uint8_t d2) {
-    top->ld_we = 1;
-    top->ld_sel = sel;
-    top->ld_addr = addr;
-    top->ld_d0 = d0;
-    top->ld_d1 = d1;
-    top->ld_d2 = d2;
-    edge(0);
-    edge(1);
+    ctrl->ld_we = 1;
+    ctrl->ld_sel = sel;
+    ctrl->ld_addr = addr;
+    ctrl->ld_d0 = d0;
+    ctrl->ld_d1 = d1;
+    ctrl->ld_d2 = d2;
+    // Only the control has a load port: the tiles, held in reset, need a few edges (below).
+    ctrl->clk = 0;
+    ctrl->eval();
+    ctrl->clk = 1;
+    ctrl->eval();
   };
   load(0, 0, uint64_t(plan.schedule), 0, 0);
   load(0, 1, uint64_t(plan.group_tiles), 0, 0);
@@ -246,16 +300,17 @@ int main(int argc, char** argv) {
     const Cmd& c = prog.cmds[k];
     load(1, uint32_t(k), c.rs1, c.rs2, uint8_t(c.funct | (mc[k] ? 0x80u : 0u)));
   }
-  top->ld_we = 0;
-  for (int i = 0; i < 2; ++i) {
-    edge(0);
-    edge(1);
-  }
-  top->rst = 0;
+  ctrl->ld_we = 0;
+  for (int i = 0; i < 2; ++i) reset_cycle();
+  ctrl->rst = 0;
+  for (auto& t : tiles) t->rst = 0;
 
   sattn::accel_sim::SharedDram port(T, plan.ports, latency, bw, sattn::accel_sim::Arbitration(plan.arbitration));
   std::vector<int> rgrant(size_t(plan.ports)), wgrant(size_t(plan.ports));
   std::vector<uint64_t> addr(T), len(T);
+  // Per tile: whether its model must be evaluated this cycle (see the top of this file), and
+  // whether it was idle before and after its last edge (then a further edge changes nothing).
+  std::vector<uint8_t> active(size_t(T), 1), settled(size_t(T), 0);
   uint64_t cycle = 0;
   auto cpu_now = [] {
     timespec ts{};
@@ -264,70 +319,107 @@ int main(int argc, char** argv) {
   };
   const double cpu0 = cpu_now();
   const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < T; ++i) tile_outputs_to_ctrl(i);
   for (;;) {
     // The channels' beats and write credit of this cycle (functions of the DRAM model's state).
     for (int c = 0; c < plan.ports; ++c) {
       const bool beat = port.beat_now(c);
-      top->beat_valid[c] = beat;
+      ctrl->beat_valid[c] = beat;
       if (beat) {
         const uint64_t a = port.beat_addr(c);
         if (a + isa::kBeatBytes > dram.size()) die(3, "DMA read outside DRAM at address " + std::to_string(a));
-        top->beat_owner[c] = uint8_t(port.beat_owner(c));
-        std::memcpy(top->beat_data[c].data(), dram.data() + a, isa::kBeatBytes);
+        ctrl->beat_owner[c] = uint8_t(port.beat_owner(c));
+        std::memcpy(ctrl->beat_data[c].data(), dram.data() + a, isa::kBeatBytes);
       }
-      top->wr_credit[c] = port.write_ready(c);
+      ctrl->wr_credit[c] = port.write_ready(c);
     }
-    edge(0);  // settle the grants of the new inputs
-    for (int c = 0; c < plan.ports; ++c) {
-      rgrant[size_t(c)] = top->rg_valid[c] ? int(top->rg_id[c]) : -1;
-      wgrant[size_t(c)] = top->wg_valid[c] ? int(top->wg_id[c]) : -1;
-      if (rgrant[size_t(c)] >= 0) {
-        const int r = rgrant[size_t(c)];
-        addr[size_t(r)] = top->rd_addr[r];
-        len[size_t(r)] = top->rd_len[r];
-        if (addr[size_t(r)] + len[size_t(r)] > dram.size())
-          die(3, "DMA read burst outside DRAM at address " + std::to_string(addr[size_t(r)]));
-      }
-      if (wgrant[size_t(c)] >= 0) {
-        const int w = wgrant[size_t(c)];
-        const uint64_t a = top->wr_addr[w];
-        if (a + isa::kBeatBytes > dram.size()) die(3, "DMA write outside DRAM at address " + std::to_string(a));
-        std::memcpy(dram.data() + a, top->wr_data[w].data(), isa::kBeatBytes);
-      }
-    }
-    edge(1);
-    ++cycle;
-    port.advance(rgrant, addr, len, wgrant);
-    for (int i = 0; i < T; ++i)
-      if (top->illegal[i]) {
-        if (fst) fst->close();
-        std::printf("sattn-accel-grid-sim v1\nstatus illegal_command %d %u\n", i, top->illegal_index[i]);
-        die(3, "tile " + std::to_string(i) + ": command " + std::to_string(top->illegal_index[i]) +
-                   " is illegal (see hw/README.md \"Commands\")");
-      }
-    if (top->done) break;
+    ctrl->clk = 0;
+    ctrl->eval();  // settle the grants, feeds, holds and beats of the new inputs
+    // After the last edge: done (of the registers), else the watchdog.
+    if (cycle > 0 && ctrl->done) break;
     if (cycle >= max_cycles) {
       std::printf("sattn-accel-grid-sim v1\nstatus watchdog\n");
-      for (int i = 0; i < T; ++i)
-        std::printf("stuck tile %d: dispatched=%u fifo=%u head_funct=%u dma=%s core=%s feed=%s\n", i, top->dispatched[i],
-                    top->dbg_fifo_count[i], top->dbg_head_funct[i], dma_state_name(top->dbg_dma_state[i]),
-                    core_state_name(top->dbg_core_state[i]), top->dbg_feed_empty[i] ? "empty" : "pending");
+      for (int i = 0; i < T; ++i) {
+        const Vsattn_accel& t = *tiles[size_t(i)];
+        std::printf("stuck tile %d: dispatched=%u fifo=%u head_funct=%u dma=%s core=%s feed=%s\n", i, t.dispatched,
+                    t.dbg_fifo_count, t.dbg_head_funct, dma_state_name(t.dbg_dma_state),
+                    core_state_name(t.dbg_core_state), ctrl->dbg_feed_empty[i] ? "empty" : "pending");
+      }
       if (fst) fst->close();
       std::fflush(stdout);
       std::fprintf(stderr, "sattn-accel-grid-sim: error: watchdog: no completion after %llu cycles (--max-cycles)\n",
                    (unsigned long long)cycle);
       return 6;
     }
+    for (int i = 0; i < T; ++i) {
+      // A tile idle over its last edge, with no command, grant, beat or write grant offered to it
+      // now, keeps every register over this edge: it is not evaluated.
+      active[size_t(i)] = !settled[size_t(i)] || ctrl->t_busy[i] || ctrl->t_cmd_valid[i] || ctrl->t_beat_valid[i] ||
+                          ctrl->t_rd_ready[i] || ctrl->t_wr_ready[i];
+      if (!active[size_t(i)]) continue;
+      ctrl_to_tile(i);
+      tiles[size_t(i)]->clk = 0;
+      tiles[size_t(i)]->eval();
+      ctrl->t_issue[i] = tiles[size_t(i)]->issue;
+    }
+    for (int c = 0; c < plan.ports; ++c) {
+      rgrant[size_t(c)] = ctrl->rg_valid[c] ? int(ctrl->rg_id[c]) : -1;
+      wgrant[size_t(c)] = ctrl->wg_valid[c] ? int(ctrl->wg_id[c]) : -1;
+      if (rgrant[size_t(c)] >= 0) {
+        const int r = rgrant[size_t(c)];
+        addr[size_t(r)] = tiles[size_t(r)]->rd_addr;
+        len[size_t(r)] = tiles[size_t(r)]->rd_len;
+        if (addr[size_t(r)] + len[size_t(r)] > dram.size())
+          die(3, "DMA read burst outside DRAM at address " + std::to_string(addr[size_t(r)]));
+      }
+      if (wgrant[size_t(c)] >= 0) {
+        const int w = wgrant[size_t(c)];
+        const uint64_t a = tiles[size_t(w)]->wr_addr;
+        if (a + isa::kBeatBytes > dram.size()) die(3, "DMA write outside DRAM at address " + std::to_string(a));
+        std::memcpy(dram.data() + a, tiles[size_t(w)]->wr_data.data(), isa::kBeatBytes);
+      }
+    }
+    if (fst) dump();
+    // The rising edge: every model samples the inputs set above.
+    ctrl->clk = 1;
+    ctrl->eval();
+    for (int i = 0; i < T; ++i) {
+      if (!active[size_t(i)]) continue;
+      Vsattn_accel& t = *tiles[size_t(i)];
+      const bool idle_before = !t.busy;
+      t.clk = 1;
+      t.eval();
+      tile_outputs_to_ctrl(i);
+      // Idle over a whole edge: the last RUN's skipped-MAC count is in, nothing else moves.
+      settled[size_t(i)] = idle_before && !t.busy;
+    }
+    if (fst) dump();
+    ++cycle;
+    port.advance(rgrant, addr, len, wgrant);
+    for (int i = 0; i < T; ++i)
+      if (tiles[size_t(i)]->illegal) {
+        if (fst) fst->close();
+        std::printf("sattn-accel-grid-sim v1\nstatus illegal_command %d %u\n", i, tiles[size_t(i)]->illegal_index);
+        die(3, "tile " + std::to_string(i) + ": command " + std::to_string(tiles[size_t(i)]->illegal_index) +
+                   " is illegal (see hw/README.md \"Commands\")");
+      }
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = cpu_now() - cpu0;
   if (fst) fst->close();
 
+  // The counter read port: the control's mux over the tiles' counter ports and its own counters.
   auto counter = [&](int tile, int sel) {
-    top->ctr_tile = uint8_t(tile);
-    top->ctr_sel = uint8_t(sel);
-    top->eval();
-    return (unsigned long long)top->ctr_value;
+    ctrl->ctr_tile = uint8_t(tile);
+    ctrl->ctr_sel = uint8_t(sel);
+    ctrl->eval();
+    for (int i = 0; i < T; ++i) {
+      tiles[size_t(i)]->ctr_sel = ctrl->t_ctr_sel;
+      tiles[size_t(i)]->eval();
+      ctrl->t_ctr_value[i] = tiles[size_t(i)]->ctr_value;
+    }
+    ctrl->eval();
+    return (unsigned long long)ctrl->ctr_value;
   };
   {
     std::ofstream out(out_path, std::ios::binary);
@@ -345,7 +437,8 @@ int main(int argc, char** argv) {
   }
   std::printf("grid_cycles %llu\ndram_bytes_read %llu\ndram_bytes_written %llu\nmulticast_loads %llu\n", counter(0, 27),
               counter(0, 24), counter(0, 25), counter(0, 26));
-  top->final();
+  ctrl->final();
+  for (auto& t : tiles) t->final();
   std::printf("sim_cycles %llu\nwall_seconds %.6f\ncpu_seconds %.6f\nstatus ok\n", (unsigned long long)cycle, wall, cpu);
   return 0;
 }

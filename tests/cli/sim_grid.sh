@@ -70,17 +70,15 @@ run "$SATTN" sim "$T/op.json" --grid 2x2 --lanes 8 -o "$T/nope.json"
 expect_rc 2 "2x2 grid with 8 lanes without --model-only"
 expect_err "the RTL grid is built with 16 lanes" "says which lanes"
 expect_no_file "$T/nope.json" "no output on a usage error"
-run "$SATTN" sim "$T/op.json" --grid 2x2 --schedule lpt -o "$T/nope.json"
-expect_rc 2 "2x2 grid with --schedule lpt without --model-only"
-expect_err "--schedule lpt runs in the model only" "names --schedule lpt"
-expect_no_file "$T/nope.json" "no output on a usage error"
 
 # The RTL grid (2x2, 2x4): checked against the model bit for bit and counter for counter; its
 # grid section is the RTL's counters, equal to a --model-only run's.
 for g in 2x2 2x4; do
-  run "$SATTN" sim "$T/op.json" --grid $g --schedule zigzag -q -o "$T/rtl-$g.json"
+  sched=zigzag
+  [[ $g == 2x4 ]] && sched=lpt  # lpt runs in RTL too (the table in the driver's order)
+  run "$SATTN" sim "$T/op.json" --grid $g --schedule $sched -q -o "$T/rtl-$g.json"
   expect_rc 0 "RTL grid $g"
-  run "$SATTN" sim "$T/op.json" --grid $g --schedule zigzag --model-only -q -o "$T/model-$g.json"
+  run "$SATTN" sim "$T/op.json" --grid $g --schedule $sched --model-only -q -o "$T/model-$g.json"
   expect_rc 0 "model grid $g"
   $PY - "$T/rtl-$g.json" "$T/model-$g.json" $g <<'P' && ok || fail "RTL grid $g: engine, model_match, counters equal the model's"
 import json, sys

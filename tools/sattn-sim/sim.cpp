@@ -78,7 +78,7 @@ SimSettings settings_of(const SimCli& o) {
     s.config.clock_mhz = o.clock_mhz;
   }
   if (o.max_cycles_opt->count()) {
-    if (o.max_cycles < 1) throw Error(ExitCode::usage, "--max-cycles must be at least 1");
+    if (o.max_cycles < 0) throw Error(ExitCode::usage, "--max-cycles must be at least 0 (0: scaled to the program)");
     s.config.max_cycles = o.max_cycles;
   }
   if (!o.precision.empty()) {
@@ -225,7 +225,7 @@ std::function<int()> configure_sim(CLI::App& app) {
   o->bandwidth_opt = app.add_option("--dram-bandwidth", o->dram_bandwidth, "DRAM bandwidth in bytes per cycle, 1..16 (default 16)");
   o->clock_opt = app.add_option("--clock-mhz", o->clock_mhz, "Clock for the seconds figure (default 1000 MHz)");
   o->max_cycles_opt =
-      app.add_option("--max-cycles", o->max_cycles, "Watchdog: stop a run that passes N cycles (default 2000000000)");
+      app.add_option("--max-cycles", o->max_cycles, "Watchdog: stop a run that passes N cycles (default 0: scaled to the program, 4x an upper bound of its cycles)");
   app.add_option("--trace", o->trace, "Write an FST waveform of the RTL run to FILE (one op)");
   app.add_option("--energy", o->energy_file, "Per-event energies (YAML: mac_i8_pj, mac_i4_pj, sram_byte_pj, dram_byte_pj, static_pj_per_cycle)");
   o->grid_opt = app.add_option("--grid", o->grid,

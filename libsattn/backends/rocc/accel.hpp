@@ -97,7 +97,7 @@ struct Config {
   bool double_buffer = true;      // false: the single-buffer ablation (loads and compute serialize)
   int dram_latency_cycles = 40;   // first beat of a read burst arrives this many cycles after the request
   int dram_bytes_per_cycle = 16;  // read and write bandwidth, 1..16 (the bus is 16 bytes wide)
-  int64_t max_cycles = 2'000'000'000;  // watchdog
+  int64_t max_cycles = 0;         // watchdog; 0: scaled to the program (watchdog_cycles)
   double clock_mhz = 1000;        // for seconds and energy-per-second figures only
   int q_tile_rows = 64;           // query rows per tile, 1..64 (driver)
   GridConfig grid;                // the tile grid (1x1: the single tile of the RTL)
@@ -146,6 +146,16 @@ struct Program {
   int bias_shift = 0;
   int64_t quant_bytes = 0;  // bytes of scale words and bias rows in the DRAM image
 };
+
+// The watchdog (hw/README.md "Watchdog"): cfg.max_cycles when it is set (> 0); else (0, the
+// default) 4 x cycle_bound + 100000, a limit that scales with the workload. run_model, run_grid*,
+// run_rtl and run_grid_rtl stop a run that reaches it (Error(runtime)).
+int64_t watchdog_cycles(const Program&, const Config&);
+// An upper bound of the cycles any correct run of the program takes on cfg's grid: every
+// command's worst case summed as if nothing overlapped (each burst waits its full latency and
+// bandwidth, a RUN visits every slot of every row, a STORE waits on every beat), the CONFIG
+// prologue once per tile.
+int64_t cycle_bound(const Program&, const Config&);
 
 // Quantizes q/k/v exactly like quant.hpp's quantize() with `scales` (i8 or i4; other
 // precisions are Error(invalid_input)), lays out the DRAM image and emits the command stream.

@@ -64,7 +64,7 @@ void Config::validate() const {
   if (dram_bytes_per_cycle < 1 || dram_bytes_per_cycle > kBeatBytes)
     bad("dram_bytes_per_cycle must be in 1.." + std::to_string(kBeatBytes) + " (the DMA bus is " +
         std::to_string(kBeatBytes) + " bytes wide)");
-  if (max_cycles < 1) bad("max_cycles must be >= 1");
+  if (max_cycles < 0) bad("max_cycles must be >= 0 (0: scaled to the program)");
   if (!(clock_mhz > 0)) bad("clock_mhz must be > 0");
   if (q_tile_rows < 1 || q_tile_rows > kQRows) bad("q_tile_rows must be in 1.." + std::to_string(kQRows));
   if (grid.rows < 1 || grid.rows > isa::kGridMaxRows || grid.cols < 1 || grid.cols > isa::kGridMaxCols)
@@ -89,7 +89,7 @@ void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
     next.dram_latency_cycles = int(yaml_int(file, v, "rocc.dram_latency_cycles", 0, 100000));
   if (const YAML::Node v = node["dram_bytes_per_cycle"])
     next.dram_bytes_per_cycle = int(yaml_int(file, v, "rocc.dram_bytes_per_cycle", 1, kBeatBytes));
-  if (const YAML::Node v = node["max_cycles"]) next.max_cycles = yaml_int(file, v, "rocc.max_cycles", 1, INT64_MAX);
+  if (const YAML::Node v = node["max_cycles"]) next.max_cycles = yaml_int(file, v, "rocc.max_cycles", 0, INT64_MAX);
   if (const YAML::Node v = node["clock_mhz"]) next.clock_mhz = yaml_real(file, v, "rocc.clock_mhz", 1e-3, 1e6);
   if (const YAML::Node v = node["q_tile_rows"]) next.q_tile_rows = int(yaml_int(file, v, "rocc.q_tile_rows", 1, kQRows));
   if (const YAML::Node v = node["grid"]) {

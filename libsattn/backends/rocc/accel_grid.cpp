@@ -94,6 +94,7 @@ GridResult run_grid(const Program& prog, const Config& cfg) { return run_grid_ev
 
 GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
   cfg.validate();
+  const int64_t max_cycles = watchdog_cycles(prog, cfg);
   const GridConfig& gc = cfg.grid;
   const int T = gc.tiles();
   const std::unique_ptr<GridPlan> plan = plan_grid(prog, cfg);
@@ -132,7 +133,7 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
       int64_t next = INT64_MAX;
       for (const Tile& t : tiles)
         if (!t.done) next = std::min(next, t.wake);
-      next = std::min(next, cfg.max_cycles - 1);  // the watchdog fires at max_cycles exactly
+      next = std::min(next, max_cycles - 1);  // the watchdog fires at max_cycles exactly
       if (next > cycle && next != INT64_MAX) {
         port.idle(next - cycle);
         cycle = next;
@@ -264,7 +265,7 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
     }
     port.advance(rgrant, req_addr, req_len, wgrant);
     ++cycle;
-    if (remaining > 0 && cycle >= cfg.max_cycles) throw watchdog_error(gc, cycle, remaining, tiles);
+    if (remaining > 0 && cycle >= max_cycles) throw watchdog_error(gc, cycle, remaining, tiles);
   }
   collect_grid(prog, tiles, dram, res);
   return res;

@@ -42,6 +42,7 @@ struct Parked {
 
 GridResult run_grid_events(const Program& prog, const Config& cfg) {
   cfg.validate();
+  const int64_t max_cycles = watchdog_cycles(prog, cfg);
   const GridConfig& gc = cfg.grid;
   const int T = gc.tiles();
   const std::unique_ptr<GridPlan> plan = plan_grid(prog, cfg);
@@ -145,7 +146,7 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
     // Nothing awake and nothing offered to the DRAM: jump to the next wake-up or beat.
     if (awake.empty() && dirty_gangs.empty() && n_req == 0 && n_wr == 0) {
       while (!wakeups.empty() && stale(wakeups.top())) wakeups.pop();
-      int64_t next = cfg.max_cycles - 1;  // the watchdog fires at max_cycles exactly
+      int64_t next = max_cycles - 1;  // the watchdog fires at max_cycles exactly
       if (!wakeups.empty()) next = std::min(next, wakeups.top().first);
       for (size_t c = 0; c < P; ++c) {
         const int64_t b = port.cycles_to_beat(int(c));
@@ -348,7 +349,7 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
       if (wgrant[c] >= 0) fire_wr[size_t(wgrant[c])] = 0;
     port.advance(rgrant, req_addr, req_len, wgrant);
     ++cycle;
-    if (remaining > 0 && cycle >= cfg.max_cycles) throw watchdog_error(gc, cycle, remaining, tiles);
+    if (remaining > 0 && cycle >= max_cycles) throw watchdog_error(gc, cycle, remaining, tiles);
   }
   collect_grid(prog, tiles, dram, res);
   return res;

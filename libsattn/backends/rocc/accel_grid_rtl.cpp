@@ -38,13 +38,19 @@ void write_grid_plan(const grid_detail::GridPlan& plan, const Config& cfg, const
   std::string text = "sattn-accel-grid v1\n";
   text += "rows " + std::to_string(g.rows) + "\ncols " + std::to_string(g.cols) + "\n";
   text += "group_tiles " + std::to_string(plan.m) + "\n";
-  text += "schedule " + std::to_string(int(g.schedule)) + "\n";
+  // lpt is dynamic over the task groups in the driver's order (heaviest first): the table lists
+  // them in that order and the distributor runs dynamic (hw/README.md "Grid MMIO").
+  const bool lpt = g.schedule == Schedule::lpt;
+  text += "schedule " + std::to_string(int(lpt ? Schedule::dynamic : g.schedule)) + "\n";
   text += "ports " + std::to_string(g.dram_ports) + "\n";
   text += "arbitration " + std::to_string(int(g.arbitration)) + "\n";
   text += "prologue " + std::to_string(plan.split.prologue.second) + "\n";
   text += "groups " + std::to_string(plan.groups.size()) + "\n";
-  for (const grid_detail::Group& gr : plan.groups) {
-    text += std::to_string(gr.run_lo) + " " + std::to_string(gr.run_hi) + " " + (gr.shared ? "1" : "0");
+  for (size_t k = 0; k < plan.groups.size(); ++k) {
+    const grid_detail::Group& gr = plan.groups[lpt ? plan.order[k] : k];
+    // (dynamic reads no zigzag run: a reordered table gives each group its own)
+    text += (lpt ? std::to_string(k) + " " + std::to_string(k + 1) : std::to_string(gr.run_lo) + " " + std::to_string(gr.run_hi)) +
+            " " + (gr.shared ? "1" : "0");
     for (const grid_detail::Task* t : gr.members) text += " " + std::to_string(t->cmds.first) + " " + std::to_string(t->cmds.second);
     text += "\n";
   }
@@ -60,9 +66,6 @@ GridResult run_grid_rtl(const Program& p, const Config& cfg, const RtlOptions& o
   if (cfg.lanes != kRtlGridLanes)
     throw Error(ExitCode::usage, "the RTL grid is built with " + std::to_string(kRtlGridLanes) + " lanes (got lanes " +
                                      std::to_string(cfg.lanes) + "; add --model-only)");
-  if (g.schedule == Schedule::lpt)
-    throw Error(ExitCode::usage, "--schedule lpt runs in the model only: the RTL grid's distributor hands out static, "
-                                 "zigzag or dynamic (add --model-only)");
   const std::unique_ptr<grid_detail::GridPlan> owned = grid_detail::plan_grid(p, cfg);
   const grid_detail::GridPlan& plan = *owned;
   for (const grid_detail::Group& gr : plan.groups)
@@ -88,7 +91,7 @@ GridResult run_grid_rtl(const Program& p, const Config& cfg, const RtlOptions& o
                                    "--out", out_file,
                                    "--dram-latency", std::to_string(cfg.dram_latency_cycles),
                                    "--dram-bytes-per-cycle", std::to_string(cfg.dram_bytes_per_cycle),
-                                   "--max-cycles", std::to_string(cfg.max_cycles)};
+                                   "--max-cycles", std::to_string(watchdog_cycles(p, cfg))};
   if (!opt.trace_file.empty()) {
     argv.push_back("--trace");
     argv.push_back(opt.trace_file);
@@ -100,7 +103,7 @@ GridResult run_grid_rtl(const Program& p, const Config& cfg, const RtlOptions& o
     for (std::string line; std::getline(in, line);)
       if (line.rfind("stuck ", 0) == 0) stuck += (stuck.empty() ? "" : "; ") + line.substr(6);
     throw Error(ExitCode::runtime, "accel grid " + g.shape() + ": the RTL watchdog fired: no completion within max_cycles = " +
-                                       std::to_string(cfg.max_cycles) + " simulated cycles; " + stuck);
+                                       std::to_string(watchdog_cycles(p, cfg)) + " simulated cycles; " + stuck);
   }
   if (pr.exit_code == 3 && pr.signal == 0)
     throw Error(ExitCode::invalid_input, "the accelerator grid rejected the program: " + pr.err_tail(3));

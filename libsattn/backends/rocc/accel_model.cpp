@@ -14,6 +14,7 @@ namespace sattn::accel {
 
 RunResult run_model(const Program& prog, const Config& cfg) {
   cfg.validate();
+  const int64_t max_cycles = watchdog_cycles(prog, cfg);
   std::vector<uint8_t> dram = prog.dram;
   accel_sim::ReadPort rp(cfg.dram_latency_cycles, cfg.dram_bytes_per_cycle);
   accel_sim::WritePort wp(cfg.dram_bytes_per_cycle);
@@ -63,7 +64,7 @@ RunResult run_model(const Program& prog, const Config& cfg) {
 
     const bool busy_after = dma.busy() || core->busy() || dispatcher.have();
     if (next == cmds.size() && !busy_after && res.responses.size() == expected_resp) break;
-    if (cycle >= cfg.max_cycles)
+    if (cycle >= max_cycles)
       throw Error(ExitCode::runtime, "accel model: watchdog fired after " + std::to_string(cycle) +
                                          " cycles (max_cycles); raise max_cycles if the problem is just large");
   }

@@ -74,7 +74,7 @@ RunResult run_harness(const Program& p, const Config& cfg, const RtlOptions& opt
                                    "--dram-bytes-per-cycle",
                                    std::to_string(cfg.dram_bytes_per_cycle),
                                    "--max-cycles",
-                                   std::to_string(cfg.max_cycles)};
+                                   std::to_string(watchdog_cycles(p, cfg))};
   if (!opt.trace_file.empty()) {
     argv.push_back("--trace");
     argv.push_back(opt.trace_file);
@@ -88,7 +88,7 @@ RunResult run_harness(const Program& p, const Config& cfg, const RtlOptions& opt
     for (std::string line; std::getline(in, line);)
       if (line.rfind("stuck ", 0) == 0) stuck = line.substr(6);
     throw Error(ExitCode::runtime, "accelerator watchdog: the RTL did not finish within max_cycles = " +
-                                       std::to_string(cfg.max_cycles) + " simulated cycles; unit states: " + stuck +
+                                       std::to_string(watchdog_cycles(p, cfg)) + " simulated cycles; unit states: " + stuck +
                                        ". A DRAM that delivers no data, or a program that waits forever, hangs "
                                        "the accelerator; raise max_cycles if the problem is only large");
   }

@@ -123,7 +123,7 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
   bool rtl_shape = false;
   for (const char* shape : accel::kRtlGridShapes) rtl_shape = rtl_shape || s.config.grid.shape() == shape;
   if (s.config.grid.tiles() > 1 && !s.model_only && !s.grid_from_flag &&
-      !(rtl_shape && s.config.lanes == accel::kRtlGridLanes && s.config.grid.schedule != accel::Schedule::lpt)) {
+      !(rtl_shape && s.config.lanes == accel::kRtlGridLanes)) {
     r.notes.push_back("the profile's " + s.config.grid.shape() +
                       " grid runs in the model only (sattn-sim --model-only); the RTL ran one tile");
     s.config.grid.rows = s.config.grid.cols = 1;
@@ -142,9 +142,6 @@ SimRun run_sim(const BackendInput& item, const QKV& data, const nlohmann::json& 
     if (s.config.lanes != accel::kRtlGridLanes)
       throw Error(ExitCode::usage, "the RTL grid is built with " + std::to_string(accel::kRtlGridLanes) +
                                        " lanes (add --model-only to run " + std::to_string(s.config.lanes) + " lanes on a grid)");
-    if (gc.schedule == accel::Schedule::lpt)
-      throw Error(ExitCode::usage, "--schedule lpt runs in the model only: the RTL grid's distributor hands out static, "
-                                   "zigzag or dynamic (add --model-only)");
   }
 
   auto t0 = std::chrono::steady_clock::now();

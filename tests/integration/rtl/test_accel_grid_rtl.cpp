@@ -58,7 +58,8 @@ void check_grid_equal(const accel::GridResult& rtl, const accel::GridResult& mod
   CHECK(accel::grid_counter_difference(a, b).empty());
 }
 
-constexpr accel::Schedule kSchedules[] = {accel::Schedule::static_rr, accel::Schedule::zigzag, accel::Schedule::dynamic};
+constexpr accel::Schedule kSchedules[] = {accel::Schedule::static_rr, accel::Schedule::zigzag, accel::Schedule::dynamic,
+                                           accel::Schedule::lpt};
 
 }  // namespace
 
@@ -218,13 +219,28 @@ TEST_CASE("accel grid rtl: grids, lanes and schedules not built in RTL are usage
   cfg = grid_config(2, 2, accel::Schedule::static_rr, true);
   cfg.lanes = 8;
   CHECK_THROWS_WITH_AS(accel::run_grid_rtl(p, cfg), doctest::Contains("the RTL grid is built with 16 lanes"), Error);
-  // The lpt schedule runs in the model only.
-  cfg = grid_config(2, 2, accel::Schedule::lpt, true);
-  try {
-    accel::run_grid_rtl(p, cfg);
-    FAIL("an lpt RTL grid ran");
-  } catch (const Error& e) {
-    CHECK(e.code() == ExitCode::usage);
-    CHECK(std::string(e.what()).find("--schedule lpt runs in the model only") != std::string::npos);
-  }
+}
+
+TEST_CASE("accel grid rtl: lpt (the task table in the driver's heaviest-first order, dynamic hand-out)") {
+  // Non-causal block_local_global: each head's first query tile holds the global rows (every key),
+  // so lpt hands the tasks out in an order far from program order; the RTL runs it cycle for cycle
+  // as the model does, and differently from dynamic.
+  Case c = make_case(Spec::block_local_global, Precision::i8, false, 128, 128, 32, 4, 2);
+  for (auto [rows, cols] : {std::pair{2, 2}, std::pair{2, 4}})
+    for (bool mc : {false, true}) {
+      CAPTURE(rows);
+      CAPTURE(cols);
+      CAPTURE(mc);
+      accel::Config cfg = grid_config(rows, cols, accel::Schedule::lpt, mc);
+      cfg.q_tile_rows = 16;
+      const accel::Program p = program_of(c, cfg);
+      const accel::GridResult rtl = accel::run_grid_rtl(p, cfg);
+      check_grid_equal(rtl, accel::run_grid(p, cfg));
+      check_grid_equal(rtl, accel::run_grid_stepped(p, cfg));
+      accel::Config dyn = cfg;
+      dyn.grid.schedule = accel::Schedule::dynamic;
+      const accel::GridResult d = accel::run_grid_rtl(p, dyn);
+      CHECK(rtl.out_bits == d.out_bits);
+      CHECK(rtl.counters.cycles != d.counters.cycles);
+    }
 }

@@ -179,6 +179,47 @@ TEST_CASE("accel grid: the watchdog fires on a grid and names the tiles' states"
   }
 }
 
+TEST_CASE("accel watchdog: the default scales with the program, an explicit limit still fires") {
+  // The default (max_cycles 0) is 4 x cycle_bound + 100000; cycle_bound is above every correct
+  // run (the grids and DRAM settings of test_accel_grid_events check it too), and grows with
+  // the work, so a large op needs no flag and a small hung one stops soon.
+  const accel::Config defaults;
+  CHECK(defaults.max_cycles == 0);
+  int64_t last_bound = 0;
+  for (int64_t seq : {72, 256}) {
+    CAPTURE(seq);
+    const Case c = make_case(Spec::bsr, Precision::i8, true, seq, seq, 32, 4, 2);
+    for (auto [rows, cols] : {std::pair{1, 1}, std::pair{2, 2}}) {
+      accel::Config cfg = grid_config(rows, cols, accel::Schedule::dynamic, true);
+      const accel::Program p = program_of(c, cfg);
+      const int64_t bound = accel::cycle_bound(p, cfg);
+      CHECK(accel::watchdog_cycles(p, cfg) == 4 * bound + 100000);
+      const int64_t cycles = rows == 1 ? accel::run_model(p, cfg).counters.cycles : accel::run_grid(p, cfg).counters.cycles;
+      CHECK(cycles <= bound);
+      CHECK(bound <= 10 * cycles * rows * cols);  // a bound, not a constant: a hang is caught soon
+      if (rows == 1) {
+        CHECK(bound > last_bound);
+        last_bound = bound;
+      }
+      // An explicit limit is the watchdog, whatever the bound.
+      cfg.max_cycles = cycles / 2;
+      CHECK(accel::watchdog_cycles(p, cfg) == cycles / 2);
+      try {
+        if (rows == 1) (void)accel::run_model(p, cfg);
+        else (void)accel::run_grid(p, cfg);
+        FAIL("no watchdog");
+      } catch (const Error& e) {
+        CHECK(e.code() == ExitCode::runtime);
+        CHECK(std::string(e.what()).find("watchdog fired after " + std::to_string(cycles / 2) + " cycles") !=
+              std::string::npos);
+      }
+    }
+  }
+  accel::Config bad;
+  bad.max_cycles = -1;
+  CHECK_THROWS_AS(bad.validate(), Error);
+}
+
 TEST_CASE("accel grid: configuration: RxC parsing, the ISA's limits, schedules") {
   CHECK(accel::parse_grid("8x10") == std::pair{8, 10});
   CHECK(accel::parse_grid("2X4") == std::pair{2, 4});

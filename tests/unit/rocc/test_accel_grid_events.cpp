@@ -92,6 +92,8 @@ void check_equal(const accel::Program& p, const GridCase& g) {
   CHECK(a.counters.total == b.counters.total);
   CHECK(a.counters.cycles == b.counters.cycles);
   CHECK(a.counters.multicast_loads == b.counters.multicast_loads);
+  // The default watchdog's bound holds on every grid and DRAM setting (accel_watchdog.cpp).
+  CHECK(a.counters.cycles <= accel::cycle_bound(p, cfg));
   CHECK(run_grid(p, cfg).counters.to_json(cfg.dram_bytes_per_cycle).dump() == jb);  // run_grid runs the events
 }
 
