@@ -13,6 +13,9 @@ static int64_t sattn_row_group(const int64_t *ptr, const int32_t *idx, int64_t i
   int64_t g = 1;
   while (g < max_rows && i + g < rows && ptr[i + g + 1] - ptr[i + g] == n) {
     const int32_t *a = idx + ptr[i], *b = idx + ptr[i + g];
+    /* Most lists that differ differ at an end (sliding windows, top-k): two scalar compares
+     * before the vector one. */
+    if (n > 0 && (a[0] != b[0] || a[n - 1] != b[n - 1])) break;
     size_t vl;
     int same = 1;
     for (int64_t c = 0; c < n && same; c += (int64_t)vl) {

@@ -36,6 +36,7 @@ typedef struct sattn_tile_ctx {
   const float *biasp[SATTN_MAX_TILE]; /* the chunk's mean-Q . K bias per row, or NULL */
   float *ks, *bias;               /* SATTN_MAX_CHUNK and SATTN_MAX_TILE x SATTN_MAX_CHUNK floats */
   uint32_t *voff;                 /* V byte offsets of the chunk's keys (row kernels) */
+  const uint8_t **vrow;           /* V row addresses of the chunk's keys, one P.V slice (row kernels) */
 } sattn_tile_ctx;
 
 /* (ctx, first key (block kernels), key list (row kernels), vl, dot: scores by dot products,
@@ -44,78 +45,15 @@ typedef void (*sattn_tile_fn)(sattn_tile_ctx *, int64_t, const int32_t *, size_t
 
 #define SATTN_INT_PREC (SATTN_PREC == SATTN_I8 || SATTN_PREC == SATTN_I4)
 
-/* Instantiations: R = 1, 2, 4, 8 rows; score LMUL up to sattn_max_lmul(precision, R). */
+/* The per-tensor tiles: R = 1, 2, 4, 8 rows, score LMUL up to sattn_max_lmul(precision, R). */
 #define SATTN_SCHEME 0
 #define SATTN_TILE_PREFIX sattn_tile_r
-#define SATTN_R 1
-#define SATTN_LP 8
-#define SATTN_L 1
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#define SATTN_L 2
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#define SATTN_L 4
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#define SATTN_L 8
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#undef SATTN_LP
-#undef SATTN_R
-
-#define SATTN_R 2
-#define SATTN_LP 4
-#define SATTN_L 1
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#define SATTN_L 2
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#define SATTN_L 4
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#if !SATTN_INT_PREC
-#define SATTN_L 8
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#endif
-#undef SATTN_LP
-#undef SATTN_R
-
-#define SATTN_R 4
-#define SATTN_LP 4
-#define SATTN_L 1
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#define SATTN_L 2
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#define SATTN_L 4
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#undef SATTN_LP
-#undef SATTN_R
-
-#define SATTN_R 8
-#define SATTN_LP 2
-#define SATTN_L 1
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#define SATTN_L 2
-#include "attn-rvv-tile.inc.h"
-#undef SATTN_L
-#undef SATTN_LP
-#undef SATTN_R
+#include "attn-rvv-tile-set.inc.h"
 
 /* [log2 rows][log2 lmul]; NULL where the register budget does not allow it. */
 static const sattn_tile_fn sattn_tiles[4][4] = {
     {sattn_tile_r1_l1, sattn_tile_r1_l2, sattn_tile_r1_l4, sattn_tile_r1_l8},
-#if SATTN_INT_PREC
-    {sattn_tile_r2_l1, sattn_tile_r2_l2, sattn_tile_r2_l4, 0},
-#else
     {sattn_tile_r2_l1, sattn_tile_r2_l2, sattn_tile_r2_l4, sattn_tile_r2_l8},
-#endif
     {sattn_tile_r4_l1, sattn_tile_r4_l2, sattn_tile_r4_l4, 0},
     {sattn_tile_r8_l1, sattn_tile_r8_l2, 0, 0},
 };
@@ -171,7 +109,7 @@ static void sattn_scheme_prep(sattn_tile_ctx *c, int rows, int64_t j0, const int
 /* The scheme tiles, [log2 rows][log2 lmul] as sattn_tiles. */
 static const sattn_tile_fn sattn_qtiles[4][4] = {
     {sattn_qtile_r1_l1, sattn_qtile_r1_l2, sattn_qtile_r1_l4, sattn_qtile_r1_l8},
-    {sattn_qtile_r2_l1, sattn_qtile_r2_l2, sattn_qtile_r2_l4, 0},
+    {sattn_qtile_r2_l1, sattn_qtile_r2_l2, sattn_qtile_r2_l4, sattn_qtile_r2_l8},
     {sattn_qtile_r4_l1, sattn_qtile_r4_l2, sattn_qtile_r4_l4, 0},
     {sattn_qtile_r8_l1, sattn_qtile_r8_l2, 0, 0},
 };
@@ -230,6 +168,7 @@ static void sattn_ctx_init(sattn_tile_ctx *c, const sattn_job *job) {
   c->ks = (float *)(c->off + SATTN_MAX_CHUNK);
   c->bias = c->ks + SATTN_MAX_CHUNK;
   c->voff = (uint32_t *)(c->bias + SATTN_MAX_TILE * SATTN_MAX_CHUNK);
+  c->vrow = (const uint8_t **)(c->voff + SATTN_MAX_CHUNK); /* 8-byte aligned: the buffers before are multiples of 1 KiB */
   c->p_max = (float)job->p_max;
   c->v_bits = job->v_bits;
   c->v_row_bytes = sattn_v_row_bytes(job);

@@ -1,6 +1,8 @@
-/* The scheme tiles (sattn_qtile_r*_l*) of the integer kernels: attn-rvv-tile.inc.h for every
- * (rows, LMUL) the register budget allows, as the per-tensor set in attn-rvv-common.inc.h.
- * Included by attn-rvv-common.inc.h with SATTN_SCHEME 1 and SATTN_TILE_PREFIX set. */
+/* One set of tile functions: attn-rvv-tile.inc.h for every (rows, LMUL) the register budget
+ * allows (tiling.h: sattn_max_lmul, sattn_pv_lmul). Included by attn-rvv-common.inc.h twice,
+ * with SATTN_SCHEME 0 / SATTN_TILE_PREFIX sattn_tile_r (the per-tensor tiles) and, for i8/i4,
+ * SATTN_SCHEME 1 / sattn_qtile_r (the scheme tiles). P.V LMUL (SATTN_LP): 8 up to 2 rows
+ * (2 accumulators and the V row: 24 registers), 4 at 4 rows, 2 at 8. */
 #define SATTN_R 1
 #define SATTN_LP 8
 #define SATTN_L 1
@@ -19,7 +21,7 @@
 #undef SATTN_R
 
 #define SATTN_R 2
-#define SATTN_LP 4
+#define SATTN_LP 8
 #define SATTN_L 1
 #include "attn-rvv-tile.inc.h"
 #undef SATTN_L
@@ -29,11 +31,9 @@
 #define SATTN_L 4
 #include "attn-rvv-tile.inc.h"
 #undef SATTN_L
-#if !SATTN_INT_PREC
 #define SATTN_L 8
 #include "attn-rvv-tile.inc.h"
 #undef SATTN_L
-#endif
 #undef SATTN_LP
 #undef SATTN_R
 

@@ -70,8 +70,10 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
   /* ---- 1. scores ---- */
 #if SATTN_PREC == SATTN_FP32 || SATTN_PREC == SATTN_BF16
 #define SATTN_ZERO(r) VACC s##r = F32(vfmv_v_f)(0.0f, vl);
-#else
+#elif SATTN_PREC == SATTN_I8
 #define SATTN_ZERO(r) VACC s##r = SATTN_CAT(__riscv_vmv_v_x_i32, M32)(0, vl);
+#else /* i4: set from the first block's int16 sums */
+#define SATTN_ZERO(r) VACC s##r;
 #endif
   SATTN_ROWS(SATTN_ZERO)
 #if SATTN_GATHER && !SATTN_INT_PREC
@@ -109,8 +111,8 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
   (void)dot;
   {
 #endif
-  /* One step per head_dim element d (i4: per packed byte, two elements); unrolled by 4 so the
-   * loop overhead is paid once per four K columns. */
+  /* One step per head_dim element d (i4: per packed byte, two elements); unrolled by 8 so the
+   * loop overhead is paid once per eight K columns. */
 #if SATTN_PREC == SATTN_FP32
 #define SATTN_MACC(r) s##r = F32(vfmacc_vf)(s##r, q##r[dd], col, vl);
 #define SATTN_QK_STEP(darg)                                       \
@@ -138,27 +140,67 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
     SATTN_ROWS(SATTN_MACC)                                                                                     \
   }
 #else /* i4: packed byte e holds dims 2e (low nibble) and 2e + 1 (high nibble) */
-#define SATTN_MACC_LO(r) s##r = SATTN_CAT(__riscv_vwmacc_vx_i32, M32)(s##r, (int16_t)q##r[2 * (ee)], lo, vl);
-#define SATTN_MACC_HI(r) s##r = SATTN_CAT(__riscv_vwmacc_vx_i32, M32)(s##r, (int16_t)q##r[2 * (ee) + 1], hi, vl);
+/* Everything at SEW 8, so no vsetvli inside the loop: the nibbles are sign-extended in e8 and
+ * multiply-accumulated by vwmacc.vx (e8 x e8 -> e16) into int16 sums h (|code| <= 8: at most
+ * 64 per product, 256 products per block of 128 bytes: |h| <= 16384, exact), which are widened
+ * into the int32 scores once per block (head_dim <= 256: once per chunk). */
+#define SATTN_MACC_LO(r) h##r = SATTN_CAT(__riscv_vwmacc_vx_i16, M16)(h##r, q##r[2 * (ee)], lo, vl);
+#define SATTN_MACC_HI(r) h##r = SATTN_CAT(__riscv_vwmacc_vx_i16, M16)(h##r, q##r[2 * (ee) + 1], hi, vl);
 #define SATTN_I4_NIBBLES(ee)                                                                                           \
   const SATTN_CAT3(vint8, M8, _t) b = SATTN_COL(8, i8, int8_t, M8, kp + (ee));                                         \
-  const SATTN_CAT3(vint16, M16, _t) lo = SATTN_CAT(__riscv_vsext_vf2_i16, M16)(                                        \
-      SATTN_CAT(__riscv_vsra_vx_i8, M8)(SATTN_CAT(__riscv_vsll_vx_i8, M8)(b, 4, vl), 4, vl), vl);
-#define SATTN_QK_STEP(earg)                                                                                            \
-  {                                                                                                                    \
-    const int64_t ee = (earg);                                                                                         \
-    SATTN_I4_NIBBLES(ee)                                                                                               \
-    const SATTN_CAT3(vint16, M16, _t) hi = SATTN_CAT(__riscv_vsext_vf2_i16, M16)(SATTN_CAT(__riscv_vsra_vx_i8, M8)(b, 4, vl), vl); \
-    SATTN_ROWS(SATTN_MACC_LO)                                                                                          \
-    SATTN_ROWS(SATTN_MACC_HI)                                                                                          \
+  const SATTN_CAT3(vint8, M8, _t) lo = SATTN_CAT(__riscv_vsra_vx_i8, M8)(SATTN_CAT(__riscv_vsll_vx_i8, M8)(b, 4, vl), 4, vl);
+#define SATTN_QK_STEP(earg)                                                                  \
+  {                                                                                          \
+    const int64_t ee = (earg);                                                               \
+    SATTN_I4_NIBBLES(ee)                                                                     \
+    const SATTN_CAT3(vint8, M8, _t) hi = SATTN_CAT(__riscv_vsra_vx_i8, M8)(b, 4, vl);        \
+    SATTN_ROWS(SATTN_MACC_LO)                                                                \
+    SATTN_ROWS(SATTN_MACC_HI)                                                                \
+  }
+#define SATTN_H_ZERO(r) SATTN_CAT3(vint16, M16, _t) h##r = SATTN_CAT(__riscv_vmv_v_x_i16, M16)(0, vl);
+#define SATTN_S_SET(r) s##r = SATTN_CAT(__riscv_vsext_vf2_i32, M32)(h##r, vl);
+#define SATTN_S_ADD(r) s##r = SATTN_CAT(__riscv_vwadd_wv_i32, M32)(s##r, h##r, vl);
+/* One block of at most 128 bytes from d, unrolled by 8 (one step's e8 temporaries beside the
+ * int16 sums and the offsets fit at every (R, LMUL)); the odd head_dim's last low nibble with
+ * the last block; then FLUSH the int16 sums into the int32 scores. */
+#define SATTN_I4_BLOCK(FLUSH)                                                                \
+  {                                                                                          \
+    const int64_t e1 = steps - d > 128 ? d + 128 : steps;                                    \
+    SATTN_ROWS(SATTN_H_ZERO)                                                                 \
+    for (const int64_t end8 = d + ((e1 - d) & ~(int64_t)7); d < end8; d += 8) {              \
+      SATTN_QK_STEP(d)                                                                       \
+      SATTN_QK_STEP(d + 1)                                                                   \
+      SATTN_QK_STEP(d + 2)                                                                   \
+      SATTN_QK_STEP(d + 3)                                                                   \
+      SATTN_QK_STEP(d + 4)                                                                   \
+      SATTN_QK_STEP(d + 5)                                                                   \
+      SATTN_QK_STEP(d + 6)                                                                   \
+      SATTN_QK_STEP(d + 7)                                                                   \
+    }                                                                                        \
+    for (; d < e1; ++d) SATTN_QK_STEP(d)                                                     \
+    if (d == steps && (hd & 1)) {                                                            \
+      const int64_t ee = steps;                                                              \
+      SATTN_I4_NIBBLES(ee)                                                                   \
+      SATTN_ROWS(SATTN_MACC_LO)                                                              \
+    }                                                                                        \
+    SATTN_ROWS(FLUSH)                                                                        \
   }
 #endif
 #if SATTN_PREC == SATTN_I4
   const int64_t steps = hd / 2; /* full bytes; an odd head_dim leaves a last low nibble */
+  int64_t d = 0;
+  SATTN_I4_BLOCK(SATTN_S_SET)
+  while (d < steps) SATTN_I4_BLOCK(SATTN_S_ADD)
+#undef SATTN_MACC_LO
+#undef SATTN_MACC_HI
+#undef SATTN_I4_NIBBLES
+#undef SATTN_H_ZERO
+#undef SATTN_S_SET
+#undef SATTN_S_ADD
+#undef SATTN_I4_BLOCK
 #else
   const int64_t steps = hd;
-#endif
-  /* Unrolled by 4, so the loop overhead (counter, branch, pointer steps) is paid once per four
+  /* Unrolled by 8, so the loop overhead (counter, branch, pointer steps) is paid once per eight
    * K columns. Each step's column load feeds its multiply-adds at once, so one column group (two
    * for the converting precisions) is live beside the R accumulators and the gather offsets;
    * this relies on the runner being compiled with clang's pre-RA scheduler off
@@ -172,34 +214,28 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
 #endif
   int64_t d = 0;
 #if SATTN_FREE_GROUPS >= 1
-  for (const int64_t end4 = steps & ~(int64_t)3; d < end4; d += 4) {
+  for (const int64_t end8 = steps & ~(int64_t)7; d < end8; d += 8) {
     SATTN_QK_STEP(d)
     SATTN_QK_STEP(d + 1)
     SATTN_QK_STEP(d + 2)
     SATTN_QK_STEP(d + 3)
+    SATTN_QK_STEP(d + 4)
+    SATTN_QK_STEP(d + 5)
+    SATTN_QK_STEP(d + 6)
+    SATTN_QK_STEP(d + 7)
   }
 #endif
 #undef SATTN_FREE_GROUPS
   for (; d < steps; ++d) SATTN_QK_STEP(d)
-#if SATTN_PREC == SATTN_I4
-  if (hd & 1) {
-    const int64_t ee = steps;
-    SATTN_I4_NIBBLES(ee)
-    SATTN_ROWS(SATTN_MACC_LO)
-  }
-#undef SATTN_MACC_LO
-#undef SATTN_MACC_HI
-#undef SATTN_I4_NIBBLES
-#else
 #undef SATTN_MACC
 #endif
 #undef SATTN_QK_STEP
   }
 
   /* ---- 2. online softmax, per row ---- */
-  const vfloat32m1_t neg_inf = __riscv_vfmv_v_f_f32m1(sattn_opaque_f32(-INFINITY), 1);
-  const vfloat32m1_t zero1 = __riscv_vfmv_v_f_f32m1(0.0f, 1);
-  const VF zero = F32(vfmv_v_f)(0.0f, vl);
+  /* The reductions' start values and the zero fill are made where they are used (each is one
+   * instruction), not kept live across the exp, where at LMUL 8 they would be spilled. */
+#define SATTN_ZERO_FILL(ptr, n) F32(vse32_v)(ptr, F32(vfmv_v_f)(0.0f, n), n)
 #if SATTN_PREC == SATTN_FP32 || SATTN_PREC == SATTN_BF16
 #define SATTN_TO_F32(x) (x)
 #else
@@ -212,19 +248,19 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
     float *pr = c->p + (r) * SATTN_MAX_CHUNK;                                                                 \
     c->corr[r] = 1.0f;                                                                                        \
     if (vr == 0) {                                                                                            \
-      F32(vse32_v)(pr, zero, vl);                                                                             \
+      SATTN_ZERO_FILL(pr, vl);                                                                                \
     } else {                                                                                                  \
       const VF sf = SATTN_SCHEME_SCORES(r, SATTN_TO_F32(s##r));                                               \
-      const float mx = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredmax_vs_f32, M32, _f32m1)(sf, neg_inf, vr)); \
+      const float mx = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredmax_vs_f32, M32, _f32m1)(sf, __riscv_vfmv_s_f_f32m1(sattn_opaque_f32(-INFINITY), 1), vr)); \
       if (mx > c->m[r]) {                                                                                     \
         c->corr[r] = sattn_exp_rr2_p6(scale * (c->m[r] - mx));                                                \
         c->m[r] = mx;                                                                                         \
       }                                                                                                       \
       const VF pv = SATTN_SCHEME_P(SATTN_CAT(sattn_vexp_, M32)(F32(vfsub_vf)(sf, c->m[r], vr), scale, vr));    \
-      const float sum = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredusum_vs_f32, M32, _f32m1)(pv, zero1, vr)); \
+      const float sum = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredusum_vs_f32, M32, _f32m1)(pv, __riscv_vfmv_s_f_f32m1(0.0f, 1), vr)); \
       c->l[r] = c->l[r] * c->corr[r] + sum;                                                                   \
       F32(vse32_v)(pr, pv, vr);                                                                               \
-      if (vr < vl) F32(vse32_v)(pr + vr, zero, vl - vr);                                                      \
+      if (vr < vl) SATTN_ZERO_FILL(pr + vr, vl - vr);                                                         \
     }                                                                                                         \
   }
 #if SATTN_SCHEME
@@ -313,12 +349,15 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
    * gives the intrinsic's vsetvli the mask-undisturbed policy, unlike the loads and
    * multiply-adds below, and then re-issues a vsetvli in every iteration of the key loop. */
   const size_t vlmaxp = SATTN_CAT(__riscv_vsetvlmax_e32, P32)();
+#if SATTN_GATHER
+  const size_t vlmax64 = __riscv_vsetvlmax_e64m8();
+  const uint32_t *const offs = c->off;
+  uint64_t *const vrows = (uint64_t *)c->vrow;
+#endif
   size_t vlp;
   for (int64_t d0 = 0; d0 < hd; d0 += (int64_t)vlp) {
     vlp = (size_t)(hd - d0) < vlmaxp ? (size_t)(hd - d0) : vlmaxp;
-#define SATTN_ACC_LOAD(r) PF a##r = PF32(vfmul_vf)(PF32(vle32_v)(c->acc[r] + d0, vlp), c->corr[r], vlp);
-    SATTN_ROWS(SATTN_ACC_LOAD)
-    /* One V row per key, loaded (and converted) once for the R rows; unrolled by 4. */
+    /* One V row per key, loaded (and converted) once for the R rows; unrolled by 8. */
     /* vpd: the V rows' columns d0.. (i4: packed byte d0 / 2; d0 is a multiple of VLMAX, so even). */
 #if SATTN_PREC == SATTN_FP32
     const uint8_t *vpd = vp + d0 * 4;
@@ -330,7 +369,20 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
     const uint8_t *vpd = vp + d0 / 2;
 #endif
 #if SATTN_GATHER
-#define SATTN_VROW(j) (vpd + c->off[j])
+    /* The slice's V row addresses, 64-bit, computed as vectors (a few instructions per
+     * VLMAX(e64, m8) keys), so the key loop loads an address instead of loading an offset and
+     * adding it. */
+    for (size_t j0 = 0, n; j0 < vl; j0 += n) {
+      n = vl - j0 < vlmax64 ? vl - j0 : vlmax64;
+      const vuint64m8_t a = __riscv_vzext_vf2_u64m8(__riscv_vle32_v_u32m4(offs + j0, n), n);
+      __riscv_vse64_v_u64m8(vrows + j0, __riscv_vadd_vx_u64m8(a, (uint64_t)(uintptr_t)vpd, n), n);
+    }
+#endif
+    /* (after the address vectors, so the key loop runs under one vtype) */
+#define SATTN_ACC_LOAD(r) PF a##r = PF32(vfmul_vf)(PF32(vle32_v)(c->acc[r] + d0, vlp), c->corr[r], vlp);
+    SATTN_ROWS(SATTN_ACC_LOAD)
+#if SATTN_GATHER
+#define SATTN_VROW(j) (c->vrow[j])
 #else
 #define SATTN_VROW(j) (vpd + (int64_t)(j) * row_bytes)
 #endif
@@ -355,11 +407,15 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
     SATTN_ROWS(SATTN_PV)               \
   }
     size_t j = 0;
-    for (const size_t end4 = vl & ~(size_t)3; j < end4; j += 4) {
+    for (const size_t end8 = vl & ~(size_t)7; j < end8; j += 8) {
       SATTN_PV_STEP(j)
       SATTN_PV_STEP(j + 1)
       SATTN_PV_STEP(j + 2)
       SATTN_PV_STEP(j + 3)
+      SATTN_PV_STEP(j + 4)
+      SATTN_PV_STEP(j + 5)
+      SATTN_PV_STEP(j + 6)
+      SATTN_PV_STEP(j + 7)
     }
     for (; j < vl; ++j) SATTN_PV_STEP(j)
 #undef SATTN_PV_STEP
@@ -374,6 +430,7 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
 #undef SATTN_ZERO
 #undef SATTN_TO_F32
 #undef SATTN_SOFTMAX
+#undef SATTN_ZERO_FILL
 #undef SATTN_P
 #undef SATTN_ACC_LOAD
 #undef SATTN_ACC_STORE

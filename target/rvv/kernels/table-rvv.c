@@ -15,7 +15,8 @@ size_t sattn_scratch_bytes(const sattn_job *job) {
   /* Per tile row: acc[hd] and q[hd] in compute form (4 bytes each), p[SATTN_MAX_CHUNK]; plus the
    * gather offsets of one chunk. Rows padded to 64 bytes. */
   const size_t hd = (size_t)((job->head_dim + 15) & ~15);
-  /* Scheme tiles also: key scales and V offsets of one chunk, a bias row per tile row. */
+  /* Scheme tiles also: key scales and V offsets of one chunk, a bias row per tile row. Row
+   * kernels: the V row addresses of one chunk (8 bytes each). */
   return SATTN_MAX_TILE * (2 * hd + SATTN_MAX_CHUNK) * 4 + SATTN_MAX_CHUNK * 4 + 256 +
-         (2 * SATTN_MAX_CHUNK + SATTN_MAX_TILE * SATTN_MAX_CHUNK) * 4;
+         (2 * SATTN_MAX_CHUNK + SATTN_MAX_TILE * SATTN_MAX_CHUNK) * 4 + SATTN_MAX_CHUNK * 8;
 }

@@ -12,12 +12,11 @@
 #define SATTN_DEFAULT_LMUL 8
 
 /* Largest score LMUL that keeps R score groups, the K column and its conversion temporaries in
- * the 32 vector registers without spilling. Integer paths need e8/e16 temporaries beside the
- * int32 accumulators. */
+ * the 32 vector registers: LMUL 8 up to 2 rows (2 x 8 accumulators + the column; the integer
+ * paths' e8/e16 column is a half or a quarter group), 4 at 4 rows, 2 at 8. */
 static inline int sattn_max_lmul(int precision, int rows) {
-  const int integer = precision == SATTN_I8 || precision == SATTN_I4;
-  if (rows <= 1) return 8;
-  if (rows == 2) return integer ? 4 : 8;
+  (void)precision;
+  if (rows <= 2) return 8;
   if (rows <= 4) return 4;
   return 2;
 }
@@ -31,13 +30,16 @@ static inline int sattn_call_lmul(int precision, int rows, int requested) {
 }
 
 /* LMUL of the head_dim accumulators in P.V: R accumulators plus one V row in registers. */
-static inline int sattn_pv_lmul(int rows) { return rows <= 1 ? 8 : rows <= 4 ? 4 : 2; }
+static inline int sattn_pv_lmul(int rows) { return rows <= 2 ? 8 : rows <= 4 ? 4 : 2; }
 
 /* Row kernels, fp32 and bf16: a row's last key chunk of `keys` keys (keys <= VLMAX at the call's
  * LMUL, so the chunk is the whole rest) with keys * 8 <= head_dim gets its scores as dot products
  * along head_dim (each K row loaded unit-stride once for the tile's rows, multiplied by each Q
  * row and reduced) instead of one K column gather per head_dim element: such a chunk would
- * otherwise cost as many score steps as a full one (129 keys at 64 a chunk: 64 + 64 + 1). */
+ * otherwise cost as many score steps as a full one (129 keys at 64 a chunk: 64 + 64 + 1). The
+ * integer precisions keep the gathers (an integer form is easy, int16 products and a widening
+ * sum, but the selector's rvv cost model charges a short last chunk as a whole visit: see
+ * docs/decisions.md, issue 25 round 2). */
 static inline int sattn_dot_chunk(int precision, int64_t keys, int64_t head_dim, int64_t vlmax) {
   return (precision == SATTN_FP32 || precision == SATTN_BF16) && keys > 0 && keys <= vlmax && keys * 8 <= head_dim;
 }
