@@ -189,6 +189,12 @@ void apply_environment_layer(Merge& m) {
     out.recall_confidence = c;
     out.source["recall_confidence"] = "SATTN_RECALL_CONFIDENCE=" + *v;
   }
+  if (auto v = getenv_value("SATTN_RECALL_BOUND")) {
+    auto b = parse_recall_bound(*v);
+    if (!b) bad_env("SATTN_RECALL_BOUND", *v, "window or mean");
+    out.recall_bound = *b;
+    out.source["recall_bound"] = "SATTN_RECALL_BOUND=" + *v;
+  }
   if (auto v = getenv_value("SATTN_HW_L1_BYTES")) {
     int64_t bytes = 0;
     auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
@@ -245,6 +251,10 @@ void apply_flag_layer(Merge& m, const SelectOptions& flags, const std::set<std::
       throw Error(ExitCode::usage, "--recall-confidence must be from 0.5 to below 1 (got " + fmt_recall(flags.recall_confidence) + ")");
     out.recall_confidence = flags.recall_confidence;
     out.source["recall_confidence"] = flag_source("recall_confidence", "--recall-confidence " + fmt_recall(flags.recall_confidence));
+  }
+  if (from_flags("recall_bound")) {
+    out.recall_bound = flags.recall_bound;
+    out.source["recall_bound"] = flag_source("recall_bound", std::string("--recall-bound ") + to_string(flags.recall_bound));
   }
   out.calibration_data = flags.calibration_data;
   out.calibration_seed = flags.calibration_seed;
@@ -487,6 +497,7 @@ class Selector {
     std::string reason = std::move(r.reason);
     if (auto it = options.source.find("min_recall"); it != options.source.end()) reason += "; " + it->second;
     if (auto it = options.source.find("recall_confidence"); it != options.source.end()) reason += "; " + it->second;
+    if (auto it = options.source.find("recall_bound"); it != options.source.end()) reason += "; " + it->second;
     return finish(r.spec, std::move(r.params), "recall", reason);
   }
 
