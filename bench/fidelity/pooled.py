@@ -9,9 +9,11 @@ section to bench/results/fidelity.md.
 
 The issue's unit is the configuration (layer, KV-head group, seq) scored on held-out samples. For
 each configuration and target R:
-- the choice: `sattn-select --min-recall R` with n calibration windows as repeated --data (the
-  selector pools them: per head, the prediction bound over the windows' means), for n in NS; for
-  n = 1 and 2 on several disjoint calibration sets (REPS), each scored on its own;
+- the choice: `sattn-select --min-recall R --recall-bound B` with n calibration windows as repeated
+  --data (the selector pools them: per head, a bound from the windows' means), for n in NS and B in
+  BOUNDS (window, the default: a prediction bound for one more window; mean: a confidence bound for
+  the mean over text); for n = 1 and 2 on several disjoint calibration sets (REPS), each scored on
+  its own;
 - the held-out figure of every grid point: one `sattn-select --min-recall 0.5` with every held-out
   window as --data, whose plan gives per point `recall_mean`, the worst query head's mean row recall
   over all held-out windows (the pooled rows; each window has the same rows);
@@ -46,6 +48,7 @@ GROUP = 3            # query heads per KV head
 NS = [1, 2, 4, 8, 16]  # calibration windows per selection
 POOL = 16            # calibration windows in all (the largest n)
 REPS = {1: 4, 2: 2}  # disjoint calibration sets per n (1 when not named): one window is a noisy draw
+BOUNDS = ["window", "mean"]  # sattn-select --recall-bound: the default, and the bound for the mean over text
 WITHIN = 1.1         # the cost goal: within 10 % of the cheapest held-out-feasible point
 GOAL_MET, GOAL_WITHIN = 0.95, 0.90
 
@@ -65,14 +68,15 @@ def score_choice(points, chosen, target):
 
 
 def analyse(doc):
-    """Per n (calibration windows): over every (configuration, R, calibration set), the rates of
-    met, within 10 % and both; per R as well; plus every case that misses a goal."""
+    """Per bound (--recall-bound) and n (calibration windows): over every (configuration, R,
+    calibration set), the rates of met, within 10 % and both; per R as well; plus every case that
+    misses a goal."""
     out = {"by_n": [], "misses": []}
-    for n in doc["ns"]:
+    for bound, n in [(b, n) for b in doc.get("bounds", ["window"]) for n in doc["ns"]]:
         rows = []
         for tag, cfg in sorted(doc["configs"].items()):
             for ch in cfg["choices"]:
-                if ch["n"] != n:
+                if ch["n"] != n or ch.get("bound", "window") != bound:
                     continue
                 s = score_choice(cfg["points"], ch["chosen"], ch["target"])
                 # Could a selector keeping to points that reach R on its calibration windows (plain
@@ -85,7 +89,7 @@ def analyse(doc):
                                  calib_bound=ch["calib_bound"], calib_mean=ch["calib_mean"], reachable=reach))
         if not rows:
             continue
-        entry = {"n": n, "sets": 1 + max(r["rep"] for r in rows), "by_target": []}
+        entry = {"bound": bound, "n": n, "sets": 1 + max(r["rep"] for r in rows), "by_target": []}
         for r in doc["targets"] + ["all"]:
             sel = [x for x in rows if r == "all" or x["target"] == r]
             cases = len(sel)
@@ -96,7 +100,26 @@ def analyse(doc):
                 "dense": sum(x["chosen"] == "dense" for x in sel),
                 "reachable": sum(x["reachable"] for x in sel)})
         out["by_n"].append(entry)
-        out["misses"] += [dict(x, n=n) for x in rows if not (x["met"] and x["within_10pct"])]
+        out["misses"] += [dict(x, n=n, bound=bound) for x in rows if not (x["met"] and x["within_10pct"])]
+    # A diagnostic, not a selector setting: the choice on the plain pooled calibration mean (no
+    # margin, what --recall-confidence 0.5 compares), redone here from the calibration means of
+    # every point (the cheapest point whose worst-head mean reaches R, dense when none does) and
+    # scored on the same held-out windows.
+    out["plain_mean"] = []
+    for n in doc["ns"]:
+        tot = {"n": n, "cases": 0, "met": 0, "within_10pct": 0, "both": 0}
+        for tag, cfg in sorted(doc["configs"].items()):
+            for calib in cfg["calib"].get(str(n), []):
+                for r in doc["targets"]:
+                    ok = sorted((p["cost"], label) for label, p in cfg["points"].items()
+                                if label == "dense" or calib["mean"].get(label, 0.0) >= r)
+                    s = score_choice(cfg["points"], ok[0][1], r)
+                    tot["cases"] += 1
+                    tot["met"] += s["met"]
+                    tot["within_10pct"] += s["within_10pct"]
+                    tot["both"] += s["met"] and s["within_10pct"]
+        if tot["cases"]:
+            out["plain_mean"].append(tot)
     return out
 
 
@@ -152,8 +175,8 @@ def calib_sets(pool, n):
     return [pool[r * step // reps::step][:n] for r in range(reps)]
 
 
-def select(bin_dir, op, dirs, target):
-    cmd = ["nice", os.path.join(bin_dir, "sattn-select"), "-q", "--min-recall", str(target), op]
+def select(bin_dir, op, dirs, target, bound="window"):
+    cmd = ["nice", os.path.join(bin_dir, "sattn-select"), "-q", "--min-recall", str(target), "--recall-bound", bound, op]
     for d in dirs:
         cmd += ["--data", d]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -172,7 +195,7 @@ def select(bin_dir, op, dirs, target):
 def measure(args, bin_dir, stamp, work):
     pool, held = split(stamp["windows"], args.stride)
     sets = {str(n): calib_sets(pool, n) for n in NS}
-    doc = {"schema": "sattn.bench-fidelity-pooled/v1", "targets": TARGETS, "ns": NS, "confidence": 0.95,
+    doc = {"schema": "sattn.bench-fidelity-pooled/v1", "targets": TARGETS, "ns": NS, "bounds": BOUNDS, "confidence": 0.95,
            "stride": args.stride, "windows": stamp["windows"], "calib_pool": pool, "heldout": held,
            "calib_sets": sets, "configs": {}}
     t0 = time.time()
@@ -197,22 +220,21 @@ def measure(args, bin_dir, stamp, work):
                     cfg["calib"][str(n)] = []
                     for rep, ws in enumerate(sets[str(n)]):
                         per_point = None
-                        for r in TARGETS:
-                            cands = select(bin_dir, op, [wdir(w) for w in ws], r)
+                        for bound, r in [(b, r) for b in BOUNDS for r in TARGETS]:
+                            cands = select(bin_dir, op, [wdir(w) for w in ws], r, bound)
                             (ch,) = [c for c in cands if c["chosen"]]
                             if ch["label"] not in points:
                                 sys.exit(f"bench/fidelity/pooled: {tag}: the choice {ch['label']} is not a feasible "
                                          "point on the held-out windows")
                             if abs(ch["cost"] - points[ch["label"]]["cost"]) > 1e-9 * ch["cost"]:
                                 sys.exit(f"bench/fidelity/pooled: {tag}: {ch['label']} costs differently")
-                            cfg["choices"].append({"n": n, "rep": rep, "target": r, "chosen": ch["label"],
+                            cfg["choices"].append({"bound": bound, "n": n, "rep": rep, "target": r, "chosen": ch["label"],
                                                    "calib_bound": 1.0 if ch["label"] == "dense" else ch["recall"],
                                                    "calib_mean": 1.0 if ch["label"] == "dense" else ch["mean"]})
-                            per_point = {c["label"]: c for c in cands if c["feasible"] and c["label"] != "dense"}
+                            if bound == BOUNDS[0]:  # the pooled calibration means do not depend on the bound
+                                per_point = {c["label"]: c for c in cands if c["feasible"] and c["label"] != "dense"}
                         cfg["calib"][str(n)].append({
-                            "windows": ws,
-                            "mean": {k: round(c["mean"], 6) for k, c in sorted(per_point.items())},
-                            "bound": {k: round(c["recall"], 6) for k, c in sorted(per_point.items())}})
+                            "windows": ws, "mean": {k: round(c["mean"], 6) for k, c in sorted(per_point.items())}})
                 doc["configs"][tag] = cfg
                 if sys.stderr.isatty():
                     print(f"bench/fidelity/pooled: {tag} done ({time.time() - t0:.0f} s)", file=sys.stderr)
@@ -236,7 +258,7 @@ def main():
         doc = json.load(open(args.analyse))
         doc["analysis"] = analyse(doc)
         with open(args.analyse + ".tmp", "w") as f:
-            json.dump(doc, f, indent=1)
+            json.dump(doc, f, separators=(",", ":"))
         os.replace(args.analyse + ".tmp", args.analyse)
         return
     bin_dir = os.path.join(os.path.abspath(args.build), "bin")
@@ -263,7 +285,7 @@ def main():
         "command": f"bench/fidelity/pooled.py --stride {args.stride} (make bench-fidelity-pooled)"}
     out = args.out or os.path.join(SRC, "bench", "results", "fidelity-pooled.json")
     with open(out + ".tmp", "w") as f:
-        json.dump(doc, f, indent=1)
+        json.dump(doc, f, separators=(",", ":"))
     os.replace(out + ".tmp", out)
     if not args.out:
         subprocess.run(["/usr/bin/python3", os.path.join(HERE, "report.py")], check=True)

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 # One configuration; points: cost and pooled held-out worst-head recall. The cheapest point whose
 # held-out recall reaches R: 0.8 -> p1 (cost 2), 0.9 -> p2 (2.1), 0.95 -> p3 (3).
 cat >"$T/in.json" <<'EOF'
-{"targets": [0.8, 0.9, 0.95], "ns": [1, 2],
+{"targets": [0.8, 0.9, 0.95], "ns": [1, 2], "bounds": ["window", "mean"],
  "configs": {"A": {
   "points": {"dense": {"cost": 10, "heldout": 1.0}, "p1": {"cost": 2, "heldout": 0.85},
              "p2": {"cost": 2.1, "heldout": 0.92}, "p3": {"cost": 3, "heldout": 0.96},
@@ -23,7 +23,8 @@ cat >"$T/in.json" <<'EOF'
    {"n": 1, "rep": 1, "target": 0.95, "chosen": "p4", "calib_bound": 0.95, "calib_mean": 0.96},
    {"n": 2, "rep": 0, "target": 0.8, "chosen": "p1", "calib_bound": 0.8, "calib_mean": 0.9},
    {"n": 2, "rep": 0, "target": 0.9, "chosen": "p2", "calib_bound": 0.9, "calib_mean": 0.93},
-   {"n": 2, "rep": 0, "target": 0.95, "chosen": "p3", "calib_bound": 0.95, "calib_mean": 0.96}]}}}
+   {"n": 2, "rep": 0, "target": 0.95, "chosen": "p3", "calib_bound": 0.95, "calib_mean": 0.96},
+   {"bound": "mean", "n": 2, "rep": 0, "target": 0.95, "chosen": "p2", "calib_bound": 0.95, "calib_mean": 0.96}]}}}
 EOF
 run $PY "$SRC/bench/fidelity/pooled.py" --analyse "$T/in.json"
 expect_rc 0 "pooled.py --analyse"
@@ -31,8 +32,12 @@ expect_rc 0 "pooled.py --analyse"
 $PY - "$T/in.json" <<'EOF' && ok || fail "met / within / reachable counted as defined"
 import json, sys
 a = json.load(open(sys.argv[1]))["analysis"]
-by = {e["n"]: e for e in a["by_n"]}
+by = {e["n"]: e for e in a["by_n"] if e["bound"] == "window"}
 assert sorted(by) == [1, 2], by.keys()
+# The one choice made with --recall-bound mean is counted on its own: p2 misses 0.95 (0.92).
+(mean,) = [e for e in a["by_n"] if e["bound"] == "mean"]
+assert mean["n"] == 2 and [(t["target"], t["cases"], t["met"], t["within_10pct"]) for t in mean["by_target"]] == \
+    [(0.8, 0, 0, 0), (0.9, 0, 0, 0), (0.95, 1, 0, 1), ("all", 1, 0, 1)], mean
 def row(n, r):
     (x,) = [t for t in by[n]["by_target"] if t["target"] == r]
     return (x["cases"], x["met"], x["within_10pct"], x["both"], x["dense"], x["reachable"])
@@ -47,11 +52,16 @@ assert row(1, 0.8) == (2, 2, 2, 2, 0, 2), row(1, 0.8)
 assert row(1, 0.9) == (2, 2, 0, 0, 1, 1), row(1, 0.9)
 assert row(1, 0.95) == (2, 1, 1, 0, 0, 1), row(1, 0.95)
 assert row(2, "all") == (3, 3, 3, 3, 0, 3), row(2, "all")
-m = {(x["n"], x["rep"], x["target"]): x for x in a["misses"]}
+m = {(x["n"], x["rep"], x["target"]): x for x in a["misses"] if x["bound"] == "window"}
 assert sorted(m) == [(1, 0, 0.9), (1, 0, 0.95), (1, 1, 0.9), (1, 1, 0.95)], sorted(m)
 assert m[(1, 0, 0.9)]["best"] == "p2" and abs(m[(1, 0, 0.9)]["cost_ratio"] - 3 / 2.1) < 1e-12
 assert m[(1, 0, 0.95)]["best"] == "p3" and m[(1, 0, 0.95)]["heldout"] == 0.92 and not m[(1, 0, 0.95)]["met"]
 assert m[(1, 1, 0.9)]["best"] == "p2" and m[(1, 1, 0.9)]["cost_ratio"] == 10 / 2.1
+# The plain-mean diagnostic: the cheapest point whose calibration mean reaches R. n = 1: rep 0
+# picks p2, p2, p3 (all met and within); rep 1 picks p1 (met, within), p3 (met, 3 > 2.31), p4 (met,
+# 5 > 3.3). n = 2: p1 (met, within), p1 (0.85 < 0.9: not met, within), p3 (met, within).
+pm = {x["n"]: (x["cases"], x["met"], x["within_10pct"], x["both"]) for x in a["plain_mean"]}
+assert pm == {1: (6, 6, 4, 4), 2: (3, 2, 3, 2)}, pm
 EOF
 
 # Dense is the cheapest held-out-feasible point when no sparse point reaches R.
