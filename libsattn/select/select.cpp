@@ -141,6 +141,10 @@ void apply_profile_layer(Merge& m, const ProfileSelect& profile, const std::stri
     out.recall_confidence = *profile.recall_confidence;
     out.source["recall_confidence"] = from + "recall_confidence: " + fmt_recall(*profile.recall_confidence);
   }
+  if (profile.recall_bound) {
+    out.recall_bound = parse_recall_bound(*profile.recall_bound).value_or(RecallBound::window);  // checked when read
+    out.source["recall_bound"] = from + "recall_bound: " + *profile.recall_bound;
+  }
   if (profile.l1_bytes) {
     out.l1_bytes = profile.l1_bytes;
     out.source["l1_bytes"] = from + "l1_bytes: " + std::to_string(*profile.l1_bytes);

@@ -46,7 +46,7 @@ void SelectFlags::add_recall_to(CLI::App& app) {
                              "What the recall bound covers: window (each further window of text reaches R: a "
                              "prediction bound for one more window) or mean (the recall of many windows pooled "
                              "reaches R: a confidence bound for the mean, cheaper with more --data samples); "
-                             "outranks SATTN_RECALL_BOUND")
+                             "outranks SATTN_RECALL_BOUND and the profile's select.recall_bound")
                   ->check(CLI::IsMember({"window", "mean"}))
                   ->capture_default_str();
   data_opt = app.add_option("--data", data,
