@@ -68,6 +68,7 @@ _sattn() {
         --profile) _sattn_words "$(sattn profile list -q 2>/dev/null)"; return ;;
         --min-recall) :; return ;;
         --recall-confidence) :; return ;;
+        --recall-bound) :; return ;;
         --data) COMPREPLY=($(compgen -P "$pre" -d -- "$cur")); return ;;
         --layout) _sattn_words 'bhsd bshd'; return ;;
         --seed) :; return ;;
@@ -77,7 +78,7 @@ _sattn() {
       if [[ -n $pre ]]; then
         return  # --flag=VALUE of a flag that takes none
       elif [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--help -h --version --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --use-hw-probe --min-recall --recall-confidence --data --layout --seed --explain --output -o --format --quiet -q ' -- "$cur"))
+        COMPREPLY=($(compgen -W '--help -h --version --backend --force-spec --spec --disable --prefer-bsr --prefer-sw --l1-bytes --profile --use-hw-probe --min-recall --recall-confidence --recall-bound --data --layout --seed --explain --output -o --format --quiet -q ' -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi ;;

@@ -31,6 +31,13 @@ struct HwCapabilities {
 // The default confidence of the recall bound (see recall_bound below).
 inline constexpr double kRecallConfidence = 0.95;
 
+// What the recall bound covers (--recall-bound / SATTN_RECALL_BOUND; sattn-select(1), QUALITY
+// TARGET). window: a prediction bound for the head's mean recall on one more window of text (each
+// window the user runs must reach R). mean: a confidence bound for the head's mean recall over text
+// like the calibration samples (the recall of many windows pooled must reach R). With n samples
+// the margin is z(C) x the spread of one window's mean x sqrt(1 + 1/n) (window) or sqrt(1/n) (mean).
+enum class RecallBound { window, mean };
+
 struct SelectOptions {
   Target backend = Target::cpu;
   std::optional<Spec> force;        // --force-spec / SATTN_FORCE_SPEC (the op's spec attribute ranks below)
@@ -50,6 +57,7 @@ struct SelectOptions {
   // --recall-confidence / SATTN_RECALL_CONFIDENCE / profile select.recall_confidence. The bound is
   // mean - recall_sigmas(recall_confidence) * stderr (recall_bound below).
   double recall_confidence = kRecallConfidence;
+  RecallBound recall_bound = RecallBound::window;  // --recall-bound / SATTN_RECALL_BOUND
   std::vector<std::string> calibration_data;   // --data DIR (repeatable): DIR/{q,k,v}.npy, one sample each
   uint64_t calibration_seed = 0x5A77;          // no --data: the synthetic generator with this seed
   // In-memory calibration samples (the Python API's select(data=[(q, k, v), ...])), scored before
@@ -92,6 +100,7 @@ struct SelectRequest {
   std::optional<std::string> profile;          // a profile NAME or PATH (sattn-profile(5))
   std::optional<double> min_recall;            // --min-recall R in [0, 1]
   std::optional<double> recall_confidence;     // --recall-confidence C in [0.5, 1)
+  std::optional<RecallBound> recall_bound;     // --recall-bound window|mean
   std::vector<std::string> data;               // --data DIR: calibration samples for min_recall
   std::optional<uint64_t> seed;                // --seed: the synthetic calibration sample without --data
   DataLayout layout = DataLayout::bhsd;        // --layout: the axis order of the --data arrays
@@ -146,8 +155,14 @@ double recall_bound(const std::vector<double>& row_recall, double confidence = k
 // one-sided prediction bound for the head's mean on one more window. The spread between windows
 // replaces the row bands' standard error, and for n = 1 the same formula with the band estimate
 // of one window's sd is recall_bound's sqrt(2) z. Fewer than 2 means: Error(usage).
-// docs/decisions.md, "Calibration on many windows".
-double recall_pooled_bound(const std::vector<double>& sample_means, double confidence = kRecallConfidence);
+// docs/decisions.md, "Calibration on many windows". RecallBound::mean: mean - z(confidence) * sd *
+// sqrt(1/n), a one-sided confidence bound for the mean over windows (docs/decisions.md, "The
+// issue's goals per configuration").
+double recall_pooled_bound(const std::vector<double>& sample_means, double confidence = kRecallConfidence,
+                           RecallBound bound = RecallBound::window);
+// "window" or "mean"; parse_recall_bound: std::nullopt for any other name.
+const char* to_string(RecallBound);
+std::optional<RecallBound> parse_recall_bound(const std::string& name);
 
 // Selects a spec for `op`. A forced spec the op cannot support is Error(invalid_input) naming why.
 Plan select_spec(const Op&, const SelectOptions&);

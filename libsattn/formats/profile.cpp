@@ -171,7 +171,8 @@ std::string backend_of(const std::string& file, const YAML::Node& node, const st
 }
 
 void read_select(const std::string& file, const YAML::Node& sel, ProfileSelect& out) {
-  yaml_check_keys(file, sel, "select", {"prefer", "l1_bytes", "backend", "disable", "min_recall", "recall_confidence"});
+  yaml_check_keys(file, sel, "select", {"prefer", "l1_bytes", "backend", "disable", "min_recall", "recall_confidence",
+                                           "recall_bound"});
   if (sel["min_recall"]) out.min_recall = yaml_real(file, sel["min_recall"], "select.min_recall", 0.0, 1.0);
   if (sel["recall_confidence"]) {
     // [0.5, 1): yaml_real takes a closed range, so 1 itself is refused here, at its position.
@@ -180,6 +181,7 @@ void read_select(const std::string& file, const YAML::Node& sel, ProfileSelect& 
       yaml_fail(file, sel["recall_confidence"], "select.recall_confidence = 1 is out of range [0.5, 1): a bound at confidence 1 is -inf");
     out.recall_confidence = c;
   }
+  if (sel["recall_bound"]) out.recall_bound = backend_of(file, sel["recall_bound"], "select.recall_bound", {"window", "mean"});
   if (sel["prefer"]) out.prefer = backend_of(file, sel["prefer"], "select.prefer", {"bsr", "sw", "none"});
   if (sel["l1_bytes"]) out.l1_bytes = yaml_int(file, sel["l1_bytes"], "select.l1_bytes", 1, int64_t(1) << 40);
   if (sel["backend"]) out.backend = backend_of(file, sel["backend"], "select.backend", {"cpu", "rvv", "rocc", "imc"});

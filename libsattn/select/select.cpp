@@ -141,6 +141,10 @@ void apply_profile_layer(Merge& m, const ProfileSelect& profile, const std::stri
     out.recall_confidence = *profile.recall_confidence;
     out.source["recall_confidence"] = from + "recall_confidence: " + fmt_recall(*profile.recall_confidence);
   }
+  if (profile.recall_bound) {
+    out.recall_bound = parse_recall_bound(*profile.recall_bound).value_or(RecallBound::window);  // checked when read
+    out.source["recall_bound"] = from + "recall_bound: " + *profile.recall_bound;
+  }
   if (profile.l1_bytes) {
     out.l1_bytes = profile.l1_bytes;
     out.source["l1_bytes"] = from + "l1_bytes: " + std::to_string(*profile.l1_bytes);
@@ -188,6 +192,12 @@ void apply_environment_layer(Merge& m) {
       bad_env("SATTN_RECALL_CONFIDENCE", *v, "a confidence from 0.5 to below 1");
     out.recall_confidence = c;
     out.source["recall_confidence"] = "SATTN_RECALL_CONFIDENCE=" + *v;
+  }
+  if (auto v = getenv_value("SATTN_RECALL_BOUND")) {
+    auto b = parse_recall_bound(*v);
+    if (!b) bad_env("SATTN_RECALL_BOUND", *v, "window or mean");
+    out.recall_bound = *b;
+    out.source["recall_bound"] = "SATTN_RECALL_BOUND=" + *v;
   }
   if (auto v = getenv_value("SATTN_HW_L1_BYTES")) {
     int64_t bytes = 0;
@@ -245,6 +255,10 @@ void apply_flag_layer(Merge& m, const SelectOptions& flags, const std::set<std::
       throw Error(ExitCode::usage, "--recall-confidence must be from 0.5 to below 1 (got " + fmt_recall(flags.recall_confidence) + ")");
     out.recall_confidence = flags.recall_confidence;
     out.source["recall_confidence"] = flag_source("recall_confidence", "--recall-confidence " + fmt_recall(flags.recall_confidence));
+  }
+  if (from_flags("recall_bound")) {
+    out.recall_bound = flags.recall_bound;
+    out.source["recall_bound"] = flag_source("recall_bound", std::string("--recall-bound ") + to_string(flags.recall_bound));
   }
   out.calibration_data = flags.calibration_data;
   out.calibration_seed = flags.calibration_seed;
@@ -487,6 +501,7 @@ class Selector {
     std::string reason = std::move(r.reason);
     if (auto it = options.source.find("min_recall"); it != options.source.end()) reason += "; " + it->second;
     if (auto it = options.source.find("recall_confidence"); it != options.source.end()) reason += "; " + it->second;
+    if (auto it = options.source.find("recall_bound"); it != options.source.end()) reason += "; " + it->second;
     return finish(r.spec, std::move(r.params), "recall", reason);
   }
 

@@ -102,7 +102,15 @@ double recall_bound(const std::vector<double>& rows, double confidence) {
   return std::clamp(r.mean - recall_sigmas(confidence) * r.stderr_mean, 0.0, 1.0);
 }
 
-double recall_pooled_bound(const std::vector<double>& sample_means, double confidence) {
+const char* to_string(RecallBound b) { return b == RecallBound::mean ? "mean" : "window"; }
+
+std::optional<RecallBound> parse_recall_bound(const std::string& name) {
+  if (name == "window") return RecallBound::window;
+  if (name == "mean") return RecallBound::mean;
+  return std::nullopt;
+}
+
+double recall_pooled_bound(const std::vector<double>& sample_means, double confidence, RecallBound bound) {
   const size_t n = sample_means.size();
   if (n < 2) throw Error(ExitCode::usage, "a pooled recall bound needs 2 or more samples (got " + std::to_string(n) + ")");
   double mean = 0;
@@ -112,7 +120,8 @@ double recall_pooled_bound(const std::vector<double>& sample_means, double confi
   for (double m : sample_means) var += (m - mean) * (m - mean);
   var /= double(n - 1);
   const double z = recall_sigmas(confidence) / std::sqrt(2.0);
-  return std::clamp(mean - z * std::sqrt(var) * std::sqrt(1.0 + 1.0 / double(n)), 0.0, 1.0);
+  const double spread = bound == RecallBound::mean ? 1.0 / double(n) : 1.0 + 1.0 / double(n);
+  return std::clamp(mean - z * std::sqrt(var) * std::sqrt(spread), 0.0, 1.0);
 }
 
 std::string grid_label(Spec spec, const SpecParams& params) {
@@ -177,7 +186,9 @@ namespace select_detail {
 RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostContext& ctx,
                               const std::function<std::string(Spec)>& disabled) {
   const double target = *o.min_recall;
-  const double sigmas = recall_sigmas(o.recall_confidence);
+  // One sample: the band standard error stands for one window's spread; sqrt(2) z for one more
+  // window (the difference of two windows' means), z for the mean over text.
+  const double sigmas = recall_sigmas(o.recall_confidence) / (o.recall_bound == RecallBound::mean ? std::sqrt(2.0) : 1.0);
   struct Point {
     GridPoint grid;
     Candidate cand;
@@ -259,7 +270,7 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
         double mean = 0;
         for (double m : means) mean += m / double(n_samples);
         p.mean = std::min(p.mean, mean);
-        p.recall = std::min(p.recall, recall_pooled_bound(means, o.recall_confidence));
+        p.recall = std::min(p.recall, recall_pooled_bound(means, o.recall_confidence, o.recall_bound));
       }
     }
     p.density = s.density;
@@ -302,7 +313,8 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   r.attrs = chosen->grid.attrs;
   const std::string what = std::string(to_string(r.spec)) + (chosen->grid.label.empty() ? "" : " " + chosen->grid.label);
   r.reason = "cheapest on " + std::string(to_string(o.backend)) + " with recall >= " + number(target) + " on " + where +
-             ": " + what + " (recall bound " + number(chosen->recall, "%.4f") + " at confidence " + number(o.recall_confidence) + ", mean " + number(chosen->mean, "%.4f") + ", density " +
+             ": " + what + " (recall bound " + number(chosen->recall, "%.4f") + " at confidence " + number(o.recall_confidence) +
+             (o.recall_bound == RecallBound::mean ? " for the mean over text" : "") + ", mean " + number(chosen->mean, "%.4f") + ", density " +
              number(chosen->density, "%.3f") + ", cost " + number(chosen->cand.cost, "%.3g") + "); " +
              std::to_string(cheaper_missed) + " cheaper candidate" + (cheaper_missed == 1 ? "" : "s") + " miss the target";
   if (r.spec == Spec::dense && best_sparse && !sparse_meets) {

@@ -58,6 +58,10 @@ SelectOptions resolve_select_request(const SelectRequest& req) {
     flags.recall_confidence = *req.recall_confidence;
     given.insert("recall_confidence");
   }
+  if (req.recall_bound) {
+    flags.recall_bound = *req.recall_bound;
+    given.insert("recall_bound");
+  }
   flags.calibration_data = req.data;
   flags.calibration_layout = req.layout;
   if (req.seed) flags.calibration_seed = *req.seed;

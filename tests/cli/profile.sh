@@ -93,7 +93,7 @@ expect_err "no profile named 'nosuch' \(searched profiles, .*\); available: .*hi
 printf 'schema: sattn.profile/v1\nselect:\n  prefr: bsr\n' >"$T/typo.yaml"
 run "$SATTN" profile validate "$T/typo.yaml"
 expect_rc 3 "unknown key"
-expect_err "typo.yaml:3:3: unknown key 'prefr' in select \(known: prefer, l1_bytes, backend, disable, min_recall, recall_confidence\)" "unknown key message"
+expect_err "typo.yaml:3:3: unknown key 'prefr' in select \(known: prefer, l1_bytes, backend, disable, min_recall, recall_confidence, recall_bound\)" "unknown key message"
 printf 'schema: sattn.profile/v1\ndefaults:\n  tile_rows: many\n' >"$T/type.yaml"
 run "$SATTN" profile validate "$T/type.yaml"
 expect_rc 3 "wrong type"

@@ -189,6 +189,72 @@ PY
   expect_rc 0 "three samples, confidence $c: the pooled bound, recomputed"
 done
 
+# --recall-bound mean (SATTN_RECALL_BOUND=mean): a confidence bound for the mean over windows.
+# One sample: mean - z(C) se per head (the band standard error standing for one window's spread;
+# the window bound is sqrt(2) z se); two samples: mean - z(C) sd sqrt(1/2). Recomputed from
+# recall_heads; the flag outranks the variable, and both are named in the reason.
+for how in flag env; do
+  for n in 1 2; do
+    data=(--data "$REAL/calib/layer2")
+    [[ $n == 2 ]] && data+=(--data "$REAL/eval/layer2")
+    if [[ $how == flag ]]; then
+      run "$BIN/sattn-select" --min-recall 0.9 --recall-bound mean "${data[@]}" "$REAL/ops/layer2.json" -o "$T/mean$n.json"
+    else
+      run env SATTN_RECALL_BOUND=mean "$BIN/sattn-select" --min-recall 0.9 "${data[@]}" "$REAL/ops/layer2.json" -o "$T/mean$n.json"
+    fi
+    expect_rc 0 "--recall-bound mean ($how), $n samples"
+    run $PY - "$T/mean$n.json" $n $how <<'PY'
+import json, sys
+from statistics import NormalDist
+plan = json.loads(open(sys.argv[1]).readline())
+n, how = int(sys.argv[2]), sys.argv[3]
+z = NormalDist().inv_cdf(0.95)
+reason = plan["selection"]["reason"]
+assert "for the mean over text" in reason, reason
+assert ("--recall-bound mean" if how == "flag" else "SATTN_RECALL_BOUND=mean") in reason, reason
+cands = plan["selection"]["candidates"]
+(chosen,) = [c for c in cands if c["terms"]["chosen"]]
+for c in cands:
+    rh = c["terms"].get("recall_heads")
+    if not rh:
+        continue
+    heads = len(rh) // n
+    bounds = []
+    for h in range(heads):
+        if n == 1:
+            m, se = rh[h]
+            bounds.append(min(1.0, max(0.0, m - z * se)))
+        else:
+            m = [rh[s * heads + h][0] for s in range(n)]
+            mu = sum(m) / n
+            sd = (sum((x - mu) ** 2 for x in m) / (n - 1)) ** 0.5
+            bounds.append(min(1.0, max(0.0, mu - z * sd * (1 / n) ** 0.5)))
+    assert abs(c["terms"]["recall"] - min(bounds)) < 1e-12, (c["terms"]["recall"], min(bounds))
+    if c["feasible"] and c["cost"] < chosen["cost"]:
+        assert c["terms"]["recall"] < 0.9, c
+assert chosen["spec"] == "dense" or chosen["terms"]["recall"] >= 0.9
+PY
+    expect_rc 0 "--recall-bound mean ($how), $n samples: the bound, recomputed"
+  done
+done
+run env SATTN_RECALL_BOUND=mean "$BIN/sattn-select" -q --min-recall 0.9 --recall-bound window --data "$REAL/calib/layer2" "$REAL/ops/layer2.json"
+expect_out '--recall-bound window' "--recall-bound outranks SATTN_RECALL_BOUND"
+printf 'schema: sattn.profile/v1\nname: bound\nselect:\n  min_recall: 0.9\n  recall_bound: mean\n' >"$T/bound.yaml"
+run "$BIN/sattn-select" -q --profile "$T/bound.yaml" --data "$REAL/calib/layer2" "$REAL/ops/layer2.json"
+expect_out 'for the mean over text.*select.recall_bound: mean' "the profile's select.recall_bound"
+run env SATTN_RECALL_BOUND=window "$BIN/sattn-select" -q --profile "$T/bound.yaml" --data "$REAL/calib/layer2" "$REAL/ops/layer2.json"
+expect_out 'SATTN_RECALL_BOUND=window' "SATTN_RECALL_BOUND outranks the profile"
+printf 'schema: sattn.profile/v1\nname: bad\nselect:\n  recall_bound: median\n' >"$T/badbound.yaml"
+run "$BIN/sattn-select" --min-recall 0.9 --profile "$T/badbound.yaml" "$OP"
+expect_rc 3 "select.recall_bound: median"
+expect_err "badbound.yaml:4:[0-9]+: .*recall_bound" "the profile's position is named"
+run "$BIN/sattn-select" --min-recall 0.9 --recall-bound median "$OP"
+expect_rc 2 "--recall-bound median"
+expect_err "sattn-select: error: .*--recall-bound" "--recall-bound median: the flag is named"
+run env SATTN_RECALL_BOUND=median "$BIN/sattn-select" --min-recall 0.9 "$OP"
+expect_rc 2 "SATTN_RECALL_BOUND=median"
+expect_err "SATTN_RECALL_BOUND" "names the variable"
+
 # Bad input: exit 3.
 for r in 1.5 -0.1; do
   run "$BIN/sattn-select" --min-recall=$r "$OP"

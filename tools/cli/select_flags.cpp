@@ -42,6 +42,13 @@ void SelectFlags::add_recall_to(CLI::App& app) {
                                   "cheaper and misses R more often; outranks SATTN_RECALL_CONFIDENCE and the profile's "
                                   "select.recall_confidence)")
                        ->capture_default_str();
+  bound_opt = app.add_option("--recall-bound", recall_bound,
+                             "What the recall bound covers: window (each further window of text reaches R: a "
+                             "prediction bound for one more window) or mean (the recall of many windows pooled "
+                             "reaches R: a confidence bound for the mean, cheaper with more --data samples); "
+                             "outranks SATTN_RECALL_BOUND and the profile's select.recall_bound")
+                  ->check(CLI::IsMember({"window", "mean"}))
+                  ->capture_default_str();
   data_opt = app.add_option("--data", data,
                             "Calibration sample for --min-recall: DIR/q.npy, k.npy, v.npy (repeatable: several samples)")
                  ->allow_extra_args(false);
@@ -55,6 +62,7 @@ SelectRequest SelectFlags::request() const {
   SelectRequest req;
   if (min_recall_opt && min_recall_opt->count()) req.min_recall = min_recall;
   if (confidence_opt && confidence_opt->count()) req.recall_confidence = recall_confidence;
+  if (bound_opt && bound_opt->count()) req.recall_bound = parse_recall_bound(recall_bound);
   if (data_opt) req.data = data;
   req.layout = layout;
   if (seed_opt && seed_opt->count()) req.seed = seed;

@@ -28,8 +28,10 @@ struct SelectFlags {
   std::vector<std::string> data;      // --data DIR, repeatable: calibration samples
   uint64_t seed = 0x5A77;             // --seed: the synthetic calibration sample without --data
   double recall_confidence = kRecallConfidence;  // --recall-confidence C: the bound's confidence
+  std::string recall_bound = "window";           // --recall-bound window|mean: what the bound covers
   DataLayout layout = DataLayout::bhsd;  // --layout: the axis order of the --data arrays
-  CLI::Option *min_recall_opt = nullptr, *data_opt = nullptr, *seed_opt = nullptr, *confidence_opt = nullptr;
+  CLI::Option *min_recall_opt = nullptr, *data_opt = nullptr, *seed_opt = nullptr, *confidence_opt = nullptr,
+              *bound_opt = nullptr;
   // Which options the command line gave: flags outrank the environment only where given.
   CLI::Option *backend_opt = nullptr, *force_opt = nullptr, *disable_opt = nullptr, *prefer_bsr_opt = nullptr,
               *prefer_sw_opt = nullptr, *l1_opt = nullptr, *probe_opt = nullptr,
@@ -39,7 +41,7 @@ struct SelectFlags {
   // --backend (the cost model's target) and --use-hw-probe. `context` prefixes the help texts
   // ("" in sattn-select, "Selection of bare ops: " elsewhere).
   void add_to(CLI::App&, const std::string& context, bool with_backend, bool with_probe);
-  // Adds --min-recall, --recall-confidence, --data (repeatable) and --seed: selection under a quality target
+  // Adds --min-recall, --recall-confidence, --recall-bound, --data (repeatable) and --seed: selection under a quality target
   // (sattn-select; the other tools take SATTN_MIN_RECALL or the profile's select.min_recall and
   // calibrate on the synthetic sample).
   void add_recall_to(CLI::App&);

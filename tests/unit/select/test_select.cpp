@@ -686,6 +686,22 @@ TEST_CASE("recall_pooled_bound: a prediction bound from the spread between sampl
   }
 }
 
+// RecallBound::mean: mean - z(C) sd sqrt(1/n), a confidence bound for the mean over windows.
+// Expected values worked out by hand from that definition.
+TEST_CASE("recall_pooled_bound: RecallBound::mean bounds the mean over windows") {
+  // {0.9, 0.8}: mean 0.85, sd 0.0707107, 1.6448536 * 0.0707107 * sqrt(1 / 2) = 0.0822427.
+  CHECK(recall_pooled_bound({0.9, 0.8}, 0.95, RecallBound::mean) == doctest::Approx(0.767757).epsilon(1e-5));
+  // {0.5, 0.7, 0.9}: mean 0.7, sd 0.2, 1.6448536 * 0.2 * sqrt(1 / 3) = 0.189931.
+  CHECK(recall_pooled_bound({0.5, 0.7, 0.9}, 0.95, RecallBound::mean) == doctest::Approx(0.510069).epsilon(1e-5));
+  // Always at or above the window bound of the same samples; C = 0.5 is the mean either way.
+  CHECK(recall_pooled_bound({0.5, 0.7, 0.9}, 0.9, RecallBound::mean) > recall_pooled_bound({0.5, 0.7, 0.9}, 0.9));
+  CHECK(recall_pooled_bound({0.5, 0.7, 0.9}, 0.5, RecallBound::mean) == doctest::Approx(0.7));
+  CHECK(parse_recall_bound("mean") == RecallBound::mean);
+  CHECK(parse_recall_bound("window") == RecallBound::window);
+  CHECK(!parse_recall_bound("Mean"));
+  CHECK(std::string(to_string(RecallBound::mean)) == "mean");
+}
+
 TEST_CASE("recall_bound: batch means of contiguous row bands") {
   CHECK(recall_bound({}) == 1.0);
   CHECK(recall_bound({0.7}) == doctest::Approx(0.7));
