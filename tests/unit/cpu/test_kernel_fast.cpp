@@ -438,7 +438,8 @@ TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match t
       layout = csr_from(c.op, [=](int64_t, int64_t, int64_t i, int64_t j) { return std::abs(j - (i + off)) <= w; });
     }
     CAPTURE(iteration);
-    INFO(describe(c.op, kind) + " tile_rows=" + std::to_string(c.op.attrs.tile_rows.value_or(0)));
+    const std::string what = describe(c.op, kind) + " tile_rows=" + std::to_string(c.op.attrs.tile_rows.value_or(0));
+    INFO(what);
     const Tensor ref = reference_attention(c.op, layout, c.q, c.k, c.v);
     for (const char* kernel : {"packed", "legacy"}) {
       CAPTURE(kernel);
