@@ -152,9 +152,18 @@ if target_rows:
         bla = bprov.get("load_average") or {}
         bg = bprov.get("git") or {}
         sec.append(f"before = the same sweep run right after with an older build (`bench/results/cpu-before.json`, "
-                   f"{bprov.get('date', '?')}, git {(bg.get('revision') or 'unknown')[:12]}"
+                   f"{bprov.get('date', '?')}, points run by {bdoc.get('points_run_by', 'an older sattn')}, "
+                   f"driver git {(bg.get('revision') or 'unknown')[:12]}"
                    + (f", load average start {' '.join(str(x) for x in bla['start'])}, end "
                       f"{' '.join(str(x) for x in bla['end'])}" if bla else "") + ").")
+    loads = [x for src_ in prov.get("collected_from", []) + ([bprov] if before else [])
+             for k in ("start", "end") for x in ((src_.get("load_average") or {}).get(k) or [])[:1]]
+    if loads:
+        sec.append(f"Load average (1 min) during these sweeps: {min(loads):.2f} to {max(loads):.2f} on {m['cores']} "
+                   "hardware threads: the machine was shared with other jobs (other sessions' builds and benchmarks), "
+                   "so every time includes waiting for a core and the ratios are indicative only. bsr and "
+                   "block_local_global run the same code before and after: their difference between the two "
+                   "columns is the measurement noise.")
     sec += ["", "| seq | spec | density | kernel ms | vs fast dense | fraction of 1/density | target 0.8 | "
             "before: kernel ms | before: vs fast dense | before: fraction |",
             "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|"]

@@ -42,7 +42,13 @@ nice "$SATTN" bench "${common[@]}" --seq-lens 4096 --no-dense-baseline --specs s
 # One document: --collect merges the records and computes the ratios across the sweeps (the
 # density sweeps use the dense and OpenBLAS points of the first sweep). The before sweep is a
 # document of its own (same point ids).
-if [[ -n $BEFORE ]]; then mv "$work/before.json" "$SRC/bench/results/cpu-before.json"; fi
+if [[ -n $BEFORE ]]; then
+  # The document's provenance is the driver's (this build); record which build ran the points.
+  /usr/bin/python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["points_run_by"] = sys.argv[2]
+json.dump(d, open(sys.argv[1], "w"), indent=2, sort_keys=True)' "$work/before.json" \
+    "$(LD_LIBRARY_PATH=$BEFORE "$BEFORE/sattn" --version)"
+  mv "$work/before.json" "$SRC/bench/results/cpu-before.json"
+fi
 "$SATTN" bench --collect "$work" -q -o "$work/cpu.json" || [[ $? -eq 5 ]]
 mv "$work/cpu.json" "$SRC/bench/results/cpu.json"
 /usr/bin/python3 "$SRC/bench/cpu/report.py"
