@@ -384,14 +384,6 @@ void fused_finish_row(const FusedTile& tile, int64_t row, float* o, float* l) {
   for (int64_t d = 0; d < dim; ++d) o[d] = st.o_t[d * m + q] * inv;
 }
 
-void fused_export_row(const FusedTile& tile, int64_t row, float* acc, float& row_max, float& row_sum) {
-  const FusedSubtile& st = tile.sub[row / (kLanes * kMaxVecs)];
-  const int64_t m = st.vecs * kLanes, q = row - st.first_row;
-  row_max = st.row_max[q];
-  row_sum = st.row_sum[q];
-  for (int64_t d = 0; d < tile.dim; ++d) acc[d] = st.o_t[d * m + q];
-}
-
 void fused_finish(const FusedTile& tile, float* out, float* lse) {
   for (int64_t r = 0; r < tile.rows; ++r) fused_finish_row(tile, r, out + r * tile.dim, lse ? lse + r : nullptr);
 }

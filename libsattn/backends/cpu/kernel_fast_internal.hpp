@@ -179,9 +179,6 @@ void fused_step(FusedTile&, Scratch&, const float* k_chunk, const float* v_chunk
 void fused_finish(const FusedTile&, float* out, float* lse);
 // fused_finish for one tile row.
 void fused_finish_row(const FusedTile&, int64_t row, float* out, float* lse);
-// Tile row `row`'s online-softmax state (unnormalized output, running max and sum, exp2 domain)
-// in TileState form, so the row-by-row path can go on from it.
-void fused_export_row(const FusedTile&, int64_t row, float* acc, float& row_max, float& row_sum);
 // Query rows per sub-tile of this ISA copy (SIMD lanes x vectors).
 int64_t fused_lanes();
 

@@ -2,7 +2,8 @@
 //
 // A CSR task is task_rows rows of one (batch, head), cut into tiles of tile_rows rows:
 // - a tile whose rows overlap (sliding windows, dense, shared landmarks) runs as GEMM tiles over
-//   the key range or the union of its keys, each row masking the keys it lacks;
+//   the key range or the union of its keys, each row masking the keys it lacks: packed fused
+//   tiles with a lane mask per key (Problem::csr_fused, the default) or cblas tiles (legacy);
 // - the other rows are grouped by their first keys, so rows with equal key sets from different
 //   tiles (LSH buckets) still meet in a GEMM tile;
 // - what is left (top-k, N:M, ...) runs row by row: gathered SIMD dot products, online softmax,
