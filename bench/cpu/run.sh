@@ -5,8 +5,13 @@
 # keep_ratio and sliding_window window_size). Writes bench/results/cpu.json (sattn.bench/v1, the
 # three sweeps collected into one document) and regenerates bench/results/cpu.md from it.
 #
-#   bench/cpu/run.sh [BUILD_DIR]      about 3-5 minutes on 2 idle cores (the reference check of
-#                                     every point dominates); run under nice
+#   bench/cpu/run.sh [BUILD_DIR] [BEFORE_DIR]
+#     about 10-15 minutes on 2 idle cores (the seq 16384 points and the reference check of every
+#     point dominate); run under nice. BEFORE_DIR (optional): a folder holding an older `sattn`
+#     and its libsattn.so.0; its sweep of every spec at 4096 and 16384 runs right after this
+#     tree's and goes to bench/results/cpu-before.json, so that the report puts the sparse
+#     efficiency before and after side by side (issue 25). Without it the committed
+#     cpu-before.json is kept as it is.
 # Only the report, from the committed JSON: bench/cpu/report.py (make bench-reports).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,9 +22,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 common=(--backend cpu --heads 2 --head-dim 64 --precisions fp32 --reps 3 --timeout 1200)
 
-echo "bench/cpu: every spec at 1024 and 4096 (+ fast dense and OpenBLAS dense baselines)" >&2
-nice "$SATTN" bench "${common[@]}" --seq-lens 1024,4096 \
-  --specs sliding_window,bsr,block_local_global,nm_structured,topk_per_query,lsh,landmark -o "$work/specs.json"
+BEFORE=${2:-}
+specs=sliding_window,bsr,block_local_global,nm_structured,topk_per_query,lsh,landmark
+echo "bench/cpu: every spec at 4096 and 16384 (+ fast dense and OpenBLAS dense baselines)" >&2
+nice "$SATTN" bench "${common[@]}" --seq-lens 4096,16384 --specs "$specs" -o "$work/specs.json"
+if [[ -n $BEFORE ]]; then
+  # The older build, same sweep, right after (its own fast dense baseline: each ratio is taken
+  # within one sweep); the OpenBLAS point is the same code in both and is left out.
+  echo "bench/cpu: every spec at 4096 and 16384 with $BEFORE/sattn" >&2
+  LD_LIBRARY_PATH=$BEFORE nice "$SATTN" bench "${common[@]}" --seq-lens 4096,16384 --specs "$specs" \
+    --no-blas-baseline --sattn "$BEFORE/sattn" -o "$work/before.json"
+fi
 echo "bench/cpu: bsr density sweep at 4096" >&2
 nice "$SATTN" bench "${common[@]}" --seq-lens 4096 --no-dense-baseline --specs bsr \
   --param block_size=64 --param keep_ratio=0.03125,0.0625,0.125,0.25,0.5 -o "$work/density-bsr.json"
@@ -27,7 +40,15 @@ echo "bench/cpu: sliding_window density sweep at 4096" >&2
 nice "$SATTN" bench "${common[@]}" --seq-lens 4096 --no-dense-baseline --specs sliding_window \
   --param window_size=32,64,128,256,512,1024 -o "$work/density-sliding_window.json"
 # One document: --collect merges the records and computes the ratios across the sweeps (the
-# density sweeps use the dense and OpenBLAS points of the first sweep).
+# density sweeps use the dense and OpenBLAS points of the first sweep). The before sweep is a
+# document of its own (same point ids).
+if [[ -n $BEFORE ]]; then
+  # The document's provenance is the driver's (this build); record which build ran the points.
+  /usr/bin/python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["points_run_by"] = sys.argv[2]
+json.dump(d, open(sys.argv[1], "w"), indent=2, sort_keys=True)' "$work/before.json" \
+    "$(LD_LIBRARY_PATH=$BEFORE "$BEFORE/sattn" --version)"
+  mv "$work/before.json" "$SRC/bench/results/cpu-before.json"
+fi
 "$SATTN" bench --collect "$work" -q -o "$work/cpu.json" || [[ $? -eq 5 ]]
 mv "$work/cpu.json" "$SRC/bench/results/cpu.json"
 /usr/bin/python3 "$SRC/bench/cpu/report.py"

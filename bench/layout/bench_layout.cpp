@@ -28,15 +28,16 @@ uint64_t fnv1a(uint64_t h, const void* data, size_t bytes) {
 
 int main(int argc, char** argv) {
   if (argc < 3 || (std::strcmp(argv[1], "nm") != 0 && std::strcmp(argv[1], "topk") != 0)) {
-    std::fprintf(stderr, "usage: sattn_bench_layout nm|topk SEQ [HEADS=8] [causal]\n");
+    std::fprintf(stderr, "usage: sattn_bench_layout nm|topk SEQ [HEADS=8] [causal|plain] [TOPK_K=SEQ/16]\n");
     return 2;
   }
   const bool nm = std::strcmp(argv[1], "nm") == 0;
   const int64_t seq = std::atoll(argv[2]);
   const int64_t heads = argc > 3 ? std::atoll(argv[3]) : 8;
   const bool causal = argc > 4 && std::strcmp(argv[4], "causal") == 0;
-  if (seq < 1 || heads < 1) {
-    std::fprintf(stderr, "sattn_bench_layout: error: SEQ and HEADS must be positive\n");
+  const int64_t topk_k = argc > 5 ? std::atoll(argv[5]) : std::max<int64_t>(1, seq / 16);
+  if (seq < 1 || heads < 1 || topk_k < 1) {
+    std::fprintf(stderr, "sattn_bench_layout: error: SEQ, HEADS and TOPK_K must be positive\n");
     return 2;
   }
   Op op;
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
     op.attrs.nm_n = 1;
     op.attrs.nm_m = 16;
   } else {
-    op.attrs.topk_k = std::max<int64_t>(1, seq / 16);
+    op.attrs.topk_k = topk_k;
   }
   const QKV data = synthetic_qkv(op.shape);
   const SpecParams params = resolve_params(op, spec);

@@ -6,6 +6,8 @@
 # /usr/bin/time -v (wall seconds of the build itself, max RSS of the process); the two builds
 # must print the same layout hash. Writes markdown to stdout.
 #   bench/layout/run.sh BUILD_DIR [BEFORE_DIR] [SEQ] [REPS]
+# It ends with one run of this tree's build of topk_per_query with k = 64 (a layout of 32 MiB at
+# 16384 x 8 heads), whose peak RSS less the inputs and the layout is the builder's own memory.
 # Making a BEFORE folder: build sattn_bench_layout at the older commit, then copy
 # bin/sattn_bench_layout and lib/libsattn.so.0 (dereferenced) into one folder.
 set -euo pipefail
@@ -56,3 +58,15 @@ if [[ -n $before ]]; then
   if [[ -n $bad ]]; then echo "**layout hashes differ between builds: $bad**"; exit 5; fi
   echo "Every run of a spec printed the same layout hash: the two builders give identical layouts."
 fi
+
+# Memory where the layout itself is small: topk_per_query k = 64, this tree's build only.
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+/usr/bin/time -v "$after_bin" topk "$seq" 8 plain 64 >"$tmp/out" 2>"$tmp/time"
+rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$tmp/time")
+cpu=$(awk -F': ' '/User time|System time/ {t += $2} END {printf "%.2f", t}' "$tmp/time")
+read -r s mib < <(sed -E 's/.*build_s=([^ ]+) layout_mib=([^ ]+) hash=.*/\1 \2/' "$tmp/out")
+inputs=$((3 * 8 * seq * 64 * 4 / 1048576))
+echo
+echo "Small layout (topk_per_query k = 64, seq $seq, 8 heads, this build): build $s s, process CPU $cpu s, max RSS $rss MiB"
+echo "= inputs $inputs MiB (Q, K, V) + layout $mib MiB + $(awk -v r="$rss" -v i="$inputs" -v l="$mib" 'BEGIN {printf "%.0f", r - i - l}') MiB"
+echo "(the builder's working memory, the program and its libraries); load average $load."

@@ -47,7 +47,11 @@ void max_into(float* dst, const float* src, int64_t n) {
   for (; r < n; ++r) dst[r] = std::max(dst[r], src[r]);
 }
 
-constexpr int64_t kScoreTileFloats = int64_t(1) << 21;  // 8 MiB of approximate scores per tile
+// 2 MiB of approximate scores per tile (32 rows at seq 16384): the tile that sgemm zeroes and
+// writes and the selection then reads stays in L2 (2 MiB per core on the benchmark machine)
+// rather than going out to L3 and memory (8 MiB before: nm at 16384 used ~17% less CPU time with
+// 2 MiB; 1 MiB repacks K too often). bench/results/layout.md.
+constexpr int64_t kScoreTileFloats = int64_t(1) << 19;
 constexpr int64_t kMaxTileRows = 256;
 
 // Approximate scores of one row and the bound on their error.

@@ -2,6 +2,8 @@
 # as cpu_isa, forcing each available copy gives results within tolerance, and a bad name is a
 # clear error (exit 3 from run, a broken doctor row with the fix, exit 4) rather than a fallback.
 # SATTN_CPU_BLOCK_KERNEL: both block tiles (fused, gemm) pass the check; another value is exit 3.
+# SATTN_CPU_CSR_KERNEL: both CSR paths (packed, legacy) pass the check on window, LSH and landmark
+# ops; another value is exit 3.
 source "$(dirname "$0")/lib.sh"
 
 op="$SRC/examples/bsr.mlir"
@@ -39,4 +41,18 @@ SATTN_CPU_BLOCK_KERNEL=blas run "$SATTN" run "$op" -q -o "$T/bad-kernel.json"
 expect_rc 3 "unknown block kernel (invalid input)"
 expect_err "^sattn run: error: SATTN_CPU_BLOCK_KERNEL=blas: unknown block kernel \(expected fused or gemm\)" "unknown block kernel message"
 expect_no_file "$T/bad-kernel.json" "no partial result"
+
+for csr_op in sliding_window lsh landmark; do
+  for kernel in packed legacy; do
+    SATTN_CPU_CSR_KERNEL=$kernel run "$SATTN" run "$SRC/examples/$csr_op.mlir" --format json -q -o "$T/$csr_op-$kernel.json"
+    expect_rc 0 "$csr_op with SATTN_CPU_CSR_KERNEL=$kernel"
+    got=$($PY -c 'import json,sys; print(all(r["check"]["passed"] for r in map(json.loads, open(sys.argv[1]))))' \
+      "$T/$csr_op-$kernel.json")
+    [[ $got == True ]] && ok || fail "$csr_op, SATTN_CPU_CSR_KERNEL=$kernel: check passed = $got"
+  done
+done
+SATTN_CPU_CSR_KERNEL=gemm run "$SATTN" run "$SRC/examples/sliding_window.mlir" -q -o "$T/bad-csr.json"
+expect_rc 3 "unknown CSR kernel (invalid input)"
+expect_err "^sattn run: error: SATTN_CPU_CSR_KERNEL=gemm: unknown CSR kernel \(expected packed or legacy\)" "unknown CSR kernel message"
+expect_no_file "$T/bad-csr.json" "no partial result"
 finish

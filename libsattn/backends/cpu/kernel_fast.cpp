@@ -65,12 +65,19 @@ void check_layout(const char* who, const Op& op, const Layout& layout) {
     if (head.ptr.size() != static_cast<size_t>(lists + 1) || head.ptr.front() != 0 ||
         head.ptr.back() != static_cast<int64_t>(head.idx.size()))
       throw Error(ExitCode::invalid_input, w + ": layout index arrays are inconsistent");
+    const int32_t* idx = head.idx.data();
     for (int64_t r = 0; r < lists; ++r) {
-      if (head.ptr[r + 1] < head.ptr[r]) throw Error(ExitCode::invalid_input, w + ": layout ptr is not ascending");
-      for (int64_t t = head.ptr[r]; t < head.ptr[r + 1]; ++t)
-        if (head.idx[t] < 0 || head.idx[t] >= limit || (t > head.ptr[r] && head.idx[t] <= head.idx[t - 1]))
-          throw Error(ExitCode::invalid_input, w + ": layout indices must be ascending and in [0, " +
-                                                   std::to_string(limit) + ")");
+      const int64_t begin = head.ptr[r], end = head.ptr[r + 1];
+      if (end < begin) throw Error(ExitCode::invalid_input, w + ": layout ptr is not ascending");
+      if (begin == end) continue;
+      // Strictly ascending lists lie in [0, limit) iff their first and last entries do; the
+      // ascending test is one branch-free pass (it vectorizes), since it runs on every pair of
+      // every call.
+      int32_t descending = 0;
+      for (int64_t t = begin + 1; t < end; ++t) descending |= int32_t(idx[t] <= idx[t - 1]);
+      if (descending != 0 || idx[begin] < 0 || idx[end - 1] >= limit)
+        throw Error(ExitCode::invalid_input, w + ": layout indices must be ascending and in [0, " +
+                                                 std::to_string(limit) + ")");
     }
   }
 }
@@ -221,6 +228,14 @@ bool fused_block_tiles() {
               "SATTN_CPU_BLOCK_KERNEL=" + std::string(env) + ": unknown block kernel (expected fused or gemm)");
 }
 
+bool packed_csr_tiles() {
+  const char* env = std::getenv("SATTN_CPU_CSR_KERNEL");
+  if (!env || !*env || std::string(env) == "packed") return true;
+  if (std::string(env) == "legacy") return false;
+  throw Error(ErrorKind::invalid_input,
+              "SATTN_CPU_CSR_KERNEL=" + std::string(env) + ": unknown CSR kernel (expected packed or legacy)");
+}
+
 }  // namespace fast
 
 std::string_view to_string(CpuIsa isa) {
@@ -309,6 +324,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   p.score_scale = static_cast<float>(op.softmax_scale() * 1.4426950408889634);  // exp2 domain
   p.softcap2 = static_cast<float>(op.softcap.value_or(0) * 1.4426950408889634);
   p.fused = fast::fused_block_tiles();
+  p.csr_fused = fast::packed_csr_tiles();
   p.out = out.data;
   p.lse = lse;
 

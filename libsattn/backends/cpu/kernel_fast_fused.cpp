@@ -55,6 +55,10 @@ inline vf vmask_below(vf x, int64_t first, int64_t limit) {
   const __mmask16 below = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(int32_t(limit)));
   return _mm512_mask_mov_ps(x, below, _mm512_set1_ps(kNegInf));
 }
+// Lanes whose bit in `bits` (lane 0: bit 0) is clear set to -inf.
+inline vf vmask_bits(vf x, uint64_t bits) {
+  return _mm512_mask_mov_ps(_mm512_set1_ps(kNegInf), __mmask16(bits & 0xFFFF), x);
+}
 // -inf lanes of m replaced by 0 (a lane that has seen no allowed key).
 inline vf vfinite_or_zero(vf m) {
   const __mmask16 neg_inf = _mm512_cmp_ps_mask(m, _mm512_set1_ps(kNegInf), _CMP_EQ_OQ);
@@ -90,6 +94,12 @@ inline vf vmask_below(vf x, int64_t first, int64_t limit) {
   const __m256 below = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(limit)), lane));
   return _mm256_blendv_ps(x, _mm256_set1_ps(kNegInf), below);
 }
+inline vf vmask_bits(vf x, uint64_t bits) {
+  const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256i clear =
+      _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int32_t(bits & 0xFF)), lane_bit), _mm256_setzero_si256());
+  return _mm256_blendv_ps(x, _mm256_set1_ps(kNegInf), _mm256_castsi256_ps(clear));
+}
 inline vf vfinite_or_zero(vf m) {
   return _mm256_andnot_ps(_mm256_cmp_ps(m, _mm256_set1_ps(kNegInf), _CMP_EQ_OQ), m);
 }
@@ -116,6 +126,10 @@ inline vf vmax(vf a, vf b) { return a > b ? a : b; }
 inline vf vmask_below(vf x, int64_t first, int64_t limit) {
   const vi lane = vi{0, 1, 2, 3} + int32_t(first);
   return lane < int32_t(limit) ? vset(kNegInf) : x;
+}
+inline vf vmask_bits(vf x, uint64_t bits) {
+  const vi lane_bit = vi{1, 2, 4, 8};
+  return ((vi{} + int32_t(bits & 0xF)) & lane_bit) == 0 ? vset(kNegInf) : x;
 }
 inline vf vfinite_or_zero(vf m) { return m == vset(kNegInf) ? vset(0.0f) : m; }
 inline vf vexp2(vf x) {
@@ -211,7 +225,8 @@ void pv_tail(int r, float* o_t, const float* v, int64_t v_stride, const float* p
 // One step of one sub-tile (VECS vectors of query lanes) against n keys.
 template <int VECS>
 void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, int64_t n, int64_t dim,
-                  const int32_t* column_keys, int64_t mask_from_key, float softcap2) {
+                  const int32_t* column_keys, int64_t mask_from_key, float softcap2, const uint64_t* allow,
+                  int64_t allow_stride) {
   constexpr int M = VECS * kLanes;
   // Scores.
   int64_t t = 0;
@@ -233,6 +248,14 @@ void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, 
     for (int64_t c = mask_from_key; c < n; ++c) {
       const int64_t limit = int64_t(column_keys[c]) - st.diag;  // lanes below it do not see the key
       for (int w = 0; w < VECS; ++w) vstore(s_t + c * M + w * kLanes, vmask_below(vload(s_t + c * M + w * kLanes), w * kLanes, limit));
+    }
+  // Packed tiles of CSR rows: lane q may use key c iff bit q of allow[c * allow_stride] is set.
+  if (allow)
+    for (int64_t c = 0; c < n; ++c) {
+      const uint64_t bits = allow[c * allow_stride];
+      if (bits == ~uint64_t{0}) continue;
+      for (int w = 0; w < VECS; ++w)
+        vstore(s_t + c * M + w * kLanes, vmask_bits(vload(s_t + c * M + w * kLanes), bits >> (w * kLanes)));
     }
   // Online softmax per lane.
   vf rescale[VECS];
@@ -306,13 +329,13 @@ FusedTile fused_begin(Scratch& scratch, const float* q_tile, int64_t rows, int64
 }
 
 void fused_step(FusedTile& tile, Scratch& scratch, const float* k_chunk, const float* v_chunk, int64_t n,
-                const int32_t* column_keys, bool causal, float softcap2) {
+                const int32_t* column_keys, bool causal, float softcap2, const uint64_t* allow) {
   // Steps of at most kFusedKeys keys, so that S^T (keys x lanes) stays in L1 while P V reads it
   // once per register block of head-dim entries.
   if (n > kFusedKeys) {
     for (int64_t c = 0; c < n; c += kFusedKeys)
       fused_step(tile, scratch, k_chunk + c * tile.dim, v_chunk + c * tile.dim, std::min(kFusedKeys, n - c),
-                 column_keys + c, causal, softcap2);
+                 causal ? column_keys + c : nullptr, causal, softcap2, allow ? allow + c * tile.count : nullptr);
     return;
   }
   float* s_t = scratch.fused_scores.data();
@@ -329,37 +352,40 @@ void fused_step(FusedTile& tile, Scratch& scratch, const float* k_chunk, const f
       if (keys == 0) continue;
     }
     const int32_t* mask_keys = mask_from < keys ? column_keys : nullptr;
+    const uint64_t* sub_allow = allow ? allow + s : nullptr;
     switch (st.vecs) {
-      case 1: subtile_step<1>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2); break;
-      case 2: subtile_step<2>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2); break;
+      case 1: subtile_step<1>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
+                                  tile.count); break;
+      case 2: subtile_step<2>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
+                                  tile.count); break;
 #if defined(__AVX512F__)
-      case 3: subtile_step<3>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2); break;
-      case 4: subtile_step<4>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2); break;
+      case 3: subtile_step<3>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
+                                  tile.count); break;
+      case 4: subtile_step<4>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
+                                  tile.count); break;
 #endif
       default: break;
     }
   }
 }
 
-void fused_finish(const FusedTile& tile, float* out, float* lse) {
+void fused_finish_row(const FusedTile& tile, int64_t row, float* o, float* l) {
   const int64_t dim = tile.dim;
-  for (int64_t s = 0; s < tile.count; ++s) {
-    const FusedSubtile& st = tile.sub[s];
-    const int64_t m = st.vecs * kLanes;
-    for (int64_t q = 0; q < st.rows; ++q) {
-      float* o = out + (st.first_row + q) * dim;
-      float* l = lse ? lse + st.first_row + q : nullptr;
-      const float sum = st.row_sum[q];
-      if (sum == 0.0f) {  // no allowed key (log-sum-exp -inf): output exactly 0
-        std::fill(o, o + dim, 0.0f);
-        if (l) *l = kNegInf;
-        continue;
-      }
-      if (l) *l = float(0.6931471805599453 * (double(st.row_max[q]) + std::log2(double(sum))));
-      const float inv = 1.0f / sum;
-      for (int64_t d = 0; d < dim; ++d) o[d] = st.o_t[d * m + q] * inv;
-    }
+  const FusedSubtile& st = tile.sub[row / (kLanes * kMaxVecs)];
+  const int64_t m = st.vecs * kLanes, q = row - st.first_row;
+  const float sum = st.row_sum[q];
+  if (sum == 0.0f) {  // no allowed key (log-sum-exp -inf): output exactly 0
+    std::fill(o, o + dim, 0.0f);
+    if (l) *l = kNegInf;
+    return;
   }
+  if (l) *l = float(0.6931471805599453 * (double(st.row_max[q]) + std::log2(double(sum))));
+  const float inv = 1.0f / sum;
+  for (int64_t d = 0; d < dim; ++d) o[d] = st.o_t[d * m + q] * inv;
+}
+
+void fused_finish(const FusedTile& tile, float* out, float* lse) {
+  for (int64_t r = 0; r < tile.rows; ++r) fused_finish_row(tile, r, out + r * tile.dim, lse ? lse + r : nullptr);
 }
 
 }  // inline namespace SATTN_CPU_ISA_NS

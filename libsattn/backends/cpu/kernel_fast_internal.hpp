@@ -49,6 +49,7 @@ struct Problem {
   int64_t block_rows_per_task = 1;       // BSR: block rows per task (fused tiles: kFusedTaskRows of rows)
   float score_scale = 1;                 // softmax scale * log2(e): scores live in the exp2 domain
   bool fused = true;                     // BSR block rows: fused tiles (false: cblas tile_step; SATTN_CPU_BLOCK_KERNEL)
+  bool csr_fused = true;                 // CSR tiles: packed fused tiles (false: cblas tile_step; SATTN_CPU_CSR_KERNEL)
   float softcap2 = 0;                    // the op's softcap * log2(e) (the cap in the exp2 domain); 0 = none
   const float* q = nullptr;              // [batch, heads, seq_len, dim]
   const float* k = nullptr;              // [batch, kv_heads, kv_len, dim]
@@ -121,6 +122,7 @@ struct Scratch {
   std::vector<int32_t> quant_keys;
   std::vector<double> quant_acc;
   std::vector<int64_t> quant_acc_int;
+  std::vector<uint64_t> lane_allow;             // packed CSR tiles: per key column, allowed lanes
 };
 
 struct Kernels;
@@ -181,9 +183,14 @@ inline RowKeys row_keys(const Layout& layout, const HeadLayout& head, int64_t ti
 // `causal`), fused_finish writes out/lse like finish_tile.
 FusedTile fused_begin(Scratch&, const float* q_tile, int64_t rows, int64_t dim, float score_scale,
                       int64_t first_query, int64_t causal_offset);
+// `allow` (packed tiles of CSR rows; null: every lane may use every key): n x tile.count words,
+// bit q of allow[c * tile.count + s] set iff lane q of sub-tile s (tile row s * fused_lanes() + q)
+// may use key c; the other scores are -inf before the softmax, so a row sees exactly its keys.
 void fused_step(FusedTile&, Scratch&, const float* k_chunk, const float* v_chunk, int64_t n,
-                const int32_t* column_keys, bool causal, float softcap2);
+                const int32_t* column_keys, bool causal, float softcap2, const uint64_t* allow = nullptr);
 void fused_finish(const FusedTile&, float* out, float* lse);
+// fused_finish for one tile row.
+void fused_finish_row(const FusedTile&, int64_t row, float* out, float* lse);
 // Query rows per sub-tile of this ISA copy (SIMD lanes x vectors).
 int64_t fused_lanes();
 
@@ -222,6 +229,10 @@ const Kernels& cpu_kernels();
 // tile_step (SATTN_CPU_BLOCK_KERNEL=gemm, the kernel before issue 25, kept for comparison).
 // Throws Error(invalid_input) on another value.
 bool fused_block_tiles();
+// Whether the GEMM tiles of CSR rows (windows, shared unions, regrouped LSH buckets) run packed
+// fused tiles with lane masks (default; SATTN_CPU_CSR_KERNEL=packed) or the cblas tile_step with
+// a ListMask before them (SATTN_CPU_CSR_KERNEL=legacy, kept for comparison). Throws Error(invalid_input) on another value.
+bool packed_csr_tiles();
 
 // Input checks shared by the forward and the backward (kernel_fast.cpp). `who` starts every
 // message ("fast_attention", "fast_attention_backward"). Throw Error(invalid_input).

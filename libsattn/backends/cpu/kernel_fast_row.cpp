@@ -2,7 +2,8 @@
 //
 // A CSR task is task_rows rows of one (batch, head), cut into tiles of tile_rows rows:
 // - a tile whose rows overlap (sliding windows, dense, shared landmarks) runs as GEMM tiles over
-//   the key range or the union of its keys, each row masking the keys it lacks;
+//   the key range or the union of its keys, each row masking the keys it lacks: packed fused
+//   tiles with a lane mask per key (Problem::csr_fused, the default) or cblas tiles (legacy);
 // - the other rows are grouped by their first keys, so rows with equal key sets from different
 //   tiles (LSH buckets) still meet in a GEMM tile;
 // - what is left (top-k, N:M, ...) runs row by row: gathered SIMD dot products, online softmax,
@@ -159,10 +160,18 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
   for (int64_t r = 0; r < count; ++r) last[r] = head.ptr[rows[r]];
   const int32_t* idx = head.idx.data();
 
-  TileState state = begin_tile(scratch, count, dim);
   // Equal chunks of at most kMaxChunkKeys columns (288 columns: 144 + 144, not 256 + 32).
   const int64_t chunks = std::max<int64_t>(1, (columns + kMaxChunkKeys - 1) / kMaxChunkKeys);  // rows may be empty
   const int64_t chunk_columns = (columns + chunks - 1) / chunks;
+  // Packed fused tiles (Problem::csr_fused): the register-blocked tile of the block path, each
+  // row's keys chosen by a lane mask (FusedTile allow bits); else cblas tiles with a ListMask.
+  TileState state{};
+  FusedTile fused{};
+  const int64_t lanes = fused_lanes();
+  if (p.csr_fused)
+    fused = fused_begin(scratch, q_tile, count, dim, p.score_scale, 0, 0);
+  else
+    state = begin_tile(scratch, count, dim);
   for (int64_t c0 = 0; c0 < columns; c0 += chunk_columns) {
     const int64_t n = std::min(columns, c0 + chunk_columns) - c0;
     const int64_t first_key = union_keys ? union_keys[c0] : key_lo + c0;
@@ -170,10 +179,13 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
     int64_t allowed = 0;
     for (int64_t r = 0; r < count; ++r) {  // rows read their sorted lists with a cursor
       first[r] = last[r];
-      int64_t e = first[r];
-      for (const int64_t end = head.ptr[rows[r] + 1]; e < end && idx[e] <= last_key;) ++e;
-      last[r] = e;
-      allowed += e - first[r];
+      const int64_t end = head.ptr[rows[r] + 1];
+      // The row's entries up to last_key: a binary search, not a scan (a scan costs a compare
+      // per allowed pair, as much as the packed tile's own work per pair at short rows).
+      last[r] = first[r] < end && idx[first[r]] <= last_key
+                    ? std::upper_bound(idx + first[r], idx + end, int32_t(last_key)) - idx
+                    : first[r];
+      allowed += last[r] - first[r];
     }
     if (allowed == 0) continue;
     const float* k_chunk = hv.k + first_key * dim;
@@ -193,16 +205,40 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
         v_chunk = scratch.v_gather.data();
       }
     }
+    const int64_t key_base = union_keys ? c0 : first_key;
+    if (p.csr_fused) {
+      const uint64_t* allow = nullptr;
+      if (allowed != count * n) {
+        const auto words = size_t(n * fused.count);
+        grow(scratch.lane_allow, words);
+        uint64_t* bits = scratch.lane_allow.data();
+        std::fill_n(bits, words, uint64_t{0});
+        for (int64_t r = 0; r < count; ++r) {
+          const int64_t sub = r / lanes;
+          const uint64_t bit = uint64_t{1} << (r % lanes);
+          for (int64_t e = first[r]; e < last[r]; ++e)
+            bits[((key_position ? key_position[idx[e]] : idx[e]) - key_base) * fused.count + sub] |= bit;
+        }
+        allow = bits;
+      }
+      fused_step(fused, scratch, k_chunk, v_chunk, n, nullptr, false, p.softcap2, allow);
+      continue;
+    }
     ListMask mask;
     mask.idx = idx;
     mask.first = first;
     mask.last = last;
     mask.key_position = key_position;
-    mask.key_base = union_keys ? c0 : first_key;
+    mask.key_base = key_base;
     tile_step(state, scratch, q_tile, k_chunk, v_chunk, n, p.score_scale, allowed == count * n ? nullptr : &mask,
               p.softcap2);
   }
-  for (int64_t r = 0; r < count; ++r) finish_row(state, r, hv.out + rows[r] * dim, hv.lse_of(rows[r]));
+  for (int64_t r = 0; r < count; ++r) {
+    if (p.csr_fused)
+      fused_finish_row(fused, r, hv.out + rows[r] * dim, hv.lse_of(rows[r]));
+    else
+      finish_row(state, r, hv.out + rows[r] * dim, hv.lse_of(rows[r]));
+  }
 }
 
 // Row by row for scattered keys. Keys are visited in windows of ascending key index whose K and V

@@ -390,6 +390,80 @@ TEST_CASE("fast_attention: the fused block tile and the cblas block tile both ma
   CHECK(message.find("SATTN_CPU_BLOCK_KERNEL=blas: unknown block kernel") != std::string::npos);
 }
 
+namespace {
+
+// Sets SATTN_CPU_CSR_KERNEL for one scope and restores the caller's value.
+struct CsrKernelEnv {
+  std::string saved;
+  bool had;
+  explicit CsrKernelEnv(const char* value) {
+    const char* old = std::getenv("SATTN_CPU_CSR_KERNEL");
+    had = old != nullptr;
+    if (had) saved = old;
+    setenv("SATTN_CPU_CSR_KERNEL", value, 1);
+  }
+  ~CsrKernelEnv() {
+    if (had)
+      setenv("SATTN_CPU_CSR_KERNEL", saved.c_str(), 1);
+    else
+      unsetenv("SATTN_CPU_CSR_KERNEL");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match the reference") {
+  // CSR layouts only (the two paths differ there): windows (contiguous packed tiles), LSH-like
+  // buckets (regrouped rows, gathered unions), scattered keys (the row-by-row gather, wide in the
+  // AVX-512 copy), mixed dense/scattered/empty rows; random shapes with head-dim tails around 8
+  // and 16, causal with seq_len != kv_len, GQA; tile_rows up to 150 so that one packed tile holds
+  // several sub-tiles of lanes (8/16/64 per ISA) and the lane masks cross words.
+  Rng rng(2525);
+  FastOptions two_threads;
+  two_threads.threads = 2;
+  for (int iteration = 0; iteration < 70; ++iteration) {
+    Case c = random_case(rng, iteration % 3 == 0);
+    if (iteration % 5 == 0) {  // long rows: several chunks and key windows
+      c.op.shape.kv_len = 400 + int64_t(rng.below(900));
+      c.k = random_tensor(rng, c.op.shape.batch, c.op.shape.kv_heads, c.op.shape.kv_len, c.op.shape.head_dim, false);
+      c.v = random_tensor(rng, c.op.shape.batch, c.op.shape.kv_heads, c.op.shape.kv_len, c.op.shape.head_dim, false);
+    }
+    const int64_t tile_rows[] = {0, 7, 32, 64, 100, 150};
+    if (const int64_t t = tile_rows[rng.below(6)]; t > 0) c.op.attrs.tile_rows = t;
+    std::string kind;
+    Layout layout = random_layout(rng, c.op, kind);
+    if (layout.block) {  // the block kinds of random_layout: a window instead
+      const int64_t off = c.op.shape.kv_len - c.op.shape.seq_len, w = 1 + int64_t(rng.below(70));
+      kind = "csr-window w=" + std::to_string(w);
+      layout = csr_from(c.op, [=](int64_t, int64_t, int64_t i, int64_t j) { return std::abs(j - (i + off)) <= w; });
+    }
+    CAPTURE(iteration);
+    const std::string what = describe(c.op, kind) + " tile_rows=" + std::to_string(c.op.attrs.tile_rows.value_or(0));
+    INFO(what);
+    const Tensor ref = reference_attention(c.op, layout, c.q, c.k, c.v);
+    for (const char* kernel : {"packed", "legacy"}) {
+      CAPTURE(kernel);
+      const CsrKernelEnv env(kernel);
+      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, two_threads);
+      const ErrorStats e = compare(out, ref);
+      REQUIRE(e.finite);
+      CHECK(e.max_rel <= tolerance(Precision::fp32));
+      check_empty_rows_are_zero(c.op, layout, out);
+    }
+  }
+  const CsrKernelEnv bogus("gemm");
+  Case c = random_case(rng, false);
+  const Layout layout = csr_from(c.op, [](int64_t, int64_t, int64_t, int64_t) { return true; });
+  std::string message;
+  try {
+    fast_attention(c.op, layout, c.q, c.k, c.v);
+  } catch (const Error& e) {
+    message = e.what();
+    CHECK(e.kind() == ErrorKind::invalid_input);
+  }
+  CHECK(message.find("SATTN_CPU_CSR_KERNEL=gemm: unknown CSR kernel") != std::string::npos);
+}
+
 TEST_CASE("fast_attention: tile_rows attribute, all-empty layouts, seq_len > kv_len under causal") {
   Rng rng(7);
   Op op;
