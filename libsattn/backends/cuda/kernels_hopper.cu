@@ -19,6 +19,8 @@
 // 0-13, leading-dimension byte offset >> 4 in 16-29, stride-dimension byte offset >> 4 in 32-45,
 // swizzle mode in 62-63 (1 = 128-byte swizzle). Built only for sm_90a (cuda.cmake); tc_launch
 // calls it on compute capability 9.0 devices unless SATTN_CUDA_HOPPER=0.
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -128,13 +130,182 @@ __device__ __forceinline__ void load_sw(uint32_t base, const __nv_bfloat16* g, i
   }
 }
 
-constexpr int kWgThreads = 256;  // 2 warpgroups
+constexpr int kWgThreads = 256;  // 2 consumer warpgroups
 __host__ __device__ constexpr int hopper_stages(int d) { return d > 64 ? SATTN_HOPPER_STAGES_128 : SATTN_HOPPER_STAGES_64; }
 __host__ __device__ constexpr int hopper_minb(int d) { return d > 64 ? SATTN_HOPPER_MINB_128 : SATTN_HOPPER_MINB_64; }
 template <int D>
 constexpr int hopper_smem() {
-  return (kTcQTile + 2 * hopper_stages(D) * kTcKTile) * D * 2 + 1024;  // + alignment slack
+  return (kTcQTile + 2 * hopper_stages(D) * kTcKTile) * D * 2 + 1024 + 256;  // + alignment slack, mbarriers
 }
+
+// ---- The part both variants share: tile ranges, one 64-key tile of a warpgroup, the epilogue ----
+
+// The key tiles of query tile qt: [t_begin, t_end) of the tile list, or of all key tiles.
+template <int Mode>
+__device__ __forceinline__ void tile_range(const TcArgs& a, int64_t b, int64_t kvh, int64_t qt, int64_t& t_begin,
+                                           int64_t& t_end) {
+  const int64_t q0 = qt * kTcQTile, off = a.causal_offset, qlast = q0 + kTcQTile - 1 + off;
+  t_begin = t_end = 0;
+  if (Mode == kTcTiles) {
+    const int64_t* p = a.tile_ptr + (a.shared ? 0 : (b * a.kv_heads + kvh) * (a.n_qtiles + 1));
+    t_begin = p[qt];
+    t_end = p[qt + 1];
+  } else {
+    int64_t lo = 0, hi = a.causal ? min(a.kv_len, qlast + 1) : a.kv_len;
+    if (Mode == kTcWindow) {
+      const int64_t span = a.window * a.dilation;
+      lo = max(int64_t(0), q0 + off - span);
+      hi = min(a.kv_len, qlast + (a.causal ? 0 : span) + 1);
+    }
+    if (hi > lo) {
+      t_begin = lo / kTcKTile;
+      t_end = (hi - 1) / kTcKTile + 1;
+    }
+  }
+}
+template <int Mode>
+__device__ __forceinline__ int64_t key0_of(const TcArgs& a, int64_t t) {
+  return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kTcKTile : t * kTcKTile;
+}
+
+// Per-thread state of a consumer warpgroup: rows row0 and row0 + 8 of the query tile.
+template <int D>
+struct WgAcc {
+  float o[D / 2];  // O accumulators: D/8 n-tiles x 4
+  float m[2], l[2];  // running max (log2 units) and this thread's part of the row sum
+};
+
+// Whether warpgroup wg (64 rows from w0 = its first aligned query position) has nothing to do in
+// the tile of keys kb.. (uniform over the warpgroup: wgmma is warpgroup-collective).
+template <int Mode>
+__device__ __forceinline__ bool wg_skip(const TcArgs& a, unsigned wmask, int64_t kb, int64_t w0) {
+  const int64_t wlast = w0 + 63;
+  bool skip = wmask == 0;
+  if (a.causal) skip = skip || kb > wlast;
+  if (Mode == kTcWindow) {
+    const int64_t span = a.window * a.dilation;
+    skip = skip || kb + kTcKTile - 1 < w0 - span || kb > wlast + (a.causal ? 0 : span);
+  }
+  return skip;
+}
+
+// One 64-key tile for a warpgroup: S = Q K^T by wgmma from shared memory, masks, online softmax,
+// O += P V (P from registers). sQw: the warpgroup's 64 rows of Q (column blocks QT * 128 bytes
+// apart); sK, sV: the tile's K and V (column blocks 64 * 128 bytes apart).
+template <int D, int Mode>
+__device__ __forceinline__ void wg_tile(const TcArgs& a, WgAcc<D>& acc, uint32_t sQw, uint32_t sK, uint32_t sV, int64_t kb,
+                                        unsigned wmask, int64_t w0, int prow, int warp, int cq) {
+  constexpr int QT = kTcQTile, KT = kTcKTile;
+  float s[32];
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint64_t dq = sw128_desc(sQw + uint32_t((kk >> 2) * QT * 128 + (kk & 3) * 32), 16, 1024);
+    const uint64_t dk = sw128_desc(sK + uint32_t((kk >> 2) * KT * 128 + (kk & 3) * 32), 16, 1024);
+    wgmma_ss_n64(s, dq, dk, kk > 0);
+  }
+  wgmma_commit();
+  wgmma_wait<0>();
+
+  bool full = kb + KT <= a.kv_len && (!a.causal || kb + KT - 1 <= w0);
+  if (Mode == kTcTiles) full = full && wmask == 0xFFFFu;
+  if (Mode == kTcWindow) {
+    const int64_t span = a.window * a.dilation;
+    full = full && a.dilation == 1 && kb >= w0 + 63 - span && kb + KT - 1 <= w0 + (a.causal ? 0 : span);
+  }
+  const unsigned rowmask = (wmask >> (4 * warp)) & 0xFu;  // this warp's 16 rows: 4 sub-blocks of keys
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[4 * n + e] * a.scale_log2;
+      if (!full) {  // 32-bit positions (sequences < 2^31), as in attention_tc
+        const int p = prow + 8 * (e >> 1), j = int(kb) + n * 8 + 2 * cq + (e & 1);
+        bool ok = j < int(a.kv_len) && (!a.causal || j <= p);
+        if (Mode == kTcTiles) ok = ok && ((rowmask >> (n >> 1)) & 1);
+        if (Mode == kTcWindow) {
+          const int dlt = j - p, span = int(a.window * a.dilation);
+          ok = ok && dlt >= -span && dlt <= span && dlt % int(a.dilation) == 0;
+        }
+        if (!ok) x = -INFINITY;
+      }
+      s[4 * n + e] = x;
+    }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float mn = fmaxf(acc.m[r], mx);
+    const float base = mn == -INFINITY ? 0.f : mn;  // nothing allowed yet: keep zeros
+    const float alpha = ex2(acc.m[r] - base);
+    acc.m[r] = mn;
+    float sum = 0.f;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      s[4 * n + 2 * r] = ex2(s[4 * n + 2 * r] - base);
+      s[4 * n + 2 * r + 1] = ex2(s[4 * n + 2 * r + 1] - base);
+      sum += s[4 * n + 2 * r] + s[4 * n + 2 * r + 1];
+    }
+    acc.l[r] = acc.l[r] * alpha + sum;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      acc.o[4 * n + 2 * r] *= alpha;
+      acc.o[4 * n + 2 * r + 1] *= alpha;
+    }
+  }
+
+  // O += P V: P (bf16) from the S accumulators as the register A operand, 16 keys per step.
+  uint32_t pa[4][4];
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc) {
+    pa[kc][0] = pack_bf16(s[8 * kc + 0], s[8 * kc + 1]);
+    pa[kc][1] = pack_bf16(s[8 * kc + 2], s[8 * kc + 3]);
+    pa[kc][2] = pack_bf16(s[8 * kc + 4], s[8 * kc + 5]);
+    pa[kc][3] = pack_bf16(s[8 * kc + 6], s[8 * kc + 7]);
+  }
+  wgmma_fence();
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc) wgmma_pv<D>(acc.o, pa[kc], sw128_desc(sV + uint32_t(kc * 2048), KT * 128, 1024));
+  wgmma_commit();
+  wgmma_wait<0>();
+}
+
+template <int D>
+__device__ __forceinline__ void wg_init(WgAcc<D>& acc) {
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) acc.o[i] = 0.f;
+  acc.m[0] = acc.m[1] = -INFINITY;
+  acc.l[0] = acc.l[1] = 0.f;
+}
+
+// O (fp32, normalized; 0 for a row with no allowed key) and the natural-log lse of rows row0 and
+// row0 + 8 of (b, h).
+template <int D>
+__device__ __forceinline__ void wg_store(const TcArgs& a, const WgAcc<D>& acc, int64_t b, int64_t h, int64_t row0, int cq) {
+  float* og = a.o + (b * a.heads + h) * a.seq_len * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = acc.l[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    const int64_t i = row0 + 8 * r;
+    if (i >= a.seq_len) continue;
+    if (a.lse && cq == 0)
+      a.lse[(b * a.heads + h) * a.seq_len + i] = sum > 0.f ? (acc.m[r] + __log2f(sum)) * 0.6931471805599453f : -INFINITY;
+    float* orow = og + i * D;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<float2*>(orow + n * 8 + 2 * cq) =
+          make_float2(acc.o[4 * n + 2 * r] * inv, acc.o[4 * n + 2 * r + 1] * inv);
+  }
+}
+
+// ---- Variant 1: every thread copies with cp.async, one CTA barrier per tile ----
 
 template <int D, int Mode>
 __global__ void __launch_bounds__(kWgThreads, hopper_minb(D)) attention_wgmma(const TcArgs a) {
@@ -156,31 +327,12 @@ __global__ void __launch_bounds__(kWgThreads, hopper_minb(D)) attention_wgmma(co
   const __nv_bfloat16* qg = static_cast<const __nv_bfloat16*>(a.q) + (b * a.heads + h) * a.seq_len * D;
   const __nv_bfloat16* kg = static_cast<const __nv_bfloat16*>(a.k) + (b * a.kv_heads + kvh) * a.kv_len * D;
   const __nv_bfloat16* vg = static_cast<const __nv_bfloat16*>(a.v) + (b * a.kv_heads + kvh) * a.kv_len * D;
-  const int64_t off = a.causal_offset;
-  const int64_t qlast = q0 + QT - 1 + off;  // the CTA's last query, aligned to key positions
-  const int64_t w0 = q0 + 64 * wg + off;    // this warpgroup's first and last aligned query
-  const int64_t wlast = w0 + 63;
+  const int64_t w0 = q0 + 64 * wg + a.causal_offset;  // this warpgroup's first aligned query
 
-  int64_t t_begin = 0, t_end = 0;
-  if (Mode == kTcTiles) {
-    const int64_t* p = a.tile_ptr + (a.shared ? 0 : (b * a.kv_heads + kvh) * (a.n_qtiles + 1));
-    t_begin = p[qt];
-    t_end = p[qt + 1];
-  } else {
-    int64_t lo = 0, hi = a.causal ? min(a.kv_len, qlast + 1) : a.kv_len;
-    if (Mode == kTcWindow) {
-      const int64_t span = a.window * a.dilation;
-      lo = max(int64_t(0), q0 + off - span);
-      hi = min(a.kv_len, qlast + (a.causal ? 0 : span) + 1);
-    }
-    if (hi > lo) {
-      t_begin = lo / KT;
-      t_end = (hi - 1) / KT + 1;
-    }
-  }
-  auto key0_of = [&](int64_t t) -> int64_t { return Mode == kTcTiles ? int64_t(a.tile_col[t]) * KT : t * KT; };
+  int64_t t_begin, t_end;
+  tile_range<Mode>(a, b, kvh, qt, t_begin, t_end);
   auto load_kv = [&](int64_t t, int stage) {
-    const int64_t k0 = key0_of(t);
+    const int64_t k0 = key0_of<Mode>(a, t);
     load_sw<D, KT, NT>(sKV + 2 * stage * kTileBytes, kg, k0, a.kv_len);
     load_sw<D, KT, NT>(sKV + (2 * stage + 1) * kTileBytes, vg, k0, a.kv_len);
   };
@@ -192,14 +344,11 @@ __global__ void __launch_bounds__(kWgThreads, hopper_minb(D)) attention_wgmma(co
     cp_async_commit();  // one group per tile, empty or not, so that the wait counts hold
   }
 
-  constexpr int NO = D / 2;  // accumulators of O per thread: D/8 n-tiles x 4
-  float o[NO];
-#pragma unroll
-  for (int i = 0; i < NO; ++i) o[i] = 0.f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // log2 units; l: this thread's part
-  const int64_t row0 = q0 + 64 * wg + 16 * warp + g;        // rows row0 and row0 + 8
-  const int prow = int(row0 + off);                          // 32-bit aligned position
-  const uint32_t sQw = sQ + uint32_t(64 * wg * 128);         // this warpgroup's 64 rows of Q
+  WgAcc<D> acc;
+  wg_init(acc);
+  const int64_t row0 = q0 + 64 * wg + 16 * warp + g;  // rows row0 and row0 + 8
+  const int prow = int(row0 + a.causal_offset);
+  const uint32_t sQw = sQ + uint32_t(64 * wg * 128);
 
   for (int64_t t = t_begin; t < t_end; ++t) {
     const int stage = int((t - t_begin) % kStages);
@@ -211,127 +360,194 @@ __global__ void __launch_bounds__(kWgThreads, hopper_minb(D)) attention_wgmma(co
       if (tn < t_end) load_kv(tn, int((tn - t_begin) % kStages));
       cp_async_commit();
     }
-    const int64_t kb = key0_of(t);
+    const int64_t kb = key0_of<Mode>(a, t);
     const unsigned wmask = Mode == kTcTiles ? (a.tile_mask[t] >> (16 * wg)) & 0xFFFFu : 0xFFFFu;
-    bool skip = wmask == 0;
-    if (a.causal) skip = skip || kb > wlast;
-    if (Mode == kTcWindow) {
-      const int64_t span = a.window * a.dilation;
-      skip = skip || kb + KT - 1 < w0 - span || kb > wlast + (a.causal ? 0 : span);
-    }
-    if (skip) continue;  // uniform over the warpgroup
-
-    const uint32_t sK = sKV + 2 * stage * kTileBytes, sV = sK + kTileBytes;
-    // S = Q K^T (64 x 64 per warpgroup).
-    float s[32];
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t cb = uint32_t((kk >> 2) * 64 * 128 + (kk & 3) * 32);  // column block, k-step in it
-      const uint64_t dq = sw128_desc(sQw + uint32_t((kk >> 2) * QT * 128 + (kk & 3) * 32), 16, 1024);
-      const uint64_t dk = sw128_desc(sK + cb, 16, 1024);
-      wgmma_ss_n64(s, dq, dk, kk > 0);
-    }
-    wgmma_commit();
-    wgmma_wait<0>();
-
-    bool full = kb + KT <= a.kv_len && (!a.causal || kb + KT - 1 <= w0);
-    if (Mode == kTcTiles) full = full && wmask == 0xFFFFu;
-    if (Mode == kTcWindow) {
-      const int64_t span = a.window * a.dilation;
-      full = full && a.dilation == 1 && kb >= wlast - span && kb + KT - 1 <= w0 + (a.causal ? 0 : span);
-    }
-    const unsigned rowmask = (wmask >> (4 * warp)) & 0xFu;  // this warp's 16 rows: 4 sub-blocks of keys
-#pragma unroll
-    for (int n = 0; n < 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[4 * n + e] * a.scale_log2;
-        if (!full) {
-          const int p = prow + 8 * (e >> 1), j = int(kb) + n * 8 + 2 * cq + (e & 1);
-          bool ok = j < int(a.kv_len) && (!a.causal || j <= p);
-          if (Mode == kTcTiles) ok = ok && ((rowmask >> (n >> 1)) & 1);
-          if (Mode == kTcWindow) {
-            const int dlt = j - p, span = int(a.window * a.dilation);
-            ok = ok && dlt >= -span && dlt <= span && dlt % int(a.dilation) == 0;
-          }
-          if (!ok) x = -INFINITY;
-        }
-        s[4 * n + e] = x;
-      }
-
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < 8; ++n) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float mn = fmaxf(m[r], mx);
-      const float base = mn == -INFINITY ? 0.f : mn;  // nothing allowed yet: keep zeros
-      const float alpha = ex2(m[r] - base);
-      m[r] = mn;
-      float sum = 0.f;
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-        s[4 * n + 2 * r] = ex2(s[4 * n + 2 * r] - base);
-        s[4 * n + 2 * r + 1] = ex2(s[4 * n + 2 * r + 1] - base);
-        sum += s[4 * n + 2 * r] + s[4 * n + 2 * r + 1];
-      }
-      l[r] = l[r] * alpha + sum;
-#pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        o[4 * n + 2 * r] *= alpha;
-        o[4 * n + 2 * r + 1] *= alpha;
-      }
-    }
-
-    // O += P V: P (bf16) from the S accumulators as the register A operand, 16 keys per step.
-    uint32_t pa[4][4];
-#pragma unroll
-    for (int kc = 0; kc < 4; ++kc) {
-      pa[kc][0] = pack_bf16(s[8 * kc + 0], s[8 * kc + 1]);
-      pa[kc][1] = pack_bf16(s[8 * kc + 2], s[8 * kc + 3]);
-      pa[kc][2] = pack_bf16(s[8 * kc + 4], s[8 * kc + 5]);
-      pa[kc][3] = pack_bf16(s[8 * kc + 6], s[8 * kc + 7]);
-    }
-    wgmma_fence();
-#pragma unroll
-    for (int kc = 0; kc < 4; ++kc) wgmma_pv<D>(o, pa[kc], sw128_desc(sV + uint32_t(kc * 2048), KT * 128, 1024));
-    wgmma_commit();
-    wgmma_wait<0>();
+    if (wg_skip<Mode>(a, wmask, kb, w0)) continue;
+    const uint32_t sK = sKV + 2 * stage * kTileBytes;
+    wg_tile<D, Mode>(a, acc, sQw, sK, sK + kTileBytes, kb, wmask, w0, prow, warp, cq);
   }
   cp_async_wait<0>();
+  wg_store<D>(a, acc, b, h, row0, cq);
+}
 
-  float* og = a.o + (b * a.heads + h) * a.seq_len * D;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = l[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;  // empty row: 0
-    const int64_t i = row0 + 8 * r;
-    if (i >= a.seq_len) continue;
-    if (a.lse && cq == 0)
-      a.lse[(b * a.heads + h) * a.seq_len + i] = sum > 0.f ? (m[r] + __log2f(sum)) * 0.6931471805599453f : -INFINITY;
-    float* orow = og + i * D;
-#pragma unroll
-    for (int n = 0; n < D / 8; ++n)
-      *reinterpret_cast<float2*>(orow + n * 8 + 2 * cq) = make_float2(o[4 * n + 2 * r] * inv, o[4 * n + 2 * r + 1] * inv);
+// ---- Variant 2: a producer warp loads Q, K and V by TMA; per-stage mbarriers, no CTA barrier ----
+// Warps 0-7 are the two consumer warpgroups, warp 8 the producer (one elected lane issues the
+// copies). full[s] completes when stage s's K and V have landed (expect_tx bytes), empty[s] when all
+// 256 consumer threads are done with it. The i-th use of stage s = i % NST is phase i / NST of
+// both barriers, so the parity to wait for is (i / NST) & 1. The warpgroups do not wait for each
+// other: one may run ahead by up to NST - 1 tiles, so their softmax and wgmma interleave.
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// A box of the 3-D tensor map (columns c0.., rows c1.., slice c2) into shared memory at dst,
+// completing on the mbarrier bar.
+__device__ __forceinline__ void tma_load3(uint32_t dst, const CUtensorMap* map, int c0, int c1, int c2, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+
+constexpr int kTmaThreads = kWgThreads + 32;
+
+template <int D, int Mode>
+__global__ void __launch_bounds__(kTmaThreads, 1)
+    attention_wgmma_tma(const TcArgs a, const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
+                        const __grid_constant__ CUtensorMap mv) {
+  constexpr int kStages = hopper_stages(D);
+  static_assert(kStages >= 2, "at least two K/V stages");
+  constexpr int QT = kTcQTile, KT = kTcKTile;
+  constexpr int kTileBytes = KT * D * 2;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;
+  const uint32_t sKV = sQ + QT * D * 2;
+  const uint32_t sBar = sKV + 2 * kStages * kTileBytes;  // barQ, full[NST], empty[NST]: 8 bytes each
+  const uint32_t barQ = sBar;
+  auto full = [&](int s) { return sBar + 8u * uint32_t(1 + s); };
+  auto empty = [&](int s) { return sBar + 8u * uint32_t(1 + kStages + s); };
+
+  const int tid = threadIdx.x, warp_all = tid >> 5, lane = tid & 31;
+  const int64_t qt = int64_t(gridDim.x) - 1 - blockIdx.x;
+  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const int64_t kvh = h / (a.heads / a.kv_heads);
+  const int64_t q0 = qt * QT;
+  int64_t t_begin, t_end;
+  tile_range<Mode>(a, b, kvh, qt, t_begin, t_end);
+
+  if (tid == 0) {
+    mbar_init(barQ, 1);
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full(s), 1);
+      mbar_init(empty(s), kWgThreads);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
+  __syncthreads();
+
+  if (warp_all == 8) {  // producer
+    if (lane == 0 && t_begin < t_end) {  // no tiles: no copies (none may be in flight at exit)
+      mbar_expect_tx(barQ, uint32_t(QT * D * 2));
+#pragma unroll
+      for (int c = 0; c < D / 64; ++c) tma_load3(sQ + uint32_t(c * QT * 128), &mq, c * 64, int(q0), int(b * a.heads + h), barQ);
+      const int kvs = int(b * a.kv_heads + kvh);
+      for (int64_t i = 0; t_begin + i < t_end; ++i) {
+        const int s = int(i % kStages);
+        if (i >= kStages) mbar_wait(empty(s), uint32_t(((i / kStages) & 1) ^ 1));
+        mbar_expect_tx(full(s), uint32_t(2 * kTileBytes));
+        const int k0 = int(key0_of<Mode>(a, t_begin + i));
+        const uint32_t sK = sKV + uint32_t(2 * s * kTileBytes);
+#pragma unroll
+        for (int c = 0; c < D / 64; ++c) {
+          tma_load3(sK + uint32_t(c * KT * 128), &mk, c * 64, k0, kvs, full(s));
+          tma_load3(sK + uint32_t(kTileBytes + c * KT * 128), &mv, c * 64, k0, kvs, full(s));
+        }
+      }
+    }
+    return;
+  }
+
+  const int wg = tid >> 7, warp = (tid >> 5) & 3, g = lane >> 2, cq = lane & 3;
+  const int64_t w0 = q0 + 64 * wg + a.causal_offset;
+  WgAcc<D> acc;
+  wg_init(acc);
+  const int64_t row0 = q0 + 64 * wg + 16 * warp + g;
+  const int prow = int(row0 + a.causal_offset);
+  const uint32_t sQw = sQ + uint32_t(64 * wg * 128);
+  if (t_begin < t_end) mbar_wait(barQ, 0);
+  for (int64_t i = 0; t_begin + i < t_end; ++i) {
+    const int64_t t = t_begin + i;
+    const int s = int(i % kStages);
+    const int64_t kb = key0_of<Mode>(a, t);
+    const unsigned wmask = Mode == kTcTiles ? (a.tile_mask[t] >> (16 * wg)) & 0xFFFFu : 0xFFFFu;
+    // Wait even when skipping: the stage may be refilled only after this use's copies landed (a
+    // copy still in flight could otherwise land over the next one's, and its bytes would count
+    // towards the next phase).
+    mbar_wait(full(s), uint32_t((i / kStages) & 1));
+    if (!wg_skip<Mode>(a, wmask, kb, w0)) {
+      const uint32_t sK = sKV + uint32_t(2 * s * kTileBytes);
+      wg_tile<D, Mode>(a, acc, sQw, sK, sK + kTileBytes, kb, wmask, w0, prow, warp, cq);
+    }
+    mbar_arrive(empty(s));  // skipped or done: the producer may refill this stage
+  }
+  wg_store<D>(a, acc, b, h, row0, cq);
+}
+
+// ---- Host side ----
+
+#ifndef SATTN_HOPPER_TMA
+#define SATTN_HOPPER_TMA 1  // 1: variant 2 (TMA, producer warp); 0: variant 1 (cp.async)
+#endif
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+  }
+  return fn;
+}
+
+// [slices, rows, D] bf16 as a 3-D tensor map with boxes of 64 columns x box_rows rows, 128-byte
+// swizzle; rows past `rows` read as zeros.
+bool make_map(CUtensorMap* m, const void* base, int64_t slices, int64_t rows, int D, int box_rows) {
+  const auto fn = encode_fn();
+  if (!fn) return false;
+  const cuuint64_t dims[3] = {cuuint64_t(D), cuuint64_t(rows), cuuint64_t(slices)};
+  const cuuint64_t strides[2] = {cuuint64_t(D) * 2, cuuint64_t(rows) * D * 2};
+  const cuuint32_t box[3] = {64, cuuint32_t(box_rows), 1};
+  const cuuint32_t estr[3] = {1, 1, 1};
+  return fn(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims, strides, box, estr,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 template <int D, int Mode>
 cudaError_t launch_wgmma(const TcArgs& a) {
   constexpr int smem = hopper_smem<D>();
-  static bool configured = false;
-  if (!configured) {
-    const cudaError_t e = cudaFuncSetAttribute(attention_wgmma<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return e;
-    configured = true;
-  }
   const dim3 grid(unsigned((a.seq_len + kTcQTile - 1) / kTcQTile), unsigned(a.heads), unsigned(a.batch));
-  attention_wgmma<D, Mode><<<grid, kWgThreads, smem>>>(a);
+  if (SATTN_HOPPER_TMA) {
+    CUtensorMap mq, mk, mv;
+    if (!make_map(&mq, a.q, a.batch * a.heads, a.seq_len, D, kTcQTile) ||
+        !make_map(&mk, a.k, a.batch * a.kv_heads, a.kv_len, D, kTcKTile) ||
+        !make_map(&mv, a.v, a.batch * a.kv_heads, a.kv_len, D, kTcKTile))
+      return cudaErrorInvalidValue;
+    static bool configured = false;
+    if (!configured) {
+      const cudaError_t e = cudaFuncSetAttribute(attention_wgmma_tma<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      if (e != cudaSuccess) return e;
+      configured = true;
+    }
+    attention_wgmma_tma<D, Mode><<<grid, kTmaThreads, smem>>>(a, mq, mk, mv);
+  } else {
+    static bool configured = false;
+    if (!configured) {
+      const cudaError_t e = cudaFuncSetAttribute(attention_wgmma<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      if (e != cudaSuccess) return e;
+      configured = true;
+    }
+    attention_wgmma<D, Mode><<<grid, kWgThreads, smem>>>(a);
+  }
   return cudaGetLastError();
 }
 
