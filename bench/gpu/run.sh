@@ -5,8 +5,8 @@
 # against FlexAttention and SDPA flash. Writes to ${OUT:-bench/results}/gpu/ and gpu-*.txt;
 # bench/gpu/report.py turns gpu/gpu.json into bench/results/gpu.md.
 # Environment: NVCC, BUILD (scratch dir), CASES / TC_CASES / BWD_CASES (test cases), SEQS (benchmark
-# seq_lens), BWD_MAX_SEQ (the longest seq_len with backward rows), STEPS (default "tests bench":
-# what to run after the build), TEST_TIMEOUT (seconds for the kernel tests), EXTRA_FLAGS (more nvcc flags, e.g.
+# seq_lens), BWD_MAX_SEQ (the longest seq_len with backward rows), STEPS (default "build tests bench":
+# which steps to run; tests and bench use the build in $BUILD), TEST_TIMEOUT (seconds for the kernel tests), EXTRA_FLAGS (more nvcc flags, e.g.
 # the SATTN_BWD_* tile macros that bench/gpu/bwd_variants.sh compares).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +18,7 @@ flags="-O3 -std=c++17 -DSATTN_HOPPER=1 -gencode arch=compute_90,code=sm_90 -genc
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; $NVCC --version | tail -2;
   python3 -c 'import torch, triton; print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)'
   [ -z "${EXTRA_FLAGS:-}" ] || echo "nvcc flags: ${EXTRA_FLAGS}"; } | tee "$out/gpu-env.txt"
+case " ${STEPS:-build tests bench} " in *" build "*)
 objs=()
 for f in kernels kernels_tc kernels_bwd kernels_tc_bwd; do
   objs+=("$b/$f.o")
@@ -31,10 +32,12 @@ $NVCC -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a ${EXTRA_FLAGS:-} -Xco
 wait
 $NVCC $flags -shared "${objs[@]}" -o "$b/libsattn_cuda.so"
 $NVCC $flags tests/integration/cuda/test_cuda_kernels.cpp "${objs[@]}" -Ilibsattn/backends/cuda -o "$b/test_cuda_kernels"
-case " ${STEPS:-tests bench} " in *" tests "*)
+;;
+esac
+case " ${STEPS:-build tests bench} " in *" tests "*)
   ${TEST_TIMEOUT:+timeout $TEST_TIMEOUT} "$b/test_cuda_kernels" "${CASES:-64}" 20261202 "${TC_CASES:-96}" "${BWD_CASES:-96}" \
     | tee "$out/gpu-tests.txt";;
 esac
-case " ${STEPS:-tests bench} " in *" bench "*)
+case " ${STEPS:-build tests bench} " in *" bench "*)
   PYTHONUNBUFFERED=1 python3 bench/gpu/bench.py "$b/libsattn_cuda.so" "$out/gpu.json" ${SEQS:-} | tee "$out/gpu-bench.txt";;
 esac
