@@ -9,7 +9,13 @@ import json, os, re, sys
 
 raw = sys.argv[1] if len(sys.argv) > 1 else "bench/results/gpu"
 out = sys.argv[2] if len(sys.argv) > 2 else "bench/results/gpu.md"
-doc = json.load(open(os.path.join(raw, "gpu.json")))
+if os.path.exists(os.path.join(raw, "gpu.json")):
+    doc = json.load(open(os.path.join(raw, "gpu.json")))
+else:  # a run cut short: bench.py prints every row as it goes (gpu-bench.txt), gpu.json comes at the end
+    doc = {"rows": [json.loads(l) for l in open(os.path.join(raw, "gpu-bench.txt")) if l.startswith("{")],
+           "config": {"heads": 16, "block_size": 128, "keep": 0.09, "dtype": "bfloat16", "batch": 1},
+           "note": "The benchmark run was cut short at its time limit: the rows below are those it printed "
+                   "(gpu-bench.txt); gpu.json was not written."}
 env = open(os.path.join(raw, "gpu-env.txt")).read().strip().splitlines()
 tests = open(os.path.join(raw, "gpu-tests.txt")).read().strip().splitlines()
 rows, cfg = doc["rows"], doc["config"]
