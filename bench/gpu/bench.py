@@ -6,7 +6,8 @@ bf16, batch 1, 16 heads, head_dim 64 and 128. Block mask: block 128, a random ~1
 plus the diagonal, non-causal (density ~0.1 of seq_len^2; the dense baseline is non-causal flash)
 and causal (the same draw restricted to the past, element-causal inside diagonal blocks; the dense
 baseline is causal flash). Every configuration runs all kernels in the same process: ours on the
-block mask (tensor-core kernel), Flex on the same BlockMask, SDPA flash dense, our dense kernel.
+block mask (tensor-core kernel: wgmma on a Hopper GPU, where the mma.sync kernel is timed beside it
+as ours_mmasync_*), Flex on the same BlockMask, SDPA flash dense, our dense kernel.
 Times are CUDA-event medians after a warm-up, per call at throughput (bench/gpu/timing.py: calls
 back to back, so host overhead overlaps the kernels); *_call_ms: one call on an idle GPU. Outputs are compared with Flex's.
 Backward (seq_len <= BWD_MAX_SEQ, env, default 16384): ours (forward with lse, then the backward
@@ -36,6 +37,7 @@ class Args(ctypes.Structure):
 
 
 lib.sattn_cuda_plan_kernel.restype = ctypes.c_char_p
+lib.sattn_cuda_plan_forward_path.restype = ctypes.c_char_p
 BWD_MAX_SEQ = int(os.environ.get("BWD_MAX_SEQ", "16384"))
 DENSE, BSR = 0, 2
 
@@ -50,6 +52,7 @@ class Plan:
         msg = ctypes.create_string_buffer(256)
         assert lib.sattn_cuda_plan_create(ctypes.byref(self.args), 1, ctypes.byref(self.p), msg) == 0, msg.value
         self.kernel = lib.sattn_cuda_plan_kernel(self.p).decode()
+        self.path = lib.sattn_cuda_plan_forward_path(self.p).decode()
 
     def __call__(self, q, k, v, o):
         msg = ctypes.create_string_buffer(256)
@@ -114,6 +117,12 @@ for S in seqs:
             r["flex_ms"] = timeit(lambda: flex(q, k, v, block_mask=bm), reps)
             r["ours_bsr_ms"] = timeit(lambda: sparse(q, k, v, o_s), reps)
             r["ours_dense_ms"] = timeit(lambda: dense(q, k, v, o_d), reps)
+            r["ours_path"] = sparse.path
+            if sparse.path == "wgmma":  # the mma.sync kernel of other GPUs, side by side
+                os.environ["SATTN_CUDA_HOPPER"] = "0"
+                r["ours_mmasync_bsr_ms"] = timeit(lambda: sparse(q, k, v, o_s), reps)
+                r["ours_mmasync_dense_ms"] = timeit(lambda: dense(q, k, v, o_d), reps)
+                del os.environ["SATTN_CUDA_HOPPER"]
             # One call on an idle GPU, host overhead included (the figure reported before 2026-12-07).
             r["flex_call_ms"] = latency(lambda: flex(q, k, v, block_mask=bm))
             r["ours_bsr_call_ms"] = latency(lambda: sparse(q, k, v, o_s))

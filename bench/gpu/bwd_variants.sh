@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Backward-kernel tile variants on the GPU: builds libsattn_cuda.so once per variant (the
-# SATTN_BWD_* macros of kernels_internal.h / kernels_tc_bwd.cu), runs the GPU kernel tests on each,
+# Kernel tile variants on the GPU: builds libsattn_cuda.so once per variant (the SATTN_BWD_* macros
+# of kernels_internal.h / kernels_tc_bwd.cu, SATTN_FWD_* of kernels_tc.cu, SATTN_HOPPER_* of
+# kernels_hopper.cu), runs the GPU kernel tests on each,
 # then times their backward side by side (bench/gpu/bwd_variants.py, FlexAttention's too).
 # Environment: VARIANTS ("name:-DA=1,-DB=2 ..."; "name:" is the defaults), OLD_SRC (a directory
 # with an older libsattn/backends/cuda to time as "old"), SEQS, VCASES/VTC_CASES/VBWD_CASES, BUILD,
@@ -11,7 +12,7 @@ out=${OUT:-bench/results}
 b=${BUILD:-/tmp/sattn-bwdv}
 mkdir -p "$b" "$out"
 NVCC=${NVCC:-nvcc}
-flags="-O3 -std=c++17 -gencode arch=compute_90,code=sm_90"
+flags="-O3 -std=c++17 -DSATTN_HOPPER=1 -gencode arch=compute_90,code=sm_90"
 build() {  # build NAME SRC_ROOT DEFINES...
   local name=$1 src=$2; shift 2
   local d="$b/$name"; mkdir -p "$d"
@@ -20,6 +21,11 @@ build() {  # build NAME SRC_ROOT DEFINES...
     objs+=("$d/$f.o")
     $NVCC $flags "$@" -Xcompiler -fPIC -c "$src/libsattn/backends/cuda/$f.cu" -o "$d/$f.o" &
   done
+  if [ -f "$src/libsattn/backends/cuda/kernels_hopper.cu" ]; then  # the Hopper forward (sm_90a only)
+    objs+=("$d/kernels_hopper.o")
+    $NVCC -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a "$@" -Xcompiler -fPIC \
+      -c "$src/libsattn/backends/cuda/kernels_hopper.cu" -o "$d/kernels_hopper.o" &
+  fi
   wait
   $NVCC $flags -shared "${objs[@]}" -o "$d/libsattn_cuda.so"
   $NVCC $flags "$src/tests/integration/cuda/test_cuda_kernels.cpp" "${objs[@]}" -I"$src/libsattn/backends/cuda" \

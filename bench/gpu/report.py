@@ -9,7 +9,13 @@ import json, os, re, sys
 
 raw = sys.argv[1] if len(sys.argv) > 1 else "bench/results/gpu"
 out = sys.argv[2] if len(sys.argv) > 2 else "bench/results/gpu.md"
-doc = json.load(open(os.path.join(raw, "gpu.json")))
+if os.path.exists(os.path.join(raw, "gpu.json")):
+    doc = json.load(open(os.path.join(raw, "gpu.json")))
+else:  # a run cut short: bench.py prints every row as it goes (gpu-bench.txt), gpu.json comes at the end
+    doc = {"rows": [json.loads(l) for l in open(os.path.join(raw, "gpu-bench.txt")) if l.startswith("{")],
+           "config": {"heads": 16, "block_size": 128, "keep": 0.09, "dtype": "bfloat16", "batch": 1},
+           "note": "The benchmark run was cut short at its time limit: the rows below are those it printed "
+                   "(gpu-bench.txt); gpu.json was not written."}
 env = open(os.path.join(raw, "gpu-env.txt")).read().strip().splitlines()
 tests = open(os.path.join(raw, "gpu-tests.txt")).read().strip().splitlines()
 rows, cfg = doc["rows"], doc["config"]
@@ -20,10 +26,13 @@ torch_line = next((l for l in env if l.startswith("torch")), "")
 summary = tests[-1] if tests else "(no test output)"
 worst = {}
 for l in tests:
-    m = re.match(r"\d+\s+(\w+)\s+.*rel=([0-9.e+-]+)", l)
+    m = re.match(r"\d+\s+(simt|tc|wgmma|mma\.sync)\s+.*rel=([0-9.e+-]+)", l)
     if m:
         worst[m.group(1)] = max(worst.get(m.group(1), 0.0), float(m.group(2)))
-n_cases = {k: sum(1 for l in tests if re.match(r"\d+\s+%s\s" % k, l)) for k in ("simt", "tc", "bwd")}
+# Forward case lines name the kernel: simt, tc (before the Hopper kernel), wgmma or mma.sync.
+n_cases = {k: sum(1 for l in tests if re.match(r"\d+\s+%s\s" % re.escape(k), l))
+           for k in ("simt", "tc", "wgmma", "mma.sync", "bwd")}
+n_tc = n_cases["tc"] + n_cases["wgmma"] + n_cases["mma.sync"]
 bwd_worst = {}  # gradient name -> worst relative error over the backward cases
 for l in tests:
     if re.match(r"\d+\s+bwd\s", l):
@@ -35,7 +44,8 @@ def f(x, d=3):
     return f"{x:.{d}g}" if isinstance(x, float) else str(x)
 
 
-flex_ok = [r["ours_over_flex_throughput"] >= 0.9 for r in rows]
+FWD_TARGET = 1.0  # issue 26: the forward at >= 1.0x FlexAttention in every configuration
+flex_ok = [r["ours_over_flex_throughput"] >= FWD_TARGET for r in rows]
 sp_rows = [r for r in rows if r["seq_len"] >= 16384 and r["density_vs_dense_baseline"] <= 0.1]
 sp_ok = [r["ours_speedup_over_flash"] >= r["target_speedup"] for r in sp_rows]
 L = []
@@ -69,7 +79,7 @@ L.append("- Density: allowed pairs / seq_len² (non-causal) or / (seq_len (seq_l
 L.append("")
 L.append("## Targets")
 L.append("")
-L.append(f"- **≥ 0.9× FlexAttention's throughput on the same block mask: "
+L.append(f"- **≥ {FWD_TARGET:.1f}× FlexAttention's throughput on the same block mask: "
          f"{'met' if all(flex_ok) else 'NOT met'}** (met in {sum(flex_ok)} of {len(rows)} configurations; "
          f"ours / Flex from {min(r['ours_over_flex_throughput'] for r in rows):.2f} to "
          f"{max(r['ours_over_flex_throughput'] for r in rows):.2f}"
@@ -95,6 +105,22 @@ for r in rows:
              f"{r['ours_bsr_ms']:.3f} | {r['ours_dense_ms']:.3f} | {r['ours_bsr_tflops']:.0f} | {r['flex_tflops']:.0f} | "
              f"{r['ours_over_flex_throughput']:.2f} | {r['ours_dense_over_flash']:.2f} | "
              f"{r['ours_speedup_over_flash']:.2f} | {r['flex_speedup_over_flash']:.2f} | {r['target_speedup']:.2f} |")
+mrows = [r for r in rows if "ours_mmasync_bsr_ms" in r]
+if mrows:
+    L.append("")
+    L.append(f"Forward kernel on this card: **{rows[0].get('ours_path', '?')}** (the Hopper kernel, "
+             "`kernels_hopper.cu`). Beside it, the same plans with SATTN_CUDA_HOPPER=0, i.e. the mma.sync kernel that "
+             "other GPUs run (median ms, same process):")
+    L.append("")
+    L.append("| seq | D | mask | ours BSR wgmma | ours BSR mma.sync | wgmma speedup | ours dense wgmma | "
+             "ours dense mma.sync | wgmma speedup | mma.sync / Flex |")
+    L.append("|---:|---:|:--|---:|---:|---:|---:|---:|---:|---:|")
+    for r in mrows:
+        L.append(f"| {r['seq_len']} | {r['head_dim']} | {'causal' if r['causal'] else 'full'} | "
+                 f"{r['ours_bsr_ms']:.3f} | {r['ours_mmasync_bsr_ms']:.3f} | "
+                 f"{r['ours_mmasync_bsr_ms'] / r['ours_bsr_ms']:.2f} | {r['ours_dense_ms']:.3f} | "
+                 f"{r['ours_mmasync_dense_ms']:.3f} | {r['ours_mmasync_dense_ms'] / r['ours_dense_ms']:.2f} | "
+                 f"{r['flex_ms'] / r['ours_mmasync_bsr_ms']:.2f} |")
 if "flex_call_ms" in rows[0]:
     L.append("")
     L.append("One call on an idle GPU (events around a single call, host overhead included; the way these figures "
@@ -127,8 +153,11 @@ L.append("## Correctness")
 L.append("")
 L.append(f"- `test_cuda_kernels` (GPU, against a double-precision CPU reference): **{summary}** — "
          f"{n_cases['simt']} SIMT cases (dense, CSR, BSR, window × fp32, bf16; head_dim 16–256; block 4–32) "
-         f"and {n_cases['tc']} tensor-core cases (bf16, head_dim 64/128, dense, BSR with blocks 16–128, "
-         "window with dilation 1–3; causal with kv_len > seq_len, tails, GQA, empty rows). Worst relative error: "
+         f"and {n_tc} tensor-core cases (bf16, head_dim 64/128, dense, BSR with blocks 16–128, "
+         "window with dilation 1–3; causal with kv_len > seq_len, tails, GQA, empty rows"
+         + (f"; {n_cases['wgmma']} on the Hopper wgmma kernel and {n_cases['mma.sync']} on the mma.sync kernel "
+            "(SATTN_CUDA_HOPPER=0), fresh data each" if n_cases["wgmma"] else "")
+         + "). Worst relative error: "
          + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())) + ".")
 if n_cases["bwd"]:
     L.append(f"- Backward: {n_cases['bwd']} cases (every mode × fp32, bf16; after a SIMT or a tensor-core forward; "

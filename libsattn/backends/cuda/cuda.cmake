@@ -33,6 +33,18 @@ if(SATTN_HAVE_CUDA)
                         POSITION_INDEPENDENT_CODE ON)
   target_include_directories(sattn_cuda_kernels PUBLIC ${CMAKE_CURRENT_LIST_DIR})
   target_link_libraries(sattn_cuda_kernels PUBLIC CUDA::cudart_static)
+  # The Hopper forward (kernels_hopper.cu: wgmma) needs the arch-specific sm_90a target, which nvcc
+  # has since 12.0; it is its own library because its one gencode differs from the others'. The
+  # runtime dispatch (tc_launch) takes it only on compute capability 9.0 devices.
+  if(CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 12.0)
+    add_library(sattn_cuda_hopper STATIC ${CMAKE_CURRENT_LIST_DIR}/kernels_hopper.cu)
+    target_compile_options(sattn_cuda_hopper PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-gencode=arch=compute_90a,code=sm_90a -O3>)
+    set_target_properties(sattn_cuda_hopper PROPERTIES CUDA_ARCHITECTURES OFF CUDA_STANDARD 17
+                          POSITION_INDEPENDENT_CODE ON)
+    target_include_directories(sattn_cuda_hopper PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+    target_compile_definitions(sattn_cuda_kernels PRIVATE SATTN_HOPPER=1)
+    target_link_libraries(sattn_cuda_kernels PUBLIC sattn_cuda_hopper)
+  endif()
   # Only run_cuda.cpp sees CUDA: the other libsattn objects keep their flags (and ccache hits).
   set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/run_cuda.cpp TARGET_DIRECTORY sattn_cuda PROPERTIES
                               COMPILE_DEFINITIONS SATTN_HAVE_CUDA=1

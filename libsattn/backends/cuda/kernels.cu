@@ -412,6 +412,19 @@ extern "C" int sattn_cuda_plan_backward(const SattnCudaPlan* p, const void* q, c
 
 extern "C" const char* sattn_cuda_plan_kernel(const SattnCudaPlan* p) { return p->tc ? "tensor-core" : "simt"; }
 
+extern "C" const char* sattn_cuda_plan_forward_path(const SattnCudaPlan* p) {
+  if (!p->tc) return "simt";
+  return sattn_cuda::hopper_active(p->t) ? "wgmma" : "mma.sync";
+}
+
+extern "C" int sattn_cuda_hopper_built(void) {
+#if SATTN_HOPPER
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 extern "C" void sattn_cuda_plan_destroy(SattnCudaPlan* p) {
   if (!p) return;
   for (void* d : p->owned) cudaFree(d);

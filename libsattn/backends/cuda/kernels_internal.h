@@ -45,6 +45,13 @@ struct TcArgs {
 };
 
 cudaError_t tc_launch(const TcArgs&);
+// The Hopper forward (kernels_hopper.cu, built for sm_90a where nvcc supports it: SATTN_HOPPER=1):
+// the same arguments and result as tc_launch, wgmma instead of mma.sync. tc_launch calls it on
+// compute capability 9.0 devices for head_dim 64 and 128 unless the environment sets
+// SATTN_CUDA_HOPPER=0 (read at each launch, so that tests and benchmarks compare both kernels).
+cudaError_t hopper_launch(const TcArgs&);
+// Whether tc_launch takes the Hopper kernel for these arguments on the current device.
+bool hopper_active(const TcArgs&);
 
 // Backward (kernels_bwd.cu), FlashAttention-2 recomputation from the forward's log-sum-exp:
 // a: the SIMT arguments with the DEVICE forward layout (ptr/idx, CSR/BSR); tptr/tidx: the

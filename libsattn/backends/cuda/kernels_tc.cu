@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "kernels_internal.h"
 #include "tc_common.cuh"
@@ -293,8 +294,34 @@ cudaError_t launch_tc_dim(const TcArgs& a) {
 
 }  // namespace
 
+bool hopper_active(const TcArgs& a) {
+#if SATTN_HOPPER
+  if (a.head_dim != 64 && a.head_dim != 128) return false;
+  const char* env = getenv("SATTN_CUDA_HOPPER");
+  if (env && env[0] == '0' && env[1] == 0) return false;
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0) return false;
+  static int cc[64] = {};  // per device: 0 unknown, else major * 10 + minor
+  if (dev >= 64) return false;
+  if (cc[dev] == 0) {
+    int major = 0, minor = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
+      return false;
+    cc[dev] = major * 10 + minor;
+  }
+  return cc[dev] == 90;  // sm_90a code runs on compute capability 9.0 only
+#else
+  (void)a;
+  return false;
+#endif
+}
+
 cudaError_t tc_launch(const TcArgs& a) {
   if (a.seq_len == 0 || a.heads == 0 || a.batch == 0) return cudaSuccess;
+#if SATTN_HOPPER
+  if (hopper_active(a)) return hopper_launch(a);
+#endif
   switch (a.head_dim) {
     case 64: return launch_tc_dim<64>(a);
     case 128: return launch_tc_dim<128>(a);

@@ -33,6 +33,10 @@ float from_bf16(uint16_t b) {
   return f;
 }
 
+// Set in main: the device has compute capability 9.0, the library holds the Hopper kernel and
+// SATTN_CUDA_HOPPER is not 0, so every tensor-core forward must take the wgmma path.
+bool g_expect_wgmma = false;
+
 struct Case {
   int mode, bf16, causal;
   int64_t B, H, KVH, S, KV, D, bs, w, dil;
@@ -150,6 +154,7 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
   a.ptr = dptr; a.idx = didx; a.shared = 0; a.block_size = c.bs; a.window = c.w; a.dilation = c.dil;
   a.q = dq; a.k = dk; a.v = dv; a.o = dout;
   char msg[256] = "";
+  const char* path = "simt";
   if (!tc) {
     if (sattn_cuda_forward(&a, msg) != 0) { std::printf("launch failed: %s\n", msg); return false; }
   } else {
@@ -159,6 +164,12 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
     if (sattn_cuda_plan_create(&a, 1, &plan, msg) != 0) { std::printf("plan failed: %s\n", msg); return false; }
     if (std::strcmp(sattn_cuda_plan_kernel(plan), "tensor-core") != 0) {
       std::printf("%-3d expected the tensor-core kernel, got %s\n", n, sattn_cuda_plan_kernel(plan));
+      sattn_cuda_plan_destroy(plan);
+      return false;
+    }
+    path = sattn_cuda_plan_forward_path(plan);
+    if (g_expect_wgmma && std::strcmp(path, "wgmma") != 0) {
+      std::printf("%-3d expected the Hopper (wgmma) forward on this compute capability 9.0 device, got %s\n", n, path);
       sattn_cuda_plan_destroy(plan);
       return false;
     }
@@ -181,8 +192,8 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
   const double tol = c.bf16 ? 1e-2 : 1e-4;
   const bool ok = finite && rel <= tol;
   static const char* names[] = {"dense", "csr", "bsr", "window"};
-  std::printf("%-3d %-4s %-6s %-4s causal=%d B=%lld H=%lld KVH=%lld S=%lld KV=%lld D=%lld bs=%lld w=%lld dil=%lld  rel=%.2e %s\n", n,
-              tc ? "tc" : "simt", names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H, (long long)c.KVH,
+  std::printf("%-3d %-8s %-6s %-4s causal=%d B=%lld H=%lld KVH=%lld S=%lld KV=%lld D=%lld bs=%lld w=%lld dil=%lld  rel=%.2e %s\n", n,
+              path, names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H, (long long)c.KVH,
               (long long)c.S, (long long)c.KV, (long long)c.D, (long long)c.bs, (long long)c.w, (long long)c.dil, rel,
               ok ? "ok" : (finite ? "FAIL" : "FAIL (non-finite)"));
   return ok;
@@ -342,6 +353,16 @@ int main(int argc, char** argv) {
   // block sizes that are multiples of 16; sequence tails, causal with kv_len > seq_len, GQA,
   // empty block rows, multi-tile rows.
   const int n_tc = argc > 3 ? std::atoi(argv[3]) : n_cases;
+  int n_extra = 0;  // tensor-core cases run a second time on the mma.sync kernel
+  {
+    cudaDeviceProp prop{};
+    CK(cudaGetDeviceProperties(&prop, 0));
+    const char* env = std::getenv("SATTN_CUDA_HOPPER");
+    g_expect_wgmma = prop.major == 9 && prop.minor == 0 && sattn_cuda_hopper_built() && !(env && std::strcmp(env, "0") == 0);
+    std::printf("device %s, compute capability %d.%d; Hopper kernel %s; tensor-core forward: %s\n", prop.name, prop.major,
+                prop.minor, sattn_cuda_hopper_built() ? "built" : "not built",
+                g_expect_wgmma ? "wgmma, and mma.sync with SATTN_CUDA_HOPPER=0" : "mma.sync");
+  }
   const int64_t tc_bs[] = {16, 32, 48, 64, 128};
   for (int n = 0; n < n_tc; ++n) {
     std::uniform_int_distribution<int64_t> r(1, 400);
@@ -359,7 +380,17 @@ int main(int argc, char** argv) {
     c.bs = tc_bs[rng() % 5];
     c.w = 1 + rng() % 90;
     c.dil = 1 + rng() % 3;
+    // On a Hopper GPU every case runs twice, fresh data each time: on the wgmma kernel and, with
+    // SATTN_CUDA_HOPPER=0, on the mma.sync kernel of other GPUs.
     if (!run_case(c, rng, n_cases + n, true)) ++failed;
+    if (g_expect_wgmma) {
+      setenv("SATTN_CUDA_HOPPER", "0", 1);
+      g_expect_wgmma = false;
+      if (!run_case(c, rng, n_cases + n, true)) ++failed;
+      ++n_extra;
+      unsetenv("SATTN_CUDA_HOPPER");
+      g_expect_wgmma = true;
+    }
   }
   // The backward over every mode, fp32 and bf16, after a SIMT or a tensor-core forward: GQA,
   // causal with kv_len > seq_len, tails, empty rows, head_dim up to 256.
@@ -389,6 +420,6 @@ int main(int argc, char** argv) {
     }
   }
   unsetenv("SATTN_CUDA_DETERMINISTIC");
-  std::printf("%d of %d cases failed\n", failed, n_cases + n_tc + n_run);
+  std::printf("%d of %d cases failed\n", failed, n_cases + n_tc + n_extra + n_run);
   return failed ? 1 : 0;
 }

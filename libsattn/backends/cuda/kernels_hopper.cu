@@ -1,0 +1,575 @@
+// Hopper forward kernel (sm_90a): the same function as attention_tc (kernels_tc.cu) with the
+// matrix products on wgmma (warpgroup MMA, operands read by the tensor cores straight from shared
+// memory) instead of mma.sync fed by ldmatrix. One CTA of 2 warpgroups per (128 query rows, head,
+// batch), 64 rows per warpgroup; K/V tiles of 64 keys staged by cp.async in NST stages.
+// - Shared-memory tiles use the canonical 128-byte-swizzle layout: a [R rows][D] bf16 tile is
+//   stored as D/64 column blocks of [R][64] (128 bytes a row, 8-row atoms of 1024 bytes), the 16-byte
+//   chunk c of row r at chunk c ^ (r & 7). The same bytes serve as a K-major operand (Q as A, K as
+//   B of S = Q K^T: 8-row groups 1024 bytes apart, 32 bytes per 16-column k-step) and as an
+//   MN-major one (V as the transposed B of O += P V: 16 keys = 2048 bytes per k-step, 64-column
+//   blocks R * 128 bytes apart).
+// - cp.async writes go through the generic proxy and wgmma reads through the async proxy: each
+//   thread fences (fence.proxy.async.shared::cta) after its copies land, before the CTA barrier.
+// - S (64 x 64 per warpgroup, fp32) and O (64 x D) stay in registers; the accumulator layout of
+//   wgmma m64nN is per warp the mma.sync m16n8 one, so P goes back into the A operand of P V from
+//   registers exactly as in attention_tc, and the online softmax and masks are the same code.
+// - A warpgroup whose 64 rows see nothing of a tile (BSR sub-block masks, causal future, outside
+//   the window) skips that tile's products; the CTA still shares the loads.
+// Descriptor bit layout (PTX ISA, "Matrix Descriptor Format" of wgmma): start address >> 4 in bits
+// 0-13, leading-dimension byte offset >> 4 in 16-29, stride-dimension byte offset >> 4 in 32-45,
+// swizzle mode in 62-63 (1 = 128-byte swizzle). Built only for sm_90a (cuda.cmake); tc_launch
+// calls it on compute capability 9.0 devices unless SATTN_CUDA_HOPPER=0.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "kernels_internal.h"
+#include "tc_common.cuh"
+
+// K/V stages and CTAs per SM (the register cap: 1 -> up to 255, 2 -> 128 registers) per head_dim:
+// macros so that other shapes can be timed side by side; the defaults are the measured ones.
+#ifndef SATTN_HOPPER_STAGES_64
+#define SATTN_HOPPER_STAGES_64 3
+#endif
+#ifndef SATTN_HOPPER_STAGES_128
+#define SATTN_HOPPER_STAGES_128 3
+#endif
+#ifndef SATTN_HOPPER_MINB_64
+#define SATTN_HOPPER_MINB_64 2
+#endif
+#ifndef SATTN_HOPPER_MINB_128
+#define SATTN_HOPPER_MINB_128 1
+#endif
+
+namespace sattn_cuda {
+
+namespace {
+
+using tc::cp_async16;
+using tc::cp_async_commit;
+using tc::cp_async_wait;
+using tc::ex2;
+using tc::pack_bf16;
+using tc::smem_addr;
+
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#error "kernels_hopper.cu must be compiled for sm_90a only (-gencode arch=compute_90a,code=sm_90a)"
+#endif
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// Shared-memory matrix descriptor, 128-byte swizzle.
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((lbo >> 4) & 0x3FFF) << 16) |
+         (uint64_t((sbo >> 4) & 0x3FFF) << 32) | (uint64_t(1) << 62);
+}
+
+// Wrappers for the three wgmma shapes used here (written out by a small generator: the operand
+// lists are 32 or 64 accumulators long).
+// d (64 x 64, fp32) (+)= A (64 x 16, smem, K-major) * B (16 x 64, smem, K-major); accumulate = false
+// overwrites d.
+__device__ __forceinline__ void wgmma_ss_n64(float (&d)[32], uint64_t da, uint64_t db, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+
+// d (64 x 64, fp32) += A (64 x 16, registers) * B (16 x 64, smem, MN-major: transposed).
+__device__ __forceinline__ void wgmma_rs_n64_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+
+// d (64 x 128, fp32) += A (64 x 16, registers) * B (16 x 128, smem, MN-major: transposed).
+__device__ __forceinline__ void wgmma_rs_n128_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+
+
+template <int D>
+__device__ __forceinline__ void wgmma_pv(float (&o)[D / 2], const uint32_t (&a)[4], uint64_t db) {
+  if constexpr (D == 128) wgmma_rs_n128_tb(o, a, db);
+  else wgmma_rs_n64_tb(o, a, db);
+}
+
+// Byte offset of 16-byte chunk c of row r in a [R][D] tile of the swizzled layout above.
+template <int R>
+__device__ __forceinline__ uint32_t sw_off(int r, int c) {
+  return uint32_t((c >> 3) * R * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+// Rows row0.. of a [len, D] matrix into a tile of R rows (swizzled layout) by NT threads; rows at
+// or past len are zero-filled.
+template <int D, int R, int NT>
+__device__ __forceinline__ void load_sw(uint32_t base, const __nv_bfloat16* g, int64_t row0, int64_t len) {
+  constexpr int C = D / 8;
+#pragma unroll
+  for (int x = threadIdx.x; x < R * C; x += NT) {
+    const int r = x / C, c = x % C;
+    const int64_t gr = row0 + r;
+    const bool ok = gr < len;
+    cp_async16(base + sw_off<R>(r, c), g + (ok ? gr : 0) * D + c * 8, ok ? 16 : 0);
+  }
+}
+
+constexpr int kWgThreads = 256;  // 2 consumer warpgroups
+__host__ __device__ constexpr int hopper_stages(int d) { return d > 64 ? SATTN_HOPPER_STAGES_128 : SATTN_HOPPER_STAGES_64; }
+__host__ __device__ constexpr int hopper_minb(int d) { return d > 64 ? SATTN_HOPPER_MINB_128 : SATTN_HOPPER_MINB_64; }
+template <int D>
+constexpr int hopper_smem() {
+  return (kTcQTile + 2 * hopper_stages(D) * kTcKTile) * D * 2 + 1024 + 256;  // + alignment slack, mbarriers
+}
+
+// ---- The part both variants share: tile ranges, one 64-key tile of a warpgroup, the epilogue ----
+
+// The key tiles of query tile qt: [t_begin, t_end) of the tile list, or of all key tiles.
+template <int Mode>
+__device__ __forceinline__ void tile_range(const TcArgs& a, int64_t b, int64_t kvh, int64_t qt, int64_t& t_begin,
+                                           int64_t& t_end) {
+  const int64_t q0 = qt * kTcQTile, off = a.causal_offset, qlast = q0 + kTcQTile - 1 + off;
+  t_begin = t_end = 0;
+  if (Mode == kTcTiles) {
+    const int64_t* p = a.tile_ptr + (a.shared ? 0 : (b * a.kv_heads + kvh) * (a.n_qtiles + 1));
+    t_begin = p[qt];
+    t_end = p[qt + 1];
+  } else {
+    int64_t lo = 0, hi = a.causal ? min(a.kv_len, qlast + 1) : a.kv_len;
+    if (Mode == kTcWindow) {
+      const int64_t span = a.window * a.dilation;
+      lo = max(int64_t(0), q0 + off - span);
+      hi = min(a.kv_len, qlast + (a.causal ? 0 : span) + 1);
+    }
+    if (hi > lo) {
+      t_begin = lo / kTcKTile;
+      t_end = (hi - 1) / kTcKTile + 1;
+    }
+  }
+}
+template <int Mode>
+__device__ __forceinline__ int64_t key0_of(const TcArgs& a, int64_t t) {
+  return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kTcKTile : t * kTcKTile;
+}
+
+// Per-thread state of a consumer warpgroup: rows row0 and row0 + 8 of the query tile.
+template <int D>
+struct WgAcc {
+  float o[D / 2];  // O accumulators: D/8 n-tiles x 4
+  float m[2], l[2];  // running max (log2 units) and this thread's part of the row sum
+};
+
+// Whether warpgroup wg (64 rows from w0 = its first aligned query position) has nothing to do in
+// the tile of keys kb.. (uniform over the warpgroup: wgmma is warpgroup-collective).
+template <int Mode>
+__device__ __forceinline__ bool wg_skip(const TcArgs& a, unsigned wmask, int64_t kb, int64_t w0) {
+  const int64_t wlast = w0 + 63;
+  bool skip = wmask == 0;
+  if (a.causal) skip = skip || kb > wlast;
+  if (Mode == kTcWindow) {
+    const int64_t span = a.window * a.dilation;
+    skip = skip || kb + kTcKTile - 1 < w0 - span || kb > wlast + (a.causal ? 0 : span);
+  }
+  return skip;
+}
+
+// One 64-key tile for a warpgroup: S = Q K^T by wgmma from shared memory, masks, online softmax,
+// O += P V (P from registers). sQw: the warpgroup's 64 rows of Q (column blocks QT * 128 bytes
+// apart); sK, sV: the tile's K and V (column blocks 64 * 128 bytes apart).
+template <int D, int Mode>
+__device__ __forceinline__ void wg_tile(const TcArgs& a, WgAcc<D>& acc, uint32_t sQw, uint32_t sK, uint32_t sV, int64_t kb,
+                                        unsigned wmask, int64_t w0, int prow, int warp, int cq) {
+  constexpr int QT = kTcQTile, KT = kTcKTile;
+  float s[32];
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint64_t dq = sw128_desc(sQw + uint32_t((kk >> 2) * QT * 128 + (kk & 3) * 32), 16, 1024);
+    const uint64_t dk = sw128_desc(sK + uint32_t((kk >> 2) * KT * 128 + (kk & 3) * 32), 16, 1024);
+    wgmma_ss_n64(s, dq, dk, kk > 0);
+  }
+  wgmma_commit();
+  wgmma_wait<0>();
+
+  bool full = kb + KT <= a.kv_len && (!a.causal || kb + KT - 1 <= w0);
+  if (Mode == kTcTiles) full = full && wmask == 0xFFFFu;
+  if (Mode == kTcWindow) {
+    const int64_t span = a.window * a.dilation;
+    full = full && a.dilation == 1 && kb >= w0 + 63 - span && kb + KT - 1 <= w0 + (a.causal ? 0 : span);
+  }
+  const unsigned rowmask = (wmask >> (4 * warp)) & 0xFu;  // this warp's 16 rows: 4 sub-blocks of keys
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[4 * n + e] * a.scale_log2;
+      if (!full) {  // 32-bit positions (sequences < 2^31), as in attention_tc
+        const int p = prow + 8 * (e >> 1), j = int(kb) + n * 8 + 2 * cq + (e & 1);
+        bool ok = j < int(a.kv_len) && (!a.causal || j <= p);
+        if (Mode == kTcTiles) ok = ok && ((rowmask >> (n >> 1)) & 1);
+        if (Mode == kTcWindow) {
+          const int dlt = j - p, span = int(a.window * a.dilation);
+          ok = ok && dlt >= -span && dlt <= span && dlt % int(a.dilation) == 0;
+        }
+        if (!ok) x = -INFINITY;
+      }
+      s[4 * n + e] = x;
+    }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float mn = fmaxf(acc.m[r], mx);
+    const float base = mn == -INFINITY ? 0.f : mn;  // nothing allowed yet: keep zeros
+    const float alpha = ex2(acc.m[r] - base);
+    acc.m[r] = mn;
+    float sum = 0.f;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      s[4 * n + 2 * r] = ex2(s[4 * n + 2 * r] - base);
+      s[4 * n + 2 * r + 1] = ex2(s[4 * n + 2 * r + 1] - base);
+      sum += s[4 * n + 2 * r] + s[4 * n + 2 * r + 1];
+    }
+    acc.l[r] = acc.l[r] * alpha + sum;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      acc.o[4 * n + 2 * r] *= alpha;
+      acc.o[4 * n + 2 * r + 1] *= alpha;
+    }
+  }
+
+  // O += P V: P (bf16) from the S accumulators as the register A operand, 16 keys per step.
+  uint32_t pa[4][4];
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc) {
+    pa[kc][0] = pack_bf16(s[8 * kc + 0], s[8 * kc + 1]);
+    pa[kc][1] = pack_bf16(s[8 * kc + 2], s[8 * kc + 3]);
+    pa[kc][2] = pack_bf16(s[8 * kc + 4], s[8 * kc + 5]);
+    pa[kc][3] = pack_bf16(s[8 * kc + 6], s[8 * kc + 7]);
+  }
+  wgmma_fence();
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc) wgmma_pv<D>(acc.o, pa[kc], sw128_desc(sV + uint32_t(kc * 2048), KT * 128, 1024));
+  wgmma_commit();
+  wgmma_wait<0>();
+}
+
+template <int D>
+__device__ __forceinline__ void wg_init(WgAcc<D>& acc) {
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) acc.o[i] = 0.f;
+  acc.m[0] = acc.m[1] = -INFINITY;
+  acc.l[0] = acc.l[1] = 0.f;
+}
+
+// O (fp32, normalized; 0 for a row with no allowed key) and the natural-log lse of rows row0 and
+// row0 + 8 of (b, h).
+template <int D>
+__device__ __forceinline__ void wg_store(const TcArgs& a, const WgAcc<D>& acc, int64_t b, int64_t h, int64_t row0, int cq) {
+  float* og = a.o + (b * a.heads + h) * a.seq_len * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = acc.l[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    const int64_t i = row0 + 8 * r;
+    if (i >= a.seq_len) continue;
+    if (a.lse && cq == 0)
+      a.lse[(b * a.heads + h) * a.seq_len + i] = sum > 0.f ? (acc.m[r] + __log2f(sum)) * 0.6931471805599453f : -INFINITY;
+    float* orow = og + i * D;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<float2*>(orow + n * 8 + 2 * cq) =
+          make_float2(acc.o[4 * n + 2 * r] * inv, acc.o[4 * n + 2 * r + 1] * inv);
+  }
+}
+
+// ---- Variant 1: every thread copies with cp.async, one CTA barrier per tile ----
+
+template <int D, int Mode>
+__global__ void __launch_bounds__(kWgThreads, hopper_minb(D)) attention_wgmma(const TcArgs a) {
+  constexpr int kStages = hopper_stages(D);
+  static_assert(kStages >= 2, "at least two K/V stages");
+  constexpr int QT = kTcQTile, KT = kTcKTile;
+  static_assert(QT == 128 && KT == 64, "two warpgroups of 64 rows, 64-key tiles");
+  constexpr int kTileBytes = KT * D * 2;
+  constexpr int NT = kWgThreads;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;  // swizzle atoms are 1024-aligned
+  const uint32_t sKV = sQ + QT * D * 2;                         // stage s: K at +2s tiles, V after it
+
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, cq = lane & 3;
+  const int64_t qt = int64_t(gridDim.x) - 1 - blockIdx.x;  // the longest (causal) rows first
+  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const int64_t kvh = h / (a.heads / a.kv_heads);
+  const int64_t q0 = qt * QT;
+  const __nv_bfloat16* qg = static_cast<const __nv_bfloat16*>(a.q) + (b * a.heads + h) * a.seq_len * D;
+  const __nv_bfloat16* kg = static_cast<const __nv_bfloat16*>(a.k) + (b * a.kv_heads + kvh) * a.kv_len * D;
+  const __nv_bfloat16* vg = static_cast<const __nv_bfloat16*>(a.v) + (b * a.kv_heads + kvh) * a.kv_len * D;
+  const int64_t w0 = q0 + 64 * wg + a.causal_offset;  // this warpgroup's first aligned query
+
+  int64_t t_begin, t_end;
+  tile_range<Mode>(a, b, kvh, qt, t_begin, t_end);
+  auto load_kv = [&](int64_t t, int stage) {
+    const int64_t k0 = key0_of<Mode>(a, t);
+    load_sw<D, KT, NT>(sKV + 2 * stage * kTileBytes, kg, k0, a.kv_len);
+    load_sw<D, KT, NT>(sKV + (2 * stage + 1) * kTileBytes, vg, k0, a.kv_len);
+  };
+
+  load_sw<D, QT, NT>(sQ, qg, q0, a.seq_len);
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) {
+    if (t_begin + i < t_end) load_kv(t_begin + i, i);
+    cp_async_commit();  // one group per tile, empty or not, so that the wait counts hold
+  }
+
+  WgAcc<D> acc;
+  wg_init(acc);
+  const int64_t row0 = q0 + 64 * wg + 16 * warp + g;  // rows row0 and row0 + 8
+  const int prow = int(row0 + a.causal_offset);
+  const uint32_t sQw = sQ + uint32_t(64 * wg * 128);
+
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const int stage = int((t - t_begin) % kStages);
+    cp_async_wait<kStages - 2>();
+    fence_proxy_async();
+    __syncthreads();  // tile t landed for everyone; everyone is done with tile t - 1
+    {
+      const int64_t tn = t + kStages - 1;
+      if (tn < t_end) load_kv(tn, int((tn - t_begin) % kStages));
+      cp_async_commit();
+    }
+    const int64_t kb = key0_of<Mode>(a, t);
+    const unsigned wmask = Mode == kTcTiles ? (a.tile_mask[t] >> (16 * wg)) & 0xFFFFu : 0xFFFFu;
+    if (wg_skip<Mode>(a, wmask, kb, w0)) continue;
+    const uint32_t sK = sKV + 2 * stage * kTileBytes;
+    wg_tile<D, Mode>(a, acc, sQw, sK, sK + kTileBytes, kb, wmask, w0, prow, warp, cq);
+  }
+  cp_async_wait<0>();
+  wg_store<D>(a, acc, b, h, row0, cq);
+}
+
+// ---- Variant 2: a producer warp loads Q, K and V by TMA; per-stage mbarriers, no CTA barrier ----
+// Warps 0-7 are the two consumer warpgroups, warp 8 the producer (one elected lane issues the
+// copies). full[s] completes when stage s's K and V have landed (expect_tx bytes), empty[s] when all
+// 256 consumer threads are done with it. The i-th use of stage s = i % NST is phase i / NST of
+// both barriers, so the parity to wait for is (i / NST) & 1. The warpgroups do not wait for each
+// other: one may run ahead by up to NST - 1 tiles, so their softmax and wgmma interleave.
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// A box of the 3-D tensor map (columns c0.., rows c1.., slice c2) into shared memory at dst,
+// completing on the mbarrier bar.
+__device__ __forceinline__ void tma_load3(uint32_t dst, const CUtensorMap* map, int c0, int c1, int c2, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+
+constexpr int kTmaThreads = kWgThreads + 32;
+
+template <int D, int Mode>
+__global__ void __launch_bounds__(kTmaThreads, 1)
+    attention_wgmma_tma(const TcArgs a, const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk,
+                        const __grid_constant__ CUtensorMap mv) {
+  constexpr int kStages = hopper_stages(D);
+  static_assert(kStages >= 2, "at least two K/V stages");
+  constexpr int QT = kTcQTile, KT = kTcKTile;
+  constexpr int kTileBytes = KT * D * 2;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;
+  const uint32_t sKV = sQ + QT * D * 2;
+  const uint32_t sBar = sKV + 2 * kStages * kTileBytes;  // barQ, full[NST], empty[NST]: 8 bytes each
+  const uint32_t barQ = sBar;
+  auto full = [&](int s) { return sBar + 8u * uint32_t(1 + s); };
+  auto empty = [&](int s) { return sBar + 8u * uint32_t(1 + kStages + s); };
+
+  const int tid = threadIdx.x, warp_all = tid >> 5, lane = tid & 31;
+  const int64_t qt = int64_t(gridDim.x) - 1 - blockIdx.x;
+  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const int64_t kvh = h / (a.heads / a.kv_heads);
+  const int64_t q0 = qt * QT;
+  int64_t t_begin, t_end;
+  tile_range<Mode>(a, b, kvh, qt, t_begin, t_end);
+
+  if (tid == 0) {
+    mbar_init(barQ, 1);
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full(s), 1);
+      mbar_init(empty(s), kWgThreads);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warp_all == 8) {  // producer
+    if (lane == 0 && t_begin < t_end) {  // no tiles: no copies (none may be in flight at exit)
+      mbar_expect_tx(barQ, uint32_t(QT * D * 2));
+#pragma unroll
+      for (int c = 0; c < D / 64; ++c) tma_load3(sQ + uint32_t(c * QT * 128), &mq, c * 64, int(q0), int(b * a.heads + h), barQ);
+      const int kvs = int(b * a.kv_heads + kvh);
+      for (int64_t i = 0; t_begin + i < t_end; ++i) {
+        const int s = int(i % kStages);
+        if (i >= kStages) mbar_wait(empty(s), uint32_t(((i / kStages) & 1) ^ 1));
+        mbar_expect_tx(full(s), uint32_t(2 * kTileBytes));
+        const int k0 = int(key0_of<Mode>(a, t_begin + i));
+        const uint32_t sK = sKV + uint32_t(2 * s * kTileBytes);
+#pragma unroll
+        for (int c = 0; c < D / 64; ++c) {
+          tma_load3(sK + uint32_t(c * KT * 128), &mk, c * 64, k0, kvs, full(s));
+          tma_load3(sK + uint32_t(kTileBytes + c * KT * 128), &mv, c * 64, k0, kvs, full(s));
+        }
+      }
+    }
+    return;
+  }
+
+  const int wg = tid >> 7, warp = (tid >> 5) & 3, g = lane >> 2, cq = lane & 3;
+  const int64_t w0 = q0 + 64 * wg + a.causal_offset;
+  WgAcc<D> acc;
+  wg_init(acc);
+  const int64_t row0 = q0 + 64 * wg + 16 * warp + g;
+  const int prow = int(row0 + a.causal_offset);
+  const uint32_t sQw = sQ + uint32_t(64 * wg * 128);
+  if (t_begin < t_end) mbar_wait(barQ, 0);
+  for (int64_t i = 0; t_begin + i < t_end; ++i) {
+    const int64_t t = t_begin + i;
+    const int s = int(i % kStages);
+    const int64_t kb = key0_of<Mode>(a, t);
+    const unsigned wmask = Mode == kTcTiles ? (a.tile_mask[t] >> (16 * wg)) & 0xFFFFu : 0xFFFFu;
+    // Wait even when skipping: the stage may be refilled only after this use's copies landed (a
+    // copy still in flight could otherwise land over the next one's, and its bytes would count
+    // towards the next phase).
+    mbar_wait(full(s), uint32_t((i / kStages) & 1));
+    if (!wg_skip<Mode>(a, wmask, kb, w0)) {
+      const uint32_t sK = sKV + uint32_t(2 * s * kTileBytes);
+      wg_tile<D, Mode>(a, acc, sQw, sK, sK + kTileBytes, kb, wmask, w0, prow, warp, cq);
+    }
+    mbar_arrive(empty(s));  // skipped or done: the producer may refill this stage
+  }
+  wg_store<D>(a, acc, b, h, row0, cq);
+}
+
+// ---- Host side ----
+
+#ifndef SATTN_HOPPER_TMA
+#define SATTN_HOPPER_TMA 1  // 1: variant 2 (TMA, producer warp); 0: variant 1 (cp.async)
+#endif
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+  }
+  return fn;
+}
+
+// [slices, rows, D] bf16 as a 3-D tensor map with boxes of 64 columns x box_rows rows, 128-byte
+// swizzle; rows past `rows` read as zeros.
+bool make_map(CUtensorMap* m, const void* base, int64_t slices, int64_t rows, int D, int box_rows) {
+  const auto fn = encode_fn();
+  if (!fn) return false;
+  const cuuint64_t dims[3] = {cuuint64_t(D), cuuint64_t(rows), cuuint64_t(slices)};
+  const cuuint64_t strides[2] = {cuuint64_t(D) * 2, cuuint64_t(rows) * D * 2};
+  const cuuint32_t box[3] = {64, cuuint32_t(box_rows), 1};
+  const cuuint32_t estr[3] = {1, 1, 1};
+  return fn(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims, strides, box, estr,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <int D, int Mode>
+cudaError_t launch_wgmma(const TcArgs& a) {
+  constexpr int smem = hopper_smem<D>();
+  const dim3 grid(unsigned((a.seq_len + kTcQTile - 1) / kTcQTile), unsigned(a.heads), unsigned(a.batch));
+  if (SATTN_HOPPER_TMA) {
+    CUtensorMap mq, mk, mv;
+    if (!make_map(&mq, a.q, a.batch * a.heads, a.seq_len, D, kTcQTile) ||
+        !make_map(&mk, a.k, a.batch * a.kv_heads, a.kv_len, D, kTcKTile) ||
+        !make_map(&mv, a.v, a.batch * a.kv_heads, a.kv_len, D, kTcKTile))
+      return cudaErrorInvalidValue;
+    static bool configured = false;
+    if (!configured) {
+      const cudaError_t e = cudaFuncSetAttribute(attention_wgmma_tma<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      if (e != cudaSuccess) return e;
+      configured = true;
+    }
+    attention_wgmma_tma<D, Mode><<<grid, kTmaThreads, smem>>>(a, mq, mk, mv);
+  } else {
+    static bool configured = false;
+    if (!configured) {
+      const cudaError_t e = cudaFuncSetAttribute(attention_wgmma<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      if (e != cudaSuccess) return e;
+      configured = true;
+    }
+    attention_wgmma<D, Mode><<<grid, kWgThreads, smem>>>(a);
+  }
+  return cudaGetLastError();
+}
+
+template <int D>
+cudaError_t launch_wgmma_dim(const TcArgs& a) {
+  switch (a.mode) {
+    case kTcDense: return launch_wgmma<D, kTcDense>(a);
+    case kTcTiles: return launch_wgmma<D, kTcTiles>(a);
+    case kTcWindow: return launch_wgmma<D, kTcWindow>(a);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+
+cudaError_t hopper_launch(const TcArgs& a) {
+  if (a.seq_len == 0 || a.heads == 0 || a.batch == 0) return cudaSuccess;
+  switch (a.head_dim) {
+    case 64: return launch_wgmma_dim<64>(a);
+    case 128: return launch_wgmma_dim<128>(a);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace sattn_cuda
