@@ -27,79 +27,20 @@
 #include "Vsattn_accel.h"
 #include "Vsattn_grid_ctrl.h"
 #include "dram_model.hpp"
+#include "harness_io.hpp"
 #include "sattn_isa.hpp"
 #include "verilated.h"
 #include "verilated_fst_c.h"
+
+const char* const sattn::accel_sim::kHarnessName = "sattn-accel-grid-sim";
 
 namespace {
 
 namespace isa = sattn::accel::isa;
 constexpr int T = SATTN_GRID_ROWS * SATTN_GRID_COLS;
+using namespace sattn::accel_sim;
+
 constexpr int kCmdDepth = 1 << SATTN_GRID_CMD_AW, kGroupDepth = 1 << SATTN_GRID_GRP_AW;
-
-[[noreturn]] void die(int code, const std::string& msg) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "sattn-accel-grid-sim: error: %s\n", msg.c_str());
-  std::exit(code);
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) die(3, "cannot read '" + path + "'");
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-struct Cmd {
-  unsigned funct;
-  uint64_t rs1, rs2;
-};
-
-// "KEY N" lines, then `count` lines of the body: the shared shape of both input files.
-struct TextFile {
-  std::string path;
-  std::ifstream in;
-  int line_no = 0;
-  explicit TextFile(const std::string& p) : path(p), in(p) {
-    if (!in) die(3, "cannot read '" + path + "'");
-  }
-  [[noreturn]] void bad(const std::string& what) { die(3, path + ":" + std::to_string(line_no) + ": " + what); }
-  std::string line() {
-    std::string s;
-    ++line_no;
-    if (!std::getline(in, s)) bad("unexpected end of file");
-    return s;
-  }
-  uint64_t key(const char* k) {
-    std::istringstream ls(line());
-    std::string got;
-    uint64_t v = 0;
-    if (!(ls >> got >> v) || got != k) bad(std::string("expected '") + k + " N'");
-    return v;
-  }
-};
-
-struct Program {
-  uint64_t dram_bytes = 0, out_offset = 0, out_bytes = 0;
-  std::vector<Cmd> cmds;
-};
-
-Program read_program(const std::string& path) {
-  TextFile f(path);
-  Program p;
-  if (f.line() != "sattn-accel-program v1") f.bad("expected 'sattn-accel-program v1'");
-  p.dram_bytes = f.key("dram_bytes");
-  p.out_offset = f.key("out_offset");
-  p.out_bytes = f.key("out_bytes");
-  const uint64_t count = f.key("commands");
-  for (uint64_t i = 0; i < count; ++i) {
-    Cmd c{};
-    if (std::sscanf(f.line().c_str(), "%u %lx %lx", &c.funct, &c.rs1, &c.rs2) != 3 || c.funct > 127)
-      f.bad("expected 'FUNCT RS1 RS2'");
-    p.cmds.push_back(c);
-  }
-  if (p.out_offset + p.out_bytes > p.dram_bytes) f.bad("output area outside DRAM");
-  return p;
-}
 
 // The task table (sattn-accel-grid v1): hw/README.md "Grid MMIO".
 struct Plan {
@@ -149,16 +90,6 @@ Plan read_plan(const std::string& path, size_t commands) {
     p.groups.push_back(gr);
   }
   return p;
-}
-
-const char* dma_state_name(unsigned s) {
-  static const char* names[] = {"idle", "request", "data", "?"};
-  return names[s & 3];
-}
-const char* core_state_name(unsigned s) {
-  static const char* names[] = {"idle", "row_start", "qk", "softmax", "rescale", "pv", "store_setup", "store_divide",
-                                "store_normalize", "store_write"};
-  return s < 10 ? names[s] : "?";
 }
 
 bool multicast_load(unsigned f) {

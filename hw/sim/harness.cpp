@@ -16,83 +16,21 @@
 
 #include "Vsattn_accel.h"
 #include "dram_model.hpp"
+#include "harness_io.hpp"
 #include "sattn_isa.hpp"
 #include "verilated.h"
 #include "verilated_fst_c.h"
 
+const char* const sattn::accel_sim::kHarnessName = "sattn-accel-sim";
+
 namespace {
 
 namespace isa = sattn::accel::isa;
-
-struct Cmd {
-  unsigned funct;
-  uint64_t rs1, rs2;
-};
-
-[[noreturn]] void die(int code, const std::string& msg) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "sattn-accel-sim: error: %s\n", msg.c_str());
-  std::exit(code);
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) die(3, "cannot read '" + path + "'");
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-struct Program {
-  uint64_t dram_bytes = 0, out_offset = 0, out_bytes = 0;
-  std::vector<Cmd> cmds;
-};
-
-Program read_program(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) die(3, "cannot read '" + path + "'");
-  Program p;
-  std::string line;
-  int line_no = 0;
-  auto bad = [&](const std::string& what) { die(3, path + ":" + std::to_string(line_no) + ": " + what); };
-  if (!std::getline(in, line) || line != "sattn-accel-program v1") bad("expected 'sattn-accel-program v1'");
-  ++line_no;
-  uint64_t count = 0;
-  for (const char* key : {"dram_bytes", "out_offset", "out_bytes", "commands"}) {
-    ++line_no;
-    std::string k;
-    uint64_t v = 0;
-    if (!std::getline(in, line)) bad(std::string("missing '") + key + "'");
-    std::istringstream ls(line);
-    if (!(ls >> k >> v) || k != key) bad(std::string("expected '") + key + " N'");
-    if (k == "dram_bytes") p.dram_bytes = v;
-    else if (k == "out_offset") p.out_offset = v;
-    else if (k == "out_bytes") p.out_bytes = v;
-    else count = v;
-  }
-  for (uint64_t i = 0; i < count; ++i) {
-    ++line_no;
-    if (!std::getline(in, line)) bad("expected " + std::to_string(count) + " commands");
-    Cmd c{};
-    if (std::sscanf(line.c_str(), "%u %lx %lx", &c.funct, &c.rs1, &c.rs2) != 3 || c.funct > 127)  // funct7
-      bad("expected 'FUNCT RS1 RS2'");
-    p.cmds.push_back(c);
-  }
-  if (p.out_offset + p.out_bytes > p.dram_bytes) bad("output area outside DRAM");
-  return p;
-}
+using namespace sattn::accel_sim;
 
 // COUNTER and PROBE: fenced (issued only when the accelerator is idle), answered in rd.
 bool is_query(unsigned funct) {
   return funct == unsigned(isa::Funct::counter) || funct == unsigned(isa::Funct::probe);
-}
-
-const char* dma_state_name(unsigned s) {
-  static const char* names[] = {"idle", "request", "data", "?"};
-  return names[s & 3];
-}
-const char* core_state_name(unsigned s) {
-  static const char* names[] = {"idle", "row_start", "qk", "softmax", "rescale", "pv", "store_setup", "store_divide",
-                                "store_normalize", "store_write"};
-  return s < 10 ? names[s] : "?";
 }
 
 }  // namespace
