@@ -321,21 +321,23 @@ TEST_CASE("fast_attention fp32 matches the reference on random shapes and layout
 
 namespace {
 
-// Sets SATTN_CPU_BLOCK_KERNEL for one scope and restores the caller's value.
-struct BlockKernelEnv {
+// Sets one environment variable (the kernel choices SATTN_CPU_BLOCK_KERNEL, SATTN_CPU_CSR_KERNEL)
+// for one scope and restores the caller's value.
+struct ScopedVar {
+  const char* name;
   std::string saved;
   bool had;
-  explicit BlockKernelEnv(const char* value) {
-    const char* old = std::getenv("SATTN_CPU_BLOCK_KERNEL");
+  ScopedVar(const char* var, const char* value) : name(var) {
+    const char* old = std::getenv(name);
     had = old != nullptr;
     if (had) saved = old;
-    setenv("SATTN_CPU_BLOCK_KERNEL", value, 1);
+    setenv(name, value, 1);
   }
-  ~BlockKernelEnv() {
+  ~ScopedVar() {
     if (had)
-      setenv("SATTN_CPU_BLOCK_KERNEL", saved.c_str(), 1);
+      setenv(name, saved.c_str(), 1);
     else
-      unsetenv("SATTN_CPU_BLOCK_KERNEL");
+      unsetenv(name);
   }
 };
 
@@ -369,7 +371,7 @@ TEST_CASE("fast_attention: the fused block tile and the cblas block tile both ma
     const Tensor ref = reference_attention(c.op, layout, c.q, c.k, c.v);
     for (const char* kernel : {"fused", "gemm"}) {
       CAPTURE(kernel);
-      const BlockKernelEnv env(kernel);
+      const ScopedVar env("SATTN_CPU_BLOCK_KERNEL", kernel);
       const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, two_threads);
       const ErrorStats e = compare(out, ref);
       REQUIRE(e.finite);
@@ -377,7 +379,7 @@ TEST_CASE("fast_attention: the fused block tile and the cblas block tile both ma
       check_empty_rows_are_zero(c.op, layout, out);
     }
   }
-  const BlockKernelEnv bogus("blas");
+  const ScopedVar bogus("SATTN_CPU_BLOCK_KERNEL", "blas");
   Case c = random_case(rng, false);
   const Layout layout = bsr_from(c.op, 16, [](int64_t, int64_t, int64_t, int64_t) { return true; });
   std::string message;
@@ -389,28 +391,6 @@ TEST_CASE("fast_attention: the fused block tile and the cblas block tile both ma
   }
   CHECK(message.find("SATTN_CPU_BLOCK_KERNEL=blas: unknown block kernel") != std::string::npos);
 }
-
-namespace {
-
-// Sets SATTN_CPU_CSR_KERNEL for one scope and restores the caller's value.
-struct CsrKernelEnv {
-  std::string saved;
-  bool had;
-  explicit CsrKernelEnv(const char* value) {
-    const char* old = std::getenv("SATTN_CPU_CSR_KERNEL");
-    had = old != nullptr;
-    if (had) saved = old;
-    setenv("SATTN_CPU_CSR_KERNEL", value, 1);
-  }
-  ~CsrKernelEnv() {
-    if (had)
-      setenv("SATTN_CPU_CSR_KERNEL", saved.c_str(), 1);
-    else
-      unsetenv("SATTN_CPU_CSR_KERNEL");
-  }
-};
-
-}  // namespace
 
 TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match the reference") {
   // CSR layouts only (the two paths differ there): windows (contiguous packed tiles), LSH-like
@@ -443,7 +423,7 @@ TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match t
     const Tensor ref = reference_attention(c.op, layout, c.q, c.k, c.v);
     for (const char* kernel : {"packed", "legacy"}) {
       CAPTURE(kernel);
-      const CsrKernelEnv env(kernel);
+      const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
       const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, two_threads);
       const ErrorStats e = compare(out, ref);
       REQUIRE(e.finite);
@@ -451,7 +431,7 @@ TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match t
       check_empty_rows_are_zero(c.op, layout, out);
     }
   }
-  const CsrKernelEnv bogus("gemm");
+  const ScopedVar bogus("SATTN_CPU_CSR_KERNEL", "gemm");
   Case c = random_case(rng, false);
   const Layout layout = csr_from(c.op, [](int64_t, int64_t, int64_t, int64_t) { return true; });
   std::string message;
