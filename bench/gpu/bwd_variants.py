@@ -9,7 +9,7 @@ Usage: python3 bench/gpu/bwd_variants.py OUT.json [--flex] NAME=LIB.so ... -- SE
 import ctypes, json, sys
 import torch
 from timing import timeit
-from bwd_variants_common import Args, call
+from bwd_variants_common import Args, block_mask_cases, call
 
 args = sys.argv[1:]
 out_path = args.pop(0)
@@ -28,18 +28,7 @@ if flex_too:
 rows = []
 for S in seqs:
     for D in (64, 128):
-        g = torch.Generator(device="cuda").manual_seed(S + D)
-        q, k, v = (torch.randn(1, H, S, D, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(3))
-        nb = S // BS
-        draw = torch.rand(nb, nb, device="cuda", generator=g) < KEEP
-        draw |= torch.eye(nb, dtype=torch.bool, device="cuda")
-        do = torch.randn(1, H, S, D, device="cuda", generator=g)
-        for causal in (False, True):
-            keep = draw & torch.tril(torch.ones(nb, nb, dtype=torch.bool, device="cuda")) if causal else draw
-            kc = keep.cpu()
-            ptr = torch.zeros(nb + 1, dtype=torch.int64)
-            ptr[1:] = kc.sum(1).cumsum(0)
-            idx = kc.nonzero()[:, 1].to(torch.int32).contiguous()
+        for q, k, v, do, causal, keep, ptr, idx in block_mask_cases(S, D, H, BS, KEEP):
             r = {"seq_len": S, "head_dim": D, "causal": causal}
             first = None
             for name, lib in libs:

@@ -17,3 +17,24 @@ def call(lib, name, *ptrs):
     assert rc == 0, (name, msg.value)
 
 
+
+
+def block_mask_cases(S, D, H, BS, keep_frac, device="cuda"):
+    """bench.py's configurations: q, k, v (bf16, 1 x H x S x D), dO (fp32) and a block mask of BS-blocks
+    (a random keep_frac of them plus the diagonal), drawn from one generator seeded S + D; yields
+    (q, k, v, do, causal, keep, ptr, idx) for causal False and True, keep restricted to the past for
+    causal, ptr/idx its block rows as CSR (int64 row pointers, int32 block columns, on the CPU)."""
+    import torch
+    g = torch.Generator(device=device).manual_seed(S + D)
+    q, k, v = (torch.randn(1, H, S, D, device=device, dtype=torch.bfloat16, generator=g) for _ in range(3))
+    nb = S // BS
+    draw = torch.rand(nb, nb, device=device, generator=g) < keep_frac
+    draw |= torch.eye(nb, dtype=torch.bool, device=device)
+    do = torch.randn(1, H, S, D, device=device, generator=g)
+    for causal in (False, True):
+        keep = draw & torch.tril(torch.ones(nb, nb, dtype=torch.bool, device=device)) if causal else draw
+        kc = keep.cpu()
+        ptr = torch.zeros(nb + 1, dtype=torch.int64)
+        ptr[1:] = kc.sum(1).cumsum(0)
+        idx = kc.nonzero()[:, 1].to(torch.int32).contiguous()
+        yield q, k, v, do, causal, keep, ptr, idx

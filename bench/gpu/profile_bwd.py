@@ -7,7 +7,7 @@ Usage: ncu ... python3 bench/gpu/profile_bwd.py LIB.so SEQ D [D ...]
 import ctypes, sys
 import torch
 from torch.nn.attention.flex_attention import flex_attention, create_block_mask
-from bwd_variants_common import Args, call  # noqa: E402
+from bwd_variants_common import Args, block_mask_cases, call  # noqa: E402
 
 lib = ctypes.CDLL(sys.argv[1])
 S = int(sys.argv[2])
@@ -16,18 +16,7 @@ H, BS, KEEP = 16, 128, 0.09
 flex = torch.compile(flex_attention)
 vp = lambda t: ctypes.c_void_p(t.data_ptr())
 for D in dims:
-    g = torch.Generator(device="cuda").manual_seed(S + D)
-    q, k, v = (torch.randn(1, H, S, D, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(3))
-    nb = S // BS
-    draw = torch.rand(nb, nb, device="cuda", generator=g) < KEEP
-    draw |= torch.eye(nb, dtype=torch.bool, device="cuda")
-    do = torch.randn(1, H, S, D, device="cuda", generator=g)
-    for causal in (False, True):
-        keep = draw & torch.tril(torch.ones(nb, nb, dtype=torch.bool, device="cuda")) if causal else draw
-        kc = keep.cpu()
-        ptr = torch.zeros(nb + 1, dtype=torch.int64)
-        ptr[1:] = kc.sum(1).cumsum(0)
-        idx = kc.nonzero()[:, 1].to(torch.int32).contiguous()
+    for q, k, v, do, causal, keep, ptr, idx in block_mask_cases(S, D, H, BS, KEEP):
         a = Args(2, 1, 1, H, H, S, S, D, int(causal), 0, D ** -0.5, ptr.data_ptr(), idx.data_ptr(), 1, BS, 0, 1,
                  None, None, None, None)
         p = ctypes.c_void_p()
