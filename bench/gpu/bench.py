@@ -18,6 +18,7 @@ Flex's (max-norm relative).
 import ctypes, json, os, sys
 import torch
 from timing import latency, timeit
+from bwd_variants_common import Args
 from torch.nn.attention import sdpa_kernel, SDPBackend
 from torch.nn.attention.flex_attention import flex_attention, create_block_mask
 
@@ -25,15 +26,6 @@ lib = ctypes.CDLL(sys.argv[1])
 out_path = sys.argv[2]
 seqs = [int(s) for s in sys.argv[3:]] or [4096, 16384, 65536]
 H, BS, KEEP = 16, 128, 0.09
-
-
-class Args(ctypes.Structure):
-    _fields_ = [("mode", ctypes.c_int), ("bf16", ctypes.c_int)] + [(n, ctypes.c_int64) for n in
-               ("batch", "heads", "kv_heads", "seq_len", "kv_len", "head_dim")] + [
-        ("causal", ctypes.c_int), ("causal_offset", ctypes.c_int64), ("scale", ctypes.c_float),
-        ("ptr", ctypes.c_void_p), ("idx", ctypes.c_void_p), ("shared", ctypes.c_int),
-        ("block_size", ctypes.c_int64), ("window", ctypes.c_int64), ("dilation", ctypes.c_int64),
-        ("q", ctypes.c_void_p), ("k", ctypes.c_void_p), ("v", ctypes.c_void_p), ("o", ctypes.c_void_p)]
 
 
 lib.sattn_cuda_plan_kernel.restype = ctypes.c_char_p

@@ -1,4 +1,5 @@
-"""ctypes declarations shared by bwd_variants.py and profile_bwd.py (sattn_cuda.h's SattnCudaArgs)."""
+"""What bench.py, bwd_variants.py and profile_bwd.py share: the ctypes declaration of sattn_cuda.h's
+SattnCudaArgs, a checked call, and (the backward scripts) bench.py's data and block mask."""
 import ctypes
 
 
