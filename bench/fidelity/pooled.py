@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,9 @@ GROUP = 3            # query heads per KV head
 NS = [1, 2, 4, 8, 16]  # calibration windows per selection
 POOL = 16            # calibration windows in all (the largest n)
 REPS = {1: 4, 2: 2}  # disjoint calibration sets per n (1 when not named): one window is a noisy draw
-BOUNDS = ["window", "mean"]  # sattn-select --recall-bound: the default, and the bound for the mean over text
+# sattn-select --recall-bound: the default; the bound for the mean over text; the mean bound at the
+# confidence leave-one-out cross-validation on the calibration windows picks (n >= 4; below, mean)
+BOUNDS = ["window", "mean", "cv"]
 WITHIN = 1.1         # the cost goal: within 10 % of the cheapest held-out-feasible point
 GOAL_MET, GOAL_WITHIN = 0.95, 0.90
 
@@ -175,7 +178,7 @@ def calib_sets(pool, n):
     return [pool[r * step // reps::step][:n] for r in range(reps)]
 
 
-def select(bin_dir, op, dirs, target, bound="window"):
+def select(bin_dir, op, dirs, target, bound="window", reason=None):
     cmd = ["nice", os.path.join(bin_dir, "sattn-select"), "-q", "--min-recall", str(target), "--recall-bound", bound, op]
     for d in dirs:
         cmd += ["--data", d]
@@ -183,6 +186,8 @@ def select(bin_dir, op, dirs, target, bound="window"):
     if p.returncode != 0:
         sys.exit(f"bench/fidelity/pooled: {' '.join(cmd[:6])} ... failed ({p.returncode}): {p.stderr[-2000:]}")
     plan = json.loads(p.stdout.splitlines()[0])
+    if reason is not None:
+        reason.append(plan["selection"]["reason"])
     cands = []
     for c in plan["selection"]["candidates"]:
         t = c["terms"]
@@ -192,12 +197,20 @@ def select(bin_dir, op, dirs, target, bound="window"):
     return cands
 
 
-def measure(args, bin_dir, stamp, work):
+def measure(args, bin_dir, stamp, work, reuse=None):
+    """reuse: an earlier JSON of this script on the same windows; its held-out figures, calibration
+    means and the choices of the bounds not in args.bounds are kept, only args.bounds are measured."""
     pool, held = split(stamp["windows"], args.stride)
     sets = {str(n): calib_sets(pool, n) for n in NS}
+    bounds = args.bounds
     doc = {"schema": "sattn.bench-fidelity-pooled/v1", "targets": TARGETS, "ns": NS, "bounds": BOUNDS, "confidence": 0.95,
            "stride": args.stride, "windows": stamp["windows"], "calib_pool": pool, "heldout": held,
            "calib_sets": sets, "configs": {}}
+    if reuse is not None:
+        for key in ("windows", "calib_pool", "heldout", "calib_sets", "targets", "ns", "stride"):
+            if reuse[key] != doc[key]:
+                sys.exit(f"bench/fidelity/pooled: --reuse: its {key} differ from this run's")
+        doc["bounds"] = [b for b in BOUNDS if b in bounds or b in reuse["bounds"]]
     t0 = time.time()
     for seq in SEQS:
         for layer in LAYERS:
@@ -208,33 +221,45 @@ def measure(args, bin_dir, stamp, work):
                     json.dump({"schema": "sattn.op/v1", "name": tag, "heads": GROUP, "kv_heads": 1, "seq_len": seq,
                                "head_dim": 64, "causal": True, "precision": "fp32"}, f)
                 wdir = lambda w: os.path.join(args.cache, tag, f"w{w:03d}")
-                # Held-out: every grid point's worst-head mean over the pooled held-out windows.
-                points = {}
-                for c in select(bin_dir, op, [wdir(w) for w in held], 0.5):
-                    if c["label"] == "dense":
-                        points["dense"] = {"cost": c["cost"], "heldout": 1.0}
-                    elif c["feasible"]:
-                        points[c["label"]] = {"cost": c["cost"], "heldout": c["mean"]}
-                cfg = {"points": points, "choices": [], "calib": {}}
+                if reuse is not None:
+                    old = reuse["configs"][tag]
+                    points = old["points"]
+                    cfg = {"points": points, "calib": old["calib"],
+                           "choices": [c for c in old["choices"] if c.get("bound", "window") not in bounds]}
+                else:
+                    # Held-out: every grid point's worst-head mean over the pooled held-out windows.
+                    points = {}
+                    for c in select(bin_dir, op, [wdir(w) for w in held], 0.5):
+                        if c["label"] == "dense":
+                            points["dense"] = {"cost": c["cost"], "heldout": 1.0}
+                        elif c["feasible"]:
+                            points[c["label"]] = {"cost": c["cost"], "heldout": c["mean"]}
+                    cfg = {"points": points, "choices": [], "calib": {}}
                 for n in NS:
-                    cfg["calib"][str(n)] = []
+                    if reuse is None:
+                        cfg["calib"][str(n)] = []
                     for rep, ws in enumerate(sets[str(n)]):
                         per_point = None
-                        for bound, r in [(b, r) for b in BOUNDS for r in TARGETS]:
-                            cands = select(bin_dir, op, [wdir(w) for w in ws], r, bound)
+                        for bound, r in [(b, r) for b in bounds for r in TARGETS]:
+                            reason = []
+                            cands = select(bin_dir, op, [wdir(w) for w in ws], r, bound, reason)
                             (ch,) = [c for c in cands if c["chosen"]]
                             if ch["label"] not in points:
                                 sys.exit(f"bench/fidelity/pooled: {tag}: the choice {ch['label']} is not a feasible "
                                          "point on the held-out windows")
                             if abs(ch["cost"] - points[ch["label"]]["cost"]) > 1e-9 * ch["cost"]:
                                 sys.exit(f"bench/fidelity/pooled: {tag}: {ch['label']} costs differently")
+                            # The confidence the bound used (cv: the one cross-validation chose).
+                            conf = re.search(r"at confidence ([0-9.]+)", reason[0])
                             cfg["choices"].append({"bound": bound, "n": n, "rep": rep, "target": r, "chosen": ch["label"],
                                                    "calib_bound": 1.0 if ch["label"] == "dense" else ch["recall"],
-                                                   "calib_mean": 1.0 if ch["label"] == "dense" else ch["mean"]})
-                            if bound == BOUNDS[0]:  # the pooled calibration means do not depend on the bound
+                                                   "calib_mean": 1.0 if ch["label"] == "dense" else ch["mean"],
+                                                   "confidence": float(conf.group(1)) if conf else None})
+                            if bound == bounds[0]:  # the pooled calibration means do not depend on the bound
                                 per_point = {c["label"]: c for c in cands if c["feasible"] and c["label"] != "dense"}
-                        cfg["calib"][str(n)].append({
-                            "windows": ws, "mean": {k: round(c["mean"], 6) for k, c in sorted(per_point.items())}})
+                        if reuse is None:
+                            cfg["calib"][str(n)].append({
+                                "windows": ws, "mean": {k: round(c["mean"], 6) for k, c in sorted(per_point.items())}})
                 doc["configs"][tag] = cfg
                 if sys.stderr.isatty():
                     print(f"bench/fidelity/pooled: {tag} done ({time.time() - t0:.0f} s)", file=sys.stderr)
@@ -251,6 +276,11 @@ def main():
     ap.add_argument("--stride", type=int, default=8, help="every STRIDE-th 1024-byte window of the held-out text")
     ap.add_argument("--out", help="write the JSON here instead of bench/results/fidelity-pooled.json (and leave "
                                   "fidelity.md alone)")
+    ap.add_argument("--bounds", default=",".join(BOUNDS),
+                    help="the --recall-bound values to measure, comma-separated (default: %(default)s)")
+    ap.add_argument("--reuse", metavar="FILE",
+                    help="keep the held-out figures, calibration means and other bounds' choices of FILE (an "
+                         "earlier JSON of this script on the same windows) and measure only --bounds")
     ap.add_argument("--analyse", metavar="FILE", help="recompute the analysis of FILE (a JSON of this script) "
                                                       "and write it back; measures nothing")
     args = ap.parse_args()
@@ -261,6 +291,10 @@ def main():
             json.dump(doc, f, separators=(",", ":"))
         os.replace(args.analyse + ".tmp", args.analyse)
         return
+    args.bounds = [b for b in args.bounds.split(",") if b]
+    if not args.bounds or any(b not in BOUNDS for b in args.bounds):
+        sys.exit(f"bench/fidelity/pooled: --bounds: each of {', '.join(BOUNDS)}")
+    reuse = json.load(open(args.reuse)) if args.reuse else None
     bin_dir = os.path.join(os.path.abspath(args.build), "bin")
     if not os.path.exists(os.path.join(bin_dir, "sattn-select")):
         sys.exit(f"bench/fidelity/pooled: {bin_dir}/sattn-select not found; build first")
@@ -273,7 +307,7 @@ def main():
     stamp = captured(args)
     t_capture = time.time() - t0
     with tempfile.TemporaryDirectory() as work:
-        doc = measure(args, bin_dir, stamp, work)
+        doc = measure(args, bin_dir, stamp, work, reuse)
     doc["analysis"] = analyse(doc)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
     rev = subprocess.run(["git", "-C", SRC, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -282,7 +316,11 @@ def main():
         "machine": f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "load_before": load, "load_after": open("/proc/loadavg").read().split()[:3],
         "capture_cached": stamp["cached"], "capture_seconds": round(t_capture), "total_seconds": round(time.time() - t0),
-        "command": f"bench/fidelity/pooled.py --stride {args.stride} (make bench-fidelity-pooled)"}
+        "command": f"bench/fidelity/pooled.py --stride {args.stride} --bounds {','.join(args.bounds)}"
+                   + (f" --reuse {os.path.relpath(args.reuse, SRC)}" if args.reuse else "") + " (make bench-fidelity-pooled)"}
+    if reuse is not None:
+        doc["provenance"]["reused"] = {"bounds": [b for b in reuse["bounds"] if b not in args.bounds],
+                                       "provenance": reuse.get("provenance")}
     out = args.out or os.path.join(SRC, "bench", "results", "fidelity-pooled.json")
     with open(out + ".tmp", "w") as f:
         json.dump(doc, f, separators=(",", ":"))

@@ -44,7 +44,7 @@ struct ProfileSelect {
   std::optional<int64_t> l1_bytes;
   std::optional<double> min_recall;    // select.min_recall: the quality target (sattn-select --min-recall)
   std::optional<double> recall_confidence;  // select.recall_confidence (sattn-select --recall-confidence)
-  std::optional<std::string> recall_bound;  // select.recall_bound: "window" or "mean" (sattn-select --recall-bound)
+  std::optional<std::string> recall_bound;  // select.recall_bound: "window", "mean" or "cv" (sattn-select --recall-bound)
   std::optional<std::string> backend;  // the cost model's target: cpu, rvv, rocc, imc
   std::vector<Spec> disable;
 };

@@ -36,7 +36,9 @@ inline constexpr double kRecallConfidence = 0.95;
 // window the user runs must reach R). mean: a confidence bound for the head's mean recall over text
 // like the calibration samples (the recall of many windows pooled must reach R). With n samples
 // the margin is z(C) x the spread of one window's mean x sqrt(1 + 1/n) (window) or sqrt(1/n) (mean).
-enum class RecallBound { window, mean };
+// cv: the mean bound, its confidence chosen from the calibration samples by leave-one-out
+// cross-validation (recall_cv_confidence below), at most the given confidence.
+enum class RecallBound { window, mean, cv };
 
 struct SelectOptions {
   Target backend = Target::cpu;
@@ -100,7 +102,7 @@ struct SelectRequest {
   std::optional<std::string> profile;          // a profile NAME or PATH (sattn-profile(5))
   std::optional<double> min_recall;            // --min-recall R in [0, 1]
   std::optional<double> recall_confidence;     // --recall-confidence C in [0.5, 1)
-  std::optional<RecallBound> recall_bound;     // --recall-bound window|mean
+  std::optional<RecallBound> recall_bound;     // --recall-bound window|mean|cv
   std::vector<std::string> data;               // --data DIR: calibration samples for min_recall
   std::optional<uint64_t> seed;                // --seed: the synthetic calibration sample without --data
   DataLayout layout = DataLayout::bhsd;        // --layout: the axis order of the --data arrays
@@ -160,7 +162,30 @@ double recall_bound(const std::vector<double>& row_recall, double confidence = k
 // issue's goals per configuration").
 double recall_pooled_bound(const std::vector<double>& sample_means, double confidence = kRecallConfidence,
                            RecallBound bound = RecallBound::window);
-// "window" or "mean"; parse_recall_bound: std::nullopt for any other name.
+// RecallBound::cv: the confidence of the mean bound, chosen on the calibration samples alone by
+// leave-one-out cross-validation (docs/decisions.md, "Choosing the confidence on the calibration
+// windows"). For each confidence C of recall_cv_ladder(cap), ascending, and each sample f: the
+// choice made on the other n - 1 samples (the cheapest point whose worst head's mean bound at C over
+// them reaches the target; a point without means is dense, recall 1), scored on sample f. C's
+// out-of-sample recall is the worst head's mean of those scores over the n folds, the statistic a
+// pooled held-out reading measures; the smallest C whose out-of-sample recall reaches the target
+// wins, else the cap. points: the feasible candidates, cheapest first; means[s][h]: head h's mean
+// row recall on sample s (every point the same samples and heads). Needs kRecallCvMinSamples
+// samples (Error(usage) otherwise; the selector uses the mean bound at the cap below that).
+inline constexpr int kRecallCvMinSamples = 4;
+struct RecallCvPoint {
+  std::vector<std::vector<double>> means;  // [sample][head]; empty: dense (recall 1 by definition)
+};
+struct RecallCv {
+  double confidence = kRecallConfidence;  // the chosen confidence (the cap when none reaches the target)
+  double recall = 0;                      // its out-of-sample recall
+  bool reached = false;                   // whether a confidence of the ladder reached the target
+};
+// 0.5, 0.55, ..., 0.95: the steps below cap, then cap (in [0.5, 1)).
+std::vector<double> recall_cv_ladder(double cap);
+RecallCv recall_cv_confidence(const std::vector<RecallCvPoint>& cheapest_first, double target,
+                              double cap = kRecallConfidence);
+// "window", "mean" or "cv"; parse_recall_bound: std::nullopt for any other name.
 const char* to_string(RecallBound);
 std::optional<RecallBound> parse_recall_bound(const std::string& name);
 

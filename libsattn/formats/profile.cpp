@@ -181,7 +181,7 @@ void read_select(const std::string& file, const YAML::Node& sel, ProfileSelect& 
       yaml_fail(file, sel["recall_confidence"], "select.recall_confidence = 1 is out of range [0.5, 1): a bound at confidence 1 is -inf");
     out.recall_confidence = c;
   }
-  if (sel["recall_bound"]) out.recall_bound = backend_of(file, sel["recall_bound"], "select.recall_bound", {"window", "mean"});
+  if (sel["recall_bound"]) out.recall_bound = backend_of(file, sel["recall_bound"], "select.recall_bound", {"window", "mean", "cv"});
   if (sel["prefer"]) out.prefer = backend_of(file, sel["prefer"], "select.prefer", {"bsr", "sw", "none"});
   if (sel["l1_bytes"]) out.l1_bytes = yaml_int(file, sel["l1_bytes"], "select.l1_bytes", 1, int64_t(1) << 40);
   if (sel["backend"]) out.backend = backend_of(file, sel["backend"], "select.backend", {"cpu", "rvv", "rocc", "imc"});

@@ -195,7 +195,7 @@ void apply_environment_layer(Merge& m) {
   }
   if (auto v = getenv_value("SATTN_RECALL_BOUND")) {
     auto b = parse_recall_bound(*v);
-    if (!b) bad_env("SATTN_RECALL_BOUND", *v, "window or mean");
+    if (!b) bad_env("SATTN_RECALL_BOUND", *v, "window, mean or cv");
     out.recall_bound = *b;
     out.source["recall_bound"] = "SATTN_RECALL_BOUND=" + *v;
   }

@@ -102,11 +102,14 @@ double recall_bound(const std::vector<double>& rows, double confidence) {
   return std::clamp(r.mean - recall_sigmas(confidence) * r.stderr_mean, 0.0, 1.0);
 }
 
-const char* to_string(RecallBound b) { return b == RecallBound::mean ? "mean" : "window"; }
+const char* to_string(RecallBound b) {
+  return b == RecallBound::mean ? "mean" : b == RecallBound::cv ? "cv" : "window";
+}
 
 std::optional<RecallBound> parse_recall_bound(const std::string& name) {
   if (name == "window") return RecallBound::window;
   if (name == "mean") return RecallBound::mean;
+  if (name == "cv") return RecallBound::cv;
   return std::nullopt;
 }
 
@@ -120,8 +123,70 @@ double recall_pooled_bound(const std::vector<double>& sample_means, double confi
   for (double m : sample_means) var += (m - mean) * (m - mean);
   var /= double(n - 1);
   const double z = recall_sigmas(confidence) / std::sqrt(2.0);
-  const double spread = bound == RecallBound::mean ? 1.0 / double(n) : 1.0 + 1.0 / double(n);
+  const double spread = bound == RecallBound::window ? 1.0 + 1.0 / double(n) : 1.0 / double(n);  // cv: the mean bound
   return std::clamp(mean - z * std::sqrt(var) * std::sqrt(spread), 0.0, 1.0);
+}
+
+std::vector<double> recall_cv_ladder(double cap) {
+  recall_sigmas(cap);  // the range check
+  std::vector<double> ladder;
+  for (int step = 0; step < 10 && (50.0 + 5.0 * step) / 100.0 < cap - 1e-12; ++step) ladder.push_back((50.0 + 5.0 * step) / 100.0);
+  ladder.push_back(cap);
+  return ladder;
+}
+
+RecallCv recall_cv_confidence(const std::vector<RecallCvPoint>& points, double target, double cap) {
+  size_t n = 0, heads = 0;
+  for (const RecallCvPoint& p : points)
+    if (!p.means.empty()) {
+      n = p.means.size();
+      heads = p.means[0].size();
+      break;
+    }
+  RecallCv out;
+  out.confidence = cap;
+  if (n == 0) {  // no sparse point: every fold chooses dense (or nothing), whatever the confidence
+    out.reached = !points.empty();
+    out.recall = out.reached ? 1.0 : 0.0;
+    return out;
+  }
+  if (n < size_t(kRecallCvMinSamples))
+    throw Error(ExitCode::usage, "choosing the recall confidence by cross-validation needs " +
+                                     std::to_string(kRecallCvMinSamples) + " or more calibration samples (got " +
+                                     std::to_string(n) + ")");
+  for (double c : recall_cv_ladder(cap)) {
+    std::vector<double> held(heads, 0.0);  // per head: the sum over folds of the left-out sample's recall
+    for (size_t f = 0; f < n; ++f) {
+      const RecallCvPoint* chosen = nullptr;
+      for (const RecallCvPoint& p : points) {
+        double bound = 1;
+        const size_t scored_heads = p.means.empty() ? 0 : heads;
+        for (size_t h = 0; h < scored_heads; ++h) {
+          std::vector<double> rest;
+          for (size_t s = 0; s < n; ++s)
+            if (s != f) rest.push_back(p.means[s][h]);
+          bound = std::min(bound, recall_pooled_bound(rest, c, RecallBound::mean));
+        }
+        if (bound >= target) {
+          chosen = &p;
+          break;
+        }
+      }
+      // No point reaches the target on this fold's samples (dense disabled): the fold scores 0.
+      for (size_t h = 0; h < heads; ++h)
+        held[h] += !chosen ? 0.0 : chosen->means.empty() ? 1.0 : chosen->means[f][h];
+    }
+    double worst = 1;
+    for (double v : held) worst = std::min(worst, v / double(n));
+    if (worst >= target) {
+      out.confidence = c;
+      out.recall = worst;
+      out.reached = true;
+      return out;
+    }
+    out.recall = worst;  // the cap's, when no confidence reaches the target
+  }
+  return out;
 }
 
 std::string grid_label(Spec spec, const SpecParams& params) {
@@ -186,14 +251,13 @@ namespace select_detail {
 RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostContext& ctx,
                               const std::function<std::string(Spec)>& disabled) {
   const double target = *o.min_recall;
-  // One sample: the band standard error stands for one window's spread; sqrt(2) z for one more
-  // window (the difference of two windows' means), z for the mean over text.
-  const double sigmas = recall_sigmas(o.recall_confidence) / (o.recall_bound == RecallBound::mean ? std::sqrt(2.0) : 1.0);
+  recall_sigmas(o.recall_confidence);  // the range check, before any work
   struct Point {
     GridPoint grid;
     Candidate cand;
     double recall = 1, mean = 1, density = 1;  // recall: the bound compared with the target
     std::vector<HeadFidelity> heads;
+    std::vector<int64_t> heads_rows;  // per (sample, head): its rows (a head without rows is not scored)
     std::vector<RecallBand> bands;  // per (sample, head): the bound's parts, for the plan's terms
   };
   std::vector<Point> points;
@@ -246,32 +310,16 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
     for (size_t n = 0; n < scored.size(); ++n)
       scored[n]->heads.insert(scored[n]->heads.end(), results[n].begin(), results[n].end());
   }
-  // One sample: per head, its mean minus sqrt(2) z(C) band standard errors. Several: per head, the
-  // prediction bound pooled over the samples (recall_pooled_bound), whose spread between windows of
-  // text is what the bound has to cover. Either way the worst head's bound is the point's recall.
+  // Per point: the (sample, head) band statistics, the worst head's mean (pooled over the samples),
+  // the density.
   const size_t n_samples = samples.size();
   for (Point& p : points) {
     if (p.heads.empty()) continue;
     const FidelitySummary s = summarize_fidelity(p.heads);
     p.mean = s.worst_head_recall;
-    p.recall = 1;
-    for (const HeadFidelity& h : p.heads) p.bands.push_back(recall_band_stats(h.row_recall));
-    const size_t per_sample = p.heads.size() / n_samples;  // every sample has the op's (batch, head)s
-    if (n_samples == 1) {
-      for (size_t i = 0; i < p.heads.size(); ++i)
-        if (p.heads[i].rows > 0)
-          p.recall = std::min(p.recall, std::clamp(p.bands[i].mean - sigmas * p.bands[i].stderr_mean, 0.0, 1.0));
-    } else {
-      p.mean = 1;
-      for (size_t j = 0; j < per_sample; ++j) {
-        if (p.heads[j].rows == 0) continue;
-        std::vector<double> means;
-        for (size_t si = 0; si < n_samples; ++si) means.push_back(p.bands[si * per_sample + j].mean);
-        double mean = 0;
-        for (double m : means) mean += m / double(n_samples);
-        p.mean = std::min(p.mean, mean);
-        p.recall = std::min(p.recall, recall_pooled_bound(means, o.recall_confidence, o.recall_bound));
-      }
+    for (const HeadFidelity& h : p.heads) {
+      p.bands.push_back(recall_band_stats(h.row_recall));
+      p.heads_rows.push_back(h.rows);
     }
     p.density = s.density;
     p.heads.clear();
@@ -280,11 +328,72 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
       p.cand.why_not = "keeps every pair dense attention uses (dense by another name)";
     }
   }
-
-  // Cheapest first; the first that reaches the target wins.
+  // Cheapest first (the order of the choice below and of the cross-validation's folds).
   std::vector<Point*> order;
   for (Point& p : points) order.push_back(&p);
   std::stable_sort(order.begin(), order.end(), [](const Point* a, const Point* b) { return a->cand.cost < b->cand.cost; });
+
+  // --recall-bound cv: the mean bound, at the confidence leave-one-out cross-validation over the
+  // samples picks (recall_cv_confidence), at most the given one; with fewer samples, the mean bound
+  // at the given confidence.
+  RecallBound bound = o.recall_bound;
+  double confidence = o.recall_confidence;
+  std::string cv_note;
+  if (bound == RecallBound::cv) {
+    bound = RecallBound::mean;
+    if (n_samples < size_t(kRecallCvMinSamples)) {
+      cv_note = "; cv needs " + std::to_string(kRecallCvMinSamples) + " or more samples: the mean bound at " +
+                number(confidence);
+    } else {
+      std::vector<RecallCvPoint> cv_points;
+      for (const Point* p : order) {
+        if (!p->cand.feasible) continue;
+        RecallCvPoint cp;
+        if (p->grid.spec != Spec::dense) {
+          const size_t per_sample = p->bands.size() / n_samples;
+          cp.means.assign(n_samples, {});
+          for (size_t j = 0; j < per_sample; ++j) {
+            if (p->heads_rows[j] == 0) continue;
+            for (size_t si = 0; si < n_samples; ++si) cp.means[si].push_back(p->bands[si * per_sample + j].mean);
+          }
+        }
+        cv_points.push_back(std::move(cp));
+      }
+      const RecallCv cv = recall_cv_confidence(cv_points, target, o.recall_confidence);
+      confidence = cv.confidence;
+      cv_note = std::string("; confidence ") + number(confidence) + " chosen by leave-one-out cross-validation over the " +
+                std::to_string(n_samples) + " samples (out-of-sample recall " + number(cv.recall, "%.4f") +
+                (cv.reached ? "" : ", below the target at every confidence up to " + number(o.recall_confidence)) + ")";
+    }
+  }
+  // One sample: per head, its mean minus sqrt(2) z(C) band standard errors (z(C) for the mean
+  // bound). Several: per head, the bound pooled over the samples (recall_pooled_bound), whose spread
+  // between windows of text is what the bound has to cover. Either way the worst head's bound is
+  // the point's recall.
+  const double sigmas = recall_sigmas(confidence) / (bound == RecallBound::mean ? std::sqrt(2.0) : 1.0);
+  for (Point& p : points) {
+    if (p.bands.empty()) continue;
+    p.recall = 1;
+    const size_t per_sample = p.bands.size() / n_samples;  // every sample has the op's (batch, head)s
+    if (n_samples == 1) {
+      for (size_t i = 0; i < p.bands.size(); ++i)
+        if (p.heads_rows[i] > 0)
+          p.recall = std::min(p.recall, std::clamp(p.bands[i].mean - sigmas * p.bands[i].stderr_mean, 0.0, 1.0));
+    } else {
+      p.mean = 1;
+      for (size_t j = 0; j < per_sample; ++j) {
+        if (p.heads_rows[j] == 0) continue;
+        std::vector<double> means;
+        for (size_t si = 0; si < n_samples; ++si) means.push_back(p.bands[si * per_sample + j].mean);
+        double mean = 0;
+        for (double m : means) mean += m / double(n_samples);
+        p.mean = std::min(p.mean, mean);
+        p.recall = std::min(p.recall, recall_pooled_bound(means, confidence, bound));
+      }
+    }
+  }
+
+  // The first (cheapest) that reaches the target wins.
   Point* chosen = nullptr;
   const Point* best_sparse = nullptr;  // the sparse point of highest recall, for the warning
   int cheaper_missed = 0;
@@ -313,19 +422,19 @@ RecallChoice choose_by_recall(const Op& op, const SelectOptions& o, const CostCo
   r.attrs = chosen->grid.attrs;
   const std::string what = std::string(to_string(r.spec)) + (chosen->grid.label.empty() ? "" : " " + chosen->grid.label);
   r.reason = "cheapest on " + std::string(to_string(o.backend)) + " with recall >= " + number(target) + " on " + where +
-             ": " + what + " (recall bound " + number(chosen->recall, "%.4f") + " at confidence " + number(o.recall_confidence) +
-             (o.recall_bound == RecallBound::mean ? " for the mean over text" : "") + ", mean " + number(chosen->mean, "%.4f") + ", density " +
+             ": " + what + " (recall bound " + number(chosen->recall, "%.4f") + " at confidence " + number(confidence) +
+             (bound == RecallBound::mean ? " for the mean over text" : "") + ", mean " + number(chosen->mean, "%.4f") + ", density " +
              number(chosen->density, "%.3f") + ", cost " + number(chosen->cand.cost, "%.3g") + "); " +
-             std::to_string(cheaper_missed) + " cheaper candidate" + (cheaper_missed == 1 ? "" : "s") + " miss the target";
+             std::to_string(cheaper_missed) + " cheaper candidate" + (cheaper_missed == 1 ? "" : "s") + " miss the target" + cv_note;
   if (r.spec == Spec::dense && best_sparse && !sparse_meets) {
     const std::string w = "op '" + op.name + "': no sparse candidate reaches recall " + number(target) + " on " + where +
                           " (best: " + std::string(to_string(best_sparse->grid.spec)) + " " + best_sparse->grid.label +
                           ", recall " + number(best_sparse->recall, "%.4f") + "); selecting dense";
     r.warnings.push_back(w);
-    r.reason = "no sparse candidate reaches recall >= " + number(target) + " at confidence " + number(o.recall_confidence) +
+    r.reason = "no sparse candidate reaches recall >= " + number(target) + " at confidence " + number(confidence) +
                " on " + where + " (best: " +
                std::string(to_string(best_sparse->grid.spec)) + " " + best_sparse->grid.label + ", recall " +
-               number(best_sparse->recall, "%.4f") + "): dense";
+               number(best_sparse->recall, "%.4f") + "): dense" + cv_note;
   }
   for (Point& p : points) {
     nlohmann::json terms = nlohmann::json::parse(p.cand.terms, nullptr, false);

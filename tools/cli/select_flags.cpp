@@ -45,9 +45,11 @@ void SelectFlags::add_recall_to(CLI::App& app) {
   bound_opt = app.add_option("--recall-bound", recall_bound,
                              "What the recall bound covers: window (each further window of text reaches R: a "
                              "prediction bound for one more window) or mean (the recall of many windows pooled "
-                             "reaches R: a confidence bound for the mean, cheaper with more --data samples); "
-                             "outranks SATTN_RECALL_BOUND and the profile's select.recall_bound")
-                  ->check(CLI::IsMember({"window", "mean"}))
+                             "reaches R: a confidence bound for the mean, cheaper with more --data samples) or cv "
+                             "(the mean bound, its confidence chosen up to C by leave-one-out cross-validation over 4 "
+                             "or more --data samples); outranks SATTN_RECALL_BOUND and the profile's "
+                             "select.recall_bound")
+                  ->check(CLI::IsMember({"window", "mean", "cv"}))
                   ->capture_default_str();
   data_opt = app.add_option("--data", data,
                             "Calibration sample for --min-recall: DIR/q.npy, k.npy, v.npy (repeatable: several samples)")

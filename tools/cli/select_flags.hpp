@@ -28,7 +28,7 @@ struct SelectFlags {
   std::vector<std::string> data;      // --data DIR, repeatable: calibration samples
   uint64_t seed = 0x5A77;             // --seed: the synthetic calibration sample without --data
   double recall_confidence = kRecallConfidence;  // --recall-confidence C: the bound's confidence
-  std::string recall_bound = "window";           // --recall-bound window|mean: what the bound covers
+  std::string recall_bound = "window";           // --recall-bound window|mean|cv: what the bound covers
   DataLayout layout = DataLayout::bhsd;  // --layout: the axis order of the --data arrays
   CLI::Option *min_recall_opt = nullptr, *data_opt = nullptr, *seed_opt = nullptr, *confidence_opt = nullptr,
               *bound_opt = nullptr;

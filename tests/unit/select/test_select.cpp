@@ -702,6 +702,54 @@ TEST_CASE("recall_pooled_bound: RecallBound::mean bounds the mean over windows")
   CHECK(std::string(to_string(RecallBound::mean)) == "mean");
 }
 
+// RecallBound::cv: leave-one-out cross-validation over the samples picks the smallest confidence of
+// the ladder whose out-of-sample recall (the worst head's mean over the folds of the left-out
+// sample's recall of the fold's choice) reaches the target. Worked out by hand; target 0.9, points
+// cheapest first A, B, dense; head 1 of A and B is 1.0 on every sample (never the worst).
+//   A head 0 = {1.0, 1.0, 0.85, 0.72}, B head 0 = 0.91 on every sample (sd 0: its bound is 0.91).
+//   Folds 0 and 1 train on {1.0, 0.85, 0.72} (mean 0.8567 < 0.9): B, scoring 0.91.
+//   Fold 2 trains on {1.0, 1.0, 0.72}: mean 0.90667, sd 0.16166, sd / sqrt(3) 0.09333: A at z = 0
+//   (C 0.5), B from C 0.55 on (z 0.12566: 0.8949). Fold 3 trains on {1.0, 1.0, 0.85}: mean 0.95,
+//   sd / sqrt(3) 0.05: A up to C 0.8 (z 0.84162: 0.90792), B from C 0.85 (z 1.03643: 0.89818).
+//   C 0.5: (0.91 + 0.91 + 0.85 + 0.72) / 4 = 0.8475; C 0.55 .. 0.8: (3 x 0.91 + 0.72) / 4 = 0.8625;
+//   C 0.85: 0.91 >= 0.9, chosen.
+TEST_CASE("recall_cv_confidence: leave-one-out cross-validation picks the confidence") {
+  auto point = [](std::vector<double> head0) {
+    RecallCvPoint p;
+    for (double m : head0) p.means.push_back({m, 1.0});
+    return p;
+  };
+  const std::vector<RecallCvPoint> points = {point({1.0, 1.0, 0.85, 0.72}), point({0.91, 0.91, 0.91, 0.91}), RecallCvPoint{}};
+  const RecallCv cv = recall_cv_confidence(points, 0.9, 0.95);
+  CHECK(cv.reached);
+  CHECK(cv.confidence == doctest::Approx(0.85));
+  CHECK(cv.recall == doctest::Approx(0.91));
+  // Capped below 0.85: no confidence reaches 0.9; the cap and its out-of-sample recall.
+  const RecallCv capped = recall_cv_confidence(points, 0.9, 0.8);
+  CHECK(!capped.reached);
+  CHECK(capped.confidence == doctest::Approx(0.8));
+  CHECK(capped.recall == doctest::Approx(0.8625));
+  // A target every fold's choice clears at the plain mean: 0.5. Target 0.8: A on every fold
+  // (train means 0.8567, 0.8567, 0.90667, 0.95), scoring A's mean 0.8925.
+  const RecallCv low = recall_cv_confidence(points, 0.8, 0.95);
+  CHECK(low.confidence == doctest::Approx(0.5));
+  CHECK(low.recall == doctest::Approx(0.8925));
+  // Only dense: every fold scores 1. Too few samples: a usage error.
+  CHECK(recall_cv_confidence({RecallCvPoint{}}, 0.99).reached);
+  const std::vector<RecallCvPoint> three = {point({0.9, 0.8, 0.7})};
+  CHECK_THROWS_AS(recall_cv_confidence(three, 0.5), Error);
+  // The ladder: steps of 0.05 below the cap, then the cap.
+  CHECK(recall_cv_ladder(0.95).size() == 10);
+  CHECK(recall_cv_ladder(0.95).back() == 0.95);
+  CHECK(recall_cv_ladder(0.99).size() == 11);
+  CHECK(recall_cv_ladder(0.5) == std::vector<double>{0.5});
+  CHECK(recall_cv_ladder(0.62) == std::vector<double>{0.5, 0.55, 0.6, 0.62});
+  CHECK(parse_recall_bound("cv") == RecallBound::cv);
+  CHECK(std::string(to_string(RecallBound::cv)) == "cv");
+  // The pooled bound of cv is the mean bound.
+  CHECK(recall_pooled_bound({0.9, 0.8}, 0.95, RecallBound::cv) == recall_pooled_bound({0.9, 0.8}, 0.95, RecallBound::mean));
+}
+
 TEST_CASE("recall_bound: batch means of contiguous row bands") {
   CHECK(recall_bound({}) == 1.0);
   CHECK(recall_bound({0.7}) == doctest::Approx(0.7));
