@@ -143,6 +143,8 @@ def captured(args):
     key = {"ckpt_sha256": sha256_file(args.ckpt),
            "corpus_sha256": json.load(open(os.path.join(args.corpus, "manifest.json")))["sha256"],
            "stride": args.stride, "seqs": SEQS}
+    if args.offset:
+        key["offset"] = args.offset
     if os.path.exists(stamp_path):
         stamp = json.load(open(stamp_path))
         if stamp.get("key") == key:
@@ -161,10 +163,10 @@ def captured(args):
     return dict(stamp, cached=False)
 
 
-def split(windows, stride):
+def split(windows, stride, offset=0):
     """POOL calibration windows spread evenly over the captured ones (stride windows only), and the
     held-out windows: every captured window more than `stride` windows from each of them."""
-    regular = [w for w in windows if w % stride == 0]
+    regular = [w for w in windows if (w - offset) % stride == 0]
     pool = [regular[int((i + 0.5) * len(regular) / POOL)] for i in range(POOL)]
     held = [w for w in windows if all(abs(w - c) > stride for c in pool)]
     return pool, held
@@ -200,13 +202,15 @@ def select(bin_dir, op, dirs, target, bound="window", reason=None):
 def measure(args, bin_dir, stamp, work, reuse=None):
     """reuse: an earlier JSON of this script on the same windows; its held-out figures, calibration
     means and the choices of the bounds not in args.bounds are kept, only args.bounds are measured."""
-    pool, held = split(stamp["windows"], args.stride)
+    pool, held = split(stamp["windows"], args.stride, args.offset)
     sets = {str(n): calib_sets(pool, n) for n in NS}
     bounds = args.bounds
     doc = {"schema": "sattn.bench-fidelity-pooled/v1", "targets": TARGETS, "ns": NS, "bounds": BOUNDS, "confidence": 0.95,
-           "stride": args.stride, "windows": stamp["windows"], "calib_pool": pool, "heldout": held,
+           "stride": args.stride, "offset": args.offset, "windows": stamp["windows"], "calib_pool": pool, "heldout": held,
            "calib_sets": sets, "configs": {}}
     if reuse is not None:
+        if reuse.get("offset", 0) != args.offset:
+            sys.exit("bench/fidelity/pooled: --reuse: its offset differs from this run's")
         for key in ("windows", "calib_pool", "heldout", "calib_sets", "targets", "ns", "stride"):
             if reuse[key] != doc[key]:
                 sys.exit(f"bench/fidelity/pooled: --reuse: its {key} differ from this run's")
@@ -274,6 +278,9 @@ def main():
     ap.add_argument("--corpus", default=os.path.join(SRC, ".gpu-carry", "corpus"))
     ap.add_argument("--cache", help="the captured windows (default BUILD_DIR/fidelity-windows; never committed)")
     ap.add_argument("--stride", type=int, default=8, help="every STRIDE-th 1024-byte window of the held-out text")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="start at window OFFSET (0 < OFFSET < STRIDE: a second set of windows, none of the default "
+                         "set's; its own cache)")
     ap.add_argument("--out", help="write the JSON here instead of bench/results/fidelity-pooled.json (and leave "
                                   "fidelity.md alone)")
     ap.add_argument("--bounds", default=",".join(BOUNDS),
@@ -291,6 +298,8 @@ def main():
             json.dump(doc, f, separators=(",", ":"))
         os.replace(args.analyse + ".tmp", args.analyse)
         return
+    if not 0 <= args.offset < args.stride:
+        sys.exit("bench/fidelity/pooled: --offset must be from 0 to below --stride")
     args.bounds = [b for b in args.bounds.split(",") if b]
     if not args.bounds or any(b not in BOUNDS for b in args.bounds):
         sys.exit(f"bench/fidelity/pooled: --bounds: each of {', '.join(BOUNDS)}")
@@ -316,7 +325,8 @@ def main():
         "machine": f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "load_before": load, "load_after": open("/proc/loadavg").read().split()[:3],
         "capture_cached": stamp["cached"], "capture_seconds": round(t_capture), "total_seconds": round(time.time() - t0),
-        "command": f"bench/fidelity/pooled.py --stride {args.stride} --bounds {','.join(args.bounds)}"
+        "command": f"bench/fidelity/pooled.py --stride {args.stride}"
+                   + (f" --offset {args.offset}" if args.offset else "") + f" --bounds {','.join(args.bounds)}"
                    + (f" --reuse {os.path.relpath(args.reuse, SRC)}" if args.reuse else "") + " (make bench-fidelity-pooled)"}
     if reuse is not None:
         doc["provenance"]["reused"] = {"bounds": [b for b in reuse["bounds"] if b not in args.bounds],

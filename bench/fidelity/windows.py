@@ -73,7 +73,10 @@ def capture(args, work):
     S = 1024
     n = (len(held) - 1) // S
     at = lambda frac: int(len(held) * frac) // S  # data/capture.py's calib (0.75) and eval (0.5) windows
-    windows = sorted(set(range(0, n, args.stride)) | {at(0.75), at(0.5)})
+    # offset (pooled.py --offset): another set of windows, shifted by that many windows; data/real's two
+    # are added only to the default set.
+    offset = getattr(args, "offset", 0)
+    windows = sorted(set(range(offset, n, args.stride)) | ({at(0.75), at(0.5)} if offset == 0 else set()))
     for i, w in enumerate(windows):
         idx = torch.tensor(list(held[w * S:(w + 1) * S]), dtype=torch.long).view(1, S)
         caps = []

@@ -121,6 +121,12 @@ typedef struct sattn_select_options {
   double recall_confidence;     /* --recall-confidence C in [0.5, 1): the confidence of the recall
                                    bound; -1: unset (SATTN_RECALL_CONFIDENCE, the profile, 0.95);
                                    any other value outside [0.5, 1) is SATTN_USAGE */
+  const char* recall_bound;     /* --recall-bound: what the recall bound covers, "window" (one more
+                                   window of text), "mean" (the mean over text) or "cv" (the mean
+                                   bound, its confidence chosen up to recall_confidence by
+                                   leave-one-out cross-validation over 4 or more samples); NULL:
+                                   unset (SATTN_RECALL_BOUND, the profile, "window"); any other
+                                   name is SATTN_USAGE */
 } sattn_select_options;
 void sattn_select_options_init(sattn_select_options* options);
 

@@ -112,6 +112,11 @@ SelectRequest request_of(const sattn_select_options* o) {
     req.seed = uint64_t(o->seed);
   }
   if (SATTN_HAS_FIELD(o, T, recall_confidence) && o->recall_confidence != -1.0) req.recall_confidence = o->recall_confidence;
+  if (SATTN_HAS_FIELD(o, T, recall_bound) && o->recall_bound) {
+    req.recall_bound = parse_recall_bound(o->recall_bound);
+    if (!req.recall_bound)
+      throw Error(ErrorKind::usage, std::string("--recall-bound must be window, mean or cv (got '") + o->recall_bound + "')");
+  }
   return req;
 }
 

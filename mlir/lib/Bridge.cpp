@@ -150,6 +150,11 @@ Result select(const OpDesc& desc, const Options& o) noexcept {
     if (!o.profile.empty()) req.profile = o.profile;
     if (o.min_recall_set) req.min_recall = o.min_recall;
     if (o.recall_confidence_set) req.recall_confidence = o.recall_confidence;
+    if (!o.recall_bound.empty()) {
+      req.recall_bound = sattn::parse_recall_bound(o.recall_bound);
+      if (!req.recall_bound)
+        throw sattn::Error(sattn::ExitCode::usage, "--recall-bound must be window, mean or cv (got '" + o.recall_bound + "')");
+    }
     req.data = o.data;
     sattn::SelectOptions options = sattn::resolve_select_request(req);
     sattn::Plan plan = sattn::select_spec(op, options);

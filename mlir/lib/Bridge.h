@@ -37,6 +37,7 @@ struct Options {  // the pass options: sattn-select's flags, given or not
   std::vector<std::string> data;   // its calibration samples
   bool recall_confidence_set = false;  // recall-confidence: the bound's confidence (default 0.95)
   double recall_confidence = 0.95;
+  std::string recall_bound;  // recall-bound: window, mean or cv; empty: not given
 };
 
 struct Result {

@@ -26,7 +26,7 @@ template <class Str, class Flag, class Int, class List, class Real>
 sattn_bridge::Options bridgeOptions(const Str& backend, const Flag& preferBsr, const Flag& preferSw, const Int& l1Bytes,
                                     const Str& forceSpec, const List& disable, const Str& profile,
                                     const Real& minRecall, const List& data, const Real& recallConfidence,
-                                    const char* defaultBackend) {
+                                    const Str& recallBound, const char* defaultBackend) {
   sattn_bridge::Options o;
   o.backend = std::string(backend).empty() ? std::string(defaultBackend) : std::string(backend);
   o.backend_set = !o.backend.empty();
@@ -42,10 +42,12 @@ sattn_bridge::Options bridgeOptions(const Str& backend, const Flag& preferBsr, c
   for (const std::string& d : data) o.data.push_back(d);
   o.recall_confidence_set = double(recallConfidence) >= 0;
   o.recall_confidence = recallConfidence;
+  o.recall_bound = recallBound;
   return o;
 }
 #define SATTN_BRIDGE_OPTIONS(defaultBackend) \
   bridgeOptions(backend, preferBsr, preferSw, l1Bytes, forceSpec, disable, profile, minRecall, data, recallConfidence, \
+                recallBound, \
                 defaultBackend)
 
 // Sets `spec` and `selection` on ops that have no selection yet. False on error (reported).
@@ -143,6 +145,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
                                   llvm::cl::desc("Confidence of min-recall's lower bound, from 0.5 to below 1 "
                                                  "(negative: not given, 0.95)"),
                                   llvm::cl::init(-1.0)};
+  Option<std::string> recallBound{*this, "recall-bound",
+                                  llvm::cl::desc("What min-recall's bound covers: window, mean or cv (empty: not "
+                                                 "given, window)")};
 };
 
 // sattn-select-spec{backend=TARGET, ...} then the lowering to TARGET's call op.
@@ -160,6 +165,7 @@ void buildPipeline(OpPassManager& pm, const PipelineOptions& p, const char* targ
   select.l1Bytes = p.l1Bytes;
   select.minRecall = p.minRecall;
   select.recallConfidence = p.recallConfidence;
+  select.recallBound = p.recallBound;
   std::vector<std::string> data(p.data.begin(), p.data.end());
   select.data = data;
   LowerOptions lowering;  // every op is selected by now: the lowering only resolves parameters

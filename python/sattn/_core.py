@@ -207,7 +207,7 @@ class Plan:
 
 
 def select(op, *, backend=None, force=None, disable=None, prefer=None, l1_bytes=None, profile=None,
-           min_recall=None, recall_confidence=None, data=None, seed=None, explain=False):
+           min_recall=None, recall_confidence=None, recall_bound=None, data=None, seed=None, explain=False):
     """Selects a spec for ``op`` (a sattn.Op) as ``sattn-select`` does, and returns a Plan.
 
     backend   the cost model's target: cpu, rvv, rocc or imc (None: the profile's, else cpu)
@@ -222,6 +222,10 @@ def select(op, *, backend=None, force=None, disable=None, prefer=None, l1_bytes=
               warning (sattn-select(1), QUALITY TARGET)
     recall_confidence  how sure the recall bound is that other text reaches min_recall, from 0.5
               to below 1 (as --recall-confidence; None: SATTN_RECALL_CONFIDENCE, the profile, 0.95)
+    recall_bound  what the recall bound covers, as --recall-bound: "window" (each further window
+              of text), "mean" (the mean over text) or "cv" (the mean bound at the confidence
+              leave-one-out cross-validation over 4 or more samples picks, at most
+              recall_confidence); None: SATTN_RECALL_BOUND, the profile, "window"
     data      the calibration samples for min_recall: directories of q.npy, k.npy, v.npy (as
               --data) and/or (q, k, v) tuples of float32 numpy arrays / CPU tensors in the op's
               shapes; a single directory or tuple may be passed bare. Two or more samples
@@ -265,7 +269,8 @@ def select(op, *, backend=None, force=None, disable=None, prefer=None, l1_bytes=
                               True if prefer == "bsr" else None, True if prefer == "sw" else None, l1_bytes,
                               None if profile is None else str(profile), min_recall, dirs, arrays,
                               None if seed is None else int(seed),
-                              None if recall_confidence is None else float(recall_confidence)))
+                              None if recall_confidence is None else float(recall_confidence),
+                              None if recall_bound is None else str(recall_bound)))
     if explain:
         sys.stderr.write(plan.explain())
     return plan

@@ -158,7 +158,8 @@ Plan select_plan(const Op& op, const std::optional<std::string>& backend, const 
                  std::optional<bool> prefer_sw, std::optional<int64_t> l1_bytes,
                  const std::optional<std::string>& profile, std::optional<double> min_recall,
                  const std::vector<std::string>& data, const std::vector<py::tuple>& arrays,
-                 std::optional<uint64_t> seed, std::optional<double> recall_confidence) {
+                 std::optional<uint64_t> seed, std::optional<double> recall_confidence,
+                 const std::optional<std::string>& recall_bound) {
   SelectRequest req;
   req.backend = backend;
   if (force) req.force = spec_option("force", *force);
@@ -175,6 +176,11 @@ Plan select_plan(const Op& op, const std::optional<std::string>& backend, const 
   req.data = data;
   req.seed = seed;
   req.recall_confidence = recall_confidence;
+  if (recall_bound) {
+    req.recall_bound = parse_recall_bound(*recall_bound);
+    if (!req.recall_bound)
+      throw Error(ErrorKind::usage, "--recall-bound must be window, mean or cv (got '" + *recall_bound + "')");
+  }
   SelectOptions options = resolve_select_request(req);
   if (!arrays.empty()) {
     // In-memory calibration samples (copied, as float32 bhsd; the selector checks shapes and values).
@@ -250,7 +256,7 @@ void bind_ops(py::module_& m) {
         py::arg("prefer_bsr"), py::arg("prefer_sw"), py::arg("l1_bytes"), py::arg("profile"),
         py::arg("min_recall") = std::nullopt, py::arg("data") = std::vector<std::string>{},
         py::arg("arrays") = std::vector<py::tuple>{}, py::arg("seed") = std::nullopt,
-        py::arg("recall_confidence") = std::nullopt);
+        py::arg("recall_confidence") = std::nullopt, py::arg("recall_bound") = std::nullopt);
   // A plan for a spec the caller names (sparse_attention(pattern=...)): the op's params resolved.
   m.def(
       "plan_for",

@@ -237,6 +237,28 @@ PY
     expect_rc 0 "--recall-bound mean ($how), $n samples: the bound, recomputed"
   done
 done
+# --recall-bound cv: the mean bound at the confidence leave-one-out cross-validation over 4 or more
+# samples picks (here the two windows, each twice); the reason names the confidence, and the choice
+# is the one --recall-bound mean makes at that confidence; from the variable and the profile too.
+# Fewer samples: the mean bound at the given confidence, said so.
+cv4=(--data "$REAL/calib/layer2" --data "$REAL/eval/layer2" --data "$REAL/calib/layer2" --data "$REAL/eval/layer2")
+for r in 0.8 0.9 0.95; do
+  run "$BIN/sattn-select" -q --min-recall $r --recall-bound cv "${cv4[@]}" "$REAL/ops/layer2.json" -o "$T/cv$r.json"
+  expect_rc 0 "--recall-bound cv, R $r"
+  conf=$($PY -c "import json,re,sys; r=json.loads(open(sys.argv[1]).readline())['selection']['reason']; print(re.search(r'; confidence ([0-9.]+) chosen by leave-one-out cross-validation over the 4 samples \(out-of-sample recall [0-9.]+\)', r).group(1))" "$T/cv$r.json")
+  [[ -n $conf ]] && ok || fail "--recall-bound cv, R $r: the reason names the chosen confidence"
+  run "$BIN/sattn-select" -q --min-recall $r --recall-bound mean --recall-confidence "$conf" "${cv4[@]}" "$REAL/ops/layer2.json" -o "$T/cvmean$r.json"
+  expect_rc 0 "--recall-bound mean at cv's confidence $conf, R $r"
+  run $PY -c "import json,sys; a,b=(json.loads(open(f).readline()) for f in sys.argv[1:]); assert (a['spec'], a['params']) == (b['spec'], b['params']), (a['params'], b['params'])" "$T/cv$r.json" "$T/cvmean$r.json"
+  expect_rc 0 "--recall-bound cv, R $r: the choice of the mean bound at confidence $conf"
+done
+run env SATTN_RECALL_BOUND=cv "$BIN/sattn-select" -q --min-recall 0.9 "${cv4[@]}" "$REAL/ops/layer2.json"
+expect_out 'cross-validation over the 4 samples.*SATTN_RECALL_BOUND=cv' "SATTN_RECALL_BOUND=cv applies and is named"
+printf 'schema: sattn.profile/v1\nname: cv\nselect:\n  min_recall: 0.9\n  recall_bound: cv\n' >"$T/cv.yaml"
+run "$BIN/sattn-select" -q --profile "$T/cv.yaml" "${cv4[@]}" "$REAL/ops/layer2.json"
+expect_out 'cross-validation over the 4 samples.*select.recall_bound: cv' "the profile's select.recall_bound: cv"
+run "$BIN/sattn-select" -q --min-recall 0.9 --recall-bound cv --data "$REAL/calib/layer2" "$REAL/ops/layer2.json"
+expect_out 'at confidence 0.95 for the mean over text.*cv needs 4 or more samples: the mean bound at 0.95' "--recall-bound cv with one sample: the mean bound, said so"
 run env SATTN_RECALL_BOUND=mean "$BIN/sattn-select" -q --min-recall 0.9 --recall-bound window --data "$REAL/calib/layer2" "$REAL/ops/layer2.json"
 expect_out '--recall-bound window' "--recall-bound outranks SATTN_RECALL_BOUND"
 printf 'schema: sattn.profile/v1\nname: bound\nselect:\n  min_recall: 0.9\n  recall_bound: mean\n' >"$T/bound.yaml"
@@ -253,7 +275,7 @@ expect_rc 2 "--recall-bound median"
 expect_err "sattn-select: error: .*--recall-bound" "--recall-bound median: the flag is named"
 run env SATTN_RECALL_BOUND=median "$BIN/sattn-select" --min-recall 0.9 "$OP"
 expect_rc 2 "SATTN_RECALL_BOUND=median"
-expect_err "SATTN_RECALL_BOUND" "names the variable"
+expect_err "SATTN_RECALL_BOUND.*window, mean or cv" "names the variable and the values"
 
 # Bad input: exit 3.
 for r in 1.5 -0.1; do

@@ -137,6 +137,87 @@ def test_select_min_recall(tmp_path, monkeypatch):
         sattn.select(op, min_recall=0.9, data=[sample], seed=3)
 
 
+def _cv_confidence(plan, target, cap=0.95):
+    """The confidence --recall-bound cv picks, recomputed from the plan's per-(sample, head) means
+    (sattn-select(1), QUALITY TARGET): leave-one-out over the samples, for each confidence of the
+    ladder the fold's choice (cheapest point whose worst head's mean - z sd / sqrt(n - 1) over the
+    other samples reaches the target) scored on the left-out sample; the smallest confidence whose
+    worst head's mean of those scores reaches the target, else the cap."""
+    from statistics import NormalDist
+    pts = sorted((c for c in plan.candidates if c.feasible), key=lambda c: c.cost)
+    n = None
+    means = []
+    for c in pts:
+        if c.spec == "dense":
+            means.append(None)
+            continue
+        m = np.array(c.terms["recall_heads"])[:, 0]
+        means.append(m)
+    heads_total = len(next(m for m in means if m is not None))
+    n = heads_total // 3  # the op has 3 query heads
+    means = [None if m is None else m.reshape(n, 3) for m in means]
+    ladder = [c / 100 for c in range(50, 100, 5) if c / 100 < cap - 1e-12] + [cap]
+    for conf in ladder:
+        z = NormalDist().inv_cdf(conf)
+        held = np.zeros(3)
+        for f in range(n):
+            for m in means:
+                if m is None:
+                    held += 1.0
+                    break
+                rest = np.delete(m, f, axis=0)
+                bound = np.clip(rest.mean(0) - z * rest.std(0, ddof=1) / np.sqrt(n - 1), 0, 1).min()
+                if bound >= target:
+                    held += m[f]
+                    break
+        if (held / n).min() >= target:
+            return conf
+    return cap
+
+
+def test_select_recall_bound_cv(monkeypatch):
+    """recall_bound="cv": the confidence chosen by leave-one-out cross-validation over the samples
+    (recomputed here from the plan's means), then the mean bound at it: the same choice as
+    recall_bound="mean" at that confidence."""
+    for var in ("SATTN_MIN_RECALL", "SATTN_RECALL_BOUND", "SATTN_RECALL_CONFIDENCE"):
+        monkeypatch.delenv(var, raising=False)
+    op = sattn.Op(heads=3, kv_heads=1, seq_len=256, head_dim=64, causal=True)
+    # Four samples: both windows of data/real (calib, eval), KV heads 0 and 1 of layer 1.
+    four = []
+    for split in ("calib", "eval"):
+        d = os.path.join(SRC, "data", "real", split, "layer1")
+        q, k, v = (np.load(os.path.join(d, f"{n}.npy")).astype(np.float32) for n in "qkv")
+        for g in range(2):
+            four.append(tuple(np.ascontiguousarray(a) for a in
+                              (q[:, 3 * g:3 * g + 3, :256], k[:, g:g + 1, :256], v[:, g:g + 1, :256])))
+    seen = set()
+    for target in (0.8, 0.9, 0.95):
+        cv = sattn.select(op, min_recall=target, data=four, recall_bound="cv")
+        assert "chosen by leave-one-out cross-validation over the 4 samples" in cv.reason, cv.reason
+        conf = _cv_confidence(cv, target)
+        seen.add(conf)
+        assert f"; confidence {conf:g} chosen" in cv.reason, (conf, cv.reason)
+        mean = sattn.select(op, min_recall=target, data=four, recall_bound="mean", recall_confidence=conf)
+        assert (cv.spec, cv.params) == (mean.spec, mean.params)
+        assert "for the mean over text" in mean.reason
+        # The cap: cv never chooses a dearer point than the mean bound at the given confidence.
+        capped = sattn.select(op, min_recall=target, data=four, recall_bound="mean")
+        cost = lambda p: next(c.cost for c in p.candidates if c.terms["chosen"])
+        assert cost(cv) <= cost(capped)
+    # Fewer than 4 samples: the mean bound at the given confidence, said so.
+    two = sattn.select(op, min_recall=0.9, data=four[:2], recall_bound="cv")
+    assert "cv needs 4 or more samples" in two.reason
+    two_mean = sattn.select(op, min_recall=0.9, data=four[:2], recall_bound="mean")
+    assert (two.spec, two.params) == (two_mean.spec, two_mean.params)
+    # The environment's bound applies when the argument is left out; the argument outranks it.
+    monkeypatch.setenv("SATTN_RECALL_BOUND", "cv")
+    assert "cross-validation" in sattn.select(op, min_recall=0.9, data=four).reason
+    assert "cross-validation" not in sattn.select(op, min_recall=0.9, data=four, recall_bound="window").reason
+    monkeypatch.delenv("SATTN_RECALL_BOUND")
+    with pytest.raises(sattn.Usage, match="--recall-bound must be window, mean or cv \\(got 'median'\\)"):
+        sattn.select(op, min_recall=0.9, data=four, recall_bound="median")
+
+
 def test_layout_arrays():
     q, k, _ = make_qkv((1, 4, 2, 100, 100, 16, True))
     lay = sattn.layout(q, k, pattern="sliding_window", params={"window_size": 3}, causal=True)

@@ -19,7 +19,9 @@ defvar SattnSelectOptions = [
          "Quality target: the cheapest recall-grid candidate whose recall on the calibration data is at least R, else dense (outranks SATTN_MIN_RECALL; negative: not given)">,
   ListOption<"data", "data", "std::string", "Calibration samples for min-recall: directories of q.npy, k.npy, v.npy (none: the synthetic sample)">,
   Option<"recallConfidence", "recall-confidence", "double", "-1.0",
-         "Confidence of min-recall's lower bound, from 0.5 to below 1 (outranks SATTN_RECALL_CONFIDENCE; negative: not given, 0.95)">
+         "Confidence of min-recall's lower bound, from 0.5 to below 1 (outranks SATTN_RECALL_CONFIDENCE; negative: not given, 0.95)">,
+  Option<"recallBound", "recall-bound", "std::string", "\"\"",
+         "What min-recall's bound covers: window, mean or cv (cv: the mean bound at the confidence cross-validation over 4 or more data samples picks; outranks SATTN_RECALL_BOUND; empty: not given, window)">
 ];
 
 def SattnSelectSpec : Pass<"sattn-select-spec"> {

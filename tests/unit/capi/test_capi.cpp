@@ -309,6 +309,46 @@ TEST_CASE("C API: a quality target (min_recall, data, seed) selects as sattn-sel
   o.recall_confidence = 0.3;
   CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_USAGE);
   CHECK(std::string(sattn_last_error()).find("--recall-confidence must be from 0.5 to below 1") != std::string::npos);
+  // The bound: "cv" over 4 samples chooses the confidence by cross-validation, as the C++ API does
+  // for the same request; NULL is unset (window); another name is a usage error; a caller built
+  // before recall_bound leaves it unset.
+  std::vector<std::string> four;
+  for (int s = 0; s < 4; ++s) {
+    const auto sd = dir / ("cv" + std::to_string(s));
+    std::filesystem::create_directories(sd);
+    const QKV ds = synthetic_qkv(cpp_op.shape, 20 + uint64_t(s));
+    write_npy((sd / "q.npy").string(), tensor_to_npy(ds.q));
+    write_npy((sd / "k.npy").string(), tensor_to_npy(ds.k));
+    write_npy((sd / "v.npy").string(), tensor_to_npy(ds.v));
+    four.push_back(sd.string());
+  }
+  const char* four_c[] = {four[0].c_str(), four[1].c_str(), four[2].c_str(), four[3].c_str()};
+  sattn_select_options_init(&o);
+  CHECK(o.recall_bound == nullptr);
+  o.min_recall = 0.6;
+  o.data = four_c;
+  o.data_count = 4;
+  o.recall_bound = "cv";
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  {
+    SelectRequest cv_req;
+    cv_req.min_recall = 0.6;
+    cv_req.data = four;
+    cv_req.recall_bound = RecallBound::cv;
+    const Plan cv_plan = select_spec(cpp_op, resolve_select_request(cv_req));
+    CHECK(std::string(sattn_plan_reason(h.plan)) == cv_plan.selection.reason);
+    CHECK(cv_plan.selection.reason.find("chosen by leave-one-out cross-validation over the 4 samples") != std::string::npos);
+    CHECK(cv_plan.selection.reason.find("--recall-bound cv") != std::string::npos);
+  }
+  reset();
+  o.recall_bound = "Mean";
+  CHECK(sattn_select(h.op, &o, &h.plan) == SATTN_USAGE);
+  CHECK(std::string(sattn_last_error()).find("--recall-bound must be window, mean or cv (got 'Mean')") != std::string::npos);
+  CHECK(h.plan == nullptr);
+  o.struct_size = offsetof(sattn_select_options, recall_bound);
+  REQUIRE(sattn_select(h.op, &o, &h.plan) == SATTN_OK);
+  CHECK(std::string(sattn_plan_reason(h.plan)).find("for the mean over text") == std::string::npos);
+  reset();
   // A caller built against the header before min_recall: the fields past its struct are unset.
   sattn_select_options_init(&o);
   o.min_recall = 1.0;
