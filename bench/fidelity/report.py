@@ -68,24 +68,29 @@ md.append("")
 # The issue's goals, read per configuration on pooled held-out windows (bench/fidelity/pooled.py).
 ppath = os.path.join(os.path.dirname(jpath), "fidelity-pooled.json")
 pooled = json.load(open(ppath)) if os.path.exists(ppath) else None
+# The same study on a second set of windows (pooled.py --offset 4), none of which any earlier figure used.
+fpath = os.path.join(os.path.dirname(jpath), "fidelity-pooled-fresh.json")
+fresh = json.load(open(fpath)) if os.path.exists(fpath) else None
+BOUND_NOTE = {"window": " (the default)",
+              "cv": " (the confidence chosen by leave-one-out cross-validation on the calibration windows)"}
 
 
 def pct(a, b):
     return f"{a}/{b} ({100 * a / b:.1f} %)"
 
 
-def pooled_headline(pd):
+def pooled_headline(pd, what="pooled held-out windows"):
     """The issue-20 goals line: the largest n, every target, each --recall-bound."""
     tops = [e for e in pd["analysis"]["by_n"] if e["n"] == pd["ns"][-1]]
     parts = []
     for e in tops:
         (t,) = [x for x in e["by_target"] if x["target"] == "all"]
         met, win = t["met"] / t["cases"], t["within_10pct"] / t["cases"]
-        parts.append(f"`--recall-bound {e['bound']}`{' (the default)' if e['bound'] == 'window' else ''}: constraint "
+        parts.append(f"`--recall-bound {e['bound']}`{BOUND_NOTE.get(e['bound'], '')}: constraint "
                      f"met in {pct(t['met'], t['cases'])} (goal >= 95 %: {'reached' if met >= 0.95 else 'not reached'}), "
                      f"cost within 10 % of the cheapest held-out-feasible grid point in {pct(t['within_10pct'], t['cases'])} "
                      f"(goal >= 90 %: {'reached' if win >= 0.90 else 'not reached'})")
-    return (f"**Issue 20's goals, per (layer, KV-head group, seq) configuration on pooled held-out windows** "
+    return (f"**Issue 20's goals, per (layer, KV-head group, seq) configuration on {what}** "
             f"({len(pd['configs'])} configurations x R in {{{', '.join(str(r) for r in pd['targets'])}}} = "
             f"{t['cases']} cases; `sattn-select` calibrated on n = {pd['ns'][-1]} windows of text, scored on "
             f"{len(pd['heldout'])} other windows pooled): " + "; ".join(parts) +
@@ -94,6 +99,58 @@ def pooled_headline(pd):
 
 if pooled:  # among the opening bullets
     md.insert(md.index("## Lowest density reaching recall >= 0.95") - 1, "- " + pooled_headline(pooled))
+
+
+def reused_note(pp):
+    """The figures a `pooled.py --reuse` run kept from an earlier one, and where those came from."""
+    r = pp.get("reused")
+    if not r:
+        return ""
+    q = r["provenance"]
+    return (f" for the bounds measured then ({pp['command'].split('--bounds ')[1].split()[0]}); the held-out "
+            f"figures and the choices of {', '.join(r['bounds'])} kept from the run of {q['date']}, git "
+            f"{q['git_revision']}{' (' + q['tree_note'] + ')' if q.get('tree_note') else ''}, load before "
+            f"{' '.join(q['load_before'])}, after {' '.join(q['load_after'])}, {q['total_seconds']} s")
+
+
+def by_n_table(pd):
+    out = ["| --recall-bound | calibration windows n | sets | R | cases | constraint met | cost within 10 % | both | dense chosen | reachable |",
+           "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for e in pd["analysis"]["by_n"]:
+        for t in e["by_target"]:
+            c = t["cases"]
+            r = f"**{t['target']}**" if t["target"] == "all" else str(t["target"])
+            out.append(f"| {e['bound']} | {e['n']} | {e['sets']} | {r} | {c} | {pct(t['met'], c)} | "
+                       f"{pct(t['within_10pct'], c)} | {pct(t['both'], c)} | {t['dense']} | {pct(t['reachable'], c)} |")
+    return out + [""]
+
+
+def cv_confidences(pd):
+    """Which confidences `--recall-bound cv` chose, per n (from the reason of each choice)."""
+    by = {}
+    for cfg in pd["configs"].values():
+        for ch in cfg["choices"]:
+            if ch.get("bound") == "cv" and ch.get("confidence") is not None:
+                by.setdefault(ch["n"], {}).setdefault(ch["confidence"], 0)
+                by[ch["n"]][ch["confidence"]] += 1
+    if not by:
+        return []
+    parts = [f"n = {n}: " + ", ".join(f"{c:g} in {k}" for c, k in sorted(cs.items())) for n, cs in sorted(by.items())]
+    return ["The confidences `--recall-bound cv` used (n < 4: the cap 0.95, the `mean` bound): " + "; ".join(parts) + ".", ""]
+
+
+def plain_mean_table(pd):
+    a = pd["analysis"]
+    if not a.get("plain_mean"):
+        return []
+    out = ["A diagnostic, not a setting of the selector (computed by the script from each point's pooled "
+           "calibration mean and scored on the same held-out windows): the cheapest point whose plain pooled "
+           "calibration worst-head mean reaches R, with no margin (what `--recall-confidence 0.5` compares).", "",
+           "| calibration windows n | cases | constraint met | cost within 10 % | both |", "|---:|---:|---:|---:|---:|"]
+    for x in a["plain_mean"]:
+        c = x["cases"]
+        out.append(f"| {x['n']} | {c} | {pct(x['met'], c)} | {pct(x['within_10pct'], c)} | {pct(x['both'], c)} |")
+    return out + [""]
 
 
 def pooled_section(pd):
@@ -106,7 +163,9 @@ def pooled_section(pd):
            "QUALITY TARGET): with `--recall-bound window`, the default, a prediction bound for one more window "
            "(mean - z(C) sd sqrt(1 + 1/n) over the windows' means; one window: mean - sqrt(2) z(C) se of 8 row "
            "bands); with `--recall-bound mean`, a confidence bound for the mean over text (sqrt(1/n); one window: "
-           "z(C) se), C = 0.95 both. The choice is scored on the held-out windows pooled: the worst query head's mean row "
+           "z(C) se), C = 0.95 both; with `--recall-bound cv`, that mean bound at the confidence leave-one-out "
+           "cross-validation over the calibration windows picks (the smallest of 0.5, 0.55, ..., 0.95 whose "
+           "out-of-sample recall reaches R; n < 4: `mean`). The choice is scored on the held-out windows pooled: the worst query head's mean row "
            f"recall over the rows of all {len(pd['heldout'])} held-out windows (the `recall_mean` of one `sattn-select` "
            "call with every held-out window as `--data`). Met: that recall >= R. Within 10 %: the chosen cost <= "
            "1.1 x the cost of the cheapest grid point whose pooled held-out recall >= R (dense always is; a cheaper "
@@ -122,29 +181,12 @@ def pooled_section(pd):
            f"{' (' + pp['tree_note'] + ')' if pp.get('tree_note') else ''}, {pp['machine']}, load before "
            f"{' '.join(pp['load_before'])}, after {' '.join(pp['load_after'])}; capture "
            f"{'reused from the cache' if pp['capture_cached'] else str(pp['capture_seconds']) + ' s'}, the "
-           f"sattn-select calls {pp['total_seconds'] - pp['capture_seconds']} s). The capture needs "
+           f"sattn-select calls {pp['total_seconds'] - pp['capture_seconds']} s"
+           f"{reused_note(pp)}). The capture needs "
            "the checkpoint of the run that made data/real (not committed; data/README.md, \"Rebuild\": "
            "data/train.py writes it) and the corpus (data/make_corpus.py); this section is regenerated from the "
            "JSON without them (`make bench-reports`).", "",
-           pooled_headline(pd), "",
-           "| --recall-bound | calibration windows n | sets | R | cases | constraint met | cost within 10 % | both | dense chosen | reachable |",
-           "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for e in a["by_n"]:
-        for t in e["by_target"]:
-            c = t["cases"]
-            r = f"**{t['target']}**" if t["target"] == "all" else str(t["target"])
-            out.append(f"| {e['bound']} | {e['n']} | {e['sets']} | {r} | {c} | {pct(t['met'], c)} | "
-                       f"{pct(t['within_10pct'], c)} | {pct(t['both'], c)} | {t['dense']} | {pct(t['reachable'], c)} |")
-    out.append("")
-    if a.get("plain_mean"):
-        out += ["A diagnostic, not a setting of the selector (computed by the script from each point's pooled "
-                "calibration mean and scored on the same held-out windows): the cheapest point whose plain pooled "
-                "calibration worst-head mean reaches R, with no margin (what `--recall-confidence 0.5` compares).", "",
-                "| calibration windows n | cases | constraint met | cost within 10 % | both |", "|---:|---:|---:|---:|---:|"]
-        for x in a["plain_mean"]:
-            c = x["cases"]
-            out.append(f"| {x['n']} | {c} | {pct(x['met'], c)} | {pct(x['within_10pct'], c)} | {pct(x['both'], c)} |")
-        out.append("")
+           pooled_headline(pd), ""] + by_n_table(pd) + cv_confidences(pd) + plain_mean_table(pd)
     # Why the cost goal is missed, from the same JSON: where the held-out-cheapest point sits, and
     # whether the calibration windows' own mean or the bound's margin kept the selector from it.
     for bound in pd.get("bounds", ["window"]):
@@ -186,6 +228,28 @@ def pooled_section(pd):
 
 if pooled:
     md += pooled_section(pooled)
+
+
+def fresh_section(pd):
+    pp = pd["provenance"]
+    return ["## The same study on a second, untouched set of windows", "",
+            f"The windows above have been read by every pass since the selector's fourth; this set was captured "
+            f"once to test `--recall-bound cv` after its rule was fixed: every {pd['stride']}th 1024-byte window of "
+            f"the held-out text from window {pd.get('offset', 0)} on (none of the set above; each "
+            f"{pd.get('offset', 0)} windows from one of them), its own {len(pd['calib_pool'])} calibration windows "
+            f"and {len(pd['heldout'])} held-out windows by the same rule, the same analysis and selector "
+            f"(docs/decisions.md, \"Choosing the confidence on the calibration windows\").", "",
+            f"Generated from `bench/results/fidelity-pooled-fresh.json` (`{pp['command']}`; {pp['date']}, git "
+            f"{pp['git_revision']}, {pp['machine']}, load before {' '.join(pp['load_before'])}, after "
+            f"{' '.join(pp['load_after'])}; capture "
+            f"{'reused from the cache' if pp['capture_cached'] else str(pp['capture_seconds']) + ' s'}, the "
+            f"sattn-select calls {pp['total_seconds'] - pp['capture_seconds']} s).", "",
+            pooled_headline(pd, "a second set of pooled held-out windows"), ""] + by_n_table(pd) + \
+        cv_confidences(pd) + plain_mean_table(pd)
+
+
+if fresh:
+    md += fresh_section(fresh)
 
 sel = doc["selector"]
 md += ["## The quality-constrained selector on held-out samples: one window against one", "",
