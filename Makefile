@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo test test-asan fuzz bench-cpu bench-rvv bench-sim bench-check bench-emit bench-scaling \
-	bench-roofline bench-reports bench-python bench-fidelity bench-fidelity-windows bench-fidelity-pooled bench-grid bench-quant clean
+	bench-roofline bench-reports bench-python bench-fidelity bench-fidelity-windows bench-fidelity-pooled bench-fidelity-pooled-fresh bench-grid bench-quant clean
 
 all: build
 
@@ -77,6 +77,14 @@ bench-fidelity-windows: build
 # bench-fidelity-windows (needs the checkpoint and the corpus) into $(BUILD)/fidelity-windows, reused.
 bench-fidelity-pooled: build
 	@bench/fidelity/pooled.py $(BUILD)
+
+# The same study on a second set of windows (every 8th from window 4: none of the set above), the
+# untouched test of --recall-bound cv: bench/results/fidelity-pooled-fresh.json and its section of
+# fidelity.md. Its own capture cache, $(BUILD)/fidelity-windows-offset4.
+bench-fidelity-pooled-fresh: build
+	@bench/fidelity/pooled.py $(BUILD) --offset 4 --cache $(BUILD)/fidelity-windows-offset4 \
+	  --out bench/results/fidelity-pooled-fresh.json
+	@bench/fidelity/report.py
 
 # Quantization schemes (issue 23): accuracy (max-norm, relative L1, cosine) and cost (cpu time, rvv
 # instructions, imc energy) of every scheme x precision on Gaussian, Laplace, outlier and the real

@@ -4,15 +4,21 @@ report's goals): writes bench/results/fidelity-pooled.json; bench/fidelity/repor
 section to bench/results/fidelity.md.
 
   bench/fidelity/pooled.py [BUILD_DIR] [--ckpt .gpu-carry/model/ckpt.pt] [--corpus .gpu-carry/corpus]
-                           [--cache DIR] [--stride 8]      (make bench-fidelity-pooled)
+                           [--cache DIR] [--stride 8] [--offset 0] [--bounds window,mean,cv]
+                           [--reuse FILE] [--out FILE]     (make bench-fidelity-pooled)
   bench/fidelity/pooled.py --analyse FILE                  (recompute the analysis of FILE in place)
+
+--offset 4 captures a second set of windows (every STRIDE-th from window 4; make
+bench-fidelity-pooled-fresh); --bounds measures only those --recall-bound values, and --reuse FILE
+keeps FILE's held-out figures, calibration means and other bounds' choices (same windows).
 
 The issue's unit is the configuration (layer, KV-head group, seq) scored on held-out samples. For
 each configuration and target R:
 - the choice: `sattn-select --min-recall R --recall-bound B` with n calibration windows as repeated
   --data (the selector pools them: per head, a bound from the windows' means), for n in NS and B in
   BOUNDS (window, the default: a prediction bound for one more window; mean: a confidence bound for
-  the mean over text); for n = 1 and 2 on several disjoint calibration sets (REPS), each scored on
+  the mean over text; cv: the mean bound at the confidence leave-one-out cross-validation over the
+  calibration windows picks, n >= 4); for n = 1 and 2 on several disjoint calibration sets (REPS), each scored on
   its own;
 - the held-out figure of every grid point: one `sattn-select --min-recall 0.5` with every held-out
   window as --data, whose plan gives per point `recall_mean`, the worst query head's mean row recall
