@@ -333,7 +333,8 @@ def main():
         "capture_cached": stamp["cached"], "capture_seconds": round(t_capture), "total_seconds": round(time.time() - t0),
         "command": f"bench/fidelity/pooled.py --stride {args.stride}"
                    + (f" --offset {args.offset}" if args.offset else "") + f" --bounds {','.join(args.bounds)}"
-                   + (f" --reuse {os.path.relpath(args.reuse, SRC)}" if args.reuse else "") + " (make bench-fidelity-pooled)"}
+                   + (f" --reuse {os.path.relpath(args.reuse, SRC)}" if args.reuse else "")
+                   + (" (make bench-fidelity-pooled-fresh)" if args.offset else " (make bench-fidelity-pooled)")}
     if reuse is not None:
         doc["provenance"]["reused"] = {"bounds": [b for b in reuse["bounds"] if b not in args.bounds],
                                        "provenance": reuse.get("provenance")}

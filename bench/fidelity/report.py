@@ -240,7 +240,7 @@ def fresh_section(pd):
             f"and {len(pd['heldout'])} held-out windows by the same rule, the same analysis and selector "
             f"(docs/decisions.md, \"Choosing the confidence on the calibration windows\").", "",
             f"Generated from `bench/results/fidelity-pooled-fresh.json` (`{pp['command']}`; {pp['date']}, git "
-            f"{pp['git_revision']}, {pp['machine']}, load before {' '.join(pp['load_before'])}, after "
+            f"{pp['git_revision']}{' (' + pp['tree_note'] + ')' if pp.get('tree_note') else ''}, {pp['machine']}, load before {' '.join(pp['load_before'])}, after "
             f"{' '.join(pp['load_after'])}; capture "
             f"{'reused from the cache' if pp['capture_cached'] else str(pp['capture_seconds']) + ' s'}, the "
             f"sattn-select calls {pp['total_seconds'] - pp['capture_seconds']} s).", "",
