@@ -199,8 +199,23 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
   }
 }
 
+bool lists_ascending_in_range(const HeadLayout& head, int64_t lists, int64_t limit) {
+  const int32_t* idx = head.idx.data();
+  for (int64_t r = 0; r < lists; ++r) {
+    const int64_t begin = head.ptr[r], end = head.ptr[r + 1];
+    if (end < begin) return false;
+    if (begin == end) continue;
+    // Strictly ascending lists lie in [0, limit) iff their first and last entries do; the
+    // ascending test is one branch-free pass (it vectorizes).
+    int32_t descending = 0;
+    for (int64_t t = begin + 1; t < end; ++t) descending |= int32_t(idx[t] <= idx[t - 1]);
+    if (descending != 0 || idx[begin] < 0 || idx[end - 1] >= limit) return false;
+  }
+  return true;
+}
+
 const Kernels kernels{CpuIsa::SATTN_CPU_ISA_NS, run_block_row, run_csr_task, run_integer_tile, run_quant_tile,
-                      attention_backward};
+                      attention_backward, lists_ascending_in_range};
 
 }  // inline namespace SATTN_CPU_ISA_NS
 }  // namespace sattn::fast

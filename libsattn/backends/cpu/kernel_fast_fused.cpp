@@ -67,8 +67,8 @@ inline vf vfinite_or_zero(vf m) {
 // 2^x for x <= 0: kExp2Poly as in exp2_avx2 (kernel_fast_simd.hpp), with scalef doing the
 // exponent scaling; x < -126 (including -inf) gives exactly 0.
 inline vf vexp2(vf x) {
+  // No clamp before the rounding: a lane below -126 (-inf: f = NaN) is zeroed by the mask.
   const __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
-  x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
   const vf n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const vf f = _mm512_sub_ps(x, n);
   vf p = _mm512_set1_ps(kExp2Poly[0]);
@@ -226,18 +226,22 @@ void pv_tail(int r, float* o_t, const float* v, int64_t v_stride, const float* p
 template <int VECS>
 void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, int64_t n, int64_t dim,
                   const int32_t* column_keys, int64_t mask_from_key, float softcap2, const uint64_t* allow,
-                  int64_t allow_stride) {
+                  int64_t allow_stride, bool prefetch) {
   constexpr int M = VECS * kLanes;
   // Scores.
   int64_t t = 0;
   for (; t + kRows <= n; t += kRows) {
     // The K and V rows one step ahead (in memory order: the next step's rows in a dense or
-    // contiguous chunk), into L1 while this step computes: at long kv_len they come from L3.
+    // contiguous chunk), into L2 while this step computes: at long kv_len they come from L3.
+    // Only the tile's first sub-tile issues them (the others run the same step right after).
+    // Not into L1: Q^T, S^T, O^T and this step's K and V already fill it (prefetching into L1
+    // was 4% slower, none at all 1-2% slower: docs/decisions.md "Fused tile: L1 working set").
     // Prefetches never fault; the address is formed as an integer so no pointer leaves its array.
-    for (int64_t line = 0; line < kRows * dim; line += 16) {
-      __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(k + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 3);
-      __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(v + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 3);
-    }
+    if (prefetch)
+      for (int64_t line = 0; line < kRows * dim; line += 16) {
+        __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(k + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 2);
+        __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(v + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 2);
+      }
     qk_block<VECS, kRows>(st.q_t, k + t * dim, dim, dim, s_t + t * M);
   }
   if (t < n) qk_tail<VECS>(int(n - t), st.q_t, k + t * dim, dim, dim, s_t + t * M);
@@ -257,24 +261,36 @@ void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, 
       for (int w = 0; w < VECS; ++w)
         vstore(s_t + c * M + w * kLanes, vmask_bits(vload(s_t + c * M + w * kLanes), bits >> (w * kLanes)));
     }
-  // Online softmax per lane.
-  vf rescale[VECS];
-  for (int w = 0; w < VECS; ++w) {
-    vf mx = vset(kNegInf);
-    for (int64_t c = 0; c < n; ++c) mx = vmax(mx, vload(s_t + c * M + w * kLanes));
-    const vf old_max = vload(st.row_max + w * kLanes);
-    const vf new_max = vmax(old_max, mx);
-    const vf shift = vfinite_or_zero(new_max);  // a lane with no allowed key yet: p = 0, rescale 0
-    rescale[w] = vexp2(vsub(old_max, shift));
-    vf sum = vset(0.0f);
-    for (int64_t c = 0; c < n; ++c) {
-      const vf e = vexp2(vsub(vload(s_t + c * M + w * kLanes), shift));
-      vstore(s_t + c * M + w * kLanes, e);
-      sum = vadd(sum, e);
+  // Online softmax per lane. Keys outer, vectors inner: VECS independent max and sum chains (two
+  // per vector for the max), so the loops run at the vector units' throughput, not at the
+  // latency of one chain.
+  vf mx[VECS], mx2[VECS];
+  for (int w = 0; w < VECS; ++w) mx[w] = mx2[w] = vset(kNegInf);
+  int64_t c = 0;
+  for (; c + 2 <= n; c += 2)
+    for (int w = 0; w < VECS; ++w) {
+      mx[w] = vmax(mx[w], vload(s_t + c * M + w * kLanes));
+      mx2[w] = vmax(mx2[w], vload(s_t + (c + 1) * M + w * kLanes));
     }
-    vstore(st.row_sum + w * kLanes, vfma(vload(st.row_sum + w * kLanes), rescale[w], sum));
+  if (c < n)
+    for (int w = 0; w < VECS; ++w) mx[w] = vmax(mx[w], vload(s_t + c * M + w * kLanes));
+  vf rescale[VECS], shift[VECS], sum[VECS];
+  for (int w = 0; w < VECS; ++w) {
+    const vf old_max = vload(st.row_max + w * kLanes);
+    const vf new_max = vmax(old_max, vmax(mx[w], mx2[w]));
+    shift[w] = vfinite_or_zero(new_max);  // a lane with no allowed key yet: p = 0, rescale 0
+    rescale[w] = vexp2(vsub(old_max, shift[w]));
+    sum[w] = vset(0.0f);
     vstore(st.row_max + w * kLanes, new_max);
   }
+  for (c = 0; c < n; ++c)
+    for (int w = 0; w < VECS; ++w) {
+      const vf e = vexp2(vsub(vload(s_t + c * M + w * kLanes), shift[w]));
+      vstore(s_t + c * M + w * kLanes, e);
+      sum[w] = vadd(sum[w], e);
+    }
+  for (int w = 0; w < VECS; ++w)
+    vstore(st.row_sum + w * kLanes, vfma(vload(st.row_sum + w * kLanes), rescale[w], sum[w]));
   // Values.
   int64_t d = 0;
   for (; d + kRows <= dim; d += kRows) pv_block<VECS, kRows>(st.o_t + d * M, v + d, dim, s_t, n, rescale);
@@ -355,14 +371,14 @@ void fused_step(FusedTile& tile, Scratch& scratch, const float* k_chunk, const f
     const uint64_t* sub_allow = allow ? allow + s : nullptr;
     switch (st.vecs) {
       case 1: subtile_step<1>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count); break;
+                                  tile.count, s == 0); break;
       case 2: subtile_step<2>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count); break;
+                                  tile.count, s == 0); break;
 #if defined(__AVX512F__)
       case 3: subtile_step<3>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count); break;
+                                  tile.count, s == 0); break;
       case 4: subtile_step<4>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count); break;
+                                  tile.count, s == 0); break;
 #endif
       default: break;
     }

@@ -208,6 +208,10 @@ void run_quant_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile
 void attention_backward(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, TensorView out,
                         TensorView dout, const float* lse, MutableTensorView dq, MutableTensorView dk,
                         MutableTensorView dv, const FastOptions&);
+// Whether every list of `head` (`lists` of them) is strictly ascending with entries in
+// [0, limit): the per-pair part of check_layout, in each ISA copy so that it runs at that
+// copy's vector width (it reads every pair of every call).
+bool lists_ascending_in_range(const HeadLayout& head, int64_t lists, int64_t limit);
 // This copy's entry points (defined in kernel_fast_block.cpp).
 extern const Kernels kernels;
 
@@ -222,6 +226,7 @@ struct Kernels {
   void (*quant_tile)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
   void (*backward)(const Op&, const Layout&, TensorView, TensorView, TensorView, TensorView, TensorView, const float*,
                    MutableTensorView, MutableTensorView, MutableTensorView, const FastOptions&);
+  bool (*lists_ok)(const HeadLayout&, int64_t lists, int64_t limit);
 };
 // The copy selected for this process (cpu_isa(); kernel_fast.cpp).
 const Kernels& cpu_kernels();

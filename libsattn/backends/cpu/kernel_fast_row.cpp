@@ -209,16 +209,35 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
     if (p.csr_fused) {
       const uint64_t* allow = nullptr;
       if (allowed != count * n) {
-        const auto words = size_t(n * fused.count);
+        // Rows whose entries here fill a contiguous run of columns (windows, shared unions) set
+        // their bit at the run's two ends of a difference array (bit flips), and one prefix XOR
+        // over the columns turns it into the masks: O(rows + columns), not O(pairs). Other rows
+        // set a bit per entry.
+        const int64_t subs = fused.count;
+        const auto words = size_t((n + 1) * subs);
         grow(scratch.lane_allow, words);
         uint64_t* bits = scratch.lane_allow.data();
         std::fill_n(bits, words, uint64_t{0});
+        auto column = [&](int64_t e) { return (key_position ? key_position[idx[e]] : idx[e]) - key_base; };
+        bool scattered = false;
         for (int64_t r = 0; r < count; ++r) {
-          const int64_t sub = r / lanes;
+          if (first[r] == last[r]) continue;
+          const int64_t c0 = column(first[r]), c1 = column(last[r] - 1);
+          if (c1 - c0 != last[r] - first[r] - 1) {
+            scattered = true;
+            continue;
+          }
           const uint64_t bit = uint64_t{1} << (r % lanes);
-          for (int64_t e = first[r]; e < last[r]; ++e)
-            bits[((key_position ? key_position[idx[e]] : idx[e]) - key_base) * fused.count + sub] |= bit;
+          bits[c0 * subs + r / lanes] ^= bit;
+          bits[(c1 + 1) * subs + r / lanes] ^= bit;
         }
+        for (int64_t w = subs; w < n * subs; ++w) bits[w] ^= bits[w - subs];
+        if (scattered)
+          for (int64_t r = 0; r < count; ++r) {
+            if (first[r] == last[r] || column(last[r] - 1) - column(first[r]) == last[r] - first[r] - 1) continue;
+            const uint64_t bit = uint64_t{1} << (r % lanes);
+            for (int64_t e = first[r]; e < last[r]; ++e) bits[column(e) * subs + r / lanes] |= bit;
+          }
         allow = bits;
       }
       fused_step(fused, scratch, k_chunk, v_chunk, n, nullptr, false, p.softcap2, allow);
