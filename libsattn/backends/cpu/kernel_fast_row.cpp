@@ -29,6 +29,10 @@ constexpr int64_t kUnionSlack = 2;
 constexpr int64_t kMinGroupRows = 8;
 // A regrouped tile takes up to this many tiles' worth of rows, to share its gathered columns.
 constexpr int64_t kGroupRowsPerTile = 4;
+// Contiguous-range tiles (windows) of packed fused tiles: adjacent tiles are merged up to this
+// many rows while columns x rows <= kMergeSlackPercent / 100 x the merged tile's pairs.
+constexpr int64_t kMergeRows = 64;
+constexpr int64_t kMergeSlackPercent = 115;
 // Largest union whose gathered K and V rows are kept for the next tile.
 constexpr int64_t kUnionCacheBytes = 4 << 20;
 // Keys scored per batch on the row-by-row paths (bounds the score buffer).
@@ -181,10 +185,14 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
       first[r] = last[r];
       const int64_t end = head.ptr[rows[r] + 1];
       // The row's entries up to last_key: a binary search, not a scan (a scan costs a compare
-      // per allowed pair, as much as the packed tile's own work per pair at short rows).
-      last[r] = first[r] < end && idx[first[r]] <= last_key
-                    ? std::upper_bound(idx + first[r], idx + end, int32_t(last_key)) - idx
-                    : first[r];
+      // per allowed pair, as much as the packed tile's own work per pair at short rows); when
+      // the rest of the row is one run of consecutive keys (windows), its length gives it.
+      if (first[r] >= end || idx[first[r]] > last_key)
+        last[r] = first[r];
+      else if (idx[end - 1] - idx[first[r]] == end - 1 - first[r])
+        last[r] = std::min<int64_t>(end, first[r] + (last_key - idx[first[r]]) + 1);
+      else
+        last[r] = std::upper_bound(idx + first[r], idx + end, int32_t(last_key)) - idx;
       allowed += last[r] - first[r];
     }
     if (allowed == 0) continue;
@@ -323,8 +331,8 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
   std::vector<int64_t>& pending = scratch.gather_rows;  // rows no tile took
   pending.clear();
   std::vector<int64_t>& tile = scratch.tile_rows;
-  for (int64_t row0 = task_begin; row0 < task_end; row0 += p.tile_rows) {
-    const int64_t count = std::min(p.tile_rows, task_end - row0);
+  for (int64_t row0 = task_begin; row0 < task_end; row0 += int64_t(tile.size())) {
+    int64_t count = std::min(p.tile_rows, task_end - row0);
     tile.resize(count);
     std::iota(tile.begin(), tile.end(), row0);
     const int64_t pairs = ptr[row0 + count] - ptr[row0];
@@ -346,8 +354,30 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
     int64_t same_start = 0;
     for (int64_t r = row0; r < row0 + count; ++r)
       same_start += ptr[r] < ptr[r + 1] && ptr[row0] < ptr[row0 + 1] && idx[ptr[r]] == idx[ptr[row0]];
-    if (key_hi - key_lo + 1 <= max_columns)
+    if (key_hi - key_lo + 1 <= max_columns) {
+      // Packed tiles: the next tiles join this one (up to kMergeRows rows) while the column
+      // range of the whole stays within kMergeSlack of its pairs (long windows: a 64-row tile
+      // reads each K/V step once for 64 rows instead of twice for 32).
+      for (int64_t pairs_all = pairs; p.csr_fused && row0 + count < task_end;) {
+        const int64_t next = std::min({p.tile_rows, task_end - (row0 + count), kMergeRows - count});
+        if (next <= 0) break;
+        int64_t lo = key_lo, hi = key_hi;
+        for (int64_t r = row0 + count; r < row0 + count + next; ++r) {
+          if (ptr[r] == ptr[r + 1]) continue;
+          lo = std::min<int64_t>(lo, idx[ptr[r]]);
+          hi = std::max<int64_t>(hi, idx[ptr[r + 1] - 1]);
+        }
+        const int64_t merged_pairs = ptr[row0 + count + next] - ptr[row0];
+        if (merged_pairs == pairs_all || (hi - lo + 1) * (count + next) * 100 > kMergeSlackPercent * merged_pairs) break;
+        key_lo = lo;
+        key_hi = hi;
+        pairs_all = merged_pairs;
+        count += next;
+      }
+      tile.resize(count);
+      std::iota(tile.begin(), tile.end(), row0);
       run_columns_tile(p, scratch, hv, tile.data(), count, nullptr, key_lo, key_hi - key_lo + 1);
+    }
     else if (2 * same_start >= count && collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
       run_columns_tile(p, scratch, hv, tile.data(), count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
     else

@@ -444,6 +444,49 @@ TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match t
   CHECK(message.find("SATTN_CPU_CSR_KERNEL=gemm: unknown CSR kernel") != std::string::npos);
 }
 
+TEST_CASE("fast_attention: long windows merge packed tiles; rows with contiguous and scattered keys share a tile") {
+  // Windows of 160-300 keys each side: adjacent 32-row tiles merge into 64-row packed tiles (a
+  // column range within 15% of the pairs), whose lane masks come from each row's run of columns
+  // (difference array); some rows also drop keys inside their window or have none (scattered
+  // rows in the same tile: a bit per entry), under causal with seq_len != kv_len and GQA, at
+  // head dims with and without tails, on 1 and 2 threads, packed and legacy tiles.
+  Rng rng(2526);
+  for (int iteration = 0; iteration < 8; ++iteration) {
+    Op op;
+    const int64_t dims[] = {64, 33, 16, 80};
+    op.shape = Shape{1, 4, 2, 500 + int64_t(rng.below(300)), 0, dims[iteration % 4]};
+    op.shape.kv_len = op.shape.seq_len + (iteration % 3 == 0 ? int64_t(rng.below(200)) : 0);
+    op.causal = iteration % 2 == 1;
+    // w >= 210: two 32-row tiles (2w + 64 columns) stay within 15% of their pairs and merge.
+    const int64_t w = 160 + 20 * iteration, off = op.shape.kv_len - op.shape.seq_len;
+    const bool holes = iteration >= 4;
+    const Layout layout = csr_from(op, [=](int64_t, int64_t kvh, int64_t i, int64_t j) {
+      if (std::abs(j - (i + off)) > w) return false;
+      if (!holes) return true;
+      if ((i + kvh) % 37 == 5) return false;                   // an empty row
+      if ((i + kvh) % 11 == 3) return (j * 7 + i) % 5 != 0;    // scattered keys inside the window
+      return true;
+    });
+    const Tensor q = random_tensor(rng, 1, 4, op.shape.seq_len, op.shape.head_dim, false),
+                 k = random_tensor(rng, 1, 2, op.shape.kv_len, op.shape.head_dim, false),
+                 v = random_tensor(rng, 1, 2, op.shape.kv_len, op.shape.head_dim, false);
+    CAPTURE(iteration);
+    INFO(describe(op, "window w=" + std::to_string(w) + (holes ? " with holes" : "")));
+    const Tensor ref = reference_attention(op, layout, q, k, v);
+    for (const char* kernel : {"packed", "legacy"})
+      for (int threads : {1, 2}) {
+        CAPTURE(kernel);
+        CAPTURE(threads);
+        const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
+        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{threads});
+        const ErrorStats e = compare(out, ref);
+        REQUIRE(e.finite);
+        CHECK(e.max_rel <= tolerance(Precision::fp32));
+        check_empty_rows_are_zero(op, layout, out);
+      }
+  }
+}
+
 TEST_CASE("fast_attention: tile_rows attribute, all-empty layouts, seq_len > kv_len under causal") {
   Rng rng(7);
   Op op;
