@@ -148,8 +148,8 @@ inline vf vexp2(vf x) {
 
 // kRows (per ISA above): the register block of the micro-kernels, kRows keys (S) or head-dim
 // entries (O) per step, each against VECS vectors of query lanes.
-// Keys per online-softmax step: S^T of 64 keys x 64 lanes is 16 KiB (L1); 32 and 128 measured slower.
-constexpr int64_t kFusedKeys = 64;
+// Keys per online-softmax step (kernel_fast_internal.hpp).
+constexpr int64_t kFusedKeys = kFusedStepKeys;
 
 // S^T[r][lanes] = sum_d K[r][d] * Q^T[d][lanes] for R keys (rows of K `k_stride` floats apart).
 template <int VECS, int R>

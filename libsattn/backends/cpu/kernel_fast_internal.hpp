@@ -30,6 +30,9 @@ namespace sattn::fast {
 // Keys per FlashAttention step of the GEMM paths: S (rows x keys) stays in L1/L2 and the
 // GEMMs are still large enough to run near peak.
 inline constexpr int64_t kMaxChunkKeys = 256;
+// Keys per online-softmax step of the fused tile (kernel_fast_fused.cpp): S^T of 64 keys x 64
+// lanes is 16 KiB (L1); 32 and 128 measured slower.
+inline constexpr int64_t kFusedStepKeys = 64;
 // Default query rows per CSR tile (op.attrs.tile_rows overrides): the unit that chooses between
 // GEMM tiles and the gather path.
 inline constexpr int64_t kDefaultTileRows = 32;

@@ -317,6 +317,26 @@ inline int32_t dot_int8(const int8_t* a, const int8_t* b, int64_t n) {
   return sum;
 }
 
+// How many rows from row0 on (the tile's `count`, then whole tiles of tile_rows up to kMergeRows
+// rows, not past task_end) have exactly row0's key list; 0 when a row of the first tile differs.
+int64_t shared_list_rows(const int64_t* ptr, const int32_t* idx, int64_t row0, int64_t count, int64_t task_end,
+                         int64_t tile_rows) {
+  const int64_t len = ptr[row0 + 1] - ptr[row0];
+  auto same = [&](int64_t r) {
+    return ptr[r + 1] - ptr[r] == len && std::equal(idx + ptr[r], idx + ptr[r + 1], idx + ptr[row0]);
+  };
+  for (int64_t r = row0 + 1; r < row0 + count; ++r)
+    if (!same(r)) return 0;
+  while (row0 + count < task_end) {
+    const int64_t next = std::min({tile_rows, task_end - (row0 + count), kMergeRows - count});
+    if (next <= 0) break;
+    for (int64_t r = row0 + count; r < row0 + count + next; ++r)
+      if (!same(r)) return count;
+    count += next;
+  }
+  return count;
+}
+
 }  // namespace
 
 void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t task) {
@@ -378,7 +398,14 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
       std::iota(tile.begin(), tile.end(), row0);
       run_columns_tile(p, scratch, hv, tile.data(), count, nullptr, key_lo, key_hi - key_lo + 1);
     }
-    else if (2 * same_start >= count && collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
+    else if (const int64_t shared = p.csr_fused ? shared_list_rows(ptr, idx, row0, count, task_end, p.tile_rows) : 0;
+             shared > 0) {
+      // Rows with one and the same list (landmarks): that list is the union, read in place, and
+      // up to kMergeRows such rows form one tile.
+      tile.resize(shared);
+      std::iota(tile.begin(), tile.end(), row0);
+      run_columns_tile(p, scratch, hv, tile.data(), shared, idx + ptr[row0], 0, ptr[row0 + 1] - ptr[row0]);
+    } else if (2 * same_start >= count && collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
       run_columns_tile(p, scratch, hv, tile.data(), count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
     else
       pending.insert(pending.end(), tile.begin(), tile.end());

@@ -487,6 +487,40 @@ TEST_CASE("fast_attention: long windows merge packed tiles; rows with contiguous
   }
 }
 
+TEST_CASE("fast_attention: rows sharing one scattered key list run as merged packed tiles") {
+  // Landmark-like layouts: every row has the same scattered list (read in place as the tile's
+  // union, up to 64 rows per tile), except a band of rows with another list and one empty row,
+  // which end the merged tiles; GQA, head dims with tails, 1 and 2 threads, both CSR kernels.
+  Rng rng(2527);
+  for (int iteration = 0; iteration < 4; ++iteration) {
+    Op op;
+    op.shape = Shape{1, 2, 1, 300 + int64_t(rng.below(100)), 400 + int64_t(rng.below(300)), iteration % 2 ? 40 : 64};
+    const bool bands = iteration >= 2;
+    const Layout layout = csr_from(op, [=](int64_t, int64_t, int64_t i, int64_t j) {
+      if (bands && i == 200) return false;
+      if (bands && i >= 100 && i < 140) return j % 5 == 2;
+      return j % 3 == 0 || j % 7 == 1;
+    });
+    const Tensor q = random_tensor(rng, 1, 2, op.shape.seq_len, op.shape.head_dim, false),
+                 k = random_tensor(rng, 1, 1, op.shape.kv_len, op.shape.head_dim, false),
+                 v = random_tensor(rng, 1, 1, op.shape.kv_len, op.shape.head_dim, false);
+    CAPTURE(iteration);
+    INFO(describe(op, bands ? "shared list with bands" : "shared list"));
+    const Tensor ref = reference_attention(op, layout, q, k, v);
+    for (const char* kernel : {"packed", "legacy"})
+      for (int threads : {1, 2}) {
+        CAPTURE(kernel);
+        CAPTURE(threads);
+        const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
+        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{threads});
+        const ErrorStats e = compare(out, ref);
+        REQUIRE(e.finite);
+        CHECK(e.max_rel <= tolerance(Precision::fp32));
+        check_empty_rows_are_zero(op, layout, out);
+      }
+  }
+}
+
 TEST_CASE("fast_attention: tile_rows attribute, all-empty layouts, seq_len > kv_len under causal") {
   Rng rng(7);
   Op op;
