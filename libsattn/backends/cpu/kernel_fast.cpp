@@ -41,7 +41,7 @@ void check_view(const char* who, const char* name, const TensorView& t, const st
   if (!t.data && t.size() > 0) throw Error(ExitCode::invalid_input, std::string(who) + ": " + name + " has no data");
 }
 
-void check_layout(const char* who, const Op& op, const Layout& layout) {
+void check_layout(const char* who, const Op& op, const Layout& layout, std::vector<uint8_t>* same_as_previous) {
   const Shape& s = op.shape;
   const std::string w(who);
   if (s.kv_heads <= 0 || s.heads % s.kv_heads != 0)
@@ -62,6 +62,7 @@ void check_layout(const char* who, const Op& op, const Layout& layout) {
   const int64_t lists = layout.block ? layout.block_rows() : layout.rows;
   const int64_t limit = layout.block ? layout.block_cols() : layout.cols;
   const Kernels& kernels = cpu_kernels();
+  if (same_as_previous) same_as_previous->assign(layout.block ? 0 : layout.heads.size() * size_t(lists), 0);
   for (const HeadLayout& head : layout.heads) {
     if (head.ptr.size() != static_cast<size_t>(lists + 1) || head.ptr.front() != 0 ||
         head.ptr.back() != static_cast<int64_t>(head.idx.size()))
@@ -70,7 +71,10 @@ void check_layout(const char* who, const Op& op, const Layout& layout) {
     // vector width of the selected ISA copy.
     for (int64_t r = 0; r < lists; ++r)
       if (head.ptr[r + 1] < head.ptr[r]) throw Error(ExitCode::invalid_input, w + ": layout ptr is not ascending");
-    if (!kernels.lists_ok(head, lists, limit))
+    uint8_t* same = same_as_previous && !layout.block
+                        ? same_as_previous->data() + size_t(&head - layout.heads.data()) * size_t(lists)
+                        : nullptr;
+    if (!kernels.lists_ok(head, lists, limit, same))
       throw Error(ExitCode::invalid_input, w + ": layout indices must be ascending and in [0, " +
                                                std::to_string(limit) + ")");
   }
@@ -290,7 +294,8 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
                          MutableTensorView out, float* lse, const FastOptions& options) {
   constexpr const char* who = "fast_attention";
   const Shape& s = op.shape;
-  fast::check_layout(who, op, layout);
+  std::vector<uint8_t> same_as_previous;
+  fast::check_layout(who, op, layout, &same_as_previous);
   const std::array<int64_t, 4> q_shape{s.batch, s.heads, s.seq_len, s.head_dim};
   const std::array<int64_t, 4> kv_shape{s.batch, s.kv_heads, s.kv_len, s.head_dim};
   fast::check_view(who, "q", q, q_shape);
@@ -321,6 +326,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   p.csr_fused = fast::packed_csr_tiles();
   p.out = out.data;
   p.lse = lse;
+  p.same_as_previous = layout.block ? nullptr : same_as_previous.data();
 
   // Precision: what the kernels read. fp32 reads the caller's memory; bf16 and i8/i4 work on
   // converted copies.

@@ -204,11 +204,14 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
   }
 }
 
-bool lists_ascending_in_range(const HeadLayout& head, int64_t lists, int64_t limit) {
+bool lists_ascending_in_range(const HeadLayout& head, int64_t lists, int64_t limit, uint8_t* same_as_previous) {
   const int32_t* idx = head.idx.data();
   for (int64_t r = 0; r < lists; ++r) {
     const int64_t begin = head.ptr[r], end = head.ptr[r + 1];
     if (end < begin) return false;
+    if (same_as_previous)  // the previous list was just read: still in L1/L2
+      same_as_previous[r] = r > 0 && end - begin == begin - head.ptr[r - 1] &&
+                            std::equal(idx + begin, idx + end, idx + head.ptr[r - 1]);
     if (begin == end) continue;
     // Strictly ascending lists lie in [0, limit) iff their first and last entries do; the
     // ascending test is one branch-free pass (it vectorizes).

@@ -123,9 +123,11 @@ bool collect_union(const HeadLayout& head, const int64_t* rows, int64_t count, i
 }
 
 // GEMM tiles for `rows` over a column space of `columns` keys: the contiguous range
-// [key_lo, key_lo + columns) when union_keys is null, else the sorted union_keys.
+// [key_lo, key_lo + columns) when union_keys is null, else the sorted union_keys. identical_rows:
+// every row's list is union_keys itself (no per-row cursor search).
 void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, const int64_t* rows, int64_t count,
-                      const int32_t* union_keys, int64_t key_lo, int64_t columns) {
+                      const int32_t* union_keys, int64_t key_lo, int64_t columns,
+                      bool identical_rows = false) {
   const int64_t dim = p.dim;
   const HeadLayout& head = *hv.layout;
   int32_t* key_position = nullptr;
@@ -183,6 +185,11 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
     int64_t allowed = 0;
     for (int64_t r = 0; r < count; ++r) {  // rows read their sorted lists with a cursor
       first[r] = last[r];
+      if (identical_rows) {  // every row's list is the union: this chunk's columns, in order
+        last[r] = first[r] + n;
+        allowed += n;
+        continue;
+      }
       const int64_t end = head.ptr[rows[r] + 1];
       // The row's entries up to last_key: a binary search, not a scan (a scan costs a compare
       // per allowed pair, as much as the packed tile's own work per pair at short rows); when
@@ -319,12 +326,10 @@ inline int32_t dot_int8(const int8_t* a, const int8_t* b, int64_t n) {
 
 // How many rows from row0 on (the tile's `count`, then whole tiles of tile_rows up to kMergeRows
 // rows, not past task_end) have exactly row0's key list; 0 when a row of the first tile differs.
-int64_t shared_list_rows(const int64_t* ptr, const int32_t* idx, int64_t row0, int64_t count, int64_t task_end,
+// same_as_previous: the head's flags from check_layout (row r's list equals row r - 1's).
+int64_t shared_list_rows(const uint8_t* same_as_previous, int64_t row0, int64_t count, int64_t task_end,
                          int64_t tile_rows) {
-  const int64_t len = ptr[row0 + 1] - ptr[row0];
-  auto same = [&](int64_t r) {
-    return ptr[r + 1] - ptr[r] == len && std::equal(idx + ptr[r], idx + ptr[r + 1], idx + ptr[row0]);
-  };
+  auto same = [&](int64_t r) { return same_as_previous[r] != 0; };
   for (int64_t r = row0 + 1; r < row0 + count; ++r)
     if (!same(r)) return 0;
   while (row0 + count < task_end) {
@@ -398,13 +403,17 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
       std::iota(tile.begin(), tile.end(), row0);
       run_columns_tile(p, scratch, hv, tile.data(), count, nullptr, key_lo, key_hi - key_lo + 1);
     }
-    else if (const int64_t shared = p.csr_fused ? shared_list_rows(ptr, idx, row0, count, task_end, p.tile_rows) : 0;
+    else if (const int64_t shared = p.csr_fused && p.same_as_previous
+                                        ? shared_list_rows(p.same_as_previous + size_t(&head - p.layout->heads.data()) *
+                                                                                    size_t(p.seq_len),
+                                                           row0, count, task_end, p.tile_rows)
+                                        : 0;
              shared > 0) {
       // Rows with one and the same list (landmarks): that list is the union, read in place, and
       // up to kMergeRows such rows form one tile.
       tile.resize(shared);
       std::iota(tile.begin(), tile.end(), row0);
-      run_columns_tile(p, scratch, hv, tile.data(), shared, idx + ptr[row0], 0, ptr[row0 + 1] - ptr[row0]);
+      run_columns_tile(p, scratch, hv, tile.data(), shared, idx + ptr[row0], 0, ptr[row0 + 1] - ptr[row0], true);
     } else if (2 * same_start >= count && collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
       run_columns_tile(p, scratch, hv, tile.data(), count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
     else
