@@ -8,6 +8,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -41,7 +42,8 @@ void check_view(const char* who, const char* name, const TensorView& t, const st
   if (!t.data && t.size() > 0) throw Error(ExitCode::invalid_input, std::string(who) + ": " + name + " has no data");
 }
 
-void check_layout(const char* who, const Op& op, const Layout& layout, std::vector<uint8_t>* same_as_previous) {
+void check_layout(const char* who, const Op& op, const Layout& layout, std::vector<uint8_t>* same_as_previous,
+                  int threads) {
   const Shape& s = op.shape;
   const std::string w(who);
   if (s.kv_heads <= 0 || s.heads % s.kv_heads != 0)
@@ -67,17 +69,32 @@ void check_layout(const char* who, const Op& op, const Layout& layout, std::vect
     if (head.ptr.size() != static_cast<size_t>(lists + 1) || head.ptr.front() != 0 ||
         head.ptr.back() != static_cast<int64_t>(head.idx.size()))
       throw Error(ExitCode::invalid_input, w + ": layout index arrays are inconsistent");
-    // ptr ascending, each list strictly ascending in [0, limit): a pass over every pair, at the
-    // vector width of the selected ISA copy.
     for (int64_t r = 0; r < lists; ++r)
       if (head.ptr[r + 1] < head.ptr[r]) throw Error(ExitCode::invalid_input, w + ": layout ptr is not ascending");
-    uint8_t* same = same_as_previous && !layout.block
-                        ? same_as_previous->data() + size_t(&head - layout.heads.data()) * size_t(lists)
-                        : nullptr;
-    if (!kernels.lists_ok(head, lists, limit, same))
-      throw Error(ExitCode::invalid_input, w + ": layout indices must be ascending and in [0, " +
-                                               std::to_string(limit) + ")");
   }
+  // Each list strictly ascending in [0, limit): a pass over every pair (memory-bound on long
+  // layouts), at the vector width of the selected ISA copy, on `threads` threads in blocks of
+  // rows, before any output is written.
+  constexpr int64_t kCheckRows = 512;
+  const int64_t blocks = (lists + kCheckRows - 1) / kCheckRows;
+  const auto head_count = int64_t(layout.heads.size());
+  std::vector<uint8_t> ok(size_t(head_count * blocks), 1);
+  auto check_block = [&](int64_t, int64_t task) {
+    const int64_t h = task / blocks, r0 = task % blocks * kCheckRows;
+    const HeadLayout& head = layout.heads[size_t(h)];
+    uint8_t* same = same_as_previous && !layout.block ? same_as_previous->data() + size_t(h) * size_t(lists) : nullptr;
+    ok[size_t(task)] = kernels.lists_ok(head, r0, std::min(lists, r0 + kCheckRows), limit, same);
+  };
+  const int64_t tasks = head_count * blocks;
+  const int64_t pairs = std::accumulate(layout.heads.begin(), layout.heads.end(), int64_t{0},
+                                        [](int64_t a, const HeadLayout& h) { return a + int64_t(h.idx.size()); });
+  if (const int64_t workers = worker_count(threads, tasks); workers > 1 && pairs >= (int64_t{1} << 18))
+    run_tasks(workers, tasks, check_block);
+  else
+    for (int64_t t = 0; t < tasks; ++t) check_block(0, t);
+  if (std::find(ok.begin(), ok.end(), uint8_t{0}) != ok.end())
+    throw Error(ExitCode::invalid_input, w + ": layout indices must be ascending and in [0, " +
+                                             std::to_string(limit) + ")");
 }
 
 void check_disjoint(const char* who, const char* a_name, const float* a, int64_t a_count, const char* b_name,
@@ -295,7 +312,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   constexpr const char* who = "fast_attention";
   const Shape& s = op.shape;
   std::vector<uint8_t> same_as_previous;
-  fast::check_layout(who, op, layout, &same_as_previous);
+  fast::check_layout(who, op, layout, &same_as_previous, options.threads);
   const std::array<int64_t, 4> q_shape{s.batch, s.heads, s.seq_len, s.head_dim};
   const std::array<int64_t, 4> kv_shape{s.batch, s.kv_heads, s.kv_len, s.head_dim};
   fast::check_view(who, "q", q, q_shape);

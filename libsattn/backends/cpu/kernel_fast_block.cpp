@@ -204,9 +204,10 @@ void run_block_row(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int
   }
 }
 
-bool lists_ascending_in_range(const HeadLayout& head, int64_t lists, int64_t limit, uint8_t* same_as_previous) {
+bool lists_ascending_in_range(const HeadLayout& head, int64_t first_list, int64_t end_list, int64_t limit,
+                              uint8_t* same_as_previous) {
   const int32_t* idx = head.idx.data();
-  for (int64_t r = 0; r < lists; ++r) {
+  for (int64_t r = first_list; r < end_list; ++r) {
     const int64_t begin = head.ptr[r], end = head.ptr[r + 1];
     if (end < begin) return false;
     if (same_as_previous)  // the previous list was just read: still in L1/L2

@@ -574,6 +574,44 @@ TEST_CASE("fast_attention rejects inconsistent inputs") {
   CHECK_THROWS_AS(fast_attention(other, l, q9, k, v), Error);
 }
 
+TEST_CASE("fast_attention checks large layouts on every thread before writing the output") {
+  // 2 heads x 600 x 600 pairs: the pass over the lists runs in blocks of rows on the worker
+  // threads; a descending pair or a key out of range in any block is rejected, and the output
+  // buffer is left as it was.
+  Rng rng(2528);
+  Op op;
+  op.shape = Shape{1, 2, 2, 600, 600, 8};
+  const Tensor q = random_tensor(rng, 1, 2, 600, 8, false), k = random_tensor(rng, 1, 2, 600, 8, false),
+               v = random_tensor(rng, 1, 2, 600, 8, false);
+  const Layout good = csr_from(op, [](int64_t, int64_t, int64_t, int64_t) { return true; });
+  for (int threads : {1, 2})
+    CHECK(compare(fast_attention(op, good, q, k, v, FastOptions{threads}), reference_attention(op, good, q, k, v)).max_rel <=
+          tolerance(Precision::fp32));
+  for (int broken = 0; broken < 2; ++broken)
+    for (int threads : {1, 2}) {
+      Layout bad = good;
+      HeadLayout& head = bad.heads[1];
+      const int64_t row = 555;
+      if (broken == 0)
+        std::swap(head.idx[size_t(head.ptr[row] + 3)], head.idx[size_t(head.ptr[row] + 4)]);  // descending
+      else
+        head.idx[size_t(head.ptr[row + 1] - 1)] = 600;  // past kv_len
+      Tensor out(1, 2, 600, 8);
+      std::fill(out.data.begin(), out.data.end(), 7.0f);
+      std::string message;
+      try {
+        fast_attention_into(op, bad, q, k, v, out, nullptr, FastOptions{threads});
+      } catch (const Error& e) {
+        message = e.what();
+        CHECK(e.kind() == ErrorKind::invalid_input);
+      }
+      CAPTURE(broken);
+      CAPTURE(threads);
+      CHECK(message.find("layout indices must be ascending and in [0, 600)") != std::string::npos);
+      for (float x : out.data) REQUIRE(x == 7.0f);
+    }
+}
+
 TEST_CASE("fast_attention bf16/i8/i4 match the reference on the same rounded/quantized inputs") {
   Rng rng(99);
   for (Precision precision : {Precision::bf16, Precision::i8, Precision::i4}) {
