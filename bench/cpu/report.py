@@ -193,7 +193,10 @@ if os.path.exists(dpath):
               f"Machine: {dd['machine']['cpu']}, {dd['machine']['cores']} hardware threads, "
               f"{' '.join(dd['machine']['isa_flags'])}. Problem: batch 1, {dd['problem']['heads']} heads, head_dim "
               f"{dd['problem']['head_dim']}, fp32, not causal. **sgemm** = numpy (`/usr/bin/python3`) 4096³ float32 matmul "
-              "with every OPENBLAS_* variable unset (all cores), median of 3, measured right before each kernel point; "
+              "with every OPENBLAS_* variable unset (all cores), median of 3 after a warm-up product, measured right before "
+              "each kernel point, "
+              + ("under `nice` like the kernel points; " if dd.get("sgemm_niced") else
+                 "at normal priority while the kernel points ran under `nice` (a run older than that fix of dense.sh); ") +
               "each kernel point = `sattn bench --specs dense` with SATTN_CPU_ISA and SATTN_CPU_BLOCK_KERNEL forced "
               "(median of the reps, separate processes, each checked against the double-precision reference), all cores. "
               "**gemm** = the block tile before issue 25 (cblas_sgemm for QKᵀ and PV around a scores matrix), **fused** = "
