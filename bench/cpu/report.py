@@ -161,9 +161,7 @@ if target_rows:
     if loads:
         sec.append(f"Load average (1 min) during these sweeps: {min(loads):.2f} to {max(loads):.2f} on {m['cores']} "
                    "hardware threads: the machine was shared with other jobs (other sessions' builds and benchmarks), "
-                   "so every time includes waiting for a core and the ratios are indicative only. bsr and "
-                   "block_local_global run the same code before and after: their difference between the two "
-                   "columns is the measurement noise.")
+                   "so every time includes waiting for a core and the ratios are indicative only.")
     sec += ["", "| seq | spec | density | kernel ms | vs fast dense | fraction of 1/density | target 0.8 | "
             "before: kernel ms | before: vs fast dense | before: fraction |",
             "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|"]
