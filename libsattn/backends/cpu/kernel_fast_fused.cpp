@@ -235,7 +235,8 @@ void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, 
     // contiguous chunk), into L2 while this step computes: at long kv_len they come from L3.
     // Only the tile's first sub-tile issues them (the others run the same step right after).
     // Not into L1: Q^T, S^T, O^T and this step's K and V already fill it (prefetching into L1
-    // was 4% slower, none at all 1-2% slower: docs/decisions.md "Fused tile: L1 working set").
+    // was 4% slower, none at all 1-2% slower: docs/decisions.md "CPU kernels: the fused tile's
+    // overheads and the block-structured specs").
     // Prefetches never fault; the address is formed as an integer so no pointer leaves its array.
     if (prefetch)
       for (int64_t line = 0; line < kRows * dim; line += 16) {
