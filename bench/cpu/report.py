@@ -161,9 +161,7 @@ if target_rows:
     if loads:
         sec.append(f"Load average (1 min) during these sweeps: {min(loads):.2f} to {max(loads):.2f} on {m['cores']} "
                    "hardware threads: the machine was shared with other jobs (other sessions' builds and benchmarks), "
-                   "so every time includes waiting for a core and the ratios are indicative only. bsr and "
-                   "block_local_global run the same code before and after: their difference between the two "
-                   "columns is the measurement noise.")
+                   "so every time includes waiting for a core and the ratios are indicative only.")
     sec += ["", "| seq | spec | density | kernel ms | vs fast dense | fraction of 1/density | target 0.8 | "
             "before: kernel ms | before: vs fast dense | before: fraction |",
             "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|"]
@@ -193,7 +191,10 @@ if os.path.exists(dpath):
               f"Machine: {dd['machine']['cpu']}, {dd['machine']['cores']} hardware threads, "
               f"{' '.join(dd['machine']['isa_flags'])}. Problem: batch 1, {dd['problem']['heads']} heads, head_dim "
               f"{dd['problem']['head_dim']}, fp32, not causal. **sgemm** = numpy (`/usr/bin/python3`) 4096³ float32 matmul "
-              "with every OPENBLAS_* variable unset (all cores), median of 3, measured right before each kernel point; "
+              "with every OPENBLAS_* variable unset (all cores), median of 3 after a warm-up product, measured right before "
+              "each kernel point, "
+              + ("under `nice` like the kernel points; " if dd.get("sgemm_niced") else
+                 "at normal priority while the kernel points ran under `nice` (a run older than that fix of dense.sh); ") +
               "each kernel point = `sattn bench --specs dense` with SATTN_CPU_ISA and SATTN_CPU_BLOCK_KERNEL forced "
               "(median of the reps, separate processes, each checked against the double-precision reference), all cores. "
               "**gemm** = the block tile before issue 25 (cblas_sgemm for QKᵀ and PV around a scores matrix), **fused** = "

@@ -8,6 +8,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -41,7 +42,8 @@ void check_view(const char* who, const char* name, const TensorView& t, const st
   if (!t.data && t.size() > 0) throw Error(ExitCode::invalid_input, std::string(who) + ": " + name + " has no data");
 }
 
-void check_layout(const char* who, const Op& op, const Layout& layout) {
+void check_layout(const char* who, const Op& op, const Layout& layout, std::vector<uint8_t>* same_as_previous,
+                  int threads) {
   const Shape& s = op.shape;
   const std::string w(who);
   if (s.kv_heads <= 0 || s.heads % s.kv_heads != 0)
@@ -61,25 +63,38 @@ void check_layout(const char* who, const Op& op, const Layout& layout) {
                                              " head layouts, the op needs " + std::to_string(want_heads));
   const int64_t lists = layout.block ? layout.block_rows() : layout.rows;
   const int64_t limit = layout.block ? layout.block_cols() : layout.cols;
+  const Kernels& kernels = cpu_kernels();
+  if (same_as_previous) same_as_previous->assign(layout.block ? 0 : layout.heads.size() * size_t(lists), 0);
   for (const HeadLayout& head : layout.heads) {
     if (head.ptr.size() != static_cast<size_t>(lists + 1) || head.ptr.front() != 0 ||
         head.ptr.back() != static_cast<int64_t>(head.idx.size()))
       throw Error(ExitCode::invalid_input, w + ": layout index arrays are inconsistent");
-    const int32_t* idx = head.idx.data();
-    for (int64_t r = 0; r < lists; ++r) {
-      const int64_t begin = head.ptr[r], end = head.ptr[r + 1];
-      if (end < begin) throw Error(ExitCode::invalid_input, w + ": layout ptr is not ascending");
-      if (begin == end) continue;
-      // Strictly ascending lists lie in [0, limit) iff their first and last entries do; the
-      // ascending test is one branch-free pass (it vectorizes), since it runs on every pair of
-      // every call.
-      int32_t descending = 0;
-      for (int64_t t = begin + 1; t < end; ++t) descending |= int32_t(idx[t] <= idx[t - 1]);
-      if (descending != 0 || idx[begin] < 0 || idx[end - 1] >= limit)
-        throw Error(ExitCode::invalid_input, w + ": layout indices must be ascending and in [0, " +
-                                                 std::to_string(limit) + ")");
-    }
+    for (int64_t r = 0; r < lists; ++r)
+      if (head.ptr[r + 1] < head.ptr[r]) throw Error(ExitCode::invalid_input, w + ": layout ptr is not ascending");
   }
+  // Each list strictly ascending in [0, limit): a pass over every pair (memory-bound on long
+  // layouts), at the vector width of the selected ISA copy, on `threads` threads in blocks of
+  // rows, before any output is written.
+  constexpr int64_t kCheckRows = 512;
+  const int64_t blocks = (lists + kCheckRows - 1) / kCheckRows;
+  const auto head_count = int64_t(layout.heads.size());
+  std::vector<uint8_t> ok(size_t(head_count * blocks), 1);
+  auto check_block = [&](int64_t, int64_t task) {
+    const int64_t h = task / blocks, r0 = task % blocks * kCheckRows;
+    const HeadLayout& head = layout.heads[size_t(h)];
+    uint8_t* same = same_as_previous && !layout.block ? same_as_previous->data() + size_t(h) * size_t(lists) : nullptr;
+    ok[size_t(task)] = kernels.lists_ok(head, r0, std::min(lists, r0 + kCheckRows), limit, same);
+  };
+  const int64_t tasks = head_count * blocks;
+  const int64_t pairs = std::accumulate(layout.heads.begin(), layout.heads.end(), int64_t{0},
+                                        [](int64_t a, const HeadLayout& h) { return a + int64_t(h.idx.size()); });
+  if (const int64_t workers = worker_count(threads, tasks); workers > 1 && pairs >= (int64_t{1} << 18))
+    run_tasks(workers, tasks, check_block);
+  else
+    for (int64_t t = 0; t < tasks; ++t) check_block(0, t);
+  if (std::find(ok.begin(), ok.end(), uint8_t{0}) != ok.end())
+    throw Error(ExitCode::invalid_input, w + ": layout indices must be ascending and in [0, " +
+                                             std::to_string(limit) + ")");
 }
 
 void check_disjoint(const char* who, const char* a_name, const float* a, int64_t a_count, const char* b_name,
@@ -296,7 +311,8 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
                          MutableTensorView out, float* lse, const FastOptions& options) {
   constexpr const char* who = "fast_attention";
   const Shape& s = op.shape;
-  fast::check_layout(who, op, layout);
+  std::vector<uint8_t> same_as_previous;
+  fast::check_layout(who, op, layout, &same_as_previous, options.threads);
   const std::array<int64_t, 4> q_shape{s.batch, s.heads, s.seq_len, s.head_dim};
   const std::array<int64_t, 4> kv_shape{s.batch, s.kv_heads, s.kv_len, s.head_dim};
   fast::check_view(who, "q", q, q_shape);
@@ -327,6 +343,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   p.csr_fused = fast::packed_csr_tiles();
   p.out = out.data;
   p.lse = lse;
+  p.same_as_previous = layout.block ? nullptr : same_as_previous.data();
 
   // Precision: what the kernels read. fp32 reads the caller's memory; bf16 and i8/i4 work on
   // converted copies.

@@ -67,8 +67,8 @@ inline vf vfinite_or_zero(vf m) {
 // 2^x for x <= 0: kExp2Poly as in exp2_avx2 (kernel_fast_simd.hpp), with scalef doing the
 // exponent scaling; x < -126 (including -inf) gives exactly 0.
 inline vf vexp2(vf x) {
+  // No clamp before the rounding: a lane below -126 (-inf: f = NaN) is zeroed by the mask.
   const __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
-  x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
   const vf n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const vf f = _mm512_sub_ps(x, n);
   vf p = _mm512_set1_ps(kExp2Poly[0]);
@@ -148,8 +148,8 @@ inline vf vexp2(vf x) {
 
 // kRows (per ISA above): the register block of the micro-kernels, kRows keys (S) or head-dim
 // entries (O) per step, each against VECS vectors of query lanes.
-// Keys per online-softmax step: S^T of 64 keys x 64 lanes is 16 KiB (L1); 32 and 128 measured slower.
-constexpr int64_t kFusedKeys = 64;
+// Keys per online-softmax step (kernel_fast_internal.hpp).
+constexpr int64_t kFusedKeys = kFusedStepKeys;
 
 // S^T[r][lanes] = sum_d K[r][d] * Q^T[d][lanes] for R keys (rows of K `k_stride` floats apart).
 template <int VECS, int R>
@@ -226,18 +226,23 @@ void pv_tail(int r, float* o_t, const float* v, int64_t v_stride, const float* p
 template <int VECS>
 void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, int64_t n, int64_t dim,
                   const int32_t* column_keys, int64_t mask_from_key, float softcap2, const uint64_t* allow,
-                  int64_t allow_stride) {
+                  int64_t allow_stride, bool prefetch) {
   constexpr int M = VECS * kLanes;
   // Scores.
   int64_t t = 0;
   for (; t + kRows <= n; t += kRows) {
     // The K and V rows one step ahead (in memory order: the next step's rows in a dense or
-    // contiguous chunk), into L1 while this step computes: at long kv_len they come from L3.
+    // contiguous chunk), into L2 while this step computes: at long kv_len they come from L3.
+    // Only the tile's first sub-tile issues them (the others run the same step right after).
+    // Not into L1: Q^T, S^T, O^T and this step's K and V already fill it (prefetching into L1
+    // was 4% slower, none at all 1-2% slower: docs/decisions.md "CPU kernels: the fused tile's
+    // overheads and the block-structured specs").
     // Prefetches never fault; the address is formed as an integer so no pointer leaves its array.
-    for (int64_t line = 0; line < kRows * dim; line += 16) {
-      __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(k + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 3);
-      __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(v + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 3);
-    }
+    if (prefetch)
+      for (int64_t line = 0; line < kRows * dim; line += 16) {
+        __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(k + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 2);
+        __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(v + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 2);
+      }
     qk_block<VECS, kRows>(st.q_t, k + t * dim, dim, dim, s_t + t * M);
   }
   if (t < n) qk_tail<VECS>(int(n - t), st.q_t, k + t * dim, dim, dim, s_t + t * M);
@@ -257,28 +262,71 @@ void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, 
       for (int w = 0; w < VECS; ++w)
         vstore(s_t + c * M + w * kLanes, vmask_bits(vload(s_t + c * M + w * kLanes), bits >> (w * kLanes)));
     }
-  // Online softmax per lane.
-  vf rescale[VECS];
-  for (int w = 0; w < VECS; ++w) {
-    vf mx = vset(kNegInf);
-    for (int64_t c = 0; c < n; ++c) mx = vmax(mx, vload(s_t + c * M + w * kLanes));
-    const vf old_max = vload(st.row_max + w * kLanes);
-    const vf new_max = vmax(old_max, mx);
-    const vf shift = vfinite_or_zero(new_max);  // a lane with no allowed key yet: p = 0, rescale 0
-    rescale[w] = vexp2(vsub(old_max, shift));
-    vf sum = vset(0.0f);
-    for (int64_t c = 0; c < n; ++c) {
-      const vf e = vexp2(vsub(vload(s_t + c * M + w * kLanes), shift));
-      vstore(s_t + c * M + w * kLanes, e);
-      sum = vadd(sum, e);
+  // Online softmax per lane. Keys outer, vectors inner: VECS independent max and sum chains (two
+  // per vector for the max), so the loops run at the vector units' throughput, not at the
+  // latency of one chain.
+  vf mx[VECS], mx2[VECS];
+  for (int w = 0; w < VECS; ++w) mx[w] = mx2[w] = vset(kNegInf);
+  int64_t c = 0;
+  for (; c + 2 <= n; c += 2)
+    for (int w = 0; w < VECS; ++w) {
+      mx[w] = vmax(mx[w], vload(s_t + c * M + w * kLanes));
+      mx2[w] = vmax(mx2[w], vload(s_t + (c + 1) * M + w * kLanes));
     }
-    vstore(st.row_sum + w * kLanes, vfma(vload(st.row_sum + w * kLanes), rescale[w], sum));
+  if (c < n)
+    for (int w = 0; w < VECS; ++w) mx[w] = vmax(mx[w], vload(s_t + c * M + w * kLanes));
+  vf rescale[VECS], shift[VECS], sum[VECS];
+  for (int w = 0; w < VECS; ++w) {
+    const vf old_max = vload(st.row_max + w * kLanes);
+    const vf new_max = vmax(old_max, vmax(mx[w], mx2[w]));
+    shift[w] = vfinite_or_zero(new_max);  // a lane with no allowed key yet: p = 0, rescale 0
+    rescale[w] = vexp2(vsub(old_max, shift[w]));
+    sum[w] = vset(0.0f);
     vstore(st.row_max + w * kLanes, new_max);
   }
+  for (c = 0; c < n; ++c)
+    for (int w = 0; w < VECS; ++w) {
+      const vf e = vexp2(vsub(vload(s_t + c * M + w * kLanes), shift[w]));
+      vstore(s_t + c * M + w * kLanes, e);
+      sum[w] = vadd(sum[w], e);
+    }
+  for (int w = 0; w < VECS; ++w)
+    vstore(st.row_sum + w * kLanes, vfma(vload(st.row_sum + w * kLanes), rescale[w], sum[w]));
   // Values.
   int64_t d = 0;
   for (; d + kRows <= dim; d += kRows) pv_block<VECS, kRows>(st.o_t + d * M, v + d, dim, s_t, n, rescale);
   if (d < dim) pv_tail<VECS>(int(dim - d), st.o_t + d * M, v + d, dim, s_t, n, rescale);
+}
+
+// Q^T of `rows` query rows (q_rows: rows x dim) times `scale` into q_t (dim x m lanes); lanes
+// past `rows` are 0 (finite scores, never written out). A lane group's rows are gathered per d
+// (a strided scalar loop was 3% of a window tile's time).
+void pack_q_t(float* q_t, const float* q_rows, int64_t rows, int64_t m, int64_t dim, float scale) {
+  int64_t q0 = 0;
+#if defined(__AVX512F__)
+  const __m512i lane_rows =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(int32_t(dim)));
+  for (; q0 < rows; q0 += 16) {
+    const int64_t valid = std::min<int64_t>(16, rows - q0);
+    const __mmask16 mask = __mmask16((uint32_t{1} << valid) - 1);
+    for (int64_t d = 0; d < dim; ++d)
+      _mm512_storeu_ps(q_t + d * m + q0,
+                       _mm512_mul_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane_rows, q_rows + q0 * dim + d, 4),
+                                     _mm512_set1_ps(scale)));
+  }
+#elif defined(__AVX2__)
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lane_rows = _mm256_mullo_epi32(lane, _mm256_set1_epi32(int32_t(dim)));
+  for (; q0 < rows; q0 += 8) {
+    const __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(rows - q0)), lane));
+    for (int64_t d = 0; d < dim; ++d)
+      _mm256_storeu_ps(q_t + d * m + q0,
+                       _mm256_mul_ps(_mm256_mask_i32gather_ps(_mm256_setzero_ps(), q_rows + q0 * dim + d, lane_rows, mask, 4),
+                                     _mm256_set1_ps(scale)));
+  }
+#endif
+  for (int64_t d = 0; d < dim; ++d)
+    for (int64_t q = q0; q < m; ++q) q_t[d * m + q] = q < rows ? q_rows[q * dim + d] * scale : 0.0f;
 }
 
 }  // namespace
@@ -303,6 +351,12 @@ FusedTile fused_begin(Scratch& scratch, const float* q_tile, int64_t rows, int64
   if (scratch.fused_scores.size() < size_t(kFusedKeys * full)) scratch.fused_scores.resize(kFusedKeys * full);
   if (scratch.fused_sub.size() < size_t(tile.count)) scratch.fused_sub.resize(size_t(tile.count));
   tile.sub = scratch.fused_sub.data();
+  // The next tile's query rows (usually the rows right after these: the next block row, window
+  // tile or task) into L2 while this tile computes; its packing then reads L2, not memory (the
+  // gathers below waited on memory for 3-4% of a window tile's time). Prefetches never fault; the
+  // address is formed as an integer so no pointer leaves its array.
+  for (int64_t line = 0; line < rows * dim; line += 16)
+    __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(q_tile) + uintptr_t((rows * dim + line) * 4)), 0, 2);
   float* base = scratch.fused.data();
   for (int64_t s = 0; s < tile.count; ++s) {
     FusedSubtile& st = tile.sub[s];
@@ -316,9 +370,7 @@ FusedTile fused_begin(Scratch& scratch, const float* q_tile, int64_t rows, int64
     st.row_sum = st.row_max + m;
     base += m * (2 * dim + 2);
     // Q^T, scaled into the exp2 domain; padding lanes are 0 (finite scores, never written out).
-    for (int64_t d = 0; d < dim; ++d)
-      for (int64_t q = 0; q < m; ++q)
-        st.q_t[d * m + q] = q < st.rows ? q_tile[(st.first_row + q) * dim + d] * score_scale : 0.0f;
+    pack_q_t(st.q_t, q_tile + st.first_row * dim, st.rows, m, dim, score_scale);
     std::fill(st.o_t, st.o_t + m * dim, 0.0f);
     std::fill(st.row_max, st.row_max + m, kNegInf);
     std::fill(st.row_sum, st.row_sum + m, 0.0f);
@@ -355,14 +407,14 @@ void fused_step(FusedTile& tile, Scratch& scratch, const float* k_chunk, const f
     const uint64_t* sub_allow = allow ? allow + s : nullptr;
     switch (st.vecs) {
       case 1: subtile_step<1>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count); break;
+                                  tile.count, s == 0); break;
       case 2: subtile_step<2>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count); break;
+                                  tile.count, s == 0); break;
 #if defined(__AVX512F__)
       case 3: subtile_step<3>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count); break;
+                                  tile.count, s == 0); break;
       case 4: subtile_step<4>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count); break;
+                                  tile.count, s == 0); break;
 #endif
       default: break;
     }
@@ -381,7 +433,19 @@ void fused_finish_row(const FusedTile& tile, int64_t row, float* o, float* l) {
   }
   if (l) *l = float(0.6931471805599453 * (double(st.row_max[q]) + std::log2(double(sum))));
   const float inv = 1.0f / sum;
-  for (int64_t d = 0; d < dim; ++d) o[d] = st.o_t[d * m + q] * inv;
+  int64_t d = 0;
+#if defined(__AVX512F__)
+  // Column q of O^T, 16 entries per gather (a strided scalar loop was 1-2% of a window tile).
+  const __m512i stride = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(int32_t(m)));
+  for (; d + 16 <= dim; d += 16)
+    _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_i32gather_ps(stride, st.o_t + d * m + q, 4), _mm512_set1_ps(inv)));
+#elif defined(__AVX2__)
+  const __m256i stride = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int32_t(m)));
+  for (; d + 8 <= dim; d += 8)
+    _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_i32gather_ps(st.o_t + d * m + q, stride, 4), _mm256_set1_ps(inv)));
+#endif
+  for (; d < dim; ++d) o[d] = st.o_t[d * m + q] * inv;
 }
 
 void fused_finish(const FusedTile& tile, float* out, float* lse) {

@@ -30,6 +30,9 @@ namespace sattn::fast {
 // Keys per FlashAttention step of the GEMM paths: S (rows x keys) stays in L1/L2 and the
 // GEMMs are still large enough to run near peak.
 inline constexpr int64_t kMaxChunkKeys = 256;
+// Keys per online-softmax step of the fused tile (kernel_fast_fused.cpp): S^T of 64 keys x 64
+// lanes is 16 KiB (L1); 32 and 128 measured slower.
+inline constexpr int64_t kFusedStepKeys = 64;
 // Default query rows per CSR tile (op.attrs.tile_rows overrides): the unit that chooses between
 // GEMM tiles and the gather path.
 inline constexpr int64_t kDefaultTileRows = 32;
@@ -65,6 +68,9 @@ struct Problem {
   // fix16) its V codes as floats, [B, KVH, KV, D] (exact: |code| <= 32767).
   const QuantizedQKV* quant = nullptr;
   const float* quant_v = nullptr;
+  // CSR layouts: per head of layout.heads, per row, 1 when the row's list equals the previous
+  // row's (check_layout).
+  const uint8_t* same_as_previous = nullptr;
 
   const float* q_row(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * seq_len + i) * dim; }
   float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * heads + h) * seq_len + i) * dim; }
@@ -208,6 +214,14 @@ void run_quant_tile(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile
 void attention_backward(const Op&, const Layout&, TensorView q, TensorView k, TensorView v, TensorView out,
                         TensorView dout, const float* lse, MutableTensorView dq, MutableTensorView dk,
                         MutableTensorView dv, const FastOptions&);
+// Whether lists [first_list, end_list) of `head` are strictly ascending with entries in
+// [0, limit): the per-pair part of check_layout, in each ISA copy so that it runs at that
+// copy's vector width (it reads every pair of every call).
+// same_as_previous (nullable, `lists` bytes): set to 1 where a list equals the one before it
+// (compared while the pass reads them: CSR tiles of rows sharing one list, landmarks, then need
+// no second pass over the lists).
+bool lists_ascending_in_range(const HeadLayout& head, int64_t first_list, int64_t end_list, int64_t limit,
+                              uint8_t* same_as_previous);
 // This copy's entry points (defined in kernel_fast_block.cpp).
 extern const Kernels kernels;
 
@@ -222,6 +236,7 @@ struct Kernels {
   void (*quant_tile)(const Problem&, Scratch&, int64_t b, int64_t h, int64_t tile);
   void (*backward)(const Op&, const Layout&, TensorView, TensorView, TensorView, TensorView, TensorView, const float*,
                    MutableTensorView, MutableTensorView, MutableTensorView, const FastOptions&);
+  bool (*lists_ok)(const HeadLayout&, int64_t first_list, int64_t end_list, int64_t limit, uint8_t* same_as_previous);
 };
 // The copy selected for this process (cpu_isa(); kernel_fast.cpp).
 const Kernels& cpu_kernels();
@@ -237,7 +252,11 @@ bool packed_csr_tiles();
 // Input checks shared by the forward and the backward (kernel_fast.cpp). `who` starts every
 // message ("fast_attention", "fast_attention_backward"). Throw Error(invalid_input).
 void check_view(const char* who, const char* name, const TensorView& t, const std::array<int64_t, 4>& want);
-void check_layout(const char* who, const Op& op, const Layout& layout);
+// same_as_previous (nullable): for CSR layouts, resized to heads x rows bytes, 1 where a row's
+// list equals the previous row's (head index as in layout.heads). threads: for the pass over
+// every pair, as FastOptions.threads (0: the hardware's; 1: the caller's thread only).
+void check_layout(const char* who, const Op& op, const Layout& layout,
+                  std::vector<uint8_t>* same_as_previous = nullptr, int threads = 1);
 // Throws when [a, a + a_count) and [b, b + b_count) overlap (an output aliasing an input).
 void check_disjoint(const char* who, const char* a_name, const float* a, int64_t a_count, const char* b_name,
                     const float* b, int64_t b_count);

@@ -29,6 +29,10 @@ constexpr int64_t kUnionSlack = 2;
 constexpr int64_t kMinGroupRows = 8;
 // A regrouped tile takes up to this many tiles' worth of rows, to share its gathered columns.
 constexpr int64_t kGroupRowsPerTile = 4;
+// Contiguous-range tiles (windows) of packed fused tiles: adjacent tiles are merged up to this
+// many rows while columns x rows <= kMergeSlackPercent / 100 x the merged tile's pairs.
+constexpr int64_t kMergeRows = 64;
+constexpr int64_t kMergeSlackPercent = 115;
 // Largest union whose gathered K and V rows are kept for the next tile.
 constexpr int64_t kUnionCacheBytes = 4 << 20;
 // Keys scored per batch on the row-by-row paths (bounds the score buffer).
@@ -119,9 +123,11 @@ bool collect_union(const HeadLayout& head, const int64_t* rows, int64_t count, i
 }
 
 // GEMM tiles for `rows` over a column space of `columns` keys: the contiguous range
-// [key_lo, key_lo + columns) when union_keys is null, else the sorted union_keys.
+// [key_lo, key_lo + columns) when union_keys is null, else the sorted union_keys. identical_rows:
+// every row's list is union_keys itself (no per-row cursor search).
 void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, const int64_t* rows, int64_t count,
-                      const int32_t* union_keys, int64_t key_lo, int64_t columns) {
+                      const int32_t* union_keys, int64_t key_lo, int64_t columns,
+                      bool identical_rows = false) {
   const int64_t dim = p.dim;
   const HeadLayout& head = *hv.layout;
   int32_t* key_position = nullptr;
@@ -179,12 +185,21 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
     int64_t allowed = 0;
     for (int64_t r = 0; r < count; ++r) {  // rows read their sorted lists with a cursor
       first[r] = last[r];
+      if (identical_rows) {  // every row's list is the union: this chunk's columns, in order
+        last[r] = first[r] + n;
+        allowed += n;
+        continue;
+      }
       const int64_t end = head.ptr[rows[r] + 1];
       // The row's entries up to last_key: a binary search, not a scan (a scan costs a compare
-      // per allowed pair, as much as the packed tile's own work per pair at short rows).
-      last[r] = first[r] < end && idx[first[r]] <= last_key
-                    ? std::upper_bound(idx + first[r], idx + end, int32_t(last_key)) - idx
-                    : first[r];
+      // per allowed pair, as much as the packed tile's own work per pair at short rows); when
+      // the rest of the row is one run of consecutive keys (windows), its length gives it.
+      if (first[r] >= end || idx[first[r]] > last_key)
+        last[r] = first[r];
+      else if (idx[end - 1] - idx[first[r]] == end - 1 - first[r])
+        last[r] = std::min<int64_t>(end, first[r] + (last_key - idx[first[r]]) + 1);
+      else
+        last[r] = std::upper_bound(idx + first[r], idx + end, int32_t(last_key)) - idx;
       allowed += last[r] - first[r];
     }
     if (allowed == 0) continue;
@@ -209,16 +224,35 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
     if (p.csr_fused) {
       const uint64_t* allow = nullptr;
       if (allowed != count * n) {
-        const auto words = size_t(n * fused.count);
+        // Rows whose entries here fill a contiguous run of columns (windows, shared unions) set
+        // their bit at the run's two ends of a difference array (bit flips), and one prefix XOR
+        // over the columns turns it into the masks: O(rows + columns), not O(pairs). Other rows
+        // set a bit per entry.
+        const int64_t subs = fused.count;
+        const auto words = size_t((n + 1) * subs);
         grow(scratch.lane_allow, words);
         uint64_t* bits = scratch.lane_allow.data();
         std::fill_n(bits, words, uint64_t{0});
+        auto column = [&](int64_t e) { return (key_position ? key_position[idx[e]] : idx[e]) - key_base; };
+        bool scattered = false;
         for (int64_t r = 0; r < count; ++r) {
-          const int64_t sub = r / lanes;
+          if (first[r] == last[r]) continue;
+          const int64_t c0 = column(first[r]), c1 = column(last[r] - 1);
+          if (c1 - c0 != last[r] - first[r] - 1) {
+            scattered = true;
+            continue;
+          }
           const uint64_t bit = uint64_t{1} << (r % lanes);
-          for (int64_t e = first[r]; e < last[r]; ++e)
-            bits[((key_position ? key_position[idx[e]] : idx[e]) - key_base) * fused.count + sub] |= bit;
+          bits[c0 * subs + r / lanes] ^= bit;
+          bits[(c1 + 1) * subs + r / lanes] ^= bit;
         }
+        for (int64_t w = subs; w < n * subs; ++w) bits[w] ^= bits[w - subs];
+        if (scattered)
+          for (int64_t r = 0; r < count; ++r) {
+            if (first[r] == last[r] || column(last[r] - 1) - column(first[r]) == last[r] - first[r] - 1) continue;
+            const uint64_t bit = uint64_t{1} << (r % lanes);
+            for (int64_t e = first[r]; e < last[r]; ++e) bits[column(e) * subs + r / lanes] |= bit;
+          }
         allow = bits;
       }
       fused_step(fused, scratch, k_chunk, v_chunk, n, nullptr, false, p.softcap2, allow);
@@ -290,6 +324,24 @@ inline int32_t dot_int8(const int8_t* a, const int8_t* b, int64_t n) {
   return sum;
 }
 
+// How many rows from row0 on (the tile's `count`, then whole tiles of tile_rows up to kMergeRows
+// rows, not past task_end) have exactly row0's key list; 0 when a row of the first tile differs.
+// same_as_previous: the head's flags from check_layout (row r's list equals row r - 1's).
+int64_t shared_list_rows(const uint8_t* same_as_previous, int64_t row0, int64_t count, int64_t task_end,
+                         int64_t tile_rows) {
+  auto same = [&](int64_t r) { return same_as_previous[r] != 0; };
+  for (int64_t r = row0 + 1; r < row0 + count; ++r)
+    if (!same(r)) return 0;
+  while (row0 + count < task_end) {
+    const int64_t next = std::min({tile_rows, task_end - (row0 + count), kMergeRows - count});
+    if (next <= 0) break;
+    for (int64_t r = row0 + count; r < row0 + count + next; ++r)
+      if (!same(r)) return count;
+    count += next;
+  }
+  return count;
+}
+
 }  // namespace
 
 void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int64_t task) {
@@ -304,8 +356,8 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
   std::vector<int64_t>& pending = scratch.gather_rows;  // rows no tile took
   pending.clear();
   std::vector<int64_t>& tile = scratch.tile_rows;
-  for (int64_t row0 = task_begin; row0 < task_end; row0 += p.tile_rows) {
-    const int64_t count = std::min(p.tile_rows, task_end - row0);
+  for (int64_t row0 = task_begin; row0 < task_end; row0 += int64_t(tile.size())) {
+    int64_t count = std::min(p.tile_rows, task_end - row0);
     tile.resize(count);
     std::iota(tile.begin(), tile.end(), row0);
     const int64_t pairs = ptr[row0 + count] - ptr[row0];
@@ -327,9 +379,42 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
     int64_t same_start = 0;
     for (int64_t r = row0; r < row0 + count; ++r)
       same_start += ptr[r] < ptr[r + 1] && ptr[row0] < ptr[row0 + 1] && idx[ptr[r]] == idx[ptr[row0]];
-    if (key_hi - key_lo + 1 <= max_columns)
+    if (key_hi - key_lo + 1 <= max_columns) {
+      // Packed tiles: the next tiles join this one (up to kMergeRows rows) while the column
+      // range of the whole stays within kMergeSlack of its pairs (long windows: a 64-row tile
+      // reads each K/V step once for 64 rows instead of twice for 32).
+      for (int64_t pairs_all = pairs; p.csr_fused && row0 + count < task_end;) {
+        const int64_t next = std::min({p.tile_rows, task_end - (row0 + count), kMergeRows - count});
+        if (next <= 0) break;
+        int64_t lo = key_lo, hi = key_hi;
+        for (int64_t r = row0 + count; r < row0 + count + next; ++r) {
+          if (ptr[r] == ptr[r + 1]) continue;
+          lo = std::min<int64_t>(lo, idx[ptr[r]]);
+          hi = std::max<int64_t>(hi, idx[ptr[r + 1] - 1]);
+        }
+        const int64_t merged_pairs = ptr[row0 + count + next] - ptr[row0];
+        if (merged_pairs == pairs_all || (hi - lo + 1) * (count + next) * 100 > kMergeSlackPercent * merged_pairs) break;
+        key_lo = lo;
+        key_hi = hi;
+        pairs_all = merged_pairs;
+        count += next;
+      }
+      tile.resize(count);
+      std::iota(tile.begin(), tile.end(), row0);
       run_columns_tile(p, scratch, hv, tile.data(), count, nullptr, key_lo, key_hi - key_lo + 1);
-    else if (2 * same_start >= count && collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
+    }
+    else if (const int64_t shared = p.csr_fused && p.same_as_previous
+                                        ? shared_list_rows(p.same_as_previous + size_t(&head - p.layout->heads.data()) *
+                                                                                    size_t(p.seq_len),
+                                                           row0, count, task_end, p.tile_rows)
+                                        : 0;
+             shared > 0) {
+      // Rows with one and the same list (landmarks): that list is the union, read in place, and
+      // up to kMergeRows such rows form one tile.
+      tile.resize(shared);
+      std::iota(tile.begin(), tile.end(), row0);
+      run_columns_tile(p, scratch, hv, tile.data(), shared, idx + ptr[row0], 0, ptr[row0 + 1] - ptr[row0], true);
+    } else if (2 * same_start >= count && collect_union(head, tile.data(), count, p.kv_len, max_columns, scratch))
       run_columns_tile(p, scratch, hv, tile.data(), count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
     else
       pending.insert(pending.end(), tile.begin(), tile.end());

@@ -444,6 +444,83 @@ TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match t
   CHECK(message.find("SATTN_CPU_CSR_KERNEL=gemm: unknown CSR kernel") != std::string::npos);
 }
 
+TEST_CASE("fast_attention: long windows merge packed tiles; rows with contiguous and scattered keys share a tile") {
+  // Windows of 160-300 keys each side: adjacent 32-row tiles merge into 64-row packed tiles (a
+  // column range within 15% of the pairs), whose lane masks come from each row's run of columns
+  // (difference array); some rows also drop keys inside their window or have none (scattered
+  // rows in the same tile: a bit per entry), under causal with seq_len != kv_len and GQA, at
+  // head dims with and without tails, on 1 and 2 threads, packed and legacy tiles.
+  Rng rng(2526);
+  for (int iteration = 0; iteration < 8; ++iteration) {
+    Op op;
+    const int64_t dims[] = {64, 33, 16, 80};
+    op.shape = Shape{1, 4, 2, 500 + int64_t(rng.below(300)), 0, dims[iteration % 4]};
+    op.shape.kv_len = op.shape.seq_len + (iteration % 3 == 0 ? int64_t(rng.below(200)) : 0);
+    op.causal = iteration % 2 == 1;
+    // w >= 210: two 32-row tiles (2w + 64 columns) stay within 15% of their pairs and merge.
+    const int64_t w = 160 + 20 * iteration, off = op.shape.kv_len - op.shape.seq_len;
+    const bool holes = iteration >= 4;
+    const Layout layout = csr_from(op, [=](int64_t, int64_t kvh, int64_t i, int64_t j) {
+      if (std::abs(j - (i + off)) > w) return false;
+      if (!holes) return true;
+      if ((i + kvh) % 37 == 5) return false;                   // an empty row
+      if ((i + kvh) % 11 == 3) return (j * 7 + i) % 5 != 0;    // scattered keys inside the window
+      return true;
+    });
+    const Tensor q = random_tensor(rng, 1, 4, op.shape.seq_len, op.shape.head_dim, false),
+                 k = random_tensor(rng, 1, 2, op.shape.kv_len, op.shape.head_dim, false),
+                 v = random_tensor(rng, 1, 2, op.shape.kv_len, op.shape.head_dim, false);
+    CAPTURE(iteration);
+    INFO(describe(op, "window w=" + std::to_string(w) + (holes ? " with holes" : "")));
+    const Tensor ref = reference_attention(op, layout, q, k, v);
+    for (const char* kernel : {"packed", "legacy"})
+      for (int threads : {1, 2}) {
+        CAPTURE(kernel);
+        CAPTURE(threads);
+        const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
+        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{threads});
+        const ErrorStats e = compare(out, ref);
+        REQUIRE(e.finite);
+        CHECK(e.max_rel <= tolerance(Precision::fp32));
+        check_empty_rows_are_zero(op, layout, out);
+      }
+  }
+}
+
+TEST_CASE("fast_attention: rows sharing one scattered key list run as merged packed tiles") {
+  // Landmark-like layouts: every row has the same scattered list (read in place as the tile's
+  // union, up to 64 rows per tile), except a band of rows with another list and one empty row,
+  // which end the merged tiles; GQA, head dims with tails, 1 and 2 threads, both CSR kernels.
+  Rng rng(2527);
+  for (int iteration = 0; iteration < 4; ++iteration) {
+    Op op;
+    op.shape = Shape{1, 2, 1, 300 + int64_t(rng.below(100)), 400 + int64_t(rng.below(300)), iteration % 2 ? 40 : 64};
+    const bool bands = iteration >= 2;
+    const Layout layout = csr_from(op, [=](int64_t, int64_t, int64_t i, int64_t j) {
+      if (bands && i == 200) return false;
+      if (bands && i >= 100 && i < 140) return j % 5 == 2;
+      return j % 3 == 0 || j % 7 == 1;
+    });
+    const Tensor q = random_tensor(rng, 1, 2, op.shape.seq_len, op.shape.head_dim, false),
+                 k = random_tensor(rng, 1, 1, op.shape.kv_len, op.shape.head_dim, false),
+                 v = random_tensor(rng, 1, 1, op.shape.kv_len, op.shape.head_dim, false);
+    CAPTURE(iteration);
+    INFO(describe(op, bands ? "shared list with bands" : "shared list"));
+    const Tensor ref = reference_attention(op, layout, q, k, v);
+    for (const char* kernel : {"packed", "legacy"})
+      for (int threads : {1, 2}) {
+        CAPTURE(kernel);
+        CAPTURE(threads);
+        const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
+        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{threads});
+        const ErrorStats e = compare(out, ref);
+        REQUIRE(e.finite);
+        CHECK(e.max_rel <= tolerance(Precision::fp32));
+        check_empty_rows_are_zero(op, layout, out);
+      }
+  }
+}
+
 TEST_CASE("fast_attention: tile_rows attribute, all-empty layouts, seq_len > kv_len under causal") {
   Rng rng(7);
   Op op;
@@ -495,6 +572,44 @@ TEST_CASE("fast_attention rejects inconsistent inputs") {
   other.shape.seq_len = 9;
   const Tensor q9(1, 2, 9, 4);
   CHECK_THROWS_AS(fast_attention(other, l, q9, k, v), Error);
+}
+
+TEST_CASE("fast_attention checks large layouts on every thread before writing the output") {
+  // 2 heads x 600 x 600 pairs: the pass over the lists runs in blocks of rows on the worker
+  // threads; a descending pair or a key out of range in any block is rejected, and the output
+  // buffer is left as it was.
+  Rng rng(2528);
+  Op op;
+  op.shape = Shape{1, 2, 2, 600, 600, 8};
+  const Tensor q = random_tensor(rng, 1, 2, 600, 8, false), k = random_tensor(rng, 1, 2, 600, 8, false),
+               v = random_tensor(rng, 1, 2, 600, 8, false);
+  const Layout good = csr_from(op, [](int64_t, int64_t, int64_t, int64_t) { return true; });
+  for (int threads : {1, 2})
+    CHECK(compare(fast_attention(op, good, q, k, v, FastOptions{threads}), reference_attention(op, good, q, k, v)).max_rel <=
+          tolerance(Precision::fp32));
+  for (int broken = 0; broken < 2; ++broken)
+    for (int threads : {1, 2}) {
+      Layout bad = good;
+      HeadLayout& head = bad.heads[1];
+      const int64_t row = 555;
+      if (broken == 0)
+        std::swap(head.idx[size_t(head.ptr[row] + 3)], head.idx[size_t(head.ptr[row] + 4)]);  // descending
+      else
+        head.idx[size_t(head.ptr[row + 1] - 1)] = 600;  // past kv_len
+      Tensor out(1, 2, 600, 8);
+      std::fill(out.data.begin(), out.data.end(), 7.0f);
+      std::string message;
+      try {
+        fast_attention_into(op, bad, q, k, v, out, nullptr, FastOptions{threads});
+      } catch (const Error& e) {
+        message = e.what();
+        CHECK(e.kind() == ErrorKind::invalid_input);
+      }
+      CAPTURE(broken);
+      CAPTURE(threads);
+      CHECK(message.find("layout indices must be ascending and in [0, 600)") != std::string::npos);
+      for (float x : out.data) REQUIRE(x == 7.0f);
+    }
 }
 
 TEST_CASE("fast_attention bf16/i8/i4 match the reference on the same rounded/quantized inputs") {
