@@ -51,9 +51,10 @@ int sattn_cuda_plan_backward(const SattnCudaPlan* plan, const void* q, const voi
                              const float* dout, const float* lse, float* dq, float* dk, float* dv, char* msg);
 // "tensor-core" or "simt".
 const char* sattn_cuda_plan_kernel(const SattnCudaPlan* plan);
-// The forward kernel a run of the plan would launch now on the current device: "wgmma" (the Hopper
-// kernel: compute capability 9.0, built for sm_90a, SATTN_CUDA_HOPPER not 0), "mma.sync" (the
-// tensor-core kernel of other GPUs) or "simt".
+// The forward kernel a run of the plan would launch now on the current device: "wgmma-pipelined"
+// or "wgmma" (the Hopper kernels, 128- or 64-key tiles: compute capability 9.0, built for sm_90a;
+// head_dim 128 by default, SATTN_CUDA_HOPPER=0|1|2 chooses mma.sync|wgmma|wgmma-pipelined),
+// "mma.sync" (the tensor-core kernel of other GPUs, and of head_dim 64 on Hopper) or "simt".
 const char* sattn_cuda_plan_forward_path(const SattnCudaPlan* plan);
 // 1 when the library holds the Hopper (sm_90a) forward kernel, else 0.
 int sattn_cuda_hopper_built(void);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels_internal.h"
 #include "sattn_cuda.h"
 
 namespace {
@@ -33,9 +34,12 @@ float from_bf16(uint16_t b) {
   return f;
 }
 
-// Set in main: the device has compute capability 9.0, the library holds the Hopper kernel and
-// SATTN_CUDA_HOPPER is not 0, so every tensor-core forward must take the wgmma path.
-bool g_expect_wgmma = false;
+// Set in main and per run: the forward path every tensor-core case must take (null: not checked).
+// On a compute capability 9.0 device with the Hopper kernels built, head_dim 128 takes the
+// default SATTN_HOPPER_DEFAULT_128 and head_dim 64 SATTN_HOPPER_DEFAULT_64 (kernels_internal.h),
+// and SATTN_CUDA_HOPPER=0|1|2 picks mma.sync|wgmma|wgmma-pipelined; elsewhere mma.sync.
+bool g_hopper = false;
+const char* g_expect_path = nullptr;
 
 struct Case {
   int mode, bf16, causal;
@@ -168,8 +172,8 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
       return false;
     }
     path = sattn_cuda_plan_forward_path(plan);
-    if (g_expect_wgmma && std::strcmp(path, "wgmma") != 0) {
-      std::printf("%-3d expected the Hopper (wgmma) forward on this compute capability 9.0 device, got %s\n", n, path);
+    if (g_expect_path && std::strcmp(path, g_expect_path) != 0) {
+      std::printf("%-3d expected the %s forward on this device, got %s\n", n, g_expect_path, path);
       sattn_cuda_plan_destroy(plan);
       return false;
     }
@@ -353,15 +357,16 @@ int main(int argc, char** argv) {
   // block sizes that are multiples of 16; sequence tails, causal with kv_len > seq_len, GQA,
   // empty block rows, multi-tile rows.
   const int n_tc = argc > 3 ? std::atoi(argv[3]) : n_cases;
-  int n_extra = 0;  // tensor-core cases run a second time on the mma.sync kernel
+  int n_extra = 0;  // tensor-core cases run again on the other forward kernels (Hopper)
   {
     cudaDeviceProp prop{};
     CK(cudaGetDeviceProperties(&prop, 0));
-    const char* env = std::getenv("SATTN_CUDA_HOPPER");
-    g_expect_wgmma = prop.major == 9 && prop.minor == 0 && sattn_cuda_hopper_built() && !(env && std::strcmp(env, "0") == 0);
-    std::printf("device %s, compute capability %d.%d; Hopper kernel %s; tensor-core forward: %s\n", prop.name, prop.major,
+    g_hopper = prop.major == 9 && prop.minor == 0 && sattn_cuda_hopper_built();
+    unsetenv("SATTN_CUDA_HOPPER");
+    std::printf("device %s, compute capability %d.%d; Hopper kernels %s; tensor-core forward: %s\n", prop.name, prop.major,
                 prop.minor, sattn_cuda_hopper_built() ? "built" : "not built",
-                g_expect_wgmma ? "wgmma, and mma.sync with SATTN_CUDA_HOPPER=0" : "mma.sync");
+                g_hopper ? "head_dim 64 and 128 by default, then each case on the other two of mma.sync, wgmma, wgmma-pipelined"
+                         : "mma.sync");
   }
   const int64_t tc_bs[] = {16, 32, 48, 64, 128};
   for (int n = 0; n < n_tc; ++n) {
@@ -380,17 +385,21 @@ int main(int argc, char** argv) {
     c.bs = tc_bs[rng() % 5];
     c.w = 1 + rng() % 90;
     c.dil = 1 + rng() % 3;
-    // On a Hopper GPU every case runs twice, fresh data each time: on the wgmma kernel and, with
-    // SATTN_CUDA_HOPPER=0, on the mma.sync kernel of other GPUs.
+    // On a Hopper GPU every case runs three times, fresh data each time: on the default kernel for
+    // its head_dim, then with SATTN_CUDA_HOPPER set to each of the other two variants.
+    const int def = !g_hopper ? 0 : c.D == 128 ? SATTN_HOPPER_DEFAULT_128 : SATTN_HOPPER_DEFAULT_64;
+    g_expect_path = sattn_cuda::forward_path_name(def);
     if (!run_case(c, rng, n_cases + n, true)) ++failed;
-    if (g_expect_wgmma) {
-      setenv("SATTN_CUDA_HOPPER", "0", 1);
-      g_expect_wgmma = false;
+    for (int v = 0; g_hopper && v < 3; ++v) {
+      if (v == def) continue;
+      const char val[2] = {char('0' + v), 0};
+      setenv("SATTN_CUDA_HOPPER", val, 1);
+      g_expect_path = sattn_cuda::forward_path_name(v);
       if (!run_case(c, rng, n_cases + n, true)) ++failed;
       ++n_extra;
       unsetenv("SATTN_CUDA_HOPPER");
-      g_expect_wgmma = true;
     }
+    g_expect_path = nullptr;
   }
   // The backward over every mode, fp32 and bf16, after a SIMT or a tensor-core forward: GQA,
   // causal with kv_len > seq_len, tails, empty rows, head_dim up to 256.
