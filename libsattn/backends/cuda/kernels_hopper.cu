@@ -104,6 +104,33 @@ __device__ __forceinline__ void wgmma_ss_n128_zero(float (&d)[64], uint64_t da, 
       : "l"(da), "l"(db));
 }
 
+// m64n64k16 with both operands in shared memory and an immediate scale-d (0: d = A B, 1: d += A B):
+// _kk both K-major (S^T = K Q^T, dP^T = V dO^T), _tt both MN-major (dQ = dS K from dS^T and K).
+__device__ __forceinline__ void wgmma_ss_n64_kk0(float (&d)[32], uint64_t da, uint64_t db) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, 0, 1, 1, 0, 0;\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31])
+      : "l"(da), "l"(db));
+}
+__device__ __forceinline__ void wgmma_ss_n64_kk1(float (&d)[32], uint64_t da, uint64_t db) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, 1, 1, 1, 0, 0;\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db));
+}
+__device__ __forceinline__ void wgmma_ss_n64_tt0(float (&d)[32], uint64_t da, uint64_t db) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, 0, 1, 1, 1, 1;\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31])
+      : "l"(da), "l"(db));
+}
+__device__ __forceinline__ void wgmma_ss_n64_tt1(float (&d)[32], uint64_t da, uint64_t db) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, 1, 1, 1, 1, 1;\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db));
+}
+
 // d (64 x 64, fp32) += A (64 x 16, registers) * B (16 x 64, smem, MN-major: transposed).
 __device__ __forceinline__ void wgmma_rs_n64_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
   asm volatile(
@@ -939,6 +966,277 @@ cudaError_t launch_wgmma_dim(const TcArgs& a, int variant) {
   }
 }
 
+// ---- Backward on wgmma: dK, dV (and dQ by vector reductions) per 64 keys ----
+// One warpgroup per CTA owns 64 keys of one KV head (K and V in shared memory, by TMA) and streams
+// the (query head, 64-query tile) steps that see them, Q and dO (bf16) by TMA into two stages
+// (thread 0 issues step x + 1's copies when step x starts; mbarriers). Per step, on wgmma:
+// S^T = K Q^T and dP^T = V dO^T (both operands from shared memory), then in registers (the
+// accumulator layout of m64n64 is per warp the mma.sync one, so the masks are those of
+// bwd_dkdv_tc) P^T = 2^(S^T scale_log2 - lse2) and dS^T = P^T (dP^T - delta); dV += P^T dO and
+// dK += dS^T Q with P^T, dS^T as register A operands; dS^T also goes to shared memory (bf16,
+// swizzled) and dQ = dS K (A = dS^T transposed, B = K transposed, 64 columns at a time) is added
+// into dq with red.global.add.v2.f32. Same arguments, masks and results as the mma.sync kernels.
+constexpr int kBwdRows = 64;  // keys per CTA and queries per step
+static_assert(kBwdRows == 64, "the key tile lists (ttile_*) are built for 64-key tiles");
+
+template <int Mode>
+__device__ __forceinline__ bool bwd_allowed(const TcBwdArgs& a, int64_t i, int64_t j, bool sub_ok) {
+  bool ok = i < a.seq_len && j < a.kv_len && (!a.causal || j <= i + a.causal_offset);
+  if (Mode == kTcTiles) ok = ok && sub_ok;
+  if (Mode == kTcWindow) {
+    const int64_t dlt = j - (i + a.causal_offset), span = a.window * a.dilation;
+    ok = ok && dlt >= -span && dlt <= span && dlt % a.dilation == 0;
+  }
+  return ok;
+}
+
+__device__ __forceinline__ void red_add_v2(float* dst, float x, float y) {
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(dst), "f"(x), "f"(y) : "memory");
+}
+__device__ __forceinline__ void wg_bar() { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
+
+template <int D>
+constexpr int bwd_wgmma_smem() {
+  return (2 + 4) * kBwdRows * D * 2 + kBwdRows * kBwdRows * 2 + 1024 + 64;  // K, V, 2 x (Q, dO), dS^T
+}
+
+template <int D, int Mode>
+__global__ void __launch_bounds__(128, 2)
+    bwd_dkdv_wgmma(const TcBwdArgs a, const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mdo,
+                   const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv) {
+  constexpr int R = kBwdRows, kTile = R * D * 2;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t sK = (smem_addr(smem_raw) + 1023u) & ~1023u, sV = sK + kTile;
+  auto sQ = [&](int st) { return sK + uint32_t((2 + 2 * st) * kTile); };
+  auto sO = [&](int st) { return sK + uint32_t((3 + 2 * st) * kTile); };
+  const uint32_t sDS = sK + 6 * kTile;  // [64 keys][64 queries] bf16, 128-byte swizzle
+  const uint32_t barKV = sDS + R * R * 2;
+  auto full = [&](int st) { return barKV + 8u * uint32_t(1 + st); };
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, cq = lane & 3;
+  const int64_t kt = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
+  const int64_t group = a.heads / a.kv_heads, k0 = kt * R, off = a.causal_offset;
+  const int64_t bk = b * a.kv_heads + kvh;
+  int64_t t_begin = 0, t_end = 0;
+  if (Mode == kTcTiles) {
+    const int64_t* p = a.ttile_ptr + (a.shared ? 0 : bk * (a.n_ktiles + 1));
+    t_begin = p[kt];
+    t_end = p[kt + 1];
+  } else {
+    const int64_t klast = min(k0 + R, a.kv_len) - 1;
+    int64_t lo = a.causal ? max(int64_t(0), k0 - off) : 0, hi = a.seq_len;
+    if (Mode == kTcWindow) {
+      const int64_t span = a.window * a.dilation;
+      lo = max(lo, k0 - off - (a.causal ? 0 : span));
+      hi = min(hi, klast - off + span + 1);
+    }
+    if (hi > lo) t_begin = lo / R, t_end = (hi - 1) / R + 1;
+  }
+  auto q0_of = [&](int64_t t) -> int64_t { return Mode == kTcTiles ? int64_t(a.ttile_col[t]) * R : t * R; };
+  const int64_t n_tiles = t_end - t_begin, steps = n_tiles * group;  // (head, tile), head-major
+  auto issue_step = [&](int64_t x) {  // thread 0: Q and dO of step x into stage x & 1
+    const int st = int(x & 1);
+    const int bh = int(b * a.heads + kvh * group + x / n_tiles), q0 = int(q0_of(t_begin + x % n_tiles));
+    mbar_expect_tx(full(st), uint32_t(2 * kTile));
+#pragma unroll
+    for (int c = 0; c < D / 64; ++c) {
+      tma_load3(sQ(st) + uint32_t(c * R * 128), &mq, c * 64, q0, bh, full(st));
+      tma_load3(sO(st) + uint32_t(c * R * 128), &mdo, c * 64, q0, bh, full(st));
+    }
+  };
+  if (tid == 0) {
+    mbar_init(barKV, 1);
+    mbar_init(full(0), 1);
+    mbar_init(full(1), 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  if (tid == 0 && steps > 0) {
+    mbar_expect_tx(barKV, uint32_t(2 * kTile));
+#pragma unroll
+    for (int c = 0; c < D / 64; ++c) {
+      tma_load3(sK + uint32_t(c * R * 128), &mk, c * 64, int(k0), int(bk), barKV);
+      tma_load3(sV + uint32_t(c * R * 128), &mv, c * 64, int(k0), int(bk), barKV);
+    }
+    issue_step(0);
+  }
+
+  float dk[D / 2], dv[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) dk[i] = dv[i] = 0.f;
+  const int64_t kw = k0 + warp * 16, key0 = kw + g;  // this thread's keys key0, key0 + 8
+  const bool keys_in = kw + 16 <= a.kv_len;
+  uint64_t dkA[D / 16], dvA[D / 16];  // K and V as the A operand (K-major)
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    dkA[kk] = sw128_desc(sK + uint32_t((kk >> 2) * R * 128 + (kk & 3) * 32), 16, 1024);
+    dvA[kk] = sw128_desc(sV + uint32_t((kk >> 2) * R * 128 + (kk & 3) * 32), 16, 1024);
+  }
+  if (steps > 0) mbar_wait(barKV, 0);
+  for (int64_t x = 0; x < steps; ++x) {
+    const int st = int(x & 1);
+    if (tid == 0 && x + 1 < steps) issue_step(x + 1);  // stage st ^ 1 is free: step x - 1 is done
+    const int64_t t = t_begin + x % n_tiles, q0 = q0_of(t);
+    const int64_t bh = b * a.heads + kvh * group + x / n_tiles;
+    // lse2 and delta of this thread's 16 query columns (n * 8 + 2 cq + c), padded rows: no bounds.
+    float2 l2[8], dl[8];
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      l2[n] = *reinterpret_cast<const float2*>(a.lse2 + bh * a.seq_pad + q0 + n * 8 + 2 * cq);
+      dl[n] = *reinterpret_cast<const float2*>(a.delta + bh * a.seq_pad + q0 + n * 8 + 2 * cq);
+    }
+    uint64_t dqB[D / 16], doB[D / 16];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      dqB[kk] = sw128_desc(sQ(st) + uint32_t((kk >> 2) * R * 128 + (kk & 3) * 32), 16, 1024);
+      doB[kk] = sw128_desc(sO(st) + uint32_t((kk >> 2) * R * 128 + (kk & 3) * 32), 16, 1024);
+    }
+    mbar_wait(full(st), uint32_t((x >> 1) & 1));
+    float s[32], dp[32];
+    wgmma_fence();
+    wgmma_ss_n64_kk0(s, dkA[0], dqB[0]);
+#pragma unroll
+    for (int kk = 1; kk < D / 16; ++kk) wgmma_ss_n64_kk1(s, dkA[kk], dqB[kk]);
+    wgmma_ss_n64_kk0(dp, dvA[0], doB[0]);
+#pragma unroll
+    for (int kk = 1; kk < D / 16; ++kk) wgmma_ss_n64_kk1(dp, dvA[kk], doB[kk]);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(s);
+    fence_regs(dp);
+    const unsigned keymask = Mode == kTcTiles ? (a.ttile_mask[t] >> (warp * 4)) & 0xFu : 0xFu;
+    const bool full_blk = Mode != kTcWindow && keymask == 0xFu && keys_in && q0 + R <= a.seq_len &&
+                          (!a.causal || kw + 15 <= q0 + off);
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const float lq = c ? l2[n].y : l2[n].x, dq_ = c ? dl[n].y : dl[n].x;
+        const int64_t i = q0 + n * 8 + 2 * cq + c;
+        const bool sub_ok = (keymask >> (n >> 1)) & 1;
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int e = 4 * n + 2 * r + c;
+          const bool ok = full_blk || bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok);
+          const float p = ok ? ex2(s[e] * a.scale_log2 - lq) : 0.f;
+          s[e] = p;
+          dp[e] = p * (dp[e] - dq_);
+        }
+      }
+    uint32_t pa[4][4], da[4][4];
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        pa[kc][j] = pack_bf16(s[8 * kc + 2 * j], s[8 * kc + 2 * j + 1]);
+        da[kc][j] = pack_bf16(dp[8 * kc + 2 * j], dp[8 * kc + 2 * j + 1]);
+      }
+    // dS^T to shared memory: row = key (warp * 16 + g + 8 r), column = query (8 n + 2 cq + c).
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int row = warp * 16 + g + 8 * (j & 1), chunk = 2 * kc + (j >> 1);
+        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sDS + sw_off<64>(row, chunk) + uint32_t(4 * cq)), "r"(da[kc][j]));
+      }
+    fence_proxy_async();  // the generic-proxy stores above are read by wgmma (async proxy)
+    uint64_t doT[4], dqT[4];  // dO and Q as the transposed B of dV += P^T dO, dK += dS^T Q
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc) {
+      doT[kc] = sw128_desc(sO(st) + uint32_t(kc * 2048), R * 128, 1024);
+      dqT[kc] = sw128_desc(sQ(st) + uint32_t(kc * 2048), R * 128, 1024);
+    }
+    fence_regs(dv);
+    fence_regs(dk);
+    fence_regs(pa);
+    fence_regs(da);
+    wgmma_fence();
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc) wgmma_pv<D>(dv, pa[kc], doT[kc]);
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc) wgmma_pv<D>(dk, da[kc], dqT[kc]);
+    wgmma_commit();
+    wg_bar();  // dS^T of every warp is in shared memory
+    // dQ[q0.., :] += dS K, 64 columns at a time: A = dS^T (MN-major), B = K (MN-major).
+    float* dqg = a.dq + bh * a.seq_len * D;
+#pragma unroll
+    for (int h = 0; h < D / 64; ++h) {
+      float acc[32];
+      uint64_t dsA[4], kB[4];
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc) {
+        dsA[kc] = sw128_desc(sDS + uint32_t(kc * 2048), R * 128, 1024);
+        kB[kc] = sw128_desc(sK + uint32_t(h * R * 128 + kc * 2048), R * 128, 1024);
+      }
+      wgmma_fence();
+      wgmma_ss_n64_tt0(acc, dsA[0], kB[0]);
+#pragma unroll
+      for (int kc = 1; kc < 4; ++kc) wgmma_ss_n64_tt1(acc, dsA[kc], kB[kc]);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_regs(acc);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int64_t i = q0 + warp * 16 + g + 8 * r;
+        if (i >= a.seq_len) continue;
+#pragma unroll
+        for (int n = 0; n < 8; ++n)
+          red_add_v2(dqg + i * D + h * 64 + n * 8 + 2 * cq, acc[4 * n + 2 * r] * a.scale, acc[4 * n + 2 * r + 1] * a.scale);
+      }
+    }
+    fence_regs(dv);
+    fence_regs(dk);
+    fence_regs(pa);
+    fence_regs(da);
+    wg_bar();  // every warp is done with stage st and with sDS before they are written again
+  }
+  float* dkg = a.dk + bk * a.kv_len * D;
+  float* dvg = a.dv + bk * a.kv_len * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t j = key0 + 8 * r;
+    if (j >= a.kv_len) continue;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      *reinterpret_cast<float2*>(dkg + j * D + n * 8 + 2 * cq) = make_float2(dk[4 * n + 2 * r] * a.scale, dk[4 * n + 2 * r + 1] * a.scale);
+      *reinterpret_cast<float2*>(dvg + j * D + n * 8 + 2 * cq) = make_float2(dv[4 * n + 2 * r], dv[4 * n + 2 * r + 1]);
+    }
+  }
+}
+
+template <int D, int Mode>
+cudaError_t launch_bwd_wgmma(const TcBwdArgs& a) {
+  constexpr int smem = bwd_wgmma_smem<D>();
+  CUtensorMap mq, mdo, mk, mv;
+  if (!make_map(&mq, a.q, a.batch * a.heads, a.seq_len, D, kBwdRows) ||
+      !make_map(&mdo, a.dout16, a.batch * a.heads, a.seq_len, D, kBwdRows) ||
+      !make_map(&mk, a.k, a.batch * a.kv_heads, a.kv_len, D, kBwdRows) ||
+      !make_map(&mv, a.v, a.batch * a.kv_heads, a.kv_len, D, kBwdRows))
+    return cudaErrorInvalidValue;
+  static bool configured = false;
+  if (!configured) {
+    const cudaError_t e = cudaFuncSetAttribute(bwd_dkdv_wgmma<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    configured = true;
+  }
+  const int64_t n_kt = (a.kv_len + kBwdRows - 1) / kBwdRows;
+  const cudaError_t e = cudaMemsetAsync(a.dq, 0, size_t(a.batch * a.heads * a.seq_len) * D * sizeof(float));
+  if (e != cudaSuccess) return e;
+  if (n_kt > 0)
+    bwd_dkdv_wgmma<D, Mode><<<dim3(unsigned(n_kt), unsigned(a.kv_heads), unsigned(a.batch)), 128, smem>>>(a, mq, mdo, mk, mv);
+  return cudaGetLastError();
+}
+
+template <int D>
+cudaError_t launch_bwd_wgmma_dim(const TcBwdArgs& a) {
+  switch (a.mode) {
+    case kTcDense: return launch_bwd_wgmma<D, kTcDense>(a);
+    case kTcTiles: return launch_bwd_wgmma<D, kTcTiles>(a);
+    case kTcWindow: return launch_bwd_wgmma<D, kTcWindow>(a);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
 }  // namespace
 
 cudaError_t hopper_launch(const TcArgs& a, int variant) {
@@ -947,6 +1245,15 @@ cudaError_t hopper_launch(const TcArgs& a, int variant) {
   switch (a.head_dim) {
     case 64: return launch_wgmma_dim<64>(a, variant);
     case 128: return launch_wgmma_dim<128>(a, variant);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t hopper_bwd_launch(const TcBwdArgs& a) {
+  if (a.batch == 0 || a.heads == 0) return cudaSuccess;
+  switch (a.head_dim) {
+    case 64: return launch_bwd_wgmma_dim<64>(a);
+    case 128: return launch_bwd_wgmma_dim<128>(a);
     default: return cudaErrorInvalidValue;
   }
 }

@@ -161,5 +161,13 @@ struct TcBwdArgs {
   int64_t window, dilation;
 };
 cudaError_t tc_bwd_launch(const TcBwdArgs&);
+// Whether the current device runs the Hopper (sm_90a) kernels: compute capability 9.0 and a library
+// built with them (SATTN_HOPPER).
+bool hopper_device();
+// The Hopper backward (kernels_hopper.cu): one wgmma kernel for dK, dV and (by vector reductions
+// into the zeroed dq) dQ, for what tc_bwd_launch runs after its prep kernel. tc_bwd_launch takes
+// it on a Hopper device for head_dim 64 and 128 unless SATTN_CUDA_DETERMINISTIC is set (it adds
+// into dq in a run-dependent order), SATTN_CUDA_HOPPER=0 or SATTN_CUDA_HOPPER_BWD=0.
+cudaError_t hopper_bwd_launch(const TcBwdArgs&);
 
 }  // namespace sattn_cuda

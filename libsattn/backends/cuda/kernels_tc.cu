@@ -294,28 +294,29 @@ cudaError_t launch_tc_dim(const TcArgs& a) {
 
 }  // namespace
 
-int hopper_variant(const TcArgs& a) {
+bool hopper_device() {
 #if SATTN_HOPPER
-  if (a.head_dim != 64 && a.head_dim != 128) return kHopperOff;
   int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0) return kHopperOff;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
   static int cc[64] = {};  // per device: 0 unknown, else major * 10 + minor
-  if (dev >= 64) return kHopperOff;
   if (cc[dev] == 0) {
     int major = 0, minor = 0;
     if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
-      return kHopperOff;
+      return false;
     cc[dev] = major * 10 + minor;
   }
-  if (cc[dev] != 90) return kHopperOff;  // sm_90a code runs on compute capability 9.0 only
+  return cc[dev] == 90;  // sm_90a code runs on compute capability 9.0 only
+#else
+  return false;
+#endif
+}
+
+int hopper_variant(const TcArgs& a) {
+  if ((a.head_dim != 64 && a.head_dim != 128) || !hopper_device()) return kHopperOff;
   const char* env = getenv("SATTN_CUDA_HOPPER");
   if (env && env[0] != 0 && env[1] == 0 && env[0] >= '0' && env[0] <= '2') return env[0] - '0';
   return a.head_dim == 64 ? SATTN_HOPPER_DEFAULT_64 : SATTN_HOPPER_DEFAULT_128;
-#else
-  (void)a;
-  return kHopperOff;
-#endif
 }
 
 const char* forward_path_name(int variant) {

@@ -542,6 +542,13 @@ cudaError_t tc_bwd_launch(const TcBwdArgs& a) {
         rows, a.seq_len, a.seq_pad, a.head_dim, a.o, a.dout, a.lse, a.delta, a.lse2, a.dout16);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess || a.batch == 0 || a.heads == 0) return e;
+#if SATTN_HOPPER
+  if ((a.head_dim == 64 || a.head_dim == 128) && !deterministic_requested() && hopper_device()) {
+    const char* all = std::getenv("SATTN_CUDA_HOPPER");
+    const char* bwd = std::getenv("SATTN_CUDA_HOPPER_BWD");
+    if (!(all && std::strcmp(all, "0") == 0) && !(bwd && std::strcmp(bwd, "0") == 0)) return hopper_bwd_launch(a);
+  }
+#endif
   switch (a.head_dim) {
     case 64: return launch_bwd_tc_dim<64>(a);
     case 128: return launch_bwd_tc_dim<128>(a);
