@@ -163,7 +163,7 @@ for S in seqs:
                 r["ours_fwd_lse_ms"] = timeit(lambda: sparse.fwd_lse(q, k, v, o_s, lse), breps)
                 r["ours_fwdbwd_ms"] = timeit(ours_fb, breps)
                 r["ours_bwd_ms"] = r["ours_fwdbwd_ms"] - r["ours_fwd_lse_ms"]
-                if HOPPER:  # the mma.sync backward of other GPUs beside the wgmma one
+                if HOPPER:  # the mma.sync backward of other GPUs, and dQ by vector reductions, beside
                     prev = os.environ.get("SATTN_CUDA_HOPPER_BWD")
                     os.environ["SATTN_CUDA_HOPPER_BWD"] = "0"
                     r["ours_mmasync_bwd_ms"] = timeit(ours_fb, breps) - r["ours_fwd_lse_ms"]
@@ -171,6 +171,13 @@ for S in seqs:
                         del os.environ["SATTN_CUDA_HOPPER_BWD"]
                     else:
                         os.environ["SATTN_CUDA_HOPPER_BWD"] = prev
+                    prev_dq = os.environ.get("SATTN_CUDA_HOPPER_BWD_DQ")
+                    os.environ["SATTN_CUDA_HOPPER_BWD_DQ"] = "red"
+                    r["ours_wgmma_red_bwd_ms"] = timeit(ours_fb, breps) - r["ours_fwd_lse_ms"]
+                    if prev_dq is None:
+                        del os.environ["SATTN_CUDA_HOPPER_BWD_DQ"]
+                    else:
+                        os.environ["SATTN_CUDA_HOPPER_BWD_DQ"] = prev_dq
                 r["ours_bwd_path"] = "mma.sync" if os.environ.get("SATTN_CUDA_HOPPER_BWD") == "0" or not HOPPER else "wgmma"
                 qg, kg, vg = (t.detach().clone().requires_grad_(True) for t in (q, k, v))
                 dob = do.to(torch.bfloat16)

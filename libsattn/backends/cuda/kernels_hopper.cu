@@ -1000,10 +1000,26 @@ constexpr int bwd_wgmma_smem() {
   return (2 + 4) * kBwdRows * D * 2 + kBwdRows * kBwdRows * 2 + 1024 + 64;  // K, V, 2 x (Q, dO), dS^T
 }
 
-template <int D, int Mode>
+// dQ into the zeroed dq: kTmaDq, through shared memory (the step's Q and dO stage, free once its
+// products are done: 64 x D fp32 in 32-column boxes, 128-byte swizzle) and one bulk tensor
+// reduction per box (cp.reduce.async.bulk.tensor .add, issued by thread 0, which waits for its
+// reads before the stage is loaded again); else red.global.add.v2.f32 from every thread (L2-bound:
+// ncu at seq 16384, head_dim 128, L2 throughput 74%).
+__device__ __forceinline__ void tma_reduce_add3(const CUtensorMap* map, uint32_t src, int c0, int c1, int c2) {
+  asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], [%1];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(src), "r"(c0), "r"(c1), "r"(c2)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+
+template <int D, int Mode, bool kTmaDq>
 __global__ void __launch_bounds__(128, 2)
     bwd_dkdv_wgmma(const TcBwdArgs a, const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mdo,
-                   const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv) {
+                   const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv,
+                   const __grid_constant__ CUtensorMap mdq) {
   constexpr int R = kBwdRows, kTile = R * D * 2;
   extern __shared__ unsigned char smem_raw[];
   const uint32_t sK = (smem_addr(smem_raw) + 1023u) & ~1023u, sV = sK + kTile;
@@ -1075,7 +1091,10 @@ __global__ void __launch_bounds__(128, 2)
   if (steps > 0) mbar_wait(barKV, 0);
   for (int64_t x = 0; x < steps; ++x) {
     const int st = int(x & 1);
-    if (tid == 0 && x + 1 < steps) issue_step(x + 1);  // stage st ^ 1 is free: step x - 1 is done
+    if (tid == 0 && x + 1 < steps) {  // stage st ^ 1 is free: step x - 1 is done (and its dQ read out)
+      if (kTmaDq) bulk_wait_read();
+      issue_step(x + 1);
+    }
     const int64_t t = t_begin + x % n_tiles, q0 = q0_of(t);
     const int64_t bh = b * a.heads + kvh * group + x / n_tiles;
     // lse2 and delta of this thread's 16 query columns (n * 8 + 2 cq + c), padded rows: no bounds.
@@ -1175,13 +1194,40 @@ __global__ void __launch_bounds__(128, 2)
       wgmma_commit();
       wgmma_wait<0>();
       fence_regs(acc);
+      if (kTmaDq) {
+        if (h == 0) wg_bar();  // every warp's products of this step are done: the stage is free
+        // Columns h * 64 + 8 n + 2 cq (+1) of rows warp * 16 + g (+8): box (h * 64 + 8 n) / 32, its
+        // 16-byte chunk (8 n % 32 + 2 cq) / 4, swizzled with the row.
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int64_t i = q0 + warp * 16 + g + 8 * r;
-        if (i >= a.seq_len) continue;
+        for (int r = 0; r < 2; ++r) {
+          const int row = warp * 16 + g + 8 * r;
 #pragma unroll
-        for (int n = 0; n < 8; ++n)
-          red_add_v2(dqg + i * D + h * 64 + n * 8 + 2 * cq, acc[4 * n + 2 * r] * a.scale, acc[4 * n + 2 * r + 1] * a.scale);
+          for (int n = 0; n < 8; ++n) {
+            const int box = (h * 64 + 8 * n) / 32, chunk = ((8 * n) % 32 + 2 * cq) / 4;
+            const uint32_t addr = sQ(st) + uint32_t(box * R * 128 + row * 128 + ((chunk ^ (row & 7)) << 4) + (2 * cq % 4) * 4);
+            asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(addr), "f"(acc[4 * n + 2 * r] * a.scale),
+                         "f"(acc[4 * n + 2 * r + 1] * a.scale)
+                         : "memory");
+          }
+        }
+      } else {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int64_t i = q0 + warp * 16 + g + 8 * r;
+          if (i >= a.seq_len) continue;
+#pragma unroll
+          for (int n = 0; n < 8; ++n)
+            red_add_v2(dqg + i * D + h * 64 + n * 8 + 2 * cq, acc[4 * n + 2 * r] * a.scale, acc[4 * n + 2 * r + 1] * a.scale);
+        }
+      }
+    }
+    if (kTmaDq) {
+      fence_proxy_async();  // the stores above are read by the bulk copy engine
+      wg_bar();
+      if (tid == 0) {
+#pragma unroll
+        for (int box = 0; box < D / 32; ++box) tma_reduce_add3(&mdq, sQ(st) + uint32_t(box * R * 128), box * 32, int(q0), int(bh));
+        bulk_commit();
       }
     }
     fence_regs(dv);
@@ -1190,6 +1236,7 @@ __global__ void __launch_bounds__(128, 2)
     fence_regs(da);
     wg_bar();  // every warp is done with stage st and with sDS before they are written again
   }
+  if (kTmaDq && tid == 0) bulk_wait_all();  // the last reductions have read shared memory
   float* dkg = a.dk + bk * a.kv_len * D;
   float* dvg = a.dv + bk * a.kv_len * D;
 #pragma unroll
@@ -1204,18 +1251,40 @@ __global__ void __launch_bounds__(128, 2)
   }
 }
 
-template <int D, int Mode>
-cudaError_t launch_bwd_wgmma(const TcBwdArgs& a) {
+// [slices, rows, D] fp32 (dq) as a 3-D tensor map with boxes of 32 columns x 64 rows, 128-byte
+// swizzle: the target of the bulk reductions.
+bool make_map_f32(CUtensorMap* m, const void* base, int64_t slices, int64_t rows, int D) {
+  const auto fn = encode_fn();
+  if (!fn) return false;
+  const cuuint64_t dims[3] = {cuuint64_t(D), cuuint64_t(rows), cuuint64_t(slices)};
+  const cuuint64_t strides[2] = {cuuint64_t(D) * 4, cuuint64_t(rows) * D * 4};
+  const cuuint32_t box[3] = {32, cuuint32_t(kBwdRows), 1};
+  const cuuint32_t estr[3] = {1, 1, 1};
+  return fn(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, const_cast<void*>(base), dims, strides, box, estr,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// SATTN_CUDA_HOPPER_BWD_DQ=red: dQ by vector reductions from every thread instead of bulk tensor
+// reductions (read at each launch, for tests and measurements).
+bool bwd_dq_red() {
+  const char* e = getenv("SATTN_CUDA_HOPPER_BWD_DQ");
+  return e && e[0] == 'r' && e[1] == 'e' && e[2] == 'd' && e[3] == 0;
+}
+
+template <int D, int Mode, bool kTmaDq>
+cudaError_t launch_bwd_wgmma_k(const TcBwdArgs& a) {
   constexpr int smem = bwd_wgmma_smem<D>();
-  CUtensorMap mq, mdo, mk, mv;
+  CUtensorMap mq, mdo, mk, mv, mdq;
   if (!make_map(&mq, a.q, a.batch * a.heads, a.seq_len, D, kBwdRows) ||
       !make_map(&mdo, a.dout16, a.batch * a.heads, a.seq_len, D, kBwdRows) ||
       !make_map(&mk, a.k, a.batch * a.kv_heads, a.kv_len, D, kBwdRows) ||
-      !make_map(&mv, a.v, a.batch * a.kv_heads, a.kv_len, D, kBwdRows))
+      !make_map(&mv, a.v, a.batch * a.kv_heads, a.kv_len, D, kBwdRows) ||
+      !make_map_f32(&mdq, a.dq, a.batch * a.heads, a.seq_len, D))
     return cudaErrorInvalidValue;
   static bool configured = false;
   if (!configured) {
-    const cudaError_t e = cudaFuncSetAttribute(bwd_dkdv_wgmma<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const cudaError_t e = cudaFuncSetAttribute(bwd_dkdv_wgmma<D, Mode, kTmaDq>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     configured = true;
   }
@@ -1223,8 +1292,14 @@ cudaError_t launch_bwd_wgmma(const TcBwdArgs& a) {
   const cudaError_t e = cudaMemsetAsync(a.dq, 0, size_t(a.batch * a.heads * a.seq_len) * D * sizeof(float));
   if (e != cudaSuccess) return e;
   if (n_kt > 0)
-    bwd_dkdv_wgmma<D, Mode><<<dim3(unsigned(n_kt), unsigned(a.kv_heads), unsigned(a.batch)), 128, smem>>>(a, mq, mdo, mk, mv);
+    bwd_dkdv_wgmma<D, Mode, kTmaDq><<<dim3(unsigned(n_kt), unsigned(a.kv_heads), unsigned(a.batch)), 128, smem>>>(
+        a, mq, mdo, mk, mv, mdq);
   return cudaGetLastError();
+}
+
+template <int D, int Mode>
+cudaError_t launch_bwd_wgmma(const TcBwdArgs& a) {
+  return bwd_dq_red() ? launch_bwd_wgmma_k<D, Mode, false>(a) : launch_bwd_wgmma_k<D, Mode, true>(a);
 }
 
 template <int D>
