@@ -1,7 +1,11 @@
-// Hopper forward kernel (sm_90a): the same function as attention_tc (kernels_tc.cu) with the
+// Hopper kernels (sm_90a). The forward: the same function as attention_tc (kernels_tc.cu) with the
 // matrix products on wgmma (warpgroup MMA, operands read by the tensor cores straight from shared
-// memory) instead of mma.sync fed by ldmatrix. One CTA of 2 warpgroups per (128 query rows, head,
-// batch), 64 rows per warpgroup; K/V tiles of 64 keys staged by cp.async in NST stages.
+// memory) instead of mma.sync fed by ldmatrix, in three variants below: 1 (cp.async) and 2 (TMA),
+// 64-key tiles one step at a time (hopper variant kHopperTiles64), and 3, attention_wgmma_pipe
+// (kHopperPipelined, the default): 128-key tiles with the next S under this tile's softmax. One
+// CTA per (128 query rows, head, batch), 64 rows per consumer warpgroup. At the end of the file
+// the backward, bwd_dkdv_wgmma (dK, dV and dQ per 64 keys). The notes below are variant 1's and
+// hold for all of them:
 // - Shared-memory tiles use the canonical 128-byte-swizzle layout: a [R rows][D] bf16 tile is
 //   stored as D/64 column blocks of [R][64] (128 bytes a row, 8-row atoms of 1024 bytes), the 16-byte
 //   chunk c of row r at chunk c ^ (r & 7). The same bytes serve as a K-major operand (Q as A, K as
@@ -54,6 +58,7 @@ using tc::cp_async_wait;
 using tc::ex2;
 using tc::pack_bf16;
 using tc::smem_addr;
+using tc::bwd_allowed;
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #error "kernels_hopper.cu must be compiled for sm_90a only (-gencode arch=compute_90a,code=sm_90a)"
@@ -901,18 +906,20 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
   return fn;
 }
 
-// [slices, rows, D] bf16 as a 3-D tensor map with boxes of 64 columns x box_rows rows, 128-byte
-// swizzle; rows past `rows` read as zeros.
-bool make_map(CUtensorMap* m, const void* base, int64_t slices, int64_t rows, int D, int box_rows) {
+// [slices, rows, D] bf16 (or fp32) as a 3-D tensor map with boxes of 64 (32) columns x box_rows
+// rows, 128-byte swizzle; rows past `rows` read as zeros (and are not written by reductions).
+// fp32: boxes of 32 columns (128 bytes a row, the swizzle's width).
+bool make_map(CUtensorMap* m, const void* base, int64_t slices, int64_t rows, int D, int box_rows, bool fp32 = false) {
   const auto fn = encode_fn();
   if (!fn) return false;
+  const int es = fp32 ? 4 : 2;
   const cuuint64_t dims[3] = {cuuint64_t(D), cuuint64_t(rows), cuuint64_t(slices)};
-  const cuuint64_t strides[2] = {cuuint64_t(D) * 2, cuuint64_t(rows) * D * 2};
-  const cuuint32_t box[3] = {64, cuuint32_t(box_rows), 1};
+  const cuuint64_t strides[2] = {cuuint64_t(D) * es, cuuint64_t(rows) * D * es};
+  const cuuint32_t box[3] = {cuuint32_t(128 / es), cuuint32_t(box_rows), 1};
   const cuuint32_t estr[3] = {1, 1, 1};
-  return fn(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims, strides, box, estr,
-            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return fn(m, fp32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims,
+            strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 template <int D, int Mode>
@@ -978,17 +985,6 @@ cudaError_t launch_wgmma_dim(const TcArgs& a, int variant) {
 // into dq with red.global.add.v2.f32. Same arguments, masks and results as the mma.sync kernels.
 constexpr int kBwdRows = 64;  // keys per CTA and queries per step
 static_assert(kBwdRows == 64, "the key tile lists (ttile_*) are built for 64-key tiles");
-
-template <int Mode>
-__device__ __forceinline__ bool bwd_allowed(const TcBwdArgs& a, int64_t i, int64_t j, bool sub_ok) {
-  bool ok = i < a.seq_len && j < a.kv_len && (!a.causal || j <= i + a.causal_offset);
-  if (Mode == kTcTiles) ok = ok && sub_ok;
-  if (Mode == kTcWindow) {
-    const int64_t dlt = j - (i + a.causal_offset), span = a.window * a.dilation;
-    ok = ok && dlt >= -span && dlt <= span && dlt % a.dilation == 0;
-  }
-  return ok;
-}
 
 __device__ __forceinline__ void red_add_v2(float* dst, float x, float y) {
   asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(dst), "f"(x), "f"(y) : "memory");
@@ -1251,20 +1247,6 @@ __global__ void __launch_bounds__(128, 2)
   }
 }
 
-// [slices, rows, D] fp32 (dq) as a 3-D tensor map with boxes of 32 columns x 64 rows, 128-byte
-// swizzle: the target of the bulk reductions.
-bool make_map_f32(CUtensorMap* m, const void* base, int64_t slices, int64_t rows, int D) {
-  const auto fn = encode_fn();
-  if (!fn) return false;
-  const cuuint64_t dims[3] = {cuuint64_t(D), cuuint64_t(rows), cuuint64_t(slices)};
-  const cuuint64_t strides[2] = {cuuint64_t(D) * 4, cuuint64_t(rows) * D * 4};
-  const cuuint32_t box[3] = {32, cuuint32_t(kBwdRows), 1};
-  const cuuint32_t estr[3] = {1, 1, 1};
-  return fn(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, const_cast<void*>(base), dims, strides, box, estr,
-            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
 // SATTN_CUDA_HOPPER_BWD_DQ=red: dQ by vector reductions from every thread instead of bulk tensor
 // reductions (read at each launch, for tests and measurements).
 bool bwd_dq_red() {
@@ -1280,7 +1262,7 @@ cudaError_t launch_bwd_wgmma_k(const TcBwdArgs& a) {
       !make_map(&mdo, a.dout16, a.batch * a.heads, a.seq_len, D, kBwdRows) ||
       !make_map(&mk, a.k, a.batch * a.kv_heads, a.kv_len, D, kBwdRows) ||
       !make_map(&mv, a.v, a.batch * a.kv_heads, a.kv_len, D, kBwdRows) ||
-      !make_map_f32(&mdq, a.dq, a.batch * a.heads, a.seq_len, D))
+      !make_map(&mdq, a.dq, a.batch * a.heads, a.seq_len, D, kBwdRows, true))
     return cudaErrorInvalidValue;
   static bool configured = false;
   if (!configured) {

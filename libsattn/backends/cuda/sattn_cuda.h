@@ -43,7 +43,9 @@ int sattn_cuda_plan_run(const SattnCudaPlan* plan, const void* q, const void* k,
 // allowed key): what the backward needs.
 int sattn_cuda_plan_run_lse(const SattnCudaPlan* plan, const void* q, const void* k, const void* v, float* o,
                             float* lse, char* msg);
-// The backward pass (FlashAttention-2 recomputation, no P stored; SIMT kernels, deterministic):
+// The backward pass (FlashAttention-2 recomputation, no P stored; the tensor-core kernels for the
+// plan's tensor-core shapes, a wgmma kernel on compute capability 9.0, else SIMT; the tensor-core
+// ones add dq in a run-dependent order unless SATTN_CUDA_DETERMINISTIC is set):
 // from q/k/v (the plan's dtype), the forward's o and lse and the output gradient dout (fp32),
 // writes dq [batch, heads, seq_len, head_dim], dk and dv [batch, kv_heads, kv_len, head_dim]
 // (fp32, overwritten; GQA sums the query heads of each KV head). Device pointers, default stream.
