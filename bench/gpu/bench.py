@@ -6,8 +6,8 @@ bf16, batch 1, 16 heads, head_dim 64 and 128. Block mask: block 128, a random ~1
 plus the diagonal, non-causal (density ~0.1 of seq_len^2; the dense baseline is non-causal flash)
 and causal (the same draw restricted to the past, element-causal inside diagonal blocks; the dense
 baseline is causal flash). Every configuration runs all kernels in the same process: ours on the
-block mask (tensor-core kernel: wgmma on a Hopper GPU, where the mma.sync kernel is timed beside it
-as ours_mmasync_*), Flex on the same BlockMask, SDPA flash dense, our dense kernel.
+block mask (tensor-core kernel: on a Hopper GPU the default of each head_dim, with every forward
+kernel timed beside it as ours_mmasync_*, ours_wgmma_* and ours_wgmmapipe_*, SATTN_CUDA_HOPPER=0|1|2), Flex on the same BlockMask, SDPA flash dense, our dense kernel.
 Times are CUDA-event medians after a warm-up, per call at throughput (bench/gpu/timing.py: calls
 back to back, so host overhead overlaps the kernels); *_call_ms: one call on an idle GPU. Outputs are compared with Flex's.
 Backward (seq_len <= BWD_MAX_SEQ, env, default 16384): ours (forward with lse, then the backward
@@ -29,6 +29,8 @@ H, BS, KEEP = 16, 128, 0.09
 
 
 lib.sattn_cuda_plan_kernel.restype = ctypes.c_char_p
+# A Hopper card with the sm_90a kernels: the bench also times each forward kernel by name.
+HOPPER = torch.cuda.get_device_capability() == (9, 0) and lib.sattn_cuda_hopper_built() == 1
 lib.sattn_cuda_plan_forward_path.restype = ctypes.c_char_p
 BWD_MAX_SEQ = int(os.environ.get("BWD_MAX_SEQ", "16384"))
 DENSE, BSR = 0, 2
@@ -110,11 +112,16 @@ for S in seqs:
             r["ours_bsr_ms"] = timeit(lambda: sparse(q, k, v, o_s), reps)
             r["ours_dense_ms"] = timeit(lambda: dense(q, k, v, o_d), reps)
             r["ours_path"] = sparse.path
-            if sparse.path == "wgmma":  # the mma.sync kernel of other GPUs, side by side
-                os.environ["SATTN_CUDA_HOPPER"] = "0"
-                r["ours_mmasync_bsr_ms"] = timeit(lambda: sparse(q, k, v, o_s), reps)
-                r["ours_mmasync_dense_ms"] = timeit(lambda: dense(q, k, v, o_d), reps)
-                del os.environ["SATTN_CUDA_HOPPER"]
+            if HOPPER:  # every forward kernel of this card side by side (SATTN_CUDA_HOPPER=0|1|2)
+                for env_v, key in (("0", "mmasync"), ("1", "wgmma"), ("2", "wgmmapipe")):
+                    os.environ["SATTN_CUDA_HOPPER"] = env_v
+                    r[f"ours_{key}_bsr_ms"] = timeit(lambda: sparse(q, k, v, o_s), reps)
+                    if S <= 16384:
+                        r[f"ours_{key}_dense_ms"] = timeit(lambda: dense(q, k, v, o_d), reps)
+                    sparse(q, k, v, o_s)
+                    ref_v = flex(q, k, v, block_mask=bm).float()
+                    r[f"ours_{key}_vs_flex_max_rel"] = float((o_s - ref_v).abs().max() / ref_v.abs().max())
+                    del os.environ["SATTN_CUDA_HOPPER"], ref_v
             # One call on an idle GPU, host overhead included (the figure reported before 2026-12-07).
             r["flex_call_ms"] = latency(lambda: flex(q, k, v, block_mask=bm))
             r["ours_bsr_call_ms"] = latency(lambda: sparse(q, k, v, o_s))
@@ -156,6 +163,22 @@ for S in seqs:
                 r["ours_fwd_lse_ms"] = timeit(lambda: sparse.fwd_lse(q, k, v, o_s, lse), breps)
                 r["ours_fwdbwd_ms"] = timeit(ours_fb, breps)
                 r["ours_bwd_ms"] = r["ours_fwdbwd_ms"] - r["ours_fwd_lse_ms"]
+                if HOPPER:  # the mma.sync backward of other GPUs, and dQ by vector reductions, beside
+                    prev = os.environ.get("SATTN_CUDA_HOPPER_BWD")
+                    os.environ["SATTN_CUDA_HOPPER_BWD"] = "0"
+                    r["ours_mmasync_bwd_ms"] = timeit(ours_fb, breps) - r["ours_fwd_lse_ms"]
+                    if prev is None:
+                        del os.environ["SATTN_CUDA_HOPPER_BWD"]
+                    else:
+                        os.environ["SATTN_CUDA_HOPPER_BWD"] = prev
+                    prev_dq = os.environ.get("SATTN_CUDA_HOPPER_BWD_DQ")
+                    os.environ["SATTN_CUDA_HOPPER_BWD_DQ"] = "red"
+                    r["ours_wgmma_red_bwd_ms"] = timeit(ours_fb, breps) - r["ours_fwd_lse_ms"]
+                    if prev_dq is None:
+                        del os.environ["SATTN_CUDA_HOPPER_BWD_DQ"]
+                    else:
+                        os.environ["SATTN_CUDA_HOPPER_BWD_DQ"] = prev_dq
+                r["ours_bwd_path"] = "mma.sync" if os.environ.get("SATTN_CUDA_HOPPER_BWD") == "0" or not HOPPER else "wgmma"
                 qg, kg, vg = (t.detach().clone().requires_grad_(True) for t in (q, k, v))
                 dob = do.to(torch.bfloat16)
 

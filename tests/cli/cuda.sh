@@ -33,6 +33,7 @@ if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
   expect_rc 0 "bf16 bsr on the GPU"
   expect_out '"backend":"cuda"' "backend echoed"
   expect_out '"kernel":"tensor-core"' "bf16, head_dim 64, block 32: tensor cores"
+  expect_out '"forward_path":"(wgmma-pipelined|mma\.sync)","kernel":"tensor-core"' "the forward kernel named (Hopper: wgmma-pipelined)"
   expect_out '"passed":true' "checked against the reference"
   expect_out '"timing":\{[^}]*"kernel_ms"' "kernel time in timing"
   run "$SATTN" run --backend cuda --format text --out-dir "$T/o" "$T/sw.mlir"

@@ -414,7 +414,7 @@ extern "C" const char* sattn_cuda_plan_kernel(const SattnCudaPlan* p) { return p
 
 extern "C" const char* sattn_cuda_plan_forward_path(const SattnCudaPlan* p) {
   if (!p->tc) return "simt";
-  return sattn_cuda::hopper_active(p->t) ? "wgmma" : "mma.sync";
+  return sattn_cuda::forward_path_name(sattn_cuda::hopper_variant(p->t));
 }
 
 extern "C" int sattn_cuda_hopper_built(void) {

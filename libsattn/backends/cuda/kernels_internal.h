@@ -46,12 +46,28 @@ struct TcArgs {
 
 cudaError_t tc_launch(const TcArgs&);
 // The Hopper forward (kernels_hopper.cu, built for sm_90a where nvcc supports it: SATTN_HOPPER=1):
-// the same arguments and result as tc_launch, wgmma instead of mma.sync. tc_launch calls it on
-// compute capability 9.0 devices for head_dim 64 and 128 unless the environment sets
-// SATTN_CUDA_HOPPER=0 (read at each launch, so that tests and benchmarks compare both kernels).
-cudaError_t hopper_launch(const TcArgs&);
-// Whether tc_launch takes the Hopper kernel for these arguments on the current device.
-bool hopper_active(const TcArgs&);
+// the same arguments and result as tc_launch, wgmma instead of mma.sync, in two variants:
+// kHopperTiles64 (64-key tiles, S then softmax then P V in turn) and kHopperPipelined (128-key
+// tiles, the next tile's S on the tensor cores while this tile's softmax runs).
+enum HopperVariant { kHopperOff = 0, kHopperTiles64 = 1, kHopperPipelined = 2 };
+// The defaults per head_dim on a compute capability 9.0 device (the measured faster kernel,
+// bench/results/gpu.md): the pipelined kernel for both (at head_dim 64 the 64-key wgmma kernel was
+// 0.85-1.09x of mma.sync, the pipelined one 1.4-1.6x of it).
+#ifndef SATTN_HOPPER_DEFAULT_64
+#define SATTN_HOPPER_DEFAULT_64 2
+#endif
+#ifndef SATTN_HOPPER_DEFAULT_128
+#define SATTN_HOPPER_DEFAULT_128 2
+#endif
+cudaError_t hopper_launch(const TcArgs&, int variant);
+// Which forward tc_launch takes for these arguments on the current device: kHopperOff (the
+// mma.sync kernel) unless the device has compute capability 9.0, the library holds the Hopper
+// kernels and head_dim is 64 or 128; then SATTN_CUDA_HOPPER (read at each launch, so that tests
+// and benchmarks compare the kernels) picks: unset the default above, 0 mma.sync, 1 or 2 that
+// variant for both head dims.
+int hopper_variant(const TcArgs&);
+// "mma.sync", "wgmma" (kHopperTiles64) or "wgmma-pipelined".
+const char* forward_path_name(int variant);
 
 // Backward (kernels_bwd.cu), FlashAttention-2 recomputation from the forward's log-sum-exp:
 // a: the SIMT arguments with the DEVICE forward layout (ptr/idx, CSR/BSR); tptr/tidx: the
@@ -145,5 +161,13 @@ struct TcBwdArgs {
   int64_t window, dilation;
 };
 cudaError_t tc_bwd_launch(const TcBwdArgs&);
+// Whether the current device runs the Hopper (sm_90a) kernels: compute capability 9.0 and a library
+// built with them (SATTN_HOPPER).
+bool hopper_device();
+// The Hopper backward (kernels_hopper.cu): one wgmma kernel for dK, dV and (by vector reductions
+// into the zeroed dq) dQ, for what tc_bwd_launch runs after its prep kernel. tc_bwd_launch takes
+// it on a Hopper device for head_dim 64 and 128 unless SATTN_CUDA_DETERMINISTIC is set (it adds
+// into dq in a run-dependent order), SATTN_CUDA_HOPPER=0 or SATTN_CUDA_HOPPER_BWD=0.
+cudaError_t hopper_bwd_launch(const TcBwdArgs&);
 
 }  // namespace sattn_cuda

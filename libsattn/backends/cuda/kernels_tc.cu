@@ -294,15 +294,11 @@ cudaError_t launch_tc_dim(const TcArgs& a) {
 
 }  // namespace
 
-bool hopper_active(const TcArgs& a) {
+bool hopper_device() {
 #if SATTN_HOPPER
-  if (a.head_dim != 64 && a.head_dim != 128) return false;
-  const char* env = getenv("SATTN_CUDA_HOPPER");
-  if (env && env[0] == '0' && env[1] == 0) return false;
   int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0) return false;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
   static int cc[64] = {};  // per device: 0 unknown, else major * 10 + minor
-  if (dev >= 64) return false;
   if (cc[dev] == 0) {
     int major = 0, minor = 0;
     if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
@@ -312,15 +308,25 @@ bool hopper_active(const TcArgs& a) {
   }
   return cc[dev] == 90;  // sm_90a code runs on compute capability 9.0 only
 #else
-  (void)a;
   return false;
 #endif
+}
+
+int hopper_variant(const TcArgs& a) {
+  if ((a.head_dim != 64 && a.head_dim != 128) || !hopper_device()) return kHopperOff;
+  const char* env = getenv("SATTN_CUDA_HOPPER");
+  if (env && env[0] != 0 && env[1] == 0 && env[0] >= '0' && env[0] <= '2') return env[0] - '0';
+  return a.head_dim == 64 ? SATTN_HOPPER_DEFAULT_64 : SATTN_HOPPER_DEFAULT_128;
+}
+
+const char* forward_path_name(int variant) {
+  return variant == kHopperPipelined ? "wgmma-pipelined" : variant == kHopperTiles64 ? "wgmma" : "mma.sync";
 }
 
 cudaError_t tc_launch(const TcArgs& a) {
   if (a.seq_len == 0 || a.heads == 0 || a.batch == 0) return cudaSuccess;
 #if SATTN_HOPPER
-  if (hopper_active(a)) return hopper_launch(a);
+  if (const int v = hopper_variant(a)) return hopper_launch(a, v);
 #endif
   switch (a.head_dim) {
     case 64: return launch_tc_dim<64>(a);

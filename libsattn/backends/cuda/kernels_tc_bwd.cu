@@ -36,18 +36,6 @@ using namespace tc;
 
 constexpr int kT = 64;  // rows of every streamed tile (keys for dq, queries for dk/dv)
 
-// Whether (query i, key j) is allowed, given the tile's sub-block mask bit.
-template <int Mode>
-__device__ __forceinline__ bool allowed(const TcBwdArgs& a, int64_t i, int64_t j, bool sub_ok) {
-  bool ok = i < a.seq_len && j < a.kv_len && (!a.causal || j <= i + a.causal_offset);
-  if (Mode == kTcTiles) ok = ok && sub_ok;
-  if (Mode == kTcWindow) {
-    const int64_t dlt = j - (i + a.causal_offset), span = a.window * a.dilation;
-    ok = ok && dlt >= -span && dlt <= span && dlt % a.dilation == 0;
-  }
-  return ok;
-}
-
 template <int D, int Mode, int W>
 __global__ void __launch_bounds__(W * 32) bwd_dq_tc(const TcBwdArgs a) {
   constexpr int NT = W * 32, R = 16 * W;
@@ -162,7 +150,7 @@ __global__ void __launch_bounds__(W * 32) bwd_dq_tc(const TcBwdArgs a) {
             const int r = e >> 1;
             const int64_t i = row0 + 8 * r, j = kb + n * 8 + 2 * cq + (e & 1);
             const bool sub_ok = (rowmask >> ((ks * KS) / 16 + (n >> 1))) & 1;
-            const float p = allowed<Mode>(a, i, j, sub_ok) ? ex2(s[n][e] * a.scale_log2 - lse2[r]) : 0.f;
+            const float p = bwd_allowed<Mode>(a, i, j, sub_ok) ? ex2(s[n][e] * a.scale_log2 - lse2[r]) : 0.f;
             s[n][e] = p * (dp[n][e] - delta[r]);
           }
       }
@@ -359,7 +347,7 @@ __global__ void __launch_bounds__(W * 32, D > 64 ? 1 : SATTN_BWD_KV_MINB) bwd_dk
 #pragma unroll
             for (int r = 0; r < 2; ++r) {
               const int e = 2 * r + c;
-              const float p = allowed<Mode>(a, i, key0 + 8 * r, sub_ok) ? ex2(s[n][e] * a.scale_log2 - l2) : 0.f;
+              const float p = bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok) ? ex2(s[n][e] * a.scale_log2 - l2) : 0.f;
               s[n][e] = p;
               dp[n][e] = p * (dp[n][e] - dl);
             }
@@ -542,6 +530,13 @@ cudaError_t tc_bwd_launch(const TcBwdArgs& a) {
         rows, a.seq_len, a.seq_pad, a.head_dim, a.o, a.dout, a.lse, a.delta, a.lse2, a.dout16);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess || a.batch == 0 || a.heads == 0) return e;
+#if SATTN_HOPPER
+  if ((a.head_dim == 64 || a.head_dim == 128) && !deterministic_requested() && hopper_device()) {
+    const char* all = std::getenv("SATTN_CUDA_HOPPER");
+    const char* bwd = std::getenv("SATTN_CUDA_HOPPER_BWD");
+    if (!(all && std::strcmp(all, "0") == 0) && !(bwd && std::strcmp(bwd, "0") == 0)) return hopper_bwd_launch(a);
+  }
+#endif
   switch (a.head_dim) {
     case 64: return launch_bwd_tc_dim<64>(a);
     case 128: return launch_bwd_tc_dim<128>(a);

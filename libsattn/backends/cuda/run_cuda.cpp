@@ -390,7 +390,11 @@ CpuRun run_cuda(const Plan& plan, const Layout* given_layout, const QKV& data, c
   sattn_cuda_device_name(device);
   nlohmann::json j = result_header(plan, op, op.precision, "cuda", data_desc, layout, tool);
   j["check"] = std::move(check);
-  j["cuda"] = {{"device", device}, {"kernel", sattn_cuda_plan_kernel(ph.p)}, {"mode", mode_name(a.mode)}};
+  // forward_path names the kernel that ran: "wgmma-pipelined" or "wgmma" (Hopper), "mma.sync", "simt".
+  j["cuda"] = {{"device", device},
+               {"kernel", sattn_cuda_plan_kernel(ph.p)},
+               {"forward_path", sattn_cuda_plan_forward_path(ph.p)},
+               {"mode", mode_name(a.mode)}};
   // Wall time only here; kernel_ms is the CUDA-event median of kernel_runs launches.
   j["timing"] = {{"layout_ms", layout_ms},       {"transfer_ms", transfer_ms}, {"kernel_ms", kernel_ms},
                  {"kernel_runs", kRuns},         {"reference_ms", reference_ms}};

@@ -43,7 +43,9 @@ int sattn_cuda_plan_run(const SattnCudaPlan* plan, const void* q, const void* k,
 // allowed key): what the backward needs.
 int sattn_cuda_plan_run_lse(const SattnCudaPlan* plan, const void* q, const void* k, const void* v, float* o,
                             float* lse, char* msg);
-// The backward pass (FlashAttention-2 recomputation, no P stored; SIMT kernels, deterministic):
+// The backward pass (FlashAttention-2 recomputation, no P stored; the tensor-core kernels for the
+// plan's tensor-core shapes, a wgmma kernel on compute capability 9.0, else SIMT; the tensor-core
+// ones add dq in a run-dependent order unless SATTN_CUDA_DETERMINISTIC is set):
 // from q/k/v (the plan's dtype), the forward's o and lse and the output gradient dout (fp32),
 // writes dq [batch, heads, seq_len, head_dim], dk and dv [batch, kv_heads, kv_len, head_dim]
 // (fp32, overwritten; GQA sums the query heads of each KV head). Device pointers, default stream.
@@ -51,9 +53,10 @@ int sattn_cuda_plan_backward(const SattnCudaPlan* plan, const void* q, const voi
                              const float* dout, const float* lse, float* dq, float* dk, float* dv, char* msg);
 // "tensor-core" or "simt".
 const char* sattn_cuda_plan_kernel(const SattnCudaPlan* plan);
-// The forward kernel a run of the plan would launch now on the current device: "wgmma" (the Hopper
-// kernel: compute capability 9.0, built for sm_90a, SATTN_CUDA_HOPPER not 0), "mma.sync" (the
-// tensor-core kernel of other GPUs) or "simt".
+// The forward kernel a run of the plan would launch now on the current device: "wgmma-pipelined"
+// or "wgmma" (the Hopper kernels, 128- or 64-key tiles: compute capability 9.0, built for sm_90a;
+// head_dim 128 by default, SATTN_CUDA_HOPPER=0|1|2 chooses mma.sync|wgmma|wgmma-pipelined),
+// "mma.sync" (the tensor-core kernel of other GPUs, and of head_dim 64 on Hopper) or "simt".
 const char* sattn_cuda_plan_forward_path(const SattnCudaPlan* plan);
 // 1 when the library holds the Hopper (sm_90a) forward kernel, else 0.
 int sattn_cuda_hopper_built(void);

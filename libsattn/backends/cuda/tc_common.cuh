@@ -7,8 +7,23 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "kernels_internal.h"
+
 namespace sattn_cuda {
 namespace tc {
+
+// Backward: whether (query i, key j) is allowed, given the tile's sub-block mask bit (the mma.sync
+// kernels in kernels_tc_bwd.cu and the wgmma one in kernels_hopper.cu).
+template <int Mode>
+__device__ __forceinline__ bool bwd_allowed(const TcBwdArgs& a, int64_t i, int64_t j, bool sub_ok) {
+  bool ok = i < a.seq_len && j < a.kv_len && (!a.causal || j <= i + a.causal_offset);
+  if (Mode == kTcTiles) ok = ok && sub_ok;
+  if (Mode == kTcWindow) {
+    const int64_t dlt = j - (i + a.causal_offset), span = a.window * a.dilation;
+    ok = ok && dlt >= -span && dlt <= span && dlt % a.dilation == 0;
+  }
+  return ok;
+}
 
 constexpr int kThreads = 128;  // 4 warps x 16 query rows
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels_internal.h"
 #include "sattn_cuda.h"
 
 namespace {
@@ -33,9 +34,16 @@ float from_bf16(uint16_t b) {
   return f;
 }
 
-// Set in main: the device has compute capability 9.0, the library holds the Hopper kernel and
-// SATTN_CUDA_HOPPER is not 0, so every tensor-core forward must take the wgmma path.
-bool g_expect_wgmma = false;
+// Set in main and per run: the forward path every tensor-core case must take (null: not checked).
+// On a compute capability 9.0 device with the Hopper kernels built, head_dim 128 takes the
+// default SATTN_HOPPER_DEFAULT_128 and head_dim 64 SATTN_HOPPER_DEFAULT_64 (kernels_internal.h),
+// and SATTN_CUDA_HOPPER=0|1|2 picks mma.sync|wgmma|wgmma-pipelined; elsewhere mma.sync.
+bool g_hopper = false;
+const char* g_expect_path = nullptr;
+// Appended to the backward lines' kernel name: "/wg" (the Hopper wgmma backward, the default there
+// for tensor-core cases), "/wgred" (the same with SATTN_CUDA_HOPPER_BWD_DQ=red) or "/mma"
+// (SATTN_CUDA_HOPPER_BWD=0: the mma.sync kernels).
+std::string g_bwd_label;
 
 struct Case {
   int mode, bf16, causal;
@@ -168,8 +176,8 @@ bool run_case(const Case& c, std::mt19937_64& rng, int n, bool tc) {
       return false;
     }
     path = sattn_cuda_plan_forward_path(plan);
-    if (g_expect_wgmma && std::strcmp(path, "wgmma") != 0) {
-      std::printf("%-3d expected the Hopper (wgmma) forward on this compute capability 9.0 device, got %s\n", n, path);
+    if (g_expect_path && std::strcmp(path, g_expect_path) != 0) {
+      std::printf("%-3d expected the %s forward on this device, got %s\n", n, g_expect_path, path);
       sattn_cuda_plan_destroy(plan);
       return false;
     }
@@ -212,6 +220,8 @@ bool run_bwd_case(const Case& c, std::mt19937_64& rng, int n, bool tc, bool det)
   std::vector<int32_t> idx;
   const int64_t rows_per_layout = make_layout(c, rng, ptr, idx);
   std::vector<double> rlse(c.B * c.H * c.S, -INFINITY), rdq(nq, 0.0), rdk(nkv, 0.0), rdv(nkv, 0.0);
+  // The magnitudes of dq's and dk's summands (bf16 check below): scale P (|dO|.|V| + |delta|) |k|, |q|.
+  std::vector<double> mdq(nq, 0.0), mdk(nkv, 0.0);
   const double scale = 1.0 / std::sqrt(double(c.D));
   for (int64_t b = 0; b < c.B; ++b)
     for (int64_t h = 0; h < c.H; ++h) {
@@ -222,14 +232,19 @@ bool run_bwd_case(const Case& c, std::mt19937_64& rng, int n, bool tc, bool det)
         const int64_t row = (b * c.H + h) * c.S + i;
         const float* qr = &q[row * c.D];
         const float* dor = &dout[row * c.D];
-        std::vector<double> s(ks.size()), dp(ks.size());
+        std::vector<double> s(ks.size()), dp(ks.size()), dpa(ks.size());
         double m = -INFINITY;
         for (size_t t = 0; t < ks.size(); ++t) {
           const int64_t kr = ((b * c.KVH + kvh) * c.KV + ks[t]) * c.D;
-          double d = 0, e = 0;
-          for (int64_t x = 0; x < c.D; ++x) { d += double(qr[x]) * k[kr + x]; e += double(dor[x]) * v[kr + x]; }
+          double d = 0, e = 0, ea = 0;
+          for (int64_t x = 0; x < c.D; ++x) {
+            d += double(qr[x]) * k[kr + x];
+            e += double(dor[x]) * v[kr + x];
+            ea += std::abs(double(dor[x]) * v[kr + x]);
+          }
           s[t] = d * scale;
           dp[t] = e;
+          dpa[t] = ea;
           m = std::max(m, s[t]);
         }
         double sum = 0;
@@ -239,11 +254,13 @@ bool run_bwd_case(const Case& c, std::mt19937_64& rng, int n, bool tc, bool det)
         for (size_t t = 0; t < ks.size(); ++t) delta += (s[t] /= sum) * dp[t];
         for (size_t t = 0; t < ks.size(); ++t) {
           const int64_t kr = ((b * c.KVH + kvh) * c.KV + ks[t]) * c.D;
-          const double ds = s[t] * (dp[t] - delta);
+          const double ds = s[t] * (dp[t] - delta), dsa = s[t] * (dpa[t] + std::abs(delta));
           for (int64_t x = 0; x < c.D; ++x) {
             rdq[row * c.D + x] += scale * ds * k[kr + x];
             rdk[kr + x] += scale * ds * qr[x];
             rdv[kr + x] += s[t] * dor[x];
+            mdq[row * c.D + x] += scale * dsa * std::abs(k[kr + x]);
+            mdk[kr + x] += scale * dsa * std::abs(qr[x]);
           }
         }
       }
@@ -309,14 +326,30 @@ bool run_bwd_case(const Case& c, std::mt19937_64& rng, int n, bool tc, bool det)
   // bf16: the tensor-core forward rounds P to bf16 before P V, so o (and with it delta = dO . o)
   // carries the forward's bf16 error; fp32 runs the SIMT kernels end to end.
   const double tol = c.bf16 ? 1e-2 : 1e-4;
-  const double worst = std::max(std::max(e_lse, e_dq), std::max(e_dk, e_dv));
-  const bool ok = finite && worst <= tol;
+  // bf16: dS = P (dP - delta) cancels where dP ~ delta (a row with one key: dS = 0 exactly), while
+  // the kernels take dP from dO rounded to bf16 (the MMA operand) and delta from fp32 dO, so the
+  // error of dq and dk stays at the rounding of their summands, not of their (small) sum. Such a
+  // gradient also passes when its error is within tol / 5 of the largest summand magnitude
+  // (mdq, mdk): a bound that still fails on any wrong key, scale or mask.
+  auto max_of = [](const std::vector<double>& t) { double m = 0; for (double x : t) m = std::max(m, x); return m; };
+  auto abs_err = [](const std::vector<float>& out, const std::vector<double>& ref) {
+    double m = 0;
+    for (size_t x = 0; x < ref.size(); ++x) m = std::max(m, std::abs(out[x] - ref[x]));
+    return m;
+  };
+  const double e_dq_m = c.bf16 && !mdq.empty() ? abs_err(dq, rdq) / std::max(max_of(mdq), 1e-30) : 1.0;
+  const double e_dk_m = c.bf16 && !mdk.empty() ? abs_err(dk, rdk) / std::max(max_of(mdk), 1e-30) : 1.0;
+  const bool dq_ok = e_dq <= tol || e_dq_m <= tol / 5, dk_ok = e_dk <= tol || e_dk_m <= tol / 5;
+  const double worst = std::max(e_lse, e_dv);
+  const bool ok = finite && worst <= tol && dq_ok && dk_ok;
   static const char* names[] = {"dense", "csr", "bsr", "window"};
+  char extra[64] = "";
+  if (e_dq > tol || e_dk > tol) std::snprintf(extra, sizeof extra, " (of summands: dq=%.1e dk=%.1e)", e_dq_m, e_dk_m);
   std::printf("%-3d bwd %-11s %-6s %-4s causal=%d B=%lld H=%lld KVH=%lld S=%lld KV=%lld D=%lld bs=%lld w=%lld dil=%lld  "
-              "lse=%.1e dq=%.1e dk=%.1e dv=%.1e %s\n",
-              n, (kernel + (det ? "/det" : "")).c_str(), names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H,
+              "lse=%.1e dq=%.1e dk=%.1e dv=%.1e%s %s\n",
+              n, (kernel + (det ? "/det" : "") + g_bwd_label).c_str(), names[c.mode], c.bf16 ? "bf16" : "fp32", c.causal, (long long)c.B, (long long)c.H,
               (long long)c.KVH, (long long)c.S, (long long)c.KV, (long long)c.D, (long long)c.bs, (long long)c.w,
-              (long long)c.dil, e_lse, e_dq, e_dk, e_dv, ok ? "ok" : (finite ? "FAIL" : "FAIL (non-finite)"));
+              (long long)c.dil, e_lse, e_dq, e_dk, e_dv, extra, ok ? "ok" : (finite ? "FAIL" : "FAIL (non-finite)"));
   return ok;
 }
 
@@ -353,15 +386,16 @@ int main(int argc, char** argv) {
   // block sizes that are multiples of 16; sequence tails, causal with kv_len > seq_len, GQA,
   // empty block rows, multi-tile rows.
   const int n_tc = argc > 3 ? std::atoi(argv[3]) : n_cases;
-  int n_extra = 0;  // tensor-core cases run a second time on the mma.sync kernel
+  int n_extra = 0;  // tensor-core cases run again on the other forward kernels (Hopper)
   {
     cudaDeviceProp prop{};
     CK(cudaGetDeviceProperties(&prop, 0));
-    const char* env = std::getenv("SATTN_CUDA_HOPPER");
-    g_expect_wgmma = prop.major == 9 && prop.minor == 0 && sattn_cuda_hopper_built() && !(env && std::strcmp(env, "0") == 0);
-    std::printf("device %s, compute capability %d.%d; Hopper kernel %s; tensor-core forward: %s\n", prop.name, prop.major,
+    g_hopper = prop.major == 9 && prop.minor == 0 && sattn_cuda_hopper_built();
+    unsetenv("SATTN_CUDA_HOPPER");
+    std::printf("device %s, compute capability %d.%d; Hopper kernels %s; tensor-core forward: %s\n", prop.name, prop.major,
                 prop.minor, sattn_cuda_hopper_built() ? "built" : "not built",
-                g_expect_wgmma ? "wgmma, and mma.sync with SATTN_CUDA_HOPPER=0" : "mma.sync");
+                g_hopper ? "head_dim 64 and 128 by default, then each case on the other two of mma.sync, wgmma, wgmma-pipelined"
+                         : "mma.sync");
   }
   const int64_t tc_bs[] = {16, 32, 48, 64, 128};
   for (int n = 0; n < n_tc; ++n) {
@@ -380,17 +414,21 @@ int main(int argc, char** argv) {
     c.bs = tc_bs[rng() % 5];
     c.w = 1 + rng() % 90;
     c.dil = 1 + rng() % 3;
-    // On a Hopper GPU every case runs twice, fresh data each time: on the wgmma kernel and, with
-    // SATTN_CUDA_HOPPER=0, on the mma.sync kernel of other GPUs.
+    // On a Hopper GPU every case runs three times, fresh data each time: on the default kernel for
+    // its head_dim, then with SATTN_CUDA_HOPPER set to each of the other two variants.
+    const int def = !g_hopper ? 0 : c.D == 128 ? SATTN_HOPPER_DEFAULT_128 : SATTN_HOPPER_DEFAULT_64;
+    g_expect_path = sattn_cuda::forward_path_name(def);
     if (!run_case(c, rng, n_cases + n, true)) ++failed;
-    if (g_expect_wgmma) {
-      setenv("SATTN_CUDA_HOPPER", "0", 1);
-      g_expect_wgmma = false;
+    for (int v = 0; g_hopper && v < 3; ++v) {
+      if (v == def) continue;
+      const char val[2] = {char('0' + v), 0};
+      setenv("SATTN_CUDA_HOPPER", val, 1);
+      g_expect_path = sattn_cuda::forward_path_name(v);
       if (!run_case(c, rng, n_cases + n, true)) ++failed;
       ++n_extra;
       unsetenv("SATTN_CUDA_HOPPER");
-      g_expect_wgmma = true;
     }
+    g_expect_path = nullptr;
   }
   // The backward over every mode, fp32 and bf16, after a SIMT or a tensor-core forward: GQA,
   // causal with kv_len > seq_len, tails, empty rows, head_dim up to 256.
@@ -411,13 +449,22 @@ int main(int argc, char** argv) {
     c.bs = c.bf16 ? int64_t(16) << (rng() % 3) : int64_t(1) << (2 + rng() % 4);
     c.w = 1 + rng() % 20;
     c.dil = 1 + rng() % 3;
-    // The tensor-core backward twice (fresh data each time): by default (dq added into by the
-    // dk/dv kernel where tc_bwd_dq_fused) and with SATTN_CUDA_DETERMINISTIC=1 (two kernels).
-    for (int det = 0; det < (c.bf16 ? 2 : 1); ++det) {
-      setenv("SATTN_CUDA_DETERMINISTIC", det ? "1" : "0", 1);
-      if (!run_bwd_case(c, rng, n_cases + n_tc + n, c.bf16 != 0, det != 0)) ++failed;
+    // The tensor-core backward (fresh data each time): by default (dq added into by the dk/dv
+    // kernel where tc_bwd_dq_fused; on Hopper the wgmma kernel), with SATTN_CUDA_DETERMINISTIC=1
+    // (two mma.sync kernels) and, on Hopper, with SATTN_CUDA_HOPPER_BWD=0 (the fused mma.sync one).
+    const bool tc_bwd = c.bf16 && (c.D == 64 || c.D == 128) && c.mode != SATTN_CUDA_CSR;
+    // On Hopper also with SATTN_CUDA_HOPPER_BWD_DQ=red (dQ by vector reductions, not bulk ones).
+    for (int det = 0; det < (c.bf16 ? (g_hopper ? 4 : 2) : 1); ++det) {
+      setenv("SATTN_CUDA_DETERMINISTIC", det == 1 ? "1" : "0", 1);
+      if (det == 2) setenv("SATTN_CUDA_HOPPER_BWD", "0", 1);
+      if (det == 3) setenv("SATTN_CUDA_HOPPER_BWD_DQ", "red", 1);
+      g_bwd_label = !tc_bwd || !g_hopper || det == 1 ? "" : det == 2 ? "/mma" : det == 3 ? "/wgred" : "/wg";
+      if (!run_bwd_case(c, rng, n_cases + n_tc + n, c.bf16 != 0, det == 1)) ++failed;
+      unsetenv("SATTN_CUDA_HOPPER_BWD");
+      unsetenv("SATTN_CUDA_HOPPER_BWD_DQ");
       ++n_run;
     }
+    g_bwd_label.clear();
   }
   unsetenv("SATTN_CUDA_DETERMINISTIC");
   std::printf("%d of %d cases failed\n", failed, n_cases + n_tc + n_extra + n_run);
