@@ -5,17 +5,18 @@
 // processed in tiles: one float sgemm gives approximate scores, each with a rigorous error bound,
 // and the double score is computed only for keys whose bound leaves their rank in doubt. The
 // result is the selection the double scores define, independent of the BLAS build.
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
-#include "layout/blas_threads.hpp"
 #include "layout/layout_builders.hpp"
+#include "layout/score_kernels.hpp"
+#include "sattn/error.hpp"
 
 namespace sattn::layout_detail {
 
@@ -47,22 +48,17 @@ void max_into(float* dst, const float* src, int64_t n) {
   for (; r < n; ++r) dst[r] = std::max(dst[r], src[r]);
 }
 
-// 2 MiB of approximate scores per tile (32 rows at seq 16384): the tile that sgemm zeroes and
-// writes and the selection then reads stays in L2 (2 MiB per core on the benchmark machine)
-// rather than going out to L3 and memory (8 MiB before: nm at 16384 used ~17% less CPU time with
-// 2 MiB; 1 MiB repacks K too often). bench/results/layout.md.
-constexpr int64_t kScoreTileFloats = int64_t(1) << 19;
-constexpr int64_t kMaxTileRows = 256;
-
 // Approximate scores of one row and the bound on their error.
 struct RowScores {
-  const float* approx = nullptr;  // sgemm scores of keys [0, n)
+  const float* approx = nullptr;  // approximate score of key j at approx[j - approx_first]
+  int64_t approx_first = 0;
   const double* query = nullptr;  // the group-summed query, exact
   double error = 0;               // |approx[j] - exact(j)| <= error for every key of the row
   bool approx_finite = true;      // false (float could overflow): rank every key by its exact score
   const TensorView* k = nullptr;
   int64_t b = 0, kvh = 0;
 
+  const float* approx_at(int64_t j) const { return approx + (j - approx_first); }
   double exact(int64_t j) const {
     const float* key = k->row(b, kvh, j);
     double s = 0;
@@ -213,6 +209,28 @@ Thresholds kth_and_next(const float* a, int64_t n, int64_t count, SelectScratch&
   return {th.kth, th.next, true, floor};
 }
 
+// The sure keys chosen[0, kept) (ascending) plus the best count - kept of s.doubtful by exact
+// score (ties to the lower key), ascending, to out; returns the end.
+int32_t* finish_selection(const int64_t* chosen, int64_t kept, int64_t count, SelectScratch& s, int32_t* out) {
+  if (s.doubtful.empty()) {
+    for (int64_t t = 0; t < kept; ++t) *out++ = static_cast<int32_t>(chosen[t]);
+    return out;
+  }
+  // The rest of the count comes from the doubtful keys, ranked by their exact score; both lists
+  // are ascending by key once the few doubtful winners are sorted, so a merge orders the row.
+  const int64_t need = count - kept;
+  std::partial_sort(
+      s.doubtful.begin(), s.doubtful.begin() + need, s.doubtful.end(),
+      [](const Ranked& x, const Ranked& y) { return x.score != y.score ? x.score > y.score : x.key < y.key; });
+  std::sort(s.doubtful.begin(), s.doubtful.begin() + need, [](const Ranked& x, const Ranked& y) { return x.key < y.key; });
+  int64_t u = 0, w = 0;
+  while (u < kept || w < need) {
+    const bool take_chosen = w == need || (u < kept && chosen[u] < s.doubtful[w].key);
+    *out++ = static_cast<int32_t>(take_chosen ? chosen[u++] : s.doubtful[w++].key);
+  }
+  return out;
+}
+
 // Writes to out[0, min(count, last - first)), ascending, the `count` keys of [first, last) with
 // the highest exact score (ties to the lower key), or all of them if there are no more than
 // `count`; returns the end of what it wrote.
@@ -228,7 +246,7 @@ int32_t* select_top(const RowScores& rs, int64_t first, int64_t last, int64_t co
     // when only one key reaches it). When the best is unique and more than 4 error above the
     // runner-up it is the answer of the general rule below, which decides every other case.
     constexpr float kLow = -std::numeric_limits<float>::infinity();
-    const float* v = rs.approx + first;
+    const float* v = rs.approx_at(first);
     Floats4 best4 = splat4(kLow);
     int64_t t = 0;
     for (; t + 4 <= n; t += 4) best4 = max4(best4, load4(v + t));
@@ -273,10 +291,10 @@ int32_t* select_top(const RowScores& rs, int64_t first, int64_t last, int64_t co
     // least kth - error, so a key approximated below kth - 2 error is out. Only keys
     // approximated above `next` (at most `count`, itself included) can score above next + error,
     // so a key approximated above next + 2 error is beaten by fewer than `count` keys: in.
-    const Thresholds th = kth_and_next(rs.approx + first, n, count, s);
+    const Thresholds th = kth_and_next(rs.approx_at(first), n, count, s);
     const double in_above = th.next + 2 * rs.error, out_below = th.kth - 2 * rs.error;
     auto classify = [&](int64_t j) {
-      const double a = rs.approx[j];
+      const double a = *rs.approx_at(j);
       const bool in = a > in_above;
       chosen[kept] = j;  // written always, kept only if in: no branch on a random outcome
       kept += in;
@@ -290,45 +308,216 @@ int32_t* select_top(const RowScores& rs, int64_t first, int64_t last, int64_t co
   } else {
     for (int64_t j = first; j < last; ++j) s.doubtful.push_back({rs.exact(j), j});
   }
-  if (s.doubtful.empty()) {
-    for (int64_t t = 0; t < kept; ++t) *out++ = static_cast<int32_t>(chosen[t]);
-    return out;
-  }
-  // The rest of the count comes from the doubtful keys, ranked by their exact score; both lists
-  // are ascending by key once the few doubtful winners are sorted, so a merge orders the row.
-  const int64_t need = count - kept;
-  std::partial_sort(
-      s.doubtful.begin(), s.doubtful.begin() + need, s.doubtful.end(),
-      [](const Ranked& x, const Ranked& y) { return x.score != y.score ? x.score > y.score : x.key < y.key; });
-  std::sort(s.doubtful.begin(), s.doubtful.begin() + need, [](const Ranked& x, const Ranked& y) { return x.key < y.key; });
-  int64_t u = 0, w = 0;
-  while (u < kept || w < need) {
-    const bool take_chosen = w == need || (u < kept && chosen[u] < s.doubtful[w].key);
-    *out++ = static_cast<int32_t>(take_chosen ? chosen[u++] : s.doubtful[w++].key);
-  }
-  return out;
+  return finish_selection(chosen, kept, count, s, out);
 }
 
-// Buffers of one worker thread.
+// The listed keys of a row (listed[t] ascending, approximate score values[t]; n > count): every
+// key not listed scores below `floor` in approximation. Writes the `count` best keys of the row
+// (select_top's rule) and returns the end, or returns nullptr when the list cannot decide (fewer
+// than count + 1 keys, or a doubtful key may lie below the floor): the caller then scores the row.
+int32_t* select_listed(const RowScores& rs, const float* values, const int32_t* listed, int64_t n, int64_t count,
+                       double floor, SelectScratch& s, int32_t* out) {
+  if (n <= count) return nullptr;
+  const Thresholds th = kth_and_next(values, n, count, s);
+  const double in_above = th.next + 2 * rs.error, out_below = th.kth - 2 * rs.error;
+  if (out_below < floor) return nullptr;
+  s.doubtful.clear();
+  if (s.chosen.size() < size_t(n)) s.chosen.resize(n);
+  int64_t* chosen = s.chosen.data();
+  int64_t kept = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const double a = values[t];
+    const bool in = a > in_above;
+    chosen[kept] = listed[t];
+    kept += in;
+    if (!in && a >= out_below) s.doubtful.push_back({rs.exact(listed[t]), listed[t]});
+  }
+  return finish_selection(chosen, kept, count, s, out);
+}
+
+
+// The score kernels for this CPU: the widest copy it runs, or the one SATTN_CPU_ISA names (the
+// variable that picks the fast attention kernels' copy; read on every build, so a test can compare
+// the copies in one process).
+const ScoreKernels& score_kernels_for_cpu() {
+#if SATTN_CPU_DISPATCH
+  const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                        __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+  const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl");
+#else
+  const bool has_avx2 = false, has_avx512 = false;
+#endif
+  const char* env = std::getenv("SATTN_CPU_ISA");
+  const std::string want = env ? env : "";
+  if (want.empty()) {
+#if SATTN_CPU_DISPATCH
+    if (has_avx512) return avx512::score_kernels;
+    if (has_avx2) return avx2::score_kernels;
+#endif
+    return baseline::score_kernels;
+  }
+  if (want == "baseline") return baseline::score_kernels;
+  if (want != "avx2" && want != "avx512")
+    throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2 or avx512)");
+#if SATTN_CPU_DISPATCH
+  if (want == "avx2" && has_avx2) return avx2::score_kernels;
+  if (want == "avx512" && has_avx512) return avx512::score_kernels;
+  throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this CPU does not support " + want);
+#else
+  throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this build has no " + want + " kernels (baseline only)");
+#endif
+}
+
+// The lower-tail quantile of the standard normal distribution (Acklam's rational approximation,
+// relative error 1e-9: plenty for a first guess of a threshold), p in (0, 1).
+double normal_quantile(double p) {
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01,  -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549671010229528e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  const double low = 0.02425;
+  if (p < low) {
+    const double q = std::sqrt(-2 * std::log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - low) return -normal_quantile(1 - p);
+  const double q = p - 0.5, r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+// The largest float not above x.
+float float_below(double x) {
+  float f = static_cast<float>(x);
+  if (double(f) > x) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+  return f;
+}
+
+// What a layout keeps per row: nm (n of every group of m keys) or top-k.
+struct Selection {
+  bool nm = false;
+  int64_t n = 0, m = 0;  // nm
+  int64_t k = 0;         // topk
+  // Keys a row with allowed keys [0, end) keeps.
+  int64_t row_size(int64_t end) const {
+    if (!nm) return std::min(k, end);
+    return (end / m) * std::min(n, m) + std::min(n, end % m);
+  }
+};
+
+// Mean and covariance of a head's keys (from at most 2048 of them, evenly spaced): the first
+// guess of a top-k row's threshold treats its scores as normal with these moments. A guess only:
+// a wrong one costs time (the row is rescored), never a different layout.
+struct KeyMoments {
+  std::vector<double> mean, cov;  // cov[a * d + b]
+  void compute(const TensorView& k, int64_t b, int64_t kvh, int64_t cols) {
+    const int64_t d = k.dim(), step = std::max<int64_t>(1, cols / 2048);
+    mean.assign(d, 0.0), cov.assign(d * d, 0.0);
+    int64_t n = 0;
+    for (int64_t j = 0; j < cols; j += step, ++n) {
+      const float* key = k.row(b, kvh, j);
+      for (int64_t c = 0; c < d; ++c) mean[c] += key[c];
+    }
+    for (double& m : mean) m /= double(std::max<int64_t>(n, 1));
+    std::vector<double> x(d);
+    for (int64_t j = 0; j < cols; j += step) {
+      const float* key = k.row(b, kvh, j);
+      for (int64_t c = 0; c < d; ++c) x[c] = key[c] - mean[c];
+      for (int64_t a = 0; a < d; ++a)
+        for (int64_t c = a; c < d; ++c) cov[a * d + c] += x[a] * x[c];
+    }
+    for (int64_t a = 0; a < d; ++a)
+      for (int64_t c = a; c < d; ++c) cov[c * d + a] = cov[a * d + c] /= double(std::max<int64_t>(n - 1, 1));
+  }
+  // A threshold that about `want` of `n` scores of query q reach.
+  float guess(const double* q, int64_t d, double want, int64_t n) const {
+    if (want >= double(n)) return -std::numeric_limits<float>::infinity();
+    double m = 0, var = 0;
+    for (int64_t a = 0; a < d; ++a) {
+      m += q[a] * mean[a];
+      double row = 0;
+      for (int64_t c = 0; c < d; ++c) row += cov[a * d + c] * q[c];
+      var += q[a] * row;
+    }
+    const double t = m - std::sqrt(std::max(var, 0.0)) * normal_quantile(want / double(n));
+    return std::isfinite(t) ? float_below(t) : -std::numeric_limits<float>::infinity();
+  }
+};
+
+// Buffers of one worker thread (sized for one row tile).
 struct TileWorker {
-  std::vector<double> query;
-  std::vector<float> query_f, approx;
+  std::vector<double> query;  // [tile_rows][d], group-summed, exact
+  std::vector<float> qt, scores, margin, threshold, values, row_approx, row_query, group_approx;
+  std::vector<int64_t> end, count;
+  std::vector<int32_t> keys;
+  std::vector<int32_t*> out;
+  std::vector<RowScores> rows;
+  std::vector<uint8_t> overflow;
   SelectScratch select;
 };
 
-// Builds a per-(batch, kv head) CSR layout. row_size(key_end) is how many keys a row with allowed
-// keys [0, key_end) keeps (known before scoring, so every row tile writes its keys straight into
-// the layout); select_row(key_end, scores, scratch, out) writes them and returns the end. Row
-// tiles of one head run in parallel; the memory beyond the layout is one score tile per thread.
-template <class RowSize, class SelectRow>
-Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const TensorView& k, RowSize row_size,
-                           SelectRow select_row) {
+// What the kernels' callbacks need.
+struct TileContext {
+  TileWorker* w = nullptr;
+  const Selection* sel = nullptr;
+  int64_t cap = 0;
+};
+
+// N:M group the vector path left: gather its approximate scores and decide it by the general rule.
+void nm_doubtful(void* ctx, int64_t r, int64_t g, const float* col, int64_t stride) {
+  const TileContext& c = *static_cast<TileContext*>(ctx);
+  TileWorker& w = *c.w;
+  const int64_t last = std::min(g + c.sel->m, w.end[r]);
+  for (int64_t j = g; j < last; ++j) w.group_approx[j - g] = col[(j - g) * stride];
+  RowScores rs = w.rows[r];
+  rs.approx = w.group_approx.data(), rs.approx_first = g;
+  const int64_t want = std::min(c.sel->n, last - g);
+  int32_t* const out = w.out[r] + (g / c.sel->m) * std::min(c.sel->n, c.sel->m);
+  if (select_top(rs, g, last, c.sel->n, w.select, out) - out != want)
+    throw std::logic_error("scored layout: an N:M group selected a different number of keys than counted");
+}
+
+// A full top-k list: keep the keys that can still be among the best (at or above the
+// (k+1)-th listed value less twice the error, which only grows as keys are added) and raise the
+// threshold to that; a list that stays over half full (many ties) stops listing: rescored later.
+void topk_full(void* ctx, int64_t r) {
+  const TileContext& c = *static_cast<TileContext*>(ctx);
+  TileWorker& w = *c.w;
+  float* values = w.values.data() + r * c.cap;
+  int32_t* keys = w.keys.data() + r * c.cap;
+  int64_t& n = w.count[r];
+  const Thresholds th = kth_and_next(values, n, c.sel->k, w.select);
+  const float floor = std::max(w.threshold[r], float_below(th.next - 2 * w.rows[r].error));
+  int64_t kept = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    values[kept] = values[t], keys[kept] = keys[t];
+    kept += values[t] >= floor;
+  }
+  n = kept;
+  w.threshold[r] = floor;
+  if (2 * n > c.cap) w.overflow[r] = 1, w.threshold[r] = std::numeric_limits<float>::infinity();
+}
+
+// Builds a per-(batch, kv head) CSR layout of nm_structured / topk_per_query. Row sizes are
+// known before scoring, so every row tile writes its keys straight into the layout. Row tiles of
+// one head run in parallel; the memory beyond the layout is a few score chunks and lists per thread.
+Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const TensorView& k, const Selection& sel) {
   const Shape& s = op.shape;
   const Alignment a = alignment_of(op);
   const int64_t d = s.head_dim, group = s.group_size();
-  const int64_t tile_rows = std::clamp<int64_t>(kScoreTileFloats / a.cols, 1, kMaxTileRows);
+  const ScoreKernels& kern = score_kernels_for_cpu();
+  const int64_t tile_rows = kern.tile_rows;
   const int64_t tiles = (a.rows + tile_rows - 1) / tile_rows;
   const int64_t threads = worker_threads(tiles);
+  // Keys per score chunk: about 256 (32 KiB of scores at 32 rows: L1), whole N:M groups.
+  const int64_t chunk = sel.nm ? sel.m * std::max<int64_t>(1, 256 / sel.m) : 256;
   // Float dot products of length d (any summation order, FMA or not) err by at most
   // gamma_d = d*u/(1 - d*u) times sum |q_c k_c|; rounding the double query to float adds u.
   // Factor 2 and d + 2 cover both with room; sum |q_c k_c| <= |q| |k| (Cauchy-Schwarz), and
@@ -337,13 +526,24 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
   constexpr double kTinyError = 1e-30;
   // Below this, no float product or partial sum of a score can overflow (FLT_MAX ~ 3.4e38).
   constexpr double kFloatSafe = 1e37;
+  // top-k: the first threshold aims at this many listed keys; a list holds `cap`.
+  const double topk_want = double(sel.k + 1) + std::max(0.25 * double(sel.k + 1), 4 * std::sqrt(double(sel.k + 1))) + 8;
+  const int64_t cap = sel.nm ? 0 : std::min<int64_t>(std::max<int64_t>(2 * (sel.k + 1) + 64, 256), std::max<int64_t>(a.cols, 1));
 
   Layout l = make_layout(op, spec, false, 1, false);
-  const BlasSingleThreaded blas_scope(threads > 1);
   std::vector<TileWorker> workers(threads);
+  for (TileWorker& w : workers) {
+    w.query.resize(tile_rows * d), w.qt.resize(tile_rows * d), w.scores.resize(chunk * tile_rows);
+    w.margin.resize(tile_rows), w.threshold.resize(tile_rows), w.end.resize(tile_rows), w.count.resize(tile_rows);
+    w.out.resize(tile_rows), w.rows.resize(tile_rows), w.overflow.resize(tile_rows);
+    w.group_approx.resize(sel.nm ? sel.m : 0);
+    w.values.resize(tile_rows * cap), w.keys.resize(tile_rows * cap);
+  }
   // The row pointers depend only on the geometry: the same for every head.
   std::vector<int64_t> ptr(a.rows + 1, 0);
-  for (int64_t i = 0; i < a.rows; ++i) ptr[i + 1] = ptr[i] + row_size(a.key_end(i));
+  for (int64_t i = 0; i < a.rows; ++i) ptr[i + 1] = ptr[i] + sel.row_size(a.key_end(i));
+  const bool keep_all = sel.nm && sel.n >= sel.m;  // every allowed key: no scores needed
+  KeyMoments moments;
 
   for (int64_t b = 0; b < s.batch; ++b)
     for (int64_t kvh = 0; kvh < s.kv_heads; ++kvh) {
@@ -351,40 +551,102 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
       hl.ptr = ptr;
       hl.idx.resize(size_t(ptr[a.rows]));
       double max_key_norm = 0;
-      for (int64_t j = 0; j < a.cols; ++j) {
+      for (int64_t j = 0; j < a.cols && !keep_all; ++j) {
         const float* key = k.row(b, kvh, j);
         double sq = 0;
         for (int64_t c = 0; c < d; ++c) sq += double(key[c]) * double(key[c]);
         max_key_norm = std::max(max_key_norm, std::sqrt(sq));
       }
+      if (!sel.nm && a.cols > 0) moments.compute(k, b, kvh, a.cols);
       // Causal tiles grow with the row index: hand out the last (largest) first for balance.
       parallel_items(tiles, threads, [&](int64_t worker, int64_t item) {
         TileWorker& w = workers[worker];
         const int64_t tile = tiles - 1 - item;
-        const int64_t i0 = tile * tile_rows, i1 = std::min(i0 + tile_rows, a.rows), rows = i1 - i0;
-        const int64_t keys = a.key_end(i1 - 1);  // key_end grows with i: the tile's widest row
-        if (keys > 0) {
-          w.query.resize(rows * d), w.query_f.resize(rows * d), w.approx.resize(rows * keys);
-          for (int64_t i = i0; i < i1; ++i) group_query_sum(q, b, kvh, group, i, &w.query[(i - i0) * d]);
-          for (int64_t t = 0; t < rows * d; ++t) w.query_f[t] = static_cast<float>(w.query[t]);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(keys), int(d), 1.0f, w.query_f.data(),
-                      int(d), k.row(b, kvh, 0), int(d), 0.0f, w.approx.data(), int(keys));
-        }
-        for (int64_t i = i0; i < i1; ++i) {
+        const int64_t i0 = tile * tile_rows, i1 = std::min(i0 + tile_rows, a.rows);
+        TileContext ctx{&w, &sel, cap};
+        ScoreTile t;
+        t.qt = w.qt.data(), t.keys = k.row(b, kvh, 0), t.d = d, t.end = w.end.data();
+        int64_t keys = 0;  // the widest row the kernels see
+        std::fill(w.qt.begin(), w.qt.end(), 0.0f);
+        for (int64_t r = 0; r < tile_rows; ++r) {
+          const int64_t i = i0 + r;
+          w.end[r] = 0, w.count[r] = 0, w.overflow[r] = 0;
+          w.margin[r] = 0, w.threshold[r] = std::numeric_limits<float>::infinity();
+          if (i >= i1) continue;
           const int64_t end = a.key_end(i);
+          int32_t* const row = hl.idx.data() + ptr[i];
+          w.out[r] = row;
           if (end == 0) continue;
-          RowScores rs;
-          rs.approx = &w.approx[(i - i0) * keys];
-          rs.query = &w.query[(i - i0) * d];
+          if (keep_all || sel.row_size(end) == end) {  // every allowed key
+            for (int64_t j = 0; j < end; ++j) row[j] = static_cast<int32_t>(j);
+            continue;
+          }
+          double* query = &w.query[r * d];
+          group_query_sum(q, b, kvh, group, i, query);
           double q_norm = 0;
-          for (int64_t c = 0; c < d; ++c) q_norm += rs.query[c] * rs.query[c];
+          for (int64_t c = 0; c < d; ++c) q_norm += query[c] * query[c];
           const double magnitude = std::sqrt(q_norm) * max_key_norm;  // bounds every partial sum
+          RowScores& rs = w.rows[r];
+          rs = RowScores{};
+          rs.query = query;
           rs.error = error_factor * magnitude + kTinyError;
           rs.approx_finite = magnitude < kFloatSafe;
           rs.k = &k, rs.b = b, rs.kvh = kvh;
-          int32_t* const row = hl.idx.data() + ptr[i];
-          int32_t* const row_end = select_row(end, rs, w.select, row);
-          if (row_end - row != ptr[i + 1] - ptr[i])
+          if (!rs.approx_finite) {  // rank every key by its exact score
+            if (sel.nm) {
+              for (int64_t g = 0; g < end; g += sel.m)
+                select_top(rs, g, std::min(g + sel.m, end), sel.n, w.select, row + (g / sel.m) * std::min(sel.n, sel.m));
+            } else {
+              select_top(rs, 0, end, sel.k, w.select, row);
+            }
+            continue;
+          }
+          for (int64_t c = 0; c < d; ++c) w.qt[c * tile_rows + r] = static_cast<float>(query[c]);
+          // A sure best must clear the runner-up by 4 errors; rounded up, so the float test
+          // (best - runner, itself rounded) still implies it.
+          w.margin[r] = static_cast<float>(4 * rs.error * (1 + 1e-6));
+          if (!sel.nm) w.threshold[r] = moments.guess(query, d, topk_want, end);
+          w.end[r] = end;
+          keys = std::max(keys, end);
+        }
+        NmTile nm;
+        nm.m = sel.m, nm.first_only = sel.n == 1, nm.margin = w.margin.data(), nm.out = w.out.data();
+        nm.doubtful = nm_doubtful, nm.ctx = &ctx;
+        TopkTile tk;
+        tk.threshold = w.threshold.data(), tk.values = w.values.data(), tk.keys = w.keys.data();
+        tk.count = w.count.data(), tk.cap = cap, tk.full = topk_full, tk.ctx = &ctx;
+        for (int64_t j0 = 0; j0 < keys; j0 += chunk) {
+          const int64_t j1 = std::min(j0 + chunk, keys);
+          kern.score(t, j0, j1, w.scores.data());
+          if (sel.nm)
+            kern.nm(t, nm, j0, j1, w.scores.data());
+          else
+            kern.topk(t, tk, j0, j1, w.scores.data());
+        }
+        if (sel.nm) return;
+        for (int64_t r = 0; r < tile_rows; ++r) {
+          if (w.end[r] == 0) continue;
+          const RowScores& rs = w.rows[r];
+          const int64_t end = w.end[r];
+          int32_t* done = nullptr;
+          if (!w.overflow[r])
+            done = select_listed(rs, w.values.data() + r * cap, w.keys.data() + r * cap, w.count[r], sel.k,
+                                 w.threshold[r], w.select, w.out[r]);
+          if (!done) {  // the list could not decide: score the whole row and select from it
+            w.row_approx.resize(end), w.row_query.resize(d);
+            for (int64_t c = 0; c < d; ++c) w.row_query[c] = w.qt[c * tile_rows + r];
+            const float* qf = w.row_query.data();
+            for (int64_t j = 0; j < end; ++j) {
+              const float* key = k.row(b, kvh, j);
+              float acc = 0;
+              for (int64_t c = 0; c < d; ++c) acc += qf[c] * key[c];
+              w.row_approx[j] = acc;
+            }
+            RowScores full = rs;
+            full.approx = w.row_approx.data(), full.approx_first = 0;
+            done = select_top(full, 0, end, sel.k, w.select, w.out[r]);
+          }
+          if (done - w.out[r] != sel.k)
             throw std::logic_error("scored layout: a row selected a different number of keys than counted");
         }
       });
@@ -395,24 +657,15 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
 }  // namespace
 
 Layout build_nm_layout(const Op& op, const NmParams& p, const TensorView& q, const TensorView& k) {
-  return build_scored_layout(
-      op, Spec::nm_structured, q, k,
-      [&](int64_t end) {
-        // Full groups keep nm_n each; the last, partial group keeps at most its size.
-        return (end / p.nm_m) * std::min(p.nm_n, p.nm_m) + std::min(p.nm_n, end % p.nm_m);
-      },
-      [&](int64_t end, const RowScores& rs, SelectScratch& scratch, int32_t* out) {
-        for (int64_t g = 0; g < end; g += p.nm_m) out = select_top(rs, g, std::min(g + p.nm_m, end), p.nm_n, scratch, out);
-        return out;
-      });
+  Selection sel;
+  sel.nm = true, sel.n = p.nm_n, sel.m = p.nm_m;
+  return build_scored_layout(op, Spec::nm_structured, q, k, sel);
 }
 
 Layout build_topk_layout(const Op& op, const TopkParams& p, const TensorView& q, const TensorView& k) {
-  return build_scored_layout(
-      op, Spec::topk_per_query, q, k, [&](int64_t end) { return std::min(p.topk_k, end); },
-      [&](int64_t end, const RowScores& rs, SelectScratch& scratch, int32_t* out) {
-        return select_top(rs, 0, end, p.topk_k, scratch, out);
-      });
+  Selection sel;
+  sel.k = p.topk_k;
+  return build_scored_layout(op, Spec::topk_per_query, q, k, sel);
 }
 
 }  // namespace sattn::layout_detail

@@ -1,0 +1,206 @@
+// The score-tile kernels of the score-selected layouts (score_kernels.hpp), written once with
+// GCC/Clang vector extensions and compiled per ISA: the vector width follows the -march of the
+// copy (16 floats with AVX-512, 8 with AVX2, 4 otherwise). Everything here is file-local except
+// the kernel table, so no instantiation of this copy can be picked by another object.
+#include <cstring>
+#include <limits>
+
+#include "layout/score_kernels.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#ifndef SATTN_LAYOUT_ISA_NS
+#define SATTN_LAYOUT_ISA_NS baseline
+#endif
+
+namespace sattn::layout_detail::SATTN_LAYOUT_ISA_NS {
+
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+constexpr int kRowVectors = 2;  // 32 rows per tile
+constexpr int kKeys = 8;        // 2 x 8 = 16 accumulators of 32 registers
+#elif defined(__AVX2__)
+constexpr int kLanes = 8;
+constexpr int kRowVectors = 2;  // 16 rows
+constexpr int kKeys = 6;        // 12 accumulators of 16 registers
+#else
+constexpr int kLanes = 4;
+constexpr int kRowVectors = 2;  // 8 rows
+constexpr int kKeys = 6;
+#endif
+constexpr int kTileRows = kLanes * kRowVectors;
+
+typedef float Floats __attribute__((vector_size(4 * kLanes)));
+typedef int32_t Ints __attribute__((vector_size(4 * kLanes)));
+
+inline Floats load(const float* p) {
+  Floats v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline Ints load_ints(const int32_t* p) {
+  Ints v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, Floats v) { std::memcpy(p, &v, sizeof v); }
+// (Not Floats{} + x: adding +0.0 is not an identity for -0.0, so it costs an add per use; a loop
+// over the lanes becomes masked broadcasts.)
+inline Floats splat(float x) {
+#if defined(__AVX512F__)
+  return Floats(_mm512_set1_ps(x));
+#elif defined(__AVX__)
+  return Floats(_mm256_set1_ps(x));
+#elif defined(__SSE__)
+  return Floats(_mm_set1_ps(x));
+#else
+  Floats v;
+  for (int l = 0; l < kLanes; ++l) v[l] = x;
+  return v;
+#endif
+}
+
+// One bit per lane of a comparison result (-1 / 0 lanes).
+inline uint32_t lane_bits(Ints m) {
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+  return _mm512_movepi32_mask(__m512i(m));
+#elif defined(__AVX2__)
+  return uint32_t(_mm256_movemask_ps(__m256(m)));
+#elif defined(__SSE2__)
+  return uint32_t(_mm_movemask_ps(__m128(m)));
+#else
+  uint32_t bits = 0;
+  for (int l = 0; l < kLanes; ++l) bits |= uint32_t(m[l] != 0) << l;
+  return bits;
+#endif
+}
+
+
+// kKeys keys x kRowVectors row vectors in registers; keys are broadcast, rows are the lanes.
+template <int Keys>
+inline void score_block(const ScoreTile& t, int64_t j, float* out) {
+  Floats acc[Keys][kRowVectors];
+#pragma GCC unroll 16
+  for (int u = 0; u < Keys; ++u)
+#pragma GCC unroll 4
+    for (int v = 0; v < kRowVectors; ++v) acc[u][v] = Floats{};
+  const float* key[Keys];
+#pragma GCC unroll 16
+  for (int u = 0; u < Keys; ++u) key[u] = t.keys + (j + u) * t.d;
+  const float* q = t.qt;
+  for (int64_t c = 0; c < t.d; ++c, q += kTileRows) {
+    Floats qv[kRowVectors];
+#pragma GCC unroll 4
+    for (int v = 0; v < kRowVectors; ++v) qv[v] = load(q + v * kLanes);
+#pragma GCC unroll 16
+    for (int u = 0; u < Keys; ++u) {
+      const Floats kb = splat(key[u][c]);
+#pragma GCC unroll 4
+      for (int v = 0; v < kRowVectors; ++v) acc[u][v] += kb * qv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int u = 0; u < Keys; ++u)
+#pragma GCC unroll 4
+    for (int v = 0; v < kRowVectors; ++v) store(out + u * kTileRows + v * kLanes, acc[u][v]);
+}
+
+void score(const ScoreTile& t, int64_t j0, int64_t j1, float* out) {
+  int64_t j = j0;
+  for (; j + kKeys <= j1; j += kKeys) score_block<kKeys>(t, j, out + (j - j0) * kTileRows);
+  for (; j < j1; ++j) score_block<1>(t, j, out + (j - j0) * kTileRows);
+}
+
+// N:M, in the lanes: the best approximate score of each full group, the largest below it (a tie
+// with the best counts as the runner-up) and the best's key. A group whose best is more than the
+// row's margin above the runner-up is decided here (layout_scored.cpp proves the margin enough);
+// the rest (ties, near-ties, partial groups, nm_n > 1) go to the doubtful callback.
+void nm(const ScoreTile& t, const NmTile& p, int64_t j0, int64_t j1, const float* scores) {
+  const float low = -std::numeric_limits<float>::infinity();
+  int64_t end[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) end[r] = t.end[r];
+  for (int64_t g = j0; g < j1; g += p.m) {
+    const int64_t group = g / p.m;
+    for (int v = 0; v < kRowVectors; ++v) {
+      const int r0 = v * kLanes;
+      uint32_t full = 0, some = 0;  // lanes whose group is complete / has at least one key
+      for (int l = 0; l < kLanes; ++l) {
+        full |= uint32_t(end[r0 + l] >= g + p.m) << l;
+        some |= uint32_t(end[r0 + l] > g) << l;
+      }
+      if (!some) continue;
+      uint32_t decided = 0;
+      if (p.first_only && full) {
+        Floats best = splat(low), runner = best;
+        Ints key = Ints{};
+        const float* col = scores + (g - j0) * kTileRows + r0;
+        for (int64_t j = g; j < g + p.m; ++j, col += kTileRows) {
+          const Floats s = load(col);
+          const Ints above = s > best;
+          runner = runner > (s < best ? s : best) ? runner : (s < best ? s : best);
+          best = above ? s : best;
+          key = above ? (Ints{} + int32_t(j)) : key;
+        }
+        const Ints sure = (best - runner) > load(p.margin + r0);
+        decided = lane_bits(sure) & full;
+        int32_t keys[kLanes];
+        std::memcpy(keys, &key, sizeof keys);
+        for (uint32_t bits = decided; bits; bits &= bits - 1) {
+          const int l = __builtin_ctz(bits);
+          p.out[r0 + l][group] = keys[l];
+        }
+      }
+      for (uint32_t bits = some & ~decided; bits; bits &= bits - 1) {
+        const int l = __builtin_ctz(bits);
+        p.doubtful(p.ctx, r0 + l, g, scores + (g - j0) * kTileRows + r0 + l, kTileRows);
+      }
+    }
+  }
+}
+
+// top-k: list every allowed key whose approximate score reaches the row's threshold. One vector
+// compare rejects a key for a whole vector of rows; listed keys append in ascending order.
+void topk(const ScoreTile& t, TopkTile& p, int64_t j0, int64_t j1, const float* scores) {
+  for (int v = 0; v < kRowVectors; ++v) {
+    const int r0 = v * kLanes;
+    int32_t end32[kLanes];
+    int64_t last = 0;
+    for (int l = 0; l < kLanes; ++l) {
+      end32[l] = int32_t(t.end[r0 + l] < j1 ? t.end[r0 + l] : j1);
+      last = end32[l] > last ? end32[l] : last;
+    }
+    const Ints end = load_ints(end32);
+    Floats threshold = load(p.threshold + r0);
+    const float* col = scores + r0;
+    for (int64_t j = j0; j < last; ++j) {
+      const Floats s = load(col + (j - j0) * kTileRows);
+      uint32_t bits = lane_bits((s >= threshold) & ((Ints{} + int32_t(j)) < end));
+      if (!bits) continue;
+      float values[kLanes];
+      std::memcpy(values, &s, sizeof values);
+      bool raised = false;
+      for (; bits; bits &= bits - 1) {
+        const int l = __builtin_ctz(bits), r = r0 + l;
+        if (values[l] < p.threshold[r]) continue;  // raised by `full` during this key
+        int64_t& n = p.count[r];
+        p.values[r * p.cap + n] = values[l];
+        p.keys[r * p.cap + n] = int32_t(j);
+        if (++n == p.cap) p.full(p.ctx, r), raised = true;
+      }
+      if (raised) threshold = load(p.threshold + r0);
+    }
+  }
+}
+
+}  // namespace
+
+const ScoreKernels score_kernels = {
+#define SATTN_STR2(x) #x
+#define SATTN_STR(x) SATTN_STR2(x)
+    SATTN_STR(SATTN_LAYOUT_ISA_NS), kTileRows, score, nm, topk};
+
+}  // namespace sattn::layout_detail::SATTN_LAYOUT_ISA_NS
