@@ -48,6 +48,13 @@ void max_into(float* dst, const float* src, int64_t n) {
   for (; r < n; ++r) dst[r] = std::max(dst[r], src[r]);
 }
 
+// The largest float not above x.
+float float_below(double x) {
+  float f = static_cast<float>(x);
+  if (double(f) > x) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+  return f;
+}
+
 // Approximate scores of one row and the bound on their error.
 struct RowScores {
   const float* approx = nullptr;  // approximate score of key j at approx[j - approx_first]
@@ -318,19 +325,37 @@ int32_t* select_top(const RowScores& rs, int64_t first, int64_t last, int64_t co
 int32_t* select_listed(const RowScores& rs, const float* values, const int32_t* listed, int64_t n, int64_t count,
                        double floor, SelectScratch& s, int32_t* out) {
   if (n <= count) return nullptr;
-  const Thresholds th = kth_and_next(values, n, count, s);
+  Thresholds th;
+  if (count >= 16 && n < 4 * (count + 1)) {
+    // A list not much longer than the count (the usual case): one bucket select over its range.
+    Floats4 lo4 = splat4(values[0]), hi4 = lo4;
+    int64_t t = 0;
+    for (; t + 4 <= n; t += 4) {
+      const Floats4 x = load4(values + t);
+      lo4 = min4(lo4, x), hi4 = max4(hi4, x);
+    }
+    float lo = lo4[0], hi = hi4[0];
+    for (int u = 1; u < 4; ++u) lo = std::min(lo, lo4[u]), hi = std::max(hi, hi4[u]);
+    for (; t < n; ++t) lo = std::min(lo, values[t]), hi = std::max(hi, values[t]);
+    th = kth_and_next_bucketed(values, n, count, lo, hi, s);
+  } else {
+    th = kth_and_next(values, n, count, s);
+  }
   const double in_above = th.next + 2 * rs.error, out_below = th.kth - 2 * rs.error;
   if (out_below < floor) return nullptr;
+  // The same tests on floats: for a float a, a > x iff a > (the largest float <= x), and a >= y
+  // iff a >= (the smallest float >= y).
+  const float in_above_f = float_below(in_above), out_below_f = -float_below(-out_below);
   s.doubtful.clear();
   if (s.chosen.size() < size_t(n)) s.chosen.resize(n);
   int64_t* chosen = s.chosen.data();
   int64_t kept = 0;
   for (int64_t t = 0; t < n; ++t) {
-    const double a = values[t];
-    const bool in = a > in_above;
+    const float a = values[t];
+    const bool in = a > in_above_f;
     chosen[kept] = listed[t];
     kept += in;
-    if (!in && a >= out_below) s.doubtful.push_back({rs.exact(listed[t]), listed[t]});
+    if (bool(int(!in) & int(a >= out_below_f))) s.doubtful.push_back({rs.exact(listed[t]), listed[t]});  // rare
   }
   return finish_selection(chosen, kept, count, s, out);
 }
@@ -393,12 +418,6 @@ double normal_quantile(double p) {
          (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-// The largest float not above x.
-float float_below(double x) {
-  float f = static_cast<float>(x);
-  if (double(f) > x) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
-  return f;
-}
 
 // What a layout keeps per row: nm (n of every group of m keys) or top-k.
 struct Selection {
@@ -456,7 +475,8 @@ struct TileWorker {
   std::vector<double> query;  // [tile_rows][d], group-summed, exact
   std::vector<float> qt, scores, margin, threshold, values, row_approx, row_query, group_approx;
   std::vector<int64_t> end, count;
-  std::vector<int32_t> keys;
+  std::vector<int32_t> keys, event_keys, event_lanes;
+  std::vector<float> event_values;
   std::vector<int32_t*> out;
   std::vector<RowScores> rows;
   std::vector<uint8_t> overflow;
@@ -538,6 +558,10 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
     w.out.resize(tile_rows), w.rows.resize(tile_rows), w.overflow.resize(tile_rows);
     w.group_approx.resize(sel.nm ? sel.m : 0);
     w.values.resize(tile_rows * cap), w.keys.resize(tile_rows * cap);
+    if (!sel.nm) {
+      const int64_t events = (chunk + 16) * tile_rows;
+      w.event_values.resize(events), w.event_keys.resize(events), w.event_lanes.resize(events);
+    }
   }
   // The row pointers depend only on the geometry: the same for every head.
   std::vector<int64_t> ptr(a.rows + 1, 0);
@@ -615,6 +639,8 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
         TopkTile tk;
         tk.threshold = w.threshold.data(), tk.values = w.values.data(), tk.keys = w.keys.data();
         tk.count = w.count.data(), tk.cap = cap, tk.full = topk_full, tk.ctx = &ctx;
+        tk.event_values = w.event_values.data(), tk.event_keys = w.event_keys.data();
+        tk.event_lanes = w.event_lanes.data();
         for (int64_t j0 = 0; j0 < keys; j0 += chunk) {
           const int64_t j1 = std::min(j0 + chunk, keys);
           kern.score(t, j0, j1, w.scores.data());

@@ -163,8 +163,13 @@ void nm(const ScoreTile& t, const NmTile& p, int64_t j0, int64_t j1, const float
 }
 
 // top-k: list every allowed key whose approximate score reaches the row's threshold. One vector
-// compare rejects a key for a whole vector of rows; listed keys append in ascending order.
+// compare rejects a key for a whole vector of rows. The keys that pass are first written as
+// events (value, key, lane) in key order, without a branch per lane (AVX-512 compresses them),
+// then appended to their rows' lists: per-lane branches on random scores would mispredict.
 void topk(const ScoreTile& t, TopkTile& p, int64_t j0, int64_t j1, const float* scores) {
+  float* ev_value = p.event_values;
+  int32_t* ev_key = p.event_keys;
+  int32_t* ev_lane = p.event_lanes;
   for (int v = 0; v < kRowVectors; ++v) {
     const int r0 = v * kLanes;
     int32_t end32[kLanes];
@@ -174,24 +179,42 @@ void topk(const ScoreTile& t, TopkTile& p, int64_t j0, int64_t j1, const float* 
       last = end32[l] > last ? end32[l] : last;
     }
     const Ints end = load_ints(end32);
-    Floats threshold = load(p.threshold + r0);
+    const Floats threshold = load(p.threshold + r0);
     const float* col = scores + r0;
+    int64_t n = 0;
+#if defined(__AVX512F__)
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#endif
     for (int64_t j = j0; j < last; ++j) {
       const Floats s = load(col + (j - j0) * kTileRows);
-      uint32_t bits = lane_bits((s >= threshold) & ((Ints{} + int32_t(j)) < end));
-      if (!bits) continue;
-      float values[kLanes];
-      std::memcpy(values, &s, sizeof values);
-      bool raised = false;
-      for (; bits; bits &= bits - 1) {
-        const int l = __builtin_ctz(bits), r = r0 + l;
-        if (values[l] < p.threshold[r]) continue;  // raised by `full` during this key
-        int64_t& n = p.count[r];
-        p.values[r * p.cap + n] = values[l];
-        p.keys[r * p.cap + n] = int32_t(j);
-        if (++n == p.cap) p.full(p.ctx, r), raised = true;
+      const uint32_t bits = lane_bits((s >= threshold) & ((Ints{} + int32_t(j)) < end));
+#if defined(__AVX512F__)
+      _mm512_storeu_ps(ev_value + n, _mm512_maskz_compress_ps(__mmask16(bits), __m512(s)));
+      _mm512_storeu_si512(ev_lane + n, _mm512_maskz_compress_epi32(__mmask16(bits), lanes));
+      _mm512_storeu_si512(ev_key + n, _mm512_set1_epi32(int32_t(j)));
+      n += __builtin_popcount(bits);
+#else
+      for (uint32_t b = bits; b; b &= b - 1) {
+        const int l = __builtin_ctz(b);
+        ev_value[n] = s[l], ev_key[n] = int32_t(j), ev_lane[n] = l;
+        ++n;
       }
-      if (raised) threshold = load(p.threshold + r0);
+#endif
+    }
+    // Locals: the stores below could alias p's fields as far as the compiler knows.
+    float* const values = p.values;
+    int32_t* const keys = p.keys;
+    int64_t* const count = p.count;
+    const float* const row_threshold = p.threshold;
+    const int64_t cap = p.cap;
+    for (int64_t e = 0; e < n; ++e) {
+      const int64_t r = r0 + ev_lane[e];
+      if (ev_value[e] < row_threshold[r]) continue;  // raised by `full` since
+      const int64_t c = count[r];
+      values[r * cap + c] = ev_value[e];
+      keys[r * cap + c] = ev_key[e];
+      count[r] = c + 1;
+      if (c + 1 == cap) p.full(p.ctx, r);
     }
   }
 }

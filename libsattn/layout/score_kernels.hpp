@@ -42,6 +42,10 @@ struct TopkTile {
   int32_t* keys = nullptr;     // same layout
   int64_t* count = nullptr;    // [tile_rows]
   int64_t cap = 0;
+  // Scratch of (keys per call + 16) * tile_rows entries each.
+  float* event_values = nullptr;
+  int32_t* event_keys = nullptr;
+  int32_t* event_lanes = nullptr;
   // Called when row r's list holds cap entries: it must shrink the list and may raise the
   // threshold (or set it to +inf to stop listing the row).
   void (*full)(void* ctx, int64_t r) = nullptr;
