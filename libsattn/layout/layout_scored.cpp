@@ -2,9 +2,16 @@
 //
 // The score of (i, j) is defined in double (group-summed query . key, accumulated in index
 // order). Computing it that way for every pair would be slow at long sequences, so rows are
-// processed in tiles: one float sgemm gives approximate scores, each with a rigorous error bound,
-// and the double score is computed only for keys whose bound leaves their rank in doubt. The
-// result is the selection the double scores define, independent of the BLAS build.
+// processed in tiles: float score kernels (score_kernels.cpp, one copy per ISA) give approximate
+// scores, each with a rigorous error bound, and the double score is computed only for keys whose
+// bound leaves their rank in doubt. The result is the selection the double scores define,
+// independent of the ISA copy and the thread count.
+//
+// N:M: 1:M groups are decided in the vector lanes (the best clears the runner-up by 4 error
+// bounds); other groups by select_top. top-k: each row gets a first threshold from a normal model
+// of its scores (the key moments), keys reaching it are listed as the scores stream by, and the
+// list decides the row when its (k+1)-th value less twice the error is still at or above the
+// threshold; otherwise the row is scored again whole. A wrong guess costs time, never exactness.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -34,9 +41,15 @@ inline Floats4 load4(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline Floats4 max4(Floats4 x, Floats4 y) { return x > y ? x : y; }
-inline Floats4 min4(Floats4 x, Floats4 y) { return x < y ? x : y; }
-inline Floats4 splat4(float x) { return Floats4{x, x, x, x}; }
+inline Floats4 max4(Floats4 x, Floats4 y) {
+  return x > y ? x : y;
+}
+inline Floats4 min4(Floats4 x, Floats4 y) {
+  return x < y ? x : y;
+}
+inline Floats4 splat4(float x) {
+  return Floats4{x, x, x, x};
+}
 
 // dst[r] = max(dst[r], src[r]) for r in [0, n).
 void max_into(float* dst, const float* src, int64_t n) {
@@ -229,7 +242,8 @@ int32_t* finish_selection(const int64_t* chosen, int64_t kept, int64_t count, Se
   std::partial_sort(
       s.doubtful.begin(), s.doubtful.begin() + need, s.doubtful.end(),
       [](const Ranked& x, const Ranked& y) { return x.score != y.score ? x.score > y.score : x.key < y.key; });
-  std::sort(s.doubtful.begin(), s.doubtful.begin() + need, [](const Ranked& x, const Ranked& y) { return x.key < y.key; });
+  std::sort(s.doubtful.begin(), s.doubtful.begin() + need,
+            [](const Ranked& x, const Ranked& y) { return x.key < y.key; });
   int64_t u = 0, w = 0;
   while (u < kept || w < need) {
     const bool take_chosen = w == need || (u < kept && chosen[u] < s.doubtful[w].key);
@@ -261,7 +275,7 @@ int32_t* select_top(const RowScores& rs, int64_t first, int64_t last, int64_t co
     for (int u = 1; u < 4; ++u) top = std::max(top, best4[u]);
     for (; t < n; ++t) top = std::max(top, v[t]);
     Floats4 below4 = splat4(kLow);
-    Ints4 reach4 = {};  // counts down: a true comparison is -1
+    Ints4 reach4 = {};         // counts down: a true comparison is -1
     Unsigned4 position4 = {};  // unsigned: the sum over many ties may wrap, harmlessly
     const Floats4 top4 = splat4(top), low4 = splat4(kLow);
     Unsigned4 index4 = {0, 1, 2, 3};
@@ -360,7 +374,6 @@ int32_t* select_listed(const RowScores& rs, const float* values, const int32_t* 
   return finish_selection(chosen, kept, count, s, out);
 }
 
-
 // The score kernels for this CPU: the widest copy it runs, or the one SATTN_CPU_ISA names (the
 // variable that picks the fast attention kernels' copy; read on every build, so a test can compare
 // the copies in one process).
@@ -385,23 +398,26 @@ const ScoreKernels& score_kernels_for_cpu() {
   }
   if (want == "baseline") return baseline::score_kernels;
   if (want != "avx2" && want != "avx512")
-    throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2 or avx512)");
+    throw Error(ErrorKind::invalid_input,
+                "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2 or avx512)");
 #if SATTN_CPU_DISPATCH
   if (want == "avx2" && has_avx2) return avx2::score_kernels;
   if (want == "avx512" && has_avx512) return avx512::score_kernels;
-  throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this CPU does not support " + want);
+  throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this CPU does not support " + want +
+                                            " (available: baseline" + (has_avx2 ? ", avx2" : "") + ")");
 #else
-  throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this build has no " + want + " kernels (baseline only)");
+  throw Error(ErrorKind::invalid_input,
+              "SATTN_CPU_ISA=" + want + ": this build has no " + want + " kernels (baseline only)");
 #endif
 }
 
 // The lower-tail quantile of the standard normal distribution (Acklam's rational approximation,
 // relative error 1e-9: plenty for a first guess of a threshold), p in (0, 1).
 double normal_quantile(double p) {
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                              1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
   static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                             6.680131188771972e+01,  -1.328068155288572e+01};
+                             6.680131188771972e+01, -1.328068155288572e+01};
   static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
                              -2.549671010229528e+00, 4.374664141464968e+00,  2.938163982698783e+00};
   static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
@@ -417,7 +433,6 @@ double normal_quantile(double p) {
   return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
          (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
-
 
 // What a layout keeps per row: nm (n of every group of m keys) or top-k.
 struct Selection {
@@ -535,7 +550,7 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
   const ScoreKernels& kern = score_kernels_for_cpu();
   const int64_t tile_rows = kern.tile_rows;
   const int64_t tiles = (a.rows + tile_rows - 1) / tile_rows;
-  const int64_t threads = worker_threads(tiles);
+  const int64_t threads = worker_threads(op.shape.batch * op.shape.kv_heads * tiles);
   // Keys per score chunk: about 256 (32 KiB of scores at 32 rows: L1), whole N:M groups.
   const int64_t chunk = sel.nm ? sel.m * std::max<int64_t>(1, 256 / sel.m) : 256;
   // Float dot products of length d (any summation order, FMA or not) err by at most
@@ -548,7 +563,8 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
   constexpr double kFloatSafe = 1e37;
   // top-k: the first threshold aims at this many listed keys; a list holds `cap`.
   const double topk_want = double(sel.k + 1) + std::max(0.25 * double(sel.k + 1), 4 * std::sqrt(double(sel.k + 1))) + 8;
-  const int64_t cap = sel.nm ? 0 : std::min<int64_t>(std::max<int64_t>(2 * (sel.k + 1) + 64, 256), std::max<int64_t>(a.cols, 1));
+  const int64_t cap =
+      sel.nm ? 0 : std::min<int64_t>(std::max<int64_t>(2 * (sel.k + 1) + 64, 256), std::max<int64_t>(a.cols, 1));
 
   Layout l = make_layout(op, spec, false, 1, false);
   std::vector<TileWorker> workers(threads);
@@ -567,116 +583,123 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
   std::vector<int64_t> ptr(a.rows + 1, 0);
   for (int64_t i = 0; i < a.rows; ++i) ptr[i + 1] = ptr[i] + sel.row_size(a.key_end(i));
   const bool keep_all = sel.nm && sel.n >= sel.m;  // every allowed key: no scores needed
-  KeyMoments moments;
 
-  for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t kvh = 0; kvh < s.kv_heads; ++kvh) {
-      HeadLayout& hl = l.heads[b * s.kv_heads + kvh];
-      hl.ptr = ptr;
-      hl.idx.resize(size_t(ptr[a.rows]));
-      double max_key_norm = 0;
-      for (int64_t j = 0; j < a.cols && !keep_all; ++j) {
-        const float* key = k.row(b, kvh, j);
-        double sq = 0;
-        for (int64_t c = 0; c < d; ++c) sq += double(key[c]) * double(key[c]);
-        max_key_norm = std::max(max_key_norm, std::sqrt(sq));
-      }
-      if (!sel.nm && a.cols > 0) moments.compute(k, b, kvh, a.cols);
-      // Causal tiles grow with the row index: hand out the last (largest) first for balance.
-      parallel_items(tiles, threads, [&](int64_t worker, int64_t item) {
-        TileWorker& w = workers[worker];
-        const int64_t tile = tiles - 1 - item;
-        const int64_t i0 = tile * tile_rows, i1 = std::min(i0 + tile_rows, a.rows);
-        TileContext ctx{&w, &sel, cap};
-        ScoreTile t;
-        t.qt = w.qt.data(), t.keys = k.row(b, kvh, 0), t.d = d, t.end = w.end.data();
-        int64_t keys = 0;  // the widest row the kernels see
-        std::fill(w.qt.begin(), w.qt.end(), 0.0f);
-        for (int64_t r = 0; r < tile_rows; ++r) {
-          const int64_t i = i0 + r;
-          w.end[r] = 0, w.count[r] = 0, w.overflow[r] = 0;
-          w.margin[r] = 0, w.threshold[r] = std::numeric_limits<float>::infinity();
-          if (i >= i1) continue;
-          const int64_t end = a.key_end(i);
-          int32_t* const row = hl.idx.data() + ptr[i];
-          w.out[r] = row;
-          if (end == 0) continue;
-          if (keep_all || sel.row_size(end) == end) {  // every allowed key
-            for (int64_t j = 0; j < end; ++j) row[j] = static_cast<int32_t>(j);
-            continue;
-          }
-          double* query = &w.query[r * d];
-          group_query_sum(q, b, kvh, group, i, query);
-          double q_norm = 0;
-          for (int64_t c = 0; c < d; ++c) q_norm += query[c] * query[c];
-          const double magnitude = std::sqrt(q_norm) * max_key_norm;  // bounds every partial sum
-          RowScores& rs = w.rows[r];
-          rs = RowScores{};
-          rs.query = query;
-          rs.error = error_factor * magnitude + kTinyError;
-          rs.approx_finite = magnitude < kFloatSafe;
-          rs.k = &k, rs.b = b, rs.kvh = kvh;
-          if (!rs.approx_finite) {  // rank every key by its exact score
-            if (sel.nm) {
-              for (int64_t g = 0; g < end; g += sel.m)
-                select_top(rs, g, std::min(g + sel.m, end), sel.n, w.select, row + (g / sel.m) * std::min(sel.n, sel.m));
-            } else {
-              select_top(rs, 0, end, sel.k, w.select, row);
-            }
-            continue;
-          }
-          for (int64_t c = 0; c < d; ++c) w.qt[c * tile_rows + r] = static_cast<float>(query[c]);
-          // A sure best must clear the runner-up by 4 errors; rounded up, so the float test
-          // (best - runner, itself rounded) still implies it.
-          w.margin[r] = static_cast<float>(4 * rs.error * (1 + 1e-6));
-          if (!sel.nm) w.threshold[r] = moments.guess(query, d, topk_want, end);
-          w.end[r] = end;
-          keys = std::max(keys, end);
-        }
-        NmTile nm;
-        nm.m = sel.m, nm.first_only = sel.n == 1, nm.margin = w.margin.data(), nm.out = w.out.data();
-        nm.doubtful = nm_doubtful, nm.ctx = &ctx;
-        TopkTile tk;
-        tk.threshold = w.threshold.data(), tk.values = w.values.data(), tk.keys = w.keys.data();
-        tk.count = w.count.data(), tk.cap = cap, tk.full = topk_full, tk.ctx = &ctx;
-        tk.event_values = w.event_values.data(), tk.event_keys = w.event_keys.data();
-        tk.event_lanes = w.event_lanes.data();
-        for (int64_t j0 = 0; j0 < keys; j0 += chunk) {
-          const int64_t j1 = std::min(j0 + chunk, keys);
-          kern.score(t, j0, j1, w.scores.data());
-          if (sel.nm)
-            kern.nm(t, nm, j0, j1, w.scores.data());
-          else
-            kern.topk(t, tk, j0, j1, w.scores.data());
-        }
-        if (sel.nm) return;
-        for (int64_t r = 0; r < tile_rows; ++r) {
-          if (w.end[r] == 0) continue;
-          const RowScores& rs = w.rows[r];
-          const int64_t end = w.end[r];
-          int32_t* done = nullptr;
-          if (!w.overflow[r])
-            done = select_listed(rs, w.values.data() + r * cap, w.keys.data() + r * cap, w.count[r], sel.k,
-                                 w.threshold[r], w.select, w.out[r]);
-          if (!done) {  // the list could not decide: score the whole row and select from it
-            w.row_approx.resize(end), w.row_query.resize(d);
-            for (int64_t c = 0; c < d; ++c) w.row_query[c] = w.qt[c * tile_rows + r];
-            const float* qf = w.row_query.data();
-            for (int64_t j = 0; j < end; ++j) {
-              const float* key = k.row(b, kvh, j);
-              float acc = 0;
-              for (int64_t c = 0; c < d; ++c) acc += qf[c] * key[c];
-              w.row_approx[j] = acc;
-            }
-            RowScores full = rs;
-            full.approx = w.row_approx.data(), full.approx_first = 0;
-            done = select_top(full, 0, end, sel.k, w.select, w.out[r]);
-          }
-          if (done - w.out[r] != sel.k)
-            throw std::logic_error("scored layout: a row selected a different number of keys than counted");
-        }
-      });
+  // Per (batch, kv head), in parallel: the layout's arrays (the index array is most of the
+  // memory; zeroing it is not free) and the key statistics the tiles need.
+  const int64_t heads = s.batch * s.kv_heads;
+  std::vector<double> max_key_norms(heads, 0.0);
+  std::vector<KeyMoments> moments(sel.nm ? 0 : heads);
+  parallel_items(heads, std::min(threads, heads), [&](int64_t, int64_t head) {
+    const int64_t b = head / s.kv_heads, kvh = head % s.kv_heads;
+    HeadLayout& hl = l.heads[head];
+    hl.ptr = ptr;
+    hl.idx.resize(size_t(ptr[a.rows]));
+    for (int64_t j = 0; j < a.cols && !keep_all; ++j) {
+      const float* key = k.row(b, kvh, j);
+      double sq = 0;
+      for (int64_t c = 0; c < d; ++c) sq += double(key[c]) * double(key[c]);
+      max_key_norms[head] = std::max(max_key_norms[head], std::sqrt(sq));
     }
+    if (!sel.nm && a.cols > 0) moments[head].compute(k, b, kvh, a.cols);
+  });
+  // Every row tile of every head, one pool: causal tiles grow with the row index, so each head's
+  // last (largest) tiles are handed out first for balance.
+  parallel_items(heads * tiles, threads, [&](int64_t worker, int64_t item) {
+    const int64_t head = item / tiles, b = head / s.kv_heads, kvh = head % s.kv_heads;
+    HeadLayout& hl = l.heads[head];
+    const double max_key_norm = max_key_norms[head];
+    TileWorker& w = workers[worker];
+    const int64_t tile = tiles - 1 - item % tiles;
+    const int64_t i0 = tile * tile_rows, i1 = std::min(i0 + tile_rows, a.rows);
+    TileContext ctx{&w, &sel, cap};
+    ScoreTile t;
+    t.qt = w.qt.data(), t.keys = k.row(b, kvh, 0), t.d = d, t.end = w.end.data();
+    int64_t keys = 0;  // the widest row the kernels see
+    std::fill(w.qt.begin(), w.qt.end(), 0.0f);
+    for (int64_t r = 0; r < tile_rows; ++r) {
+      const int64_t i = i0 + r;
+      w.end[r] = 0, w.count[r] = 0, w.overflow[r] = 0;
+      w.margin[r] = 0, w.threshold[r] = std::numeric_limits<float>::infinity();
+      if (i >= i1) continue;
+      const int64_t end = a.key_end(i);
+      int32_t* const row = hl.idx.data() + ptr[i];
+      w.out[r] = row;
+      if (end == 0) continue;
+      if (keep_all || sel.row_size(end) == end) {  // every allowed key
+        for (int64_t j = 0; j < end; ++j) row[j] = static_cast<int32_t>(j);
+        continue;
+      }
+      double* query = &w.query[r * d];
+      group_query_sum(q, b, kvh, group, i, query);
+      double q_norm = 0;
+      for (int64_t c = 0; c < d; ++c) q_norm += query[c] * query[c];
+      const double magnitude = std::sqrt(q_norm) * max_key_norm;  // bounds every partial sum
+      RowScores& rs = w.rows[r];
+      rs = RowScores{};
+      rs.query = query;
+      rs.error = error_factor * magnitude + kTinyError;
+      rs.approx_finite = magnitude < kFloatSafe;
+      rs.k = &k, rs.b = b, rs.kvh = kvh;
+      if (!rs.approx_finite) {  // rank every key by its exact score
+        if (sel.nm) {
+          for (int64_t g = 0; g < end; g += sel.m)
+            select_top(rs, g, std::min(g + sel.m, end), sel.n, w.select, row + (g / sel.m) * std::min(sel.n, sel.m));
+        } else {
+          select_top(rs, 0, end, sel.k, w.select, row);
+        }
+        continue;
+      }
+      for (int64_t c = 0; c < d; ++c) w.qt[c * tile_rows + r] = static_cast<float>(query[c]);
+      // A sure best must clear the runner-up by 4 errors; rounded up, so the float test
+      // (best - runner, itself rounded) still implies it.
+      w.margin[r] = static_cast<float>(4 * rs.error * (1 + 1e-6));
+      if (!sel.nm) w.threshold[r] = moments[head].guess(query, d, topk_want, end);
+      w.end[r] = end;
+      keys = std::max(keys, end);
+    }
+    NmTile nm;
+    nm.m = sel.m, nm.first_only = sel.n == 1, nm.margin = w.margin.data(), nm.out = w.out.data();
+    nm.doubtful = nm_doubtful, nm.ctx = &ctx;
+    TopkTile tk;
+    tk.threshold = w.threshold.data(), tk.values = w.values.data(), tk.keys = w.keys.data();
+    tk.count = w.count.data(), tk.cap = cap, tk.full = topk_full, tk.ctx = &ctx;
+    tk.event_values = w.event_values.data(), tk.event_keys = w.event_keys.data();
+    tk.event_lanes = w.event_lanes.data();
+    for (int64_t j0 = 0; j0 < keys; j0 += chunk) {
+      const int64_t j1 = std::min(j0 + chunk, keys);
+      kern.score(t, j0, j1, w.scores.data());
+      if (sel.nm)
+        kern.nm(t, nm, j0, j1, w.scores.data());
+      else
+        kern.topk(t, tk, j0, j1, w.scores.data());
+    }
+    if (sel.nm) return;
+    for (int64_t r = 0; r < tile_rows; ++r) {
+      if (w.end[r] == 0) continue;
+      const RowScores& rs = w.rows[r];
+      const int64_t end = w.end[r];
+      int32_t* done = nullptr;
+      if (!w.overflow[r])
+        done = select_listed(rs, w.values.data() + r * cap, w.keys.data() + r * cap, w.count[r], sel.k, w.threshold[r],
+                             w.select, w.out[r]);
+      if (!done) {  // the list could not decide: score the whole row and select from it
+        w.row_approx.resize(end), w.row_query.resize(d);
+        for (int64_t c = 0; c < d; ++c) w.row_query[c] = w.qt[c * tile_rows + r];
+        const float* qf = w.row_query.data();
+        for (int64_t j = 0; j < end; ++j) {
+          const float* key = k.row(b, kvh, j);
+          float acc = 0;
+          for (int64_t c = 0; c < d; ++c) acc += qf[c] * key[c];
+          w.row_approx[j] = acc;
+        }
+        RowScores full = rs;
+        full.approx = w.row_approx.data(), full.approx_first = 0;
+        done = select_top(full, 0, end, sel.k, w.select, w.out[r]);
+      }
+      if (done - w.out[r] != sel.k)
+        throw std::logic_error("scored layout: a row selected a different number of keys than counted");
+    }
+  });
   return l;
 }
 

@@ -2,10 +2,10 @@
 // GCC/Clang vector extensions and compiled per ISA: the vector width follows the -march of the
 // copy (16 floats with AVX-512, 8 with AVX2, 4 otherwise). Everything here is file-local except
 // the kernel table, so no instantiation of this copy can be picked by another object.
+#include "layout/score_kernels.hpp"
+
 #include <cstring>
 #include <limits>
-
-#include "layout/score_kernels.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -47,7 +47,9 @@ inline Ints load_ints(const int32_t* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store(float* p, Floats v) { std::memcpy(p, &v, sizeof v); }
+inline void store(float* p, Floats v) {
+  std::memcpy(p, &v, sizeof v);
+}
 // (Not Floats{} + x: adding +0.0 is not an identity for -0.0, so it costs an add per use; a loop
 // over the lanes becomes masked broadcasts.)
 inline Floats splat(float x) {
@@ -78,7 +80,6 @@ inline uint32_t lane_bits(Ints m) {
   return bits;
 #endif
 }
-
 
 // kKeys keys x kRowVectors row vectors in registers; keys are broadcast, rows are the lanes.
 template <int Keys>

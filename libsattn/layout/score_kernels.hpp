@@ -17,7 +17,7 @@ namespace sattn::layout_detail {
 
 // One row tile of one (batch, kv head).
 struct ScoreTile {
-  const float* qt = nullptr;  // [d][tile_rows]: query c of row r at qt[c * tile_rows + r]; padding rows 0
+  const float* qt = nullptr;    // [d][tile_rows]: query c of row r at qt[c * tile_rows + r]; padding rows 0
   const float* keys = nullptr;  // key j at keys + j * d (contiguous rows of K)
   int64_t d = 0;
   const int64_t* end = nullptr;  // [tile_rows]: row r may use keys [0, end[r]) (0: skip the row)

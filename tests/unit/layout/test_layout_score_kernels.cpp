@@ -39,7 +39,8 @@ std::vector<int32_t> rule_best(const Problem& p, int64_t b, int64_t kvh, int64_t
     if (causal_allows(p.op, i, j)) ranked.push_back({-rule_score(p, b, kvh, i, j), j});
   std::sort(ranked.begin(), ranked.end());
   std::vector<int32_t> want;
-  for (int64_t t = 0; t < std::min<int64_t>(count, int64_t(ranked.size())); ++t) want.push_back(int32_t(ranked[t].second));
+  for (int64_t t = 0; t < std::min<int64_t>(count, int64_t(ranked.size())); ++t)
+    want.push_back(int32_t(ranked[t].second));
   std::sort(want.begin(), want.end());
   return want;
 }
@@ -170,8 +171,8 @@ TEST_CASE("layout: long score-selected rows cross many key chunks and row tiles,
 
 TEST_CASE("layout: SATTN_CPU_ISA naming an unknown copy fails clearly for the score kernels") {
   Rng rng(77);
-  const Problem p{make_op(1, 1, 1, 4, 40, 8, false), random_tensor(rng, 1, 1, 4, 8), random_tensor(rng, 1, 1, 40, 8),
-                  {}};
+  const Problem p{
+      make_op(1, 1, 1, 4, 40, 8, false), random_tensor(rng, 1, 1, 4, 8), random_tensor(rng, 1, 1, 40, 8), {}};
   const IsaScope scope("bogus");
   CHECK_THROWS_WITH_AS(build_layout(p.op, Spec::topk_per_query, TopkParams{3}, &p.q, &p.k),
                        doctest::Contains("SATTN_CPU_ISA=bogus: unknown ISA"), Error);
