@@ -122,37 +122,45 @@ void score(const ScoreTile& t, int64_t j0, int64_t j1, float* out) {
 // the rest (ties, near-ties, partial groups, nm_n > 1) go to the doubtful callback.
 void nm(const ScoreTile& t, const NmTile& p, int64_t j0, int64_t j1, const float* scores) {
   const float low = -std::numeric_limits<float>::infinity();
-  int64_t end[kTileRows];
-  for (int r = 0; r < kTileRows; ++r) end[r] = t.end[r];
-  for (int64_t g = j0; g < j1; g += p.m) {
-    const int64_t group = g / p.m;
-    for (int v = 0; v < kRowVectors; ++v) {
-      const int r0 = v * kLanes;
-      uint32_t full = 0, some = 0;  // lanes whose group is complete / has at least one key
-      for (int l = 0; l < kLanes; ++l) {
-        full |= uint32_t(end[r0 + l] >= g + p.m) << l;
-        some |= uint32_t(end[r0 + l] > g) << l;
-      }
+  const int64_t m = p.m;
+  for (int v = 0; v < kRowVectors; ++v) {
+    const int r0 = v * kLanes;
+    int32_t end32[kLanes];
+    for (int l = 0; l < kLanes; ++l) end32[l] = int32_t(t.end[r0 + l] < j1 ? t.end[r0 + l] : j1);
+    const Ints end = load_ints(end32);
+    const Floats margin = load(p.margin + r0);
+    int32_t* const* out = p.out + r0;
+    // The rows' outputs lie kv_len / m keys apart (a different cache line per row, long since
+    // evicted): ask for the lines of two chunks ahead now, so the stores below do not wait.
+    const int64_t ahead = (j1 + 2 * (j1 - j0)) / m;
+    for (int l = 0; l < kLanes; ++l)
+      if (t.end[r0 + l] > (ahead + 1) * m) __builtin_prefetch(out[l] + ahead, 1);
+    for (int64_t g = j0; g < j1; g += m) {
+      const int64_t group = g / m;
+      // Lanes whose group is complete / has at least one key (a row's end is at most j1, and
+      // a complete group ends at or before j1).
+      const uint32_t full = lane_bits(end >= (Ints{} + int32_t(g + m)));
+      const uint32_t some = lane_bits(end > (Ints{} + int32_t(g)));
       if (!some) continue;
       uint32_t decided = 0;
       if (p.first_only && full) {
         Floats best = splat(low), runner = best;
         Ints key = Ints{};
         const float* col = scores + (g - j0) * kTileRows + r0;
-        for (int64_t j = g; j < g + p.m; ++j, col += kTileRows) {
-          const Floats s = load(col);
-          const Ints above = s > best;
-          runner = runner > (s < best ? s : best) ? runner : (s < best ? s : best);
-          best = above ? s : best;
+        for (int64_t j = g; j < g + m; ++j, col += kTileRows) {
+          const Floats x = load(col);
+          const Ints above = x > best;
+          const Floats lesser = x < best ? x : best;
+          runner = runner > lesser ? runner : lesser;
+          best = above ? x : best;
           key = above ? (Ints{} + int32_t(j)) : key;
         }
-        const Ints sure = (best - runner) > load(p.margin + r0);
-        decided = lane_bits(sure) & full;
+        decided = lane_bits((best - runner) > margin) & full;
         int32_t keys[kLanes];
         std::memcpy(keys, &key, sizeof keys);
         for (uint32_t bits = decided; bits; bits &= bits - 1) {
           const int l = __builtin_ctz(bits);
-          p.out[r0 + l][group] = keys[l];
+          out[l][group] = keys[l];
         }
       }
       for (uint32_t bits = some & ~decided; bits; bits &= bits - 1) {
