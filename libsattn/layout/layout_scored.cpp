@@ -364,13 +364,20 @@ int32_t* select_listed(const RowScores& rs, const float* values, const int32_t* 
   if (s.chosen.size() < size_t(n)) s.chosen.resize(n);
   int64_t* chosen = s.chosen.data();
   int64_t kept = 0;
+  // Branch-free (in or not is a coin toss on the list's lower end): the doubtful positions are
+  // collected the same way and rescored after.
+  if (s.listed.size() < size_t(n)) s.listed.resize(n);
+  int64_t* doubt = s.listed.data();
+  int64_t doubts = 0;
   for (int64_t t = 0; t < n; ++t) {
     const float a = values[t];
-    const bool in = a > in_above_f;
+    const int in = a > in_above_f;
     chosen[kept] = listed[t];
     kept += in;
-    if (bool(int(!in) & int(a >= out_below_f))) s.doubtful.push_back({rs.exact(listed[t]), listed[t]});  // rare
+    doubt[doubts] = t;
+    doubts += (1 - in) & int(a >= out_below_f);
   }
+  for (int64_t u = 0; u < doubts; ++u) s.doubtful.push_back({rs.exact(listed[doubt[u]]), listed[doubt[u]]});
   return finish_selection(chosen, kept, count, s, out);
 }
 
@@ -450,7 +457,8 @@ struct Selection {
 // guess of a top-k row's threshold treats its scores as normal with these moments. A guess only:
 // a wrong one costs time (the row is rescored), never a different layout.
 struct KeyMoments {
-  std::vector<double> mean, cov;  // cov[a * d + b]
+  std::vector<double> mean, cov;     // cov[a * d + b]
+  std::vector<float> mean_f, cov_f;  // the same in float: the guess needs no more
   void compute(const TensorView& k, int64_t b, int64_t kvh, int64_t cols) {
     const int64_t d = k.dim(), step = std::max<int64_t>(1, cols / 2048);
     mean.assign(d, 0.0), cov.assign(d * d, 0.0);
@@ -469,17 +477,19 @@ struct KeyMoments {
     }
     for (int64_t a = 0; a < d; ++a)
       for (int64_t c = a; c < d; ++c) cov[c * d + a] = cov[a * d + c] /= double(std::max<int64_t>(n - 1, 1));
+    mean_f.assign(mean.begin(), mean.end()), cov_f.assign(cov.begin(), cov.end());
   }
   // A threshold that about `want` of `n` scores of query q reach.
-  float guess(const double* q, int64_t d, double want, int64_t n) const {
+  float guess(const float* q, int64_t d, double want, int64_t n) const {
     if (want >= double(n)) return -std::numeric_limits<float>::infinity();
-    double m = 0, var = 0;
+    float mf = 0, vf = 0;
     for (int64_t a = 0; a < d; ++a) {
-      m += q[a] * mean[a];
-      double row = 0;
-      for (int64_t c = 0; c < d; ++c) row += cov[a * d + c] * q[c];
-      var += q[a] * row;
+      const float* cov_row = cov_f.data() + a * d;
+      float row = 0;
+      for (int64_t c = 0; c < d; ++c) row += cov_row[c] * q[c];
+      mf += q[a] * mean_f[a], vf += q[a] * row;
     }
+    const double m = mf, var = vf;
     const double t = m - std::sqrt(std::max(var, 0.0)) * normal_quantile(want / double(n));
     return std::isfinite(t) ? float_below(t) : -std::numeric_limits<float>::infinity();
   }
@@ -662,7 +672,11 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
       // A sure best must clear the runner-up by 4 errors; rounded up, so the float test
       // (best - runner, itself rounded) still implies it.
       w.margin[r] = static_cast<float>(4 * rs.error * (1 + 1e-6));
-      if (!sel.nm) w.threshold[r] = moments[head].guess(query, d, topk_want, end);
+      if (!sel.nm) {
+        w.row_query.resize(d);
+        for (int64_t c = 0; c < d; ++c) w.row_query[c] = static_cast<float>(query[c]);
+        w.threshold[r] = moments[head].guess(w.row_query.data(), d, topk_want, end);
+      }
       w.end[r] = end;
       keys[r / sub_rows] = std::max(keys[r / sub_rows], end);
     }
