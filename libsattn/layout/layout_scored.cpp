@@ -98,6 +98,7 @@ struct SelectScratch {
   std::vector<int64_t> listed;  // [0, listed_count): offsets of the values >= Thresholds::floor
   int64_t listed_count = 0;
   std::vector<int64_t> chosen;
+  std::vector<int64_t> doubt_at;  // select_listed: positions of the doubtful keys
   std::vector<Ranked> doubtful;
 };
 
@@ -366,8 +367,8 @@ int32_t* select_listed(const RowScores& rs, const float* values, const int32_t* 
   int64_t kept = 0;
   // Branch-free (in or not is a coin toss on the list's lower end): the doubtful positions are
   // collected the same way and rescored after.
-  if (s.listed.size() < size_t(n)) s.listed.resize(n);
-  int64_t* doubt = s.listed.data();
+  if (s.doubt_at.size() < size_t(n)) s.doubt_at.resize(n);
+  int64_t* doubt = s.doubt_at.data();
   int64_t doubts = 0;
   for (int64_t t = 0; t < n; ++t) {
     const float a = values[t];

@@ -210,21 +210,35 @@ void topk(const ScoreTile& t, TopkTile& p, int64_t j0, int64_t j1, const float* 
       }
 #endif
     }
-    // Locals: the stores below could alias p's fields as far as the compiler knows.
-    float* const values = p.values;
-    int32_t* const keys = p.keys;
-    int64_t* const count = p.count;
-    const float* const row_threshold = p.threshold;
-    const int64_t cap = p.cap;
-    for (int64_t e = 0; e < n; ++e) {
-      const int64_t r = r0 + ev_lane[e];
-      if (ev_value[e] < row_threshold[r]) continue;  // raised by `full` since
-      const int64_t c = count[r];
-      values[r * cap + c] = ev_value[e];
-      keys[r * cap + c] = ev_key[e];
-      count[r] = c + 1;
-      if (c + 1 == cap) p.full(p.ctx, r);
+    // Each lane's list: where its next entry goes and where the list ends (the list is full
+    // there: `full` shrinks it and may raise the threshold, which the rest of this call's events
+    // of that lane must then clear).
+    float* value_at[kLanes];
+    int32_t* key_at[kLanes];
+    const float* value_end[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      const int64_t r = r0 + l;
+      value_at[l] = p.values + r * p.cap + p.count[r];
+      key_at[l] = p.keys + r * p.cap + p.count[r];
+      value_end[l] = p.values + (r + 1) * p.cap;
     }
+    uint32_t raised = 0;
+    for (int64_t e = 0; e < n; ++e) {
+      const int l = ev_lane[e];
+      const float x = ev_value[e];
+      if ((raised >> l & 1u) && x < p.threshold[r0 + l]) continue;
+      *value_at[l]++ = x;
+      *key_at[l]++ = ev_key[e];
+      if (value_at[l] == value_end[l]) {
+        const int64_t r = r0 + l;
+        p.count[r] = p.cap;
+        p.full(p.ctx, r);
+        value_at[l] = p.values + r * p.cap + p.count[r];
+        key_at[l] = p.keys + r * p.cap + p.count[r];
+        raised |= 1u << l;
+      }
+    }
+    for (int l = 0; l < kLanes; ++l) p.count[r0 + l] = value_at[l] - (p.values + (r0 + l) * p.cap);
   }
 }
 
