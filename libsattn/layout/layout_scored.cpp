@@ -562,15 +562,23 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
   const Alignment a = alignment_of(op);
   const int64_t d = s.head_dim, group = s.group_size();
   const ScoreKernels& kern = score_kernels_for_cpu();
-  // A row tile is kSubtiles of the kernels' tiles, run one key chunk at a time: the chunk's keys
-  // are read from memory once for all of them (the keys of a head, 4 MiB at 16384 x 64, do
-  // not stay in L2 across tiles).
-  constexpr int64_t kSubtiles = 4;
-  const int64_t sub_rows = kern.tile_rows, tile_rows = sub_rows * kSubtiles;
-  const int64_t tiles = (a.rows + tile_rows - 1) / tile_rows;
-  const int64_t threads = worker_threads(op.shape.batch * op.shape.kv_heads * tiles);
   // Keys per score chunk: about 256 (32 KiB of scores at 32 rows: L1), whole N:M groups.
   const int64_t chunk = sel.nm ? sel.m * std::max<int64_t>(1, 256 / sel.m) : 256;
+  // top-k: the first threshold aims at this many listed keys; a list holds `cap`.
+  const double topk_want = double(sel.k + 1) + std::max(0.25 * double(sel.k + 1), 4 * std::sqrt(double(sel.k + 1))) + 8;
+  const int64_t cap =
+      sel.nm ? 0 : std::min<int64_t>(std::max<int64_t>(2 * (sel.k + 1) + 64, 256), std::max<int64_t>(a.cols, 1));
+  // A row tile is up to kMaxSubtiles of the kernels' tiles, run one key chunk at a time: the
+  // chunk's keys are read from memory once for all of them (the keys of a head, 4 MiB at 16384 x
+  // 64, do not stay in L2 across tiles). Fewer when the top-k lists of more would pass 16 MiB
+  // per thread (k in the thousands), so the lists, not the tiles, bound the memory.
+  constexpr int64_t kMaxSubtiles = 4;
+  const int64_t sub_rows = kern.tile_rows;
+  const int64_t subtiles =
+      std::clamp<int64_t>((int64_t(16) << 20) / std::max<int64_t>(1, sub_rows * cap * 8), 1, kMaxSubtiles);
+  const int64_t tile_rows = sub_rows * subtiles;
+  const int64_t tiles = (a.rows + tile_rows - 1) / tile_rows;
+  const int64_t threads = worker_threads(op.shape.batch * op.shape.kv_heads * tiles);
   // Float dot products of length d (any summation order, FMA or not) err by at most
   // gamma_d = d*u/(1 - d*u) times sum |q_c k_c|; rounding the double query to float adds u.
   // Factor 2 and d + 2 cover both with room; sum |q_c k_c| <= |q| |k| (Cauchy-Schwarz), and
@@ -579,10 +587,6 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
   constexpr double kTinyError = 1e-30;
   // Below this, no float product or partial sum of a score can overflow (FLT_MAX ~ 3.4e38).
   constexpr double kFloatSafe = 1e37;
-  // top-k: the first threshold aims at this many listed keys; a list holds `cap`.
-  const double topk_want = double(sel.k + 1) + std::max(0.25 * double(sel.k + 1), 4 * std::sqrt(double(sel.k + 1))) + 8;
-  const int64_t cap =
-      sel.nm ? 0 : std::min<int64_t>(std::max<int64_t>(2 * (sel.k + 1) + 64, 256), std::max<int64_t>(a.cols, 1));
 
   Layout l = make_layout(op, spec, false, 1, false);
   std::vector<TileWorker> workers(threads);
@@ -634,7 +638,7 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
     auto qt_at = [&](int64_t r, int64_t c) -> float& {
       return w.qt[(r / sub_rows) * sub_rows * d + c * sub_rows + r % sub_rows];
     };
-    int64_t keys[kSubtiles] = {};  // the widest row of each subtile the kernels see
+    int64_t keys[kMaxSubtiles] = {};  // the widest row of each subtile the kernels see
     std::fill(w.qt.begin(), w.qt.end(), 0.0f);
     for (int64_t r = 0; r < tile_rows; ++r) {
       const int64_t i = i0 + r;
@@ -681,9 +685,9 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
       w.end[r] = end;
       keys[r / sub_rows] = std::max(keys[r / sub_rows], end);
     }
-    const int64_t widest = *std::max_element(keys, keys + kSubtiles);
+    const int64_t widest = *std::max_element(keys, keys + subtiles);
     for (int64_t j0 = 0; j0 < widest; j0 += chunk) {
-      for (int64_t sub = 0; sub < kSubtiles; ++sub) {
+      for (int64_t sub = 0; sub < subtiles; ++sub) {
         if (keys[sub] <= j0) continue;
         const int64_t j1 = std::min(j0 + chunk, keys[sub]), row0 = sub * sub_rows;
         ctx.row0 = row0;
