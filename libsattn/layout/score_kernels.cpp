@@ -15,11 +15,18 @@
 #define SATTN_LAYOUT_ISA_NS baseline
 #endif
 
+// The 16-lane code needs AVX-512 F and DQ (x86-64-v4 has both).
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#define SATTN_LAYOUT_AVX512 1
+#else
+#define SATTN_LAYOUT_AVX512 0
+#endif
+
 namespace sattn::layout_detail::SATTN_LAYOUT_ISA_NS {
 
 namespace {
 
-#if defined(__AVX512F__)
+#if SATTN_LAYOUT_AVX512
 constexpr int kLanes = 16;
 constexpr int kRowVectors = 2;  // 32 rows per tile
 constexpr int kKeys = 8;        // 2 x 8 = 16 accumulators of 32 registers
@@ -53,9 +60,9 @@ inline void store(float* p, Floats v) {
 // (Not Floats{} + x: adding +0.0 is not an identity for -0.0, so it costs an add per use; a loop
 // over the lanes becomes masked broadcasts.)
 inline Floats splat(float x) {
-#if defined(__AVX512F__)
+#if SATTN_LAYOUT_AVX512
   return Floats(_mm512_set1_ps(x));
-#elif defined(__AVX__)
+#elif defined(__AVX2__)  // the same conditions as kLanes
   return Floats(_mm256_set1_ps(x));
 #elif defined(__SSE__)
   return Floats(_mm_set1_ps(x));
@@ -68,7 +75,7 @@ inline Floats splat(float x) {
 
 // One bit per lane of a comparison result (-1 / 0 lanes).
 inline uint32_t lane_bits(Ints m) {
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#if SATTN_LAYOUT_AVX512
   return _mm512_movepi32_mask(__m512i(m));
 #elif defined(__AVX2__)
   return uint32_t(_mm256_movemask_ps(__m256(m)));
@@ -191,13 +198,13 @@ void topk(const ScoreTile& t, TopkTile& p, int64_t j0, int64_t j1, const float* 
     const Floats threshold = load(p.threshold + r0);
     const float* col = scores + r0;
     int64_t n = 0;
-#if defined(__AVX512F__)
+#if SATTN_LAYOUT_AVX512
     const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 #endif
     for (int64_t j = j0; j < last; ++j) {
       const Floats s = load(col + (j - j0) * kTileRows);
       const uint32_t bits = lane_bits((s >= threshold) & ((Ints{} + int32_t(j)) < end));
-#if defined(__AVX512F__)
+#if SATTN_LAYOUT_AVX512
       _mm512_storeu_ps(ev_value + n, _mm512_maskz_compress_ps(__mmask16(bits), __m512(s)));
       _mm512_storeu_si512(ev_lane + n, _mm512_maskz_compress_epi32(__mmask16(bits), lanes));
       _mm512_storeu_si512(ev_key + n, _mm512_set1_epi32(int32_t(j)));
