@@ -591,7 +591,7 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
   Layout l = make_layout(op, spec, false, 1, false);
   std::vector<TileWorker> workers(threads);
   for (TileWorker& w : workers) {
-    w.query.resize(tile_rows * d), w.qt.resize(tile_rows * d), w.scores.resize(chunk * tile_rows);
+    w.query.resize(tile_rows * d), w.qt.resize(tile_rows * d), w.scores.resize(chunk * sub_rows);
     w.margin.resize(tile_rows), w.threshold.resize(tile_rows), w.end.resize(tile_rows), w.count.resize(tile_rows);
     w.out.resize(tile_rows), w.rows.resize(tile_rows), w.overflow.resize(tile_rows);
     w.group_approx.resize(sel.nm ? sel.m : 0);
