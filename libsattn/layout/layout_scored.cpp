@@ -696,7 +696,7 @@ Layout build_scored_layout(const Op& op, Spec spec, const TensorView& q, const T
         kern.score(t, j0, j1, w.scores.data());
         if (sel.nm) {
           NmTile nm;
-          nm.m = sel.m, nm.first_only = sel.n == 1, nm.margin = w.margin.data() + row0, nm.out = w.out.data() + row0;
+          nm.m = sel.m, nm.n = sel.n, nm.margin = w.margin.data() + row0, nm.out = w.out.data() + row0;
           nm.doubtful = nm_doubtful, nm.ctx = &ctx;
           kern.nm(t, nm, j0, j1, w.scores.data());
         } else {

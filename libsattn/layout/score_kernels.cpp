@@ -123,13 +123,61 @@ void score(const ScoreTile& t, int64_t j0, int64_t j1, float* out) {
   for (; j < j1; ++j) score_block<1>(t, j, out + (j - j0) * kTileRows);
 }
 
-// N:M, in the lanes: the best approximate score of each full group, the largest below it (a tie
-// with the best counts as the runner-up) and the best's key. A group whose best is more than the
-// row's margin above the runner-up is decided here (layout_scored.cpp proves the margin enough);
-// the rest (ties, near-ties, partial groups, nm_n > 1) go to the doubtful callback.
+// N:M with 2 <= N <= 4, in the lanes: the N + 1 best approximate scores of each full group in a
+// descending list (a key enters above an equal one never: ties keep the earlier key higher)
+// with the keys of the first N. The group is decided here when the N-th
+// clears the (N+1)-th by the margin: those N keys are then the N best by exact score too. Their
+// keys are sorted (a network on vectors) and written ascending. Returns the decided lanes.
+template <int N>
+uint32_t nm_top_lanes(const float* col, int64_t g, int64_t m, Floats margin, uint32_t full, int32_t* const* out,
+                      int64_t slot) {
+  Floats top[N + 1];
+  Ints key[N];
+  for (int r = 0; r <= N; ++r) top[r] = splat(-std::numeric_limits<float>::infinity());
+  for (int r = 0; r < N; ++r) key[r] = Ints{};
+  for (int64_t j = g; j < g + m; ++j, col += kTileRows) {
+    Floats x = load(col);
+    Ints xk = Ints{} + int32_t(j);
+#pragma GCC unroll 5
+    for (int r = 0; r <= N; ++r) {
+      const Ints above = x > top[r];  // strictly: an equal later key stays below
+      const Floats stays = above ? x : top[r];
+      x = above ? top[r] : x;
+      top[r] = stays;
+      if (r < N) {
+        const Ints kept = above ? xk : key[r];
+        xk = above ? key[r] : xk;
+        key[r] = kept;
+      }
+    }
+  }
+  const uint32_t decided = lane_bits((top[N - 1] - top[N]) > margin) & full;
+  if (!decided) return 0;
+  auto order = [&](int a, int b) {
+    const Ints lo = key[a] < key[b] ? key[a] : key[b];
+    key[b] = key[a] < key[b] ? key[b] : key[a];
+    key[a] = lo;
+  };
+  if (N == 2) order(0, 1);
+  if (N == 3) order(0, 1), order(1, 2), order(0, 1);
+  if (N == 4) order(0, 1), order(2, 3), order(0, 2), order(1, 3), order(1, 2);
+  int32_t keys[N][kLanes];
+  std::memcpy(keys, key, sizeof keys);
+  for (uint32_t bits = decided; bits; bits &= bits - 1) {
+    const int l = __builtin_ctz(bits);
+    for (int r = 0; r < N; ++r) out[l][slot + r] = keys[r][l];
+  }
+  return decided;
+}
+
+// N:M, in the lanes. N = 1: the best approximate score of each full group, the largest below it
+// (a tie with the best counts as the runner-up) and the best's key; 2 <= N <= 4: nm_top_lanes.
+// A group whose N-th best is more than the row's margin above the next is decided here
+// (layout_scored.cpp proves the margin enough); the rest (ties, near-ties, partial groups,
+// N > 4) go to the doubtful callback.
 void nm(const ScoreTile& t, const NmTile& p, int64_t j0, int64_t j1, const float* scores) {
   const float low = -std::numeric_limits<float>::infinity();
-  const int64_t m = p.m;
+  const int64_t m = p.m, n = p.n;
   for (int v = 0; v < kRowVectors; ++v) {
     const int r0 = v * kLanes;
     int32_t end32[kLanes];
@@ -137,11 +185,11 @@ void nm(const ScoreTile& t, const NmTile& p, int64_t j0, int64_t j1, const float
     const Ints end = load_ints(end32);
     const Floats margin = load(p.margin + r0);
     int32_t* const* out = p.out + r0;
-    // The rows' outputs lie kv_len / m keys apart (a different cache line per row, long since
-    // evicted): ask for the lines of two chunks ahead now, so the stores below do not wait.
+    // The rows' outputs lie kv_len * n / m keys apart (a different cache line per row, long
+    // since evicted): ask for the lines of two chunks ahead now, so the stores below do not wait.
     const int64_t ahead = (j1 + 2 * (j1 - j0)) / m;
     for (int l = 0; l < kLanes; ++l)
-      if (t.end[r0 + l] > (ahead + 1) * m) __builtin_prefetch(out[l] + ahead, 1);
+      if (t.end[r0 + l] > (ahead + 1) * m) __builtin_prefetch(out[l] + ahead * n, 1);
     for (int64_t g = j0; g < j1; g += m) {
       const int64_t group = g / m;
       // Lanes whose group is complete / has at least one key (a row's end is at most j1, and
@@ -150,10 +198,10 @@ void nm(const ScoreTile& t, const NmTile& p, int64_t j0, int64_t j1, const float
       const uint32_t some = lane_bits(end > (Ints{} + int32_t(g)));
       if (!some) continue;
       uint32_t decided = 0;
-      if (p.first_only && full) {
+      const float* col = scores + (g - j0) * kTileRows + r0;
+      if (n == 1 && full) {
         Floats best = splat(low), runner = best;
         Ints key = Ints{};
-        const float* col = scores + (g - j0) * kTileRows + r0;
         for (int64_t j = g; j < g + m; ++j, col += kTileRows) {
           const Floats x = load(col);
           const Ints above = x > best;
@@ -169,6 +217,10 @@ void nm(const ScoreTile& t, const NmTile& p, int64_t j0, int64_t j1, const float
           const int l = __builtin_ctz(bits);
           out[l][group] = keys[l];
         }
+      } else if (full && n < m) {
+        if (n == 2) decided = nm_top_lanes<2>(col, g, m, margin, full, out, group * n);
+        if (n == 3) decided = nm_top_lanes<3>(col, g, m, margin, full, out, group * n);
+        if (n == 4) decided = nm_top_lanes<4>(col, g, m, margin, full, out, group * n);
       }
       for (uint32_t bits = some & ~decided; bits; bits &= bits - 1) {
         const int l = __builtin_ctz(bits);

@@ -23,12 +23,12 @@ struct ScoreTile {
   const int64_t* end = nullptr;  // [tile_rows]: row r may use keys [0, end[r]) (0: skip the row)
 };
 
-// N:M with N = 1 in the vector lanes; every other case goes to `doubtful`.
+// N:M with N <= 4 in the vector lanes; every other case goes to `doubtful`.
 struct NmTile {
   int64_t m = 0;
-  bool first_only = false;        // nm_n == 1: the vector path may decide groups itself
+  int64_t n = 0;                  // nm_n (< m): the vector path decides groups when n <= 4
   const float* margin = nullptr;  // [tile_rows]: a best this far above the runner-up is taken
-  int32_t* const* out = nullptr;  // [tile_rows]: row r's key of group g goes to out[r][g / m]
+  int32_t* const* out = nullptr;  // [tile_rows]: row r's keys of group g go to out[r][(g / m) * n ...]
   // Called for a (row r, group [g, min(g + m, end[r]))) the vector path did not decide; the
   // row's approximate scores of the group are col[0], col[stride], ...
   void (*doubtful)(void* ctx, int64_t r, int64_t g, const float* col, int64_t stride) = nullptr;

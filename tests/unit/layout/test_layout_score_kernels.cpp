@@ -133,8 +133,9 @@ TEST_CASE("layout: every ISA copy of the score kernels gives the rule's nm and t
         CAPTURE(k);
         check_topk(p, build_layout(p.op, Spec::topk_per_query, TopkParams{k}, &p.q, &p.k), k);
       }
-      for (const NmParams nm : {NmParams{1, 16}, NmParams{1, 5}, NmParams{1, 1}, NmParams{2, 8}, NmParams{3, 3},
-                                NmParams{4, 4}, NmParams{1, 37}}) {
+      for (const NmParams nm :
+           {NmParams{1, 16}, NmParams{1, 5}, NmParams{1, 1}, NmParams{2, 8}, NmParams{3, 3}, NmParams{4, 4},
+            NmParams{1, 37}, NmParams{2, 4}, NmParams{3, 16}, NmParams{4, 9}, NmParams{5, 8}}) {
         CAPTURE(nm.nm_n);
         CAPTURE(nm.nm_m);
         check_nm(p, build_layout(p.op, Spec::nm_structured, nm, &p.q, &p.k), nm);
@@ -161,7 +162,7 @@ TEST_CASE("layout: long score-selected rows cross many key chunks and row tiles,
         CAPTURE(k);
         check_topk(p, build_layout(p.op, Spec::topk_per_query, TopkParams{k}, &p.q, &p.k), k);
       }
-      for (const NmParams nm : {NmParams{1, 16}, NmParams{1, 5}, NmParams{2, 8}}) {
+      for (const NmParams nm : {NmParams{1, 16}, NmParams{1, 5}, NmParams{2, 8}, NmParams{2, 4}, NmParams{4, 32}}) {
         CAPTURE(nm.nm_m);
         check_nm(p, build_layout(p.op, Spec::nm_structured, nm, &p.q, &p.k), nm);
       }
