@@ -1,6 +1,6 @@
 // Layout-build benchmark: builds the nm_structured (1:16) or topk_per_query (k = seq/16) layout of
 // the CPU benchmark's problem (batch 1, 8 heads, head_dim 64, fp32, synthetic data) once and
-// prints one line: spec, seq, heads, build seconds, layout MiB and an FNV-1a hash of every ptr
+// prints one line: spec, seq, heads, build seconds (wall and process CPU), layout MiB and an FNV-1a hash of every ptr
 // and idx array, so that two builds (before / after a change) can be compared for identical
 // output. Peak memory comes from the caller (/usr/bin/time -v); see bench/layout/run.sh.
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "core/synthetic.hpp"
@@ -17,6 +18,14 @@
 using namespace sattn;
 
 namespace {
+
+// CPU seconds of every thread of the process (user + system): less sensitive to other jobs on a
+// shared machine than wall seconds.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 uint64_t fnv1a(uint64_t h, const void* data, size_t bytes) {
   const auto* p = static_cast<const unsigned char*>(data);
@@ -56,15 +65,17 @@ int main(int argc, char** argv) {
   const QKV data = synthetic_qkv(op.shape);
   const SpecParams params = resolve_params(op, spec);
   const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = process_cpu_seconds();
   const Layout layout = build_layout(op, spec, params, &data.q, &data.k);
+  const double cpu_seconds = process_cpu_seconds() - cpu0;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   uint64_t h = 0xcbf29ce484222325ull;
   for (const HeadLayout& hl : layout.heads) {
     h = fnv1a(h, hl.ptr.data(), hl.ptr.size() * sizeof(hl.ptr[0]));
     h = fnv1a(h, hl.idx.data(), hl.idx.size() * sizeof(hl.idx[0]));
   }
-  std::printf("%s seq=%lld heads=%lld causal=%d build_s=%.3f layout_mib=%.1f hash=%016llx\n", argv[1],
-              static_cast<long long>(seq), static_cast<long long>(heads), causal ? 1 : 0, seconds,
+  std::printf("%s seq=%lld heads=%lld causal=%d build_s=%.3f build_cpu_s=%.3f layout_mib=%.1f hash=%016llx\n", argv[1],
+              static_cast<long long>(seq), static_cast<long long>(heads), causal ? 1 : 0, seconds, cpu_seconds,
               double(layout.index_bytes()) / (1024.0 * 1024.0), static_cast<unsigned long long>(h));
   return 0;
 }

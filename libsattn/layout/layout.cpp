@@ -56,10 +56,11 @@
 //
 // Scores of nm_structured and topk_per_query are defined as double-precision dot products of
 // the group-summed query with the key, accumulated in index order. They are computed in row
-// tiles (memory O(tile * kv_len), never seq_len * kv_len): a float sgemm gives approximate
-// scores with a rigorous error bound, and only the keys whose bound straddles the selection
-// threshold are rescored in double. The selection is therefore exactly the one defined by the
-// double scores, whatever BLAS or thread count computed the approximation.
+// tiles (memory O(tile rows * key chunk) plus the top-k lists, never seq_len * kv_len): float
+// score kernels (one copy per ISA) give approximate scores with a rigorous error bound, and only
+// the keys whose bound straddles the selection threshold are rescored in double. The selection
+// is therefore exactly the one defined by the double scores, whatever ISA copy or thread count
+// computed the approximation.
 //
 // lsh (CSR, per (batch, kv head)): lsh_rounds rounds of angular LSH with lsh_buckets buckets.
 // Round r draws a Gaussian matrix R_r with sattn::Rng(seed XOR ((r + 1) * 0x9E3779B97F4A7C15)),

@@ -1,6 +1,6 @@
 #!/bin/bash
 # cpu_isa.sh ISA UNIT_TESTS: the fast-kernel tests (fast_attention*, softcap*, and the quantization
-# schemes' kernel, fast kernel*: randomized shapes,
+# schemes' kernel, fast kernel*; layout* for the nm/topk score kernels: randomized shapes,
 # tails, causal, empty rows, GQA, backward, against the double-precision reference) on one ISA's
 # copy of the CPU kernels, forced with SATTN_CPU_ISA. On a CPU without that ISA (read from
 # /proc/cpuinfo, independently of the library's own check) it checks instead that forcing it fails
@@ -17,7 +17,7 @@ case $isa in
 esac
 if [[ $supported == 1 ]]; then
   echo "cpu_isa.sh: $isa: running the fast-kernel tests on the $isa copy"
-  SATTN_CPU_ISA=$isa "$unit" -tc='cpu_isa*,fast_attention*,softcap*,fast kernel*'
+  SATTN_CPU_ISA=$isa "$unit" -tc='cpu_isa*,fast_attention*,softcap*,fast kernel*,layout*'
 else
   echo "cpu_isa.sh: $isa: not usable on this CPU; checking that forcing it fails clearly"
   SATTN_CPU_ISA=$isa "$unit" -tc='cpu_isa*'

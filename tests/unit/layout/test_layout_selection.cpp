@@ -101,7 +101,8 @@ TEST_CASE("layout: topk_per_query keeps exactly min(k, allowed) best keys per ro
 }
 
 TEST_CASE("layout: nm and topk over several row tiles (worker threads) are exact and repeatable") {
-  // Rows are scored in tiles of up to 256 rows, one tile per worker: 600 rows make three tiles.
+  // Rows are scored in tiles of 8, 16 or 32 rows (by ISA), one tile per worker item: 600 rows
+  // make many, the last partial.
   Rng rng(1414);
   for (bool causal : {false, true}) {
     Problem p{make_op(1, 2, 1, 600, 650, 8, causal), {}, {}, {}};
