@@ -124,9 +124,9 @@ def load_avg():
 
 out = os.path.join(src, "bench", "results", "grid.json")
 if add:
-    doc = json.load(open(out))
     spec, causal, configs = add
-    recs = run_op(spec, causal, doc["shape"]["seq_len"], configs)
+    recs = run_op(spec, causal, json.load(open(out))["shape"]["seq_len"], configs)
+    doc = json.load(open(out))  # read again: another --add may have written it meanwhile
     key = lambda r: (r["spec"], r["causal"], r["tiles"], r["schedule"], record_mode(r))
     new = {key(r) for r in recs if r["tiles"] > 1}
     doc["records"] = [r for r in doc["records"] if key(r) not in new] + [r for r in recs if r["tiles"] > 1]

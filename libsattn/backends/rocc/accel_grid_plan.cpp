@@ -99,9 +99,10 @@ std::optional<std::vector<std::pair<size_t, uint64_t>>> block_chunks(const Progr
 }
 
 // A full group of several query tiles: the heads of each query tile (members [s h, (s+1) h))
-// must be shareable as a GQA group is; then a chunk every query tile loads is shared by the gang
-// (kGang), one only some load by the heads of each query tile that loads it (kHeads; kOwn with
-// one head). Each member's chunks are in ascending K address order, so every member meets the
+// must be shareable as a GQA group is; then, when the query tiles have at least half of their
+// chunks in common, a chunk every query tile loads is shared by the gang (kGang), one only some
+// load by the heads of each query tile that loads it (kHeads; kOwn with one head); else every
+// chunk is shared by the heads of its query tile only. Each member's chunks are in ascending K address order, so every member meets the
 // gang's chunks in the same order. False when the tasks do not fit (then nothing is shared).
 bool classify_shares(const Program& p, const Group& g, int heads, int query_tiles, uint64_t base_idx,
                      std::vector<uint8_t>& shared_cmd) {
@@ -125,9 +126,18 @@ bool classify_shares(const Program& p, const Group& g, int heads, int query_tile
       ++it->second.second;
     }
   }
+  // The query tiles share only when at least half of every query tile's chunks are common to all
+  // of them: they then wait for each other at those chunks (a lock step), which costs more than
+  // it saves when they share little (bsr's kept blocks, drawn per block row: +4.9% cycles for 4.7%
+  // fewer bytes at 8x10, seq_len 16384; docs/decisions.md). Else the heads of each query tile
+  // share as a GQA group does.
+  int64_t common = 0;
+  for (const auto& [addr, where] : seen) common += where.second == query_tiles;
+  bool gang = true;
+  for (int s = 0; s < query_tiles; ++s) gang = gang && 2 * common >= int64_t(lists[size_t(s * heads)].size());
   for (const auto& l : lists)
     for (const auto& [i, addr] : l) {
-      const uint8_t share = seen[addr].second == query_tiles ? kGang : heads > 1 ? kHeads : kOwn;
+      const uint8_t share = gang && seen[addr].second == query_tiles ? kGang : heads > 1 ? kHeads : kOwn;
       shared_cmd[i] = shared_cmd[i + 1] = share;
     }
   return true;
