@@ -163,7 +163,8 @@ std::unique_ptr<GridPlan> plan_grid(const Program& prog, const Config& cfg) {
   // largest divisor of the GQA group size that divides the tile count; query_tiles the largest
   // q <= multicast_query_tiles with heads q dividing the tile count and every (batch, head)'s
   // query-tile count (so every task group is full), in block layouts only (a task with an index
-  // load keeps 1). Both 1 without multicast.
+  // load keeps 1), and when the ganged query tiles' work is about equal (below). Both 1 without
+  // multicast.
   int mh = 1, mq = 1;
   if (gc.multicast) {
     for (int d = int(std::min<int64_t>(prog.shape.group_size(), T)); d > 1; --d)
@@ -185,6 +186,34 @@ std::unique_ptr<GridPlan> plan_grid(const Program& prog, const Config& cfg) {
         break;
       }
     }
+  }
+  // A gang takes the next group only when all its tiles are done with this one, so query tiles of
+  // unequal work leave the lighter ones idle (non-causal block_local_global: each head's first query
+  // tile, the global rows, reads every key block, its neighbour 3 or 4). Query tiles are ganged only
+  // when that idle time (q x the heaviest member's work - the members' work, over the groups) is at
+  // most multicast_idle_limit (10%) of the work (the RUNs' query rows x key slots, as lpt weighs tasks).
+  if (mq > 1) {
+    auto work = [&](const Task& t) {
+      int64_t w = 0;
+      for (size_t i = t.cmds.first; i < t.cmds.second; ++i)
+        if (prog.commands[i].funct == Funct::run)
+          w += int64_t(isa::kRunNq.get(prog.commands[i].rs2)) * int64_t(isa::kRunNk.get(prog.commands[i].rs2));
+      return w;
+    };
+    int64_t total = 0, idle = 0, heaviest = 0, sum = 0, n = 0;
+    for (size_t k = 0; k < split.tasks.size(); ++k) {
+      const int64_t w = work(split.tasks[k]);
+      total += w;
+      heaviest = std::max(heaviest, w);
+      sum += w;
+      const bool last = k + 1 == split.tasks.size() || split.tasks[k + 1].b != split.tasks[k].b ||
+                        split.tasks[k + 1].h != split.tasks[k].h;
+      if (++n == mq || last) {  // a head's query tiles, mq at a time (every head has a multiple of mq)
+        idle += int64_t(n) * heaviest - sum;
+        heaviest = sum = n = 0;
+      }
+    }
+    if (double(idle) > gc.multicast_idle_limit * double(total)) mq = 1;
   }
   const int m = mh * mq;
   pl.heads = mh;

@@ -1,7 +1,8 @@
 // The RTL tile grid (hw/rtl/sattn_grid.sv under Verilator) against the grid model (run_grid):
 // 1x1, 2x2 and 2x4, every spec, i8 and i4, causal and not, GQA, partial blocks, each schedule,
-// multicast on and off, gangs of heads x query tiles: every output bit and every counter (per tile and the grid's) equal; the
-// counter identities across tiles; the watchdog on a grid; grids and lanes not built in RTL.
+// multicast on and off, gangs of heads x query tiles: every output bit and every counter (per
+// tile and the grid's) equal; the counter identities across tiles; the watchdog on a grid; grids
+// and lanes not built in RTL.
 // These tests need the grid harnesses built (ninja sattn_grid_harness): they fail without them.
 #include <doctest/doctest.h>
 
@@ -153,6 +154,7 @@ TEST_CASE("accel grid rtl: gangs of heads x query tiles bit-exact and counter-ex
           accel::Config cfg = grid_config(rows, cols, s, true);
           cfg.q_tile_rows = 16;
           cfg.grid.multicast_query_tiles = q;
+          cfg.grid.multicast_idle_limit = 1;  // gang whenever the counts allow
           const accel::GridResult rtl = accel::run_grid_rtl(p, cfg);
           check_grid_equal(rtl, accel::run_grid_stepped(p, cfg));
           check_grid_equal(rtl, accel::run_grid_events(p, cfg));
@@ -171,6 +173,7 @@ TEST_CASE("accel grid rtl: gangs of heads x query tiles bit-exact and counter-ex
         const Case d = make_case(spec, prec, causal, 56, 56, 32, 2, 2);
         accel::Config cfg = grid_config(2, 4, accel::Schedule::dynamic, true);
         cfg.q_tile_rows = 16;
+        cfg.grid.multicast_idle_limit = 1;
         const accel::Program pd = program_of(d, cfg);
         const accel::GridResult rtl = accel::run_grid_rtl(pd, cfg);
         check_grid_equal(rtl, accel::run_grid_stepped(pd, cfg));

@@ -100,9 +100,9 @@ TEST_CASE("accel grid: 2x2 and 2x4, every schedule, multicast on and off: same o
               CHECK(k.imbalance() < 1.0);
               if (!mc) CHECK(k.multicast_bytes == 0);
               (mc ? read_on : read_off) = k.dram_bytes_read;
-              // The GQA group size; x 2 query tiles in a block layout with an even number of query
-              // tiles a head (dense: 2 block rows of 64 and 8).
-              if (mc) CHECK(k.group_tiles == (c.layout.block && p.tiles / 4 % 2 == 0 ? 4 : 2));
+              // The GQA group size: no gangs of query tiles here (odd query-tile counts; dense's
+              // two, of 64 and 8 rows, too unequal to gang).
+              if (mc) CHECK(k.group_tiles == 2);
             }
             CHECK(read_on <= read_off);
             // The K/V blocks of a GQA group's two heads are fetched once: fewer bytes whenever any
@@ -135,6 +135,7 @@ TEST_CASE("accel grid: gangs of heads x query tiles: same output and MACs, fewer
             accel::Config cfg = grid_config(rows, cols, s, true);
             cfg.q_tile_rows = 16;
             cfg.grid.multicast_query_tiles = q;
+            cfg.grid.multicast_idle_limit = 1;  // gang whenever the counts allow
             accel::Config heads = cfg, off = cfg;
             heads.grid.multicast_query_tiles = 1;
             off.grid.multicast = false;
@@ -164,6 +165,24 @@ TEST_CASE("accel grid: gangs of heads x query tiles: same output and MACs, fewer
             if (!gangs) CHECK(k.dram_bytes_read == read_heads);
           }
       }
+}
+
+TEST_CASE("accel grid: query tiles are ganged only when their work is about equal") {
+  // GQA 4 on 2x4: gangs of 4 heads x 2 query tiles, or the 4 heads alone. Causal
+  // block_local_global, 8 query tiles of 16 rows: key blocks {0}, {0,1}, then 3 each; the pairs
+  // idle 1 block-run of 21 (< 10%): ganged. Non-causal: the first query tile (the global rows)
+  // reads all 4 blocks, then 3, 4, 3: idle 2 of 14 (> 10%): not.
+  for (bool causal : {true, false}) {
+    CAPTURE(causal);
+    const int64_t seq = causal ? 128 : 64;
+    const Case c = make_case(Spec::block_local_global, Precision::i8, causal, seq, seq, 32, 4, 1);
+    accel::Config cfg = grid_config(2, 4, accel::Schedule::dynamic, true);
+    cfg.q_tile_rows = 16;
+    const accel::Program p = program_of(c, cfg);
+    CHECK(accel::run_grid(p, cfg).counters.group_tiles == (causal ? 8 : 4));
+    cfg.grid.multicast_idle_limit = 1;
+    CHECK(accel::run_grid(p, cfg).counters.group_tiles == 8);
+  }
 }
 
 TEST_CASE("accel grid: the shared DRAM with one requester is the single tile's DRAM model") {

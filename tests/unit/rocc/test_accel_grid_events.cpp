@@ -23,6 +23,7 @@ struct GridCase {
   accel::Schedule schedule = accel::Schedule::dynamic;
   bool multicast = true;
   int query_tiles = 2;  // multicast_query_tiles
+  double idle_limit = 0.1;  // multicast_idle_limit
   int ports = 1;
   accel::Arbitration arbitration = accel::Arbitration::round_robin;
   int bytes_per_cycle = 16, latency = 40, lanes = 8, q_tile_rows = 64;
@@ -40,6 +41,7 @@ struct GridCase {
     c.grid.schedule = schedule;
     c.grid.multicast = multicast;
     c.grid.multicast_query_tiles = query_tiles;
+    c.grid.multicast_idle_limit = idle_limit;
     c.grid.dram_ports = ports;
     c.grid.arbitration = arbitration;
     return c;
@@ -63,6 +65,7 @@ GridCase random_case(std::mt19937& rng) {
   g.schedule = accel::Schedule(rng() % 4);
   g.multicast = rng() % 4 != 0;
   g.query_tiles = 1 << (rng() % 3);
+  g.idle_limit = rng() % 2 ? 0.1 : 1.0;
   g.ports = 1 + int(rng() % std::min(3u, unsigned(r * c)));
   g.arbitration = rng() % 3 == 0 ? accel::Arbitration::fixed : accel::Arbitration::round_robin;
   static const int bws[] = {16, 16, 8, 5, 1};
@@ -139,6 +142,7 @@ TEST_CASE("accel grid events: equal to the per-cycle engine, every spec, i8/i4, 
               g.cols = cols;
               g.schedule = s;
               g.query_tiles = q;
+              g.idle_limit = 1;  // gang whenever the counts allow
               g.q_tile_rows = 16;
               check_equal(program_of(d, g.config()), g);
             }
