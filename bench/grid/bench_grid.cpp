@@ -5,7 +5,8 @@
 // line per configuration (cycles, DRAM bytes, imbalance, multicast, per-tile finish cycles, the
 // model's wall and CPU time, and the reference check's CPU time).
 //
-//   sattn_bench_grid SPEC SEQ_LEN CAUSAL(0|1) GRID:SCHEDULE:MULTICAST(on|off)[:stepped] ...
+//   sattn_bench_grid SPEC SEQ_LEN CAUSAL(0|1) GRID:SCHEDULE:MULTICAST(on|heads|off)[:stepped] ...
+// (on: gangs of a GQA group's heads x 2 query tiles; heads: the heads of one query tile only)
 // (:stepped runs the per-cycle engine, run_grid_stepped, instead of run_grid's event engine: the
 // same counters and bits, checked here too; its time is the engine comparison of grid.md).
 // Shape: 32 heads, 8 KV heads, head_dim 64, i8, LANES 16; bsr keep 0.1 block 64,
@@ -105,7 +106,9 @@ int main(int argc, char** argv) {
     k.grid.rows = g->first;
     k.grid.cols = g->second;
     k.grid.schedule = *sched;
-    k.grid.multicast = c.substr(p2 + 1) == "on";
+    const std::string mc = c.substr(p2 + 1);  // on, heads (the GQA heads of one query tile only), off
+    k.grid.multicast = mc == "on" || mc == "heads";
+    if (mc == "heads") k.grid.multicast_query_tiles = 1;
     t0 = std::chrono::steady_clock::now();
     c0 = cpu_ms();
     const bool reuse = k.grid.tiles() == 1 && k.grid.multicast && !stepped;
@@ -130,6 +133,7 @@ int main(int argc, char** argv) {
     nlohmann::ordered_json j = {
         {"spec", spec_name}, {"causal", op.causal}, {"seq_len", seq}, {"tiles", k.grid.tiles()},
         {"grid", k.grid.shape()}, {"schedule", accel::schedule_name(*sched)}, {"multicast", k.grid.multicast},
+        {"multicast_mode", mc}, {"query_tiles", gc.group_tiles / gc.group_heads},
         {"engine", stepped ? "stepped" : "events"},
         {"cycles", gc.cycles}, {"macs_issued", gc.total.macs_issued}, {"busy_cycles", gc.total.busy},
         {"dram_bytes_read", gc.dram_bytes_read}, {"dram_bytes_written", gc.dram_bytes_written},

@@ -22,9 +22,16 @@ SPECS = ["bsr", "sliding_window", "block_local_global"]
 DRAM_BOUND = 0.9
 
 
+def mode(r):
+    """A record's multicast: on (a GQA group's heads x query tiles), heads (the heads of one query tile
+    only) or off; records from before the query-tile gangs carry none (multicast true: on)."""
+    return r.get("multicast_mode", "on" if r["multicast"] else "off")
+
+
 def find(spec, causal, tiles, sched="dynamic", mc=True):
+    want = "on" if mc is True else "off" if mc is False else mc
     for r in recs:
-        if (r["spec"], r["causal"], r["tiles"], r["schedule"], r["multicast"]) == (spec, causal, tiles, sched, mc):
+        if (r["spec"], r["causal"], r["tiles"], r["schedule"], mode(r)) == (spec, causal, tiles, sched, want):
             return r
     return None
 
@@ -63,7 +70,7 @@ L = ["# Accelerator grid: scaling, multicast, scheduling", "",
       ", ".join(sorted({f"{r['spec']}{' causal' if r['causal'] else ''}" for r in recs})) + ")."),
      "- What ran (per op, the grid configurations besides 1x1): " + "; ".join(
          f"{s}{' causal' if c else ''}: " + ", ".join(
-             f"{r['tiles']} {r['schedule']}{'' if r['multicast'] else ' unicast'}" for r in recs
+             f"{r['tiles']} {r['schedule']}{'' if mode(r) == 'on' else ' unicast' if mode(r) == 'off' else ' heads-only'}" for r in recs
              if (r['spec'], r['causal']) == (s, c) and r['tiles'] > 1)
          for s in SPECS for c in (True, False) if base(s, c)) +
      "".join(f" Added later: {a['op'][0]}{' causal' if a['op'][1] else ''} {a['configs']} ({a.get('note', '')})."
@@ -100,55 +107,70 @@ for spec in SPECS:
 L.append("")
 
 L += ["## Multicast on and off (schedule dynamic)", "",
-      "| spec | causal | tiles | DRAM bytes read, on | off | off / on | cycles on | cycles off | DRAM util on | off |",
-      "|---|---|---|---|---|---|---|---|---|---|"]
+      "on: a gang takes a GQA group's 4 heads × 2 consecutive query tiles (block layouts; `query tiles` 1: the "
+      "heads of one query tile, as for sliding_window's row layout or at 4 tiles); heads: the heads of one query "
+      "tile only (`--multicast heads`, the gangs before query-tile sharing); off: every tile its own.", "",
+      "| spec | causal | tiles | query tiles | DRAM bytes read, on | heads | off | off / on | off / heads | cycles on | heads | off | DRAM util on | off |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 for spec in SPECS:
     for causal in (True, False):
         for tiles in (4, 16, 40, 80):
-            on, off = find(spec, causal, tiles), find(spec, causal, tiles, mc=False)
+            on, off, hd = find(spec, causal, tiles), find(spec, causal, tiles, mc=False), find(spec, causal, tiles, mc="heads")
             if not on or not off:
                 continue
-            L.append(f"| {spec} | {'yes' if causal else 'no'} | {tiles} | {on['dram_bytes_read']:,} | "
-                     f"{off['dram_bytes_read']:,} | {off['dram_bytes_read'] / on['dram_bytes_read']:.2f} | "
-                     f"{on['cycles']:,} | {off['cycles']:,} | {on['dram_read_utilization']:.2f} | "
+            hd_bytes = f"{hd['dram_bytes_read']:,}" if hd else "–"
+            hd_ratio = f"{off['dram_bytes_read'] / hd['dram_bytes_read']:.2f}" if hd else "–"
+            hd_cycles = f"{hd['cycles']:,}" if hd else "–"
+            L.append(f"| {spec} | {'yes' if causal else 'no'} | {tiles} | {on.get('query_tiles', 1)} | "
+                     f"{on['dram_bytes_read']:,} | {hd_bytes} | {off['dram_bytes_read']:,} | "
+                     f"{off['dram_bytes_read'] / on['dram_bytes_read']:.2f} | {hd_ratio} | {on['cycles']:,} | "
+                     f"{hd_cycles} | {off['cycles']:,} | {on['dram_read_utilization']:.2f} | "
                      f"{off['dram_read_utilization']:.2f} |")
 L.append("")
 
-# Where the multicast ratio comes from: multicast shares a GQA group's K/V and index loads
-# (m = group size tiles fetch them once), never Q (every query head loads its own). So with
-# Q = the Q bytes and X = the shared bytes fetched once, off / on = (Q + m X) / (Q + X) < m.
+# Where the multicast ratio comes from. Q is never shared (every query head loads its own); the
+# heads of a GQA group share all their K/V (gqa x fewer), and a gang of heads x query tiles also
+# fetches once the K/V chunks its query tiles have in common. With Q the Q bytes and X the shared
+# bytes fetched once, off / on = (Q + X_off) / (Q + X_on).
 gqa = shape["heads"] // shape["kv_heads"]
 qbytes = shape["heads"] * shape["seq_len"] * shape["head_dim"] // (2 if shape["precision"] == "i4" else 1)
-L += ["### Why the ratio stays below the GQA group size", "",
-      f"Multicast shares the K/V and index loads of a GQA group's {gqa} query heads (fetched once, delivered "
-      f"{gqa} times); Q is never shared (each head loads its own: {qbytes:,} bytes, the same with and without "
-      "multicast). With X the shared bytes fetched once, off / on = (Q + " + str(gqa) + " X) / (Q + X): below "
-      f"{gqa}, the more so the less K/V a query tile reads. No schedule changes it: the bytes read with multicast "
-      "are the same at every tile count and schedule (the task groups are fixed by the program).", "",
-      "| spec | causal | Q bytes | shared bytes, on (X) | off | off / on (shared) | off / on (all) | X / Q |",
-      "|---|---|---|---|---|---|---|---|"]
+L += ["### Where the ratio comes from", "",
+      f"Q is never shared (each head loads its own: {qbytes:,} bytes, the same with and without multicast). The "
+      f"{gqa} heads of a GQA group load the same K/V chunks, fetched once with heads-only multicast ({gqa}× fewer "
+      "K/V bytes), so off / heads = (Q + " + str(gqa) + " X) / (Q + X) stays below " + str(gqa) + ", the more so "
+      "the less K/V a query tile reads. A gang of heads × 2 consecutive query tiles fetches once, besides, the "
+      "chunks both query tiles load: block_local_global's global block (every query tile loads it) and the "
+      "window blocks neighbours share. It does so only where at least half of each query tile's chunks are "
+      "common (else the heads of each query tile share, uncoupled: bsr, whose kept blocks are drawn per block "
+      "row), and gangs query tiles only when their work is about equal (non-causal block_local_global's global "
+      "rows read every key block: query tiles 1, hw/README.md \"Multicast\"). No schedule changes the bytes: they are the same at every tile count that allows the same "
+      "gangs, and for every schedule (the task groups are fixed by the program).", "",
+      "| spec | causal | query tiles | Q bytes | K/V bytes, on | heads | off | off / heads (K/V) | off / on (K/V) | off / heads (all) | off / on (all) |",
+      "|---|---|---|---|---|---|---|---|---|---|---|"]
 for spec in SPECS:
     for causal in (True, False):
-        on, off = find(spec, causal, 80), find(spec, causal, 80, mc=False)
+        on, off, hd = find(spec, causal, 80), find(spec, causal, 80, mc=False), find(spec, causal, 80, mc="heads")
         if not on or not off:
             continue
+        hd = hd or (on if on.get("query_tiles", 1) == 1 else None)  # one query tile a gang: on is heads-only
         x_on, x_off = on["dram_bytes_read"] - qbytes, off["dram_bytes_read"] - qbytes
-        L.append(f"| {spec} | {'yes' if causal else 'no'} | {qbytes:,} | {x_on:,} | {x_off:,} | {x_off / x_on:.2f} | "
-                 f"{off['dram_bytes_read'] / on['dram_bytes_read']:.2f} | {x_on / qbytes:.2f} |")
-blg = find("block_local_global", True, 80), find("block_local_global", True, 80, mc=False)
+        x_hd = hd["dram_bytes_read"] - qbytes if hd else None
+        hd_cells = (f"{x_hd:,}", f"{x_off / x_hd:.2f}", f"{off['dram_bytes_read'] / hd['dram_bytes_read']:.2f}") if hd \
+            else ("–", "–", "–")
+        L.append(f"| {spec} | {'yes' if causal else 'no'} | {on.get('query_tiles', 1)} | {qbytes:,} | {x_on:,} | "
+                 f"{hd_cells[0]} | {x_off:,} | {hd_cells[1]} | {x_off / x_on:.2f} | {hd_cells[2]} | "
+                 f"{off['dram_bytes_read'] / on['dram_bytes_read']:.2f} |")
+blg = find("block_local_global", True, 80), find("block_local_global", True, 80, mc=False), \
+    find("block_local_global", True, 80, mc="heads")
 if all(blg):
-    on, off = blg
-    need = off["dram_bytes_read"] / 3 - qbytes
+    on, off, hd = blg
     L += ["", f"Causal block_local_global reads the least K/V per query tile (its window block, the diagonal block "
-          f"and the global block: 3 blocks of K and V), so Q is the largest share and the ratio the smallest "
-          f"({off['dram_bytes_read'] / on['dram_bytes_read']:.2f}×). 3× would need the shared bytes cut from "
-          f"{on['dram_bytes_read'] - qbytes:,} to {need:,.0f} ({100 * (1 - need / (on['dram_bytes_read'] - qbytes)):.1f}% "
-          "less), i.e. sharing K/V across query tiles, not only across the heads of a group: every query tile "
-          "of a (batch, KV head) loads the same global block. A gang spanning two consecutive query tiles (8 "
-          "tiles: 4 heads × 2 query tiles) that multicasts the global block's loads over all 8 would fetch 5 "
-          "blocks where 6 are fetched now (estimated " +
-          f"{off['dram_bytes_read'] / (qbytes + (on['dram_bytes_read'] - qbytes) * 5 / 6):.2f}×); not built "
-          "(the multicast unit is the GQA group in the model and the RTL).", ""]
+          f"and the global block: 3 blocks of K and V), so Q is the largest share: heads-only multicast reads "
+          f"{off['dram_bytes_read'] / hd['dram_bytes_read']:.2f}× fewer bytes than unicast. Query tiles q and q+1 "
+          "load {global, q−1, q} and {global, q, q+1}: a gang of both fetches 4 blocks where their heads fetched "
+          f"6 (the global and the diagonal block q once for 8 tiles), {off['dram_bytes_read'] / on['dram_bytes_read']:.2f}× "
+          f"fewer bytes than unicast, at {on['cycles'] / hd['cycles'] - 1:+.1%} cycles against heads-only (the "
+          "two query tiles wait for each other at the chunks they share).", ""]
 L.append("")
 
 # When the grid turns DRAM-bound without multicast (causal bsr, the tile counts measured).
@@ -230,7 +252,7 @@ L += ["## Model time (8x10 runs)", "",
 for r in recs:
     if r["tiles"] == 80 and "model_cpu_ms" in r:
         L.append(f"| {r['spec']} | {'yes' if r['causal'] else 'no'} | {r['schedule']} | "
-                 f"{'on' if r['multicast'] else 'off'} | {r['cycles']:,} | {r['model_cpu_ms'] / 1000:.1f} | "
+                 f"{mode(r)} | {r['cycles']:,} | {r['model_cpu_ms'] / 1000:.1f} | "
                  f"{r['model_ms'] / 1000:.1f} |")
 L.append("")
 for c in doc.get("main_comparison", []):
@@ -292,7 +314,7 @@ def best_eff(spec, causal, tiles):
     if not cands or not base(spec, causal):
         return 0.0, "not run", False
     r = max(cands, key=lambda r: speedup(r))
-    return speedup(r) / tiles, r["schedule"], r["multicast"]
+    return speedup(r) / tiles, r["schedule"], mode(r)
 
 
 eff, sched, mc = best_eff("bsr", True, 80)
@@ -302,7 +324,8 @@ imb = {sch: find("bsr", True, 80, sch)["imbalance"] for sch in ("static", "zigza
 L += ["## Targets (issue 24)", "",
       "| target | measured | met |", "|---|---|---|",
       f"| efficiency ≥ 85% at 80 tiles, causal bsr keep 0.1, best schedule | {pct(eff)} ({sched}, multicast "
-      f"{'on' if mc else 'off'}) at seq_len {shape['seq_len']}" +
+      f"{mc}) at seq_len {shape['seq_len']}" + (f"; multicast on (dynamic) {pct(speedup(find('bsr', True, 80)) / 80)}"
+                                                 if mc != "on" and find("bsr", True, 80) else "") +
       "".join(f"; {pct(a['cycles'] / b['cycles'] / 80)} at seq_len {sl}" for sl, (a, b) in sorted(eff_by_seq.items())
               if sl != shape["seq_len"]) +
       f" | {'yes' if eff >= 0.85 else 'no'} at {shape['seq_len']}" +

@@ -10,7 +10,7 @@ bench/results/grid.json; bench/grid/report.py turns it into grid.md and the plot
   bench/grid/run.py [--seq-len N] [--quick] [--jobs J] [BUILD_DIR]   (seq_len 16384, the issue's; J ops at once)
   bench/grid/run.py --target-seq N [BUILD_DIR]   add causal bsr at 1x1 and 8x10 (dynamic, multicast
                                                  on and off) at seq_len N to the committed grid.json
-  bench/grid/run.py --add SPEC CAUSAL(0|1) TILES:SCHEDULE:MULTICAST,... [BUILD_DIR]
+  bench/grid/run.py --add SPEC CAUSAL(0|1) TILES:SCHEDULE:MULTICAST(on|heads|off),... [BUILD_DIR]
                                                  add configurations of one op (at grid.json's
                                                  seq_len) to the committed grid.json
   bench/grid/run.py --engines N [BUILD_DIR]      add causal bsr 8x10 (dynamic, multicast on) at seq_len
@@ -34,7 +34,7 @@ while args and args[0].startswith("--"):
     if args[0] == "--seq-len":
         seq = int(args[1]); args = args[2:]
     elif args[0] == "--add":
-        add = (args[1], args[2] == "1", [(int(t), s, m == "on") for t, s, m in (c.split(":") for c in args[3].split(","))])
+        add = (args[1], args[2] == "1", [(int(t), s, m if m == "heads" else m == "on") for t, s, m in (c.split(":") for c in args[3].split(","))])
         args = args[4:]
     elif args[0] == "--engines":
         engines_seq = int(args[1]); args = args[2:]
@@ -78,10 +78,20 @@ if quick:
     points = [p for p in points if p[0] == "bsr" and p[1]]
 
 
+def mode_name(mc):
+    """A configuration's multicast: True (on: heads x query tiles), "heads" (the heads only), False (off)."""
+    return mc if isinstance(mc, str) else "on" if mc else "off"
+
+
+def record_mode(r):
+    """A record's multicast mode (records before the heads x query tiles gangs have none: on or off)."""
+    return r.get("multicast_mode", "on" if r["multicast"] else "off")
+
+
 def run_op(spec, causal, seq_len, configs):
     """Runs configs [(tiles, schedule, multicast[, "stepped"])] of one op; returns their records."""
     cmd = [driver, spec, str(seq_len), "1" if causal else "0"] + \
-          [f"{GRIDS[c[0]]}:{c[1]}:{'on' if c[2] else 'off'}" + (":stepped" if len(c) > 3 else "") for c in configs]
+          [f"{GRIDS[c[0]]}:{c[1]}:{mode_name(c[2])}" + (":stepped" if len(c) > 3 else "") for c in configs]
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -114,10 +124,10 @@ def load_avg():
 
 out = os.path.join(src, "bench", "results", "grid.json")
 if add:
-    doc = json.load(open(out))
     spec, causal, configs = add
-    recs = run_op(spec, causal, doc["shape"]["seq_len"], configs)
-    key = lambda r: (r["spec"], r["causal"], r["tiles"], r["schedule"], r["multicast"])
+    recs = run_op(spec, causal, json.load(open(out))["shape"]["seq_len"], configs)
+    doc = json.load(open(out))  # read again: another --add may have written it meanwhile
+    key = lambda r: (r["spec"], r["causal"], r["tiles"], r["schedule"], record_mode(r))
     new = {key(r) for r in recs if r["tiles"] > 1}
     doc["records"] = [r for r in doc["records"] if key(r) not in new] + [r for r in recs if r["tiles"] > 1]
     doc.setdefault("added", []).append({"op": [spec, causal], "configs": sorted(new), "load_average": load_avg(),

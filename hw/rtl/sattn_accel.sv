@@ -37,11 +37,12 @@ module sattn_accel
     output logic [3:0] dbg_core_state,
     output logic [4:0] dbg_fifo_count,
     output logic [3:0] dbg_head_funct,
-    // Grid hooks (hw/rtl/sattn_grid.sv; a lone tile ties the inputs to 0): the multicast bit of
-    // each command travels with it through the FIFO; the grid holds a multicast load's issue until
-    // every tile of its group can issue it, and reads the event counters directly.
-    input logic cmd_mc,
-    output logic head_mc,
+    // Grid hooks (hw/rtl/sattn_grid.sv; a lone tile ties the inputs to 0): the multicast field of
+    // each command (0 none, 1 the gang, 2 the heads of one query tile) travels with it through the
+    // FIFO; the grid holds a multicast load's issue until every tile sharing it can issue it, and
+    // reads the event counters directly.
+    input logic [1:0] cmd_mc,
+    output logic [1:0] head_mc,
     output logic head_ready,
     input logic issue_hold,
     output logic issue,
@@ -57,7 +58,7 @@ module sattn_accel
   logic [3:0] fifo_funct[DEPTH];
   logic [63:0] fifo_rs1[DEPTH];
   logic [63:0] fifo_rs2[DEPTH];
-  logic fifo_mc[DEPTH];
+  logic [1:0] fifo_mc[DEPTH];
   logic [AW-1:0] head, tail;
   logic [AW:0] count;
   assign cmd_ready = count != (AW + 1)'(DEPTH);
@@ -161,7 +162,7 @@ module sattn_accel
   end
   assign pop = have && can_issue && !issue_hold;
   assign head_ready = have && can_issue;
-  assign head_mc = have && fifo_mc[head];
+  assign head_mc = have ? fifo_mc[head] : 2'd0;
   assign issue = pop;
   assign dma_start = pop && !bad && (f == FUNCT_LOAD_IDX || f == FUNCT_LOAD_Q || f == FUNCT_LOAD_K ||
                                      f == FUNCT_LOAD_V || f == FUNCT_LOAD_SCALE);

@@ -25,7 +25,7 @@ module sattn_grid
     input logic [31:0] ld_addr,
     input logic [63:0] ld_d0,
     input logic [63:0] ld_d1,
-    input logic [7:0] ld_d2,
+    input logic [8:0] ld_d2,
     output logic done,
     // Shared DRAM, per channel c (channels >= ports unused): read grant, beat, write credit/grant.
     output logic rg_valid[ROWS*COLS],
@@ -57,13 +57,14 @@ module sattn_grid
 );
   localparam int T = ROWS * COLS;
 
-  logic t_cmd_valid[T], t_cmd_ready[T], t_cmd_mc[T];
+  logic t_cmd_valid[T], t_cmd_ready[T];
+  logic [1:0] t_cmd_mc[T], t_head_mc[T];
   logic [6:0] t_cmd_funct[T];
   logic [63:0] t_cmd_rs1[T], t_cmd_rs2[T];
   logic t_busy[T], t_rd_req[T], t_rd_ready[T], t_beat_valid[T];
   logic [127:0] t_beat_data[T];
   logic t_wr_valid[T], t_wr_ready[T];
-  logic t_head_mc[T], t_head_ready[T], t_hold[T], t_issue[T];
+  logic t_head_ready[T], t_hold[T], t_issue[T];
   logic [63:0] t_ctr_value[T];
   logic [3:0] t_ctr_sel;
 

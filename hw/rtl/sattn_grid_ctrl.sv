@@ -1,8 +1,9 @@
 // The tile grid's control (hw/README.md "Grid RTL"): everything of sattn_grid but the tiles. A
 // work distributor with per-tile command feeds (sattn_grid_dist), one shared DRAM with `ports`
 // channels and a bandwidth arbiter (sattn_grid_arb, one per channel for reads and one for
-// writes), a multicast DMA (a K/V/index load marked multicast issues on every tile of its group
-// in the same cycle; only the group's first tile requests, every member receives each beat), and
+// writes), a multicast DMA (a K/V/index load marked multicast issues on every tile sharing it
+// in the same cycle: the gang, or the heads of one query tile; only the first of them requests,
+// every one receives each beat), and
 // the grid counters. The host fills the command memory, the task table and the configuration
 // through the load port while rst is high (hw/README.md "Grid MMIO"), then releases rst; `done`
 // rises when every task has run. The DRAM timing (latency, bandwidth credit, queued bursts) is
@@ -28,7 +29,7 @@ module sattn_grid_ctrl
     input logic [31:0] ld_addr,
     input logic [63:0] ld_d0,
     input logic [63:0] ld_d1,
-    input logic [7:0] ld_d2,
+    input logic [8:0] ld_d2,
     output logic done,
     // Shared DRAM, per channel c (channels >= ports unused): read grant, beat, write credit/grant.
     output logic rg_valid[ROWS*COLS],
@@ -51,7 +52,7 @@ module sattn_grid_ctrl
     output logic [6:0] t_cmd_funct[ROWS*COLS],
     output logic [63:0] t_cmd_rs1[ROWS*COLS],
     output logic [63:0] t_cmd_rs2[ROWS*COLS],
-    output logic t_cmd_mc[ROWS*COLS],
+    output logic [1:0] t_cmd_mc[ROWS*COLS],
     input logic t_busy[ROWS*COLS],
     input logic t_rd_req[ROWS*COLS],
     output logic t_rd_ready[ROWS*COLS],
@@ -59,7 +60,7 @@ module sattn_grid_ctrl
     output logic [127:0] t_beat_data[ROWS*COLS],
     input logic t_wr_valid[ROWS*COLS],
     output logic t_wr_ready[ROWS*COLS],
-    input logic t_head_mc[ROWS*COLS],
+    input logic [1:0] t_head_mc[ROWS*COLS],
     input logic t_head_ready[ROWS*COLS],
     output logic t_hold[ROWS*COLS],
     input logic t_issue[ROWS*COLS],
@@ -73,6 +74,7 @@ module sattn_grid_ctrl
   // ---------------------------------------------------------------- configuration (MMIO)
   logic [1:0] sched;      // 0 static, 1 zigzag, 2 dynamic
   logic [7:0] gm;         // tiles per multicast group (1: none); divides T
+  logic [7:0] gh;         // of them, the heads of one query tile (a load marked 2 is theirs); divides gm
   logic [7:0] ports;      // DRAM channels, 1..T
   logic arb_fixed;        // 0 round robin, 1 fixed priority
   logic [31:0] ngroups;   // task groups
@@ -86,11 +88,13 @@ module sattn_grid_ctrl
         3'd3: arb_fixed <= ld_d0[0];
         3'd4: ngroups <= ld_d0[31:0];
         3'd5: nprologue <= ld_d0[31:0];
+        3'd6: gh <= ld_d0[7:0];
         default: ;
       endcase
 
-  // Where each tile sits: its gang (multicast group of tiles), member index, leader, channel.
-  logic [7:0] gang[T], member[T], leader[T], chan[T];
+  // Where each tile sits: its gang (multicast group of tiles), member index, leader, its query
+  // tile's heads (hsub) and their leader, channel.
+  logic [7:0] gang[T], member[T], leader[T], hsub[T], hleader[T], chan[T];
   logic [7:0] ngangs;
   always_ff @(posedge clk)
     if (rst) begin
@@ -99,6 +103,8 @@ module sattn_grid_ctrl
         gang[i] <= 8'(i / 32'(gm));
         member[i] <= 8'(i % 32'(gm));
         leader[i] <= 8'((i / 32'(gm)) * 32'(gm));
+        hsub[i] <= 8'(i / 32'(gh));
+        hleader[i] <= 8'((i / 32'(gh)) * 32'(gh));
         chan[i] <= 8'(i % 32'(ports));
       end
     end
@@ -122,18 +128,25 @@ module sattn_grid_ctrl
   end
 
   // ---------------------------------------------------------------- multicast issue
-  // A head command marked multicast issues on every tile of the group in the same cycle or on
-  // none: each tile's issue is held until all members can issue theirs.
-  logic group_ready[T];
+  // A head command marked multicast issues on every tile sharing it (mc 1: the gang, 2: the heads
+  // of its query tile) in the same cycle or on none: each tile's issue is held until all of them
+  // can issue a load marked alike.
+  logic group_ready[T], heads_ready[T];
   always_comb begin
-    for (int k = 0; k < T; k++) group_ready[k] = 1'b1;
+    for (int k = 0; k < T; k++) begin
+      group_ready[k] = 1'b1;
+      heads_ready[k] = 1'b1;
+    end
+    for (int i = 0; i < T; i++) begin
+      group_ready[gang[i]] = group_ready[gang[i]] && t_head_ready[i] && t_head_mc[i] == 2'd1;
+      heads_ready[hsub[i]] = heads_ready[hsub[i]] && t_head_ready[i] && t_head_mc[i] == 2'd2;
+    end
     for (int i = 0; i < T; i++)
-      group_ready[gang[i]] = group_ready[gang[i]] && t_head_ready[i] && t_head_mc[i];
-    for (int i = 0; i < T; i++) t_hold[i] = t_head_mc[i] && !group_ready[gang[i]];
+      t_hold[i] = (t_head_mc[i] == 2'd1 && !group_ready[gang[i]]) || (t_head_mc[i] == 2'd2 && !heads_ready[hsub[i]]);
   end
 
-  // Whether each tile's DMA runs a multicast load (it then follows its leader's grants and beats).
-  logic dma_shared[T];
+  // How each tile's DMA load is shared (it then follows that leader's grants and beats).
+  logic [1:0] dma_shared[T];
   logic [7:0] src[T];
   function automatic logic is_load(logic [3:0] f);
     return f == FUNCT_LOAD_IDX || f == FUNCT_LOAD_Q || f == FUNCT_LOAD_K || f == FUNCT_LOAD_V ||
@@ -141,13 +154,15 @@ module sattn_grid_ctrl
   endfunction
   always_ff @(posedge clk)
     for (int i = 0; i < T; i++)
-      if (rst) dma_shared[i] <= 1'b0;
+      if (rst) dma_shared[i] <= 2'd0;
       else if (t_issue[i] && is_load(t_head_funct[i])) dma_shared[i] <= t_head_mc[i];
-  always_comb for (int i = 0; i < T; i++) src[i] = dma_shared[i] ? leader[i] : 8'(i);
+  always_comb
+    for (int i = 0; i < T; i++)
+      src[i] = dma_shared[i] == 2'd1 ? leader[i] : dma_shared[i] == 2'd2 ? hleader[i] : 8'(i);
 
   // ---------------------------------------------------------------- shared DRAM arbiters
   logic rd_want[T], rd_fire[T], wr_fire[T];
-  always_comb for (int i = 0; i < T; i++) rd_want[i] = t_rd_req[i] && (!dma_shared[i] || 8'(i) == leader[i]);
+  always_comb for (int i = 0; i < T; i++) rd_want[i] = t_rd_req[i] && src[i] == 8'(i);
   sattn_grid_arb #(.T(T)) read_arb (
       .clk, .rst, .ports, .fixed(arb_fixed), .chan, .want(rd_want), .credit('{default: 1'b1}),
       .grant_valid(rg_valid), .grant_id(rg_id), .fire(rd_fire));
@@ -202,7 +217,8 @@ module sattn_grid_ctrl
         if (t_head_ready[i] && t_hold[i]) stall_mc[i] <= stall_mc[i] + 64'd1;
         if (beat_mine[i] && t_dma_state[i] == 2'd2 && src[i] != 8'(i))
           mc_bytes[i] <= mc_bytes[i] + 64'(BEAT_BYTES);
-        if (t_issue[i] && t_head_mc[i] && 8'(i) == leader[i]) loads = loads + 64'd1;
+        if (t_issue[i] && ((t_head_mc[i] == 2'd1 && 8'(i) == leader[i]) || (t_head_mc[i] == 2'd2 && 8'(i) == hleader[i])))
+          loads = loads + 64'd1;
       end
       dram_rd <= dram_rd + rd_beats * 64'(BEAT_BYTES);
       dram_wr <= dram_wr + wr_beats * 64'(BEAT_BYTES);

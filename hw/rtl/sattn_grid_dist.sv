@@ -25,7 +25,7 @@ module sattn_grid_dist #(
     /* verilator lint_on UNUSEDSIGNAL */
     input logic [63:0] ld_d0,
     input logic [63:0] ld_d1,
-    input logic [7:0] ld_d2,
+    input logic [8:0] ld_d2,
     input logic [1:0] sched,
     input logic [7:0] gm,
     input logic [7:0] ngangs,
@@ -39,7 +39,7 @@ module sattn_grid_dist #(
     output logic [6:0] cmd_funct[T],
     output logic [63:0] cmd_rs1[T],
     output logic [63:0] cmd_rs2[T],
-    output logic cmd_mc[T],
+    output logic [1:0] cmd_mc[T],
     output logic feed_empty[T],
     output logic no_more_tasks,
     output logic [63:0] tasks[T]
@@ -48,7 +48,7 @@ module sattn_grid_dist #(
   localparam int TASK_AW = GRP_AW + TW;
 
   // ---------------------------------------------------------------- memories (loaded by the host)
-  logic [7:0] mem_funct[2**CMD_AW];  // bit 7: multicast
+  logic [8:0] mem_funct[2**CMD_AW];  // bits 8:7: multicast (0 none, 1 the gang, 2 the heads of one query tile)
   logic [63:0] mem_rs1[2**CMD_AW];
   logic [63:0] mem_rs2[2**CMD_AW];
   logic [31:0] grp_lo[2**GRP_AW], grp_hi[2**GRP_AW];
@@ -130,7 +130,7 @@ module sattn_grid_dist #(
         idx[i] = nb[i];
       end
       cmd_funct[i] = mem_funct[idx[i][CMD_AW-1:0]][6:0];
-      cmd_mc[i] = mem_funct[idx[i][CMD_AW-1:0]][7];
+      cmd_mc[i] = mem_funct[idx[i][CMD_AW-1:0]][8:7];
       cmd_rs1[i] = mem_rs1[idx[i][CMD_AW-1:0]];
       cmd_rs2[i] = mem_rs2[idx[i][CMD_AW-1:0]];
     end

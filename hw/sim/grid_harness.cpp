@@ -42,9 +42,9 @@ using namespace sattn::accel_sim;
 
 constexpr int kCmdDepth = 1 << SATTN_GRID_CMD_AW, kGroupDepth = 1 << SATTN_GRID_GRP_AW;
 
-// The task table (sattn-accel-grid v1): hw/README.md "Grid MMIO".
+// The task table (sattn-accel-grid v2): hw/README.md "Grid MMIO".
 struct Plan {
-  int rows = 0, cols = 0, group_tiles = 1, schedule = 0, ports = 1, arbitration = 0;
+  int rows = 0, cols = 0, group_tiles = 1, group_heads = 1, schedule = 0, ports = 1, arbitration = 0;
   uint64_t prologue = 0;
   struct Group {
     uint32_t run_lo = 0, run_hi = 0;
@@ -52,15 +52,17 @@ struct Plan {
     std::vector<std::pair<uint32_t, uint32_t>> ranges;
   };
   std::vector<Group> groups;
+  std::vector<uint8_t> mc;  // per command: 0 its own load, 1 shared by the gang, 2 by the heads of one query tile
 };
 
 Plan read_plan(const std::string& path, size_t commands) {
   TextFile f(path);
   Plan p;
-  if (f.line() != "sattn-accel-grid v1") f.bad("expected 'sattn-accel-grid v1'");
+  if (f.line() != "sattn-accel-grid v2") f.bad("expected 'sattn-accel-grid v2'");
   p.rows = int(f.key("rows"));
   p.cols = int(f.key("cols"));
   p.group_tiles = int(f.key("group_tiles"));
+  p.group_heads = int(f.key("group_heads"));
   p.schedule = int(f.key("schedule"));
   p.ports = int(f.key("ports"));
   p.arbitration = int(f.key("arbitration"));
@@ -70,6 +72,7 @@ Plan read_plan(const std::string& path, size_t commands) {
     f.bad("the plan is for a " + std::to_string(p.rows) + "x" + std::to_string(p.cols) + " grid; this harness is " +
           std::to_string(SATTN_GRID_ROWS) + "x" + std::to_string(SATTN_GRID_COLS));
   if (p.group_tiles < 1 || T % p.group_tiles != 0) f.bad("group_tiles must divide the tile count");
+  if (p.group_heads < 1 || p.group_tiles % p.group_heads != 0) f.bad("group_heads must divide group_tiles");
   if (p.schedule < 0 || p.schedule > 2 || p.arbitration < 0 || p.arbitration > 1) f.bad("bad schedule or arbitration");
   if (p.ports < 1 || p.ports > T) f.bad("ports must be in 1..tiles");
   if (p.prologue > commands) f.bad("prologue longer than the program");
@@ -89,11 +92,16 @@ Plan read_plan(const std::string& path, size_t commands) {
     if (gr.run_lo > g || gr.run_hi <= g || gr.run_hi > n) f.bad("bad zigzag run");
     p.groups.push_back(gr);
   }
+  const uint64_t shared = f.key("multicast");
+  p.mc.assign(commands, 0);
+  for (uint64_t k = 0; k < shared; ++k) {
+    std::istringstream ls(f.line());
+    uint64_t i = 0;
+    int kind = 0;
+    if (!(ls >> i >> kind) || i >= commands || kind < 1 || kind > 2) f.bad("expected 'COMMAND KIND' (KIND 1 or 2)");
+    p.mc[i] = uint8_t(kind);
+  }
   return p;
-}
-
-bool multicast_load(unsigned f) {
-  return f == unsigned(isa::Funct::load_k) || f == unsigned(isa::Funct::load_v) || f == unsigned(isa::Funct::load_idx);
 }
 
 }  // namespace
@@ -197,7 +205,7 @@ int main(int argc, char** argv) {
     ctrl->beat_valid[c] = 0;
     ctrl->wr_credit[c] = 0;
   }
-  auto load = [&](int sel, uint32_t addr, uint64_t d0, uint64_t d1, uint8_t d2) {
+  auto load = [&](int sel, uint32_t addr, uint64_t d0, uint64_t d1, uint16_t d2) {
     ctrl->ld_we = 1;
     ctrl->ld_sel = sel;
     ctrl->ld_addr = addr;
@@ -216,20 +224,18 @@ int main(int argc, char** argv) {
   load(0, 3, uint64_t(plan.arbitration), 0, 0);
   load(0, 4, plan.groups.size(), 0, 0);
   load(0, 5, plan.prologue, 0, 0);
-  std::vector<uint8_t> mc(prog.cmds.size(), 0);
+  load(0, 6, uint64_t(plan.group_heads), 0, 0);
   for (size_t g = 0; g < plan.groups.size(); ++g) {
     const Plan::Group& gr = plan.groups[g];
     load(2, uint32_t(g), uint64_t(gr.run_lo) | uint64_t(gr.run_hi) << 32, 0, 0);
     for (size_t j = 0; j < gr.ranges.size(); ++j) {
       load(3, uint32_t(g * size_t(plan.group_tiles) + j), uint64_t(gr.ranges[j].first) | uint64_t(gr.ranges[j].second) << 32,
            0, 0);
-      if (gr.shared)
-        for (uint32_t k = gr.ranges[j].first; k < gr.ranges[j].second; ++k) mc[k] = multicast_load(prog.cmds[k].funct);
     }
   }
   for (size_t k = 0; k < prog.cmds.size(); ++k) {
     const Cmd& c = prog.cmds[k];
-    load(1, uint32_t(k), c.rs1, c.rs2, uint8_t(c.funct | (mc[k] ? 0x80u : 0u)));
+    load(1, uint32_t(k), c.rs1, c.rs2, uint16_t(c.funct | unsigned(plan.mc[k]) << 7));
   }
   ctrl->ld_we = 0;
   for (int i = 0; i < 2; ++i) reset_cycle();

@@ -60,7 +60,7 @@ expect_rc 3 "--schedule random"
 expect_err "error: --schedule must be static, zigzag, dynamic or lpt \(got 'random'\)" "names --schedule"
 run "$SATTN" sim "$T/op.json" --model-only --multicast yes
 expect_rc 3 "--multicast yes"
-expect_err "error: --multicast must be on or off" "names --multicast"
+expect_err "error: --multicast must be on, heads or off \(got 'yes'\)" "names --multicast"
 # A grid the RTL is not built as needs --model-only; nothing is written.
 run "$SATTN" sim "$T/op.json" --grid 4x4 -o "$T/nope.json"
 expect_rc 2 "4x4 grid without --model-only"
@@ -90,6 +90,33 @@ assert r["sim"]["cycles"] == m["sim"]["cycles"] and r["sim"]["grid"]["multicast_
 assert r["timing"]["sim_speed_cycles_per_s"] > 0
 P
 done
+
+# Multicast across query tiles (hw/README.md "Multicast"): causal block_local_global, 8 query tiles
+# of 32 rows a head, GQA 4, on 2x4: on = gangs of 4 heads x 2 query tiles (the global block fetched
+# once for 8 tiles), heads = the heads of one query tile, off. The RTL grid runs on and matches the
+# model; fewer DRAM bytes on than heads than off, the same MACs and output.
+cat >"$T/blg.json" <<'J'
+{"schema": "sattn.op/v1", "name": "b", "seq_len": 256, "heads": 8, "kv_heads": 2, "head_dim": 32,
+ "causal": true, "precision": "i8", "spec": "block_local_global", "block_size": 32, "window_blocks": 1,
+ "global_tokens": 32}
+J
+for mc in on heads off; do
+  run "$SATTN" sim "$T/blg.json" --model-only --grid 2x4 --multicast $mc -q -o "$T/blg-$mc.json"
+  expect_rc 0 "blg 2x4 multicast $mc"
+done
+run "$SATTN" sim "$T/blg.json" --grid 2x4 --multicast on -q -o "$T/blg-rtl.json"
+expect_rc 0 "blg RTL 2x4 multicast on"
+$PY - "$T" <<'P' && ok || fail "multicast on / heads / off: gangs, bytes, MACs, the RTL"
+import json, sys
+T = sys.argv[1]
+d = {mc: json.loads(open(f"{T}/blg-{mc}.json").readline()) for mc in ("on", "heads", "off", "rtl")}
+g = {mc: d[mc]["sim"]["grid"] for mc in d}
+assert (g["on"]["group_tiles"], g["on"]["group_heads"], g["on"]["query_tiles"]) == (8, 4, 2), g["on"]
+assert (g["heads"]["group_tiles"], g["heads"]["query_tiles"]) == (4, 1) and g["off"]["group_tiles"] == 1
+assert g["on"]["dram_bytes_read"] < g["heads"]["dram_bytes_read"] < g["off"]["dram_bytes_read"]
+assert len({d[mc]["sim"]["macs_issued"] for mc in d}) == 1 and all(d[mc]["check"]["passed"] for mc in d)
+assert d["rtl"]["sim"]["engine"] == "rtl" and d["rtl"]["check"]["model_match"] is True and g["rtl"] == g["on"]
+P
 
 # The watchdog on a grid: exit 1, the unit states of the stuck tiles, no output (the RTL's and
 # the model's).

@@ -101,9 +101,11 @@ SimSettings settings_of(const SimCli& o) {
     if (s.config.grid.dram_ports > s.config.grid.tiles()) s.config.grid.dram_ports = s.config.grid.tiles();
   }
   if (o.multicast_opt->count()) {
-    if (o.multicast != "on" && o.multicast != "off")
-      throw Error(ExitCode::invalid_input, "--multicast must be on or off (got '" + o.multicast + "')");
-    s.config.grid.multicast = o.multicast == "on";
+    if (o.multicast != "on" && o.multicast != "heads" && o.multicast != "off")
+      throw Error(ExitCode::invalid_input, "--multicast must be on, heads or off (got '" + o.multicast + "')");
+    s.config.grid.multicast = o.multicast != "off";
+    // on: gangs of a GQA group's heads x 2 query tiles (block layouts); heads: the heads only.
+    s.config.grid.multicast_query_tiles = o.multicast == "heads" ? 1 : accel::GridConfig{}.multicast_query_tiles;
   }
   if (o.schedule_opt->count()) {
     const auto sc = accel::parse_schedule(o.schedule);
@@ -233,7 +235,9 @@ std::function<int()> configure_sim(CLI::App& app) {
                                 "built as 1x1, 2x2 and 2x4 (16 lanes) and checked bit for bit and counter for counter against "
                                 "the model; any other grid needs --model-only (the only way to run e.g. 8x10)");
   o->multicast_opt = app.add_option("--multicast", o->multicast,
-                                     "on|off: fetch a K/V block once for all tiles of a GQA group on the same query tile (default on)");
+                                     "on|heads|off: fetch a K/V block once for every tile that needs it: on (default), the "
+                                     "tiles of a GQA group's heads on 2 consecutive query tiles (block layouts; the heads of "
+                                     "one query tile for CSR layouts); heads, the heads of one query tile only; off, each its own");
   o->schedule_opt = app.add_option("--schedule", o->schedule,
                                     "Task distribution over the grid: static (round-robin), zigzag (early and late query "
                                     "tiles paired), dynamic (next task when a tile is free; default), lpt (dynamic, heaviest tasks first)");

@@ -81,6 +81,12 @@ std::optional<Arbitration> parse_arbitration(const std::string&);
 struct GridConfig {
   int rows = 1, cols = 1;        // 1..isa::kGridMaxRows x 1..isa::kGridMaxCols
   bool multicast = true;         // K/V/index loads of a GQA group's tiles fetched once
+  // With multicast: up to this many consecutive query tiles of a (batch, KV head) share their K/V
+  // chunks too (1: only the heads of a GQA group, one query tile; hw/README.md "Multicast").
+  int multicast_query_tiles = 2;
+  // ... when the tiles of a gang's lighter query tiles would idle at most this fraction of the
+  // work (the tests set 1 to gang whenever the counts allow).
+  double multicast_idle_limit = 0.10;
   Schedule schedule = Schedule::dynamic;
   int dram_ports = 1;            // DRAM channels (each dram_bytes_per_cycle wide)
   Arbitration arbitration = Arbitration::round_robin;

@@ -72,6 +72,8 @@ void Config::validate() const {
         std::to_string(isa::kGridMaxCols));
   if (grid.dram_ports < 1 || grid.dram_ports > grid.tiles())
     bad("dram_ports must be in 1..tiles (" + std::to_string(grid.tiles()) + ")");
+  if (grid.multicast_query_tiles < 1 || grid.multicast_query_tiles > isa::kGridMaxRows * isa::kGridMaxCols)
+    bad("multicast_query_tiles must be in 1.." + std::to_string(isa::kGridMaxRows * isa::kGridMaxCols));
 }
 
 void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
@@ -101,7 +103,12 @@ void Config::apply_yaml(const YAML::Node& node, const std::string& file) {
     next.grid.rows = g->first;
     next.grid.cols = g->second;
   }
-  if (const YAML::Node v = node["multicast"]) next.grid.multicast = yaml_bool(file, v, "rocc.multicast");
+  if (const YAML::Node v = node["multicast"]) {
+    // true (gangs of heads x query tiles), heads (the heads of one query tile only), false.
+    const bool heads = v.IsScalar() && v.Scalar() == "heads";
+    next.grid.multicast = heads || yaml_bool(file, v, "rocc.multicast");
+    next.grid.multicast_query_tiles = heads ? 1 : GridConfig{}.multicast_query_tiles;
+  }
   if (const YAML::Node v = node["schedule"]) {
     const auto sc = v.IsScalar() ? parse_schedule(v.Scalar()) : std::nullopt;
     if (!sc) yaml_fail(file, v, "rocc.schedule must be static, zigzag, dynamic or lpt");
@@ -127,6 +134,7 @@ nlohmann::json Config::to_json() const {
           {"q_tile_rows", q_tile_rows},
           {"grid", grid.shape()},
           {"multicast", grid.multicast},
+          {"multicast_query_tiles", grid.multicast_query_tiles},
           {"schedule", schedule_name(grid.schedule)},
           {"dram_ports", grid.dram_ports},
           {"dram_arbitration", arbitration_name(grid.arbitration)}};

@@ -69,6 +69,8 @@ nlohmann::json GridCounters::to_json(int bytes_per_cycle) const {
           {"tiles", grid.tiles()},
           {"multicast", grid.multicast},
           {"group_tiles", group_tiles},
+          {"group_heads", group_heads},
+          {"query_tiles", group_heads > 0 ? group_tiles / group_heads : 1},
           {"schedule", schedule_name(grid.schedule)},
           {"dram_ports", grid.dram_ports},
           {"dram_arbitration", arbitration_name(grid.arbitration)},
@@ -115,6 +117,7 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
   GridCounters& out = res.counters;
   out.grid = gc;
   out.group_tiles = m;
+  out.group_heads = plan->heads;
   out.tasks = int64_t(split.tasks.size());
   out.groups = int64_t(groups.size());
 
@@ -163,11 +166,11 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
       fire_cmd[size_t(i)] = !t.feed_empty() && !t.disp->full();
       can_pop[size_t(i)] = t.disp->can_pop(t.dma, *t.core);
       have[size_t(i)] = t.disp->have();
-      shared_head[size_t(i)] = have[size_t(i)] && shared_cmd[t.disp->head()];
+      shared_head[size_t(i)] = have[size_t(i)] ? shared_cmd[t.disp->head()] : kOwn;
       head_load[size_t(i)] = have[size_t(i)] && is_load(prog.commands[t.disp->head()].funct);
       x.rd = t.dma.request(t.disp->cfg(), *t.core);
       // A multicast load's requests come from the group's first tile only.
-      req[size_t(i)] = x.rd.valid && (!t.dma_shared || i % m == 0);
+      req[size_t(i)] = x.rd.valid && i % t.dma_width == 0;
       req_addr[size_t(i)] = x.rd.addr;
       req_len[size_t(i)] = x.rd.len;
       wr[size_t(i)] = t.core->writing();
@@ -177,9 +180,10 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
       Tile& t = tiles[size_t(i)];
       if (t.done || cycle < t.wake) continue;
       bool pop = can_pop[size_t(i)];
-      if (pop && shared_head[size_t(i)]) {
-        const int g0 = i / m * m;
-        for (int j = g0; j < g0 + m; ++j) pop = pop && !tiles[size_t(j)].done && can_pop[size_t(j)] && shared_head[size_t(j)];
+      if (pop && shared_head[size_t(i)]) {  // every tile sharing the load, each with a load shared alike at its head
+        const int wd = plan->width(shared_head[size_t(i)]), g0 = i / wd * wd;
+        for (int j = g0; j < g0 + wd; ++j)
+          pop = pop && !tiles[size_t(j)].done && can_pop[size_t(j)] && shared_head[size_t(j)] == shared_head[size_t(i)];
         if (!pop) ++t.counters.stall_multicast;
       }
       w[size_t(i)].pop = pop;
@@ -209,7 +213,7 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
       Tile& t = tiles[size_t(i)];
       if (t.done || cycle < t.wake) continue;
       model::Wires& x = w[size_t(i)];
-      const int src = t.dma_shared ? i / m * m : i;  // whose requests and beats this DMA follows
+      const int src = i / t.dma_width * t.dma_width;  // whose requests and beats this DMA follows
       x.fire_rd = x.rd.valid && fire_rd[size_t(src)];
       x.gather_fire = x.fire_rd && t.dma.gather();
       const int ch = beat_channel[size_t(src)];
@@ -222,13 +226,13 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
         if (src != i) t.counters.multicast_bytes += isa::kBeatBytes;
       }
       const bool pop_shared = x.pop && shared_head[size_t(i)];
-      if (pop_shared && i % m == 0) ++out.multicast_loads;
+      if (pop_shared && i % plan->width(shared_head[size_t(i)]) == 0) ++out.multicast_loads;
       t.dma.step(t.disp->cfg(), x.rd, x.fire_rd, x.beat_fire);
       t.core->step(t.disp->cfg(), x.sp, x.fire_wr);
       t.disp->step(x, fire_cmd[size_t(i)] ? int64_t(t.feed[t.feed_pos].first + t.next_cmd) : -1, t.dma, *t.core, dram,
                    no_responses);
       // The DMA's load is the group's when the command that started it was a multicast load.
-      if (x.pop && head_load[size_t(i)]) t.dma_shared = pop_shared;
+      if (x.pop && head_load[size_t(i)]) t.dma_width = pop_shared ? plan->width(shared_head[size_t(i)]) : 1;
       if (fire_cmd[size_t(i)]) {
         const Range& r = t.feed[t.feed_pos];
         if (r.first + ++t.next_cmd >= r.second) {
@@ -257,7 +261,7 @@ GridResult run_grid_stepped(const Program& prog, const Config& cfg) {
         t.wake = cycle + 1 + k;
         req[size_t(i)] = wr[size_t(i)] = can_pop[size_t(i)] = 0;
         have[size_t(i)] = t.disp->have();
-        shared_head[size_t(i)] = have[size_t(i)] && shared_cmd[t.disp->head()];
+        shared_head[size_t(i)] = have[size_t(i)] ? shared_cmd[t.disp->head()] : kOwn;
         head_load[size_t(i)] = have[size_t(i)] && is_load(prog.commands[t.disp->head()].funct);
         fire_cmd[size_t(i)] = 0;
         w[size_t(i)].pop = false;

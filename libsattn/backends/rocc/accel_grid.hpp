@@ -39,6 +39,7 @@ struct TileCounters {
 struct GridCounters {
   GridConfig grid;
   int group_tiles = 1;           // tiles per multicast group (1: no multicast)
+  int group_heads = 1;           // of them, the heads of one query tile (group_tiles / group_heads query tiles)
   int64_t cycles = 0;            // makespan: the cycle after the last tile's last active cycle
   int64_t dram_bytes_read = 0;   // through the shared port (a multicast fetch counts once)
   int64_t dram_bytes_written = 0;

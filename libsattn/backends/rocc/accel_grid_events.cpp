@@ -62,6 +62,7 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
   GridCounters& out = res.counters;
   out.grid = gc;
   out.group_tiles = m;
+  out.group_heads = plan->heads;
   out.tasks = int64_t(plan->split.tasks.size());
   out.groups = int64_t(groups.size());
 
@@ -93,11 +94,11 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
     fire_cmd[i] = !t.feed_empty() && !t.disp->full();
     can_pop[i] = t.disp->can_pop(t.dma, *t.core);
     have[i] = t.disp->have();
-    shared_head[i] = have[i] && shared_cmd[t.disp->head()];
+    shared_head[i] = have[i] ? shared_cmd[t.disp->head()] : kOwn;
     head_load[i] = have[i] && is_load(prog.commands[t.disp->head()].funct);
     x.rd = t.dma.request(t.disp->cfg(), *t.core);
     // A multicast load's requests come from the group's first tile only.
-    set_req(i, x.rd.valid && (!t.dma_shared || int(i) % m == 0));
+    set_req(i, x.rd.valid && i % size_t(t.dma_width) == 0);
     req_addr[i] = x.rd.addr;
     req_len[i] = x.rd.len;
     set_wr(i, t.core->writing());
@@ -201,9 +202,9 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
     for (size_t i : awake) {
       Tile& t = tiles[i];
       bool pop = can_pop[i];
-      if (pop && shared_head[i]) {
-        const size_t g0 = i / size_t(m) * size_t(m);
-        for (size_t j = g0; j < g0 + size_t(m); ++j) pop = pop && !tiles[j].done && can_pop[j] && shared_head[j];
+      if (pop && shared_head[i]) {  // every tile sharing the load, each with a load shared alike at its head
+        const size_t wd = size_t(plan->width(shared_head[i])), g0 = i / wd * wd;
+        for (size_t j = g0; j < g0 + wd; ++j) pop = pop && !tiles[j].done && can_pop[j] && shared_head[j] == shared_head[i];
         if (!pop) ++t.counters.stall_multicast;
       }
       w[i].pop = pop;
@@ -235,7 +236,7 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
         const size_t g0 = m > 1 ? owner / size_t(m) * size_t(m) : owner;
         for (size_t j = g0; j < g0 + size_t(m); ++j) {
           Tile& t = tiles[j];
-          if (!t.dma.receiving() || (t.dma_shared ? g0 : j) != owner) continue;
+          if (!t.dma.receiving() || j / size_t(t.dma_width) * size_t(t.dma_width) != owner) continue;
           if (mode[j] != 1 || t.dma.last_beat()) {
             if (wake(j, cycle)) woken.push_back(j);
             continue;
@@ -270,7 +271,7 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
     for (size_t i : awake) {
       Tile& t = tiles[i];
       model::Wires& x = w[i];
-      const size_t src = t.dma_shared ? i / size_t(m) * size_t(m) : i;  // whose requests and beats this DMA follows
+      const size_t src = i / size_t(t.dma_width) * size_t(t.dma_width);  // whose requests and beats this DMA follows
       x.fire_rd = x.rd.valid && fire_rd[src];
       x.gather_fire = x.fire_rd && t.dma.gather();
       const int ch = beat_channel[src];
@@ -283,13 +284,13 @@ GridResult run_grid_events(const Program& prog, const Config& cfg) {
         if (src != i) t.counters.multicast_bytes += isa::kBeatBytes;
       }
       const bool pop_shared = x.pop && shared_head[i];
-      if (pop_shared && i % size_t(m) == 0) ++out.multicast_loads;
+      if (pop_shared && i % size_t(plan->width(shared_head[i])) == 0) ++out.multicast_loads;
       t.dma.step(t.disp->cfg(), x.rd, x.fire_rd, x.beat_fire);
       t.core->step(t.disp->cfg(), x.sp, x.fire_wr);
       t.disp->step(x, fire_cmd[i] ? int64_t(t.feed[t.feed_pos].first + t.next_cmd) : -1, t.dma, *t.core, dram,
                    no_responses);
       // The DMA's load is the group's when the command that started it was a multicast load.
-      if (x.pop && head_load[i]) t.dma_shared = pop_shared;
+      if (x.pop && head_load[i]) t.dma_width = pop_shared ? plan->width(shared_head[i]) : 1;
       if (fire_cmd[i]) {
         const Range& r = t.feed[t.feed_pos];
         if (r.first + ++t.next_cmd >= r.second) {

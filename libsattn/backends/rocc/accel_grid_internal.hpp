@@ -56,7 +56,7 @@ struct Tile {
   std::vector<Range> feed;
   size_t feed_pos = 0;   // ranges of `feed` before this one are pushed
   size_t next_cmd = 0;   // next command of feed[feed_pos]
-  bool dma_shared = false;  // the DMA's current load is a multicast load of its group
+  int dma_width = 1;  // the DMA's load is shared by the dma_width tiles [i/w w, (i/w+1) w) (1: its own)
   bool done = false;
   int64_t wake = 0;  // skipped (a RUN counting down, nothing else possible) before this cycle
   TileCounters counters;
@@ -64,24 +64,33 @@ struct Tile {
 };
 
 
-// Task groups: m heads of one GQA group, the same (batch, query tile); in program order.
-// [run_lo, run_hi) is the zigzag run it belongs to: the consecutive groups of one batch and head
-// of the first member (the RTL grid's host writes both into its task table, write_grid_plan).
+// Task groups: `heads` heads of one GQA group times `query_tiles` consecutive query tiles of one
+// (batch, KV head) (hw/README.md "Multicast"); in program order, member j = query tile j / heads,
+// head j % heads. [run_lo, run_hi) is the zigzag run it belongs to: the consecutive groups of one
+// batch and head of the first member (the RTL grid's host writes both into its task table,
+// write_grid_plan).
 struct Group {
   std::vector<const Task*> members;
   bool shared = false;
   size_t run_lo = 0, run_hi = 0;
 };
 
-// What both engines run: the split program, the multicast group size m (tiles [k m, (k+1) m)
-// form gang k of G), the task groups, which commands are multicast loads, and the order task
-// groups are handed out in.
+// How a command's load is shared (GridPlan::shared_cmd; the RTL's mc field): not (each tile
+// fetches its own), by the whole gang (m tiles), or by the heads of one query tile (`heads` tiles).
+enum Share : uint8_t { kOwn = 0, kGang = 1, kHeads = 2 };
+
+// What both engines run: the split program, the multicast group size m = heads x query_tiles
+// (tiles [k m, (k+1) m) form gang k of G), the task groups, how each command's load is shared,
+// and the order task groups are handed out in.
 struct GridPlan {
   Split split;
   int m = 1, G = 1;
+  int heads = 1, query_tiles = 1;
   std::vector<Group> groups;
-  std::vector<uint8_t> shared_cmd;
+  std::vector<uint8_t> shared_cmd;  // Share
   std::vector<size_t> order;
+  // Tiles sharing a load of this kind (aligned blocks of tiles: [i / w w, (i / w + 1) w)).
+  int width(uint8_t share) const { return share == kGang ? m : share == kHeads ? heads : 1; }
 };
 // cfg.validate()d first. The groups point into plan.split.tasks: keep the plan where it is.
 std::unique_ptr<GridPlan> plan_grid(const Program&, const Config&);

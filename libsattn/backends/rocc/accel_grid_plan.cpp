@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <tuple>
 
 #include "backends/rocc/accel_grid_internal.hpp"
@@ -81,6 +82,67 @@ bool shareable(const Program& p, const std::vector<const Task*>& members, uint64
 }
 
 
+// The K/V chunks of a block-layout task as the driver emits them: (LOAD_K's index, K address)
+// for each LOAD_K, LOAD_V, [LOAD_SCALE...], RUN; nullopt for a task with an index load (a CSR
+// tile's index records and masks are its own) or K addresses not ascending.
+std::optional<std::vector<std::pair<size_t, uint64_t>>> block_chunks(const Program& p, const Task& t) {
+  const auto& c = p.commands;
+  std::vector<std::pair<size_t, uint64_t>> out;
+  for (size_t i = t.cmds.first; i < t.cmds.second; ++i) {
+    if (c[i].funct == Funct::load_idx) return std::nullopt;
+    if (c[i].funct != Funct::load_k) continue;
+    if (i + 1 >= t.cmds.second || c[i + 1].funct != Funct::load_v) return std::nullopt;
+    if (!out.empty() && c[i].rs1 <= out.back().second) return std::nullopt;
+    out.push_back({i, c[i].rs1});
+  }
+  return out;
+}
+
+// A full group of several query tiles: the heads of each query tile (members [s h, (s+1) h))
+// must be shareable as a GQA group is; then, when the query tiles have at least half of their
+// chunks in common, a chunk every query tile loads is shared by the gang (kGang), one only some
+// load by the heads of each query tile that loads it (kHeads; kOwn with one head); else every
+// chunk is shared by the heads of its query tile only. Each member's chunks are in ascending K address order, so every member meets the
+// gang's chunks in the same order. False when the tasks do not fit (then nothing is shared).
+bool classify_shares(const Program& p, const Group& g, int heads, int query_tiles, uint64_t base_idx,
+                     std::vector<uint8_t>& shared_cmd) {
+  const auto& c = p.commands;
+  const uint64_t no_buf = ~isa::kLoadBuffer.put(1);
+  std::vector<std::vector<std::pair<size_t, uint64_t>>> lists;
+  std::map<uint64_t, std::pair<size_t, int>> seen;  // K address -> (a LOAD_K with it, query tiles loading it)
+  for (int s = 0; s < query_tiles; ++s) {
+    const std::vector<const Task*> sub(g.members.begin() + s * heads, g.members.begin() + (s + 1) * heads);
+    if (heads > 1 && !shareable(p, sub, base_idx)) return false;
+    for (const Task* t : sub) {
+      auto l = block_chunks(p, *t);
+      if (!l) return false;
+      lists.push_back(std::move(*l));
+    }
+    for (const auto& [i, addr] : lists.back()) {
+      auto [it, fresh] = seen.emplace(addr, std::pair{i, 0});
+      const Command &ak = c[it->second.first], &av = c[it->second.first + 1], &lk = c[i], &lv = c[i + 1];
+      if (!fresh && ((ak.rs2 & no_buf) != (lk.rs2 & no_buf) || av.rs1 != lv.rs1 || (av.rs2 & no_buf) != (lv.rs2 & no_buf)))
+        return false;
+      ++it->second.second;
+    }
+  }
+  // The query tiles share only when at least half of every query tile's chunks are common to all
+  // of them: they then wait for each other at those chunks (a lock step), which costs more than
+  // it saves when they share little (bsr's kept blocks, drawn per block row: +4.9% cycles for 4.7%
+  // fewer bytes at 8x10, seq_len 16384; docs/decisions.md). Else the heads of each query tile
+  // share as a GQA group does.
+  int64_t common = 0;
+  for (const auto& [addr, where] : seen) common += where.second == query_tiles;
+  bool gang = true;
+  for (int s = 0; s < query_tiles; ++s) gang = gang && 2 * common >= int64_t(lists[size_t(s * heads)].size());
+  for (const auto& l : lists)
+    for (const auto& [i, addr] : l) {
+      const uint8_t share = gang && seen[addr].second == query_tiles ? kGang : heads > 1 ? kHeads : kOwn;
+      shared_cmd[i] = shared_cmd[i + 1] = share;
+    }
+  return true;
+}
+
 }  // namespace
 
 std::unique_ptr<GridPlan> plan_grid(const Program& prog, const Config& cfg) {
@@ -97,34 +159,107 @@ std::unique_ptr<GridPlan> plan_grid(const Program& prog, const Config& cfg) {
       base_idx = c.rs2;
   }
 
-  // Multicast groups: tiles [k m, (k+1) m) form group k; m is the largest divisor of the GQA
-  // group size that divides the tile count (1 without multicast).
-  int m = 1;
-  if (gc.multicast)
+  // Multicast groups: tiles [k m, (k+1) m) form gang k; m = heads x query_tiles. heads is the
+  // largest divisor of the GQA group size that divides the tile count; query_tiles the largest
+  // q <= multicast_query_tiles with heads q dividing the tile count and every (batch, head)'s
+  // query-tile count (so every task group is full), in block layouts only (a task with an index
+  // load keeps 1), and when the ganged query tiles' work is about equal (below). Both 1 without
+  // multicast.
+  int mh = 1, mq = 1;
+  if (gc.multicast) {
     for (int d = int(std::min<int64_t>(prog.shape.group_size(), T)); d > 1; --d)
       if (prog.shape.group_size() % d == 0 && T % d == 0) {
-        m = d;
+        mh = d;
         break;
       }
+    std::map<std::pair<int64_t, int64_t>, int64_t> per_head;
+    bool block = true;
+    for (const Task& t : split.tasks) {
+      ++per_head[{t.b, t.h}];
+      for (size_t i = t.cmds.first; i < t.cmds.second && block; ++i) block = prog.commands[i].funct != Funct::load_idx;
+    }
+    for (int q = std::min(gc.multicast_query_tiles, T / mh); q > 1 && block; --q) {
+      bool fits = T % (mh * q) == 0;
+      for (const auto& [bh, n] : per_head) fits = fits && n % q == 0;
+      if (fits) {
+        mq = q;
+        break;
+      }
+    }
+  }
+  // A gang takes the next group only when all its tiles are done with this one, so query tiles of
+  // unequal work leave the lighter ones idle (non-causal block_local_global: each head's first query
+  // tile, the global rows, reads every key block, its neighbour 3 or 4). Query tiles are ganged only
+  // when that idle time (q x the heaviest member's work - the members' work, over the groups) is at
+  // most multicast_idle_limit (10%) of the work (the RUNs' query rows x key slots, as lpt weighs tasks).
+  if (mq > 1) {
+    auto work = [&](const Task& t) {
+      int64_t w = 0;
+      for (size_t i = t.cmds.first; i < t.cmds.second; ++i)
+        if (prog.commands[i].funct == Funct::run)
+          w += int64_t(isa::kRunNq.get(prog.commands[i].rs2)) * int64_t(isa::kRunNk.get(prog.commands[i].rs2));
+      return w;
+    };
+    int64_t total = 0, idle = 0, heaviest = 0, sum = 0, n = 0;
+    for (size_t k = 0; k < split.tasks.size(); ++k) {
+      const int64_t w = work(split.tasks[k]);
+      total += w;
+      heaviest = std::max(heaviest, w);
+      sum += w;
+      const bool last = k + 1 == split.tasks.size() || split.tasks[k + 1].b != split.tasks[k].b ||
+                        split.tasks[k + 1].h != split.tasks[k].h;
+      if (++n == mq || last) {  // a head's query tiles, mq at a time (every head has a multiple of mq)
+        idle += int64_t(n) * heaviest - sum;
+        heaviest = sum = n = 0;
+      }
+    }
+    if (double(idle) > gc.multicast_idle_limit * double(total)) mq = 1;
+  }
+  const int m = mh * mq;
+  pl.heads = mh;
+  pl.query_tiles = mq;
   pl.m = m;
   pl.G = T / m;
 
-  // Task groups: m heads of one GQA group, the same (batch, query tile); in program order.
+  // Task groups: mh heads of one GQA group and mq consecutive query tiles; in program order,
+  // members ordered query tile first (member j: query tile j / mh, head j % mh).
   std::vector<Group>& groups = pl.groups;
+  std::vector<uint8_t>& shared_cmd = pl.shared_cmd;
+  shared_cmd.assign(prog.commands.size(), kOwn);
   {
     std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, size_t> where;
+    std::map<std::pair<int64_t, int64_t>, int64_t> ordinal;  // (batch, head) -> its query tiles seen
+    std::vector<std::vector<std::vector<const Task*>>> by_tile;  // group -> query tile -> heads
     for (const Task& t : split.tasks) {
-      const int64_t sub = (t.h % prog.shape.group_size()) / m;
-      const auto key = std::make_tuple(t.b, t.kvh, sub, t.r0);
+      const int64_t sub = (t.h % prog.shape.group_size()) / mh;
+      const int64_t qi = ordinal[{t.b, t.h}]++;
+      const auto key = std::make_tuple(t.b, t.kvh, sub, mq > 1 ? qi / mq : t.r0);
       auto it = where.find(key);
       if (it == where.end() || groups[it->second].members.size() == size_t(m)) {
         where[key] = groups.size();
         groups.push_back({});
+        by_tile.push_back(std::vector<std::vector<const Task*>>(size_t(mq)));
         it = where.find(key);
       }
       groups[it->second].members.push_back(&t);
+      by_tile[it->second][size_t(mq > 1 ? qi % mq : 0)].push_back(&t);
     }
-    for (Group& g : groups) g.shared = m > 1 && g.members.size() == size_t(m) && shareable(prog, g.members, base_idx);
+    for (size_t k = 0; k < groups.size(); ++k) {
+      Group& g = groups[k];
+      const bool full = m > 1 && g.members.size() == size_t(m);
+      if (mq == 1) {
+        g.shared = full && shareable(prog, g.members, base_idx);
+        if (g.shared)
+          for (const Task* t : g.members)
+            for (size_t i = t->cmds.first; i < t->cmds.second; ++i)
+              shared_cmd[i] = is_shared_load(prog.commands[i].funct) ? kGang : kOwn;
+        continue;
+      }
+      if (!full) continue;
+      g.members.clear();  // query tile first: the heads of one query tile are neighbouring tiles
+      for (const auto& hs : by_tile[k]) g.members.insert(g.members.end(), hs.begin(), hs.end());
+      g.shared = classify_shares(prog, g, mh, mq, base_idx, shared_cmd);
+    }
   }
   // Zigzag runs: consecutive groups of one (batch, head of the first member).
   for (size_t i = 0; i < groups.size();) {
@@ -137,13 +272,6 @@ std::unique_ptr<GridPlan> plan_grid(const Program& prog, const Config& cfg) {
     }
     i = j;
   }
-  std::vector<uint8_t>& shared_cmd = pl.shared_cmd;
-  shared_cmd.assign(prog.commands.size(), 0);
-  for (const Group& g : groups)
-    if (g.shared)
-      for (const Task* t : g.members)
-        for (size_t i = t->cmds.first; i < t->cmds.second; ++i) shared_cmd[i] = is_shared_load(prog.commands[i].funct);
-
   // The order tasks are handed out in: program order, or (zigzag) each (batch, head set)'s
   // query tiles as first, last, second, second-to-last, ...
   std::vector<size_t>& order = pl.order;
@@ -159,15 +287,19 @@ std::unique_ptr<GridPlan> plan_grid(const Program& prog, const Config& cfg) {
     order = std::move(z);
   }
   // lpt: the heaviest task groups first, program order among equals. A task's weight is its RUNs'
-  // query rows x key slots (what its MAC work and cycles grow with); the members of a group agree.
+  // query rows x key slots (what its MAC work and cycles grow with); a group's weight is its
+  // heaviest member's (the heads of one query tile agree: with one query tile, one is read).
   if (gc.schedule == Schedule::lpt) {
     std::vector<int64_t> weight(groups.size(), 0);
-    for (size_t g = 0; g < groups.size(); ++g) {
-      const Task& t = *groups[g].members[0];
-      for (size_t i = t.cmds.first; i < t.cmds.second; ++i)
-        if (prog.commands[i].funct == Funct::run)
-          weight[g] += int64_t(isa::kRunNq.get(prog.commands[i].rs2)) * int64_t(isa::kRunNk.get(prog.commands[i].rs2));
-    }
+    for (size_t g = 0; g < groups.size(); ++g)
+      for (size_t j = 0; j < (mq > 1 ? groups[g].members.size() : 1); ++j) {
+        const Task& t = *groups[g].members[j];
+        int64_t w = 0;
+        for (size_t i = t.cmds.first; i < t.cmds.second; ++i)
+          if (prog.commands[i].funct == Funct::run)
+            w += int64_t(isa::kRunNq.get(prog.commands[i].rs2)) * int64_t(isa::kRunNk.get(prog.commands[i].rs2));
+        weight[g] = std::max(weight[g], w);
+      }
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return weight[a] > weight[b]; });
   }
   return plan;

@@ -35,9 +35,10 @@ std::string grid_harness_path(const GridConfig& g, int lanes) {
 
 void write_grid_plan(const grid_detail::GridPlan& plan, const Config& cfg, const std::string& dir) {
   const GridConfig& g = cfg.grid;
-  std::string text = "sattn-accel-grid v1\n";
+  std::string text = "sattn-accel-grid v2\n";
   text += "rows " + std::to_string(g.rows) + "\ncols " + std::to_string(g.cols) + "\n";
   text += "group_tiles " + std::to_string(plan.m) + "\n";
+  text += "group_heads " + std::to_string(plan.heads) + "\n";
   // lpt is dynamic over the task groups in the driver's order (heaviest first): the table lists
   // them in that order and the distributor runs dynamic (hw/README.md "Grid MMIO").
   const bool lpt = g.schedule == Schedule::lpt;
@@ -54,6 +55,16 @@ void write_grid_plan(const grid_detail::GridPlan& plan, const Config& cfg, const
     for (const grid_detail::Task* t : gr.members) text += " " + std::to_string(t->cmds.first) + " " + std::to_string(t->cmds.second);
     text += "\n";
   }
+  // How each shared load is shared (the command memory's mc field): 1 the gang, 2 the heads of
+  // one query tile.
+  std::string shared;
+  size_t n = 0;
+  for (size_t i = 0; i < plan.shared_cmd.size(); ++i)
+    if (plan.shared_cmd[i] != grid_detail::kOwn) {
+      shared += std::to_string(i) + " " + std::to_string(int(plan.shared_cmd[i])) + "\n";
+      ++n;
+    }
+  text += "multicast " + std::to_string(n) + "\n" + shared;
   write_atomic((std::filesystem::path(dir) / "grid.txt").string(), text);
 }
 
@@ -115,6 +126,7 @@ GridResult run_grid_rtl(const Program& p, const Config& cfg, const RtlOptions& o
   GridCounters& c = r.counters;
   c.grid = g;
   c.group_tiles = plan.m;
+  c.group_heads = plan.heads;
   c.tasks = int64_t(plan.split.tasks.size());
   c.groups = int64_t(plan.groups.size());
   c.tiles.resize(size_t(g.tiles()));

@@ -76,6 +76,7 @@ ProbeReport probe_accelerator(const accel::Config& config, const accel::RtlOptio
                     {"max_rows", accel::isa::kGridMaxRows},
                     {"max_cols", accel::isa::kGridMaxCols},
                     {"multicast", g.multicast},
+                    {"multicast_query_tiles", g.multicast_query_tiles},
                     {"schedule", accel::schedule_name(g.schedule)},
                     {"dram_ports", g.dram_ports},
                     {"dram_arbitration", accel::arbitration_name(g.arbitration)},

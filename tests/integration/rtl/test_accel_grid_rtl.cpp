@@ -1,7 +1,8 @@
 // The RTL tile grid (hw/rtl/sattn_grid.sv under Verilator) against the grid model (run_grid):
 // 1x1, 2x2 and 2x4, every spec, i8 and i4, causal and not, GQA, partial blocks, each schedule,
-// multicast on and off: every output bit and every counter (per tile and the grid's) equal; the
-// counter identities across tiles; the watchdog on a grid; grids and lanes not built in RTL.
+// multicast on and off, gangs of heads x query tiles: every output bit and every counter (per
+// tile and the grid's) equal; the counter identities across tiles; the watchdog on a grid; grids
+// and lanes not built in RTL.
 // These tests need the grid harnesses built (ninja sattn_grid_harness): they fail without them.
 #include <doctest/doctest.h>
 
@@ -124,6 +125,60 @@ TEST_CASE("accel grid rtl: 2x2 and 2x4 bit-exact and counter-exact with the mode
           }
           CHECK(read_on < read_off);  // multicast fetches each shared K/V/index block once
         }
+    }
+}
+
+TEST_CASE("accel grid rtl: gangs of heads x query tiles bit-exact and counter-exact with the model") {
+  // Multicast across query tiles (hw/README.md "Multicast"): a K/V chunk every query tile of a gang
+  // loads is shared by the gang (mc 1), one only some load by the heads of each of those query
+  // tiles (mc 2). Every spec, i8 and i4, causal on alternate cases, GQA 2, 4 query tiles of 16
+  // rows per head with a partial last block (56), each schedule; 2x2 (2 heads x 2 query tiles)
+  // and 2x4 (2 heads x 4 query tiles); CSR layouts keep the heads' groups.
+  for (Spec spec : kAllSpecs)
+    for (Precision prec : {Precision::i8, Precision::i4}) {
+      CAPTURE(to_string(spec));
+      CAPTURE(to_string(prec));
+      const bool causal = (int(spec) + int(prec)) % 2 == 0;
+      CAPTURE(causal);
+      const Case c = make_case(spec, prec, causal, 56, 56, 32, 4, 2);
+      accel::Config one = grid_config(1, 1, accel::Schedule::static_rr, false);
+      one.q_tile_rows = 16;
+      const accel::Program p = program_of(c, one);
+      const accel::GridResult single = accel::run_grid(p, one);
+      for (auto [rows, cols, q] : {std::tuple{2, 2, 2}, std::tuple{2, 4, 4}})
+        for (accel::Schedule s : kSchedules) {
+          CAPTURE(rows);
+          CAPTURE(cols);
+          const std::string schedule = accel::schedule_name(s);
+          CAPTURE(schedule);
+          accel::Config cfg = grid_config(rows, cols, s, true);
+          cfg.q_tile_rows = 16;
+          cfg.grid.multicast_query_tiles = q;
+          cfg.grid.multicast_idle_limit = 1;  // gang whenever the counts allow
+          const accel::GridResult rtl = accel::run_grid_rtl(p, cfg);
+          check_grid_equal(rtl, accel::run_grid_stepped(p, cfg));
+          check_grid_equal(rtl, accel::run_grid_events(p, cfg));
+          CHECK(rtl.out_bits == single.out_bits);
+          CHECK(rtl.counters.total.macs_issued == single.counters.total.macs_issued);
+          // Block layouts gang query tiles when every head has a multiple of q (quest's pages of
+          // 8 give 7 query tiles a head: none); CSR layouts keep the heads' groups.
+          CHECK(rtl.counters.group_tiles == (c.layout.block && p.tiles / 4 % q == 0 ? 2 * q : 2));
+          CHECK(rtl.counters.multicast_loads > 0);
+          accel::Config off = cfg;
+          off.grid.multicast = false;
+          CHECK(rtl.counters.dram_bytes_read < accel::run_grid(p, off).counters.dram_bytes_read);
+        }
+      // GQA 1 (2 heads, 2 KV heads) on 2x4: gangs of 2 query tiles, the chunks only one loads its own.
+      if (c.layout.block) {
+        const Case d = make_case(spec, prec, causal, 56, 56, 32, 2, 2);
+        accel::Config cfg = grid_config(2, 4, accel::Schedule::dynamic, true);
+        cfg.q_tile_rows = 16;
+        cfg.grid.multicast_idle_limit = 1;
+        const accel::Program pd = program_of(d, cfg);
+        const accel::GridResult rtl = accel::run_grid_rtl(pd, cfg);
+        check_grid_equal(rtl, accel::run_grid_stepped(pd, cfg));
+        CHECK(rtl.counters.group_tiles == (pd.tiles / 2 % 2 == 0 ? 2 : 1));
+      }
     }
 }
 

@@ -100,7 +100,9 @@ TEST_CASE("accel grid: 2x2 and 2x4, every schedule, multicast on and off: same o
               CHECK(k.imbalance() < 1.0);
               if (!mc) CHECK(k.multicast_bytes == 0);
               (mc ? read_on : read_off) = k.dram_bytes_read;
-              if (mc) CHECK(k.group_tiles == 2);  // the GQA group size
+              // The GQA group size: no gangs of query tiles here (odd query-tile counts; dense's
+              // two, of 64 and 8 rows, too unequal to gang).
+              if (mc) CHECK(k.group_tiles == 2);
             }
             CHECK(read_on <= read_off);
             // The K/V blocks of a GQA group's two heads are fetched once: fewer bytes whenever any
@@ -108,6 +110,79 @@ TEST_CASE("accel grid: 2x2 and 2x4, every schedule, multicast on and off: same o
             CHECK(read_on < read_off);
           }
       }
+}
+
+TEST_CASE("accel grid: gangs of heads x query tiles: same output and MACs, fewer DRAM bytes") {
+  // GQA 2 (4 query heads, 2 KV heads), 4 query tiles of 16 rows per head (56: the last block row
+  // partial). 2x2: gangs of 2 heads x 2 query tiles; 2x4 with 4 query tiles: 2 heads x 4.
+  for (Spec spec : kAllSpecs)
+    for (Precision prec : {Precision::i8, Precision::i4})
+      for (bool causal : {false, true}) {
+        CAPTURE(to_string(spec));
+        CAPTURE(to_string(prec));
+        CAPTURE(causal);
+        const Case c = make_case(spec, prec, causal, 56, 56, 32, 4, 2);
+        accel::Config one = grid_config(1, 1, accel::Schedule::static_rr, false);
+        one.q_tile_rows = 16;
+        const accel::Program p = program_of(c, one);
+        const accel::RunResult single = accel::run_model(p, one);
+        const bool block = c.layout.block;
+        for (auto [rows, cols, q] : {std::tuple{2, 2, 2}, std::tuple{2, 4, 4}})
+          for (accel::Schedule s : kSchedules) {
+            CAPTURE(rows);
+            CAPTURE(cols);
+            CAPTURE(accel::schedule_name(s));
+            accel::Config cfg = grid_config(rows, cols, s, true);
+            cfg.q_tile_rows = 16;
+            cfg.grid.multicast_query_tiles = q;
+            cfg.grid.multicast_idle_limit = 1;  // gang whenever the counts allow
+            accel::Config heads = cfg, off = cfg;
+            heads.grid.multicast_query_tiles = 1;
+            off.grid.multicast = false;
+            const accel::GridResult g = accel::run_grid(p, cfg);
+            const accel::GridCounters& k = g.counters;
+            CHECK(g.out_bits == single.out_bits);
+            CHECK(k.total.macs_issued == single.counters.macs_issued);
+            CHECK(k.total.macs_skipped == single.counters.macs_skipped);
+            CHECK(k.total.busy == single.counters.busy);
+            CHECK(k.total.dma_bytes_in == k.dram_bytes_read + k.multicast_bytes);
+            int64_t tasks = 0;
+            for (const accel::TileCounters& t : k.tiles) tasks += t.tasks;
+            CHECK(tasks == k.tasks);
+            // Block layouts gang query tiles (2 heads x q) when every head has a multiple of q
+            // (quest's pages of 8 give 7 query tiles a head: none); CSR layouts keep the heads' groups.
+            const bool gangs = block && p.tiles / 4 % q == 0;
+            CHECK(k.group_tiles == (gangs ? 2 * q : 2));
+            const int64_t read_heads = accel::run_grid(p, heads).counters.dram_bytes_read;
+            const int64_t read_off = accel::run_grid(p, off).counters.dram_bytes_read;
+            CHECK(k.dram_bytes_read <= read_heads);
+            CHECK(read_heads < read_off);
+            // block_local_global: query tiles q and q+1 load the global block and block q (causal:
+            // {0, q-1, q} and {0, q, q+1}), fetched once per gang of 2 query tiles. A gang of all 4
+            // query tiles has only the global block in common (less than half of tile 3's {0, 2, 3}):
+            // its heads share as without query tiles.
+            if (spec == Spec::block_local_global && q == 2) CHECK(k.dram_bytes_read < read_heads);
+            if (!gangs) CHECK(k.dram_bytes_read == read_heads);
+          }
+      }
+}
+
+TEST_CASE("accel grid: query tiles are ganged only when their work is about equal") {
+  // GQA 4 on 2x4: gangs of 4 heads x 2 query tiles, or the 4 heads alone. Causal
+  // block_local_global, 8 query tiles of 16 rows: key blocks {0}, {0,1}, then 3 each; the pairs
+  // idle 1 block-run of 21 (< 10%): ganged. Non-causal: the first query tile (the global rows)
+  // reads all 4 blocks, then 3, 4, 3: idle 2 of 14 (> 10%): not.
+  for (bool causal : {true, false}) {
+    CAPTURE(causal);
+    const int64_t seq = causal ? 128 : 64;
+    const Case c = make_case(Spec::block_local_global, Precision::i8, causal, seq, seq, 32, 4, 1);
+    accel::Config cfg = grid_config(2, 4, accel::Schedule::dynamic, true);
+    cfg.q_tile_rows = 16;
+    const accel::Program p = program_of(c, cfg);
+    CHECK(accel::run_grid(p, cfg).counters.group_tiles == (causal ? 8 : 4));
+    cfg.grid.multicast_idle_limit = 1;
+    CHECK(accel::run_grid(p, cfg).counters.group_tiles == 8);
+  }
 }
 
 TEST_CASE("accel grid: the shared DRAM with one requester is the single tile's DRAM model") {

@@ -22,6 +22,8 @@ struct GridCase {
   int rows = 1, cols = 1;
   accel::Schedule schedule = accel::Schedule::dynamic;
   bool multicast = true;
+  int query_tiles = 2;  // multicast_query_tiles
+  double idle_limit = 0.1;  // multicast_idle_limit
   int ports = 1;
   accel::Arbitration arbitration = accel::Arbitration::round_robin;
   int bytes_per_cycle = 16, latency = 40, lanes = 8, q_tile_rows = 64;
@@ -38,13 +40,15 @@ struct GridCase {
     c.grid.cols = cols;
     c.grid.schedule = schedule;
     c.grid.multicast = multicast;
+    c.grid.multicast_query_tiles = query_tiles;
+    c.grid.multicast_idle_limit = idle_limit;
     c.grid.dram_ports = ports;
     c.grid.arbitration = arbitration;
     return c;
   }
   std::string name() const {
     return std::to_string(rows) + "x" + std::to_string(cols) + " " + accel::schedule_name(schedule) +
-           (multicast ? " multicast" : " unicast") + " ports=" + std::to_string(ports) + " " +
+           (multicast ? " multicast query_tiles=" + std::to_string(query_tiles) : " unicast") + " ports=" + std::to_string(ports) + " " +
            accel::arbitration_name(arbitration) + " bw=" + std::to_string(bytes_per_cycle) +
            " latency=" + std::to_string(latency) + " lanes=" + std::to_string(lanes) +
            " q_tile_rows=" + std::to_string(q_tile_rows) + (double_buffer ? "" : " single-buffer");
@@ -60,6 +64,8 @@ GridCase random_case(std::mt19937& rng) {
   g.cols = c;
   g.schedule = accel::Schedule(rng() % 4);
   g.multicast = rng() % 4 != 0;
+  g.query_tiles = 1 << (rng() % 3);
+  g.idle_limit = rng() % 2 ? 0.1 : 1.0;
   g.ports = 1 + int(rng() % std::min(3u, unsigned(r * c)));
   g.arbitration = rng() % 3 == 0 ? accel::Arbitration::fixed : accel::Arbitration::round_robin;
   static const int bws[] = {16, 16, 8, 5, 1};
@@ -123,6 +129,23 @@ TEST_CASE("accel grid events: equal to the per-cycle engine, every spec, i8/i4, 
         for (int k = 0; k < 4; ++k) {
           const GridCase g = random_case(rng);
           check_equal(program_of(c, g.config()), g);
+        }
+        // Gangs of heads x query tiles (4 query tiles per head: 64 rows in blocks of 16, the last
+        // block row partial at 56): GQA 2, 4 and 1 (heads, KV heads), 2 and 4 query tiles per gang.
+        for (int64_t seq : {64, 56})
+          for (auto [heads, kv_heads, rows, cols, q] : {std::tuple{4, 2, 2, 2, 2}, std::tuple{4, 2, 2, 4, 4},
+                                                        std::tuple{8, 2, 2, 4, 2}, std::tuple{2, 2, 2, 4, 2}}) {
+            const Case d = make_case(spec, prec, causal, seq, seq, 32, heads, kv_heads);
+            for (auto s : {accel::Schedule::static_rr, accel::Schedule::zigzag, accel::Schedule::dynamic, accel::Schedule::lpt}) {
+              GridCase g;
+              g.rows = rows;
+              g.cols = cols;
+              g.schedule = s;
+              g.query_tiles = q;
+              g.idle_limit = 1;  // gang whenever the counts allow
+              g.q_tile_rows = 16;
+              check_equal(program_of(d, g.config()), g);
+            }
         }
       }
 }
