@@ -976,7 +976,7 @@ cudaError_t launch_wgmma_dim(const TcArgs& a, int variant) {
 // ---- Backward on wgmma: dK, dV (and dQ by vector reductions) per 64 keys ----
 // One warpgroup per CTA owns 64 keys of one KV head (K and V in shared memory, by TMA) and streams
 // the (query head, 64-query tile) steps that see them, Q and dO (bf16) by TMA into two stages
-// (thread 0 issues step x + 1's copies when step x starts; mbarriers). Per step, on wgmma:
+// (thread 0 issues step x + 1's copies once step x's first products are issued; mbarriers). Per step, on wgmma:
 // S^T = K Q^T and dP^T = V dO^T (both operands from shared memory), then in registers (the
 // accumulator layout of m64n64 is per warp the mma.sync one, so the masks are those of
 // bwd_dkdv_tc) P^T = 2^(S^T scale_log2 - lse2) and dS^T = P^T (dP^T - delta); dV += P^T dO and
@@ -1011,8 +1011,13 @@ __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.comm
 __device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 __device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
 
+// CTAs per SM the backward is compiled for (registers: 65536 / (128 x this)); shared memory allows
+// 3 at head_dim 64, 2 at 128.
+#ifndef SATTN_HOPPER_BWD_MINB_64
+#define SATTN_HOPPER_BWD_MINB_64 2
+#endif
 template <int D, int Mode, bool kTmaDq>
-__global__ void __launch_bounds__(128, 2)
+__global__ void __launch_bounds__(128, D > 64 ? 2 : SATTN_HOPPER_BWD_MINB_64)
     bwd_dkdv_wgmma(const TcBwdArgs a, const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mdo,
                    const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv,
                    const __grid_constant__ CUtensorMap mdq) {
@@ -1087,10 +1092,6 @@ __global__ void __launch_bounds__(128, 2)
   if (steps > 0) mbar_wait(barKV, 0);
   for (int64_t x = 0; x < steps; ++x) {
     const int st = int(x & 1);
-    if (tid == 0 && x + 1 < steps) {  // stage st ^ 1 is free: step x - 1 is done (and its dQ read out)
-      if (kTmaDq) bulk_wait_read();
-      issue_step(x + 1);
-    }
     const int64_t t = t_begin + x % n_tiles, q0 = q0_of(t);
     const int64_t bh = b * a.heads + kvh * group + x / n_tiles;
     // lse2 and delta of this thread's 16 query columns (n * 8 + 2 cq + c), padded rows: no bounds.
@@ -1116,6 +1117,13 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
     for (int kk = 1; kk < D / 16; ++kk) wgmma_ss_n64_kk1(dp, dvA[kk], doB[kk]);
     wgmma_commit();
+    // Step x + 1's Q and dO into stage st ^ 1 (free: step x - 1 is done), issued while S^T and dP^T
+    // are on the tensor cores: thread 0's wait for step x - 1's dQ reductions to have read that
+    // stage (issued just before) then overlaps the products instead of holding the warpgroup.
+    if (tid == 0 && x + 1 < steps) {
+      if (kTmaDq) bulk_wait_read();
+      issue_step(x + 1);
+    }
     wgmma_wait<0>();
     fence_regs(s);
     fence_regs(dp);
