@@ -29,9 +29,13 @@ nice "$SATTN" bench "${common[@]}" --seq-lens 4096,16384 --specs "$specs" -o "$w
 if [[ -n $BEFORE ]]; then
   # The older build, same sweep, right after (its own fast dense baseline: each ratio is taken
   # within one sweep); the OpenBLAS point is the same code in both and is left out.
+  # Only the older points run with the older library: a wrapper sets LD_LIBRARY_PATH for them, the
+  # driver keeps its own (an older libsattn.so.0 may lack symbols this build's driver needs).
   echo "bench/cpu: every spec at 4096 and 16384 with $BEFORE/sattn" >&2
-  LD_LIBRARY_PATH=$BEFORE nice "$SATTN" bench "${common[@]}" --seq-lens 4096,16384 --specs "$specs" \
-    --no-blas-baseline --sattn "$BEFORE/sattn" -o "$work/before.json"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%q exec %q "$@"\n' "$BEFORE" "$BEFORE/sattn" > "$work/sattn-before"
+  chmod +x "$work/sattn-before"
+  nice "$SATTN" bench "${common[@]}" --seq-lens 4096,16384 --specs "$specs" \
+    --no-blas-baseline --sattn "$work/sattn-before" -o "$work/before.json"
 fi
 echo "bench/cpu: bsr density sweep at 4096" >&2
 nice "$SATTN" bench "${common[@]}" --seq-lens 4096 --no-dense-baseline --specs bsr \
