@@ -187,31 +187,8 @@ constexpr int hopper_smem() {
   return (kTcQTile + 2 * hopper_stages(D) * kTcKTile) * D * 2 + 1024 + 256;  // + alignment slack, mbarriers
 }
 
-// ---- The part both variants share: tile ranges, one 64-key tile of a warpgroup, the epilogue ----
+// ---- The part both variants share (tile ranges: tc::tile_range): one 64-key tile of a warpgroup, the epilogue ----
 
-// The key tiles of query tile qt: [t_begin, t_end) of the tile list, or of all key tiles.
-template <int Mode>
-__device__ __forceinline__ void tile_range(const TcArgs& a, int64_t b, int64_t kvh, int64_t qt, int64_t& t_begin,
-                                           int64_t& t_end) {
-  const int64_t q0 = qt * kTcQTile, off = a.causal_offset, qlast = q0 + kTcQTile - 1 + off;
-  t_begin = t_end = 0;
-  if (Mode == kTcTiles) {
-    const int64_t* p = a.tile_ptr + (a.shared ? 0 : (b * a.kv_heads + kvh) * (a.n_qtiles + 1));
-    t_begin = p[qt];
-    t_end = p[qt + 1];
-  } else {
-    int64_t lo = 0, hi = a.causal ? min(a.kv_len, qlast + 1) : a.kv_len;
-    if (Mode == kTcWindow) {
-      const int64_t span = a.window * a.dilation;
-      lo = max(int64_t(0), q0 + off - span);
-      hi = min(a.kv_len, qlast + (a.causal ? 0 : span) + 1);
-    }
-    if (hi > lo) {
-      t_begin = lo / kTcKTile;
-      t_end = (hi - 1) / kTcKTile + 1;
-    }
-  }
-}
 template <int Mode>
 __device__ __forceinline__ int64_t key0_of(const TcArgs& a, int64_t t) {
   return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kTcKTile : t * kTcKTile;
@@ -379,7 +356,7 @@ __global__ void __launch_bounds__(kWgThreads, hopper_minb(D)) attention_wgmma(co
   const int64_t w0 = q0 + 64 * wg + a.causal_offset;  // this warpgroup's first aligned query
 
   int64_t t_begin, t_end;
-  tile_range<Mode>(a, b, kvh, qt, t_begin, t_end);
+  tc::tile_range<Mode, kTcQTile>(a, b, kvh, qt, t_begin, t_end);
   auto load_kv = [&](int64_t t, int stage) {
     const int64_t k0 = key0_of<Mode>(a, t);
     load_sw<D, KT, NT>(sKV + 2 * stage * kTileBytes, kg, k0, a.kv_len);
@@ -477,7 +454,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
   const int64_t kvh = h / (a.heads / a.kv_heads);
   const int64_t q0 = qt * QT;
   int64_t t_begin, t_end;
-  tile_range<Mode>(a, b, kvh, qt, t_begin, t_end);
+  tc::tile_range<Mode, kTcQTile>(a, b, kvh, qt, t_begin, t_end);
 
   if (tid == 0) {
     mbar_init(barQ, 1);
@@ -837,7 +814,7 @@ __global__ void __launch_bounds__(kPipeThreads, 1)
   const int64_t kvh = h / (a.heads / a.kv_heads);
   const int64_t q0 = qt * QT;
   int64_t t_begin, t_end;
-  tile_range<Mode>(a, b, kvh, qt, t_begin, t_end);
+  tc::tile_range<Mode, kTcQTile>(a, b, kvh, qt, t_begin, t_end);
   const int64_t npairs = (t_end - t_begin + 1) / 2;
 
   if (tid == 0) {

@@ -73,22 +73,7 @@ __global__ void __launch_bounds__(W * 32, D > 64 ? SATTN_FWD_MINB_128 : SATTN_FW
 
   // The key tiles of this query tile: [t_begin, t_end) of the tile list, or of all key tiles.
   int64_t t_begin = 0, t_end = 0;
-  if (Mode == kTcTiles) {
-    const int64_t* p = a.tile_ptr + (a.shared ? 0 : (b * a.kv_heads + kvh) * (a.n_qtiles + 1));
-    t_begin = p[qt];
-    t_end = p[qt + 1];
-  } else {
-    int64_t lo = 0, hi = a.causal ? min(a.kv_len, qlast + 1) : a.kv_len;
-    if (Mode == kTcWindow) {
-      const int64_t span = a.window * a.dilation;
-      lo = max(int64_t(0), q0 + off - span);
-      hi = min(a.kv_len, qlast + (a.causal ? 0 : span) + 1);
-    }
-    if (hi > lo) {
-      t_begin = lo / kTcKTile;
-      t_end = (hi - 1) / kTcKTile + 1;
-    }
-  }
+  tile_range<Mode, QT>(a, b, kvh, qt, t_begin, t_end);
   auto key0_of = [&](int64_t t) -> int64_t {
     return Mode == kTcTiles ? int64_t(a.tile_col[t]) * kTcKTile : t * kTcKTile;
   };

@@ -25,6 +25,32 @@ __device__ __forceinline__ bool bwd_allowed(const TcBwdArgs& a, int64_t i, int64
   return ok;
 }
 
+// Forward: the key tiles of query tile qt (QT query rows): [t_begin, t_end) of the tile list, or
+// of all key tiles the mode allows (the mma.sync kernel in kernels_tc.cu and the wgmma ones in
+// kernels_hopper.cu).
+template <int Mode, int QT>
+__device__ __forceinline__ void tile_range(const TcArgs& a, int64_t b, int64_t kvh, int64_t qt, int64_t& t_begin,
+                                           int64_t& t_end) {
+  const int64_t q0 = qt * QT, off = a.causal_offset, qlast = q0 + QT - 1 + off;
+  t_begin = t_end = 0;
+  if (Mode == kTcTiles) {
+    const int64_t* p = a.tile_ptr + (a.shared ? 0 : (b * a.kv_heads + kvh) * (a.n_qtiles + 1));
+    t_begin = p[qt];
+    t_end = p[qt + 1];
+  } else {
+    int64_t lo = 0, hi = a.causal ? min(a.kv_len, qlast + 1) : a.kv_len;
+    if (Mode == kTcWindow) {
+      const int64_t span = a.window * a.dilation;
+      lo = max(int64_t(0), q0 + off - span);
+      hi = min(a.kv_len, qlast + (a.causal ? 0 : span) + 1);
+    }
+    if (hi > lo) {
+      t_begin = lo / kTcKTile;
+      t_end = (hi - 1) / kTcKTile + 1;
+    }
+  }
+}
+
 constexpr int kThreads = 128;  // 4 warps x 16 query rows
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
