@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sattn/attention.hpp"
@@ -218,6 +219,21 @@ inline double pair_score(const Problem& p, int64_t b, int64_t kvh, int64_t i, in
   for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
     for (int64_t c = 0; c < p.op.shape.head_dim; ++c) s += double(p.q.row(b, h, i)[c]) * double(p.k.row(b, kvh, j)[c]);
   return s;
+}
+
+// The `count` causally allowed keys of [first, last) of highest score(j), ties to the lower key,
+// in ascending order (brute force: what a top-k or N:M group selection must return).
+template <class Score>
+std::vector<int32_t> best_keys(const Op& op, int64_t i, int64_t first, int64_t last, int64_t count, Score score) {
+  std::vector<std::pair<double, int64_t>> ranked;  // (-score, key): ascending = best first
+  for (int64_t j = first; j < last; ++j)
+    if (causal_allows(op, i, j)) ranked.push_back({-score(j), j});
+  std::sort(ranked.begin(), ranked.end());
+  std::vector<int32_t> want;
+  for (int64_t t = 0; t < std::min<int64_t>(count, int64_t(ranked.size())); ++t)
+    want.push_back(int32_t(ranked[t].second));
+  std::sort(want.begin(), want.end());
+  return want;
 }
 
 inline std::vector<double> mean_rows(const Tensor& t, int64_t b, int64_t h, int64_t first, int64_t last) {

@@ -34,15 +34,7 @@ double rule_score(const Problem& p, int64_t b, int64_t kvh, int64_t i, int64_t j
 // The `count` allowed keys of [first, last) of highest score, ties to the lower key, ascending.
 std::vector<int32_t> rule_best(const Problem& p, int64_t b, int64_t kvh, int64_t i, int64_t first, int64_t last,
                                int64_t count) {
-  std::vector<std::pair<double, int64_t>> ranked;
-  for (int64_t j = first; j < last; ++j)
-    if (causal_allows(p.op, i, j)) ranked.push_back({-rule_score(p, b, kvh, i, j), j});
-  std::sort(ranked.begin(), ranked.end());
-  std::vector<int32_t> want;
-  for (int64_t t = 0; t < std::min<int64_t>(count, int64_t(ranked.size())); ++t)
-    want.push_back(int32_t(ranked[t].second));
-  std::sort(want.begin(), want.end());
-  return want;
+  return best_keys(p.op, i, first, last, count, [&](int64_t j) { return rule_score(p, b, kvh, i, j); });
 }
 
 std::vector<int32_t> row_keys(const Layout& l, int64_t head, int64_t i) {

@@ -289,15 +289,7 @@ TEST_CASE("layout: lsh with one bucket is every allowed key") {
 // [first, last) with the highest double score (group-summed query . key), ties to the lower key.
 static std::vector<int32_t> brute_force_best(const Problem& p, int64_t kvh, int64_t i, int64_t first, int64_t last,
                                              int64_t count) {
-  std::vector<std::pair<double, int64_t>> ranked;  // (-score, key): ascending = best first
-  for (int64_t j = first; j < last; ++j)
-    if (causal_allows(p.op, i, j)) ranked.push_back({-pair_score(p, 0, kvh, i, j), j});
-  std::sort(ranked.begin(), ranked.end());
-  std::vector<int32_t> want;
-  for (int64_t t = 0; t < std::min<int64_t>(count, int64_t(ranked.size())); ++t)
-    want.push_back(int32_t(ranked[t].second));
-  std::sort(want.begin(), want.end());
-  return want;
+  return best_keys(p.op, i, first, last, count, [&](int64_t j) { return pair_score(p, 0, kvh, i, j); });
 }
 
 TEST_CASE("layout: large top-k and 1:M selections equal the brute-force rule, ties to the lower key") {
