@@ -158,6 +158,16 @@ run "$SATTN" sim --probe --grid 2x4 --schedule zigzag
 expect_rc 0 "probe"
 $PY -c "import json,sys; g=json.loads(sys.stdin.read())['grid']; assert (g['rows'], g['cols'], g['tiles'], g['max_rows'], g['max_cols'], g['schedule'], g['rtl_tiles'], g['rtl_grids']) == (2, 4, 8, 8, 10, 'zigzag', 8, ['1x1', '2x2', '2x4']), g" <<<"$out" && ok || fail "probe grid"
 
+# The text probe names the RTL grids and the multicast mode (--multicast on|heads|off).
+run "$SATTN" sim --probe --grid 2x4 --format text
+expect_rc 0 "text probe"
+expect_out "grid              2x4 \(8 tiles; ISA limit 8x10; RTL grids 1x1, 2x2, 2x4, larger grids run in the model\)" "text probe: grid line"
+expect_out "grid_multicast    on \(a GQA group's heads x up to 2 query tiles share each K/V load\)" "text probe: multicast on"
+run "$SATTN" sim --probe --grid 2x4 --format text --multicast heads
+expect_out "grid_multicast    heads " "text probe: multicast heads"
+run "$SATTN" sim --probe --grid 2x4 --format text --multicast off
+expect_out "grid_multicast    off" "text probe: multicast off"
+
 # --help says --model-only is the way to run a large grid.
 run "$SATTN" sim --help
 expect_out "--grid.*--model-only \(the only way to run e.g. 8x10\)" "help: --grid needs --model-only"

@@ -35,6 +35,15 @@ int rtl_max_tiles() {
   return most;
 }
 
+// The --multicast mode as sattn-sim(1) names it: off, heads (a GQA group's heads share a load),
+// or on (the group's heads times up to multicast_query_tiles query tiles share it).
+std::string multicast_text(const accel::GridConfig& g) {
+  if (!g.multicast) return "off";
+  if (g.multicast_query_tiles <= 1) return "heads (a GQA group's heads share each K/V load)";
+  return "on (a GQA group's heads x up to " + std::to_string(g.multicast_query_tiles) +
+         " query tiles share each K/V load)";
+}
+
 }  // namespace
 
 nlohmann::json probe_json(const accel::Capabilities& c, const std::string& harness, const std::string& tool) {
@@ -100,8 +109,8 @@ ProbeReport probe_accelerator(const accel::Config& config, const accel::RtlOptio
            "harness           " + r.harness + "\n" +
            "grid              " + g.shape() + " (" + std::to_string(g.tiles()) + " tiles; ISA limit " +
            std::to_string(accel::isa::kGridMaxRows) + "x" + std::to_string(accel::isa::kGridMaxCols) +
-           "; the RTL is one tile, larger grids run in the model)\n" +
-           "grid_multicast    " + yes(g.multicast) + "\n" +
+           "; RTL grids " + list_text(r.json["grid"]["rtl_grids"]) + ", larger grids run in the model)\n" +
+           "grid_multicast    " + multicast_text(g) + "\n" +
            "grid_schedule     " + accel::schedule_name(g.schedule) + "\n";
   return r;
 }
