@@ -698,8 +698,20 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
     const int64_t* group = pending.data() + g0;
     const auto count = int64_t(g1 - g0);
     g0 = g1;
-    if (count >= kMinGroupRows && collect_union(head, group, count, p.kv_len, kUnionSlack * pairs_of(head, group, count) / count,
-                                   scratch))
+    if (count < kMinGroupRows) {
+      gather.insert(gather.end(), group, group + count);
+      continue;
+    }
+    // Rows with one and the same list (bucket layouts whose rows add no keys of their own): that
+    // list is the union, read in place (no union to build and sort) and needs no lane masks.
+    const int64_t first_len = ptr[group[0] + 1] - ptr[group[0]];
+    bool identical = first_len > 0;
+    for (int64_t r = 1; identical && r < count; ++r)
+      identical = ptr[group[r] + 1] - ptr[group[r]] == first_len &&
+                  std::equal(idx + ptr[group[r]], idx + ptr[group[r] + 1], idx + ptr[group[0]]);
+    if (identical)
+      run_columns_tile(p, scratch, hv, group, count, idx + ptr[group[0]], 0, first_len, true);
+    else if (collect_union(head, group, count, p.kv_len, kUnionSlack * pairs_of(head, group, count) / count, scratch))
       run_columns_tile(p, scratch, hv, group, count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
     else
       gather.insert(gather.end(), group, group + count);
