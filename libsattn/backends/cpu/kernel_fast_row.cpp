@@ -291,12 +291,15 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
 //   vectors into one vector of 16 scores (23 shuffles, 8 blends, 15 adds per 16 keys);
 // - the online softmax once per batch of up to kRowBatchKeys keys, exp2 16 lanes at a time;
 // - P V: a broadcast FMA per key and 16 output lanes, two accumulator sets (even and odd keys).
-// Q and the accumulators stay in registers for the row's whole list; K and V rows that are not
-// 64-byte aligned are read as aligned shifted chunks (ShiftedRows), not as loads split across two
-// cache lines (measured: the split loads cost up to 1.8x at L2-resident rows).
-// Measured per pair at head_dim 64 on this machine's AVX-512 Xeon (one thread, random keys of a
-// 1 MiB K+V, aligned): ~4 ns against ~7 for the 8-wide path; the rest of the gap to the dense
-// kernel (~1.7 ns a pair) is the L2 traffic: 512 bytes of K and V per pair, each row read alone.
+// Q and the accumulators stay in registers for the row's whole list. The kernel reads K and V
+// rows 64-byte aligned: when the tensors are not (a Tensor's data is malloc'ed, 16 bytes past a
+// page), run_gather_rows copies each key window to aligned scratch first; loads split across two
+// cache lines cost 1.3x (L1) to 1.8x (L2-resident rows) per pair in a micro-benchmark, the copy is
+// one sequential read of the window per task.
+// Measured per pair at head_dim 64 on this machine's AVX-512 Xeon, one thread, 256 random keys of
+// a 1 MiB K+V per row: 4.4 ns; the P V phase alone 2 ns of it (8 loads of 64 bytes per pair on 2
+// load ports, from L2); the dense fused kernel: 1.7 ns a pair (docs/decisions.md, "CPU gather
+// path").
 
 // 2^x for x <= 0, the kExp2Poly polynomial (as the fused tile's); x < -126 and -inf give 0.
 inline __m512 gather_exp2(__m512 x) {
@@ -339,74 +342,24 @@ inline __m512 gather_reduce16(__m512 a[16]) {
   return _mm512_permutexvar_ps(_mm512_loadu_si512(kTranspose), r);
 }
 
-// Loads of K and V rows that start off a 64-byte boundary (a Tensor's data is malloc'ed: 16 bytes
-// past a page) would each touch two cache lines. A row of d = 16C floats that starts `off`
-// floats past a boundary is read instead as S = C + (off != 0) aligned 16-float chunks starting
-// `off` floats before it; Q and the accumulators are held shifted the same way (lane l of chunk c
-// is element 16c + l - off, zero outside the row), so every dot product and every accumulate is
-// the same sum of products. The edge chunks are masked loads: nothing outside the row is read.
-struct ShiftedRows {
-  int64_t off = 0;           // floats from the previous 64-byte boundary (0..15)
-  __mmask16 first = 0xFFFF;  // valid lanes of chunk 0
-  __mmask16 last = 0xFFFF;   // valid lanes of chunk S - 1
-};
-inline ShiftedRows shifted_rows(const float* base) {
-  ShiftedRows r;
-  r.off = int64_t((reinterpret_cast<uintptr_t>(base) / sizeof(float)) & 15);
-  if (r.off) {
-    r.first = __mmask16(0xFFFFu << r.off);
-    r.last = __mmask16((1u << r.off) - 1);
-  }
-  return r;
-}
-// Chunk c of the row starting at `row`: plain loads when the rows are aligned, else S = C + 1
-// chunks of the shifted row, masked at the two edges.
-template <bool Shifted, int S>
-inline __m512 load_chunk(const float* row, const ShiftedRows& sh, int c) {
-  if constexpr (Shifted) {
-    const float* p = row - sh.off + 16 * c;
-    if (c == 0) return _mm512_maskz_loadu_ps(sh.first, p);
-    if (c == S - 1) return _mm512_maskz_loadu_ps(sh.last, p);
-    return _mm512_loadu_ps(p);
-  } else {
-    return _mm512_loadu_ps(row + 16 * c);
-  }
-}
+// Floats from the previous 64-byte boundary (0..15).
+inline int64_t misalignment(const float* p) { return int64_t((reinterpret_cast<uintptr_t>(p) / sizeof(float)) & 15); }
 
-// Stores chunk c of a row laid out as load_chunk reads it (only the row's own lanes).
-template <bool Shifted, int S>
-inline void store_chunk(float* row, const ShiftedRows& sh, int c, __m512 x) {
-  if constexpr (Shifted) {
-    float* p = row - sh.off + 16 * c;
-    if (c == 0)
-      _mm512_mask_storeu_ps(p, sh.first, x);
-    else if (c == S - 1)
-      _mm512_mask_storeu_ps(p, sh.last, x);
-    else
-      _mm512_storeu_ps(p, x);
-  } else {
-    _mm512_storeu_ps(row + 16 * c, x);
-  }
-}
-
-// One row against keys[0..n) (ascending), batches of kRowBatchKeys keys: (1) the batch's scores,
-// 16 keys per step, the steps independent of each other (no step waits for the softmax of the
-// one before); (2) one online-softmax update per batch; (3) P V with two accumulator sets (even
-// and odd keys). KS / VS: whether the K / V rows are not aligned (C + 1 shifted chunks).
-template <int C, bool KS, bool VS>
-void gather_row_avx512(const float* q_row, const float* k_base, const float* v_base, const int32_t* keys, int64_t n,
-                       float score_scale, float softcap2, float& running_max, float& running_sum, float* acc_mem) {
+// One row against keys[0..n) (ascending; K / V row of key j at k_base / v_base + (j - key0) *
+// dim, 64-byte aligned), in batches of kRowBatchKeys keys: (1) the batch's scores, 16 keys per
+// step, the steps independent of each other (no step waits for the softmax of the one before);
+// (2) one online-softmax update per batch; (3) P V with two accumulator sets (even and odd keys).
+template <int C>
+void gather_row_avx512(const float* q_row, const float* k_base, const float* v_base, int64_t key0, const int32_t* keys,
+                       int64_t n, float score_scale, float softcap2, float& running_max, float& running_sum,
+                       float* acc_mem) {
   constexpr int64_t dim = 16 * C;
-  constexpr int SK = C + KS, SV = C + VS;
-  const ShiftedRows kh = shifted_rows(k_base), vh = shifted_rows(v_base);
-  // Q and the accumulators in the layout of the shifted chunks (the same masked loads).
-  __m512 q[SK], acc0[SV], acc1[SV];
+  __m512 q[C], acc0[C], acc1[C];
   const __m512 scale = _mm512_set1_ps(score_scale);
   #pragma GCC unroll 16
-  for (int c = 0; c < SK; ++c) q[c] = _mm512_mul_ps(load_chunk<KS, SK>(q_row, kh, c), scale);
-  #pragma GCC unroll 16
-  for (int c = 0; c < SV; ++c) {
-    acc0[c] = load_chunk<VS, SV>(acc_mem, vh, c);
+  for (int c = 0; c < C; ++c) {
+    q[c] = _mm512_mul_ps(_mm512_loadu_ps(q_row + 16 * c), scale);
+    acc0[c] = _mm512_loadu_ps(acc_mem + 16 * c);
     acc1[c] = _mm512_setzero_ps();
   }
   float m = running_max, sum = running_sum;
@@ -419,10 +372,10 @@ void gather_row_avx512(const float* q_row, const float* k_base, const float* v_b
       __m512 part[16];
       #pragma GCC unroll 16
       for (int u = 0; u < 16; ++u) {
-        const float* kr = k_base + int64_t(key[t + std::min<int64_t>(u, count - 1)]) * dim;
-        __m512 s = _mm512_mul_ps(q[0], load_chunk<KS, SK>(kr, kh, 0));
+        const float* kr = k_base + (int64_t(key[t + std::min<int64_t>(u, count - 1)]) - key0) * dim;
+        __m512 s = _mm512_mul_ps(q[0], _mm512_load_ps(kr));
         #pragma GCC unroll 16
-        for (int c = 1; c < SK; ++c) s = _mm512_fmadd_ps(q[c], load_chunk<KS, SK>(kr, kh, c), s);
+        for (int c = 1; c < C; ++c) s = _mm512_fmadd_ps(q[c], _mm512_load_ps(kr + 16 * c), s);
         part[u] = s;
       }
       _mm512_store_ps(p + t, gather_reduce16(part));  // p has room for a whole last step
@@ -438,7 +391,7 @@ void gather_row_avx512(const float* q_row, const float* k_base, const float* v_b
       const float r = exp2_scalar(m - step_max);  // 0 on the first batch
       const __m512 rescale = _mm512_set1_ps(r);
       #pragma GCC unroll 16
-      for (int c = 0; c < SV; ++c) {
+      for (int c = 0; c < C; ++c) {
         acc0[c] = _mm512_mul_ps(acc0[c], rescale);
         acc1[c] = _mm512_mul_ps(acc1[c], rescale);
       }
@@ -456,45 +409,38 @@ void gather_row_avx512(const float* q_row, const float* k_base, const float* v_b
     sum += _mm512_reduce_add_ps(sv);
     int64_t u = 0;
     for (; u + 2 <= nb; u += 2) {
-      const float* v0 = v_base + int64_t(key[u]) * dim;
-      const float* v1 = v_base + int64_t(key[u + 1]) * dim;
+      const float* v0 = v_base + (int64_t(key[u]) - key0) * dim;
+      const float* v1 = v_base + (int64_t(key[u + 1]) - key0) * dim;
       const __m512 p0 = _mm512_set1_ps(p[u]), p1 = _mm512_set1_ps(p[u + 1]);
       #pragma GCC unroll 16
-      for (int c = 0; c < SV; ++c) {
-        acc0[c] = _mm512_fmadd_ps(p0, load_chunk<VS, SV>(v0, vh, c), acc0[c]);
-        acc1[c] = _mm512_fmadd_ps(p1, load_chunk<VS, SV>(v1, vh, c), acc1[c]);
+      for (int c = 0; c < C; ++c) {
+        acc0[c] = _mm512_fmadd_ps(p0, _mm512_load_ps(v0 + 16 * c), acc0[c]);
+        acc1[c] = _mm512_fmadd_ps(p1, _mm512_load_ps(v1 + 16 * c), acc1[c]);
       }
     }
     if (u < nb) {
-      const float* v0 = v_base + int64_t(key[u]) * dim;
+      const float* v0 = v_base + (int64_t(key[u]) - key0) * dim;
       const __m512 p0 = _mm512_set1_ps(p[u]);
       #pragma GCC unroll 16
-      for (int c = 0; c < SV; ++c) acc0[c] = _mm512_fmadd_ps(p0, load_chunk<VS, SV>(v0, vh, c), acc0[c]);
+      for (int c = 0; c < C; ++c) acc0[c] = _mm512_fmadd_ps(p0, _mm512_load_ps(v0 + 16 * c), acc0[c]);
     }
   }
   #pragma GCC unroll 16
-  for (int c = 0; c < SV; ++c) store_chunk<VS, SV>(acc_mem, vh, c, _mm512_add_ps(acc0[c], acc1[c]));
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(acc_mem + 16 * c, _mm512_add_ps(acc0[c], acc1[c]));
   running_max = m;
   running_sum = sum;
 }
 
-using GatherRowFn = void (*)(const float*, const float*, const float*, const int32_t*, int64_t, float, float, float&,
-                             float&, float*);
-template <int C>
-GatherRowFn gather_row_for(const float* k, const float* v) {
-  const bool k_off = shifted_rows(k).off != 0, v_off = shifted_rows(v).off != 0;
-  if (k_off)
-    return v_off ? gather_row_avx512<C, true, true> : gather_row_avx512<C, true, false>;
-  return v_off ? gather_row_avx512<C, false, true> : gather_row_avx512<C, false, false>;
-}
-// The row kernel for head_dim `dim` and these K / V heads (their alignment), or null (the
-// generic gathered_scores path).
-GatherRowFn gather_row_kernel(int64_t dim, const float* k, const float* v) {
+using GatherRowFn = void (*)(const float*, const float*, const float*, int64_t, const int32_t*, int64_t, float, float,
+                             float&, float&, float*);
+// The row kernel for head_dim `dim` (its K and V rows 64-byte aligned), or null (the generic
+// gathered_scores path).
+GatherRowFn gather_row_kernel(int64_t dim) {
   switch (dim) {
-    case 16: return gather_row_for<1>(k, v);
-    case 32: return gather_row_for<2>(k, v);
-    case 64: return gather_row_for<4>(k, v);
-    case 128: return gather_row_for<8>(k, v);
+    case 16: return gather_row_avx512<1>;
+    case 32: return gather_row_avx512<2>;
+    case 64: return gather_row_avx512<4>;
+    case 128: return gather_row_avx512<8>;
     default: return nullptr;
   }
 }
@@ -515,7 +461,19 @@ void run_gather_rows(const Problem& p, Scratch& scratch, const HeadView& hv, con
   float* scores = scratch.scores.data();
   TileState state = begin_tile(scratch, count, dim);
 #if defined(__AVX512F__)
-  const GatherRowFn row_kernel = gather_row_kernel(dim, hv.k, hv.v);
+  // K and V rows that are not 64-byte aligned: each window is first copied to aligned scratch (a
+  // sequential read, which also brings the window into L2 ahead of the rows' random reads) and
+  // the row kernel reads the copy.
+  const bool copy_windows = misalignment(hv.k) != 0 || misalignment(hv.v) != 0;
+  float* k_window = nullptr;
+  float* v_window = nullptr;
+  if (copy_windows) {
+    grow(scratch.k_gather, window_keys * dim + 16);
+    grow(scratch.v_gather, window_keys * dim + 16);
+    k_window = scratch.k_gather.data() + (16 - misalignment(scratch.k_gather.data())) % 16;
+    v_window = scratch.v_gather.data() + (16 - misalignment(scratch.v_gather.data())) % 16;
+  }
+  const GatherRowFn row_kernel = gather_row_kernel(dim);
 #endif
   for (;;) {
     // Next key window: starts at the smallest unread key of any row.
@@ -524,6 +482,19 @@ void run_gather_rows(const Problem& p, Scratch& scratch, const HeadView& hv, con
       if (cursor[r] < ptr[rows[r] + 1]) window_begin = std::min<int64_t>(window_begin, idx[cursor[r]]);
     if (window_begin == INT64_MAX) break;
     const int64_t window_end = window_begin + window_keys;
+#if defined(__AVX512F__)
+    const float* k_rows = hv.k;
+    const float* v_rows = hv.v;
+    int64_t key0 = 0;
+    if (row_kernel && copy_windows) {
+      const int64_t n = std::min(window_end, p.kv_len) - window_begin;
+      std::copy_n(hv.k + window_begin * dim, n * dim, k_window);
+      std::copy_n(hv.v + window_begin * dim, n * dim, v_window);
+      k_rows = k_window;
+      v_rows = v_window;
+      key0 = window_begin;
+    }
+#endif
     for (int64_t r = 0; r < count; ++r) {
       const int64_t row_end = ptr[rows[r] + 1];
       const float* q_row = hv.q + rows[r] * dim;
@@ -552,8 +523,8 @@ void run_gather_rows(const Problem& p, Scratch& scratch, const HeadView& hv, con
           if (below != valid) break;
         }
         if (segment_end > e)
-          row_kernel(q_row, hv.k, hv.v, idx + e, segment_end - e, p.score_scale, p.softcap2, state.row_max[r],
-                     state.row_sum[r], acc);
+          row_kernel(q_row, k_rows, v_rows, key0, idx + e, segment_end - e, p.score_scale, p.softcap2,
+                     state.row_max[r], state.row_sum[r], acc);
         cursor[r] = segment_end;
         continue;
       }

@@ -562,12 +562,13 @@ TEST_CASE("fast_attention: scattered rows spanning several key windows and score
   }
 }
 
-TEST_CASE("fast_attention: the gather path's row kernel on shifted K/V rows, head dims 16 to 128, long rows") {
+TEST_CASE("fast_attention: the gather path's row kernel on aligned and unaligned K/V, head dims 16 to 128, long rows") {
   // Scattered rows (the row-by-row gather path; on AVX-512 its 16-keys-per-step row kernel for
   // head_dim 16, 32, 64 and 128, the generic path for 48) with K and V placed 0, 4, 5 or 15 floats
-  // past a 64-byte boundary, each its own offset (the kernel reads shifted, masked chunks); rows of
-  // 0, 1, 16, 17 keys and rows of up to ~900 keys (several score batches, several key windows);
-  // causal, GQA, softcap, 1 and 2 threads; the output and its LSE against the reference.
+  // past a 64-byte boundary, each its own offset (aligned: read in place; else each key window
+  // copied to aligned scratch); rows of 0, 1, 16, 17 keys and rows of up to ~900 keys (several
+  // score batches, several key windows, the last one short); causal, GQA, softcap, 1 and 2
+  // threads; the output against the reference, the LSE against the same op on the Tensors.
   Rng rng(2525);
   const int64_t dims[] = {16, 32, 48, 64, 128};
   const int64_t offsets[][2] = {{0, 0}, {4, 4}, {5, 0}, {0, 15}, {15, 4}};
