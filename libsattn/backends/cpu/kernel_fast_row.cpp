@@ -291,13 +291,13 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
 //   vectors into one vector of 16 scores (23 shuffles, 8 blends, 15 adds per 16 keys);
 // - the online softmax once per batch of up to kRowBatchKeys keys, exp2 16 lanes at a time;
 // - P V: a broadcast FMA per key and 16 output lanes, two accumulator sets (even and odd keys).
-// Q and the accumulators stay in registers for the row's whole list. The kernel reads K and V
-// rows 64-byte aligned: when the tensors are not (a Tensor's data is malloc'ed, 16 bytes past a
-// page), run_gather_rows copies each key window to aligned scratch first; loads split across two
-// cache lines cost 1.3x (L1) to 1.8x (L2-resident rows) per pair in a micro-benchmark, the copy is
-// one sequential read of the window per task.
+// Q and the accumulators stay in registers over the row's keys in one key window (one call).
+// The kernel reads K and V rows 64-byte aligned: when the tensors are not (a Tensor's data is
+// malloc'ed, 16 bytes past a page), run_gather_rows copies each key window to aligned scratch
+// first; loads split across two cache lines cost 1.25x (L1) to 1.8x (L2-resident rows) per pair
+// in a micro-benchmark, the copy is one sequential read of the window per task.
 // Measured per pair at head_dim 64 on this machine's AVX-512 Xeon, one thread, 256 random keys of
-// a 1 MiB K+V per row: 4.4 ns; the P V phase alone 2 ns of it (8 loads of 64 bytes per pair on 2
+// a 1 MiB K+V per row: 4.0-4.4 ns; the P V phase alone 2 ns of it (8 loads of 64 bytes per pair on 2
 // load ports, from L2); the dense fused kernel: 1.7 ns a pair (docs/decisions.md, "CPU gather
 // path").
 
