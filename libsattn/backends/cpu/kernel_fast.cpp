@@ -398,8 +398,11 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   // CSR tasks: large, so gathered rows share cache lines, but at least ~4 tasks per thread; a
   // whole number of tiles. The task height decides which rows the task regroups (LSH buckets),
   // and so the order of the sums: it is sized for a fixed kTaskThreads, never for the threads
-  // actually running, so the output is the same bits whatever --threads is.
-  constexpr int64_t kTaskThreads = 16;
+  // actually running, so the output is the same bits whatever --threads is. 4, not 16 (issue 25):
+  // a task of 4x the rows regroups 4x the rows of each LSH bucket into one tile (the bucket's
+  // gathered K/V and its union shared by 4x the rows: LSH at 4096, 2 heads, 1 thread 30 -> 20 ms
+  // CPU); the gather rows (top-k, N:M) measured the same.
+  constexpr int64_t kTaskThreads = 4;
   const int64_t rows_per_thread = (s.batch * s.heads * s.seq_len + 4 * kTaskThreads - 1) / (4 * kTaskThreads);
   p.task_rows = std::clamp<int64_t>(rows_per_thread, p.tile_rows, std::max(fast::kCsrTaskRows, p.tile_rows));
   p.task_rows = (p.task_rows + p.tile_rows - 1) / p.tile_rows * p.tile_rows;

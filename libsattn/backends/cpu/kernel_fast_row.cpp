@@ -7,7 +7,8 @@
 // - the other rows are grouped by their first keys, so rows with equal key sets from different
 //   tiles (LSH buckets) still meet in a GEMM tile;
 // - what is left (top-k, N:M, ...) runs row by row: gathered SIMD dot products, online softmax,
-//   gathered accumulate, over key windows that stay in L2 while all the rows read them.
+//   gathered accumulate (the AVX-512 copy: a 16-keys-per-step row kernel, gather_row_avx512),
+//   over key windows that stay in L2 while all the rows read them.
 // Work is proportional to the allowed pairs: GEMM tiles are taken only when their column space
 // is at most kUnionSlack x the tile's pairs.
 #include <algorithm>
@@ -16,6 +17,13 @@
 
 #include "backends/cpu/kernel_fast_internal.hpp"
 #include "backends/cpu/kernel_fast_simd.hpp"
+
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 headers pass _mm512_undefined_ps() as the unused merge source of unmasked
+// intrinsics, which -Wuninitialized reports once inlined (as in kernel_fast_fused.cpp).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace sattn::fast {
 inline namespace SATTN_CPU_ISA_NS {
@@ -275,6 +283,169 @@ void run_columns_tile(const Problem& p, Scratch& scratch, const HeadView& hv, co
   }
 }
 
+#if defined(__AVX512F__)
+// ---- the AVX-512 row kernel of the gather path (issue 25) ----
+// One query row against a list of scattered keys (head_dim = 16 * C), instead of the 8-wide
+// gathered_scores / online_softmax_row / gathered_accumulate of kernel_fast_simd.hpp:
+// - QK^T: per key C FMAs of 16 lanes into its own vector, then one transpose-reduce of 16 such
+//   vectors into one vector of 16 scores (23 shuffles, 8 blends, 15 adds per 16 keys);
+// - the online softmax once per batch of up to kRowBatchKeys keys, exp2 16 lanes at a time;
+// - P V: a broadcast FMA per key and 16 output lanes, two accumulator sets (even and odd keys).
+// Q and the accumulators stay in registers over the row's keys in one key window (one call).
+// The kernel reads K and V rows 64-byte aligned: when the tensors are not (a Tensor's data is
+// malloc'ed, 16 bytes past a page), run_gather_rows copies each key window to aligned scratch
+// first; loads split across two cache lines cost 1.25x (L1) to 1.8x (L2-resident rows) per pair
+// in a micro-benchmark, the copy is one sequential read of the window per task.
+// Measured per pair at head_dim 64 on this machine's AVX-512 Xeon, one thread, 256 random keys of
+// a 1 MiB K+V per row: 4.0-4.4 ns; the P V phase alone 2 ns of it (8 loads of 64 bytes per pair on 2
+// load ports, from L2); the dense fused kernel: 1.7 ns a pair (docs/decisions.md, "CPU gather
+// path").
+
+// 2^x for x <= 0, the kExp2Poly polynomial (as the fused tile's); x < -126 and -inf give 0.
+inline __m512 gather_exp2(__m512 x) {
+  const __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
+  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(x, n);
+  __m512 poly = _mm512_set1_ps(kExp2Poly[0]);
+  #pragma GCC unroll 16
+  for (int i = 1; i < 7; ++i) poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(kExp2Poly[i]));
+  return _mm512_maskz_scalef_ps(ok, poly, n);
+}
+
+// Lane u of the result = the sum of the 16 lanes of a[u].
+inline __m512 gather_reduce16(__m512 a[16]) {
+  // 16 -> 8: [a.lo | b.lo] + [a.hi | b.hi] = the 8-lane partials of a (low half), b (high half).
+  __m512 h[8];
+  #pragma GCC unroll 16
+  for (int i = 0; i < 8; ++i) {
+    const __m512 x = a[2 * i], y = a[2 * i + 1];
+    h[i] = _mm512_add_ps(_mm512_mask_blend_ps(__mmask16(0xFF00), x, y), _mm512_shuffle_f32x4(x, y, 0x4E));
+  }
+  // 8 -> 4: 128-bit blocks [x0 x2 y0 y2] + [x1 x3 y1 y3]: the 4-lane partials of 4 keys.
+  __m512 g[4];
+  #pragma GCC unroll 16
+  for (int i = 0; i < 4; ++i) {
+    const __m512 x = h[2 * i], y = h[2 * i + 1];
+    g[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88), _mm512_shuffle_f32x4(x, y, 0xDD));
+  }
+  // 4 -> 2: within each block, [x0 x1 y0 y1] + [x2 x3 y2 y3].
+  __m512 f[2];
+  #pragma GCC unroll 16
+  for (int i = 0; i < 2; ++i) {
+    const __m512 x = g[2 * i], y = g[2 * i + 1];
+    f[i] = _mm512_add_ps(_mm512_shuffle_ps(x, y, 0x44), _mm512_shuffle_ps(x, y, 0xEE));
+  }
+  // 2 -> 1: within each block, [x0 x2 y0 y2] + [x1 x3 y1 y3].
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(f[0], f[1], 0x88), _mm512_shuffle_ps(f[0], f[1], 0xDD));
+  // Lane 4b + j of r holds key 4j + b (a 4 x 4 transpose, its own inverse): put key u in lane u.
+  static constexpr int32_t kTranspose[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+  return _mm512_permutexvar_ps(_mm512_loadu_si512(kTranspose), r);
+}
+
+// Floats from the previous 64-byte boundary (0..15).
+inline int64_t misalignment(const float* p) { return int64_t((reinterpret_cast<uintptr_t>(p) / sizeof(float)) & 15); }
+
+// One row against keys[0..n) (ascending; K / V row of key j at k_base / v_base + (j - key0) *
+// dim, 64-byte aligned), in batches of kRowBatchKeys keys: (1) the batch's scores, 16 keys per
+// step, the steps independent of each other (no step waits for the softmax of the one before);
+// (2) one online-softmax update per batch; (3) P V with two accumulator sets (even and odd keys).
+template <int C>
+void gather_row_avx512(const float* q_row, const float* k_base, const float* v_base, int64_t key0, const int32_t* keys,
+                       int64_t n, float score_scale, float softcap2, float& running_max, float& running_sum,
+                       float* acc_mem) {
+  constexpr int64_t dim = 16 * C;
+  __m512 q[C], acc0[C], acc1[C];
+  const __m512 scale = _mm512_set1_ps(score_scale);
+  #pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) {
+    q[c] = _mm512_mul_ps(_mm512_loadu_ps(q_row + 16 * c), scale);
+    acc0[c] = _mm512_loadu_ps(acc_mem + 16 * c);
+    acc1[c] = _mm512_setzero_ps();
+  }
+  float m = running_max, sum = running_sum;
+  alignas(64) float p[kRowBatchKeys];
+  for (int64_t b0 = 0; b0 < n; b0 += kRowBatchKeys) {
+    const int64_t nb = std::min(kRowBatchKeys, n - b0);
+    const int32_t* key = keys + b0;
+    for (int64_t t = 0; t < nb; t += 16) {
+      const int64_t count = std::min<int64_t>(16, nb - t);
+      __m512 part[16];
+      #pragma GCC unroll 16
+      for (int u = 0; u < 16; ++u) {
+        const float* kr = k_base + (int64_t(key[t + std::min<int64_t>(u, count - 1)]) - key0) * dim;
+        __m512 s = _mm512_mul_ps(q[0], _mm512_load_ps(kr));
+        #pragma GCC unroll 16
+        for (int c = 1; c < C; ++c) s = _mm512_fmadd_ps(q[c], _mm512_load_ps(kr + 16 * c), s);
+        part[u] = s;
+      }
+      _mm512_store_ps(p + t, gather_reduce16(part));  // p has room for a whole last step
+    }
+    if (softcap2 > 0) apply_softcap(p, nb, softcap2);
+    __m512 batch_max = _mm512_set1_ps(kNegInf);
+    int64_t t = 0;
+    for (; t + 16 <= nb; t += 16) batch_max = _mm512_max_ps(batch_max, _mm512_load_ps(p + t));
+    if (t < nb)
+      batch_max = _mm512_mask_max_ps(batch_max, __mmask16((1u << (nb - t)) - 1), batch_max, _mm512_load_ps(p + t));
+    const float step_max = _mm512_reduce_max_ps(batch_max);
+    if (step_max > m) {
+      const float r = exp2_scalar(m - step_max);  // 0 on the first batch
+      const __m512 rescale = _mm512_set1_ps(r);
+      #pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) {
+        acc0[c] = _mm512_mul_ps(acc0[c], rescale);
+        acc1[c] = _mm512_mul_ps(acc1[c], rescale);
+      }
+      sum *= r;
+      m = step_max;
+    }
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 sv = _mm512_setzero_ps();
+    for (t = 0; t < nb; t += 16) {
+      const __mmask16 valid = nb - t >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (nb - t)) - 1);
+      const __m512 e = _mm512_maskz_mov_ps(valid, gather_exp2(_mm512_sub_ps(_mm512_load_ps(p + t), mv)));
+      _mm512_store_ps(p + t, e);
+      sv = _mm512_add_ps(sv, e);
+    }
+    sum += _mm512_reduce_add_ps(sv);
+    int64_t u = 0;
+    for (; u + 2 <= nb; u += 2) {
+      const float* v0 = v_base + (int64_t(key[u]) - key0) * dim;
+      const float* v1 = v_base + (int64_t(key[u + 1]) - key0) * dim;
+      const __m512 p0 = _mm512_set1_ps(p[u]), p1 = _mm512_set1_ps(p[u + 1]);
+      #pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) {
+        acc0[c] = _mm512_fmadd_ps(p0, _mm512_load_ps(v0 + 16 * c), acc0[c]);
+        acc1[c] = _mm512_fmadd_ps(p1, _mm512_load_ps(v1 + 16 * c), acc1[c]);
+      }
+    }
+    if (u < nb) {
+      const float* v0 = v_base + (int64_t(key[u]) - key0) * dim;
+      const __m512 p0 = _mm512_set1_ps(p[u]);
+      #pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) acc0[c] = _mm512_fmadd_ps(p0, _mm512_load_ps(v0 + 16 * c), acc0[c]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(acc_mem + 16 * c, _mm512_add_ps(acc0[c], acc1[c]));
+  running_max = m;
+  running_sum = sum;
+}
+
+using GatherRowFn = void (*)(const float*, const float*, const float*, int64_t, const int32_t*, int64_t, float, float,
+                             float&, float&, float*);
+// The row kernel for head_dim `dim` (its K and V rows 64-byte aligned), or null (the generic
+// gathered_scores path).
+GatherRowFn gather_row_kernel(int64_t dim) {
+  switch (dim) {
+    case 16: return gather_row_avx512<1>;
+    case 32: return gather_row_avx512<2>;
+    case 64: return gather_row_avx512<4>;
+    case 128: return gather_row_avx512<8>;
+    default: return nullptr;
+  }
+}
+#endif
+
 // Row by row for scattered keys. Keys are visited in windows of ascending key index whose K and V
 // rows fit in L2, and every row reads its keys of a window before the next window, so the rows
 // share the window's cache lines.
@@ -289,6 +460,21 @@ void run_gather_rows(const Problem& p, Scratch& scratch, const HeadView& hv, con
   grow(scratch.scores, kRowBatchKeys);
   float* scores = scratch.scores.data();
   TileState state = begin_tile(scratch, count, dim);
+#if defined(__AVX512F__)
+  // K and V rows that are not 64-byte aligned: each window is first copied to aligned scratch (a
+  // sequential read, which also brings the window into L2 ahead of the rows' random reads) and
+  // the row kernel reads the copy.
+  const bool copy_windows = misalignment(hv.k) != 0 || misalignment(hv.v) != 0;
+  float* k_window = nullptr;
+  float* v_window = nullptr;
+  if (copy_windows) {
+    grow(scratch.k_gather, window_keys * dim + 16);
+    grow(scratch.v_gather, window_keys * dim + 16);
+    k_window = scratch.k_gather.data() + (16 - misalignment(scratch.k_gather.data())) % 16;
+    v_window = scratch.v_gather.data() + (16 - misalignment(scratch.v_gather.data())) % 16;
+  }
+  const GatherRowFn row_kernel = gather_row_kernel(dim);
+#endif
   for (;;) {
     // Next key window: starts at the smallest unread key of any row.
     int64_t window_begin = INT64_MAX;
@@ -296,11 +482,53 @@ void run_gather_rows(const Problem& p, Scratch& scratch, const HeadView& hv, con
       if (cursor[r] < ptr[rows[r] + 1]) window_begin = std::min<int64_t>(window_begin, idx[cursor[r]]);
     if (window_begin == INT64_MAX) break;
     const int64_t window_end = window_begin + window_keys;
+#if defined(__AVX512F__)
+    const float* k_rows = hv.k;
+    const float* v_rows = hv.v;
+    int64_t key0 = 0;
+    if (row_kernel && copy_windows) {
+      const int64_t n = std::min(window_end, p.kv_len) - window_begin;
+      std::copy_n(hv.k + window_begin * dim, n * dim, k_window);
+      std::copy_n(hv.v + window_begin * dim, n * dim, v_window);
+      k_rows = k_window;
+      v_rows = v_window;
+      key0 = window_begin;
+    }
+#endif
     for (int64_t r = 0; r < count; ++r) {
       const int64_t row_end = ptr[rows[r] + 1];
       const float* q_row = hv.q + rows[r] * dim;
       float* acc = state.acc + r * dim;
       int64_t e = cursor[r];
+#if defined(__AVX512F__)
+      if (row_kernel) {
+        // The list entries of the row after next (this window's part of it: read from L3, one
+        // stream per row, which the hardware prefetchers do not follow).
+        if (r + 2 < count) {
+          const int32_t* next = idx + cursor[r + 2];
+          const int64_t entries = std::min<int64_t>(ptr[rows[r + 2] + 1] - cursor[r + 2], window_keys);
+          for (int64_t x = 0; x < entries; x += 16) _mm_prefetch(reinterpret_cast<const char*>(next + x), _MM_HINT_T0);
+        }
+        // The row's entries below window_end: a forward scan, 16 entries per compare (the
+        // kernel reads these entries next; a binary search missed the cache at every step).
+        int64_t segment_end = e;
+        const __m512i limit = _mm512_set1_epi32(int32_t(std::min<int64_t>(window_end, INT32_MAX)));
+        for (;;) {
+          const int64_t left = row_end - segment_end;
+          if (left <= 0) break;
+          const __mmask16 valid = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+          const __mmask16 below =
+              _mm512_mask_cmplt_epi32_mask(valid, _mm512_maskz_loadu_epi32(valid, idx + segment_end), limit);
+          segment_end += __builtin_popcount(unsigned(below));  // the list ascends: a prefix
+          if (below != valid) break;
+        }
+        if (segment_end > e)
+          row_kernel(q_row, k_rows, v_rows, key0, idx + e, segment_end - e, p.score_scale, p.softcap2,
+                     state.row_max[r], state.row_sum[r], acc);
+        cursor[r] = segment_end;
+        continue;
+      }
+#endif
       while (e < row_end && idx[e] < window_end) {
         const int64_t batch_limit = std::min(row_end, e + kRowBatchKeys);
         int64_t batch_end = e;
@@ -441,8 +669,20 @@ void run_csr_task(const Problem& p, Scratch& scratch, int64_t b, int64_t h, int6
     const int64_t* group = pending.data() + g0;
     const auto count = int64_t(g1 - g0);
     g0 = g1;
-    if (count >= kMinGroupRows && collect_union(head, group, count, p.kv_len, kUnionSlack * pairs_of(head, group, count) / count,
-                                   scratch))
+    if (count < kMinGroupRows) {
+      gather.insert(gather.end(), group, group + count);
+      continue;
+    }
+    // Rows with one and the same list (bucket layouts whose rows add no keys of their own): that
+    // list is the union, read in place (no union to build and sort) and needs no lane masks.
+    const int64_t first_len = ptr[group[0] + 1] - ptr[group[0]];
+    bool identical = first_len > 0;
+    for (int64_t r = 1; identical && r < count; ++r)
+      identical = ptr[group[r] + 1] - ptr[group[r]] == first_len &&
+                  std::equal(idx + ptr[group[r]], idx + ptr[group[r] + 1], idx + ptr[group[0]]);
+    if (identical)
+      run_columns_tile(p, scratch, hv, group, count, idx + ptr[group[0]], 0, first_len, true);
+    else if (collect_union(head, group, count, p.kv_len, kUnionSlack * pairs_of(head, group, count) / count, scratch))
       run_columns_tile(p, scratch, hv, group, count, scratch.keys.data(), 0, int64_t(scratch.keys.size()));
     else
       gather.insert(gather.end(), group, group + count);
