@@ -765,6 +765,19 @@ TEST_CASE("fast_attention_into writes every element of the output, whatever the 
       check_empty_rows_are_zero(c.op, layout, out);
     }
   }
+  // An output of 2 MiB (fast_attention maps its pages before the fill: outputs of 1 MiB and
+  // more), window rows with some rows empty: every element is the reference's, empty rows 0.
+  {
+    Op big;
+    big.shape = Shape{1, 2, 2, 4096, 4096, 64};
+    const Tensor q = random_tensor(rng, 1, 2, 4096, 64, false), k = random_tensor(rng, 1, 2, 4096, 64, false),
+                 v = random_tensor(rng, 1, 2, 4096, 64, false);
+    const Layout window = csr_from(big, [](int64_t, int64_t, int64_t i, int64_t j) { return i % 97 != 5 && std::abs(i - j) <= 8; });
+    const Tensor out = fast_attention(big, window, q, k, v, FastOptions{2});
+    REQUIRE(out.data.size() == size_t(2 * 4096 * 64));
+    CHECK(compare(out, reference_attention(big, window, q, k, v)).max_rel <= tolerance(Precision::fp32));
+    check_empty_rows_are_zero(big, window, out);
+  }
   // No keys at all (kv_len 0): every row empty.
   Op op;
   op.shape = Shape{1, 2, 1, 9, 0, 8};
