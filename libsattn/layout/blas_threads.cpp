@@ -43,6 +43,9 @@ BlasSingleThreaded::~BlasSingleThreaded() {
 
 void stop_idle_blas_threads() {
 #ifdef OPENBLAS_VERSION
+  // One thread first: openblas_set_num_threads starts a stopped pool again (OpenBLAS's lazy
+  // re-initialization after a fork), so a later BlasSingleThreaded finding 1 must not call it.
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
   if (blas_thread_shutdown_) blas_thread_shutdown_();
 #endif
 }

@@ -806,12 +806,13 @@ int process_threads() {
 
 }  // namespace
 
-TEST_CASE("fast_attention with the default tiles does not restart OpenBLAS's threads") {
+TEST_CASE("fast_attention does not restart OpenBLAS's threads once a tool stopped them") {
   // Tools stop OpenBLAS's idle worker threads when they start (stop_idle_blas_threads: they spin
   // for ~0.1 s on the cores the kernel needs); setting OpenBLAS's thread count restarts them, so
-  // the forward kernel sets it only when its cblas tiles may run. Single-threaded kernel runs,
-  // so that the only threads besides this one would be OpenBLAS's. The cblas tiles still match
-  // the reference afterwards (OpenBLAS restarts its threads by itself when it needs them).
+  // the forward sets it only when its cblas tiles may run, and not when it is 1 already.
+  // Single-threaded kernel runs, so that the only threads besides this one would be OpenBLAS's;
+  // the fused tiles and the cblas tiles (SATTN_CPU_BLOCK_KERNEL=gemm, SATTN_CPU_CSR_KERNEL=legacy)
+  // both match the reference.
   Rng rng(2530);
   Op op;
   op.shape = Shape{1, 2, 2, 200, 200, 32};
@@ -828,7 +829,9 @@ TEST_CASE("fast_attention with the default tiles does not restart OpenBLAS's thr
   }
   const ScopedVar gemm("SATTN_CPU_BLOCK_KERNEL", "gemm");
   const ScopedVar legacy("SATTN_CPU_CSR_KERNEL", "legacy");
-  for (const Layout* layout : {&block, &rows})
+  for (const Layout* layout : {&block, &rows}) {
     CHECK(compare(fast_attention(op, *layout, q, k, v, FastOptions{1}), reference_attention(op, *layout, q, k, v)).max_rel <=
           tolerance(Precision::fp32));
+    CHECK(process_threads() == before);
+  }
 }
