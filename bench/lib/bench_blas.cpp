@@ -62,7 +62,9 @@ Tensor blas_dense_attention(const Op& op, const Tensor& q, const Tensor& k, cons
   const int64_t chunk_rows = 256, L = s.kv_len, D = s.head_dim, offset = s.kv_len - s.seq_len;
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   Tensor out(s.batch, s.heads, s.seq_len, D);
-  openblas_set_num_threads(1);
+  // Not when it is 1 already: setting it restarts OpenBLAS's worker threads after a tool stopped
+  // them (stop_idle_blas_threads), and they would spin beside this point's own threads.
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
   std::atomic<int64_t> next_head{0};
   auto worker = [&] {
     std::vector<float> scores(size_t(std::min(chunk_rows, s.seq_len) * L));

@@ -19,4 +19,16 @@ class BlasSingleThreaded {
   bool active_;
 };
 
+// Sets OpenBLAS to one thread and stops its worker threads, if the BLAS is OpenBLAS's pthreads
+// build (which exports blas_thread_shutdown_; with another BLAS this does nothing). OpenBLAS
+// starts them when it is loaded, and each spins in sched_yield for about 2^28 cycles (~0.1 s
+// here) after it starts and after each job before it sleeps: in a short sattn process that is a
+// core taken from the kernels' own threads (blg at 4096: 46-59 ms of process CPU time against
+// 28 ms without them). libsattn and the sattn tools call OpenBLAS only single-threaded (the
+// kernels' cblas tiles under BlasSingleThreaded, the OpenBLAS dense baseline from its own
+// threads), so a tool calls this when it starts. openblas_set_num_threads, with any count,
+// starts the threads again (and they spin again). Only while no other thread can be inside a
+// BLAS call: a tool's start.
+void stop_idle_blas_threads();
+
 }  // namespace sattn

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/resources.hpp"
+#include "layout/blas_threads.hpp"
 #include "sattn/error.hpp"
 #include "support/notes.hpp"
 #include "support/process.hpp"
@@ -100,6 +101,9 @@ std::string man_page_of(const Tool& tool) {
 }
 
 int run_tool(const Tool& tool, const std::string& prog, int argc, const char* const* argv) {
+  // OpenBLAS's worker threads spin for ~0.1 s after the library loads, on the cores the kernels'
+  // threads need; no other thread runs yet, so they can be stopped here (layout/blas_threads.hpp).
+  stop_idle_blas_threads();
   CLI::App app(tool.summary, prog);
   app.set_help_flag("-h,--help", "Show this help and exit");
   app.set_version_flag("--version", version_line(prog), "Print the version (and the git revision it was built from) and exit");

@@ -151,16 +151,17 @@ inline vf vexp2(vf x) {
 // Keys per online-softmax step (kernel_fast_internal.hpp).
 constexpr int64_t kFusedKeys = kFusedStepKeys;
 
-// S^T[r][lanes] = sum_d K[r][d] * Q^T[d][lanes] for R keys (rows of K `k_stride` floats apart).
+// S^T[r][lanes] = sum_d K[r][d] * Q^T[d][lanes] for R keys (rows of K `k_stride` floats apart;
+// Q^T's rows `ld` floats apart, S^T's VECS * kLanes).
 template <int VECS, int R>
-inline void qk_block(const float* q_t, const float* k, int64_t k_stride, int64_t dim, float* s_t) {
+inline void qk_block(const float* q_t, int64_t ld, const float* k, int64_t k_stride, int64_t dim, float* s_t) {
   constexpr int M = VECS * kLanes;
   vf acc[R][VECS];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < VECS; ++v) acc[r][v] = vset(0.0f);
   for (int64_t d = 0; d < dim; ++d) {
     vf q[VECS];
-    for (int v = 0; v < VECS; ++v) q[v] = vload(q_t + d * M + v * kLanes);
+    for (int v = 0; v < VECS; ++v) q[v] = vload(q_t + d * ld + v * kLanes);
     for (int r = 0; r < R; ++r) {
       const vf kb = vset(k[r * k_stride + d]);
       for (int v = 0; v < VECS; ++v) acc[r][v] = vfma(q[v], kb, acc[r][v]);
@@ -171,9 +172,10 @@ inline void qk_block(const float* q_t, const float* k, int64_t k_stride, int64_t
 }
 
 // O^T[r][lanes] = O^T[r][lanes] * rescale + sum_t V[t][r] * P^T[t][lanes] for R head-dim entries
-// (v points at V[0][d0]; rows `v_stride` floats apart).
+// (v points at V[0][d0]; rows `v_stride` floats apart; O^T's rows `ld` floats apart).
 template <int VECS, int R>
-inline void pv_block(float* o_t, const float* v, int64_t v_stride, const float* p_t, int64_t n, const vf* rescale) {
+inline void pv_block(float* o_t, int64_t ld, const float* v, int64_t v_stride, const float* p_t, int64_t n,
+                     const vf* rescale) {
   constexpr int M = VECS * kLanes;
   // This step's sum starts from 0 and is added to the rescaled O^T at the end: a two-level sum
   // (within a step, then across steps), so fp32 rounding grows with sqrt(steps), not sqrt(keys).
@@ -191,42 +193,45 @@ inline void pv_block(float* o_t, const float* v, int64_t v_stride, const float* 
   }
   for (int r = 0; r < R; ++r)
     for (int w = 0; w < VECS; ++w)
-      vstore(o_t + r * M + w * kLanes, vfma(vload(o_t + r * M + w * kLanes), rescale[w], acc[r][w]));
+      vstore(o_t + r * ld + w * kLanes, vfma(vload(o_t + r * ld + w * kLanes), rescale[w], acc[r][w]));
 }
 
 // The remainder (< kRows) of a block loop, by count.
 template <int VECS>
-void qk_tail(int r, const float* q_t, const float* k, int64_t k_stride, int64_t dim, float* s_t) {
+void qk_tail(int r, const float* q_t, int64_t ld, const float* k, int64_t k_stride, int64_t dim, float* s_t) {
   switch (r) {
-    case 1: qk_block<VECS, 1>(q_t, k, k_stride, dim, s_t); break;
-    case 2: qk_block<VECS, 2>(q_t, k, k_stride, dim, s_t); break;
-    case 3: qk_block<VECS, 3>(q_t, k, k_stride, dim, s_t); break;
-    case 4: qk_block<VECS, 4>(q_t, k, k_stride, dim, s_t); break;
-    case 5: qk_block<VECS, 5>(q_t, k, k_stride, dim, s_t); break;
-    case 6: qk_block<VECS, 6>(q_t, k, k_stride, dim, s_t); break;
-    case 7: qk_block<VECS, 7>(q_t, k, k_stride, dim, s_t); break;
+    case 1: qk_block<VECS, 1>(q_t, ld, k, k_stride, dim, s_t); break;
+    case 2: qk_block<VECS, 2>(q_t, ld, k, k_stride, dim, s_t); break;
+    case 3: qk_block<VECS, 3>(q_t, ld, k, k_stride, dim, s_t); break;
+    case 4: qk_block<VECS, 4>(q_t, ld, k, k_stride, dim, s_t); break;
+    case 5: qk_block<VECS, 5>(q_t, ld, k, k_stride, dim, s_t); break;
+    case 6: qk_block<VECS, 6>(q_t, ld, k, k_stride, dim, s_t); break;
+    case 7: qk_block<VECS, 7>(q_t, ld, k, k_stride, dim, s_t); break;
     default: break;
   }
 }
 template <int VECS>
-void pv_tail(int r, float* o_t, const float* v, int64_t v_stride, const float* p_t, int64_t n, const vf* rescale) {
+void pv_tail(int r, float* o_t, int64_t ld, const float* v, int64_t v_stride, const float* p_t, int64_t n,
+             const vf* rescale) {
   switch (r) {
-    case 1: pv_block<VECS, 1>(o_t, v, v_stride, p_t, n, rescale); break;
-    case 2: pv_block<VECS, 2>(o_t, v, v_stride, p_t, n, rescale); break;
-    case 3: pv_block<VECS, 3>(o_t, v, v_stride, p_t, n, rescale); break;
-    case 4: pv_block<VECS, 4>(o_t, v, v_stride, p_t, n, rescale); break;
-    case 5: pv_block<VECS, 5>(o_t, v, v_stride, p_t, n, rescale); break;
-    case 6: pv_block<VECS, 6>(o_t, v, v_stride, p_t, n, rescale); break;
-    case 7: pv_block<VECS, 7>(o_t, v, v_stride, p_t, n, rescale); break;
+    case 1: pv_block<VECS, 1>(o_t, ld, v, v_stride, p_t, n, rescale); break;
+    case 2: pv_block<VECS, 2>(o_t, ld, v, v_stride, p_t, n, rescale); break;
+    case 3: pv_block<VECS, 3>(o_t, ld, v, v_stride, p_t, n, rescale); break;
+    case 4: pv_block<VECS, 4>(o_t, ld, v, v_stride, p_t, n, rescale); break;
+    case 5: pv_block<VECS, 5>(o_t, ld, v, v_stride, p_t, n, rescale); break;
+    case 6: pv_block<VECS, 6>(o_t, ld, v, v_stride, p_t, n, rescale); break;
+    case 7: pv_block<VECS, 7>(o_t, ld, v, v_stride, p_t, n, rescale); break;
     default: break;
   }
 }
 
-// One step of one sub-tile (VECS vectors of query lanes) against n keys.
+// One step of one sub-tile (VECS vectors of query lanes) against n keys. `st` may be a view of
+// some of a sub-tile's vectors (split_step): its Q^T and O^T rows are `ld` floats apart, and lane
+// q's allow bit is bit allow_shift + q of the allow words.
 template <int VECS>
-void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, int64_t n, int64_t dim,
+void subtile_step(FusedSubtile& st, int64_t ld, float* s_t, const float* k, const float* v, int64_t n, int64_t dim,
                   const int32_t* column_keys, int64_t mask_from_key, float softcap2, const uint64_t* allow,
-                  int64_t allow_stride, bool prefetch) {
+                  int64_t allow_stride, int allow_shift, bool prefetch) {
   constexpr int M = VECS * kLanes;
   // Scores.
   int64_t t = 0;
@@ -243,9 +248,9 @@ void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, 
         __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(k + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 2);
         __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(v + line) + uintptr_t((t + kFusedKeys) * dim * 4)), 0, 2);
       }
-    qk_block<VECS, kRows>(st.q_t, k + t * dim, dim, dim, s_t + t * M);
+    qk_block<VECS, kRows>(st.q_t, ld, k + t * dim, dim, dim, s_t + t * M);
   }
-  if (t < n) qk_tail<VECS>(int(n - t), st.q_t, k + t * dim, dim, dim, s_t + t * M);
+  if (t < n) qk_tail<VECS>(int(n - t), st.q_t, ld, k + t * dim, dim, dim, s_t + t * M);
   if (softcap2 > 0) apply_softcap(s_t, n * M, softcap2);
   // Causal: key column_keys[c] is allowed for lane q iff q >= key - st.diag; only the keys from
   // mask_from_key on (past what the sub-tile's first row sees) need the mask.
@@ -255,13 +260,15 @@ void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, 
       for (int w = 0; w < VECS; ++w) vstore(s_t + c * M + w * kLanes, vmask_below(vload(s_t + c * M + w * kLanes), w * kLanes, limit));
     }
   // Packed tiles of CSR rows: lane q may use key c iff bit q of allow[c * allow_stride] is set.
-  if (allow)
+  if (allow) {
+    constexpr uint64_t kAll = M == 64 ? ~uint64_t{0} : (uint64_t{1} << (M % 64)) - 1;
     for (int64_t c = 0; c < n; ++c) {
-      const uint64_t bits = allow[c * allow_stride];
-      if (bits == ~uint64_t{0}) continue;
+      const uint64_t bits = allow[c * allow_stride] >> allow_shift;
+      if ((bits & kAll) == kAll) continue;
       for (int w = 0; w < VECS; ++w)
         vstore(s_t + c * M + w * kLanes, vmask_bits(vload(s_t + c * M + w * kLanes), bits >> (w * kLanes)));
     }
+  }
   // Online softmax per lane. Keys outer, vectors inner: VECS independent max and sum chains (two
   // per vector for the max), so the loops run at the vector units' throughput, not at the
   // latency of one chain.
@@ -294,8 +301,8 @@ void subtile_step(FusedSubtile& st, float* s_t, const float* k, const float* v, 
     vstore(st.row_sum + w * kLanes, vfma(vload(st.row_sum + w * kLanes), rescale[w], sum[w]));
   // Values.
   int64_t d = 0;
-  for (; d + kRows <= dim; d += kRows) pv_block<VECS, kRows>(st.o_t + d * M, v + d, dim, s_t, n, rescale);
-  if (d < dim) pv_tail<VECS>(int(dim - d), st.o_t + d * M, v + d, dim, s_t, n, rescale);
+  for (; d + kRows <= dim; d += kRows) pv_block<VECS, kRows>(st.o_t + d * ld, ld, v + d, dim, s_t, n, rescale);
+  if (d < dim) pv_tail<VECS>(int(dim - d), st.o_t + d * ld, ld, v + d, dim, s_t, n, rescale);
 }
 
 // Q^T of `rows` query rows (q_rows: rows x dim) times `scale` into q_t (dim x m lanes); lanes
@@ -327,6 +334,90 @@ void pack_q_t(float* q_t, const float* q_rows, int64_t rows, int64_t m, int64_t 
 #endif
   for (int64_t d = 0; d < dim; ++d)
     for (int64_t q = q0; q < m; ++q) q_t[d * m + q] = q < rows ? q_rows[q * dim + d] * scale : 0.0f;
+}
+
+// subtile_step for `vecs` vectors (a sub-tile, or a view of some of its vectors).
+void run_subtile(FusedSubtile& st, int64_t vecs, int64_t ld, float* s_t, const float* k, const float* v, int64_t n,
+                 int64_t dim, const int32_t* column_keys, int64_t mask_from, float softcap2, const uint64_t* allow,
+                 int64_t allow_stride, int allow_shift, bool prefetch) {
+  switch (vecs) {
+    case 1: subtile_step<1>(st, ld, s_t, k, v, n, dim, column_keys, mask_from, softcap2, allow, allow_stride, allow_shift,
+                            prefetch); break;
+    case 2: subtile_step<2>(st, ld, s_t, k, v, n, dim, column_keys, mask_from, softcap2, allow, allow_stride, allow_shift,
+                            prefetch); break;
+#if defined(__AVX512F__)
+    case 3: subtile_step<3>(st, ld, s_t, k, v, n, dim, column_keys, mask_from, softcap2, allow, allow_stride, allow_shift,
+                            prefetch); break;
+    case 4: subtile_step<4>(st, ld, s_t, k, v, n, dim, column_keys, mask_from, softcap2, allow, allow_stride, allow_shift,
+                            prefetch); break;
+#endif
+    default: break;
+  }
+}
+
+// Packed tiles whose lane masks leave whole vectors of a sub-tile out for some keys (the two edge
+// steps of a window tile: a triangle of the 64 x 64 slots): the step's keys are cut into runs
+// that each run only the vectors [lo, hi] some key of the run uses, through a view of the
+// sub-tile (the other lanes see those keys as masked, so the result is the same softmax; the
+// sums group differently). Runs are merged while one run costs no more than two; a step whose
+// keys all use every vector returns false (run whole, as before). Keys no lane uses are skipped.
+bool split_step(FusedSubtile& st, float* s_t, const float* k, const float* v, int64_t n, int64_t dim, float softcap2,
+                const uint64_t* allow, int64_t allow_stride, bool prefetch) {
+  struct Run {
+    int64_t begin, end;
+    int lo, hi;  // vectors; lo > hi: no lane uses these keys
+  };
+  constexpr int64_t kRunOverheadKeys = 4;  // a sub-step's fixed work (O^T rescale, softmax set-up) in keys
+  auto range_of = [&](int64_t c) {
+    const uint64_t bits = allow[c * allow_stride];
+    if (bits == 0) return std::pair<int, int>(1, 0);
+    return std::pair<int, int>(__builtin_ctzll(bits) / kLanes, (63 - __builtin_clzll(bits)) / kLanes);
+  };
+  auto cost = [](const Run& r) { return r.lo > r.hi ? 0 : (r.end - r.begin + kRunOverheadKeys) * (r.hi - r.lo + 1); };
+  Run runs[kFusedKeys];
+  int count = 0;
+  bool narrower = false;  // some key leaves a vector out
+  for (int64_t c = 0; c < n; ++c) {
+    const auto [lo, hi] = range_of(c);
+    narrower |= lo != 0 || hi != st.vecs - 1;
+    if (count > 0 && runs[count - 1].lo == lo && runs[count - 1].hi == hi)
+      runs[count - 1].end = c + 1;
+    else
+      runs[count++] = Run{c, c + 1, lo, hi};
+  }
+  if (!narrower) return false;
+  // Merge neighbours while the merged run costs no more than the two (keys no lane uses join any
+  // neighbour for free).
+  int merged = 0;
+  for (int r = 0; r < count; ++r) {
+    if (merged > 0) {
+      Run& prev = runs[merged - 1];
+      const Run& cur = runs[r];
+      Run both{prev.begin, cur.end, std::min(prev.lo, cur.lo), std::max(prev.hi, cur.hi)};
+      if (prev.lo > prev.hi) both.lo = cur.lo, both.hi = cur.hi;
+      else if (cur.lo > cur.hi) both.lo = prev.lo, both.hi = prev.hi;
+      if (cost(both) <= cost(prev) + cost(cur)) {
+        prev = both;
+        continue;
+      }
+    }
+    runs[merged++] = runs[r];
+  }
+  for (int r = 0; r < merged; ++r) {
+    const Run& run = runs[r];
+    if (run.lo > run.hi) continue;
+    const int64_t lane0 = run.lo * kLanes;
+    FusedSubtile view = st;
+    view.q_t += lane0;
+    view.o_t += lane0;
+    view.row_max += lane0;
+    view.row_sum += lane0;
+    view.diag += lane0;
+    run_subtile(view, run.hi - run.lo + 1, st.vecs * kLanes, s_t, k + run.begin * dim, v + run.begin * dim,
+                run.end - run.begin, dim, nullptr, 0, softcap2, allow + run.begin * allow_stride, allow_stride, int(lane0),
+                prefetch);
+  }
+  return true;
 }
 
 }  // namespace
@@ -405,19 +496,10 @@ void fused_step(FusedTile& tile, Scratch& scratch, const float* k_chunk, const f
     }
     const int32_t* mask_keys = mask_from < keys ? column_keys : nullptr;
     const uint64_t* sub_allow = allow ? allow + s : nullptr;
-    switch (st.vecs) {
-      case 1: subtile_step<1>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count, s == 0); break;
-      case 2: subtile_step<2>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count, s == 0); break;
-#if defined(__AVX512F__)
-      case 3: subtile_step<3>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count, s == 0); break;
-      case 4: subtile_step<4>(st, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2, sub_allow,
-                                  tile.count, s == 0); break;
-#endif
-      default: break;
-    }
+    if (sub_allow && st.vecs > 1 && split_step(st, s_t, k_chunk, v_chunk, keys, tile.dim, softcap2, sub_allow, tile.count, s == 0))
+      continue;
+    run_subtile(st, st.vecs, st.vecs * kLanes, s_t, k_chunk, v_chunk, keys, tile.dim, mask_keys, mask_from, softcap2,
+                sub_allow, tile.count, 0, s == 0);
   }
 }
 

@@ -14,6 +14,9 @@
 #include "sattn/layout.hpp"
 #include "core/quant.hpp"
 #include "core/synthetic.hpp"
+#include "layout/blas_threads.hpp"
+
+#include <dirent.h>
 
 using namespace sattn;
 
@@ -800,3 +803,106 @@ TEST_CASE("fast_attention bf16/i8/i4 on every spec's layout") {
   });
 }
 
+
+TEST_CASE("fast_attention_into writes every element of the output, whatever the buffer held") {
+  // fast_attention_into's contract (out overwritten) is what lets fast_attention skip nothing
+  // but the value-initialization of its own tensor: every path (block and CSR layouts, empty and
+  // causal-empty rows, every precision and quantization scheme, kv_len 0, 1 and 2 threads) must
+  // write every element, empty rows as exactly 0 with lse -inf. The buffers start as NaN, so a
+  // row left unwritten fails the comparison; the same op through fast_attention gives the same
+  // bits.
+  Rng rng(2529);
+  const QuantScheme schemes[] = {per_tensor_scheme(), smooth_scheme()};
+  for (int iteration = 0; iteration < 48; ++iteration) {
+    Case c = random_case(rng, true);
+    std::string kind;
+    const Layout layout = random_layout(rng, c.op, kind);
+    const Precision precisions[] = {Precision::fp32, Precision::bf16, Precision::i8, Precision::i4};
+    c.op.precision = precisions[iteration % 4];
+    const int64_t d = c.op.shape.head_dim;
+    c.op.quant_scheme = schemes[(iteration / 4) % 2 == 1 && (d & (d - 1)) == 0 ? 1 : 0];  // smooth rotates: 2^n dims
+    CAPTURE(iteration);
+    INFO((std::string(to_string(c.op.precision)) + " " + describe(c.op, kind)));
+    const Tensor want = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{1});
+    const int64_t rows = c.op.shape.batch * c.op.shape.heads * c.op.shape.seq_len;
+    for (int threads : {1, 2}) {
+      CAPTURE(threads);
+      Tensor out(c.op.shape.batch, c.op.shape.heads, c.op.shape.seq_len, c.op.shape.head_dim);
+      std::fill(out.data.begin(), out.data.end(), std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> lse(size_t(rows), std::numeric_limits<float>::quiet_NaN());
+      fast_attention_into(c.op, layout, c.q, c.k, c.v, out, lse.data(), FastOptions{threads});
+      for (size_t e = 0; e < out.data.size(); ++e) REQUIRE(std::bit_cast<uint32_t>(out.data[e]) == std::bit_cast<uint32_t>(want.data[e]));
+      for (float x : lse) REQUIRE(!std::isnan(x));
+      check_empty_rows_are_zero(c.op, layout, out);
+    }
+  }
+  // An output of 2 MiB (fast_attention maps its pages before the fill: outputs of 1 MiB and
+  // more), window rows with some rows empty: every element is the reference's, empty rows 0.
+  {
+    Op big;
+    big.shape = Shape{1, 2, 2, 4096, 4096, 64};
+    const Tensor q = random_tensor(rng, 1, 2, 4096, 64, false), k = random_tensor(rng, 1, 2, 4096, 64, false),
+                 v = random_tensor(rng, 1, 2, 4096, 64, false);
+    const Layout window = csr_from(big, [](int64_t, int64_t, int64_t i, int64_t j) { return i % 97 != 5 && std::abs(i - j) <= 8; });
+    const Tensor out = fast_attention(big, window, q, k, v, FastOptions{2});
+    REQUIRE(out.data.size() == size_t(2 * 4096 * 64));
+    CHECK(compare(out, reference_attention(big, window, q, k, v)).max_rel <= tolerance(Precision::fp32));
+    check_empty_rows_are_zero(big, window, out);
+  }
+  // No keys at all (kv_len 0): every row empty.
+  Op op;
+  op.shape = Shape{1, 2, 1, 9, 0, 8};
+  const Tensor q = random_tensor(rng, 1, 2, 9, 8, false), k(1, 1, 0, 8), v(1, 1, 0, 8);
+  const Layout none = csr_from(op, [](int64_t, int64_t, int64_t, int64_t) { return false; });
+  Tensor out(1, 2, 9, 8);
+  std::fill(out.data.begin(), out.data.end(), std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> lse(18, 0.0f);
+  fast_attention_into(op, none, q, k, v, out, lse.data());
+  for (float x : out.data) REQUIRE(x == 0.0f);
+  for (float x : lse) REQUIRE(x == -std::numeric_limits<float>::infinity());
+}
+
+namespace {
+
+// Threads of this process (Linux: /proc/self/task).
+int process_threads() {
+  int count = 0;
+  DIR* dir = opendir("/proc/self/task");
+  REQUIRE(dir != nullptr);
+  while (const dirent* e = readdir(dir))
+    if (e->d_name[0] != '.') ++count;
+  closedir(dir);
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("fast_attention does not restart OpenBLAS's threads once a tool stopped them") {
+  // Tools stop OpenBLAS's idle worker threads when they start (stop_idle_blas_threads: they spin
+  // for ~0.1 s on the cores the kernel needs); setting OpenBLAS's thread count restarts them, so
+  // the forward sets it only when its cblas tiles may run, and not when it is 1 already.
+  // Single-threaded kernel runs, so that the only threads besides this one would be OpenBLAS's;
+  // the fused tiles and the cblas tiles (SATTN_CPU_BLOCK_KERNEL=gemm, SATTN_CPU_CSR_KERNEL=legacy)
+  // both match the reference.
+  Rng rng(2530);
+  Op op;
+  op.shape = Shape{1, 2, 2, 200, 200, 32};
+  const Tensor q = random_tensor(rng, 1, 2, 200, 32, false), k = random_tensor(rng, 1, 2, 200, 32, false),
+               v = random_tensor(rng, 1, 2, 200, 32, false);
+  const Layout block = bsr_from(op, 16, [](int64_t, int64_t, int64_t br, int64_t bc) { return (br + bc) % 3 != 0; });
+  const Layout rows = csr_from(op, [](int64_t, int64_t, int64_t i, int64_t j) { return std::abs(i - j) <= 40; });
+  stop_idle_blas_threads();
+  const int before = process_threads();
+  for (const Layout* layout : {&block, &rows}) {
+    const Tensor out = fast_attention(op, *layout, q, k, v, FastOptions{1});
+    CHECK(compare(out, reference_attention(op, *layout, q, k, v)).max_rel <= tolerance(Precision::fp32));
+    CHECK(process_threads() == before);
+  }
+  const ScopedVar gemm("SATTN_CPU_BLOCK_KERNEL", "gemm");
+  const ScopedVar legacy("SATTN_CPU_CSR_KERNEL", "legacy");
+  for (const Layout* layout : {&block, &rows}) {
+    CHECK(compare(fast_attention(op, *layout, q, k, v, FastOptions{1}), reference_attention(op, *layout, q, k, v)).max_rel <=
+          tolerance(Precision::fp32));
+    CHECK(process_threads() == before);
+  }
+}
