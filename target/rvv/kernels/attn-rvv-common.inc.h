@@ -37,6 +37,7 @@ typedef struct sattn_tile_ctx {
   float *ks, *bias;               /* SATTN_MAX_CHUNK and SATTN_MAX_TILE x SATTN_MAX_CHUNK floats */
   uint32_t *voff;                 /* V byte offsets of the chunk's keys (row kernels) */
   const uint8_t **vrow;           /* V row addresses of the chunk's keys, one P.V slice (row kernels) */
+  float *vpanel;                  /* the pair tiles' converted V rows, one P.V slice: SATTN_MAX_CHUNK x head_dim floats */
 } sattn_tile_ctx;
 
 /* (ctx, first key (block kernels), key list (row kernels), vl, dot: scores by dot products,
@@ -184,6 +185,7 @@ static void sattn_ctx_init(sattn_tile_ctx *c, const sattn_job *job) {
   c->bias = c->ks + SATTN_MAX_CHUNK;
   c->voff = (uint32_t *)(c->bias + SATTN_MAX_TILE * SATTN_MAX_CHUNK);
   c->vrow = (const uint8_t **)(c->voff + SATTN_MAX_CHUNK); /* 8-byte aligned: the buffers before are multiples of 1 KiB */
+  c->vpanel = (float *)(c->vrow + SATTN_MAX_CHUNK);
   c->p_max = (float)job->p_max;
   c->v_bits = job->v_bits;
   c->v_row_bytes = sattn_v_row_bytes(job);

@@ -491,37 +491,65 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
 #else
 #define SATTN_VLOAD8(j) sattn_i4_row_f32_m8(SATTN_VROW8(j), vl8)
 #endif
-#define SATTN_PV8_STEP(j)                                           \
-  {                                                                 \
-    const size_t jj = (j);                                          \
-    const vfloat32m8_t vv = SATTN_VLOAD8(jj);                       \
-    x = __riscv_vfmacc_vf_f32m8(x, pa[jj], vv, vl8);                \
-    y = __riscv_vfmacc_vf_f32m8(y, pb[jj], vv, vl8);                \
+/* fp32: both passes load the V row. The converting precisions: the first pass converts the V
+ * row once and also stores it in fp32 into the V panel (scratch, vl x vl8 floats), the second
+ * reads it back (one unit-stride load instead of the load and 2-3 conversions, each charged a
+ * whole LMUL-8 group by the core model). */
+#define SATTN_PV8_MACC                                  \
+  x = __riscv_vfmacc_vf_f32m8(x, pa[jj], vv, vl8);      \
+  y = __riscv_vfmacc_vf_f32m8(y, pb[jj], vv, vl8);
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_PV8_STEP_A(j)                             \
+  {                                                     \
+    const size_t jj = (j);                              \
+    const vfloat32m8_t vv = SATTN_VLOAD8(jj);           \
+    SATTN_PV8_MACC                                      \
   }
-#define SATTN_PV8_PAIR(ra, rb)                                                                          \
+#define SATTN_PV8_STEP_B(j) SATTN_PV8_STEP_A(j)
+#else
+#define SATTN_PV8_STEP_A(j)                                  \
+  {                                                          \
+    const size_t jj = (j);                                   \
+    const vfloat32m8_t vv = SATTN_VLOAD8(jj);                \
+    __riscv_vse32_v_f32m8(panel + jj * vl8, vv, vl8);        \
+    SATTN_PV8_MACC                                           \
+  }
+#define SATTN_PV8_STEP_B(j)                                                  \
+  {                                                                          \
+    const size_t jj = (j);                                                   \
+    const vfloat32m8_t vv = __riscv_vle32_v_f32m8(panel + jj * vl8, vl8);    \
+    SATTN_PV8_MACC                                                           \
+  }
+#endif
+#define SATTN_PV8_PAIR(ra, rb, STEP)                                                                    \
   {                                                                                                     \
     const float *pa = p##ra, *pb = p##rb;                                                               \
     vfloat32m8_t x = __riscv_vfmul_vf_f32m8(__riscv_vle32_v_f32m8(c->acc[ra] + d0, vl8), c->corr[ra], vl8); \
     vfloat32m8_t y = __riscv_vfmul_vf_f32m8(__riscv_vle32_v_f32m8(c->acc[rb] + d0, vl8), c->corr[rb], vl8); \
     size_t j = 0;                                                                                       \
     for (const size_t end8 = vl & ~(size_t)7; j < end8; j += 8) {                                       \
-      SATTN_PV8_STEP(j)                                                                                 \
-      SATTN_PV8_STEP(j + 1)                                                                             \
-      SATTN_PV8_STEP(j + 2)                                                                             \
-      SATTN_PV8_STEP(j + 3)                                                                             \
-      SATTN_PV8_STEP(j + 4)                                                                             \
-      SATTN_PV8_STEP(j + 5)                                                                             \
-      SATTN_PV8_STEP(j + 6)                                                                             \
-      SATTN_PV8_STEP(j + 7)                                                                             \
+      STEP(j)                                                                                           \
+      STEP(j + 1)                                                                                       \
+      STEP(j + 2)                                                                                       \
+      STEP(j + 3)                                                                                       \
+      STEP(j + 4)                                                                                       \
+      STEP(j + 5)                                                                                       \
+      STEP(j + 6)                                                                                       \
+      STEP(j + 7)                                                                                       \
     }                                                                                                   \
-    for (; j < vl; ++j) SATTN_PV8_STEP(j)                                                               \
+    for (; j < vl; ++j) STEP(j)                                                                         \
     __riscv_vse32_v_f32m8(c->acc[ra] + d0, x, vl8);                                                     \
     __riscv_vse32_v_f32m8(c->acc[rb] + d0, y, vl8);                                                     \
   }
-      SATTN_PV8_PAIR(0, 1)
-      SATTN_PV8_PAIR(2, 3)
+#if SATTN_PREC != SATTN_FP32
+      float *const panel = c->vpanel;
+#endif
+      SATTN_PV8_PAIR(0, 1, SATTN_PV8_STEP_A)
+      SATTN_PV8_PAIR(2, 3, SATTN_PV8_STEP_B)
 #undef SATTN_PV8_PAIR
-#undef SATTN_PV8_STEP
+#undef SATTN_PV8_MACC
+#undef SATTN_PV8_STEP_A
+#undef SATTN_PV8_STEP_B
 #undef SATTN_VLOAD8
 #undef SATTN_VROW8
     }
