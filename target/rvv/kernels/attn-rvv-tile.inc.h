@@ -445,38 +445,46 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
     }
   }
 #else
+/* vpd: the V rows' columns d0.. (i4: packed byte d0 / 2; d0 is a multiple of VLMAX, so even). */
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_VPD(d0) (vp + (d0) * 4)
+#elif SATTN_PREC == SATTN_BF16
+#define SATTN_VPD(d0) (vp + (d0) * 2)
+#elif SATTN_PREC == SATTN_I8
+#define SATTN_VPD(d0) (vp + (d0))
+#else
+#define SATTN_VPD(d0) (vp + (d0) / 2)
+#endif
+#if SATTN_GATHER
+  /* Row kernels: a P.V slice's V row addresses, 64-bit, computed as vectors (a few instructions
+   * per VLMAX(e64, m8) keys), so the key loop loads an address instead of loading an offset and
+   * adding it. */
+  const size_t vlmax64 = __riscv_vsetvlmax_e64m8();
+  const uint32_t *const offs = c->off;
+  uint64_t *const vrows = (uint64_t *)c->vrow;
+#define SATTN_VROW_ADDRS(vpd)                                                                  \
+  for (size_t j0 = 0, n; j0 < vl; j0 += n) {                                                   \
+    n = vl - j0 < vlmax64 ? vl - j0 : vlmax64;                                                 \
+    const vuint64m8_t a = __riscv_vzext_vf2_u64m8(__riscv_vle32_v_u32m4(offs + j0, n), n);     \
+    __riscv_vse64_v_u64m8(vrows + j0, __riscv_vadd_vx_u64m8(a, (uint64_t)(uintptr_t)(vpd), n), n); \
+  }
+#endif
 #if SATTN_PV_PAIRS
   /* The pair tiles (four rows, sattn_tiles_pv8; chosen by the kernels when head_dim needs more
    * than one LMUL-4 slice, e.g. VLEN 256 and head_dim 64): P.V in two passes of two rows at
    * LMUL 8 (two accumulators and the V row: 24 registers), so each p is loaded once per
    * ceil(head_dim / VLMAX(e32, m8)) slices instead of once per LMUL-4 slice: per key and m8 slice
    * 2 x (V row, 2 p, 2 multiply-adds) against 2 x (V row, 4 p, 4 multiply-adds) for the two m4
-   * slices it replaces. The V row is loaded (and converted) once per pass. */
+   * slices it replaces. fp32 loads the V row in both passes; the converting precisions convert it
+   * once, into the V panel (below). */
   {
     const size_t vlmax8 = __riscv_vsetvlmax_e32m8();
-#if SATTN_GATHER
-    const size_t vlmax64 = __riscv_vsetvlmax_e64m8();
-    const uint32_t *const offs = c->off;
-    uint64_t *const vrows = (uint64_t *)c->vrow;
-#endif
     size_t vl8;
     for (int64_t d0 = 0; d0 < hd; d0 += (int64_t)vl8) {
       vl8 = (size_t)(hd - d0) < vlmax8 ? (size_t)(hd - d0) : vlmax8;
-#if SATTN_PREC == SATTN_FP32
-      const uint8_t *vpd = vp + d0 * 4;
-#elif SATTN_PREC == SATTN_BF16
-      const uint8_t *vpd = vp + d0 * 2;
-#elif SATTN_PREC == SATTN_I8
-      const uint8_t *vpd = vp + d0;
-#else
-      const uint8_t *vpd = vp + d0 / 2; /* d0 is a multiple of VLMAX(e32, m8): even */
-#endif
+      const uint8_t *vpd = SATTN_VPD(d0);
 #if SATTN_GATHER
-      for (size_t j0 = 0, n; j0 < vl; j0 += n) {
-        n = vl - j0 < vlmax64 ? vl - j0 : vlmax64;
-        const vuint64m8_t a = __riscv_vzext_vf2_u64m8(__riscv_vle32_v_u32m4(offs + j0, n), n);
-        __riscv_vse64_v_u64m8(vrows + j0, __riscv_vadd_vx_u64m8(a, (uint64_t)(uintptr_t)vpd, n), n);
-      }
+      SATTN_VROW_ADDRS(vpd)
 #define SATTN_VROW8(j) (c->vrow[j])
 #else
 #define SATTN_VROW8(j) (vpd + (int64_t)(j) * row_bytes)
@@ -560,34 +568,13 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
    * gives the intrinsic's vsetvli the mask-undisturbed policy, unlike the loads and
    * multiply-adds below, and then re-issues a vsetvli in every iteration of the key loop. */
   const size_t vlmaxp = SATTN_CAT(__riscv_vsetvlmax_e32, P32)();
-#if SATTN_GATHER
-  const size_t vlmax64 = __riscv_vsetvlmax_e64m8();
-  const uint32_t *const offs = c->off;
-  uint64_t *const vrows = (uint64_t *)c->vrow;
-#endif
   size_t vlp;
   for (int64_t d0 = 0; d0 < hd; d0 += (int64_t)vlp) {
     vlp = (size_t)(hd - d0) < vlmaxp ? (size_t)(hd - d0) : vlmaxp;
     /* One V row per key, loaded (and converted) once for the R rows; unrolled by 8. */
-    /* vpd: the V rows' columns d0.. (i4: packed byte d0 / 2; d0 is a multiple of VLMAX, so even). */
-#if SATTN_PREC == SATTN_FP32
-    const uint8_t *vpd = vp + d0 * 4;
-#elif SATTN_PREC == SATTN_BF16
-    const uint8_t *vpd = vp + d0 * 2;
-#elif SATTN_PREC == SATTN_I8
-    const uint8_t *vpd = vp + d0;
-#else
-    const uint8_t *vpd = vp + d0 / 2;
-#endif
+    const uint8_t *vpd = SATTN_VPD(d0);
 #if SATTN_GATHER
-    /* The slice's V row addresses, 64-bit, computed as vectors (a few instructions per
-     * VLMAX(e64, m8) keys), so the key loop loads an address instead of loading an offset and
-     * adding it. */
-    for (size_t j0 = 0, n; j0 < vl; j0 += n) {
-      n = vl - j0 < vlmax64 ? vl - j0 : vlmax64;
-      const vuint64m8_t a = __riscv_vzext_vf2_u64m8(__riscv_vle32_v_u32m4(offs + j0, n), n);
-      __riscv_vse64_v_u64m8(vrows + j0, __riscv_vadd_vx_u64m8(a, (uint64_t)(uintptr_t)vpd, n), n);
-    }
+    SATTN_VROW_ADDRS(vpd)
 #endif
     /* (after the address vectors, so the key loop runs under one vtype) */
 #define SATTN_ACC_LOAD(r) PF a##r = PF32(vfmul_vf)(PF32(vle32_v)(c->acc[r] + d0, vlp), c->corr[r], vlp);
@@ -639,6 +626,8 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
   }
 #endif
 #endif
+#undef SATTN_VPD
+#undef SATTN_VROW_ADDRS
 #undef SATTN_Q
 #undef SATTN_ZERO
 #undef SATTN_TO_F32
