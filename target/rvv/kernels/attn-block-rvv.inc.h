@@ -12,6 +12,7 @@ static inline __attribute__((always_inline)) void SATTN_CAT(SATTN_KERNEL_NAME, _
   sattn_tile_ctx c;
   (void)scheme;
   sattn_ctx_init(&c, job);
+  const sattn_tile_table *const tiles = sattn_tiles_for(job->head_dim);
   const int R = job->tile_rows, L = job->lmul;
   const int64_t hd = job->head_dim, rows = job->seq_len, group = job->heads / job->kv_heads;
   const int64_t bs = job->block_size, block_rows = (rows + bs - 1) / bs, off = job->causal_offset;
@@ -33,9 +34,9 @@ static inline __attribute__((always_inline)) void SATTN_CAT(SATTN_KERNEL_NAME, _
           const int t = sattn_call_rows(i1 - i, R);
           const int lmul = sattn_call_lmul(SATTN_PREC, t, L);
 #if SATTN_INT_PREC
-          const sattn_tile_fn fn = (scheme ? sattn_qtiles : sattn_tiles)[sattn_log2(t)][sattn_log2(lmul)];
+          const sattn_tile_fn fn = (scheme ? sattn_qtiles : *tiles)[sattn_log2(t)][sattn_log2(lmul)];
 #else
-          const sattn_tile_fn fn = sattn_tiles[sattn_log2(t)][sattn_log2(lmul)];
+          const sattn_tile_fn fn = (*tiles)[sattn_log2(t)][sattn_log2(lmul)];
 #endif
           for (int r = 0; r < t; ++r) {
             sattn_row_begin(&c, r, qbase + (i + r) * c.row_bytes, job->causal ? i + r + off + 1 : INT64_MAX);

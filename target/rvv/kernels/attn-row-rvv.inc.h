@@ -35,6 +35,7 @@ static inline __attribute__((always_inline)) void SATTN_CAT(SATTN_KERNEL_NAME, _
   sattn_tile_ctx c;
   (void)scheme;
   sattn_ctx_init(&c, job);
+  const sattn_tile_table *const tiles = sattn_tiles_for(job->head_dim);
   const int R = job->tile_rows, L = job->lmul;
   const int64_t hd = job->head_dim, rows = job->seq_len, group = job->heads / job->kv_heads;
   const float v_scale = sattn_v_scale_of(job);
@@ -57,9 +58,9 @@ static inline __attribute__((always_inline)) void SATTN_CAT(SATTN_KERNEL_NAME, _
           const int t = sattn_call_rows(g - done, R);
           const int lmul = sattn_call_lmul(SATTN_PREC, t, L);
 #if SATTN_INT_PREC
-          const sattn_tile_fn fn = (scheme ? sattn_qtiles : sattn_tiles)[sattn_log2(t)][sattn_log2(lmul)];
+          const sattn_tile_fn fn = (scheme ? sattn_qtiles : *tiles)[sattn_log2(t)][sattn_log2(lmul)];
 #else
-          const sattn_tile_fn fn = sattn_tiles[sattn_log2(t)][sattn_log2(lmul)];
+          const sattn_tile_fn fn = (*tiles)[sattn_log2(t)][sattn_log2(lmul)];
 #endif
           for (int r = 0; r < t; ++r) {
             sattn_row_begin(&c, r, qbase + (i + done + r) * c.row_bytes, INT64_MAX);

@@ -37,6 +37,7 @@ typedef struct sattn_tile_ctx {
   float *ks, *bias;               /* SATTN_MAX_CHUNK and SATTN_MAX_TILE x SATTN_MAX_CHUNK floats */
   uint32_t *voff;                 /* V byte offsets of the chunk's keys (row kernels) */
   const uint8_t **vrow;           /* V row addresses of the chunk's keys, one P.V slice (row kernels) */
+  float *vpanel;                  /* the pair tiles' converted V rows, one P.V slice: SATTN_MAX_CHUNK x head_dim floats */
 } sattn_tile_ctx;
 
 /* (ctx, first key (block kernels), key list (row kernels), vl, dot: scores by dot products,
@@ -57,6 +58,21 @@ static const sattn_tile_fn sattn_tiles[4][4] = {
     {sattn_tile_r4_l1, sattn_tile_r4_l2, sattn_tile_r4_l4, 0},
     {sattn_tile_r8_l1, sattn_tile_r8_l2, 0, 0},
 };
+/* The same with the four-row pair tiles (P.V in two passes of two rows at LMUL 8): what the
+ * kernels use when head_dim needs more than one LMUL-4 slice (sattn_tiles_for). */
+static const sattn_tile_fn sattn_tiles_pv8[4][4] = {
+    {sattn_tile_r1_l1, sattn_tile_r1_l2, sattn_tile_r1_l4, sattn_tile_r1_l8},
+    {sattn_tile_r2_l1, sattn_tile_r2_l2, sattn_tile_r2_l4, sattn_tile_r2_l8},
+    {sattn_tile_r4_l1_p, sattn_tile_r4_l2_p, sattn_tile_r4_l4_p, 0},
+    {sattn_tile_r8_l1, sattn_tile_r8_l2, 0, 0},
+};
+/* The per-tensor tile table of a job, chosen once per kernel call: four rows at P.V LMUL 4 take
+ * ceil(head_dim / VLMAX(e32, m4)) slices per key, each loading the four rows' p again; with more
+ * than one such slice the pair tiles issue fewer instructions (attn-rvv-tile.inc.h, 3. P.V). */
+typedef sattn_tile_fn sattn_tile_table[4][4];
+static inline const sattn_tile_table *sattn_tiles_for(int64_t head_dim) {
+  return sattn_pv_pairs(4, head_dim, (int64_t)__riscv_vsetvlmax_e32m4(), 0) ? &sattn_tiles_pv8 : &sattn_tiles;
+}
 
 #undef SATTN_SCHEME
 #undef SATTN_TILE_PREFIX
@@ -169,6 +185,7 @@ static void sattn_ctx_init(sattn_tile_ctx *c, const sattn_job *job) {
   c->bias = c->ks + SATTN_MAX_CHUNK;
   c->voff = (uint32_t *)(c->bias + SATTN_MAX_TILE * SATTN_MAX_CHUNK);
   c->vrow = (const uint8_t **)(c->voff + SATTN_MAX_CHUNK); /* 8-byte aligned: the buffers before are multiples of 1 KiB */
+  c->vpanel = (float *)(c->vrow + SATTN_MAX_CHUNK);
   c->p_max = (float)job->p_max;
   c->v_bits = job->v_bits;
   c->v_row_bytes = sattn_v_row_bytes(job);

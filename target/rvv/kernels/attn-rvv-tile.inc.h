@@ -46,7 +46,7 @@
 #define SATTN_COL(bits, tsfx, ctype, lm, base) SATTN_CAT(__riscv_vlse##bits##_v_##tsfx, lm)((const ctype *)(base), row_bytes, vl)
 #endif
 
-static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn_tile_ctx *c, int64_t j0, const int32_t *keys, size_t vl, int dot) {
+static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L)), SATTN_TILE_SFX)(sattn_tile_ctx *c, int64_t j0, const int32_t *keys, size_t vl, int dot) {
 #if SATTN_SCHEME
   /* Scheme tiles (i8/i4 with scale tables; attn.h): the chunk's key scales and mean-Q biases. */
   sattn_scheme_prep(c, SATTN_R, j0, keys, vl);
@@ -115,30 +115,45 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
    * loop overhead is paid once per eight K columns. */
 #if SATTN_PREC == SATTN_FP32
 #define SATTN_MACC(r) s##r = F32(vfmacc_vf)(s##r, q##r[dd], col, vl);
-#define SATTN_QK_STEP(darg)                                       \
-  {                                                               \
-    const int64_t dd = (darg);                                    \
-    const VF col = SATTN_COL(32, f32, float, M32, kp + dd * 4); \
-    SATTN_ROWS(SATTN_MACC)                                        \
+#define SATTN_QK_COL(darg, raw) \
+  {                             \
+    const int64_t dd = (darg);  \
+    const VF col = (raw);       \
+    SATTN_ROWS(SATTN_MACC)      \
   }
+#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(32, f32, float, M32, kp + (darg) * 4))
+#define SATTN_SEG_T VF
+#define SATTN_SEG_SFX SATTN_CAT(e32_v_f32, M32)
+#define SATTN_SEG_CT float
+#define SATTN_SEG_BYTES 4
 #elif SATTN_PREC == SATTN_BF16
 #define SATTN_MACC(r) s##r = F32(vfmacc_vf)(s##r, q##r[dd], col, vl);
-#define SATTN_QK_STEP(darg)                                                                                      \
+#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(16, u16, uint16_t, M16, kp + (darg) * 2))
+#define SATTN_SEG_T SATTN_CAT3(vuint16, M16, _t)
+#define SATTN_SEG_SFX SATTN_CAT(e16_v_u16, M16)
+#define SATTN_SEG_CT uint16_t
+#define SATTN_SEG_BYTES 2
+#define SATTN_QK_COL(darg, raw)                                                                                  \
   {                                                                                                              \
     const int64_t dd = (darg);                                                                                   \
-    const SATTN_CAT3(vuint16, M16, _t) h = SATTN_COL(16, u16, uint16_t, M16, kp + dd * 2);                     \
+    const SATTN_CAT3(vuint16, M16, _t) h = (raw);                                                                \
     const VU32 w = SATTN_CAT(__riscv_vsll_vx_u32, M32)(SATTN_CAT(__riscv_vzext_vf2_u32, M32)(h, vl), 16, vl);    \
     const VF col = SATTN_CAT3(__riscv_vreinterpret_v_u32, M32, SATTN_CAT(_f32, M32))(w);                         \
     SATTN_ROWS(SATTN_MACC)                                                                                       \
   }
 #elif SATTN_PREC == SATTN_I8
 #define SATTN_MACC(r) s##r = SATTN_CAT(__riscv_vwmacc_vx_i32, M32)(s##r, (int16_t)q##r[dd], col, vl);
-#define SATTN_QK_STEP(darg)                                                                                    \
-  {                                                                                                            \
-    const int64_t dd = (darg);                                                                                 \
-    const SATTN_CAT3(vint16, M16, _t) col = SATTN_CAT(__riscv_vsext_vf2_i16, M16)(SATTN_COL(8, i8, int8_t, M8, kp + dd), vl); \
-    SATTN_ROWS(SATTN_MACC)                                                                                     \
+#define SATTN_QK_COL(darg, raw)                                                                       \
+  {                                                                                               \
+    const int64_t dd = (darg);                                                                    \
+    const SATTN_CAT3(vint16, M16, _t) col = SATTN_CAT(__riscv_vsext_vf2_i16, M16)((raw), vl);     \
+    SATTN_ROWS(SATTN_MACC)                                                                        \
   }
+#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(8, i8, int8_t, M8, kp + (darg)))
+#define SATTN_SEG_T SATTN_CAT3(vint8, M8, _t)
+#define SATTN_SEG_SFX SATTN_CAT(e8_v_i8, M8)
+#define SATTN_SEG_CT int8_t
+#define SATTN_SEG_BYTES 1
 #else /* i4: packed byte e holds dims 2e (low nibble) and 2e + 1 (high nibble) */
 /* Everything at SEW 8, so no vsetvli inside the loop: the nibbles are sign-extended in e8 and
  * multiply-accumulated by vwmacc.vx (e8 x e8 -> e16) into int16 sums h (|code| <= 8: at most
@@ -149,14 +164,20 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
 #define SATTN_I4_NIBBLES(ee)                                                                                           \
   const SATTN_CAT3(vint8, M8, _t) b = SATTN_COL(8, i8, int8_t, M8, kp + (ee));                                         \
   const SATTN_CAT3(vint8, M8, _t) lo = SATTN_CAT(__riscv_vsra_vx_i8, M8)(SATTN_CAT(__riscv_vsll_vx_i8, M8)(b, 4, vl), 4, vl);
-#define SATTN_QK_STEP(earg)                                                                  \
-  {                                                                                          \
-    const int64_t ee = (earg);                                                               \
-    SATTN_I4_NIBBLES(ee)                                                                     \
-    const SATTN_CAT3(vint8, M8, _t) hi = SATTN_CAT(__riscv_vsra_vx_i8, M8)(b, 4, vl);        \
-    SATTN_ROWS(SATTN_MACC_LO)                                                                \
-    SATTN_ROWS(SATTN_MACC_HI)                                                                \
+#define SATTN_QK_COL(earg, raw)                                                                                            \
+  {                                                                                                                        \
+    const int64_t ee = (earg);                                                                                             \
+    const SATTN_CAT3(vint8, M8, _t) b = (raw);                                                                             \
+    const SATTN_CAT3(vint8, M8, _t) lo = SATTN_CAT(__riscv_vsra_vx_i8, M8)(SATTN_CAT(__riscv_vsll_vx_i8, M8)(b, 4, vl), 4, vl); \
+    const SATTN_CAT3(vint8, M8, _t) hi = SATTN_CAT(__riscv_vsra_vx_i8, M8)(b, 4, vl);                                      \
+    SATTN_ROWS(SATTN_MACC_LO)                                                                                              \
+    SATTN_ROWS(SATTN_MACC_HI)                                                                                              \
   }
+#define SATTN_QK_STEP(earg) SATTN_QK_COL(earg, SATTN_COL(8, i8, int8_t, M8, kp + (earg)))
+#define SATTN_SEG_T SATTN_CAT3(vint8, M8, _t)
+#define SATTN_SEG_SFX SATTN_CAT(e8_v_i8, M8)
+#define SATTN_SEG_CT int8_t
+#define SATTN_SEG_BYTES 1
 #define SATTN_H_ZERO(r) SATTN_CAT3(vint16, M16, _t) h##r = SATTN_CAT(__riscv_vmv_v_x_i16, M16)(0, vl);
 #define SATTN_S_SET(r) s##r = SATTN_CAT(__riscv_vsext_vf2_i32, M32)(h##r, vl);
 #define SATTN_S_ADD(r) s##r = SATTN_CAT(__riscv_vwadd_wv_i32, M32)(s##r, h##r, vl);
@@ -168,14 +189,7 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
     const int64_t e1 = steps - d > 128 ? d + 128 : steps;                                    \
     SATTN_ROWS(SATTN_H_ZERO)                                                                 \
     for (const int64_t end8 = d + ((e1 - d) & ~(int64_t)7); d < end8; d += 8) {              \
-      SATTN_QK_STEP(d)                                                                       \
-      SATTN_QK_STEP(d + 1)                                                                   \
-      SATTN_QK_STEP(d + 2)                                                                   \
-      SATTN_QK_STEP(d + 3)                                                                   \
-      SATTN_QK_STEP(d + 4)                                                                   \
-      SATTN_QK_STEP(d + 5)                                                                   \
-      SATTN_QK_STEP(d + 6)                                                                   \
-      SATTN_QK_STEP(d + 7)                                                                   \
+      SATTN_QK_8STEPS(d)                                                                     \
     }                                                                                        \
     for (; d < e1; ++d) SATTN_QK_STEP(d)                                                     \
     if (d == steps && (hd & 1)) {                                                            \
@@ -185,6 +199,73 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
     }                                                                                        \
     SATTN_ROWS(FLUSH)                                                                        \
   }
+#endif
+/* Block kernels: the K columns of consecutive head_dim steps come NF at a time from one strided
+ * segment load (vlssegNF: key j's NF consecutive elements into NF register groups), so the
+ * unrolled body issues 8 / NF loads and address steps instead of 8. NF is the most the register
+ * budget allows beside the accumulators: the fields take 8 registers (NF x the column's EMUL;
+ * i4: 4, as its int16 sums are live too) and the widened column or nibbles one more group, so
+ * only tiles of at most 16 accumulator registers and LMUL <= 4 use it. Same elements as the
+ * strided loads (the runner's counts hold). */
+#if SATTN_GATHER || SATTN_L > 4 || SATTN_R * SATTN_L > 16
+#define SATTN_SEG_NF 1
+#elif SATTN_PREC == SATTN_FP32
+#define SATTN_SEG_NF (8 / SATTN_L)
+#elif SATTN_PREC == SATTN_BF16
+#define SATTN_SEG_NF (SATTN_L == 4 ? 4 : 8)
+#elif SATTN_PREC == SATTN_I8
+#define SATTN_SEG_NF 8
+#else
+#define SATTN_SEG_NF 4
+#endif
+#define SATTN_SEG_LOAD(nf) SATTN_CAT(SATTN_CAT(__riscv_vlsseg, nf), SATTN_SEG_SFX)
+#define SATTN_SEG_AT(d) ((const SATTN_SEG_CT *)(kp + (d) * SATTN_SEG_BYTES))
+#define SATTN_QK_SEG2(d)                                                  \
+  {                                                                       \
+    SATTN_SEG_T f0, f1;                                                   \
+    SATTN_SEG_LOAD(2)(&f0, &f1, SATTN_SEG_AT(d), row_bytes, vl);          \
+    SATTN_QK_COL((d), f0)                                                 \
+    SATTN_QK_COL((d) + 1, f1)                                             \
+  }
+#define SATTN_QK_SEG4(d)                                                  \
+  {                                                                       \
+    SATTN_SEG_T f0, f1, f2, f3;                                           \
+    SATTN_SEG_LOAD(4)(&f0, &f1, &f2, &f3, SATTN_SEG_AT(d), row_bytes, vl); \
+    SATTN_QK_COL((d), f0)                                                 \
+    SATTN_QK_COL((d) + 1, f1)                                             \
+    SATTN_QK_COL((d) + 2, f2)                                             \
+    SATTN_QK_COL((d) + 3, f3)                                             \
+  }
+#define SATTN_QK_SEG8(d)                                                                      \
+  {                                                                                           \
+    SATTN_SEG_T f0, f1, f2, f3, f4, f5, f6, f7;                                               \
+    SATTN_SEG_LOAD(8)(&f0, &f1, &f2, &f3, &f4, &f5, &f6, &f7, SATTN_SEG_AT(d), row_bytes, vl); \
+    SATTN_QK_COL((d), f0)                                                                     \
+    SATTN_QK_COL((d) + 1, f1)                                                                 \
+    SATTN_QK_COL((d) + 2, f2)                                                                 \
+    SATTN_QK_COL((d) + 3, f3)                                                                 \
+    SATTN_QK_COL((d) + 4, f4)                                                                 \
+    SATTN_QK_COL((d) + 5, f5)                                                                 \
+    SATTN_QK_COL((d) + 6, f6)                                                                 \
+    SATTN_QK_COL((d) + 7, f7)                                                                 \
+  }
+/* Eight head_dim steps from d. */
+#if SATTN_SEG_NF == 8
+#define SATTN_QK_8STEPS(d) SATTN_QK_SEG8(d)
+#elif SATTN_SEG_NF == 4
+#define SATTN_QK_8STEPS(d) SATTN_QK_SEG4(d) SATTN_QK_SEG4((d) + 4)
+#elif SATTN_SEG_NF == 2
+#define SATTN_QK_8STEPS(d) SATTN_QK_SEG2(d) SATTN_QK_SEG2((d) + 2) SATTN_QK_SEG2((d) + 4) SATTN_QK_SEG2((d) + 6)
+#else
+#define SATTN_QK_8STEPS(d)  \
+  SATTN_QK_STEP(d)          \
+  SATTN_QK_STEP((d) + 1)    \
+  SATTN_QK_STEP((d) + 2)    \
+  SATTN_QK_STEP((d) + 3)    \
+  SATTN_QK_STEP((d) + 4)    \
+  SATTN_QK_STEP((d) + 5)    \
+  SATTN_QK_STEP((d) + 6)    \
+  SATTN_QK_STEP((d) + 7)
 #endif
 #if SATTN_PREC == SATTN_I4
   const int64_t steps = hd / 2; /* full bytes; an odd head_dim leaves a last low nibble */
@@ -215,14 +296,7 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
   int64_t d = 0;
 #if SATTN_FREE_GROUPS >= 1
   for (const int64_t end8 = steps & ~(int64_t)7; d < end8; d += 8) {
-    SATTN_QK_STEP(d)
-    SATTN_QK_STEP(d + 1)
-    SATTN_QK_STEP(d + 2)
-    SATTN_QK_STEP(d + 3)
-    SATTN_QK_STEP(d + 4)
-    SATTN_QK_STEP(d + 5)
-    SATTN_QK_STEP(d + 6)
-    SATTN_QK_STEP(d + 7)
+    SATTN_QK_8STEPS(d)
   }
 #endif
 #undef SATTN_FREE_GROUPS
@@ -230,12 +304,38 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
 #undef SATTN_MACC
 #endif
 #undef SATTN_QK_STEP
+#undef SATTN_QK_COL
+#undef SATTN_QK_8STEPS
+#undef SATTN_QK_SEG2
+#undef SATTN_QK_SEG4
+#undef SATTN_QK_SEG8
+#undef SATTN_SEG_AT
+#undef SATTN_SEG_LOAD
+#undef SATTN_SEG_NF
+#undef SATTN_SEG_T
+#undef SATTN_SEG_SFX
+#undef SATTN_SEG_CT
+#undef SATTN_SEG_BYTES
   }
 
   /* ---- 2. online softmax, per row ---- */
   /* The reductions' start values and the zero fill are made where they are used (each is one
    * instruction), not kept live across the exp, where at LMUL 8 they would be spilled. */
 #define SATTN_ZERO_FILL(ptr, n) F32(vse32_v)(ptr, F32(vfmv_v_f)(0.0f, n), n)
+/* The max reduction starts from the row's own scores (element 0 is in the range, so the max is
+ * unchanged): no start value to make, no vsetvli pair around an LMUL-1 vfmv.s.f. The sum's 0 is
+ * written at LMUL L where that is no dearer in the core model than the LMUL-1 write and its two
+ * vsetvli (L <= 2: each vector instruction is charged for its whole register group). */
+#if SATTN_L == 1
+#define SATTN_M1(x) (x)
+#else
+#define SATTN_M1(x) SATTN_CAT3(__riscv_vlmul_trunc_v_f32, M32, _f32m1)(x)
+#endif
+#if SATTN_L <= 2
+#define SATTN_SUM0(n) SATTN_M1(F32(vfmv_s_f)(0.0f, n))
+#else
+#define SATTN_SUM0(n) __riscv_vfmv_s_f_f32m1(0.0f, 1)
+#endif
 #if SATTN_PREC == SATTN_FP32 || SATTN_PREC == SATTN_BF16
 #define SATTN_TO_F32(x) (x)
 #else
@@ -251,13 +351,13 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
       SATTN_ZERO_FILL(pr, vl);                                                                                \
     } else {                                                                                                  \
       const VF sf = SATTN_SCHEME_SCORES(r, SATTN_TO_F32(s##r));                                               \
-      const float mx = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredmax_vs_f32, M32, _f32m1)(sf, __riscv_vfmv_s_f_f32m1(sattn_opaque_f32(-INFINITY), 1), vr)); \
+      const float mx = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredmax_vs_f32, M32, _f32m1)(sf, SATTN_M1(sf), vr)); \
       if (mx > c->m[r]) {                                                                                     \
         c->corr[r] = sattn_exp_rr2_p6(scale * (c->m[r] - mx));                                                \
         c->m[r] = mx;                                                                                         \
       }                                                                                                       \
       const VF pv = SATTN_SCHEME_P(SATTN_CAT(sattn_vexp_, M32)(F32(vfsub_vf)(sf, c->m[r], vr), scale, vr));    \
-      const float sum = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredusum_vs_f32, M32, _f32m1)(pv, __riscv_vfmv_s_f_f32m1(0.0f, 1), vr)); \
+      const float sum = __riscv_vfmv_f_s_f32m1_f32(SATTN_CAT3(__riscv_vfredusum_vs_f32, M32, _f32m1)(pv, SATTN_SUM0(vr), vr)); \
       c->l[r] = c->l[r] * c->corr[r] + sum;                                                                   \
       F32(vse32_v)(pr, pv, vr);                                                                               \
       if (vr < vl) SATTN_ZERO_FILL(pr + vr, vl - vr);                                                         \
@@ -345,38 +445,136 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
     }
   }
 #else
+/* vpd: the V rows' columns d0.. (i4: packed byte d0 / 2; d0 is a multiple of VLMAX, so even). */
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_VPD(d0) (vp + (d0) * 4)
+#elif SATTN_PREC == SATTN_BF16
+#define SATTN_VPD(d0) (vp + (d0) * 2)
+#elif SATTN_PREC == SATTN_I8
+#define SATTN_VPD(d0) (vp + (d0))
+#else
+#define SATTN_VPD(d0) (vp + (d0) / 2)
+#endif
+#if SATTN_GATHER
+  /* Row kernels: a P.V slice's V row addresses, 64-bit, computed as vectors (a few instructions
+   * per VLMAX(e64, m8) keys), so the key loop loads an address instead of loading an offset and
+   * adding it. */
+  const size_t vlmax64 = __riscv_vsetvlmax_e64m8();
+  const uint32_t *const offs = c->off;
+  uint64_t *const vrows = (uint64_t *)c->vrow;
+#define SATTN_VROW_ADDRS(vpd)                                                                  \
+  for (size_t j0 = 0, n; j0 < vl; j0 += n) {                                                   \
+    n = vl - j0 < vlmax64 ? vl - j0 : vlmax64;                                                 \
+    const vuint64m8_t a = __riscv_vzext_vf2_u64m8(__riscv_vle32_v_u32m4(offs + j0, n), n);     \
+    __riscv_vse64_v_u64m8(vrows + j0, __riscv_vadd_vx_u64m8(a, (uint64_t)(uintptr_t)(vpd), n), n); \
+  }
+#endif
+#if SATTN_PV_PAIRS
+  /* The pair tiles (four rows, sattn_tiles_pv8; chosen by the kernels when head_dim needs more
+   * than one LMUL-4 slice, e.g. VLEN 256 and head_dim 64): P.V in two passes of two rows at
+   * LMUL 8 (two accumulators and the V row: 24 registers), so each p is loaded once per
+   * ceil(head_dim / VLMAX(e32, m8)) slices instead of once per LMUL-4 slice: per key and m8 slice
+   * 2 x (V row, 2 p, 2 multiply-adds) against 2 x (V row, 4 p, 4 multiply-adds) for the two m4
+   * slices it replaces. fp32 loads the V row in both passes; the converting precisions convert it
+   * once, into the V panel (below). */
+  {
+    const size_t vlmax8 = __riscv_vsetvlmax_e32m8();
+    size_t vl8;
+    for (int64_t d0 = 0; d0 < hd; d0 += (int64_t)vl8) {
+      vl8 = (size_t)(hd - d0) < vlmax8 ? (size_t)(hd - d0) : vlmax8;
+      const uint8_t *vpd = SATTN_VPD(d0);
+#if SATTN_GATHER
+      SATTN_VROW_ADDRS(vpd)
+#define SATTN_VROW8(j) (c->vrow[j])
+#else
+#define SATTN_VROW8(j) (vpd + (int64_t)(j) * row_bytes)
+#endif
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_VLOAD8(j) __riscv_vle32_v_f32m8((const float *)SATTN_VROW8(j), vl8)
+#elif SATTN_PREC == SATTN_BF16
+#define SATTN_VLOAD8(j) \
+  __riscv_vreinterpret_v_u32m8_f32m8(__riscv_vsll_vx_u32m8(__riscv_vzext_vf2_u32m8(__riscv_vle16_v_u16m4((const uint16_t *)SATTN_VROW8(j), vl8), vl8), 16, vl8))
+#elif SATTN_PREC == SATTN_I8
+#define SATTN_VLOAD8(j) __riscv_vfcvt_f_x_v_f32m8(__riscv_vsext_vf4_i32m8(__riscv_vle8_v_i8m2((const int8_t *)SATTN_VROW8(j), vl8), vl8), vl8)
+#else
+#define SATTN_VLOAD8(j) sattn_i4_row_f32_m8(SATTN_VROW8(j), vl8)
+#endif
+/* fp32: both passes load the V row. The converting precisions: the first pass converts the V
+ * row once and also stores it in fp32 into the V panel (scratch, vl x vl8 floats), the second
+ * reads it back (one unit-stride load instead of the load and 2-3 conversions, each charged a
+ * whole LMUL-8 group by the core model). */
+#define SATTN_PV8_MACC                                  \
+  x = __riscv_vfmacc_vf_f32m8(x, pa[jj], vv, vl8);      \
+  y = __riscv_vfmacc_vf_f32m8(y, pb[jj], vv, vl8);
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_PV8_STEP_A(j)                             \
+  {                                                     \
+    const size_t jj = (j);                              \
+    const vfloat32m8_t vv = SATTN_VLOAD8(jj);           \
+    SATTN_PV8_MACC                                      \
+  }
+#define SATTN_PV8_STEP_B(j) SATTN_PV8_STEP_A(j)
+#else
+#define SATTN_PV8_STEP_A(j)                                  \
+  {                                                          \
+    const size_t jj = (j);                                   \
+    const vfloat32m8_t vv = SATTN_VLOAD8(jj);                \
+    __riscv_vse32_v_f32m8(panel + jj * vl8, vv, vl8);        \
+    SATTN_PV8_MACC                                           \
+  }
+#define SATTN_PV8_STEP_B(j)                                                  \
+  {                                                                          \
+    const size_t jj = (j);                                                   \
+    const vfloat32m8_t vv = __riscv_vle32_v_f32m8(panel + jj * vl8, vl8);    \
+    SATTN_PV8_MACC                                                           \
+  }
+#endif
+#define SATTN_PV8_PAIR(ra, rb, STEP)                                                                    \
+  {                                                                                                     \
+    const float *pa = p##ra, *pb = p##rb;                                                               \
+    vfloat32m8_t x = __riscv_vfmul_vf_f32m8(__riscv_vle32_v_f32m8(c->acc[ra] + d0, vl8), c->corr[ra], vl8); \
+    vfloat32m8_t y = __riscv_vfmul_vf_f32m8(__riscv_vle32_v_f32m8(c->acc[rb] + d0, vl8), c->corr[rb], vl8); \
+    size_t j = 0;                                                                                       \
+    for (const size_t end8 = vl & ~(size_t)7; j < end8; j += 8) {                                       \
+      STEP(j)                                                                                           \
+      STEP(j + 1)                                                                                       \
+      STEP(j + 2)                                                                                       \
+      STEP(j + 3)                                                                                       \
+      STEP(j + 4)                                                                                       \
+      STEP(j + 5)                                                                                       \
+      STEP(j + 6)                                                                                       \
+      STEP(j + 7)                                                                                       \
+    }                                                                                                   \
+    for (; j < vl; ++j) STEP(j)                                                                         \
+    __riscv_vse32_v_f32m8(c->acc[ra] + d0, x, vl8);                                                     \
+    __riscv_vse32_v_f32m8(c->acc[rb] + d0, y, vl8);                                                     \
+  }
+#if SATTN_PREC != SATTN_FP32
+      float *const panel = c->vpanel;
+#endif
+      SATTN_PV8_PAIR(0, 1, SATTN_PV8_STEP_A)
+      SATTN_PV8_PAIR(2, 3, SATTN_PV8_STEP_B)
+#undef SATTN_PV8_PAIR
+#undef SATTN_PV8_MACC
+#undef SATTN_PV8_STEP_A
+#undef SATTN_PV8_STEP_B
+#undef SATTN_VLOAD8
+#undef SATTN_VROW8
+    }
+  }
+#else
+  {
   /* The slice length is min(rest, VLMAX) in scalar code rather than a vsetvl intrinsic: clang 16
    * gives the intrinsic's vsetvli the mask-undisturbed policy, unlike the loads and
    * multiply-adds below, and then re-issues a vsetvli in every iteration of the key loop. */
   const size_t vlmaxp = SATTN_CAT(__riscv_vsetvlmax_e32, P32)();
-#if SATTN_GATHER
-  const size_t vlmax64 = __riscv_vsetvlmax_e64m8();
-  const uint32_t *const offs = c->off;
-  uint64_t *const vrows = (uint64_t *)c->vrow;
-#endif
   size_t vlp;
   for (int64_t d0 = 0; d0 < hd; d0 += (int64_t)vlp) {
     vlp = (size_t)(hd - d0) < vlmaxp ? (size_t)(hd - d0) : vlmaxp;
     /* One V row per key, loaded (and converted) once for the R rows; unrolled by 8. */
-    /* vpd: the V rows' columns d0.. (i4: packed byte d0 / 2; d0 is a multiple of VLMAX, so even). */
-#if SATTN_PREC == SATTN_FP32
-    const uint8_t *vpd = vp + d0 * 4;
-#elif SATTN_PREC == SATTN_BF16
-    const uint8_t *vpd = vp + d0 * 2;
-#elif SATTN_PREC == SATTN_I8
-    const uint8_t *vpd = vp + d0;
-#else
-    const uint8_t *vpd = vp + d0 / 2;
-#endif
+    const uint8_t *vpd = SATTN_VPD(d0);
 #if SATTN_GATHER
-    /* The slice's V row addresses, 64-bit, computed as vectors (a few instructions per
-     * VLMAX(e64, m8) keys), so the key loop loads an address instead of loading an offset and
-     * adding it. */
-    for (size_t j0 = 0, n; j0 < vl; j0 += n) {
-      n = vl - j0 < vlmax64 ? vl - j0 : vlmax64;
-      const vuint64m8_t a = __riscv_vzext_vf2_u64m8(__riscv_vle32_v_u32m4(offs + j0, n), n);
-      __riscv_vse64_v_u64m8(vrows + j0, __riscv_vadd_vx_u64m8(a, (uint64_t)(uintptr_t)vpd, n), n);
-    }
+    SATTN_VROW_ADDRS(vpd)
 #endif
     /* (after the address vectors, so the key loop runs under one vtype) */
 #define SATTN_ACC_LOAD(r) PF a##r = PF32(vfmul_vf)(PF32(vle32_v)(c->acc[r] + d0, vlp), c->corr[r], vlp);
@@ -425,12 +623,18 @@ static void SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L))(sattn
 #define SATTN_ACC_STORE(r) PF32(vse32_v)(c->acc[r] + d0, a##r, vlp);
     SATTN_ROWS(SATTN_ACC_STORE)
   }
+  }
 #endif
+#endif
+#undef SATTN_VPD
+#undef SATTN_VROW_ADDRS
 #undef SATTN_Q
 #undef SATTN_ZERO
 #undef SATTN_TO_F32
 #undef SATTN_SOFTMAX
 #undef SATTN_ZERO_FILL
+#undef SATTN_M1
+#undef SATTN_SUM0
 #undef SATTN_P
 #undef SATTN_ACC_LOAD
 #undef SATTN_ACC_STORE

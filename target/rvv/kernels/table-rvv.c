@@ -17,6 +17,7 @@ size_t sattn_scratch_bytes(const sattn_job *job) {
   const size_t hd = (size_t)((job->head_dim + 15) & ~15);
   /* Scheme tiles also: key scales and V offsets of one chunk, a bias row per tile row. Row
    * kernels: the V row addresses of one chunk (8 bytes each). */
+  /* The pair tiles' V panel: one P.V slice (at most head_dim floats) of every key of a chunk. */
   return SATTN_MAX_TILE * (2 * hd + SATTN_MAX_CHUNK) * 4 + SATTN_MAX_CHUNK * 4 + 256 +
-         (2 * SATTN_MAX_CHUNK + SATTN_MAX_TILE * SATTN_MAX_CHUNK) * 4 + SATTN_MAX_CHUNK * 8;
+         (2 * SATTN_MAX_CHUNK + SATTN_MAX_TILE * SATTN_MAX_CHUNK) * 4 + SATTN_MAX_CHUNK * 8 + SATTN_MAX_CHUNK * hd * 4;
 }

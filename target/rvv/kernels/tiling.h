@@ -32,6 +32,17 @@ static inline int sattn_call_lmul(int precision, int rows, int requested) {
 /* LMUL of the head_dim accumulators in P.V: R accumulators plus one V row in registers. */
 static inline int sattn_pv_lmul(int rows) { return rows <= 2 ? 8 : rows <= 4 ? 4 : 2; }
 
+/* Per-tensor tiles of 4 rows whose head_dim needs more than one LMUL-4 slice (head_dim >
+ * VLMAX(e32, m4) = vlenb) run P.V as two passes of two rows at LMUL 8 (the pair tiles,
+ * attn-rvv-tile.inc.h): fewer instructions, p loaded once per LMUL-8 slice. */
+static inline int sattn_pv_pairs(int rows, int64_t head_dim, int64_t vlenb, int scheme) {
+  return rows == 4 && !scheme && head_dim > vlenb;
+}
+/* The P.V LMUL a full tile of `rows` rows really uses. */
+static inline int sattn_pv_lmul_of(int rows, int64_t head_dim, int64_t vlenb, int scheme) {
+  return sattn_pv_pairs(rows, head_dim, vlenb, scheme) ? 8 : sattn_pv_lmul(rows);
+}
+
 /* Row kernels, fp32 and bf16: a row's last key chunk of `keys` keys (keys <= VLMAX at the call's
  * LMUL, so the chunk is the whole rest) with keys * 8 <= head_dim gets its scores as dot products
  * along head_dim (each K row loaded unit-stride once for the tile's rows, multiplied by each Q

@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
                          "\"strided_elements\": %s, \"dot_elements\": %s, \"scheme\": %d}\n",
                          ks->name, job.kind == SATTN_ROW ? "row" : "block", kPrecisionNames[p], job.tile_rows,
                          ks->vector ? sattn_call_lmul(p, job.tile_rows, job.lmul) : 0, by_rows,
-                         ks->vector ? sattn_pv_lmul(job.tile_rows) : 0, vlenb, (long long)work.pairs, indexed, strided, dot, job.scheme);
+                         ks->vector ? sattn_pv_lmul_of(job.tile_rows, job.head_dim, (int64_t)vlenb, job.scheme) : 0, vlenb, (long long)work.pairs, indexed, strided, dot, job.scheme);
   write_text_atomic(path_join(dir, "runner.json"), json, (size_t)n);
   return 0;
 }

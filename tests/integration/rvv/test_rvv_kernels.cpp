@@ -222,6 +222,32 @@ TEST_CASE("rvv kernel: short last key chunks scored by dot products (fp32, bf16)
   CHECK(i8.runner.at("dot_elements").get<int64_t>() == 0);
 }
 
+TEST_CASE("rvv kernels: four-row pair tiles (P.V at LMUL 8, the V panel) and segment-loaded K columns") {
+  // Tiles of 4 rows run P.V in two passes of two rows at LMUL 8 when head_dim needs more than
+  // one LMUL-4 slice (VLEN 128: head_dim > 16; 256: > 32; not at 1024), and the block kernel
+  // loads 2-8 K columns per strided segment load in the unrolled score loop (8 head_dim steps,
+  // the rest one by one). head_dim 72: three m8 slices at VLEN 128 (32 + 32 + 8), 9 segment
+  // blocks; head_dim 41: odd (i4's last low nibble after 2 blocks of 8 bytes + 4). Causal, GQA 2,
+  // a partial last block, one block row left empty; every precision and score LMUL 1, 2, 4. The
+  // row kernel's pair tiles (gathered keys, V rows by address; bf16/i8/i4 through the V panel):
+  // landmark rows share their key lists, so its rows run in tiles of 4.
+  const Case wide = make_case("bsr causal, GQA 2, head_dim 72", Spec::bsr, {1, 4, 2, 45, 45, 72}, true, 20);
+  const Case odd = make_case("bsr causal, head_dim 41", Spec::bsr, {1, 2, 1, 37, 37, 41}, true, 9);
+  const Case lm = make_case("landmark, head_dim 40", Spec::landmark, {1, 2, 1, 27, 27, 40}, false);
+  for (const Case* c : {&wide, &odd, &lm})
+    for (Precision p : kPrecisions)
+      for (int vlen : {128, 256, 1024})
+        for (int lmul : {1, 2, 4}) {
+          INFO(c->name << " " << to_string(p) << " VLEN " << vlen << " lmul " << lmul);
+          const rvv::RunnerOutput out = run(*c, p, Kernel::rvv, vlen, 4, lmul);
+          check_output(*c, p, out);
+          CHECK(out.runner.at("tile_rows").get<int>() == 4);
+          CHECK(out.runner.at("pv_lmul").get<int>() == (c->op.shape.head_dim > vlen / 8 ? 8 : 4));
+          CHECK(out.runner.at(c->layout.block ? "indexed_elements" : "strided_elements").get<int64_t>() == 0);
+          CHECK(out.runner.at(c->layout.block ? "strided_elements" : "indexed_elements").get<int64_t>() > 0);
+        }
+}
+
 TEST_CASE("rvv kernel: every tile_rows and LMUL, and the exact indexed/strided element counts") {
   // Landmark rows share one key list, so row tiles really group rows there.
   const Case landmark = make_case("landmark", Spec::landmark, {1, 2, 1, 27, 27, 13}, false);
