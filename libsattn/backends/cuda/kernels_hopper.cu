@@ -4,8 +4,9 @@
 // 64-key tiles one step at a time (hopper variant kHopperTiles64), and 3, attention_wgmma_pipe
 // (kHopperPipelined, the default): 128-key tiles with the next S under this tile's softmax. One
 // CTA per (128 query rows, head, batch), 64 rows per consumer warpgroup. At the end of the file
-// the backward, bwd_dkdv_wgmma (dK, dV and dQ per 64 keys). The notes below are variant 1's and
-// hold for all of them:
+// the backward in two variants: bwd_dkdv_wgmma (one warpgroup, dK, dV and dQ per 64 keys;
+// SATTN_CUDA_HOPPER_BWD=1) and bwd_wgmma_ws (the default: two consumer warpgroups over 128 keys
+// and a producer warpgroup). The notes below are variant 1's and hold for all of them:
 // - Shared-memory tiles use the canonical 128-byte-swizzle layout: a [R rows][D] bf16 tile is
 //   stored as D/64 column blocks of [R][64] (128 bytes a row, 8-row atoms of 1024 bytes), the 16-byte
 //   chunk c of row r at chunk c ^ (r & 7). The same bytes serve as a K-major operand (Q as A, K as
@@ -140,6 +141,21 @@ __device__ __forceinline__ void wgmma_ss_n64_tt1(float (&d)[32], uint64_t da, ui
 __device__ __forceinline__ void wgmma_rs_n64_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
   asm volatile(
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+
+// d (64 x 64, fp32) (=|+=) A (64 x 16, registers) * B (16 x 64, smem, K-major): S^T = K Q^T and
+// dP^T = V dO^T with K, V held in registers (bwd_wgmma_ws at head_dim 64, kBwd2KvRegs).
+__device__ __forceinline__ void wgmma_rs_n64_kb0(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 0, 1, 1, 0;\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+__device__ __forceinline__ void wgmma_rs_n64_kb1(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, 0;\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
 }
@@ -1290,8 +1306,10 @@ cudaError_t launch_bwd_wgmma_dim(const TcBwdArgs& a) {
 // (skipping a step its half does not see, after waiting for the stage so that the arrivals of the
 // empty barrier stay in phase), releases the stage once its dV/dK products have read it, and adds
 // its dQ (64 x D, from its own dS^T and K half) into dq from its own shared-memory buffer by bulk
-// tensor reductions. The steps: per query head, the merged ascending lists of the two halves
-// (BSR), or the union of their query-tile ranges (dense, window).
+// tensor reductions. The next step's S^T (at head_dim 64 also dP^T) is issued under this step's dQ
+// (kBwd2Prefetch); at head_dim 64 K and V are register A operands (kBwd2KvRegs). The steps: per
+// query head, the merged ascending lists of the two halves (BSR), or the union of their
+// query-tile ranges (dense, window).
 #ifndef SATTN_HOPPER_BWD2_STAGES_64
 #define SATTN_HOPPER_BWD2_STAGES_64 2
 #endif
@@ -1306,6 +1324,15 @@ cudaError_t launch_bwd_wgmma_dim(const TcBwdArgs& a) {
 #ifndef SATTN_HOPPER_BWD2_PREFETCH_128
 #define SATTN_HOPPER_BWD2_PREFETCH_128 1
 #endif
+// kBwd2KvRegs: K and V as register A operands of S^T and dP^T (loaded once by ldmatrix), halving
+// the shared-memory reads of those products; head_dim 64 only (at 128, K alone spills 112-188
+// bytes and serializes the wgmmas: C7512).
+#ifndef SATTN_HOPPER_BWD2_KV_REGS_64
+#define SATTN_HOPPER_BWD2_KV_REGS_64 1
+#endif
+template <int D>
+__host__ __device__ constexpr bool kBwd2KvRegs() { return D == 64 && SATTN_HOPPER_BWD2_KV_REGS_64 != 0; }
+
 template <int D>
 __host__ __device__ constexpr int kBwd2Prefetch() { return D > 64 ? SATTN_HOPPER_BWD2_PREFETCH_128 : SATTN_HOPPER_BWD2_PREFETCH_64; }
 __host__ __device__ constexpr int bwd2_stages(int d) { return d > 64 ? SATTN_HOPPER_BWD2_STAGES_128 : SATTN_HOPPER_BWD2_STAGES_64; }
@@ -1504,23 +1531,46 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
   const bool keys_in = kw + 16 <= a.kv_len;
   const uint64_t dkA0 = sw128_desc(sKw, 16, 1024), dvA0 = sw128_desc(sVw, 16, 1024);
   // S^T = K Q^T and dP^T = V dO^T of the step in stage st (both operands from shared memory).
+  constexpr bool kKvRegs = kBwd2KvRegs<D>();
+  uint32_t kA[kKvRegs ? D / 16 : 1][4], vA[kKvRegs ? D / 16 : 1][4];  // K, V as register A operands
   auto issue_s = [&](float (&s)[32], int st) {
     const uint64_t dqB0 = sw128_desc(sQ(st), 16, 1024);
-    wgmma_ss_n64_kk0(s, dkA0, dqB0);
+    if constexpr (kKvRegs) {
+      wgmma_rs_n64_kb0(s, kA[0], dqB0);
 #pragma unroll
-    for (int kk = 1; kk < D / 16; ++kk)
-      wgmma_ss_n64_kk1(s, dkA0 + uint64_t(((kk >> 2) * KR * 128 + (kk & 3) * 32) >> 4),
-                       dqB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+      for (int kk = 1; kk < D / 16; ++kk) wgmma_rs_n64_kb1(s, kA[kk], dqB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+    } else {
+      wgmma_ss_n64_kk0(s, dkA0, dqB0);
+#pragma unroll
+      for (int kk = 1; kk < D / 16; ++kk)
+        wgmma_ss_n64_kk1(s, dkA0 + uint64_t(((kk >> 2) * KR * 128 + (kk & 3) * 32) >> 4),
+                         dqB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+    }
   };
   auto issue_dp = [&](float (&dp)[32], int st) {
     const uint64_t doB0 = sw128_desc(sO(st), 16, 1024);
-    wgmma_ss_n64_kk0(dp, dvA0, doB0);
+    if constexpr (kKvRegs) {
+      wgmma_rs_n64_kb0(dp, vA[0], doB0);
 #pragma unroll
-    for (int kk = 1; kk < D / 16; ++kk)
-      wgmma_ss_n64_kk1(dp, dvA0 + uint64_t(((kk >> 2) * KR * 128 + (kk & 3) * 32) >> 4),
-                       doB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+      for (int kk = 1; kk < D / 16; ++kk) wgmma_rs_n64_kb1(dp, vA[kk], doB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+    } else {
+      wgmma_ss_n64_kk0(dp, dvA0, doB0);
+#pragma unroll
+      for (int kk = 1; kk < D / 16; ++kk)
+        wgmma_ss_n64_kk1(dp, dvA0 + uint64_t(((kk >> 2) * KR * 128 + (kk & 3) * 32) >> 4),
+                         doB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+    }
   };
   if (any) mbar_wait(barKV, 0);
+  if constexpr (kKvRegs) {  // ldmatrix: lanes 0-15 rows 0-15 of the warp at chunk 2 kk, lanes 16-31 at 2 kk + 1
+    const int row = w * R + warp * 16 + (lane & 15);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const int c = 2 * kk + (lane >> 4);
+      tc::ldsm_x4(kA[kk], sK + sw_off<KR>(row, c));
+      tc::ldsm_x4(vA[kk], sV + sw_off<KR>(row, c));
+    }
+  }
   Bwd2Cursor<Mode> cur;
   cur.start(steps);
   int64_t x = 0;  // steps taken from the CTA's sequence (step x: stage x % NST, phase x / NST)
