@@ -10,7 +10,7 @@ block mask (tensor-core kernel: on a Hopper GPU the default of each head_dim, wi
 kernel timed beside it as ours_mmasync_*, ours_wgmma_* and ours_wgmmapipe_*, SATTN_CUDA_HOPPER=0|1|2), Flex on the same BlockMask, SDPA flash dense, our dense kernel.
 Times are CUDA-event medians after a warm-up, per call at throughput (bench/gpu/timing.py: calls
 back to back, so host overhead overlaps the kernels); *_call_ms: one call on an idle GPU. Outputs are compared with Flex's.
-Backward (seq_len <= BWD_MAX_SEQ, env, default 16384): ours (forward with lse, then the backward
+Backward (seq_len <= BWD_MAX_SEQ, env, default 65536): ours (forward with lse, then the backward
 kernels; fp32 gradients) against Flex's compiled backward on the same BlockMask: the forward+backward
 time of each, the backward alone (forward+backward minus forward), and the gradients compared with
 Flex's (max-norm relative).
@@ -32,7 +32,7 @@ lib.sattn_cuda_plan_kernel.restype = ctypes.c_char_p
 # A Hopper card with the sm_90a kernels: the bench also times each forward kernel by name.
 HOPPER = torch.cuda.get_device_capability() == (9, 0) and lib.sattn_cuda_hopper_built() == 1
 lib.sattn_cuda_plan_forward_path.restype = ctypes.c_char_p
-BWD_MAX_SEQ = int(os.environ.get("BWD_MAX_SEQ", "16384"))
+BWD_MAX_SEQ = int(os.environ.get("BWD_MAX_SEQ", "65536"))
 DENSE, BSR = 0, 2
 
 
@@ -163,22 +163,22 @@ for S in seqs:
                 r["ours_fwd_lse_ms"] = timeit(lambda: sparse.fwd_lse(q, k, v, o_s, lse), breps)
                 r["ours_fwdbwd_ms"] = timeit(ours_fb, breps)
                 r["ours_bwd_ms"] = r["ours_fwdbwd_ms"] - r["ours_fwd_lse_ms"]
-                if HOPPER:  # the mma.sync backward of other GPUs, and dQ by vector reductions, beside
-                    prev = os.environ.get("SATTN_CUDA_HOPPER_BWD")
-                    os.environ["SATTN_CUDA_HOPPER_BWD"] = "0"
-                    r["ours_mmasync_bwd_ms"] = timeit(ours_fb, breps) - r["ours_fwd_lse_ms"]
-                    if prev is None:
-                        del os.environ["SATTN_CUDA_HOPPER_BWD"]
-                    else:
-                        os.environ["SATTN_CUDA_HOPPER_BWD"] = prev
-                    prev_dq = os.environ.get("SATTN_CUDA_HOPPER_BWD_DQ")
-                    os.environ["SATTN_CUDA_HOPPER_BWD_DQ"] = "red"
-                    r["ours_wgmma_red_bwd_ms"] = timeit(ours_fb, breps) - r["ours_fwd_lse_ms"]
-                    if prev_dq is None:
-                        del os.environ["SATTN_CUDA_HOPPER_BWD_DQ"]
-                    else:
-                        os.environ["SATTN_CUDA_HOPPER_BWD_DQ"] = prev_dq
-                r["ours_bwd_path"] = "mma.sync" if os.environ.get("SATTN_CUDA_HOPPER_BWD") == "0" or not HOPPER else "wgmma"
+                if HOPPER:  # every backward kernel of this card beside the default (SATTN_CUDA_HOPPER_BWD=0|1,
+                    # the 64-key kernel also with dQ by vector reductions: SATTN_CUDA_HOPPER_BWD_DQ=red)
+                    for key, env_v in (("mmasync", {"SATTN_CUDA_HOPPER_BWD": "0"}),
+                                       ("wgmma64", {"SATTN_CUDA_HOPPER_BWD": "1"}),
+                                       ("wgmma_red", {"SATTN_CUDA_HOPPER_BWD": "1", "SATTN_CUDA_HOPPER_BWD_DQ": "red"})):
+                        prev = {n: os.environ.get(n) for n in env_v}
+                        os.environ.update(env_v)
+                        r[f"ours_{key}_bwd_ms"] = timeit(ours_fb, breps) - r["ours_fwd_lse_ms"]
+                        for n, val in prev.items():
+                            if val is None:
+                                del os.environ[n]
+                            else:
+                                os.environ[n] = val
+                bwd_env = os.environ.get("SATTN_CUDA_HOPPER_BWD")
+                r["ours_bwd_path"] = ("mma.sync" if bwd_env == "0" or not HOPPER else "wgmma" if bwd_env == "1"
+                                      else "wgmma-ws")
                 qg, kg, vg = (t.detach().clone().requires_grad_(True) for t in (q, k, v))
                 dob = do.to(torch.bfloat16)
 

@@ -4,8 +4,11 @@ backward alone (sattn_cuda_plan_backward after one forward with lse) and the for
 (sattn_cuda_plan_run) for each libsattn_cuda.so given, and optionally FlexAttention's backward (forward+backward minus forward, as bench.py).
 Gradients of every variant are compared with the first one's (max-norm relative).
 
-Usage: python3 bench/gpu/bwd_variants.py OUT.json [--flex] NAME=LIB.so ... -- SEQ ...
+Usage: python3 bench/gpu/bwd_variants.py OUT.json [--flex] NAME=LIB.so[@VAR=VALUE,...] ... -- SEQ ...
+(@VAR=VALUE,...: environment set while that variant runs, e.g. SATTN_CUDA_HOPPER_BWD=1 for another
+kernel of the same library.)
 """
+import os
 import ctypes, json, sys
 import torch
 from timing import timeit
@@ -16,7 +19,17 @@ out_path = args.pop(0)
 flex_too = "--flex" in args
 args = [a for a in args if a != "--flex"]
 sep = args.index("--")
-libs = [(a.split("=", 1)[0], ctypes.CDLL(a.split("=", 1)[1])) for a in args[:sep]]
+_cdll = {}
+
+
+def _lib(spec):
+    path, _, env = spec.partition("@")
+    if path not in _cdll:
+        _cdll[path] = ctypes.CDLL(path)
+    return _cdll[path], dict(kv.split("=", 1) for kv in env.split(",") if kv)
+
+
+libs = [(a.split("=", 1)[0], _lib(a.split("=", 1)[1])) for a in args[:sep]]
 seqs = [int(s) for s in args[sep + 1:]]
 H, BS, KEEP = 16, 128, 0.09
 
@@ -31,7 +44,9 @@ for S in seqs:
         for q, k, v, do, causal, keep, ptr, idx in block_mask_cases(S, D, H, BS, KEEP):
             r = {"seq_len": S, "head_dim": D, "causal": causal}
             first = None
-            for name, lib in libs:
+            for name, (lib, env) in libs:
+                saved = {kv: os.environ.get(kv) for kv in env}
+                os.environ.update(env)
                 a = Args(2, 1, 1, H, H, S, S, D, int(causal), 0, D ** -0.5, ptr.data_ptr(), idx.data_ptr(), 1, BS,
                          0, 1, None, None, None, None)
                 p = ctypes.c_void_p()
@@ -55,6 +70,11 @@ for S in seqs:
                     r[name + "_vs_first"] = max(float((m - f).abs().max() / f.abs().max())
                                                 for m, f in zip((dq, dk, dv), first))
                 lib.sattn_cuda_plan_destroy(p)
+                for kv, val in saved.items():
+                    if val is None:
+                        os.environ.pop(kv, None)
+                    else:
+                        os.environ[kv] = val
             if flex_too:
                 if causal:
                     def mask_mod(b, h, qi, kj):

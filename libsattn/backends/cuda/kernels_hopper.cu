@@ -4,8 +4,9 @@
 // 64-key tiles one step at a time (hopper variant kHopperTiles64), and 3, attention_wgmma_pipe
 // (kHopperPipelined, the default): 128-key tiles with the next S under this tile's softmax. One
 // CTA per (128 query rows, head, batch), 64 rows per consumer warpgroup. At the end of the file
-// the backward, bwd_dkdv_wgmma (dK, dV and dQ per 64 keys). The notes below are variant 1's and
-// hold for all of them:
+// the backward in two variants: bwd_dkdv_wgmma (one warpgroup, dK, dV and dQ per 64 keys;
+// SATTN_CUDA_HOPPER_BWD=1) and bwd_wgmma_ws (the default: two consumer warpgroups over 128 keys
+// and a producer warpgroup). The notes below are variant 1's and hold for all of them:
 // - Shared-memory tiles use the canonical 128-byte-swizzle layout: a [R rows][D] bf16 tile is
 //   stored as D/64 column blocks of [R][64] (128 bytes a row, 8-row atoms of 1024 bytes), the 16-byte
 //   chunk c of row r at chunk c ^ (r & 7). The same bytes serve as a K-major operand (Q as A, K as
@@ -140,6 +141,21 @@ __device__ __forceinline__ void wgmma_ss_n64_tt1(float (&d)[32], uint64_t da, ui
 __device__ __forceinline__ void wgmma_rs_n64_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
   asm volatile(
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+
+// d (64 x 64, fp32) (=|+=) A (64 x 16, registers) * B (16 x 64, smem, K-major): S^T = K Q^T and
+// dP^T = V dO^T with K, V held in registers (bwd_wgmma_ws at head_dim 64, kBwd2KvRegs).
+__device__ __forceinline__ void wgmma_rs_n64_kb0(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 0, 1, 1, 0;\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+__device__ __forceinline__ void wgmma_rs_n64_kb1(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, 1, 1, 1, 0;\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
 }
@@ -1279,6 +1295,494 @@ cudaError_t launch_bwd_wgmma_dim(const TcBwdArgs& a) {
   }
 }
 
+// ---- Backward, variant 2 (the default): two consumer warpgroups over 128 keys, a producer ----
+// FlashAttention-3's backward structure on the same per-warpgroup step as bwd_dkdv_wgmma: a CTA owns
+// 128 keys of one KV head (two 64-key halves, one per consumer warpgroup: the key tiles 2c and
+// 2c + 1 of the 64-key lists, so plans and masks are unchanged) and streams the (query head,
+// 64-query tile) steps that see either half. A producer warpgroup (registers handed to the
+// consumers with setmaxnreg: 24 / 240) loads each step's Q, dO, lse2 and delta once for both halves
+// by TMA into bwd2_stages(D) stages (full/empty mbarriers), so Q/dO traffic is half that of
+// bwd_dkdv_wgmma. Each consumer warpgroup runs the 64-key step of bwd_dkdv_wgmma on its half
+// (skipping a step its half does not see, after waiting for the stage so that the arrivals of the
+// empty barrier stay in phase), releases the stage once its dV/dK products have read it, and adds
+// its dQ (64 x D, from its own dS^T and K half) into dq from its own shared-memory buffer by bulk
+// tensor reductions. The next step's S^T (at head_dim 64 also dP^T) is issued under this step's dQ
+// (kBwd2Prefetch); at head_dim 64 K and V are register A operands (kBwd2KvRegs). The steps: per
+// query head, the merged ascending lists of the two halves (BSR), or the union of their
+// query-tile ranges (dense, window).
+#ifndef SATTN_HOPPER_BWD2_STAGES_64
+#define SATTN_HOPPER_BWD2_STAGES_64 2
+#endif
+#ifndef SATTN_HOPPER_BWD2_STAGES_128
+#define SATTN_HOPPER_BWD2_STAGES_128 2
+#endif
+// kBwd2Prefetch: 0 none, 1 the next step's S^T, 2 its S^T and dP^T issued under this step's dQ
+// (registers: at head_dim 128 the dK and dV accumulators take 128 per thread).
+#ifndef SATTN_HOPPER_BWD2_PREFETCH_64
+#define SATTN_HOPPER_BWD2_PREFETCH_64 2
+#endif
+#ifndef SATTN_HOPPER_BWD2_PREFETCH_128
+#define SATTN_HOPPER_BWD2_PREFETCH_128 1
+#endif
+// kBwd2KvRegs: K and V as register A operands of S^T and dP^T (loaded once by ldmatrix), halving
+// the shared-memory reads of those products; head_dim 64 only (at 128, K alone spills 112-188
+// bytes and serializes the wgmmas: C7512).
+#ifndef SATTN_HOPPER_BWD2_KV_REGS_64
+#define SATTN_HOPPER_BWD2_KV_REGS_64 1
+#endif
+template <int D>
+__host__ __device__ constexpr bool kBwd2KvRegs() { return D == 64 && SATTN_HOPPER_BWD2_KV_REGS_64 != 0; }
+
+template <int D>
+__host__ __device__ constexpr int kBwd2Prefetch() { return D > 64 ? SATTN_HOPPER_BWD2_PREFETCH_128 : SATTN_HOPPER_BWD2_PREFETCH_64; }
+__host__ __device__ constexpr int bwd2_stages(int d) { return d > 64 ? SATTN_HOPPER_BWD2_STAGES_128 : SATTN_HOPPER_BWD2_STAGES_64; }
+constexpr int kBwd2Keys = 2 * kBwdRows;
+constexpr int kBwd2Threads = 3 * 128;
+
+template <int D>
+constexpr int bwd2_smem() {
+  constexpr int R = kBwdRows, NST = bwd2_stages(D);
+  return 2 * kBwd2Keys * D * 2 + NST * 2 * R * D * 2 + 2 * R * D * 4 + 2 * R * R * 2 + NST * 2 * R * 4 + 8 * (1 + 2 * NST) +
+         1024;  // K, V, stages (Q, dO), dQ x 2, dS^T x 2, (lse2, delta), mbarriers, alignment
+}
+
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+__device__ __forceinline__ void named_bar(int id) { asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory"); }
+__device__ __forceinline__ float2 lds_f2(uint32_t addr) {
+  float2 v;
+  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(addr) : "memory");
+  return v;
+}
+
+// The query tiles of one query head that see either 64-key half of a CTA, ascending, with each
+// half's 16 sub-block bits (bit k_sub * 4 + q_sub; 0: that half sees nothing of the tile).
+template <int Mode>
+struct Bwd2Steps {
+  const int32_t* col;
+  const uint32_t* mask;
+  int64_t a0, a1, b0, b1;  // BSR: the halves' list entries [a0, a1), [b0, b1); else their tile ranges
+  int64_t ia, ib;
+  __device__ void init(const TcBwdArgs& a, int64_t bk, int64_t kt0) {
+    if (Mode == kTcTiles) {
+      const int64_t* p = a.ttile_ptr + (a.shared ? 0 : bk * (a.n_ktiles + 1));
+      col = a.ttile_col;
+      mask = a.ttile_mask;
+      a0 = p[kt0];
+      a1 = p[kt0 + 1];
+      b0 = a1;
+      b1 = kt0 + 1 < a.n_ktiles ? p[kt0 + 2] : a1;
+    } else {
+      range(a, kt0, a0, a1);
+      range(a, kt0 + 1, b0, b1);
+    }
+  }
+  __device__ static void range(const TcBwdArgs& a, int64_t kt, int64_t& t0, int64_t& t1) {
+    constexpr int R = kBwdRows;
+    const int64_t k0 = kt * R, off = a.causal_offset;
+    t0 = t1 = 0;
+    if (k0 >= a.kv_len) return;
+    const int64_t klast = min(k0 + R, a.kv_len) - 1;
+    int64_t lo = a.causal ? max(int64_t(0), k0 - off) : 0, hi = a.seq_len;
+    if (Mode == kTcWindow) {
+      const int64_t span = a.window * a.dilation;
+      lo = max(lo, k0 - off - (a.causal ? 0 : span));
+      hi = min(hi, klast - off + span + 1);
+    }
+    if (hi > lo) t0 = lo / R, t1 = (hi - 1) / R + 1;
+  }
+  __device__ bool any() const { return a1 > a0 || b1 > b0; }
+  __device__ void reset() {
+    if (Mode == kTcTiles) {
+      ia = a0;
+      ib = b0;
+    } else {
+      ia = a1 > a0 ? (b1 > b0 ? min(a0, b0) : a0) : b0;
+    }
+  }
+  __device__ bool next(int64_t& qt, uint32_t& m0, uint32_t& m1) {
+    if (Mode == kTcTiles) {
+      const bool ha = ia < a1, hb = ib < b1;
+      if (!ha && !hb) return false;
+      const int32_t ca = ha ? col[ia] : INT32_MAX, cb = hb ? col[ib] : INT32_MAX, c = min(ca, cb);
+      m0 = ca == c ? mask[ia++] : 0u;
+      m1 = cb == c ? mask[ib++] : 0u;
+      qt = c;
+      return true;
+    } else {
+      const int64_t hi = max(a1, b1);
+      if (ia >= hi || !any()) return false;
+      qt = ia++;
+      m0 = qt >= a0 && qt < a1 ? 0xFFFFu : 0u;
+      m1 = qt >= b0 && qt < b1 ? 0xFFFFu : 0u;
+      return true;
+    }
+  }
+};
+
+// The CTA's steps in order: per query head of the KV head's group, the query tiles of Bwd2Steps.
+template <int Mode>
+struct Bwd2Cursor {
+  Bwd2Steps<Mode> w;
+  int64_t hd;
+  __device__ void start(const Bwd2Steps<Mode>& s) {
+    w = s;
+    w.reset();
+    hd = 0;
+  }
+  __device__ bool next(const TcBwdArgs& a, int64_t group, int64_t b, int64_t kvh, int64_t& bh, int64_t& qt, uint32_t& m0,
+                       uint32_t& m1) {
+    while (hd < group) {
+      if (w.next(qt, m0, m1)) {
+        bh = b * a.heads + kvh * group + hd;
+        return true;
+      }
+      ++hd;
+      w.reset();
+    }
+    return false;
+  }
+};
+
+template <int D, int Mode>
+__global__ void __launch_bounds__(kBwd2Threads, 1)
+    bwd_wgmma_ws(const TcBwdArgs a, const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mdo,
+                 const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv,
+                 const __grid_constant__ CUtensorMap mdq) {
+  constexpr int R = kBwdRows, KR = kBwd2Keys, NST = bwd2_stages(D), kTile = R * D * 2;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t sK = (smem_addr(smem_raw) + 1023u) & ~1023u, sV = sK + KR * D * 2;
+  const uint32_t sSt = sV + KR * D * 2;  // stages: Q, dO
+  auto sQ = [&](int st) { return sSt + uint32_t(2 * st * kTile); };
+  auto sO = [&](int st) { return sSt + uint32_t((2 * st + 1) * kTile); };
+  const uint32_t sDQ0 = sSt + 2 * NST * kTile;        // 2 x [64][D] fp32, 32-column boxes
+  const uint32_t sDS0 = sDQ0 + 2 * R * D * 4;         // 2 x [64 keys][64 queries] bf16
+  const uint32_t sL0 = sDS0 + 2 * R * R * 2;          // NST x (lse2[64], delta[64])
+  const uint32_t barKV = sL0 + NST * 2 * R * 4;
+  auto full = [&](int st) { return barKV + 8u * uint32_t(1 + st); };
+  auto empty = [&](int st) { return barKV + 8u * uint32_t(1 + NST + st); };
+  auto sL = [&](int st) { return sL0 + uint32_t(st * 2 * R * 4); };
+
+  const int tid = threadIdx.x, warp_all = tid >> 5, lane = tid & 31;
+  const int64_t c = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
+  const int64_t group = a.heads / a.kv_heads, k0 = c * KR;
+  const int64_t bk = b * a.kv_heads + kvh;
+  Bwd2Steps<Mode> steps;
+  steps.init(a, bk, 2 * c);
+  const bool any = steps.any();
+
+  if (tid == 0) {
+    mbar_init(barKV, 1);
+    for (int s = 0; s < NST; ++s) {
+      mbar_init(full(s), 1);
+      mbar_init(empty(s), 8);  // one arrival per consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warp_all >= 8) {  // producer warpgroup: one lane issues the copies
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
+    if (warp_all == 8 && lane == 0 && any) {
+      const bool two = k0 + R < a.kv_len;
+      mbar_expect_tx(barKV, uint32_t((two ? 4 : 2) * kTile));
+#pragma unroll
+      for (int cb = 0; cb < D / 64; ++cb) {
+        tma_load3(sK + uint32_t(cb * KR * 128), &mk, cb * 64, int(k0), int(bk), barKV);
+        tma_load3(sV + uint32_t(cb * KR * 128), &mv, cb * 64, int(k0), int(bk), barKV);
+        if (two) {
+          tma_load3(sK + uint32_t(cb * KR * 128 + R * 128), &mk, cb * 64, int(k0 + R), int(bk), barKV);
+          tma_load3(sV + uint32_t(cb * KR * 128 + R * 128), &mv, cb * 64, int(k0 + R), int(bk), barKV);
+        }
+      }
+      Bwd2Cursor<Mode> cur;
+      cur.start(steps);
+      int64_t x = 0, bh, qt;
+      uint32_t m0, m1;
+      while (cur.next(a, group, b, kvh, bh, qt, m0, m1)) {
+        const int st = int(x % NST);
+        if (x >= NST) mbar_wait(empty(st), uint32_t(((x / NST) & 1) ^ 1));
+        mbar_expect_tx(full(st), uint32_t(2 * kTile + 2 * R * 4));
+#pragma unroll
+        for (int cb = 0; cb < D / 64; ++cb) {
+          tma_load3(sQ(st) + uint32_t(cb * R * 128), &mq, cb * 64, int(qt * R), int(bh), full(st));
+          tma_load3(sO(st) + uint32_t(cb * R * 128), &mdo, cb * 64, int(qt * R), int(bh), full(st));
+        }
+        bulk_load(sL(st), a.lse2 + bh * a.seq_pad + qt * R, R * 4, full(st));
+        bulk_load(sL(st) + R * 4, a.delta + bh * a.seq_pad + qt * R, R * 4, full(st));
+        ++x;
+      }
+    }
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::: "memory");
+  const int w = tid >> 7, wtid = tid & 127, warp = wtid >> 5, g = lane >> 2, cq = lane & 3;
+  const int bar_id = 1 + w;
+  const int64_t off = a.causal_offset;
+  const uint32_t sKw = sK + uint32_t(w * R * 128), sVw = sV + uint32_t(w * R * 128);  // this half's rows
+  const uint32_t sDQ = sDQ0 + uint32_t(w * R * D * 4), sDS = sDS0 + uint32_t(w * R * R * 2);
+  float dk[D / 2], dv[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) dk[i] = dv[i] = 0.f;
+  const int64_t kw = k0 + w * R + warp * 16, key0 = kw + g;  // this thread's keys key0, key0 + 8
+  const bool keys_in = kw + 16 <= a.kv_len;
+  const uint64_t dkA0 = sw128_desc(sKw, 16, 1024), dvA0 = sw128_desc(sVw, 16, 1024);
+  // S^T = K Q^T and dP^T = V dO^T of the step in stage st (both operands from shared memory).
+  constexpr bool kKvRegs = kBwd2KvRegs<D>();
+  uint32_t kA[kKvRegs ? D / 16 : 1][4], vA[kKvRegs ? D / 16 : 1][4];  // K, V as register A operands
+  auto issue_s = [&](float (&s)[32], int st) {
+    const uint64_t dqB0 = sw128_desc(sQ(st), 16, 1024);
+    if constexpr (kKvRegs) {
+      wgmma_rs_n64_kb0(s, kA[0], dqB0);
+#pragma unroll
+      for (int kk = 1; kk < D / 16; ++kk) wgmma_rs_n64_kb1(s, kA[kk], dqB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+    } else {
+      wgmma_ss_n64_kk0(s, dkA0, dqB0);
+#pragma unroll
+      for (int kk = 1; kk < D / 16; ++kk)
+        wgmma_ss_n64_kk1(s, dkA0 + uint64_t(((kk >> 2) * KR * 128 + (kk & 3) * 32) >> 4),
+                         dqB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+    }
+  };
+  auto issue_dp = [&](float (&dp)[32], int st) {
+    const uint64_t doB0 = sw128_desc(sO(st), 16, 1024);
+    if constexpr (kKvRegs) {
+      wgmma_rs_n64_kb0(dp, vA[0], doB0);
+#pragma unroll
+      for (int kk = 1; kk < D / 16; ++kk) wgmma_rs_n64_kb1(dp, vA[kk], doB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+    } else {
+      wgmma_ss_n64_kk0(dp, dvA0, doB0);
+#pragma unroll
+      for (int kk = 1; kk < D / 16; ++kk)
+        wgmma_ss_n64_kk1(dp, dvA0 + uint64_t(((kk >> 2) * KR * 128 + (kk & 3) * 32) >> 4),
+                         doB0 + uint64_t(((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4));
+    }
+  };
+  if (any) mbar_wait(barKV, 0);
+  if constexpr (kKvRegs) {  // ldmatrix: lanes 0-15 rows 0-15 of the warp at chunk 2 kk, lanes 16-31 at 2 kk + 1
+    const int row = w * R + warp * 16 + (lane & 15);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const int c = 2 * kk + (lane >> 4);
+      tc::ldsm_x4(kA[kk], sK + sw_off<KR>(row, c));
+      tc::ldsm_x4(vA[kk], sV + sw_off<KR>(row, c));
+    }
+  }
+  Bwd2Cursor<Mode> cur;
+  cur.start(steps);
+  int64_t x = 0;  // steps taken from the CTA's sequence (step x: stage x % NST, phase x / NST)
+  // The next step of this half: skipped steps (this half sees nothing of the tile) release their
+  // stage once it has landed, so that the empty barriers' arrivals stay in phase; false at the end.
+  auto advance = [&](int64_t& bh, int64_t& qt, uint32_t& mw, int& st) -> bool {
+    uint32_t m0, m1;
+    while (cur.next(a, group, b, kvh, bh, qt, m0, m1)) {
+      st = int(x % NST);
+      const uint32_t par = uint32_t((x / NST) & 1);
+      ++x;
+      mw = w ? m1 : m0;
+      mbar_wait(full(st), par);
+      if (mw != 0) return true;
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty(st));
+    }
+    return false;
+  };
+  // Products are never issued under a branch (ptxas would serialize every wgmma): past the last
+  // step the prefetch reads stage 0 and its result is dropped.
+  float s[32], dp[32];
+  int64_t bh, qt;
+  uint32_t mw;
+  int st;
+  bool has = advance(bh, qt, mw, st);
+  if (kBwd2Prefetch<D>() > 0) {
+    wgmma_fence();
+    issue_s(s, has ? st : 0);
+    if (kBwd2Prefetch<D>() == 2) issue_dp(dp, has ? st : 0);
+    wgmma_commit();
+  }
+  while (has) {
+    if (kBwd2Prefetch<D>() < 2) {
+      wgmma_fence();
+      if (kBwd2Prefetch<D>() == 0) issue_s(s, st);
+      issue_dp(dp, st);
+      wgmma_commit();
+    }
+    const int64_t q0 = qt * R;
+    wgmma_wait<0>();
+    fence_regs(s);
+    fence_regs(dp);
+    const unsigned keymask = Mode == kTcTiles ? (mw >> (warp * 4)) & 0xFu : 0xFu;
+    const bool full_blk = Mode != kTcWindow && keymask == 0xFu && keys_in && q0 + R <= a.seq_len &&
+                          (!a.causal || kw + 15 <= q0 + off);
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const float2 l2 = lds_f2(sL(st) + uint32_t((n * 8 + 2 * cq) * 4));
+      const float2 dl = lds_f2(sL(st) + uint32_t(R * 4 + (n * 8 + 2 * cq) * 4));
+#pragma unroll
+      for (int cc = 0; cc < 2; ++cc) {
+        const float lq = cc ? l2.y : l2.x, dq_ = cc ? dl.y : dl.x;
+        const int64_t i = q0 + n * 8 + 2 * cq + cc;
+        const bool sub_ok = (keymask >> (n >> 1)) & 1;
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int e = 4 * n + 2 * r + cc;
+          const bool ok = full_blk || bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok);
+          const float p = ok ? ex2(s[e] * a.scale_log2 - lq) : 0.f;
+          s[e] = p;
+          dp[e] = p * (dp[e] - dq_);
+        }
+      }
+    }
+    uint32_t pa[4][4], da[4][4];
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        pa[kc][j] = pack_bf16(s[8 * kc + 2 * j], s[8 * kc + 2 * j + 1]);
+        da[kc][j] = pack_bf16(dp[8 * kc + 2 * j], dp[8 * kc + 2 * j + 1]);
+      }
+    // dS^T to shared memory: row = key (warp * 16 + g + 8 r), column = query (8 n + 2 cq + c).
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int row = warp * 16 + g + 8 * (j & 1), chunk = 2 * kc + (j >> 1);
+        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sDS + sw_off<64>(row, chunk) + uint32_t(4 * cq)), "r"(da[kc][j]));
+      }
+    fence_proxy_async();  // the generic-proxy stores above are read by wgmma (async proxy)
+    const uint64_t doT0 = sw128_desc(sO(st), R * 128, 1024), dqT0 = sw128_desc(sQ(st), R * 128, 1024);
+    fence_regs(dv);
+    fence_regs(dk);
+    fence_regs(pa);
+    fence_regs(da);
+    wgmma_fence();
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc) wgmma_pv<D>(dv, pa[kc], doT0 + uint64_t(kc * 2048 >> 4));
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc) wgmma_pv<D>(dk, da[kc], dqT0 + uint64_t(kc * 2048 >> 4));
+    wgmma_commit();
+    named_bar(bar_id);  // dS^T of every warp of this half is in shared memory
+    // dQ[q0.., :] += dS K (this half's keys), 64 columns at a time: A = dS^T, B = K (MN-major),
+    // into this half's buffer and from there by bulk tensor reductions.
+    int64_t bh2 = 0, qt2 = 0;
+    uint32_t mw2 = 0;
+    int st2 = 0;
+    bool has2 = false;
+#pragma unroll
+    for (int h = 0; h < D / 64; ++h) {
+      float acc[32];
+      const uint64_t dsA0 = sw128_desc(sDS, R * 128, 1024), kB0 = sw128_desc(sKw + uint32_t(h * KR * 128), KR * 128, 1024);
+      wgmma_fence();
+      wgmma_ss_n64_tt0(acc, dsA0, kB0);
+#pragma unroll
+      for (int kc = 1; kc < 4; ++kc) wgmma_ss_n64_tt1(acc, dsA0 + uint64_t(kc * 2048 >> 4), kB0 + uint64_t(kc * 2048 >> 4));
+      wgmma_commit();
+      if (h == 0) {
+        wgmma_wait<1>();  // dV, dK: done with this stage's Q and dO
+        fence_regs(dv);
+        fence_regs(dk);
+        __syncwarp();
+        if (lane == 0) mbar_arrive(empty(st));
+      }
+      if (h == D / 64 - 1 && kBwd2Prefetch<D>() > 0) {
+        // The next step's S^T (and dP^T) on the tensor cores while this dQ is stored and reduced.
+        has2 = advance(bh2, qt2, mw2, st2);
+        wgmma_fence();
+        issue_s(s, has2 ? st2 : 0);
+        if (kBwd2Prefetch<D>() == 2) issue_dp(dp, has2 ? st2 : 0);
+        wgmma_commit();
+        wgmma_wait<1>();
+      } else {
+        wgmma_wait<0>();
+      }
+      fence_regs(acc);
+      if (h == 0) {
+        if (wtid == 0) bulk_wait_read();  // the previous step's reductions have read sDQ
+        named_bar(bar_id);
+      }
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int row = warp * 16 + g + 8 * r;
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+          const int box = (h * 64 + 8 * n) / 32, chunk = ((8 * n) % 32 + 2 * cq) / 4;
+          const uint32_t addr = sDQ + uint32_t(box * R * 128 + row * 128 + ((chunk ^ (row & 7)) << 4) + (2 * cq % 4) * 4);
+          asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(addr), "f"(acc[4 * n + 2 * r] * a.scale),
+                       "f"(acc[4 * n + 2 * r + 1] * a.scale)
+                       : "memory");
+        }
+      }
+    }
+    fence_proxy_async();  // the stores above are read by the bulk copy engine
+    named_bar(bar_id);    // also: every warp is done with sDS before it is written again
+    if (wtid == 0) {
+#pragma unroll
+      for (int box = 0; box < D / 32; ++box) tma_reduce_add3(&mdq, sDQ + uint32_t(box * R * 128), box * 32, int(q0), int(bh));
+      bulk_commit();
+    }
+    fence_regs(dv);
+    fence_regs(dk);
+    if (kBwd2Prefetch<D>() == 0) has2 = advance(bh2, qt2, mw2, st2);
+    has = has2;
+    bh = bh2;
+    qt = qt2;
+    mw = mw2;
+    st = st2;
+  }
+  wgmma_wait<0>();
+  if (wtid == 0) bulk_wait_all();  // the last reductions have read shared memory
+  float* dkg = a.dk + bk * a.kv_len * D;
+  float* dvg = a.dv + bk * a.kv_len * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t j = key0 + 8 * r;
+    if (j >= a.kv_len) continue;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      *reinterpret_cast<float2*>(dkg + j * D + n * 8 + 2 * cq) = make_float2(dk[4 * n + 2 * r] * a.scale, dk[4 * n + 2 * r + 1] * a.scale);
+      *reinterpret_cast<float2*>(dvg + j * D + n * 8 + 2 * cq) = make_float2(dv[4 * n + 2 * r], dv[4 * n + 2 * r + 1]);
+    }
+  }
+}
+
+template <int D, int Mode>
+cudaError_t launch_bwd_ws(const TcBwdArgs& a) {
+  constexpr int smem = bwd2_smem<D>();
+  static_assert(smem <= 227 * 1024, "shared memory of bwd_wgmma_ws");
+  CUtensorMap mq, mdo, mk, mv, mdq;
+  if (!make_map(&mq, a.q, a.batch * a.heads, a.seq_len, D, kBwdRows) ||
+      !make_map(&mdo, a.dout16, a.batch * a.heads, a.seq_len, D, kBwdRows) ||
+      !make_map(&mk, a.k, a.batch * a.kv_heads, a.kv_len, D, kBwdRows) ||
+      !make_map(&mv, a.v, a.batch * a.kv_heads, a.kv_len, D, kBwdRows) ||
+      !make_map(&mdq, a.dq, a.batch * a.heads, a.seq_len, D, kBwdRows, true))
+    return cudaErrorInvalidValue;
+  static bool configured = false;
+  if (!configured) {
+    const cudaError_t e = cudaFuncSetAttribute(bwd_wgmma_ws<D, Mode>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    configured = true;
+  }
+  const int64_t n_c = (a.kv_len + kBwd2Keys - 1) / kBwd2Keys;
+  const cudaError_t e = cudaMemsetAsync(a.dq, 0, size_t(a.batch * a.heads * a.seq_len) * D * sizeof(float));
+  if (e != cudaSuccess) return e;
+  if (n_c > 0)
+    bwd_wgmma_ws<D, Mode><<<dim3(unsigned(n_c), unsigned(a.kv_heads), unsigned(a.batch)), kBwd2Threads, smem>>>(a, mq, mdo, mk, mv, mdq);
+  return cudaGetLastError();
+}
+
+template <int D>
+cudaError_t launch_bwd_ws_dim(const TcBwdArgs& a) {
+  switch (a.mode) {
+    case kTcDense: return launch_bwd_ws<D, kTcDense>(a);
+    case kTcTiles: return launch_bwd_ws<D, kTcTiles>(a);
+    case kTcWindow: return launch_bwd_ws<D, kTcWindow>(a);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
 }  // namespace
 
 cudaError_t hopper_launch(const TcArgs& a, int variant) {
@@ -1291,8 +1795,15 @@ cudaError_t hopper_launch(const TcArgs& a, int variant) {
   }
 }
 
-cudaError_t hopper_bwd_launch(const TcBwdArgs& a) {
+cudaError_t hopper_bwd_launch(const TcBwdArgs& a, int variant) {
   if (a.batch == 0 || a.heads == 0) return cudaSuccess;
+  if (variant == kHopperBwdWs) {
+    switch (a.head_dim) {
+      case 64: return launch_bwd_ws_dim<64>(a);
+      case 128: return launch_bwd_ws_dim<128>(a);
+      default: return cudaErrorInvalidValue;
+    }
+  }
   switch (a.head_dim) {
     case 64: return launch_bwd_wgmma_dim<64>(a);
     case 128: return launch_bwd_wgmma_dim<128>(a);

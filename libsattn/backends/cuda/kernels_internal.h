@@ -168,6 +168,14 @@ bool hopper_device();
 // into the zeroed dq) dQ, for what tc_bwd_launch runs after its prep kernel. tc_bwd_launch takes
 // it on a Hopper device for head_dim 64 and 128 unless SATTN_CUDA_DETERMINISTIC is set (it adds
 // into dq in a run-dependent order), SATTN_CUDA_HOPPER=0 or SATTN_CUDA_HOPPER_BWD=0.
-cudaError_t hopper_bwd_launch(const TcBwdArgs&);
+// variant: kHopperBwd64 (bwd_dkdv_wgmma: one warpgroup per 64 keys, the step's Q/dO loaded by
+// each CTA) or kHopperBwdWs (bwd_wgmma_ws, the default: two consumer warpgroups over 128 keys share
+// each step's Q/dO, loaded by a producer warpgroup). SATTN_CUDA_HOPPER_BWD (read at each launch):
+// unset or 2 kHopperBwdWs, 1 kHopperBwd64, 0 the mma.sync kernels.
+enum HopperBwdVariant { kHopperBwd64 = 1, kHopperBwdWs = 2 };
+#ifndef SATTN_HOPPER_BWD_DEFAULT
+#define SATTN_HOPPER_BWD_DEFAULT 2
+#endif
+cudaError_t hopper_bwd_launch(const TcBwdArgs&, int variant);
 
 }  // namespace sattn_cuda

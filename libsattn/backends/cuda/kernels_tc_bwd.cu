@@ -534,7 +534,8 @@ cudaError_t tc_bwd_launch(const TcBwdArgs& a) {
   if ((a.head_dim == 64 || a.head_dim == 128) && !deterministic_requested() && hopper_device()) {
     const char* all = std::getenv("SATTN_CUDA_HOPPER");
     const char* bwd = std::getenv("SATTN_CUDA_HOPPER_BWD");
-    if (!(all && std::strcmp(all, "0") == 0) && !(bwd && std::strcmp(bwd, "0") == 0)) return hopper_bwd_launch(a);
+    const int variant = bwd && (std::strcmp(bwd, "1") == 0 || std::strcmp(bwd, "2") == 0) ? bwd[0] - '0' : SATTN_HOPPER_BWD_DEFAULT;
+    if (!(all && std::strcmp(all, "0") == 0) && !(bwd && std::strcmp(bwd, "0") == 0)) return hopper_bwd_launch(a, variant);
   }
 #endif
   switch (a.head_dim) {

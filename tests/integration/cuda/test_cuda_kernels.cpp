@@ -40,8 +40,9 @@ float from_bf16(uint16_t b) {
 // and SATTN_CUDA_HOPPER=0|1|2 picks mma.sync|wgmma|wgmma-pipelined; elsewhere mma.sync.
 bool g_hopper = false;
 const char* g_expect_path = nullptr;
-// Appended to the backward lines' kernel name: "/wg" (the Hopper wgmma backward, the default there
-// for tensor-core cases), "/wgred" (the same with SATTN_CUDA_HOPPER_BWD_DQ=red) or "/mma"
+// Appended to the backward lines' kernel name: "/ws" (the Hopper wgmma backward over 128 keys with a
+// producer warpgroup, the default there for tensor-core cases), "/wg" (SATTN_CUDA_HOPPER_BWD=1: the
+// 64-key wgmma backward), "/wgred" (that one with SATTN_CUDA_HOPPER_BWD_DQ=red) or "/mma"
 // (SATTN_CUDA_HOPPER_BWD=0: the mma.sync kernels).
 std::string g_bwd_label;
 
@@ -453,12 +454,14 @@ int main(int argc, char** argv) {
     // kernel where tc_bwd_dq_fused; on Hopper the wgmma kernel), with SATTN_CUDA_DETERMINISTIC=1
     // (two mma.sync kernels) and, on Hopper, with SATTN_CUDA_HOPPER_BWD=0 (the fused mma.sync one).
     const bool tc_bwd = c.bf16 && (c.D == 64 || c.D == 128) && c.mode != SATTN_CUDA_CSR;
-    // On Hopper also with SATTN_CUDA_HOPPER_BWD_DQ=red (dQ by vector reductions, not bulk ones).
-    for (int det = 0; det < (c.bf16 ? (g_hopper ? 4 : 2) : 1); ++det) {
+    // On Hopper also with SATTN_CUDA_HOPPER_BWD=1 (the 64-key wgmma kernel), bulk and vector
+    // (SATTN_CUDA_HOPPER_BWD_DQ=red) dQ reductions.
+    for (int det = 0; det < (c.bf16 ? (g_hopper ? 5 : 2) : 1); ++det) {
       setenv("SATTN_CUDA_DETERMINISTIC", det == 1 ? "1" : "0", 1);
       if (det == 2) setenv("SATTN_CUDA_HOPPER_BWD", "0", 1);
-      if (det == 3) setenv("SATTN_CUDA_HOPPER_BWD_DQ", "red", 1);
-      g_bwd_label = !tc_bwd || !g_hopper || det == 1 ? "" : det == 2 ? "/mma" : det == 3 ? "/wgred" : "/wg";
+      if (det >= 3) setenv("SATTN_CUDA_HOPPER_BWD", "1", 1);
+      if (det == 4) setenv("SATTN_CUDA_HOPPER_BWD_DQ", "red", 1);
+      g_bwd_label = !tc_bwd || !g_hopper || det == 1 ? "" : det == 2 ? "/mma" : det == 3 ? "/wg" : det == 4 ? "/wgred" : "/ws";
       if (!run_bwd_case(c, rng, n_cases + n_tc + n, c.bf16 != 0, det == 1)) ++failed;
       unsetenv("SATTN_CUDA_HOPPER_BWD");
       unsetenv("SATTN_CUDA_HOPPER_BWD_DQ");
