@@ -22,6 +22,14 @@
 #include "core/quant_scheme.hpp"
 #include "support/process.hpp"
 
+#if SATTN_CPU_DISPATCH && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
+
 namespace sattn {
 
 namespace fast {
@@ -160,6 +168,39 @@ extern const Kernels kernels;
 
 namespace {
 
+#if SATTN_CPU_AMX
+// AMX for the bf16 tiles: CPUID leaf 7 (EDX bits 22 AMX-BF16 and 24 AMX-TILE; subleaf 1 EAX bit 5
+// AVX512-BF16), XCR0 bits 17-18 (the OS saves the tile configuration and data), and on Linux the
+// process's permission to use the tile data (XFEATURE_XTILEDATA = 18): asked once with
+// ARCH_REQ_XCOMP_PERM and read back with ARCH_GET_XCOMP_PERM; a kernel that refuses (or predates
+// the call, < 5.16) leaves the avx512 copy.
+bool amx_usable() {
+  static const bool usable = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid_max(0, nullptr) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(d & (1u << 22)) || !(d & (1u << 24))) return false;
+    __cpuid_count(7, 1, a, b, c, d);
+    if (!(a & (1u << 5))) return false;
+    __cpuid(1, a, b, c, d);
+    if (!(c & (1u << 27))) return false;  // OSXSAVE: xgetbv is allowed
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;
+#if defined(__linux__)
+    constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXtiledata) != 0) return false;
+    unsigned long long permitted = 0;
+    if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &permitted) != 0) return false;
+    return (permitted & (1ull << kXtiledata)) != 0;
+#else
+    return false;  // no known way to ask for the tile state
+#endif
+  }();
+  return usable;
+}
+#endif
+
 bool cpu_has(CpuIsa isa) {
   switch (isa) {
     case CpuIsa::baseline:
@@ -178,6 +219,12 @@ bool cpu_has(CpuIsa isa) {
       return cpu_has(CpuIsa::avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512vl");
+    case CpuIsa::amx:
+#if SATTN_CPU_AMX
+      return cpu_has(CpuIsa::avx512) && amx_usable();
+#else
+      return false;
+#endif
 #else
     default:
       return false;
@@ -188,8 +235,12 @@ bool cpu_has(CpuIsa isa) {
 
 bool compiled(CpuIsa isa) {
 #if SATTN_CPU_DISPATCH
+#if SATTN_CPU_AMX
   (void)isa;
   return true;
+#else
+  return isa != CpuIsa::amx;  // the compiler had no AMX flags
+#endif
 #else
   return isa == CpuIsa::baseline;
 #endif
@@ -197,6 +248,14 @@ bool compiled(CpuIsa isa) {
 
 const Kernels& kernels_of(CpuIsa isa) {
 #if SATTN_CPU_DISPATCH
+  if (isa == CpuIsa::amx) {  // the avx512 copy; its BSR driver runs bf16 tiles on AMX (Problem::amx_bf16)
+    static const Kernels amx_kernels = [] {
+      Kernels k = avx512::kernels;
+      k.isa = CpuIsa::amx;
+      return k;
+    }();
+    return amx_kernels;
+  }
   if (isa == CpuIsa::avx512) return avx512::kernels;
   if (isa == CpuIsa::avx2) return avx2::kernels;
 #endif
@@ -208,7 +267,7 @@ CpuIsa choose_isa() {
   const char* env = std::getenv("SATTN_CPU_ISA");
   if (env && *env) {
     const std::string want(env);
-    for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512}) {
+    for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::amx}) {
       if (want != to_string(isa)) continue;
       if (!compiled(isa))
         throw Error(ErrorKind::invalid_input,
@@ -225,7 +284,7 @@ CpuIsa choose_isa() {
       return isa;
     }
     throw Error(ErrorKind::invalid_input,
-                "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2 or avx512)");
+                "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2, avx512 or amx)");
   }
   return cpu_isas_available().back();
 }
@@ -243,6 +302,11 @@ bool fused_block_tiles() {
               "SATTN_CPU_BLOCK_KERNEL=" + std::string(env) + ": unknown block kernel (expected fused or gemm)");
 }
 
+bool amx_bf16_tiles(const Op& op, const Layout& layout) {
+  return op.precision == Precision::bf16 && cpu_isa() == CpuIsa::amx && layout.block && layout.block_size >= 16 &&
+         op.shape.head_dim % 32 == 0 && op.shape.head_dim > 0 && op.softmax_scale() > 0 && fused_block_tiles();
+}
+
 bool packed_csr_tiles() {
   const char* env = std::getenv("SATTN_CPU_CSR_KERNEL");
   if (!env || !*env || std::string(env) == "packed") return true;
@@ -258,13 +322,14 @@ std::string_view to_string(CpuIsa isa) {
     case CpuIsa::baseline: return "baseline";
     case CpuIsa::avx2: return "avx2";
     case CpuIsa::avx512: return "avx512";
+    case CpuIsa::amx: return "amx";
   }
   return "?";
 }
 
 std::vector<CpuIsa> cpu_isas_available() {
   std::vector<CpuIsa> out;
-  for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512})
+  for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::amx})
     if (fast::compiled(isa) && fast::cpu_has(isa)) out.push_back(isa);
   return out;
 }
@@ -349,6 +414,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   // converted copies.
   std::vector<float> q_conv, k_conv, v_conv;
   std::vector<int8_t> q_int, k_int;
+  std::vector<uint16_t> k_bf16, vt_bf16;
   std::optional<QuantizedQKV> quantized;
   p.q = q.data;
   p.k = k.data;
@@ -356,6 +422,28 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   switch (op.precision) {
     case Precision::fp32: break;
     case Precision::bf16:
+      if (fast::amx_bf16_tiles(op, layout)) {
+        // AMX tiles read bf16 codes: K row-major (16 zero rows after it), V transposed per head.
+        q_conv = converted(q, Precision::bf16, 1.0f);
+        const int64_t heads_kv = s.batch * s.kv_heads, dim = s.head_dim;
+        k_bf16.assign(size_t(k.size() + 16 * dim), 0);
+        for (int64_t e = 0; e < k.size(); ++e) k_bf16[size_t(e)] = float_to_bf16(k.data[e]);
+        p.vt_ld = (s.kv_len + 31 + 31) / 32 * 32;
+        vt_bf16.assign(size_t(heads_kv * dim * p.vt_ld), 0);
+        for (int64_t hk = 0; hk < heads_kv; ++hk)
+          for (int64_t j = 0; j < s.kv_len; ++j) {
+            const float* row = v.data + (hk * s.kv_len + j) * dim;
+            uint16_t* column = vt_bf16.data() + hk * dim * p.vt_ld + j;
+            for (int64_t d = 0; d < dim; ++d) column[d * p.vt_ld] = float_to_bf16(row[d]);
+          }
+        p.amx_bf16 = true;
+        p.q = q_conv.data();
+        p.k = nullptr;
+        p.v = nullptr;
+        p.k_bf16 = k_bf16.data();
+        p.vt_bf16 = vt_bf16.data();
+        break;
+      }
       q_conv = converted(q, Precision::bf16, 1.0f);
       k_conv = converted(k, Precision::bf16, 1.0f);
       v_conv = converted(v, Precision::bf16, 1.0f);
