@@ -422,20 +422,31 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   switch (op.precision) {
     case Precision::fp32: break;
     case Precision::bf16:
+#if SATTN_CPU_AMX
       if (fast::amx_bf16_tiles(op, layout)) {
-        // AMX tiles read bf16 codes: K row-major (16 zero rows after it), V transposed per head.
-        q_conv = converted(q, Precision::bf16, 1.0f);
+        // AMX tiles read bf16 codes: K row-major (16 zero rows after it), V transposed per head
+        // (zero columns past kv_len), converted per head on the worker threads; Q rounded in fp32.
         const int64_t heads_kv = s.batch * s.kv_heads, dim = s.head_dim;
-        k_bf16.assign(size_t(k.size() + 16 * dim), 0);
-        for (int64_t e = 0; e < k.size(); ++e) k_bf16[size_t(e)] = float_to_bf16(k.data[e]);
         p.vt_ld = (s.kv_len + 31 + 31) / 32 * 32;
-        vt_bf16.assign(size_t(heads_kv * dim * p.vt_ld), 0);
-        for (int64_t hk = 0; hk < heads_kv; ++hk)
-          for (int64_t j = 0; j < s.kv_len; ++j) {
-            const float* row = v.data + (hk * s.kv_len + j) * dim;
-            uint16_t* column = vt_bf16.data() + hk * dim * p.vt_ld + j;
-            for (int64_t d = 0; d < dim; ++d) column[d * p.vt_ld] = float_to_bf16(row[d]);
-          }
+        q_conv.resize(size_t(q.size()));
+        k_bf16.resize(size_t(k.size() + 16 * dim));
+        std::fill(k_bf16.end() - 16 * dim, k_bf16.end(), uint16_t{0});
+        vt_bf16.resize(size_t(heads_kv * dim * p.vt_ld));
+        const int64_t q_heads = s.batch * s.heads, q_head_size = s.seq_len * dim;
+        fast::run_tasks(fast::worker_count(options.threads, heads_kv + q_heads), heads_kv + q_heads,
+                        [&](int64_t, int64_t t) {
+                          if (t >= heads_kv) {
+                            const int64_t qh = t - heads_kv;
+                            fast::amx::round_to_bf16(q.data + qh * q_head_size, q_head_size,
+                                                     q_conv.data() + qh * q_head_size);
+                            return;
+                          }
+                          uint16_t* vt = vt_bf16.data() + t * dim * p.vt_ld;
+                          fast::amx::prepare_head(k.data + t * s.kv_len * dim, v.data + t * s.kv_len * dim, s.kv_len,
+                                                  dim, k_bf16.data() + t * s.kv_len * dim, vt, p.vt_ld);
+                          for (int64_t d = 0; d < dim; ++d)
+                            std::fill(vt + d * p.vt_ld + s.kv_len, vt + (d + 1) * p.vt_ld, uint16_t{0});
+                        });
         p.amx_bf16 = true;
         p.q = q_conv.data();
         p.k = nullptr;
@@ -444,6 +455,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
         p.vt_bf16 = vt_bf16.data();
         break;
       }
+#endif
       q_conv = converted(q, Precision::bf16, 1.0f);
       k_conv = converted(k, Precision::bf16, 1.0f);
       v_conv = converted(v, Precision::bf16, 1.0f);

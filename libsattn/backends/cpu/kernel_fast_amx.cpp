@@ -11,14 +11,15 @@
 //   O^T[d][q]  += sum_key V^T[d][key] P^T[key][q]   A = V^T rows (bf16, transposed once per
 //                 head by the driver), B = P^T in key pairs, written by the softmax as bf16
 // Scores and the softmax are fp32; P is rounded to bf16 for P.V (as the CUDA tensor-core kernels
-// do); the row sums use the fp32 P. Each step's P.V sum starts from zero in the tiles and is
-// added to the rescaled O^T (two-level sum, as the fp32 tile).
+// do); the row sums use the fp32 P. O^T is rescaled in memory only when a lane's max moved, and
+// the P.V tiles accumulate onto it in place.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "backends/cpu/kernel_fast_internal.hpp"
 #include "backends/cpu/kernel_fast_simd.hpp"
+#include "core/quant.hpp"
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__AVX512BW__)
 #include <immintrin.h>
@@ -35,7 +36,11 @@ namespace {
 
 constexpr int kLanes = 16;
 constexpr int64_t kSubRows = 64;            // query rows per sub-tile (4 vectors of 16 lanes)
-constexpr int64_t kStep = kFusedStepKeys;  // keys per online-softmax step (64)
+// Keys per online-softmax step: 128, not the fused fp32 tile's 64 (kFusedStepKeys): P.V then runs 4
+// key blocks per accumulator tile instead of 2, so the tiles' fill and drain (zero or load, store)
+// weigh half as much; 64 keys measured 291, 128 keys 330, 256 keys 305 GFLOP/s per CPU second
+// (seq 4096, head_dim 64, one thread). S^T of 128 keys x 64 lanes is 32 KiB.
+constexpr int64_t kStep = 128;
 // Scratch::amx_bf16: P^T pairs of one step first (kStep / 2 rows of kSubRows lanes x 2), then
 // each sub-tile's Q^T pairs.
 constexpr int64_t kPairsSize = kStep / 2 * kSubRows * 2;
@@ -50,17 +55,25 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// C_ij (16 x 16 fp32; i < NA, j < NB) = sum over k_blocks of A_i(k) B_j(k). A_i(k): 16 rows of
+// C_ij (16 x 16 fp32; i < NA, j < NB) = sum over k_blocks of A_i(k) B_j(k) (ACC: plus C_ij as it is
+// in memory, else from zero). A_i(k): 16 rows of
 // 32 bf16 at a + i * a_next + k * 32 (rows a_ld elements apart); B_j(k): 16 rows of 16 bf16 pairs
 // at b + j * b_next + k * 16 * b_ld (rows b_ld elements apart); C_ij at c + i * c_next_a +
 // j * c_next_b (rows c_ld floats apart).
-template <int NA, int NB>
+template <bool ACC, int NA, int NB>
 inline void tile_gemm(const uint16_t* a, int64_t a_ld, int64_t a_next, const uint16_t* b, int64_t b_ld, int64_t b_next,
                       int64_t k_blocks, float* c, int64_t c_ld, int64_t c_next_a, int64_t c_next_b) {
-  _tile_zero(0);
-  if constexpr (NB > 1) _tile_zero(1);
-  if constexpr (NA > 1) _tile_zero(2);
-  if constexpr (NA > 1 && NB > 1) _tile_zero(3);
+  if constexpr (ACC) {
+    _tile_loadd(0, c, c_ld * 4);
+    if constexpr (NB > 1) _tile_loadd(1, c + c_next_b, c_ld * 4);
+    if constexpr (NA > 1) _tile_loadd(2, c + c_next_a, c_ld * 4);
+    if constexpr (NA > 1 && NB > 1) _tile_loadd(3, c + c_next_a + c_next_b, c_ld * 4);
+  } else {
+    _tile_zero(0);
+    if constexpr (NB > 1) _tile_zero(1);
+    if constexpr (NA > 1) _tile_zero(2);
+    if constexpr (NA > 1 && NB > 1) _tile_zero(3);
+  }
   for (int64_t k = 0; k < k_blocks; ++k) {
     const uint16_t* ak = a + k * 32;
     const uint16_t* bk = b + k * 16 * b_ld;
@@ -84,6 +97,7 @@ inline void tile_gemm(const uint16_t* a, int64_t a_ld, int64_t a_next, const uin
 }
 
 // C blocks [0, a_blocks) x [0, b_blocks) of tile_gemm, two by two.
+template <bool ACC>
 inline void tile_gemm_all(int64_t a_blocks, int64_t b_blocks, const uint16_t* a, int64_t a_ld, int64_t a_next,
                           const uint16_t* b, int64_t b_ld, int64_t b_next, int64_t k_blocks, float* c, int64_t c_ld,
                           int64_t c_next_a, int64_t c_next_b) {
@@ -94,13 +108,13 @@ inline void tile_gemm_all(int64_t a_blocks, int64_t b_blocks, const uint16_t* a,
       float* cij = c + i * c_next_a + j * c_next_b;
       const bool two_a = i + 1 < a_blocks, two_b = j + 1 < b_blocks;
       if (two_a && two_b)
-        tile_gemm<2, 2>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
+        tile_gemm<ACC, 2, 2>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
       else if (two_a)
-        tile_gemm<2, 1>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
+        tile_gemm<ACC, 2, 1>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
       else if (two_b)
-        tile_gemm<1, 2>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
+        tile_gemm<ACC, 1, 2>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
       else
-        tile_gemm<1, 1>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
+        tile_gemm<ACC, 1, 1>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
     }
 }
 
@@ -133,7 +147,7 @@ alignas(64) constexpr uint16_t kPairIndex[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4
 // rows up to the next multiple of 16 readable), vt (dim rows of vt_ld bf16; columns up to the
 // next multiple of 32 past n readable and finite).
 template <int VECS>
-void subtile_step(FusedSubtile& st, float* s_t, float* pv_t, uint16_t* p_pairs, const uint16_t* k, const uint16_t* vt,
+void subtile_step(FusedSubtile& st, float* s_t, uint16_t* p_pairs, const uint16_t* k, const uint16_t* vt,
                   int64_t vt_ld, int64_t n, int64_t dim, const int32_t* column_keys, int64_t mask_from_key,
                   float scale, float softcap2, bool prefetch) {
   constexpr int M = VECS * kLanes;
@@ -145,7 +159,7 @@ void subtile_step(FusedSubtile& st, float* s_t, float* pv_t, uint16_t* p_pairs, 
         __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(vt) + uintptr_t((d * vt_ld + kStep + line) * 2)), 0, 2);
   }
   // S^T (keys x lanes, unscaled) = K Q^T.
-  tile_gemm_all((n + 15) / 16, VECS, k, dim, 16 * dim, st.q_pairs, 2 * M, 32, dim / 32, s_t, M, 16 * M, 16);
+  tile_gemm_all<false>((n + 15) / 16, VECS, k, dim, 16 * dim, st.q_pairs, 2 * M, 32, dim / 32, s_t, M, 16 * M, 16);
   // The scale folds into the exp's FMA (scale > 0: the max of scaled scores is the scaled max,
   // and -inf stays -inf), except under a soft cap, which needs the scaled scores first.
   float s_scale = scale;
@@ -201,16 +215,65 @@ void subtile_step(FusedSubtile& st, float* s_t, float* pv_t, uint16_t* p_pairs, 
   for (int w = 0; w < VECS; ++w)
     _mm512_storeu_ps(st.row_sum + w * kLanes,
                      _mm512_fmadd_ps(_mm512_loadu_ps(st.row_sum + w * kLanes), rescale[w], sum[w]));
-  // This step's O^T = V^T P^T, then O^T = O^T * rescale + it.
-  tile_gemm_all(dim / 16, VECS, vt, vt_ld, 16 * vt_ld, p_pairs, 2 * M, 32, n_pad / 32, pv_t, M, 16 * M, 16);
-  for (int64_t d = 0; d < dim; ++d)
-    for (int w = 0; w < VECS; ++w) {
-      float* o = st.o_t + d * M + w * kLanes;
-      _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_loadu_ps(o), rescale[w], _mm512_loadu_ps(pv_t + d * M + w * kLanes)));
-    }
+  // O^T = O^T * rescale + V^T P^T: the rescale only when a lane's max moved (after the first steps
+  // of a row rarely), then the tiles accumulate onto O^T in place (one running fp32 sum: its
+  // rounding stays far below P's rounding to bf16).
+  __mmask16 moved = 0;
+  for (int w = 0; w < VECS; ++w) moved |= _mm512_cmp_ps_mask(rescale[w], _mm512_set1_ps(1.0f), _CMP_NEQ_UQ);
+  if (moved)
+    for (int64_t d = 0; d < dim; ++d)
+      for (int w = 0; w < VECS; ++w) {
+        float* o = st.o_t + d * M + w * kLanes;
+        _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_loadu_ps(o), rescale[w]));
+      }
+  tile_gemm_all<true>(dim / 16, VECS, vt, vt_ld, 16 * vt_ld, p_pairs, 2 * M, 32, n_pad / 32, st.o_t, M, 16 * M, 16);
+}
+
+// float_to_bf16 (core/quant.cpp) on 16 floats: round to nearest even, NaN kept quiet.
+inline __m256i to_bf16(__m512 x) {
+  const __m512i bits = _mm512_castps_si512(x);
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+  const __m512i lowest_kept = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded =
+      _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), lowest_kept), 16);
+  const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, nan, quiet));
 }
 
 }  // namespace
+
+void prepare_head(const float* k, const float* v, int64_t kv_len, int64_t dim, uint16_t* k_out, uint16_t* vt_out,
+                  int64_t vt_ld) {
+  // dim is a multiple of 32 (amx_bf16_tiles): whole vectors.
+  for (int64_t e = 0; e < kv_len * dim; e += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(k_out + e), to_bf16(_mm512_loadu_ps(k + e)));
+  // V^T through a block of 32 keys: converted row-major into `block`, then each d's 32 codes
+  // written as one contiguous piece of its V^T row.
+  alignas(64) uint16_t block[32 * 512];
+  const int64_t dims_per_pass = std::min<int64_t>(dim, 512);
+  for (int64_t d0 = 0; d0 < dim; d0 += dims_per_pass) {
+    const int64_t dn = std::min(dims_per_pass, dim - d0);
+    for (int64_t j0 = 0; j0 < kv_len; j0 += 32) {
+      const int64_t jn = std::min<int64_t>(32, kv_len - j0);
+      for (int64_t j = 0; j < jn; ++j)
+        for (int64_t d = 0; d < dn; d += 16)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(block + j * dn + d),
+                              to_bf16(_mm512_loadu_ps(v + (j0 + j) * dim + d0 + d)));
+      for (int64_t d = 0; d < dn; ++d) {
+        uint16_t* row = vt_out + (d0 + d) * vt_ld + j0;
+        for (int64_t j = 0; j < jn; ++j) row[j] = block[j * dn + d];
+      }
+    }
+  }
+}
+
+void round_to_bf16(const float* in, int64_t n, float* out) {
+  int64_t e = 0;
+  for (; e + 16 <= n; e += 16)
+    _mm512_storeu_ps(out + e, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(to_bf16(_mm512_loadu_ps(in + e))), 16)));
+  for (; e < n; ++e) out[e] = bf16_to_float(float_to_bf16(in[e]));
+}
 
 FusedTile begin(Scratch& scratch, const float* q_tile, int64_t rows, int64_t dim, int64_t first_query,
                 int64_t causal_offset) {
@@ -232,8 +295,8 @@ FusedTile begin(Scratch& scratch, const float* q_tile, int64_t rows, int64_t dim
   }
   if (scratch.fused.size() < need_f) scratch.fused.resize(need_f);
   if (scratch.amx_bf16.size() < need_h) scratch.amx_bf16.resize(need_h);
-  // S^T of one step (kStep keys x 64 lanes) and that step's P.V (dim x 64 lanes).
-  const size_t need_s = size_t(kStep * kSubRows + dim * kSubRows);
+  // S^T of one step (kStep keys x 64 lanes).
+  const size_t need_s = size_t(kStep * kSubRows);
   if (scratch.fused_scores.size() < need_s) scratch.fused_scores.resize(need_s);
   if (scratch.fused_sub.size() < size_t(tile.count)) scratch.fused_sub.resize(size_t(tile.count));
   tile.sub = scratch.fused_sub.data();
@@ -284,7 +347,6 @@ void step(FusedTile& tile, Scratch& scratch, const uint16_t* k_rows, const uint1
     return;
   }
   float* s_t = scratch.fused_scores.data();
-  float* pv_t = s_t + kStep * kSubRows;
   uint16_t* p_pairs = scratch.amx_bf16.data();
   for (int64_t s = 0; s < tile.count; ++s) {
     FusedSubtile& st = tile.sub[s];
@@ -298,10 +360,10 @@ void step(FusedTile& tile, Scratch& scratch, const uint16_t* k_rows, const uint1
     }
     const int32_t* mask_keys = mask_from < keys ? column_keys : nullptr;
     switch (st.vecs) {
-      case 1: subtile_step<1>(st, s_t, pv_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
-      case 2: subtile_step<2>(st, s_t, pv_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
-      case 3: subtile_step<3>(st, s_t, pv_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
-      default: subtile_step<4>(st, s_t, pv_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
+      case 1: subtile_step<1>(st, s_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
+      case 2: subtile_step<2>(st, s_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
+      case 3: subtile_step<3>(st, s_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
+      default: subtile_step<4>(st, s_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
     }
   }
 }

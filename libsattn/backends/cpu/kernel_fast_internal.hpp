@@ -158,6 +158,12 @@ FusedTile begin(Scratch&, const float* q_tile, int64_t rows, int64_t dim, int64_
 void step(FusedTile&, Scratch&, const uint16_t* k_rows, const uint16_t* vt, int64_t vt_ld, int64_t n,
           const int32_t* column_keys, bool causal, float score_scale, float softcap2);
 void end();
+// One (batch, kv head)'s K (kv_len x dim) as bf16 codes into k_out, and its V transposed into
+// vt_out (dim rows, vt_ld apart), both rounded as float_to_bf16.
+void prepare_head(const float* k, const float* v, int64_t kv_len, int64_t dim, uint16_t* k_out, uint16_t* vt_out,
+                  int64_t vt_ld);
+// bf16_to_float(float_to_bf16(x)) for n floats.
+void round_to_bf16(const float* in, int64_t n, float* out);
 }  // namespace amx
 
 inline namespace SATTN_CPU_ISA_NS {
