@@ -424,14 +424,14 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
     case Precision::bf16:
 #if SATTN_CPU_AMX
       if (fast::amx_bf16_tiles(op, layout)) {
-        // AMX tiles read bf16 codes: K row-major (16 zero rows after it), V transposed per head
-        // (zero columns past kv_len), converted per head on the worker threads; Q rounded in fp32.
+        // AMX tiles read bf16 codes: K row-major (16 zero rows after it), V^T in panels of 32 keys,
+        // converted per head on the worker threads; Q rounded in fp32.
         const int64_t heads_kv = s.batch * s.kv_heads, dim = s.head_dim;
-        p.vt_ld = (s.kv_len + 31 + 31) / 32 * 32;
+        p.vt_head_size = (s.kv_len + 31) / 32 * 32 * dim;
         q_conv.resize(size_t(q.size()));
         k_bf16.resize(size_t(k.size() + 16 * dim));
         std::fill(k_bf16.end() - 16 * dim, k_bf16.end(), uint16_t{0});
-        vt_bf16.resize(size_t(heads_kv * dim * p.vt_ld));
+        vt_bf16.resize(size_t(heads_kv * p.vt_head_size));
         const int64_t q_heads = s.batch * s.heads, q_head_size = s.seq_len * dim;
         fast::run_tasks(fast::worker_count(options.threads, heads_kv + q_heads), heads_kv + q_heads,
                         [&](int64_t, int64_t t) {
@@ -441,11 +441,9 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
                                                      q_conv.data() + qh * q_head_size);
                             return;
                           }
-                          uint16_t* vt = vt_bf16.data() + t * dim * p.vt_ld;
                           fast::amx::prepare_head(k.data + t * s.kv_len * dim, v.data + t * s.kv_len * dim, s.kv_len,
-                                                  dim, k_bf16.data() + t * s.kv_len * dim, vt, p.vt_ld);
-                          for (int64_t d = 0; d < dim; ++d)
-                            std::fill(vt + d * p.vt_ld + s.kv_len, vt + (d + 1) * p.vt_ld, uint16_t{0});
+                                                  dim, k_bf16.data() + t * s.kv_len * dim,
+                                                  vt_bf16.data() + t * p.vt_head_size);
                         });
         p.amx_bf16 = true;
         p.q = q_conv.data();

@@ -57,12 +57,12 @@ struct alignas(64) TileConfig {
 
 // C_ij (16 x 16 fp32; i < NA, j < NB) = sum over k_blocks of A_i(k) B_j(k) (ACC: plus C_ij as it is
 // in memory, else from zero). A_i(k): 16 rows of
-// 32 bf16 at a + i * a_next + k * 32 (rows a_ld elements apart); B_j(k): 16 rows of 16 bf16 pairs
+// 32 bf16 at a + i * a_next + k * a_step (rows a_ld elements apart); B_j(k): 16 rows of 16 bf16 pairs
 // at b + j * b_next + k * 16 * b_ld (rows b_ld elements apart); C_ij at c + i * c_next_a +
 // j * c_next_b (rows c_ld floats apart).
 template <bool ACC, int NA, int NB>
-inline void tile_gemm(const uint16_t* a, int64_t a_ld, int64_t a_next, const uint16_t* b, int64_t b_ld, int64_t b_next,
-                      int64_t k_blocks, float* c, int64_t c_ld, int64_t c_next_a, int64_t c_next_b) {
+inline void tile_gemm(const uint16_t* a, int64_t a_ld, int64_t a_next, int64_t a_step, const uint16_t* b, int64_t b_ld,
+                      int64_t b_next, int64_t k_blocks, float* c, int64_t c_ld, int64_t c_next_a, int64_t c_next_b) {
   if constexpr (ACC) {
     _tile_loadd(0, c, c_ld * 4);
     if constexpr (NB > 1) _tile_loadd(1, c + c_next_b, c_ld * 4);
@@ -75,7 +75,7 @@ inline void tile_gemm(const uint16_t* a, int64_t a_ld, int64_t a_next, const uin
     if constexpr (NA > 1 && NB > 1) _tile_zero(3);
   }
   for (int64_t k = 0; k < k_blocks; ++k) {
-    const uint16_t* ak = a + k * 32;
+    const uint16_t* ak = a + k * a_step;
     const uint16_t* bk = b + k * 16 * b_ld;
     _tile_loadd(4, ak, a_ld * 2);
     _tile_loadd(6, bk, b_ld * 2);
@@ -99,8 +99,8 @@ inline void tile_gemm(const uint16_t* a, int64_t a_ld, int64_t a_next, const uin
 // C blocks [0, a_blocks) x [0, b_blocks) of tile_gemm, two by two.
 template <bool ACC>
 inline void tile_gemm_all(int64_t a_blocks, int64_t b_blocks, const uint16_t* a, int64_t a_ld, int64_t a_next,
-                          const uint16_t* b, int64_t b_ld, int64_t b_next, int64_t k_blocks, float* c, int64_t c_ld,
-                          int64_t c_next_a, int64_t c_next_b) {
+                          int64_t a_step, const uint16_t* b, int64_t b_ld, int64_t b_next, int64_t k_blocks, float* c,
+                          int64_t c_ld, int64_t c_next_a, int64_t c_next_b) {
   for (int64_t i = 0; i < a_blocks; i += 2)
     for (int64_t j = 0; j < b_blocks; j += 2) {
       const uint16_t* ai = a + i * a_next;
@@ -108,13 +108,13 @@ inline void tile_gemm_all(int64_t a_blocks, int64_t b_blocks, const uint16_t* a,
       float* cij = c + i * c_next_a + j * c_next_b;
       const bool two_a = i + 1 < a_blocks, two_b = j + 1 < b_blocks;
       if (two_a && two_b)
-        tile_gemm<ACC, 2, 2>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
+        tile_gemm<ACC, 2, 2>(ai, a_ld, a_next, a_step, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
       else if (two_a)
-        tile_gemm<ACC, 2, 1>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
+        tile_gemm<ACC, 2, 1>(ai, a_ld, a_next, a_step, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
       else if (two_b)
-        tile_gemm<ACC, 1, 2>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
+        tile_gemm<ACC, 1, 2>(ai, a_ld, a_next, a_step, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
       else
-        tile_gemm<ACC, 1, 1>(ai, a_ld, a_next, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
+        tile_gemm<ACC, 1, 1>(ai, a_ld, a_next, a_step, bj, b_ld, b_next, k_blocks, cij, c_ld, c_next_a, c_next_b);
     }
 }
 
@@ -144,22 +144,20 @@ alignas(64) constexpr uint16_t kPairIndex[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4
                                                  8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
 
 // One step of one sub-tile (VECS vectors of query lanes) against n keys: k (n rows of dim bf16,
-// rows up to the next multiple of 16 readable), vt (dim rows of vt_ld bf16; columns up to the
+// rows up to the next multiple of 16 readable), vt (V^T panels, see prepare_head: keys up to the
 // next multiple of 32 past n readable and finite).
 template <int VECS>
 void subtile_step(FusedSubtile& st, float* s_t, uint16_t* p_pairs, const uint16_t* k, const uint16_t* vt,
-                  int64_t vt_ld, int64_t n, int64_t dim, const int32_t* column_keys, int64_t mask_from_key,
+                  int64_t n, int64_t dim, const int32_t* column_keys, int64_t mask_from_key,
                   float scale, float softcap2, bool prefetch) {
   constexpr int M = VECS * kLanes;
-  if (prefetch) {  // the next step's K rows and V^T columns into L2 (see the fused tile)
-    for (int64_t line = 0; line < kStep * dim; line += 32)
+  if (prefetch)  // the next step's K rows and V^T panels (both kStep x dim codes) into L2
+    for (int64_t line = 0; line < kStep * dim; line += 32) {
       __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(k) + uintptr_t((kStep * dim + line) * 2)), 0, 2);
-    for (int64_t d = 0; d < dim; ++d)
-      for (int64_t line = 0; line < kStep; line += 32)
-        __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(vt) + uintptr_t((d * vt_ld + kStep + line) * 2)), 0, 2);
-  }
+      __builtin_prefetch(reinterpret_cast<const void*>(uintptr_t(vt) + uintptr_t((kStep * dim + line) * 2)), 0, 2);
+    }
   // S^T (keys x lanes, unscaled) = K Q^T.
-  tile_gemm_all<false>((n + 15) / 16, VECS, k, dim, 16 * dim, st.q_pairs, 2 * M, 32, dim / 32, s_t, M, 16 * M, 16);
+  tile_gemm_all<false>((n + 15) / 16, VECS, k, dim, 16 * dim, 32, st.q_pairs, 2 * M, 32, dim / 32, s_t, M, 16 * M, 16);
   // The scale folds into the exp's FMA (scale > 0: the max of scaled scores is the scaled max,
   // and -inf stays -inf), except under a soft cap, which needs the scaled scores first.
   float s_scale = scale;
@@ -226,7 +224,7 @@ void subtile_step(FusedSubtile& st, float* s_t, uint16_t* p_pairs, const uint16_
         float* o = st.o_t + d * M + w * kLanes;
         _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_loadu_ps(o), rescale[w]));
       }
-  tile_gemm_all<true>(dim / 16, VECS, vt, vt_ld, 16 * vt_ld, p_pairs, 2 * M, 32, n_pad / 32, st.o_t, M, 16 * M, 16);
+  tile_gemm_all<true>(dim / 16, VECS, vt, 32, 16 * 32, 32 * dim, p_pairs, 2 * M, 32, n_pad / 32, st.o_t, M, 16 * M, 16);
 }
 
 // float_to_bf16 (core/quant.cpp) on 16 floats: round to nearest even, NaN kept quiet.
@@ -243,13 +241,11 @@ inline __m256i to_bf16(__m512 x) {
 
 }  // namespace
 
-void prepare_head(const float* k, const float* v, int64_t kv_len, int64_t dim, uint16_t* k_out, uint16_t* vt_out,
-                  int64_t vt_ld) {
+void prepare_head(const float* k, const float* v, int64_t kv_len, int64_t dim, uint16_t* k_out, uint16_t* vt_out) {
   // dim is a multiple of 32 (amx_bf16_tiles): whole vectors.
   for (int64_t e = 0; e < kv_len * dim; e += 16)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(k_out + e), to_bf16(_mm512_loadu_ps(k + e)));
-  // V^T through a block of 32 keys: converted row-major into `block`, then each d's 32 codes
-  // written as one contiguous piece of its V^T row.
+  // V^T in panels of 32 keys, through a block of 32 rows converted row-major into `block`.
   alignas(64) uint16_t block[32 * 512];
   const int64_t dims_per_pass = std::min<int64_t>(dim, 512);
   for (int64_t d0 = 0; d0 < dim; d0 += dims_per_pass) {
@@ -260,9 +256,10 @@ void prepare_head(const float* k, const float* v, int64_t kv_len, int64_t dim, u
         for (int64_t d = 0; d < dn; d += 16)
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(block + j * dn + d),
                               to_bf16(_mm512_loadu_ps(v + (j0 + j) * dim + d0 + d)));
+      uint16_t* panel = vt_out + j0 * dim;  // panel j0 / 32
       for (int64_t d = 0; d < dn; ++d) {
-        uint16_t* row = vt_out + (d0 + d) * vt_ld + j0;
-        for (int64_t j = 0; j < jn; ++j) row[j] = block[j * dn + d];
+        uint16_t* row = panel + (d0 + d) * 32;
+        for (int64_t j = 0; j < 32; ++j) row[j] = j < jn ? block[j * dn + d] : uint16_t{0};
       }
     }
   }
@@ -338,11 +335,11 @@ FusedTile begin(Scratch& scratch, const float* q_tile, int64_t rows, int64_t dim
   return tile;
 }
 
-void step(FusedTile& tile, Scratch& scratch, const uint16_t* k_rows, const uint16_t* vt, int64_t vt_ld, int64_t n,
+void step(FusedTile& tile, Scratch& scratch, const uint16_t* k_rows, const uint16_t* vt, int64_t n,
           const int32_t* column_keys, bool causal, float score_scale, float softcap2) {
   if (n > kStep) {
     for (int64_t c = 0; c < n; c += kStep)
-      step(tile, scratch, k_rows + c * tile.dim, vt + c, vt_ld, std::min(kStep, n - c), causal ? column_keys + c : nullptr,
+      step(tile, scratch, k_rows + c * tile.dim, vt + c * tile.dim, std::min(kStep, n - c), causal ? column_keys + c : nullptr,
            causal, score_scale, softcap2);
     return;
   }
@@ -360,10 +357,10 @@ void step(FusedTile& tile, Scratch& scratch, const uint16_t* k_rows, const uint1
     }
     const int32_t* mask_keys = mask_from < keys ? column_keys : nullptr;
     switch (st.vecs) {
-      case 1: subtile_step<1>(st, s_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
-      case 2: subtile_step<2>(st, s_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
-      case 3: subtile_step<3>(st, s_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
-      default: subtile_step<4>(st, s_t, p_pairs, k_rows, vt, vt_ld, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
+      case 1: subtile_step<1>(st, s_t, p_pairs, k_rows, vt, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
+      case 2: subtile_step<2>(st, s_t, p_pairs, k_rows, vt, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
+      case 3: subtile_step<3>(st, s_t, p_pairs, k_rows, vt, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
+      default: subtile_step<4>(st, s_t, p_pairs, k_rows, vt, keys, tile.dim, mask_keys, mask_from, score_scale, softcap2, s == 0); break;
     }
   }
 }

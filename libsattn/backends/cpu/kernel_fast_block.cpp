@@ -90,8 +90,9 @@ struct ChunkBuilder {
   int64_t keys = 0;
 };
 
-// One chunk of the AMX bf16 tile: its keys in place (one piece) or gathered (K rows and V^T
-// columns of several pieces into scratch, zero past the last key so the tiles read finite values).
+// One chunk of the AMX bf16 tile: its keys in place (one piece starting a V^T panel, a multiple of
+// 32 keys) or gathered (K rows and V^T columns of the pieces into scratch panels, zero past the
+// last key so the tiles read finite values).
 void flush_amx([[maybe_unused]] const Problem& p, [[maybe_unused]] Scratch& scratch, [[maybe_unused]] FusedTile& tile,
                [[maybe_unused]] int64_t b, [[maybe_unused]] int64_t kvh,
                [[maybe_unused]] const ChunkBuilder::Piece* pieces, [[maybe_unused]] int64_t piece_count,
@@ -100,30 +101,30 @@ void flush_amx([[maybe_unused]] const Problem& p, [[maybe_unused]] Scratch& scra
 #if SATTN_CPU_AMX
   const int64_t dim = p.dim;
   const uint16_t* k_head = p.k_bf16 + p.kv_offset(b, kvh);
-  const uint16_t* vt_head = p.vt_bf16 + (b * p.kv_heads + kvh) * dim * p.vt_ld;
-  if (piece_count == 1) {
-    amx::step(tile, scratch, k_head + pieces[0].first_key * dim, vt_head + pieces[0].first_key, p.vt_ld, keys,
+  const uint16_t* vt_head = p.vt_bf16 + (b * p.kv_heads + kvh) * p.vt_head_size;
+  if (piece_count == 1 && pieces[0].first_key % 32 == 0) {
+    amx::step(tile, scratch, k_head + pieces[0].first_key * dim, vt_head + pieces[0].first_key * dim, keys,
               column_keys, causal, p.score_scale, p.softcap2);
     return;
   }
-  constexpr int64_t ld = kMaxChunkKeys + 32;
   if (scratch.amx_k_gather.size() < size_t((kMaxChunkKeys + 16) * dim)) {
     scratch.amx_k_gather.assign(size_t((kMaxChunkKeys + 16) * dim), 0);
-    scratch.amx_vt_gather.assign(size_t(ld * dim), 0);
+    scratch.amx_vt_gather.assign(size_t((kMaxChunkKeys + 32) * dim), 0);
   }
+  uint16_t* panels = scratch.amx_vt_gather.data();
   int64_t offset = 0;
   for (int64_t piece = 0; piece < piece_count; ++piece) {
     const auto [first_key, count] = pieces[piece];
     std::copy_n(k_head + first_key * dim, count * dim, scratch.amx_k_gather.data() + offset * dim);
-    for (int64_t d = 0; d < dim; ++d)
-      std::copy_n(vt_head + d * p.vt_ld + first_key, count, scratch.amx_vt_gather.data() + d * ld + offset);
-    offset += count;
+    for (int64_t j = 0; j < count; ++j, ++offset) {
+      const uint16_t* from = vt_head + (first_key + j) / 32 * 32 * dim + (first_key + j) % 32;
+      uint16_t* to = panels + offset / 32 * 32 * dim + offset % 32;
+      for (int64_t d = 0; d < dim; ++d) to[d * 32] = from[d * 32];
+    }
   }
-  const int64_t padded = (keys + 31) / 32 * 32;
-  for (int64_t d = 0; d < dim; ++d)
-    std::fill(scratch.amx_vt_gather.data() + d * ld + keys, scratch.amx_vt_gather.data() + d * ld + padded, uint16_t{0});
-  amx::step(tile, scratch, scratch.amx_k_gather.data(), scratch.amx_vt_gather.data(), ld, keys, column_keys, causal,
-            p.score_scale, p.softcap2);
+  for (int64_t j = keys; j % 32 != 0; ++j)  // the last panel's keys past the chunk
+    for (int64_t d = 0; d < dim; ++d) panels[j / 32 * 32 * dim + d * 32 + j % 32] = 0;
+  amx::step(tile, scratch, scratch.amx_k_gather.data(), panels, keys, column_keys, causal, p.score_scale, p.softcap2);
 #endif
 }
 

@@ -73,13 +73,12 @@ struct Problem {
   const uint8_t* same_as_previous = nullptr;
   // bf16 on AMX tiles (amx_bf16_tiles(): the amx copy, BSR fused tiles, head_dim a multiple of
   // 32; kernel_fast_amx.cpp): K as bf16 codes like k (16 zero rows after the last head, since a
-  // tile reads 16 keys at once), and V transposed per (b, kv head): dim rows of vt_ld codes
-  // (columns kv_len .. vt_ld zero; vt_ld >= kv_len + 31, since P.V reads 32 keys at once).
-  // q then holds the bf16-rounded Q in fp32; k and v are not used.
+  // tile reads 16 keys at once), and V^T in panels (amx::prepare_head), vt_head_size codes per
+  // (b, kv head). q then holds the bf16-rounded Q in fp32; k and v are not used.
   bool amx_bf16 = false;
   const uint16_t* k_bf16 = nullptr;
   const uint16_t* vt_bf16 = nullptr;
-  int64_t vt_ld = 0;
+  int64_t vt_head_size = 0;
 
   const float* q_row(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * seq_len + i) * dim; }
   float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * heads + h) * seq_len + i) * dim; }
@@ -149,19 +148,21 @@ struct Kernels;
 // bf16 fused tiles on AMX (kernel_fast_amx.cpp, built with the AMX flags only; called by the
 // avx512 copy's BSR driver when Problem::amx_bf16). begin loads the tile configuration into this
 // thread and packs Q^T (q_tile: rows x dim, bf16-rounded fp32) into bf16 pairs; step runs one
-// chunk of n contiguous keys (k_rows: n rows of bf16 K, vt: V^T columns, rows vt_ld apart;
+// chunk of n contiguous keys (k_rows: n rows of bf16 K, vt: the V^T panel of its first key, a
+// multiple of 32;
 // scores scaled by score_scale, then soft-capped, then causal-masked); the tile's O^T, max and sum
 // have the fused tile's layout, so fused_finish of the avx512 copy writes it out; end releases
 // the tiles.
 namespace amx {
 FusedTile begin(Scratch&, const float* q_tile, int64_t rows, int64_t dim, int64_t first_query, int64_t causal_offset);
-void step(FusedTile&, Scratch&, const uint16_t* k_rows, const uint16_t* vt, int64_t vt_ld, int64_t n,
+void step(FusedTile&, Scratch&, const uint16_t* k_rows, const uint16_t* vt, int64_t n,
           const int32_t* column_keys, bool causal, float score_scale, float softcap2);
 void end();
-// One (batch, kv head)'s K (kv_len x dim) as bf16 codes into k_out, and its V transposed into
-// vt_out (dim rows, vt_ld apart), both rounded as float_to_bf16.
-void prepare_head(const float* k, const float* v, int64_t kv_len, int64_t dim, uint16_t* k_out, uint16_t* vt_out,
-                  int64_t vt_ld);
+// One (batch, kv head)'s K (kv_len x dim) as bf16 codes into k_out, and its V^T into vt_out in
+// panels of 32 keys (panel p: dim rows of the 32 codes of keys 32p .. 32p + 31, zero past kv_len;
+// ceil(kv_len / 32) * 32 * dim codes), so that a P.V tile (16 d x 32 keys) is 1 KiB of contiguous
+// memory; both rounded as float_to_bf16.
+void prepare_head(const float* k, const float* v, int64_t kv_len, int64_t dim, uint16_t* k_out, uint16_t* vt_out);
 // bf16_to_float(float_to_bf16(x)) for n floats.
 void round_to_bf16(const float* in, int64_t n, float* out);
 }  // namespace amx
