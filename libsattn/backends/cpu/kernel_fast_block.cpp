@@ -155,9 +155,11 @@ void run_block_rows(const Problem& p, Scratch& scratch, int64_t b, int64_t h, in
 #else
   constexpr bool amx_tiles = false;
 #endif
-  if (amx_tiles)
+  if (amx_tiles) {
+#if SATTN_CPU_AMX  // (only the avx512 copy links against kernel_fast_amx.cpp, also at -O0)
     fused = amx::begin(scratch, q_tile, rows, dim, first_query, layout.causal_offset);
-  else if (p.fused)
+#endif
+  } else if (p.fused)
     fused = fused_begin(scratch, q_tile, rows, dim, p.score_scale, first_query, layout.causal_offset);
   else
     state = begin_tile(scratch, rows, dim);
