@@ -271,7 +271,9 @@ CpuIsa choose_isa() {
       if (want != to_string(isa)) continue;
       if (!compiled(isa))
         throw Error(ErrorKind::invalid_input,
-                    "SATTN_CPU_ISA=" + want + ": this build has no " + want + " kernels (baseline only)");
+                    "SATTN_CPU_ISA=" + want + ": this build has no " + want + " kernels (" +
+                        (isa == CpuIsa::amx && compiled(CpuIsa::avx512) ? "its compiler had no AMX flags"
+                                                                        : "baseline only") + ")");
       if (!cpu_has(isa))
         throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this CPU does not support " + want +
                                                   " (available: " +
@@ -447,8 +449,8 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
                         });
         p.amx_bf16 = true;
         p.q = q_conv.data();
-        p.k = nullptr;
-        p.v = nullptr;
+        // p.k, p.v stay the caller's fp32 K and V: the block driver forms its head pointers from
+        // them (offsets from a null pointer would be undefined) but reads only k_bf16 / vt_bf16.
         p.k_bf16 = k_bf16.data();
         p.vt_bf16 = vt_bf16.data();
         break;

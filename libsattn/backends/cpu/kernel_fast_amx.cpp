@@ -316,16 +316,12 @@ FusedTile begin(Scratch& scratch, const float* q_tile, int64_t rows, int64_t dim
     pairs += m * dim;
     // Q^T in pairs of d: word (dp, q) = (Q[q][2dp], Q[q][2dp + 1]) as bf16. The rows hold
     // bf16-rounded values, so the upper 16 bits are the codes (exact, denormals included).
-    auto* words = reinterpret_cast<uint32_t*>(st.q_pairs);
     const float* q_rows = q_tile + st.first_row * dim;
     for (int64_t q = 0; q < m; ++q)
-      for (int64_t dp = 0; dp < dim / 2; ++dp) {
-        uint32_t lo = 0, hi = 0;
-        if (q < st.rows) {
-          std::memcpy(&lo, q_rows + q * dim + 2 * dp, 4);
-          std::memcpy(&hi, q_rows + q * dim + 2 * dp + 1, 4);
-        }
-        words[dp * m + q] = (lo >> 16) | (hi & 0xFFFF0000u);
+      for (int64_t d = 0; d < dim; ++d) {
+        uint32_t bits = 0;
+        if (q < st.rows) std::memcpy(&bits, q_rows + q * dim + d, 4);
+        st.q_pairs[(d / 2 * m + q) * 2 + d % 2] = uint16_t(bits >> 16);
       }
     std::fill(st.o_t, st.o_t + m * dim, 0.0f);
     std::fill(st.row_max, st.row_max + m, kNegInf);

@@ -74,7 +74,7 @@ struct Problem {
   // bf16 on AMX tiles (amx_bf16_tiles(): the amx copy, BSR fused tiles, head_dim a multiple of
   // 32; kernel_fast_amx.cpp): K as bf16 codes like k (16 zero rows after the last head, since a
   // tile reads 16 keys at once), and V^T in panels (amx::prepare_head), vt_head_size codes per
-  // (b, kv head). q then holds the bf16-rounded Q in fp32; k and v are not used.
+  // (b, kv head). q then holds the bf16-rounded Q in fp32; k and v (the unrounded inputs) are not read.
   bool amx_bf16 = false;
   const uint16_t* k_bf16 = nullptr;
   const uint16_t* vt_bf16 = nullptr;
