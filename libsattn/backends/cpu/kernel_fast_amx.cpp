@@ -118,25 +118,10 @@ inline void tile_gemm_all(int64_t a_blocks, int64_t b_blocks, const uint16_t* a,
     }
 }
 
-// AVX-512 helpers, as in the fused tile (kernel_fast_fused.cpp).
-inline __m512 vexp2(__m512 x) {
-  const __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
-  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(x, n);
-  __m512 p = _mm512_set1_ps(kExp2Poly[0]);
-  for (int i = 1; i < 7; ++i) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2Poly[i]));
-  return _mm512_maskz_scalef_ps(ok, p, n);
-}
-inline __m512 vmask_below(__m512 x, int64_t first, int64_t limit) {
-  const __m512i lane = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                        _mm512_set1_epi32(int32_t(first)));
-  const __mmask16 below = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(int32_t(limit)));
-  return _mm512_mask_mov_ps(x, below, _mm512_set1_ps(kNegInf));
-}
-inline __m512 vfinite_or_zero(__m512 m) {
-  const __mmask16 neg_inf = _mm512_cmp_ps_mask(m, _mm512_set1_ps(kNegInf), _CMP_EQ_OQ);
-  return _mm512_mask_mov_ps(m, neg_inf, _mm512_setzero_ps());
-}
+// The AVX-512 helpers of the fused tile (kernel_fast_simd.hpp).
+inline __m512 vexp2(__m512 x) { return exp2_avx512(x); }
+inline __m512 vmask_below(__m512 x, int64_t first, int64_t limit) { return mask_below_avx512(x, first, limit); }
+inline __m512 vfinite_or_zero(__m512 m) { return finite_or_zero_avx512(m); }
 
 // Interleaves two rows of 16 bf16 (a vector whose low half is key c and high half key c + 1)
 // into 16 pairs (key c, key c + 1) per lane: the B operand's row layout.
