@@ -180,55 +180,125 @@ if target_rows:
     sec += ["", f"Target met at {met} of {len(target_rows)} (spec, seq) points.", ""]
     lines += sec
 
-# Issue 25: the fused dense kernel against this machine's sgemm (bench/cpu/dense.sh, its own JSON).
-dpath = os.path.join(os.path.dirname(jpath), "cpu-dense.json")
-if os.path.exists(dpath):
-    dd = json.load(open(dpath))
+# Issue 25: the fused dense kernel against this machine's sgemm (bench/cpu/dense.sh, its own JSON),
+# and the bf16 rows (the avx512 copy's fp32 tile over rounded copies, the amx copy's AMX tiles):
+# cpu-dense.json (every copy) and cpu-dense-amx.json (ISAS="avx512 amx", when present).
+def dense_section(dd, name, title):
     g = dd.get("git") or {}
-    lines += ["## Fused dense kernel against OpenBLAS sgemm (issue 25)", "",
-              f"Generated from `bench/results/cpu-dense.json` (`bench/cpu/dense.sh`, {dd['date']}, git "
-              f"{(g.get('revision') or 'unknown')[:12]}{' (dirty)' if g.get('dirty') else ''}). "
-              f"Machine: {dd['machine']['cpu']}, {dd['machine']['cores']} hardware threads, "
-              f"{' '.join(dd['machine']['isa_flags'])}. Problem: batch 1, {dd['problem']['heads']} heads, head_dim "
-              f"{dd['problem']['head_dim']}, fp32, not causal. **sgemm** = numpy (`/usr/bin/python3`) 4096³ float32 matmul "
-              "with every OPENBLAS_* variable unset (all cores), median of 3 after a warm-up product, measured right before "
-              "each kernel point, "
-              + ("under `nice` like the kernel points; " if dd.get("sgemm_niced") else
-                 "at normal priority while the kernel points ran under `nice` (a run older than that fix of dense.sh); ") +
-              "each kernel point = `sattn bench --specs dense` with SATTN_CPU_ISA and SATTN_CPU_BLOCK_KERNEL forced "
-              "(median of the reps, separate processes, each checked against the double-precision reference), all cores. "
-              "**gemm** = the block tile before issue 25 (cblas_sgemm for QKᵀ and PV around a scores matrix), **fused** = "
-              "the register-blocked fused tile. vs sgemm = kernel GFLOP/s / the sgemm GFLOP/s measured just before it "
-              "(GFLOP/s = 4 · head_dim · seq² · heads / time; the exp is not counted).", "",
-              "| seq | ISA | tile | load before | load after | sgemm GFLOP/s | kernel ms (reps) | GFLOP/s | vs sgemm | "
-              "fused speedup over gemm | max rel error |",
-              "|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    out = [f"## {title}", "",
+           f"Generated from `bench/results/{name}` (`bench/cpu/dense.sh`, {dd['date']}, git "
+           f"{(g.get('revision') or 'unknown')[:12]}{' (dirty)' if g.get('dirty') else ''}). "
+           f"Machine: {dd['machine']['cpu']}, {dd['machine']['cores']} hardware threads, "
+           f"{' '.join(dd['machine']['isa_flags'])}. Problem: batch 1, {dd['problem']['heads']} heads, head_dim "
+           f"{dd['problem']['head_dim']}, not causal. **sgemm** = numpy (`/usr/bin/python3`) 4096³ float32 matmul "
+           "with every OPENBLAS_* variable unset (all cores), median of 3 after a warm-up product, measured right before "
+           "each kernel point, "
+           + ("under `nice` like the kernel points; " if dd.get("sgemm_niced") else
+              "at normal priority while the kernel points ran under `nice` (a run older than that fix of dense.sh); ") +
+           "each kernel point = `sattn bench --specs dense` with SATTN_CPU_ISA and SATTN_CPU_BLOCK_KERNEL forced "
+           "(median of the reps, separate processes, each checked against the double-precision reference), all cores. "
+           "**gemm** = the block tile before issue 25 (cblas_sgemm for QKᵀ and PV around a scores matrix), **fused** = "
+           "the register-blocked fused tile; at bf16 the avx512 copy runs the fused fp32 tile on bf16-rounded copies and "
+           "the amx copy the AMX tiles (tdpbf16ps, P rounded to bf16; docs/decisions.md \"bf16 on AMX tiles\"). "
+           "vs sgemm = kernel GFLOP/s / the sgemm GFLOP/s measured just before it "
+           "(GFLOP/s = 4 · head_dim · seq² · heads / time; the exp is not counted). max rel error: against the fp32 "
+           "reference (bf16 tolerance 1e-2).", "",
+           "| seq | ISA | tile | precision | load before | load after | sgemm GFLOP/s | kernel ms (reps) | GFLOP/s | "
+           "vs sgemm | fused speedup over gemm | max rel error |",
+           "|---:|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     pts = dd["points"]
-    isa_rank = ["baseline", "avx2", "avx512"]
-    by = {(p["round"], p["isa"], p["kernel"], p["seq_len"]): p for p in pts}
+    isa_rank = ["baseline", "avx2", "avx512", "amx"]
+    prec = lambda p: p.get("precision", "fp32")
+    by = {(p["round"], p["isa"], p["kernel"], prec(p), p["seq_len"]): p for p in pts}
     ratios = {}
-    for p in sorted(pts, key=lambda p: (p["round"], p["seq_len"], isa_rank.index(p["isa"]), p["kernel"] != "gemm")):
+    for p in sorted(pts, key=lambda p: (p["round"], p["seq_len"], prec(p) != "fp32", isa_rank.index(p["isa"]),
+                                        p["kernel"] != "gemm")):
         sg = p["sgemm"]["gflops"]
         ratio = p["gflops"] / sg
-        if p["kernel"] == "fused":
+        if p["kernel"] == "fused" and prec(p) == "fp32":
             ratios.setdefault((p["isa"], p["seq_len"]), []).append(ratio)
-        old = by.get((p["round"], p["isa"], "gemm", p["seq_len"]))
-        speed = f"{old['kernel_ms'] / p['kernel_ms']:.2f}x" if p["kernel"] == "fused" and old else "-"
+        old = by.get((p["round"], p["isa"], "gemm", "fp32", p["seq_len"]))
+        speed = f"{old['kernel_ms'] / p['kernel_ms']:.2f}x" if p["kernel"] == "fused" and prec(p) == "fp32" and old else "-"
         reps = "/".join(f"{x:.0f}" for x in (p.get("kernel_reps_ms") or []))
-        lines.append(f"| {p['seq_len']} | {p['isa']} | {p['kernel']} | {' '.join(p['sgemm']['load_before'])} | "
-                     f"{' '.join(p['load_after'])} | {sg:.1f} | {p['kernel_ms']:.0f} ({reps}) | {p['gflops']:.1f} | "
-                     f"{ratio:.2f} | {speed} | {p['max_rel_error']:.1e}{'' if p['status'] == 'passed' else ' FAILED'} |")
-    lines += ["", "Target (issue 25): the fused dense kernel at ≥ 0.8 of sgemm at seq 4096 and 16384 (the best ISA copy "
-              "of this machine):"]
+        out.append(f"| {p['seq_len']} | {p['isa']} | {p['kernel']} | {prec(p)} | {' '.join(p['sgemm']['load_before'])} | "
+                   f"{' '.join(p['load_after'])} | {sg:.1f} | {p['kernel_ms']:.0f} ({reps}) | {p['gflops']:.1f} | "
+                   f"{ratio:.2f} | {speed} | {p['max_rel_error']:.1e}{'' if p['status'] == 'passed' else ' FAILED'} |")
+    out += ["", "Target (issue 25): the fused dense kernel at ≥ 0.8 of sgemm at seq 4096 and 16384 (the best ISA copy "
+            "of this machine, fp32):"]
     avail = [i for i in isa_rank if any(k[0] == i for k in ratios)]
     for seq in (4096, 16384):
         rs = ratios.get((avail[-1], seq), []) if avail else []
         if rs:
             med = sorted(rs)[len(rs) // 2]
-            lines.append(f"- seq {seq}, {avail[-1]}: fused / sgemm = {med:.2f}: **{'met' if med >= 0.8 else 'not met'}**")
-    lines += ["- the machine is shared by several agents (2 cores): the load averages say how busy it was; under load "
-              "both sides of a ratio are time-sliced, so the ratios (measured seconds apart) are indicative and the "
-              "absolute GFLOP/s are not the machine's.", ""]
+            out.append(f"- seq {seq}, {avail[-1]}: fused / sgemm = {med:.2f}: **{'met' if med >= 0.8 else 'not met'}**")
+    # bf16 side by side, same round and size: AMX tiles against the fp32 fused tile and the bf16 fused tile.
+    amx = [p for p in pts if p["isa"] == "amx" and prec(p) == "bf16"]
+    if amx:
+        out += ["", "bf16 on AMX tiles, same round and seq (kernel time ratios, > 1 = AMX faster):"]
+        for p in sorted(amx, key=lambda p: (p["seq_len"], p["round"])):
+            f32 = by.get((p["round"], "avx512", "fused", "fp32", p["seq_len"]))
+            b16 = by.get((p["round"], "avx512", "fused", "bf16", p["seq_len"]))
+            parts = []
+            if f32:
+                parts.append(f"fp32 fused (avx512) / bf16 AMX = {f32['kernel_ms'] / p['kernel_ms']:.2f}x")
+            if b16:
+                parts.append(f"bf16 fused (avx512) / bf16 AMX = {b16['kernel_ms'] / p['kernel_ms']:.2f}x")
+            out.append(f"- seq {p['seq_len']}, round {p['round']}: " + ", ".join(parts) +
+                       f"; AMX {p['gflops']:.1f} GFLOP/s, {p['gflops'] / p['sgemm']['gflops']:.2f} of sgemm")
+    out += ["- the machine is shared by several agents (2 cores): the load averages say how busy it was; under load "
+            "both sides of a ratio are time-sliced, so the ratios (measured seconds apart) are indicative and the "
+            "absolute GFLOP/s are not the machine's.", ""]
+    return out
+
+
+for name, title in (("cpu-dense.json", "Fused dense kernel against OpenBLAS sgemm (issue 25)"),
+                    ("cpu-dense-amx.json", "bf16 on AMX tiles against the fp32 and bf16 fused tiles (issue 25)")):
+    dpath = os.path.join(os.path.dirname(jpath), name)
+    if os.path.exists(dpath):
+        lines += dense_section(json.load(open(dpath)), name, title)
+# Issue 25 "Low precision on the CPU": the dense tile per precision and copy in CPU seconds
+# (bench/cpu/precision.sh, its own JSON).
+ppath = os.path.join(os.path.dirname(jpath), "cpu-precision.json")
+if os.path.exists(ppath):
+    pd = json.load(open(ppath))
+    g = pd.get("git") or {}
+    lines += ["## bf16 on AMX tiles, in CPU seconds (issue 25)", "",
+              f"Generated from `bench/results/cpu-precision.json` (`bench/cpu/precision.sh`, {pd['date']}, git "
+              f"{(g.get('revision') or 'unknown')[:12]}{' (dirty)' if g.get('dirty') else ''}). "
+              f"Machine: {pd['machine']['cpu']}, {pd['machine']['cores']} hardware threads, Linux "
+              f"{pd['machine'].get('kernel', '?')}, {' '.join(pd['machine']['isa_flags'])}. Problem: dense, batch 1, "
+              f"{pd['problem']['heads']} heads, not causal, one thread. Each point: `sattn_bench_precision` "
+              "(fast_attention_into called REPS times in one process after a warm-up call, OPENBLAS_NUM_THREADS=1), "
+              "the median per-call process CPU time; the three configurations of a (round, seq, head_dim) run one "
+              "right after the other. **fp32** = the fused fp32 tile (avx512 copy); **bf16, avx512** = the same tile on "
+              "bf16-rounded copies; **bf16, amx** = the AMX tiles (tdpbf16ps for QKᵀ and P·V, P rounded to bf16; "
+              "docs/decisions.md \"bf16 on AMX tiles\"). GFLOP/s per CPU second = 4 · head_dim · seq² · heads / CPU "
+              "time (the exp not counted).", "",
+              "| round | seq | head_dim | load before | fp32 ms | bf16 avx512 ms | bf16 amx ms | fp32 GFLOP/s | "
+              "bf16 amx GFLOP/s | amx vs fp32 | amx vs bf16 avx512 |",
+              "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    cell = {}
+    for p in pd["points"]:
+        cell[(p["round"], p["seq"], p["head_dim"], p["cpu_isa"], p["precision"])] = p
+    keys = sorted({(p["round"], p["seq"], p["head_dim"]) for p in pd["points"]})
+    ratios = {}
+    for r, seq, dim in keys:
+        f32 = cell.get((r, seq, dim, "avx512", "fp32"))
+        b16 = cell.get((r, seq, dim, "avx512", "bf16"))
+        amx = cell.get((r, seq, dim, "amx", "bf16"))
+        ms = lambda p: f"{p['median_cpu_ms']:.1f}" if p else "-"
+        gf = lambda p: f"{p['gflops_per_cpu_s']:.0f}" if p else "-"
+        vs32 = f"{f32['median_cpu_ms'] / amx['median_cpu_ms']:.2f}x" if f32 and amx else "-"
+        vs16 = f"{b16['median_cpu_ms'] / amx['median_cpu_ms']:.2f}x" if b16 and amx else "-"
+        if f32 and amx:
+            ratios.setdefault((seq, dim), []).append(f32["median_cpu_ms"] / amx["median_cpu_ms"])
+        load = " ".join((f32 or b16 or amx)["load_before"])
+        lines.append(f"| {r} | {seq} | {dim} | {load} | {ms(f32)} | {ms(b16)} | {ms(amx)} | {gf(f32)} | {gf(amx)} | "
+                     f"{vs32} | {vs16} |")
+    if ratios:
+        lines += ["", "bf16 on AMX against fp32, median over rounds: " + ", ".join(
+            f"seq {seq} d{dim} {sorted(v)[len(v) // 2]:.2f}x" for (seq, dim), v in sorted(ratios.items())) + "."]
+    lines += [""]
 tmp = mpath + ".tmp"
 open(tmp, "w").write("\n".join(lines))
 os.replace(tmp, mpath)

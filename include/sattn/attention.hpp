@@ -34,11 +34,14 @@ Tensor reference_attention_quantized(const Op& op, const QuantScheme& scheme, co
 Tensor reference_attention_quantized(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k,
                                      const Tensor& v);
 // The instruction sets the fast CPU kernels are compiled for (x86-64: the portable baseline, and
-// x86-64-v3 / x86-64-v4 copies chosen at run time; other architectures: baseline only).
-enum class CpuIsa { baseline, avx2, avx512 };
+// x86-64-v3 / x86-64-v4 copies chosen at run time; other architectures: baseline only). amx is the
+// avx512 copy plus AMX tiles (tdpbf16ps) for the bf16 precision's block tiles: it needs AMX-TILE,
+// AMX-BF16 and AVX512-BF16 from CPUID, the tile state enabled in XCR0, and the kernel's
+// permission for the tile data (arch_prctl ARCH_REQ_XCOMP_PERM, asked once per process).
+enum class CpuIsa { baseline, avx2, avx512, amx };
 std::string_view to_string(CpuIsa);
 // The copy of the fast CPU kernels this process runs: the environment variable SATTN_CPU_ISA
-// (baseline, avx2, avx512) when set, else the best one this CPU supports. Decided once per
+// (baseline, avx2, avx512, amx) when set, else the best one this CPU supports. Decided once per
 // process. Throws Error(invalid_input) when SATTN_CPU_ISA names an unknown ISA, one this build
 // has no copy of, or one this CPU lacks.
 CpuIsa cpu_isa();

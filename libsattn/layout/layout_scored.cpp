@@ -405,12 +405,14 @@ const ScoreKernels& score_kernels_for_cpu() {
     return baseline::score_kernels;
   }
   if (want == "baseline") return baseline::score_kernels;
-  if (want != "avx2" && want != "avx512")
+  if (want != "avx2" && want != "avx512" && want != "amx")
     throw Error(ErrorKind::invalid_input,
-                "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2 or avx512)");
+                "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2, avx512 or amx)");
 #if SATTN_CPU_DISPATCH
   if (want == "avx2" && has_avx2) return avx2::score_kernels;
-  if (want == "avx512" && has_avx512) return avx512::score_kernels;
+  // amx: the attention kernels' avx512 copy plus AMX tiles for bf16 (cpu_isa() checks the AMX
+  // part); the score kernels have no AMX variant and run the avx512 copy.
+  if ((want == "avx512" || want == "amx") && has_avx512) return avx512::score_kernels;
   throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this CPU does not support " + want +
                                             " (available: baseline" + (has_avx2 ? ", avx2" : "") + ")");
 #else

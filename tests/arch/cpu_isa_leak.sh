@@ -2,7 +2,8 @@
 # cpu_isa_leak.sh LIBSATTN: no function that baseline code can reach uses AVX/AVX-512 registers.
 # The per-ISA copies of the fast CPU kernels (docs/decisions.md "CPU kernels: one source, one
 # object per ISA"; the layout part's score kernels likewise) may use them only in their own
-# namespaces (fast::avx2::, fast::avx512::, layout_detail::avx2::, ::avx512::) and in
+# namespaces (fast::avx2::, fast::avx512::, fast::amx:: and fast::amx_isa:: (the AMX tiles),
+# layout_detail::avx2::, ::avx512::) and in
 # their object-local functions; a global or weak function with ymm/zmm code outside those (say
 # an AVX-512 std::vector instantiation the linker kept instead of the baseline's) fails.
 set -euo pipefail
@@ -22,11 +23,11 @@ for line in dis.splitlines():
     m = re.match(r"^[0-9a-f]+ <(.+)>:$", line)
     if m:
         fn = m.group(1); checked += 1; continue
-    if fn in glob and re.search(r"%[yz]mm", line) and not re.search(r"N5sattn(4fast|13layout_detail)(4avx2|6avx512)", fn):
+    if fn in glob and re.search(r"%[yz]mm", line) and not re.search(r"N5sattn(4fast|13layout_detail)(4avx2|6avx512|3amx|7amx_isa)", fn):
         bad.add(fn)
 if checked < 1000:
     sys.exit(f"cpu_isa_leak: only {checked} functions disassembled from {lib}")
-isa_fns = [f for f in glob if re.search(r"N5sattn(4fast|13layout_detail)(4avx2|6avx512)", f)]
+isa_fns = [f for f in glob if re.search(r"N5sattn(4fast|13layout_detail)(4avx2|6avx512|3amx|7amx_isa)", f)]
 if not isa_fns:
     sys.exit("cpu_isa_leak: no fast::avx2/avx512 functions found: is dispatch built?")
 if bad:

@@ -1,5 +1,6 @@
 # SATTN_CPU_ISA (run-time dispatch of the fast CPU kernels): sattn run records the copy that ran
-# as cpu_isa, forcing each available copy gives results within tolerance, and a bad name is a
+# as cpu_isa (and cpu_amx_tiles: whether a bf16 op ran on AMX tiles), forcing each available copy
+# gives results within tolerance (fp32 and bf16), and a bad name is a
 # clear error (exit 3 from run, a broken doctor row with the fix, exit 4) rather than a fallback.
 # SATTN_CPU_BLOCK_KERNEL: both block tiles (fused, gemm) pass the check; another value is exit 3.
 # SATTN_CPU_CSR_KERNEL: both CSR paths (packed, legacy) pass the check on window, LSH and landmark
@@ -18,13 +19,23 @@ for isa in "${names[@]:0:${#names[@]}-1}"; do
   got=$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["cpu_isa"], j["check"]["passed"])' "$T/$isa.json")
   [[ $got == "$isa True" ]] && ok || fail "SATTN_CPU_ISA=$isa: result says $got"
 done
+# bf16 (issue 25): the amx copy runs this BSR op (head_dim 64) on the AMX tiles and says so
+# (cpu_amx_tiles), every other copy on the fp32 tiles; each passes the bf16 check. On a CPU
+# without AMX the loop covers the fallback copies only (amx is not in the list).
+for isa in "${names[@]:0:${#names[@]}-1}"; do
+  SATTN_CPU_ISA=$isa run "$SATTN" run "$op" --precision bf16 --format json -q -o "$T/$isa-bf16.json"
+  expect_rc 0 "bf16 run with SATTN_CPU_ISA=$isa"
+  got=$($PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["cpu_isa"], j["cpu_amx_tiles"], j["check"]["passed"])' "$T/$isa-bf16.json")
+  want_amx=False; [[ $isa == amx ]] && want_amx=True
+  [[ $got == "$isa $want_amx True" ]] && ok || fail "bf16, SATTN_CPU_ISA=$isa: result says $got"
+done
 run env -u SATTN_CPU_ISA "$SATTN" run "$op" --format json -q -o "$T/default.json"
 got=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["cpu_isa"])' "$T/default.json")
 [[ $got == "$best" ]] && ok || fail "unset: the best copy ($best) runs, not $got"
 
 SATTN_CPU_ISA=avx1024 run "$SATTN" run "$op" -q -o "$T/bad.json"
 expect_rc 3 "unknown ISA (invalid input)"
-expect_err "^sattn run: error: SATTN_CPU_ISA=avx1024: unknown ISA \(expected baseline, avx2 or avx512\)" "unknown ISA message"
+expect_err "^sattn run: error: SATTN_CPU_ISA=avx1024: unknown ISA \(expected baseline, avx2, avx512 or amx\)" "unknown ISA message"
 expect_no_file "$T/bad.json" "no partial result"
 SATTN_CPU_ISA=avx1024 run "$SATTN" doctor --format json -q -o "$T/doctor.json"
 expect_rc 4 "doctor with a bad SATTN_CPU_ISA"

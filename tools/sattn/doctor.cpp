@@ -280,6 +280,7 @@ int doctor_action(const DoctorCli& o) {
       c.version = cpu_isa_name;
       const char* env = std::getenv("SATTN_CPU_ISA");
       c.detail = std::string(env && *env ? "forced by SATTN_CPU_ISA" : "best of") + "; available: " + cpu_isas;
+      if (cpu_isa() == CpuIsa::amx) c.detail += " (amx: the avx512 kernels, bf16 block tiles on AMX)";
     } catch (const Error& e) {
       c.status = "broken";
       c.detail = e.what();

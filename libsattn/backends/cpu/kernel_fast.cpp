@@ -26,6 +26,14 @@
 #include "core/quant_scheme.hpp"
 #include "support/process.hpp"
 
+#if SATTN_CPU_DISPATCH && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
+
 namespace sattn {
 
 namespace fast {
@@ -164,6 +172,39 @@ extern const Kernels kernels;
 
 namespace {
 
+#if SATTN_CPU_AMX
+// AMX for the bf16 tiles: CPUID leaf 7 (EDX bits 22 AMX-BF16 and 24 AMX-TILE; subleaf 1 EAX bit 5
+// AVX512-BF16), XCR0 bits 17-18 (the OS saves the tile configuration and data), and on Linux the
+// process's permission to use the tile data (XFEATURE_XTILEDATA = 18): asked once with
+// ARCH_REQ_XCOMP_PERM and read back with ARCH_GET_XCOMP_PERM; a kernel that refuses (or predates
+// the call, < 5.16) leaves the avx512 copy.
+bool amx_usable() {
+  static const bool usable = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid_max(0, nullptr) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(d & (1u << 22)) || !(d & (1u << 24))) return false;
+    __cpuid_count(7, 1, a, b, c, d);
+    if (!(a & (1u << 5))) return false;
+    __cpuid(1, a, b, c, d);
+    if (!(c & (1u << 27))) return false;  // OSXSAVE: xgetbv is allowed
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;
+#if defined(__linux__)
+    constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXtiledata) != 0) return false;
+    unsigned long long permitted = 0;
+    if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &permitted) != 0) return false;
+    return (permitted & (1ull << kXtiledata)) != 0;
+#else
+    return false;  // no known way to ask for the tile state
+#endif
+  }();
+  return usable;
+}
+#endif
+
 bool cpu_has(CpuIsa isa) {
   switch (isa) {
     case CpuIsa::baseline:
@@ -182,6 +223,12 @@ bool cpu_has(CpuIsa isa) {
       return cpu_has(CpuIsa::avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512vl");
+    case CpuIsa::amx:
+#if SATTN_CPU_AMX
+      return cpu_has(CpuIsa::avx512) && amx_usable();
+#else
+      return false;
+#endif
 #else
     default:
       return false;
@@ -192,8 +239,12 @@ bool cpu_has(CpuIsa isa) {
 
 bool compiled(CpuIsa isa) {
 #if SATTN_CPU_DISPATCH
+#if SATTN_CPU_AMX
   (void)isa;
   return true;
+#else
+  return isa != CpuIsa::amx;  // the compiler had no AMX flags
+#endif
 #else
   return isa == CpuIsa::baseline;
 #endif
@@ -201,6 +252,14 @@ bool compiled(CpuIsa isa) {
 
 const Kernels& kernels_of(CpuIsa isa) {
 #if SATTN_CPU_DISPATCH
+  if (isa == CpuIsa::amx) {  // the avx512 copy; its BSR driver runs bf16 tiles on AMX (Problem::amx_bf16)
+    static const Kernels amx_kernels = [] {
+      Kernels k = avx512::kernels;
+      k.isa = CpuIsa::amx;
+      return k;
+    }();
+    return amx_kernels;
+  }
   if (isa == CpuIsa::avx512) return avx512::kernels;
   if (isa == CpuIsa::avx2) return avx2::kernels;
 #endif
@@ -212,11 +271,13 @@ CpuIsa choose_isa() {
   const char* env = std::getenv("SATTN_CPU_ISA");
   if (env && *env) {
     const std::string want(env);
-    for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512}) {
+    for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::amx}) {
       if (want != to_string(isa)) continue;
       if (!compiled(isa))
         throw Error(ErrorKind::invalid_input,
-                    "SATTN_CPU_ISA=" + want + ": this build has no " + want + " kernels (baseline only)");
+                    "SATTN_CPU_ISA=" + want + ": this build has no " + want + " kernels (" +
+                        (isa == CpuIsa::amx && compiled(CpuIsa::avx512) ? "its compiler had no AMX flags"
+                                                                        : "baseline only") + ")");
       if (!cpu_has(isa))
         throw Error(ErrorKind::invalid_input, "SATTN_CPU_ISA=" + want + ": this CPU does not support " + want +
                                                   " (available: " +
@@ -229,7 +290,7 @@ CpuIsa choose_isa() {
       return isa;
     }
     throw Error(ErrorKind::invalid_input,
-                "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2 or avx512)");
+                "SATTN_CPU_ISA=" + want + ": unknown ISA (expected baseline, avx2, avx512 or amx)");
   }
   return cpu_isas_available().back();
 }
@@ -247,6 +308,11 @@ bool fused_block_tiles() {
               "SATTN_CPU_BLOCK_KERNEL=" + std::string(env) + ": unknown block kernel (expected fused or gemm)");
 }
 
+bool amx_bf16_tiles(const Op& op, const Layout& layout) {
+  return op.precision == Precision::bf16 && cpu_isa() == CpuIsa::amx && layout.block && layout.block_size >= 16 &&
+         op.shape.head_dim % 32 == 0 && op.shape.head_dim > 0 && op.softmax_scale() > 0 && fused_block_tiles();
+}
+
 bool packed_csr_tiles() {
   const char* env = std::getenv("SATTN_CPU_CSR_KERNEL");
   if (!env || !*env || std::string(env) == "packed") return true;
@@ -262,13 +328,14 @@ std::string_view to_string(CpuIsa isa) {
     case CpuIsa::baseline: return "baseline";
     case CpuIsa::avx2: return "avx2";
     case CpuIsa::avx512: return "avx512";
+    case CpuIsa::amx: return "amx";
   }
   return "?";
 }
 
 std::vector<CpuIsa> cpu_isas_available() {
   std::vector<CpuIsa> out;
-  for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512})
+  for (CpuIsa isa : {CpuIsa::baseline, CpuIsa::avx2, CpuIsa::avx512, CpuIsa::amx})
     if (fast::compiled(isa) && fast::cpu_has(isa)) out.push_back(isa);
   return out;
 }
@@ -353,6 +420,7 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   // converted copies.
   std::vector<float> q_conv, k_conv, v_conv;
   std::vector<int8_t> q_int, k_int;
+  std::vector<uint16_t> k_bf16, vt_bf16;
   std::optional<QuantizedQKV> quantized;
   p.q = q.data;
   p.k = k.data;
@@ -360,6 +428,38 @@ void fast_attention_into(const Op& op, const Layout& layout, TensorView q, Tenso
   switch (op.precision) {
     case Precision::fp32: break;
     case Precision::bf16:
+#if SATTN_CPU_AMX
+      if (fast::amx_bf16_tiles(op, layout)) {
+        // AMX tiles read bf16 codes: K row-major (16 zero rows after it), V^T in panels of 32 keys,
+        // converted per head on the worker threads; Q rounded in fp32.
+        const int64_t heads_kv = s.batch * s.kv_heads, dim = s.head_dim;
+        p.vt_head_size = (s.kv_len + 31) / 32 * 32 * dim;
+        q_conv.resize(size_t(q.size()));
+        k_bf16.resize(size_t(k.size() + 16 * dim));
+        std::fill(k_bf16.end() - 16 * dim, k_bf16.end(), uint16_t{0});
+        vt_bf16.resize(size_t(heads_kv * p.vt_head_size));
+        const int64_t q_heads = s.batch * s.heads, q_head_size = s.seq_len * dim;
+        fast::run_tasks(fast::worker_count(options.threads, heads_kv + q_heads), heads_kv + q_heads,
+                        [&](int64_t, int64_t t) {
+                          if (t >= heads_kv) {
+                            const int64_t qh = t - heads_kv;
+                            fast::amx::round_to_bf16(q.data + qh * q_head_size, q_head_size,
+                                                     q_conv.data() + qh * q_head_size);
+                            return;
+                          }
+                          fast::amx::prepare_head(k.data + t * s.kv_len * dim, v.data + t * s.kv_len * dim, s.kv_len,
+                                                  dim, k_bf16.data() + t * s.kv_len * dim,
+                                                  vt_bf16.data() + t * p.vt_head_size);
+                        });
+        p.amx_bf16 = true;
+        p.q = q_conv.data();
+        // p.k, p.v stay the caller's fp32 K and V: the block driver forms its head pointers from
+        // them (offsets from a null pointer would be undefined) but reads only k_bf16 / vt_bf16.
+        p.k_bf16 = k_bf16.data();
+        p.vt_bf16 = vt_bf16.data();
+        break;
+      }
+#endif
       q_conv = converted(q, Precision::bf16, 1.0f);
       k_conv = converted(k, Precision::bf16, 1.0f);
       v_conv = converted(v, Precision::bf16, 1.0f);

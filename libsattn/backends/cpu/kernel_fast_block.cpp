@@ -90,6 +90,44 @@ struct ChunkBuilder {
   int64_t keys = 0;
 };
 
+// One chunk of the AMX bf16 tile: its keys in place (one piece starting a V^T panel, a multiple of
+// 32 keys) or gathered (K rows and V^T columns of the pieces into scratch panels, zero past the
+// last key so the tiles read finite values).
+void flush_amx([[maybe_unused]] const Problem& p, [[maybe_unused]] Scratch& scratch, [[maybe_unused]] FusedTile& tile,
+               [[maybe_unused]] int64_t b, [[maybe_unused]] int64_t kvh,
+               [[maybe_unused]] const ChunkBuilder::Piece* pieces, [[maybe_unused]] int64_t piece_count,
+               [[maybe_unused]] int64_t keys, [[maybe_unused]] const int32_t* column_keys,
+               [[maybe_unused]] bool causal) {
+#if SATTN_CPU_AMX
+  const int64_t dim = p.dim;
+  const uint16_t* k_head = p.k_bf16 + p.kv_offset(b, kvh);
+  const uint16_t* vt_head = p.vt_bf16 + (b * p.kv_heads + kvh) * p.vt_head_size;
+  if (piece_count == 1 && pieces[0].first_key % 32 == 0) {
+    amx::step(tile, scratch, k_head + pieces[0].first_key * dim, vt_head + pieces[0].first_key * dim, keys,
+              column_keys, causal, p.score_scale, p.softcap2);
+    return;
+  }
+  if (scratch.amx_k_gather.size() < size_t((kMaxChunkKeys + 16) * dim)) {
+    scratch.amx_k_gather.assign(size_t((kMaxChunkKeys + 16) * dim), 0);
+    scratch.amx_vt_gather.assign(size_t((kMaxChunkKeys + 32) * dim), 0);
+  }
+  uint16_t* panels = scratch.amx_vt_gather.data();
+  int64_t offset = 0;
+  for (int64_t piece = 0; piece < piece_count; ++piece) {
+    const auto [first_key, count] = pieces[piece];
+    std::copy_n(k_head + first_key * dim, count * dim, scratch.amx_k_gather.data() + offset * dim);
+    for (int64_t j = 0; j < count; ++j, ++offset) {
+      const uint16_t* from = vt_head + (first_key + j) / 32 * 32 * dim + (first_key + j) % 32;
+      uint16_t* to = panels + offset / 32 * 32 * dim + offset % 32;
+      for (int64_t d = 0; d < dim; ++d) to[d * 32] = from[d * 32];
+    }
+  }
+  for (int64_t j = keys; j % 32 != 0; ++j)  // the last panel's keys past the chunk
+    for (int64_t d = 0; d < dim; ++d) panels[j / 32 * 32 * dim + d * 32 + j % 32] = 0;
+  amx::step(tile, scratch, scratch.amx_k_gather.data(), panels, keys, column_keys, causal, p.score_scale, p.softcap2);
+#endif
+}
+
 }  // namespace
 
 namespace {
@@ -112,7 +150,16 @@ void run_block_rows(const Problem& p, Scratch& scratch, int64_t b, int64_t h, in
 
   TileState state{};
   FusedTile fused{};
-  if (p.fused)
+#if SATTN_CPU_AMX
+  const bool amx_tiles = p.amx_bf16;  // bf16 on AMX (kernel_fast_amx.cpp): K, V^T as bf16 codes
+#else
+  constexpr bool amx_tiles = false;
+#endif
+  if (amx_tiles) {
+#if SATTN_CPU_AMX  // (only the avx512 copy links against kernel_fast_amx.cpp, also at -O0)
+    fused = amx::begin(scratch, q_tile, rows, dim, first_query, layout.causal_offset);
+#endif
+  } else if (p.fused)
     fused = fused_begin(scratch, q_tile, rows, dim, p.score_scale, first_query, layout.causal_offset);
   else
     state = begin_tile(scratch, rows, dim);
@@ -121,6 +168,13 @@ void run_block_rows(const Problem& p, Scratch& scratch, int64_t b, int64_t h, in
   ChunkBuilder chunk;
   auto flush = [&] {
     if (chunk.keys == 0) return;
+    if (amx_tiles) {
+      flush_amx(p, scratch, fused, b, kvh, chunk.pieces, chunk.piece_count, chunk.keys, column_keys,
+                layout.causal && column_keys[chunk.keys - 1] > first_query + layout.causal_offset);
+      chunk.piece_count = 0;
+      chunk.keys = 0;
+      return;
+    }
     const float* k_chunk = k_head + chunk.pieces[0].first_key * dim;
     const float* v_chunk = v_head + chunk.pieces[0].first_key * dim;
     if (chunk.piece_count > 1) {
@@ -172,10 +226,13 @@ void run_block_rows(const Problem& p, Scratch& scratch, int64_t b, int64_t h, in
     }
   }
   flush();
-  if (p.fused)
+  if (amx_tiles || p.fused)
     fused_finish(fused, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
   else
     finish_tile(state, p.out_row(b, h, first_query), p.lse_row(b, h, first_query));
+#if SATTN_CPU_AMX
+  if (amx_tiles) amx::end();
+#endif
 }
 
 bool same_blocks(const HeadLayout& head, int64_t r, int64_t s) {

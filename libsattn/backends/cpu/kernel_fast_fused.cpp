@@ -48,33 +48,13 @@ inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
 inline vf vsub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
-// Lanes whose index (lane + first) is below `limit` set to -inf.
-inline vf vmask_below(vf x, int64_t first, int64_t limit) {
-  const __m512i lane = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                        _mm512_set1_epi32(int32_t(first)));
-  const __mmask16 below = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(int32_t(limit)));
-  return _mm512_mask_mov_ps(x, below, _mm512_set1_ps(kNegInf));
-}
+inline vf vmask_below(vf x, int64_t first, int64_t limit) { return mask_below_avx512(x, first, limit); }
 // Lanes whose bit in `bits` (lane 0: bit 0) is clear set to -inf.
 inline vf vmask_bits(vf x, uint64_t bits) {
   return _mm512_mask_mov_ps(_mm512_set1_ps(kNegInf), __mmask16(bits & 0xFFFF), x);
 }
-// -inf lanes of m replaced by 0 (a lane that has seen no allowed key).
-inline vf vfinite_or_zero(vf m) {
-  const __mmask16 neg_inf = _mm512_cmp_ps_mask(m, _mm512_set1_ps(kNegInf), _CMP_EQ_OQ);
-  return _mm512_mask_mov_ps(m, neg_inf, _mm512_setzero_ps());
-}
-// 2^x for x <= 0: kExp2Poly as in exp2_avx2 (kernel_fast_simd.hpp), with scalef doing the
-// exponent scaling; x < -126 (including -inf) gives exactly 0.
-inline vf vexp2(vf x) {
-  // No clamp before the rounding: a lane below -126 (-inf: f = NaN) is zeroed by the mask.
-  const __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
-  const vf n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const vf f = _mm512_sub_ps(x, n);
-  vf p = _mm512_set1_ps(kExp2Poly[0]);
-  for (int i = 1; i < 7; ++i) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2Poly[i]));
-  return _mm512_maskz_scalef_ps(ok, p, n);
-}
+inline vf vfinite_or_zero(vf m) { return finite_or_zero_avx512(m); }
+inline vf vexp2(vf x) { return exp2_avx512(x); }  // kernel_fast_simd.hpp
 #elif defined(__AVX2__) && defined(__FMA__)
 using vf = __m256;
 constexpr int kLanes = 8;

@@ -71,6 +71,14 @@ struct Problem {
   // CSR layouts: per head of layout.heads, per row, 1 when the row's list equals the previous
   // row's (check_layout).
   const uint8_t* same_as_previous = nullptr;
+  // bf16 on AMX tiles (amx_bf16_tiles(): the amx copy, BSR fused tiles, head_dim a multiple of
+  // 32; kernel_fast_amx.cpp): K as bf16 codes like k (16 zero rows after the last head, since a
+  // tile reads 16 keys at once), and V^T in panels (amx::prepare_head), vt_head_size codes per
+  // (b, kv head). q then holds the bf16-rounded Q in fp32; k and v (the unrounded inputs) are not read.
+  bool amx_bf16 = false;
+  const uint16_t* k_bf16 = nullptr;
+  const uint16_t* vt_bf16 = nullptr;
+  int64_t vt_head_size = 0;
 
   const float* q_row(int64_t b, int64_t h, int64_t i) const { return q + ((b * heads + h) * seq_len + i) * dim; }
   float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * heads + h) * seq_len + i) * dim; }
@@ -87,6 +95,7 @@ struct FusedSubtile {
   float* o_t = nullptr;      // dim x lanes: unnormalized O^T
   float* row_max = nullptr;  // lanes: running max (exp2 domain)
   float* row_sum = nullptr;  // lanes: running sum
+  uint16_t* q_pairs = nullptr;  // AMX tiles: Q^T as bf16 pairs of d (dim / 2 rows of lanes x 2)
 };
 // The online-softmax state of a fused tile of `rows` query rows.
 struct FusedTile {
@@ -129,9 +138,34 @@ struct Scratch {
   std::vector<double> quant_acc;
   std::vector<int64_t> quant_acc_int;
   std::vector<uint64_t> lane_allow;             // packed CSR tiles: per key column, allowed lanes
+  std::vector<uint16_t> amx_bf16;               // AMX tiles: P^T pairs of one step, each sub-tile's Q^T pairs
+  std::vector<uint16_t> amx_k_gather;           // AMX tiles: bf16 K rows of a gathered chunk
+  std::vector<uint16_t> amx_vt_gather;          // AMX tiles: V^T columns of a gathered chunk
 };
 
 struct Kernels;
+
+// bf16 fused tiles on AMX (kernel_fast_amx.cpp, built with the AMX flags only; called by the
+// avx512 copy's BSR driver when Problem::amx_bf16). begin loads the tile configuration into this
+// thread and packs Q^T (q_tile: rows x dim, bf16-rounded fp32) into bf16 pairs; step runs one
+// chunk of n contiguous keys (k_rows: n rows of bf16 K, vt: the V^T panel of its first key, a
+// multiple of 32;
+// scores scaled by score_scale, then soft-capped, then causal-masked); the tile's O^T, max and sum
+// have the fused tile's layout, so fused_finish of the avx512 copy writes it out; end releases
+// the tiles.
+namespace amx {
+FusedTile begin(Scratch&, const float* q_tile, int64_t rows, int64_t dim, int64_t first_query, int64_t causal_offset);
+void step(FusedTile&, Scratch&, const uint16_t* k_rows, const uint16_t* vt, int64_t n,
+          const int32_t* column_keys, bool causal, float score_scale, float softcap2);
+void end();
+// One (batch, kv head)'s K (kv_len x dim) as bf16 codes into k_out, and its V^T into vt_out in
+// panels of 32 keys (panel p: dim rows of the 32 codes of keys 32p .. 32p + 31, zero past kv_len;
+// ceil(kv_len / 32) * 32 * dim codes), so that a P.V tile (16 d x 32 keys) is 1 KiB of contiguous
+// memory; both rounded as float_to_bf16.
+void prepare_head(const float* k, const float* v, int64_t kv_len, int64_t dim, uint16_t* k_out, uint16_t* vt_out);
+// bf16_to_float(float_to_bf16(x)) for n floats.
+void round_to_bf16(const float* in, int64_t n, float* out);
+}  // namespace amx
 
 inline namespace SATTN_CPU_ISA_NS {
 
@@ -248,6 +282,11 @@ bool fused_block_tiles();
 // fused tiles with lane masks (default; SATTN_CPU_CSR_KERNEL=packed) or the cblas tile_step with
 // a ListMask before them (SATTN_CPU_CSR_KERNEL=legacy, kept for comparison). Throws Error(invalid_input) on another value.
 bool packed_csr_tiles();
+// Whether this op runs on the AMX bf16 tiles: the process runs the amx copy (cpu_isa()), the op
+// is bf16 with a positive scale and head_dim a multiple of 32, the layout is BSR with blocks of at
+// least 16 rows, and the fused block tiles are on (SATTN_CPU_BLOCK_KERNEL). Otherwise bf16 runs
+// the fp32 kernels on bf16-rounded copies.
+bool amx_bf16_tiles(const Op&, const Layout&);
 
 // Input checks shared by the forward and the backward (kernel_fast.cpp). `who` starts every
 // message ("fast_attention", "fast_attention_backward"). Throw Error(invalid_input).

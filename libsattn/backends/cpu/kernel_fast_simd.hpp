@@ -72,6 +72,44 @@ inline float horizontal_max(__m256 v) {
 }
 #endif
 
+#if defined(__AVX512F__)
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 headers pass _mm512_undefined_ps() as the unused merge source of unmasked
+// intrinsics (_mm512_roundscale_ps), which -Wuninitialized reports once inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// The AVX-512 bodies shared by the fused tile (kernel_fast_fused.cpp) and the AMX tiles
+// (kernel_fast_amx.cpp).
+// 2^x for x <= 0: kExp2Poly as in exp2_avx2, with scalef doing the exponent scaling; x < -126
+// (including -inf) gives exactly 0. No clamp before the rounding: a lane below -126 (-inf: the
+// fraction is NaN) is zeroed by the mask.
+inline __m512 exp2_avx512(__m512 x) {
+  const __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
+  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(x, n);
+  __m512 p = _mm512_set1_ps(kExp2Poly[0]);
+  for (int i = 1; i < 7; ++i) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2Poly[i]));
+  return _mm512_maskz_scalef_ps(ok, p, n);
+}
+// Lanes whose index (lane + first) is below `limit` set to -inf.
+inline __m512 mask_below_avx512(__m512 x, int64_t first, int64_t limit) {
+  const __m512i lane = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                        _mm512_set1_epi32(int32_t(first)));
+  const __mmask16 below = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(int32_t(limit)));
+  return _mm512_mask_mov_ps(x, below, _mm512_set1_ps(kNegInf));
+}
+// -inf lanes of m replaced by 0 (a lane that has seen no allowed key).
+inline __m512 finite_or_zero_avx512(__m512 m) {
+  const __mmask16 neg_inf = _mm512_cmp_ps_mask(m, _mm512_set1_ps(kNegInf), _CMP_EQ_OQ);
+  return _mm512_mask_mov_ps(m, neg_inf, _mm512_setzero_ps());
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
 // max(x[0..n)); -inf for n == 0 or an all-masked row.
 inline float row_max(const float* x, int64_t n) {
   float m = kNegInf;

@@ -1,4 +1,5 @@
 #include "backends/cpu/run.hpp"
+#include "backends/cpu/kernel_fast_internal.hpp"
 
 #include <chrono>
 #include <optional>
@@ -38,6 +39,9 @@ CpuRun run_cpu(const Plan& plan, const Layout* given_layout, const QKV& data, co
   // The copy of the kernels that ran (SATTN_CPU_ISA, else the best this CPU has): a property of
   // the machine, like the rounding it gives.
   j["cpu_isa"] = std::string(to_string(cpu_isa()));
+  // Whether this op ran on the AMX bf16 tiles (the amx copy, bf16, a block layout, head_dim a
+  // multiple of 32): they round P to bf16 for P.V, the other tiles keep it in fp32.
+  j["cpu_amx_tiles"] = fast::amx_bf16_tiles(op, layout);
   // Wall time only here, so results diff byte for byte once "timing" is dropped (docs/robustness.md).
   j["timing"] = {{"layout_ms", layout_ms}, {"kernel_ms", kernel_ms}, {"reference_ms", reference_ms}};
   r.result = std::move(j);

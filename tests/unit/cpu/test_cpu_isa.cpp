@@ -23,7 +23,7 @@ TEST_CASE("cpu_isa: SATTN_CPU_ISA selects the copy, or fails with a message that
     CHECK(cpu_isa() == available.back());  // the best the CPU has
     return;
   }
-  const bool known = want == "baseline" || want == "avx2" || want == "avx512";
+  const bool known = want == "baseline" || want == "avx2" || want == "avx512" || want == "amx";
   const bool usable = std::any_of(available.begin(), available.end(), [&](CpuIsa i) { return to_string(i) == want; });
   if (usable) {
     CHECK(std::string(to_string(cpu_isa())) == want);

@@ -12,6 +12,7 @@
 #include "sattn/attention.hpp"
 #include "sattn/error.hpp"
 #include "sattn/layout.hpp"
+#include "backends/cpu/kernel_fast_internal.hpp"
 #include "core/quant.hpp"
 #include "core/synthetic.hpp"
 #include "layout/blas_threads.hpp"
@@ -193,6 +194,40 @@ std::string describe(const Op& op, const std::string& kind) {
   return kind + " b=" + std::to_string(s.batch) + " h=" + std::to_string(s.heads) + " kvh=" +
          std::to_string(s.kv_heads) + " S=" + std::to_string(s.seq_len) + " L=" + std::to_string(s.kv_len) +
          " D=" + std::to_string(s.head_dim) + (op.causal ? " causal" : "");
+}
+
+// bf16 output against the reference on the same bf16-rounded inputs. The fp32 tiles differ from
+// it only in accumulation order and the exp (max-norm 1e-5). The AMX tiles (amx_bf16_tiles) also
+// round P to bf16 for P.V: each weight moves by at most 2^-8 of itself (round to nearest, 8
+// significant bits) while the row sum keeps the fp32 P, so each output element may move by at
+// most 2^-8 * sum_j p_j |v_jd| / sum_j p_j: the reference with |V| for V, times 2^-8, plus the fp32
+// tiles' 1e-5 of max|ref|. Returns the max-norm error (0 when there is nothing to compare).
+double check_bf16_same_inputs(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k, const Tensor& v,
+                              const Tensor& out) {
+  const Tensor qr = apply_precision(q, Precision::bf16, 1.0f), kr = apply_precision(k, Precision::bf16, 1.0f),
+               vr = apply_precision(v, Precision::bf16, 1.0f);
+  const Tensor ref = reference_attention(op, layout, qr, kr, vr);
+  const ErrorStats e = compare(out, ref);
+  if (!fast::amx_bf16_tiles(op, layout)) {
+    CHECK(e.max_rel <= 1e-5);
+    return e.max_rel;
+  }
+  Tensor v_abs = vr;
+  for (float& x : v_abs.data) x = std::abs(x);
+  const Tensor weighted = reference_attention(op, layout, qr, kr, v_abs);
+  double ref_max = 0;
+  for (float x : ref.data) ref_max = std::max(ref_max, double(std::abs(x)));
+  int64_t outside = 0;
+  double worst = 0;  // the largest error as a fraction of its bound
+  for (size_t e_i = 0; e_i < out.data.size(); ++e_i) {
+    const double bound = std::ldexp(double(weighted.data[e_i]), -8) + 1e-5 * ref_max;
+    const double err = std::abs(double(out.data[e_i]) - double(ref.data[e_i]));
+    outside += err > bound;
+    if (bound > 0) worst = std::max(worst, err / bound);
+  }
+  CAPTURE(worst);
+  CHECK(outside == 0);
+  return e.max_rel;
 }
 
 }  // namespace
@@ -701,7 +736,12 @@ TEST_CASE("fast_attention bf16/i8/i4 match the reference on the same rounded/qua
       const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{1 + iteration % 2});
       REQUIRE(compare(out, out).finite);
       check_empty_rows_are_zero(c.op, layout, out);
-      // (a) Same inputs the kernel sees: only accumulation order and the exp differ.
+      // (a) Same inputs the kernel sees: only accumulation order and the exp differ (and on
+      // AMX tiles P's rounding to bf16: check_bf16_same_inputs).
+      if (precision == Precision::bf16) {
+        check_bf16_same_inputs(c.op, layout, c.q, c.k, c.v, out);
+        continue;
+      }
       const Scales s = resolve_scales(c.op, c.q, c.k, c.v);
       const bool integer = precision != Precision::bf16;
       const Tensor ref_same = reference_attention(c.op, layout, apply_precision(c.q, precision, s.q),
@@ -791,12 +831,13 @@ TEST_CASE("fast_attention bf16/i8/i4 on every spec's layout") {
       op.precision = precision;
       op.quant_scheme = per_tensor_scheme();
       const Tensor out = fast_attention(op, layout, data.q, data.k, data.v);
-      // Tight: the same rounded/quantized inputs through the oracle.
+      // Tight: the same rounded/quantized inputs through the oracle (bf16: check_bf16_same_inputs).
+      if (precision == Precision::bf16) check_bf16_same_inputs(op, layout, data.q, data.k, data.v, out);
       const Scales s = resolve_scales(op, data.q, data.k, data.v);
       const Tensor ref_same = reference_attention(op, layout, apply_precision(data.q, precision, s.q),
                                                   apply_precision(data.k, precision, s.k),
                                                   apply_precision(data.v, precision, s.v));
-      CHECK(compare(out, ref_same).max_rel <= (precision == Precision::bf16 ? 1e-5 : 1e-4));
+      if (precision != Precision::bf16) CHECK(compare(out, ref_same).max_rel <= 1e-4);
       // Loose: the fp32 oracle at the documented tolerance (i4: see the next test case).
       if (precision != Precision::i4) CHECK(compare(out, ref_fp32).max_rel <= tolerance(precision));
     }
@@ -904,5 +945,69 @@ TEST_CASE("fast_attention does not restart OpenBLAS's threads once a tool stoppe
     CHECK(compare(fast_attention(op, *layout, q, k, v, FastOptions{1}), reference_attention(op, *layout, q, k, v)).max_rel <=
           tolerance(Precision::fp32));
     CHECK(process_threads() == before);
+  }
+}
+
+TEST_CASE("fast_attention bf16 on AMX tiles: shapes, tails, causal, empty rows, GQA, softcap, threads") {
+  // On a CPU with AMX (cpu_isa() amx) the qualifying cases run the AMX tiles; elsewhere, and for
+  // head dims that are not multiples of 32 or blocks under 16 rows, the same cases run the fp32
+  // tiles on bf16-rounded copies (the fallback). Both against the reference on the same inputs
+  // (check_bf16_same_inputs) and the fp32 oracle at the documented bf16 tolerance.
+  Rng rng(2025);
+  int amx_cases = 0, fallback_cases = 0;
+  double amx_worst = 0;
+  const int64_t dims[] = {32, 64, 128, 64, 48, 96};
+  const int64_t block_sizes[] = {16, 32, 64, 64, 8};
+  for (int iteration = 0; iteration < 40; ++iteration) {
+    Op op;
+    Shape& s = op.shape;
+    s.batch = 1 + int64_t(rng.below(2));
+    s.kv_heads = 1 + int64_t(rng.below(2));
+    s.heads = s.kv_heads * (1 + int64_t(rng.below(3)));  // GQA groups 1-3
+    s.seq_len = 1 + int64_t(rng.below(260));               // tails: not a multiple of 16 / 32 / 64
+    s.kv_len = rng.below(3) == 0 ? s.seq_len : 1 + int64_t(rng.below(300));
+    s.head_dim = dims[iteration % 6];
+    op.causal = rng.below(2) == 1;
+    op.precision = Precision::bf16;
+    if (iteration % 7 == 3) op.softcap = 5.0;
+    const int64_t bs = block_sizes[rng.below(5)];
+    const float keep = rng.below(3) == 0 ? 1.0f : 0.3f + 0.5f * rng.uniform();
+    const uint64_t salt = rng.next_u64();
+    // Random kept blocks (adjacent runs and gathered single blocks), and every fifth block row
+    // empty (rows with no key: output 0).
+    const Layout layout = bsr_from(op, bs, [=](int64_t b, int64_t kvh, int64_t br, int64_t bc) {
+      if (br % 5 == 4) return false;
+      Rng r(salt ^ uint64_t(b * 1000003 + kvh * 10007 + br * 101 + bc));
+      return keep >= 1.0f || r.uniform() < keep;
+    });
+    const Tensor q = random_tensor(rng, s.batch, s.heads, s.seq_len, s.head_dim, rng.below(2) == 0),
+                 k = random_tensor(rng, s.batch, s.kv_heads, s.kv_len, s.head_dim, true),
+                 v = random_tensor(rng, s.batch, s.kv_heads, s.kv_len, s.head_dim, rng.below(2) == 0);
+    const bool amx = fast::amx_bf16_tiles(op, layout);
+    CAPTURE(iteration);
+    const std::string what = describe(op, "bsr bs=" + std::to_string(bs)) + (amx ? " (amx tiles)" : " (fp32 tiles)");
+    INFO(what);
+    // The AMX tiles run exactly when the amx copy runs and the op qualifies.
+    CHECK(amx == (cpu_isa() == CpuIsa::amx && s.head_dim % 32 == 0 && bs >= 16));
+    const Tensor ref_fp32 = reference_attention(op, layout, q, k, v);
+    for (int threads : {1, 2}) {
+      const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{threads});
+      REQUIRE(compare(out, out).finite);
+      check_empty_rows_are_zero(op, layout, out);
+      const double err = check_bf16_same_inputs(op, layout, q, k, v, out);
+      if (amx) amx_worst = std::max(amx_worst, err);
+      CHECK(compare(out, ref_fp32).max_rel <= tolerance(Precision::bf16));
+    }
+    (amx ? amx_cases : fallback_cases) += 1;
+  }
+  MESSAGE("bf16 tiles: " << amx_cases << " cases on AMX, " << fallback_cases << " on the fp32 fallback (cpu_isa "
+                         << to_string(cpu_isa()) << ")");
+  if (cpu_isa() == CpuIsa::amx) {
+    CHECK(amx_cases >= 15);
+    // The AMX tiles really ran: P's rounding to bf16 shows against the same-input reference
+    // (the fp32 tiles stay within 1e-5 of it).
+    CHECK(amx_worst > 1e-5);
+  } else {
+    CHECK(amx_cases == 0);
   }
 }
