@@ -38,6 +38,12 @@ typedef struct sattn_tile_ctx {
   uint32_t *voff;                 /* V byte offsets of the chunk's keys (row kernels) */
   const uint8_t **vrow;           /* V row addresses of the chunk's keys, one P.V slice (row kernels) */
   float *vpanel;                  /* the pair tiles' converted V rows, one P.V slice: SATTN_MAX_CHUNK x head_dim floats */
+  /* Block kernels, per-tensor tiles: the block row's K panel (tiling.h, attn-block-rvv.inc.h). kpanel: the
+   * call's chunk in it (its K column d at kpanel + d * kcol), or NULL: strided K columns. Set by
+   * the block kernel's per-tensor body only (the scheme tiles never read them). */
+  const uint8_t *kpanel;
+  int64_t kcol;
+  uint8_t *kpanel_buf;
 } sattn_tile_ctx;
 
 /* (ctx, first key (block kernels), key list (row kernels), vl, dot: scores by dot products,

@@ -2,9 +2,9 @@
  * (SATTN_R, SATTN_L) by attn-rvv-common.inc.h with SATTN_PREC and SATTN_GATHER set.
  *
  * 1. Scores, vectorized across the chunk's vl keys (vl = VLMAX(e32, m{L}) except at the tail):
- *    for each d, one K column load (indexed gather of the listed keys, or strided over
- *    contiguous keys) feeds one multiply-accumulate per tile row with the scalar q[r][d]. The
- *    column is loaded once for all R rows. fp32/bf16 accumulate in fp32 (vfmacc.vf); i8/i4
+ *    for each d, one K column load (indexed gather of the listed keys, strided over
+ *    contiguous keys, or unit-stride from the block row's K panel) feeds one multiply-
+ *    accumulate per tile row with the scalar q[r][d]. The column is loaded once for all R rows. fp32/bf16 accumulate in fp32 (vfmacc.vf); i8/i4
  *    widen K to e16 and accumulate exact int32 dot products (vwmacc.vx).
  * 2. Online softmax per row: vfredmax, one scalar exp for the correction when the max grows,
  *    the vector exp of the chunk, vfredusum; p is stored for step 3. Keys past a row's causal
@@ -40,10 +40,21 @@
 #endif
 
 /* The K column of head_dim element d (or packed byte d for i4) for the chunk's keys. */
+/* (d: the head_dim element or i4 byte, eb: its bytes) Block kernels: strided over the keys of
+ * K (SATTN_KMODE S), or unit-stride from the block row's K panel (P: column d at kpp + d * kcol,
+ * the chunk's keys contiguous; sattn_kpanel_build). SATTN_KMODE is read where the macros are
+ * expanded, so one score loop source gives both forms. */
+#define SATTN_KM_CAT_(a, b) a##b
+#define SATTN_KM_CAT(a, b) SATTN_KM_CAT_(a, b)
+#define SATTN_K8_CAT_(a, b) a##b
+#define SATTN_K8_CAT(a, b) SATTN_K8_CAT_(a, b)
+#define SATTN_KMODE S
 #if SATTN_GATHER
-#define SATTN_COL(bits, tsfx, ctype, lm, base) SATTN_CAT(__riscv_vluxei32_v_##tsfx, lm)((const ctype *)(base), off, vl)
+#define SATTN_COL(bits, tsfx, ctype, lm, d, eb) SATTN_CAT(__riscv_vluxei32_v_##tsfx, lm)((const ctype *)(kp + (d) * (eb)), off, vl)
 #else
-#define SATTN_COL(bits, tsfx, ctype, lm, base) SATTN_CAT(__riscv_vlse##bits##_v_##tsfx, lm)((const ctype *)(base), row_bytes, vl)
+#define SATTN_COL_S(bits, tsfx, ctype, lm, d, eb) SATTN_CAT(__riscv_vlse##bits##_v_##tsfx, lm)((const ctype *)(kp + (d) * (eb)), row_bytes, vl)
+#define SATTN_COL_P(bits, tsfx, ctype, lm, d, eb) SATTN_CAT(__riscv_vle##bits##_v_##tsfx, lm)((const ctype *)(kpp + (d) * kcol), vl)
+#define SATTN_COL(bits, tsfx, ctype, lm, d, eb) SATTN_KM_CAT(SATTN_COL_, SATTN_KMODE)(bits, tsfx, ctype, lm, d, eb)
 #endif
 
 static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN_L)), SATTN_TILE_SFX)(sattn_tile_ctx *c, int64_t j0, const int32_t *keys, size_t vl, int dot) {
@@ -121,14 +132,14 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
     const VF col = (raw);       \
     SATTN_ROWS(SATTN_MACC)      \
   }
-#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(32, f32, float, M32, kp + (darg) * 4))
+#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(32, f32, float, M32, darg, 4))
 #define SATTN_SEG_T VF
 #define SATTN_SEG_SFX SATTN_CAT(e32_v_f32, M32)
 #define SATTN_SEG_CT float
 #define SATTN_SEG_BYTES 4
 #elif SATTN_PREC == SATTN_BF16
 #define SATTN_MACC(r) s##r = F32(vfmacc_vf)(s##r, q##r[dd], col, vl);
-#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(16, u16, uint16_t, M16, kp + (darg) * 2))
+#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(16, u16, uint16_t, M16, darg, 2))
 #define SATTN_SEG_T SATTN_CAT3(vuint16, M16, _t)
 #define SATTN_SEG_SFX SATTN_CAT(e16_v_u16, M16)
 #define SATTN_SEG_CT uint16_t
@@ -149,7 +160,7 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
     const SATTN_CAT3(vint16, M16, _t) col = SATTN_CAT(__riscv_vsext_vf2_i16, M16)((raw), vl);     \
     SATTN_ROWS(SATTN_MACC)                                                                        \
   }
-#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(8, i8, int8_t, M8, kp + (darg)))
+#define SATTN_QK_STEP(darg) SATTN_QK_COL(darg, SATTN_COL(8, i8, int8_t, M8, darg, 1))
 #define SATTN_SEG_T SATTN_CAT3(vint8, M8, _t)
 #define SATTN_SEG_SFX SATTN_CAT(e8_v_i8, M8)
 #define SATTN_SEG_CT int8_t
@@ -162,7 +173,7 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
 #define SATTN_MACC_LO(r) h##r = SATTN_CAT(__riscv_vwmacc_vx_i16, M16)(h##r, q##r[2 * (ee)], lo, vl);
 #define SATTN_MACC_HI(r) h##r = SATTN_CAT(__riscv_vwmacc_vx_i16, M16)(h##r, q##r[2 * (ee) + 1], hi, vl);
 #define SATTN_I4_NIBBLES(ee)                                                                                           \
-  const SATTN_CAT3(vint8, M8, _t) b = SATTN_COL(8, i8, int8_t, M8, kp + (ee));                                         \
+  const SATTN_CAT3(vint8, M8, _t) b = SATTN_COL(8, i8, int8_t, M8, ee, 1);                                         \
   const SATTN_CAT3(vint8, M8, _t) lo = SATTN_CAT(__riscv_vsra_vx_i8, M8)(SATTN_CAT(__riscv_vsll_vx_i8, M8)(b, 4, vl), 4, vl);
 #define SATTN_QK_COL(earg, raw)                                                                                            \
   {                                                                                                                        \
@@ -173,7 +184,7 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
     SATTN_ROWS(SATTN_MACC_LO)                                                                                              \
     SATTN_ROWS(SATTN_MACC_HI)                                                                                              \
   }
-#define SATTN_QK_STEP(earg) SATTN_QK_COL(earg, SATTN_COL(8, i8, int8_t, M8, kp + (earg)))
+#define SATTN_QK_STEP(earg) SATTN_QK_COL(earg, SATTN_COL(8, i8, int8_t, M8, earg, 1))
 #define SATTN_SEG_T SATTN_CAT3(vint8, M8, _t)
 #define SATTN_SEG_SFX SATTN_CAT(e8_v_i8, M8)
 #define SATTN_SEG_CT int8_t
@@ -249,15 +260,18 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
     SATTN_QK_COL((d) + 6, f6)                                                                 \
     SATTN_QK_COL((d) + 7, f7)                                                                 \
   }
-/* Eight head_dim steps from d. */
+/* Eight head_dim steps from d (the panel form: one column a load). */
+#define SATTN_QK_8STEPS(d) SATTN_K8_CAT(SATTN_QK_8STEPS_, SATTN_KMODE)(d)
 #if SATTN_SEG_NF == 8
-#define SATTN_QK_8STEPS(d) SATTN_QK_SEG8(d)
+#define SATTN_QK_8STEPS_S(d) SATTN_QK_SEG8(d)
 #elif SATTN_SEG_NF == 4
-#define SATTN_QK_8STEPS(d) SATTN_QK_SEG4(d) SATTN_QK_SEG4((d) + 4)
+#define SATTN_QK_8STEPS_S(d) SATTN_QK_SEG4(d) SATTN_QK_SEG4((d) + 4)
 #elif SATTN_SEG_NF == 2
-#define SATTN_QK_8STEPS(d) SATTN_QK_SEG2(d) SATTN_QK_SEG2((d) + 2) SATTN_QK_SEG2((d) + 4) SATTN_QK_SEG2((d) + 6)
+#define SATTN_QK_8STEPS_S(d) SATTN_QK_SEG2(d) SATTN_QK_SEG2((d) + 2) SATTN_QK_SEG2((d) + 4) SATTN_QK_SEG2((d) + 6)
 #else
-#define SATTN_QK_8STEPS(d)  \
+#define SATTN_QK_8STEPS_S(d) SATTN_QK_8STEPS_P(d)
+#endif
+#define SATTN_QK_8STEPS_P(d)  \
   SATTN_QK_STEP(d)          \
   SATTN_QK_STEP((d) + 1)    \
   SATTN_QK_STEP((d) + 2)    \
@@ -266,19 +280,75 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
   SATTN_QK_STEP((d) + 5)    \
   SATTN_QK_STEP((d) + 6)    \
   SATTN_QK_STEP((d) + 7)
+/* The panel's full chunks (vl = cw = VLMAX: the columns are adjacent, cw apart): NF columns
+ * from one whole-register load of 8 registers (i4: 4; vl8re*, which needs no vsetvli, so the
+ * score LMUL's vtype stays), split into its NF column groups (vget, no instruction), as the
+ * segment loads do from K; the same register budget
+ * (SATTN_SEG_NF). Where the column group is fractional (bf16 at LMUL 1, i8/i4 below LMUL 4), one
+ * column a load. */
+#define SATTN_COL_Q SATTN_COL_P
+#if SATTN_SEG_NF > 1 && (SATTN_PREC == SATTN_FP32 || (SATTN_PREC == SATTN_BF16 && SATTN_L >= 2) || SATTN_L == 4)
+#if SATTN_PREC == SATTN_FP32
+#define SATTN_PG_T vfloat32m8_t
+#define SATTN_PG_LOAD(a, n) (*(const vfloat32m8_t *)(const void *)(a))
+#define SATTN_PG_GET(g, i) SATTN_CAT(__riscv_vget_v_f32m8_f32, M32)(g, i)
+#elif SATTN_PREC == SATTN_BF16
+#define SATTN_PG_T vuint16m8_t
+#define SATTN_PG_LOAD(a, n) (*(const vuint16m8_t *)(const void *)(a))
+#define SATTN_PG_GET(g, i) SATTN_CAT(__riscv_vget_v_u16m8_u16, M16)(g, i)
+#elif SATTN_PREC == SATTN_I8
+#define SATTN_PG_T vint8m8_t
+#define SATTN_PG_LOAD(a, n) (*(const vint8m8_t *)(const void *)(a))
+#define SATTN_PG_GET(g, i) SATTN_CAT(__riscv_vget_v_i8m8_i8, M8)(g, i)
+#else
+#define SATTN_PG_T vint8m4_t
+#define SATTN_PG_LOAD(a, n) (*(const vint8m4_t *)(const void *)(a))
+#define SATTN_PG_GET(g, i) SATTN_CAT(__riscv_vget_v_i8m4_i8, M8)(g, i)
+#endif
+#define SATTN_PQ2(d)                                                \
+  {                                                                 \
+    const SATTN_PG_T g = SATTN_PG_LOAD(kpp + (d) * kcol, 2 * vl);   \
+    SATTN_QK_COL((d), SATTN_PG_GET(g, 0))                           \
+    SATTN_QK_COL((d) + 1, SATTN_PG_GET(g, 1))                       \
+  }
+#define SATTN_PQ4(d)                                                \
+  {                                                                 \
+    const SATTN_PG_T g = SATTN_PG_LOAD(kpp + (d) * kcol, 4 * vl);   \
+    SATTN_QK_COL((d), SATTN_PG_GET(g, 0))                           \
+    SATTN_QK_COL((d) + 1, SATTN_PG_GET(g, 1))                       \
+    SATTN_QK_COL((d) + 2, SATTN_PG_GET(g, 2))                       \
+    SATTN_QK_COL((d) + 3, SATTN_PG_GET(g, 3))                       \
+  }
+#define SATTN_PQ8(d)                                                \
+  {                                                                 \
+    const SATTN_PG_T g = SATTN_PG_LOAD(kpp + (d) * kcol, 8 * vl);   \
+    SATTN_QK_COL((d), SATTN_PG_GET(g, 0))                           \
+    SATTN_QK_COL((d) + 1, SATTN_PG_GET(g, 1))                       \
+    SATTN_QK_COL((d) + 2, SATTN_PG_GET(g, 2))                       \
+    SATTN_QK_COL((d) + 3, SATTN_PG_GET(g, 3))                       \
+    SATTN_QK_COL((d) + 4, SATTN_PG_GET(g, 4))                       \
+    SATTN_QK_COL((d) + 5, SATTN_PG_GET(g, 5))                       \
+    SATTN_QK_COL((d) + 6, SATTN_PG_GET(g, 6))                       \
+    SATTN_QK_COL((d) + 7, SATTN_PG_GET(g, 7))                       \
+  }
+#if SATTN_SEG_NF == 8
+#define SATTN_QK_8STEPS_Q(d) SATTN_PQ8(d)
+#elif SATTN_SEG_NF == 4
+#define SATTN_QK_8STEPS_Q(d) SATTN_PQ4(d) SATTN_PQ4((d) + 4)
+#else
+#define SATTN_QK_8STEPS_Q(d) SATTN_PQ2(d) SATTN_PQ2((d) + 2) SATTN_PQ2((d) + 4) SATTN_PQ2((d) + 6)
+#endif
+#else
+#define SATTN_QK_8STEPS_Q(d) SATTN_QK_8STEPS_P(d)
 #endif
 #if SATTN_PREC == SATTN_I4
   const int64_t steps = hd / 2; /* full bytes; an odd head_dim leaves a last low nibble */
-  int64_t d = 0;
-  SATTN_I4_BLOCK(SATTN_S_SET)
-  while (d < steps) SATTN_I4_BLOCK(SATTN_S_ADD)
-#undef SATTN_MACC_LO
-#undef SATTN_MACC_HI
-#undef SATTN_I4_NIBBLES
-#undef SATTN_H_ZERO
-#undef SATTN_S_SET
-#undef SATTN_S_ADD
-#undef SATTN_I4_BLOCK
+#define SATTN_SCORE_LOOP                   \
+  {                                        \
+    int64_t d = 0;                         \
+    SATTN_I4_BLOCK(SATTN_S_SET)            \
+    while (d < steps) SATTN_I4_BLOCK(SATTN_S_ADD) \
+  }
 #else
   const int64_t steps = hd;
   /* Unrolled by 8, so the loop overhead (counter, branch, pointer steps) is paid once per eight
@@ -293,14 +363,53 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
 #else
 #define SATTN_FREE_GROUPS ((32 / SATTN_L - SATTN_R - SATTN_GATHER) / 2)
 #endif
-  int64_t d = 0;
 #if SATTN_FREE_GROUPS >= 1
-  for (const int64_t end8 = steps & ~(int64_t)7; d < end8; d += 8) {
-    SATTN_QK_8STEPS(d)
+#define SATTN_SCORE_LOOP                                                \
+  {                                                                     \
+    int64_t d = 0;                                                      \
+    for (const int64_t end8 = steps & ~(int64_t)7; d < end8; d += 8) {  \
+      SATTN_QK_8STEPS(d)                                                \
+    }                                                                   \
+    for (; d < steps; ++d) SATTN_QK_STEP(d)                             \
+  }
+#else
+#define SATTN_SCORE_LOOP                        \
+  {                                             \
+    for (int64_t d = 0; d < steps; ++d) SATTN_QK_STEP(d) \
   }
 #endif
 #undef SATTN_FREE_GROUPS
-  for (; d < steps; ++d) SATTN_QK_STEP(d)
+#endif
+  /* The score loop in the form the chunk needs: block kernels read the K panel when the kernel
+   * built one for this call (c->kpanel), else strided K columns. */
+#if !SATTN_GATHER && !SATTN_SCHEME
+  if (c->kpanel) {
+    const uint8_t *const kpp = c->kpanel;
+    const int64_t kcol = c->kcol;
+    if ((int64_t)vl * sattn_kpanel_eb(SATTN_PREC) == kcol) {
+#undef SATTN_KMODE
+#define SATTN_KMODE Q
+      SATTN_SCORE_LOOP
+    } else {
+#undef SATTN_KMODE
+#define SATTN_KMODE P
+      SATTN_SCORE_LOOP
+    }
+#undef SATTN_KMODE
+#define SATTN_KMODE S
+  } else
+#endif
+    SATTN_SCORE_LOOP
+#undef SATTN_SCORE_LOOP
+#if SATTN_PREC == SATTN_I4
+#undef SATTN_MACC_LO
+#undef SATTN_MACC_HI
+#undef SATTN_I4_NIBBLES
+#undef SATTN_H_ZERO
+#undef SATTN_S_SET
+#undef SATTN_S_ADD
+#undef SATTN_I4_BLOCK
+#else
 #undef SATTN_MACC
 #endif
 #undef SATTN_QK_STEP
@@ -316,6 +425,24 @@ static void SATTN_CAT(SATTN_CAT3(SATTN_TILE_PREFIX, SATTN_R, SATTN_CAT(_l, SATTN
 #undef SATTN_SEG_SFX
 #undef SATTN_SEG_CT
 #undef SATTN_SEG_BYTES
+#undef SATTN_QK_8STEPS_S
+#undef SATTN_QK_8STEPS_P
+#undef SATTN_QK_8STEPS_Q
+#undef SATTN_COL_Q
+#undef SATTN_PG_T
+#undef SATTN_PG_LOAD
+#undef SATTN_PG_GET
+#undef SATTN_PQ2
+#undef SATTN_PQ4
+#undef SATTN_PQ8
+#undef SATTN_COL
+#undef SATTN_COL_S
+#undef SATTN_COL_P
+#undef SATTN_KMODE
+#undef SATTN_KM_CAT
+#undef SATTN_KM_CAT_
+#undef SATTN_K8_CAT
+#undef SATTN_K8_CAT_
   }
 
   /* ---- 2. online softmax, per row ---- */

@@ -84,5 +84,7 @@ static inline int64_t sattn_index_rows(const sattn_job *job) {
 #define SATTN_MAX_CHUNK 256
 #define SATTN_MAX_TILE 8
 size_t sattn_scratch_bytes(const sattn_job *job);
+/* The part every vector kernel uses (the rest: the block kernels' K panel, tiling.h). */
+size_t sattn_scratch_base_bytes(const sattn_job *job);
 
 #endif

@@ -77,4 +77,47 @@ static inline int64_t sattn_row_group_scalar(const int64_t *ptr, const int32_t *
   return g;
 }
 
+/* Block kernels, per-tensor tiles: the K panel. A block row with at least two calls of
+ * tile_rows rows first copies the K columns of its kept blocks (strided loads, once) into a
+ * panel in scratch, chunk by chunk (cw keys, the full calls' VLMAX(e32, LMUL)): column d of a
+ * chunk at d * kcol, its keys contiguous. Those calls then load each column unit-stride, so the
+ * strided elements are paid once per block row instead of once per call (the core model charges
+ * strided loads per element, unit-stride ones per beat). Calls of fewer rows (another LMUL, so
+ * other chunks) and the scheme tiles keep the strided loads. */
+static inline int sattn_kpanel_used(const sattn_job *job, int64_t block_row_rows) {
+  return job->kind == SATTN_BLOCK && !job->scheme && block_row_rows / job->tile_rows >= 2;
+}
+/* Keys per panel chunk; vlmax_m1 = VLMAX(e32, m1) = VLEN / 32. */
+static inline int64_t sattn_kpanel_cw(const sattn_job *job, int64_t vlmax_m1) {
+  return vlmax_m1 * sattn_call_lmul(job->precision, job->tile_rows, job->lmul);
+}
+/* Bytes of one stored K element (i4: a packed byte) and K columns per key. */
+static inline int64_t sattn_kpanel_eb(int precision) { return precision == SATTN_FP32 ? 4 : precision == SATTN_BF16 ? 2 : 1; }
+static inline int64_t sattn_kpanel_cols(int precision, int64_t head_dim) { return precision == SATTN_I4 ? (head_dim + 1) / 2 : head_dim; }
+/* Chunks per kept block. */
+static inline int64_t sattn_kpanel_spb(const sattn_job *job, int64_t cw) {
+  const int64_t keys = job->block_size < job->kv_len ? job->block_size : job->kv_len;
+  return (keys + cw - 1) / cw;
+}
+/* Keys of kept block column jb the panel of block row [i0, i1) holds: [jb * bs, end). */
+static inline int64_t sattn_kpanel_end(const sattn_job *job, int64_t jb, int64_t i1) {
+  int64_t end = (jb + 1) * job->block_size < job->kv_len ? (jb + 1) * job->block_size : job->kv_len;
+  if (job->causal && end > i1 + job->causal_offset) end = i1 + job->causal_offset;
+  return end;
+}
+/* Scratch bytes of the panel: the most kept blocks of any block row. */
+static inline size_t sattn_kpanel_bytes(const sattn_job *job, int64_t vlmax_m1) {
+  if (job->kind != SATTN_BLOCK || job->scheme || job->tile_rows < 1) return 0;
+  const int64_t rows = (job->seq_len + job->block_size - 1) / job->block_size;
+  int64_t most = 0;
+  for (int64_t l = 0; l < job->layouts; ++l)
+    for (int64_t br = 0; br < rows; ++br) {
+      const int64_t n = job->ptr[l * (rows + 1) + br + 1] - job->ptr[l * (rows + 1) + br];
+      if (n > most) most = n;
+    }
+  const int64_t cw = sattn_kpanel_cw(job, vlmax_m1);
+  return (size_t)(most * sattn_kpanel_spb(job, cw) * sattn_kpanel_cols(job->precision, job->head_dim) * cw *
+                  sattn_kpanel_eb(job->precision)) + 64;
+}
+
 #endif

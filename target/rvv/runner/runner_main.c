@@ -100,8 +100,18 @@ static counts count_work(const sattn_job *job, int vector, unsigned long vlenb) 
             if (hi > j0) c.pairs += hi - j0;
           }
           if (!vector) continue;
+          /* the K panel: the kept block's columns once (sattn_kpanel_used), the full calls read it */
+          const int panel = sattn_kpanel_used(job, i1 - i0);
+          if (panel) {
+            const int64_t end = sattn_kpanel_end(job, job->idx[e], i1);
+            if (end > j0) c.strided += (end - j0) * cols_per_key;
+          }
           for (int64_t i = i0; i < i1;) {
             const int t = sattn_call_rows(i1 - i, R);
+            if (panel && t == R) {
+              i += t;
+              continue;
+            }
             const int64_t last = i + t - 1;
             const int64_t lim = job->causal ? last + job->causal_offset + 1 : j1;
             const int64_t hi = lim < j1 ? lim : j1;

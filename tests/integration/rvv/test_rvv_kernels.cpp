@@ -20,6 +20,7 @@
 #include "core/quant.hpp"
 #include "core/quant_scheme.hpp"
 #include "backends/rvv/rvv.hpp"
+#include "backends/rvv/rvv_model.hpp"
 #include "core/synthetic.hpp"
 
 // The kernels' exp (plain C, shared by the scalar twins and, constant for constant, the RVV
@@ -267,15 +268,17 @@ TEST_CASE("rvv kernel: every tile_rows and LMUL, and the exact indexed/strided e
             CHECK(call_lmul.get<int>() <= lmul);
             CHECK(std::stoi(rows) <= tile_rows);
           }
-          // With one row per tile every pair's K elements are loaded exactly once: gathered, or
-          // (row kernels, fp32/bf16) a short last chunk's K rows loaded whole (dot_elements).
+          // Row kernels: with one row per tile every pair's K elements are loaded exactly once:
+          // gathered, or (fp32/bf16) a short last chunk's K rows loaded whole (dot_elements).
+          // (Block kernels copy K into the block row's panel once; the K panel test below
+          // checks their strided count against the plugin's.)
           const int64_t per_key = p == Precision::i4 ? (c->op.shape.head_dim + 1) / 2 : c->op.shape.head_dim;
           const int64_t dot = out.runner.at("dot_elements").get<int64_t>();
           if (c->layout.block || p != Precision::fp32) CHECK(dot == 0);
           const int64_t moved = out.runner.at(c->layout.block ? "strided_elements" : "indexed_elements").get<int64_t>() + dot;
           const int64_t other = out.runner.at(c->layout.block ? "indexed_elements" : "strided_elements").get<int64_t>();
           CHECK(other == 0);
-          if (tile_rows == 1) CHECK(moved == allowed_pairs(*c) * per_key);
+          if (tile_rows == 1 && !c->layout.block) CHECK(moved == allowed_pairs(*c) * per_key);
           if (tile_rows > 1 && c == &landmark) CHECK(moved < allowed_pairs(*c) * per_key);
         }
   // The scalar twin moves nothing with vector loads; autovec's loads are clang's choice (null).
@@ -285,6 +288,54 @@ TEST_CASE("rvv kernel: every tile_rows and LMUL, and the exact indexed/strided e
   const rvv::RunnerOutput a = run(block_case(), Precision::i4, Kernel::autovec, 128);
   CHECK(a.runner.at("indexed_elements").is_null());
   CHECK(a.runner.at("strided_elements").is_null());
+}
+
+TEST_CASE("rvv block kernel: the K panel (one strided copy per block row, unit-stride columns after)") {
+  // A block row with at least two full tiles copies its kept blocks' K columns once into the
+  // panel; the full tiles read it unit-stride (whole-register loads of 2-8 columns where the
+  // chunk is a full VLMAX, one column a load in a shorter last chunk), the rest strided. Block 24
+  // at kv_len 61 and seq_len 53: chunks of 16 + 8 keys at VLEN 128 and LMUL 4, a partial last
+  // block of keys and of rows (5 rows: one full tile of 4, then one of 1, no panel), GQA 2,
+  // causal and not, block row 1 left empty; head_dim 20 (i4: 10 bytes, 8 + 2 steps).
+  // Each output against the oracle; the runner's strided count (its replay of the kernel's
+  // loops) against the plugin's (one per element QEMU accessed), and below what the strided
+  // loads of every call would move.
+  for (bool causal : {false, true}) {
+    Case c;
+    c.name = causal ? "bsr block 24, causal" : "bsr block 24";
+    c.op = small_op({1, 4, 2, 53, 61, 20}, causal);
+    c.op.attrs.block_size = 24;
+    c.op.attrs.keep_ratio = 0.7;
+    c.data = synthetic_qkv(c.op.shape, 11);
+    c.layout = build_layout(c.op, Spec::bsr, resolve_params(c.op, Spec::bsr), &c.data.q, &c.data.k);
+    empty_index_row(c.layout, 1);  // queries 24..47
+    c.empty_row = 30;
+    for (Precision p : kPrecisions)
+      for (int vlen : {128, 256})
+        for (int tile_rows : {1, 4})
+          for (int lmul : {1, 4}) {
+            INFO(c.name << " " << to_string(p) << " VLEN " << vlen << " tile_rows " << tile_rows << " lmul " << lmul);
+            Op op = c.op;
+            op.precision = p;
+            op.quant_scheme = per_tensor_scheme();
+            rvv::RunnerJob job;
+            job.vlen = vlen;
+            job.tile_rows = tile_rows;
+            job.lmul = lmul;
+            job.timeout_s = 120;
+            TempDir dir("sattn-rvv-test");
+            job.qemu_args = {"-plugin", libexec_dir() + "/libsattn-insn-count.so,out=" + dir.path() + "/counts.json"};
+            rvv::write_workdir(dir.path(), op, c.layout, c.data, resolve_scales(op, c.data.q, c.data.k, c.data.v), job);
+            const rvv::RunnerOutput out = rvv::run_runner(dir.path(), op, job);
+            check_output(c, p, out);
+            const rvv::InstructionMix m = rvv::read_instruction_mix(dir.path() + "/counts.json");
+            const int64_t strided = out.runner.at("strided_elements").get<int64_t>();
+            CHECK(m.strided_elements == uint64_t(strided));
+            const int64_t per_key = p == Precision::i4 ? 10 : 20;
+            // Without the panel every tile (of tile_rows rows) loads its kept keys strided.
+            if (!causal && tile_rows == 4) CHECK(strided < allowed_pairs(c) * per_key / 4);
+          }
+  }
 }
 
 TEST_CASE("rvv exp rr2-p6: relative error under 3e-7 on the softmax range, exact 0 below it and at -inf") {
