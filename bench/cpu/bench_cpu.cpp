@@ -148,6 +148,10 @@ Op make_op(int64_t seq, Spec spec) {
       a.num_landmarks = std::max<int64_t>(1, seq / 16);
       a.landmark_iters = 0;
       break;
+    case Spec::quest:  // pages of 64 keys, the top 1/16 of them per query
+      a.page_size = 64;
+      a.top_pages = std::max<int64_t>(1, seq / 64 / 16);
+      break;
   }
   return op;
 }
@@ -164,6 +168,7 @@ std::string params_text(const Op& op, Spec spec) {
     case Spec::topk_per_query: return "k=" + std::to_string(*a.topk_k);
     case Spec::lsh: return "buckets=16 rounds=1";
     case Spec::landmark: return "m=" + std::to_string(*a.num_landmarks);
+    case Spec::quest: return "page=64 top=" + std::to_string(*a.top_pages);
   }
   return "";
 }

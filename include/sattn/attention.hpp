@@ -50,7 +50,7 @@ std::vector<CpuIsa> cpu_isas_available();
 
 struct FastOptions {
   int threads = 0;  // 0: hardware concurrency
-  std::function<void(int64_t done, int64_t total)> progress;  // row tasks done, from the calling thread (empty: none)
+  std::function<void(int64_t done, int64_t total)> progress = {};  // row tasks done, from the calling thread (empty: none)
 };
 // The fast fused kernel: online softmax over key blocks, SIMD, threads over
 // batch x heads x row blocks; work proportional to the layout's allowed pairs. Applies the op's

@@ -35,7 +35,7 @@ CancelToken g_cancel;
 
 void on_interrupt(int) {
   static volatile sig_atomic_t count = 0;
-  ++count;
+  count = count + 1;  // not ++ on a volatile (deprecated in C++20, -Wvolatile)
   if (!g_cancel.request()) return;  // the first: every long loop stops at its next check
   // A second one stops at once, unless a staged or temporary directory is being removed (the
   // unwind takes well under a second): then only a third does, leaving it to the next run.

@@ -58,7 +58,7 @@ Forward forward_with_lse(const Op& op, const Layout& layout, const Tensor& q, co
                          int threads = 0) {
   Forward f{Tensor(op.shape.batch, op.shape.heads, op.shape.seq_len, op.shape.head_dim), {}};
   f.lse.assign(size_t(op.shape.batch * op.shape.heads * op.shape.seq_len), 0.0f);
-  fast_attention_into(op, layout, q, k, v, f.out, f.lse.data(), FastOptions{threads});
+  fast_attention_into(op, layout, q, k, v, f.out, f.lse.data(), FastOptions{.threads = threads});
   return f;
 }
 
@@ -113,7 +113,7 @@ void check_backward(const Op& op, const Layout& layout, const Tensor& q, const T
   Gradients first;
   for (int threads : {1, 3}) {
     Gradients g{q, k, v};  // shaped like the gradients, filled with garbage to check overwriting
-    fast_attention_backward(op, layout, q, k, v, f.out, dout, f.lse.data(), g.dq, g.dk, g.dv, FastOptions{threads});
+    fast_attention_backward(op, layout, q, k, v, f.out, dout, f.lse.data(), g.dq, g.dk, g.dv, FastOptions{.threads = threads});
     CAPTURE(threads);
     if (threads == 1) {
       first = g;
@@ -326,7 +326,7 @@ TEST_CASE("fast_attention_into writes caller memory and copies no fp32 input") {
   const Tensor q = random_tensor(rng, 1, 4, 512, 64), k = random_tensor(rng, 1, 4, 512, 64),
                v = random_tensor(rng, 1, 4, 512, 64);
   const Layout layout = build_layout(op, Spec::dense, DenseParams{}, nullptr, nullptr);
-  const Tensor expect = fast_attention(op, layout, q, k, v, FastOptions{1});
+  const Tensor expect = fast_attention(op, layout, q, k, v, FastOptions{.threads = 1});
   std::vector<float> caller(q.data.size() + 16, -7.0f);  // a caller buffer with guard floats
   const std::array<int64_t, 4> shape{1, 4, 512, 64};
   const int64_t tensor_bytes = int64_t(q.data.size() * sizeof(float));
@@ -335,7 +335,7 @@ TEST_CASE("fast_attention_into writes caller memory and copies no fp32 input") {
     test::g_alloc_counting = true;
     fast_attention_into(o, layout, TensorView(q.data.data(), shape), TensorView(k.data.data(), shape),
                         TensorView(v.data.data(), shape), MutableTensorView(caller.data() + 8, shape), nullptr,
-                        FastOptions{1});
+                        FastOptions{.threads = 1});
     test::g_alloc_counting = false;
     return test::g_alloc_bytes.load();
   };

@@ -348,7 +348,7 @@ TEST_CASE("fast_attention fp32 matches the reference on random shapes and layout
     const Tensor ref = reference_attention(c.op, layout, c.q, c.k, c.v);
     for (int threads : {1, 2}) {
       CAPTURE(threads);
-      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{threads});
+      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{.threads = threads});
       const ErrorStats e = compare(out, ref);
       REQUIRE(e.finite);
       CHECK(e.max_rel <= tolerance(Precision::fp32));
@@ -516,7 +516,7 @@ TEST_CASE("fast_attention: long windows merge packed tiles; rows with contiguous
         CAPTURE(kernel);
         CAPTURE(threads);
         const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
-        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{threads});
+        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{.threads = threads});
         const ErrorStats e = compare(out, ref);
         REQUIRE(e.finite);
         CHECK(e.max_rel <= tolerance(Precision::fp32));
@@ -550,7 +550,7 @@ TEST_CASE("fast_attention: rows sharing one scattered key list run as merged pac
         CAPTURE(kernel);
         CAPTURE(threads);
         const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
-        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{threads});
+        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{.threads = threads});
         const ErrorStats e = compare(out, ref);
         REQUIRE(e.finite);
         CHECK(e.max_rel <= tolerance(Precision::fp32));
@@ -596,7 +596,7 @@ TEST_CASE("fast_attention: scattered rows spanning several key windows and score
     });
     const Tensor ref = reference_attention(op, l, q, k, v);
     for (int threads : {1, 2})
-      CHECK(compare(fast_attention(op, l, q, k, v, FastOptions{threads}), ref).max_rel <= tolerance(Precision::fp32));
+      CHECK(compare(fast_attention(op, l, q, k, v, FastOptions{.threads = threads}), ref).max_rel <= tolerance(Precision::fp32));
   }
 }
 
@@ -648,7 +648,7 @@ TEST_CASE("fast_attention: the gather path's row kernel on aligned and unaligned
       CAPTURE(threads);
       Tensor out(1, 4, 40, dim);
       std::vector<float> lse(4 * 40);
-      fast_attention_into(op, layout, q, kv_k, kv_v, out, lse.data(), FastOptions{threads});
+      fast_attention_into(op, layout, q, kv_k, kv_v, out, lse.data(), FastOptions{.threads = threads});
       const ErrorStats e = compare(out, ref);
       REQUIRE(e.finite);
       CHECK(e.max_rel <= tolerance(Precision::fp32));
@@ -657,7 +657,7 @@ TEST_CASE("fast_attention: the gather path's row kernel on aligned and unaligned
       // equal within rounding, -inf exactly for the empty rows.
       Tensor out2(1, 4, 40, dim);
       std::vector<float> lse2(4 * 40);
-      fast_attention_into(op, layout, q, k, v, out2, lse2.data(), FastOptions{threads});
+      fast_attention_into(op, layout, q, k, v, out2, lse2.data(), FastOptions{.threads = threads});
       CHECK(compare(out2, ref).max_rel <= tolerance(Precision::fp32));
       for (size_t r = 0; r < lse.size(); ++r) {
         if (r % 40 % 9 == 4) {
@@ -694,7 +694,7 @@ TEST_CASE("fast_attention checks large layouts on every thread before writing th
                v = random_tensor(rng, 1, 2, 600, 8, false);
   const Layout good = csr_from(op, [](int64_t, int64_t, int64_t, int64_t) { return true; });
   for (int threads : {1, 2})
-    CHECK(compare(fast_attention(op, good, q, k, v, FastOptions{threads}), reference_attention(op, good, q, k, v)).max_rel <=
+    CHECK(compare(fast_attention(op, good, q, k, v, FastOptions{.threads = threads}), reference_attention(op, good, q, k, v)).max_rel <=
           tolerance(Precision::fp32));
   for (int broken = 0; broken < 2; ++broken)
     for (int threads : {1, 2}) {
@@ -709,7 +709,7 @@ TEST_CASE("fast_attention checks large layouts on every thread before writing th
       std::fill(out.data.begin(), out.data.end(), 7.0f);
       std::string message;
       try {
-        fast_attention_into(op, bad, q, k, v, out, nullptr, FastOptions{threads});
+        fast_attention_into(op, bad, q, k, v, out, nullptr, FastOptions{.threads = threads});
       } catch (const Error& e) {
         message = e.what();
         CHECK(e.kind() == ErrorKind::invalid_input);
@@ -733,7 +733,7 @@ TEST_CASE("fast_attention bf16/i8/i4 match the reference on the same rounded/qua
       const Layout layout = random_layout(rng, c.op, kind);
       CAPTURE(iteration);
       INFO((std::string(to_string(precision)) + " " + describe(c.op, kind)));
-      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{1 + iteration % 2});
+      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{.threads = 1 + iteration % 2});
       REQUIRE(compare(out, out).finite);
       check_empty_rows_are_zero(c.op, layout, out);
       // (a) Same inputs the kernel sees: only accumulation order and the exp differ (and on
@@ -815,7 +815,7 @@ TEST_CASE("fast_attention fp32 on every spec's layout (build_layout)") {
   for_each_spec_layout([](const Op& op, const Layout& layout, const QKV& data) {
     const Tensor ref = reference_attention(op, layout, data.q, data.k, data.v);
     for (int threads : {1, 2}) {
-      const Tensor out = fast_attention(op, layout, data.q, data.k, data.v, FastOptions{threads});
+      const Tensor out = fast_attention(op, layout, data.q, data.k, data.v, FastOptions{.threads = threads});
       CHECK(compare(out, ref).max_rel <= tolerance(Precision::fp32));
       check_empty_rows_are_zero(op, layout, out);
     }
@@ -864,14 +864,14 @@ TEST_CASE("fast_attention_into writes every element of the output, whatever the 
     c.op.quant_scheme = schemes[(iteration / 4) % 2 == 1 && (d & (d - 1)) == 0 ? 1 : 0];  // smooth rotates: 2^n dims
     CAPTURE(iteration);
     INFO((std::string(to_string(c.op.precision)) + " " + describe(c.op, kind)));
-    const Tensor want = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{1});
+    const Tensor want = fast_attention(c.op, layout, c.q, c.k, c.v, FastOptions{.threads = 1});
     const int64_t rows = c.op.shape.batch * c.op.shape.heads * c.op.shape.seq_len;
     for (int threads : {1, 2}) {
       CAPTURE(threads);
       Tensor out(c.op.shape.batch, c.op.shape.heads, c.op.shape.seq_len, c.op.shape.head_dim);
       std::fill(out.data.begin(), out.data.end(), std::numeric_limits<float>::quiet_NaN());
       std::vector<float> lse(size_t(rows), std::numeric_limits<float>::quiet_NaN());
-      fast_attention_into(c.op, layout, c.q, c.k, c.v, out, lse.data(), FastOptions{threads});
+      fast_attention_into(c.op, layout, c.q, c.k, c.v, out, lse.data(), FastOptions{.threads = threads});
       for (size_t e = 0; e < out.data.size(); ++e) REQUIRE(std::bit_cast<uint32_t>(out.data[e]) == std::bit_cast<uint32_t>(want.data[e]));
       for (float x : lse) REQUIRE(!std::isnan(x));
       check_empty_rows_are_zero(c.op, layout, out);
@@ -885,7 +885,7 @@ TEST_CASE("fast_attention_into writes every element of the output, whatever the 
     const Tensor q = random_tensor(rng, 1, 2, 4096, 64, false), k = random_tensor(rng, 1, 2, 4096, 64, false),
                  v = random_tensor(rng, 1, 2, 4096, 64, false);
     const Layout window = csr_from(big, [](int64_t, int64_t, int64_t i, int64_t j) { return i % 97 != 5 && std::abs(i - j) <= 8; });
-    const Tensor out = fast_attention(big, window, q, k, v, FastOptions{2});
+    const Tensor out = fast_attention(big, window, q, k, v, FastOptions{.threads = 2});
     REQUIRE(out.data.size() == size_t(2 * 4096 * 64));
     CHECK(compare(out, reference_attention(big, window, q, k, v)).max_rel <= tolerance(Precision::fp32));
     check_empty_rows_are_zero(big, window, out);
@@ -935,14 +935,14 @@ TEST_CASE("fast_attention does not restart OpenBLAS's threads once a tool stoppe
   stop_idle_blas_threads();
   const int before = process_threads();
   for (const Layout* layout : {&block, &rows}) {
-    const Tensor out = fast_attention(op, *layout, q, k, v, FastOptions{1});
+    const Tensor out = fast_attention(op, *layout, q, k, v, FastOptions{.threads = 1});
     CHECK(compare(out, reference_attention(op, *layout, q, k, v)).max_rel <= tolerance(Precision::fp32));
     CHECK(process_threads() == before);
   }
   const ScopedVar gemm("SATTN_CPU_BLOCK_KERNEL", "gemm");
   const ScopedVar legacy("SATTN_CPU_CSR_KERNEL", "legacy");
   for (const Layout* layout : {&block, &rows}) {
-    CHECK(compare(fast_attention(op, *layout, q, k, v, FastOptions{1}), reference_attention(op, *layout, q, k, v)).max_rel <=
+    CHECK(compare(fast_attention(op, *layout, q, k, v, FastOptions{.threads = 1}), reference_attention(op, *layout, q, k, v)).max_rel <=
           tolerance(Precision::fp32));
     CHECK(process_threads() == before);
   }
@@ -991,7 +991,7 @@ TEST_CASE("fast_attention bf16 on AMX tiles: shapes, tails, causal, empty rows, 
     CHECK(amx == (cpu_isa() == CpuIsa::amx && s.head_dim % 32 == 0 && bs >= 16));
     const Tensor ref_fp32 = reference_attention(op, layout, q, k, v);
     for (int threads : {1, 2}) {
-      const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{threads});
+      const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{.threads = threads});
       REQUIRE(compare(out, out).finite);
       check_empty_rows_are_zero(op, layout, out);
       const double err = check_bf16_same_inputs(op, layout, q, k, v, out);

@@ -164,7 +164,7 @@ TEST_CASE("fast kernel matches the same-quantized reference: random shapes, tail
     INFO("iteration " << iteration << " scheme " << to_string(sch) << " " << to_string(op.precision) << " S=" << s.seq_len
                       << " L=" << s.kv_len << " D=" << s.head_dim << " H=" << s.heads << "/" << s.kv_heads
                       << (l.block ? " bsr" : " csr") << (op.causal ? " causal" : ""));
-    const Tensor out = fast_attention(op, l, q, k, v, FastOptions{1 + iteration % 2});
+    const Tensor out = fast_attention(op, l, q, k, v, FastOptions{.threads = 1 + iteration % 2});
     const Tensor ref = reference_attention_quantized(op, l, q, k, v);
     const ErrorStats e = compare(out, ref);
     // P rounds to the same integer except where fp32 and double exp() straddle a half step: one

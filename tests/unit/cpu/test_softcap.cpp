@@ -103,7 +103,7 @@ TEST_CASE("softcap and scale: the fast kernel matches the reference on every pat
           CAPTURE(std::string(to_string(prec)));
           CAPTURE(causal);
           for (int threads : {1, 3}) {
-            const ErrorStats e = compare(fast_attention(op, layout, q, k, v, FastOptions{threads}), ref);
+            const ErrorStats e = compare(fast_attention(op, layout, q, k, v, FastOptions{.threads = threads}), ref);
             CHECK(e.finite);
             CHECK(e.max_rel <= tolerance(prec));
           }
