@@ -379,6 +379,23 @@ struct ScopedVar {
   }
 };
 
+// Both CSR kernels (SATTN_CPU_CSR_KERNEL packed and legacy) on each thread count: finite, within
+// the fp32 tolerance of ref, and rows without keys exactly 0.
+void check_csr_kernels(const Op& op, const Layout& layout, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& ref, std::initializer_list<int> thread_counts) {
+  for (const char* kernel : {"packed", "legacy"})
+    for (int threads : thread_counts) {
+      CAPTURE(kernel);
+      CAPTURE(threads);
+      const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
+      const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{.threads = threads});
+      const ErrorStats e = compare(out, ref);
+      REQUIRE(e.finite);
+      CHECK(e.max_rel <= tolerance(Precision::fp32));
+      check_empty_rows_are_zero(op, layout, out);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("fast_attention: the fused block tile and the cblas block tile both match the reference") {
@@ -437,8 +454,6 @@ TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match t
   // and 16, causal with seq_len != kv_len, GQA; tile_rows up to 150 so that one packed tile holds
   // several sub-tiles of lanes (8/16/64 per ISA) and the lane masks cross words.
   Rng rng(2525);
-  FastOptions two_threads;
-  two_threads.threads = 2;
   for (int iteration = 0; iteration < 70; ++iteration) {
     Case c = random_case(rng, iteration % 3 == 0);
     if (iteration % 5 == 0) {  // long rows: several chunks and key windows
@@ -459,15 +474,7 @@ TEST_CASE("fast_attention: packed CSR tiles and the legacy CSR path both match t
     const std::string what = describe(c.op, kind) + " tile_rows=" + std::to_string(c.op.attrs.tile_rows.value_or(0));
     INFO(what);
     const Tensor ref = reference_attention(c.op, layout, c.q, c.k, c.v);
-    for (const char* kernel : {"packed", "legacy"}) {
-      CAPTURE(kernel);
-      const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
-      const Tensor out = fast_attention(c.op, layout, c.q, c.k, c.v, two_threads);
-      const ErrorStats e = compare(out, ref);
-      REQUIRE(e.finite);
-      CHECK(e.max_rel <= tolerance(Precision::fp32));
-      check_empty_rows_are_zero(c.op, layout, out);
-    }
+    check_csr_kernels(c.op, layout, c.q, c.k, c.v, ref, {2});
   }
   const ScopedVar bogus("SATTN_CPU_CSR_KERNEL", "gemm");
   Case c = random_case(rng, false);
@@ -511,17 +518,7 @@ TEST_CASE("fast_attention: long windows merge packed tiles; rows with contiguous
     CAPTURE(iteration);
     INFO(describe(op, "window w=" + std::to_string(w) + (holes ? " with holes" : "")));
     const Tensor ref = reference_attention(op, layout, q, k, v);
-    for (const char* kernel : {"packed", "legacy"})
-      for (int threads : {1, 2}) {
-        CAPTURE(kernel);
-        CAPTURE(threads);
-        const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
-        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{.threads = threads});
-        const ErrorStats e = compare(out, ref);
-        REQUIRE(e.finite);
-        CHECK(e.max_rel <= tolerance(Precision::fp32));
-        check_empty_rows_are_zero(op, layout, out);
-      }
+    check_csr_kernels(op, layout, q, k, v, ref, {1, 2});
   }
 }
 
@@ -545,17 +542,7 @@ TEST_CASE("fast_attention: rows sharing one scattered key list run as merged pac
     CAPTURE(iteration);
     INFO(describe(op, bands ? "shared list with bands" : "shared list"));
     const Tensor ref = reference_attention(op, layout, q, k, v);
-    for (const char* kernel : {"packed", "legacy"})
-      for (int threads : {1, 2}) {
-        CAPTURE(kernel);
-        CAPTURE(threads);
-        const ScopedVar env("SATTN_CPU_CSR_KERNEL", kernel);
-        const Tensor out = fast_attention(op, layout, q, k, v, FastOptions{.threads = threads});
-        const ErrorStats e = compare(out, ref);
-        REQUIRE(e.finite);
-        CHECK(e.max_rel <= tolerance(Precision::fp32));
-        check_empty_rows_are_zero(op, layout, out);
-      }
+    check_csr_kernels(op, layout, q, k, v, ref, {1, 2});
   }
 }
 
