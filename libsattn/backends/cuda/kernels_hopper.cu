@@ -31,6 +31,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 #include "kernels_internal.h"
 #include "tc_common.cuh"
 
@@ -1306,10 +1308,12 @@ cudaError_t launch_bwd_wgmma_dim(const TcBwdArgs& a) {
 // (skipping a step its half does not see, after waiting for the stage so that the arrivals of the
 // empty barrier stay in phase), releases the stage once its dV/dK products have read it, and adds
 // its dQ (64 x D, from its own dS^T and K half) into dq from its own shared-memory buffer by bulk
-// tensor reductions. The next step's S^T (at head_dim 64 also dP^T) is issued under this step's dQ
-// (kBwd2Prefetch); at head_dim 64 K and V are register A operands (kBwd2KvRegs). The steps: per
-// query head, the merged ascending lists of the two halves (BSR), or the union of their
-// query-tile ranges (dense, window).
+// tensor reductions; at head_dim 128 dQ is split by columns instead (kBwd2DqSplit: each warpgroup
+// 64 columns over both halves' dS^T, so every step is taken by both). The next step's S^T (at
+// head_dim 64 also dP^T) is issued under this step's dQ (kBwd2Prefetch); at head_dim 64 K and V
+// are register A operands (kBwd2KvRegs); unmasked tiles skip the per-element masks
+// (kBwd2FullBranch). The steps: per query head, the merged ascending lists of the two halves
+// (BSR), or the union of their query-tile ranges (dense, window).
 #ifndef SATTN_HOPPER_BWD2_STAGES_64
 #define SATTN_HOPPER_BWD2_STAGES_64 2
 #endif
@@ -1332,6 +1336,25 @@ cudaError_t launch_bwd_wgmma_dim(const TcBwdArgs& a) {
 #endif
 template <int D>
 __host__ __device__ constexpr bool kBwd2KvRegs() { return D == 64 && SATTN_HOPPER_BWD2_KV_REGS_64 != 0; }
+// kBwd2DqSplit: dQ split by columns (FlashAttention-3's order) instead of by keys: warpgroup w
+// computes columns 64 w.. of the step's dQ over all 128 keys, from both halves' dS^T (two buffers
+// in shared memory, alternating by step; one 256-thread barrier per step once both are stored), so
+// a step adds 64 x D of dQ into dq instead of 2 x 64 x D (half the bulk reductions and the fp32
+// staging stores). The warpgroups then take every step (a half that sees nothing of it contributes
+// zeros). Head_dim 128 only (at 64 a warpgroup's columns would be 32: m64n32).
+#ifndef SATTN_HOPPER_BWD2_DQ_SPLIT_128
+#define SATTN_HOPPER_BWD2_DQ_SPLIT_128 1
+#endif
+// kBwd2FullBranch: a step's 16 keys x 64 queries that no mask cuts (full_blk: BSR sub-blocks all
+// on, inside kv_len and seq_len, wholly in the causal past) run a copy of P^T / dS^T without the
+// per-element mask; with one loop for both, the 64-bit index compares of bwd_allowed were
+// computed for every element and cost 10-22% of the whole backward (decisions.md). 0: one loop.
+#ifndef SATTN_HOPPER_BWD2_FULL_BRANCH
+#define SATTN_HOPPER_BWD2_FULL_BRANCH 1
+#endif
+constexpr bool kBwd2FullBranch = SATTN_HOPPER_BWD2_FULL_BRANCH != 0;
+template <int D>
+__host__ __device__ constexpr bool kBwd2DqSplit() { return D == 128 && SATTN_HOPPER_BWD2_DQ_SPLIT_128 != 0; }
 
 template <int D>
 __host__ __device__ constexpr int kBwd2Prefetch() { return D > 64 ? SATTN_HOPPER_BWD2_PREFETCH_128 : SATTN_HOPPER_BWD2_PREFETCH_64; }
@@ -1341,9 +1364,9 @@ constexpr int kBwd2Threads = 3 * 128;
 
 template <int D>
 constexpr int bwd2_smem() {
-  constexpr int R = kBwdRows, NST = bwd2_stages(D);
-  return 2 * kBwd2Keys * D * 2 + NST * 2 * R * D * 2 + 2 * R * D * 4 + 2 * R * R * 2 + NST * 2 * R * 4 + 8 * (1 + 2 * NST) +
-         1024;  // K, V, stages (Q, dO), dQ x 2, dS^T x 2, (lse2, delta), mbarriers, alignment
+  constexpr int R = kBwdRows, NST = bwd2_stages(D), DQC = kBwd2DqSplit<D>() ? 64 : D, NDS = kBwd2DqSplit<D>() ? 2 : 1;
+  return 2 * kBwd2Keys * D * 2 + NST * 2 * R * D * 2 + 2 * R * DQC * 4 + NDS * 2 * R * R * 2 + NST * 2 * R * 4 +
+         8 * (1 + 2 * NST) + 1024;  // K, V, stages (Q, dO), dQ x 2, dS^T x 2 (x NDS), (lse2, delta), mbarriers, alignment
 }
 
 __device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
@@ -1453,14 +1476,16 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
                  const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv,
                  const __grid_constant__ CUtensorMap mdq) {
   constexpr int R = kBwdRows, KR = kBwd2Keys, NST = bwd2_stages(D), kTile = R * D * 2;
+  constexpr bool kSplit = kBwd2DqSplit<D>();
+  constexpr int DQC = kSplit ? 64 : D, NH = kSplit ? 1 : D / 64;  // dQ columns, 64-column products per warpgroup
   extern __shared__ unsigned char smem_raw[];
   const uint32_t sK = (smem_addr(smem_raw) + 1023u) & ~1023u, sV = sK + KR * D * 2;
   const uint32_t sSt = sV + KR * D * 2;  // stages: Q, dO
   auto sQ = [&](int st) { return sSt + uint32_t(2 * st * kTile); };
   auto sO = [&](int st) { return sSt + uint32_t((2 * st + 1) * kTile); };
-  const uint32_t sDQ0 = sSt + 2 * NST * kTile;        // 2 x [64][D] fp32, 32-column boxes
-  const uint32_t sDS0 = sDQ0 + 2 * R * D * 4;         // 2 x [64 keys][64 queries] bf16
-  const uint32_t sL0 = sDS0 + 2 * R * R * 2;          // NST x (lse2[64], delta[64])
+  const uint32_t sDQ0 = sSt + 2 * NST * kTile;        // 2 x [64][DQC] fp32, 32-column boxes
+  const uint32_t sDS0 = sDQ0 + 2 * R * DQC * 4;       // (kSplit: 2 x) 2 x [64 keys][64 queries] bf16
+  const uint32_t sL0 = sDS0 + (kSplit ? 2 : 1) * 2 * R * R * 2;  // NST x (lse2[64], delta[64])
   const uint32_t barKV = sL0 + NST * 2 * R * 4;
   auto full = [&](int st) { return barKV + 8u * uint32_t(1 + st); };
   auto empty = [&](int st) { return barKV + 8u * uint32_t(1 + NST + st); };
@@ -1487,15 +1512,18 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
   if (warp_all >= 8) {  // producer warpgroup: one lane issues the copies
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
     if (warp_all == 8 && lane == 0 && any) {
-      const bool two = k0 + R < a.kv_len;
-      mbar_expect_tx(barKV, uint32_t((two ? 4 : 2) * kTile));
+      // kSplit: the second half is always loaded (its dS^T, zero past kv_len, multiplies K in every
+      // step's dQ): a last CTA of one half loads that half twice (finite values, masked).
+      const bool two = k0 + R < a.kv_len, load2 = two || kSplit;
+      const int k1 = int(two ? k0 + R : k0);
+      mbar_expect_tx(barKV, uint32_t((load2 ? 4 : 2) * kTile));
 #pragma unroll
       for (int cb = 0; cb < D / 64; ++cb) {
         tma_load3(sK + uint32_t(cb * KR * 128), &mk, cb * 64, int(k0), int(bk), barKV);
         tma_load3(sV + uint32_t(cb * KR * 128), &mv, cb * 64, int(k0), int(bk), barKV);
-        if (two) {
-          tma_load3(sK + uint32_t(cb * KR * 128 + R * 128), &mk, cb * 64, int(k0 + R), int(bk), barKV);
-          tma_load3(sV + uint32_t(cb * KR * 128 + R * 128), &mv, cb * 64, int(k0 + R), int(bk), barKV);
+        if (load2) {
+          tma_load3(sK + uint32_t(cb * KR * 128 + R * 128), &mk, cb * 64, k1, int(bk), barKV);
+          tma_load3(sV + uint32_t(cb * KR * 128 + R * 128), &mv, cb * 64, k1, int(bk), barKV);
         }
       }
       Bwd2Cursor<Mode> cur;
@@ -1523,7 +1551,8 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
   const int bar_id = 1 + w;
   const int64_t off = a.causal_offset;
   const uint32_t sKw = sK + uint32_t(w * R * 128), sVw = sV + uint32_t(w * R * 128);  // this half's rows
-  const uint32_t sDQ = sDQ0 + uint32_t(w * R * D * 4), sDS = sDS0 + uint32_t(w * R * R * 2);
+  const uint32_t sDQ = sDQ0 + uint32_t(w * R * DQC * 4);
+  uint32_t ds_buf = 0, sDSb = sDS0, sDS = sDS0 + uint32_t(w * R * R * 2);  // this step's dS^T buffer (both halves), this half's
   float dk[D / 2], dv[D / 2];
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) dk[i] = dv[i] = 0.f;
@@ -1584,7 +1613,7 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
       ++x;
       mw = w ? m1 : m0;
       mbar_wait(full(st), par);
-      if (mw != 0) return true;
+      if (mw != 0 || kSplit) return true;
       __syncwarp();
       if (lane == 0) mbar_arrive(empty(st));
     }
@@ -1614,27 +1643,62 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
     wgmma_wait<0>();
     fence_regs(s);
     fence_regs(dp);
+    if constexpr (kSplit) {  // alternate the dS^T buffers (the other half may still read the last one)
+      ds_buf ^= 1u;
+      sDSb = sDS0 + ds_buf * uint32_t(2 * R * R * 2);
+      sDS = sDSb + uint32_t(w * R * R * 2);
+    }
     const unsigned keymask = Mode == kTcTiles ? (mw >> (warp * 4)) & 0xFu : 0xFu;
     const bool full_blk = Mode != kTcWindow && keymask == 0xFu && keys_in && q0 + R <= a.seq_len &&
                           (!a.causal || kw + 15 <= q0 + off);
+    // P^T and dS^T in place of S^T and dP^T (kBwd2FullBranch: unmasked tiles take grad_tile_full).
+    auto grad_tile = [&](auto masked) {
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const float2 l2 = lds_f2(sL(st) + uint32_t((n * 8 + 2 * cq) * 4));
-      const float2 dl = lds_f2(sL(st) + uint32_t(R * 4 + (n * 8 + 2 * cq) * 4));
+      for (int n = 0; n < 8; ++n) {
+        const float2 l2 = lds_f2(sL(st) + uint32_t((n * 8 + 2 * cq) * 4));
+        const float2 dl = lds_f2(sL(st) + uint32_t(R * 4 + (n * 8 + 2 * cq) * 4));
 #pragma unroll
-      for (int cc = 0; cc < 2; ++cc) {
-        const float lq = cc ? l2.y : l2.x, dq_ = cc ? dl.y : dl.x;
-        const int64_t i = q0 + n * 8 + 2 * cq + cc;
-        const bool sub_ok = (keymask >> (n >> 1)) & 1;
+        for (int cc = 0; cc < 2; ++cc) {
+          const float lq = cc ? l2.y : l2.x, dq_ = cc ? dl.y : dl.x;
+          const int64_t i = q0 + n * 8 + 2 * cq + cc;
+          const bool sub_ok = (keymask >> (n >> 1)) & 1;
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const int e = 4 * n + 2 * r + cc;
-          const bool ok = full_blk || bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok);
-          const float p = ok ? ex2(s[e] * a.scale_log2 - lq) : 0.f;
-          s[e] = p;
-          dp[e] = p * (dp[e] - dq_);
+          for (int r = 0; r < 2; ++r) {
+            const int e = 4 * n + 2 * r + cc;
+            const bool ok = decltype(masked)::value ? bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok)
+                                                    : full_blk || bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok);
+            const float p = ok ? ex2(s[e] * a.scale_log2 - lq) : 0.f;
+            s[e] = p;
+            dp[e] = p * (dp[e] - dq_);
+          }
         }
       }
+    };
+    auto grad_tile_full = [&] {
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        const float2 l2 = lds_f2(sL(st) + uint32_t((n * 8 + 2 * cq) * 4));
+        const float2 dl = lds_f2(sL(st) + uint32_t(R * 4 + (n * 8 + 2 * cq) * 4));
+#pragma unroll
+        for (int cc = 0; cc < 2; ++cc) {
+          const float lq = cc ? l2.y : l2.x, dq_ = cc ? dl.y : dl.x;
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            const int e = 4 * n + 2 * r + cc;
+            const float p = ex2(s[e] * a.scale_log2 - lq);
+            s[e] = p;
+            dp[e] = p * (dp[e] - dq_);
+          }
+        }
+      }
+    };
+    if constexpr (kBwd2FullBranch) {
+      if (full_blk)
+        grad_tile_full();
+      else
+        grad_tile(std::true_type{});
+    } else {
+      grad_tile(std::false_type{});
     }
     uint32_t pa[4][4], da[4][4];
 #pragma unroll
@@ -1664,7 +1728,10 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
 #pragma unroll
     for (int kc = 0; kc < 4; ++kc) wgmma_pv<D>(dk, da[kc], dqT0 + uint64_t(kc * 2048 >> 4));
     wgmma_commit();
-    named_bar(bar_id);  // dS^T of every warp of this half is in shared memory
+    if constexpr (kSplit)
+      asm volatile("bar.sync 3, 256;\n" ::: "memory");  // dS^T of both halves is in shared memory
+    else
+      named_bar(bar_id);  // dS^T of every warp of this half is in shared memory
     // dQ[q0.., :] += dS K (this half's keys), 64 columns at a time: A = dS^T, B = K (MN-major),
     // into this half's buffer and from there by bulk tensor reductions.
     int64_t bh2 = 0, qt2 = 0;
@@ -1672,13 +1739,16 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
     int st2 = 0;
     bool has2 = false;
 #pragma unroll
-    for (int h = 0; h < D / 64; ++h) {
+    for (int h = 0; h < NH; ++h) {
       float acc[32];
-      const uint64_t dsA0 = sw128_desc(sDS, R * 128, 1024), kB0 = sw128_desc(sKw + uint32_t(h * KR * 128), KR * 128, 1024);
+      // kSplit: A = both halves' dS^T (128 keys: 8 k-steps), B = K's column block w (all 128 keys).
+      const uint64_t dsA0 = sw128_desc(kSplit ? sDSb : sDS, R * 128, 1024),
+                     kB0 = sw128_desc(kSplit ? sK + uint32_t(w * KR * 128) : sKw + uint32_t(h * KR * 128), KR * 128, 1024);
       wgmma_fence();
       wgmma_ss_n64_tt0(acc, dsA0, kB0);
 #pragma unroll
-      for (int kc = 1; kc < 4; ++kc) wgmma_ss_n64_tt1(acc, dsA0 + uint64_t(kc * 2048 >> 4), kB0 + uint64_t(kc * 2048 >> 4));
+      for (int kc = 1; kc < (kSplit ? 8 : 4); ++kc)
+        wgmma_ss_n64_tt1(acc, dsA0 + uint64_t(kc * 2048 >> 4), kB0 + uint64_t(kc * 2048 >> 4));
       wgmma_commit();
       if (h == 0) {
         wgmma_wait<1>();  // dV, dK: done with this stage's Q and dO
@@ -1687,7 +1757,7 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
         __syncwarp();
         if (lane == 0) mbar_arrive(empty(st));
       }
-      if (h == D / 64 - 1 && kBwd2Prefetch<D>() > 0) {
+      if (h == NH - 1 && kBwd2Prefetch<D>() > 0) {
         // The next step's S^T (and dP^T) on the tensor cores while this dQ is stored and reduced.
         has2 = advance(bh2, qt2, mw2, st2);
         wgmma_fence();
@@ -1720,7 +1790,8 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
     named_bar(bar_id);    // also: every warp is done with sDS before it is written again
     if (wtid == 0) {
 #pragma unroll
-      for (int box = 0; box < D / 32; ++box) tma_reduce_add3(&mdq, sDQ + uint32_t(box * R * 128), box * 32, int(q0), int(bh));
+      for (int box = 0; box < DQC / 32; ++box)
+        tma_reduce_add3(&mdq, sDQ + uint32_t(box * R * 128), (kSplit ? 64 * w : 0) + box * 32, int(q0), int(bh));
       bulk_commit();
     }
     fence_regs(dv);
