@@ -1651,8 +1651,10 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
     const unsigned keymask = Mode == kTcTiles ? (mw >> (warp * 4)) & 0xFu : 0xFu;
     const bool full_blk = Mode != kTcWindow && keymask == 0xFu && keys_in && q0 + R <= a.seq_len &&
                           (!a.causal || kw + 15 <= q0 + off);
-    // P^T and dS^T in place of S^T and dP^T (kBwd2FullBranch: unmasked tiles take grad_tile_full).
-    auto grad_tile = [&](auto masked) {
+    // P^T and dS^T in place of S^T and dP^T. masks: 0 none (full_blk), 1 bwd_allowed, 2 one loop for
+    // both (full_blk || bwd_allowed: the masks are computed either way; kBwd2FullBranch off).
+    auto grad_tile = [&](auto masks) {
+      constexpr int kMasks = decltype(masks)::value;
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
         const float2 l2 = lds_f2(sL(st) + uint32_t((n * 8 + 2 * cq) * 4));
@@ -1665,27 +1667,8 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
 #pragma unroll
           for (int r = 0; r < 2; ++r) {
             const int e = 4 * n + 2 * r + cc;
-            const bool ok = decltype(masked)::value ? bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok)
-                                                    : full_blk || bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok);
+            const bool ok = kMasks == 0 || (kMasks == 2 && full_blk) || bwd_allowed<Mode>(a, i, key0 + 8 * r, sub_ok);
             const float p = ok ? ex2(s[e] * a.scale_log2 - lq) : 0.f;
-            s[e] = p;
-            dp[e] = p * (dp[e] - dq_);
-          }
-        }
-      }
-    };
-    auto grad_tile_full = [&] {
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-        const float2 l2 = lds_f2(sL(st) + uint32_t((n * 8 + 2 * cq) * 4));
-        const float2 dl = lds_f2(sL(st) + uint32_t(R * 4 + (n * 8 + 2 * cq) * 4));
-#pragma unroll
-        for (int cc = 0; cc < 2; ++cc) {
-          const float lq = cc ? l2.y : l2.x, dq_ = cc ? dl.y : dl.x;
-#pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            const int e = 4 * n + 2 * r + cc;
-            const float p = ex2(s[e] * a.scale_log2 - lq);
             s[e] = p;
             dp[e] = p * (dp[e] - dq_);
           }
@@ -1694,11 +1677,11 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
     };
     if constexpr (kBwd2FullBranch) {
       if (full_blk)
-        grad_tile_full();
+        grad_tile(std::integral_constant<int, 0>{});
       else
-        grad_tile(std::true_type{});
+        grad_tile(std::integral_constant<int, 1>{});
     } else {
-      grad_tile(std::false_type{});
+      grad_tile(std::integral_constant<int, 2>{});
     }
     uint32_t pa[4][4], da[4][4];
 #pragma unroll
