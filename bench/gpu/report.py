@@ -181,7 +181,8 @@ if brows:
         w64 = all("ours_wgmma64_bwd_ms" in r for r in hb)
         L.append(f"Backward kernel on this card (`ours bwd` above): **{hb[0].get('ours_bwd_path', '?')}** "
                  + ("(wgmma-ws: two consumer warpgroups over 128 keys share each step's Q/dO, loaded by a producer "
-                    "warpgroup; dQ added by bulk tensor reductions). Beside it, in the same process: the 64-key wgmma "
+                    "warpgroup; dQ added by bulk tensor reductions, at head_dim 128 split by columns between the two "
+                    "warpgroups). Beside it, in the same process: the 64-key wgmma "
                     "kernel (SATTN_CUDA_HOPPER_BWD=1), bulk and per-thread vector dQ reductions "
                     "(SATTN_CUDA_HOPPER_BWD_DQ=red), and the mma.sync backward of other GPUs (SATTN_CUDA_HOPPER_BWD=0); "
                     "backward alone, median ms:" if w64 else
