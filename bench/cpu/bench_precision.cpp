@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../lib/process_cpu_time.hpp"
 #include "backends/cpu/kernel_fast_internal.hpp"
 #include "core/synthetic.hpp"
 #include "sattn/attention.hpp"
@@ -24,12 +25,6 @@
 using namespace sattn;
 
 namespace {
-
-double cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
 
 std::string list(const std::vector<double>& xs) {
   std::string s;
@@ -61,11 +56,11 @@ int main(int argc, char** argv) {
   fast_attention_into(op, layout, q, k, v, out, nullptr, options);  // warm-up: threads, pages, scratch
   std::vector<double> cpu_ms, wall_ms;
   for (int r = 0; r < reps; ++r) {
-    const double c0 = cpu_seconds();
+    const double c0 = process_cpu_seconds();
     const auto w0 = std::chrono::steady_clock::now();
     fast_attention_into(op, layout, q, k, v, out, nullptr, options);
     wall_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w0).count());
-    cpu_ms.push_back(1e3 * (cpu_seconds() - c0));
+    cpu_ms.push_back(1e3 * (process_cpu_seconds() - c0));
   }
   auto median = [](std::vector<double> xs) {
     std::sort(xs.begin(), xs.end());

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <string>
 
+#include "../lib/process_cpu_time.hpp"
 #include "core/synthetic.hpp"
 #include "sattn/layout.hpp"
 #include "sattn/op.hpp"
@@ -18,14 +19,6 @@
 using namespace sattn;
 
 namespace {
-
-// CPU seconds of every thread of the process (user + system): less sensitive to other jobs on a
-// shared machine than wall seconds.
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
 
 uint64_t fnv1a(uint64_t h, const void* data, size_t bytes) {
   const auto* p = static_cast<const unsigned char*>(data);

@@ -1006,6 +1006,28 @@ __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.comm
 __device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 __device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
 
+// P^T and dS^T of a warpgroup's 64-key step (m64n64 accumulator layout, computed in place of S^T and
+// dP^T) packed as the bf16 register A operands of dV += P^T dO and dK += dS^T Q, and dS^T into
+// shared memory at sDS ([64 keys][64 queries], swizzled: row = key warp * 16 + g + 8 r, column =
+// query 8 n + 2 cq + c) for dQ; the caller fences the async proxy. Both backward kernels.
+__device__ __forceinline__ void bwd_pack_ds(const float (&s)[32], const float (&dp)[32], uint32_t (&pa)[4][4],
+                                            uint32_t (&da)[4][4], uint32_t sDS, int warp, int g, int cq) {
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      pa[kc][j] = pack_bf16(s[8 * kc + 2 * j], s[8 * kc + 2 * j + 1]);
+      da[kc][j] = pack_bf16(dp[8 * kc + 2 * j], dp[8 * kc + 2 * j + 1]);
+    }
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int row = warp * 16 + g + 8 * (j & 1), chunk = 2 * kc + (j >> 1);
+      asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sDS + sw_off<64>(row, chunk) + uint32_t(4 * cq)), "r"(da[kc][j]));
+    }
+}
+
 // CTAs per SM the backward is compiled for (registers: 65536 / (128 x this)); shared memory allows
 // 3 at head_dim 64, 2 at 128.
 #ifndef SATTN_HOPPER_BWD_MINB_64
@@ -1142,21 +1164,7 @@ __global__ void __launch_bounds__(128, D > 64 ? 2 : SATTN_HOPPER_BWD_MINB_64)
         }
       }
     uint32_t pa[4][4], da[4][4];
-#pragma unroll
-    for (int kc = 0; kc < 4; ++kc)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        pa[kc][j] = pack_bf16(s[8 * kc + 2 * j], s[8 * kc + 2 * j + 1]);
-        da[kc][j] = pack_bf16(dp[8 * kc + 2 * j], dp[8 * kc + 2 * j + 1]);
-      }
-    // dS^T to shared memory: row = key (warp * 16 + g + 8 r), column = query (8 n + 2 cq + c).
-#pragma unroll
-    for (int kc = 0; kc < 4; ++kc)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int row = warp * 16 + g + 8 * (j & 1), chunk = 2 * kc + (j >> 1);
-        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sDS + sw_off<64>(row, chunk) + uint32_t(4 * cq)), "r"(da[kc][j]));
-      }
+    bwd_pack_ds(s, dp, pa, da, sDS, warp, g, cq);
     fence_proxy_async();  // the generic-proxy stores above are read by wgmma (async proxy)
     uint64_t doT[4], dqT[4];  // dO and Q as the transposed B of dV += P^T dO, dK += dS^T Q
 #pragma unroll
@@ -1652,7 +1660,10 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
     const bool full_blk = Mode != kTcWindow && keymask == 0xFu && keys_in && q0 + R <= a.seq_len &&
                           (!a.causal || kw + 15 <= q0 + off);
     // P^T and dS^T in place of S^T and dP^T. masks: 0 none (full_blk), 1 bwd_allowed, 2 one loop for
-    // both (full_blk || bwd_allowed: the masks are computed either way; kBwd2FullBranch off).
+    // both (full_blk || bwd_allowed: the masks are computed either way; kBwd2FullBranch off). The same
+    // loop as bwd_dkdv_wgmma's (form 2, lse2/delta from registers there): a helper shared by both
+    // compiled this kernel to different machine code (scheduling) than the build measured in
+    // bench/results/gpu.md, so each keeps its own.
     auto grad_tile = [&](auto masks) {
       constexpr int kMasks = decltype(masks)::value;
 #pragma unroll
@@ -1684,21 +1695,7 @@ __global__ void __launch_bounds__(kBwd2Threads, 1)
       grad_tile(std::integral_constant<int, 2>{});
     }
     uint32_t pa[4][4], da[4][4];
-#pragma unroll
-    for (int kc = 0; kc < 4; ++kc)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        pa[kc][j] = pack_bf16(s[8 * kc + 2 * j], s[8 * kc + 2 * j + 1]);
-        da[kc][j] = pack_bf16(dp[8 * kc + 2 * j], dp[8 * kc + 2 * j + 1]);
-      }
-    // dS^T to shared memory: row = key (warp * 16 + g + 8 r), column = query (8 n + 2 cq + c).
-#pragma unroll
-    for (int kc = 0; kc < 4; ++kc)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int row = warp * 16 + g + 8 * (j & 1), chunk = 2 * kc + (j >> 1);
-        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sDS + sw_off<64>(row, chunk) + uint32_t(4 * cq)), "r"(da[kc][j]));
-      }
+    bwd_pack_ds(s, dp, pa, da, sDS, warp, g, cq);
     fence_proxy_async();  // the generic-proxy stores above are read by wgmma (async proxy)
     const uint64_t doT0 = sw128_desc(sO(st), R * 128, 1024), dqT0 = sw128_desc(sQ(st), R * 128, 1024);
     fence_regs(dv);
